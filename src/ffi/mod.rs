@@ -1,0 +1,31 @@
+//! The C ABI. Everything here is exported with `sq_`/`SQ_` names and
+//! described in the generated header `include/squall.h`; one file per object.
+//!
+//! Conventions (repeated in the header's preamble):
+//! * Functions return `sq_status`: `SQ_OK` (0) or a negative `SQ_ERR_*` code.
+//!   Constructors return NULL on failure. Functions that return an fd or a
+//!   count return a negative `sq_status` on failure.
+//! * `sq_last_error()` describes the calling thread's last failure.
+//! * Out-parameters are written only on success.
+//! * When a function that takes a callback returns an error, that callback
+//!   will never be called.
+//! * Whatever the host creates with `sq_X_new` it frees with `sq_X_free`;
+//!   `sq_X_free(NULL)` is a harmless no-op.
+//! * No panic crosses the boundary: every export runs inside `ffi_boundary!`.
+//! * Every function's doc says which thread may call it (`Thread:`), who owns
+//!   what (`Ownership:`) and what it returns (`Returns:`).
+#![allow(non_camel_case_types)]
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+pub(crate) mod boundary;
+pub mod event_loop;
+pub mod log;
+pub mod status;
+
+/// The ABI version this library implements (`SQ_ABI_VERSION` in the header).
+/// Bumped only on a change that breaks existing binaries; see docs/ABI.md.
+pub(crate) const ABI_VERSION: u32 = 1;
+
+pub use event_loop::*;
+pub use log::*;
+pub use status::*;

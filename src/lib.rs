@@ -1,0 +1,33 @@
+//! # squall
+//!
+//! Tornado's core — an event loop, timers, TCP streams, an HTTP/1.1 server,
+//! WebSockets with pub/sub, an HTTP and WebSocket client — in Rust, behind a
+//! stable C ABI (`include/squall.h`) that C, Python (ctypes) and Go (cgo)
+//! programs use to register handlers, while Rust owns all I/O.
+//!
+//! The Rust API is the layer the C ABI is built on: [`Loop`] and
+//! [`LoopHandle`] here; the C functions live in the `ffi` module and are
+//! documented in the header. `docs/ARCHITECTURE.md` explains the threads.
+
+#![deny(missing_docs, rust_2018_idioms, missing_debug_implementations)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod error;
+pub mod ffi;
+mod log;
+pub(crate) mod net;
+mod reactor;
+
+pub use error::{Error, ErrorKind, Result};
+pub use reactor::{Loop, LoopHandle, LoopOptions, MAX_IO_THREADS, TimerId};
+
+/// The text of a caught panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,4 @@
+//! Networking: listeners and streams (HTTP and TCP build on these), and the
+//! operating-system calls behind them, kept in [`sys`].
+
+pub(crate) mod sys;

@@ -1,0 +1,106 @@
+//! Operating-system calls, kept behind a small internal interface so that the
+//! rest of the crate never calls `libc` directly.
+//!
+//! Linux only for now: eventfd for wake-ups, `pthread_atfork` for detecting a
+//! loop used in a forked child.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Runs a libc call and turns `-1` into `io::Error::last_os_error()`.
+macro_rules! syscall {
+    ($fn: ident ( $($arg: expr),* $(,)* ) ) => {{
+        // SAFETY: each caller passes arguments that satisfy the call's contract;
+        // see the comment at the call site.
+        let res = unsafe { libc::$fn($($arg, )*) };
+        if res < 0 { Err(std::io::Error::last_os_error()) } else { Ok(res) }
+    }};
+}
+
+/// A non-blocking, close-on-exec eventfd used as a level-triggered wake-up:
+/// readable while its counter is non-zero.
+#[derive(Debug)]
+pub(crate) struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    pub(crate) fn new() -> io::Result<EventFd> {
+        // eventfd(2) with no pointer arguments.
+        let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+        // SAFETY: eventfd(2) returned a new, valid descriptor that nothing else owns.
+        Ok(EventFd { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    /// Adds one to the counter, making the fd readable.
+    pub(crate) fn signal(&self) {
+        let one: u64 = 1;
+        // write(2) of 8 bytes from a live u64. EAGAIN means the counter is at
+        // its maximum, which is still readable: nothing is lost.
+        let _ = syscall!(write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8));
+    }
+
+    /// Resets the counter to zero (the fd stops being readable).
+    pub(crate) fn drain(&self) {
+        let mut buf: u64 = 0;
+        // read(2) of 8 bytes into a live u64. EAGAIN means it was already zero.
+        let _ = syscall!(read(self.fd.as_raw_fd(), (&mut buf as *mut u64).cast(), 8));
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static ATFORK: Once = Once::new();
+
+extern "C" fn on_fork_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// How many times this process is a forked child of a process that had
+/// loaded squall (0 in the original process). A loop records the value when it
+/// starts; a different value later means it is being used after `fork(2)`.
+pub(crate) fn fork_generation() -> u64 {
+    ATFORK.call_once(|| {
+        // pthread_atfork(3) with a child handler that only touches an atomic
+        // (async-signal-safe). glibc unregisters it if the library is unloaded.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
+    });
+    FORK_GENERATION.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(fd: RawFd) -> bool {
+        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n == 1 && p.revents & libc::POLLIN != 0
+    }
+
+    #[test]
+    fn eventfd_is_level_triggered() {
+        let e = EventFd::new().unwrap();
+        assert!(!readable(e.raw()));
+        e.signal();
+        assert!(readable(e.raw()));
+        assert!(readable(e.raw()), "stays readable until drained");
+        e.signal();
+        e.drain();
+        assert!(!readable(e.raw()));
+        e.drain();
+        assert!(!readable(e.raw()));
+    }
+
+    #[test]
+    fn fork_generation_is_stable_in_one_process() {
+        let a = fork_generation();
+        assert_eq!(a, fork_generation());
+    }
+}
