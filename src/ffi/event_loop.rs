@@ -201,6 +201,11 @@ pub extern "C" fn sq_loop_fd(r#loop: *mut sq_loop) -> i32 {
 pub extern "C" fn sq_loop_timeout_ms(r#loop: *const sq_loop) -> i32 {
     ffi_boundary! {
         on_panic = 0;
+        if r#loop.is_null() {
+            // Not SQ_ERR_NULL (-1), which would read as "no deadline".
+            super::boundary::set_last_error("loop is NULL");
+            return 0;
+        }
         let lp = try_ref!(sq_loop, r#loop, "loop");
         match lp.timeout() {
             None => -1,

@@ -1,0 +1,127 @@
+# squall: build, test, install.
+#
+#   make                 release libsquall.so / libsquall.a (target/release) and the header
+#   make test            every test: Rust, C (plain, ASan+UBSan, valgrind); later Python and Go
+#   make examples        build/examples/c/*
+#   make demo            the main demo (see README)
+#   make install PREFIX=/usr/local   lib, header, pkg-config file
+#   make bench           bench/run.sh (see bench/README.md)
+#   make check-header    fails if include/squall.h is stale after a build
+
+CARGO   ?= cargo
+CC      ?= cc
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+VALGRIND ?= valgrind
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+ABI     := $(shell sed -n 's/^pub(crate) const ABI_VERSION: u32 = \([0-9]*\);/\1/p' src/ffi/mod.rs)
+
+REL     := target/release
+BUILD   := build
+# What a program linking libsquall.a statically also needs (rustc's
+# native-static-libs; the ASan tests and the examples link with it, so a
+# missing library fails the build).
+STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+CWARN   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror
+CTEST_SRC := $(wildcard tests/c/test_*.c)
+CTESTS  := $(notdir $(CTEST_SRC:.c=))
+LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
+
+.PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
+        install uninstall bench check-header clean
+
+all: build
+
+build: $(REL)/libsquall.so
+
+$(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
+	$(CARGO) build --release --lib
+	@touch $(REL)/libsquall.so $(REL)/libsquall.a
+	@# programs linked here record the SONAME libsquall.so.$(ABI)
+	ln -sf libsquall.so $(REL)/libsquall.so.$(ABI)
+
+# ---- tests ------------------------------------------------------------------
+
+test: test-rust test-c
+	@echo "make test: all suites passed"
+
+test-rust:
+	$(CARGO) test --all-targets
+
+test-c: test-c-plain test-c-asan test-c-valgrind
+
+# plain: linked against the shared library
+$(BUILD)/tests/c/plain/%: tests/c/%.c tests/c/check.h $(REL)/libsquall.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ -L$(REL) -Wl,-rpath,$(abspath $(REL)) -lsquall -lpthread
+
+# asan: AddressSanitizer + UBSan, linked against the static library
+$(BUILD)/tests/c/asan/%: tests/c/%.c tests/c/check.h $(REL)/libsquall.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CWARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude $< -o $@ \
+		$(REL)/libsquall.a $(STATIC_LIBS)
+
+test-c-plain: $(addprefix $(BUILD)/tests/c/plain/,$(CTESTS))
+	@set -e; for t in $(CTESTS); do echo "== C (plain) $$t"; $(BUILD)/tests/c/plain/$$t; done
+
+test-c-asan: $(addprefix $(BUILD)/tests/c/asan/,$(CTESTS))
+	@set -e; for t in $(CTESTS); do \
+		nm $(BUILD)/tests/c/asan/$$t | grep -q __asan_init || { echo "$$t: ASan not linked"; exit 1; }; \
+		echo "== C (asan+ubsan) $$t"; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			$(BUILD)/tests/c/asan/$$t; done
+
+VG := $(VALGRIND) -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	--show-leak-kinds=definite,indirect
+
+# test_misuse's fork() part runs separately with the leak check off: a forked
+# child holds the parent's reactor-thread memory with no thread to own it.
+test-c-valgrind: $(addprefix $(BUILD)/tests/c/plain/,$(CTESTS))
+	@set -e; for t in $(CTESTS); do echo "== C (valgrind) $$t"; \
+		$(VG) $(BUILD)/tests/c/plain/$$t $$( [ $$t = test_misuse ] && echo --no-fork ); done
+	@echo "== C (valgrind, no leak check) test_misuse --fork-only"
+	@$(VALGRIND) -q --error-exitcode=99 --leak-check=no $(BUILD)/tests/c/plain/test_misuse --fork-only
+
+check-header: build
+	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }
+
+# ---- examples ---------------------------------------------------------------
+
+EXAMPLES := $(notdir $(basename $(wildcard examples/c/*.c)))
+
+examples: $(addprefix $(BUILD)/examples/c/,$(EXAMPLES))
+
+$(BUILD)/examples/c/%: examples/c/%.c $(REL)/libsquall.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CWARN) -O2 -g -Iinclude $< -o $@ $(REL)/libsquall.a $(STATIC_LIBS)
+
+demo: $(BUILD)/examples/c/ticker
+	$(BUILD)/examples/c/ticker
+
+# ---- install ----------------------------------------------------------------
+
+install: build
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 0755 $(REL)/libsquall.so $(DESTDIR)$(LIBDIR)/libsquall.so.$(ABI).$(VERSION)
+	ln -sf libsquall.so.$(ABI).$(VERSION) $(DESTDIR)$(LIBDIR)/libsquall.so.$(ABI)
+	ln -sf libsquall.so.$(ABI) $(DESTDIR)$(LIBDIR)/libsquall.so
+	install -m 0644 $(REL)/libsquall.a $(DESTDIR)$(LIBDIR)/libsquall.a
+	install -m 0644 include/squall.h $(DESTDIR)$(INCDIR)/squall.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|; s|@STATIC_LIBS@|$(STATIC_LIBS)|' \
+		squall.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/squall.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libsquall.so* $(DESTDIR)$(LIBDIR)/libsquall.a \
+		$(DESTDIR)$(INCDIR)/squall.h $(DESTDIR)$(LIBDIR)/pkgconfig/squall.pc
+
+# ---- bench ------------------------------------------------------------------
+
+bench: build
+	bench/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
