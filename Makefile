@@ -30,6 +30,7 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
+.PHONY: test-readme test-install
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -45,7 +46,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-rust test-c
+test: test-rust test-c test-readme test-install
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -84,6 +85,30 @@ test-c-valgrind: $(addprefix $(BUILD)/tests/c/plain/,$(CTESTS))
 		$(VG) $(BUILD)/tests/c/plain/$$t $$( [ $$t = test_misuse ] && echo --no-fork ); done
 	@echo "== C (valgrind, no leak check) test_misuse --fork-only"
 	@$(VALGRIND) -q --error-exitcode=99 --leak-check=no $(BUILD)/tests/c/plain/test_misuse --fork-only
+
+# The README's first C block must compile warning-free and run successfully.
+test-readme: $(REL)/libsquall.a
+	@mkdir -p $(BUILD)/readme
+	awk '/^```c$$/{f=1;next} /^```/{if(f)exit} f' README.md > $(BUILD)/readme/first.c
+	$(CC) $(CWARN) -Iinclude $(BUILD)/readme/first.c -o $(BUILD)/readme/first $(REL)/libsquall.a $(STATIC_LIBS)
+	$(BUILD)/readme/first > $(BUILD)/readme/out.txt
+	grep -q "tick 5" $(BUILD)/readme/out.txt
+
+# make install into a scratch prefix, then build the README example with
+# pkg-config against it, both shared (SONAME resolved) and static.
+test-install: build test-readme
+	rm -rf $(BUILD)/stage
+	$(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD)/stage) >/dev/null
+	test -L $(BUILD)/stage/lib/libsquall.so.$(ABI)
+	PKG_CONFIG_PATH=$(abspath $(BUILD)/stage/lib/pkgconfig) sh -c '\
+		$(CC) $(CWARN) $(BUILD)/readme/first.c -o $(BUILD)/stage/first-shared $$(pkg-config --cflags --libs squall) \
+			-Wl,-rpath,$(abspath $(BUILD)/stage/lib) && \
+		$(CC) $(CWARN) $(BUILD)/readme/first.c -o $(BUILD)/stage/first-static $$(pkg-config --cflags squall) \
+			$(abspath $(BUILD)/stage/lib)/libsquall.a $$(pkg-config --libs-only-l --static squall | sed "s/-lsquall//")'
+	readelf -d $(BUILD)/stage/first-shared | grep -q 'libsquall.so.$(ABI)'
+	$(BUILD)/stage/first-shared >/dev/null
+	$(BUILD)/stage/first-static >/dev/null
+	@echo "install: ok (shared via SONAME libsquall.so.$(ABI), static via pkg-config --static)"
 
 check-header: build
 	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# squall's benchmark harness.
+#
+#   bench/run.sh            every benchmark that exists so far
+#   bench/run.sh loop       the loop micro-benchmarks only
+#
+# Writes bench/results/<name>.md (tables + the exact commands) and raw output
+# under bench/results/raw/ (not committed). Figures are medians of 3 runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+make -s build >/dev/null
+mkdir -p build/bench bench/results/raw
+
+if [[ "$what" == all || "$what" == loop ]]; then
+    cc -O2 -g -Iinclude bench/loop_bench.c -o build/bench/loop_bench \
+        target/release/libsquall.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+    python3 bench/loop_report.py build/bench/loop_bench 3 > bench/results/loop.md
+    cat bench/results/loop.md
+fi
