@@ -38,6 +38,13 @@
 
 
 /**
+ * Route flag: run the handler on the reactor thread that owns the
+ * connection instead of the host thread. The fastest path, for C handlers
+ * that never block; with several io_threads the handler must be thread-safe.
+ */
+#define SQ_INLINE 1
+
+/**
  * An event loop: reactor threads that own all I/O, and the host thread (the
  * one inside `sq_loop_run` or `sq_loop_poll`) that runs every callback, one
  * at a time, in order.
@@ -58,6 +65,35 @@
  * with `SQ_ERR_FORKED`.
  */
 typedef struct sq_loop sq_loop;
+
+/**
+ * A request in flight. This is an opaque handle, not a pointer to memory:
+ * squall never dereferences it and neither may the caller. It stays valid
+ * until the response is finished (`sq_respond`, `sq_response_finish`, or a
+ * finishing call that returned `SQ_ERR_CLOSED`); after that every function
+ * taking it returns `SQ_ERR_ALREADY_DONE`, never undefined behaviour.
+ *
+ * Accessors: `sq_request_method`, `_uri`, `_path`, `_query`, `_header`,
+ * `_header_count`, `_header_at`, `_body`, `_argument`, `_argument_count`,
+ * `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`.
+ * Response: `sq_respond` (one call), or `sq_response_status`,
+ * `sq_response_header`, `sq_response_write`, `sq_response_flush`,
+ * `sq_response_finish`. Every response function may be called from any
+ * thread, also after the handler returned (deferred responses).
+ */
+typedef struct sq_request sq_request;
+
+/**
+ * An HTTP/1.1 server attached to a loop: routes, listeners, limits.
+ *
+ * Lifecycle: `sq_server_new(loop)` → setters and `sq_route` →
+ * `sq_server_listen` (binds at once; accepting starts when the loop runs) →
+ * run the loop → `sq_server_free` (before `sq_loop_free`).
+ *
+ * Handlers run on the loop's host thread, one at a time, unless the route
+ * was registered with `SQ_INLINE`.
+ */
+typedef struct sq_server sq_server;
 
 /**
  * The result of most squall functions: `SQ_OK` (0) on success, a negative
@@ -97,6 +133,49 @@ typedef void (*sq_log_callback)(void *userdata,
                                 sq_log_level level,
                                 const char *target,
                                 const char *message);
+
+/**
+ * A borrowed byte string (not NUL-terminated). A view struct: squall fills
+ * it in; it points into memory squall owns, valid for as long as the
+ * function that filled it says.
+ */
+typedef struct {
+  /**
+   * The first byte; NULL only when `len` is 0.
+   */
+  const char *ptr;
+  /**
+   * The number of bytes.
+   */
+  size_t len;
+} sq_str;
+
+/**
+ * One response header for `sq_respond`: a NUL-terminated name and a value of
+ * `value_len` bytes (no CR, LF or NUL).
+ */
+typedef struct {
+  /**
+   * The header name, NUL-terminated; must be an HTTP token.
+   */
+  const char *name;
+  /**
+   * The value's bytes.
+   */
+  const char *value;
+  /**
+   * The value's length in bytes.
+   */
+  size_t value_len;
+} sq_header;
+
+/**
+ * A request handler. Return `SQ_OK` when the request was answered or will be
+ * answered later (from any thread, with `sq_respond`/`sq_response_finish`);
+ * return an error code to have squall answer 500 (or, if the response had
+ * already started, close the connection).
+ */
+typedef sq_status (*sq_handler)(void *userdata, sq_request *req);
 
 /**
  * No records.
@@ -189,6 +268,12 @@ typedef void (*sq_log_callback)(void *userdata,
  * The object is in the wrong state for this call (an option set after start).
  */
 #define SQ_ERR_STATE (-11)
+
+/**
+ * The thing asked for is not there: a header or argument the request does
+ * not have, a capture group that did not participate in the match.
+ */
+#define SQ_ERR_NOT_FOUND (-12)
 
 #ifdef __cplusplus
 extern "C" {
@@ -397,6 +482,403 @@ sq_status sq_log_set_callback(sq_log_level level, sq_log_callback cb, void *user
  * Returns: never NULL.
  */
 const char *sq_log_level_str(sq_log_level level);
+
+/**
+ * The request method ("GET", "POST", …).
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the request: valid until the response is
+ * finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE` (stale handle);
+ * `SQ_ERR_INVALID_ARG` (not a request handle).
+ */
+sq_status sq_request_method(sq_request *req, sq_str *out);
+
+/**
+ * The request-target as sent: path and query ("/a/b?x=1").
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the request: valid until the response is
+ * finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_uri(sq_request *req, sq_str *out);
+
+/**
+ * The path part of the request-target, as sent (not percent-decoded).
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the request: valid until the response is
+ * finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_path(sq_request *req, sq_str *out);
+
+/**
+ * The raw query string (after `?`, not decoded; empty when there is none).
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the request: valid until the response is
+ * finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_query(sq_request *req, sq_str *out);
+
+/**
+ * The value of header `name` (case-insensitive); with repeated headers, the
+ * last one (use `sq_request_header_at` to see them all).
+ *
+ * Thread: any thread.
+ * Ownership: `name` is only read during the call. `*out` points into the
+ * request: valid until the response is finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when the request has no such header;
+ * `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_header(sq_request *req, const char *name, sq_str *out);
+
+/**
+ * The number of header lines in the request.
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_header_count(sq_request *req, size_t *count_out);
+
+/**
+ * Header line `index` (0-based, in the order received): its name as sent
+ * and its value.
+ *
+ * Thread: any thread.
+ * Ownership: `*name_out` and `*value_out` point into the request: valid
+ * until the response is finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for an index past the last;
+ * `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`.
+ */
+sq_status sq_request_header_at(sq_request *req, size_t index, sq_str *name_out, sq_str *value_out);
+
+/**
+ * The whole request body (empty when there is none).
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the request: valid until the response is
+ * finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_body(sq_request *req, sq_str *out);
+
+/**
+ * The last value of argument `name`: query arguments and, for an
+ * `application/x-www-form-urlencoded` body, body arguments, percent-decoded
+ * (as Tornado's `get_argument`).
+ *
+ * Thread: any thread.
+ * Ownership: `name` is only read during the call. `*out` points into the
+ * request: valid until the response is finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when there is no such argument;
+ * `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_argument(sq_request *req, const char *name, sq_str *out);
+
+/**
+ * How many values argument `name` has (repeated names are kept).
+ *
+ * Thread: any thread.
+ * Ownership: `name` is only read during the call.
+ * Returns: `SQ_OK` (with 0 for an absent argument); `SQ_ERR_NULL`;
+ * `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_argument_count(sq_request *req, const char *name, size_t *count_out);
+
+/**
+ * Value `index` (0-based, in order of appearance) of argument `name`.
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the request: valid until the response is
+ * finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` past the last value; `SQ_ERR_NULL`;
+ * `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_argument_at(sq_request *req, const char *name, size_t index, sq_str *out);
+
+/**
+ * Group `index` (0-based) captured by the route's pattern, percent-decoded.
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the request: valid until the response is
+ * finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` for an optional group that did not
+ * participate; `SQ_ERR_INVALID_ARG` for an index past the last group;
+ * `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`.
+ */
+sq_status sq_request_capture(sq_request *req, size_t index, sq_str *out);
+
+/**
+ * The number of groups the route's pattern captures.
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_capture_count(sq_request *req, size_t *count_out);
+
+/**
+ * The client's IP address as text ("127.0.0.1", "::1").
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the request: valid until the response is
+ * finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_remote_ip(sq_request *req, sq_str *out);
+
+/**
+ * Asks to be told when the client goes away before the response is
+ * finished: `cb(userdata)` then runs once on the host thread, and response
+ * calls return `SQ_ERR_CLOSED` (finish the request anyway to release it).
+ * Replaces an earlier callback.
+ *
+ * Thread: any thread.
+ * Ownership: squall keeps `userdata` (without dereferencing it) until the
+ * callback runs or the response is finished.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` if the client is already gone (the
+ * callback will not be called); `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`.
+ */
+sq_status sq_request_on_close(sq_request *req, sq_callback cb, void *userdata);
+
+/**
+ * Answers the request in one call: status, headers and the whole body. The
+ * server adds `Date`, `Content-Length` and `Connection` itself (a caller's
+ * own copies of those are dropped); HEAD requests get the headers only.
+ * Finishes the request: the handle is stale afterwards.
+ *
+ * Thread: any thread, also after the handler returned.
+ * Ownership: `headers` and `body` are copied before the call returns.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` when the client went away (the request
+ * is released all the same); `SQ_ERR_ALREADY_DONE` when already finished;
+ * `SQ_ERR_INVALID_ARG` for a status outside 100–999 or a header whose name
+ * is not a token or whose value holds CR, LF or NUL (nothing is sent, the
+ * request stays open); `SQ_ERR_STATE` after `sq_response_flush`;
+ * `SQ_ERR_NULL` (req, or body/headers NULL with a non-zero length).
+ */
+sq_status sq_respond(sq_request *req,
+                     int status,
+                     const sq_header *headers,
+                     size_t nheaders,
+                     const void *body,
+                     size_t body_len);
+
+/**
+ * Sets the response status and, optionally, its reason phrase (NULL for the
+ * standard one). Default 200.
+ *
+ * Thread: any thread.
+ * Ownership: `reason` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for a status outside 100–999 or a
+ * reason with control characters; `SQ_ERR_STATE` after `sq_response_flush`;
+ * `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+ */
+sq_status sq_response_status(sq_request *req, int status, const char *reason);
+
+/**
+ * Adds a response header (`replace` non-zero: first removes every header of
+ * that name). `Date`, `Content-Length`, `Transfer-Encoding` and
+ * `Connection` are the server's and are dropped when the head is written.
+ *
+ * Thread: any thread.
+ * Ownership: `name` and `value` are copied.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for a name that is not a token or
+ * a value holding CR, LF or NUL (nothing is added); `SQ_ERR_STATE` after
+ * `sq_response_flush`; `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+ */
+sq_status sq_response_header(sq_request *req,
+                             const char *name,
+                             const char *value,
+                             size_t value_len,
+                             int replace);
+
+/**
+ * Appends to the response body (buffered until `sq_response_flush` or
+ * `sq_response_finish`).
+ *
+ * Thread: any thread.
+ * Ownership: `data` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_STATE` for a body on a 1xx/204/304 response;
+ * `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+ */
+sq_status sq_response_write(sq_request *req, const void *data, size_t len);
+
+/**
+ * Sends what was written so far. The first flush sends the head: the body
+ * is then chunked (HTTP/1.1) or runs until the connection closes (HTTP/1.0).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+ */
+sq_status sq_response_flush(sq_request *req);
+
+/**
+ * Finishes the response (with a Content-Length when nothing was flushed)
+ * and releases the request: the handle is stale afterwards.
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` when the client went away (the request
+ * is released all the same); `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+ */
+sq_status sq_response_finish(sq_request *req);
+
+/**
+ * Creates a server on `loop`. Nothing is bound until `sq_server_listen`.
+ *
+ * Thread: any thread.
+ * Ownership: the caller owns the server and frees it with `sq_server_free`,
+ * before freeing the loop. The server keeps a reference to the loop's
+ * shared state, not to the `sq_loop` pointer.
+ * Returns: the server, or NULL (with `sq_last_error()`) if `loop` is NULL.
+ */
+sq_server *sq_server_new(sq_loop *loop);
+
+/**
+ * Frees a server: closes its listeners and connections (requests in flight
+ * then fail with `SQ_ERR_CLOSED`). When it returns, no handler of this
+ * server is running on a reactor thread and none will be called again.
+ * Calling with NULL is a harmless no-op.
+ *
+ * Thread: the host thread (from a host-thread handler too). Not from an
+ * `SQ_INLINE` handler.
+ * Ownership: takes the server back; the pointer must not be used again.
+ * Route userdata may be freed once this returns.
+ * Returns: nothing.
+ */
+void sq_server_free(sq_server *server);
+
+/**
+ * Adds a route: requests whose method is `method` ("GET", …; "*" for any)
+ * and whose whole path matches the regular expression `pattern` go to
+ * `handler`. Groups captured by the pattern are available through
+ * `sq_request_capture`. Routes are tried in the order they were added; a
+ * path matched only by routes of other methods gets 405 with `Allow`, an
+ * unmatched path 404. A GET route also answers HEAD (without the body).
+ *
+ * Thread: the host thread, before or while the loop runs.
+ * Ownership: `method` and `pattern` are copied. squall keeps `userdata`
+ * (without dereferencing it) until `sq_server_free`.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a bad method,
+ * a bad pattern (the message says why) or unknown flags.
+ */
+sq_status sq_route(sq_server *server,
+                   const char *method,
+                   const char *pattern,
+                   sq_handler handler,
+                   void *userdata,
+                   uint32_t flags);
+
+/**
+ * Binds a listening socket on `host:port` now (port 0 picks a free port;
+ * the bound port is written to `port_out` if it is not NULL) and starts
+ * accepting when the loop runs, on every reactor thread. May be called
+ * several times for several addresses. `host` is an IP address or a name
+ * resolved once, here ("127.0.0.1", "::1", "0.0.0.0", "localhost").
+ *
+ * Thread: the host thread.
+ * Ownership: `host` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a host that
+ * does not resolve; `SQ_ERR_IO` when binding fails (address in use,
+ * permission), with the reason in `sq_last_error()`; `SQ_ERR_CLOSED`.
+ */
+sq_status sq_server_listen(sq_server *server, const char *host, uint16_t port, uint16_t *port_out);
+
+/**
+ * Largest request head (request line and headers) in bytes; a larger one
+ * gets 431. Default 65536. Applies to connections accepted afterwards.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 256.
+ */
+sq_status sq_server_set_max_header_size(sq_server *server, size_t value);
+
+/**
+ * Most header lines in a request; more get 431. Default 100.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+ */
+sq_status sq_server_set_max_headers(sq_server *server, uint32_t value);
+
+/**
+ * Longest request-target (path and query) in bytes; longer gets 414.
+ * Default 8192.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 16.
+ */
+sq_status sq_server_set_max_request_target(sq_server *server, size_t value);
+
+/**
+ * Largest request body in bytes; a larger one gets 413, before the body
+ * is read when Content-Length says so, and as soon as a chunked body
+ * crosses it. Default 64 MiB.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_server_set_max_body_size(sq_server *server, uint64_t value);
+
+/**
+ * Time allowed to receive a whole request head, counted from the
+ * connection's accept for the first request (slowloris) and from the
+ * first byte for later ones; past it the client gets 408. Default 10000 ms.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+ */
+sq_status sq_server_set_header_timeout_ms(sq_server *server, uint64_t value);
+
+/**
+ * Time allowed to receive a request body after its head; past it the
+ * client gets 408. Default 60000 ms.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+ */
+sq_status sq_server_set_body_timeout_ms(sq_server *server, uint64_t value);
+
+/**
+ * How long a keep-alive connection may stay idle between requests before
+ * the server closes it. Default 75000 ms.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+ */
+sq_status sq_server_set_idle_timeout_ms(sq_server *server, uint64_t value);
+
+/**
+ * Most open connections; beyond it new connections are accepted and
+ * closed at once. Default 100000.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+ */
+sq_status sq_server_set_max_connections(sq_server *server, uint32_t value);
+
+/**
+ * The listen(2) backlog of sockets bound afterwards. Default 1024.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+ */
+sq_status sq_server_set_backlog(sq_server *server, int32_t value);
 
 /**
  * The squall library version, "MAJOR.MINOR.PATCH", as built.

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Forked,
     /// The object is in the wrong state for this call (an option set after start).
     State,
+    /// The thing asked for is not there (a header, an argument).
+    NotFound,
 }
 
 /// An error: a kind and a human-readable message.

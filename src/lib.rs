@@ -14,6 +14,7 @@
 
 mod error;
 pub mod ffi;
+pub(crate) mod http;
 mod log;
 pub(crate) mod net;
 mod reactor;

@@ -20,6 +20,8 @@
 pub(crate) mod boundary;
 pub mod event_loop;
 pub mod log;
+pub mod request;
+pub mod server;
 pub mod status;
 
 /// The ABI version this library implements (`SQ_ABI_VERSION` in the header).
@@ -28,4 +30,6 @@ pub(crate) const ABI_VERSION: u32 = 1;
 
 pub use event_loop::*;
 pub use log::*;
+pub use request::*;
+pub use server::*;
 pub use status::*;

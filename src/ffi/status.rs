@@ -37,6 +37,10 @@ pub const SQ_ERR_FORKED: sq_status = -10;
 /// The object is in the wrong state for this call (an option set after start).
 pub const SQ_ERR_STATE: sq_status = -11;
 
+/// The thing asked for is not there: a header or argument the request does
+/// not have, a capture group that did not participate in the match.
+pub const SQ_ERR_NOT_FOUND: sq_status = -12;
+
 /// The status code of an error kind.
 pub(crate) fn status_of(kind: ErrorKind) -> sq_status {
     match kind {
@@ -51,6 +55,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> sq_status {
         ErrorKind::Busy => SQ_ERR_BUSY,
         ErrorKind::Forked => SQ_ERR_FORKED,
         ErrorKind::State => SQ_ERR_STATE,
+        ErrorKind::NotFound => SQ_ERR_NOT_FOUND,
     }
 }
 
@@ -101,6 +106,7 @@ pub extern "C" fn sq_status_str(status: sq_status) -> *const c_char {
             SQ_ERR_BUSY => "SQ_ERR_BUSY: another thread is running or polling the loop\0",
             SQ_ERR_FORKED => "SQ_ERR_FORKED: the loop was started before fork()\0",
             SQ_ERR_STATE => "SQ_ERR_STATE: the object is in the wrong state for this call\0",
+            SQ_ERR_NOT_FOUND => "SQ_ERR_NOT_FOUND: no such header, argument or capture\0",
             _ => "unknown status code\0",
         };
         s.as_ptr().cast()

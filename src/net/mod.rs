@@ -2,3 +2,5 @@
 //! operating-system calls behind them, kept in [`sys`].
 
 pub(crate) mod sys;
+
+pub(crate) mod listener;

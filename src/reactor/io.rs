@@ -1,19 +1,22 @@
 //! The reactor: a `mio::Poll`, the command queue that any thread may push to,
-//! and (as the HTTP and WebSocket layers arrive) the sockets it owns. Only
-//! Rust code runs here.
+//! and the sources it owns (listeners and connections, addressed by token).
+//! Only Rust code runs here, except handlers registered inline.
 //!
 //! With `io_threads = 0` the host thread owns the one reactor and turns it
 //! inside `sq_loop_poll`; otherwise each reactor runs [`Reactor::run`] on a
 //! thread of its own.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+use super::LoopHandle;
 use super::queue::{Notifier, Queue};
+use crate::http::conn::Source;
 
 /// Work sent to a reactor from any thread; it runs on the reactor's thread.
 pub(crate) type Command = Box<dyn FnOnce(&mut Reactor) + Send>;
@@ -44,9 +47,32 @@ impl ReactorLink {
         self.commands.push(cmd);
         self.notifier.notify();
     }
+
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.commands) as usize
+    }
+
+    /// Whether the calling thread is inside this reactor's turn (then output
+    /// for its connections is queued locally, without a wake-up).
+    pub(crate) fn is_current(&self) -> bool {
+        CURRENT.with(|c| c.get() == self.identity())
+    }
 }
 
-/// One reactor: its poll and the commands addressed to it.
+thread_local! {
+    /// The identity of the reactor whose turn this thread is running, or 0.
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A slot of the source slab: the generation tells a connection from a later
+/// one that reuses its token.
+pub(crate) struct SourceSlot {
+    pub(crate) generation: u64,
+    /// None while the source is taken out to be worked on, or free.
+    pub(crate) source: Option<Source>,
+}
+
+/// One reactor: its poll, the commands addressed to it, and its sources.
 pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
@@ -55,6 +81,19 @@ pub(crate) struct Reactor {
     shutdown: bool,
     /// Index of this reactor among the loop's reactors.
     pub(crate) index: usize,
+    pub(crate) loop_handle: LoopHandle,
+    sources: Vec<SourceSlot>,
+    free: Vec<usize>,
+    next_generation: u64,
+    /// Tokens with output to write before the turn ends.
+    pub(crate) dirty: Vec<usize>,
+    /// The time at the start of the current turn.
+    pub(crate) now: Instant,
+    origin: Instant,
+    last_sweep: Instant,
+    /// Read buffer shared by every connection of the reactor: data is read
+    /// here and only a partial request left over is kept by the connection.
+    pub(crate) scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -65,11 +104,28 @@ impl std::fmt::Debug for Reactor {
 
 impl Reactor {
     /// A reactor whose poll watches `link`'s notifier (initialising its eventfd).
-    pub(crate) fn new(link: ReactorLink, index: usize) -> io::Result<Reactor> {
+    pub(crate) fn new(link: ReactorLink, index: usize, loop_handle: LoopHandle) -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let fd = link.notifier.init()?.raw();
         poll.registry().register(&mut SourceFd(&fd), WAKE, Interest::READABLE)?;
-        Ok(Reactor { poll, events: Events::with_capacity(1024), link, batch: Vec::new(), shutdown: false, index })
+        let now = Instant::now();
+        Ok(Reactor {
+            poll,
+            events: Events::with_capacity(1024),
+            link,
+            batch: Vec::new(),
+            shutdown: false,
+            index,
+            loop_handle,
+            sources: Vec::new(),
+            free: Vec::new(),
+            next_generation: 1,
+            dirty: Vec::new(),
+            now,
+            origin: now,
+            last_sweep: now,
+            scratch: Vec::new(),
+        })
     }
 
     /// The poll's own descriptor (what `sq_loop_fd` hands out with io_threads = 0).
@@ -78,19 +134,102 @@ impl Reactor {
         self.poll.as_raw_fd()
     }
 
+    pub(crate) fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
+
+    /// Milliseconds since the reactor was created: the protocol code's clock.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.now.duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Stores a source; returns (token, generation).
+    pub(crate) fn insert_source(&mut self, source: Source) -> (usize, u64) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let slot = SourceSlot { generation, source: Some(source) };
+        let token = match self.free.pop() {
+            Some(t) => {
+                self.sources[t] = slot;
+                t
+            }
+            None => {
+                self.sources.push(slot);
+                self.sources.len() - 1
+            }
+        };
+        (token, generation)
+    }
+
+    /// Takes a source out to work on it; put it back with [`Reactor::put_back`]
+    /// or free the token with [`Reactor::release_token`].
+    pub(crate) fn take_source(&mut self, token: usize, generation: Option<u64>) -> Option<(Source, u64)> {
+        let slot = self.sources.get_mut(token)?;
+        if generation.is_some_and(|g| g != slot.generation) {
+            return None;
+        }
+        slot.source.take().map(|s| (s, slot.generation))
+    }
+
+    pub(crate) fn put_back(&mut self, token: usize, source: Source) {
+        if let Some(slot) = self.sources.get_mut(token) {
+            slot.source = Some(source);
+        }
+    }
+
+    pub(crate) fn release_token(&mut self, token: usize) {
+        if let Some(slot) = self.sources.get_mut(token) {
+            slot.source = None;
+            slot.generation = 0;
+            self.free.push(token);
+        }
+    }
+
+    /// Tokens that hold a source now.
+    pub(crate) fn live_tokens(&self) -> Vec<usize> {
+        self.sources.iter().enumerate().filter(|(_, s)| s.source.is_some()).map(|(i, _)| i).collect()
+    }
+
+    fn has_sources(&self) -> bool {
+        self.sources.len() > self.free.len()
+    }
+
     /// Waits for I/O or a wake-up (up to `timeout`), handles the I/O events,
-    /// then runs every queued command. Returns how many events arrived.
+    /// runs every queued command, then writes what was produced. Returns how
+    /// many events arrived.
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let timeout = if self.has_sources() {
+            // Connections need their timeouts looked at now and then.
+            let sweep = crate::http::conn::SWEEP_INTERVAL;
+            Some(timeout.map_or(sweep, |t| t.min(sweep)))
+        } else {
+            timeout
+        };
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
             Err(e) => return Err(e),
         }
-        let n = self.events.iter().count();
-        // Sockets join here with the HTTP layer; the wake token only means
-        // "look at the queues", which happens below whatever the token.
+        self.now = Instant::now();
+        let previous = CURRENT.with(|c| c.replace(self.link.identity()));
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        let mut n = 0;
+        for ev in events.iter() {
+            n += 1;
+            if ev.token() != WAKE {
+                crate::http::conn::on_event(self, ev.token().0, ev);
+            }
+        }
+        self.events = events;
+        // The wake token only means "look at the queues", done whatever the token.
         self.link.notifier.consume();
         self.run_commands();
+        if self.now.duration_since(self.last_sweep) >= crate::http::conn::SWEEP_INTERVAL {
+            self.last_sweep = self.now;
+            crate::http::conn::sweep(self);
+        }
+        crate::http::conn::flush_dirty(self);
+        CURRENT.with(|c| c.set(previous));
         Ok(n)
     }
 
@@ -120,6 +259,7 @@ impl Reactor {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        crate::http::conn::close_all(&mut self);
         tracing::debug!(target: "squall::reactor", "reactor {} stopped", self.index);
     }
 }

@@ -19,6 +19,7 @@
 //! Driving the loop ([`Loop::run`], [`Loop::poll`]) is for one thread at a
 //! time, never from inside one of the loop's own callbacks.
 
+pub(crate) mod handles;
 mod io;
 mod queue;
 mod timer;
@@ -96,6 +97,10 @@ struct Shared {
     io_threads: AtomicUsize,
     /// One link per reactor, fixed at start.
     reactors: OnceLock<Vec<ReactorLink>>,
+    /// Work that waits for the reactors to exist (listeners bound before start).
+    start_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// Whether the reactor is turned by the host thread (io_threads = 0).
+    local_reactor: AtomicBool,
 }
 
 impl Shared {
@@ -240,6 +245,33 @@ impl LoopHandle {
         self.shared.notifier.notify();
     }
 
+    /// Runs `f` once the loop's reactors exist: now if they do, else right
+    /// after they are created (on the thread that starts the loop).
+    pub(crate) fn when_started(&self, f: Box<dyn FnOnce() + Send>) {
+        let mut hooks = lock(&self.shared.start_hooks);
+        if self.shared.reactors.get().is_some() {
+            drop(hooks);
+            f();
+        } else {
+            hooks.push(f);
+        }
+    }
+
+    /// The link to reactor `index`, once the loop has started.
+    pub(crate) fn reactor_link(&self, index: usize) -> Option<&ReactorLink> {
+        self.shared.reactors.get().and_then(|l| l.get(index))
+    }
+
+    /// How many reactors the loop has (0 before start).
+    pub(crate) fn reactor_count(&self) -> usize {
+        self.shared.reactors.get().map_or(0, |r| r.len())
+    }
+
+    /// Whether the one reactor runs on the host thread (io_threads = 0).
+    pub(crate) fn local_reactor(&self) -> bool {
+        self.shared.local_reactor.load(Ordering::Acquire)
+    }
+
     /// Sends a command to reactor `index` (modulo the reactor count). Fails
     /// before the loop has started.
     #[allow(dead_code)] // used by the HTTP layer and the tests
@@ -322,6 +354,8 @@ impl Loop {
             fd: AtomicI32::new(-1),
             io_threads: AtomicUsize::new(options.io_threads.min(MAX_IO_THREADS)),
             reactors: OnceLock::new(),
+            start_hooks: Mutex::new(Vec::new()),
+            local_reactor: AtomicBool::new(false),
         });
         Loop {
             handle: LoopHandle { shared },
@@ -384,8 +418,10 @@ impl Loop {
         let io_threads = shared.io_threads.load(Ordering::Relaxed);
         let waiter = if io_threads == 0 {
             let link = ReactorLink::new(shared.notifier.clone());
-            let reactor = Reactor::new(link.clone(), 0).map_err(|e| Error::io("creating the reactor", e))?;
-            let _ = shared.reactors.set(vec![link]);
+            let reactor = Reactor::new(link.clone(), 0, self.handle.clone())
+                .map_err(|e| Error::io("creating the reactor", e))?;
+            shared.local_reactor.store(true, Ordering::Release);
+            self.set_reactors(vec![link]);
             Waiter::Local(reactor)
         } else {
             let poll = Poll::new().map_err(|e| Error::io("creating the host poll", e))?;
@@ -420,7 +456,8 @@ impl Loop {
         let mut links = Vec::with_capacity(io_threads);
         for index in 0..io_threads {
             let link = ReactorLink::new(Arc::new(Notifier::default()));
-            let reactor = Reactor::new(link.clone(), index).map_err(|e| Error::io("creating a reactor", e))?;
+            let reactor =
+                Reactor::new(link.clone(), index, self.handle.clone()).map_err(|e| Error::io("creating a reactor", e))?;
             let thread = std::thread::Builder::new()
                 .name(format!("squall-io-{index}"))
                 .spawn(move || reactor.run())
@@ -428,8 +465,20 @@ impl Loop {
             host.threads.push(thread);
             links.push(link);
         }
-        let _ = shared.reactors.set(links);
+        self.set_reactors(links);
         Ok(())
+    }
+
+    fn set_reactors(&self, links: Vec<ReactorLink>) {
+        let shared = self.shared();
+        let hooks = {
+            let mut hooks = lock(&shared.start_hooks);
+            let _ = shared.reactors.set(links);
+            std::mem::take(&mut *hooks)
+        };
+        for hook in hooks {
+            hook();
+        }
     }
 
     /// The descriptor a host with its own event loop waits on: readable while

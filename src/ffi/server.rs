@@ -1,0 +1,263 @@
+//! `sq_server`: an HTTP/1.1 server on a loop, its routes, listeners and limits.
+
+use std::ffi::{c_char, c_void};
+
+use super::boundary::{Castable, fail_null, ffi_boundary, ffi_try, into_ptr, str_arg, take_box, try_ref};
+use super::event_loop::sq_loop;
+use super::request::sq_request;
+use super::status::{SQ_OK, sq_status};
+use crate::http::server::{RawHandler, RouteTarget, Server};
+use crate::{Error, ErrorKind};
+
+/// An HTTP/1.1 server attached to a loop: routes, listeners, limits.
+///
+/// Lifecycle: `sq_server_new(loop)` → setters and `sq_route` →
+/// `sq_server_listen` (binds at once; accepting starts when the loop runs) →
+/// run the loop → `sq_server_free` (before `sq_loop_free`).
+///
+/// Handlers run on the loop's host thread, one at a time, unless the route
+/// was registered with `SQ_INLINE`.
+#[derive(Debug)]
+pub struct sq_server {
+    _private: [u8; 0],
+}
+
+impl Castable for sq_server {
+    type Rust = Server;
+}
+
+/// A request handler. Return `SQ_OK` when the request was answered or will be
+/// answered later (from any thread, with `sq_respond`/`sq_response_finish`);
+/// return an error code to have squall answer 500 (or, if the response had
+/// already started, close the connection).
+pub type sq_handler = Option<unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request) -> sq_status>;
+
+/// Route flag: run the handler on the reactor thread that owns the
+/// connection instead of the host thread. The fastest path, for C handlers
+/// that never block; with several io_threads the handler must be thread-safe.
+pub const SQ_INLINE: u32 = 1;
+
+/// Creates a server on `loop`. Nothing is bound until `sq_server_listen`.
+///
+/// Thread: any thread.
+/// Ownership: the caller owns the server and frees it with `sq_server_free`,
+/// before freeing the loop. The server keeps a reference to the loop's
+/// shared state, not to the `sq_loop` pointer.
+/// Returns: the server, or NULL (with `sq_last_error()`) if `loop` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_new(r#loop: *mut sq_loop) -> *mut sq_server {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        into_ptr::<sq_server>(Server::new(lp.handle().clone()))
+    }
+}
+
+/// Frees a server: closes its listeners and connections (requests in flight
+/// then fail with `SQ_ERR_CLOSED`). When it returns, no handler of this
+/// server is running on a reactor thread and none will be called again.
+/// Calling with NULL is a harmless no-op.
+///
+/// Thread: the host thread (from a host-thread handler too). Not from an
+/// `SQ_INLINE` handler.
+/// Ownership: takes the server back; the pointer must not be used again.
+/// Route userdata may be freed once this returns.
+/// Returns: nothing.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_free(server: *mut sq_server) {
+    ffi_boundary! {
+        // SAFETY: NULL or a live server from sq_server_new, handed back.
+        drop(unsafe { take_box::<sq_server>(server) });
+    }
+}
+
+/// Adds a route: requests whose method is `method` ("GET", …; "*" for any)
+/// and whose whole path matches the regular expression `pattern` go to
+/// `handler`. Groups captured by the pattern are available through
+/// `sq_request_capture`. Routes are tried in the order they were added; a
+/// path matched only by routes of other methods gets 405 with `Allow`, an
+/// unmatched path 404. A GET route also answers HEAD (without the body).
+///
+/// Thread: the host thread, before or while the loop runs.
+/// Ownership: `method` and `pattern` are copied. squall keeps `userdata`
+/// (without dereferencing it) until `sq_server_free`.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a bad method,
+/// a bad pattern (the message says why) or unknown flags.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_route(
+    server: *mut sq_server,
+    method: *const c_char,
+    pattern: *const c_char,
+    handler: sq_handler,
+    userdata: *mut c_void,
+    flags: u32,
+) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        // SAFETY: NUL-terminated strings per the API contract.
+        let method = ffi_try!(unsafe { str_arg(method, "method") });
+        // SAFETY: as above.
+        let pattern = ffi_try!(unsafe { str_arg(pattern, "pattern") });
+        let Some(f) = handler else { return fail_null("handler") };
+        if flags & !SQ_INLINE != 0 {
+            return super::boundary::fail(Error::new(ErrorKind::InvalidArg, format!("unknown route flags {flags:#x}")));
+        }
+        // SAFETY: sq_request is an opaque handle type; the C signature is the same.
+        let f: unsafe extern "C" fn(*mut c_void, *mut c_void) -> i32 = unsafe { std::mem::transmute(f) };
+        let target = RouteTarget { handler: RawHandler { f, data: userdata }, inline: flags & SQ_INLINE != 0 };
+        ffi_try!(s.route(method, pattern, target));
+        SQ_OK
+    }
+}
+
+/// Binds a listening socket on `host:port` now (port 0 picks a free port;
+/// the bound port is written to `port_out` if it is not NULL) and starts
+/// accepting when the loop runs, on every reactor thread. May be called
+/// several times for several addresses. `host` is an IP address or a name
+/// resolved once, here ("127.0.0.1", "::1", "0.0.0.0", "localhost").
+///
+/// Thread: the host thread.
+/// Ownership: `host` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a host that
+/// does not resolve; `SQ_ERR_IO` when binding fails (address in use,
+/// permission), with the reason in `sq_last_error()`; `SQ_ERR_CLOSED`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_listen(server: *mut sq_server, host: *const c_char, port: u16, port_out: *mut u16) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        // SAFETY: NUL-terminated string per the API contract.
+        let host = ffi_try!(unsafe { str_arg(host, "host") });
+        let addr = ffi_try!(s.listen(host, port));
+        if !port_out.is_null() {
+            // SAFETY: non-NULL out-parameter given by the caller.
+            unsafe { *port_out = addr.port() };
+        }
+        SQ_OK
+    }
+}
+
+/// Applies one limit after checking its minimum.
+fn set_limit(server: *mut sq_server, value: u64, min: u64, name: &str, apply: impl FnOnce(&mut crate::http::server::Config, u64)) -> sq_status {
+    let s = try_ref!(sq_server, server, "server");
+    if value < min {
+        return super::boundary::fail(Error::new(ErrorKind::InvalidArg, format!("{name} must be at least {min}")));
+    }
+    s.configure(|c| apply(c, value));
+    SQ_OK
+}
+
+    /// Largest request head (request line and headers) in bytes; a larger one
+    /// gets 431. Default 65536. Applies to connections accepted afterwards.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 256.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_max_header_size(server: *mut sq_server, value: usize) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value as u64, 256, "sq_server_set_max_header_size", |c, v| c.max_header_size = v as usize)
+    }
+}
+
+    /// Most header lines in a request; more get 431. Default 100.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_max_headers(server: *mut sq_server, value: u32) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value as u64, 1, "sq_server_set_max_headers", |c, v| c.max_headers = v as usize)
+    }
+}
+
+    /// Longest request-target (path and query) in bytes; longer gets 414.
+    /// Default 8192.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 16.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_max_request_target(server: *mut sq_server, value: usize) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value as u64, 16, "sq_server_set_max_request_target", |c, v| c.max_request_target = v as usize)
+    }
+}
+
+    /// Largest request body in bytes; a larger one gets 413, before the body
+    /// is read when Content-Length says so, and as soon as a chunked body
+    /// crosses it. Default 64 MiB.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_max_body_size(server: *mut sq_server, value: u64) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value as u64, 0, "sq_server_set_max_body_size", |c, v| c.max_body_size = v)
+    }
+}
+
+    /// Time allowed to receive a whole request head, counted from the
+    /// connection's accept for the first request (slowloris) and from the
+    /// first byte for later ones; past it the client gets 408. Default 10000 ms.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_header_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value as u64, 1, "sq_server_set_header_timeout_ms", |c, v| c.header_timeout_ms = v)
+    }
+}
+
+    /// Time allowed to receive a request body after its head; past it the
+    /// client gets 408. Default 60000 ms.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_body_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value as u64, 1, "sq_server_set_body_timeout_ms", |c, v| c.body_timeout_ms = v)
+    }
+}
+
+    /// How long a keep-alive connection may stay idle between requests before
+    /// the server closes it. Default 75000 ms.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_idle_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value as u64, 1, "sq_server_set_idle_timeout_ms", |c, v| c.idle_timeout_ms = v)
+    }
+}
+
+    /// Most open connections; beyond it new connections are accepted and
+    /// closed at once. Default 100000.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_max_connections(server: *mut sq_server, value: u32) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value as u64, 1, "sq_server_set_max_connections", |c, v| c.max_connections = v as usize)
+    }
+}
+
+    /// The listen(2) backlog of sockets bound afterwards. Default 1024.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_backlog(server: *mut sq_server, value: i32) -> sq_status {
+    ffi_boundary! {
+        set_limit(server, value.max(0) as u64, 1, "sq_server_set_backlog", |c, v| c.backlog = v as i32)
+    }
+}

@@ -1,0 +1,711 @@
+//! HTTP connections on a reactor: accept, read, decode (the sans-IO decoder
+//! in `h1`), route, dispatch to the handler, and write responses in pipeline
+//! order. Everything here runs on the reactor's thread.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Token};
+
+use super::h1::{Decoded, Decoder, HttpError, Limits, RequestHead, Timeout};
+use super::request::{ConnAddr, Output, Request, RequestData};
+use super::response;
+use super::router::{Lookup, decode_capture};
+use super::server::{Config, RouteTarget, ServerShared};
+use crate::reactor::Reactor;
+
+/// How often a reactor looks for timed-out connections and paused listeners.
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+/// How long accepting pauses after EMFILE/ENFILE.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What a reactor token leads to.
+pub(crate) enum Source {
+    Listener(ListenerSource),
+    Http(Box<Conn>),
+}
+
+pub(crate) struct ListenerSource {
+    socket: TcpListener,
+    server: Arc<ServerShared>,
+    paused_until: Option<Instant>,
+}
+
+struct Inflight {
+    req: Option<Arc<Request>>,
+    out: Vec<u8>,
+    done: bool,
+    close: bool,
+}
+
+/// Where a request's head leads once its body has arrived.
+enum Route {
+    Handler(RouteTarget, Vec<Option<String>>),
+    /// A response the server makes itself (404, 405 with Allow).
+    Builtin(u16, Vec<(String, Vec<u8>)>),
+}
+
+/// A request whose head arrived and whose body is arriving.
+struct Partial {
+    head: RequestHead,
+    route: Route,
+    body: Vec<u8>,
+}
+
+pub(crate) struct Conn {
+    stream: TcpStream,
+    server: Arc<ServerShared>,
+    config: Config,
+    remote: SocketAddr,
+    decoder: Decoder,
+    /// Input not yet decoded (a partial request, or requests waiting while
+    /// the pipeline is full); empty most of the time.
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    next_seq: u64,
+    write_seq: u64,
+    inflight: VecDeque<Inflight>,
+    current: Option<Partial>,
+    /// No more requests are read (a response said close, or input was bad).
+    no_more_requests: bool,
+    /// Close as soon as every queued byte is written.
+    close_when_flushed: bool,
+    peer_closed: bool,
+    /// Decoding paused because too many requests are in flight.
+    paused: bool,
+    token: usize,
+    generation: u64,
+}
+
+thread_local! {
+    /// Output produced on a reactor's own thread (inline handlers) for its
+    /// connections: applied right after the handler returns, no wake-up.
+    static IMMEDIATE: RefCell<Vec<Output>> = const { RefCell::new(Vec::new()) };
+}
+
+fn limits(c: &Config) -> Limits {
+    Limits {
+        max_header_size: c.max_header_size,
+        max_headers: c.max_headers,
+        max_request_target: c.max_request_target,
+        max_body_size: c.max_body_size,
+        header_timeout_ms: c.header_timeout_ms,
+        body_timeout_ms: c.body_timeout_ms,
+        idle_timeout_ms: c.idle_timeout_ms,
+    }
+}
+
+// ---- entry points from the reactor and other threads ------------------------
+
+/// Delivers response output to the reactor that owns the connection: queued
+/// locally when called on that reactor's own thread, else as a command.
+pub(crate) fn deliver(server: &Arc<ServerShared>, output: Output) {
+    let Some(link) = server.loop_handle.reactor_link(output.conn.reactor) else { return };
+    if link.is_current() {
+        IMMEDIATE.with(|q| q.borrow_mut().push(output));
+    } else {
+        link.send(Box::new(move |r: &mut Reactor| apply_output(r, output)));
+    }
+}
+
+/// Registers a listening socket bound by the host.
+pub(crate) fn add_listener(r: &mut Reactor, server: Arc<ServerShared>, socket: std::net::TcpListener) {
+    if server.dead.load(Ordering::Acquire) {
+        return;
+    }
+    let source = ListenerSource { socket: TcpListener::from_std(socket), server, paused_until: None };
+    let (token, _) = r.insert_source(Source::Listener(source));
+    if let Some((Source::Listener(mut l), _)) = r.take_source(token, None) {
+        match r.registry().register(&mut l.socket, Token(token), Interest::READABLE) {
+            Ok(()) => r.put_back(token, Source::Listener(l)),
+            Err(e) => {
+                tracing::error!(target: "squall::http", "cannot watch a listener: {e}");
+                r.release_token(token);
+            }
+        }
+    }
+}
+
+/// Readiness on a token.
+pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
+    let Some((source, generation)) = r.take_source(token, None) else { return };
+    match source {
+        Source::Listener(mut l) => {
+            accept_all(r, &mut l);
+            r.put_back(token, Source::Listener(l));
+        }
+        Source::Http(mut c) => {
+            debug_assert_eq!(c.generation, generation);
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                c.on_readable(r);
+            }
+            if ev.is_writable() && c.pending_write() {
+                c.flush(r);
+            }
+            finish_event(r, token, c);
+        }
+    }
+}
+
+/// Puts a connection back, or closes it.
+fn finish_event(r: &mut Reactor, token: usize, mut c: Box<Conn>) {
+    c.apply_immediate(r);
+    if c.should_close() {
+        c.close(r);
+        r.release_token(token);
+    } else {
+        r.put_back(token, Source::Http(c));
+    }
+}
+
+/// Response output arriving (command from another thread, or immediate).
+pub(crate) fn apply_output(r: &mut Reactor, output: Output) {
+    let token = output.conn.token;
+    let Some((Source::Http(mut c), _)) = r.take_source(token, Some(output.conn.generation)) else {
+        return; // the connection is gone; its requests were marked closed
+    };
+    c.take_output(r, output);
+    finish_event(r, token, c);
+}
+
+/// Writes what connections produced during the turn.
+pub(crate) fn flush_dirty(r: &mut Reactor) {
+    let dirty = std::mem::take(&mut r.dirty);
+    for token in dirty.iter().copied() {
+        if let Some((Source::Http(mut c), _)) = r.take_source(token, None) {
+            c.flush(r);
+            finish_event(r, token, c);
+        }
+    }
+    let mut dirty = dirty;
+    dirty.clear();
+    if r.dirty.is_empty() {
+        r.dirty = dirty;
+    }
+}
+
+/// Timeouts and paused listeners.
+pub(crate) fn sweep(r: &mut Reactor) {
+    let now_ms = r.now_ms();
+    for token in r.live_tokens() {
+        let Some((source, _)) = r.take_source(token, None) else { continue };
+        match source {
+            Source::Listener(mut l) => {
+                if l.paused_until.is_some_and(|t| r.now >= t) {
+                    l.paused_until = None;
+                    accept_all(r, &mut l);
+                }
+                r.put_back(token, Source::Listener(l));
+            }
+            Source::Http(mut c) => {
+                if let Some(t) = c.decoder.check_timeout(now_ms) {
+                    c.on_timeout(r, t);
+                }
+                finish_event(r, token, c);
+            }
+        }
+    }
+}
+
+/// Closes every listener and connection of a freed server.
+pub(crate) fn remove_server(r: &mut Reactor, server: &Arc<ServerShared>) {
+    for token in r.live_tokens() {
+        let Some((source, _)) = r.take_source(token, None) else { continue };
+        let mine = match &source {
+            Source::Listener(l) => Arc::ptr_eq(&l.server, server),
+            Source::Http(c) => Arc::ptr_eq(&c.server, server),
+        };
+        if !mine {
+            r.put_back(token, source);
+            continue;
+        }
+        match source {
+            Source::Listener(mut l) => {
+                let _ = r.registry().deregister(&mut l.socket);
+            }
+            Source::Http(mut c) => c.close(r),
+        }
+        r.release_token(token);
+    }
+}
+
+/// Closes everything (the reactor is stopping).
+pub(crate) fn close_all(r: &mut Reactor) {
+    for token in r.live_tokens() {
+        if let Some((source, _)) = r.take_source(token, None) {
+            match source {
+                Source::Listener(mut l) => {
+                    let _ = r.registry().deregister(&mut l.socket);
+                }
+                Source::Http(mut c) => c.close(r),
+            }
+            r.release_token(token);
+        }
+    }
+}
+
+// ---- accepting --------------------------------------------------------------
+
+fn accept_all(r: &mut Reactor, l: &mut ListenerSource) {
+    if l.paused_until.is_some() || l.server.dead.load(Ordering::Acquire) {
+        return;
+    }
+    loop {
+        match l.socket.accept() {
+            Ok((stream, remote)) => {
+                let config = l.server.config();
+                if l.server.connections.load(Ordering::Relaxed) >= config.max_connections {
+                    tracing::warn!(target: "squall::http", "max_connections ({}) reached: refusing {remote}", config.max_connections);
+                    drop(stream);
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                add_conn(r, l.server.clone(), config, stream, remote);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)) => {
+                // Out of descriptors: leave the connection in the backlog and
+                // try again after a pause (the sweep resumes accepting).
+                tracing::warn!(target: "squall::http", "accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                l.paused_until = Some(r.now + ACCEPT_BACKOFF);
+                return;
+            }
+            Err(e) => {
+                // ECONNABORTED and the like concern one connection only.
+                tracing::debug!(target: "squall::http", "accept: {e}");
+            }
+        }
+    }
+}
+
+fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
+    let decoder = Decoder::new(limits(&config), r.now_ms());
+    let conn = Box::new(Conn {
+        stream,
+        server,
+        config,
+        remote,
+        decoder,
+        rbuf: Vec::new(),
+        wbuf: Vec::new(),
+        wpos: 0,
+        next_seq: 0,
+        write_seq: 0,
+        inflight: VecDeque::new(),
+        current: None,
+        no_more_requests: false,
+        close_when_flushed: false,
+        peer_closed: false,
+        paused: false,
+        token: 0,
+        generation: 0,
+    });
+    let (token, generation) = r.insert_source(Source::Http(conn));
+    let Some((Source::Http(mut c), _)) = r.take_source(token, None) else { return };
+    c.token = token;
+    c.generation = generation;
+    if let Err(e) = r.registry().register(&mut c.stream, Token(token), Interest::READABLE | Interest::WRITABLE) {
+        tracing::warn!(target: "squall::http", "cannot watch a connection: {e}");
+        r.release_token(token);
+        return;
+    }
+    c.server.connections.fetch_add(1, Ordering::Relaxed);
+    tracing::trace!(target: "squall::http", "accepted {} as token {token}", c.remote);
+    r.put_back(token, Source::Http(c));
+}
+
+// ---- one connection ---------------------------------------------------------
+
+impl Conn {
+    fn addr(&self, r: &Reactor) -> ConnAddr {
+        ConnAddr { reactor: r.index, token: self.token, generation: self.generation }
+    }
+
+    fn pending_write(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    fn should_close(&self) -> bool {
+        (self.close_when_flushed && !self.pending_write())
+            || (self.peer_closed && self.inflight.is_empty() && !self.pending_write())
+    }
+
+    fn mark_dirty(&self, r: &mut Reactor) {
+        if !r.dirty.contains(&self.token) {
+            r.dirty.push(self.token);
+        }
+    }
+
+    /// Reads until the socket has no more, decoding as it goes.
+    fn on_readable(&mut self, r: &mut Reactor) {
+        if self.peer_closed {
+            return;
+        }
+        let mut scratch = std::mem::take(&mut r.scratch);
+        if scratch.len() < READ_CHUNK {
+            scratch.resize(READ_CHUNK, 0);
+        }
+        loop {
+            if self.no_more_requests || self.paused {
+                // Do not buffer input we will not decode; the kernel holds it.
+                break;
+            }
+            match self.stream.read(&mut scratch) {
+                Ok(0) => {
+                    self.peer_closed = true;
+                    self.on_peer_closed();
+                    break;
+                }
+                Ok(n) => {
+                    if self.rbuf.is_empty() {
+                        let used = self.decode(r, &scratch[..n]);
+                        if used < n {
+                            self.rbuf.extend_from_slice(&scratch[used..n]);
+                        }
+                    } else {
+                        self.rbuf.extend_from_slice(&scratch[..n]);
+                        self.decode_buffered(r);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.peer_closed = true;
+                    self.close_when_flushed = true;
+                    self.wbuf.clear();
+                    self.wpos = 0;
+                    break;
+                }
+            }
+        }
+        r.scratch = scratch;
+    }
+
+    fn on_peer_closed(&mut self) {
+        // A request cut off mid-way is dropped; complete ones still get
+        // their responses (the client may have half-closed).
+        self.current = None;
+        self.no_more_requests = true;
+    }
+
+    fn decode_buffered(&mut self, r: &mut Reactor) {
+        let buf = std::mem::take(&mut self.rbuf);
+        let used = self.decode(r, &buf);
+        let mut buf = buf;
+        buf.drain(..used);
+        if buf.is_empty() {
+            buf = Vec::new(); // an idle connection keeps no buffer
+        }
+        self.rbuf = buf;
+    }
+
+    /// Decodes as much of `input` as possible; returns the bytes used.
+    fn decode(&mut self, r: &mut Reactor, input: &[u8]) -> usize {
+        let mut pos = 0;
+        while !self.no_more_requests && !self.paused {
+            let now = r.now_ms();
+            let result = self.decoder.decode(&input[pos..], now);
+            match result {
+                Ok((used, decoded)) => {
+                    pos += used;
+                    match decoded {
+                        Decoded::NeedMore if used == 0 => break,
+                        Decoded::NeedMore => {}
+                        Decoded::Head(head) => self.on_head(r, head),
+                        Decoded::Body(start, end) => {
+                            if let Some(p) = self.current.as_mut() {
+                                let chunk = &input[pos - used + start..pos - used + end];
+                                if matches!(p.route, Route::Handler(..)) {
+                                    p.body.extend_from_slice(chunk);
+                                }
+                            }
+                        }
+                        Decoded::End => self.on_end(r),
+                    }
+                }
+                Err(e) => {
+                    self.on_bad_input(r, e);
+                    break;
+                }
+            }
+        }
+        pos
+    }
+
+    fn on_head(&mut self, r: &mut Reactor, head: RequestHead) {
+        let path = head.target.split('?').next().unwrap_or("");
+        let route = match self.server.lookup(&head.method, path) {
+            (Lookup::Found(_, spans), Some(target)) => {
+                let captures = spans.iter().map(|s| s.map(|(a, b)| decode_capture(&path[a..b]))).collect();
+                Route::Handler(target, captures)
+            }
+            (Lookup::MethodNotAllowed(allow), _) => Route::Builtin(405, vec![("Allow".into(), allow.join(", ").into_bytes())]),
+            _ => Route::Builtin(404, vec![]),
+        };
+        if head.expect_continue && matches!(route, Route::Handler(..)) && self.inflight.is_empty() {
+            self.queue_raw(r, b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let cap = head.content_length.unwrap_or(0).min(1 << 20) as usize;
+        self.current = Some(Partial { head, route, body: Vec::with_capacity(cap) });
+    }
+
+    /// Bytes written ahead of every queued response (100 Continue).
+    fn queue_raw(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        self.wbuf.extend_from_slice(bytes);
+        self.mark_dirty(r);
+    }
+
+    fn on_end(&mut self, r: &mut Reactor) {
+        let Some(p) = self.current.take() else { return };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let keep_alive = p.head.keep_alive && !self.server.is_shutting_down();
+        if !keep_alive {
+            self.no_more_requests = true;
+        }
+        match p.route {
+            Route::Builtin(status, extra) => {
+                let mut out = Vec::with_capacity(256);
+                response::simple(&mut out, status, &extra, !keep_alive, p.head.method == "HEAD", &self.server.date());
+                self.inflight.push_back(Inflight { req: None, out, done: true, close: !keep_alive });
+                self.pump(r);
+            }
+            Route::Handler(target, captures) => {
+                let path_len = p.head.target.find('?').unwrap_or(p.head.target.len());
+                let data = RequestData {
+                    head_only: p.head.method == "HEAD",
+                    method: p.head.method,
+                    target: p.head.target,
+                    path_len,
+                    version_minor: p.head.version_minor,
+                    headers: p.head.headers,
+                    body: p.body,
+                    captures,
+                    remote_ip: self.remote.ip().to_string(),
+                    keep_alive,
+                };
+                let req = Request::new(self.server.clone(), self.addr(r), seq, data);
+                let handle = super::REQUESTS.insert(req.clone(), r.index);
+                req.set_handle(handle);
+                self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), done: false, close: false });
+                if self.inflight.len() >= self.config.max_pipeline {
+                    self.paused = true;
+                }
+                if target.inline || r.loop_handle.local_reactor() {
+                    run_handler(&req, target);
+                    self.apply_immediate(r);
+                } else {
+                    let _ = r.loop_handle.add_callback(move || run_handler(&req, target));
+                }
+            }
+        }
+    }
+
+    /// Applies output produced on this thread by handlers.
+    fn apply_immediate(&mut self, r: &mut Reactor) {
+        loop {
+            let batch = IMMEDIATE.with(|q| std::mem::take(&mut *q.borrow_mut()));
+            if batch.is_empty() {
+                return;
+            }
+            for output in batch {
+                if output.conn.token == self.token && output.conn.generation == self.generation {
+                    self.take_output(r, output);
+                } else {
+                    apply_output(r, output);
+                }
+            }
+        }
+    }
+
+    fn take_output(&mut self, r: &mut Reactor, output: Output) {
+        let Some(index) = output.seq.checked_sub(self.write_seq) else { return };
+        let Some(slot) = self.inflight.get_mut(index as usize) else { return };
+        if slot.out.is_empty() {
+            slot.out = output.bytes;
+        } else {
+            slot.out.extend_from_slice(&output.bytes);
+        }
+        slot.done |= output.done;
+        slot.close |= output.close;
+        self.pump(r);
+    }
+
+    /// Moves finished (and streaming) output of the oldest requests, in
+    /// order, to the write buffer.
+    fn pump(&mut self, r: &mut Reactor) {
+        let mut wrote = false;
+        while let Some(front) = self.inflight.front_mut() {
+            if !front.out.is_empty() {
+                if self.wbuf.is_empty() {
+                    self.wbuf = std::mem::take(&mut front.out);
+                    self.wpos = 0;
+                } else {
+                    self.wbuf.extend_from_slice(&front.out);
+                    front.out.clear();
+                }
+                wrote = true;
+            }
+            if !front.done {
+                break;
+            }
+            let close = front.close;
+            self.inflight.pop_front();
+            self.write_seq += 1;
+            if close {
+                // Nothing after a closing response is written.
+                self.close_when_flushed = true;
+                self.no_more_requests = true;
+                self.abandon_inflight();
+                break;
+            }
+        }
+        if wrote {
+            self.mark_dirty(r);
+        }
+        if self.paused && self.inflight.len() < self.config.max_pipeline && !self.no_more_requests {
+            self.paused = false;
+            if !self.rbuf.is_empty() {
+                self.decode_buffered(r);
+            }
+            // Edge-triggered: read what arrived while paused.
+            self.on_readable(r);
+        }
+        if self.inflight.is_empty() && self.current.is_none() {
+            self.decoder.on_response_done(r.now_ms());
+        }
+    }
+
+    /// Writes as much of the write buffer as the socket takes.
+    fn flush(&mut self, _r: &mut Reactor) {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => break,
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.peer_closed = true;
+                    self.close_when_flushed = true;
+                    self.wbuf = Vec::new();
+                    self.wpos = 0;
+                    self.abandon_inflight();
+                    return;
+                }
+            }
+        }
+        // All written: an idle connection keeps no buffer.
+        self.wbuf = Vec::new();
+        self.wpos = 0;
+        if self.close_when_flushed {
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// A request the client will never see answered: tell its handler.
+    fn abandon_inflight(&mut self) {
+        for f in self.inflight.drain(..) {
+            if let Some(req) = f.req {
+                req.mark_closed();
+            }
+        }
+    }
+
+    fn on_bad_input(&mut self, r: &mut Reactor, e: HttpError) {
+        tracing::debug!(target: "squall::http", "{}: {} {}", self.remote, e.status, e.reason);
+        self.current = None;
+        self.no_more_requests = true;
+        let mut out = Vec::with_capacity(256);
+        response::simple(&mut out, e.status, &[], true, false, &self.server.date());
+        self.next_seq += 1;
+        self.inflight.push_back(Inflight { req: None, out, done: true, close: true });
+        self.pump(r);
+    }
+
+    fn on_timeout(&mut self, r: &mut Reactor, t: Timeout) {
+        match t {
+            Timeout::Idle => {
+                self.no_more_requests = true;
+                self.close_when_flushed = true;
+            }
+            Timeout::Request => {
+                // Only while reading a request: answer 408 if nothing else is
+                // being answered, else just stop.
+                if self.inflight.is_empty() {
+                    self.on_bad_input(r, HttpError { status: 408, reason: "request timed out" });
+                } else {
+                    self.current = None;
+                    self.no_more_requests = true;
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, r: &mut Reactor) {
+        let _ = r.registry().deregister(&mut self.stream);
+        self.abandon_inflight();
+        self.server.connections.fetch_sub(1, Ordering::Relaxed);
+        tracing::trace!(target: "squall::http", "closed {}", self.remote);
+    }
+}
+
+/// Calls the handler (on the host thread, or inline on the reactor), and
+/// turns a failure into a 500 (or an aborted connection if the response had
+/// started).
+pub(crate) fn run_handler(req: &Arc<Request>, target: RouteTarget) {
+    if req.server.dead.load(Ordering::Acquire) {
+        req.release();
+        return;
+    }
+    // SAFETY: the host registered this handler to be called with its userdata
+    // and a request handle (an id dressed as a pointer, never dereferenced).
+    let status = unsafe { (target.handler.f)(target.handler.data, req.handle() as usize as *mut std::ffi::c_void) };
+    if status != 0 {
+        handler_failed(req, status);
+    }
+}
+
+/// A handler returned an error status.
+pub(crate) fn handler_failed(req: &Arc<Request>, status: i32) {
+    tracing::error!(
+        target: "squall::http",
+        "handler for {} {} failed with status {status}",
+        req.data.method,
+        req.data.path()
+    );
+    let (finished, head_sent) = {
+        let st = req.lock();
+        (st.finished || st.closed, st.head_sent)
+    };
+    if finished {
+        return;
+    }
+    if head_sent {
+        // Too late for a 500: cut the connection so the client sees a broken
+        // response rather than a truncated one that looks complete.
+        {
+            let mut st = req.lock();
+            st.finished = true;
+        }
+        deliver(&req.server, Output { conn: req.conn, seq: req.seq, bytes: Vec::new(), done: true, close: true });
+        req.release();
+        return;
+    }
+    {
+        let mut st = req.lock();
+        st.headers.clear();
+        st.pending.clear();
+        st.reason = None;
+    }
+    let _ = req.respond(500, &[("Content-Type", b"text/plain; charset=utf-8")], b"500 Internal Server Error\n");
+}

@@ -1,0 +1,360 @@
+//! A request as the host sees it, and its response state.
+//!
+//! A `Request` is made on the reactor that owns the connection once the whole
+//! request (head and body) has arrived, stored in the server's handle table
+//! and handed to the handler as a generation-checked handle. Its head and body
+//! are immutable; its response state sits behind a mutex, so any thread may
+//! build and send the response. Response bytes are serialized on the calling
+//! thread and shipped to the owning reactor as a command, which writes them in
+//! pipeline order. The handle is released when the response is finished (or a
+//! finishing call learns that the client went away).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use super::response;
+use super::server::ServerShared;
+use crate::reactor::RawCallback;
+use crate::{Error, ErrorKind, Result};
+
+/// Where a request's connection lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnAddr {
+    pub(crate) reactor: usize,
+    pub(crate) token: usize,
+    pub(crate) generation: u64,
+}
+
+/// The immutable part of a request.
+#[derive(Debug)]
+pub(crate) struct RequestData {
+    pub(crate) method: String,
+    /// The request-target as sent (path and query).
+    pub(crate) target: String,
+    pub(crate) path_len: usize,
+    pub(crate) version_minor: u8,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) captures: Vec<Option<String>>,
+    pub(crate) remote_ip: String,
+    pub(crate) keep_alive: bool,
+    pub(crate) head_only: bool,
+}
+
+impl RequestData {
+    pub(crate) fn path(&self) -> &str {
+        &self.target[..self.path_len]
+    }
+
+    pub(crate) fn query(&self) -> &str {
+        self.target.get(self.path_len + 1..).unwrap_or("")
+    }
+
+    /// The last value of a header (names compare case-insensitively).
+    pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().rev().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ResponseState {
+    pub(crate) status: u16,
+    pub(crate) reason: Option<String>,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// Body written but not yet sent.
+    pub(crate) pending: Vec<u8>,
+    pub(crate) head_sent: bool,
+    pub(crate) chunked: bool,
+    pub(crate) finished: bool,
+    /// The connection is gone: every call fails with Closed.
+    pub(crate) closed: bool,
+    pub(crate) on_close: Option<RawCallback>,
+}
+
+/// A request in flight.
+#[derive(Debug)]
+pub(crate) struct Request {
+    handle: AtomicU64,
+    pub(crate) conn: ConnAddr,
+    pub(crate) seq: u64,
+    pub(crate) data: RequestData,
+    args: OnceLock<Vec<(String, String)>>,
+    pub(crate) state: Mutex<ResponseState>,
+    pub(crate) server: Arc<ServerShared>,
+}
+
+/// Output for one pipelined response, shipped to the owning reactor.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub(crate) conn: ConnAddr,
+    pub(crate) seq: u64,
+    pub(crate) bytes: Vec<u8>,
+    /// The response is complete.
+    pub(crate) done: bool,
+    /// Close the connection once this is written.
+    pub(crate) close: bool,
+}
+
+impl Request {
+    pub(crate) fn new(server: Arc<ServerShared>, conn: ConnAddr, seq: u64, data: RequestData) -> Arc<Request> {
+        Arc::new(Request {
+            handle: AtomicU64::new(0),
+            conn,
+            seq,
+            data,
+            args: OnceLock::new(),
+            state: Mutex::new(ResponseState { status: 200, ..Default::default() }),
+            server,
+        })
+    }
+
+    pub(crate) fn set_handle(&self, h: u64) {
+        self.handle.store(h, Ordering::Release);
+    }
+
+    pub(crate) fn handle(&self) -> u64 {
+        self.handle.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ResponseState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Query arguments, then `application/x-www-form-urlencoded` body
+    /// arguments, decoded, repeated names kept in order.
+    pub(crate) fn args(&self) -> &[(String, String)] {
+        self.args.get_or_init(|| {
+            let mut out: Vec<(String, String)> =
+                form_urlencoded::parse(self.data.query().as_bytes()).into_owned().collect();
+            let form = self.data.header("content-type").is_some_and(|ct| {
+                let ct = String::from_utf8_lossy(ct);
+                ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+            if form {
+                out.extend(form_urlencoded::parse(&self.data.body).into_owned());
+            }
+            out
+        })
+    }
+
+    fn check_open(st: &ResponseState) -> Result<()> {
+        if st.closed {
+            return Err(Error::new(ErrorKind::Closed, "the client closed the connection"));
+        }
+        if st.finished {
+            return Err(Error::new(ErrorKind::AlreadyDone, "the response is already finished"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_status(&self, status: u16, reason: Option<&str>) -> Result<()> {
+        if !(100..=999).contains(&status) {
+            return Err(Error::new(ErrorKind::InvalidArg, format!("status {status} is not a 3-digit code")));
+        }
+        if let Some(r) = reason {
+            response::check_reason(r)?;
+        }
+        let mut st = self.lock();
+        Self::check_open(&st)?;
+        if st.head_sent {
+            return Err(Error::new(ErrorKind::State, "the status cannot change after the head was sent (flush)"));
+        }
+        st.status = status;
+        st.reason = reason.map(str::to_owned);
+        Ok(())
+    }
+
+    pub(crate) fn add_header(&self, name: &str, value: &[u8], replace: bool) -> Result<()> {
+        response::check_header(name, value)?;
+        let mut st = self.lock();
+        Self::check_open(&st)?;
+        if st.head_sent {
+            return Err(Error::new(ErrorKind::State, "headers cannot change after the head was sent (flush)"));
+        }
+        if replace {
+            st.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        }
+        st.headers.push((name.to_owned(), value.to_vec()));
+        Ok(())
+    }
+
+    pub(crate) fn write(&self, data: &[u8]) -> Result<()> {
+        let mut st = self.lock();
+        Self::check_open(&st)?;
+        if matches!(st.status, 204 | 304) || (100..200).contains(&st.status) {
+            if !data.is_empty() {
+                return Err(Error::new(ErrorKind::State, format!("a {} response has no body", st.status)));
+            }
+        }
+        st.pending.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Sends the head (chunked, unless the client is HTTP/1.0) and what was
+    /// written so far.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut st = self.lock();
+        Self::check_open(&st)?;
+        let mut out = Vec::with_capacity(st.pending.len() + 256);
+        let mut close = false;
+        if !st.head_sent {
+            close = self.write_head(&mut st, None, &mut out)?;
+        }
+        let pending = std::mem::take(&mut st.pending);
+        if !self.data.head_only {
+            if st.chunked {
+                response::write_chunk(&mut out, &pending);
+            } else {
+                out.extend_from_slice(&pending);
+            }
+        }
+        drop(st);
+        self.send(Output { conn: self.conn, seq: self.seq, bytes: out, done: false, close });
+        Ok(())
+    }
+
+    /// Finishes the response (sending the head with a Content-Length if
+    /// nothing was flushed yet) and releases the handle.
+    pub(crate) fn finish(&self) -> Result<()> {
+        let mut st = self.lock();
+        if let Err(e) = Self::check_open(&st) {
+            let closed = st.closed;
+            drop(st);
+            if closed {
+                self.release();
+            }
+            return Err(e);
+        }
+        let pending = std::mem::take(&mut st.pending);
+        let mut out = Vec::with_capacity(pending.len() + 256);
+        let close = if st.head_sent {
+            if !self.data.head_only {
+                if st.chunked {
+                    response::write_chunk(&mut out, &pending);
+                    response::write_last_chunk(&mut out);
+                } else {
+                    out.extend_from_slice(&pending);
+                }
+            }
+            !self.data.keep_alive || (!st.chunked && self.data.version_minor == 0)
+        } else {
+            let close = self.write_head(&mut st, Some(pending.len()), &mut out)?;
+            if !self.data.head_only && response::status_has_body(st.status) {
+                out.extend_from_slice(&pending);
+            }
+            close
+        };
+        st.finished = true;
+        drop(st);
+        self.send(Output { conn: self.conn, seq: self.seq, bytes: out, done: true, close });
+        self.release();
+        Ok(())
+    }
+
+    /// The single-call fast path: status, headers and the whole body.
+    pub(crate) fn respond(&self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> Result<()> {
+        if !(100..=999).contains(&status) {
+            return Err(Error::new(ErrorKind::InvalidArg, format!("status {status} is not a 3-digit code")));
+        }
+        for (n, v) in headers {
+            response::check_header(n, v)?;
+        }
+        {
+            let mut st = self.lock();
+            if let Err(e) = Self::check_open(&st) {
+                let closed = st.closed;
+                drop(st);
+                if closed {
+                    self.release();
+                }
+                return Err(e);
+            }
+            if st.head_sent {
+                return Err(Error::new(ErrorKind::State, "the response was already started with flush"));
+            }
+            st.status = status;
+            st.headers.extend(headers.iter().map(|(n, v)| ((*n).to_owned(), v.to_vec())));
+            st.pending.extend_from_slice(body);
+        }
+        self.finish()
+    }
+
+    /// Serializes the head. `length` is Some for a complete response
+    /// (Content-Length), None for a streamed one (chunked for HTTP/1.1;
+    /// until-close for HTTP/1.0). Returns whether the connection closes after.
+    fn write_head(&self, st: &mut ResponseState, length: Option<usize>, out: &mut Vec<u8>) -> Result<bool> {
+        let d = &self.data;
+        let mut close = !d.keep_alive || self.server.is_shutting_down();
+        let framing = match length {
+            Some(n) => response::Framing::Length(n as u64),
+            None if d.version_minor >= 1 => {
+                st.chunked = true;
+                response::Framing::Chunked
+            }
+            None => {
+                close = true;
+                response::Framing::UntilClose
+            }
+        };
+        let framing = if response::status_has_body(st.status) { framing } else { response::Framing::NoBody };
+        response::write_head(
+            out,
+            &response::Head {
+                status: st.status,
+                reason: st.reason.as_deref(),
+                headers: &st.headers,
+                framing,
+                close,
+                version_minor: d.version_minor,
+                client_keep_alive_10: d.version_minor == 0 && d.keep_alive,
+            },
+            &self.server.date(),
+        );
+        st.head_sent = true;
+        if !response::status_has_body(st.status) {
+            st.chunked = false;
+        }
+        Ok(close)
+    }
+
+    fn send(&self, output: Output) {
+        super::conn::deliver(&self.server, output);
+    }
+
+    /// Drops the handle from the table (idempotent).
+    pub(crate) fn release(&self) {
+        let h = self.handle();
+        if h != 0 {
+            super::REQUESTS.remove(h);
+        }
+    }
+
+    /// Called by the reactor when the connection closes before the response
+    /// finished: calls fail with Closed from now on, and the host's
+    /// on-close callback (if any) runs on the host thread.
+    pub(crate) fn mark_closed(self: &Arc<Self>) {
+        let cb = {
+            let mut st = self.lock();
+            if st.finished || st.closed {
+                return;
+            }
+            st.closed = true;
+            st.on_close.take()
+        };
+        if let Some(cb) = cb {
+            let _ = self.server.loop_handle.add_raw_callback(cb);
+        }
+    }
+
+    pub(crate) fn set_on_close(&self, cb: RawCallback) -> Result<()> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Error::new(ErrorKind::Closed, "the client closed the connection"));
+        }
+        if st.finished {
+            return Err(Error::new(ErrorKind::AlreadyDone, "the response is already finished"));
+        }
+        st.on_close = Some(cb);
+        Ok(())
+    }
+}

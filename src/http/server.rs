@@ -1,0 +1,257 @@
+//! The HTTP server object: configuration, routes, listeners, and the table of
+//! requests in flight. Shared (`Arc`) between the host, the reactors and the
+//! requests.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::router::{Lookup, Router};
+use crate::net::listener;
+use crate::reactor::{LoopHandle, Reactor};
+use crate::{Error, ErrorKind, Result};
+
+/// A C handler: `(userdata, request handle) -> sq_status`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawHandler {
+    pub(crate) f: unsafe extern "C" fn(*mut c_void, *mut c_void) -> i32,
+    pub(crate) data: *mut c_void,
+}
+// SAFETY: the library never dereferences `data`; the host registered the
+// handler to be called with it (on the host thread, or on a reactor thread
+// for SQ_INLINE routes, which the host promised are thread-safe).
+unsafe impl Send for RawHandler {}
+unsafe impl Sync for RawHandler {}
+
+/// What a route leads to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteTarget {
+    pub(crate) handler: RawHandler,
+    /// Run on the reactor thread instead of the host thread.
+    pub(crate) inline: bool,
+}
+
+/// Limits and timeouts, each with a safe default (docs/ARCHITECTURE.md).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) max_header_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) max_request_target: usize,
+    pub(crate) max_body_size: u64,
+    pub(crate) header_timeout_ms: u64,
+    pub(crate) body_timeout_ms: u64,
+    pub(crate) idle_timeout_ms: u64,
+    pub(crate) max_connections: usize,
+    /// Requests of one connection that may be in flight at once (pipelining).
+    pub(crate) max_pipeline: usize,
+    pub(crate) backlog: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_header_size: 64 * 1024,
+            max_headers: 100,
+            max_request_target: 8 * 1024,
+            max_body_size: 64 * 1024 * 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            idle_timeout_ms: 75_000,
+            max_connections: 100_000,
+            max_pipeline: 32,
+            backlog: listener::DEFAULT_BACKLOG,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Listener {
+    addr: SocketAddr,
+    /// The socket bound at listen time, until a reactor takes it.
+    socket: Option<std::net::TcpListener>,
+}
+
+/// Everything a server shares with its reactors and requests.
+pub(crate) struct ServerShared {
+    pub(crate) loop_handle: LoopHandle,
+    pub(crate) router: RwLock<Router<RouteTarget>>,
+    config: RwLock<Config>,
+    listeners: Mutex<Vec<Listener>>,
+    shutting_down: AtomicBool,
+    /// Set by free: no handler of this server runs any more.
+    pub(crate) dead: AtomicBool,
+    pub(crate) connections: AtomicUsize,
+}
+
+impl std::fmt::Debug for ServerShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerShared").finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    static DATE: RefCell<(u64, Vec<u8>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+impl ServerShared {
+    pub(crate) fn config(&self) -> Config {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The current `Date` value (IMF-fixdate), formatted once per second per thread.
+    pub(crate) fn date(&self) -> Vec<u8> {
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        DATE.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.0 != secs || d.1.is_empty() {
+                *d = (secs, httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs)).into_bytes());
+            }
+            d.1.clone()
+        })
+    }
+
+    pub(crate) fn lookup(&self, method: &str, path: &str) -> (Lookup, Option<RouteTarget>) {
+        let router = self.router.read().unwrap_or_else(|p| p.into_inner());
+        let l = router.lookup(method, path);
+        let t = match &l {
+            Lookup::Found(i, _) => router.get(*i).map(|r| r.target),
+            _ => None,
+        };
+        (l, t)
+    }
+}
+
+/// The host's server object (what `sq_server *` points to).
+#[derive(Debug)]
+pub struct Server {
+    pub(crate) shared: Arc<ServerShared>,
+}
+
+impl Server {
+    pub(crate) fn new(loop_handle: LoopHandle) -> Server {
+        Server {
+            shared: Arc::new(ServerShared {
+                loop_handle,
+                router: RwLock::new(Router::default()),
+                config: RwLock::new(Config::default()),
+                listeners: Mutex::new(Vec::new()),
+                shutting_down: AtomicBool::new(false),
+                dead: AtomicBool::new(false),
+                connections: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub(crate) fn configure(&self, f: impl FnOnce(&mut Config)) {
+        f(&mut self.shared.config.write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    pub(crate) fn route(&self, method: &str, pattern: &str, target: RouteTarget) -> Result<()> {
+        self.shared.router.write().unwrap_or_else(|p| p.into_inner()).add(method, pattern, target).map(|_| ())
+    }
+
+    /// Binds `host:port` now (so the port is known) and starts accepting on
+    /// every reactor once the loop runs. Returns the bound address.
+    pub(crate) fn listen(&self, host: &str, port: u16) -> Result<SocketAddr> {
+        if self.shared.dead.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed, "the server was freed"));
+        }
+        let addr = listener::resolve(host, port)?;
+        let backlog = self.shared.config().backlog;
+        let socket = listener::bind(addr, backlog)?;
+        let bound = socket.local_addr().map_err(|e| Error::io("getsockname", e))?;
+        let index = {
+            let mut ls = self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner());
+            ls.push(Listener { addr: bound, socket: Some(socket) });
+            ls.len() - 1
+        };
+        let shared = self.shared.clone();
+        self.shared.loop_handle.when_started(Box::new(move || start_listener(&shared, index)));
+        tracing::info!(target: "squall::http", "listening on http://{bound}");
+        Ok(bound)
+    }
+}
+
+/// Hands a bound listener to every reactor: reactor 0 gets the socket bound at
+/// listen time, the others siblings on the same address (SO_REUSEPORT).
+fn start_listener(shared: &Arc<ServerShared>, index: usize) {
+    let (addr, first) = {
+        let mut ls = shared.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        let l = &mut ls[index];
+        (l.addr, l.socket.take())
+    };
+    let Some(first) = first else { return };
+    let mut first = Some(first);
+    let n = shared.loop_handle.reactor_count().max(1);
+    let backlog = shared.config().backlog;
+    for r in 0..n {
+        let socket = if let Some(s) = first.take() {
+            s
+        } else {
+            match listener::bind(addr, backlog) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(target: "squall::http", "reactor {r} cannot share {addr}: {e}");
+                    continue;
+                }
+            }
+        };
+        let server = shared.clone();
+        let _ = shared.loop_handle.send_to_reactor(
+            r,
+            Box::new(move |reactor: &mut Reactor| super::conn::add_listener(reactor, server, socket)),
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.dead.store(true, Ordering::Release);
+        // Close this server's listeners and connections on every reactor, and
+        // wait until each reactor has done so: after free returns, no inline
+        // handler of this server is running or will run. (With io_threads = 0
+        // the reactor runs on this very thread, so nothing runs concurrently;
+        // the sweep happens on its next turn.)
+        let n = shared.loop_handle.reactor_count();
+        let local = shared.loop_handle.local_reactor();
+        let (tx, rx) = mpsc::channel::<()>();
+        let mut sent = 0;
+        for r in 0..n {
+            let server = shared.clone();
+            let tx = tx.clone();
+            let ok = shared.loop_handle.send_to_reactor(
+                r,
+                Box::new(move |reactor: &mut Reactor| {
+                    super::conn::remove_server(reactor, &server);
+                    let _ = tx.send(());
+                }),
+            );
+            if ok.is_ok() {
+                sent += 1;
+            }
+        }
+        if !local {
+            for _ in 0..sent {
+                if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+                    tracing::warn!(target: "squall::http", "a reactor did not confirm closing a freed server");
+                    break;
+                }
+            }
+        }
+        // Requests still in the table fail with Closed from now on.
+        for req in super::REQUESTS.all() {
+            if Arc::ptr_eq(&req.server, shared) {
+                req.mark_closed();
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+"""Fixtures for the conformance suite: start a demo server (the command in
+SQUALL_DEMO, default the C demo) on a free 127.0.0.1 port and stop it after.
+
+The demo honours PORT and, for the timeout tests, SQUALL_HEADER_TIMEOUT_MS,
+SQUALL_BODY_TIMEOUT_MS and SQUALL_IDLE_TIMEOUT_MS."""
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DEMO = str(ROOT / "build/examples/c/demo_server")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Demo:
+    def __init__(self, extra_env=None):
+        self.cmd = shlex.split(os.environ.get("SQUALL_DEMO", DEFAULT_DEMO))
+        self.port = free_port()
+        env = dict(os.environ, PORT=str(self.port), **(extra_env or {}))
+        self.proc = subprocess.Popen(self.cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"demo exited with {self.proc.returncode}: {self.proc.stdout.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("demo did not start listening within 20 s")
+                time.sleep(0.05)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        out = self.proc.stdout.read().decode(errors="replace")
+        self.proc.stdout.close()
+        return out
+
+
+@pytest.fixture(scope="module")
+def demo():
+    d = Demo()
+    yield d
+    out = d.stop()
+    assert d.proc.returncode == 0, f"demo exited with {d.proc.returncode}; output:\n{out}"
+
+
+@pytest.fixture
+def fast_timeouts_demo():
+    d = Demo({"SQUALL_HEADER_TIMEOUT_MS": "700", "SQUALL_BODY_TIMEOUT_MS": "700", "SQUALL_IDLE_TIMEOUT_MS": "700"})
+    yield d
+    d.stop()
