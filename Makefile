@@ -14,6 +14,7 @@ PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 VALGRIND ?= valgrind
+PYTHON  ?= python3
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ABI     := $(shell sed -n 's/^pub(crate) const ABI_VERSION: u32 = \([0-9]*\);/\1/p' src/ffi/mod.rs)
@@ -30,7 +31,7 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
-.PHONY: test-readme test-install
+.PHONY: test-readme test-install test-conformance
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -46,7 +47,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-rust test-c test-readme test-install
+test: test-rust test-c test-readme test-install test-conformance
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -109,6 +110,11 @@ test-install: build test-readme
 	$(BUILD)/stage/first-shared >/dev/null
 	$(BUILD)/stage/first-static >/dev/null
 	@echo "install: ok (shared via SONAME libsquall.so.$(ABI), static via pkg-config --static)"
+
+# The HTTP conformance suite against the C demo server (SQUALL_DEMO selects
+# another demo: the Python and Go ones run the same suite).
+test-conformance: $(BUILD)/examples/c/demo_server
+	cd tests/conformance && $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 check-header: build
 	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }

@@ -336,8 +336,7 @@ impl Conn {
     }
 
     fn should_close(&self) -> bool {
-        (self.close_when_flushed && !self.pending_write())
-            || (self.peer_closed && self.inflight.is_empty() && !self.pending_write())
+        self.close_when_flushed && !self.pending_write()
     }
 
     fn mark_dirty(&self, r: &mut Reactor) {
@@ -391,11 +390,14 @@ impl Conn {
         r.scratch = scratch;
     }
 
+    /// EOF from the client: it went away (Tornado's reading, and nginx's by
+    /// default). Requests in flight are told (on-close callbacks, response
+    /// calls fail with Closed); bytes already queued are still flushed.
     fn on_peer_closed(&mut self) {
-        // A request cut off mid-way is dropped; complete ones still get
-        // their responses (the client may have half-closed).
         self.current = None;
         self.no_more_requests = true;
+        self.close_when_flushed = true;
+        self.abandon_inflight();
     }
 
     fn decode_buffered(&mut self, r: &mut Reactor) {

@@ -642,6 +642,15 @@ impl Drop for Loop {
                 let _ = t.join();
             }
         }
+        // Commands nobody will run (sent after the last turn) are dropped:
+        // they may hold objects that hold this loop, a cycle otherwise.
+        if let Some(links) = shared.reactors.get() {
+            for link in links {
+                let mut commands = Vec::new();
+                link.commands.take_all(&mut commands);
+                drop(commands);
+            }
+        }
         // Pending callbacks and timers are dropped without running.
         let mut pending = Vec::new();
         shared.tasks.take_all(&mut pending);

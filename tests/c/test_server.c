@@ -1,0 +1,232 @@
+/* The HTTP server through the C ABI, over real sockets: deferred responses
+ * from 8 threads, responding twice, responding after the client left (with
+ * the on-close callback), stale and forged request handles, header injection
+ * refused, a failing handler (500), an inline handler. Run with io_threads
+ * 1, 0 and 2. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "http_client.h"
+
+#define WORKERS 8
+#define CLIENTS 8
+#define PER_CLIENT 60
+
+static sq_loop *lp;
+static sq_server *srv;
+static int port;
+static pthread_t host;
+
+/* ---- a queue of deferred requests answered by worker threads ---- */
+static pthread_mutex_t qm = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qc = PTHREAD_COND_INITIALIZER;
+static sq_request *queue[CLIENTS * PER_CLIENT + WORKERS];
+static int qhead, qtail;
+
+static void push(sq_request *r) {
+    pthread_mutex_lock(&qm);
+    queue[qtail++] = r;
+    pthread_cond_signal(&qc);
+    pthread_mutex_unlock(&qm);
+}
+
+static sq_request *pop(void) {
+    pthread_mutex_lock(&qm);
+    while (qhead == qtail) pthread_cond_wait(&qc, &qm);
+    sq_request *r = queue[qhead++];
+    pthread_mutex_unlock(&qm);
+    return r;
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    for (;;) {
+        sq_request *req = pop();
+        if (req == NULL) return NULL; /* stop marker */
+        sq_str n;
+        CHECK_EQ(sq_request_capture(req, 0, &n), SQ_OK);
+        char body[64];
+        int len = snprintf(body, sizeof body, "deferred %.*s", (int)n.len, n.ptr);
+        CHECK_EQ(sq_respond(req, 200, NULL, 0, body, (size_t)len), SQ_OK);
+        /* the handle is stale now, whatever thread asks */
+        CHECK_EQ(sq_respond(req, 200, NULL, 0, "x", 1), SQ_ERR_ALREADY_DONE);
+        CHECK_EQ(sq_request_capture(req, 0, &n), SQ_ERR_ALREADY_DONE);
+    }
+}
+
+static sq_status h_defer(void *ud, sq_request *req) {
+    (void)ud;
+    CHECK(pthread_equal(pthread_self(), host));
+    push(req);
+    return SQ_OK;
+}
+
+static sq_status h_twice(void *ud, sq_request *req) {
+    (void)ud;
+    sq_str m;
+    CHECK_EQ(sq_request_method(req, &m), SQ_OK);
+    CHECK(m.len == 3 && memcmp(m.ptr, "GET", 3) == 0);
+    CHECK_EQ(sq_respond(req, 200, NULL, 0, "once", 4), SQ_OK);
+    CHECK_EQ(sq_respond(req, 200, NULL, 0, "twice", 5), SQ_ERR_ALREADY_DONE);
+    CHECK(strlen(sq_last_error()) > 0);
+    CHECK_EQ(sq_response_write(req, "x", 1), SQ_ERR_ALREADY_DONE);
+    CHECK_EQ(sq_response_finish(req), SQ_ERR_ALREADY_DONE);
+    CHECK_EQ(sq_request_method(req, &m), SQ_ERR_ALREADY_DONE);
+    return SQ_OK;
+}
+
+static sq_status h_badheader(void *ud, sq_request *req) {
+    (void)ud;
+    CHECK_EQ(sq_response_header(req, "X-Bad", "a\r\nInjected: 1", 14, 0), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_response_header(req, "X-Bad", "a\0b", 3, 0), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_response_header(req, "Bad Name", "v", 1, 0), SQ_ERR_INVALID_ARG);
+    sq_header bad = {"X-Evil", "v\nx", 3};
+    CHECK_EQ(sq_respond(req, 200, &bad, 1, "no", 2), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_response_status(req, 42, NULL), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_response_status(req, 200, "Fine\r\n"), SQ_ERR_INVALID_ARG);
+    /* nothing was sent: the request is still answerable */
+    sq_header good = {"X-Good", "yes", 3};
+    CHECK_EQ(sq_respond(req, 200, &good, 1, "fine", 4), SQ_OK);
+    return SQ_OK;
+}
+
+static sq_request *left_req;
+static atomic_int left_registered, left_closed;
+
+static void on_left_close(void *ud) {
+    CHECK(ud == &left_registered);
+    CHECK(pthread_equal(pthread_self(), host));
+    CHECK_EQ(sq_respond(left_req, 200, NULL, 0, "late", 4), SQ_ERR_CLOSED);
+    CHECK(strstr(sq_last_error(), "closed") != NULL);
+    /* a finishing call that saw SQ_ERR_CLOSED released the handle */
+    CHECK_EQ(sq_respond(left_req, 200, NULL, 0, "late", 4), SQ_ERR_ALREADY_DONE);
+    atomic_store(&left_closed, 1);
+}
+
+static sq_status h_leave(void *ud, sq_request *req) {
+    (void)ud;
+    left_req = req;
+    CHECK_EQ(sq_request_on_close(req, on_left_close, &left_registered), SQ_OK);
+    atomic_store(&left_registered, 1);
+    return SQ_OK;
+}
+
+static sq_status h_fail(void *ud, sq_request *req) {
+    (void)ud;
+    (void)req;
+    return SQ_ERR_INVALID_ARG;
+}
+
+static sq_status h_inline(void *ud, sq_request *req) {
+    (void)ud;
+    unsigned io = *(unsigned *)ud == 0;
+    /* inline handlers run on the reactor thread (the host thread when io_threads is 0) */
+    CHECK(io ? pthread_equal(pthread_self(), host) : !pthread_equal(pthread_self(), host));
+    sq_str v;
+    CHECK_EQ(sq_request_header(req, "X-Missing", &v), SQ_ERR_NOT_FOUND);
+    return sq_respond(req, 200, NULL, 0, "inline", 6);
+}
+
+static void *client(void *arg) {
+    int id = (int)(long)arg;
+    for (int i = 0; i < PER_CLIENT; i++) {
+        char path[64], body[256], expect[64];
+        int n = id * 1000 + i;
+        snprintf(path, sizeof path, "/defer/%d", n);
+        snprintf(expect, sizeof expect, "deferred %d", n);
+        CHECK_EQ(http_get(port, path, body, sizeof body), 200);
+        CHECK(strcmp(body, expect) == 0);
+    }
+    return NULL;
+}
+
+static void *driver(void *arg) {
+    (void)arg;
+    char body[256];
+    pthread_t workers[WORKERS], clients[CLIENTS];
+    for (int i = 0; i < WORKERS; i++) CHECK_EQ(pthread_create(&workers[i], NULL, worker, NULL), 0);
+    for (long i = 0; i < CLIENTS; i++) CHECK_EQ(pthread_create(&clients[i], NULL, client, (void *)i), 0);
+    for (int i = 0; i < CLIENTS; i++) CHECK_EQ(pthread_join(clients[i], NULL), 0);
+    for (int i = 0; i < WORKERS; i++) push(NULL);
+    for (int i = 0; i < WORKERS; i++) CHECK_EQ(pthread_join(workers[i], NULL), 0);
+
+    CHECK_EQ(http_get(port, "/twice", body, sizeof body), 200);
+    CHECK(strcmp(body, "once") == 0);
+    CHECK_EQ(http_get(port, "/badheader", body, sizeof body), 200);
+    CHECK(strcmp(body, "fine") == 0);
+    CHECK_EQ(http_get(port, "/error", body, sizeof body), 500);
+    CHECK_EQ(http_get(port, "/inline", body, sizeof body), 200);
+    CHECK(strcmp(body, "inline") == 0);
+
+    /* a client that leaves before its answer */
+    int fd = http_connect(port);
+    CHECK(fd >= 0);
+    const char *req = "GET /leave HTTP/1.1\r\nHost: t\r\n\r\n";
+    CHECK_EQ(write(fd, req, strlen(req)), (long)strlen(req));
+    long long start = now_ns();
+    while (!atomic_load(&left_registered)) {
+        CHECK(now_ns() - start < 10LL * 1000000000LL);
+        sleep_ms(1);
+    }
+    close(fd);
+    while (!atomic_load(&left_closed)) {
+        CHECK(now_ns() - start < 10LL * 1000000000LL);
+        sleep_ms(1);
+    }
+    /* forged and NULL handles */
+    CHECK_EQ(sq_respond((sq_request *)(uintptr_t)0x1234567, 200, NULL, 0, NULL, 0), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_respond(NULL, 200, NULL, 0, NULL, 0), SQ_ERR_NULL);
+    sq_str s;
+    CHECK_EQ(sq_request_path((sq_request *)(uintptr_t)0xfff0, &s), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_request_body(NULL, &s), SQ_ERR_NULL);
+    /* still serving */
+    CHECK_EQ(http_get(port, "/twice", body, sizeof body), 200);
+    CHECK_EQ(sq_loop_stop(lp), SQ_OK);
+    return NULL;
+}
+
+static void run(unsigned io_threads) {
+    qhead = qtail = 0;
+    atomic_store(&left_registered, 0);
+    atomic_store(&left_closed, 0);
+    host = pthread_self();
+    lp = sq_loop_new();
+    CHECK_EQ(sq_loop_set_io_threads(lp, io_threads), SQ_OK);
+    srv = sq_server_new(lp);
+    CHECK(srv != NULL);
+    CHECK_EQ(sq_route(srv, "GET", "/defer/(\\d+)", h_defer, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/twice", h_twice, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/badheader", h_badheader, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/leave", h_leave, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/error", h_fail, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/inline", h_inline, &io_threads, SQ_INLINE), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/(unclosed", h_fail, NULL, 0), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_route(srv, "GET", "/x", NULL, NULL, 0), SQ_ERR_NULL);
+    CHECK_EQ(sq_route(srv, "GET", "/x", h_fail, NULL, 0x80), SQ_ERR_INVALID_ARG);
+    uint16_t p = 0;
+    CHECK_EQ(sq_server_listen(srv, "127.0.0.1", 0, &p), SQ_OK);
+    CHECK(p != 0);
+    port = p;
+    uint16_t p2 = 0;
+    CHECK_EQ(sq_server_listen(srv, "127.0.0.1", p, &p2), SQ_OK); /* a sibling on the same port */
+    CHECK_EQ(sq_server_listen(srv, "not a host name.invalid", 0, NULL), SQ_ERR_INVALID_ARG);
+    pthread_t d;
+    CHECK_EQ(pthread_create(&d, NULL, driver, NULL), 0);
+    CHECK_EQ(sq_loop_run(lp), SQ_OK);
+    CHECK_EQ(pthread_join(d, NULL), 0);
+    sq_server_free(srv);
+    sq_server_free(NULL);
+    sq_loop_free(lp);
+    printf("test_server: io_threads=%u ok\n", io_threads);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    run(1);
+    run(0);
+    run(2);
+    return 0;
+}
