@@ -375,6 +375,12 @@ impl Conn {
                         self.rbuf.extend_from_slice(&scratch[..n]);
                         self.decode_buffered(r);
                     }
+                    if n < scratch.len() {
+                        // A short read emptied the socket's receive queue; data
+                        // arriving later raises a new edge. Skipping the read
+                        // that would only say EAGAIN saves a syscall per request.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -507,7 +513,8 @@ impl Conn {
                     run_handler(&req, target);
                     self.apply_immediate(r);
                 } else {
-                    let _ = r.loop_handle.add_callback(move || run_handler(&req, target));
+                    // Handed to the host with the rest of this turn's batch.
+                    r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || run_handler(&req, target))));
                 }
             }
         }

@@ -239,6 +239,9 @@ impl Drop for Server {
                 sent += 1;
             }
         }
+        // Commands sent from a host callback wait for the end of its batch;
+        // these must leave now, since we wait for their answers.
+        crate::reactor::flush_host_batch();
         if !local {
             for _ in 0..sent {
                 if rx.recv_timeout(Duration::from_secs(10)).is_err() {

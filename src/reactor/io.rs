@@ -6,7 +6,7 @@
 //! inside `sq_loop_poll`; otherwise each reactor runs [`Reactor::run`] on a
 //! thread of its own.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,10 +42,21 @@ impl ReactorLink {
         ReactorLink { commands: Arc::new(Queue::default()), notifier }
     }
 
-    /// Queues a command and wakes the reactor (one wake per batch).
+    /// Queues a command and wakes the reactor (one wake per batch). On the
+    /// host thread during a batch of callbacks, the command waits for the end
+    /// of the batch and goes with the others.
     pub(crate) fn send(&self, cmd: Command) {
-        self.commands.push(cmd);
-        self.notifier.notify();
+        let cmd = HOST_BATCH.with(|b| match b.borrow_mut().as_mut() {
+            Some(batch) => {
+                batch.push((self.clone(), cmd));
+                None
+            }
+            None => Some(cmd),
+        });
+        if let Some(cmd) = cmd {
+            self.commands.push(cmd);
+            self.notifier.notify();
+        }
     }
 
     fn identity(&self) -> usize {
@@ -62,6 +73,55 @@ impl ReactorLink {
 thread_local! {
     /// The identity of the reactor whose turn this thread is running, or 0.
     static CURRENT: Cell<usize> = const { Cell::new(0) };
+    /// While the host runs a batch of callbacks: commands for reactors,
+    /// sent together (one wake per reactor) when the batch ends.
+    static HOST_BATCH: RefCell<Option<Vec<(ReactorLink, Command)>>> = const { RefCell::new(None) };
+}
+
+/// Starts collecting reactor commands sent from this (host) thread.
+pub(crate) fn begin_host_batch() {
+    HOST_BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.is_none() {
+            *b = Some(Vec::new());
+        }
+    });
+}
+
+/// Sends the collected commands and stops collecting.
+pub(crate) fn end_host_batch() {
+    if let Some(batch) = HOST_BATCH.with(|b| b.borrow_mut().take()) {
+        send_grouped(batch);
+    }
+}
+
+/// Sends what was collected so far and goes on collecting (for callers that
+/// must wait for a reactor's answer).
+pub(crate) fn flush_host_batch() {
+    let batch = HOST_BATCH.with(|b| b.borrow_mut().as_mut().map(std::mem::take));
+    if let Some(batch) = batch {
+        send_grouped(batch);
+    }
+}
+
+/// Each reactor gets its share of `batch` under one lock and one wake.
+fn send_grouped(mut batch: Vec<(ReactorLink, Command)>) {
+    while !batch.is_empty() {
+        let first = batch[0].0.clone();
+        let id = first.identity();
+        let mut mine = Vec::new();
+        let mut rest = Vec::new();
+        for (link, cmd) in batch.drain(..) {
+            if link.identity() == id {
+                mine.push(cmd);
+            } else {
+                rest.push((link, cmd));
+            }
+        }
+        first.commands.append(&mut mine);
+        first.notifier.notify();
+        batch = rest;
+    }
 }
 
 /// A slot of the source slab: the generation tells a connection from a later
@@ -94,6 +154,8 @@ pub(crate) struct Reactor {
     /// Read buffer shared by every connection of the reactor: data is read
     /// here and only a partial request left over is kept by the connection.
     pub(crate) scratch: Vec<u8>,
+    /// Handler calls for the host thread, handed over once per turn.
+    pub(crate) host_tasks: Vec<super::Task>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -125,6 +187,7 @@ impl Reactor {
             origin: now,
             last_sweep: now,
             scratch: Vec::new(),
+            host_tasks: Vec::new(),
         })
     }
 
@@ -229,6 +292,10 @@ impl Reactor {
             crate::http::conn::sweep(self);
         }
         crate::http::conn::flush_dirty(self);
+        if !self.host_tasks.is_empty() {
+            let _ = self.loop_handle.add_tasks(&mut self.host_tasks);
+            self.host_tasks.clear();
+        }
         CURRENT.with(|c| c.set(previous));
         Ok(n)
     }

@@ -37,7 +37,7 @@ use mio::{Events, Interest, Poll};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::sys;
 
-pub(crate) use io::{Command, Reactor, ReactorLink};
+pub(crate) use io::{Command, Reactor, ReactorLink, flush_host_batch};
 use queue::{Notifier, Queue};
 pub use timer::TimerId;
 use timer::{CancelError, TimerQueue};
@@ -121,6 +121,13 @@ impl Shared {
         Ok(())
     }
 
+    fn push_tasks(&self, tasks: &mut Vec<Task>) -> Result<()> {
+        self.check_usable()?;
+        self.tasks.append(tasks);
+        self.notifier.notify();
+        Ok(())
+    }
+
     fn push_task(&self, task: Task) -> Result<()> {
         self.check_usable()?;
         self.tasks.push(task);
@@ -192,6 +199,15 @@ impl LoopHandle {
     /// lives, never run twice. Any thread.
     pub fn add_callback(&self, f: impl FnOnce() + Send + 'static) -> Result<()> {
         self.shared.push_task(Task::Boxed(Box::new(f)))
+    }
+
+    /// Queues several host tasks with one lock and one wake (the reactors'
+    /// batch at the end of a turn).
+    pub(crate) fn add_tasks(&self, tasks: &mut Vec<Task>) -> Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        self.shared.push_tasks(tasks)
     }
 
     pub(crate) fn add_raw_callback(&self, cb: RawCallback) -> Result<()> {
@@ -554,8 +570,10 @@ impl Loop {
             }
             None => return Err(Error::new(ErrorKind::State, "the loop has not started")),
         }
+        io::begin_host_batch();
         self.run_tasks(host);
         self.run_timers();
+        io::end_host_batch();
         Ok(())
     }
 

@@ -92,6 +92,11 @@ impl<T> Queue<T> {
         self.lock().push(item);
     }
 
+    /// Appends several items under one lock (emptying `items`).
+    pub(crate) fn append(&self, items: &mut Vec<T>) {
+        self.lock().append(items);
+    }
+
     /// Moves every queued item into `into` (which should be empty), keeping
     /// the order.
     pub(crate) fn take_all(&self, into: &mut Vec<T>) {
