@@ -3,6 +3,7 @@
 #
 #   bench/run.sh            every benchmark that exists so far
 #   bench/run.sh loop       the loop micro-benchmarks only
+#   bench/run.sh http       the HTTP server beside the anchors (~6 min)
 #
 # Writes bench/results/<name>.md (tables + the exact commands) and raw output
 # under bench/results/raw/ (not committed). Figures are medians of 3 runs.
@@ -17,4 +18,8 @@ if [[ "$what" == all || "$what" == loop ]]; then
         target/release/libsquall.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
     python3 bench/loop_report.py build/bench/loop_bench 3 > bench/results/loop.md
     cat bench/results/loop.md
+fi
+
+if [[ "$what" == all || "$what" == http ]]; then
+    python3 bench/http_bench.py
 fi

@@ -143,15 +143,21 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
             accept_all(r, &mut l);
             r.put_back(token, Source::Listener(l));
         }
-        Source::Http(mut c) => {
+        Source::Http(c) => {
             debug_assert_eq!(c.generation, generation);
-            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                c.on_readable(r);
-            }
-            if ev.is_writable() && c.pending_write() {
-                c.flush(r);
-            }
-            finish_event(r, token, c);
+            r.put_back(token, Source::Http(c));
+            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            let writable = ev.is_writable();
+            // A bug while serving one connection closes that connection (its
+            // Drop tells its handlers) and is logged; the reactor goes on.
+            with_conn(r, token, None, |r, c| {
+                if readable {
+                    c.on_readable(r);
+                }
+                if writable && c.pending_write() {
+                    c.flush(r);
+                }
+            });
         }
     }
 }
@@ -167,24 +173,43 @@ fn finish_event(r: &mut Reactor, token: usize, mut c: Box<Conn>) {
     }
 }
 
+/// Runs `f` on the connection at `token` (of `generation`, if given), then
+/// puts it back or closes it. A panic inside `f` drops that connection only.
+fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnOnce(&mut Reactor, &mut Conn)) {
+    let c = match r.take_source(token, generation) {
+        Some((Source::Http(c), _)) => c,
+        Some((other, _)) => {
+            r.put_back(token, other);
+            return;
+        }
+        None => return,
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut c = c;
+        f(r, &mut c);
+        c
+    }));
+    match outcome {
+        Ok(c) => finish_event(r, token, c),
+        Err(p) => {
+            tracing::error!(target: "squall::http", "panic while serving a connection (closed): {}", crate::panic_message(&p));
+            r.release_token(token);
+        }
+    }
+}
+
 /// Response output arriving (command from another thread, or immediate).
 pub(crate) fn apply_output(r: &mut Reactor, output: Output) {
-    let token = output.conn.token;
-    let Some((Source::Http(mut c), _)) = r.take_source(token, Some(output.conn.generation)) else {
-        return; // the connection is gone; its requests were marked closed
-    };
-    c.take_output(r, output);
-    finish_event(r, token, c);
+    let (token, generation) = (output.conn.token, output.conn.generation);
+    // A connection that is gone had its requests marked closed: nothing to do.
+    with_conn(r, token, Some(generation), |r, c| c.take_output(r, output));
 }
 
 /// Writes what connections produced during the turn.
 pub(crate) fn flush_dirty(r: &mut Reactor) {
     let dirty = std::mem::take(&mut r.dirty);
     for token in dirty.iter().copied() {
-        if let Some((Source::Http(mut c), _)) = r.take_source(token, None) {
-            c.flush(r);
-            finish_event(r, token, c);
-        }
+        with_conn(r, token, None, |r, c| c.flush(r));
     }
     let mut dirty = dirty;
     dirty.clear();
@@ -206,11 +231,12 @@ pub(crate) fn sweep(r: &mut Reactor) {
                 }
                 r.put_back(token, Source::Listener(l));
             }
-            Source::Http(mut c) => {
-                if let Some(t) = c.decoder.check_timeout(now_ms) {
-                    c.on_timeout(r, t);
+            Source::Http(c) => {
+                let due = c.decoder.check_timeout(now_ms);
+                r.put_back(token, Source::Http(c));
+                if let Some(t) = due {
+                    with_conn(r, token, None, |r, c| c.on_timeout(r, t));
                 }
-                finish_event(r, token, c);
             }
         }
     }
@@ -310,6 +336,7 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
         token: 0,
         generation: 0,
     });
+    conn.server.connections.fetch_add(1, Ordering::Relaxed);
     let (token, generation) = r.insert_source(Source::Http(conn));
     let Some((Source::Http(mut c), _)) = r.take_source(token, None) else { return };
     c.token = token;
@@ -319,7 +346,6 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
         r.release_token(token);
         return;
     }
-    c.server.connections.fetch_add(1, Ordering::Relaxed);
     tracing::trace!(target: "squall::http", "accepted {} as token {token}", c.remote);
     r.put_back(token, Source::Http(c));
 }
@@ -662,9 +688,17 @@ impl Conn {
 
     fn close(&mut self, r: &mut Reactor) {
         let _ = r.registry().deregister(&mut self.stream);
+        tracing::trace!(target: "squall::http", "closed {}", self.remote);
+    }
+}
+
+impl Drop for Conn {
+    /// However a connection ends (closed, its server freed, a panic while
+    /// serving it), its handlers are told and the count is kept right. The
+    /// socket closes with `stream` (which also takes it out of the poll).
+    fn drop(&mut self) {
         self.abandon_inflight();
         self.server.connections.fetch_sub(1, Ordering::Relaxed);
-        tracing::trace!(target: "squall::http", "closed {}", self.remote);
     }
 }
 

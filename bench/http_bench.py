@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""HTTP benchmark of squall's C demo server beside the anchors, in one run.
+
+1. Runs the anchors (../shared/bench/anchors, copied to build/anchors because
+   the original is read-only) with ONLY=http: nginx, h2o, Tornado, uvicorn,
+   socketify.py, hyper, Go net/http.
+2. Measures build/examples/c/demo_server's "/" the same way, with the anchors'
+   own code (bench.py: wrk -t1 -c64, server pinned to CPU 1, wrk to CPU 0,
+   2 s warm-up, 3 runs of 8 s, median), in four modes: inline or host-thread
+   handler × io_threads 0 or 1.
+3. Idle keep-alive memory at 10,000 connections (idle_conns.py) and 10,000
+   concurrent connections under wrk (-c10000), counting errors.
+4. Writes bench/results/http.md and http.json.
+
+Environment: SKIP_ANCHORS=1 reuses build/anchors/results/latest.json;
+REPEAT, WRK_DURATION, WRK_WARMUP as for the anchors. Only 127.0.0.1 is used.
+"""
+import datetime
+import importlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "bench" / "anchors"
+ANCHORS = ROOT / "build" / "anchors"
+DEMO = ROOT / "build" / "examples" / "c" / "demo_server"
+OUT = ROOT / "bench" / "results"
+IDLE_N = int(os.environ.get("IDLE_N", "10000"))
+MANY_CONNS = int(os.environ.get("MANY_CONNS", "10000"))
+
+
+def log(*a):
+    print(f"[{time.strftime('%H:%M:%S')}]", *a, flush=True)
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(soft, min(hard, 65536))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def prepare_anchors():
+    if not ANCHORS.exists():
+        shutil.copytree(SHARED, ANCHORS, ignore=shutil.ignore_patterns("results", ".work"))
+        (ANCHORS / "results").mkdir(exist_ok=True)
+        subprocess.run(["chmod", "-R", "u+w", str(ANCHORS)], check=True)
+
+
+def run_anchors():
+    env = dict(os.environ, ONLY="http")
+    log("anchors: bash build/anchors/run.sh (ONLY=http)")
+    p = subprocess.run(["bash", str(ANCHORS / "run.sh")], env=env, timeout=1800)
+    if p.returncode != 0:
+        log(f"anchors: run.sh exited {p.returncode}")
+    return json.loads((ANCHORS / "results" / "latest.json").read_text())
+
+
+def main():
+    nofile = raise_nofile()
+    prepare_anchors()
+    subprocess.run(["make", "-s", "-C", str(ROOT), "examples"], check=True)
+    anchors = run_anchors() if os.environ.get("SKIP_ANCHORS") != "1" else \
+        json.loads((ANCHORS / "results" / "latest.json").read_text())
+
+    sys.path.insert(0, str(ANCHORS))
+    bench = importlib.import_module("bench")
+    bench.RAW = OUT / "raw"
+    bench.RAW.mkdir(parents=True, exist_ok=True)
+    bench.WORK.mkdir(exist_ok=True)
+
+    modes = [
+        ("squall-inline-io0", "squall C, SQ_INLINE handler, io_threads=0", {"SQUALL_INLINE": "1", "SQUALL_IO_THREADS": "0"}),
+        ("squall-inline-io1", "squall C, SQ_INLINE handler, io_threads=1", {"SQUALL_INLINE": "1", "SQUALL_IO_THREADS": "1"}),
+        ("squall-host-io0", "squall C, host-thread handler, io_threads=0", {"SQUALL_IO_THREADS": "0"}),
+        ("squall-host-io1", "squall C, host-thread handler, io_threads=1 (default)", {"SQUALL_IO_THREADS": "1"}),
+    ]
+    ours = []
+    for i, (key, label, env) in enumerate(modes):
+        port = 18300 + i
+        cmd = ["env", f"PORT={port}"] + [f"{k}={v}" for k, v in env.items()] + [str(DEMO)]
+        ours.append(bench.bench_http(key, label, bench.Server(key, port, cmd)))
+
+    # idle keep-alive memory and many concurrent connections
+    port = 18310
+    srv = bench.Server("squall-idle", port, ["env", f"PORT={port}", "SQUALL_IO_THREADS=1", str(DEMO)])
+    srv.start("squall-idle")
+    idle = {}
+    many = {}
+    try:
+        p = subprocess.run([sys.executable, str(ANCHORS / "idle_conns.py"), "--port", str(port), "--pid", str(srv.pid),
+                            "--mode", "http", "-n", str(IDLE_N)], capture_output=True, text=True, timeout=300)
+        idle = json.loads((p.stdout.strip().splitlines() or ["{}"])[-1])
+        log(f"idle: {idle}")
+        # 10,000 concurrent connections under load
+        cmd = ["taskset", "-c", "0", "wrk", "-t1", f"-c{MANY_CONNS}", "-d5s", "--timeout", "10s",
+               f"http://127.0.0.1:{port}/"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        many = bench.parse_wrk(p.stdout)
+        many["cmd"] = " ".join(cmd)
+        many["raw"] = p.stdout[-600:]
+        log(f"many: {many.get('rps')} req/s, errors {many.get('socket_errors')}, non-2xx {many.get('non_2xx')}")
+    finally:
+        srv.stop()
+
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "nofile": nofile, "anchors": anchors.get("http", []), "facts": anchors.get("facts", {}),
+              "anchor_config": anchors.get("config", {}), "squall": ours, "idle": idle, "many": many}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "http.json").write_text(json.dumps(result, indent=1))
+    (OUT / "http.md").write_text(render(result))
+    print(render(result))
+
+
+def per_cpu(r):
+    if r.get("rps") and r.get("server_cpu_pct"):
+        return r["rps"] / (r["server_cpu_pct"] / 100)
+    return None
+
+
+def fmt(v, nd=0):
+    return "—" if v is None else f"{v:,.{nd}f}"
+
+
+def render(res):
+    anchors = {a["key"]: a for a in res["anchors"] if a.get("ok")}
+    nginx, hyper = anchors.get("nginx", {}), anchors.get("hyper", {})
+    lines = ["# HTTP benchmark: squall C demo vs the anchors (same run)", "",
+             f"- date: {res['date']}", f"- machine: {json.dumps(res.get('facts', {}).get('cpu', ''))[:200]}",
+             f"- load: {res.get('anchor_config', {}).get('wrk', 'wrk -t1 -c64')}; server pinned to CPU 1, wrk to CPU 0",
+             "- command: `bench/run.sh http` (bench/http_bench.py)", "",
+             "| server | req/s | range | p99 ms | server CPU % | req per server CPU-s | × nginx req/s | × hyper req/CPU-s | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [(r, True) for r in res["squall"]] + [(a, False) for a in res["anchors"]]
+    for r, mine in rows:
+        if not r.get("ok") and not r.get("rps"):
+            lines.append(f"| {r.get('label', r.get('key'))} | failed: {r.get('error', '')[:80]} | | | | | | | |")
+            continue
+        pc = per_cpu(r)
+        xn = r["rps"] / nginx["rps"] if nginx.get("rps") else None
+        xh = pc / per_cpu(hyper) if pc and per_cpu(hyper) else None
+        name = f"**{r['label']}**" if mine else r.get("label", r["key"])
+        rng = f"{fmt(r.get('rps_min'))}–{fmt(r.get('rps_max'))}"
+        lines.append(f"| {name} | {fmt(r['rps'])} | {rng} | {fmt(r.get('p99_ms'), 2)} | {fmt(r.get('server_cpu_pct'))} | "
+                     f"{fmt(pc)} | {fmt(xn, 2)} | {fmt(xh, 2)} | {r.get('socket_errors', 0) + r.get('non_2xx', 0)} |")
+    idle, many = res.get("idle", {}), res.get("many", {})
+    lines += ["", "## Idle keep-alive connections (idle_conns.py, after one GET / each)", ""]
+    if idle.get("per_conn_kib") is not None or idle.get("rss_growth_per_conn_kib") is not None:
+        lines.append("```\n" + json.dumps(idle, indent=1) + "\n```")
+    else:
+        lines.append("```\n" + json.dumps(idle, indent=1) + "\n```")
+    lines += ["", f"## {MANY_CONNS:,} concurrent connections", "",
+              f"`{many.get('cmd', '')}`: {fmt(many.get('rps'))} req/s, socket errors {many.get('socket_errors')}, "
+              f"non-2xx {many.get('non_2xx')}", ""]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
