@@ -776,6 +776,22 @@ sq_status sq_route(sq_server *server,
                    uint32_t flags);
 
 /**
+ * Serves the files under `directory` at URLs that start with `url_prefix`
+ * ("/static/"), from the reactor: GET and HEAD (other methods get 405),
+ * `Content-Type` from the file name, `ETag` and `Last-Modified` with
+ * `If-None-Match` / `If-Modified-Since` → 304, a single `Range` → 206 (or
+ * 416), the body sent with sendfile(2). Paths that would leave the
+ * directory (`..`, `%2e%2e`, symlinks pointing out) get 403; a directory is
+ * served through its `index.html`. Static mounts are looked up before routes.
+ *
+ * Thread: the host thread.
+ * Ownership: both strings are copied.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when the prefix
+ * does not start with '/' or the directory does not exist.
+ */
+sq_status sq_server_static(sq_server *server, const char *url_prefix, const char *directory);
+
+/**
  * Binds a listening socket on `host:port` now (port 0 picks a free port;
  * the bound port is written to `port_out` if it is not NULL) and starts
  * accepting when the loop runs, on every reactor thread. May be called
@@ -789,6 +805,27 @@ sq_status sq_route(sq_server *server,
  * permission), with the reason in `sq_last_error()`; `SQ_ERR_CLOSED`.
  */
 sq_status sq_server_listen(sq_server *server, const char *host, uint16_t port, uint16_t *port_out);
+
+/**
+ * Shuts the server down gracefully: it stops accepting at once, closes
+ * idle keep-alive connections, lets requests in flight finish (their
+ * responses carry `Connection: close`), and after `deadline_ms` closes
+ * whatever is still open (handlers then get `SQ_ERR_CLOSED`). When every
+ * connection is closed, `done(userdata)` runs once on the host thread (it may
+ * stop the loop or free the server). The server stays allocated: free it
+ * with `sq_server_free`.
+ *
+ * Thread: any thread (a signal-handling thread, say).
+ * Ownership: squall keeps `userdata` (without dereferencing it) until
+ * `done` has run.
+ * Returns: `SQ_OK`; `SQ_ERR_ALREADY_DONE` if a shutdown was already asked
+ * for (`done` will not be called for this call); `SQ_ERR_NULL` (server);
+ * `SQ_ERR_CLOSED` when the loop is gone. `done` may be NULL.
+ */
+sq_status sq_server_shutdown(sq_server *server,
+                             uint64_t deadline_ms,
+                             sq_callback done,
+                             void *userdata);
 
 /**
  * Largest request head (request line and headers) in bytes; a larger one

@@ -22,6 +22,16 @@ mod reactor;
 pub use error::{Error, ErrorKind, Result};
 pub use reactor::{Loop, LoopHandle, LoopOptions, MAX_IO_THREADS, TimerId};
 
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Feeds `data` to a fresh HTTP/1.1 decoder in two pieces (split at
+    /// `split`), asserting the decoder's invariants; panics only on a bug.
+    pub fn h1_decode(data: &[u8], split: usize) {
+        crate::http::h1::fuzz_feed(data, split);
+    }
+}
+
 /// The text of a caught panic's payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

@@ -6,7 +6,8 @@
  * Environment: PORT (default 8888), SQUALL_IO_THREADS (reactor threads,
  * default 1), SQUALL_INLINE=1 (serve "/" from an SQ_INLINE handler on the
  * reactor thread), SQUALL_HEADER_TIMEOUT_MS / SQUALL_BODY_TIMEOUT_MS /
- * SQUALL_IDLE_TIMEOUT_MS (the conformance suite shortens them). Ctrl-C or
+ * SQUALL_IDLE_TIMEOUT_MS (the conformance suite shortens them),
+ * SQUALL_STATIC_DIR (served under /static/). Ctrl-C or
  * SIGTERM stops it. */
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "squall.h"
 
 static sq_loop *loop;
+static sq_server *server;
 
 #define TEXT_PLAIN {"Content-Type", "text/plain", 10}
 
@@ -152,6 +154,13 @@ static sq_status fail(void *ud, sq_request *req) {
     return SQ_ERR_INVALID_ARG; /* a failing handler: squall answers 500 */
 }
 
+static void on_shutdown_done(void *ud) {
+    (void)ud;
+    sq_loop_stop(loop);
+}
+
+/* SIGINT/SIGTERM: graceful shutdown (requests in flight get up to
+ * SQUALL_SHUTDOWN_MS, default 5000 ms); a second signal stops at once. */
 static void *signal_waiter(void *arg) {
     (void)arg;
     sigset_t set;
@@ -159,6 +168,10 @@ static void *signal_waiter(void *arg) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    const char *d = getenv("SQUALL_SHUTDOWN_MS");
+    uint64_t deadline = d ? strtoull(d, NULL, 10) : 5000;
+    if (sigwait(&set, &sig) == 0 && sq_server_shutdown(server, deadline, on_shutdown_done, NULL) != SQ_OK)
+        sq_loop_stop(loop);
     if (sigwait(&set, &sig) == 0) sq_loop_stop(loop);
     return NULL;
 }
@@ -193,13 +206,17 @@ int main(void) {
         fprintf(stderr, "SQUALL_IO_THREADS: %s\n", sq_last_error());
         return 2;
     }
-    sq_server *server = sq_server_new(loop);
+    server = sq_server_new(loop);
     sq_server_set_max_body_size(server, 64u << 20);
     /* the conformance suite shortens the timeouts to test them */
     const char *t;
     if ((t = getenv("SQUALL_HEADER_TIMEOUT_MS"))) sq_server_set_header_timeout_ms(server, strtoull(t, NULL, 10));
     if ((t = getenv("SQUALL_BODY_TIMEOUT_MS"))) sq_server_set_body_timeout_ms(server, strtoull(t, NULL, 10));
     if ((t = getenv("SQUALL_IDLE_TIMEOUT_MS"))) sq_server_set_idle_timeout_ms(server, strtoull(t, NULL, 10));
+    if ((t = getenv("SQUALL_STATIC_DIR")) && sq_server_static(server, "/static/", t) != SQ_OK) {
+        fprintf(stderr, "SQUALL_STATIC_DIR: %s\n", sq_last_error());
+        return 2;
+    }
     uint32_t inline_flag = (inline_env && inline_env[0] == '1') ? SQ_INLINE : 0;
     ROUTE("GET", "/", hello, inline_flag);
     ROUTE("POST", "/echo", echo, 0);

@@ -109,6 +109,31 @@ pub extern "C" fn sq_route(
     }
 }
 
+/// Serves the files under `directory` at URLs that start with `url_prefix`
+/// ("/static/"), from the reactor: GET and HEAD (other methods get 405),
+/// `Content-Type` from the file name, `ETag` and `Last-Modified` with
+/// `If-None-Match` / `If-Modified-Since` → 304, a single `Range` → 206 (or
+/// 416), the body sent with sendfile(2). Paths that would leave the
+/// directory (`..`, `%2e%2e`, symlinks pointing out) get 403; a directory is
+/// served through its `index.html`. Static mounts are looked up before routes.
+///
+/// Thread: the host thread.
+/// Ownership: both strings are copied.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when the prefix
+/// does not start with '/' or the directory does not exist.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_static(server: *mut sq_server, url_prefix: *const c_char, directory: *const c_char) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        // SAFETY: NUL-terminated strings per the API contract.
+        let prefix = ffi_try!(unsafe { str_arg(url_prefix, "url_prefix") });
+        // SAFETY: as above.
+        let dir = ffi_try!(unsafe { str_arg(directory, "directory") });
+        ffi_try!(s.add_static(prefix, dir));
+        SQ_OK
+    }
+}
+
 /// Binds a listening socket on `host:port` now (port 0 picks a free port;
 /// the bound port is written to `port_out` if it is not NULL) and starts
 /// accepting when the loop runs, on every reactor thread. May be called
@@ -131,6 +156,30 @@ pub extern "C" fn sq_server_listen(server: *mut sq_server, host: *const c_char, 
             // SAFETY: non-NULL out-parameter given by the caller.
             unsafe { *port_out = addr.port() };
         }
+        SQ_OK
+    }
+}
+
+/// Shuts the server down gracefully: it stops accepting at once, closes
+/// idle keep-alive connections, lets requests in flight finish (their
+/// responses carry `Connection: close`), and after `deadline_ms` closes
+/// whatever is still open (handlers then get `SQ_ERR_CLOSED`). When every
+/// connection is closed, `done(userdata)` runs once on the host thread (it may
+/// stop the loop or free the server). The server stays allocated: free it
+/// with `sq_server_free`.
+///
+/// Thread: any thread (a signal-handling thread, say).
+/// Ownership: squall keeps `userdata` (without dereferencing it) until
+/// `done` has run.
+/// Returns: `SQ_OK`; `SQ_ERR_ALREADY_DONE` if a shutdown was already asked
+/// for (`done` will not be called for this call); `SQ_ERR_NULL` (server);
+/// `SQ_ERR_CLOSED` when the loop is gone. `done` may be NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_shutdown(server: *mut sq_server, deadline_ms: u64, done: super::event_loop::sq_callback, userdata: *mut c_void) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        let cb = done.map(|f| crate::reactor::RawCallback { f, data: userdata });
+        ffi_try!(s.shutdown(std::time::Duration::from_millis(deadline_ms), cb));
         SQ_OK
     }
 }

@@ -42,8 +42,23 @@ pub(crate) struct ListenerSource {
 struct Inflight {
     req: Option<Arc<Request>>,
     out: Vec<u8>,
+    /// A file range to send (sendfile) after `out`, once the response is done.
+    file: Option<FileRange>,
     done: bool,
     close: bool,
+}
+
+/// Part of a file still to be sent.
+struct FileRange {
+    file: std::fs::File,
+    offset: u64,
+    remaining: u64,
+}
+
+/// What the connection has yet to write, in order.
+enum Chunk {
+    Bytes(Vec<u8>, usize),
+    File(FileRange),
 }
 
 /// Where a request's head leads once its body has arrived.
@@ -51,6 +66,8 @@ enum Route {
     Handler(RouteTarget, Vec<Option<String>>),
     /// A response the server makes itself (404, 405 with Allow).
     Builtin(u16, Vec<(String, Vec<u8>)>),
+    /// A file under a static mount: (mount index, path below the prefix).
+    Static(usize, String),
 }
 
 /// A request whose head arrived and whose body is arriving.
@@ -69,8 +86,8 @@ pub(crate) struct Conn {
     /// Input not yet decoded (a partial request, or requests waiting while
     /// the pipeline is full); empty most of the time.
     rbuf: Vec<u8>,
-    wbuf: Vec<u8>,
-    wpos: usize,
+    /// Output not yet written, in order.
+    out: VecDeque<Chunk>,
     next_seq: u64,
     write_seq: u64,
     inflight: VecDeque<Inflight>,
@@ -264,6 +281,33 @@ pub(crate) fn remove_server(r: &mut Reactor, server: &Arc<ServerShared>) {
     }
 }
 
+/// The reactor's part of a graceful shutdown: close the server's listeners
+/// and every connection with nothing in flight; the others close after their
+/// responses (which say `Connection: close`).
+pub(crate) fn begin_shutdown(r: &mut Reactor, server: &Arc<ServerShared>) {
+    for token in r.live_tokens() {
+        let Some((source, _)) = r.take_source(token, None) else { continue };
+        match source {
+            Source::Listener(mut l) if Arc::ptr_eq(&l.server, server) => {
+                let _ = r.registry().deregister(&mut l.socket);
+                r.release_token(token);
+            }
+            Source::Http(mut c) if Arc::ptr_eq(&c.server, server) => {
+                // A request still arriving is read to its end (its response
+                // then closes the connection); otherwise nothing new is read.
+                if c.current.is_none() {
+                    c.no_more_requests = true;
+                    if c.inflight.is_empty() {
+                        c.close_when_flushed = true;
+                    }
+                }
+                finish_event(r, token, c);
+            }
+            other => r.put_back(token, other),
+        }
+    }
+}
+
 /// Closes everything (the reactor is stopping).
 pub(crate) fn close_all(r: &mut Reactor) {
     for token in r.live_tokens() {
@@ -323,8 +367,7 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
         remote,
         decoder,
         rbuf: Vec::new(),
-        wbuf: Vec::new(),
-        wpos: 0,
+        out: VecDeque::new(),
         next_seq: 0,
         write_seq: 0,
         inflight: VecDeque::new(),
@@ -358,7 +401,20 @@ impl Conn {
     }
 
     fn pending_write(&self) -> bool {
-        self.wpos < self.wbuf.len()
+        !self.out.is_empty()
+    }
+
+    fn push_bytes(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(Chunk::Bytes(last, _)) = self.out.back_mut()
+            && last.len() < 64 * 1024
+        {
+            last.extend_from_slice(&bytes);
+            return;
+        }
+        self.out.push_back(Chunk::Bytes(bytes, 0));
     }
 
     fn should_close(&self) -> bool {
@@ -413,8 +469,8 @@ impl Conn {
                 Err(_) => {
                     self.peer_closed = true;
                     self.close_when_flushed = true;
-                    self.wbuf.clear();
-                    self.wpos = 0;
+                    self.out.clear();
+                    self.abandon_inflight();
                     break;
                 }
             }
@@ -478,14 +534,19 @@ impl Conn {
 
     fn on_head(&mut self, r: &mut Reactor, head: RequestHead) {
         let path = head.target.split('?').next().unwrap_or("");
-        let route = match self.server.lookup(&head.method, path) {
+        let route = match self.server.static_lookup(path) {
+            Some((i, rel)) if head.method == "GET" || head.method == "HEAD" => Some(Route::Static(i, rel)),
+            Some(_) => Some(Route::Builtin(405, vec![("Allow".into(), b"GET, HEAD".to_vec())])),
+            None => None,
+        };
+        let route = if let Some(route) = route { route } else { match self.server.lookup(&head.method, path) {
             (Lookup::Found(_, spans), Some(target)) => {
                 let captures = spans.iter().map(|s| s.map(|(a, b)| decode_capture(&path[a..b]))).collect();
                 Route::Handler(target, captures)
             }
             (Lookup::MethodNotAllowed(allow), _) => Route::Builtin(405, vec![("Allow".into(), allow.join(", ").into_bytes())]),
             _ => Route::Builtin(404, vec![]),
-        };
+        } };
         if head.expect_continue && matches!(route, Route::Handler(..)) && self.inflight.is_empty() {
             self.queue_raw(r, b"HTTP/1.1 100 Continue\r\n\r\n");
         }
@@ -495,7 +556,7 @@ impl Conn {
 
     /// Bytes written ahead of every queued response (100 Continue).
     fn queue_raw(&mut self, r: &mut Reactor, bytes: &[u8]) {
-        self.wbuf.extend_from_slice(bytes);
+        self.push_bytes(bytes.to_vec());
         self.mark_dirty(r);
     }
 
@@ -511,7 +572,12 @@ impl Conn {
             Route::Builtin(status, extra) => {
                 let mut out = Vec::with_capacity(256);
                 response::simple(&mut out, status, &extra, !keep_alive, p.head.method == "HEAD", &self.server.date());
-                self.inflight.push_back(Inflight { req: None, out, done: true, close: !keep_alive });
+                self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: !keep_alive });
+                self.pump(r);
+            }
+            Route::Static(mount, rel) => {
+                let (out, file) = self.serve_static(mount, &rel, &p.head, keep_alive);
+                self.inflight.push_back(Inflight { req: None, out, file, done: true, close: !keep_alive });
                 self.pump(r);
             }
             Route::Handler(target, captures) => {
@@ -531,7 +597,7 @@ impl Conn {
                 let req = Request::new(self.server.clone(), self.addr(r), seq, data);
                 let handle = super::REQUESTS.insert(req.clone(), r.index);
                 req.set_handle(handle);
-                self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), done: false, close: false });
+                self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), file: None, done: false, close: false });
                 if self.inflight.len() >= self.config.max_pipeline {
                     self.paused = true;
                 }
@@ -577,27 +643,27 @@ impl Conn {
     }
 
     /// Moves finished (and streaming) output of the oldest requests, in
-    /// order, to the write buffer.
+    /// order, to the output queue.
     fn pump(&mut self, r: &mut Reactor) {
         let mut wrote = false;
-        while let Some(front) = self.inflight.front_mut() {
-            if !front.out.is_empty() {
-                if self.wbuf.is_empty() {
-                    self.wbuf = std::mem::take(&mut front.out);
-                    self.wpos = 0;
-                } else {
-                    self.wbuf.extend_from_slice(&front.out);
-                    front.out.clear();
-                }
+        loop {
+            let Some(front) = self.inflight.front_mut() else { break };
+            let bytes = std::mem::take(&mut front.out);
+            let done = front.done;
+            if !bytes.is_empty() {
+                self.push_bytes(bytes);
                 wrote = true;
             }
-            if !front.done {
+            if !done {
                 break;
             }
-            let close = front.close;
-            self.inflight.pop_front();
+            let f = self.inflight.pop_front().expect("front exists");
+            if let Some(file) = f.file {
+                self.out.push_back(Chunk::File(file));
+                wrote = true;
+            }
             self.write_seq += 1;
-            if close {
+            if f.close {
                 // Nothing after a closing response is written.
                 self.close_when_flushed = true;
                 self.no_more_requests = true;
@@ -621,27 +687,47 @@ impl Conn {
         }
     }
 
-    /// Writes as much of the write buffer as the socket takes.
+    /// Writes as much of the output queue as the socket takes.
     fn flush(&mut self, _r: &mut Reactor) {
-        while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
-                Ok(0) => break,
-                Ok(n) => self.wpos += n,
+        use std::os::fd::AsRawFd;
+        while let Some(front) = self.out.front_mut() {
+            let result = match front {
+                Chunk::Bytes(v, pos) => match self.stream.write(&v[*pos..]) {
+                    Ok(n) => {
+                        *pos += n;
+                        Ok(*pos == v.len())
+                    }
+                    Err(e) => Err(e),
+                },
+                Chunk::File(f) => {
+                    let count = f.remaining.min(1 << 20) as usize;
+                    match crate::net::sys::sendfile(self.stream.as_raw_fd(), f.file.as_raw_fd(), &mut f.offset, count) {
+                        // The file shrank under us: the response cannot be completed.
+                        Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending")),
+                        Ok(n) => {
+                            f.remaining -= n as u64;
+                            Ok(f.remaining == 0)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match result {
+                Ok(true) => {
+                    self.out.pop_front();
+                }
+                Ok(false) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     self.peer_closed = true;
                     self.close_when_flushed = true;
-                    self.wbuf = Vec::new();
-                    self.wpos = 0;
+                    self.out.clear();
                     self.abandon_inflight();
                     return;
                 }
             }
         }
-        // All written: an idle connection keeps no buffer.
-        self.wbuf = Vec::new();
-        self.wpos = 0;
         if self.close_when_flushed {
             let _ = self.stream.shutdown(std::net::Shutdown::Write);
         }
@@ -656,6 +742,72 @@ impl Conn {
         }
     }
 
+    /// A static file response: head bytes and, for a body, the file range.
+    fn serve_static(&self, mount: usize, rel: &str, head: &RequestHead, keep_alive: bool) -> (Vec<u8>, Option<FileRange>) {
+        use super::static_files::{Plan, etag, open, plan};
+        let head_only = head.method == "HEAD";
+        let date = self.server.date();
+        let mut out = Vec::with_capacity(512);
+        let Some(root) = self.server.static_root(mount) else {
+            response::simple(&mut out, 404, &[], !keep_alive, head_only, &date);
+            return (out, None);
+        };
+        let opened = match open(&root, rel) {
+            Ok(o) => o,
+            Err(e) => {
+                response::simple(&mut out, e.status(), &[], !keep_alive, head_only, &date);
+                return (out, None);
+            }
+        };
+        let tag = etag(opened.size, opened.mtime);
+        let header = |n: &str| {
+            head.headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_slice())
+        };
+        let mut headers: Vec<(String, Vec<u8>)> = vec![
+            ("ETag".into(), tag.clone().into_bytes()),
+            ("Last-Modified".into(), httpdate::fmt_http_date(opened.mtime).into_bytes()),
+            ("Accept-Ranges".into(), b"bytes".to_vec()),
+        ];
+        let (status, range) = match plan(header, opened.size, opened.mtime, &tag) {
+            Plan::NotModified => (304, None),
+            Plan::Unsatisfiable => {
+                headers.push(("Content-Range".into(), format!("bytes */{}", opened.size).into_bytes()));
+                response::simple(&mut out, 416, &headers, !keep_alive, head_only, &date);
+                return (out, None);
+            }
+            Plan::Full => (200, Some((0, opened.size))),
+            Plan::Partial(a, b) => {
+                headers.push(("Content-Range".into(), format!("bytes {a}-{b}/{}", opened.size).into_bytes()));
+                (206, Some((a, b - a + 1)))
+            }
+        };
+        let mime = mime_guess::from_path(&opened.path).first_or_octet_stream();
+        let ctype = if mime.type_() == mime_guess::mime::TEXT { format!("{mime}; charset=utf-8") } else { mime.to_string() };
+        headers.push(("Content-Type".into(), ctype.into_bytes()));
+        let framing = match range {
+            Some((_, len)) => response::Framing::Length(len),
+            None => response::Framing::NoBody,
+        };
+        response::write_head(
+            &mut out,
+            &response::Head {
+                status,
+                reason: None,
+                headers: &headers,
+                framing,
+                close: !keep_alive,
+                version_minor: head.version_minor,
+                client_keep_alive_10: head.version_minor == 0 && keep_alive,
+            },
+            &date,
+        );
+        let file = match range {
+            Some((offset, len)) if !head_only && len > 0 => Some(FileRange { file: opened.file, offset, remaining: len }),
+            _ => None,
+        };
+        (out, file)
+    }
+
     fn on_bad_input(&mut self, r: &mut Reactor, e: HttpError) {
         tracing::debug!(target: "squall::http", "{}: {} {}", self.remote, e.status, e.reason);
         self.current = None;
@@ -663,7 +815,7 @@ impl Conn {
         let mut out = Vec::with_capacity(256);
         response::simple(&mut out, e.status, &[], true, false, &self.server.date());
         self.next_seq += 1;
-        self.inflight.push_back(Inflight { req: None, out, done: true, close: true });
+        self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: true });
         self.pump(r);
     }
 
@@ -698,7 +850,8 @@ impl Drop for Conn {
     /// socket closes with `stream` (which also takes it out of the poll).
     fn drop(&mut self) {
         self.abandon_inflight();
-        self.server.connections.fetch_sub(1, Ordering::Relaxed);
+        self.server.connections.fetch_sub(1, Ordering::AcqRel);
+        self.server.maybe_shutdown_finished();
     }
 }
 

@@ -78,12 +78,18 @@ struct Listener {
 pub(crate) struct ServerShared {
     pub(crate) loop_handle: LoopHandle,
     pub(crate) router: RwLock<Router<RouteTarget>>,
+    static_mounts: RwLock<Vec<super::static_files::Mount>>,
     config: RwLock<Config>,
     listeners: Mutex<Vec<Listener>>,
     shutting_down: AtomicBool,
     /// Set by free: no handler of this server runs any more.
     pub(crate) dead: AtomicBool,
     pub(crate) connections: AtomicUsize,
+    /// Graceful shutdown: reactors that have not yet closed their listeners
+    /// and idle connections, and what to call when everything is closed.
+    shutdown_pending_reactors: AtomicUsize,
+    shutdown_done: Mutex<Option<crate::reactor::RawCallback>>,
+    shutdown_finished: AtomicBool,
 }
 
 impl std::fmt::Debug for ServerShared {
@@ -118,6 +124,42 @@ impl ServerShared {
         })
     }
 
+    /// Called when a reactor finished its part of a shutdown and whenever a
+    /// connection of a shutting-down server closes: once nothing is left,
+    /// the host's callback runs (once) on the host thread.
+    pub(crate) fn maybe_shutdown_finished(&self) {
+        if !self.is_shutting_down()
+            || self.shutdown_pending_reactors.load(Ordering::Acquire) != 0
+            || self.connections.load(Ordering::Acquire) != 0
+            || self.shutdown_finished.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        tracing::info!(target: "squall::http", "server shut down");
+        let cb = self.shutdown_done.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(cb) = cb {
+            let _ = self.loop_handle.add_raw_callback(cb);
+        }
+    }
+
+    /// The static mount whose prefix starts `path`, with the rest of the path.
+    pub(crate) fn static_lookup(&self, path: &str) -> Option<(usize, String)> {
+        let mounts = self.static_mounts.read().unwrap_or_else(|p| p.into_inner());
+        if mounts.is_empty() {
+            return None;
+        }
+        mounts.iter().enumerate().find_map(|(i, m)| {
+            path.strip_prefix(m.prefix.as_str()).map(|rest| (i, rest.to_owned())).or_else(|| {
+                // the prefix without its trailing slash serves the directory
+                (path.len() + 1 == m.prefix.len() && m.prefix.starts_with(path)).then(|| (i, String::new()))
+            })
+        })
+    }
+
+    pub(crate) fn static_root(&self, index: usize) -> Option<std::path::PathBuf> {
+        self.static_mounts.read().unwrap_or_else(|p| p.into_inner()).get(index).map(|m| m.root.clone())
+    }
+
     pub(crate) fn lookup(&self, method: &str, path: &str) -> (Lookup, Option<RouteTarget>) {
         let router = self.router.read().unwrap_or_else(|p| p.into_inner());
         let l = router.lookup(method, path);
@@ -141,11 +183,15 @@ impl Server {
             shared: Arc::new(ServerShared {
                 loop_handle,
                 router: RwLock::new(Router::default()),
+                static_mounts: RwLock::new(Vec::new()),
                 config: RwLock::new(Config::default()),
                 listeners: Mutex::new(Vec::new()),
                 shutting_down: AtomicBool::new(false),
                 dead: AtomicBool::new(false),
                 connections: AtomicUsize::new(0),
+                shutdown_pending_reactors: AtomicUsize::new(0),
+                shutdown_done: Mutex::new(None),
+                shutdown_finished: AtomicBool::new(false),
             }),
         }
     }
@@ -156,6 +202,26 @@ impl Server {
 
     pub(crate) fn route(&self, method: &str, pattern: &str, target: RouteTarget) -> Result<()> {
         self.shared.router.write().unwrap_or_else(|p| p.into_inner()).add(method, pattern, target).map(|_| ())
+    }
+
+    /// Serves the files under `dir` at URLs starting with `prefix`.
+    pub(crate) fn add_static(&self, prefix: &str, dir: &str) -> Result<()> {
+        if !prefix.starts_with('/') || prefix.contains(['?', '#']) {
+            return Err(Error::new(ErrorKind::InvalidArg, format!("static prefix {prefix:?} must start with '/'")));
+        }
+        let root = std::path::Path::new(dir)
+            .canonicalize()
+            .map_err(|e| Error::new(ErrorKind::InvalidArg, format!("static directory {dir:?}: {e}")))?;
+        if !root.is_dir() {
+            return Err(Error::new(ErrorKind::InvalidArg, format!("{dir:?} is not a directory")));
+        }
+        let prefix = if prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
+        self.shared
+            .static_mounts
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(super::static_files::Mount { prefix, root });
+        Ok(())
     }
 
     /// Binds `host:port` now (so the port is known) and starts accepting on
@@ -209,6 +275,59 @@ fn start_listener(shared: &Arc<ServerShared>, index: usize) {
             r,
             Box::new(move |reactor: &mut Reactor| super::conn::add_listener(reactor, server, socket)),
         );
+    }
+}
+
+impl Server {
+    /// Graceful shutdown: stop accepting, close idle keep-alive connections,
+    /// let requests in flight finish (their responses close the connection),
+    /// force-close what is left after `deadline`, then run `done` on the host
+    /// thread. Any thread.
+    pub(crate) fn shutdown(&self, deadline: Duration, done: Option<crate::reactor::RawCallback>) -> Result<()> {
+        let shared = &self.shared;
+        if shared.dead.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed, "the server was freed"));
+        }
+        if shared.shutting_down.swap(true, Ordering::AcqRel) {
+            return Err(Error::new(ErrorKind::AlreadyDone, "the server is already shutting down"));
+        }
+        *shared.shutdown_done.lock().unwrap_or_else(|p| p.into_inner()) = done;
+        tracing::info!(target: "squall::http", "shutting down (deadline {deadline:?})");
+        // Listeners not yet handed to a reactor are simply dropped.
+        for l in shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+            l.socket = None;
+        }
+        let n = shared.loop_handle.reactor_count();
+        shared.shutdown_pending_reactors.store(n, Ordering::Release);
+        for r in 0..n {
+            let server = shared.clone();
+            let sent = shared.loop_handle.send_to_reactor(
+                r,
+                Box::new(move |reactor: &mut Reactor| {
+                    super::conn::begin_shutdown(reactor, &server);
+                    server.shutdown_pending_reactors.fetch_sub(1, Ordering::AcqRel);
+                    server.maybe_shutdown_finished();
+                }),
+            );
+            if sent.is_err() {
+                shared.shutdown_pending_reactors.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        // At the deadline, whatever is still open is closed.
+        let server = shared.clone();
+        let force = move || {
+            let n = server.loop_handle.reactor_count();
+            for r in 0..n {
+                let s2 = server.clone();
+                let _ = server.loop_handle.send_to_reactor(
+                    r,
+                    Box::new(move |reactor: &mut Reactor| super::conn::remove_server(reactor, &s2)),
+                );
+            }
+        };
+        shared.loop_handle.call_later(deadline, force)?;
+        shared.maybe_shutdown_finished();
+        Ok(())
     }
 }
 

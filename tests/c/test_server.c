@@ -1,7 +1,8 @@
 /* The HTTP server through the C ABI, over real sockets: deferred responses
  * from 8 threads, responding twice, responding after the client left (with
  * the on-close callback), stale and forged request handles, header injection
- * refused, a failing handler (500), an inline handler. Run with io_threads
+ * refused, a failing handler (500), an inline handler, and a graceful
+ * shutdown with a request in flight. Run with io_threads
  * 1, 0 and 2. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -130,6 +131,31 @@ static sq_status h_inline(void *ud, sq_request *req) {
     return sq_respond(req, 200, NULL, 0, "inline", 6);
 }
 
+static sq_request *held;
+static atomic_int held_ready, shutdown_finished;
+
+static sq_status h_hold(void *ud, sq_request *req) {
+    (void)ud;
+    held = req;
+    atomic_store(&held_ready, 1);
+    return SQ_OK;
+}
+
+static void on_shutdown_done(void *ud) {
+    CHECK(ud == &shutdown_finished);
+    CHECK(pthread_equal(pthread_self(), host));
+    atomic_store(&shutdown_finished, 1);
+    CHECK_EQ(sq_loop_stop(lp), SQ_OK);
+}
+
+static void *held_client(void *arg) {
+    (void)arg;
+    char body[64];
+    CHECK_EQ(http_get(port, "/hold", body, sizeof body), 200);
+    CHECK(strcmp(body, "held") == 0);
+    return NULL;
+}
+
 static void *client(void *arg) {
     int id = (int)(long)arg;
     for (int i = 0; i < PER_CLIENT; i++) {
@@ -184,7 +210,32 @@ static void *driver(void *arg) {
     CHECK_EQ(sq_request_body(NULL, &s), SQ_ERR_NULL);
     /* still serving */
     CHECK_EQ(http_get(port, "/twice", body, sizeof body), 200);
-    CHECK_EQ(sq_loop_stop(lp), SQ_OK);
+
+    /* graceful shutdown from this (non-host) thread with a request in flight */
+    pthread_t hc;
+    CHECK_EQ(pthread_create(&hc, NULL, held_client, NULL), 0);
+    start = now_ns();
+    while (!atomic_load(&held_ready)) {
+        CHECK(now_ns() - start < 10LL * 1000000000LL);
+        sleep_ms(1);
+    }
+    CHECK_EQ(sq_server_shutdown(srv, 20000, on_shutdown_done, &shutdown_finished), SQ_OK);
+    CHECK_EQ(sq_server_shutdown(srv, 20000, on_shutdown_done, &shutdown_finished), SQ_ERR_ALREADY_DONE);
+    for (;;) { /* new connections are refused once the reactors closed the listeners */
+        int c = http_connect(port);
+        if (c < 0) break;
+        close(c);
+        CHECK(now_ns() - start < 10LL * 1000000000LL);
+        sleep_ms(5);
+    }
+    sleep_ms(50);
+    CHECK_EQ(atomic_load(&shutdown_finished), 0); /* one request is still in flight */
+    CHECK_EQ(sq_respond(held, 200, NULL, 0, "held", 4), SQ_OK);
+    CHECK_EQ(pthread_join(hc, NULL), 0);
+    while (!atomic_load(&shutdown_finished)) { /* on_shutdown_done stops the loop */
+        CHECK(now_ns() - start < 10LL * 1000000000LL);
+        sleep_ms(1);
+    }
     return NULL;
 }
 
@@ -192,6 +243,8 @@ static void run(unsigned io_threads) {
     qhead = qtail = 0;
     atomic_store(&left_registered, 0);
     atomic_store(&left_closed, 0);
+    atomic_store(&held_ready, 0);
+    atomic_store(&shutdown_finished, 0);
     host = pthread_self();
     lp = sq_loop_new();
     CHECK_EQ(sq_loop_set_io_threads(lp, io_threads), SQ_OK);
@@ -202,6 +255,7 @@ static void run(unsigned io_threads) {
     CHECK_EQ(sq_route(srv, "GET", "/badheader", h_badheader, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/leave", h_leave, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/error", h_fail, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/hold", h_hold, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/inline", h_inline, &io_threads, SQ_INLINE), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/(unclosed", h_fail, NULL, 0), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_route(srv, "GET", "/x", NULL, NULL, 0), SQ_ERR_NULL);

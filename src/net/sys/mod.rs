@@ -54,6 +54,16 @@ impl EventFd {
     }
 }
 
+/// sendfile(2): up to `count` bytes of `in_fd` from `*offset` to `out_fd`;
+/// advances `*offset` by what was sent.
+pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: &mut u64, count: usize) -> io::Result<usize> {
+    let mut off = libc::off_t::try_from(*offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // sendfile(2) with a live off_t; the descriptors belong to the caller.
+    let n = syscall!(sendfile(out_fd, in_fd, &mut off, count))?;
+    *offset = off as u64;
+    Ok(n as usize)
+}
+
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static ATFORK: Once = Once::new();
 
