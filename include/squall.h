@@ -45,6 +45,14 @@
 #define SQ_INLINE 1
 
 /**
+ * Route flag: call the handler as soon as the request head has arrived and
+ * stream the body to the callback the handler sets with
+ * `sq_request_on_body` (Tornado's `@stream_request_body`), instead of
+ * collecting the whole body first. Not combined with `SQ_INLINE`.
+ */
+#define SQ_STREAM_BODY 2
+
+/**
  * An event loop: reactor threads that own all I/O, and the host thread (the
  * one inside `sq_loop_run` or `sq_loop_poll`) that runs every callback, one
  * at a time, in order.
@@ -75,7 +83,8 @@ typedef struct sq_loop sq_loop;
  *
  * Accessors: `sq_request_method`, `_uri`, `_path`, `_query`, `_header`,
  * `_header_count`, `_header_at`, `_body`, `_argument`, `_argument_count`,
- * `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`.
+ * `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`,
+ * `_on_body` (streamed bodies).
  * Response: `sq_respond` (one call), or `sq_response_status`,
  * `sq_response_header`, `sq_response_write`, `sq_response_flush`,
  * `sq_response_finish`. Every response function may be called from any
@@ -149,6 +158,17 @@ typedef struct {
    */
   size_t len;
 } sq_str;
+
+/**
+ * Receives a streamed request body: `len` bytes at `data` (valid only
+ * during the call), in order; the last call has `last` = 1 (and usually
+ * `len` = 0).
+ */
+typedef void (*sq_body_callback)(void *userdata,
+                                 sq_request *req,
+                                 const void *data,
+                                 size_t len,
+                                 int last);
 
 /**
  * One response header for `sq_respond`: a NUL-terminated name and a value of
@@ -633,6 +653,25 @@ sq_status sq_request_capture_count(sq_request *req, size_t *count_out);
 sq_status sq_request_remote_ip(sq_request *req, sq_str *out);
 
 /**
+ * Sets the callback that receives the body of a request whose route was
+ * registered with `SQ_STREAM_BODY` (normally from the handler, which runs
+ * when the head arrives). Chunks that arrived before are delivered first.
+ * Calls run on the host thread, one at a time, never from inside this
+ * function. While more than 1 MiB of body waits to be delivered, squall
+ * stops reading the connection (flow control). Once the response is
+ * finished, or the client is gone, remaining chunks are dropped without a
+ * call (`sq_request_on_close` tells about the client leaving).
+ *
+ * Thread: any thread (normally the handler's).
+ * Ownership: squall keeps `userdata` (without dereferencing it) until the
+ * last call or the end of the request.
+ * Returns: `SQ_OK`; `SQ_ERR_STATE` when the route does not stream bodies;
+ * `SQ_ERR_ALREADY_DONE` when a body callback is already set or the request
+ * is finished; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_on_body(sq_request *req, sq_body_callback cb, void *userdata);
+
+/**
  * Asks to be told when the client goes away before the response is
  * finished: `cb(userdata)` then runs once on the host thread, and response
  * calls return `SQ_ERR_CLOSED` (finish the request anyway to release it).
@@ -766,7 +805,8 @@ void sq_server_free(sq_server *server);
  * Ownership: `method` and `pattern` are copied. squall keeps `userdata`
  * (without dereferencing it) until `sq_server_free`.
  * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a bad method,
- * a bad pattern (the message says why) or unknown flags.
+ * a bad pattern (the message says why), unknown flags, or `SQ_INLINE`
+ * with `SQ_STREAM_BODY`.
  */
 sq_status sq_route(sq_server *server,
                    const char *method,

@@ -19,7 +19,8 @@ use crate::{Error, ErrorKind};
 ///
 /// Accessors: `sq_request_method`, `_uri`, `_path`, `_query`, `_header`,
 /// `_header_count`, `_header_at`, `_body`, `_argument`, `_argument_count`,
-/// `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`.
+/// `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`,
+/// `_on_body` (streamed bodies).
 /// Response: `sq_respond` (one call), or `sq_response_status`,
 /// `sq_response_header`, `sq_response_write`, `sq_response_flush`,
 /// `sq_response_finish`. Every response function may be called from any
@@ -340,6 +341,40 @@ pub extern "C" fn sq_request_remote_ip(req: *mut sq_request, out: *mut sq_str) -
     ffi_boundary! {
         let r = ffi_try!(request(req));
         write_out(out, r.data.remote_ip.as_bytes())
+    }
+}
+
+/// Receives a streamed request body: `len` bytes at `data` (valid only
+/// during the call), in order; the last call has `last` = 1 (and usually
+/// `len` = 0).
+pub type sq_body_callback = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request, data: *const c_void, len: usize, last: c_int),
+>;
+
+/// Sets the callback that receives the body of a request whose route was
+/// registered with `SQ_STREAM_BODY` (normally from the handler, which runs
+/// when the head arrives). Chunks that arrived before are delivered first.
+/// Calls run on the host thread, one at a time, never from inside this
+/// function. While more than 1 MiB of body waits to be delivered, squall
+/// stops reading the connection (flow control). Once the response is
+/// finished, or the client is gone, remaining chunks are dropped without a
+/// call (`sq_request_on_close` tells about the client leaving).
+///
+/// Thread: any thread (normally the handler's).
+/// Ownership: squall keeps `userdata` (without dereferencing it) until the
+/// last call or the end of the request.
+/// Returns: `SQ_OK`; `SQ_ERR_STATE` when the route does not stream bodies;
+/// `SQ_ERR_ALREADY_DONE` when a body callback is already set or the request
+/// is finished; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_request_on_body(req: *mut sq_request, cb: sq_body_callback, userdata: *mut c_void) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(request(req));
+        let Some(f) = cb else { return fail_null("callback") };
+        // SAFETY: sq_request is an opaque handle type; the C signature is the same.
+        let f: unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_void, usize, i32) = unsafe { std::mem::transmute(f) };
+        ffi_try!(r.set_on_body(crate::http::request::RawBodyCallback { f, data: userdata }));
+        SQ_OK
     }
 }
 

@@ -37,6 +37,12 @@ pub type sq_handler = Option<unsafe extern "C" fn(userdata: *mut c_void, req: *m
 /// that never block; with several io_threads the handler must be thread-safe.
 pub const SQ_INLINE: u32 = 1;
 
+/// Route flag: call the handler as soon as the request head has arrived and
+/// stream the body to the callback the handler sets with
+/// `sq_request_on_body` (Tornado's `@stream_request_body`), instead of
+/// collecting the whole body first. Not combined with `SQ_INLINE`.
+pub const SQ_STREAM_BODY: u32 = 2;
+
 /// Creates a server on `loop`. Nothing is bound until `sq_server_listen`.
 ///
 /// Thread: any thread.
@@ -81,7 +87,8 @@ pub extern "C" fn sq_server_free(server: *mut sq_server) {
 /// Ownership: `method` and `pattern` are copied. squall keeps `userdata`
 /// (without dereferencing it) until `sq_server_free`.
 /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a bad method,
-/// a bad pattern (the message says why) or unknown flags.
+/// a bad pattern (the message says why), unknown flags, or `SQ_INLINE`
+/// with `SQ_STREAM_BODY`.
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_route(
     server: *mut sq_server,
@@ -98,12 +105,19 @@ pub extern "C" fn sq_route(
         // SAFETY: as above.
         let pattern = ffi_try!(unsafe { str_arg(pattern, "pattern") });
         let Some(f) = handler else { return fail_null("handler") };
-        if flags & !SQ_INLINE != 0 {
+        if flags & !(SQ_INLINE | SQ_STREAM_BODY) != 0 {
             return super::boundary::fail(Error::new(ErrorKind::InvalidArg, format!("unknown route flags {flags:#x}")));
+        }
+        if flags & SQ_INLINE != 0 && flags & SQ_STREAM_BODY != 0 {
+            return super::boundary::fail(Error::new(ErrorKind::InvalidArg, "SQ_INLINE and SQ_STREAM_BODY do not combine"));
         }
         // SAFETY: sq_request is an opaque handle type; the C signature is the same.
         let f: unsafe extern "C" fn(*mut c_void, *mut c_void) -> i32 = unsafe { std::mem::transmute(f) };
-        let target = RouteTarget { handler: RawHandler { f, data: userdata }, inline: flags & SQ_INLINE != 0 };
+        let target = RouteTarget {
+            handler: RawHandler { f, data: userdata },
+            inline: flags & SQ_INLINE != 0,
+            stream_body: flags & SQ_STREAM_BODY != 0,
+        };
         ffi_try!(s.route(method, pattern, target));
         SQ_OK
     }

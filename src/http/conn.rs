@@ -75,6 +75,8 @@ struct Partial {
     head: RequestHead,
     route: Route,
     body: Vec<u8>,
+    /// For a route that streams the body: the request, already dispatched.
+    stream: Option<Arc<Request>>,
 }
 
 pub(crate) struct Conn {
@@ -99,6 +101,8 @@ pub(crate) struct Conn {
     peer_closed: bool,
     /// Decoding paused because too many requests are in flight.
     paused: bool,
+    /// Reading paused until the host takes more of a streamed body.
+    body_paused: bool,
     token: usize,
     generation: u64,
 }
@@ -131,6 +135,13 @@ pub(crate) fn deliver(server: &Arc<ServerShared>, output: Output) {
         IMMEDIATE.with(|q| q.borrow_mut().push(output));
     } else {
         link.send(Box::new(move |r: &mut Reactor| apply_output(r, output)));
+    }
+}
+
+/// Asks the owning reactor to read again (a streamed body was taken by the host).
+pub(crate) fn resume_reading(server: &Arc<ServerShared>, conn: ConnAddr) {
+    if let Some(link) = server.loop_handle.reactor_link(conn.reactor) {
+        link.send(Box::new(move |r: &mut Reactor| with_conn(r, conn.token, Some(conn.generation), |r, c| c.resume(r))));
     }
 }
 
@@ -376,6 +387,7 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
         close_when_flushed: false,
         peer_closed: false,
         paused: false,
+        body_paused: false,
         token: 0,
         generation: 0,
     });
@@ -437,7 +449,7 @@ impl Conn {
             scratch.resize(READ_CHUNK, 0);
         }
         loop {
-            if self.no_more_requests || self.paused {
+            if self.no_more_requests || self.paused || self.body_paused {
                 // Do not buffer input we will not decode; the kernel holds it.
                 break;
             }
@@ -502,7 +514,7 @@ impl Conn {
     /// Decodes as much of `input` as possible; returns the bytes used.
     fn decode(&mut self, r: &mut Reactor, input: &[u8]) -> usize {
         let mut pos = 0;
-        while !self.no_more_requests && !self.paused {
+        while !self.no_more_requests && !self.paused && !self.body_paused {
             let now = r.now_ms();
             let result = self.decoder.decode(&input[pos..], now);
             match result {
@@ -513,12 +525,8 @@ impl Conn {
                         Decoded::NeedMore => {}
                         Decoded::Head(head) => self.on_head(r, head),
                         Decoded::Body(start, end) => {
-                            if let Some(p) = self.current.as_mut() {
-                                let chunk = &input[pos - used + start..pos - used + end];
-                                if matches!(p.route, Route::Handler(..)) {
-                                    p.body.extend_from_slice(chunk);
-                                }
-                            }
+                            let chunk = &input[pos - used + start..pos - used + end];
+                            self.on_body(r, chunk);
                         }
                         Decoded::End => self.on_end(r),
                     }
@@ -550,8 +558,98 @@ impl Conn {
         if head.expect_continue && matches!(route, Route::Handler(..)) && self.inflight.is_empty() {
             self.queue_raw(r, b"HTTP/1.1 100 Continue\r\n\r\n");
         }
+        if let Route::Handler(target, _) = &route
+            && target.stream_body
+        {
+            let target = *target;
+            let Route::Handler(_, captures) = route else { unreachable!() };
+            let keep_alive = self.keep_alive(&head);
+            let data = self.request_data(&head, Vec::new(), captures, keep_alive);
+            let req = self.dispatch(r, data, target, true);
+            let route = Route::Builtin(0, Vec::new()); // unused: the body goes to `stream`
+            self.current = Some(Partial { head, route, body: Vec::new(), stream: Some(req) });
+            return;
+        }
         let cap = head.content_length.unwrap_or(0).min(1 << 20) as usize;
-        self.current = Some(Partial { head, route, body: Vec::with_capacity(cap) });
+        self.current = Some(Partial { head, route, body: Vec::with_capacity(cap), stream: None });
+    }
+
+    /// Body bytes of the current request.
+    fn on_body(&mut self, r: &mut Reactor, chunk: &[u8]) {
+        let Some(p) = self.current.as_mut() else { return };
+        if let Some(req) = &p.stream {
+            if req.push_body(chunk) {
+                let req = req.clone();
+                r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || req.deliver_body())));
+            }
+            if req.body_over_high_water() {
+                tracing::trace!(target: "squall::http", "pausing reads: {} body bytes undelivered", req.backlog.load(Ordering::Relaxed));
+                req.reading_paused.store(true, Ordering::Release);
+                self.body_paused = true;
+                // The host may have caught up meanwhile: re-check once.
+                if !req.body_over_high_water() && req.reading_paused.swap(false, Ordering::AcqRel) {
+                    self.body_paused = false;
+                }
+            }
+        } else if matches!(p.route, Route::Handler(..)) {
+            p.body.extend_from_slice(chunk);
+        }
+    }
+
+    /// Whether the connection stays open after this request. (Reading stops
+    /// only at the request's end: its body must still be read.)
+    fn keep_alive(&self, head: &RequestHead) -> bool {
+        head.keep_alive && !self.server.is_shutting_down()
+    }
+
+    fn request_data(&self, head: &RequestHead, body: Vec<u8>, captures: Vec<Option<String>>, keep_alive: bool) -> RequestData {
+        RequestData {
+            head_only: head.method == "HEAD",
+            method: head.method.clone(),
+            target: head.target.clone(),
+            path_len: head.target.find('?').unwrap_or(head.target.len()),
+            version_minor: head.version_minor,
+            headers: head.headers.clone(),
+            body,
+            captures,
+            remote_ip: self.remote.ip().to_string(),
+            keep_alive,
+        }
+    }
+
+    /// Registers a request and calls its handler (here, or on the host).
+    fn dispatch(&mut self, r: &mut Reactor, data: RequestData, target: RouteTarget, streaming: bool) -> Arc<Request> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let req = Request::new(self.server.clone(), self.addr(r), seq, data, streaming);
+        let handle = super::REQUESTS.insert(req.clone(), r.index);
+        req.set_handle(handle);
+        self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), file: None, done: false, close: false });
+        if self.inflight.len() >= self.config.max_pipeline {
+            self.paused = true;
+        }
+        if target.inline || r.loop_handle.local_reactor() {
+            run_handler(&req, target);
+            self.apply_immediate(r);
+        } else {
+            // Handed to the host with the rest of this turn's batch.
+            let req = req.clone();
+            r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || run_handler(&req, target))));
+        }
+        req
+    }
+
+    /// The host took enough of a streamed body: read again.
+    fn resume(&mut self, r: &mut Reactor) {
+        tracing::trace!(target: "squall::http", "resume: paused {} rbuf {}", self.body_paused, self.rbuf.len());
+        if !self.body_paused {
+            return;
+        }
+        self.body_paused = false;
+        if !self.rbuf.is_empty() {
+            self.decode_buffered(r);
+        }
+        self.on_readable(r);
     }
 
     /// Bytes written ahead of every queued response (100 Continue).
@@ -562,52 +660,36 @@ impl Conn {
 
     fn on_end(&mut self, r: &mut Reactor) {
         let Some(p) = self.current.take() else { return };
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let keep_alive = p.head.keep_alive && !self.server.is_shutting_down();
+        if let Some(req) = p.stream {
+            if !req.data.keep_alive {
+                self.no_more_requests = true;
+            }
+            if req.end_body() {
+                r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || req.deliver_body())));
+            }
+            return;
+        }
+        let keep_alive = self.keep_alive(&p.head);
         if !keep_alive {
             self.no_more_requests = true;
         }
         match p.route {
             Route::Builtin(status, extra) => {
+                self.next_seq += 1;
                 let mut out = Vec::with_capacity(256);
                 response::simple(&mut out, status, &extra, !keep_alive, p.head.method == "HEAD", &self.server.date());
                 self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: !keep_alive });
                 self.pump(r);
             }
             Route::Static(mount, rel) => {
+                self.next_seq += 1;
                 let (out, file) = self.serve_static(mount, &rel, &p.head, keep_alive);
                 self.inflight.push_back(Inflight { req: None, out, file, done: true, close: !keep_alive });
                 self.pump(r);
             }
             Route::Handler(target, captures) => {
-                let path_len = p.head.target.find('?').unwrap_or(p.head.target.len());
-                let data = RequestData {
-                    head_only: p.head.method == "HEAD",
-                    method: p.head.method,
-                    target: p.head.target,
-                    path_len,
-                    version_minor: p.head.version_minor,
-                    headers: p.head.headers,
-                    body: p.body,
-                    captures,
-                    remote_ip: self.remote.ip().to_string(),
-                    keep_alive,
-                };
-                let req = Request::new(self.server.clone(), self.addr(r), seq, data);
-                let handle = super::REQUESTS.insert(req.clone(), r.index);
-                req.set_handle(handle);
-                self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), file: None, done: false, close: false });
-                if self.inflight.len() >= self.config.max_pipeline {
-                    self.paused = true;
-                }
-                if target.inline || r.loop_handle.local_reactor() {
-                    run_handler(&req, target);
-                    self.apply_immediate(r);
-                } else {
-                    // Handed to the host with the rest of this turn's batch.
-                    r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || run_handler(&req, target))));
-                }
+                let data = self.request_data(&p.head, p.body, captures, keep_alive);
+                self.dispatch(r, data, target, false);
             }
         }
     }

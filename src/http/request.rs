@@ -71,6 +71,32 @@ pub(crate) struct ResponseState {
     pub(crate) on_close: Option<RawCallback>,
 }
 
+/// A C body callback: (userdata, request handle, data, len, last).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawBodyCallback {
+    pub(crate) f: unsafe extern "C" fn(*mut std::ffi::c_void, *mut std::ffi::c_void, *const std::ffi::c_void, usize, i32),
+    pub(crate) data: *mut std::ffi::c_void,
+}
+// SAFETY: userdata is never dereferenced by the library; the callback runs
+// on the host thread as the host asked.
+unsafe impl Send for RawBodyCallback {}
+
+/// Undelivered body bytes above which the connection stops reading.
+pub(crate) const BODY_HIGH_WATER: usize = 1 << 20;
+/// Below this the connection reads again.
+const BODY_LOW_WATER: usize = 256 << 10;
+
+/// The body of a streaming request, on its way to the host.
+#[derive(Debug, Default)]
+pub(crate) struct BodyStream {
+    chunks: std::collections::VecDeque<Vec<u8>>,
+    ended: bool,
+    last_delivered: bool,
+    cb: Option<RawBodyCallback>,
+    /// A delivery task is queued or running.
+    scheduled: bool,
+}
+
 /// A request in flight.
 #[derive(Debug)]
 pub(crate) struct Request {
@@ -81,6 +107,12 @@ pub(crate) struct Request {
     args: OnceLock<Vec<(String, String)>>,
     pub(crate) state: Mutex<ResponseState>,
     pub(crate) server: Arc<ServerShared>,
+    /// Some for a request whose route streams the body.
+    body: Option<Mutex<BodyStream>>,
+    /// Bytes of `body` not yet delivered (flow control).
+    pub(crate) backlog: std::sync::atomic::AtomicUsize,
+    /// The connection stopped reading for this request's body.
+    pub(crate) reading_paused: std::sync::atomic::AtomicBool,
 }
 
 /// Output for one pipelined response, shipped to the owning reactor.
@@ -96,7 +128,7 @@ pub(crate) struct Output {
 }
 
 impl Request {
-    pub(crate) fn new(server: Arc<ServerShared>, conn: ConnAddr, seq: u64, data: RequestData) -> Arc<Request> {
+    pub(crate) fn new(server: Arc<ServerShared>, conn: ConnAddr, seq: u64, data: RequestData, streaming: bool) -> Arc<Request> {
         Arc::new(Request {
             handle: AtomicU64::new(0),
             conn,
@@ -105,7 +137,103 @@ impl Request {
             args: OnceLock::new(),
             state: Mutex::new(ResponseState { status: 200, ..Default::default() }),
             server,
+            body: streaming.then(|| Mutex::new(BodyStream::default())),
+            backlog: std::sync::atomic::AtomicUsize::new(0),
+            reading_paused: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    fn body_lock(&self) -> Option<MutexGuard<'_, BodyStream>> {
+        self.body.as_ref().map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reactor side: a chunk of a streamed body arrived. Returns whether a
+    /// delivery task must be queued.
+    pub(crate) fn push_body(&self, chunk: &[u8]) -> bool {
+        let Some(mut b) = self.body_lock() else { return false };
+        self.backlog.fetch_add(chunk.len(), Ordering::AcqRel);
+        b.chunks.push_back(chunk.to_vec());
+        let schedule = b.cb.is_some() && !b.scheduled;
+        b.scheduled |= schedule;
+        schedule
+    }
+
+    /// Reactor side: the streamed body is complete.
+    pub(crate) fn end_body(&self) -> bool {
+        let Some(mut b) = self.body_lock() else { return false };
+        tracing::trace!(target: "squall::http", "end_body: cb {} scheduled {}", b.cb.is_some(), b.scheduled);
+        b.ended = true;
+        let schedule = b.cb.is_some() && !b.scheduled;
+        b.scheduled |= schedule;
+        schedule
+    }
+
+    /// Sets the body callback (once). Chunks that arrived already are
+    /// delivered from a task on the host thread, never from inside this call.
+    pub(crate) fn set_on_body(self: &Arc<Self>, cb: RawBodyCallback) -> Result<()> {
+        let Some(mut b) = self.body_lock() else {
+            return Err(Error::new(ErrorKind::State, "the route does not stream the body (register it with SQ_STREAM_BODY)"));
+        };
+        if b.cb.is_some() {
+            return Err(Error::new(ErrorKind::AlreadyDone, "the body callback is already set"));
+        }
+        if self.lock().finished {
+            return Err(Error::new(ErrorKind::AlreadyDone, "the response is already finished"));
+        }
+        b.cb = Some(cb);
+        let schedule = (!b.chunks.is_empty() || b.ended) && !b.scheduled;
+        tracing::trace!(target: "squall::http", "set_on_body: {} chunks, ended {}, schedule {schedule}", b.chunks.len(), b.ended);
+        b.scheduled |= schedule;
+        drop(b);
+        if schedule {
+            let req = self.clone();
+            self.server.loop_handle.add_callback(move || req.deliver_body())?;
+        }
+        Ok(())
+    }
+
+    /// Host side: hands every queued chunk to the callback, in order, then
+    /// the final call once the body is complete.
+    pub(crate) fn deliver_body(self: &Arc<Self>) {
+        tracing::trace!(target: "squall::http", "deliver_body: backlog {}", self.backlog.load(Ordering::Relaxed));
+        loop {
+            let (cb, chunk, last) = {
+                let Some(mut b) = self.body_lock() else { return };
+                let Some(cb) = b.cb else {
+                    b.scheduled = false;
+                    return;
+                };
+                if let Some(c) = b.chunks.pop_front() {
+                    (cb, c, false)
+                } else if b.ended && !b.last_delivered {
+                    b.last_delivered = true;
+                    (cb, Vec::new(), true)
+                } else {
+                    b.scheduled = false;
+                    return;
+                }
+            };
+            if !chunk.is_empty() {
+                let left = self.backlog.fetch_sub(chunk.len(), Ordering::AcqRel) - chunk.len();
+                if left < BODY_LOW_WATER && self.reading_paused.swap(false, Ordering::AcqRel) {
+                    super::conn::resume_reading(&self.server, self.conn);
+                }
+            }
+            let gone = {
+                let st = self.lock();
+                st.closed || st.finished
+            };
+            if gone {
+                continue; // answered already, or the client left: drop the rest quietly
+            }
+            // SAFETY: the host registered this callback for this request's body.
+            unsafe { (cb.f)(cb.data, self.handle() as usize as *mut std::ffi::c_void, chunk.as_ptr().cast(), chunk.len(), i32::from(last)) };
+        }
+    }
+
+    /// Whether the reader should pause for this request's undelivered body.
+    pub(crate) fn body_over_high_water(&self) -> bool {
+        self.backlog.load(Ordering::Acquire) > BODY_HIGH_WATER
     }
 
     pub(crate) fn set_handle(&self, h: u64) {

@@ -32,6 +32,9 @@ pub(crate) struct RouteTarget {
     pub(crate) handler: RawHandler,
     /// Run on the reactor thread instead of the host thread.
     pub(crate) inline: bool,
+    /// Call the handler when the head arrives and stream the body to the
+    /// callback it sets with `sq_request_on_body`.
+    pub(crate) stream_body: bool,
 }
 
 /// Limits and timeouts, each with a safe default (docs/ARCHITECTURE.md).

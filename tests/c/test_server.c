@@ -156,6 +156,98 @@ static void *held_client(void *arg) {
     return NULL;
 }
 
+/* ---- streamed request bodies ---- */
+struct upload {
+    unsigned long long bytes;
+    uint32_t sum;
+    int calls;
+};
+
+static void on_chunk(void *ud, sq_request *req, const void *data, size_t len, int last) {
+    struct upload *u = ud;
+    CHECK(pthread_equal(pthread_self(), host));
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) u->sum = u->sum * 31u + p[i];
+    u->bytes += len;
+    u->calls++;
+    if (last) {
+        char out[64];
+        int n = snprintf(out, sizeof out, "%llu %u", u->bytes, u->sum);
+        CHECK_EQ(sq_respond(req, 200, NULL, 0, out, (size_t)n), SQ_OK);
+        free(u);
+    }
+}
+
+static sq_status h_upload(void *ud, sq_request *req) {
+    (void)ud;
+    sq_str body;
+    CHECK_EQ(sq_request_body(req, &body), SQ_OK);
+    CHECK_EQ(body.len, 0); /* streamed: nothing collected */
+    struct upload *u = calloc(1, sizeof *u);
+    CHECK_EQ(sq_request_on_body(req, on_chunk, u), SQ_OK);
+    CHECK_EQ(sq_request_on_body(req, on_chunk, u), SQ_ERR_ALREADY_DONE);
+    return SQ_OK;
+}
+
+static sq_status h_not_streamed(void *ud, sq_request *req) {
+    (void)ud;
+    CHECK_EQ(sq_request_on_body(req, on_chunk, NULL), SQ_ERR_STATE);
+    return sq_respond(req, 200, NULL, 0, "plain", 5);
+}
+
+static void send_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        CHECK(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* POSTs `total` pattern bytes to /upload (chunked or with a length) and
+ * checks the byte count and checksum the server computed. */
+static void upload(size_t total, int chunked) {
+    int fd = http_connect(port);
+    CHECK(fd >= 0);
+    char head[256];
+    int n = chunked ? snprintf(head, sizeof head, "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                    : snprintf(head, sizeof head, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", total);
+    send_all(fd, head, (size_t)n);
+    static unsigned char buf[65536];
+    uint32_t sum = 0;
+    size_t sent = 0;
+    while (sent < total) {
+        size_t k = total - sent < sizeof buf ? total - sent : sizeof buf;
+        for (size_t i = 0; i < k; i++) {
+            buf[i] = (unsigned char)((sent + i) * 7 + 3);
+            sum = sum * 31u + buf[i];
+        }
+        if (chunked) {
+            char line[32];
+            int m = snprintf(line, sizeof line, "%zx\r\n", k);
+            send_all(fd, line, (size_t)m);
+        }
+        send_all(fd, buf, k);
+        if (chunked) send_all(fd, "\r\n", 2);
+        sent += k;
+    }
+    if (chunked) send_all(fd, "0\r\n\r\n", 5);
+    char resp[512];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, resp + got, sizeof resp - 1 - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    resp[got] = 0;
+    char expect[64];
+    snprintf(expect, sizeof expect, "\r\n\r\n%zu %u", total, sum);
+    CHECK(strncmp(resp, "HTTP/1.1 200", 12) == 0);
+    CHECK(strstr(resp, expect) != NULL);
+}
+
 static void *client(void *arg) {
     int id = (int)(long)arg;
     for (int i = 0; i < PER_CLIENT; i++) {
@@ -184,6 +276,11 @@ static void *driver(void *arg) {
     CHECK_EQ(http_get(port, "/badheader", body, sizeof body), 200);
     CHECK(strcmp(body, "fine") == 0);
     CHECK_EQ(http_get(port, "/error", body, sizeof body), 500);
+    upload(3u << 20, 0); /* past the 1 MiB flow-control mark */
+    upload(3u << 20, 1);
+    upload(0, 0);
+    CHECK_EQ(http_exchange(port, "POST /plain HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", body, sizeof body), 200);
+    CHECK(strcmp(body, "plain") == 0);
     CHECK_EQ(http_get(port, "/inline", body, sizeof body), 200);
     CHECK(strcmp(body, "inline") == 0);
 
@@ -256,6 +353,9 @@ static void run(unsigned io_threads) {
     CHECK_EQ(sq_route(srv, "GET", "/leave", h_leave, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/error", h_fail, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/hold", h_hold, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "POST", "/upload", h_upload, NULL, SQ_STREAM_BODY), SQ_OK);
+    CHECK_EQ(sq_route(srv, "POST", "/plain", h_not_streamed, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "POST", "/x", h_upload, NULL, SQ_STREAM_BODY | SQ_INLINE), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_route(srv, "GET", "/inline", h_inline, &io_threads, SQ_INLINE), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/(unclosed", h_fail, NULL, 0), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_route(srv, "GET", "/x", NULL, NULL, 0), SQ_ERR_NULL);
