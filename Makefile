@@ -129,8 +129,10 @@ $(BUILD)/examples/c/%: examples/c/%.c $(REL)/libsquall.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CWARN) -O2 -g -Iinclude $< -o $@ $(REL)/libsquall.a $(STATIC_LIBS)
 
-demo: $(BUILD)/examples/c/ticker
-	$(BUILD)/examples/c/ticker
+# The main job until the Python chat room exists: the C demo server.
+demo: $(BUILD)/examples/c/demo_server
+	@echo "open http://127.0.0.1:$${PORT:-8888}/ (Ctrl-C stops it gracefully)"
+	$(BUILD)/examples/c/demo_server
 
 # ---- install ----------------------------------------------------------------
 

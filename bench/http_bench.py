@@ -132,7 +132,10 @@ def render(res):
     anchors = {a["key"]: a for a in res["anchors"] if a.get("ok")}
     nginx, hyper = anchors.get("nginx", {}), anchors.get("hyper", {})
     lines = ["# HTTP benchmark: squall C demo vs the anchors (same run)", "",
-             f"- date: {res['date']}", f"- machine: {json.dumps(res.get('facts', {}).get('cpu', ''))[:200]}",
+             f"- date: {res['date']}",
+             "- machine: {nproc} CPUs, {cpu_model} ({cpu_family_model}), {hypervisor}, {mem_total}, kernel {kernel}, {os}".format(
+                 **{k: res.get("facts", {}).get(k, "?") for k in
+                    ("nproc", "cpu_model", "cpu_family_model", "hypervisor", "mem_total", "kernel", "os")}),
              f"- load: {res.get('anchor_config', {}).get('wrk', 'wrk -t1 -c64')}; server pinned to CPU 1, wrk to CPU 0",
              "- command: `bench/run.sh http` (bench/http_bench.py)", "",
              "| server | req/s | range | p99 ms | server CPU % | req per server CPU-s | × nginx req/s | × hyper req/CPU-s | errors |",
@@ -150,9 +153,11 @@ def render(res):
         lines.append(f"| {name} | {fmt(r['rps'])} | {rng} | {fmt(r.get('p99_ms'), 2)} | {fmt(r.get('server_cpu_pct'))} | "
                      f"{fmt(pc)} | {fmt(xn, 2)} | {fmt(xh, 2)} | {r.get('socket_errors', 0) + r.get('non_2xx', 0)} |")
     idle, many = res.get("idle", {}), res.get("many", {})
-    lines += ["", "## Idle keep-alive connections (idle_conns.py, after one GET / each)", ""]
-    if idle.get("per_conn_kib") is not None or idle.get("rss_growth_per_conn_kib") is not None:
-        lines.append("```\n" + json.dumps(idle, indent=1) + "\n```")
+    lines += ["", f"## Idle keep-alive connections (`idle_conns.py --mode http -n {IDLE_N}`, after one GET / each)", ""]
+    if idle.get("bytes_per_conn") is not None:
+        lines.append(f"{idle.get('opened', 0):,} opened, {idle.get('still_open', 0):,} still open, RSS "
+                     f"{idle.get('rss_before_kib', 0):,} → {idle.get('rss_with_conns_kib', 0):,} KiB: "
+                     f"**{idle['bytes_per_conn']} bytes per connection**, {idle.get('error_count', 0)} errors")
     else:
         lines.append("```\n" + json.dumps(idle, indent=1) + "\n```")
     lines += ["", f"## {MANY_CONNS:,} concurrent connections", "",

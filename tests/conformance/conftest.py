@@ -24,11 +24,17 @@ def free_port() -> int:
 
 
 class Demo:
-    def __init__(self, extra_env=None):
+    def __init__(self, extra_env=None, nofile=None):
         self.cmd = shlex.split(os.environ.get("SQUALL_DEMO", DEFAULT_DEMO))
         self.port = free_port()
         env = dict(os.environ, PORT=str(self.port), **(extra_env or {}))
-        self.proc = subprocess.Popen(self.cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        def limit():
+            if nofile:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        self.proc = subprocess.Popen(self.cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     preexec_fn=limit if nofile else None)
         deadline = time.monotonic() + 20
         while True:
             if self.proc.poll() is not None:
