@@ -340,7 +340,7 @@ pub extern "C" fn sq_request_capture_count(req: *mut sq_request, count_out: *mut
 pub extern "C" fn sq_request_remote_ip(req: *mut sq_request, out: *mut sq_str) -> sq_status {
     ffi_boundary! {
         let r = ffi_try!(request(req));
-        write_out(out, r.data.remote_ip.as_bytes())
+        write_out(out, r.remote_ip().as_bytes())
     }
 }
 

@@ -217,7 +217,7 @@ fn set_limit(server: *mut sq_server, value: u64, min: u64, name: &str, apply: im
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_max_header_size(server: *mut sq_server, value: usize) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 256, "sq_server_set_max_header_size", |c, v| c.max_header_size = v as usize)
+        set_limit(server, value as u64, 256, "sq_server_set_max_header_size", |c, v| c.limits.max_header_size = v as usize)
     }
 }
 
@@ -229,7 +229,7 @@ pub extern "C" fn sq_server_set_max_header_size(server: *mut sq_server, value: u
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_max_headers(server: *mut sq_server, value: u32) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_max_headers", |c, v| c.max_headers = v as usize)
+        set_limit(server, value as u64, 1, "sq_server_set_max_headers", |c, v| c.limits.max_headers = v as usize)
     }
 }
 
@@ -242,7 +242,7 @@ pub extern "C" fn sq_server_set_max_headers(server: *mut sq_server, value: u32) 
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_max_request_target(server: *mut sq_server, value: usize) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 16, "sq_server_set_max_request_target", |c, v| c.max_request_target = v as usize)
+        set_limit(server, value as u64, 16, "sq_server_set_max_request_target", |c, v| c.limits.max_request_target = v as usize)
     }
 }
 
@@ -256,7 +256,7 @@ pub extern "C" fn sq_server_set_max_request_target(server: *mut sq_server, value
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_max_body_size(server: *mut sq_server, value: u64) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 0, "sq_server_set_max_body_size", |c, v| c.max_body_size = v)
+        set_limit(server, value as u64, 0, "sq_server_set_max_body_size", |c, v| c.limits.max_body_size = v)
     }
 }
 
@@ -270,7 +270,7 @@ pub extern "C" fn sq_server_set_max_body_size(server: *mut sq_server, value: u64
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_header_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_header_timeout_ms", |c, v| c.header_timeout_ms = v)
+        set_limit(server, value as u64, 1, "sq_server_set_header_timeout_ms", |c, v| c.limits.header_timeout_ms = v)
     }
 }
 
@@ -283,7 +283,7 @@ pub extern "C" fn sq_server_set_header_timeout_ms(server: *mut sq_server, value:
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_body_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_body_timeout_ms", |c, v| c.body_timeout_ms = v)
+        set_limit(server, value as u64, 1, "sq_server_set_body_timeout_ms", |c, v| c.limits.body_timeout_ms = v)
     }
 }
 
@@ -296,7 +296,7 @@ pub extern "C" fn sq_server_set_body_timeout_ms(server: *mut sq_server, value: u
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_idle_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_idle_timeout_ms", |c, v| c.idle_timeout_ms = v)
+        set_limit(server, value as u64, 1, "sq_server_set_idle_timeout_ms", |c, v| c.limits.idle_timeout_ms = v)
     }
 }
 

@@ -14,7 +14,7 @@ use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Token};
 
-use super::h1::{Decoded, Decoder, HttpError, Limits, RequestHead, Timeout};
+use super::h1::{Decoded, Decoder, HttpError, RequestHead, Timeout};
 use super::request::{ConnAddr, Output, Request, RequestData};
 use super::response;
 use super::router::{Lookup, decode_capture};
@@ -82,7 +82,8 @@ struct Partial {
 pub(crate) struct Conn {
     stream: TcpStream,
     server: Arc<ServerShared>,
-    config: Config,
+    /// Requests that may be in flight before reading pauses.
+    max_pipeline: usize,
     remote: SocketAddr,
     decoder: Decoder,
     /// Input not yet decoded (a partial request, or requests waiting while
@@ -111,18 +112,6 @@ thread_local! {
     /// Output produced on a reactor's own thread (inline handlers) for its
     /// connections: applied right after the handler returns, no wake-up.
     static IMMEDIATE: RefCell<Vec<Output>> = const { RefCell::new(Vec::new()) };
-}
-
-fn limits(c: &Config) -> Limits {
-    Limits {
-        max_header_size: c.max_header_size,
-        max_headers: c.max_headers,
-        max_request_target: c.max_request_target,
-        max_body_size: c.max_body_size,
-        header_timeout_ms: c.header_timeout_ms,
-        body_timeout_ms: c.body_timeout_ms,
-        idle_timeout_ms: c.idle_timeout_ms,
-    }
 }
 
 // ---- entry points from the reactor and other threads ------------------------
@@ -370,11 +359,12 @@ fn accept_all(r: &mut Reactor, l: &mut ListenerSource) {
 }
 
 fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
-    let decoder = Decoder::new(limits(&config), r.now_ms());
+    let max_pipeline = config.max_pipeline;
+    let decoder = Decoder::new(config.limits, r.now_ms());
     let conn = Box::new(Conn {
         stream,
         server,
-        config,
+        max_pipeline,
         remote,
         decoder,
         rbuf: Vec::new(),
@@ -564,7 +554,7 @@ impl Conn {
             let target = *target;
             let Route::Handler(_, captures) = route else { unreachable!() };
             let keep_alive = self.keep_alive(&head);
-            let data = self.request_data(&head, Vec::new(), captures, keep_alive);
+            let data = self.request_data(head.clone(), Vec::new(), captures, keep_alive);
             let req = self.dispatch(r, data, target, true);
             let route = Route::Builtin(0, Vec::new()); // unused: the body goes to `stream`
             self.current = Some(Partial { head, route, body: Vec::new(), stream: Some(req) });
@@ -602,17 +592,17 @@ impl Conn {
         head.keep_alive && !self.server.is_shutting_down()
     }
 
-    fn request_data(&self, head: &RequestHead, body: Vec<u8>, captures: Vec<Option<String>>, keep_alive: bool) -> RequestData {
+    fn request_data(&self, head: RequestHead, body: Vec<u8>, captures: Vec<Option<String>>, keep_alive: bool) -> RequestData {
         RequestData {
             head_only: head.method == "HEAD",
-            method: head.method.clone(),
-            target: head.target.clone(),
             path_len: head.target.find('?').unwrap_or(head.target.len()),
+            method: head.method,
+            target: head.target,
             version_minor: head.version_minor,
-            headers: head.headers.clone(),
+            headers: head.headers,
             body,
             captures,
-            remote_ip: self.remote.ip().to_string(),
+            remote: self.remote,
             keep_alive,
         }
     }
@@ -625,7 +615,7 @@ impl Conn {
         let handle = super::REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
         self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), file: None, done: false, close: false });
-        if self.inflight.len() >= self.config.max_pipeline {
+        if self.inflight.len() >= self.max_pipeline {
             self.paused = true;
         }
         if target.inline || r.loop_handle.local_reactor() {
@@ -688,7 +678,7 @@ impl Conn {
                 self.pump(r);
             }
             Route::Handler(target, captures) => {
-                let data = self.request_data(&p.head, p.body, captures, keep_alive);
+                let data = self.request_data(p.head, p.body, captures, keep_alive);
                 self.dispatch(r, data, target, false);
             }
         }
@@ -756,7 +746,7 @@ impl Conn {
         if wrote {
             self.mark_dirty(r);
         }
-        if self.paused && self.inflight.len() < self.config.max_pipeline && !self.no_more_requests {
+        if self.paused && self.inflight.len() < self.max_pipeline && !self.no_more_requests {
             self.paused = false;
             if !self.rbuf.is_empty() {
                 self.decode_buffered(r);

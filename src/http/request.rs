@@ -36,7 +36,7 @@ pub(crate) struct RequestData {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     pub(crate) body: Vec<u8>,
     pub(crate) captures: Vec<Option<String>>,
-    pub(crate) remote_ip: String,
+    pub(crate) remote: std::net::SocketAddr,
     pub(crate) keep_alive: bool,
     pub(crate) head_only: bool,
 }
@@ -105,6 +105,7 @@ pub(crate) struct Request {
     pub(crate) seq: u64,
     pub(crate) data: RequestData,
     args: OnceLock<Vec<(String, String)>>,
+    remote_ip: OnceLock<String>,
     pub(crate) state: Mutex<ResponseState>,
     pub(crate) server: Arc<ServerShared>,
     /// Some for a request whose route streams the body.
@@ -135,6 +136,7 @@ impl Request {
             seq,
             data,
             args: OnceLock::new(),
+            remote_ip: OnceLock::new(),
             state: Mutex::new(ResponseState { status: 200, ..Default::default() }),
             server,
             body: streaming.then(|| Mutex::new(BodyStream::default())),
@@ -248,6 +250,11 @@ impl Request {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The client's IP address as text (formatted on first use).
+    pub(crate) fn remote_ip(&self) -> &str {
+        self.remote_ip.get_or_init(|| self.data.remote.ip().to_string())
+    }
+
     /// Query arguments, then `application/x-www-form-urlencoded` body
     /// arguments, decoded, repeated names kept in order.
     pub(crate) fn args(&self) -> &[(String, String)] {
@@ -341,10 +348,11 @@ impl Request {
         Ok(())
     }
 
-    /// Finishes the response (sending the head with a Content-Length if
-    /// nothing was flushed yet) and releases the handle.
-    pub(crate) fn finish(&self) -> Result<()> {
-        let mut st = self.lock();
+    /// The response state for a finishing call: an error if the response is
+    /// finished, or if the client is gone (then the handle is released too:
+    /// a finishing call ends the request either way).
+    fn lock_to_finish(&self) -> Result<MutexGuard<'_, ResponseState>> {
+        let st = self.lock();
         if let Err(e) = Self::check_open(&st) {
             let closed = st.closed;
             drop(st);
@@ -353,6 +361,17 @@ impl Request {
             }
             return Err(e);
         }
+        Ok(st)
+    }
+
+    /// Finishes the response (sending the head with a Content-Length if
+    /// nothing was flushed yet) and releases the handle.
+    pub(crate) fn finish(&self) -> Result<()> {
+        let st = self.lock_to_finish()?;
+        self.finish_locked(st)
+    }
+
+    fn finish_locked(&self, mut st: MutexGuard<'_, ResponseState>) -> Result<()> {
         let pending = std::mem::take(&mut st.pending);
         let mut out = Vec::with_capacity(pending.len() + 256);
         let close = if st.head_sent {
@@ -379,7 +398,8 @@ impl Request {
         Ok(())
     }
 
-    /// The single-call fast path: status, headers and the whole body.
+    /// The single-call fast path: status, headers and the whole body, under
+    /// one lock.
     pub(crate) fn respond(&self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> Result<()> {
         if !(100..=999).contains(&status) {
             return Err(Error::new(ErrorKind::InvalidArg, format!("status {status} is not a 3-digit code")));
@@ -387,24 +407,14 @@ impl Request {
         for (n, v) in headers {
             response::check_header(n, v)?;
         }
-        {
-            let mut st = self.lock();
-            if let Err(e) = Self::check_open(&st) {
-                let closed = st.closed;
-                drop(st);
-                if closed {
-                    self.release();
-                }
-                return Err(e);
-            }
-            if st.head_sent {
-                return Err(Error::new(ErrorKind::State, "the response was already started with flush"));
-            }
-            st.status = status;
-            st.headers.extend(headers.iter().map(|(n, v)| ((*n).to_owned(), v.to_vec())));
-            st.pending.extend_from_slice(body);
+        let mut st = self.lock_to_finish()?;
+        if st.head_sent {
+            return Err(Error::new(ErrorKind::State, "the response was already started with flush"));
         }
-        self.finish()
+        st.status = status;
+        st.headers.extend(headers.iter().map(|(n, v)| ((*n).to_owned(), v.to_vec())));
+        st.pending.extend_from_slice(body);
+        self.finish_locked(st)
     }
 
     /// Serializes the head. `length` is Some for a complete response
@@ -425,19 +435,21 @@ impl Request {
             }
         };
         let framing = if response::status_has_body(st.status) { framing } else { response::Framing::NoBody };
-        response::write_head(
-            out,
-            &response::Head {
-                status: st.status,
-                reason: st.reason.as_deref(),
-                headers: &st.headers,
-                framing,
-                close,
-                version_minor: d.version_minor,
-                client_keep_alive_10: d.version_minor == 0 && d.keep_alive,
-            },
-            &self.server.date(),
-        );
+        super::server::with_date(|date| {
+            response::write_head(
+                out,
+                &response::Head {
+                    status: st.status,
+                    reason: st.reason.as_deref(),
+                    headers: &st.headers,
+                    framing,
+                    close,
+                    version_minor: d.version_minor,
+                    client_keep_alive_10: d.version_minor == 0 && d.keep_alive,
+                },
+                date,
+            )
+        });
         st.head_sent = true;
         if !response::status_has_body(st.status) {
             st.chunked = false;

@@ -40,13 +40,8 @@ pub(crate) struct RouteTarget {
 /// Limits and timeouts, each with a safe default (docs/ARCHITECTURE.md).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    pub(crate) max_header_size: usize,
-    pub(crate) max_headers: usize,
-    pub(crate) max_request_target: usize,
-    pub(crate) max_body_size: u64,
-    pub(crate) header_timeout_ms: u64,
-    pub(crate) body_timeout_ms: u64,
-    pub(crate) idle_timeout_ms: u64,
+    /// What the request decoder enforces (sizes and timeouts; defaults there).
+    pub(crate) limits: super::h1::Limits,
     pub(crate) max_connections: usize,
     /// Requests of one connection that may be in flight at once (pipelining).
     pub(crate) max_pipeline: usize,
@@ -56,13 +51,7 @@ pub(crate) struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_header_size: 64 * 1024,
-            max_headers: 100,
-            max_request_target: 8 * 1024,
-            max_body_size: 64 * 1024 * 1024,
-            header_timeout_ms: 10_000,
-            body_timeout_ms: 60_000,
-            idle_timeout_ms: 75_000,
+            limits: super::h1::Limits::default(),
             max_connections: 100_000,
             max_pipeline: 32,
             backlog: listener::DEFAULT_BACKLOG,
@@ -114,17 +103,9 @@ impl ServerShared {
         self.shutting_down.load(Ordering::Acquire)
     }
 
-    /// The current `Date` value (IMF-fixdate), formatted once per second per thread.
+    /// The current `Date` value (IMF-fixdate), as an owned copy.
     pub(crate) fn date(&self) -> Vec<u8> {
-        let now = SystemTime::now();
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        DATE.with(|d| {
-            let mut d = d.borrow_mut();
-            if d.0 != secs || d.1.is_empty() {
-                *d = (secs, httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs)).into_bytes());
-            }
-            d.1.clone()
-        })
+        with_date(|d| d.to_vec())
     }
 
     /// Called when a reactor finished its part of a shutdown and whenever a
@@ -172,6 +153,19 @@ impl ServerShared {
         };
         (l, t)
     }
+}
+
+/// Runs `f` with the current `Date` value (IMF-fixdate), formatted once per
+/// second per thread, without copying it.
+pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != secs || d.1.is_empty() {
+            *d = (secs, httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs)).into_bytes());
+        }
+        f(&d.1)
+    })
 }
 
 /// The host's server object (what `sq_server *` points to).
