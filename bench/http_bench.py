@@ -152,6 +152,28 @@ def render(res):
         rng = f"{fmt(r.get('rps_min'))}–{fmt(r.get('rps_max'))}"
         lines.append(f"| {name} | {fmt(r['rps'])} | {rng} | {fmt(r.get('p99_ms'), 2)} | {fmt(r.get('server_cpu_pct'))} | "
                      f"{fmt(pc)} | {fmt(xn, 2)} | {fmt(xh, 2)} | {r.get('socket_errors', 0) + r.get('non_2xx', 0)} |")
+    # squall's best inline and best host-thread figures against every anchor
+    best = {}
+    for r in res["squall"]:
+        if r.get("rps"):
+            kind = "inline" if "INLINE" in r["label"] else "host"
+            if r["rps"] > best.get(kind, {}).get("rps", 0):
+                best[kind] = r
+    if best and res["anchors"]:
+        lines += ["", "## Ratios to each anchor (req/s; req per server CPU-second)", "",
+                  "| anchor | " + " | ".join(f"{k} mode: req/s × | {k} mode: per CPU-s ×" for k in best) + " |",
+                  "|---|" + "---:|---:|" * len(best)]
+        for a in res["anchors"]:
+            if not a.get("rps"):
+                continue
+            cells = []
+            for k, r in best.items():
+                cells.append(fmt(r["rps"] / a["rps"], 2))
+                pa, pr = per_cpu(a), per_cpu(r)
+                cells.append(fmt(pr / pa, 2) if pa and pr else "—")
+            lines.append(f"| {a.get('label', a['key'])} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append("Best modes: " + "; ".join(f"{k} = {r['label']}" for k, r in best.items()))
     idle, many = res.get("idle", {}), res.get("many", {})
     lines += ["", f"## Idle keep-alive connections (`idle_conns.py --mode http -n {IDLE_N}`, after one GET / each)", ""]
     if idle.get("bytes_per_conn") is not None:

@@ -23,3 +23,13 @@ fi
 if [[ "$what" == all || "$what" == http ]]; then
     python3 bench/http_bench.py
 fi
+
+# One page with every section measured so far.
+{
+    echo "# squall benchmark results"
+    echo
+    echo "Commands: \`bench/run.sh loop\`, \`bench/run.sh http\` (see bench/README.md). Each section says when it ran."
+    for f in bench/results/loop.md bench/results/http.md; do
+        [[ -f "$f" ]] && { echo; sed 's/^# /## /; s/^## \(Idle\|10,000\|Ratios\)/### \1/' "$f"; }
+    done
+} > bench/results/latest.md
