@@ -18,6 +18,8 @@ pub(crate) mod http;
 mod log;
 pub(crate) mod net;
 mod reactor;
+#[allow(dead_code)] // the server glue that uses it comes with the WebSocket routes
+pub(crate) mod ws;
 
 pub use error::{Error, ErrorKind, Result};
 pub use reactor::{Loop, LoopHandle, LoopOptions, MAX_IO_THREADS, TimerId};

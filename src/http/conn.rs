@@ -104,6 +104,9 @@ pub(crate) struct Conn {
     paused: bool,
     /// Reading paused until the host takes more of a streamed body.
     body_paused: bool,
+    /// A pause ended: decode what is buffered and read again once the
+    /// current operation is over (see `settle`).
+    read_again: bool,
     token: usize,
     generation: u64,
 }
@@ -181,7 +184,7 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
 
 /// Puts a connection back, or closes it.
 fn finish_event(r: &mut Reactor, token: usize, mut c: Box<Conn>) {
-    c.apply_immediate(r);
+    c.settle(r);
     if c.should_close() {
         c.close(r);
         r.release_token(token);
@@ -204,6 +207,7 @@ fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnO
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut c = c;
         f(r, &mut c);
+        c.settle(r);
         c
     }));
     match outcome {
@@ -378,6 +382,7 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
         peer_closed: false,
         paused: false,
         body_paused: false,
+        read_again: false,
         token: 0,
         generation: 0,
     });
@@ -630,16 +635,28 @@ impl Conn {
     }
 
     /// The host took enough of a streamed body: read again.
-    fn resume(&mut self, r: &mut Reactor) {
+    fn resume(&mut self, _r: &mut Reactor) {
         tracing::trace!(target: "squall::http", "resume: paused {} rbuf {}", self.body_paused, self.rbuf.len());
-        if !self.body_paused {
-            return;
+        if self.body_paused {
+            self.body_paused = false;
+            self.read_again = true;
         }
-        self.body_paused = false;
-        if !self.rbuf.is_empty() {
+    }
+
+    /// Runs after every operation on the connection: applies output produced
+    /// on this thread, and after a pause ends, decodes what is buffered (even
+    /// nothing: the decoder may hold a pending end of request) and reads what
+    /// arrived meanwhile (edge-triggered: no new event would say so).
+    fn settle(&mut self, r: &mut Reactor) {
+        loop {
+            self.apply_immediate(r);
+            if !self.read_again || self.paused || self.body_paused || self.no_more_requests {
+                return;
+            }
+            self.read_again = false;
             self.decode_buffered(r);
+            self.on_readable(r);
         }
-        self.on_readable(r);
     }
 
     /// Bytes written ahead of every queued response (100 Continue).
@@ -748,11 +765,8 @@ impl Conn {
         }
         if self.paused && self.inflight.len() < self.max_pipeline && !self.no_more_requests {
             self.paused = false;
-            if !self.rbuf.is_empty() {
-                self.decode_buffered(r);
-            }
-            // Edge-triggered: read what arrived while paused.
-            self.on_readable(r);
+            // Not from here: pump may run in the middle of a decode.
+            self.read_again = true;
         }
         if self.inflight.is_empty() && self.current.is_none() {
             self.decoder.on_response_done(r.now_ms());

@@ -1,0 +1,194 @@
+use super::*;
+
+const LIMITS: Limits = Limits { max_message_size: 1 << 20 };
+
+/// A raw frame as a client would send it (masked unless `mask` is None).
+fn frame(fin: bool, rsv: u8, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | (rsv << 4) | opcode];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(m | n as u8),
+        n if n < 65536 => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(k) => {
+            out.extend_from_slice(&k);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+const K: Option<[u8; 4]> = Some([1, 2, 3, 4]);
+
+fn server() -> Session {
+    Session::new(Role::Server, LIMITS, Vec::new())
+}
+
+fn feed(s: &mut Session, bytes: &[u8]) -> Vec<WsEvent> {
+    let mut ev = vec![];
+    s.feed(bytes, &mut ev);
+    ev
+}
+
+/// Server frames are unmasked; returns (opcode, payload) of each.
+fn parse_server_frames(mut b: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = vec![];
+    while b.len() >= 2 {
+        assert_eq!(b[1] & 0x80, 0, "server frames are not masked");
+        let (len, hdr) = match b[1] & 0x7f {
+            126 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+            127 => (u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize, 10),
+            n => (n as usize, 2),
+        };
+        out.push((b[0] & 0x0f, b[hdr..hdr + len].to_vec()));
+        b = &b[hdr + len..];
+    }
+    out
+}
+
+#[test]
+fn echo_through_a_client_session_at_every_size() {
+    let mut srv = server();
+    let mut cli = Session::new(Role::Client, LIMITS, Vec::new());
+    for size in [0usize, 125, 126, 65535, 65536, 1 << 20] {
+        let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        cli.send(true, &payload).unwrap();
+        let wire = cli.take_output();
+        assert_eq!(wire[1] & 0x80, 0x80, "client frames are masked");
+        // delivered whole, whatever the split
+        let (a, b) = wire.split_at(wire.len() / 2);
+        let mut ev = feed(&mut srv, a);
+        ev.extend(feed(&mut srv, b));
+        assert_eq!(ev, vec![WsEvent::Message { binary: true, data: payload.clone() }], "size {size}");
+        srv.send(true, &payload).unwrap();
+        let back = feed(&mut cli, &srv.take_output());
+        assert_eq!(back, vec![WsEvent::Message { binary: true, data: payload }]);
+    }
+    cli.send(false, "héllo".as_bytes()).unwrap();
+    assert_eq!(feed(&mut srv, &cli.take_output()), vec![WsEvent::Message { binary: false, data: "héllo".into() }]);
+    assert_eq!(srv.send(false, b"\xff"), Err(SendError::InvalidUtf8));
+}
+
+#[test]
+fn fragments_with_a_ping_between() {
+    let mut srv = server();
+    let mut wire = frame(false, 0, 1, K, b"hel");
+    wire.extend(frame(true, 0, 9, K, b"are you there"));
+    wire.extend(frame(false, 0, 0, K, b"lo "));
+    wire.extend(frame(true, 0, 0, K, b"world"));
+    let ev = feed(&mut srv, &wire);
+    assert_eq!(
+        ev,
+        vec![WsEvent::Ping(b"are you there".to_vec()), WsEvent::Message { binary: false, data: b"hello world".to_vec() }]
+    );
+    // the automatic pong went out, with the ping's payload
+    assert_eq!(parse_server_frames(&srv.take_output()), vec![(0xA, b"are you there".to_vec())]);
+}
+
+#[test]
+fn close_handshake_from_the_peer() {
+    let mut srv = server();
+    let mut payload = 1000u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"bye");
+    let ev = feed(&mut srv, &frame(true, 0, 8, K, &payload));
+    assert_eq!(ev, vec![WsEvent::Closed { code: 1000, reason: "bye".into(), by_peer: true }]);
+    let out = parse_server_frames(&srv.take_output());
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, 8, "close echoed");
+    assert_eq!(&out[0].1[..2], &1000u16.to_be_bytes());
+    assert!(srv.is_closed());
+    assert_eq!(srv.send(false, b"late"), Err(SendError::Closed));
+}
+
+#[test]
+fn close_handshake_from_us() {
+    let mut srv = server();
+    srv.close(1001, "going away").unwrap();
+    let out = parse_server_frames(&srv.take_output());
+    assert_eq!(out[0].0, 8);
+    assert_eq!(&out[0].1[..2], &1001u16.to_be_bytes());
+    assert_eq!(&out[0].1[2..], b"going away");
+    assert_eq!(srv.close(1000, "again"), Err(SendError::Closed));
+    // the peer's reply completes it
+    let ev = feed(&mut srv, &frame(true, 0, 8, K, &1001u16.to_be_bytes()));
+    assert!(matches!(ev.as_slice(), [WsEvent::Closed { code: 1001, .. }]), "{ev:?}");
+}
+
+fn closed_with(bytes: &[u8]) -> u16 {
+    let mut srv = server();
+    let ev = feed(&mut srv, bytes);
+    let Some(WsEvent::Closed { code, by_peer: false, .. }) = ev.last() else { panic!("not closed: {ev:?}") };
+    let out = parse_server_frames(&srv.take_output());
+    assert_eq!(out.last().map(|f| f.0), Some(8), "a close frame was sent");
+    assert_eq!(&out.last().unwrap().1[..2], &code.to_be_bytes());
+    *code
+}
+
+#[test]
+fn protocol_errors_close_with_the_right_code() {
+    assert_eq!(closed_with(&frame(true, 0, 1, K, b"\xff\xfe")), 1007, "invalid UTF-8");
+    assert_eq!(closed_with(&frame(true, 0, 1, None, b"unmasked")), 1002, "unmasked client frame");
+    assert_eq!(closed_with(&frame(true, 4, 1, K, b"rsv1")), 1002, "RSV1 without an extension");
+    assert_eq!(closed_with(&frame(true, 2, 1, K, b"rsv2")), 1002, "RSV2");
+    assert_eq!(closed_with(&frame(true, 0, 3, K, b"op")), 1002, "reserved opcode");
+    assert_eq!(closed_with(&frame(false, 0, 9, K, b"ping")), 1002, "fragmented control frame");
+    assert_eq!(closed_with(&frame(true, 0, 0, K, b"cont")), 1002, "continuation with nothing to continue");
+}
+
+#[test]
+fn oversized_messages_are_refused_from_the_header() {
+    let mut srv = Session::new(Role::Server, Limits { max_message_size: 1000 }, Vec::new());
+    // only the header of a 1 GiB frame: refused before any payload arrives
+    let header = &frame(true, 0, 2, K, &[])[..2];
+    let mut big = vec![header[0], 0x80 | 127];
+    big.extend_from_slice(&(1u64 << 30).to_be_bytes());
+    big.extend_from_slice(&[1, 2, 3, 4]);
+    let ev = feed(&mut srv, &big);
+    assert!(matches!(ev.as_slice(), [WsEvent::Closed { code: 1009, by_peer: false, .. }]), "{ev:?}");
+    // and across fragments
+    let mut srv = Session::new(Role::Server, Limits { max_message_size: 1000 }, Vec::new());
+    let mut wire = frame(false, 0, 2, K, &[0; 600]);
+    wire.extend(frame(true, 0, 0, K, &[0; 600]));
+    let ev = feed(&mut srv, &wire);
+    assert!(matches!(ev.as_slice(), [WsEvent::Closed { code: 1009, .. }]), "{ev:?}");
+}
+
+#[test]
+fn bytes_read_past_the_handshake_are_kept() {
+    let mut srv = Session::new(Role::Server, LIMITS, frame(true, 0, 1, K, b"early"));
+    assert_eq!(feed(&mut srv, &[]), vec![WsEvent::Message { binary: false, data: b"early".to_vec() }]);
+}
+
+#[test]
+fn control_frames_we_send() {
+    let mut srv = server();
+    srv.control(false, b"p").unwrap();
+    assert_eq!(parse_server_frames(&srv.take_output()), vec![(0x9, b"p".to_vec())]);
+    assert_eq!(srv.control(false, &[0; 126]), Err(SendError::TooLong));
+    assert_eq!(srv.close(1000, &"x".repeat(124)), Err(SendError::TooLong));
+    let ev = feed(&mut srv, &frame(true, 0, 0xA, K, b"p"));
+    assert_eq!(ev, vec![WsEvent::Pong(b"p".to_vec())]);
+}
+
+#[test]
+fn an_idle_session_is_small() {
+    // The idle-WebSocket budget is 1 KiB per connection in all: the session
+    // itself plus its eager read buffer (256 B) must leave room for the rest.
+    let size = std::mem::size_of::<Session>();
+    assert!(size <= 512, "Session is {size} bytes");
+    let mut srv = server();
+    let mut cli = Session::new(Role::Client, LIMITS, Vec::new());
+    cli.send(true, &[7; 100_000]).unwrap();
+    feed(&mut srv, &cli.take_output());
+    assert!(srv.take_output().is_empty());
+    assert_eq!(srv.io.input.capacity(), 0, "consumed input is released");
+}
