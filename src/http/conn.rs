@@ -26,6 +26,10 @@ pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 /// How long accepting pauses after EMFILE/ENFILE.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const READ_CHUNK: usize = 64 * 1024;
+/// Queued output above which a connection stops reading new requests (a
+/// client that pipelines and does not read), and below which it reads again.
+const OUT_HIGH_WATER: usize = 1 << 20;
+const OUT_LOW_WATER: usize = 256 << 10;
 
 /// What a reactor token leads to.
 pub(crate) enum Source {
@@ -91,14 +95,22 @@ pub(crate) struct Conn {
     rbuf: Vec<u8>,
     /// Output not yet written, in order.
     out: VecDeque<Chunk>,
+    /// Bytes in `out` (file ranges counted by their remaining length).
+    out_bytes: usize,
+    /// Reading paused until `out` drains (see OUT_HIGH_WATER).
+    write_paused: bool,
     next_seq: u64,
     write_seq: u64,
     inflight: VecDeque<Inflight>,
-    current: Option<Partial>,
+    /// Boxed: an idle connection (most of them) pays 8 bytes for it.
+    current: Option<Box<Partial>>,
     /// No more requests are read (a response said close, or input was bad).
     no_more_requests: bool,
     /// Close as soon as every queued byte is written.
     close_when_flushed: bool,
+    /// The last event said the peer shut its side down: read to EOF even
+    /// after a short read.
+    read_closed: bool,
     peer_closed: bool,
     /// Decoding paused because too many requests are in flight.
     paused: bool,
@@ -170,7 +182,9 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
             let writable = ev.is_writable();
             // A bug while serving one connection closes that connection (its
             // Drop tells its handlers) and is logged; the reactor goes on.
+            let read_closed = ev.is_read_closed();
             with_conn(r, token, None, |r, c| {
+                c.read_closed |= read_closed;
                 if readable {
                     c.on_readable(r);
                 }
@@ -222,6 +236,13 @@ fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnO
 /// Response output arriving (command from another thread, or immediate).
 pub(crate) fn apply_output(r: &mut Reactor, output: Output) {
     let (token, generation) = (output.conn.token, output.conn.generation);
+    if r.is_taken(token, generation) {
+        // That connection is in the middle of an operation further up this
+        // thread's stack (inline handlers finishing each other's requests):
+        // apply it once that operation is over.
+        r.deferred.push(output);
+        return;
+    }
     // A connection that is gone had its requests marked closed: nothing to do.
     with_conn(r, token, Some(generation), |r, c| c.take_output(r, output));
 }
@@ -373,12 +394,15 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
         decoder,
         rbuf: Vec::new(),
         out: VecDeque::new(),
+        out_bytes: 0,
+        write_paused: false,
         next_seq: 0,
         write_seq: 0,
         inflight: VecDeque::new(),
         current: None,
         no_more_requests: false,
         close_when_flushed: false,
+        read_closed: false,
         peer_closed: false,
         paused: false,
         body_paused: false,
@@ -415,6 +439,7 @@ impl Conn {
         if bytes.is_empty() {
             return;
         }
+        self.out_bytes += bytes.len();
         if let Some(Chunk::Bytes(last, _)) = self.out.back_mut()
             && last.len() < 64 * 1024
         {
@@ -444,7 +469,7 @@ impl Conn {
             scratch.resize(READ_CHUNK, 0);
         }
         loop {
-            if self.no_more_requests || self.paused || self.body_paused {
+            if self.no_more_requests || self.paused || self.body_paused || self.write_paused {
                 // Do not buffer input we will not decode; the kernel holds it.
                 break;
             }
@@ -464,10 +489,12 @@ impl Conn {
                         self.rbuf.extend_from_slice(&scratch[..n]);
                         self.decode_buffered(r);
                     }
-                    if n < scratch.len() {
+                    if n < scratch.len() && !self.read_closed {
                         // A short read emptied the socket's receive queue; data
                         // arriving later raises a new edge. Skipping the read
                         // that would only say EAGAIN saves a syscall per request.
+                        // (Not after the peer's FIN: no edge would follow, so
+                        // read on to the EOF.)
                         break;
                     }
                 }
@@ -509,7 +536,7 @@ impl Conn {
     /// Decodes as much of `input` as possible; returns the bytes used.
     fn decode(&mut self, r: &mut Reactor, input: &[u8]) -> usize {
         let mut pos = 0;
-        while !self.no_more_requests && !self.paused && !self.body_paused {
+        while !self.no_more_requests && !self.paused && !self.body_paused && !self.write_paused {
             let now = r.now_ms();
             let result = self.decoder.decode(&input[pos..], now);
             match result {
@@ -562,11 +589,11 @@ impl Conn {
             let data = self.request_data(head.clone(), Vec::new(), captures, keep_alive);
             let req = self.dispatch(r, data, target, true);
             let route = Route::Builtin(0, Vec::new()); // unused: the body goes to `stream`
-            self.current = Some(Partial { head, route, body: Vec::new(), stream: Some(req) });
+            self.current = Some(Box::new(Partial { head, route, body: Vec::new(), stream: Some(req) }));
             return;
         }
         let cap = head.content_length.unwrap_or(0).min(1 << 20) as usize;
-        self.current = Some(Partial { head, route, body: Vec::with_capacity(cap), stream: None });
+        self.current = Some(Box::new(Partial { head, route, body: Vec::with_capacity(cap), stream: None }));
     }
 
     /// Body bytes of the current request.
@@ -620,9 +647,7 @@ impl Conn {
         let handle = super::REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
         self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), file: None, done: false, close: false });
-        if self.inflight.len() >= self.max_pipeline {
-            self.paused = true;
-        }
+        self.cap_pipeline();
         if target.inline || r.loop_handle.local_reactor() {
             run_handler(&req, target);
             self.apply_immediate(r);
@@ -632,6 +657,13 @@ impl Conn {
             r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || run_handler(&req, target))));
         }
         req
+    }
+
+    /// Too many requests in flight: stop decoding new ones until some finish.
+    fn cap_pipeline(&mut self) {
+        if self.inflight.len() >= self.max_pipeline {
+            self.paused = true;
+        }
     }
 
     /// The host took enough of a streamed body: read again.
@@ -650,7 +682,7 @@ impl Conn {
     fn settle(&mut self, r: &mut Reactor) {
         loop {
             self.apply_immediate(r);
-            if !self.read_again || self.paused || self.body_paused || self.no_more_requests {
+            if !self.read_again || self.paused || self.body_paused || self.write_paused || self.no_more_requests {
                 return;
             }
             self.read_again = false;
@@ -667,6 +699,7 @@ impl Conn {
 
     fn on_end(&mut self, r: &mut Reactor) {
         let Some(p) = self.current.take() else { return };
+        let p = *p;
         if let Some(req) = p.stream {
             if !req.data.keep_alive {
                 self.no_more_requests = true;
@@ -674,6 +707,8 @@ impl Conn {
             if req.end_body() {
                 r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || req.deliver_body())));
             }
+            // The response may have finished before the body did.
+            self.after_response(r);
             return;
         }
         let keep_alive = self.keep_alive(&p.head);
@@ -686,12 +721,14 @@ impl Conn {
                 let mut out = Vec::with_capacity(256);
                 response::simple(&mut out, status, &extra, !keep_alive, p.head.method == "HEAD", &self.server.date());
                 self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: !keep_alive });
+                self.cap_pipeline();
                 self.pump(r);
             }
             Route::Static(mount, rel) => {
                 self.next_seq += 1;
                 let (out, file) = self.serve_static(mount, &rel, &p.head, keep_alive);
                 self.inflight.push_back(Inflight { req: None, out, file, done: true, close: !keep_alive });
+                self.cap_pipeline();
                 self.pump(r);
             }
             Route::Handler(target, captures) => {
@@ -721,13 +758,15 @@ impl Conn {
     fn take_output(&mut self, r: &mut Reactor, output: Output) {
         let Some(index) = output.seq.checked_sub(self.write_seq) else { return };
         let Some(slot) = self.inflight.get_mut(index as usize) else { return };
+        let Some(req) = slot.req.as_ref() else { return };
+        let (bytes, done, close) = req.take_outbox();
         if slot.out.is_empty() {
-            slot.out = output.bytes;
+            slot.out = bytes;
         } else {
-            slot.out.extend_from_slice(&output.bytes);
+            slot.out.extend_from_slice(&bytes);
         }
-        slot.done |= output.done;
-        slot.close |= output.close;
+        slot.done |= done;
+        slot.close |= close;
         self.pump(r);
     }
 
@@ -748,6 +787,7 @@ impl Conn {
             }
             let f = self.inflight.pop_front().expect("front exists");
             if let Some(file) = f.file {
+                self.out_bytes += usize::try_from(file.remaining).unwrap_or(usize::MAX);
                 self.out.push_back(Chunk::File(file));
                 wrote = true;
             }
@@ -762,14 +802,29 @@ impl Conn {
         }
         if wrote {
             self.mark_dirty(r);
+            if self.out_bytes > OUT_HIGH_WATER {
+                self.write_paused = true;
+            }
         }
         if self.paused && self.inflight.len() < self.max_pipeline && !self.no_more_requests {
             self.paused = false;
             // Not from here: pump may run in the middle of a decode.
             self.read_again = true;
         }
+        self.after_response(r);
+    }
+
+    /// When nothing is in flight: the connection is idle (its keep-alive
+    /// timeout runs), or, if it reads no more requests, it closes once the
+    /// output is written.
+    fn after_response(&mut self, r: &mut Reactor) {
         if self.inflight.is_empty() && self.current.is_none() {
             self.decoder.on_response_done(r.now_ms());
+            // Idle from here: keep no queue capacity around.
+            self.inflight = VecDeque::new();
+            if self.no_more_requests {
+                self.close_when_flushed = true;
+            }
         }
     }
 
@@ -781,6 +836,7 @@ impl Conn {
                 Chunk::Bytes(v, pos) => match self.stream.write(&v[*pos..]) {
                     Ok(n) => {
                         *pos += n;
+                        self.out_bytes = self.out_bytes.saturating_sub(n);
                         Ok(*pos == v.len())
                     }
                     Err(e) => Err(e),
@@ -792,6 +848,7 @@ impl Conn {
                         Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending")),
                         Ok(n) => {
                             f.remaining -= n as u64;
+                            self.out_bytes = self.out_bytes.saturating_sub(n);
                             Ok(f.remaining == 0)
                         }
                         Err(e) => Err(e),
@@ -803,7 +860,10 @@ impl Conn {
                     self.out.pop_front();
                 }
                 Ok(false) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.maybe_unpause_writes();
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     self.peer_closed = true;
@@ -814,8 +874,20 @@ impl Conn {
                 }
             }
         }
+        // All written: an idle connection keeps no buffer.
+        self.out = VecDeque::new();
+        self.out_bytes = 0;
+        self.maybe_unpause_writes();
         if self.close_when_flushed {
             let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// The client is reading again: read new requests again too.
+    fn maybe_unpause_writes(&mut self) {
+        if self.write_paused && self.out_bytes < OUT_LOW_WATER {
+            self.write_paused = false;
+            self.read_again = true;
         }
     }
 
@@ -910,6 +982,11 @@ impl Conn {
             Timeout::Idle => {
                 self.no_more_requests = true;
                 self.close_when_flushed = true;
+                if self.pending_write() {
+                    // The client stopped reading: drop what it will not take.
+                    self.out.clear();
+                    self.out_bytes = 0;
+                }
             }
             Timeout::Request => {
                 // Only while reading a request: answer 408 if nothing else is
@@ -965,22 +1042,21 @@ pub(crate) fn handler_failed(req: &Arc<Request>, status: i32) {
         req.data.method,
         req.data.path()
     );
-    let (finished, head_sent) = {
+    let (finished, closed, head_sent) = {
         let st = req.lock();
-        (st.finished || st.closed, st.head_sent)
+        (st.finished, st.closed, st.head_sent)
     };
+    if closed {
+        req.release(); // the client left: nobody will finish this request
+        return;
+    }
     if finished {
         return;
     }
     if head_sent {
         // Too late for a 500: cut the connection so the client sees a broken
         // response rather than a truncated one that looks complete.
-        {
-            let mut st = req.lock();
-            st.finished = true;
-        }
-        deliver(&req.server, Output { conn: req.conn, seq: req.seq, bytes: Vec::new(), done: true, close: true });
-        req.release();
+        req.abort();
         return;
     }
     {
@@ -990,4 +1066,16 @@ pub(crate) fn handler_failed(req: &Arc<Request>, status: i32) {
         st.reason = None;
     }
     let _ = req.respond(500, &[("Content-Type", b"text/plain; charset=utf-8")], b"500 Internal Server Error\n");
+}
+
+
+#[cfg(test)]
+mod tests {
+    /// Idle connections must stay under 1 KiB each (with the slab slot and
+    /// the allocator's overhead): keep the struct itself small.
+    #[test]
+    fn a_connection_is_small() {
+        let size = std::mem::size_of::<super::Conn>();
+        assert!(size <= 320, "Conn is {size} bytes");
+    }
 }

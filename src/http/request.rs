@@ -69,6 +69,11 @@ pub(crate) struct ResponseState {
     /// The connection is gone: every call fails with Closed.
     pub(crate) closed: bool,
     pub(crate) on_close: Option<RawCallback>,
+    /// Serialized output not yet taken by the reactor, appended under this
+    /// lock so that parts sent from different threads keep their order.
+    outbox: Vec<u8>,
+    out_done: bool,
+    out_close: bool,
 }
 
 /// A C body callback: (userdata, request handle, data, len, last).
@@ -116,16 +121,14 @@ pub(crate) struct Request {
     pub(crate) reading_paused: std::sync::atomic::AtomicBool,
 }
 
-/// Output for one pipelined response, shipped to the owning reactor.
-#[derive(Debug)]
+/// "Request `seq` of this connection has output": the signal sent to the
+/// owning reactor, which then takes the bytes from the request's outbox
+/// (see [`Request::take_outbox`]). The bytes never travel in the signal, so
+/// parts queued by different threads cannot overtake each other.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {
     pub(crate) conn: ConnAddr,
     pub(crate) seq: u64,
-    pub(crate) bytes: Vec<u8>,
-    /// The response is complete.
-    pub(crate) done: bool,
-    /// Close the connection once this is written.
-    pub(crate) close: bool,
 }
 
 impl Request {
@@ -343,8 +346,9 @@ impl Request {
                 out.extend_from_slice(&pending);
             }
         }
+        Self::queue(&mut st, out, false, close);
         drop(st);
-        self.send(Output { conn: self.conn, seq: self.seq, bytes: out, done: false, close });
+        self.signal();
         Ok(())
     }
 
@@ -392,8 +396,9 @@ impl Request {
             close
         };
         st.finished = true;
+        Self::queue(&mut st, out, true, close);
         drop(st);
-        self.send(Output { conn: self.conn, seq: self.seq, bytes: out, done: true, close });
+        self.signal();
         self.release();
         Ok(())
     }
@@ -457,8 +462,41 @@ impl Request {
         Ok(close)
     }
 
-    fn send(&self, output: Output) {
-        super::conn::deliver(&self.server, output);
+    fn queue(st: &mut ResponseState, bytes: Vec<u8>, done: bool, close: bool) {
+        if st.outbox.is_empty() {
+            st.outbox = bytes;
+        } else {
+            st.outbox.extend_from_slice(&bytes);
+        }
+        st.out_done |= done;
+        st.out_close |= close;
+    }
+
+    /// Tells the owning reactor that output is waiting.
+    fn signal(&self) {
+        super::conn::deliver(&self.server, Output { conn: self.conn, seq: self.seq });
+    }
+
+    /// Reactor side: the output queued so far, and whether the response is
+    /// complete / the connection closes after it.
+    pub(crate) fn take_outbox(&self) -> (Vec<u8>, bool, bool) {
+        let mut st = self.lock();
+        (std::mem::take(&mut st.outbox), st.out_done, st.out_close)
+    }
+
+    /// The response cannot be completed (the head was sent, then the
+    /// handler failed): end it and close the connection, so the client sees
+    /// a cut response, not one that looks whole.
+    pub(crate) fn abort(&self) {
+        let mut st = self.lock();
+        if st.finished || st.closed {
+            return;
+        }
+        st.finished = true;
+        Self::queue(&mut st, Vec::new(), true, true);
+        drop(st);
+        self.signal();
+        self.release();
     }
 
     /// Drops the handle from the table (idempotent).

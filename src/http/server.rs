@@ -82,6 +82,7 @@ pub(crate) struct ServerShared {
     shutdown_pending_reactors: AtomicUsize,
     shutdown_done: Mutex<Option<crate::reactor::RawCallback>>,
     shutdown_finished: AtomicBool,
+    shutdown_requested: AtomicBool,
 }
 
 impl std::fmt::Debug for ServerShared {
@@ -189,6 +190,7 @@ impl Server {
                 shutdown_pending_reactors: AtomicUsize::new(0),
                 shutdown_done: Mutex::new(None),
                 shutdown_finished: AtomicBool::new(false),
+                shutdown_requested: AtomicBool::new(false),
             }),
         }
     }
@@ -285,17 +287,22 @@ impl Server {
         if shared.dead.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the server was freed"));
         }
-        if shared.shutting_down.swap(true, Ordering::AcqRel) {
+        if shared.shutdown_requested.swap(true, Ordering::AcqRel) {
             return Err(Error::new(ErrorKind::AlreadyDone, "the server is already shutting down"));
         }
+        // Everything completion depends on is in place before the flag is
+        // published; the extra count (a guard) is removed once every reactor
+        // has been asked, so no connection closing meanwhile can finish the
+        // shutdown early or without its callback.
         *shared.shutdown_done.lock().unwrap_or_else(|p| p.into_inner()) = done;
+        let n = shared.loop_handle.reactor_count();
+        shared.shutdown_pending_reactors.store(n + 1, Ordering::Release);
+        shared.shutting_down.store(true, Ordering::Release);
         tracing::info!(target: "squall::http", "shutting down (deadline {deadline:?})");
         // Listeners not yet handed to a reactor are simply dropped.
         for l in shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
             l.socket = None;
         }
-        let n = shared.loop_handle.reactor_count();
-        shared.shutdown_pending_reactors.store(n, Ordering::Release);
         for r in 0..n {
             let server = shared.clone();
             let sent = shared.loop_handle.send_to_reactor(
@@ -322,9 +329,10 @@ impl Server {
                 );
             }
         };
-        shared.loop_handle.call_later(deadline, force)?;
+        let timer = shared.loop_handle.call_later(deadline, force);
+        shared.shutdown_pending_reactors.fetch_sub(1, Ordering::AcqRel);
         shared.maybe_shutdown_finished();
-        Ok(())
+        timer.map(|_| ())
     }
 }
 

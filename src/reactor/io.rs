@@ -59,6 +59,13 @@ impl ReactorLink {
         }
     }
 
+    /// Queues a command now, even inside a host batch (for callers that
+    /// then wait for the reactor).
+    pub(crate) fn send_now(&self, cmd: Command) {
+        self.commands.push(cmd);
+        self.notifier.notify();
+    }
+
     fn identity(&self) -> usize {
         Arc::as_ptr(&self.commands) as usize
     }
@@ -156,6 +163,8 @@ pub(crate) struct Reactor {
     pub(crate) scratch: Vec<u8>,
     /// Handler calls for the host thread, handed over once per turn.
     pub(crate) host_tasks: Vec<super::Task>,
+    /// Output that arrived for a connection busy further up the stack.
+    pub(crate) deferred: Vec<crate::http::request::Output>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -188,6 +197,7 @@ impl Reactor {
             last_sweep: now,
             scratch: Vec::new(),
             host_tasks: Vec::new(),
+            deferred: Vec::new(),
         })
     }
 
@@ -232,6 +242,11 @@ impl Reactor {
             return None;
         }
         slot.source.take().map(|s| (s, slot.generation))
+    }
+
+    /// Whether the source at `token` (of `generation`) is taken out now.
+    pub(crate) fn is_taken(&self, token: usize, generation: u64) -> bool {
+        self.sources.get(token).is_some_and(|s| s.generation == generation && s.source.is_none())
     }
 
     pub(crate) fn put_back(&mut self, token: usize, source: Source) {
@@ -287,6 +302,9 @@ impl Reactor {
         // The wake token only means "look at the queues", done whatever the token.
         self.link.notifier.consume();
         self.run_commands();
+        for output in std::mem::take(&mut self.deferred) {
+            crate::http::conn::apply_output(self, output);
+        }
         if self.now.duration_since(self.last_sweep) >= crate::http::conn::SWEEP_INTERVAL {
             self.last_sweep = self.now;
             crate::http::conn::sweep(self);

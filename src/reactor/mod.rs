@@ -653,7 +653,8 @@ impl Drop for Loop {
         } else if let Some(links) = shared.reactors.get() {
             if !host.threads.is_empty() {
                 for link in links {
-                    link.send(Box::new(|r: &mut Reactor| r.request_shutdown()));
+                    // Not batched: we join the threads right after.
+                    link.send_now(Box::new(|r: &mut Reactor| r.request_shutdown()));
                 }
             }
             for t in host.threads.drain(..) {

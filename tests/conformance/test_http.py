@@ -350,3 +350,26 @@ def test_idle_keep_alive_timeout(fast_timeouts_demo):
     t = time.monotonic()
     assert raw.closed_by_peer(timeout=3.0)
     assert time.monotonic() - t > 0.4
+
+
+def test_client_that_never_reads_is_dropped(fast_timeouts_demo):
+    """A client that sends a request and never reads the (large) response is
+    disconnected after the idle timeout instead of holding the connection:
+    the part of the response beyond the kernel's socket buffers is dropped."""
+    port = fast_timeouts_demo.port
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    body = b"x" * (40 << 20)  # far more than the kernel buffers hold
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(2.0)  # never read: the server's writes block, the idle timeout (700 ms) passes
+    got = 0
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert 0 < got < len(body), f"the response was cut short ({got} of {len(body)} bytes), not held open"
+    still_serving(port)
