@@ -96,7 +96,6 @@ pub(crate) fn record_panic(payload: &(dyn std::any::Any + Send)) {
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string that lives for `'a`.
-#[allow(dead_code)] // used by the HTTP layer
 pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
     if p.is_null() {
         return Err(Error::new(ErrorKind::Null, format!("{what} is NULL")));

@@ -501,15 +501,22 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    self.peer_closed = true;
-                    self.close_when_flushed = true;
-                    self.out.clear();
-                    self.abandon_inflight();
+                    self.on_socket_error();
                     break;
                 }
             }
         }
         r.scratch = scratch;
+    }
+
+    /// The socket failed (reset, broken pipe): nothing more can be written;
+    /// close, and tell the requests in flight.
+    fn on_socket_error(&mut self) {
+        self.peer_closed = true;
+        self.close_when_flushed = true;
+        self.out.clear();
+        self.out_bytes = 0;
+        self.abandon_inflight();
     }
 
     /// EOF from the client: it went away (Tornado's reading, and nginx's by
@@ -760,11 +767,7 @@ impl Conn {
         let Some(slot) = self.inflight.get_mut(index as usize) else { return };
         let Some(req) = slot.req.as_ref() else { return };
         let (bytes, done, close) = req.take_outbox();
-        if slot.out.is_empty() {
-            slot.out = bytes;
-        } else {
-            slot.out.extend_from_slice(&bytes);
-        }
+        super::append_bytes(&mut slot.out, bytes);
         slot.done |= done;
         slot.close |= close;
         self.pump(r);
@@ -866,10 +869,7 @@ impl Conn {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.peer_closed = true;
-                    self.close_when_flushed = true;
-                    self.out.clear();
-                    self.abandon_inflight();
+                    self.on_socket_error();
                     return;
                 }
             }

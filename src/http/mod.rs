@@ -21,3 +21,12 @@ pub(crate) static REQUESTS: LazyLock<HandleTable<request::Request>> = LazyLock::
 pub(crate) fn lookup_request(handle: u64) -> Result<std::sync::Arc<request::Request>, Stale> {
     REQUESTS.get(handle)
 }
+
+/// Appends `src` to `dst`, moving it instead of copying when `dst` is empty.
+pub(crate) fn append_bytes(dst: &mut Vec<u8>, src: Vec<u8>) {
+    if dst.is_empty() {
+        *dst = src;
+    } else {
+        dst.extend_from_slice(&src);
+    }
+}

@@ -463,11 +463,7 @@ impl Request {
     }
 
     fn queue(st: &mut ResponseState, bytes: Vec<u8>, done: bool, close: bool) {
-        if st.outbox.is_empty() {
-            st.outbox = bytes;
-        } else {
-            st.outbox.extend_from_slice(&bytes);
-        }
+        super::append_bytes(&mut st.outbox, bytes);
         st.out_done |= done;
         st.out_close |= close;
     }

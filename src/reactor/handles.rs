@@ -112,7 +112,6 @@ impl<T> HandleTable<T> {
     }
 
     /// Every live object (for shutdown sweeps).
-    #[allow(dead_code)]
     pub(crate) fn all(&self) -> Vec<Arc<T>> {
         let mut out = Vec::new();
         for i in 0..SHARDS {

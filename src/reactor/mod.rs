@@ -290,7 +290,6 @@ impl LoopHandle {
 
     /// Sends a command to reactor `index` (modulo the reactor count). Fails
     /// before the loop has started.
-    #[allow(dead_code)] // used by the HTTP layer and the tests
     pub(crate) fn send_to_reactor(&self, index: usize, cmd: Command) -> Result<()> {
         self.shared.check_usable()?;
         let links = self
