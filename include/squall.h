@@ -53,6 +53,23 @@
 #define SQ_STREAM_BODY 2
 
 /**
+ * Opcode of a text message (valid UTF-8).
+ */
+#define SQ_WS_TEXT 1
+
+/**
+ * Opcode of a binary message.
+ */
+#define SQ_WS_BINARY 2
+
+/**
+ * Route option: when a message would be buffered beyond
+ * `max_backpressure`, close the socket (`on_close` with 1006) instead of
+ * dropping the message.
+ */
+#define SQ_WS_CLOSE_ON_LIMIT 2
+
+/**
  * An event loop: reactor threads that own all I/O, and the host thread (the
  * one inside `sq_loop_run` or `sq_loop_poll`) that runs every callback, one
  * at a time, in order.
@@ -82,7 +99,7 @@ typedef struct sq_loop sq_loop;
  * taking it returns `SQ_ERR_ALREADY_DONE`, never undefined behaviour.
  *
  * Accessors: `sq_request_method`, `_uri`, `_path`, `_query`, `_header`,
- * `_header_count`, `_header_at`, `_body`, `_argument`, `_argument_count`,
+ * `_header_count`, `_header_at`, `_cookie`, `_body`, `_argument`, `_argument_count`,
  * `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`,
  * `_on_body` (streamed bodies).
  * Response: `sq_respond` (one call), or `sq_response_status`,
@@ -103,6 +120,16 @@ typedef struct sq_request sq_request;
  * was registered with `SQ_INLINE`.
  */
 typedef struct sq_server sq_server;
+
+/**
+ * A WebSocket accepted on a route. An opaque handle, not a pointer to
+ * memory: squall never dereferences it and neither may the caller. It is
+ * valid from `on_open` until the route's `on_close` callback for it has
+ * returned; after that every function taking it returns `SQ_ERR_CLOSED`,
+ * never undefined behaviour. Between a close (by either side) and
+ * `on_close`, sends return `SQ_ERR_CLOSED` too.
+ */
+typedef struct sq_ws sq_ws;
 
 /**
  * The result of most squall functions: `SQ_OK` (0) on success, a negative
@@ -196,6 +223,116 @@ typedef struct {
  * already started, close the connection).
  */
 typedef sq_status (*sq_handler)(void *userdata, sq_request *req);
+
+/**
+ * Limits and keep-alive of a WebSocket route. Fill it with
+ * `sq_ws_options_init`, then change what you need.
+ */
+typedef struct {
+  /**
+   * `sizeof(sq_ws_options)` as the program was compiled (set by init).
+   */
+  size_t size;
+  /**
+   * Largest message (and frame) accepted; a bigger one closes the socket
+   * with 1009 before its payload is buffered. Default 16 MiB.
+   */
+  size_t max_message_size;
+  /**
+   * Buffered output above which sends return `SQ_BACKPRESSURE`. Default 256 KiB.
+   */
+  size_t high_water;
+  /**
+   * Buffered output above which a message is not queued: dropped
+   * (`SQ_ERR_LIMIT`), or the socket closed with `SQ_WS_CLOSE_ON_LIMIT`. A
+   * message always fits into an empty buffer. Default 4 MiB.
+   */
+  size_t max_backpressure;
+  /**
+   * Send a ping every this many milliseconds (0: never, the default).
+   */
+  uint32_t ping_interval_ms;
+  /**
+   * Close a socket whose pong has not come this long after a ping
+   * (0: the ping interval).
+   */
+  uint32_t pong_timeout_ms;
+  /**
+   * Close (1001) a socket that sent nothing for this long (0: never, the default).
+   */
+  uint32_t idle_timeout_ms;
+  /**
+   * Subprotocols the route speaks, comma-separated, in its order of
+   * preference; NULL for none. Copied by `sq_ws_route`.
+   */
+  const char *subprotocols;
+  /**
+   * `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
+   */
+  uint32_t flags;
+} sq_ws_options;
+
+/**
+ * The callbacks of a WebSocket route. Every callback is optional (NULL).
+ * `userdata` is the socket's userdata: the route's, until the socket sets
+ * its own with `sq_ws_set_userdata`. Callbacks run on the loop's host
+ * thread, one at a time (on the reactor thread for an `SQ_INLINE` route).
+ * Pointers handed to a callback are valid until it returns.
+ *
+ * Set `size` to `sizeof(sq_ws_callbacks)`: a library newer than the
+ * program reads only the fields the program knew about.
+ */
+typedef struct {
+  /**
+   * `sizeof(sq_ws_callbacks)` as the program was compiled.
+   */
+  size_t size;
+  /**
+   * The handshake succeeded. `req` is the upgrade request: its accessors
+   * (`sq_request_header`, `_query`, `_capture`, `_cookie`, …) work during
+   * this call only; its response functions return `SQ_ERR_ALREADY_DONE`.
+   */
+  void (*on_open)(void *userdata, sq_ws *ws, sq_request *req);
+  /**
+   * A whole message (fragments reassembled): `opcode` is `SQ_WS_TEXT`
+   * (valid UTF-8, not NUL-terminated) or `SQ_WS_BINARY`.
+   */
+  void (*on_message)(void *userdata, sq_ws *ws, const void *data, size_t len, int opcode);
+  /**
+   * The socket is closed: `code` is the peer's close code (1005 when its
+   * close frame had none), the code squall sent after a protocol error
+   * (1002, 1007, 1009), 1001 after an idle timeout, or 1006 when the
+   * connection ended without a close frame. Called once per socket; the
+   * handle is invalid after it returns.
+   */
+  void (*on_close)(void *userdata, sq_ws *ws, uint16_t code, const char *reason, size_t reason_len);
+  /**
+   * The socket's buffered output fell back under `high_water` after a send
+   * returned `SQ_BACKPRESSURE`.
+   */
+  void (*on_drain)(void *userdata, sq_ws *ws);
+  /**
+   * A ping arrived (squall already answered it).
+   */
+  void (*on_ping)(void *userdata, sq_ws *ws, const void *data, size_t len);
+  /**
+   * A pong arrived.
+   */
+  void (*on_pong)(void *userdata, sq_ws *ws, const void *data, size_t len);
+  /**
+   * Decides whether a handshake whose `Origin` is `origin` (`origin_len`
+   * 0 when the request had none) is accepted: return nonzero to accept, 0
+   * to refuse with 403. NULL: same-origin only (no `Origin` passes; a
+   * browser's must name the `Host`). Gets the route's userdata.
+   */
+  int (*check_origin)(void *userdata, sq_request *req, const char *origin, size_t origin_len);
+  /**
+   * Picks a subprotocol among the `count` the client offered (in its
+   * order): return an index, or -1 for none. NULL: the first offered one
+   * that is in the route's `subprotocols` option. Gets the route's userdata.
+   */
+  int (*select_subprotocol)(void *userdata, sq_request *req, const sq_str *offered, size_t count);
+} sq_ws_callbacks;
 
 /**
  * No records.
@@ -294,6 +431,14 @@ typedef sq_status (*sq_handler)(void *userdata, sq_request *req);
  * not have, a capture group that did not participate in the match.
  */
 #define SQ_ERR_NOT_FOUND (-12)
+
+/**
+ * `sq_ws_send` / `sq_publish` status: the message was queued, but more than
+ * the route's `high_water` bytes are now buffered for the socket. Not an
+ * error (it is positive); the sender should wait for `on_drain` before
+ * sending much more.
+ */
+#define SQ_BACKPRESSURE 1
 
 #ifdef __cplusplus
 extern "C" {
@@ -543,6 +688,18 @@ sq_status sq_request_path(sq_request *req, sq_str *out);
  * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
  */
 sq_status sq_request_query(sq_request *req, sq_str *out);
+
+/**
+ * The value of cookie `name` (case-sensitive) from the request's `Cookie`
+ * headers, with surrounding double quotes removed; not percent-decoded.
+ *
+ * Thread: any thread.
+ * Ownership: `name` is only read during the call. `*out` points into the
+ * request: valid until the response is finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when there is no such cookie;
+ * `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_cookie(sq_request *req, const char *name, sq_str *out);
 
 /**
  * The value of header `name` (case-insensitive); with repeated headers, the
@@ -998,6 +1155,165 @@ const char *sq_status_str(sq_status status);
  * Returns: never NULL; "" when nothing has failed on this thread yet.
  */
 const char *sq_last_error(void);
+
+/**
+ * Fills `options` with the defaults (and its `size`).
+ *
+ * Thread: any thread.
+ * Ownership: writes into the caller's struct.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_options_init(sq_ws_options *options);
+
+/**
+ * Adds a WebSocket route: GET requests whose path matches `pattern` (a
+ * regular expression, as for `sq_route`; captured groups through
+ * `sq_request_capture` in `on_open`) are upgraded (RFC 6455 §4.2): a bad
+ * version gets 426 with `Sec-WebSocket-Version: 13`, another malformed
+ * handshake 400, a refused origin 403. WebSocket routes are matched before
+ * the HTTP routes.
+ *
+ * Thread: the host thread, before or while the loop runs.
+ * Ownership: `pattern`, `*callbacks`, `*options` and its `subprotocols`
+ * string are copied. squall keeps `userdata` (without dereferencing it)
+ * until `sq_server_free`.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` (`options` may be NULL: defaults);
+ * `SQ_ERR_INVALID_ARG` for a bad pattern, unknown flags, a zero limit or a
+ * `size` field not set.
+ */
+sq_status sq_ws_route(sq_server *server,
+                      const char *pattern,
+                      const sq_ws_callbacks *callbacks,
+                      const sq_ws_options *options,
+                      void *userdata);
+
+/**
+ * Sends a message: `SQ_WS_TEXT` (must be valid UTF-8) or `SQ_WS_BINARY`.
+ * The frame is built on the calling thread and written by the socket's
+ * reactor, in the order of the calls made by each thread.
+ *
+ * Thread: any thread.
+ * Ownership: `data` is copied before the call returns.
+ * Returns: `SQ_OK` (queued); `SQ_BACKPRESSURE` (queued, but more than the
+ * route's `high_water` is buffered: wait for `on_drain`); `SQ_ERR_LIMIT`
+ * (not queued: over `max_backpressure`; with `SQ_WS_CLOSE_ON_LIMIT` the
+ * socket is being closed too); `SQ_ERR_CLOSED` (closing or closed, or a
+ * handle whose `on_close` has returned); `SQ_ERR_INVALID_ARG` (bad opcode,
+ * text not UTF-8, not a WebSocket handle); `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_send(sq_ws *ws, const void *data, size_t len, int opcode);
+
+/**
+ * Starts the close handshake with `code` (1000–1003, 1007–1014 or
+ * 3000–4999) and `reason` (UTF-8, at most 123 bytes; NULL for none). Sends
+ * fail with `SQ_ERR_CLOSED` from now on; `on_close` follows when the peer
+ * answered (or after 5 s without an answer).
+ *
+ * Thread: any thread.
+ * Ownership: `reason` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` (already closing or closed);
+ * `SQ_ERR_INVALID_ARG` (code or reason); `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_close(sq_ws *ws, uint16_t code, const char *reason);
+
+/**
+ * Sends a ping carrying `len` (at most 125) bytes.
+ *
+ * Thread: any thread.
+ * Ownership: `data` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG` (over 125 bytes);
+ * `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_ping(sq_ws *ws, const void *data, size_t len);
+
+/**
+ * The bytes queued for the socket and not yet written (frames on their way
+ * to its reactor included).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: the count; 0 for a closed or invalid handle.
+ */
+size_t sq_ws_buffered_amount(sq_ws *ws);
+
+/**
+ * Sets the userdata handed to this socket's callbacks from now on.
+ *
+ * Thread: any thread (the callbacks see the new value once this returns).
+ * Ownership: squall stores the pointer without dereferencing it; the host
+ * frees what it points to, at the earliest in `on_close`.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_ws_set_userdata(sq_ws *ws, void *userdata);
+
+/**
+ * The socket's userdata (the route's until `sq_ws_set_userdata`).
+ *
+ * Thread: any thread.
+ * Ownership: the pointer the host stored.
+ * Returns: the userdata; NULL for a closed or invalid handle.
+ */
+void *sq_ws_userdata(sq_ws *ws);
+
+/**
+ * The subprotocol chosen in the handshake.
+ *
+ * Thread: any thread.
+ * Ownership: `*out` points into the socket's memory, valid until its
+ * `on_close` returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when none was chosen; `SQ_ERR_CLOSED`;
+ * `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_subprotocol(sq_ws *ws, sq_str *out);
+
+/**
+ * Subscribes the socket to `topic` of its server (a second subscription is
+ * a no-op). The subscription ends with `sq_ws_unsubscribe` or the socket.
+ * A `sq_publish` made after this call returns, from any thread, reaches it.
+ *
+ * Thread: any thread.
+ * Ownership: `topic` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG` (empty topic or
+ * over 1024 bytes); `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_subscribe(sq_ws *ws, const char *topic);
+
+/**
+ * Ends the socket's subscription to `topic` (no error if it had none).
+ *
+ * Thread: any thread.
+ * Ownership: `topic` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG`; `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_unsubscribe(sq_ws *ws, const char *topic);
+
+/**
+ * Sends a message to every socket subscribed to `topic` on `server`, on
+ * every reactor thread. The frame is built once; each subscriber gets it
+ * under its route's backpressure rules (over `max_backpressure` it is
+ * skipped, or closed with `SQ_WS_CLOSE_ON_LIMIT`).
+ *
+ * Thread: any thread.
+ * Ownership: `topic` and `data` are copied.
+ * Returns: `SQ_OK` (also when nobody subscribes); `SQ_ERR_INVALID_ARG` (bad
+ * opcode, text not UTF-8, bad topic); `SQ_ERR_CLOSED` (server freed);
+ * `SQ_ERR_NULL`.
+ */
+sq_status sq_publish(sq_server *server,
+                     const char *topic,
+                     const void *data,
+                     size_t len,
+                     int opcode);
+
+/**
+ * The number of sockets subscribed to `topic` on `server`, across every
+ * reactor (subscriptions in progress included).
+ *
+ * Thread: any thread.
+ * Ownership: `topic` is read during the call.
+ * Returns: the count; 0 on a NULL argument (with `sq_last_error()`).
+ */
+size_t sq_topic_subscribers(sq_server *server, const char *topic);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -18,7 +18,6 @@ pub(crate) mod http;
 mod log;
 pub(crate) mod net;
 mod reactor;
-#[allow(dead_code)] // the server glue that uses it comes with the WebSocket routes
 pub(crate) mod ws;
 
 pub use error::{Error, ErrorKind, Result};

@@ -31,7 +31,7 @@ fn declarations(h: &str) -> Vec<(String, String)> {
             }
             continue;
         }
-        if !decl.is_empty() || (t.contains("sq_") && t.contains('(') && !t.starts_with('#') && !t.starts_with("typedef")) {
+        if !decl.is_empty() || (t.contains("sq_") && t.contains('(') && !t.contains("(*") && !t.starts_with('#') && !t.starts_with("typedef")) {
             decl.push_str(t);
             if t.ends_with(");") {
                 let before = decl.split('(').next().unwrap();

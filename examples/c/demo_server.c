@@ -7,8 +7,11 @@
  * default 1), SQUALL_INLINE=1 (serve "/" from an SQ_INLINE handler on the
  * reactor thread), SQUALL_HEADER_TIMEOUT_MS / SQUALL_BODY_TIMEOUT_MS /
  * SQUALL_IDLE_TIMEOUT_MS (the conformance suite shortens them),
- * SQUALL_STATIC_DIR (served under /static/). Ctrl-C or
- * SIGTERM stops it. */
+ * SQUALL_STATIC_DIR (served under /static/), SQUALL_WS_PING_MS /
+ * SQUALL_WS_IDLE_MS (WebSocket keep-alive ping interval and idle timeout).
+ * WebSockets: /ws/echo echoes every message; /ws/chat forwards every message
+ * to every client of the room (topic "chat"), sender included. Ctrl-C or
+ * SIGTERM stops it (WebSockets get a 1001 close). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -159,6 +162,46 @@ static void on_shutdown_done(void *ud) {
     sq_loop_stop(loop);
 }
 
+/* ---- WebSockets ---------------------------------------------------------- */
+
+static void ws_echo_message(void *ud, sq_ws *ws, const void *data, size_t len, int opcode) {
+    (void)ud;
+    /* SQ_BACKPRESSURE and SQ_ERR_LIMIT (a client that does not read) are the
+     * route's policy at work: nothing to do here. */
+    sq_ws_send(ws, data, len, opcode);
+}
+
+static void ws_chat_open(void *ud, sq_ws *ws, sq_request *req) {
+    (void)ud;
+    (void)req;
+    if (sq_ws_subscribe(ws, "chat") != SQ_OK) fprintf(stderr, "subscribe: %s\n", sq_last_error());
+}
+
+static void ws_chat_message(void *ud, sq_ws *ws, const void *data, size_t len, int opcode) {
+    (void)ud;
+    (void)ws;
+    if (sq_publish(server, "chat", data, len, opcode) != SQ_OK) fprintf(stderr, "publish: %s\n", sq_last_error());
+}
+
+static int ws_routes(uint32_t inline_flag) {
+    sq_ws_options o;
+    sq_ws_options_init(&o);
+    o.max_message_size = 64u << 20;
+    o.max_backpressure = 80u << 20; /* room for one 64 MiB echo and then some */
+    o.flags = inline_flag;
+    const char *t;
+    if ((t = getenv("SQUALL_WS_PING_MS"))) o.ping_interval_ms = (uint32_t)strtoul(t, NULL, 10);
+    if ((t = getenv("SQUALL_WS_IDLE_MS"))) o.idle_timeout_ms = (uint32_t)strtoul(t, NULL, 10);
+    sq_ws_callbacks echo_cb = {.size = sizeof echo_cb, .on_message = ws_echo_message};
+    sq_ws_callbacks chat_cb = {.size = sizeof chat_cb, .on_open = ws_chat_open, .on_message = ws_chat_message};
+    if (sq_ws_route(server, "/ws/echo", &echo_cb, &o, NULL) != SQ_OK ||
+        sq_ws_route(server, "/ws/chat", &chat_cb, &o, NULL) != SQ_OK) {
+        fprintf(stderr, "ws route: %s\n", sq_last_error());
+        return 1;
+    }
+    return 0;
+}
+
 /* SIGINT/SIGTERM: graceful shutdown (requests in flight get up to
  * SQUALL_SHUTDOWN_MS, default 5000 ms); a second signal stops at once. */
 static void *signal_waiter(void *arg) {
@@ -228,6 +271,7 @@ int main(void) {
     ROUTE("GET", "/headers", headers, 0);
     ROUTE("GET", "/status/(\\d+)", status, 0);
     ROUTE("GET", "/error", fail, 0);
+    if (ws_routes(inline_flag)) return 1;
 
     uint16_t bound = 0;
     if (sq_server_listen(server, "127.0.0.1", (uint16_t)port, &bound) != SQ_OK) {

@@ -23,6 +23,7 @@ pub mod log;
 pub mod request;
 pub mod server;
 pub mod status;
+pub mod ws;
 
 /// The ABI version this library implements (`SQ_ABI_VERSION` in the header).
 /// Bumped only on a change that breaks existing binaries; see docs/ABI.md.
@@ -33,3 +34,4 @@ pub use log::*;
 pub use request::*;
 pub use server::*;
 pub use status::*;
+pub use ws::*;

@@ -18,7 +18,7 @@ use crate::{Error, ErrorKind};
 /// taking it returns `SQ_ERR_ALREADY_DONE`, never undefined behaviour.
 ///
 /// Accessors: `sq_request_method`, `_uri`, `_path`, `_query`, `_header`,
-/// `_header_count`, `_header_at`, `_body`, `_argument`, `_argument_count`,
+/// `_header_count`, `_header_at`, `_cookie`, `_body`, `_argument`, `_argument_count`,
 /// `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`,
 /// `_on_body` (streamed bodies).
 /// Response: `sq_respond` (one call), or `sq_response_status`,
@@ -140,6 +140,27 @@ pub extern "C" fn sq_request_query(req: *mut sq_request, out: *mut sq_str) -> sq
     ffi_boundary! {
         let r = ffi_try!(request(req));
         write_out(out, r.data.query().as_bytes())
+    }
+}
+
+/// The value of cookie `name` (case-sensitive) from the request's `Cookie`
+/// headers, with surrounding double quotes removed; not percent-decoded.
+///
+/// Thread: any thread.
+/// Ownership: `name` is only read during the call. `*out` points into the
+/// request: valid until the response is finished; do not free.
+/// Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when there is no such cookie;
+/// `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_request_cookie(req: *mut sq_request, name: *const c_char, out: *mut sq_str) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(request(req));
+        // SAFETY: NUL-terminated string per the API contract.
+        let name = ffi_try!(unsafe { str_arg(name, "name") });
+        match r.data.cookie(name) {
+            Some(v) => write_out(out, v),
+            None => not_found(format!("no cookie {name:?}")),
+        }
     }
 }
 

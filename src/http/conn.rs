@@ -35,6 +35,7 @@ const OUT_LOW_WATER: usize = 256 << 10;
 pub(crate) enum Source {
     Listener(ListenerSource),
     Http(Box<Conn>),
+    Ws(Box<crate::ws::conn::WsConn>),
 }
 
 pub(crate) struct ListenerSource {
@@ -72,6 +73,20 @@ enum Route {
     Builtin(u16, Vec<(String, Vec<u8>)>),
     /// A file under a static mount: (mount index, path below the prefix).
     Static(usize, String),
+    /// A WebSocket route: the handshake, then the upgrade.
+    Ws(Arc<crate::ws::route::WsRoute>, Vec<Option<String>>),
+}
+
+/// A WebSocket handshake in progress: waits for the decision (origin,
+/// subprotocol: the host's, when the route has callbacks for them) and for
+/// the responses before it to be written.
+struct PendingUpgrade {
+    route: Arc<crate::ws::route::WsRoute>,
+    /// The upgrade request, for `on_open` (finished: no response through it).
+    req: Arc<Request>,
+    key: String,
+    /// Ok(subprotocol) to accept, Err(status) to refuse; None until decided.
+    decision: Option<Result<Option<String>, u16>>,
 }
 
 /// A request whose head arrived and whose body is arriving.
@@ -84,7 +99,8 @@ struct Partial {
 }
 
 pub(crate) struct Conn {
-    stream: TcpStream,
+    /// Dropped by `Drop` unless an upgrade moved it to a WebSocket.
+    stream: std::mem::ManuallyDrop<TcpStream>,
     server: Arc<ServerShared>,
     /// Requests that may be in flight before reading pauses.
     max_pipeline: usize,
@@ -119,6 +135,10 @@ pub(crate) struct Conn {
     /// A pause ended: decode what is buffered and read again once the
     /// current operation is over (see `settle`).
     read_again: bool,
+    /// The stream moved to a WebSocket: nothing of this connection remains.
+    upgraded: bool,
+    /// A WebSocket handshake waiting for its decision or its turn.
+    upgrade: Option<Box<PendingUpgrade>>,
     token: usize,
     generation: u64,
 }
@@ -175,6 +195,10 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
             accept_all(r, &mut l);
             r.put_back(token, Source::Listener(l));
         }
+        Source::Ws(c) => {
+            r.put_back(token, Source::Ws(c));
+            crate::ws::conn::on_event(r, token, ev);
+        }
         Source::Http(c) => {
             debug_assert_eq!(c.generation, generation);
             r.put_back(token, Source::Http(c));
@@ -196,9 +220,13 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
     }
 }
 
-/// Puts a connection back, or closes it.
+/// Puts a connection back, or closes it (or hands it to a WebSocket).
 fn finish_event(r: &mut Reactor, token: usize, mut c: Box<Conn>) {
     c.settle(r);
+    if c.upgrade_ready() {
+        c.into_websocket(r);
+        return;
+    }
     if c.should_close() {
         c.close(r);
         r.release_token(token);
@@ -251,7 +279,11 @@ pub(crate) fn apply_output(r: &mut Reactor, output: Output) {
 pub(crate) fn flush_dirty(r: &mut Reactor) {
     let dirty = std::mem::take(&mut r.dirty);
     for token in dirty.iter().copied() {
-        with_conn(r, token, None, |r, c| c.flush(r));
+        if matches!(r.source_ref(token), Some(Source::Ws(_))) {
+            crate::ws::conn::flush_token(r, token);
+        } else {
+            with_conn(r, token, None, |r, c| c.flush(r));
+        }
     }
     let mut dirty = dirty;
     dirty.clear();
@@ -273,6 +305,13 @@ pub(crate) fn sweep(r: &mut Reactor) {
                 }
                 r.put_back(token, Source::Listener(l));
             }
+            Source::Ws(c) => {
+                let wants = crate::ws::conn::wants_sweep(&c);
+                r.put_back(token, Source::Ws(c));
+                if wants {
+                    crate::ws::conn::sweep(r, token);
+                }
+            }
             Source::Http(c) => {
                 let due = c.decoder.check_timeout(now_ms);
                 r.put_back(token, Source::Http(c));
@@ -291,6 +330,7 @@ pub(crate) fn remove_server(r: &mut Reactor, server: &Arc<ServerShared>) {
         let mine = match &source {
             Source::Listener(l) => Arc::ptr_eq(&l.server, server),
             Source::Http(c) => Arc::ptr_eq(&c.server, server),
+            Source::Ws(c) => Arc::ptr_eq(c.server(), server),
         };
         if !mine {
             r.put_back(token, source);
@@ -301,6 +341,10 @@ pub(crate) fn remove_server(r: &mut Reactor, server: &Arc<ServerShared>) {
                 let _ = r.registry().deregister(&mut l.socket);
             }
             Source::Http(mut c) => c.close(r),
+            Source::Ws(c) => {
+                crate::ws::conn::remove(r, token, c);
+                continue;
+            }
         }
         r.release_token(token);
     }
@@ -328,6 +372,10 @@ pub(crate) fn begin_shutdown(r: &mut Reactor, server: &Arc<ServerShared>) {
                 }
                 finish_event(r, token, c);
             }
+            Source::Ws(c) if Arc::ptr_eq(c.server(), server) => {
+                r.put_back(token, Source::Ws(c));
+                crate::ws::conn::begin_shutdown(r, token);
+            }
             other => r.put_back(token, other),
         }
     }
@@ -342,6 +390,10 @@ pub(crate) fn close_all(r: &mut Reactor) {
                     let _ = r.registry().deregister(&mut l.socket);
                 }
                 Source::Http(mut c) => c.close(r),
+                Source::Ws(c) => {
+                    crate::ws::conn::remove(r, token, c);
+                    continue;
+                }
             }
             r.release_token(token);
         }
@@ -387,7 +439,7 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
     let max_pipeline = config.max_pipeline;
     let decoder = Decoder::new(config.limits, r.now_ms());
     let conn = Box::new(Conn {
-        stream,
+        stream: std::mem::ManuallyDrop::new(stream),
         server,
         max_pipeline,
         remote,
@@ -407,6 +459,8 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
         paused: false,
         body_paused: false,
         read_again: false,
+        upgraded: false,
+        upgrade: None,
         token: 0,
         generation: 0,
     });
@@ -415,7 +469,7 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
     let Some((Source::Http(mut c), _)) = r.take_source(token, None) else { return };
     c.token = token;
     c.generation = generation;
-    if let Err(e) = r.registry().register(&mut c.stream, Token(token), Interest::READABLE | Interest::WRITABLE) {
+    if let Err(e) = r.registry().register(&mut *c.stream, Token(token), Interest::READABLE | Interest::WRITABLE) {
         tracing::warn!(target: "squall::http", "cannot watch a connection: {e}");
         r.release_token(token);
         return;
@@ -576,13 +630,26 @@ impl Conn {
             Some(_) => Some(Route::Builtin(405, vec![("Allow".into(), b"GET, HEAD".to_vec())])),
             None => None,
         };
+        let captures_of = |spans: &[Option<(usize, usize)>]| spans.iter().map(|s| s.map(|(a, b)| decode_capture(&path[a..b]))).collect();
+        let mut ws_allow = None;
+        let route = match route {
+            Some(route) => Some(route),
+            None => match self.server.ws_lookup(&head.method, path) {
+                Ok(Some((ws, spans))) => Some(Route::Ws(ws, captures_of(&spans))),
+                Ok(None) => None,
+                Err(allow) => {
+                    ws_allow = Some(allow);
+                    None
+                }
+            },
+        };
         let route = if let Some(route) = route { route } else { match self.server.lookup(&head.method, path) {
-            (Lookup::Found(_, spans), Some(target)) => {
-                let captures = spans.iter().map(|s| s.map(|(a, b)| decode_capture(&path[a..b]))).collect();
-                Route::Handler(target, captures)
-            }
+            (Lookup::Found(_, spans), Some(target)) => Route::Handler(target, captures_of(&spans)),
             (Lookup::MethodNotAllowed(allow), _) => Route::Builtin(405, vec![("Allow".into(), allow.join(", ").into_bytes())]),
-            _ => Route::Builtin(404, vec![]),
+            _ => match ws_allow {
+                Some(allow) => Route::Builtin(405, vec![("Allow".into(), allow.join(", ").into_bytes())]),
+                None => Route::Builtin(404, vec![]),
+            },
         } };
         if head.expect_continue && matches!(route, Route::Handler(..)) && self.inflight.is_empty() {
             self.queue_raw(r, b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -742,7 +809,105 @@ impl Conn {
                 let data = self.request_data(p.head, p.body, captures, keep_alive);
                 self.dispatch(r, data, target, false);
             }
+            Route::Ws(route, captures) => self.on_upgrade_request(r, p.head, p.body, route, captures),
         }
+    }
+
+    /// A request on a WebSocket route: refused at once (400, 426), or held
+    /// until decided (origin, subprotocol) and until the responses before it
+    /// are written. No HTTP request is read after it either way.
+    fn on_upgrade_request(
+        &mut self,
+        r: &mut Reactor,
+        head: RequestHead,
+        body: Vec<u8>,
+        route: Arc<crate::ws::route::WsRoute>,
+        captures: Vec<Option<String>>,
+    ) {
+        use crate::ws::handshake;
+        self.no_more_requests = true;
+        let up = match handshake::check(&head) {
+            Ok(up) => up,
+            Err(refusal) => {
+                tracing::debug!(target: "squall::ws", "{}: handshake refused: {} {}", self.remote, refusal.status, refusal.reason);
+                self.refuse_upgrade(r, refusal.status, refusal.headers);
+                return;
+            }
+        };
+        let data = self.request_data(head, body, captures, false);
+        let req = Request::new(self.server.clone(), self.addr(r), self.next_seq, data, false);
+        req.lock().finished = true; // a view for on_open: no response through it
+        let handle = super::REQUESTS.insert(req.clone(), r.index);
+        req.set_handle(handle);
+        let key = up.key.clone();
+        if route.asks_host() && !route.opts.inline {
+            let (server, addr, route2, req2) = (self.server.clone(), self.addr(r), route.clone(), req.clone());
+            r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || {
+                let decision = decide_upgrade(&route2, &req2, &up);
+                let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
+                link.send(Box::new(move |r: &mut Reactor| {
+                    with_conn(r, addr.token, Some(addr.generation), |_r, c| {
+                        if let Some(u) = c.upgrade.as_mut() {
+                            u.decision = Some(decision);
+                        }
+                    });
+                }));
+            })));
+            self.upgrade = Some(Box::new(PendingUpgrade { route, req, key, decision: None }));
+        } else {
+            let decision = decide_upgrade(&route, &req, &up);
+            self.upgrade = Some(Box::new(PendingUpgrade { route, req, key, decision: Some(decision) }));
+        }
+    }
+
+    fn refuse_upgrade(&mut self, r: &mut Reactor, status: u16, headers: Vec<(String, Vec<u8>)>) {
+        self.next_seq += 1;
+        let mut out = Vec::with_capacity(256);
+        response::simple(&mut out, status, &headers, true, false, &self.server.date());
+        self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: true });
+        self.pump(r);
+    }
+
+    /// Whether the handshake is decided and its turn has come; a refusal is
+    /// answered here.
+    fn upgrade_ready(&mut self) -> bool {
+        let Some(u) = self.upgrade.as_ref() else { return false };
+        if u.decision.is_none() || !self.inflight.is_empty() || self.pending_write() || self.peer_closed {
+            return false;
+        }
+        true
+    }
+
+    /// The upgrade itself: the connection becomes a WebSocket in the same
+    /// slot (same token and generation), or gets its refusal.
+    fn into_websocket(mut self: Box<Self>, r: &mut Reactor) {
+        let token = self.token;
+        let u = *self.upgrade.take().expect("upgrade_ready checked it");
+        let refused = match u.decision {
+            Some(Ok(_)) if self.server.is_shutting_down() => Some(503),
+            Some(Ok(_)) => None,
+            Some(Err(status)) => Some(status),
+            None => unreachable!("upgrade_ready checked it"),
+        };
+        if let Some(status) = refused {
+            u.req.release();
+            self.refuse_upgrade(r, status, Vec::new());
+            finish_event(r, token, self);
+            return;
+        }
+        let protocol = match u.decision {
+            Some(Ok(p)) => p,
+            _ => None,
+        };
+        let addr = self.addr(r);
+        let leftover = std::mem::take(&mut self.rbuf);
+        self.upgraded = true;
+        // SAFETY: `upgraded` is set, so Drop will not drop the stream again;
+        // it is moved out exactly once.
+        let stream = unsafe { std::mem::ManuallyDrop::take(&mut self.stream) };
+        let server = self.server.clone();
+        drop(self);
+        crate::ws::conn::upgrade(r, addr, stream, server, u.route, u.req, &u.key, protocol, leftover);
     }
 
     /// Applies output produced on this thread by handlers.
@@ -1002,7 +1167,7 @@ impl Conn {
     }
 
     fn close(&mut self, r: &mut Reactor) {
-        let _ = r.registry().deregister(&mut self.stream);
+        let _ = r.registry().deregister(&mut *self.stream);
         tracing::trace!(target: "squall::http", "closed {}", self.remote);
     }
 }
@@ -1012,10 +1177,56 @@ impl Drop for Conn {
     /// serving it), its handlers are told and the count is kept right. The
     /// socket closes with `stream` (which also takes it out of the poll).
     fn drop(&mut self) {
+        if let Some(u) = self.upgrade.take() {
+            u.req.release();
+        }
+        if self.upgraded {
+            // The WebSocket that took the stream counts the connection now.
+            return;
+        }
         self.abandon_inflight();
+        // SAFETY: not upgraded, so the stream is still here; dropped once.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.stream) };
         self.server.connections.fetch_sub(1, Ordering::AcqRel);
         self.server.maybe_shutdown_finished();
     }
+}
+
+/// The origin check and the subprotocol choice of a handshake: by the
+/// route's callbacks when it has them (on the host thread, or the reactor
+/// for inline routes), else same-origin and the route's list.
+fn decide_upgrade(
+    route: &crate::ws::route::WsRoute,
+    req: &Arc<Request>,
+    up: &crate::ws::handshake::Upgrade,
+) -> Result<Option<String>, u16> {
+    use crate::ws::handshake;
+    let handle = req.handle() as usize as *mut crate::ffi::request::sq_request;
+    let ok = match route.callbacks.check_origin {
+        Some(cb) => {
+            let origin = up.origin.as_deref().unwrap_or("");
+            // SAFETY: a callback the host registered, with its userdata, a
+            // request handle and a string valid during the call.
+            unsafe { cb(route.userdata, handle, origin.as_ptr().cast(), origin.len()) != 0 }
+        }
+        None => handshake::same_origin(up.origin.as_deref(), &up.host),
+    };
+    if !ok {
+        tracing::debug!(target: "squall::ws", "handshake refused: origin {:?} (host {:?})", up.origin, up.host);
+        return Err(403);
+    }
+    let protocol = match route.callbacks.select_subprotocol {
+        Some(cb) if !up.protocols.is_empty() => {
+            let offered: Vec<crate::ffi::request::sq_str> =
+                up.protocols.iter().map(|p| crate::ffi::request::sq_str { ptr: p.as_ptr().cast(), len: p.len() }).collect();
+            // SAFETY: as above; `offered` points into `up`, alive during the call.
+            let i = unsafe { cb(route.userdata, handle, offered.as_ptr(), offered.len()) };
+            usize::try_from(i).ok().and_then(|i| up.protocols.get(i).cloned())
+        }
+        Some(_) => None,
+        None => handshake::select_protocol(&up.protocols, &route.opts.protocols),
+    };
+    Ok(protocol)
 }
 
 /// Calls the handler (on the host thread, or inline on the reactor), and

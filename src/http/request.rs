@@ -50,9 +50,57 @@ impl RequestData {
         self.target.get(self.path_len + 1..).unwrap_or("")
     }
 
+    /// The value of cookie `name` from the `Cookie` headers (RFC 6265 §5.4:
+    /// `name=value` pairs separated by `;`), quotes around it removed; the
+    /// first one wins, as browsers send the most specific first.
+    pub(crate) fn cookie(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, v)| v.split(|&b| b == b';'))
+            .find_map(|pair| {
+                let pair = pair.trim_ascii();
+                let eq = pair.iter().position(|&b| b == b'=')?;
+                if pair[..eq].trim_ascii() != name.as_bytes() {
+                    return None;
+                }
+                let v = pair[eq + 1..].trim_ascii();
+                Some(v.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(v))
+            })
+    }
+
     /// The last value of a header (names compare case-insensitively).
     pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().rev().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    #[test]
+    fn cookies() {
+        let data = super::RequestData {
+            method: "GET".into(),
+            target: "/".into(),
+            path_len: 1,
+            version_minor: 1,
+            headers: vec![
+                ("Cookie".into(), b"a=1; session=\"xyz\";empty=; b = 2".to_vec()),
+                ("cookie".into(), b"a=late; c=3=4".to_vec()),
+            ],
+            body: vec![],
+            captures: vec![],
+            remote: "127.0.0.1:1".parse().unwrap(),
+            keep_alive: true,
+            head_only: false,
+        };
+        assert_eq!(data.cookie("a"), Some(&b"1"[..]));
+        assert_eq!(data.cookie("session"), Some(&b"xyz"[..]));
+        assert_eq!(data.cookie("empty"), Some(&b""[..]));
+        assert_eq!(data.cookie("b"), Some(&b"2"[..]));
+        assert_eq!(data.cookie("c"), Some(&b"3=4"[..]));
+        assert_eq!(data.cookie("A"), None, "names are case-sensitive");
+        assert_eq!(data.cookie("missing"), None);
     }
 }
 

@@ -70,6 +70,11 @@ struct Listener {
 pub(crate) struct ServerShared {
     pub(crate) loop_handle: LoopHandle,
     pub(crate) router: RwLock<Router<RouteTarget>>,
+    /// WebSocket routes, matched before `router`.
+    ws_router: RwLock<Router<Arc<crate::ws::route::WsRoute>>>,
+    has_ws_routes: AtomicBool,
+    /// WebSocket topics (pub/sub).
+    pub(crate) topics: crate::ws::topics::Registry,
     static_mounts: RwLock<Vec<super::static_files::Mount>>,
     config: RwLock<Config>,
     listeners: Mutex<Vec<Listener>>,
@@ -156,6 +161,27 @@ impl ServerShared {
     }
 }
 
+impl ServerShared {
+    /// The WebSocket route for `method` and `path`: Ok(Some) when one
+    /// matches, Err(allowed) when a route matches the path for GET only.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn ws_lookup(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> std::result::Result<Option<(Arc<crate::ws::route::WsRoute>, Vec<Option<(usize, usize)>>)>, Vec<String>> {
+        if !self.has_ws_routes.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let router = self.ws_router.read().unwrap_or_else(|p| p.into_inner());
+        match router.lookup(method, path) {
+            Lookup::Found(i, spans) => Ok(router.get(i).map(|r| (r.target.clone(), spans))),
+            Lookup::MethodNotAllowed(allow) => Err(allow),
+            Lookup::NotFound => Ok(None),
+        }
+    }
+}
+
 /// Runs `f` with the current `Date` value (IMF-fixdate), formatted once per
 /// second per thread, without copying it.
 pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
@@ -181,6 +207,9 @@ impl Server {
             shared: Arc::new(ServerShared {
                 loop_handle,
                 router: RwLock::new(Router::default()),
+                ws_router: RwLock::new(Router::default()),
+                has_ws_routes: AtomicBool::new(false),
+                topics: crate::ws::topics::Registry::default(),
                 static_mounts: RwLock::new(Vec::new()),
                 config: RwLock::new(Config::default()),
                 listeners: Mutex::new(Vec::new()),
@@ -201,6 +230,13 @@ impl Server {
 
     pub(crate) fn route(&self, method: &str, pattern: &str, target: RouteTarget) -> Result<()> {
         self.shared.router.write().unwrap_or_else(|p| p.into_inner()).add(method, pattern, target).map(|_| ())
+    }
+
+    /// Adds a WebSocket route (GET only).
+    pub(crate) fn ws_route(&self, pattern: &str, route: crate::ws::route::WsRoute) -> Result<()> {
+        self.shared.ws_router.write().unwrap_or_else(|p| p.into_inner()).add("GET", pattern, Arc::new(route))?;
+        self.shared.has_ws_routes.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Serves the files under `dir` at URLs starting with `prefix`.

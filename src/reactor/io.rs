@@ -46,6 +46,12 @@ impl ReactorLink {
     /// host thread during a batch of callbacks, the command waits for the end
     /// of the batch and goes with the others.
     pub(crate) fn send(&self, cmd: Command) {
+        if self.is_current() {
+            // From this reactor's own thread (an inline callback): later in
+            // this turn, once the current operation is over.
+            LOCAL.with(|l| l.borrow_mut().push(cmd));
+            return;
+        }
         let cmd = HOST_BATCH.with(|b| match b.borrow_mut().as_mut() {
             Some(batch) => {
                 batch.push((self.clone(), cmd));
@@ -83,6 +89,16 @@ thread_local! {
     /// While the host runs a batch of callbacks: commands for reactors,
     /// sent together (one wake per reactor) when the batch ends.
     static HOST_BATCH: RefCell<Option<Vec<(ReactorLink, Command)>>> = const { RefCell::new(None) };
+    /// Commands for the reactor whose turn this thread is running, sent from
+    /// inside that turn: run before the turn ends.
+    static LOCAL: RefCell<Vec<Command>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Queues a command for the reactor whose turn the calling thread is running
+/// (an event for an inline callback): it runs once the current operation on
+/// a connection is over, before the turn ends.
+pub(crate) fn push_local(cmd: Command) {
+    LOCAL.with(|l| l.borrow_mut().push(cmd));
 }
 
 /// Starts collecting reactor commands sent from this (host) thread.
@@ -165,6 +181,8 @@ pub(crate) struct Reactor {
     pub(crate) host_tasks: Vec<super::Task>,
     /// Output that arrived for a connection busy further up the stack.
     pub(crate) deferred: Vec<crate::http::request::Output>,
+    /// This reactor's WebSocket topic subscriptions.
+    pub(crate) topics: crate::ws::topics::Local,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -198,6 +216,7 @@ impl Reactor {
             scratch: Vec::new(),
             host_tasks: Vec::new(),
             deferred: Vec::new(),
+            topics: crate::ws::topics::Local::default(),
         })
     }
 
@@ -247,6 +266,21 @@ impl Reactor {
     /// Whether the source at `token` (of `generation`) is taken out now.
     pub(crate) fn is_taken(&self, token: usize, generation: u64) -> bool {
         self.sources.get(token).is_some_and(|s| s.generation == generation && s.source.is_none())
+    }
+
+    /// The source at `token` of `generation`, in place (None when it is
+    /// gone, or taken out).
+    pub(crate) fn source_mut(&mut self, token: usize, generation: u64) -> Option<&mut Source> {
+        let slot = self.sources.get_mut(token)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.source.as_mut()
+    }
+
+    /// The source at `token`, if it is in place.
+    pub(crate) fn source_ref(&self, token: usize) -> Option<&Source> {
+        self.sources.get(token).and_then(|s| s.source.as_ref())
     }
 
     pub(crate) fn put_back(&mut self, token: usize, source: Source) {
@@ -299,17 +333,26 @@ impl Reactor {
             }
         }
         self.events = events;
+        self.run_local();
         // The wake token only means "look at the queues", done whatever the token.
         self.link.notifier.consume();
         self.run_commands();
+        self.run_local();
         for output in std::mem::take(&mut self.deferred) {
             crate::http::conn::apply_output(self, output);
         }
         if self.now.duration_since(self.last_sweep) >= crate::http::conn::SWEEP_INTERVAL {
             self.last_sweep = self.now;
             crate::http::conn::sweep(self);
+            self.run_local();
         }
         crate::http::conn::flush_dirty(self);
+        self.run_local();
+        if !self.dirty.is_empty() {
+            // Inline callbacks run just now queued more output.
+            crate::http::conn::flush_dirty(self);
+            self.run_local();
+        }
         if !self.host_tasks.is_empty() {
             let _ = self.loop_handle.add_tasks(&mut self.host_tasks);
             self.host_tasks.clear();
@@ -328,6 +371,22 @@ impl Reactor {
             }
         }
         self.batch = batch;
+    }
+
+    /// Runs the commands this reactor's own thread queued for it (inline
+    /// callbacks and what they sent), until none is left.
+    pub(crate) fn run_local(&mut self) {
+        loop {
+            let batch = LOCAL.with(|l| std::mem::take(&mut *l.borrow_mut()));
+            if batch.is_empty() {
+                return;
+            }
+            for cmd in batch {
+                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd(self))) {
+                    tracing::error!(target: "squall::reactor", "a reactor command panicked: {}", crate::panic_message(&panic));
+                }
+            }
+        }
     }
 
     /// Asks [`Reactor::run`] to return after the current turn.

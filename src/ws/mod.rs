@@ -1,6 +1,17 @@
 //! WebSockets: the opening handshake and the protocol session, both sans-IO
-//! (tungstenite over in-memory buffers). The server glue (routes, handles,
-//! topics) builds on these.
+//! (tungstenite over in-memory buffers); routes, the connections on the
+//! reactors, the handles the host holds, and topics (pub/sub).
 
+use std::sync::LazyLock;
+
+use crate::reactor::handles::HandleTable;
+
+pub(crate) mod conn;
 pub(crate) mod handshake;
+pub(crate) mod route;
 pub(crate) mod session;
+pub(crate) mod socket;
+pub(crate) mod topics;
+
+/// Every open WebSocket in the process, by handle.
+pub(crate) static SOCKETS: LazyLock<HandleTable<socket::WsSocket>> = LazyLock::new(HandleTable::default);

@@ -19,7 +19,8 @@
 use std::io::{self, Read, Write};
 
 use tungstenite::error::{CapacityError, Error, ProtocolError};
-use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
@@ -102,8 +103,14 @@ impl Session {
     }
 
     /// Whether the session is over (closed either way).
+    #[allow(dead_code)] // used by the tests and, next, the client side
     pub(crate) fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Whether data frames may still be sent (no close sent or received).
+    pub(crate) fn can_send(&self) -> bool {
+        !self.closed && self.ctx.can_write()
     }
 
     /// Bytes to write to the socket.
@@ -149,7 +156,10 @@ impl Session {
         let _ = self.ctx.flush(&mut self.io);
     }
 
-    /// Queues a message to the peer.
+    /// Queues a message to the peer through the session (masked when the
+    /// session is a client's). The server writes whole frames with
+    /// [`encode_frame`] instead, built on the sending thread.
+    #[allow(dead_code)] // used by the tests and, next, the client side
     pub(crate) fn send(&mut self, binary: bool, data: &[u8]) -> Result<(), SendError> {
         if self.closed || !self.ctx.can_write() {
             return Err(SendError::Closed);
@@ -201,10 +211,31 @@ impl Session {
     }
 }
 
+/// A whole unfragmented server (unmasked) data frame: serialized once, on
+/// the sending thread, outside any session (the frame layer below the
+/// session; a compressing extension would set RSV1 here).
+pub(crate) fn encode_frame(binary: bool, data: &[u8]) -> Vec<u8> {
+    let header = FrameHeader {
+        is_final: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode: OpCode::Data(if binary { Data::Binary } else { Data::Text }),
+        mask: None,
+    };
+    let len = data.len() as u64;
+    let mut out = Vec::with_capacity(header.len(len) + data.len());
+    // Writing to a Vec cannot fail.
+    let _ = header.format(len, &mut out);
+    out.extend_from_slice(data);
+    out
+}
+
 /// Why a send failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendError {
     Closed,
+    #[allow(dead_code)] // from `send`
     InvalidUtf8,
     TooLong,
 }

@@ -1,0 +1,479 @@
+//! `sq_ws`: WebSocket routes on an `sq_server`, the sockets they accept, and
+//! topics (pub/sub).
+
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
+
+use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, str_arg, try_ref};
+use super::request::{sq_request, sq_str};
+use super::server::{SQ_INLINE, sq_server};
+use super::status::{SQ_OK, sq_status};
+use crate::reactor::handles::Stale;
+use crate::ws::route::{Options, WsRoute};
+use crate::ws::socket::{Sent, WsSocket};
+use crate::{Error, ErrorKind};
+
+/// A WebSocket accepted on a route. An opaque handle, not a pointer to
+/// memory: squall never dereferences it and neither may the caller. It is
+/// valid from `on_open` until the route's `on_close` callback for it has
+/// returned; after that every function taking it returns `SQ_ERR_CLOSED`,
+/// never undefined behaviour. Between a close (by either side) and
+/// `on_close`, sends return `SQ_ERR_CLOSED` too.
+#[derive(Debug)]
+pub struct sq_ws {
+    _private: [u8; 0],
+}
+
+/// Opcode of a text message (valid UTF-8).
+pub const SQ_WS_TEXT: c_int = 1;
+/// Opcode of a binary message.
+pub const SQ_WS_BINARY: c_int = 2;
+
+/// `sq_ws_send` / `sq_publish` status: the message was queued, but more than
+/// the route's `high_water` bytes are now buffered for the socket. Not an
+/// error (it is positive); the sender should wait for `on_drain` before
+/// sending much more.
+pub const SQ_BACKPRESSURE: sq_status = 1;
+
+/// Route option: when a message would be buffered beyond
+/// `max_backpressure`, close the socket (`on_close` with 1006) instead of
+/// dropping the message.
+pub const SQ_WS_CLOSE_ON_LIMIT: u32 = 2;
+
+/// The callbacks of a WebSocket route. Every callback is optional (NULL).
+/// `userdata` is the socket's userdata: the route's, until the socket sets
+/// its own with `sq_ws_set_userdata`. Callbacks run on the loop's host
+/// thread, one at a time (on the reactor thread for an `SQ_INLINE` route).
+/// Pointers handed to a callback are valid until it returns.
+///
+/// Set `size` to `sizeof(sq_ws_callbacks)`: a library newer than the
+/// program reads only the fields the program knew about.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sq_ws_callbacks {
+    /// `sizeof(sq_ws_callbacks)` as the program was compiled.
+    pub size: usize,
+    /// The handshake succeeded. `req` is the upgrade request: its accessors
+    /// (`sq_request_header`, `_query`, `_capture`, `_cookie`, …) work during
+    /// this call only; its response functions return `SQ_ERR_ALREADY_DONE`.
+    pub on_open: Option<unsafe extern "C" fn(userdata: *mut c_void, ws: *mut sq_ws, req: *mut sq_request)>,
+    /// A whole message (fragments reassembled): `opcode` is `SQ_WS_TEXT`
+    /// (valid UTF-8, not NUL-terminated) or `SQ_WS_BINARY`.
+    pub on_message:
+        Option<unsafe extern "C" fn(userdata: *mut c_void, ws: *mut sq_ws, data: *const c_void, len: usize, opcode: c_int)>,
+    /// The socket is closed: `code` is the peer's close code (1005 when its
+    /// close frame had none), the code squall sent after a protocol error
+    /// (1002, 1007, 1009), 1001 after an idle timeout, or 1006 when the
+    /// connection ended without a close frame. Called once per socket; the
+    /// handle is invalid after it returns.
+    pub on_close:
+        Option<unsafe extern "C" fn(userdata: *mut c_void, ws: *mut sq_ws, code: u16, reason: *const c_char, reason_len: usize)>,
+    /// The socket's buffered output fell back under `high_water` after a send
+    /// returned `SQ_BACKPRESSURE`.
+    pub on_drain: Option<unsafe extern "C" fn(userdata: *mut c_void, ws: *mut sq_ws)>,
+    /// A ping arrived (squall already answered it).
+    pub on_ping: Option<unsafe extern "C" fn(userdata: *mut c_void, ws: *mut sq_ws, data: *const c_void, len: usize)>,
+    /// A pong arrived.
+    pub on_pong: Option<unsafe extern "C" fn(userdata: *mut c_void, ws: *mut sq_ws, data: *const c_void, len: usize)>,
+    /// Decides whether a handshake whose `Origin` is `origin` (`origin_len`
+    /// 0 when the request had none) is accepted: return nonzero to accept, 0
+    /// to refuse with 403. NULL: same-origin only (no `Origin` passes; a
+    /// browser's must name the `Host`). Gets the route's userdata.
+    pub check_origin: Option<
+        unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request, origin: *const c_char, origin_len: usize) -> c_int,
+    >,
+    /// Picks a subprotocol among the `count` the client offered (in its
+    /// order): return an index, or -1 for none. NULL: the first offered one
+    /// that is in the route's `subprotocols` option. Gets the route's userdata.
+    pub select_subprotocol: Option<
+        unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request, offered: *const sq_str, count: usize) -> c_int,
+    >,
+}
+
+/// Limits and keep-alive of a WebSocket route. Fill it with
+/// `sq_ws_options_init`, then change what you need.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sq_ws_options {
+    /// `sizeof(sq_ws_options)` as the program was compiled (set by init).
+    pub size: usize,
+    /// Largest message (and frame) accepted; a bigger one closes the socket
+    /// with 1009 before its payload is buffered. Default 16 MiB.
+    pub max_message_size: usize,
+    /// Buffered output above which sends return `SQ_BACKPRESSURE`. Default 256 KiB.
+    pub high_water: usize,
+    /// Buffered output above which a message is not queued: dropped
+    /// (`SQ_ERR_LIMIT`), or the socket closed with `SQ_WS_CLOSE_ON_LIMIT`. A
+    /// message always fits into an empty buffer. Default 4 MiB.
+    pub max_backpressure: usize,
+    /// Send a ping every this many milliseconds (0: never, the default).
+    pub ping_interval_ms: u32,
+    /// Close a socket whose pong has not come this long after a ping
+    /// (0: the ping interval).
+    pub pong_timeout_ms: u32,
+    /// Close (1001) a socket that sent nothing for this long (0: never, the default).
+    pub idle_timeout_ms: u32,
+    /// Subprotocols the route speaks, comma-separated, in its order of
+    /// preference; NULL for none. Copied by `sq_ws_route`.
+    pub subprotocols: *const c_char,
+    /// `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
+    pub flags: u32,
+}
+
+/// Fills `options` with the defaults (and its `size`).
+///
+/// Thread: any thread.
+/// Ownership: writes into the caller's struct.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options) -> sq_status {
+    ffi_boundary! {
+        if options.is_null() {
+            return fail_null("options");
+        }
+        let d = Options::default();
+        let o = sq_ws_options {
+            size: std::mem::size_of::<sq_ws_options>(),
+            max_message_size: d.max_message_size,
+            high_water: d.high_water,
+            max_backpressure: d.max_backpressure,
+            ping_interval_ms: 0,
+            pong_timeout_ms: 0,
+            idle_timeout_ms: 0,
+            subprotocols: std::ptr::null(),
+            flags: 0,
+        };
+        // SAFETY: non-NULL pointer to the caller's struct.
+        unsafe { options.write(o) };
+        SQ_OK
+    }
+}
+
+/// Copies the first `size` bytes the caller declared, defaults for the rest.
+///
+/// # Safety
+/// `p` points to a struct whose first field is its size, of at least that size.
+unsafe fn read_versioned<T: Copy>(p: *const T, defaults: T) -> Result<T, Error> {
+    // SAFETY: the first field is a size_t, per the contract.
+    let size = unsafe { p.cast::<usize>().read_unaligned() };
+    if size < std::mem::size_of::<usize>() {
+        return Err(Error::new(ErrorKind::InvalidArg, "the struct's size field is not set"));
+    }
+    let mut out = defaults;
+    let n = size.min(std::mem::size_of::<T>());
+    // SAFETY: both regions are at least `n` bytes; `T` is a plain C struct.
+    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&raw mut out).cast::<u8>(), n) };
+    Ok(out)
+}
+
+/// Adds a WebSocket route: GET requests whose path matches `pattern` (a
+/// regular expression, as for `sq_route`; captured groups through
+/// `sq_request_capture` in `on_open`) are upgraded (RFC 6455 §4.2): a bad
+/// version gets 426 with `Sec-WebSocket-Version: 13`, another malformed
+/// handshake 400, a refused origin 403. WebSocket routes are matched before
+/// the HTTP routes.
+///
+/// Thread: the host thread, before or while the loop runs.
+/// Ownership: `pattern`, `*callbacks`, `*options` and its `subprotocols`
+/// string are copied. squall keeps `userdata` (without dereferencing it)
+/// until `sq_server_free`.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL` (`options` may be NULL: defaults);
+/// `SQ_ERR_INVALID_ARG` for a bad pattern, unknown flags, a zero limit or a
+/// `size` field not set.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_route(
+    server: *mut sq_server,
+    pattern: *const c_char,
+    callbacks: *const sq_ws_callbacks,
+    options: *const sq_ws_options,
+    userdata: *mut c_void,
+) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        // SAFETY: NUL-terminated string per the API contract.
+        let pattern = ffi_try!(unsafe { str_arg(pattern, "pattern") });
+        if callbacks.is_null() {
+            return fail_null("callbacks");
+        }
+        let none = sq_ws_callbacks {
+            size: 0, on_open: None, on_message: None, on_close: None, on_drain: None, on_ping: None,
+            on_pong: None, check_origin: None, select_subprotocol: None,
+        };
+        // SAFETY: a live struct starting with its size, per the contract.
+        let cb = ffi_try!(unsafe { read_versioned(callbacks, none) });
+        let mut opts = Options::default();
+        if !options.is_null() {
+            let mut defaults = sq_ws_options {
+                size: 0, max_message_size: opts.max_message_size, high_water: opts.high_water,
+                max_backpressure: opts.max_backpressure, ping_interval_ms: 0, pong_timeout_ms: 0,
+                idle_timeout_ms: 0, subprotocols: std::ptr::null(), flags: 0,
+            };
+            // SAFETY: as above.
+            defaults = ffi_try!(unsafe { read_versioned(options, defaults) });
+            let o = defaults;
+            if o.flags & !(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT) != 0 {
+                return fail(Error::new(ErrorKind::InvalidArg, format!("unknown WebSocket route flags {:#x}", o.flags)));
+            }
+            if o.max_message_size == 0 || o.high_water == 0 || o.max_backpressure == 0 {
+                return fail(Error::new(ErrorKind::InvalidArg, "max_message_size, high_water and max_backpressure must not be 0"));
+            }
+            opts.max_message_size = o.max_message_size;
+            opts.high_water = o.high_water;
+            opts.max_backpressure = o.max_backpressure.max(o.high_water);
+            opts.ping_interval_ms = u64::from(o.ping_interval_ms);
+            opts.pong_timeout_ms = u64::from(o.pong_timeout_ms);
+            opts.idle_timeout_ms = u64::from(o.idle_timeout_ms);
+            opts.inline = o.flags & SQ_INLINE != 0;
+            opts.close_on_limit = o.flags & SQ_WS_CLOSE_ON_LIMIT != 0;
+            if !o.subprotocols.is_null() {
+                // SAFETY: NUL-terminated string per the API contract.
+                let list = ffi_try!(unsafe { str_arg(o.subprotocols, "subprotocols") });
+                opts.protocols = list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+            }
+        }
+        let route = WsRoute { callbacks: cb, userdata, opts };
+        ffi_try!(s.ws_route(pattern, route));
+        SQ_OK
+    }
+}
+
+fn socket(ws: *mut sq_ws) -> Result<Arc<WsSocket>, Error> {
+    let id = ws as usize as u64;
+    if id == 0 {
+        return Err(Error::new(ErrorKind::Null, "ws is NULL"));
+    }
+    crate::ws::SOCKETS.get(id).map_err(|s| match s {
+        Stale::Released => Error::new(ErrorKind::Closed, "the WebSocket is closed"),
+        Stale::Invalid => Error::new(ErrorKind::InvalidArg, "not a WebSocket handle"),
+    })
+}
+
+/// The bytes of a (pointer, length) argument; NULL is fine when `len` is 0.
+fn bytes_arg<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], Error> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Error::new(ErrorKind::Null, "data is NULL"));
+    }
+    // SAFETY: the caller passes `len` readable bytes, per the API contract.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+}
+
+fn binary_opcode(opcode: c_int) -> Result<bool, Error> {
+    match opcode {
+        SQ_WS_TEXT => Ok(false),
+        SQ_WS_BINARY => Ok(true),
+        _ => Err(Error::new(ErrorKind::InvalidArg, format!("opcode {opcode} is neither SQ_WS_TEXT nor SQ_WS_BINARY"))),
+    }
+}
+
+/// Sends a message: `SQ_WS_TEXT` (must be valid UTF-8) or `SQ_WS_BINARY`.
+/// The frame is built on the calling thread and written by the socket's
+/// reactor, in the order of the calls made by each thread.
+///
+/// Thread: any thread.
+/// Ownership: `data` is copied before the call returns.
+/// Returns: `SQ_OK` (queued); `SQ_BACKPRESSURE` (queued, but more than the
+/// route's `high_water` is buffered: wait for `on_drain`); `SQ_ERR_LIMIT`
+/// (not queued: over `max_backpressure`; with `SQ_WS_CLOSE_ON_LIMIT` the
+/// socket is being closed too); `SQ_ERR_CLOSED` (closing or closed, or a
+/// handle whose `on_close` has returned); `SQ_ERR_INVALID_ARG` (bad opcode,
+/// text not UTF-8, not a WebSocket handle); `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_send(ws: *mut sq_ws, data: *const c_void, len: usize, opcode: c_int) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        let binary = ffi_try!(binary_opcode(opcode));
+        let bytes = ffi_try!(bytes_arg(data, len));
+        match ffi_try!(sock.send(binary, bytes)) {
+            Sent::Queued => SQ_OK,
+            Sent::Backpressure => SQ_BACKPRESSURE,
+        }
+    }
+}
+
+/// Starts the close handshake with `code` (1000–1003, 1007–1014 or
+/// 3000–4999) and `reason` (UTF-8, at most 123 bytes; NULL for none). Sends
+/// fail with `SQ_ERR_CLOSED` from now on; `on_close` follows when the peer
+/// answered (or after 5 s without an answer).
+///
+/// Thread: any thread.
+/// Ownership: `reason` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED` (already closing or closed);
+/// `SQ_ERR_INVALID_ARG` (code or reason); `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_close(ws: *mut sq_ws, code: u16, reason: *const c_char) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        let reason = if reason.is_null() {
+            ""
+        } else {
+            // SAFETY: NUL-terminated string per the API contract.
+            ffi_try!(unsafe { str_arg(reason, "reason") })
+        };
+        ffi_try!(sock.close(code, reason));
+        SQ_OK
+    }
+}
+
+/// Sends a ping carrying `len` (at most 125) bytes.
+///
+/// Thread: any thread.
+/// Ownership: `data` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG` (over 125 bytes);
+/// `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_ping(ws: *mut sq_ws, data: *const c_void, len: usize) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        let bytes = ffi_try!(bytes_arg(data, len));
+        ffi_try!(sock.ping(bytes));
+        SQ_OK
+    }
+}
+
+/// The bytes queued for the socket and not yet written (frames on their way
+/// to its reactor included).
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: the count; 0 for a closed or invalid handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_buffered_amount(ws: *mut sq_ws) -> usize {
+    ffi_boundary! {
+        match socket(ws) {
+            Ok(s) => s.buffered.load(std::sync::atomic::Ordering::Acquire),
+            Err(e) => fail(e),
+        }
+    }
+}
+
+/// Sets the userdata handed to this socket's callbacks from now on.
+///
+/// Thread: any thread (the callbacks see the new value once this returns).
+/// Ownership: squall stores the pointer without dereferencing it; the host
+/// frees what it points to, at the earliest in `on_close`.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_set_userdata(ws: *mut sq_ws, userdata: *mut c_void) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        sock.set_userdata(userdata);
+        SQ_OK
+    }
+}
+
+/// The socket's userdata (the route's until `sq_ws_set_userdata`).
+///
+/// Thread: any thread.
+/// Ownership: the pointer the host stored.
+/// Returns: the userdata; NULL for a closed or invalid handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_userdata(ws: *mut sq_ws) -> *mut c_void {
+    ffi_boundary! {
+        match socket(ws) {
+            Ok(s) => s.userdata(),
+            Err(e) => fail(e),
+        }
+    }
+}
+
+/// The subprotocol chosen in the handshake.
+///
+/// Thread: any thread.
+/// Ownership: `*out` points into the socket's memory, valid until its
+/// `on_close` returns.
+/// Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when none was chosen; `SQ_ERR_CLOSED`;
+/// `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_subprotocol(ws: *mut sq_ws, out: *mut sq_str) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        if out.is_null() {
+            return fail_null("out");
+        }
+        match &sock.protocol {
+            Some(p) => {
+                // SAFETY: non-NULL out-parameter; the string lives as long as the socket.
+                unsafe { *out = sq_str { ptr: p.as_ptr().cast(), len: p.len() } };
+                SQ_OK
+            }
+            None => fail(Error::new(ErrorKind::NotFound, "no subprotocol was chosen")),
+        }
+    }
+}
+
+/// Subscribes the socket to `topic` of its server (a second subscription is
+/// a no-op). The subscription ends with `sq_ws_unsubscribe` or the socket.
+/// A `sq_publish` made after this call returns, from any thread, reaches it.
+///
+/// Thread: any thread.
+/// Ownership: `topic` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG` (empty topic or
+/// over 1024 bytes); `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_subscribe(ws: *mut sq_ws, topic: *const c_char) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        // SAFETY: NUL-terminated string per the API contract.
+        let topic = ffi_try!(unsafe { str_arg(topic, "topic") });
+        ffi_try!(sock.subscribe(topic));
+        SQ_OK
+    }
+}
+
+/// Ends the socket's subscription to `topic` (no error if it had none).
+///
+/// Thread: any thread.
+/// Ownership: `topic` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_unsubscribe(ws: *mut sq_ws, topic: *const c_char) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        // SAFETY: NUL-terminated string per the API contract.
+        let topic = ffi_try!(unsafe { str_arg(topic, "topic") });
+        ffi_try!(sock.unsubscribe(topic));
+        SQ_OK
+    }
+}
+
+/// Sends a message to every socket subscribed to `topic` on `server`, on
+/// every reactor thread. The frame is built once; each subscriber gets it
+/// under its route's backpressure rules (over `max_backpressure` it is
+/// skipped, or closed with `SQ_WS_CLOSE_ON_LIMIT`).
+///
+/// Thread: any thread.
+/// Ownership: `topic` and `data` are copied.
+/// Returns: `SQ_OK` (also when nobody subscribes); `SQ_ERR_INVALID_ARG` (bad
+/// opcode, text not UTF-8, bad topic); `SQ_ERR_CLOSED` (server freed);
+/// `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_publish(server: *mut sq_server, topic: *const c_char, data: *const c_void, len: usize, opcode: c_int) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        // SAFETY: NUL-terminated string per the API contract.
+        let topic = ffi_try!(unsafe { str_arg(topic, "topic") });
+        let binary = ffi_try!(binary_opcode(opcode));
+        let bytes = ffi_try!(bytes_arg(data, len));
+        ffi_try!(crate::ws::socket::publish(&s.shared, topic, binary, bytes));
+        SQ_OK
+    }
+}
+
+/// The number of sockets subscribed to `topic` on `server`, across every
+/// reactor (subscriptions in progress included).
+///
+/// Thread: any thread.
+/// Ownership: `topic` is read during the call.
+/// Returns: the count; 0 on a NULL argument (with `sq_last_error()`).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_topic_subscribers(server: *mut sq_server, topic: *const c_char) -> usize {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        // SAFETY: NUL-terminated string per the API contract.
+        let topic = ffi_try!(unsafe { str_arg(topic, "topic") });
+        s.shared.topics.subscribers(topic)
+    }
+}

@@ -1,0 +1,662 @@
+//! WebSocket connections on a reactor: the connection an HTTP upgrade turned
+//! into, its output queue (frames owned, or shared with every subscriber of
+//! a topic), keep-alive pings, the close handshake, and the hand-over of
+//! events to the host (or, for inline routes, to the reactor thread itself).
+//! Everything here runs on the reactor's thread.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use tungstenite::protocol::Role;
+
+use super::route::WsRoute;
+use super::session::{Limits, Session, WsEvent};
+use super::socket::{INBOX_HIGH, INBOX_LOW, WsSocket};
+use super::topics::Topic;
+use crate::http::conn::Source;
+use crate::http::request::{ConnAddr, Request};
+use crate::http::server::ServerShared;
+use crate::reactor::{Reactor, Task};
+
+const READ_CHUNK: usize = 64 * 1024;
+/// How long a close we started waits for the peer's reply.
+const CLOSE_GRACE_MS: u64 = 5_000;
+/// Frames handed to one `writev`.
+const MAX_IOV: usize = 64;
+
+/// Output waiting for the socket.
+enum Out {
+    Owned(Vec<u8>),
+    /// A published frame, shared by every subscriber.
+    Shared(Arc<[u8]>),
+}
+
+impl Out {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Out::Owned(v) => v,
+            Out::Shared(a) => a,
+        }
+    }
+}
+
+/// One WebSocket connection.
+pub(crate) struct WsConn {
+    stream: TcpStream,
+    session: Session,
+    pub(crate) sock: Arc<WsSocket>,
+    out: VecDeque<Out>,
+    /// Bytes of the front of `out` already written.
+    out_pos: usize,
+    topics: Vec<Arc<Topic>>,
+    last_read_ms: u64,
+    last_ping_ms: u64,
+    awaiting_pong_since: Option<u64>,
+    /// A close we started: when (for the grace period).
+    closing_since: Option<u64>,
+    /// What `on_close` will say, once decided.
+    close_info: Option<Box<(u16, String)>>,
+    /// `on_close` was handed over (or must not be, the server being freed).
+    told: bool,
+    /// The socket is finished (EOF, error, or killed): close now.
+    gone: bool,
+    close_when_flushed: bool,
+    read_paused: bool,
+    dirty: bool,
+    token: usize,
+}
+
+// ---- entry points -----------------------------------------------------------
+
+/// Turns an upgraded HTTP connection into a WebSocket: writes the 101, tells
+/// the host (`on_open`), then handles the bytes that followed the handshake
+/// and whatever the socket holds.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn upgrade(
+    r: &mut Reactor,
+    addr: ConnAddr,
+    stream: TcpStream,
+    server: Arc<ServerShared>,
+    route: Arc<WsRoute>,
+    req: Arc<Request>,
+    key: &str,
+    protocol: Option<String>,
+    leftover: Vec<u8>,
+) {
+    let mut hello = Vec::with_capacity(192);
+    crate::http::server::with_date(|d| super::handshake::accept(&mut hello, key, protocol.as_deref(), d));
+    let limits = Limits { max_message_size: route.opts.max_message_size };
+    let sock = WsSocket::new(addr, route, server, protocol);
+    let now = r.now_ms();
+    let mut c = Box::new(WsConn {
+        stream,
+        session: Session::new(Role::Server, limits, leftover),
+        sock: sock.clone(),
+        out: VecDeque::new(),
+        out_pos: 0,
+        topics: Vec::new(),
+        last_read_ms: now,
+        last_ping_ms: now,
+        awaiting_pong_since: None,
+        closing_since: None,
+        close_info: None,
+        told: false,
+        gone: false,
+        close_when_flushed: false,
+        read_paused: false,
+        dirty: false,
+        token: addr.token,
+    });
+    tracing::trace!(target: "squall::ws", "upgraded token {}", addr.token);
+    c.queue_new(hello);
+    let s = sock.clone();
+    dispatch(r, &sock, move || {
+        if let Some(cb) = s.route.callbacks.on_open
+            && !s.server.dead.load(Ordering::Acquire)
+        {
+            // SAFETY: a callback the host registered, called with its userdata
+            // and handles (ids dressed as pointers, never dereferenced).
+            unsafe { cb(s.userdata(), s.handle_ptr().cast(), req.handle() as usize as *mut _) };
+        }
+        req.release();
+    });
+    c.feed(r, &[]);
+    c.on_readable(r, false);
+    finish(r, addr.token, c);
+}
+
+/// Readiness on a WebSocket's token.
+pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
+    let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+    let writable = ev.is_writable();
+    let read_closed = ev.is_read_closed();
+    with_ws(r, token, None, |r, c| {
+        if readable {
+            c.on_readable(r, read_closed);
+        }
+        if writable && !c.out.is_empty() {
+            c.flush(r);
+        }
+    });
+}
+
+/// Runs `f` on the WebSocket at `token` (of `generation`, if given), then
+/// puts it back or closes it. Returns false when there is no such socket. A
+/// panic inside `f` drops that connection only.
+pub(crate) fn with_ws(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnOnce(&mut Reactor, &mut WsConn)) -> bool {
+    let c = match r.take_source(token, generation) {
+        Some((Source::Ws(c), _)) => c,
+        Some((other, _)) => {
+            r.put_back(token, other);
+            return false;
+        }
+        None => return false,
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut c = c;
+        f(r, &mut c);
+        c
+    }));
+    match outcome {
+        Ok(c) => finish(r, token, c),
+        Err(p) => {
+            tracing::error!(target: "squall::ws", "panic while serving a WebSocket (closed): {}", crate::panic_message(&p));
+            r.release_token(token);
+        }
+    }
+    true
+}
+
+/// Puts a connection back (noting it for the end-of-turn write), or closes it.
+fn finish(r: &mut Reactor, token: usize, mut c: Box<WsConn>) {
+    if c.should_close() {
+        c.finish_close(r, true);
+        r.release_token(token);
+        return;
+    }
+    if !c.out.is_empty() && !c.dirty {
+        c.dirty = true;
+        r.dirty.push(token);
+    }
+    r.put_back(token, Source::Ws(c));
+}
+
+/// Runs `f` on the socket's connection, on its reactor (later in this turn
+/// when called on that reactor's thread).
+pub(crate) fn command(sock: &Arc<WsSocket>, f: impl FnOnce(&mut Reactor, &mut WsConn) + Send + 'static) {
+    command_else(sock, f, || {});
+}
+
+/// Like [`command`]; `missing` runs instead when the connection is gone.
+pub(crate) fn command_else(
+    sock: &Arc<WsSocket>,
+    f: impl FnOnce(&mut Reactor, &mut WsConn) + Send + 'static,
+    missing: impl FnOnce() + Send + 'static,
+) {
+    let addr = sock.addr;
+    match sock.server.loop_handle.reactor_link(addr.reactor) {
+        Some(link) => link.send(Box::new(move |r: &mut Reactor| {
+            if !with_ws(r, addr.token, Some(addr.generation), f) {
+                missing();
+            }
+        })),
+        None => missing(),
+    }
+}
+
+/// Hands an event to the host: a task for the host thread, or for an inline
+/// route a command that runs on this reactor once the current operation is
+/// over (never while a connection is taken out).
+fn dispatch(r: &mut Reactor, sock: &Arc<WsSocket>, f: impl FnOnce() + Send + 'static) {
+    if sock.route.opts.inline {
+        crate::reactor::push_local(Box::new(move |_r: &mut Reactor| f()));
+    } else {
+        r.host_tasks.push(Task::Boxed(Box::new(f)));
+    }
+}
+
+/// A published frame for the subscribers of `topic` on this reactor.
+pub(crate) fn deliver(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
+    let Some(mut members) = r.topics.take(topic) else { return };
+    let mut stale = Vec::new();
+    let mut dirty = Vec::new();
+    for (&token, &generation) in &members {
+        match r.source_mut(token, generation) {
+            Some(Source::Ws(c)) => {
+                if c.accept_shared(&frame) && !c.dirty {
+                    c.dirty = true;
+                    dirty.push(token);
+                }
+            }
+            // A member that ended without unsubscribing (a panic while
+            // serving it): forget it.
+            _ => stale.push(token),
+        }
+    }
+    for t in stale {
+        members.swap_remove(&t);
+    }
+    r.topics.restore(topic, members);
+    r.dirty.extend(dirty);
+}
+
+/// The reactor's part of a graceful shutdown: every WebSocket of `server`
+/// starts a close with 1001.
+pub(crate) fn begin_shutdown(r: &mut Reactor, token: usize) {
+    with_ws(r, token, None, |r, c| {
+        c.sock.closed.store(true, Ordering::Release);
+        c.start_close(r, 1001, "server shutting down");
+    });
+}
+
+/// Closes a WebSocket at once: the server was freed (no callback) or its
+/// shutdown deadline passed (`on_close` with 1006).
+pub(crate) fn remove(r: &mut Reactor, token: usize, mut c: Box<WsConn>) {
+    let tell = !c.sock.server.dead.load(Ordering::Acquire);
+    c.set_close(1006, "server shut down");
+    c.finish_close(r, tell);
+    r.release_token(token);
+}
+
+/// Periodic checks: keep-alive pings, pong and idle timeouts, the close grace.
+pub(crate) fn sweep(r: &mut Reactor, token: usize) {
+    let now = r.now_ms();
+    with_ws(r, token, None, |r, c| c.on_sweep(r, now));
+}
+
+/// Whether a sweep has anything to look at (a cheap check before taking the
+/// connection out).
+pub(crate) fn wants_sweep(c: &WsConn) -> bool {
+    let o = &c.sock.route.opts;
+    c.closing_since.is_some() || o.ping_interval_ms > 0 || o.idle_timeout_ms > 0
+}
+
+/// Writes a WebSocket's queued output (end of turn).
+pub(crate) fn flush_token(r: &mut Reactor, token: usize) {
+    with_ws(r, token, None, |r, c| c.flush(r));
+}
+
+// ---- one connection ---------------------------------------------------------
+
+impl WsConn {
+    pub(crate) fn server(&self) -> &Arc<ServerShared> {
+        &self.sock.server
+    }
+
+    fn should_close(&self) -> bool {
+        self.gone || (self.close_when_flushed && self.out.is_empty())
+    }
+
+    /// Output already counted in `buffered` (a send).
+    pub(crate) fn queue_counted(&mut self, bytes: Vec<u8>, _n: usize) {
+        if self.gone || !self.session.can_send() {
+            self.sock.buffered.fetch_sub(bytes.len(), Ordering::AcqRel);
+            return;
+        }
+        self.out.push_back(Out::Owned(bytes));
+    }
+
+    /// Output the connection makes itself (the 101, pongs, close frames).
+    fn queue_new(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() || self.gone {
+            return;
+        }
+        self.sock.buffered.fetch_add(bytes.len(), Ordering::AcqRel);
+        self.out.push_back(Out::Owned(bytes));
+    }
+
+    /// A published frame; false when this subscriber does not take it.
+    fn accept_shared(&mut self, frame: &Arc<[u8]>) -> bool {
+        if self.gone || !self.session.can_send() {
+            return false;
+        }
+        match self.sock.admit(frame.len()) {
+            Ok(_) => {
+                self.out.push_back(Out::Shared(frame.clone()));
+                true
+            }
+            Err(_) if self.sock.route.opts.close_on_limit => {
+                self.sock.closed.store(true, Ordering::Release);
+                self.kill(1006, "send buffer over max_backpressure");
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn set_close(&mut self, code: u16, reason: &str) {
+        if self.close_info.is_none() {
+            self.close_info = Some(Box::new((code, reason.to_owned())));
+        }
+    }
+
+    /// Ends the connection now, dropping what is queued.
+    pub(crate) fn kill(&mut self, code: u16, reason: &str) {
+        self.set_close(code, reason);
+        self.drop_output();
+        self.gone = true;
+    }
+
+    fn drop_output(&mut self) {
+        let queued: usize = self.out.iter().map(|o| o.bytes().len()).sum::<usize>() - self.out_pos;
+        self.sock.buffered.fetch_sub(queued, Ordering::AcqRel);
+        self.out = VecDeque::new();
+        self.out_pos = 0;
+    }
+
+    /// The close-on-limit policy, from a send.
+    pub(crate) fn abort(&mut self, code: u16, reason: &str) {
+        self.kill(code, reason);
+    }
+
+    /// Starts the close handshake (a close frame; the peer's reply ends it).
+    pub(crate) fn start_close(&mut self, r: &mut Reactor, code: u16, reason: &str) {
+        if !self.session.can_send() || self.gone {
+            return;
+        }
+        let _ = self.session.close(code, reason);
+        let out = self.session.take_output();
+        self.queue_new(out);
+        self.closing_since = Some(r.now_ms());
+    }
+
+    pub(crate) fn send_ping(&mut self, data: &[u8]) {
+        if self.session.control(false, data).is_ok() {
+            let out = self.session.take_output();
+            self.queue_new(out);
+        }
+    }
+
+    pub(crate) fn subscribe(&mut self, r: &mut Reactor, topic: Arc<Topic>) {
+        if self.gone || self.close_when_flushed {
+            self.server().topics.remove_subscriber(&topic, r.index);
+            return;
+        }
+        let generation = self.sock.addr.generation;
+        if r.topics.insert(&topic, self.token, generation) {
+            self.topics.push(topic);
+        } else {
+            // Already subscribed: the count raised by the call is undone.
+            self.server().topics.remove_subscriber(&topic, r.index);
+        }
+    }
+
+    pub(crate) fn unsubscribe(&mut self, r: &mut Reactor, topic: &Arc<Topic>) {
+        if r.topics.remove(topic, self.token) {
+            self.topics.retain(|t| !Arc::ptr_eq(t, topic));
+            self.server().topics.remove_subscriber(topic, r.index);
+        }
+    }
+
+    /// The host caught up with the messages handed to it: read again.
+    pub(crate) fn resume(&mut self, r: &mut Reactor) {
+        if self.read_paused {
+            self.read_paused = false;
+            self.on_readable(r, false);
+        }
+    }
+
+    /// Reads until the socket has no more (or the host is behind).
+    fn on_readable(&mut self, r: &mut Reactor, read_closed: bool) {
+        let mut scratch = std::mem::take(&mut r.scratch);
+        if scratch.len() < READ_CHUNK {
+            scratch.resize(READ_CHUNK, 0);
+        }
+        loop {
+            if self.gone || self.read_paused || self.close_when_flushed {
+                break;
+            }
+            match self.stream.read(&mut scratch) {
+                Ok(0) => {
+                    self.set_close(1006, "connection lost");
+                    self.gone = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.last_read_ms = r.now_ms();
+                    self.feed(r, &scratch[..n]);
+                    if n < scratch.len() && !read_closed {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.kill(1006, "connection lost");
+                    break;
+                }
+            }
+        }
+        r.scratch = scratch;
+    }
+
+    /// Runs bytes through the session and hands what they completed over.
+    fn feed(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        let mut events = Vec::new();
+        self.session.feed(bytes, &mut events);
+        for ev in events {
+            match ev {
+                WsEvent::Message { binary, data } => self.on_message(r, binary, data),
+                WsEvent::Ping(data) => {
+                    if self.sock.route.callbacks.on_ping.is_some() {
+                        self.on_control(r, false, data);
+                    }
+                }
+                WsEvent::Pong(data) => {
+                    self.awaiting_pong_since = None;
+                    if self.sock.route.callbacks.on_pong.is_some() {
+                        self.on_control(r, true, data);
+                    }
+                }
+                WsEvent::Closed { code, reason, by_peer } => {
+                    tracing::trace!(target: "squall::ws", "closed ({code} {reason:?}, by peer: {by_peer})");
+                    self.sock.closed.store(true, Ordering::Release);
+                    self.set_close(code, &reason);
+                    self.close_when_flushed = true;
+                }
+            }
+        }
+        let out = self.session.take_output();
+        self.queue_new(out);
+    }
+
+    fn on_message(&mut self, r: &mut Reactor, binary: bool, data: Vec<u8>) {
+        let n = data.len();
+        let sock = &self.sock;
+        if sock.inbox.fetch_add(n, Ordering::AcqRel) + n > INBOX_HIGH {
+            // The host is behind: stop reading until it catches up.
+            sock.reading_paused.store(true, Ordering::Release);
+            self.read_paused = true;
+            if sock.inbox.load(Ordering::Acquire) < INBOX_LOW && sock.reading_paused.swap(false, Ordering::AcqRel) {
+                self.read_paused = false;
+            }
+        }
+        let s = sock.clone();
+        dispatch(r, sock, move || {
+            if let Some(cb) = s.route.callbacks.on_message
+                && !s.server.dead.load(Ordering::Acquire)
+            {
+                let opcode = if binary { crate::ffi::ws::SQ_WS_BINARY } else { crate::ffi::ws::SQ_WS_TEXT };
+                // SAFETY: as in `upgrade`; `data` outlives the call.
+                unsafe { cb(s.userdata(), s.handle_ptr().cast(), data.as_ptr().cast(), data.len(), opcode) };
+            }
+            s.message_taken(n);
+        });
+    }
+
+    fn on_control(&mut self, r: &mut Reactor, pong: bool, data: Vec<u8>) {
+        let s = self.sock.clone();
+        dispatch(r, &self.sock, move || {
+            let cb = if pong { s.route.callbacks.on_pong } else { s.route.callbacks.on_ping };
+            if let Some(cb) = cb
+                && !s.server.dead.load(Ordering::Acquire)
+            {
+                // SAFETY: as in `upgrade`.
+                unsafe { cb(s.userdata(), s.handle_ptr().cast(), data.as_ptr().cast(), data.len()) };
+            }
+        });
+    }
+
+    /// Writes as much queued output as the socket takes (several frames per
+    /// `writev`).
+    fn flush(&mut self, r: &mut Reactor) {
+        self.dirty = false;
+        let mut written_total = 0;
+        while !self.out.is_empty() && !self.gone {
+            let mut slices: [IoSlice<'_>; MAX_IOV] = std::array::from_fn(|_| IoSlice::new(&[]));
+            let mut count = 0;
+            for (i, o) in self.out.iter().take(MAX_IOV).enumerate() {
+                let b = o.bytes();
+                slices[count] = IoSlice::new(if i == 0 { &b[self.out_pos..] } else { b });
+                count += 1;
+            }
+            match self.stream.write_vectored(&slices[..count]) {
+                Ok(0) => {
+                    self.kill(1006, "connection lost");
+                    break;
+                }
+                Ok(mut n) => {
+                    written_total += n;
+                    while n > 0 {
+                        let front = self.out.front().expect("written bytes come from queued output").bytes().len();
+                        let left = front - self.out_pos;
+                        if n >= left {
+                            n -= left;
+                            self.out.pop_front();
+                            self.out_pos = 0;
+                        } else {
+                            self.out_pos += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.kill(1006, "connection lost");
+                    break;
+                }
+            }
+        }
+        if written_total > 0 {
+            let left = self.sock.buffered.fetch_sub(written_total, Ordering::AcqRel).saturating_sub(written_total);
+            if left <= self.sock.route.opts.high_water && self.sock.drain_wanted.swap(false, Ordering::AcqRel) && !self.gone {
+                let s = self.sock.clone();
+                dispatch(r, &self.sock, move || {
+                    if let Some(cb) = s.route.callbacks.on_drain
+                        && !s.server.dead.load(Ordering::Acquire)
+                    {
+                        // SAFETY: as in `upgrade`.
+                        unsafe { cb(s.userdata(), s.handle_ptr().cast()) };
+                    }
+                });
+            }
+        }
+        if self.out.is_empty() && self.out.capacity() > 4 {
+            self.out = VecDeque::new();
+        }
+    }
+
+    fn on_sweep(&mut self, r: &mut Reactor, now: u64) {
+        let o = &self.sock.route.opts;
+        if let Some(since) = self.closing_since {
+            if now.saturating_sub(since) >= CLOSE_GRACE_MS {
+                self.kill(1006, "no reply to the close frame");
+            }
+            return;
+        }
+        if o.idle_timeout_ms > 0 && now.saturating_sub(self.last_read_ms) >= o.idle_timeout_ms {
+            self.sock.closed.store(true, Ordering::Release);
+            self.start_close(r, 1001, "idle timeout");
+            return;
+        }
+        if o.ping_interval_ms > 0 {
+            let pong_timeout = if o.pong_timeout_ms > 0 { o.pong_timeout_ms } else { o.ping_interval_ms };
+            match self.awaiting_pong_since {
+                Some(since) if now.saturating_sub(since) >= pong_timeout => {
+                    self.sock.closed.store(true, Ordering::Release);
+                    self.kill(1006, "no pong before the timeout");
+                }
+                Some(_) => {}
+                None if now.saturating_sub(self.last_ping_ms) >= o.ping_interval_ms => {
+                    self.last_ping_ms = now;
+                    self.awaiting_pong_since = Some(now);
+                    self.send_ping(b"");
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The connection ends: subscriptions go, the host is told (`on_close`,
+    /// after every message handed over before it), the handle is released
+    /// once the callback returned, and the socket leaves the poll.
+    fn finish_close(&mut self, r: &mut Reactor, tell: bool) {
+        for t in std::mem::take(&mut self.topics) {
+            r.topics.remove(&t, self.token);
+            self.server().topics.remove_subscriber(&t, r.index);
+        }
+        self.sock.closed.store(true, Ordering::Release);
+        let _ = r.registry().deregister(&mut self.stream);
+        if self.told {
+            return;
+        }
+        self.told = true;
+        let (code, reason) = self.close_info.take().map_or((1006, String::new()), |b| *b);
+        tracing::trace!(target: "squall::ws", "token {} closed: {code} {reason:?}", self.token);
+        if !tell {
+            self.sock.release();
+            return;
+        }
+        let s = self.sock.clone();
+        dispatch(r, &self.sock, move || tell_closed(&s, code, &reason));
+    }
+}
+
+/// Calls `on_close`, then releases the handle.
+fn tell_closed(s: &Arc<WsSocket>, code: u16, reason: &str) {
+    if let Some(cb) = s.route.callbacks.on_close
+        && !s.server.dead.load(Ordering::Acquire)
+    {
+        // SAFETY: as in `upgrade`; `reason` outlives the call.
+        unsafe { cb(s.userdata(), s.handle_ptr().cast(), code, reason.as_ptr().cast(), reason.len()) };
+    }
+    s.release();
+}
+
+impl Drop for WsConn {
+    /// However a WebSocket ends, the connection count is kept right; one that
+    /// ended without `finish_close` (a panic while serving it) still tells
+    /// the host and gives its subscriptions back.
+    fn drop(&mut self) {
+        if !self.told {
+            self.told = true;
+            for t in std::mem::take(&mut self.topics) {
+                self.sock.server.topics.remove_subscriber(&t, self.sock.addr.reactor);
+            }
+            self.sock.closed.store(true, Ordering::Release);
+            let s = self.sock.clone();
+            let handle = self.sock.server.loop_handle.clone();
+            if handle.add_callback(move || tell_closed(&s, 1011, "internal error")).is_err() {
+                self.sock.release();
+            }
+        }
+        let server = &self.sock.server;
+        server.connections.fetch_sub(1, Ordering::AcqRel);
+        server.maybe_shutdown_finished();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An idle WebSocket must stay well under 1 KiB with its session.
+    #[test]
+    fn a_websocket_is_small() {
+        let size = std::mem::size_of::<super::WsConn>();
+        assert!(size <= 512, "WsConn is {size} bytes");
+    }
+}

@@ -1,0 +1,75 @@
+//! A WebSocket route: the host's callbacks, its userdata and the route's
+//! limits (message size, backpressure, keep-alive).
+
+use std::ffi::c_void;
+
+use crate::ffi::ws::sq_ws_callbacks;
+
+/// What a route allows and how its sockets are kept alive.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// The largest message (and frame) accepted; bigger → close 1009.
+    pub(crate) max_message_size: usize,
+    /// Buffered output above which a send reports backpressure (and
+    /// `on_drain` follows once the buffer is below it again).
+    pub(crate) high_water: usize,
+    /// Buffered output above which a message is not queued (dropped, or the
+    /// socket closed, per `close_on_limit`). A message is always accepted
+    /// into an empty buffer, whatever its size.
+    pub(crate) max_backpressure: usize,
+    pub(crate) close_on_limit: bool,
+    /// Send a ping this often (0: never).
+    pub(crate) ping_interval_ms: u64,
+    /// Close a socket whose pong has not come this long after a ping.
+    pub(crate) pong_timeout_ms: u64,
+    /// Close a socket that sent nothing for this long (0: never).
+    pub(crate) idle_timeout_ms: u64,
+    /// Subprotocols the route speaks, in its order of preference.
+    pub(crate) protocols: Vec<String>,
+    /// Run the callbacks on the reactor thread.
+    pub(crate) inline: bool,
+}
+
+/// Defaults (docs/ARCHITECTURE.md, "WebSockets").
+pub(crate) const DEFAULT_MAX_MESSAGE: usize = 16 << 20;
+pub(crate) const DEFAULT_HIGH_WATER: usize = 256 << 10;
+pub(crate) const DEFAULT_MAX_BACKPRESSURE: usize = 4 << 20;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_message_size: DEFAULT_MAX_MESSAGE,
+            high_water: DEFAULT_HIGH_WATER,
+            max_backpressure: DEFAULT_MAX_BACKPRESSURE,
+            close_on_limit: false,
+            ping_interval_ms: 0,
+            pong_timeout_ms: 0,
+            idle_timeout_ms: 0,
+            protocols: Vec::new(),
+            inline: false,
+        }
+    }
+}
+
+/// A registered route.
+#[derive(Debug)]
+pub(crate) struct WsRoute {
+    pub(crate) callbacks: sq_ws_callbacks,
+    /// The route's userdata: every socket's userdata until it sets its own.
+    pub(crate) userdata: *mut c_void,
+    pub(crate) opts: Options,
+}
+
+// SAFETY: the library never dereferences `userdata`; the callbacks run on the
+// host thread (or, for inline routes, on reactor threads, which the host
+// promised is safe), as the host asked when registering them.
+unsafe impl Send for WsRoute {}
+unsafe impl Sync for WsRoute {}
+
+impl WsRoute {
+    /// Whether the handshake needs the host's decision (origin check or
+    /// subprotocol choice by callback).
+    pub(crate) fn asks_host(&self) -> bool {
+        self.callbacks.check_origin.is_some() || self.callbacks.select_subprotocol.is_some()
+    }
+}

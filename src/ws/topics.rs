@@ -1,0 +1,189 @@
+//! Topics (pub/sub) for WebSockets, kept in Rust.
+//!
+//! Two levels: the server's [`Registry`] (topic name → [`Topic`], with a
+//! subscriber count per reactor, under one mutex touched only by subscribe,
+//! unsubscribe and the lookup of a publish), and each reactor's [`Local`]
+//! sets (topic → the sockets of that reactor subscribed to it, by token and
+//! generation), touched only by that reactor's thread. A publish serializes
+//! the frame once, then sends one command to each reactor whose count is not
+//! zero; that reactor appends the same shared frame to each subscriber's
+//! output queue.
+//!
+//! Counts are raised synchronously by the subscribing call (so a publish
+//! made right after a subscribe, from the same thread, reaches the reactor
+//! after the subscription does: commands are FIFO per sender) and corrected
+//! on the reactor when a subscription turns out to be a duplicate.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexMap;
+
+/// A named topic of one server.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub(crate) name: Box<str>,
+    /// Subscribers per reactor (including subscriptions on their way).
+    counts: Box<[AtomicUsize]>,
+}
+
+impl Topic {
+    pub(crate) fn count_on(&self, reactor: usize) -> usize {
+        self.counts.get(reactor).map_or(0, |c| c.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn total(&self) -> usize {
+        self.counts.iter().map(|c| c.load(Ordering::Acquire)).sum()
+    }
+
+    pub(crate) fn reactors(&self) -> usize {
+        self.counts.len()
+    }
+}
+
+/// The topics of a server.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    map: Mutex<HashMap<Box<str>, Arc<Topic>>>,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<Topic>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The topic `name` (made if new) with one more subscriber counted on
+    /// `reactor` (of `reactors`).
+    pub(crate) fn add_subscriber(&self, name: &str, reactor: usize, reactors: usize) -> Arc<Topic> {
+        let mut map = self.lock();
+        let topic = map
+            .entry(name.into())
+            .or_insert_with(|| {
+                Arc::new(Topic {
+                    name: name.into(),
+                    counts: (0..reactors.max(reactor + 1)).map(|_| AtomicUsize::new(0)).collect(),
+                })
+            })
+            .clone();
+        if let Some(c) = topic.counts.get(reactor) {
+            c.fetch_add(1, Ordering::AcqRel);
+        }
+        topic
+    }
+
+    /// One subscriber fewer on `reactor`; a topic nobody subscribes to any
+    /// more leaves the registry.
+    pub(crate) fn remove_subscriber(&self, topic: &Arc<Topic>, reactor: usize) {
+        let mut map = self.lock();
+        if let Some(c) = topic.counts.get(reactor) {
+            let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1));
+        }
+        if topic.total() == 0
+            && map.get(&topic.name).is_some_and(|t| Arc::ptr_eq(t, topic))
+        {
+            map.remove(&topic.name);
+        }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.lock().get(name).cloned()
+    }
+
+    /// Subscribers of `name` across every reactor.
+    pub(crate) fn subscribers(&self, name: &str) -> usize {
+        self.get(name).map_or(0, |t| t.total())
+    }
+}
+
+/// Members of a topic on one reactor: token → generation.
+pub(crate) type Members = IndexMap<usize, u64>;
+
+/// One reactor's subscriptions.
+#[derive(Debug, Default)]
+pub(crate) struct Local {
+    sets: HashMap<usize, (Arc<Topic>, Members)>,
+}
+
+fn key(topic: &Arc<Topic>) -> usize {
+    Arc::as_ptr(topic) as usize
+}
+
+impl Local {
+    /// Adds a member; false when it was already there.
+    pub(crate) fn insert(&mut self, topic: &Arc<Topic>, token: usize, generation: u64) -> bool {
+        let entry = self.sets.entry(key(topic)).or_insert_with(|| (topic.clone(), Members::new()));
+        entry.1.insert(token, generation) != Some(generation)
+    }
+
+    /// Removes a member; false when it was not there.
+    pub(crate) fn remove(&mut self, topic: &Arc<Topic>, token: usize) -> bool {
+        let k = key(topic);
+        let Some(entry) = self.sets.get_mut(&k) else { return false };
+        let removed = entry.1.swap_remove(&token).is_some();
+        if entry.1.is_empty() {
+            self.sets.remove(&k);
+        }
+        removed
+    }
+
+    /// Takes the member set out (to deliver without borrowing the reactor);
+    /// give it back with [`Local::restore`].
+    pub(crate) fn take(&mut self, topic: &Arc<Topic>) -> Option<Members> {
+        self.sets.get_mut(&key(topic)).map(|e| std::mem::take(&mut e.1))
+    }
+
+    pub(crate) fn restore(&mut self, topic: &Arc<Topic>, members: Members) {
+        let k = key(topic);
+        if members.is_empty() {
+            self.sets.remove(&k);
+        } else if let Some(e) = self.sets.get_mut(&k) {
+            // Members added meanwhile (none expected: delivery does not
+            // subscribe) are kept.
+            let added = std::mem::replace(&mut e.1, members);
+            e.1.extend(added);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_cleanup() {
+        let reg = Registry::default();
+        let t = reg.add_subscriber("room", 1, 2);
+        let t2 = reg.add_subscriber("room", 0, 2);
+        assert!(Arc::ptr_eq(&t, &t2));
+        assert_eq!(reg.subscribers("room"), 2);
+        assert_eq!(t.count_on(0), 1);
+        assert_eq!(t.count_on(1), 1);
+        reg.remove_subscriber(&t, 1);
+        assert_eq!(reg.subscribers("room"), 1);
+        reg.remove_subscriber(&t, 0);
+        assert_eq!(reg.subscribers("room"), 0);
+        assert!(reg.get("room").is_none(), "an empty topic leaves the registry");
+        // a stale topic object does not remove a newer one of the same name
+        let t3 = reg.add_subscriber("room", 0, 2);
+        reg.remove_subscriber(&t, 0);
+        assert!(reg.get("room").is_some_and(|x| Arc::ptr_eq(&x, &t3)));
+    }
+
+    #[test]
+    fn local_members() {
+        let reg = Registry::default();
+        let t = reg.add_subscriber("a", 0, 1);
+        let mut l = Local::default();
+        assert!(l.insert(&t, 5, 1));
+        assert!(!l.insert(&t, 5, 1), "duplicate");
+        assert!(l.insert(&t, 7, 3));
+        let m = l.take(&t).unwrap();
+        assert_eq!(m.len(), 2);
+        l.restore(&t, m);
+        assert!(l.remove(&t, 5));
+        assert!(!l.remove(&t, 5));
+        assert!(l.remove(&t, 7));
+        assert!(l.take(&t).is_none(), "an empty set is dropped");
+    }
+}
