@@ -31,7 +31,7 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
-.PHONY: test-readme test-install test-conformance
+.PHONY: test-readme test-install test-conformance test-deps test-autobahn
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -47,7 +47,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-rust test-c test-readme test-install test-conformance
+test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -56,12 +56,12 @@ test-rust:
 test-c: test-c-plain test-c-asan test-c-valgrind
 
 # plain: linked against the shared library
-$(BUILD)/tests/c/plain/%: tests/c/%.c tests/c/check.h $(REL)/libsquall.so
+$(BUILD)/tests/c/plain/%: tests/c/%.c $(wildcard tests/c/*.h) $(REL)/libsquall.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ -L$(REL) -Wl,-rpath,$(abspath $(REL)) -lsquall -lpthread
 
 # asan: AddressSanitizer + UBSan, linked against the static library
-$(BUILD)/tests/c/asan/%: tests/c/%.c tests/c/check.h $(REL)/libsquall.a
+$(BUILD)/tests/c/asan/%: tests/c/%.c $(wildcard tests/c/*.h) $(REL)/libsquall.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CWARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude $< -o $@ \
 		$(REL)/libsquall.a $(STATIC_LIBS)
@@ -110,6 +110,16 @@ test-install: build test-readme
 	$(BUILD)/stage/first-shared >/dev/null
 	$(BUILD)/stage/first-static >/dev/null
 	@echo "install: ok (shared via SONAME libsquall.so.$(ABI), static via pkg-config --static)"
+
+# Python packages of the suites, installed when missing (tests/requirements.txt).
+test-deps:
+	@$(PYTHON) -c 'import pytest, websockets, kosoku' 2>/dev/null || \
+		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
+
+# Autobahn|Testsuite groups 1-7 and 10 against the demo's /ws/echo, compared
+# with the committed verdicts (tests/autobahn/expected.json).
+test-autobahn: $(BUILD)/examples/c/demo_server
+	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/c/demo_server -q
 
 # The HTTP conformance suite against the C demo server (SQUALL_DEMO selects
 # another demo: the Python and Go ones run the same suite).

@@ -33,12 +33,16 @@ class Demo:
                 import resource
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-        self.proc = subprocess.Popen(self.cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # Output goes to a file, not a pipe: a demo that logs a lot must never
+        # block on a pipe nobody reads until stop().
+        import tempfile
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=limit if nofile else None)
         deadline = time.monotonic() + 20
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"demo exited with {self.proc.returncode}: {self.proc.stdout.read().decode()}")
+                raise RuntimeError(f"demo exited with {self.proc.returncode}: {self.output()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 break
@@ -58,9 +62,13 @@ class Demo:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        out = self.proc.stdout.read().decode(errors="replace")
-        self.proc.stdout.close()
+        out = self.output()
+        self.log.close()
         return out
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
 
 @pytest.fixture(scope="module")

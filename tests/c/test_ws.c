@@ -1,0 +1,403 @@
+/* WebSockets through the C ABI, over real sockets:
+ *  - 8 threads send to 100 sockets while half of them close (by a close
+ *    frame or by dropping the TCP connection): every status is one the API
+ *    promises, every message accepted for a socket that stays open arrives,
+ *    and a socket whose on_close ran answers SQ_ERR_CLOSED;
+ *  - a client that stops reading: SQ_OK, then SQ_BACKPRESSURE, then
+ *    SQ_ERR_LIMIT with the buffer bounded; on_drain once it reads again; and
+ *    with SQ_WS_CLOSE_ON_LIMIT, the socket closed (1006);
+ *  - publish to a topic from a foreign thread, subscriber counts, bad args.
+ * Run with io_threads 2 and 1. */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "check.h"
+#include "ws_client.h"
+
+#define SOCKETS 100
+#define SENDERS 8
+#define ROUNDS 40
+
+static sq_loop *lp;
+static sq_server *srv;
+static int port;
+static pthread_t host;
+
+static _Atomic(sq_ws *) handles[SOCKETS];
+static atomic_int closed_cb[SOCKETS];
+static atomic_int close_code[SOCKETS];
+static atomic_long accepted[SOCKETS];
+static atomic_long dropped;
+static atomic_int opened;
+
+/* the slow-reader routes */
+static _Atomic(sq_ws *) slow_ws;
+static atomic_int slow_closed, slow_close_code, drains;
+
+static void *host_main(void *arg) {
+    (void)arg;
+    CHECK_EQ(sq_loop_run(lp), SQ_OK);
+    return NULL;
+}
+
+static void on_open(void *ud, sq_ws *ws, sq_request *req) {
+    (void)ud;
+    sq_str k;
+    CHECK_EQ(sq_request_capture(req, 0, &k), SQ_OK);
+    int i = 0; /* not NUL-terminated: parse by length */
+    for (size_t j = 0; j < k.len; j++) i = i * 10 + (k.ptr[j] - '0');
+    CHECK(i >= 0 && i < SOCKETS);
+    /* the upgrade request is a read-only view */
+    CHECK_EQ(sq_respond(req, 200, NULL, 0, "x", 1), SQ_ERR_ALREADY_DONE);
+    CHECK_EQ(sq_ws_set_userdata(ws, (void *)(intptr_t)(i + 1)), SQ_OK);
+    CHECK(sq_ws_userdata(ws) == (void *)(intptr_t)(i + 1));
+    atomic_store(&handles[i], ws);
+    atomic_fetch_add(&opened, 1);
+}
+
+static void on_close(void *ud, sq_ws *ws, uint16_t code, const char *reason, size_t len) {
+    (void)ws;
+    (void)reason;
+    (void)len;
+    int i = (int)(intptr_t)ud - 1;
+    CHECK(i >= 0 && i < SOCKETS);
+    CHECK_EQ(atomic_fetch_add(&closed_cb[i], 1), 0); /* once */
+    atomic_store(&close_code[i], code);
+}
+
+static void *sender(void *arg) {
+    int id = (int)(intptr_t)arg;
+    char msg[64];
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < SOCKETS; i++) {
+            sq_ws *ws = atomic_load(&handles[i]);
+            int n = snprintf(msg, sizeof msg, "t%d r%d s%d", id, r, i);
+            sq_status st = sq_ws_send(ws, msg, (size_t)n, SQ_WS_TEXT);
+            if (st == SQ_OK || st == SQ_BACKPRESSURE) {
+                atomic_fetch_add(&accepted[i], 1);
+            } else if (st == SQ_ERR_LIMIT) {
+                atomic_fetch_add(&dropped, 1);
+            } else {
+                CHECK_EQ(st, SQ_ERR_CLOSED);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Reads the odd sockets until each got the server's close frame. */
+static int fds[SOCKETS];
+static long received[SOCKETS];
+
+static void *reader(void *arg) {
+    (void)arg;
+    int open_left = SOCKETS / 2;
+    int done[SOCKETS] = {0};
+    while (open_left > 0) {
+        struct pollfd p[SOCKETS / 2];
+        int idx[SOCKETS / 2], np = 0;
+        for (int i = 1; i < SOCKETS; i += 2) {
+            if (done[i]) continue;
+            p[np].fd = fds[i];
+            p[np].events = POLLIN;
+            idx[np++] = i;
+        }
+        int rc = poll(p, (nfds_t)np, 20000);
+        CHECK(rc > 0);
+        for (int k = 0; k < np; k++) {
+            if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            int i = idx[k];
+            uint8_t *data;
+            size_t len;
+            int op = ws_read_frame(fds[i], &data, &len);
+            CHECK(op >= 0);
+            if (op == 1) {
+                received[i]++;
+            } else if (op == 8) {
+                CHECK(len >= 2);
+                CHECK_EQ((data[0] << 8) | data[1], 1000);
+                ws_send_frame(fds[i], 8, data, 2); /* the close reply */
+                done[i] = 1;
+                open_left--;
+            }
+            free(data);
+        }
+    }
+    return NULL;
+}
+
+static int wait_for(atomic_int *v, int want, int ms) {
+    for (int t = 0; t < ms && atomic_load(v) < want; t += 5) sleep_ms(5);
+    return atomic_load(v) >= want;
+}
+
+static void on_slow_open(void *ud, sq_ws *ws, sq_request *req) {
+    (void)ud;
+    (void)req;
+    atomic_store(&slow_ws, ws);
+}
+static void on_slow_close(void *ud, sq_ws *ws, uint16_t code, const char *r, size_t n) {
+    (void)ud;
+    (void)ws;
+    (void)r;
+    (void)n;
+    atomic_store(&slow_close_code, code);
+    atomic_fetch_add(&slow_closed, 1);
+}
+static void on_slow_drain(void *ud, sq_ws *ws) {
+    (void)ud;
+    (void)ws;
+    atomic_fetch_add(&drains, 1);
+}
+
+#define HIGH (64 << 10)
+#define MAXBP (1 << 20)
+#define CHUNK (16 << 10)
+
+/* A client that does not read: returns the status sequence's last status. */
+static void slow_reader(const char *path, int close_policy) {
+    atomic_store(&slow_ws, NULL);
+    atomic_store(&slow_closed, 0);
+    atomic_store(&drains, 0);
+    int fd = ws_open(port, path, NULL);
+    CHECK(fd >= 0);
+    for (int t = 0; t < 4000 && !atomic_load(&slow_ws); t++) sleep_ms(1);
+    sq_ws *ws = atomic_load(&slow_ws);
+    CHECK(ws != NULL);
+    static char chunk[CHUNK];
+    memset(chunk, 'z', sizeof chunk);
+    int saw_ok = 0, saw_bp = 0, saw_limit = 0;
+    for (int i = 0; i < 20000 && !saw_limit; i++) {
+        sq_status st = sq_ws_send(ws, chunk, sizeof chunk, SQ_WS_BINARY);
+        if (st == SQ_OK) saw_ok++;
+        else if (st == SQ_BACKPRESSURE) saw_bp++;
+        else if (st == SQ_ERR_LIMIT) saw_limit++;
+        else CHECK(0 && "unexpected status");
+        /* never more than max_backpressure plus one message (and frame headers) */
+        CHECK(sq_ws_buffered_amount(ws) <= MAXBP + CHUNK + 64);
+        if (i % 64 == 0) sleep_ms(1); /* let the reactor write what the kernel takes */
+    }
+    CHECK(saw_ok > 0 && saw_bp > 0 && saw_limit > 0);
+    if (!close_policy) {
+        /* read everything that was queued (no more, no less): on_drain follows */
+        long got = 0;
+        while (got < saw_ok + saw_bp) {
+            uint8_t *data;
+            size_t len;
+            CHECK_EQ(ws_read_frame(fd, &data, &len), 2);
+            CHECK_EQ(len, CHUNK);
+            free(data);
+            got++;
+        }
+        CHECK(wait_for(&drains, 1, 10000));
+        /* a marker after everything queued: nothing else was in between */
+        CHECK_EQ(sq_ws_send(ws, "after", 5, SQ_WS_TEXT), SQ_OK);
+        uint8_t *marker;
+        size_t marker_len;
+        CHECK_EQ(ws_read_frame(fd, &marker, &marker_len), 1);
+        CHECK(marker_len == 5 && memcmp(marker, "after", 5) == 0);
+        free(marker);
+        CHECK_EQ(sq_ws_close(ws, 1000, "bye"), SQ_OK);
+        CHECK_EQ(sq_ws_send(ws, "late", 4, SQ_WS_TEXT), SQ_ERR_CLOSED);
+        /* read on to the close frame, answer it */
+        for (;;) {
+            uint8_t *data;
+            size_t len;
+            int op = ws_read_frame(fd, &data, &len);
+            CHECK(op >= 0);
+            free(data);
+            if (op == 8) break;
+        }
+        ws_send_frame(fd, 8, "\x03\xe8", 2);
+        CHECK(wait_for(&slow_closed, 1, 10000));
+        CHECK_EQ(atomic_load(&slow_close_code), 1000);
+    } else {
+        /* the policy closed the socket */
+        CHECK(wait_for(&slow_closed, 1, 10000));
+        CHECK_EQ(atomic_load(&slow_close_code), 1006);
+        CHECK_EQ(sq_ws_send(ws, "x", 1, SQ_WS_TEXT), SQ_ERR_CLOSED);
+    }
+    close(fd);
+}
+
+/* ---- topics from a foreign thread ---- */
+static _Atomic(sq_ws *) sub_ws[3];
+static atomic_int sub_opened;
+static void on_sub_open(void *ud, sq_ws *ws, sq_request *req) {
+    (void)ud;
+    sq_str k;
+    CHECK_EQ(sq_request_capture(req, 0, &k), SQ_OK);
+    int i = k.ptr[0] - '0';
+    CHECK_EQ(sq_ws_subscribe(ws, "room"), SQ_OK);
+    CHECK_EQ(sq_ws_subscribe(ws, "room"), SQ_OK); /* twice is once */
+    if (i == 2) CHECK_EQ(sq_ws_subscribe(ws, "other"), SQ_OK);
+    atomic_store(&sub_ws[i], ws);
+    atomic_fetch_add(&sub_opened, 1);
+}
+
+static void topics(void) {
+    atomic_store(&sub_opened, 0);
+    int fd[3];
+    char path[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/sub/%d", i);
+        fd[i] = ws_open(port, path, NULL);
+        CHECK(fd[i] >= 0);
+    }
+    CHECK(wait_for(&sub_opened, 3, 10000));
+    /* counts settle once the reactor has seen the duplicate */
+    for (int t = 0; t < 2000 && sq_topic_subscribers(srv, "room") != 3; t++) sleep_ms(1);
+    CHECK_EQ(sq_topic_subscribers(srv, "room"), 3);
+    CHECK_EQ(sq_topic_subscribers(srv, "other"), 1);
+    CHECK_EQ(sq_topic_subscribers(srv, "nobody"), 0);
+    CHECK_EQ(sq_publish(srv, "room", "hello room", 10, SQ_WS_TEXT), SQ_OK);
+    CHECK_EQ(sq_publish(srv, "other", "\x01\x02", 2, SQ_WS_BINARY), SQ_OK);
+    CHECK_EQ(sq_publish(srv, "nobody", "x", 1, SQ_WS_TEXT), SQ_OK);
+    CHECK_EQ(sq_publish(srv, "room", "\xff", 1, SQ_WS_TEXT), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_publish(srv, "room", "x", 1, 9), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_publish(srv, "", "x", 1, SQ_WS_TEXT), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_publish(NULL, "room", "x", 1, SQ_WS_TEXT), SQ_ERR_NULL);
+    for (int i = 0; i < 3; i++) {
+        uint8_t *data;
+        size_t len;
+        CHECK_EQ(ws_read_frame(fd[i], &data, &len), 1);
+        CHECK(len == 10 && memcmp(data, "hello room", 10) == 0);
+        free(data);
+    }
+    uint8_t *data;
+    size_t len;
+    CHECK_EQ(ws_read_frame(fd[2], &data, &len), 2);
+    CHECK(len == 2 && data[0] == 1 && data[1] == 2);
+    free(data);
+    /* unsubscribe, then a publish reaches the others only */
+    CHECK_EQ(sq_ws_unsubscribe(atomic_load(&sub_ws[0]), "room"), SQ_OK);
+    CHECK_EQ(sq_ws_unsubscribe(atomic_load(&sub_ws[0]), "never"), SQ_OK);
+    for (int t = 0; t < 2000 && sq_topic_subscribers(srv, "room") != 2; t++) sleep_ms(1);
+    CHECK_EQ(sq_topic_subscribers(srv, "room"), 2);
+    CHECK_EQ(sq_publish(srv, "room", "second", 6, SQ_WS_TEXT), SQ_OK);
+    for (int i = 1; i < 3; i++) {
+        CHECK_EQ(ws_read_frame(fd[i], &data, &len), 1);
+        CHECK(len == 6 && memcmp(data, "second", 6) == 0);
+        free(data);
+    }
+    CHECK_EQ(sq_ws_send(atomic_load(&sub_ws[0]), "direct", 6, SQ_WS_TEXT), SQ_OK);
+    CHECK_EQ(ws_read_frame(fd[0], &data, &len), 1);
+    CHECK(len == 6 && memcmp(data, "direct", 6) == 0); /* not "second" */
+    free(data);
+    /* subscriptions end with the socket */
+    for (int i = 0; i < 3; i++) close(fd[i]);
+    for (int t = 0; t < 5000 && (sq_topic_subscribers(srv, "room") || sq_topic_subscribers(srv, "other")); t++) sleep_ms(1);
+    CHECK_EQ(sq_topic_subscribers(srv, "room"), 0);
+    CHECK_EQ(sq_topic_subscribers(srv, "other"), 0);
+}
+
+static void run(uint32_t io_threads) {
+    memset(closed_cb, 0, sizeof closed_cb);
+    memset(accepted, 0, sizeof accepted);
+    memset(received, 0, sizeof received);
+    for (int i = 0; i < SOCKETS; i++) atomic_store(&handles[i], NULL);
+    atomic_store(&opened, 0);
+    atomic_store(&dropped, 0);
+
+    lp = sq_loop_new();
+    CHECK_EQ(sq_loop_set_io_threads(lp, io_threads), SQ_OK);
+    srv = sq_server_new(lp);
+    sq_ws_callbacks cb = {.size = sizeof cb, .on_open = on_open, .on_close = on_close};
+    CHECK_EQ(sq_ws_route(srv, "/ws/(\\d+)", &cb, NULL, NULL), SQ_OK);
+
+    sq_ws_options o;
+    CHECK_EQ(sq_ws_options_init(&o), SQ_OK);
+    CHECK_EQ(o.size, sizeof o);
+    o.high_water = HIGH;
+    o.max_backpressure = MAXBP;
+    sq_ws_callbacks slow = {.size = sizeof slow, .on_open = on_slow_open, .on_close = on_slow_close, .on_drain = on_slow_drain};
+    CHECK_EQ(sq_ws_route(srv, "/slow", &slow, &o, NULL), SQ_OK);
+    o.flags = SQ_WS_CLOSE_ON_LIMIT;
+    CHECK_EQ(sq_ws_route(srv, "/slow-close", &slow, &o, NULL), SQ_OK);
+    sq_ws_callbacks sub = {.size = sizeof sub, .on_open = on_sub_open};
+    CHECK_EQ(sq_ws_route(srv, "/sub/(\\d)", &sub, NULL, NULL), SQ_OK);
+
+    /* misuse */
+    CHECK_EQ(sq_ws_route(srv, "/x", NULL, NULL, NULL), SQ_ERR_NULL);
+    CHECK_EQ(sq_ws_route(srv, "(", &cb, NULL, NULL), SQ_ERR_INVALID_ARG);
+    sq_ws_callbacks unsized = {.on_open = on_open};
+    CHECK_EQ(sq_ws_route(srv, "/y", &unsized, NULL, NULL), SQ_ERR_INVALID_ARG);
+    o.flags = 0x100;
+    CHECK_EQ(sq_ws_route(srv, "/z", &cb, &o, NULL), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_send(NULL, "x", 1, SQ_WS_TEXT), SQ_ERR_NULL);
+    CHECK_EQ(sq_ws_send((sq_ws *)(uintptr_t)0x12345, "x", 1, SQ_WS_TEXT), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_buffered_amount(NULL), 0);
+
+    uint16_t bound;
+    CHECK_EQ(sq_server_listen(srv, "127.0.0.1", 0, &bound), SQ_OK);
+    port = bound;
+    pthread_create(&host, NULL, host_main, NULL);
+
+    /* 100 sockets */
+    char path[32];
+    for (int i = 0; i < SOCKETS; i++) {
+        snprintf(path, sizeof path, "/ws/%d", i);
+        fds[i] = ws_open(port, path, NULL);
+        CHECK(fds[i] >= 0);
+    }
+    CHECK(wait_for(&opened, SOCKETS, 20000));
+    sq_ws *h0 = atomic_load(&handles[0]);
+    CHECK_EQ(sq_ws_send(h0, "\xff\xfe", 2, SQ_WS_TEXT), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_send(h0, "x", 1, 7), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_close(h0, 1005, NULL), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_ping(h0, "x", 126), SQ_ERR_INVALID_ARG);
+    sq_str proto;
+    CHECK_EQ(sq_ws_subprotocol(h0, &proto), SQ_ERR_NOT_FOUND);
+
+    pthread_t rd, snd[SENDERS];
+    pthread_create(&rd, NULL, reader, NULL);
+    for (int t = 0; t < SENDERS; t++) pthread_create(&snd[t], NULL, sender, (void *)(intptr_t)t);
+    /* close the even sockets while the senders run: by a close frame, or by
+     * dropping the connection */
+    sleep_ms(5);
+    for (int i = 0; i < SOCKETS; i += 2) {
+        if (i % 4 == 0) ws_send_frame(fds[i], 8, "\x03\xe8" "bye", 5);
+        else close(fds[i]);
+    }
+    for (int t = 0; t < SENDERS; t++) pthread_join(snd[t], NULL);
+    /* now close the odd ones from the server side */
+    for (int i = 1; i < SOCKETS; i += 2) CHECK_EQ(sq_ws_close(atomic_load(&handles[i]), 1000, "done"), SQ_OK);
+    pthread_join(rd, NULL);
+    for (int i = 1; i < SOCKETS; i += 2) {
+        if (received[i] != accepted[i])
+            fprintf(stderr, "socket %d: accepted %ld, received %ld\n", i, (long)accepted[i], received[i]);
+        CHECK_EQ(received[i], accepted[i]);
+    }
+    /* every socket is told once; handles whose on_close ran are closed */
+    for (int i = 0; i < SOCKETS; i++) {
+        for (int t = 0; t < 10000 && !atomic_load(&closed_cb[i]); t += 2) sleep_ms(2);
+        CHECK_EQ(atomic_load(&closed_cb[i]), 1);
+        CHECK_EQ(sq_ws_send(atomic_load(&handles[i]), "x", 1, SQ_WS_TEXT), SQ_ERR_CLOSED);
+        CHECK_EQ(sq_ws_close(atomic_load(&handles[i]), 1000, NULL), SQ_ERR_CLOSED);
+        int code = atomic_load(&close_code[i]);
+        if (i % 4 == 0) CHECK_EQ(code, 1000);      /* the client's close frame */
+        else if (i % 2 == 0) CHECK_EQ(code, 1006); /* dropped connection */
+        else CHECK_EQ(code, 1000);                 /* our close, answered */
+    }
+    for (int i = 1; i < SOCKETS; i += 2) close(fds[i]);
+    for (int i = 0; i < SOCKETS; i += 4) close(fds[i]);
+
+    slow_reader("/slow", 0);
+    slow_reader("/slow-close", 1);
+    topics();
+
+    sq_loop_stop(lp);
+    pthread_join(host, NULL);
+    sq_server_free(srv);
+    sq_loop_free(lp);
+    printf("test_ws (io_threads %u): ok (%ld messages dropped over the limit)\n", io_threads, (long)atomic_load(&dropped));
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    run(2);
+    run(1);
+    return 0;
+}
