@@ -27,6 +27,9 @@ const READ_CHUNK: usize = 64 * 1024;
 const CLOSE_GRACE_MS: u64 = 5_000;
 /// Frames handed to one `writev`.
 const MAX_IOV: usize = 64;
+/// A connection that read nothing for this long gives its protocol context
+/// and buffers back (see `Session::compact`).
+const COMPACT_AFTER_MS: u64 = 200;
 
 /// Output waiting for the socket.
 enum Out {
@@ -272,7 +275,11 @@ pub(crate) fn sweep(r: &mut Reactor, token: usize) {
 /// connection out).
 pub(crate) fn wants_sweep(c: &WsConn) -> bool {
     let o = &c.sock.route.opts;
-    c.closing_since.is_some() || o.ping_interval_ms > 0 || o.idle_timeout_ms > 0
+    c.closing_since.is_some()
+        || o.ping_interval_ms > 0
+        || o.idle_timeout_ms > 0
+        || c.session.is_expanded()
+        || (c.out.is_empty() && c.out.capacity() > 0)
 }
 
 /// Writes a WebSocket's queued output (end of turn).
@@ -556,12 +563,16 @@ impl WsConn {
                 });
             }
         }
-        if self.out.is_empty() && self.out.capacity() > 4 {
-            self.out = VecDeque::new();
-        }
     }
 
     fn on_sweep(&mut self, r: &mut Reactor, now: u64) {
+        if now.saturating_sub(self.last_read_ms) >= COMPACT_AFTER_MS {
+            // Quiet for a while: keep only what an idle socket needs.
+            self.session.compact();
+            if self.out.is_empty() {
+                self.out = VecDeque::new();
+            }
+        }
         let o = &self.sock.route.opts;
         if let Some(since) = self.closing_since {
             if now.saturating_sub(since) >= CLOSE_GRACE_MS {
@@ -657,6 +668,6 @@ mod tests {
     #[test]
     fn a_websocket_is_small() {
         let size = std::mem::size_of::<super::WsConn>();
-        assert!(size <= 512, "WsConn is {size} bytes");
+        assert!(size <= 320, "WsConn is {size} bytes");
     }
 }

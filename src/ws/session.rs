@@ -72,11 +72,85 @@ pub(crate) enum WsEvent {
 }
 
 /// One WebSocket connection's protocol state.
+///
+/// tungstenite's context (a few hundred bytes, and its read buffer) exists
+/// only while the connection is busy: [`Session::compact`] drops it when the
+/// peer is between frames and between messages, which is the whole state an
+/// open session then has; the next bytes make a fresh one. An idle
+/// connection thus costs this struct and nothing on the heap.
 #[derive(Debug)]
 pub(crate) struct Session {
-    ctx: WebSocketContext,
+    ctx: Option<Box<WebSocketContext>>,
     io: Duplex,
+    role: Role,
+    limits: Limits,
+    track: Boundary,
     closed: bool,
+}
+
+/// Where the peer's byte stream is relative to frames and messages, followed
+/// with tungstenite's own header parser: whether a context could be dropped
+/// without losing anything.
+#[derive(Debug, Default)]
+struct Boundary {
+    /// Payload bytes of the current frame still to come.
+    payload_left: u64,
+    /// A frame header split across reads (at most 14 bytes).
+    partial_header: Vec<u8>,
+    /// Inside a fragmented message (a data frame without FIN came).
+    in_message: bool,
+    /// The stream cannot be followed any more (bad header): never at rest.
+    lost: bool,
+}
+
+impl Boundary {
+    fn advance(&mut self, mut bytes: &[u8]) {
+        use std::io::Cursor;
+        while !bytes.is_empty() && !self.lost {
+            if self.payload_left > 0 {
+                let k = (bytes.len() as u64).min(self.payload_left);
+                self.payload_left -= k;
+                bytes = &bytes[k as usize..];
+                continue;
+            }
+            // At a frame header: parse it from the partial bytes and the new ones.
+            let mut joined;
+            let (src, from_partial) = if self.partial_header.is_empty() {
+                (bytes, 0)
+            } else {
+                joined = std::mem::take(&mut self.partial_header);
+                let before = joined.len();
+                joined.extend_from_slice(&bytes[..bytes.len().min(14)]);
+                (&joined[..], before)
+            };
+            let mut cursor = Cursor::new(src);
+            match FrameHeader::parse(&mut cursor) {
+                Ok(Some((header, len))) => {
+                    let used = cursor.position() as usize - from_partial;
+                    bytes = &bytes[used..];
+                    self.payload_left = len;
+                    match header.opcode {
+                        OpCode::Data(Data::Continue) => self.in_message = !header.is_final,
+                        OpCode::Data(_) => self.in_message = !header.is_final,
+                        OpCode::Control(_) => {}
+                    }
+                }
+                Ok(None) => {
+                    // Incomplete: keep the bytes (fewer than 14) for next time.
+                    self.partial_header = src.to_vec();
+                    return;
+                }
+                Err(_) => {
+                    self.lost = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn at_rest(&self) -> bool {
+        self.payload_left == 0 && self.partial_header.is_empty() && !self.in_message && !self.lost
+    }
 }
 
 /// Limits of a session.
@@ -89,17 +163,44 @@ impl Session {
     /// A session for the given role; `already_read` holds bytes that arrived
     /// right after the handshake.
     pub(crate) fn new(role: Role, limits: Limits, already_read: Vec<u8>) -> Session {
+        let mut s = Session { ctx: None, io: Duplex::default(), role, limits, track: Boundary::default(), closed: false };
+        s.track.advance(&already_read);
+        s.io.input = already_read;
+        s
+    }
+
+    fn make_ctx(role: Role, limits: Limits) -> Box<WebSocketContext> {
         let mut config = WebSocketConfig::default();
-        // Small eager buffer: an idle connection must stay cheap; a frame's
-        // payload space is reserved from its header when it comes.
-        config.read_buffer_size = 256;
+        // tungstenite reads at most this much per call from the in-memory
+        // buffer (a frame's payload space is reserved from its header); the
+        // buffer exists only while the session is busy (see `compact`).
+        config.read_buffer_size = 4096;
         config.write_buffer_size = 0;
         config.max_message_size = Some(limits.max_message_size);
         config.max_frame_size = Some(limits.max_message_size);
-        let ctx = WebSocketContext::new(role, Some(config));
-        let mut s = Session { ctx, io: Duplex::default(), closed: false };
-        s.io.input = already_read;
-        s
+        Box::new(WebSocketContext::new(role, Some(config)))
+    }
+
+    /// Drops tungstenite's context and the buffers when nothing is in
+    /// progress (between frames and messages, nothing queued, not closing):
+    /// an idle connection keeps no heap memory. Returns whether it did.
+    pub(crate) fn compact(&mut self) -> bool {
+        let idle = !self.closed
+            && self.track.at_rest()
+            && self.io.input.len() == self.io.pos
+            && self.io.output.is_empty()
+            && self.ctx.as_ref().is_none_or(|c| c.can_write());
+        if idle && self.ctx.is_some() {
+            self.ctx = None;
+            self.io = Duplex::default();
+            return true;
+        }
+        false
+    }
+
+    /// Whether the context exists now (see `compact`).
+    pub(crate) fn is_expanded(&self) -> bool {
+        self.ctx.is_some()
     }
 
     /// Whether the session is over (closed either way).
@@ -110,7 +211,7 @@ impl Session {
 
     /// Whether data frames may still be sent (no close sent or received).
     pub(crate) fn can_send(&self) -> bool {
-        !self.closed && self.ctx.can_write()
+        !self.closed && self.ctx.as_ref().is_none_or(|c| c.can_write())
     }
 
     /// Bytes to write to the socket.
@@ -118,42 +219,57 @@ impl Session {
         std::mem::take(&mut self.io.output)
     }
 
+    /// The context (made if the session was compacted) and the buffers.
+    fn parts(&mut self) -> (&mut WebSocketContext, &mut Duplex) {
+        let (role, limits) = (self.role, self.limits);
+        let ctx = self.ctx.get_or_insert_with(|| Self::make_ctx(role, limits));
+        (ctx, &mut self.io)
+    }
+
     /// Feeds bytes from the socket; returns what they completed.
     pub(crate) fn feed(&mut self, bytes: &[u8], events: &mut Vec<WsEvent>) {
         if self.closed {
             return;
         }
+        self.track.advance(bytes);
         self.io.input.extend_from_slice(bytes);
-        loop {
-            match self.ctx.read(&mut self.io) {
+        if self.io.input.len() == self.io.pos && self.ctx.is_none() {
+            return; // nothing to read: no context to wake
+        }
+        let (ctx, io) = self.parts();
+        let failure = loop {
+            match ctx.read(io) {
                 Ok(Message::Text(t)) => events.push(WsEvent::Message { binary: false, data: t.as_bytes().to_vec() }),
                 Ok(Message::Binary(b)) => events.push(WsEvent::Message { binary: true, data: b.to_vec() }),
                 Ok(Message::Ping(p)) => events.push(WsEvent::Ping(p.to_vec())),
                 Ok(Message::Pong(p)) => events.push(WsEvent::Pong(p.to_vec())),
                 Ok(Message::Close(frame)) => {
                     let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
-                    let _ = self.ctx.flush(&mut self.io); // our close reply
+                    let _ = ctx.flush(io); // our close reply
                     self.closed = true;
                     events.push(WsEvent::Closed { code, reason, by_peer: true });
                     return;
                 }
                 Ok(Message::Frame(_)) => {}
-                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break None,
                 Err(Error::ConnectionClosed | Error::AlreadyClosed) => {
                     self.closed = true;
                     events.push(WsEvent::Closed { code: 1005, reason: String::new(), by_peer: true });
                     return;
                 }
-                Err(e) => {
-                    let (code, reason) = close_code_for(&e);
-                    self.fail(code, reason);
-                    events.push(WsEvent::Closed { code, reason: reason.to_owned(), by_peer: false });
-                    return;
-                }
+                Err(e) => break Some(close_code_for(&e)),
+            }
+        };
+        match failure {
+            Some((code, reason)) => {
+                self.fail(code, reason);
+                events.push(WsEvent::Closed { code, reason: reason.to_owned(), by_peer: false });
+            }
+            None => {
+                // Automatic pongs (and any queued frame) go out now.
+                let _ = ctx.flush(io);
             }
         }
-        // Automatic pongs (and any queued frame) go out now.
-        let _ = self.ctx.flush(&mut self.io);
     }
 
     /// Queues a message to the peer through the session (masked when the
@@ -161,7 +277,7 @@ impl Session {
     /// [`encode_frame`] instead, built on the sending thread.
     #[allow(dead_code)] // used by the tests and, next, the client side
     pub(crate) fn send(&mut self, binary: bool, data: &[u8]) -> Result<(), SendError> {
-        if self.closed || !self.ctx.can_write() {
+        if !self.can_send() {
             return Err(SendError::Closed);
         }
         let msg = if binary {
@@ -172,8 +288,9 @@ impl Session {
                 Err(_) => return Err(SendError::InvalidUtf8),
             }
         };
-        self.ctx.write(&mut self.io, msg).map_err(|_| SendError::Closed)?;
-        self.ctx.flush(&mut self.io).map_err(|_| SendError::Closed)
+        let (ctx, io) = self.parts();
+        ctx.write(&mut *io, msg).map_err(|_| SendError::Closed)?;
+        ctx.flush(io).map_err(|_| SendError::Closed)
     }
 
     /// Sends a ping or pong with `data` (at most 125 bytes).
@@ -181,12 +298,13 @@ impl Session {
         if data.len() > 125 {
             return Err(SendError::TooLong);
         }
-        if self.closed || !self.ctx.can_write() {
+        if !self.can_send() {
             return Err(SendError::Closed);
         }
         let msg = if pong { Message::Pong(data.to_vec().into()) } else { Message::Ping(data.to_vec().into()) };
-        self.ctx.write(&mut self.io, msg).map_err(|_| SendError::Closed)?;
-        self.ctx.flush(&mut self.io).map_err(|_| SendError::Closed)
+        let (ctx, io) = self.parts();
+        ctx.write(&mut *io, msg).map_err(|_| SendError::Closed)?;
+        ctx.flush(io).map_err(|_| SendError::Closed)
     }
 
     /// Starts the close handshake with `code` and `reason` (at most 123 bytes).
@@ -194,19 +312,21 @@ impl Session {
         if reason.len() > 123 {
             return Err(SendError::TooLong);
         }
-        if self.closed || !self.ctx.can_write() {
+        if !self.can_send() {
             return Err(SendError::Closed);
         }
         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
-        let _ = self.ctx.close(&mut self.io, Some(frame));
-        let _ = self.ctx.flush(&mut self.io);
+        let (ctx, io) = self.parts();
+        let _ = ctx.close(&mut *io, Some(frame));
+        let _ = ctx.flush(io);
         Ok(())
     }
 
     fn fail(&mut self, code: u16, reason: &str) {
         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
-        let _ = self.ctx.close(&mut self.io, Some(frame));
-        let _ = self.ctx.flush(&mut self.io);
+        let (ctx, io) = self.parts();
+        let _ = ctx.close(&mut *io, Some(frame));
+        let _ = ctx.flush(io);
         self.closed = true;
     }
 }

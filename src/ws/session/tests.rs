@@ -180,11 +180,52 @@ fn control_frames_we_send() {
 }
 
 #[test]
+fn compaction_only_between_frames_and_messages() {
+    let mut srv = server();
+    assert!(!srv.is_expanded(), "no context before the first byte");
+    let msg = frame(true, 0, 0x1, K, b"hello");
+    // half a frame: the context holds it, no compaction
+    feed(&mut srv, &msg[..4]);
+    assert!(srv.is_expanded());
+    assert!(!srv.compact());
+    let ev = feed(&mut srv, &msg[4..]);
+    assert_eq!(ev, vec![WsEvent::Message { binary: false, data: b"hello".to_vec() }]);
+    assert!(srv.compact(), "a whole message read: nothing in progress");
+    assert!(!srv.is_expanded());
+    // a header split in the middle (a 16-bit length)
+    let big = frame(true, 0, 0x2, K, &[5; 300]);
+    feed(&mut srv, &big[..3]);
+    assert!(!srv.compact());
+    let ev = feed(&mut srv, &big[3..]);
+    assert_eq!(ev, vec![WsEvent::Message { binary: true, data: vec![5; 300] }]);
+    assert!(srv.compact());
+    // inside a fragmented message: a ping between fragments does not end it
+    feed(&mut srv, &frame(false, 0, 0x1, K, b"ab"));
+    assert!(!srv.compact());
+    let ev = feed(&mut srv, &frame(true, 0, 0x9, K, b"p"));
+    assert_eq!(ev, vec![WsEvent::Ping(b"p".to_vec())]);
+    assert_eq!(parse_server_frames(&srv.take_output()), vec![(0xA, b"p".to_vec())]);
+    assert!(!srv.compact(), "the message is not complete");
+    let ev = feed(&mut srv, &frame(true, 0, 0x0, K, b"cd"));
+    assert_eq!(ev, vec![WsEvent::Message { binary: false, data: b"abcd".to_vec() }]);
+    assert!(srv.compact());
+    // queued output keeps the context until taken
+    feed(&mut srv, &frame(true, 0, 0x9, K, b"q"));
+    assert!(!srv.compact());
+    srv.take_output();
+    assert!(srv.compact());
+    // after a compaction the protocol state is intact: errors still caught
+    let ev = feed(&mut srv, &frame(true, 0, 0x1, None, b"x"));
+    assert!(matches!(ev.as_slice(), [WsEvent::Closed { code: 1002, .. }]), "{ev:?}");
+    assert!(!srv.compact(), "a closed session is not compacted");
+}
+
+#[test]
 fn an_idle_session_is_small() {
-    // The idle-WebSocket budget is 1 KiB per connection in all: the session
-    // itself plus its eager read buffer (256 B) must leave room for the rest.
+    // The idle-WebSocket budget is 1 KiB per connection in all: a compacted
+    // session holds nothing on the heap.
     let size = std::mem::size_of::<Session>();
-    assert!(size <= 512, "Session is {size} bytes");
+    assert!(size <= 160, "Session is {size} bytes");
     let mut srv = server();
     let mut cli = Session::new(Role::Client, LIMITS, Vec::new());
     cli.send(true, &[7; 100_000]).unwrap();
