@@ -4,6 +4,8 @@
 #   bench/run.sh            every benchmark that exists so far
 #   bench/run.sh loop       the loop micro-benchmarks only
 #   bench/run.sh http       the HTTP server beside the anchors (~6 min)
+#   bench/run.sh ws [args]  WebSocket echo, broadcast, idle and many connections
+#                           beside the anchors (~9 min; args go to ws_bench.py, e.g. --quick)
 #
 # Writes bench/results/<name>.md (tables + the exact commands) and raw output
 # under bench/results/raw/ (not committed). Figures are medians of 3 runs.
@@ -24,12 +26,18 @@ if [[ "$what" == all || "$what" == http ]]; then
     python3 bench/http_bench.py
 fi
 
+if [[ "$what" == all || "$what" == ws ]]; then
+    # ws_bench.py stops itself at BUDGET_S (840 s); this is a backstop
+    timeout --signal=TERM --kill-after=20 960 python3 bench/ws_bench.py "${@:2}" || echo "ws_bench.py exited $?"
+fi
+
 # One page with every section measured so far.
 {
     echo "# squall benchmark results"
     echo
-    echo "Commands: \`bench/run.sh loop\`, \`bench/run.sh http\` (see bench/README.md). Each section says when it ran."
-    for f in bench/results/loop.md bench/results/http.md; do
-        [[ -f "$f" ]] && { echo; sed 's/^# /## /; s/^## \(Idle\|10,000\|Ratios\)/### \1/' "$f"; }
+    echo "Commands: \`bench/run.sh loop\`, \`bench/run.sh http\`, \`bench/run.sh ws\` (see bench/README.md). Each section says when it ran."
+    for f in bench/results/loop.md bench/results/http.md bench/results/ws.md; do
+        # every heading one level down (the pages' headings are all at line starts, outside code blocks)
+        [[ -f "$f" ]] && { echo; sed 's/^#/##/' "$f"; }
     done
 } > bench/results/latest.md
