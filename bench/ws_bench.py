@@ -26,7 +26,7 @@ Writes bench/results/ws.md and ws.json, raw client output under
 bench/results/raw/ws.*. A server that fails (does not start, no WebSocket on a
 route, crashes, times out) is reported as a failed row; the run goes on.
 
-  python3 bench/ws_bench.py [--quick] [--only echo,broadcast,idle,many] [--servers squall,socketify,tornado]
+  python3 bench/ws_bench.py [--quick] [--only echo,broadcast,idle,many] [--servers squall,squall-inline,socketify,tornado]
 
 Environment: REPEAT (3), WS_DURATION (8), WS_CONNS (50), BCAST_CLIENTS (1000),
 BCAST_MESSAGES (200), IDLE_N (10000), MANY_N (50000), WS_IMPLS
@@ -162,6 +162,9 @@ class Run:
         every = {
             "squall": (f"**squall C demo, io_threads={io}**", lambda port=SQUALL_PORT: b.Server(
                 "squall-ws", port, demo(port))),
+            # the same demo with its callbacks on the reactor thread (SQ_INLINE)
+            "squall-inline": (f"**squall C demo, io_threads={io}, SQ_INLINE**", lambda port=SQUALL_PORT + 5: b.Server(
+                "squall-ws-inline", port, ["env", "SQUALL_INLINE=1", *demo(port)])),
             # as the anchors' bench.py defines them (same commands, same ports)
             "socketify": ("socketify.py (uWS; chat = native pub/sub)", lambda port=18091: b.Server(
                 "socketify-ws", 18091, [py, str(b.HERE / "servers" / "socketify_ws.py"), "18091"])),
@@ -352,7 +355,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="1 run each, 3 s echo, 50 broadcast messages, "
                    "2,000 idle, 10,000 concurrent (~3 min)")
     p.add_argument("--only", default=",".join(SECTIONS), help="sections: " + ",".join(SECTIONS))
-    p.add_argument("--servers", default="squall,socketify,tornado")
+    p.add_argument("--servers", default="squall,squall-inline,socketify,tornado")
     p.add_argument("--many-on", default="squall", help="server of the many-connections test (squall; another "
                    "key only to check the client)")
     p.add_argument("--no-build", action="store_true", help="do not run `make examples`")
@@ -364,7 +367,7 @@ def main():
     args.only = [x for x in args.only.split(",") if x]
     args.servers = [x for x in args.servers.split(",") if x]
     bad = [x for x in args.only if x not in SECTIONS] + [x for x in args.servers + [args.many_on]
-                                                         if x not in ("squall", "socketify", "tornado")]
+                                                         if x not in ("squall", "squall-inline", "socketify", "tornado")]
     if bad:
         p.error(f"unknown: {bad}")
     cfg = config(args)
@@ -394,7 +397,8 @@ def main():
             run.echo_and_broadcast(key, label, make)
         if "idle" in args.only:
             for key, label, make in servers:
-                run.idle(key, label, make)
+                if key != "squall-inline":  # same memory as "squall"
+                    run.idle(key, label, make)
         if "many" in args.only:
             (key, label, make), = run.servers([args.many_on])
             run.many(key, label, make, hard)
