@@ -29,6 +29,33 @@ fi
 if [[ "$what" == all || "$what" == ws ]]; then
     # ws_bench.py stops itself at BUDGET_S (840 s); this is a backstop
     timeout --signal=TERM --kill-after=20 960 python3 bench/ws_bench.py "${@:2}" || echo "ws_bench.py exited $?"
+    # Autobahn group 9 (limits and performance: large messages, many
+    # fragments, many small messages) against the demo's /ws/echo, timed.
+    t0=$(date +%s.%N)
+    if python3 tests/autobahn/run.py --cmd build/examples/c/demo_server --groups 9 --case-timeout 150 \
+            --timeout 1800 --no-compare --output build/bench/autobahn9.json > build/bench/autobahn9.log 2>&1; then
+        ab="all cases acceptable"
+    else
+        ab="FAILED (see build/bench/autobahn9.log)"
+    fi
+    t1=$(date +%s.%N)
+    {
+        echo
+        echo "## Autobahn group 9 (performance cases) against /ws/echo"
+        echo
+        echo "\`python3 tests/autobahn/run.py --cmd build/examples/c/demo_server --groups 9 --case-timeout 150 --timeout 1800 --no-compare\`: $ab; $(grep -E '^[0-9]+ cases in' build/bench/autobahn9.log | tail -1); wall $(python3 -c "print(f'{$t1 - $t0:.1f}')") s."
+        echo
+        echo "| case | verdict | ms |"
+        echo "|---|---|---:|"
+        python3 - <<'PY' || true
+import json, os
+p = "build/bench/autobahn9.details.json"
+d = json.load(open(p)) if os.path.exists(p) else {}
+for k in sorted(d, key=lambda c: [int(x) for x in c.split(".")]):
+    v = d[k]
+    print(f"| {k} | {v.get('behavior')} / close {v.get('behaviorClose')} | {v.get('durationMs')} |")
+PY
+    } >> bench/results/ws.md
 fi
 
 # One page with every section measured so far.
