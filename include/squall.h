@@ -226,7 +226,8 @@ typedef sq_status (*sq_handler)(void *userdata, sq_request *req);
 
 /**
  * Limits and keep-alive of a WebSocket route. Fill it with
- * `sq_ws_options_init`, then change what you need.
+ * `sq_ws_options_init(&o, sizeof o)`, then change what you need. Every
+ * field is 8 bytes wide, so that `size` always ends on a field.
  */
 typedef struct {
   /**
@@ -251,16 +252,16 @@ typedef struct {
   /**
    * Send a ping every this many milliseconds (0: never, the default).
    */
-  uint32_t ping_interval_ms;
+  uint64_t ping_interval_ms;
   /**
    * Close a socket whose pong has not come this long after a ping
    * (0: the ping interval).
    */
-  uint32_t pong_timeout_ms;
+  uint64_t pong_timeout_ms;
   /**
    * Close (1001) a socket that sent nothing for this long (0: never, the default).
    */
-  uint32_t idle_timeout_ms;
+  uint64_t idle_timeout_ms;
   /**
    * Subprotocols the route speaks, comma-separated, in its order of
    * preference; NULL for none. Copied by `sq_ws_route`.
@@ -269,7 +270,7 @@ typedef struct {
   /**
    * `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
    */
-  uint32_t flags;
+  uint64_t flags;
 } sq_ws_options;
 
 /**
@@ -1157,13 +1158,16 @@ const char *sq_status_str(sq_status status);
 const char *sq_last_error(void);
 
 /**
- * Fills `options` with the defaults (and its `size`).
+ * Fills `options` with the defaults and sets its `size`. Pass
+ * `sizeof(sq_ws_options)` as the program sees it: a newer library writes no
+ * more than that.
  *
  * Thread: any thread.
- * Ownership: writes into the caller's struct.
- * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ * Ownership: writes at most `size` bytes into the caller's struct.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+ * smaller than the `size` field itself.
  */
-sq_status sq_ws_options_init(sq_ws_options *options);
+sq_status sq_ws_options_init(sq_ws_options *options, size_t size);
 
 /**
  * Adds a WebSocket route: GET requests whose path matches `pattern` (a

@@ -31,6 +31,13 @@ pub mod fuzzing {
     pub fn h1_decode(data: &[u8], split: usize) {
         crate::http::h1::fuzz_feed(data, split);
     }
+
+    /// Feeds `data` to two WebSocket server sessions, one compacted between
+    /// reads and one not (the first byte picks the read sizes); panics only
+    /// on a bug: a difference between them, or a panic inside.
+    pub fn ws_session(data: &[u8]) {
+        crate::ws::session::fuzz_feed(data);
+    }
 }
 
 /// The text of a caught panic's payload.

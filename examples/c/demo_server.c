@@ -185,13 +185,13 @@ static void ws_chat_message(void *ud, sq_ws *ws, const void *data, size_t len, i
 
 static int ws_routes(uint32_t inline_flag) {
     sq_ws_options o;
-    sq_ws_options_init(&o);
+    sq_ws_options_init(&o, sizeof o);
     o.max_message_size = 64u << 20;
     o.max_backpressure = 80u << 20; /* room for one 64 MiB echo and then some */
     o.flags = inline_flag;
     const char *t;
-    if ((t = getenv("SQUALL_WS_PING_MS"))) o.ping_interval_ms = (uint32_t)strtoul(t, NULL, 10);
-    if ((t = getenv("SQUALL_WS_IDLE_MS"))) o.idle_timeout_ms = (uint32_t)strtoul(t, NULL, 10);
+    if ((t = getenv("SQUALL_WS_PING_MS"))) o.ping_interval_ms = strtoull(t, NULL, 10);
+    if ((t = getenv("SQUALL_WS_IDLE_MS"))) o.idle_timeout_ms = strtoull(t, NULL, 10);
     sq_ws_callbacks echo_cb = {.size = sizeof echo_cb, .on_message = ws_echo_message};
     sq_ws_callbacks chat_cb = {.size = sizeof chat_cb, .on_open = ws_chat_open, .on_message = ws_chat_message};
     if (sq_ws_route(server, "/ws/echo", &echo_cb, &o, NULL) != SQ_OK ||

@@ -91,7 +91,8 @@ pub struct sq_ws_callbacks {
 }
 
 /// Limits and keep-alive of a WebSocket route. Fill it with
-/// `sq_ws_options_init`, then change what you need.
+/// `sq_ws_options_init(&o, sizeof o)`, then change what you need. Every
+/// field is 8 bytes wide, so that `size` always ends on a field.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct sq_ws_options {
@@ -107,33 +108,40 @@ pub struct sq_ws_options {
     /// message always fits into an empty buffer. Default 4 MiB.
     pub max_backpressure: usize,
     /// Send a ping every this many milliseconds (0: never, the default).
-    pub ping_interval_ms: u32,
+    pub ping_interval_ms: u64,
     /// Close a socket whose pong has not come this long after a ping
     /// (0: the ping interval).
-    pub pong_timeout_ms: u32,
+    pub pong_timeout_ms: u64,
     /// Close (1001) a socket that sent nothing for this long (0: never, the default).
-    pub idle_timeout_ms: u32,
+    pub idle_timeout_ms: u64,
     /// Subprotocols the route speaks, comma-separated, in its order of
     /// preference; NULL for none. Copied by `sq_ws_route`.
     pub subprotocols: *const c_char,
     /// `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
-    pub flags: u32,
+    pub flags: u64,
 }
 
-/// Fills `options` with the defaults (and its `size`).
+/// Fills `options` with the defaults and sets its `size`. Pass
+/// `sizeof(sq_ws_options)` as the program sees it: a newer library writes no
+/// more than that.
 ///
 /// Thread: any thread.
-/// Ownership: writes into the caller's struct.
-/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+/// Ownership: writes at most `size` bytes into the caller's struct.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+/// smaller than the `size` field itself.
 #[unsafe(no_mangle)]
-pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options) -> sq_status {
+pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options, size: usize) -> sq_status {
     ffi_boundary! {
         if options.is_null() {
             return fail_null("options");
         }
+        let n = known_prefix::<sq_ws_options>(size);
+        if n == 0 {
+            return fail(Error::new(ErrorKind::InvalidArg, "size is smaller than the struct's size field"));
+        }
         let d = Options::default();
         let o = sq_ws_options {
-            size: std::mem::size_of::<sq_ws_options>(),
+            size: n,
             max_message_size: d.max_message_size,
             high_water: d.high_water,
             max_backpressure: d.max_backpressure,
@@ -143,13 +151,24 @@ pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options) -> sq_status {
             subprotocols: std::ptr::null(),
             flags: 0,
         };
-        // SAFETY: non-NULL pointer to the caller's struct.
-        unsafe { options.write(o) };
+        // SAFETY: the caller's struct has at least `size` >= n bytes.
+        unsafe { std::ptr::copy_nonoverlapping((&raw const o).cast::<u8>(), options.cast::<u8>(), n) };
         SQ_OK
     }
 }
 
-/// Copies the first `size` bytes the caller declared, defaults for the rest.
+// Versioned structs: every field 8 bytes wide, no padding, so that a `size`
+// cut to a multiple of 8 ends on a field.
+const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 9 * 8);
+const _: () = assert!(std::mem::size_of::<sq_ws_callbacks>() == 9 * 8);
+
+/// The bytes of a versioned struct (every field 8 bytes wide) that both
+/// sides know: `size` cut to this library's struct and to whole fields.
+fn known_prefix<T>(size: usize) -> usize {
+    size.min(std::mem::size_of::<T>()) / 8 * 8
+}
+
+/// Copies the fields the caller's `size` covers, defaults for the rest.
 ///
 /// # Safety
 /// `p` points to a struct whose first field is its size, of at least that size.
@@ -160,7 +179,7 @@ unsafe fn read_versioned<T: Copy>(p: *const T, defaults: T) -> Result<T, Error> 
         return Err(Error::new(ErrorKind::InvalidArg, "the struct's size field is not set"));
     }
     let mut out = defaults;
-    let n = size.min(std::mem::size_of::<T>());
+    let n = known_prefix::<T>(size);
     // SAFETY: both regions are at least `n` bytes; `T` is a plain C struct.
     unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&raw mut out).cast::<u8>(), n) };
     Ok(out)
@@ -211,7 +230,7 @@ pub extern "C" fn sq_ws_route(
             // SAFETY: as above.
             defaults = ffi_try!(unsafe { read_versioned(options, defaults) });
             let o = defaults;
-            if o.flags & !(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT) != 0 {
+            if o.flags & !u64::from(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT) != 0 {
                 return fail(Error::new(ErrorKind::InvalidArg, format!("unknown WebSocket route flags {:#x}", o.flags)));
             }
             if o.max_message_size == 0 || o.high_water == 0 || o.max_backpressure == 0 {
@@ -220,11 +239,11 @@ pub extern "C" fn sq_ws_route(
             opts.max_message_size = o.max_message_size;
             opts.high_water = o.high_water;
             opts.max_backpressure = o.max_backpressure.max(o.high_water);
-            opts.ping_interval_ms = u64::from(o.ping_interval_ms);
-            opts.pong_timeout_ms = u64::from(o.pong_timeout_ms);
-            opts.idle_timeout_ms = u64::from(o.idle_timeout_ms);
-            opts.inline = o.flags & SQ_INLINE != 0;
-            opts.close_on_limit = o.flags & SQ_WS_CLOSE_ON_LIMIT != 0;
+            opts.ping_interval_ms = o.ping_interval_ms;
+            opts.pong_timeout_ms = o.pong_timeout_ms;
+            opts.idle_timeout_ms = o.idle_timeout_ms;
+            opts.inline = o.flags & u64::from(SQ_INLINE) != 0;
+            opts.close_on_limit = o.flags & u64::from(SQ_WS_CLOSE_ON_LIMIT) != 0;
             if !o.subprotocols.is_null() {
                 // SAFETY: NUL-terminated string per the API contract.
                 let list = ffi_try!(unsafe { str_arg(o.subprotocols, "subprotocols") });

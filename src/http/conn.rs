@@ -342,7 +342,7 @@ pub(crate) fn remove_server(r: &mut Reactor, server: &Arc<ServerShared>) {
             }
             Source::Http(mut c) => c.close(r),
             Source::Ws(c) => {
-                crate::ws::conn::remove(r, token, c);
+                crate::ws::conn::remove(r, token, c, true);
                 continue;
             }
         }
@@ -391,7 +391,7 @@ pub(crate) fn close_all(r: &mut Reactor) {
                 }
                 Source::Http(mut c) => c.close(r),
                 Source::Ws(c) => {
-                    crate::ws::conn::remove(r, token, c);
+                    crate::ws::conn::remove(r, token, c, false);
                     continue;
                 }
             }
@@ -680,10 +680,12 @@ impl Conn {
             }
             if req.body_over_high_water() {
                 tracing::trace!(target: "squall::http", "pausing reads: {} body bytes undelivered", req.backlog.load(Ordering::Relaxed));
-                req.reading_paused.store(true, Ordering::Release);
+                // SeqCst on both sides (here and where the host takes the
+                // body): the store must not pass the re-check's load.
+                req.reading_paused.store(true, Ordering::SeqCst);
                 self.body_paused = true;
                 // The host may have caught up meanwhile: re-check once.
-                if !req.body_over_high_water() && req.reading_paused.swap(false, Ordering::AcqRel) {
+                if !req.body_over_high_water() && req.reading_paused.swap(false, Ordering::SeqCst) {
                     self.body_paused = false;
                 }
             }
@@ -843,6 +845,10 @@ impl Conn {
         if route.asks_host() && !route.opts.inline {
             let (server, addr, route2, req2) = (self.server.clone(), self.addr(r), route.clone(), req.clone());
             r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || {
+                if server.dead.load(Ordering::Acquire) {
+                    req2.release(); // no callback after sq_server_free
+                    return;
+                }
                 let decision = decide_upgrade(&route2, &req2, &up);
                 let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
                 link.send(Box::new(move |r: &mut Reactor| {
@@ -871,6 +877,14 @@ impl Conn {
     /// Whether the handshake is decided and its turn has come; a refusal is
     /// answered here.
     fn upgrade_ready(&mut self) -> bool {
+        if self.upgrade.is_some() && (self.close_when_flushed || self.peer_closed) {
+            // An earlier response closes the connection (or the client left):
+            // no 101 after it.
+            if let Some(u) = self.upgrade.take() {
+                u.req.release();
+            }
+            return false;
+        }
         let Some(u) = self.upgrade.as_ref() else { return false };
         if u.decision.is_none() || !self.inflight.is_empty() || self.pending_write() || self.peer_closed {
             return false;
@@ -906,8 +920,9 @@ impl Conn {
         // it is moved out exactly once.
         let stream = unsafe { std::mem::ManuallyDrop::take(&mut self.stream) };
         let server = self.server.clone();
+        let read_closed = self.read_closed;
         drop(self);
-        crate::ws::conn::upgrade(r, addr, stream, server, u.route, u.req, &u.key, protocol, leftover);
+        crate::ws::conn::upgrade(r, addr, stream, server, u.route, u.req, &u.key, protocol, leftover, read_closed);
     }
 
     /// Applies output produced on this thread by handlers.

@@ -267,8 +267,8 @@ impl Request {
                 }
             };
             if !chunk.is_empty() {
-                let left = self.backlog.fetch_sub(chunk.len(), Ordering::AcqRel) - chunk.len();
-                if left < BODY_LOW_WATER && self.reading_paused.swap(false, Ordering::AcqRel) {
+                let left = self.backlog.fetch_sub(chunk.len(), Ordering::SeqCst) - chunk.len();
+                if left < BODY_LOW_WATER && self.reading_paused.swap(false, Ordering::SeqCst) {
                     super::conn::resume_reading(&self.server, self.conn);
                 }
             }
@@ -286,7 +286,7 @@ impl Request {
 
     /// Whether the reader should pause for this request's undelivered body.
     pub(crate) fn body_over_high_water(&self) -> bool {
-        self.backlog.load(Ordering::Acquire) > BODY_HIGH_WATER
+        self.backlog.load(Ordering::SeqCst) > BODY_HIGH_WATER
     }
 
     pub(crate) fn set_handle(&self, h: u64) {

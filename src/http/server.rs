@@ -128,7 +128,11 @@ impl ServerShared {
         tracing::info!(target: "squall::http", "server shut down");
         let cb = self.shutdown_done.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(cb) = cb {
-            let _ = self.loop_handle.add_raw_callback(cb);
+            // After the callbacks this reactor turn queued (the last
+            // on_close calls among them).
+            if let Err(crate::reactor::Task::Raw(cb)) = crate::reactor::host_task_after_turn(crate::reactor::Task::Raw(cb)) {
+                let _ = self.loop_handle.add_raw_callback(cb);
+            }
         }
     }
 

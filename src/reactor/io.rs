@@ -94,6 +94,23 @@ thread_local! {
     static LOCAL: RefCell<Vec<Command>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether the calling thread is running a reactor's turn.
+pub(crate) fn in_reactor_turn() -> bool {
+    CURRENT.with(|c| c.get()) != 0
+}
+
+/// Hands `task` to the host after the tasks the current reactor turn has
+/// queued so far (so that, e.g., a shutdown's completion follows the last
+/// `on_close`). Err(task) when the calling thread is not in a reactor turn:
+/// the caller queues it directly.
+pub(crate) fn host_task_after_turn(task: super::Task) -> Result<(), super::Task> {
+    if CURRENT.with(|c| c.get()) == 0 {
+        return Err(task);
+    }
+    push_local(Box::new(move |r: &mut Reactor| r.host_tasks.push(task)));
+    Ok(())
+}
+
 /// Queues a command for the reactor whose turn the calling thread is running
 /// (an event for an inline callback): it runs once the current operation on
 /// a connection is over, before the turn ends.
@@ -348,8 +365,16 @@ impl Reactor {
         }
         crate::http::conn::flush_dirty(self);
         self.run_local();
-        if !self.dirty.is_empty() {
-            // Inline callbacks run just now queued more output.
+        // Inline callbacks run just now (on_drain, say) may have queued more
+        // output: write it too; if they keep going, the next turn goes on
+        // at once.
+        let mut rounds = 0;
+        while !self.dirty.is_empty() {
+            rounds += 1;
+            if rounds > 8 {
+                self.link.notifier.notify();
+                break;
+            }
             crate::http::conn::flush_dirty(self);
             self.run_local();
         }

@@ -69,6 +69,8 @@ pub(crate) struct WsConn {
     gone: bool,
     close_when_flushed: bool,
     read_paused: bool,
+    /// The peer shut its side down (an edge seen once): read to EOF.
+    read_closed: bool,
     dirty: bool,
     token: usize,
 }
@@ -89,6 +91,7 @@ pub(crate) fn upgrade(
     key: &str,
     protocol: Option<String>,
     leftover: Vec<u8>,
+    read_closed: bool,
 ) {
     let mut hello = Vec::with_capacity(192);
     crate::http::server::with_date(|d| super::handshake::accept(&mut hello, key, protocol.as_deref(), d));
@@ -111,6 +114,7 @@ pub(crate) fn upgrade(
         gone: false,
         close_when_flushed: false,
         read_paused: false,
+        read_closed,
         dirty: false,
         token: addr.token,
     });
@@ -127,9 +131,22 @@ pub(crate) fn upgrade(
         }
         req.release();
     });
-    c.feed(r, &[]);
-    c.on_readable(r, false);
-    finish(r, addr.token, c);
+    // Parsing what the peer sent: a bug here closes this connection only
+    // (its Drop tells the host and keeps the count right).
+    let token = addr.token;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut c = c;
+        c.feed(r, &[]);
+        c.on_readable(r);
+        c
+    }));
+    match outcome {
+        Ok(c) => finish(r, token, c),
+        Err(p) => {
+            tracing::error!(target: "squall::ws", "panic while upgrading a connection (closed): {}", crate::panic_message(&p));
+            r.release_token(token);
+        }
+    }
 }
 
 /// Readiness on a WebSocket's token.
@@ -138,8 +155,9 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
     let writable = ev.is_writable();
     let read_closed = ev.is_read_closed();
     with_ws(r, token, None, |r, c| {
+        c.read_closed |= read_closed;
         if readable {
-            c.on_readable(r, read_closed);
+            c.on_readable(r);
         }
         if writable && !c.out.is_empty() {
             c.flush(r);
@@ -256,10 +274,12 @@ pub(crate) fn begin_shutdown(r: &mut Reactor, token: usize) {
     });
 }
 
-/// Closes a WebSocket at once: the server was freed (no callback) or its
-/// shutdown deadline passed (`on_close` with 1006).
-pub(crate) fn remove(r: &mut Reactor, token: usize, mut c: Box<WsConn>) {
-    let tell = !c.sock.server.dead.load(Ordering::Acquire);
+/// Closes a WebSocket at once: the server was freed (no callback), its
+/// shutdown deadline passed (`on_close` with 1006), or the reactor is
+/// stopping (`tell` false: nothing would run the callback; the handle is
+/// released).
+pub(crate) fn remove(r: &mut Reactor, token: usize, mut c: Box<WsConn>, tell: bool) {
+    let tell = tell && !c.sock.server.dead.load(Ordering::Acquire);
     c.set_close(1006, "server shut down");
     c.finish_close(r, tell);
     r.release_token(token);
@@ -321,7 +341,7 @@ impl WsConn {
         if self.gone || !self.session.can_send() {
             return false;
         }
-        match self.sock.admit(frame.len()) {
+        match self.sock.admit(frame.len(), false) {
             Ok(_) => {
                 self.out.push_back(Out::Shared(frame.clone()));
                 true
@@ -393,7 +413,7 @@ impl WsConn {
     }
 
     pub(crate) fn unsubscribe(&mut self, r: &mut Reactor, topic: &Arc<Topic>) {
-        if r.topics.remove(topic, self.token) {
+        if r.topics.remove(topic, self.token, self.sock.addr.generation) {
             self.topics.retain(|t| !Arc::ptr_eq(t, topic));
             self.server().topics.remove_subscriber(topic, r.index);
         }
@@ -403,12 +423,14 @@ impl WsConn {
     pub(crate) fn resume(&mut self, r: &mut Reactor) {
         if self.read_paused {
             self.read_paused = false;
-            self.on_readable(r, false);
+            // time spent waiting for the host is not the peer's idleness
+            self.last_read_ms = r.now_ms();
+            self.on_readable(r);
         }
     }
 
     /// Reads until the socket has no more (or the host is behind).
-    fn on_readable(&mut self, r: &mut Reactor, read_closed: bool) {
+    fn on_readable(&mut self, r: &mut Reactor) {
         let mut scratch = std::mem::take(&mut r.scratch);
         if scratch.len() < READ_CHUNK {
             scratch.resize(READ_CHUNK, 0);
@@ -426,7 +448,7 @@ impl WsConn {
                 Ok(n) => {
                     self.last_read_ms = r.now_ms();
                     self.feed(r, &scratch[..n]);
-                    if n < scratch.len() && !read_closed {
+                    if n < scratch.len() && !self.read_closed {
                         break;
                     }
                 }
@@ -464,6 +486,9 @@ impl WsConn {
                     self.sock.closed.store(true, Ordering::Release);
                     self.set_close(code, &reason);
                     self.close_when_flushed = true;
+                    // a peer that closes and then stops reading our last
+                    // frames is given the same grace as one that never answers
+                    self.closing_since.get_or_insert(r.now_ms());
                 }
             }
         }
@@ -474,11 +499,12 @@ impl WsConn {
     fn on_message(&mut self, r: &mut Reactor, binary: bool, data: Vec<u8>) {
         let n = data.len();
         let sock = &self.sock;
-        if sock.inbox.fetch_add(n, Ordering::AcqRel) + n > INBOX_HIGH {
-            // The host is behind: stop reading until it catches up.
-            sock.reading_paused.store(true, Ordering::Release);
+        if sock.inbox.fetch_add(n, Ordering::SeqCst) + n > INBOX_HIGH {
+            // The host is behind: stop reading until it catches up. (SeqCst,
+            // with `message_taken`: the store must not pass the re-check.)
+            sock.reading_paused.store(true, Ordering::SeqCst);
             self.read_paused = true;
-            if sock.inbox.load(Ordering::Acquire) < INBOX_LOW && sock.reading_paused.swap(false, Ordering::AcqRel) {
+            if sock.inbox.load(Ordering::SeqCst) < INBOX_LOW && sock.reading_paused.swap(false, Ordering::SeqCst) {
                 self.read_paused = false;
             }
         }
@@ -608,7 +634,7 @@ impl WsConn {
     /// once the callback returned, and the socket leaves the poll.
     fn finish_close(&mut self, r: &mut Reactor, tell: bool) {
         for t in std::mem::take(&mut self.topics) {
-            r.topics.remove(&t, self.token);
+            r.topics.remove(&t, self.token, self.sock.addr.generation);
             self.server().topics.remove_subscriber(&t, r.index);
         }
         self.sock.closed.store(true, Ordering::Release);
@@ -651,9 +677,19 @@ impl Drop for WsConn {
             }
             self.sock.closed.store(true, Ordering::Release);
             let s = self.sock.clone();
-            let handle = self.sock.server.loop_handle.clone();
-            if handle.add_callback(move || tell_closed(&s, 1011, "internal error")).is_err() {
-                self.sock.release();
+            if s.route.opts.inline && crate::reactor::in_reactor_turn() {
+                // inline: on the reactor, after what this turn queued
+                crate::reactor::push_local(Box::new(move |_r: &mut Reactor| tell_closed(&s, 1011, "internal error")));
+            } else {
+                // after the messages this turn handed over
+                let task = Task::Boxed(Box::new(move || tell_closed(&s, 1011, "internal error")));
+                if let Err(task) = crate::reactor::host_task_after_turn(task) {
+                    let handle = self.sock.server.loop_handle.clone();
+                    let mut one = vec![task];
+                    if handle.add_tasks(&mut one).is_err() {
+                        self.sock.release();
+                    }
+                }
             }
         }
         let server = &self.sock.server;

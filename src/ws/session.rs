@@ -375,3 +375,29 @@ fn close_code_for(e: &Error) -> (u16, &'static str) {
 
 #[cfg(test)]
 mod tests;
+
+/// Fuzzing entry: `data` (its first byte chooses how the rest is split into
+/// reads) goes to two server sessions, one compacted after every read and one
+/// never; both must produce the same events and the same output, and
+/// neither may panic. Used by `fuzz/` and by the in-tree random test.
+pub(crate) fn fuzz_feed(data: &[u8]) {
+    let Some((&step, rest)) = data.split_first() else { return };
+    let limits = Limits { max_message_size: 1 << 16 };
+    let mut a = Session::new(Role::Server, limits, Vec::new());
+    let mut b = Session::new(Role::Server, limits, Vec::new());
+    let step = usize::from(step % 23) + 1;
+    let (mut ea, mut eb) = (Vec::new(), Vec::new());
+    let mut pos = 0;
+    let mut i = 0;
+    while pos < rest.len() {
+        // irregular read sizes: 1..=step, varying with the position
+        let n = (1 + (i * 7 + pos) % step).min(rest.len() - pos);
+        a.feed(&rest[pos..pos + n], &mut ea);
+        b.feed(&rest[pos..pos + n], &mut eb);
+        assert_eq!(ea, eb, "events differ after {} bytes", pos + n);
+        assert_eq!(a.take_output(), b.take_output(), "output differs after {} bytes", pos + n);
+        a.compact();
+        pos += n;
+        i += 1;
+    }
+}

@@ -103,7 +103,7 @@ impl WsSocket {
     /// Counts `n` more bytes against the route's limits: the backpressure
     /// rule shared by sends and publishes. Err(Limit) when the message must
     /// not be queued.
-    pub(crate) fn admit(&self, n: usize) -> Result<Sent> {
+    pub(crate) fn admit(&self, n: usize, from_send: bool) -> Result<Sent> {
         let opts = &self.route.opts;
         let before = self.buffered.fetch_add(n, Ordering::AcqRel);
         if before > 0 && before + n > opts.max_backpressure {
@@ -114,7 +114,11 @@ impl WsSocket {
             ));
         }
         if before + n > opts.high_water {
-            self.drain_wanted.store(true, Ordering::Release);
+            // on_drain answers a send that reported backpressure (a publish
+            // reports nothing to anyone)
+            if from_send {
+                self.drain_wanted.store(true, Ordering::Release);
+            }
             Ok(Sent::Backpressure)
         } else {
             Ok(Sent::Queued)
@@ -129,7 +133,7 @@ impl WsSocket {
         }
         let frame = super::session::encode_frame(binary, data);
         let n = frame.len();
-        let sent = match self.admit(n) {
+        let sent = match self.admit(n, true) {
             Ok(s) => s,
             Err(e) => {
                 self.over_limit();
@@ -202,8 +206,10 @@ impl WsSocket {
     /// The host took a message (its callback returned): read again if the
     /// connection paused for the host.
     pub(crate) fn message_taken(self: &Arc<Self>, n: usize) {
-        let left = self.inbox.fetch_sub(n, Ordering::AcqRel).saturating_sub(n);
-        if left < INBOX_LOW && self.reading_paused.swap(false, Ordering::AcqRel) {
+        // SeqCst here and on the reactor's side (`WsConn::on_message`): its
+        // store of `reading_paused` must not pass its re-check of `inbox`.
+        let left = self.inbox.fetch_sub(n, Ordering::SeqCst).saturating_sub(n);
+        if left < INBOX_LOW && self.reading_paused.swap(false, Ordering::SeqCst) {
             command(self, |r, c: &mut WsConn| c.resume(r));
         }
     }

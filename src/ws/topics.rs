@@ -116,10 +116,14 @@ impl Local {
         entry.1.insert(token, generation) != Some(generation)
     }
 
-    /// Removes a member; false when it was not there.
-    pub(crate) fn remove(&mut self, topic: &Arc<Topic>, token: usize) -> bool {
+    /// Removes a member (that token of that generation: not a later socket
+    /// that reuses the token); false when it was not there.
+    pub(crate) fn remove(&mut self, topic: &Arc<Topic>, token: usize, generation: u64) -> bool {
         let k = key(topic);
         let Some(entry) = self.sets.get_mut(&k) else { return false };
+        if entry.1.get(&token) != Some(&generation) {
+            return false;
+        }
         let removed = entry.1.swap_remove(&token).is_some();
         if entry.1.is_empty() {
             self.sets.remove(&k);
@@ -181,9 +185,10 @@ mod tests {
         let m = l.take(&t).unwrap();
         assert_eq!(m.len(), 2);
         l.restore(&t, m);
-        assert!(l.remove(&t, 5));
-        assert!(!l.remove(&t, 5));
-        assert!(l.remove(&t, 7));
+        assert!(!l.remove(&t, 7, 4), "a later socket on the same token is not the member");
+        assert!(l.remove(&t, 5, 1));
+        assert!(!l.remove(&t, 5, 1));
+        assert!(l.remove(&t, 7, 3));
         assert!(l.take(&t).is_none(), "an empty set is dropped");
     }
 }

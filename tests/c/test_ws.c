@@ -192,6 +192,9 @@ static void slow_reader(const char *path, int close_policy) {
             got++;
         }
         CHECK(wait_for(&drains, 1, 10000));
+        /* the reactor counts what it wrote right after writev returns */
+        for (int t = 0; t < 5000 && sq_ws_buffered_amount(ws) > 0; t++) sleep_ms(1);
+        CHECK_EQ(sq_ws_buffered_amount(ws), 0);
         /* a marker after everything queued: nothing else was in between */
         CHECK_EQ(sq_ws_send(ws, "after", 5, SQ_WS_TEXT), SQ_OK);
         uint8_t *marker;
@@ -293,6 +296,51 @@ static void topics(void) {
     CHECK_EQ(sq_topic_subscribers(srv, "other"), 0);
 }
 
+/* ---- graceful shutdown: every socket gets 1001, and `done` comes after
+ * the last on_close ---- */
+static atomic_int done_calls, closes_before_done;
+static void on_shutdown_done(void *ud) {
+    (void)ud;
+    int n = 0;
+    for (int i = 0; i < 5; i++) n += atomic_load(&closed_cb[i]);
+    atomic_store(&closes_before_done, n);
+    atomic_fetch_add(&done_calls, 1);
+}
+
+static void shutdown_with_websockets(void) {
+    atomic_store(&opened, 0);
+    atomic_store(&done_calls, 0);
+    for (int i = 0; i < 5; i++) atomic_store(&closed_cb[i], 0);
+    int fd[5];
+    char path[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "/ws/%d", i);
+        fd[i] = ws_open(port, path, NULL);
+        CHECK(fd[i] >= 0);
+    }
+    CHECK(wait_for(&opened, 5, 10000));
+    CHECK_EQ(sq_server_shutdown(srv, 5000, on_shutdown_done, NULL), SQ_OK);
+    for (int i = 0; i < 5; i++) {
+        uint8_t *data;
+        size_t len;
+        int op;
+        while ((op = ws_read_frame(fd[i], &data, &len)) != 8) {
+            CHECK(op >= 0);
+            free(data);
+        }
+        CHECK(len >= 2);
+        CHECK_EQ((data[0] << 8) | data[1], 1001);
+        free(data);
+        ws_send_frame(fd[i], 8, "\x03\xe9", 2);
+    }
+    CHECK(wait_for(&done_calls, 1, 10000));
+    CHECK_EQ(atomic_load(&closes_before_done), 5);
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(atomic_load(&close_code[i]), 1001);
+        close(fd[i]);
+    }
+}
+
 static void run(uint32_t io_threads) {
     memset(closed_cb, 0, sizeof closed_cb);
     memset(accepted, 0, sizeof accepted);
@@ -308,8 +356,15 @@ static void run(uint32_t io_threads) {
     CHECK_EQ(sq_ws_route(srv, "/ws/(\\d+)", &cb, NULL, NULL), SQ_OK);
 
     sq_ws_options o;
-    CHECK_EQ(sq_ws_options_init(&o), SQ_OK);
+    CHECK_EQ(sq_ws_options_init(&o, sizeof o), SQ_OK);
     CHECK_EQ(o.size, sizeof o);
+    /* an older, shorter struct: nothing written past its size */
+    struct { sq_ws_options o; char guard[8]; } g;
+    memset(&g, 0x5a, sizeof g);
+    CHECK_EQ(sq_ws_options_init(&g.o, 3 * sizeof(size_t)), SQ_OK);
+    CHECK_EQ(g.o.size, 3 * sizeof(size_t));
+    CHECK_EQ(((unsigned char *)&g.o)[3 * sizeof(size_t)], 0x5a);
+    CHECK_EQ(sq_ws_options_init(&g.o, 4), SQ_ERR_INVALID_ARG);
     o.high_water = HIGH;
     o.max_backpressure = MAXBP;
     sq_ws_callbacks slow = {.size = sizeof slow, .on_open = on_slow_open, .on_close = on_slow_close, .on_drain = on_slow_drain};
@@ -387,6 +442,7 @@ static void run(uint32_t io_threads) {
     slow_reader("/slow", 0);
     slow_reader("/slow-close", 1);
     topics();
+    shutdown_with_websockets();
 
     sq_loop_stop(lp);
     pthread_join(host, NULL);

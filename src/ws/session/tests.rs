@@ -233,3 +233,46 @@ fn an_idle_session_is_small() {
     assert!(srv.take_output().is_empty());
     assert_eq!(srv.io.input.capacity(), 0, "consumed input is released");
 }
+
+/// Random frame streams (valid and not: masks, RSV bits, opcodes, lengths of
+/// every class, fragments with control frames between, bad UTF-8) fed in
+/// irregular pieces: a session compacted between reads behaves exactly as
+/// one that never is. (`fuzz/` runs the same check on arbitrary bytes.)
+#[test]
+fn compaction_never_changes_behaviour_on_random_streams() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..1000 {
+        let mut stream = vec![(next() % 256) as u8];
+        for _ in 0..(next() % 8 + 1) {
+            let r = next();
+            let opcode = [0x0, 0x1, 0x2, 0x8, 0x9, 0xA, 0x3][(r % 7) as usize];
+            let fin = r & 0x100 != 0 || opcode >= 0x8;
+            let rsv = if r % 53 == 0 { 0x4 } else { 0 };
+            let mask = if r % 41 == 0 { None } else { K };
+            let len = match (r >> 12) % 6 {
+                0 => 0,
+                1 => (r >> 20) as usize % 126,
+                2 => 126 + (r >> 20) as usize % 300,
+                3 => 65_536 + (r >> 20) as usize % 10,
+                4 => 3,
+                _ => 125,
+            };
+            let len = if opcode >= 0x8 { len.min(125) } else { len };
+            let mut payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            if r % 29 == 0 && !payload.is_empty() {
+                payload[0] = 0xff; // not UTF-8 in a text message
+            }
+            if opcode == 0x8 && len == 3 {
+                payload = vec![0x03, 0xe8, b'x'];
+            }
+            stream.extend(frame(fin, rsv, opcode, mask, &payload));
+        }
+        crate::ws::session::fuzz_feed(&stream);
+    }
+}
