@@ -564,7 +564,11 @@ impl Request {
             st.on_close.take()
         };
         if let Some(cb) = cb {
-            let _ = self.server.loop_handle.add_raw_callback(cb);
+            // After the tasks this reactor turn queued (the handler call of
+            // a request that arrived in the same turn, say).
+            if let Err(crate::reactor::Task::Raw(cb)) = crate::reactor::host_task_after_turn(crate::reactor::Task::Raw(cb)) {
+                let _ = self.server.loop_handle.add_raw_callback(cb);
+            }
         }
     }
 
