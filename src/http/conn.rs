@@ -202,11 +202,9 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
         Source::Http(c) => {
             debug_assert_eq!(c.generation, generation);
             r.put_back(token, Source::Http(c));
-            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            let writable = ev.is_writable();
+            let (readable, writable, read_closed) = readiness(ev);
             // A bug while serving one connection closes that connection (its
             // Drop tells its handlers) and is logged; the reactor goes on.
-            let read_closed = ev.is_read_closed();
             with_conn(r, token, None, |r, c| {
                 c.read_closed |= read_closed;
                 if readable {
@@ -218,6 +216,13 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
             });
         }
     }
+}
+
+/// What an event says of a connection's socket: (read now — data, the
+/// peer's FIN or an error all show up through a read —, write now, the peer
+/// shut its side down).
+pub(crate) fn readiness(ev: &Event) -> (bool, bool, bool) {
+    (ev.is_readable() || ev.is_read_closed() || ev.is_error(), ev.is_writable(), ev.is_read_closed())
 }
 
 /// Puts a connection back, or closes it (or hands it to a WebSocket).

@@ -151,9 +151,7 @@ pub(crate) fn upgrade(
 
 /// Readiness on a WebSocket's token.
 pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
-    let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-    let writable = ev.is_writable();
-    let read_closed = ev.is_read_closed();
+    let (readable, writable, read_closed) = crate::http::conn::readiness(ev);
     with_ws(r, token, None, |r, c| {
         c.read_closed |= read_closed;
         if readable {
@@ -319,7 +317,7 @@ impl WsConn {
     }
 
     /// Output already counted in `buffered` (a send).
-    pub(crate) fn queue_counted(&mut self, bytes: Vec<u8>, _n: usize) {
+    pub(crate) fn queue_counted(&mut self, bytes: Vec<u8>) {
         if self.gone || !self.session.can_send() {
             self.sock.buffered.fetch_sub(bytes.len(), Ordering::AcqRel);
             return;
@@ -373,11 +371,6 @@ impl WsConn {
         self.sock.buffered.fetch_sub(queued, Ordering::AcqRel);
         self.out = VecDeque::new();
         self.out_pos = 0;
-    }
-
-    /// The close-on-limit policy, from a send.
-    pub(crate) fn abort(&mut self, code: u16, reason: &str) {
-        self.kill(code, reason);
     }
 
     /// Starts the close handshake (a close frame; the peer's reply ends it).

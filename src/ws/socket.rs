@@ -140,7 +140,7 @@ impl WsSocket {
                 return Err(e);
             }
         };
-        command(self, move |_r, c: &mut WsConn| c.queue_counted(frame, n));
+        command(self, move |_r, c: &mut WsConn| c.queue_counted(frame));
         Ok(sent)
     }
 
@@ -149,7 +149,7 @@ impl WsSocket {
     pub(crate) fn over_limit(self: &Arc<Self>) {
         if self.route.opts.close_on_limit && !self.closed.swap(true, Ordering::AcqRel) {
             tracing::debug!(target: "squall::ws", "closing a socket over max_backpressure");
-            command(self, |_r, c: &mut WsConn| c.abort(1006, "send buffer over max_backpressure"));
+            command(self, |_r, c: &mut WsConn| c.kill(1006, "send buffer over max_backpressure"));
         }
     }
 

@@ -128,6 +128,16 @@ static void *reader(void *arg) {
     return NULL;
 }
 
+/* Opens n WebSockets on `pattern` % i (i = 0..n-1) into fd[]. */
+static void open_all(int *fd, int n, const char *pattern) {
+    char path[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, pattern, i);
+        fd[i] = ws_open(port, path, NULL);
+        CHECK(fd[i] >= 0);
+    }
+}
+
 static int wait_for(atomic_int *v, int want, int ms) {
     for (int t = 0; t < ms && atomic_load(v) < want; t += 5) sleep_ms(5);
     return atomic_load(v) >= want;
@@ -243,12 +253,7 @@ static void on_sub_open(void *ud, sq_ws *ws, sq_request *req) {
 static void topics(void) {
     atomic_store(&sub_opened, 0);
     int fd[3];
-    char path[32];
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "/sub/%d", i);
-        fd[i] = ws_open(port, path, NULL);
-        CHECK(fd[i] >= 0);
-    }
+    open_all(fd, 3, "/sub/%d");
     CHECK(wait_for(&sub_opened, 3, 10000));
     /* counts settle once the reactor has seen the duplicate */
     for (int t = 0; t < 2000 && sq_topic_subscribers(srv, "room") != 3; t++) sleep_ms(1);
@@ -312,12 +317,7 @@ static void shutdown_with_websockets(void) {
     atomic_store(&done_calls, 0);
     for (int i = 0; i < 5; i++) atomic_store(&closed_cb[i], 0);
     int fd[5];
-    char path[32];
-    for (int i = 0; i < 5; i++) {
-        snprintf(path, sizeof path, "/ws/%d", i);
-        fd[i] = ws_open(port, path, NULL);
-        CHECK(fd[i] >= 0);
-    }
+    open_all(fd, 5, "/ws/%d");
     CHECK(wait_for(&opened, 5, 10000));
     CHECK_EQ(sq_server_shutdown(srv, 5000, on_shutdown_done, NULL), SQ_OK);
     for (int i = 0; i < 5; i++) {
@@ -391,12 +391,7 @@ static void run(uint32_t io_threads) {
     pthread_create(&host, NULL, host_main, NULL);
 
     /* 100 sockets */
-    char path[32];
-    for (int i = 0; i < SOCKETS; i++) {
-        snprintf(path, sizeof path, "/ws/%d", i);
-        fds[i] = ws_open(port, path, NULL);
-        CHECK(fds[i] >= 0);
-    }
+    open_all(fds, SOCKETS, "/ws/%d");
     CHECK(wait_for(&opened, SOCKETS, 20000));
     sq_ws *h0 = atomic_load(&handles[0]);
     CHECK_EQ(sq_ws_send(h0, "\xff\xfe", 2, SQ_WS_TEXT), SQ_ERR_INVALID_ARG);

@@ -82,7 +82,8 @@ class Raw:
         return resp
 
     def closed_by_peer(self, timeout=3.0) -> bool:
-        """True when the server closes the connection (EOF) within timeout."""
+        """True when the server closes the connection (EOF or reset) within
+        timeout; what arrives until then is kept in the buffer."""
         self.sock.settimeout(timeout)
         try:
             while True:
@@ -92,7 +93,7 @@ class Raw:
                 self.buf += chunk
         except socket.timeout:
             return False
-        except ConnectionResetError:
+        except (ConnectionResetError, BrokenPipeError):
             return True
 
     def close(self):

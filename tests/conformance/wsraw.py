@@ -223,18 +223,3 @@ class WsRaw(Raw):
             if f.opcode == CLOSE:
                 assert not f.masked, "server frames must not be masked"
                 return parse_close(f.payload)
-
-    def closed_by_peer(self, timeout=3.0) -> bool:
-        """True when the server closes the TCP connection (EOF or reset)
-        within timeout; what arrives until then is kept in the buffer."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except socket.timeout:
-            return False
-        except (ConnectionResetError, BrokenPipeError):
-            return True
