@@ -36,6 +36,8 @@ pub(crate) enum Source {
     Listener(ListenerSource),
     Http(Box<Conn>),
     Ws(Box<crate::ws::conn::WsConn>),
+    /// Client connections, raw TCP streams (see `net::driven`).
+    Driven(Box<dyn crate::net::driven::Driven>),
 }
 
 pub(crate) struct ListenerSource {
@@ -199,6 +201,10 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
             r.put_back(token, Source::Ws(c));
             crate::ws::conn::on_event(r, token, ev);
         }
+        Source::Driven(d) => {
+            r.put_back(token, Source::Driven(d));
+            crate::net::driven::run(r, token, None, |r, d| d.ready(r, token, ev));
+        }
         Source::Http(c) => {
             debug_assert_eq!(c.generation, generation);
             r.put_back(token, Source::Http(c));
@@ -284,10 +290,13 @@ pub(crate) fn apply_output(r: &mut Reactor, output: Output) {
 pub(crate) fn flush_dirty(r: &mut Reactor) {
     let dirty = std::mem::take(&mut r.dirty);
     for token in dirty.iter().copied() {
-        if matches!(r.source_ref(token), Some(Source::Ws(_))) {
-            crate::ws::conn::flush_token(r, token);
-        } else {
-            with_conn(r, token, None, |r, c| c.flush(r));
+        match r.source_ref(token) {
+            Some(Source::Ws(_)) => crate::ws::conn::flush_token(r, token),
+            Some(Source::Driven(_)) => {
+                crate::net::driven::run(r, token, None, |r, d| d.flush(r, token));
+            }
+            _ => 
+with_conn(r, token, None, |r, c| c.flush(r)),
         }
     }
     let mut dirty = dirty;
@@ -324,6 +333,10 @@ pub(crate) fn sweep(r: &mut Reactor) {
                     with_conn(r, token, None, |r, c| c.on_timeout(r, t));
                 }
             }
+            Source::Driven(d) => {
+                r.put_back(token, Source::Driven(d));
+                crate::net::driven::run(r, token, None, |r, d| d.tick(r, token));
+            }
         }
     }
 }
@@ -336,6 +349,7 @@ pub(crate) fn remove_server(r: &mut Reactor, server: &Arc<ServerShared>) {
             Source::Listener(l) => Arc::ptr_eq(&l.server, server),
             Source::Http(c) => Arc::ptr_eq(&c.server, server),
             Source::Ws(c) => Arc::ptr_eq(c.server(), server),
+            Source::Driven(_) => false,
         };
         if !mine {
             r.put_back(token, source);
@@ -348,6 +362,10 @@ pub(crate) fn remove_server(r: &mut Reactor, server: &Arc<ServerShared>) {
             Source::Http(mut c) => c.close(r),
             Source::Ws(c) => {
                 crate::ws::conn::remove(r, token, c, true);
+                continue;
+            }
+            Source::Driven(d) => {
+                r.put_back(token, Source::Driven(d));
                 continue;
             }
         }
@@ -398,6 +416,9 @@ pub(crate) fn close_all(r: &mut Reactor) {
                 Source::Ws(c) => {
                     crate::ws::conn::remove(r, token, c, false);
                     continue;
+                }
+                Source::Driven(mut d) => {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.shutdown(r)));
                 }
             }
             r.release_token(token);

@@ -3,4 +3,6 @@
 
 pub(crate) mod sys;
 
+pub(crate) mod driven;
+pub(crate) mod resolve;
 pub(crate) mod listener;

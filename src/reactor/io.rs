@@ -200,6 +200,8 @@ pub(crate) struct Reactor {
     pub(crate) deferred: Vec<crate::http::request::Output>,
     /// This reactor's WebSocket topic subscriptions.
     pub(crate) topics: crate::ws::topics::Local,
+    /// The earliest deadline a driven source asked to be ticked at.
+    wake_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -234,6 +236,7 @@ impl Reactor {
             host_tasks: Vec::new(),
             deferred: Vec::new(),
             topics: crate::ws::topics::Local::default(),
+            wake_at: None,
         })
     }
 
@@ -314,6 +317,13 @@ impl Reactor {
         }
     }
 
+    /// Asks for driven sources to be ticked at `when` (or soon after).
+    pub(crate) fn wake_at(&mut self, when: Instant) {
+        if self.wake_at.is_none_or(|w| when < w) {
+            self.wake_at = Some(when);
+        }
+    }
+
     /// Tokens that hold a source now.
     pub(crate) fn live_tokens(&self) -> Vec<usize> {
         self.sources.iter().enumerate().filter(|(_, s)| s.source.is_some()).map(|(i, _)| i).collect()
@@ -327,13 +337,17 @@ impl Reactor {
     /// runs every queued command, then writes what was produced. Returns how
     /// many events arrived.
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let timeout = if self.has_sources() {
+        let mut timeout = if self.has_sources() {
             // Connections need their timeouts looked at now and then.
             let sweep = crate::http::conn::SWEEP_INTERVAL;
             Some(timeout.map_or(sweep, |t| t.min(sweep)))
         } else {
             timeout
         };
+        if let Some(w) = self.wake_at {
+            let left = w.saturating_duration_since(Instant::now());
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        }
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
@@ -360,7 +374,14 @@ impl Reactor {
         }
         if self.now.duration_since(self.last_sweep) >= crate::http::conn::SWEEP_INTERVAL {
             self.last_sweep = self.now;
+            if self.wake_at.is_some_and(|w| w <= self.now) {
+                self.wake_at = None;
+            }
             crate::http::conn::sweep(self);
+            self.run_local();
+        } else if self.wake_at.is_some_and(|w| w <= self.now) {
+            self.wake_at = None;
+            crate::net::driven::tick_all(self);
             self.run_local();
         }
         crate::http::conn::flush_dirty(self);
