@@ -38,6 +38,36 @@
 
 
 /**
+ * `sq_fetch_response_time`: when the request was handed to a connection.
+ */
+#define SQ_TIME_QUEUE 0
+
+/**
+ * `sq_fetch_response_time`: when the host name was resolved.
+ */
+#define SQ_TIME_NAMELOOKUP 1
+
+/**
+ * `sq_fetch_response_time`: when the TCP connection was made.
+ */
+#define SQ_TIME_CONNECT 2
+
+/**
+ * `sq_fetch_response_time`: when the TLS handshake was done (https).
+ */
+#define SQ_TIME_TLS 3
+
+/**
+ * `sq_fetch_response_time`: when the first byte of the response arrived.
+ */
+#define SQ_TIME_FIRST_BYTE 4
+
+/**
+ * `sq_fetch_response_time`: when the response was complete.
+ */
+#define SQ_TIME_TOTAL 5
+
+/**
  * Route flag: run the handler on the reactor thread that owns the
  * connection instead of the host thread. The fastest path, for C handlers
  * that never block; with several io_threads the handler must be thread-safe.
@@ -68,6 +98,21 @@
  * dropping the message.
  */
 #define SQ_WS_CLOSE_ON_LIMIT 2
+
+/**
+ * A request being built for `sq_fetch`: `sq_fetch_request_new(method, url)`,
+ * then setters, then `sq_fetch` (which takes it over). Defaults: connect and
+ * request timeouts 20 s, up to 5 redirects followed, gzip/deflate
+ * responses decompressed, response bodies up to 100 MiB, certificates
+ * verified against the built-in webpki roots.
+ */
+typedef struct sq_fetch_request sq_fetch_request;
+
+/**
+ * A response (or the failure of a fetch) as a callback sees it. Read it
+ * with the `sq_fetch_response_*` accessors, inside the callback only.
+ */
+typedef struct sq_fetch_response sq_fetch_response;
 
 /**
  * An event loop: reactor threads that own all I/O, and the host thread (the
@@ -156,19 +201,19 @@ typedef uint64_t sq_timer_id;
 typedef void (*sq_timer_callback)(void *userdata, sq_timer_id id);
 
 /**
- * Log levels. A callback set for a level receives that level and the more
- * severe ones.
+ * Called on the host thread with a response: `on_response` once per
+ * `sq_fetch` (also on failure: `sq_fetch_response_error` says), or the head
+ * of the final response (`sq_fetch_request_set_on_headers`, before its body).
+ * `resp` is valid until the callback returns.
  */
-typedef int sq_log_level;
+typedef void (*sq_fetch_callback)(void *userdata, const sq_fetch_response *resp);
 
 /**
- * Receives one log record: its level, its target (the squall module that
- * logged it, e.g. "squall::loop") and its message.
+ * Called on the host thread with a piece of the response body
+ * (`sq_fetch_request_set_on_chunk`), in order. `data` is valid until the
+ * callback returns.
  */
-typedef void (*sq_log_callback)(void *userdata,
-                                sq_log_level level,
-                                const char *target,
-                                const char *message);
+typedef void (*sq_fetch_chunk_callback)(void *userdata, const uint8_t *data, size_t len);
 
 /**
  * A borrowed byte string (not NUL-terminated). A view struct: squall fills
@@ -185,6 +230,21 @@ typedef struct {
    */
   size_t len;
 } sq_str;
+
+/**
+ * Log levels. A callback set for a level receives that level and the more
+ * severe ones.
+ */
+typedef int sq_log_level;
+
+/**
+ * Receives one log record: its level, its target (the squall module that
+ * logged it, e.g. "squall::loop") and its message.
+ */
+typedef void (*sq_log_callback)(void *userdata,
+                                sq_log_level level,
+                                const char *target,
+                                const char *message);
 
 /**
  * Receives a streamed request body: `len` bytes at `data` (valid only
@@ -434,6 +494,31 @@ typedef struct {
 #define SQ_ERR_NOT_FOUND (-12)
 
 /**
+ * A connect or request timeout passed.
+ */
+#define SQ_ERR_TIMEOUT (-13)
+
+/**
+ * A host name could not be resolved.
+ */
+#define SQ_ERR_RESOLVE (-14)
+
+/**
+ * A connection could not be made: refused, unreachable.
+ */
+#define SQ_ERR_CONNECT (-15)
+
+/**
+ * The TLS handshake failed, certificate verification included.
+ */
+#define SQ_ERR_TLS (-16)
+
+/**
+ * The peer broke the protocol: a malformed response, a bad handshake.
+ */
+#define SQ_ERR_PROTOCOL (-17)
+
+/**
  * `sq_ws_send` / `sq_publish` status: the message was queued, but more than
  * the route's `high_water` bytes are now buffered for the socket. Not an
  * error (it is positive); the sender should wait for `on_drain` before
@@ -617,6 +702,295 @@ sq_status sq_call_every(sq_loop *loop,
  * for an id this loop never issued; `SQ_ERR_FORKED`.
  */
 sq_status sq_timer_cancel(sq_loop *loop, sq_timer_id id);
+
+/**
+ * Creates a request for `method` (an HTTP token: "GET", "POST", …) and
+ * `url` (http:// or https://, with a host).
+ *
+ * Thread: any thread.
+ * Ownership: the caller owns the request until it hands it to `sq_fetch`;
+ * if it never does, it frees it with `sq_fetch_request_free`. The strings
+ * are copied.
+ * Returns: the request, or NULL (with `sq_last_error()`) for a NULL
+ * argument, a bad method, or a URL that does not parse or is not http(s).
+ */
+sq_fetch_request *sq_fetch_request_new(const char *method, const char *url);
+
+/**
+ * Frees a request that was not handed to `sq_fetch`. NULL is a no-op.
+ *
+ * Thread: any thread.
+ * Ownership: takes the request back; the pointer must not be used again.
+ * Returns: nothing.
+ */
+void sq_fetch_request_free(sq_fetch_request *req);
+
+/**
+ * Adds a request header. `Host`, `User-Agent` and `Accept-Encoding`
+ * replace the client's own; `Content-Length` and `Transfer-Encoding` are
+ * the client's and are ignored.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: `name` and `value` are copied.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` (nothing added) for a name that
+ * is not an HTTP token or a value holding CR, LF or NUL; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_header(sq_fetch_request *req,
+                                      const char *name,
+                                      const char *value,
+                                      size_t value_len);
+
+/**
+ * Sets the request body (sent with a `Content-Length`).
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: `data` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` (NULL data with a non-zero length, or req).
+ */
+sq_status sq_fetch_request_set_body(sq_fetch_request *req, const void *data, size_t len);
+
+/**
+ * Sets the timeouts in milliseconds (0: none): `connect_ms` for resolving,
+ * connecting and the TLS handshake; `request_ms` for the whole fetch from
+ * `sq_fetch` to the last byte, redirects and time queued included.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_timeouts(sq_fetch_request *req,
+                                        uint64_t connect_ms,
+                                        uint64_t request_ms);
+
+/**
+ * Sets how many redirects are followed (default 5); 0 hands a 3xx
+ * response back as it is. More redirects than that fail the fetch with
+ * `SQ_ERR_LIMIT`.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_max_redirects(sq_fetch_request *req, uint32_t max_redirects);
+
+/**
+ * Turns decompression of gzip/deflate responses on (the default) or off,
+ * and caps the decompressed size: a body that grows past `max_decompressed`
+ * bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With
+ * decompression on, the request says `Accept-Encoding: gzip, deflate`
+ * unless it has its own.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_decompress(sq_fetch_request *req, int on, uint64_t max_decompressed);
+
+/**
+ * Caps the response body (after decompression): a larger one fails the
+ * fetch with `SQ_ERR_LIMIT`, never a truncated body. Default 100 MiB.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_max_body(sq_fetch_request *req, uint64_t max_body);
+
+/**
+ * Sets basic authentication (`Authorization: Basic …`). Dropped when a
+ * redirect goes to another origin.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: the strings are copied.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` when `user` holds a ':' or either
+ * is not UTF-8; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_basic_auth(sq_fetch_request *req,
+                                          const char *user,
+                                          const char *password);
+
+/**
+ * Trusts only the CA certificates in the PEM file `path` for https (instead
+ * of the built-in roots). The file is read now, on the calling thread.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: `path` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` when the file cannot be read or
+ * holds no usable certificate; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_ca_file(sq_fetch_request *req, const char *path);
+
+/**
+ * Sets a callback for the head of the final response (status and headers,
+ * no body yet), called on the host thread before its body arrives, with
+ * the userdata given to `sq_fetch`. NULL removes it.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_on_headers(sq_fetch_request *req, sq_fetch_callback cb);
+
+/**
+ * Streams the body: `cb` gets each piece as it arrives (decompressed), on
+ * the host thread, with the userdata given to `sq_fetch`; the final
+ * response then has an empty body. Reading pauses while the host is more
+ * than 1 MiB behind. NULL removes it.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_on_chunk(sq_fetch_request *req, sq_fetch_chunk_callback cb);
+
+/**
+ * Starts a fetch. It runs on the loop's first reactor once the loop runs
+ * (connections are pooled per origin: see `sq_fetch_set_limits`);
+ * `on_response` is called exactly once, on the host thread, with the
+ * response or the failure (`sq_fetch_response_error`: `SQ_ERR_TIMEOUT`,
+ * `SQ_ERR_RESOLVE`, `SQ_ERR_CONNECT`, `SQ_ERR_TLS`, `SQ_ERR_PROTOCOL`,
+ * `SQ_ERR_LIMIT`, `SQ_ERR_CLOSED`, `SQ_ERR_INVALID_ARG` for a redirect to
+ * another scheme) — unless the loop is freed first, in which case no
+ * callback of this fetch runs.
+ *
+ * Thread: any thread.
+ * Ownership: takes `req` over in every case (also when it fails): do not
+ * use or free it afterwards. `userdata` must stay valid until
+ * `on_response` has run.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` (loop, req or on_response); `SQ_ERR_CLOSED`
+ * (loop freed); `SQ_ERR_FORKED`.
+ */
+sq_status sq_fetch(sq_loop *loop,
+                   sq_fetch_request *req,
+                   sq_fetch_callback on_response,
+                   void *userdata);
+
+/**
+ * Sets the client's connection pool limits for this loop: at most
+ * `max_clients` connections in all (default 100) and `max_per_host` per
+ * origin (0: the same as `max_clients`); requests beyond wait in a queue
+ * (their request timeout runs). An idle kept-alive connection closes after
+ * `idle_timeout_ms` (default 30000).
+ *
+ * Thread: any thread; applies to requests that start afterwards.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for `max_clients` 0;
+ * `SQ_ERR_NULL`; `SQ_ERR_CLOSED`.
+ */
+sq_status sq_fetch_set_limits(sq_loop *loop,
+                              uint32_t max_clients,
+                              uint32_t max_per_host,
+                              uint64_t idle_timeout_ms);
+
+/**
+ * Whether the fetch failed, and how.
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK` when a response arrived (whatever its HTTP status), else
+ * the failure's code (see `sq_fetch`); `SQ_ERR_NULL` for a NULL `resp`.
+ */
+sq_status sq_fetch_response_error(const sq_fetch_response *resp);
+
+/**
+ * The failure's message ("" when the fetch did not fail).
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: `*out` points into the response: valid until the callback returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_response_message(const sq_fetch_response *resp, sq_str *out);
+
+/**
+ * The HTTP status code (0 when the fetch failed).
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: nothing changes hands.
+ * Returns: the status, 0 on failure or for a NULL `resp`.
+ */
+uint32_t sq_fetch_response_status(const sq_fetch_response *resp);
+
+/**
+ * The reason phrase of the status line.
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: `*out` points into the response: valid until the callback returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_response_reason(const sq_fetch_response *resp, sq_str *out);
+
+/**
+ * The first value of header `name` (case-insensitive).
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: `*out` points into the response: valid until the callback returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when there is no such header; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_response_header(const sq_fetch_response *resp, const char *name, sq_str *out);
+
+/**
+ * The number of header lines in the response.
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_response_header_count(const sq_fetch_response *resp, size_t *count_out);
+
+/**
+ * Header line `index` (0-based, in the order received): name and value.
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: `*name_out` and `*value_out` point into the response: valid
+ * until the callback returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` for an index past the end; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_response_header_at(const sq_fetch_response *resp,
+                                      size_t index,
+                                      sq_str *name_out,
+                                      sq_str *value_out);
+
+/**
+ * The response body (decompressed; empty when it was streamed).
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: `*out` points into the response: valid until the callback
+ * returns; copy what you keep.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_response_body(const sq_fetch_response *resp, sq_str *out);
+
+/**
+ * The URL the response came from: the request's, or the last redirect's.
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: `*out` points into the response: valid until the callback returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_response_url(const sq_fetch_response *resp, sq_str *out);
+
+/**
+ * How many redirects were followed.
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: nothing changes hands.
+ * Returns: the count; 0 for a NULL `resp`.
+ */
+uint32_t sq_fetch_response_redirects(const sq_fetch_response *resp);
+
+/**
+ * When a phase of the fetch ended, in milliseconds since `sq_fetch`:
+ * `which` is one of `SQ_TIME_QUEUE`, `SQ_TIME_NAMELOOKUP`,
+ * `SQ_TIME_CONNECT`, `SQ_TIME_TLS`, `SQ_TIME_FIRST_BYTE`, `SQ_TIME_TOTAL`
+ * (cumulative, as curl reports them; a reused connection's lookup,
+ * connect and TLS times equal its queue time). A phase not reached (a
+ * failure before it, TLS on http) gives -1.
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for an unknown `which`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_response_time(const sq_fetch_response *resp, uint32_t which, double *ms_out);
 
 /**
  * Sends squall's log records at `level` and more severe to `cb`, or with `cb`

@@ -32,6 +32,16 @@ pub enum ErrorKind {
     State,
     /// The thing asked for is not there (a header, an argument).
     NotFound,
+    /// A connect or request timeout passed.
+    Timeout,
+    /// A host name could not be resolved.
+    Resolve,
+    /// A connection could not be made (refused, unreachable).
+    Connect,
+    /// The TLS handshake failed (certificate verification included).
+    Tls,
+    /// The peer broke the protocol (a malformed response).
+    Protocol,
 }
 
 /// An error: a kind and a human-readable message.

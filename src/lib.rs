@@ -38,6 +38,12 @@ pub mod fuzzing {
     pub fn ws_session(data: &[u8]) {
         crate::ws::session::fuzz_feed(data);
     }
+
+    /// Feeds `data` to the HTTP client's response decoder in two pieces
+    /// (split at `split`), for a GET and a HEAD; panics only on a bug.
+    pub fn h1_response(data: &[u8], split: usize) {
+        crate::http::client::response::fuzz_feed(data, split);
+    }
 }
 
 /// The text of a caught panic's payload.

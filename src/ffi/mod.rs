@@ -19,6 +19,7 @@
 
 pub(crate) mod boundary;
 pub mod event_loop;
+pub mod fetch;
 pub mod log;
 pub mod request;
 pub mod server;
@@ -30,6 +31,7 @@ pub mod ws;
 pub(crate) const ABI_VERSION: u32 = 1;
 
 pub use event_loop::*;
+pub use fetch::*;
 pub use log::*;
 pub use request::*;
 pub use server::*;

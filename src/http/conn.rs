@@ -339,6 +339,7 @@ pub(crate) fn sweep(r: &mut Reactor) {
             }
         }
     }
+    crate::http::client::tick(r);
 }
 
 /// Closes every listener and connection of a freed server.

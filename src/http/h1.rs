@@ -451,89 +451,129 @@ impl Decoder {
     }
 
     fn decode_chunked(&mut self, buf: &[u8], chunk: Chunk, total: u64, deadline: u64) -> Result<(usize, Decoded), HttpError> {
-        let max_body = self.limits.max_body_size;
-        let max_trailers = self.limits.max_header_size;
-        match chunk {
+        let mut body = ChunkedBody { chunk, total };
+        match body.step(buf, self.limits.max_body_size, self.limits.max_header_size) {
+            Ok((n, step)) => {
+                self.state = match step {
+                    ChunkStep::End => State::Handling,
+                    _ => State::Chunked { chunk: body.chunk, total: body.total, deadline },
+                };
+                Ok((n, match step {
+                    ChunkStep::NeedMore => Decoded::NeedMore,
+                    ChunkStep::Data(n) => Decoded::Body(0, n),
+                    ChunkStep::End => Decoded::End,
+                }))
+            }
+            Err(ChunkError::TooLarge) => self.fail(err(413, "request body too large")),
+            Err(ChunkError::TrailersTooLarge) => self.fail(err(431, "trailers too large")),
+            Err(ChunkError::Malformed(why)) => self.fail(err(400, why)),
+        }
+    }
+}
+
+/// A chunked body being decoded (RFC 9112 §7.1): shared by the server's
+/// request decoder and the client's response decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkedBody {
+    chunk: Chunk,
+    total: u64,
+}
+
+/// One step of [`ChunkedBody::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkStep {
+    /// With 0 bytes used: wait for more; otherwise framing was consumed.
+    NeedMore,
+    /// The first `n` bytes of the slice are body data.
+    Data(usize),
+    /// The last chunk and the trailers are through.
+    End,
+}
+
+/// Why a chunked body is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkError {
+    TooLarge,
+    TrailersTooLarge,
+    Malformed(&'static str),
+}
+
+impl ChunkedBody {
+    pub(crate) fn new() -> ChunkedBody {
+        ChunkedBody { chunk: Chunk::Size, total: 0 }
+    }
+
+    /// Decodes from the start of `buf`: returns the bytes used and what they were.
+    pub(crate) fn step(&mut self, buf: &[u8], max_body: u64, max_trailers: usize) -> Result<(usize, ChunkStep), ChunkError> {
+        use ChunkError::Malformed;
+        match self.chunk {
             Chunk::Size => {
                 let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
                     if buf.len() > MAX_CHUNK_LINE {
-                        return self.fail(err(400, "chunk-size line too long"));
+                        return Err(Malformed("chunk-size line too long"));
                     }
-                    return Ok((0, Decoded::NeedMore));
+                    return Ok((0, ChunkStep::NeedMore));
                 };
                 if nl > MAX_CHUNK_LINE {
-                    return self.fail(err(400, "chunk-size line too long"));
+                    return Err(Malformed("chunk-size line too long"));
                 }
-                let line = match buf[..nl].strip_suffix(b"\r") {
-                    Some(l) => l,
-                    None => return self.fail(err(400, "chunk-size line without CRLF")),
-                };
-                let size = match parse_chunk_size(line) {
-                    Some(s) => s,
-                    None => return self.fail(err(400, "malformed chunk size")),
-                };
-                let new_total = match total.checked_add(size) {
+                let line = buf[..nl].strip_suffix(b"\r").ok_or(Malformed("chunk-size line without CRLF"))?;
+                let size = parse_chunk_size(line).ok_or(Malformed("malformed chunk size"))?;
+                self.total = match self.total.checked_add(size) {
                     Some(t) if t <= max_body => t,
-                    _ => return self.fail(err(413, "request body too large")),
+                    _ => return Err(ChunkError::TooLarge),
                 };
-                let next = if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) };
-                self.state = State::Chunked { chunk: next, total: new_total, deadline };
-                Ok((nl + 1, Decoded::NeedMore))
+                self.chunk = if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) };
+                Ok((nl + 1, ChunkStep::NeedMore))
             }
             Chunk::Data(left) => {
                 if buf.is_empty() {
-                    return Ok((0, Decoded::NeedMore));
+                    return Ok((0, ChunkStep::NeedMore));
                 }
                 let n = left.min(buf.len() as u64) as usize;
                 let rest = left - n as u64;
-                let next = if rest == 0 { Chunk::DataEnd } else { Chunk::Data(rest) };
-                self.state = State::Chunked { chunk: next, total, deadline };
-                Ok((n, Decoded::Body(0, n)))
+                self.chunk = if rest == 0 { Chunk::DataEnd } else { Chunk::Data(rest) };
+                Ok((n, ChunkStep::Data(n)))
             }
             Chunk::DataEnd => {
                 if buf.len() < 2 {
                     if buf.first().is_some_and(|&b| b != b'\r') {
-                        return self.fail(err(400, "chunk data not followed by CRLF"));
+                        return Err(Malformed("chunk data not followed by CRLF"));
                     }
-                    return Ok((0, Decoded::NeedMore));
+                    return Ok((0, ChunkStep::NeedMore));
                 }
                 if &buf[..2] != b"\r\n" {
-                    return self.fail(err(400, "chunk data not followed by CRLF"));
+                    return Err(Malformed("chunk data not followed by CRLF"));
                 }
-                self.state = State::Chunked { chunk: Chunk::Size, total, deadline };
-                Ok((2, Decoded::NeedMore))
+                self.chunk = Chunk::Size;
+                Ok((2, ChunkStep::NeedMore))
             }
             Chunk::Trailers(seen) => {
                 let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
                     if seen + buf.len() > max_trailers {
-                        return self.fail(err(431, "trailers too large"));
+                        return Err(ChunkError::TrailersTooLarge);
                     }
-                    return Ok((0, Decoded::NeedMore));
+                    return Ok((0, ChunkStep::NeedMore));
                 };
                 if seen + nl > max_trailers {
-                    return self.fail(err(431, "trailers too large"));
+                    return Err(ChunkError::TrailersTooLarge);
                 }
-                let line = match buf[..nl].strip_suffix(b"\r") {
-                    Some(l) => l,
-                    None => return self.fail(err(400, "trailer line without CRLF")),
-                };
+                let line = buf[..nl].strip_suffix(b"\r").ok_or(Malformed("trailer line without CRLF"))?;
                 if line.is_empty() {
-                    self.state = State::Handling;
-                    return Ok((nl + 1, Decoded::End));
+                    return Ok((nl + 1, ChunkStep::End));
                 }
                 // Trailer fields are read and dropped (not merged into headers).
                 let colon = line.iter().position(|&b| b == b':');
                 let valid = colon.is_some_and(|c| c > 0 && line[..c].iter().all(|&b| is_tchar(b)))
                     && !line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f);
                 if !valid {
-                    return self.fail(err(400, "malformed trailer"));
+                    return Err(Malformed("malformed trailer"));
                 }
-                self.state = State::Chunked { chunk: Chunk::Trailers(seen + nl + 1), total, deadline };
-                Ok((nl + 1, Decoded::NeedMore))
+                self.chunk = Chunk::Trailers(seen + nl + 1);
+                Ok((nl + 1, ChunkStep::NeedMore))
             }
         }
     }
-
 }
 
 /// The fuzz targets' driver: feeds `data` in two pieces the way a

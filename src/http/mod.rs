@@ -1,10 +1,12 @@
-//! HTTP/1.1: sans-IO framing (`h1`, `response`), the router, and the server
-//! glue that runs on the reactors (`conn`) and the host (`request`).
+//! HTTP/1.1: sans-IO framing (`h1`, `response`), the router, the server
+//! glue that runs on the reactors (`conn`) and the host (`request`), and the
+//! client (`client`).
 
 use std::sync::LazyLock;
 
 use crate::reactor::handles::{HandleTable, Stale};
 
+pub(crate) mod client;
 pub(crate) mod conn;
 pub(crate) mod h1;
 pub(crate) mod request;

@@ -103,4 +103,5 @@ pub(crate) fn tick_all(r: &mut Reactor) {
             run(r, token, None, |r, d| d.tick(r, token));
         }
     }
+    crate::http::client::tick(r);
 }

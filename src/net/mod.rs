@@ -5,4 +5,5 @@ pub(crate) mod sys;
 
 pub(crate) mod driven;
 pub(crate) mod resolve;
+pub(crate) mod tls;
 pub(crate) mod listener;

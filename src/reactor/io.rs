@@ -200,6 +200,8 @@ pub(crate) struct Reactor {
     pub(crate) deferred: Vec<crate::http::request::Output>,
     /// This reactor's WebSocket topic subscriptions.
     pub(crate) topics: crate::ws::topics::Local,
+    /// The HTTP client's connection pool (used on reactor 0).
+    pub(crate) client: crate::http::client::Pool,
     /// The earliest deadline a driven source asked to be ticked at.
     wake_at: Option<Instant>,
 }
@@ -236,6 +238,7 @@ impl Reactor {
             host_tasks: Vec::new(),
             deferred: Vec::new(),
             topics: crate::ws::topics::Local::default(),
+            client: crate::http::client::Pool::default(),
             wake_at: None,
         })
     }

@@ -261,6 +261,11 @@ impl LoopHandle {
         self.shared.notifier.notify();
     }
 
+    /// Fails when the loop was freed or belongs to the parent of a fork.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.shared.check_usable()
+    }
+
     /// Runs `f` once the loop's reactors exist: now if they do, else right
     /// after they are created (on the thread that starts the loop).
     pub(crate) fn when_started(&self, f: Box<dyn FnOnce() + Send>) {

@@ -1,0 +1,556 @@
+//! `sq_fetch`: the asynchronous HTTP client (Tornado's `AsyncHTTPClient`).
+
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::boundary::{Castable, fail, fail_null, ffi_boundary, ffi_try, into_ptr, str_arg, take_box, try_ref};
+use super::event_loop::sq_loop;
+use super::request::sq_str;
+use super::status::{SQ_OK, sq_status, status_of};
+use crate::http::client::{self, Callbacks, Limits, Response, Spec};
+use crate::{Error, ErrorKind};
+
+/// A request being built for `sq_fetch`: `sq_fetch_request_new(method, url)`,
+/// then setters, then `sq_fetch` (which takes it over). Defaults: connect and
+/// request timeouts 20 s, up to 5 redirects followed, gzip/deflate
+/// responses decompressed, response bodies up to 100 MiB, certificates
+/// verified against the built-in webpki roots.
+#[derive(Debug)]
+pub struct sq_fetch_request {
+    _private: [u8; 0],
+}
+
+/// What the request builder holds.
+pub(crate) struct RequestBuilder {
+    spec: Spec,
+    on_headers: sq_fetch_callback,
+    on_chunk: sq_fetch_chunk_callback,
+}
+
+impl Castable for sq_fetch_request {
+    type Rust = RequestBuilder;
+}
+
+/// A response (or the failure of a fetch) as a callback sees it. Read it
+/// with the `sq_fetch_response_*` accessors, inside the callback only.
+#[derive(Debug)]
+pub struct sq_fetch_response(pub(crate) Response);
+
+/// Called on the host thread with a response: `on_response` once per
+/// `sq_fetch` (also on failure: `sq_fetch_response_error` says), or the head
+/// of the final response (`sq_fetch_request_set_on_headers`, before its body).
+/// `resp` is valid until the callback returns.
+pub type sq_fetch_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, resp: *const sq_fetch_response)>;
+
+/// Called on the host thread with a piece of the response body
+/// (`sq_fetch_request_set_on_chunk`), in order. `data` is valid until the
+/// callback returns.
+pub type sq_fetch_chunk_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, data: *const u8, len: usize)>;
+
+/// `sq_fetch_response_time`: when the request was handed to a connection.
+pub const SQ_TIME_QUEUE: u32 = 0;
+/// `sq_fetch_response_time`: when the host name was resolved.
+pub const SQ_TIME_NAMELOOKUP: u32 = 1;
+/// `sq_fetch_response_time`: when the TCP connection was made.
+pub const SQ_TIME_CONNECT: u32 = 2;
+/// `sq_fetch_response_time`: when the TLS handshake was done (https).
+pub const SQ_TIME_TLS: u32 = 3;
+/// `sq_fetch_response_time`: when the first byte of the response arrived.
+pub const SQ_TIME_FIRST_BYTE: u32 = 4;
+/// `sq_fetch_response_time`: when the response was complete.
+pub const SQ_TIME_TOTAL: u32 = 5;
+
+fn builder<'a>(req: *mut sq_fetch_request) -> Result<&'a mut RequestBuilder, Error> {
+    if req.is_null() {
+        return Err(Error::new(ErrorKind::Null, "req is NULL"));
+    }
+    // SAFETY: a live builder from sq_fetch_request_new (API contract),
+    // used by one thread at a time.
+    Ok(unsafe { &mut *req.cast::<RequestBuilder>() })
+}
+
+fn bytes_arg<'a>(data: *const c_void, len: usize, what: &str) -> Result<&'a [u8], Error> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Error::new(ErrorKind::Null, format!("{what} is NULL")));
+    }
+    // SAFETY: `len` readable bytes at `data` per the API contract.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast(), len) })
+}
+
+/// Creates a request for `method` (an HTTP token: "GET", "POST", …) and
+/// `url` (http:// or https://, with a host).
+///
+/// Thread: any thread.
+/// Ownership: the caller owns the request until it hands it to `sq_fetch`;
+/// if it never does, it frees it with `sq_fetch_request_free`. The strings
+/// are copied.
+/// Returns: the request, or NULL (with `sq_last_error()`) for a NULL
+/// argument, a bad method, or a URL that does not parse or is not http(s).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_new(method: *const c_char, url: *const c_char) -> *mut sq_fetch_request {
+    ffi_boundary! {
+        // SAFETY: NUL-terminated strings per the API contract.
+        let method = ffi_try!(unsafe { str_arg(method, "method") });
+        // SAFETY: as above.
+        let url = ffi_try!(unsafe { str_arg(url, "url") });
+        let spec = ffi_try!(Spec::new(method, url));
+        into_ptr::<sq_fetch_request>(RequestBuilder { spec, on_headers: None, on_chunk: None })
+    }
+}
+
+/// Frees a request that was not handed to `sq_fetch`. NULL is a no-op.
+///
+/// Thread: any thread.
+/// Ownership: takes the request back; the pointer must not be used again.
+/// Returns: nothing.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_free(req: *mut sq_fetch_request) {
+    ffi_boundary! {
+        // SAFETY: NULL or a live request, handed back by the caller.
+        drop(unsafe { take_box::<sq_fetch_request>(req) });
+    }
+}
+
+/// Adds a request header. `Host`, `User-Agent` and `Accept-Encoding`
+/// replace the client's own; `Content-Length` and `Transfer-Encoding` are
+/// the client's and are ignored.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: `name` and `value` are copied.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` (nothing added) for a name that
+/// is not an HTTP token or a value holding CR, LF or NUL; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_header(
+    req: *mut sq_fetch_request,
+    name: *const c_char,
+    value: *const c_char,
+    value_len: usize,
+) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        // SAFETY: NUL-terminated string per the API contract.
+        let name = ffi_try!(unsafe { str_arg(name, "name") });
+        let value = ffi_try!(bytes_arg(value.cast(), value_len, "value"));
+        ffi_try!(client::check_header(name, value));
+        b.spec.headers.push((name.to_owned(), value.to_vec()));
+        SQ_OK
+    }
+}
+
+/// Sets the request body (sent with a `Content-Length`).
+///
+/// Thread: the thread that holds the request.
+/// Ownership: `data` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL` (NULL data with a non-zero length, or req).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_body(req: *mut sq_fetch_request, data: *const c_void, len: usize) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        let data = ffi_try!(bytes_arg(data, len, "data"));
+        b.spec.body = Arc::from(data);
+        SQ_OK
+    }
+}
+
+/// Sets the timeouts in milliseconds (0: none): `connect_ms` for resolving,
+/// connecting and the TLS handshake; `request_ms` for the whole fetch from
+/// `sq_fetch` to the last byte, redirects and time queued included.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_timeouts(req: *mut sq_fetch_request, connect_ms: u64, request_ms: u64) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.connect_timeout = Duration::from_millis(connect_ms);
+        b.spec.request_timeout = Duration::from_millis(request_ms);
+        SQ_OK
+    }
+}
+
+/// Sets how many redirects are followed (default 5); 0 hands a 3xx
+/// response back as it is. More redirects than that fail the fetch with
+/// `SQ_ERR_LIMIT`.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_max_redirects(req: *mut sq_fetch_request, max_redirects: u32) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.max_redirects = max_redirects;
+        SQ_OK
+    }
+}
+
+/// Turns decompression of gzip/deflate responses on (the default) or off,
+/// and caps the decompressed size: a body that grows past `max_decompressed`
+/// bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With
+/// decompression on, the request says `Accept-Encoding: gzip, deflate`
+/// unless it has its own.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_decompress(req: *mut sq_fetch_request, on: c_int, max_decompressed: u64) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.decompress = on != 0;
+        b.spec.max_decompressed = max_decompressed;
+        SQ_OK
+    }
+}
+
+/// Caps the response body (after decompression): a larger one fails the
+/// fetch with `SQ_ERR_LIMIT`, never a truncated body. Default 100 MiB.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_max_body(req: *mut sq_fetch_request, max_body: u64) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.max_body = max_body;
+        SQ_OK
+    }
+}
+
+/// Sets basic authentication (`Authorization: Basic …`). Dropped when a
+/// redirect goes to another origin.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: the strings are copied.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` when `user` holds a ':' or either
+/// is not UTF-8; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_basic_auth(req: *mut sq_fetch_request, user: *const c_char, password: *const c_char) -> sq_status {
+    ffi_boundary! {
+        use base64::Engine as _;
+        let b = ffi_try!(builder(req));
+        // SAFETY: NUL-terminated strings per the API contract.
+        let user = ffi_try!(unsafe { str_arg(user, "user") });
+        // SAFETY: as above.
+        let password = ffi_try!(unsafe { str_arg(password, "password") });
+        if user.contains(':') {
+            return fail(Error::new(ErrorKind::InvalidArg, "a basic-auth user name cannot hold ':'"));
+        }
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        b.spec.auth = Some(format!("Basic {token}").into_bytes());
+        SQ_OK
+    }
+}
+
+/// Trusts only the CA certificates in the PEM file `path` for https (instead
+/// of the built-in roots). The file is read now, on the calling thread.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: `path` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` when the file cannot be read or
+/// holds no usable certificate; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_ca_file(req: *mut sq_fetch_request, path: *const c_char) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        // SAFETY: NUL-terminated string per the API contract.
+        let path = ffi_try!(unsafe { str_arg(path, "path") });
+        b.spec.tls = Some(ffi_try!(crate::net::tls::ca_file_config(path)));
+        SQ_OK
+    }
+}
+
+/// Sets a callback for the head of the final response (status and headers,
+/// no body yet), called on the host thread before its body arrives, with
+/// the userdata given to `sq_fetch`. NULL removes it.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_on_headers(req: *mut sq_fetch_request, cb: sq_fetch_callback) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.on_headers = cb;
+        SQ_OK
+    }
+}
+
+/// Streams the body: `cb` gets each piece as it arrives (decompressed), on
+/// the host thread, with the userdata given to `sq_fetch`; the final
+/// response then has an empty body. Reading pauses while the host is more
+/// than 1 MiB behind. NULL removes it.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_on_chunk(req: *mut sq_fetch_request, cb: sq_fetch_chunk_callback) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.on_chunk = cb;
+        SQ_OK
+    }
+}
+
+/// Starts a fetch. It runs on the loop's first reactor once the loop runs
+/// (connections are pooled per origin: see `sq_fetch_set_limits`);
+/// `on_response` is called exactly once, on the host thread, with the
+/// response or the failure (`sq_fetch_response_error`: `SQ_ERR_TIMEOUT`,
+/// `SQ_ERR_RESOLVE`, `SQ_ERR_CONNECT`, `SQ_ERR_TLS`, `SQ_ERR_PROTOCOL`,
+/// `SQ_ERR_LIMIT`, `SQ_ERR_CLOSED`, `SQ_ERR_INVALID_ARG` for a redirect to
+/// another scheme) — unless the loop is freed first, in which case no
+/// callback of this fetch runs.
+///
+/// Thread: any thread.
+/// Ownership: takes `req` over in every case (also when it fails): do not
+/// use or free it afterwards. `userdata` must stay valid until
+/// `on_response` has run.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL` (loop, req or on_response); `SQ_ERR_CLOSED`
+/// (loop freed); `SQ_ERR_FORKED`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch(
+    r#loop: *mut sq_loop,
+    req: *mut sq_fetch_request,
+    on_response: sq_fetch_callback,
+    userdata: *mut c_void,
+) -> sq_status {
+    ffi_boundary! {
+        // SAFETY: NULL or a live request handed over by the caller.
+        let b = unsafe { take_box::<sq_fetch_request>(req) };
+        let Some(b) = b else { return fail_null("req") };
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        let Some(on_response) = on_response else { return fail_null("on_response") };
+        let cb = Callbacks { on_response, on_headers: b.on_headers, on_chunk: b.on_chunk, userdata };
+        ffi_try!(client::start(lp.handle(), b.spec, cb));
+        SQ_OK
+    }
+}
+
+/// Sets the client's connection pool limits for this loop: at most
+/// `max_clients` connections in all (default 100) and `max_per_host` per
+/// origin (0: the same as `max_clients`); requests beyond wait in a queue
+/// (their request timeout runs). An idle kept-alive connection closes after
+/// `idle_timeout_ms` (default 30000).
+///
+/// Thread: any thread; applies to requests that start afterwards.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for `max_clients` 0;
+/// `SQ_ERR_NULL`; `SQ_ERR_CLOSED`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_set_limits(r#loop: *mut sq_loop, max_clients: u32, max_per_host: u32, idle_timeout_ms: u64) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        if max_clients == 0 {
+            return fail(Error::new(ErrorKind::InvalidArg, "max_clients must be at least 1"));
+        }
+        let max_clients = max_clients as usize;
+        let max_per_host = if max_per_host == 0 { max_clients } else { (max_per_host as usize).min(max_clients) };
+        let limits = Limits { max_clients, max_per_host, idle_timeout: Duration::from_millis(idle_timeout_ms.max(1)) };
+        ffi_try!(client::set_limits(lp.handle(), limits));
+        SQ_OK
+    }
+}
+
+fn response<'a>(resp: *const sq_fetch_response) -> Result<&'a Response, Error> {
+    if resp.is_null() {
+        return Err(Error::new(ErrorKind::Null, "resp is NULL"));
+    }
+    // SAFETY: a response handed to a callback that is still running (API contract).
+    Ok(unsafe { &(*resp).0 })
+}
+
+fn write_str(out: *mut sq_str, bytes: &[u8]) -> sq_status {
+    if out.is_null() {
+        return fail_null("out");
+    }
+    let view = sq_str { ptr: if bytes.is_empty() { std::ptr::null() } else { bytes.as_ptr().cast() }, len: bytes.len() };
+    // SAFETY: non-NULL out-parameter given by the caller.
+    unsafe { *out = view };
+    SQ_OK
+}
+
+/// Whether the fetch failed, and how.
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK` when a response arrived (whatever its HTTP status), else
+/// the failure's code (see `sq_fetch`); `SQ_ERR_NULL` for a NULL `resp`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_error(resp: *const sq_fetch_response) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        r.error.as_ref().map_or(SQ_OK, |e| status_of(e.kind()))
+    }
+}
+
+/// The failure's message ("" when the fetch did not fail).
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: `*out` points into the response: valid until the callback returns.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_message(resp: *const sq_fetch_response, out: *mut sq_str) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        write_str(out, r.error.as_ref().map_or("", |e| e.message()).as_bytes())
+    }
+}
+
+/// The HTTP status code (0 when the fetch failed).
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: nothing changes hands.
+/// Returns: the status, 0 on failure or for a NULL `resp`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_status(resp: *const sq_fetch_response) -> u32 {
+    ffi_boundary! {
+        ffi_try!(response(resp)).status as u32
+    }
+}
+
+/// The reason phrase of the status line.
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: `*out` points into the response: valid until the callback returns.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_reason(resp: *const sq_fetch_response, out: *mut sq_str) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        write_str(out, r.reason.as_bytes())
+    }
+}
+
+/// The first value of header `name` (case-insensitive).
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: `*out` points into the response: valid until the callback returns.
+/// Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when there is no such header; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_header(resp: *const sq_fetch_response, name: *const c_char, out: *mut sq_str) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        // SAFETY: NUL-terminated string per the API contract.
+        let name = ffi_try!(unsafe { str_arg(name, "name") });
+        match r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some((_, v)) => write_str(out, v),
+            None => fail(Error::new(ErrorKind::NotFound, format!("no header {name:?}"))),
+        }
+    }
+}
+
+/// The number of header lines in the response.
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_header_count(resp: *const sq_fetch_response, count_out: *mut usize) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        if count_out.is_null() {
+            return fail_null("count_out");
+        }
+        // SAFETY: non-NULL out-parameter given by the caller.
+        unsafe { *count_out = r.headers.len() };
+        SQ_OK
+    }
+}
+
+/// Header line `index` (0-based, in the order received): name and value.
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: `*name_out` and `*value_out` point into the response: valid
+/// until the callback returns.
+/// Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` for an index past the end; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_header_at(
+    resp: *const sq_fetch_response,
+    index: usize,
+    name_out: *mut sq_str,
+    value_out: *mut sq_str,
+) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        if name_out.is_null() || value_out.is_null() {
+            return fail_null("name_out/value_out");
+        }
+        let Some((n, v)) = r.headers.get(index) else {
+            return fail(Error::new(ErrorKind::NotFound, format!("no header line {index}")));
+        };
+        write_str(name_out, n.as_bytes());
+        write_str(value_out, v)
+    }
+}
+
+/// The response body (decompressed; empty when it was streamed).
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: `*out` points into the response: valid until the callback
+/// returns; copy what you keep.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_body(resp: *const sq_fetch_response, out: *mut sq_str) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        write_str(out, &r.body)
+    }
+}
+
+/// The URL the response came from: the request's, or the last redirect's.
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: `*out` points into the response: valid until the callback returns.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_url(resp: *const sq_fetch_response, out: *mut sq_str) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        write_str(out, r.url.as_bytes())
+    }
+}
+
+/// How many redirects were followed.
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: nothing changes hands.
+/// Returns: the count; 0 for a NULL `resp`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_redirects(resp: *const sq_fetch_response) -> u32 {
+    ffi_boundary! {
+        ffi_try!(response(resp)).redirects
+    }
+}
+
+/// When a phase of the fetch ended, in milliseconds since `sq_fetch`:
+/// `which` is one of `SQ_TIME_QUEUE`, `SQ_TIME_NAMELOOKUP`,
+/// `SQ_TIME_CONNECT`, `SQ_TIME_TLS`, `SQ_TIME_FIRST_BYTE`, `SQ_TIME_TOTAL`
+/// (cumulative, as curl reports them; a reused connection's lookup,
+/// connect and TLS times equal its queue time). A phase not reached (a
+/// failure before it, TLS on http) gives -1.
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for an unknown `which`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_time(resp: *const sq_fetch_response, which: u32, ms_out: *mut f64) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        if ms_out.is_null() {
+            return fail_null("ms_out");
+        }
+        let Some(&t) = r.times.get(which as usize) else {
+            return fail(Error::new(ErrorKind::InvalidArg, format!("no time {which}")));
+        };
+        // SAFETY: non-NULL out-parameter given by the caller.
+        unsafe { *ms_out = t };
+        SQ_OK
+    }
+}

@@ -1,0 +1,873 @@
+//! One client connection on reactor 0: resolve (on the resolver threads),
+//! connect (each address in turn, within the connect timeout), TLS, then
+//! requests one at a time; between them it waits in the pool, watched for
+//! the server closing it.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, ResponseHead};
+use super::{Job, Key, Next, Response};
+use crate::ffi::fetch::sq_fetch_response;
+use crate::net::driven::{self, Driven};
+use crate::net::tls::{Stream, is_tls_error};
+use crate::reactor::{Reactor, Task};
+use crate::{Error, ErrorKind};
+
+const READ_CHUNK: usize = 64 * 1024;
+/// Streamed body bytes the host may fall behind by before reading pauses.
+const STREAM_HIGH: usize = 1 << 20;
+const STREAM_LOW: usize = 256 << 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Resolving,
+    Connecting,
+    Handshaking,
+    /// A request is being sent and its response read.
+    Busy,
+    /// In the pool, waiting for a request.
+    Idle,
+    Closed,
+}
+
+/// Turns compressed body bytes into plain ones, into `out`, up to a cap.
+enum Inflate {
+    Gzip(flate2::write::MultiGzDecoder<Sink>),
+    Zlib(flate2::write::ZlibDecoder<Sink>),
+    Raw(flate2::write::DeflateDecoder<Sink>),
+    /// "deflate": zlib or raw, told apart by the first two bytes.
+    Deflate(Sink, Vec<u8>),
+}
+
+/// Decompressed output with a cap: a write past it fails, which stops the
+/// decoder at once (a small input cannot grow into a huge buffer).
+struct Sink {
+    buf: Vec<u8>,
+    total: u64,
+    cap: u64,
+}
+
+impl Write for Sink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.total + data.len() as u64 > self.cap {
+            return Err(io::Error::other("decompressed body over the cap"));
+        }
+        self.total += data.len() as u64;
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Inflate {
+    fn sink(&mut self) -> &mut Sink {
+        match self {
+            Inflate::Gzip(d) => d.get_mut(),
+            Inflate::Zlib(d) => d.get_mut(),
+            Inflate::Raw(d) => d.get_mut(),
+            Inflate::Deflate(s, _) => s,
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Inflate::Gzip(d) => d.write_all(data),
+            Inflate::Zlib(d) => d.write_all(data),
+            Inflate::Raw(d) => d.write_all(data),
+            Inflate::Deflate(sink, head) => {
+                head.extend_from_slice(data);
+                if head.len() < 2 {
+                    return Ok(());
+                }
+                let zlib = head[0] & 0x0f == 8 && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
+                let sink = std::mem::replace(sink, Sink { buf: Vec::new(), total: 0, cap: 0 });
+                let head = std::mem::take(head);
+                *self = if zlib {
+                    Inflate::Zlib(flate2::write::ZlibDecoder::new(sink))
+                } else {
+                    Inflate::Raw(flate2::write::DeflateDecoder::new(sink))
+                };
+                self.write(&head)
+            }
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        match self {
+            Inflate::Gzip(d) => d.try_finish(),
+            Inflate::Zlib(d) => d.try_finish(),
+            Inflate::Raw(d) => d.try_finish(),
+            Inflate::Deflate(_, head) if head.is_empty() => Ok(()),
+            Inflate::Deflate(..) => Err(io::Error::other("truncated deflate body")),
+        }
+    }
+}
+
+/// The response being read.
+struct Incoming {
+    head: ResponseHead,
+    body: Vec<u8>,
+    /// Decoded body bytes so far.
+    size: u64,
+    inflate: Option<Inflate>,
+    /// A redirect to follow once the body (discarded) is through.
+    redirect: Option<super::Spec>,
+    streamed: bool,
+}
+
+/// One client connection.
+pub(crate) struct FetchConn {
+    key: Key,
+    token: usize,
+    generation: u64,
+    phase: Phase,
+    stream: Option<Stream>,
+    addrs: Vec<SocketAddr>,
+    next_addr: usize,
+    last_error: Option<io::Error>,
+    connect_deadline: Option<Instant>,
+    job: Option<Job>,
+    out: Vec<u8>,
+    out_pos: usize,
+    rbuf: Vec<u8>,
+    decoder: ResponseDecoder,
+    incoming: Option<Incoming>,
+    /// Requests completed on this connection.
+    served: u32,
+    /// Bytes of the current response seen.
+    got_bytes: bool,
+    idle_since: Instant,
+    /// Reading stopped: the host is behind on streamed chunks.
+    read_paused: bool,
+}
+
+impl FetchConn {
+    /// Opens a connection for `job` (the pool counted it already).
+    pub(crate) fn open(r: &mut Reactor, key: Key, mut job: Job) {
+        let now = Instant::now();
+        job.times.queue = Some(now);
+        let connect_deadline = (!job.spec.connect_timeout.is_zero()).then(|| now + job.spec.connect_timeout);
+        let conn = FetchConn {
+            key: key.clone(),
+            token: 0,
+            generation: 0,
+            phase: Phase::Resolving,
+            stream: None,
+            addrs: Vec::new(),
+            next_addr: 0,
+            last_error: None,
+            connect_deadline,
+            job: Some(job),
+            out: Vec::new(),
+            out_pos: 0,
+            rbuf: Vec::new(),
+            decoder: ResponseDecoder::new(false, false),
+            incoming: None,
+            served: 0,
+            got_bytes: false,
+            idle_since: now,
+            read_paused: false,
+        };
+        let inserted = driven::insert(r, Box::new(conn), |r, d, token, generation| {
+            let Some(c) = d.as_any().downcast_mut::<FetchConn>() else { return false };
+            c.token = token;
+            c.generation = generation;
+            c.arm(r);
+            let link = r.loop_handle.reactor_link(r.index).cloned();
+            let host = key.host.clone();
+            crate::net::resolve::resolve(&host, key.port, move |result| {
+                if let Some(link) = link {
+                    link.send(Box::new(move |r: &mut Reactor| {
+                        driven::with::<FetchConn>(r, token, generation, |r, c| c.resolved(r, result));
+                    }));
+                }
+            });
+            true
+        });
+        if inserted.is_none() {
+            super::conn_closed(r, &key, usize::MAX, 0);
+        }
+    }
+
+    /// Whether the connection is still of use.
+    pub(crate) fn alive(&self) -> bool {
+        self.phase != Phase::Closed
+    }
+
+    /// Asks to be ticked at the next deadline.
+    fn arm(&self, r: &mut Reactor) {
+        let d = match self.phase {
+            Phase::Resolving | Phase::Connecting | Phase::Handshaking => {
+                min(self.connect_deadline, self.job.as_ref().and_then(|j| j.deadline))
+            }
+            Phase::Busy => self.job.as_ref().and_then(|j| j.deadline),
+            Phase::Idle | Phase::Closed => None,
+        };
+        if let Some(d) = d {
+            r.wake_at(d);
+        }
+    }
+
+    fn resolved(&mut self, r: &mut Reactor, result: io::Result<Vec<SocketAddr>>) -> bool {
+        if self.phase != Phase::Resolving {
+            return self.alive();
+        }
+        if let Some(job) = self.job.as_mut() {
+            job.times.namelookup = Some(Instant::now());
+        }
+        match result {
+            Ok(addrs) => {
+                self.addrs = addrs;
+                self.try_connect(r)
+            }
+            Err(e) => {
+                let msg = format!("cannot resolve {}: {e}", self.key.host);
+                self.fail(r, Error::new(ErrorKind::Resolve, msg))
+            }
+        }
+    }
+
+    /// Connects to the next address; fails the job when none is left.
+    fn try_connect(&mut self, r: &mut Reactor) -> bool {
+        while let Some(&addr) = self.addrs.get(self.next_addr) {
+            self.next_addr += 1;
+            match TcpStream::connect(addr) {
+                Ok(mut s) => match r.registry().register(&mut s, Token(self.token), Interest::READABLE | Interest::WRITABLE) {
+                    Ok(()) => {
+                        self.stream = Some(Stream::Plain(s));
+                        self.phase = Phase::Connecting;
+                        return true;
+                    }
+                    Err(e) => self.last_error = Some(e),
+                },
+                Err(e) => self.last_error = Some(e),
+            }
+        }
+        let why = self.last_error.take().map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        let msg = format!("cannot connect to {}:{}: {why}", self.key.host, self.key.port);
+        self.fail(r, Error::new(ErrorKind::Connect, msg))
+    }
+
+    fn drop_socket(&mut self, r: &mut Reactor) {
+        if let Some(mut s) = self.stream.take() {
+            let _ = r.registry().deregister(s.socket());
+        }
+    }
+
+    fn on_connecting(&mut self, r: &mut Reactor) -> bool {
+        let Some(Stream::Plain(s)) = self.stream.as_mut() else { return self.alive() };
+        match s.take_error() {
+            Ok(Some(e)) | Err(e) => {
+                self.last_error = Some(e);
+                self.drop_socket(r);
+                return self.try_connect(r);
+            }
+            Ok(None) => {}
+        }
+        match s.peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return true,
+            Err(e) => {
+                self.last_error = Some(e);
+                self.drop_socket(r);
+                return self.try_connect(r);
+            }
+        }
+        let _ = s.set_nodelay(true);
+        if let Some(job) = self.job.as_mut() {
+            job.times.connect = Some(Instant::now());
+        }
+        if self.key.https {
+            let tls = match self.job.as_ref().and_then(|j| j.spec.tls.clone()).map_or_else(crate::net::tls::default_config, Ok) {
+                Ok(t) => t,
+                Err(e) => return self.fail(r, e),
+            };
+            let Some(Stream::Plain(s)) = self.stream.take() else { return false };
+            match Stream::tls(s, &tls, &self.key.host) {
+                Ok(st) => self.stream = Some(st),
+                Err(e) => return self.fail(r, e),
+            }
+            self.phase = Phase::Handshaking;
+            return self.on_handshake(r);
+        }
+        self.begin(r)
+    }
+
+    fn on_handshake(&mut self, r: &mut Reactor) -> bool {
+        let Some(st) = self.stream.as_mut() else { return false };
+        match st.handshake() {
+            Ok(true) => {
+                if let Some(job) = self.job.as_mut() {
+                    job.times.tls = Some(Instant::now());
+                }
+                self.begin(r)
+            }
+            Ok(false) => true,
+            Err(e) => {
+                let kind = if is_tls_error(&e) { ErrorKind::Tls } else { ErrorKind::Connect };
+                let msg = format!("TLS handshake with {}:{} failed: {e}", self.key.host, self.key.port);
+                self.fail(r, Error::new(kind, msg))
+            }
+        }
+    }
+
+    /// Takes a request from the pool (this connection was idle).
+    pub(crate) fn assign(&mut self, r: &mut Reactor, mut job: Job) {
+        let now = Instant::now();
+        job.times.queue = Some(now);
+        job.times.namelookup = Some(now);
+        job.times.connect = Some(now);
+        if self.key.https {
+            job.times.tls = Some(now);
+        }
+        self.job = Some(job);
+        if !self.begin(r) {
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// Sends the current job's request.
+    fn begin(&mut self, r: &mut Reactor) -> bool {
+        let Some(job) = self.job.as_ref() else {
+            return self.go_idle(r);
+        };
+        self.phase = Phase::Busy;
+        self.out = job.spec.encode();
+        self.out_pos = 0;
+        self.got_bytes = false;
+        self.incoming = None;
+        self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false);
+        self.arm(r);
+        // The response raises a readiness edge of its own (or the read loop
+        // this runs under goes on reading).
+        self.write_out(r)
+    }
+
+    /// Writes queued request bytes; false when the connection ended.
+    fn write_out(&mut self, r: &mut Reactor) -> bool {
+        let Some(st) = self.stream.as_mut() else { return false };
+        while self.out_pos < self.out.len() {
+            match st.write(&self.out[self.out_pos..]) {
+                Ok(0) => return self.io_failed(r, io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.io_failed(r, e),
+            }
+        }
+        match st.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) => return self.io_failed(r, e),
+        }
+        if self.out_pos >= self.out.len() && !self.out.is_empty() {
+            self.out = Vec::new();
+            self.out_pos = 0;
+        }
+        true
+    }
+
+    /// Reads and decodes what the socket holds; false when the connection ended.
+    fn read(&mut self, r: &mut Reactor) -> bool {
+        let mut buf = std::mem::take(&mut r.scratch);
+        if buf.len() < READ_CHUNK {
+            buf.resize(READ_CHUNK, 0);
+        }
+        let alive = self.read_with(r, &mut buf);
+        r.scratch = buf;
+        alive
+    }
+
+    fn read_with(&mut self, r: &mut Reactor, buf: &mut [u8]) -> bool {
+        loop {
+            if self.phase != Phase::Busy || self.read_paused {
+                return self.alive();
+            }
+            let Some(st) = self.stream.as_mut() else { return false };
+            match st.read(buf) {
+                Ok(0) => return self.on_eof(r),
+                Ok(n) => {
+                    self.got_bytes = true;
+                    if let Some(job) = self.job.as_mut()
+                        && job.times.first_byte.is_none()
+                    {
+                        job.times.first_byte = Some(Instant::now());
+                    }
+                    self.rbuf.extend_from_slice(&buf[..n]);
+                    if !self.decode(r) {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.io_failed(r, e),
+            }
+        }
+    }
+
+    /// Decodes `rbuf`; false when the connection ended. Stops after the end
+    /// of a response: the next one is read afresh.
+    fn decode(&mut self, r: &mut Reactor) -> bool {
+        let rbuf = std::mem::take(&mut self.rbuf);
+        let mut pos = 0;
+        let alive = loop {
+            if self.phase != Phase::Busy || self.read_paused {
+                break self.alive();
+            }
+            let (used, ev) = match self.decoder.decode(&rbuf[pos..]) {
+                Ok(x) => x,
+                Err(DecodeError::Protocol(why)) => {
+                    let msg = format!("malformed response from {}:{}: {why}", self.key.host, self.key.port);
+                    break self.fail(r, Error::new(ErrorKind::Protocol, msg));
+                }
+                Err(DecodeError::Closed { .. }) => break self.fail(r, Error::new(ErrorKind::Closed, "closed")),
+            };
+            let start = pos;
+            pos += used;
+            match ev {
+                Ev::NeedMore if used == 0 => break true,
+                Ev::NeedMore => {}
+                Ev::Head(head) => {
+                    if !self.on_head(r, head) {
+                        break false;
+                    }
+                }
+                Ev::Body(a, b) => {
+                    if !self.on_body(r, &rbuf[start + a..start + b]) {
+                        break false;
+                    }
+                }
+                Ev::End => {
+                    if pos < rbuf.len() {
+                        // Bytes after a complete response (nothing was
+                        // pipelined): a confused server; not reused.
+                        pos = rbuf.len();
+                        if let Some(inc) = self.incoming.as_mut() {
+                            inc.head.keep_alive = false;
+                        }
+                    }
+                    break self.on_end(r);
+                }
+            }
+        };
+        if alive && pos < rbuf.len() {
+            let mut rest = rbuf;
+            rest.drain(..pos);
+            rest.extend_from_slice(&self.rbuf);
+            self.rbuf = rest;
+        }
+        alive
+    }
+
+    fn on_head(&mut self, r: &mut Reactor, head: ResponseHead) -> bool {
+        let Some(job) = self.job.as_ref() else { return false };
+        let spec = &job.spec;
+        let mut redirect = None;
+        if spec.max_redirects > 0
+            && matches!(head.status, 301 | 302 | 303 | 307 | 308)
+            && let Some(loc) = head.header("location")
+        {
+            if job.redirects >= spec.max_redirects {
+                let msg = format!("too many redirects (the maximum is {}); the last went to {}", spec.max_redirects, String::from_utf8_lossy(loc));
+                return self.fail(r, Error::new(ErrorKind::Limit, msg));
+            }
+            match spec.redirected(head.status, loc) {
+                Ok(next) => redirect = Some(next),
+                Err(e) => return self.fail(r, e),
+            }
+        }
+        let mut inflate = None;
+        if redirect.is_none() && spec.decompress {
+            let cap = spec.max_decompressed.min(spec.max_body);
+            let sink = Sink { buf: Vec::new(), total: 0, cap };
+            inflate = match head.header("content-encoding").map(<[u8]>::trim_ascii) {
+                Some(e) if e.eq_ignore_ascii_case(b"gzip") || e.eq_ignore_ascii_case(b"x-gzip") => {
+                    Some(Inflate::Gzip(flate2::write::MultiGzDecoder::new(sink)))
+                }
+                Some(e) if e.eq_ignore_ascii_case(b"deflate") => Some(Inflate::Deflate(sink, Vec::new())),
+                _ => None,
+            };
+        }
+        if redirect.is_none()
+            && inflate.is_none()
+            && let Framing::Length(n) = head.framing
+            && n > spec.max_body
+        {
+            let msg = format!("response body of {n} bytes is over the limit of {} bytes", spec.max_body);
+            return self.fail(r, Error::new(ErrorKind::Limit, msg));
+        }
+        let streamed = redirect.is_none() && job.cb.on_chunk.is_some();
+        if redirect.is_none()
+            && let Some(on_headers) = job.cb.on_headers
+        {
+            let resp = Response {
+                status: head.status,
+                reason: head.reason.clone(),
+                headers: head.headers.clone(),
+                url: spec.url.to_string(),
+                redirects: job.redirects,
+                ..Response::default()
+            };
+            let cb = job.cb.clone();
+            r.host_tasks.push(Task::Boxed(Box::new(move || {
+                let resp = sq_fetch_response(resp);
+                // SAFETY: the host's callback with its userdata; the head
+                // lives until the callback returns.
+                unsafe { on_headers(cb.userdata, &resp) };
+            })));
+        }
+        self.incoming = Some(Incoming { head, body: Vec::new(), size: 0, inflate, redirect, streamed });
+        true
+    }
+
+    fn on_body(&mut self, r: &mut Reactor, data: &[u8]) -> bool {
+        let Some(inc) = self.incoming.as_mut() else { return false };
+        if inc.redirect.is_some() {
+            return true;
+        }
+        let Some(job) = self.job.as_ref() else { return false };
+        let (max_body, max_dec) = (job.spec.max_body, job.spec.max_decompressed);
+        let plain: Vec<u8> = match inc.inflate.as_mut() {
+            Some(inf) => {
+                if let Err(e) = inf.write(data) {
+                    let over = inf.sink().total + 1 > inf.sink().cap || e.to_string().contains("cap");
+                    let err = if over {
+                        let which = if max_dec < max_body { "decompressed body" } else { "response body" };
+                        Error::new(ErrorKind::Limit, format!("{which} over the limit of {} bytes", max_dec.min(max_body)))
+                    } else {
+                        Error::new(ErrorKind::Protocol, format!("cannot decompress the response body: {e}"))
+                    };
+                    return self.fail(r, err);
+                }
+                std::mem::take(&mut inf.sink().buf)
+            }
+            None => {
+                if inc.size + data.len() as u64 > max_body {
+                    let msg = format!("response body over the limit of {max_body} bytes");
+                    return self.fail(r, Error::new(ErrorKind::Limit, msg));
+                }
+                data.to_vec()
+            }
+        };
+        inc.size += plain.len() as u64;
+        if plain.is_empty() {
+            return true;
+        }
+        if inc.streamed {
+            self.send_chunk(r, plain);
+        } else {
+            inc.body.extend_from_slice(&plain);
+        }
+        true
+    }
+
+    /// Hands a body chunk to the host; pauses reading when it falls behind.
+    fn send_chunk(&mut self, r: &mut Reactor, chunk: Vec<u8>) {
+        let Some(job) = self.job.as_ref() else { return };
+        let Some(on_chunk) = job.cb.on_chunk else { return };
+        let cb = job.cb.clone();
+        let pending = job.pending.clone();
+        let n = chunk.len();
+        let before = pending.fetch_add(n, Ordering::AcqRel);
+        if before + n > STREAM_HIGH {
+            self.read_paused = true;
+        }
+        let link = r.loop_handle.reactor_link(r.index).cloned();
+        let (token, generation) = (self.token, self.generation);
+        r.host_tasks.push(Task::Boxed(Box::new(move || {
+            // SAFETY: the host's callback with its userdata; the bytes live
+            // until it returns.
+            unsafe { on_chunk(cb.userdata, chunk.as_ptr(), chunk.len()) };
+            let left = pending.fetch_sub(n, Ordering::AcqRel) - n;
+            if left <= STREAM_LOW
+                && left + n > STREAM_LOW
+                && let Some(link) = link
+            {
+                link.send(Box::new(move |r: &mut Reactor| {
+                    driven::with::<FetchConn>(r, token, generation, |r, c| c.resume(r));
+                }));
+            }
+        })));
+    }
+
+    fn resume(&mut self, r: &mut Reactor) -> bool {
+        if !self.read_paused {
+            return self.alive();
+        }
+        self.read_paused = false;
+        // Edge-triggered: what arrived meanwhile raised no new event.
+        self.decode(r) && self.read(r)
+    }
+
+    fn on_end(&mut self, r: &mut Reactor) -> bool {
+        let Some(mut inc) = self.incoming.take() else { return false };
+        let Some(mut job) = self.job.take() else { return false };
+        if let Some(inf) = inc.inflate.as_mut() {
+            let finished = inf.finish();
+            let tail = std::mem::take(&mut inf.sink().buf);
+            if let Err(e) = finished {
+                self.job = Some(job);
+                let err = if e.to_string().contains("cap") {
+                    Error::new(ErrorKind::Limit, format!("decompressed body over the limit of {} bytes", self.cap_of()))
+                } else {
+                    Error::new(ErrorKind::Protocol, format!("cannot decompress the response body: {e}"))
+                };
+                return self.fail(r, err);
+            }
+            if !tail.is_empty() {
+                if inc.streamed {
+                    self.job = Some(job);
+                    self.send_chunk(r, tail);
+                    job = self.job.take().expect("just put back");
+                } else {
+                    inc.body.extend_from_slice(&tail);
+                }
+            }
+        }
+        let reuse = inc.head.keep_alive && !job.spec.wants_close() && self.rbuf.is_empty();
+        self.served += 1;
+        match inc.redirect.take() {
+            Some(next) => {
+                job.spec = next;
+                job.redirects += 1;
+                job.times.first_byte = None;
+                if reuse && job.spec.key() == self.key {
+                    // Same origin: go on on this connection.
+                    self.job = Some(job);
+                    return self.begin(r);
+                }
+                let alive = self.after_request(r, reuse);
+                super::submit(r, job);
+                alive
+            }
+            None => {
+                let resp = Response {
+                    status: inc.head.status,
+                    reason: inc.head.reason,
+                    headers: inc.head.headers,
+                    body: inc.body,
+                    url: job.spec.url.to_string(),
+                    ..Response::default()
+                };
+                job.finish(r, Ok(resp));
+                self.after_request(r, reuse)
+            }
+        }
+    }
+
+    fn cap_of(&self) -> u64 {
+        self.job.as_ref().map_or(0, |j| j.spec.max_decompressed.min(j.spec.max_body))
+    }
+
+    /// Back to the pool (the next queued request, idle) or closed.
+    fn after_request(&mut self, r: &mut Reactor, reuse: bool) -> bool {
+        if !reuse {
+            self.close(r);
+            return false;
+        }
+        match super::conn_free(r, &self.key, self.token, self.generation) {
+            Next::Run(job) => {
+                self.assign(r, *job);
+                self.alive()
+            }
+            Next::Idle => self.go_idle(r),
+            Next::Close => {
+                self.close(r);
+                false
+            }
+        }
+    }
+
+    fn go_idle(&mut self, _r: &mut Reactor) -> bool {
+        self.phase = Phase::Idle;
+        self.idle_since = Instant::now();
+        self.out = Vec::new();
+        self.rbuf = Vec::new();
+        true
+    }
+
+    fn on_eof(&mut self, r: &mut Reactor) -> bool {
+        match self.decoder.eof() {
+            Ok(_) if self.incoming.is_some() => {
+                // A body delimited by the close: complete now.
+                if let Some(inc) = self.incoming.as_mut() {
+                    inc.head.keep_alive = false;
+                }
+                self.on_end(r);
+                self.close(r);
+                false
+            }
+            Ok(_) => {
+                self.close(r);
+                false
+            }
+            Err(DecodeError::Closed { body }) => {
+                if !body && self.retry(r) {
+                    return false;
+                }
+                let msg = if body {
+                    "the server closed the connection before the response body was complete"
+                } else {
+                    "the server closed the connection before sending a response"
+                };
+                self.fail(r, Error::new(ErrorKind::Closed, msg))
+            }
+            Err(DecodeError::Protocol(why)) => self.fail(r, Error::new(ErrorKind::Protocol, why)),
+        }
+    }
+
+    fn io_failed(&mut self, r: &mut Reactor, e: io::Error) -> bool {
+        if self.phase == Phase::Busy && !self.got_bytes && self.retry(r) {
+            return false;
+        }
+        let kind = if is_tls_error(&e) {
+            ErrorKind::Tls
+        } else if self.phase == Phase::Busy {
+            ErrorKind::Closed
+        } else {
+            ErrorKind::Connect
+        };
+        let msg = format!("connection to {}:{} failed: {e}", self.key.host, self.key.port);
+        self.fail(r, Error::new(kind, msg))
+    }
+
+    /// A pooled connection the server had closed: the request goes again,
+    /// once, on a new connection, when that is safe (an idempotent request,
+    /// or nothing of it sent). True when it was resubmitted.
+    fn retry(&mut self, r: &mut Reactor) -> bool {
+        let safe = self.job.as_ref().is_some_and(|j| !j.retried && (j.spec.idempotent() || self.out_pos == 0));
+        if self.served == 0 || !safe || self.got_bytes {
+            return false;
+        }
+        let Some(mut job) = self.job.take() else { return false };
+        tracing::debug!(target: "squall::client", "pooled connection to {}:{} was closed; retrying {} {}", self.key.host, self.key.port, job.spec.method, job.spec.url);
+        job.retried = true;
+        job.fresh = true;
+        self.close(r);
+        super::submit(r, job);
+        true
+    }
+
+    /// Fails the current request (if any) and closes.
+    fn fail(&mut self, r: &mut Reactor, err: Error) -> bool {
+        if let Some(job) = self.job.take() {
+            job.finish(r, Err(err));
+        }
+        self.close(r);
+        false
+    }
+
+    /// Closes the socket and gives the pool its slot back (once).
+    pub(crate) fn close(&mut self, r: &mut Reactor) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.phase = Phase::Closed;
+        self.drop_socket(r);
+        super::conn_closed(r, &self.key, self.token, self.generation);
+    }
+}
+
+fn min(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Driven for FetchConn {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> bool {
+        let (readable, writable, _) = crate::http::conn::readiness(ev);
+        match self.phase {
+            Phase::Connecting => {
+                if readable || writable {
+                    return self.on_connecting(r);
+                }
+                true
+            }
+            Phase::Handshaking => self.on_handshake(r),
+            Phase::Busy => {
+                if writable && (self.out_pos < self.out.len() || self.stream.as_ref().is_some_and(Stream::wants_write)) && !self.write_out(r) {
+                    return false;
+                }
+                self.read(r)
+            }
+            Phase::Idle => {
+                if !readable {
+                    return true;
+                }
+                // An idle connection has nothing to say: EOF (the server
+                // closed it) or stray bytes both end it.
+                let mut probe = [0u8; 64];
+                let quiet = matches!(self.stream.as_mut().map(|s| s.read(&mut probe)), Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock);
+                let gone = !quiet;
+                if gone {
+                    tracing::trace!(target: "squall::client", "idle connection to {}:{} closed by the server", self.key.host, self.key.port);
+                    self.close(r);
+                    return false;
+                }
+                true
+            }
+            Phase::Resolving => true,
+            Phase::Closed => false,
+        }
+    }
+
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> bool {
+        let now = r.now;
+        match self.phase {
+            Phase::Resolving | Phase::Connecting | Phase::Handshaking => {
+                if self.connect_deadline.is_some_and(|d| d <= now) {
+                    let ms = self.job.as_ref().map_or(0, |j| j.spec.connect_timeout.as_millis());
+                    let msg = format!("connect to {}:{} timed out after {ms} ms", self.key.host, self.key.port);
+                    return self.fail(r, Error::new(ErrorKind::Timeout, msg));
+                }
+            }
+            Phase::Idle => {
+                if now.duration_since(self.idle_since) >= r.client.limits.idle_timeout {
+                    self.close(r);
+                    return false;
+                }
+                return true;
+            }
+            Phase::Busy => {}
+            Phase::Closed => return false,
+        }
+        if let Some(job) = self.job.as_ref()
+            && job.deadline.is_some_and(|d| d <= now)
+        {
+            let ms = job.spec.request_timeout.as_millis();
+            return self.fail(r, Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms")));
+        }
+        self.arm(r);
+        true
+    }
+
+    fn flush(&mut self, r: &mut Reactor, _token: usize) -> bool {
+        if self.phase == Phase::Busy {
+            return self.write_out(r);
+        }
+        self.alive()
+    }
+
+    fn shutdown(&mut self, r: &mut Reactor) {
+        // The loop is going away: nobody is left to answer.
+        self.job = None;
+        self.phase = Phase::Closed;
+        self.drop_socket(r);
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
