@@ -3,6 +3,7 @@
 
 pub(crate) mod sys;
 
+pub(crate) mod connect;
 pub(crate) mod driven;
 pub(crate) mod resolve;
 pub(crate) mod tls;

@@ -4,17 +4,15 @@
 //! the server closing it.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use mio::event::Event;
-use mio::net::TcpStream;
-use mio::{Interest, Token};
 
 use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, ResponseHead};
 use super::{Job, Key, Next, Response};
 use crate::ffi::fetch::sq_fetch_response;
+use crate::net::connect::{Connector, Connects, Progress};
 use crate::net::driven::{self, Driven};
 use crate::net::tls::{Stream, is_tls_error};
 use crate::reactor::{Reactor, Task};
@@ -27,9 +25,8 @@ const STREAM_LOW: usize = 256 << 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    Resolving,
+    /// Resolving, connecting, TLS handshake (the connector's part).
     Connecting,
-    Handshaking,
     /// A request is being sent and its response read.
     Busy,
     /// In the pool, waiting for a request.
@@ -130,11 +127,8 @@ pub(crate) struct FetchConn {
     token: usize,
     generation: u64,
     phase: Phase,
+    connector: Connector,
     stream: Option<Stream>,
-    addrs: Vec<SocketAddr>,
-    next_addr: usize,
-    last_error: Option<io::Error>,
-    connect_deadline: Option<Instant>,
     job: Option<Job>,
     out: Vec<u8>,
     out_pos: usize,
@@ -155,17 +149,26 @@ impl FetchConn {
     pub(crate) fn open(r: &mut Reactor, key: Key, mut job: Job) {
         let now = Instant::now();
         job.times.queue = Some(now);
-        let connect_deadline = (!job.spec.connect_timeout.is_zero()).then(|| now + job.spec.connect_timeout);
+        let tls = if key.https {
+            match job.spec.tls.clone().map_or_else(crate::net::tls::default_config, Ok) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    job.finish(r, Err(e));
+                    super::conn_closed(r, &key, usize::MAX, 0);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let deadline = (!job.spec.connect_timeout.is_zero()).then(|| now + job.spec.connect_timeout);
         let conn = FetchConn {
+            connector: Connector::new(&key.host, key.port, tls, deadline),
             key: key.clone(),
             token: 0,
             generation: 0,
-            phase: Phase::Resolving,
+            phase: Phase::Connecting,
             stream: None,
-            addrs: Vec::new(),
-            next_addr: 0,
-            last_error: None,
-            connect_deadline,
             job: Some(job),
             out: Vec::new(),
             out_pos: 0,
@@ -182,15 +185,7 @@ impl FetchConn {
             c.token = token;
             c.generation = generation;
             c.arm(r);
-            let link = r.loop_handle.reactor_link(r.index).cloned();
-            let host = key.host.clone();
-            crate::net::resolve::resolve(&host, key.port, move |result| {
-                if let Some(link) = link {
-                    link.send(Box::new(move |r: &mut Reactor| {
-                        driven::with::<FetchConn>(r, token, generation, |r, c| c.resolved(r, result));
-                    }));
-                }
-            });
+            c.connector.start::<FetchConn>(r, token, generation);
             true
         });
         if inserted.is_none() {
@@ -206,9 +201,7 @@ impl FetchConn {
     /// Asks to be ticked at the next deadline.
     fn arm(&self, r: &mut Reactor) {
         let d = match self.phase {
-            Phase::Resolving | Phase::Connecting | Phase::Handshaking => {
-                min(self.connect_deadline, self.job.as_ref().and_then(|j| j.deadline))
-            }
+            Phase::Connecting => min(self.connector.deadline, self.job.as_ref().and_then(|j| j.deadline)),
             Phase::Busy => self.job.as_ref().and_then(|j| j.deadline),
             Phase::Idle | Phase::Closed => None,
         };
@@ -217,106 +210,20 @@ impl FetchConn {
         }
     }
 
-    fn resolved(&mut self, r: &mut Reactor, result: io::Result<Vec<SocketAddr>>) -> bool {
-        if self.phase != Phase::Resolving {
-            return self.alive();
-        }
+    /// Copies the connector's times into the job.
+    fn note_times(&mut self) {
         if let Some(job) = self.job.as_mut() {
-            job.times.namelookup = Some(Instant::now());
+            let c = &self.connector;
+            job.times.namelookup = job.times.namelookup.or(c.namelookup);
+            job.times.connect = job.times.connect.or(c.connected);
+            job.times.tls = job.times.tls.or(c.tls_done);
         }
-        match result {
-            Ok(addrs) => {
-                self.addrs = addrs;
-                self.try_connect(r)
-            }
-            Err(e) => {
-                let msg = format!("cannot resolve {}: {e}", self.key.host);
-                self.fail(r, Error::new(ErrorKind::Resolve, msg))
-            }
-        }
-    }
-
-    /// Connects to the next address; fails the job when none is left.
-    fn try_connect(&mut self, r: &mut Reactor) -> bool {
-        while let Some(&addr) = self.addrs.get(self.next_addr) {
-            self.next_addr += 1;
-            match TcpStream::connect(addr) {
-                Ok(mut s) => match r.registry().register(&mut s, Token(self.token), Interest::READABLE | Interest::WRITABLE) {
-                    Ok(()) => {
-                        self.stream = Some(Stream::Plain(s));
-                        self.phase = Phase::Connecting;
-                        return true;
-                    }
-                    Err(e) => self.last_error = Some(e),
-                },
-                Err(e) => self.last_error = Some(e),
-            }
-        }
-        let why = self.last_error.take().map_or_else(|| "no address".to_owned(), |e| e.to_string());
-        let msg = format!("cannot connect to {}:{}: {why}", self.key.host, self.key.port);
-        self.fail(r, Error::new(ErrorKind::Connect, msg))
     }
 
     fn drop_socket(&mut self, r: &mut Reactor) {
+        self.connector.abandon(r);
         if let Some(mut s) = self.stream.take() {
             let _ = r.registry().deregister(s.socket());
-        }
-    }
-
-    fn on_connecting(&mut self, r: &mut Reactor) -> bool {
-        let Some(Stream::Plain(s)) = self.stream.as_mut() else { return self.alive() };
-        match s.take_error() {
-            Ok(Some(e)) | Err(e) => {
-                self.last_error = Some(e);
-                self.drop_socket(r);
-                return self.try_connect(r);
-            }
-            Ok(None) => {}
-        }
-        match s.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return true,
-            Err(e) => {
-                self.last_error = Some(e);
-                self.drop_socket(r);
-                return self.try_connect(r);
-            }
-        }
-        let _ = s.set_nodelay(true);
-        if let Some(job) = self.job.as_mut() {
-            job.times.connect = Some(Instant::now());
-        }
-        if self.key.https {
-            let tls = match self.job.as_ref().and_then(|j| j.spec.tls.clone()).map_or_else(crate::net::tls::default_config, Ok) {
-                Ok(t) => t,
-                Err(e) => return self.fail(r, e),
-            };
-            let Some(Stream::Plain(s)) = self.stream.take() else { return false };
-            match Stream::tls(s, &tls, &self.key.host) {
-                Ok(st) => self.stream = Some(st),
-                Err(e) => return self.fail(r, e),
-            }
-            self.phase = Phase::Handshaking;
-            return self.on_handshake(r);
-        }
-        self.begin(r)
-    }
-
-    fn on_handshake(&mut self, r: &mut Reactor) -> bool {
-        let Some(st) = self.stream.as_mut() else { return false };
-        match st.handshake() {
-            Ok(true) => {
-                if let Some(job) = self.job.as_mut() {
-                    job.times.tls = Some(Instant::now());
-                }
-                self.begin(r)
-            }
-            Ok(false) => true,
-            Err(e) => {
-                let kind = if is_tls_error(&e) { ErrorKind::Tls } else { ErrorKind::Connect };
-                let msg = format!("TLS handshake with {}:{} failed: {e}", self.key.host, self.key.port);
-                self.fail(r, Error::new(kind, msg))
-            }
         }
     }
 
@@ -340,6 +247,9 @@ impl FetchConn {
         let Some(job) = self.job.as_ref() else {
             return self.go_idle(r);
         };
+        if self.stream.is_none() {
+            return false;
+        }
         self.phase = Phase::Busy;
         self.out = job.spec.encode();
         self.out_pos = 0;
@@ -759,6 +669,7 @@ impl FetchConn {
 
     /// Fails the current request (if any) and closes.
     fn fail(&mut self, r: &mut Reactor, err: Error) -> bool {
+        self.note_times();
         if let Some(job) = self.job.take() {
             job.finish(r, Err(err));
         }
@@ -784,17 +695,35 @@ fn min(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+impl Connects for FetchConn {
+    fn connector(&mut self) -> &mut Connector {
+        &mut self.connector
+    }
+
+    fn progressed(&mut self, r: &mut Reactor, p: Progress) -> bool {
+        match p {
+            Progress::Pending => self.alive(),
+            Progress::Ready => {
+                self.stream = self.connector.take();
+                self.note_times();
+                self.begin(r)
+            }
+            Progress::Failed(e) => self.fail(r, e),
+        }
+    }
+}
+
 impl Driven for FetchConn {
     fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> bool {
         let (readable, writable, _) = crate::http::conn::readiness(ev);
         match self.phase {
             Phase::Connecting => {
-                if readable || writable {
-                    return self.on_connecting(r);
+                if !(readable || writable) {
+                    return true;
                 }
-                true
+                let p = self.connector.ready(r);
+                self.progressed(r, p)
             }
-            Phase::Handshaking => self.on_handshake(r),
             Phase::Busy => {
                 if writable && (self.out_pos < self.out.len() || self.stream.as_ref().is_some_and(Stream::wants_write)) && !self.write_out(r) {
                     return false;
@@ -817,7 +746,6 @@ impl Driven for FetchConn {
                 }
                 true
             }
-            Phase::Resolving => true,
             Phase::Closed => false,
         }
     }
@@ -825,11 +753,10 @@ impl Driven for FetchConn {
     fn tick(&mut self, r: &mut Reactor, _token: usize) -> bool {
         let now = r.now;
         match self.phase {
-            Phase::Resolving | Phase::Connecting | Phase::Handshaking => {
-                if self.connect_deadline.is_some_and(|d| d <= now) {
-                    let ms = self.job.as_ref().map_or(0, |j| j.spec.connect_timeout.as_millis());
-                    let msg = format!("connect to {}:{} timed out after {ms} ms", self.key.host, self.key.port);
-                    return self.fail(r, Error::new(ErrorKind::Timeout, msg));
+            Phase::Connecting => {
+                let ms = self.job.as_ref().map_or(0, |j| j.spec.connect_timeout.as_millis());
+                if let Some(e) = self.connector.timed_out(r, now, ms) {
+                    return self.fail(r, e);
                 }
             }
             Phase::Idle => {
