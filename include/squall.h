@@ -331,6 +331,22 @@ typedef struct {
    * `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
    */
   uint64_t flags;
+  /**
+   * Client sockets only: the time allowed to resolve, connect, do TLS
+   * and the handshake, in milliseconds (0: none). Default 20000.
+   */
+  uint64_t connect_timeout_ms;
+  /**
+   * Client sockets only: extra handshake headers, "Name: value" lines
+   * separated by "\r\n" (or "\n"); NULL for none. Copied.
+   */
+  const char *headers;
+  /**
+   * Client sockets only: a PEM file of CA certificates to trust for
+   * wss:// instead of the built-in roots; NULL for those. Read by
+   * `sq_ws_connect`.
+   */
+  const char *ca_file;
 } sq_ws_options;
 
 /**
@@ -393,6 +409,14 @@ typedef struct {
    * that is in the route's `subprotocols` option. Gets the route's userdata.
    */
   int (*select_subprotocol)(void *userdata, sq_request *req, const sq_str *offered, size_t count);
+  /**
+   * Client sockets (`sq_ws_connect`) only: the connection or the
+   * handshake failed (`status`: `SQ_ERR_TIMEOUT`, `SQ_ERR_RESOLVE`,
+   * `SQ_ERR_CONNECT`, `SQ_ERR_TLS`, `SQ_ERR_PROTOCOL` for a refused
+   * handshake, `SQ_ERR_CLOSED`), with a message (not NUL-terminated).
+   * Called instead of `on_open`; no other callback follows.
+   */
+  void (*on_connect_error)(void *userdata, sq_status status, const char *message, size_t message_len);
 } sq_ws_callbacks;
 
 /**
@@ -1564,6 +1588,31 @@ sq_status sq_ws_route(sq_server *server,
                       const sq_ws_callbacks *callbacks,
                       const sq_ws_options *options,
                       void *userdata);
+
+/**
+ * Opens a client WebSocket to `url` (ws:// or wss://; Tornado's
+ * `websocket_connect`): the connection is made and the handshake sent on
+ * the loop's first reactor once the loop runs. Then `on_open` gets the
+ * socket (its `req` argument is NULL) — the same `sq_ws` handle as a
+ * server's, with the same functions, except topics — or
+ * `on_connect_error` says why not. Every frame the client sends is masked.
+ * `options` (NULL: defaults) gives the limits and keep-alive as for a
+ * route, `subprotocols` to offer, `connect_timeout_ms`, extra `headers`
+ * and a `ca_file` for wss://. Redirects are not followed.
+ *
+ * Thread: any thread.
+ * Ownership: `url`, `*callbacks`, `*options` and its strings are copied
+ * (the CA file is read now). squall keeps `userdata` (never dereferenced)
+ * until `on_close` or `on_connect_error` has returned.
+ * Returns: `SQ_OK` (the outcome comes through the callbacks); `SQ_ERR_NULL`;
+ * `SQ_ERR_INVALID_ARG` for a bad URL, header line, CA file, flag or limit
+ * (no callback follows); `SQ_ERR_CLOSED` when the loop was freed.
+ */
+sq_status sq_ws_connect(sq_loop *loop,
+                        const char *url,
+                        const sq_ws_callbacks *callbacks,
+                        const sq_ws_options *options,
+                        void *userdata);
 
 /**
  * Sends a message: `SQ_WS_TEXT` (must be valid UTF-8) or `SQ_WS_BINARY`.

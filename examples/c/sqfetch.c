@@ -198,8 +198,9 @@ static int start_one(long index) {
         const char *h = O.headers[i];
         const char *colon = strchr(h, ':');
         if (!colon) {
-            st = SQ_ERR_INVALID_ARG;
-            break;
+            print_error_line(SQ_ERR_INVALID_ARG, "a -H header needs a ':' between its name and value");
+            sq_fetch_request_free(req);
+            return -1;
         }
         char name[256];
         size_t nl = (size_t)(colon - h);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, str_arg, try_ref};
 use super::request::{sq_request, sq_str};
+use super::event_loop::sq_loop;
 use super::server::{SQ_INLINE, sq_server};
 use super::status::{SQ_OK, sq_status};
 use crate::reactor::handles::Stale;
@@ -88,6 +89,13 @@ pub struct sq_ws_callbacks {
     pub select_subprotocol: Option<
         unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request, offered: *const sq_str, count: usize) -> c_int,
     >,
+    /// Client sockets (`sq_ws_connect`) only: the connection or the
+    /// handshake failed (`status`: `SQ_ERR_TIMEOUT`, `SQ_ERR_RESOLVE`,
+    /// `SQ_ERR_CONNECT`, `SQ_ERR_TLS`, `SQ_ERR_PROTOCOL` for a refused
+    /// handshake, `SQ_ERR_CLOSED`), with a message (not NUL-terminated).
+    /// Called instead of `on_open`; no other callback follows.
+    pub on_connect_error:
+        Option<unsafe extern "C" fn(userdata: *mut c_void, status: sq_status, message: *const c_char, message_len: usize)>,
 }
 
 /// Limits and keep-alive of a WebSocket route. Fill it with
@@ -119,6 +127,16 @@ pub struct sq_ws_options {
     pub subprotocols: *const c_char,
     /// `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
     pub flags: u64,
+    /// Client sockets only: the time allowed to resolve, connect, do TLS
+    /// and the handshake, in milliseconds (0: none). Default 20000.
+    pub connect_timeout_ms: u64,
+    /// Client sockets only: extra handshake headers, "Name: value" lines
+    /// separated by "\r\n" (or "\n"); NULL for none. Copied.
+    pub headers: *const c_char,
+    /// Client sockets only: a PEM file of CA certificates to trust for
+    /// wss:// instead of the built-in roots; NULL for those. Read by
+    /// `sq_ws_connect`.
+    pub ca_file: *const c_char,
 }
 
 /// Fills `options` with the defaults and sets its `size`. Pass
@@ -150,6 +168,9 @@ pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options, size: usize) -
             idle_timeout_ms: 0,
             subprotocols: std::ptr::null(),
             flags: 0,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            headers: std::ptr::null(),
+            ca_file: std::ptr::null(),
         };
         // SAFETY: the caller's struct has at least `size` >= n bytes.
         unsafe { std::ptr::copy_nonoverlapping((&raw const o).cast::<u8>(), options.cast::<u8>(), n) };
@@ -159,8 +180,10 @@ pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options, size: usize) -
 
 // Versioned structs: every field 8 bytes wide, no padding, so that a `size`
 // cut to a multiple of 8 ends on a field.
-const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 9 * 8);
-const _: () = assert!(std::mem::size_of::<sq_ws_callbacks>() == 9 * 8);
+const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 12 * 8);
+const _: () = assert!(std::mem::size_of::<sq_ws_callbacks>() == 10 * 8);
+
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 20_000;
 
 /// The bytes of a versioned struct (every field 8 bytes wide) that both
 /// sides know: `size` cut to this library's struct and to whole fields.
@@ -211,47 +234,141 @@ pub extern "C" fn sq_ws_route(
         let s = try_ref!(sq_server, server, "server");
         // SAFETY: NUL-terminated string per the API contract.
         let pattern = ffi_try!(unsafe { str_arg(pattern, "pattern") });
-        if callbacks.is_null() {
-            return fail_null("callbacks");
-        }
-        let none = sq_ws_callbacks {
-            size: 0, on_open: None, on_message: None, on_close: None, on_drain: None, on_ping: None,
-            on_pong: None, check_origin: None, select_subprotocol: None,
-        };
-        // SAFETY: a live struct starting with its size, per the contract.
-        let cb = ffi_try!(unsafe { read_versioned(callbacks, none) });
-        let mut opts = Options::default();
-        if !options.is_null() {
-            let mut defaults = sq_ws_options {
-                size: 0, max_message_size: opts.max_message_size, high_water: opts.high_water,
-                max_backpressure: opts.max_backpressure, ping_interval_ms: 0, pong_timeout_ms: 0,
-                idle_timeout_ms: 0, subprotocols: std::ptr::null(), flags: 0,
-            };
-            // SAFETY: as above.
-            defaults = ffi_try!(unsafe { read_versioned(options, defaults) });
-            let o = defaults;
-            if o.flags & !u64::from(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT) != 0 {
-                return fail(Error::new(ErrorKind::InvalidArg, format!("unknown WebSocket route flags {:#x}", o.flags)));
-            }
-            if o.max_message_size == 0 || o.high_water == 0 || o.max_backpressure == 0 {
-                return fail(Error::new(ErrorKind::InvalidArg, "max_message_size, high_water and max_backpressure must not be 0"));
-            }
-            opts.max_message_size = o.max_message_size;
-            opts.high_water = o.high_water;
-            opts.max_backpressure = o.max_backpressure.max(o.high_water);
-            opts.ping_interval_ms = o.ping_interval_ms;
-            opts.pong_timeout_ms = o.pong_timeout_ms;
-            opts.idle_timeout_ms = o.idle_timeout_ms;
-            opts.inline = o.flags & u64::from(SQ_INLINE) != 0;
-            opts.close_on_limit = o.flags & u64::from(SQ_WS_CLOSE_ON_LIMIT) != 0;
-            if !o.subprotocols.is_null() {
-                // SAFETY: NUL-terminated string per the API contract.
-                let list = ffi_try!(unsafe { str_arg(o.subprotocols, "subprotocols") });
-                opts.protocols = list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
-            }
-        }
-        let route = WsRoute { callbacks: cb, userdata, opts };
+        let (route, _) = ffi_try!(read_route(callbacks, options, userdata));
         ffi_try!(s.ws_route(pattern, route));
+        SQ_OK
+    }
+}
+
+/// The options as the caller's struct gives them, with defaults for what
+/// its `size` leaves out.
+fn read_options(options: *const sq_ws_options) -> Result<sq_ws_options, Error> {
+    let d = Options::default();
+    let defaults = sq_ws_options {
+        size: 0,
+        max_message_size: d.max_message_size,
+        high_water: d.high_water,
+        max_backpressure: d.max_backpressure,
+        ping_interval_ms: 0,
+        pong_timeout_ms: 0,
+        idle_timeout_ms: 0,
+        subprotocols: std::ptr::null(),
+        flags: 0,
+        connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+        headers: std::ptr::null(),
+        ca_file: std::ptr::null(),
+    };
+    if options.is_null() {
+        return Ok(defaults);
+    }
+    // SAFETY: a live struct starting with its size, per the contract.
+    unsafe { read_versioned(options, defaults) }
+}
+
+/// The callbacks and options of `sq_ws_route` / `sq_ws_connect`, checked:
+/// a route, and the raw options for the client's own fields.
+fn read_route(
+    callbacks: *const sq_ws_callbacks,
+    options: *const sq_ws_options,
+    userdata: *mut c_void,
+) -> Result<(WsRoute, sq_ws_options), Error> {
+    if callbacks.is_null() {
+        return Err(Error::new(ErrorKind::Null, "callbacks is NULL"));
+    }
+    let none = sq_ws_callbacks {
+        size: 0,
+        on_open: None,
+        on_message: None,
+        on_close: None,
+        on_drain: None,
+        on_ping: None,
+        on_pong: None,
+        check_origin: None,
+        select_subprotocol: None,
+        on_connect_error: None,
+    };
+    // SAFETY: a live struct starting with its size, per the contract.
+    let cb = unsafe { read_versioned(callbacks, none) }?;
+    let o = read_options(options)?;
+    if o.flags & !u64::from(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT) != 0 {
+        return Err(Error::new(ErrorKind::InvalidArg, format!("unknown WebSocket flags {:#x}", o.flags)));
+    }
+    if o.max_message_size == 0 || o.high_water == 0 || o.max_backpressure == 0 {
+        return Err(Error::new(ErrorKind::InvalidArg, "max_message_size, high_water and max_backpressure must not be 0"));
+    }
+    let mut opts = Options {
+        max_message_size: o.max_message_size,
+        high_water: o.high_water,
+        max_backpressure: o.max_backpressure.max(o.high_water),
+        ping_interval_ms: o.ping_interval_ms,
+        pong_timeout_ms: o.pong_timeout_ms,
+        idle_timeout_ms: o.idle_timeout_ms,
+        inline: o.flags & u64::from(SQ_INLINE) != 0,
+        close_on_limit: o.flags & u64::from(SQ_WS_CLOSE_ON_LIMIT) != 0,
+        ..Options::default()
+    };
+    if !o.subprotocols.is_null() {
+        // SAFETY: NUL-terminated string per the API contract.
+        let list = unsafe { str_arg(o.subprotocols, "subprotocols") }?;
+        opts.protocols = list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    }
+    Ok((WsRoute { callbacks: cb, userdata, opts }, o))
+}
+
+/// Opens a client WebSocket to `url` (ws:// or wss://; Tornado's
+/// `websocket_connect`): the connection is made and the handshake sent on
+/// the loop's first reactor once the loop runs. Then `on_open` gets the
+/// socket (its `req` argument is NULL) — the same `sq_ws` handle as a
+/// server's, with the same functions, except topics — or
+/// `on_connect_error` says why not. Every frame the client sends is masked.
+/// `options` (NULL: defaults) gives the limits and keep-alive as for a
+/// route, `subprotocols` to offer, `connect_timeout_ms`, extra `headers`
+/// and a `ca_file` for wss://. Redirects are not followed.
+///
+/// Thread: any thread.
+/// Ownership: `url`, `*callbacks`, `*options` and its strings are copied
+/// (the CA file is read now). squall keeps `userdata` (never dereferenced)
+/// until `on_close` or `on_connect_error` has returned.
+/// Returns: `SQ_OK` (the outcome comes through the callbacks); `SQ_ERR_NULL`;
+/// `SQ_ERR_INVALID_ARG` for a bad URL, header line, CA file, flag or limit
+/// (no callback follows); `SQ_ERR_CLOSED` when the loop was freed.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_connect(
+    r#loop: *mut sq_loop,
+    url: *const c_char,
+    callbacks: *const sq_ws_callbacks,
+    options: *const sq_ws_options,
+    userdata: *mut c_void,
+) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        // SAFETY: NUL-terminated string per the API contract.
+        let url = ffi_try!(unsafe { str_arg(url, "url") });
+        let (route, o) = ffi_try!(read_route(callbacks, options, userdata));
+        let mut headers = Vec::new();
+        if !o.headers.is_null() {
+            // SAFETY: NUL-terminated string per the API contract.
+            let text = ffi_try!(unsafe { str_arg(o.headers, "headers") });
+            for line in text.split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()) {
+                let Some((name, value)) = line.split_once(':') else {
+                    return fail(Error::new(ErrorKind::InvalidArg, format!("header line {line:?} has no ':'")));
+                };
+                headers.push((name.trim().to_owned(), value.trim().as_bytes().to_vec()));
+            }
+        }
+        let tls = if o.ca_file.is_null() {
+            None
+        } else {
+            // SAFETY: NUL-terminated string per the API contract.
+            let path = ffi_try!(unsafe { str_arg(o.ca_file, "ca_file") });
+            Some(ffi_try!(crate::net::tls::ca_file_config(path)))
+        };
+        let opts = crate::ws::client::ClientOptions {
+            connect_timeout: std::time::Duration::from_millis(o.connect_timeout_ms),
+            headers,
+            tls,
+        };
+        ffi_try!(crate::ws::client::connect(lp.handle(), url, route, opts));
         SQ_OK
     }
 }

@@ -101,6 +101,28 @@ thread_local! {
 }
 
 impl ServerShared {
+    /// A server's shared state: no routes, no listeners yet. (The WebSocket
+    /// client's sockets hang off one of these too, made per loop.)
+    pub(crate) fn new(loop_handle: LoopHandle) -> Arc<ServerShared> {
+        Arc::new(ServerShared {
+            loop_handle,
+            router: RwLock::new(Router::default()),
+            ws_router: RwLock::new(Router::default()),
+            has_ws_routes: AtomicBool::new(false),
+            topics: crate::ws::topics::Registry::default(),
+            static_mounts: RwLock::new(Vec::new()),
+            config: RwLock::new(Config::default()),
+            listeners: Mutex::new(Vec::new()),
+            shutting_down: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+            shutdown_pending_reactors: AtomicUsize::new(0),
+            shutdown_done: Mutex::new(None),
+            shutdown_finished: AtomicBool::new(false),
+            shutdown_requested: AtomicBool::new(false),
+        })
+    }
+
     pub(crate) fn config(&self) -> Config {
         self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -207,25 +229,7 @@ pub struct Server {
 
 impl Server {
     pub(crate) fn new(loop_handle: LoopHandle) -> Server {
-        Server {
-            shared: Arc::new(ServerShared {
-                loop_handle,
-                router: RwLock::new(Router::default()),
-                ws_router: RwLock::new(Router::default()),
-                has_ws_routes: AtomicBool::new(false),
-                topics: crate::ws::topics::Registry::default(),
-                static_mounts: RwLock::new(Vec::new()),
-                config: RwLock::new(Config::default()),
-                listeners: Mutex::new(Vec::new()),
-                shutting_down: AtomicBool::new(false),
-                dead: AtomicBool::new(false),
-                connections: AtomicUsize::new(0),
-                shutdown_pending_reactors: AtomicUsize::new(0),
-                shutdown_done: Mutex::new(None),
-                shutdown_finished: AtomicBool::new(false),
-                shutdown_requested: AtomicBool::new(false),
-            }),
-        }
+        Server { shared: ServerShared::new(loop_handle) }
     }
 
     pub(crate) fn configure(&self, f: impl FnOnce(&mut Config)) {

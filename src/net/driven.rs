@@ -13,7 +13,8 @@ use crate::reactor::Reactor;
 
 /// What a reactor drives. Every method returns whether the source lives on:
 /// `false` releases its token (the source must have deregistered and told
-/// whoever waits for it before saying so).
+/// whoever waits for it before saying so) — unless the method put another
+/// source into the token's slot, which then keeps the token.
 pub(crate) trait Driven: Any + Send {
     /// Readiness on the source's socket.
     fn ready(&mut self, r: &mut Reactor, token: usize, ev: &Event) -> bool;
@@ -64,7 +65,11 @@ pub(crate) fn run(
             true
         }
         Ok(false) => {
-            r.release_token(token);
+            // A source that put another in its slot (a WebSocket client
+            // after its handshake) handed the token over.
+            if r.source_ref(token).is_none() {
+                r.release_token(token);
+            }
             true
         }
         Err(p) => {

@@ -95,6 +95,22 @@ impl Stream {
         Ok(Stream::Tls(Box::new((sock, conn))))
     }
 
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// Writes several buffers in one call (`writev` on a plain socket).
+    pub(crate) fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write_vectored(bufs),
+            Stream::Tls(_) => {
+                // rustls takes what fits its buffer; sent as records.
+                let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+                self.write(first)
+            }
+        }
+    }
+
     pub(crate) fn socket(&mut self) -> &mut TcpStream {
         match self {
             Stream::Plain(s) => s,

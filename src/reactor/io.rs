@@ -202,6 +202,8 @@ pub(crate) struct Reactor {
     pub(crate) topics: crate::ws::topics::Local,
     /// The HTTP client's connection pool (used on reactor 0).
     pub(crate) client: crate::http::client::Pool,
+    /// What the WebSocket client's sockets belong to (made on first use).
+    pub(crate) ws_clients: Option<Arc<crate::http::server::ServerShared>>,
     /// The earliest deadline a driven source asked to be ticked at.
     wake_at: Option<Instant>,
 }
@@ -239,6 +241,7 @@ impl Reactor {
             deferred: Vec::new(),
             topics: crate::ws::topics::Local::default(),
             client: crate::http::client::Pool::default(),
+            ws_clients: None,
             wake_at: None,
         })
     }

@@ -5,12 +5,11 @@
 //! Everything here runs on the reactor's thread.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mio::event::Event;
-use mio::net::TcpStream;
 use tungstenite::protocol::Role;
 
 use super::route::WsRoute;
@@ -20,6 +19,7 @@ use super::topics::Topic;
 use crate::http::conn::Source;
 use crate::http::request::{ConnAddr, Request};
 use crate::http::server::ServerShared;
+use crate::net::tls::Stream;
 use crate::reactor::{Reactor, Task};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -49,7 +49,7 @@ impl Out {
 
 /// One WebSocket connection.
 pub(crate) struct WsConn {
-    stream: TcpStream,
+    stream: Stream,
     session: Session,
     pub(crate) sock: Arc<WsSocket>,
     out: VecDeque<Out>,
@@ -84,7 +84,7 @@ pub(crate) struct WsConn {
 pub(crate) fn upgrade(
     r: &mut Reactor,
     addr: ConnAddr,
-    stream: TcpStream,
+    stream: mio::net::TcpStream,
     server: Arc<ServerShared>,
     route: Arc<WsRoute>,
     req: Arc<Request>,
@@ -95,12 +95,35 @@ pub(crate) fn upgrade(
 ) {
     let mut hello = Vec::with_capacity(192);
     crate::http::server::with_date(|d| super::handshake::accept(&mut hello, key, protocol.as_deref(), d));
+    let conn = Opening { stream: Stream::Plain(stream), role: Role::Server, protocol, leftover, read_closed, hello };
+    open(r, addr, server, route, conn, Some(req));
+}
+
+/// A connection about to become a WebSocket.
+pub(crate) struct Opening {
+    pub(crate) stream: Stream,
+    pub(crate) role: Role,
+    pub(crate) protocol: Option<String>,
+    /// Bytes read past the handshake.
+    pub(crate) leftover: Vec<u8>,
+    pub(crate) read_closed: bool,
+    /// What to write first (the server's 101).
+    pub(crate) hello: Vec<u8>,
+}
+
+/// Makes the WebSocket at `addr` (whose slot is taken out now): tells the
+/// host (`on_open`, with the upgrade request on the server side), then
+/// handles the bytes that followed the handshake and whatever the socket
+/// holds. Server sockets come from [`upgrade`], client ones from the
+/// WebSocket client's handshake.
+pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, route: Arc<WsRoute>, conn: Opening, req: Option<Arc<Request>>) {
+    let Opening { stream, role, protocol, leftover, read_closed, hello } = conn;
     let limits = Limits { max_message_size: route.opts.max_message_size };
-    let sock = WsSocket::new(addr, route, server, protocol);
+    let sock = WsSocket::new(addr, route, server, protocol, role == Role::Client);
     let now = r.now_ms();
     let mut c = Box::new(WsConn {
         stream,
-        session: Session::new(Role::Server, limits, leftover),
+        session: Session::new(role, limits, leftover),
         sock: sock.clone(),
         out: VecDeque::new(),
         out_pos: 0,
@@ -118,18 +141,23 @@ pub(crate) fn upgrade(
         dirty: false,
         token: addr.token,
     });
-    tracing::trace!(target: "squall::ws", "upgraded token {}", addr.token);
-    c.queue_new(hello);
+    tracing::trace!(target: "squall::ws", "WebSocket open on token {}", addr.token);
+    if !hello.is_empty() {
+        c.queue_new(hello);
+    }
     let s = sock.clone();
     dispatch(r, &sock, move || {
+        let req_handle = req.as_ref().map_or(0, |q| q.handle());
         if let Some(cb) = s.route.callbacks.on_open
             && !s.server.dead.load(Ordering::Acquire)
         {
             // SAFETY: a callback the host registered, called with its userdata
             // and handles (ids dressed as pointers, never dereferenced).
-            unsafe { cb(s.userdata(), s.handle_ptr().cast(), req.handle() as usize as *mut _) };
+            unsafe { cb(s.userdata(), s.handle_ptr().cast(), req_handle as usize as *mut _) };
         }
-        req.release();
+        if let Some(req) = req {
+            req.release();
+        }
     });
     // Parsing what the peer sent: a bug here closes this connection only
     // (its Drop tells the host and keeps the count right).
@@ -157,7 +185,7 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
         if readable {
             c.on_readable(r);
         }
-        if writable && !c.out.is_empty() {
+        if writable && (!c.out.is_empty() || c.stream.wants_write()) {
             c.flush(r);
         }
     });
@@ -313,7 +341,7 @@ impl WsConn {
     }
 
     fn should_close(&self) -> bool {
-        self.gone || (self.close_when_flushed && self.out.is_empty())
+        self.gone || (self.close_when_flushed && self.out.is_empty() && !self.stream.wants_write())
     }
 
     /// Output already counted in `buffered` (a send).
@@ -441,7 +469,8 @@ impl WsConn {
                 Ok(n) => {
                     self.last_read_ms = r.now_ms();
                     self.feed(r, &scratch[..n]);
-                    if n < scratch.len() && !self.read_closed {
+                    // A short read drained a plain socket; TLS may hold more.
+                    if n < scratch.len() && !self.read_closed && !self.stream.is_tls() {
                         break;
                     }
                 }
@@ -568,6 +597,15 @@ impl WsConn {
                 }
             }
         }
+        // TLS: records rustls holds once the socket had no more room.
+        if self.stream.wants_write() && !self.gone {
+            match self.stream.flush() {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted => {
+                    self.kill(1006, "connection lost");
+                }
+                _ => {}
+            }
+        }
         if written_total > 0 {
             let left = self.sock.buffered.fetch_sub(written_total, Ordering::AcqRel).saturating_sub(written_total);
             if left <= self.sock.route.opts.high_water && self.sock.drain_wanted.swap(false, Ordering::AcqRel) && !self.gone {
@@ -631,7 +669,7 @@ impl WsConn {
             self.server().topics.remove_subscriber(&t, r.index);
         }
         self.sock.closed.store(true, Ordering::Release);
-        let _ = r.registry().deregister(&mut self.stream);
+        let _ = r.registry().deregister(self.stream.socket());
         if self.told {
             return;
         }

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use crate::reactor::handles::HandleTable;
 
+pub(crate) mod client;
 pub(crate) mod conn;
 pub(crate) mod handshake;
 pub(crate) mod route;

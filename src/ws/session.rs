@@ -334,20 +334,28 @@ impl Session {
 /// A whole unfragmented server (unmasked) data frame: serialized once, on
 /// the sending thread, outside any session (the frame layer below the
 /// session; a compressing extension would set RSV1 here).
-pub(crate) fn encode_frame(binary: bool, data: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_frame(binary: bool, data: &[u8], masked: bool) -> Vec<u8> {
+    // A client masks every frame with a fresh unpredictable key (RFC 6455 §5.3).
+    let mask = masked.then(rand::random::<[u8; 4]>);
     let header = FrameHeader {
         is_final: true,
         rsv1: false,
         rsv2: false,
         rsv3: false,
         opcode: OpCode::Data(if binary { Data::Binary } else { Data::Text }),
-        mask: None,
+        mask,
     };
     let len = data.len() as u64;
     let mut out = Vec::with_capacity(header.len(len) + data.len());
     // Writing to a Vec cannot fail.
     let _ = header.format(len, &mut out);
+    let start = out.len();
     out.extend_from_slice(data);
+    if let Some(key) = mask {
+        for (i, b) in out[start..].iter_mut().enumerate() {
+            *b ^= key[i & 3];
+        }
+    }
     out
 }
 

@@ -48,10 +48,18 @@ pub(crate) struct WsSocket {
     pub(crate) inbox: AtomicUsize,
     pub(crate) reading_paused: AtomicBool,
     pub(crate) protocol: Option<String>,
+    /// A client's socket: frames it sends are masked; no topics.
+    pub(crate) client: bool,
 }
 
 impl WsSocket {
-    pub(crate) fn new(addr: ConnAddr, route: Arc<WsRoute>, server: Arc<ServerShared>, protocol: Option<String>) -> Arc<WsSocket> {
+    pub(crate) fn new(
+        addr: ConnAddr,
+        route: Arc<WsRoute>,
+        server: Arc<ServerShared>,
+        protocol: Option<String>,
+        client: bool,
+    ) -> Arc<WsSocket> {
         let userdata = AtomicPtr::new(route.userdata);
         let sock = Arc::new(WsSocket {
             handle: AtomicU64::new(0),
@@ -65,6 +73,7 @@ impl WsSocket {
             inbox: AtomicUsize::new(0),
             reading_paused: AtomicBool::new(false),
             protocol,
+            client,
         });
         let h = super::SOCKETS.insert(sock.clone(), addr.reactor);
         sock.handle.store(h, Ordering::Release);
@@ -131,7 +140,7 @@ impl WsSocket {
         if !binary && std::str::from_utf8(data).is_err() {
             return Err(Error::new(ErrorKind::InvalidArg, "a text message must be valid UTF-8"));
         }
-        let frame = super::session::encode_frame(binary, data);
+        let frame = super::session::encode_frame(binary, data, self.client);
         let n = frame.len();
         let sent = match self.admit(n, true) {
             Ok(s) => s,
@@ -183,6 +192,9 @@ impl WsSocket {
     /// Subscribes to a topic of the socket's server. Any thread.
     pub(crate) fn subscribe(self: &Arc<Self>, name: &str) -> Result<()> {
         self.check_open()?;
+        if self.client {
+            return Err(Error::new(ErrorKind::State, "topics are for a server's WebSockets, not a client's"));
+        }
         check_topic(name)?;
         let reactors = self.server.loop_handle.reactor_count().max(1);
         let topic = self.server.topics.add_subscriber(name, self.addr.reactor, reactors);
@@ -238,7 +250,7 @@ pub(crate) fn publish(server: &Arc<ServerShared>, name: &str, binary: bool, data
         return Err(Error::new(ErrorKind::Closed, "the server was freed"));
     }
     let Some(topic) = server.topics.get(name) else { return Ok(0) };
-    let frame: Arc<[u8]> = super::session::encode_frame(binary, data).into();
+    let frame: Arc<[u8]> = super::session::encode_frame(binary, data, false).into();
     let mut reached = 0;
     for r in 0..topic.reactors() {
         let n = topic.count_on(r);

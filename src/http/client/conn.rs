@@ -139,6 +139,9 @@ pub(crate) struct FetchConn {
     served: u32,
     /// Bytes of the current response seen.
     got_bytes: bool,
+    /// Bytes of the current request written (so it must not go twice
+    /// unless idempotent).
+    sent_any: bool,
     idle_since: Instant,
     /// Reading stopped: the host is behind on streamed chunks.
     read_paused: bool,
@@ -177,6 +180,7 @@ impl FetchConn {
             incoming: None,
             served: 0,
             got_bytes: false,
+            sent_any: false,
             idle_since: now,
             read_paused: false,
         };
@@ -254,6 +258,7 @@ impl FetchConn {
         self.out = job.spec.encode();
         self.out_pos = 0;
         self.got_bytes = false;
+        self.sent_any = false;
         self.incoming = None;
         self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false);
         self.arm(r);
@@ -268,7 +273,10 @@ impl FetchConn {
         while self.out_pos < self.out.len() {
             match st.write(&self.out[self.out_pos..]) {
                 Ok(0) => return self.io_failed(r, io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.out_pos += n,
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.sent_any = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.io_failed(r, e),
@@ -414,6 +422,14 @@ impl FetchConn {
         {
             let msg = format!("response body of {n} bytes is over the limit of {} bytes", spec.max_body);
             return self.fail(r, Error::new(ErrorKind::Limit, msg));
+        }
+        let mut head = head;
+        if inflate.is_some() {
+            // As Tornado does: the body handed over is decoded, so the
+            // header says what was consumed instead.
+            for (name, _) in head.headers.iter_mut().filter(|(n, _)| n.eq_ignore_ascii_case("content-encoding")) {
+                *name = "X-Consumed-Content-Encoding".to_owned();
+            }
         }
         let streamed = redirect.is_none() && job.cb.on_chunk.is_some();
         if redirect.is_none()
@@ -654,7 +670,7 @@ impl FetchConn {
     /// once, on a new connection, when that is safe (an idempotent request,
     /// or nothing of it sent). True when it was resubmitted.
     fn retry(&mut self, r: &mut Reactor) -> bool {
-        let safe = self.job.as_ref().is_some_and(|j| !j.retried && (j.spec.idempotent() || self.out_pos == 0));
+        let safe = self.job.as_ref().is_some_and(|j| !j.retried && (j.spec.idempotent() || !self.sent_any));
         if self.served == 0 || !safe || self.got_bytes {
             return false;
         }

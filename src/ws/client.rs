@@ -1,0 +1,401 @@
+//! The WebSocket client (`sq_ws_connect`): connect (the shared connector:
+//! resolve, each address, TLS for wss://), send the opening handshake,
+//! check the server's 101 (RFC 6455 §4.1), then become a WebSocket like
+//! the server's, with the same handle, callbacks and limits — and every
+//! frame it sends masked. A failure before the socket opens is reported
+//! through `on_connect_error`.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use tungstenite::protocol::Role;
+
+use super::conn::Opening;
+use super::route::WsRoute;
+use crate::http::client::response::{DecodeError, Event as Ev, ResponseDecoder, ResponseHead};
+use crate::http::request::ConnAddr;
+use crate::http::server::ServerShared;
+use crate::net::connect::{Connector, Connects, Progress};
+use crate::net::driven::{self, Driven};
+use crate::net::tls::{Stream, TlsConfig};
+use crate::reactor::{LoopHandle, Reactor, Task};
+use crate::{Error, ErrorKind, Result};
+
+/// What `sq_ws_connect` asks for beyond the route-like options.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientOptions {
+    /// Resolve, connect, TLS and the handshake, all within this (0: none).
+    pub(crate) connect_timeout: Duration,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// Trust for wss:// (None: the default roots).
+    pub(crate) tls: Option<TlsConfig>,
+}
+
+/// Starts a connection to `url` (ws:// or wss://) from any thread.
+pub(crate) fn connect(lp: &LoopHandle, url: &str, route: WsRoute, opts: ClientOptions) -> Result<()> {
+    lp.check_open()?;
+    let url = crate::http::client::parse_url(url, &["ws", "wss"])?;
+    for (n, v) in &opts.headers {
+        crate::http::client::check_header(n, v)?;
+    }
+    let tls = if url.scheme() == "wss" {
+        Some(match opts.tls.clone() {
+            Some(t) => t,
+            None => crate::net::tls::default_config()?,
+        })
+    } else {
+        None
+    };
+    let h = lp.clone();
+    let route = Arc::new(route);
+    lp.when_started(Box::new(move || {
+        let cmd = Box::new(move |r: &mut Reactor| WsConnecting::start(r, url, route, opts, tls));
+        if let Err(e) = h.send_to_reactor(0, cmd) {
+            tracing::debug!(target: "squall::ws", "a WebSocket connect was dropped: {e}");
+        }
+    }));
+    Ok(())
+}
+
+/// A client WebSocket from its connect to its 101.
+struct WsConnecting {
+    connector: Connector,
+    url: url::Url,
+    route: Arc<WsRoute>,
+    opts: ClientOptions,
+    key: String,
+    stream: Option<Stream>,
+    out: Vec<u8>,
+    out_pos: usize,
+    rbuf: Vec<u8>,
+    decoder: ResponseDecoder,
+    deadline: Option<Instant>,
+    token: usize,
+    generation: u64,
+    done: bool,
+}
+
+impl WsConnecting {
+    fn start(r: &mut Reactor, url: url::Url, route: Arc<WsRoute>, opts: ClientOptions, tls: Option<TlsConfig>) {
+        use base64::Engine as _;
+        let deadline = (!opts.connect_timeout.is_zero()).then(|| Instant::now() + opts.connect_timeout);
+        let host = url.host_str().unwrap_or("").to_owned();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+        let c = WsConnecting {
+            connector: Connector::new(&host, port, tls, deadline),
+            url,
+            route,
+            opts,
+            key,
+            stream: None,
+            out: Vec::new(),
+            out_pos: 0,
+            rbuf: Vec::new(),
+            decoder: ResponseDecoder::new(false, true),
+            deadline,
+            token: 0,
+            generation: 0,
+            done: false,
+        };
+        driven::insert(r, Box::new(c), |r, d, token, generation| {
+            let Some(c) = d.as_any().downcast_mut::<WsConnecting>() else { return false };
+            c.token = token;
+            c.generation = generation;
+            c.connector.start::<WsConnecting>(r, token, generation);
+            true
+        });
+    }
+
+    /// The opening handshake's request.
+    fn request(&self) -> Vec<u8> {
+        let u = &self.url;
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"GET ");
+        out.extend_from_slice(u.path().as_bytes());
+        if let Some(q) = u.query() {
+            out.push(b'?');
+            out.extend_from_slice(q.as_bytes());
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        out.extend_from_slice(u.host_str().unwrap_or("").as_bytes());
+        if let Some(p) = u.port() {
+            out.extend_from_slice(format!(":{p}").as_bytes());
+        }
+        out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ");
+        out.extend_from_slice(self.key.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if !self.route.opts.protocols.is_empty() {
+            out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
+            out.extend_from_slice(self.route.opts.protocols.join(", ").as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let reserved = ["host", "upgrade", "connection", "sec-websocket-version", "sec-websocket-key", "sec-websocket-protocol", "sec-websocket-extensions"];
+        let mut agent = false;
+        for (n, v) in &self.opts.headers {
+            if reserved.iter().any(|h| n.eq_ignore_ascii_case(h)) {
+                continue;
+            }
+            agent |= n.eq_ignore_ascii_case("user-agent");
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !agent {
+            out.extend_from_slice(concat!("User-Agent: squall/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    /// Tells the host the connection failed and ends.
+    fn fail(&mut self, r: &mut Reactor, e: Error) -> bool {
+        self.done = true;
+        self.connector.abandon(r);
+        if let Some(mut s) = self.stream.take() {
+            let _ = r.registry().deregister(s.socket());
+        }
+        tracing::debug!(target: "squall::ws", "WebSocket connect to {} failed: {}", self.url, e.message());
+        if let Some(cb) = self.route.callbacks.on_connect_error {
+            let route = self.route.clone();
+            let status = crate::ffi::status::status_of(e.kind());
+            let task = move || {
+                let msg = e.message();
+                // SAFETY: the host's callback with its userdata; the message
+                // lives until it returns.
+                unsafe { cb(route.userdata, status, msg.as_ptr().cast(), msg.len()) };
+            };
+            if self.route.opts.inline {
+                task();
+            } else {
+                r.host_tasks.push(Task::Boxed(Box::new(task)));
+            }
+        }
+        false
+    }
+
+    fn write_out(&mut self, r: &mut Reactor) -> bool {
+        let Some(st) = self.stream.as_mut() else { return false };
+        while self.out_pos < self.out.len() {
+            match st.write(&self.out[self.out_pos..]) {
+                Ok(0) => return self.fail(r, Error::new(ErrorKind::Closed, "the server closed the connection")),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.io_failed(r, e),
+            }
+        }
+        match st.flush() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => self.io_failed(r, e),
+            _ => true,
+        }
+    }
+
+    fn io_failed(&mut self, r: &mut Reactor, e: io::Error) -> bool {
+        let kind = if crate::net::tls::is_tls_error(&e) { ErrorKind::Tls } else { ErrorKind::Closed };
+        self.fail(r, Error::new(kind, format!("WebSocket handshake with {}: {e}", self.url)))
+    }
+
+    fn read(&mut self, r: &mut Reactor) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            let Some(st) = self.stream.as_mut() else { return false };
+            match st.read(&mut buf) {
+                Ok(0) => {
+                    return self.fail(r, Error::new(ErrorKind::Closed, "the server closed the connection during the WebSocket handshake"));
+                }
+                Ok(n) => {
+                    self.rbuf.extend_from_slice(&buf[..n]);
+                    loop {
+                        match self.decoder.decode(&self.rbuf) {
+                            Ok((used, Ev::Head(head))) => {
+                                self.rbuf.drain(..used);
+                                return self.on_response(r, head);
+                            }
+                            Ok((0, _)) => break,
+                            Ok((used, _)) => {
+                                self.rbuf.drain(..used);
+                            }
+                            Err(DecodeError::Protocol(why)) => {
+                                return self.fail(r, Error::new(ErrorKind::Protocol, format!("bad handshake response: {why}")));
+                            }
+                            Err(DecodeError::Closed { .. }) => return self.fail(r, Error::new(ErrorKind::Closed, "closed")),
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.io_failed(r, e),
+            }
+        }
+    }
+
+    /// Checks the 101 and opens the WebSocket in this token's slot.
+    fn on_response(&mut self, r: &mut Reactor, head: ResponseHead) -> bool {
+        let protocol = match check_response(&head, &self.key, &self.route.opts.protocols) {
+            Ok(p) => p,
+            Err(e) => return self.fail(r, e),
+        };
+        let Some(stream) = self.stream.take() else { return false };
+        self.done = true;
+        let server = r
+            .ws_clients
+            .get_or_insert_with(|| ServerShared::new(r.loop_handle.clone()))
+            .clone();
+        server.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let addr = ConnAddr { reactor: r.index, token: self.token, generation: self.generation };
+        let conn = Opening {
+            stream,
+            role: Role::Client,
+            protocol,
+            leftover: std::mem::take(&mut self.rbuf),
+            read_closed: false,
+            hello: Vec::new(),
+        };
+        // Puts the WebSocket into this slot: `false` below hands it over.
+        super::conn::open(r, addr, server, self.route.clone(), conn, None);
+        false
+    }
+}
+
+/// Checks a handshake response (RFC 6455 §4.1, the client's checks): the
+/// subprotocol the server chose, if any.
+fn check_response(head: &ResponseHead, key: &str, offered: &[String]) -> Result<Option<String>> {
+    let bad = |why: String| Err(Error::new(ErrorKind::Protocol, why));
+    if head.status != 101 {
+        return bad(format!("the server answered {} {} instead of 101 Switching Protocols", head.status, head.reason));
+    }
+    let has_token = |name: &str, token: &str| {
+        head.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    };
+    if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
+        return bad("the 101 response lacks Upgrade: websocket / Connection: Upgrade".into());
+    }
+    let want = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    if head.header("sec-websocket-accept").map(<[u8]>::trim_ascii) != Some(want.as_bytes()) {
+        return bad("Sec-WebSocket-Accept does not match the key".into());
+    }
+    if head.header("sec-websocket-extensions").is_some() {
+        return bad("the server chose an extension that was not offered".into());
+    }
+    match head.header("sec-websocket-protocol") {
+        None => Ok(None),
+        Some(p) => {
+            let p = String::from_utf8_lossy(p).trim().to_owned();
+            if offered.iter().any(|o| *o == p) { Ok(Some(p)) } else { bad(format!("the server chose subprotocol {p:?}, which was not offered")) }
+        }
+    }
+}
+
+impl Connects for WsConnecting {
+    fn connector(&mut self) -> &mut Connector {
+        &mut self.connector
+    }
+
+    fn progressed(&mut self, r: &mut Reactor, p: Progress) -> bool {
+        match p {
+            Progress::Pending => !self.done,
+            Progress::Ready => {
+                self.stream = self.connector.take();
+                self.out = self.request();
+                self.write_out(r)
+            }
+            Progress::Failed(e) => self.fail(r, e),
+        }
+    }
+}
+
+impl Driven for WsConnecting {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> bool {
+        if self.done {
+            return false;
+        }
+        let (readable, writable, _) = crate::http::conn::readiness(ev);
+        if self.stream.is_none() {
+            let p = self.connector.ready(r);
+            return self.progressed(r, p);
+        }
+        if writable && !self.write_out(r) {
+            return false;
+        }
+        if readable { self.read(r) } else { true }
+    }
+
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> bool {
+        if self.done {
+            return false;
+        }
+        let now = r.now;
+        let ms = self.opts.connect_timeout.as_millis();
+        if let Some(e) = self.connector.timed_out(r, now, ms) {
+            return self.fail(r, e);
+        }
+        if self.deadline.is_some_and(|d| d <= now) {
+            let msg = format!("WebSocket handshake with {} timed out after {ms} ms", self.url);
+            return self.fail(r, Error::new(ErrorKind::Timeout, msg));
+        }
+        if let Some(d) = self.deadline {
+            r.wake_at(d);
+        }
+        true
+    }
+
+    fn flush(&mut self, r: &mut Reactor, _token: usize) -> bool {
+        if self.stream.is_some() { self.write_out(r) } else { !self.done }
+    }
+
+    fn shutdown(&mut self, r: &mut Reactor) {
+        self.done = true;
+        self.connector.abandon(r);
+        if let Some(mut s) = self.stream.take() {
+            let _ = r.registry().deregister(s.socket());
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::client::response::Framing;
+
+    fn head(status: u16, headers: &[(&str, &str)]) -> ResponseHead {
+        ResponseHead {
+            status,
+            reason: "x".into(),
+            version_minor: 1,
+            headers: headers.iter().map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec())).collect(),
+            framing: Framing::None,
+            keep_alive: false,
+        }
+    }
+
+    #[test]
+    fn handshake_response_checks() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+        let good = [("Upgrade", "WebSocket"), ("Connection", "keep-alive, Upgrade"), ("Sec-WebSocket-Accept", accept)];
+        assert_eq!(check_response(&head(101, &good), key, &[]).unwrap(), None);
+        let mut with_proto = good.to_vec();
+        with_proto.push(("Sec-WebSocket-Protocol", "chat"));
+        assert_eq!(check_response(&head(101, &with_proto), key, &["x".into(), "chat".into()]).unwrap(), Some("chat".into()));
+        assert!(check_response(&head(101, &with_proto), key, &["x".into()]).is_err());
+        assert!(check_response(&head(200, &good), key, &[]).is_err());
+        assert!(check_response(&head(101, &good[..2]), key, &[]).is_err());
+        let wrong = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", "AAAA")];
+        assert!(check_response(&head(101, &wrong), key, &[]).is_err());
+        let mut ext = good.to_vec();
+        ext.push(("Sec-WebSocket-Extensions", "permessage-deflate"));
+        assert!(check_response(&head(101, &ext), key, &[]).is_err());
+    }
+}
