@@ -32,6 +32,16 @@ pub enum ErrorKind {
     State,
     /// The thing asked for is not there (a header, an argument).
     NotFound,
+    /// The operation did not finish in the time allowed.
+    Timeout,
+    /// A host name did not resolve.
+    Resolve,
+    /// A connection could not be established (refused, unreachable).
+    Connect,
+    /// A TLS handshake or TLS record failed.
+    Tls,
+    /// The peer broke the protocol.
+    Protocol,
 }
 
 /// An error: a kind and a human-readable message.

@@ -283,6 +283,11 @@ impl LoopHandle {
         self.shared.reactors.get().map_or(0, |r| r.len())
     }
 
+    /// Ok while the loop may be used (not freed, not a forked child's copy).
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        self.shared.check_usable()
+    }
+
     /// Whether the one reactor runs on the host thread (io_threads = 0).
     pub(crate) fn local_reactor(&self) -> bool {
         self.shared.local_reactor.load(Ordering::Acquire)
@@ -669,6 +674,10 @@ impl Drop for Loop {
                 drop(commands);
             }
         }
+        // Work waiting for a start that will never come (a connect asked for
+        // before the loop ran) holds this loop's handle: a cycle otherwise.
+        let hooks = std::mem::take(&mut *lock(&shared.start_hooks));
+        drop(hooks);
         // Pending callbacks and timers are dropped without running.
         let mut pending = Vec::new();
         shared.tasks.take_all(&mut pending);
