@@ -77,7 +77,7 @@ test-c-asan: $(addprefix $(BUILD)/tests/c/asan/,$(CTESTS))
 			$(BUILD)/tests/c/asan/$$t; done
 
 VG := $(VALGRIND) -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-	--show-leak-kinds=definite,indirect
+	--show-leak-kinds=definite,indirect --suppressions=tests/c/valgrind.supp
 
 # test_misuse's fork() part runs separately with the leak check off: a forked
 # child holds the parent's reactor-thread memory with no thread to own it.

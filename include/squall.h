@@ -167,6 +167,21 @@ typedef struct sq_request sq_request;
 typedef struct sq_server sq_server;
 
 /**
+ * A TCP stream (accepted by a listener, or connected). An opaque handle,
+ * not a pointer to memory: squall never dereferences it and neither may
+ * the caller. It is valid from `on_connect` until the `on_close` callback
+ * for it has returned; after that every function taking it returns
+ * `SQ_ERR_CLOSED`, never undefined behaviour.
+ */
+typedef struct sq_tcp sq_tcp;
+
+/**
+ * A listening TCP socket made by `sq_tcp_listen`, freed with
+ * `sq_tcp_listener_free`.
+ */
+typedef struct sq_tcp_listener sq_tcp_listener;
+
+/**
  * A WebSocket accepted on a route. An opaque handle, not a pointer to
  * memory: squall never dereferences it and neither may the caller. It is
  * valid from `on_open` until the route's `on_close` callback for it has
@@ -283,6 +298,101 @@ typedef struct {
  * already started, close the connection).
  */
 typedef sq_status (*sq_handler)(void *userdata, sq_request *req);
+
+/**
+ * Options of a listener's streams or of a connect. Fill it with
+ * `sq_tcp_options_init(&o, sizeof o)`, then change what you need. Every
+ * field is 8 bytes wide, so that `size` always ends on a field.
+ */
+typedef struct {
+  /**
+   * `sizeof(sq_tcp_options)` as the program was compiled (set by init).
+   */
+  size_t size;
+  /**
+   * A connect (name resolution and every address) fails with
+   * `SQ_ERR_TIMEOUT` after this many milliseconds; 0: no limit. Default 20000.
+   */
+  uint64_t connect_timeout_ms;
+  /**
+   * Buffered output above which writes return `SQ_BACKPRESSURE`. Default 256 KiB.
+   */
+  size_t high_water;
+  /**
+   * Buffered output above which a write is refused (`SQ_ERR_LIMIT`,
+   * nothing queued). A write always fits into an empty buffer. Default 16 MiB.
+   */
+  size_t max_buffer;
+  /**
+   * How long a graceful close waits for its output to be written before
+   * the connection is dropped (`on_close` with `SQ_ERR_TIMEOUT`); 0: no
+   * limit. Default 30000.
+   */
+  uint64_t close_timeout_ms;
+  /**
+   * The listen backlog (listeners only). Default 1024.
+   */
+  uint64_t backlog;
+  /**
+   * Nonzero sets TCP_NODELAY on every stream (the default, 1).
+   */
+  uint64_t nodelay;
+  /**
+   * `SQ_INLINE`: callbacks run on the reactor thread that owns the stream.
+   */
+  uint64_t flags;
+} sq_tcp_options;
+
+/**
+ * The callbacks of a listener's streams or of a connect. `userdata` is the
+ * stream's: the one given to `sq_tcp_listen`/`sq_tcp_connect`, until the
+ * stream sets its own with `sq_tcp_set_userdata`. Callbacks run on the
+ * loop's host thread, one at a time (on the reactor thread with
+ * `SQ_INLINE`), in order: `on_connect`, `on_data`…, `on_end`, `on_close`.
+ * Pointers handed to a callback are valid until it returns.
+ *
+ * Set `size` to `sizeof(sq_tcp_callbacks)`: a library newer than the
+ * program reads only the fields the program knew about.
+ */
+typedef struct {
+  /**
+   * `sizeof(sq_tcp_callbacks)` as the program was compiled.
+   */
+  size_t size;
+  /**
+   * A stream was accepted (`status` `SQ_OK`), or a connect finished:
+   * `SQ_OK` with the new stream, or a failure with `stream` NULL and
+   * `sq_last_error()` saying why: `SQ_ERR_RESOLVE` (the name did not
+   * resolve), `SQ_ERR_CONNECT` (refused or unreachable at every address),
+   * `SQ_ERR_TIMEOUT` (the connect timeout passed). Required for a connect.
+   */
+  void (*on_connect)(void *userdata, sq_tcp *stream, sq_status status);
+  /**
+   * Bytes arrived (`len` > 0). Not called after `sq_tcp_close` or
+   * `sq_tcp_abort` returned.
+   */
+  void (*on_data)(void *userdata, sq_tcp *stream, const void *data, size_t len);
+  /**
+   * The peer finished sending (EOF); the stream stays open for writing
+   * until `sq_tcp_close`. NULL: the stream is closed gracefully at EOF
+   * (after the `on_data` calls before it, whose writes are still sent).
+   */
+  void (*on_end)(void *userdata, sq_tcp *stream);
+  /**
+   * The buffered output fell to `high_water` or below after a write
+   * returned `SQ_BACKPRESSURE`.
+   */
+  void (*on_drain)(void *userdata, sq_tcp *stream);
+  /**
+   * The stream is closed: `SQ_OK` (closed by `sq_tcp_close` or
+   * `sq_tcp_abort`, or by squall after the peer's EOF), `SQ_ERR_IO` (reset
+   * or another socket error; `sq_last_error()` says which),
+   * `SQ_ERR_TIMEOUT` (a graceful close could not write its output within
+   * `close_timeout_ms`), `SQ_ERR_PANIC`. Called once per stream; the
+   * handle is invalid after it returns.
+   */
+  void (*on_close)(void *userdata, sq_tcp *stream, sq_status status);
+} sq_tcp_callbacks;
 
 /**
  * Limits and keep-alive of a WebSocket route. Fill it with
@@ -518,27 +628,28 @@ typedef struct {
 #define SQ_ERR_NOT_FOUND (-12)
 
 /**
- * A connect or request timeout passed.
+ * The operation timed out (a connect, a close waiting for its output).
  */
 #define SQ_ERR_TIMEOUT (-13)
 
 /**
- * A host name could not be resolved.
+ * A host name did not resolve.
  */
 #define SQ_ERR_RESOLVE (-14)
 
 /**
- * A connection could not be made: refused, unreachable.
+ * A connection could not be established: refused or unreachable at every
+ * address of the host.
  */
 #define SQ_ERR_CONNECT (-15)
 
 /**
- * The TLS handshake failed, certificate verification included.
+ * A TLS handshake or record failed.
  */
 #define SQ_ERR_TLS (-16)
 
 /**
- * The peer broke the protocol: a malformed response, a bad handshake.
+ * The peer broke the protocol.
  */
 #define SQ_ERR_PROTOCOL (-17)
 
@@ -1554,6 +1665,194 @@ const char *sq_status_str(sq_status status);
  * Returns: never NULL; "" when nothing has failed on this thread yet.
  */
 const char *sq_last_error(void);
+
+/**
+ * Fills `options` with the defaults and sets its `size`. Pass
+ * `sizeof(sq_tcp_options)` as the program sees it: a newer library writes
+ * no more than that.
+ *
+ * Thread: any thread.
+ * Ownership: writes at most `size` bytes into the caller's struct.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+ * smaller than the `size` field itself.
+ */
+sq_status sq_tcp_options_init(sq_tcp_options *options, size_t size);
+
+/**
+ * Binds a listening socket on `host:port` now (port 0 picks a free port:
+ * see `sq_tcp_listener_port`) and accepts streams once the loop runs, on
+ * every reactor thread (each with its own SO_REUSEPORT socket). Each
+ * accepted stream gets `on_connect` with `SQ_OK`. `host` is an IP address
+ * or a name resolved once, here.
+ *
+ * Thread: the host thread, before or while the loop runs.
+ * Ownership: `host`, `*callbacks` and `*options` are copied. The caller
+ * frees the listener with `sq_tcp_listener_free`. squall keeps `userdata`
+ * (without dereferencing it): it is every accepted stream's first
+ * userdata, used until that stream's `on_close` has returned.
+ * Returns: the listener; NULL on failure (`sq_last_error()`): a NULL
+ * argument, bad options (unknown flags, a zero limit, `size` not set), a
+ * host that does not resolve, or a bind that fails (address in use).
+ */
+sq_tcp_listener *sq_tcp_listen(sq_loop *loop,
+                               const char *host,
+                               uint16_t port,
+                               const sq_tcp_callbacks *callbacks,
+                               const sq_tcp_options *options,
+                               void *userdata);
+
+/**
+ * The port a listener is bound to (the one picked when it asked for 0).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: the port (1–65535); `SQ_ERR_NULL` for NULL.
+ */
+int32_t sq_tcp_listener_port(const sq_tcp_listener *listener);
+
+/**
+ * Stops accepting and frees the listener. Streams it accepted live on (and
+ * keep their callbacks and userdata); a stream accepted while this runs
+ * and not yet announced is closed without any callback. When it returns,
+ * `on_connect` is not called again for this listener. NULL is a harmless
+ * no-op.
+ *
+ * Thread: the host thread (from a callback too), before or after
+ * `sq_loop_free`. Not from an `SQ_INLINE` callback of another reactor.
+ * Ownership: takes the listener back; the pointer must not be used again.
+ * Returns: nothing.
+ */
+void sq_tcp_listener_free(sq_tcp_listener *listener);
+
+/**
+ * Connects to `host:port`: the name is resolved off the reactor (a literal
+ * address is used as is), then every address is tried in order (IPv4 and
+ * IPv6, as the resolver lists them) until one accepts, all within
+ * `connect_timeout_ms`. `on_connect` tells the outcome: a stream with
+ * `SQ_OK`, or NULL and `SQ_ERR_RESOLVE` / `SQ_ERR_CONNECT` /
+ * `SQ_ERR_TIMEOUT`. Called before the loop runs, the connect starts when
+ * it does.
+ *
+ * Thread: any thread.
+ * Ownership: `host`, `*callbacks` and `*options` are copied. squall keeps
+ * `userdata` (without dereferencing it) until `on_connect` (failure) or
+ * the stream's `on_close` has returned; if the loop is freed first, no
+ * callback runs.
+ * Returns: `SQ_OK` (`on_connect` will be called); `SQ_ERR_NULL` (a NULL
+ * argument, or no `on_connect`); `SQ_ERR_INVALID_ARG` (port 0, an empty
+ * host, bad options); `SQ_ERR_CLOSED` (the loop is freed).
+ */
+sq_status sq_tcp_connect(sq_loop *loop,
+                         const char *host,
+                         uint16_t port,
+                         const sq_tcp_callbacks *callbacks,
+                         const sq_tcp_options *options,
+                         void *userdata);
+
+/**
+ * Writes `len` bytes to the stream: copied now, written by the stream's
+ * reactor in the order of the calls made by each thread.
+ *
+ * Thread: any thread.
+ * Ownership: `data` is copied before the call returns.
+ * Returns: `SQ_OK` (queued); `SQ_BACKPRESSURE` (queued, but more than
+ * `high_water` is buffered: wait for `on_drain`); `SQ_ERR_LIMIT` (not
+ * queued: over `max_buffer`); `SQ_ERR_CLOSED` (closing or closed, or a
+ * handle whose `on_close` has returned); `SQ_ERR_INVALID_ARG` (not a
+ * stream handle); `SQ_ERR_NULL`.
+ */
+sq_status sq_tcp_write(sq_tcp *stream, const void *data, size_t len);
+
+/**
+ * The bytes written to the stream and not yet taken by the socket (writes
+ * on their way to its reactor included).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: the count; 0 for a closed or invalid handle.
+ */
+size_t sq_tcp_buffered_amount(sq_tcp *stream);
+
+/**
+ * Closes the stream gracefully: what was written is sent, then the
+ * connection is shut down (FIN) and closed; `on_close` follows (with
+ * `SQ_ERR_TIMEOUT` if the output could not be written within
+ * `close_timeout_ms`). From now on writes return `SQ_ERR_CLOSED` and no
+ * `on_data`, `on_end` or `on_drain` is called.
+ *
+ * Thread: any thread (from inside `on_data` too).
+ * Ownership: nothing changes hands; the handle stays valid until `on_close` returns.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` (already closing or closed);
+ * `SQ_ERR_INVALID_ARG`; `SQ_ERR_NULL`.
+ */
+sq_status sq_tcp_close(sq_tcp *stream);
+
+/**
+ * Closes the stream at once: queued output is dropped and the peer gets a
+ * reset (RST). `on_close` follows with `SQ_OK`. Also ends a graceful close
+ * that is taking too long.
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands; the handle stays valid until `on_close` returns.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` (a handle whose `on_close` returned);
+ * `SQ_ERR_INVALID_ARG`; `SQ_ERR_NULL`.
+ */
+sq_status sq_tcp_abort(sq_tcp *stream);
+
+/**
+ * Stops reading from the stream (the host's own flow control): the peer
+ * is slowed down by TCP once the kernel buffers fill. `on_data` calls
+ * already on their way still arrive. Undone by `sq_tcp_resume_reading`.
+ * (squall also pauses by itself while more than 1 MiB handed to `on_data`
+ * is not yet consumed.)
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG`; `SQ_ERR_NULL`.
+ */
+sq_status sq_tcp_pause_reading(sq_tcp *stream);
+
+/**
+ * Reads from the stream again after `sq_tcp_pause_reading` (no effect if
+ * it was not paused).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG`; `SQ_ERR_NULL`.
+ */
+sq_status sq_tcp_resume_reading(sq_tcp *stream);
+
+/**
+ * Sets the userdata handed to this stream's callbacks from now on.
+ *
+ * Thread: any thread (the callbacks see the new value once this returns).
+ * Ownership: squall stores the pointer without dereferencing it; the host
+ * frees what it points to, at the earliest in `on_close`.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_tcp_set_userdata(sq_tcp *stream, void *userdata);
+
+/**
+ * The stream's userdata (the listener's or connect's until
+ * `sq_tcp_set_userdata`).
+ *
+ * Thread: any thread.
+ * Ownership: the pointer the host stored.
+ * Returns: the userdata; NULL for a closed or invalid handle.
+ */
+void *sq_tcp_userdata(sq_tcp *stream);
+
+/**
+ * Writes the stream's peer address (`peer` nonzero) or local address
+ * (`peer` 0): the IP as text, NUL-terminated, into `buf` (`len` bytes;
+ * 46 always suffice) and the port into `*port` (if not NULL).
+ *
+ * Thread: any thread.
+ * Ownership: writes into the caller's buffer only.
+ * Returns: `SQ_OK`; `SQ_ERR_LIMIT` (`buf` too small, nothing written);
+ * `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG`; `SQ_ERR_NULL`.
+ */
+sq_status sq_tcp_address(sq_tcp *stream, int32_t peer, char *buf, size_t len, uint16_t *port);
 
 /**
  * Fills `options` with the defaults and sets its `size`. Pass

@@ -32,15 +32,15 @@ pub enum ErrorKind {
     State,
     /// The thing asked for is not there (a header, an argument).
     NotFound,
-    /// A connect or request timeout passed.
+    /// The operation did not finish in the time allowed.
     Timeout,
-    /// A host name could not be resolved.
+    /// A host name did not resolve.
     Resolve,
-    /// A connection could not be made (refused, unreachable).
+    /// A connection could not be established (refused, unreachable).
     Connect,
-    /// The TLS handshake failed (certificate verification included).
+    /// A TLS handshake or TLS record failed.
     Tls,
-    /// The peer broke the protocol (a malformed response).
+    /// The peer broke the protocol.
     Protocol,
 }
 

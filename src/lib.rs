@@ -18,6 +18,7 @@ pub(crate) mod http;
 mod log;
 pub(crate) mod net;
 mod reactor;
+pub(crate) mod tcp;
 pub(crate) mod ws;
 
 pub use error::{Error, ErrorKind, Result};

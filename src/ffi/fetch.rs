@@ -8,6 +8,7 @@ use super::boundary::{Castable, fail, fail_null, ffi_boundary, ffi_try, into_ptr
 use super::event_loop::sq_loop;
 use super::request::sq_str;
 use super::status::{SQ_OK, sq_status, status_of};
+use super::ws::bytes_arg;
 use crate::http::client::{self, Callbacks, Limits, Response, Spec};
 use crate::{Error, ErrorKind};
 
@@ -70,17 +71,6 @@ fn builder<'a>(req: *mut sq_fetch_request) -> Result<&'a mut RequestBuilder, Err
     Ok(unsafe { &mut *req.cast::<RequestBuilder>() })
 }
 
-fn bytes_arg<'a>(data: *const c_void, len: usize, what: &str) -> Result<&'a [u8], Error> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if data.is_null() {
-        return Err(Error::new(ErrorKind::Null, format!("{what} is NULL")));
-    }
-    // SAFETY: `len` readable bytes at `data` per the API contract.
-    Ok(unsafe { std::slice::from_raw_parts(data.cast(), len) })
-}
-
 /// Creates a request for `method` (an HTTP token: "GET", "POST", …) and
 /// `url` (http:// or https://, with a host).
 ///
@@ -134,7 +124,7 @@ pub extern "C" fn sq_fetch_request_set_header(
         let b = ffi_try!(builder(req));
         // SAFETY: NUL-terminated string per the API contract.
         let name = ffi_try!(unsafe { str_arg(name, "name") });
-        let value = ffi_try!(bytes_arg(value.cast(), value_len, "value"));
+        let value = ffi_try!(bytes_arg(value.cast(), value_len));
         ffi_try!(client::check_header(name, value));
         b.spec.headers.push((name.to_owned(), value.to_vec()));
         SQ_OK
@@ -150,7 +140,7 @@ pub extern "C" fn sq_fetch_request_set_header(
 pub extern "C" fn sq_fetch_request_set_body(req: *mut sq_fetch_request, data: *const c_void, len: usize) -> sq_status {
     ffi_boundary! {
         let b = ffi_try!(builder(req));
-        let data = ffi_try!(bytes_arg(data, len, "data"));
+        let data = ffi_try!(bytes_arg(data, len));
         b.spec.body = Arc::from(data);
         SQ_OK
     }

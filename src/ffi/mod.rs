@@ -24,6 +24,7 @@ pub mod log;
 pub mod request;
 pub mod server;
 pub mod status;
+pub mod tcp;
 pub mod ws;
 
 /// The ABI version this library implements (`SQ_ABI_VERSION` in the header).
@@ -36,4 +37,5 @@ pub use log::*;
 pub use request::*;
 pub use server::*;
 pub use status::*;
+pub use tcp::*;
 pub use ws::*;

@@ -40,15 +40,16 @@ pub const SQ_ERR_STATE: sq_status = -11;
 /// The thing asked for is not there: a header or argument the request does
 /// not have, a capture group that did not participate in the match.
 pub const SQ_ERR_NOT_FOUND: sq_status = -12;
-/// A connect or request timeout passed.
+/// The operation timed out (a connect, a close waiting for its output).
 pub const SQ_ERR_TIMEOUT: sq_status = -13;
-/// A host name could not be resolved.
+/// A host name did not resolve.
 pub const SQ_ERR_RESOLVE: sq_status = -14;
-/// A connection could not be made: refused, unreachable.
+/// A connection could not be established: refused or unreachable at every
+/// address of the host.
 pub const SQ_ERR_CONNECT: sq_status = -15;
-/// The TLS handshake failed, certificate verification included.
+/// A TLS handshake or record failed.
 pub const SQ_ERR_TLS: sq_status = -16;
-/// The peer broke the protocol: a malformed response, a bad handshake.
+/// The peer broke the protocol.
 pub const SQ_ERR_PROTOCOL: sq_status = -17;
 
 /// The status code of an error kind.
@@ -123,9 +124,9 @@ pub extern "C" fn sq_status_str(status: sq_status) -> *const c_char {
             SQ_ERR_STATE => "SQ_ERR_STATE: the object is in the wrong state for this call\0",
             SQ_ERR_NOT_FOUND => "SQ_ERR_NOT_FOUND: no such header, argument or capture\0",
             SQ_ERR_TIMEOUT => "SQ_ERR_TIMEOUT: the operation timed out\0",
-            SQ_ERR_RESOLVE => "SQ_ERR_RESOLVE: the host name could not be resolved\0",
-            SQ_ERR_CONNECT => "SQ_ERR_CONNECT: the connection could not be made\0",
-            SQ_ERR_TLS => "SQ_ERR_TLS: the TLS handshake failed\0",
+            SQ_ERR_RESOLVE => "SQ_ERR_RESOLVE: the host name did not resolve\0",
+            SQ_ERR_CONNECT => "SQ_ERR_CONNECT: the connection could not be established\0",
+            SQ_ERR_TLS => "SQ_ERR_TLS: the TLS handshake or a TLS record failed\0",
             SQ_ERR_PROTOCOL => "SQ_ERR_PROTOCOL: the peer broke the protocol\0",
             _ => "unknown status code\0",
         };

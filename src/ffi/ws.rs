@@ -187,7 +187,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 20_000;
 
 /// The bytes of a versioned struct (every field 8 bytes wide) that both
 /// sides know: `size` cut to this library's struct and to whole fields.
-fn known_prefix<T>(size: usize) -> usize {
+pub(crate) fn known_prefix<T>(size: usize) -> usize {
     size.min(std::mem::size_of::<T>()) / 8 * 8
 }
 
@@ -195,7 +195,7 @@ fn known_prefix<T>(size: usize) -> usize {
 ///
 /// # Safety
 /// `p` points to a struct whose first field is its size, of at least that size.
-unsafe fn read_versioned<T: Copy>(p: *const T, defaults: T) -> Result<T, Error> {
+pub(crate) unsafe fn read_versioned<T: Copy>(p: *const T, defaults: T) -> Result<T, Error> {
     // SAFETY: the first field is a size_t, per the contract.
     let size = unsafe { p.cast::<usize>().read_unaligned() };
     if size < std::mem::size_of::<usize>() {
@@ -385,7 +385,7 @@ fn socket(ws: *mut sq_ws) -> Result<Arc<WsSocket>, Error> {
 }
 
 /// The bytes of a (pointer, length) argument; NULL is fine when `len` is 0.
-fn bytes_arg<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], Error> {
+pub(crate) fn bytes_arg<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], Error> {
     if len == 0 {
         return Ok(&[]);
     }

@@ -261,11 +261,6 @@ impl LoopHandle {
         self.shared.notifier.notify();
     }
 
-    /// Fails when the loop was freed or belongs to the parent of a fork.
-    pub(crate) fn check_open(&self) -> Result<()> {
-        self.shared.check_usable()
-    }
-
     /// Runs `f` once the loop's reactors exist: now if they do, else right
     /// after they are created (on the thread that starts the loop).
     pub(crate) fn when_started(&self, f: Box<dyn FnOnce() + Send>) {
@@ -286,6 +281,11 @@ impl LoopHandle {
     /// How many reactors the loop has (0 before start).
     pub(crate) fn reactor_count(&self) -> usize {
         self.shared.reactors.get().map_or(0, |r| r.len())
+    }
+
+    /// Ok while the loop may be used (not freed, not a forked child's copy).
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        self.shared.check_usable()
     }
 
     /// Whether the one reactor runs on the host thread (io_threads = 0).
@@ -674,6 +674,10 @@ impl Drop for Loop {
                 drop(commands);
             }
         }
+        // Work waiting for a start that will never come (a connect asked for
+        // before the loop ran) holds this loop's handle: a cycle otherwise.
+        let hooks = std::mem::take(&mut *lock(&shared.start_hooks));
+        drop(hooks);
         // Pending callbacks and timers are dropped without running.
         let mut pending = Vec::new();
         shared.tasks.take_all(&mut pending);

@@ -35,7 +35,7 @@ pub(crate) struct ClientOptions {
 
 /// Starts a connection to `url` (ws:// or wss://) from any thread.
 pub(crate) fn connect(lp: &LoopHandle, url: &str, route: WsRoute, opts: ClientOptions) -> Result<()> {
-    lp.check_open()?;
+    lp.check_usable()?;
     let url = crate::http::client::parse_url(url, &["ws", "wss"])?;
     for (n, v) in &opts.headers {
         crate::http::client::check_header(n, v)?;

@@ -371,7 +371,7 @@ impl std::fmt::Debug for Pool {
 /// Starts a fetch from any thread: it runs on reactor 0 once the loop has
 /// started; its callbacks run on the host thread.
 pub(crate) fn start(lp: &LoopHandle, spec: Spec, cb: Callbacks) -> Result<()> {
-    lp.check_open()?;
+    lp.check_usable()?;
     let job = Job::new(spec, cb);
     let h = lp.clone();
     lp.when_started(Box::new(move || {
@@ -384,7 +384,7 @@ pub(crate) fn start(lp: &LoopHandle, spec: Spec, cb: Callbacks) -> Result<()> {
 
 /// Sets the pool's limits (from any thread; applies to what comes next).
 pub(crate) fn set_limits(lp: &LoopHandle, limits: Limits) -> Result<()> {
-    lp.check_open()?;
+    lp.check_usable()?;
     let h = lp.clone();
     lp.when_started(Box::new(move || {
         let _ = h.send_to_reactor(0, Box::new(move |r: &mut Reactor| {
