@@ -260,8 +260,12 @@ class Handler(BaseHTTPRequestHandler):
         if "ms" in q:
             time.sleep(int(q["ms"]) / 1000)
         body = json.dumps(rec).encode()
+        extra = []
+        if q.get("close") == "1":
+            extra = [("Connection", "close")]
+            self.close_connection = True
         self.send(200, body, [("X-Conn", str(self.conn_id)), ("X-Conn-Req", str(self.conn_req)),
-                              ("X-MiXed-Case", "Kept")], "application/json")
+                              ("X-MiXed-Case", "Kept")] + extra, "application/json")
 
     def r_big(self, rec, q):
         n = int(q.get("n", 1 << 20))
@@ -319,6 +323,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def r_redirect(self, rec, q):
         code = int(rec["path"].rsplit("/", 1)[1])
+        if "ms" in q:
+            time.sleep(int(q["ms"]) / 1000)
         self.send(code, b"redirecting\n", [("Location", q.get("to", "/echo"))])
 
     def r_loop(self, rec, q):
@@ -386,6 +392,14 @@ class Handler(BaseHTTPRequestHandler):
         time.sleep(0.05)
         self.close_connection = True
 
+    def r_until_close(self, rec, q):
+        # neither Content-Length nor chunked: the body runs until the close
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        self.wfile.write(pattern(50000))
+        self.close_connection = True
+
     def r_garbage(self, rec, q):
         self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
         time.sleep(0.05)
@@ -395,5 +409,6 @@ class Handler(BaseHTTPRequestHandler):
         "/echo": r_echo, "/big": r_big, "/chunked": r_chunked, "/interim": r_interim,
         "/head": r_head, "/loop": r_loop, "/gzip": r_gzip, "/deflate": r_deflate, "/bomb": r_bomb,
         "/stall": r_stall, "/cut": r_cut, "/cut-chunked": r_cut_chunked, "/garbage": r_garbage,
+        "/until-close": r_until_close,
     }
     PREFIX_ROUTES = [("/status/", r_status), ("/redirect/", r_redirect), ("/echo/", r_echo)]

@@ -111,6 +111,18 @@ def test_keep_alive_one_connection_for_sequential_requests(srv):
     assert s["count"] == 20 and s["ok"] == 20 and s["errors"] == {}
 
 
+def test_connection_close_is_honoured(srv):
+    run = sqfetch("-n", 3, srv.url("/echo?close=1"))
+    assert run.rc == 0 and len(run.results) == 3, str(run)
+    assert len({json.loads(body(r))["conn"] for r in run.results}) == 3
+    assert srv.connections == 3
+
+
+def test_body_delimited_by_close(srv):
+    r = ok(sqfetch(srv.url("/until-close")))
+    assert body(r) == pattern(50000)
+
+
 def test_basic_auth(srv):
     r = ok(sqfetch("--user", "alice:s3cr:et", srv.url("/echo")))
     auth = header(echo(r)["headers"], "Authorization")

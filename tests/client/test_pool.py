@@ -1,8 +1,11 @@
 """The connection pool: caps and queueing, reuse, and pooled connections the
 server closed."""
 import json
+from urllib.parse import quote
 
-from sqf import body, sqfetch
+import pytest
+
+from sqf import body, ok, sqfetch
 
 
 def all_ok(run, n):
@@ -52,6 +55,24 @@ def test_pooled_connection_closed_after_response_is_retried_for_get(make_server)
     assert run.rc == 0 and len(run.results) == 5, str(run)
     assert all(r["status"] == 200 for r in run.results)
     assert len({json.loads(body(r))["conn"] for r in run.results}) == 5
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_pooled_connection_closed_while_idle_is_not_used(make_server, method):
+    # A (idle keep-alive timeout 0.2 s) redirects to B, which waits 0.5 s and
+    # redirects back to A: meanwhile A closed the pooled connection. The
+    # client must notice the close before sending (a POST too: 307 keeps it).
+    a = make_server(idle_timeout=0.2)
+    b = make_server()
+    back = a.url("/echo/back")
+    via_b = b.url("/redirect/307?ms=500&to=" + quote(back, safe=""))
+    data = ["-X", "POST", "-d", "body"] if method == "POST" else []
+    r = ok(sqfetch(*data, a.url("/redirect/307?to=" + quote(via_b, safe="")), timeout=20))
+    assert r["redirects"] == 2 and r["effective_url"] == back
+    e = json.loads(body(r))
+    assert e["method"] == method and e["body"] == ("body" if data else "")
+    assert [s["path"] for s in a.seen()] == ["/redirect/307", "/echo/back"], "the request was sent once"
+    assert len(a.conn_ids()) == 2
 
 
 def test_request_sent_then_connection_dropped_get_is_retried(make_server):
