@@ -162,11 +162,12 @@ class Handler(BaseHTTPRequestHandler):
             self.request.settimeout(5)
             try:
                 self.request = self.owner.ssl_ctx.wrap_socket(self.request, server_side=True)
+                self.request.settimeout(self.timeout)
             except (ssl.SSLError, OSError):
                 self.tls_failed = True
                 with self.owner.lock:
                     self.owner.tls_failures += 1
-            self.request.settimeout(self.timeout)
+                return
         super().setup()
 
     def handle(self):
@@ -177,10 +178,11 @@ class Handler(BaseHTTPRequestHandler):
                 pass
 
     def finish(self):
-        try:
-            super().finish()
-        except OSError:
-            pass
+        if not self.tls_failed:
+            try:
+                super().finish()
+            except OSError:
+                pass
         self.owner._conn_close()
 
     # every method goes through dispatch

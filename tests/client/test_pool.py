@@ -89,6 +89,8 @@ def test_request_sent_then_connection_dropped_get_is_retried(make_server):
 def test_request_sent_then_connection_dropped_post_is_not_retried(make_server):
     s = make_server(drop_second=True)
     run = sqfetch("-n", 2, "-X", "POST", "-d", "once", s.url("/echo"), timeout=20)
+    seen = [(r["method"], r["conn"], r["conn_req"]) for r in s.seen()]
+    assert len(seen) == 2, f"a POST that was sent and got no answer must not be sent again: {seen}"
     assert run.rc == 1 and len(run.results) == 2, str(run)
     errors = sorted(str(r["error"]) for r in run.results)
     assert errors == ["None", "SQ_ERR_CLOSED"], str(run)
