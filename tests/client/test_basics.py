@@ -187,6 +187,14 @@ def test_header_name_with_lf_is_refused(srv):
     assert srv.seen() == [] and srv.connections == 0
 
 
+def test_header_without_colon_is_refused(srv):
+    run = sqfetch("-H", "NoColonHere", srv.url("/echo"), timeout=10)
+    assert run.rc in (1, 2), str(run)
+    if run.rc == 1:
+        failed(run, "SQ_ERR_INVALID_ARG")
+    assert srv.seen() == [] and srv.connections == 0
+
+
 def test_localhost_ipv4(make_server):
     s = make_server(host="127.0.0.1")
     r = ok(sqfetch(f"http://localhost:{s.port}/echo"))
