@@ -1,7 +1,8 @@
 # squall: build, test, install.
 #
 #   make                 release libsquall.so / libsquall.a (target/release) and the header
-#   make test            every test: Rust, C (plain, ASan+UBSan, valgrind); later Python and Go
+#   make test            every test: Rust, C (plain, ASan+UBSan, valgrind), conformance, client; later Python and Go
+#   make test-client     the HTTP client suite (tests/client) against build/examples/c/sqfetch
 #   make examples        build/examples/c/*
 #   make demo            the main demo (see README)
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
@@ -31,7 +32,7 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
-.PHONY: test-readme test-install test-conformance test-deps test-autobahn
+.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -47,7 +48,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn
+test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -113,7 +114,7 @@ test-install: build test-readme
 
 # Python packages of the suites, installed when missing (tests/requirements.txt).
 test-deps:
-	@$(PYTHON) -c 'import pytest, websockets, kosoku' 2>/dev/null || \
+	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
 
 # Autobahn|Testsuite groups 1-7 and 10 against the demo's /ws/echo, compared
@@ -125,6 +126,12 @@ test-autobahn: $(BUILD)/examples/c/demo_server
 # another demo: the Python and Go ones run the same suite).
 test-conformance: $(BUILD)/examples/c/demo_server
 	cd tests/conformance && $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# The HTTP client suite: build/examples/c/sqfetch (SQFETCH selects another
+# binary) against scripted Python servers, TLS ones with a CA made at test
+# time, nginx (skipped when not installed) and the C demo server.
+test-client: test-deps examples
+	cd tests/client && $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 check-header: build
 	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }
