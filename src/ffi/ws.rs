@@ -157,21 +157,7 @@ pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options, size: usize) -
         if n == 0 {
             return fail(Error::new(ErrorKind::InvalidArg, "size is smaller than the struct's size field"));
         }
-        let d = Options::default();
-        let o = sq_ws_options {
-            size: n,
-            max_message_size: d.max_message_size,
-            high_water: d.high_water,
-            max_backpressure: d.max_backpressure,
-            ping_interval_ms: 0,
-            pong_timeout_ms: 0,
-            idle_timeout_ms: 0,
-            subprotocols: std::ptr::null(),
-            flags: 0,
-            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
-            headers: std::ptr::null(),
-            ca_file: std::ptr::null(),
-        };
+        let o = sq_ws_options { size: n, ..default_options() };
         // SAFETY: the caller's struct has at least `size` >= n bytes.
         unsafe { std::ptr::copy_nonoverlapping((&raw const o).cast::<u8>(), options.cast::<u8>(), n) };
         SQ_OK
@@ -240,11 +226,10 @@ pub extern "C" fn sq_ws_route(
     }
 }
 
-/// The options as the caller's struct gives them, with defaults for what
-/// its `size` leaves out.
-fn read_options(options: *const sq_ws_options) -> Result<sq_ws_options, Error> {
+/// The defaults, with `size` 0.
+fn default_options() -> sq_ws_options {
     let d = Options::default();
-    let defaults = sq_ws_options {
+    sq_ws_options {
         size: 0,
         max_message_size: d.max_message_size,
         high_water: d.high_water,
@@ -257,7 +242,13 @@ fn read_options(options: *const sq_ws_options) -> Result<sq_ws_options, Error> {
         connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
         headers: std::ptr::null(),
         ca_file: std::ptr::null(),
-    };
+    }
+}
+
+/// The options as the caller's struct gives them, with defaults for what
+/// its `size` leaves out.
+fn read_options(options: *const sq_ws_options) -> Result<sq_ws_options, Error> {
+    let defaults = default_options();
     if options.is_null() {
         return Ok(defaults);
     }
