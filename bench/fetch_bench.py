@@ -201,7 +201,7 @@ def facts(cfg):
     out["versions"] = {
         "nginx": f["versions"]["nginx"], "python": f["versions"]["python"],
         "tornado": pyv("import tornado; print(tornado.version)"),
-        "pycurl": pyv("import pycurl; print(pycurl.version)"),
+        "pycurl": pyv("import pycurl; print(' '.join(pycurl.version.split()[:2]))"),
         "aiohttp": pyv("import aiohttp; print(aiohttp.__version__)"),
         "squall": BENCH.sh(f"git -C {ROOT} log -1 --format='%h %cs'"),
     }
@@ -365,7 +365,10 @@ def render(res):
         best = max(sq, key=lambda r: r["rps"])
         L += ["", f"Target squall ≥ 5 × Tornado simple: best squall row {best['rps'] / base:.2f} × "
                   f"({'met' if best['rps'] / base >= 5 else 'NOT met'})."]
-    L += ["", "## Commands", "", f"- server: `{res['nginx_cmd']}` (under `taskset -c 1`)"]
+    L += ["", "## Commands", "", f"- server: `taskset -c 1 {res['nginx_cmd']}`, where `<tmp>/nginx.conf` is the "
+          f"anchors' `nginx/nginx.conf` with `listen 127.0.0.1:{PORT}` and its `location /` replaced by "
+          "`location / { root www; }` and `location = /nginx_status { stub_status; }`, and `<tmp>/www/index.html` "
+          f"the {res['body_bytes']}-byte file"]
     for r in res["rows"]:
         if r.get("cmd"):
             L.append(f"- {r['key']}: `taskset -c {CLIENT_CPU} {r['cmd']}`")
