@@ -264,7 +264,7 @@ def main():
                 row["error"] = f"not built: {shown([cfg['sqfetch']])} missing"
                 log(f"{k}: {row['error']}")
                 continue
-            w = run_once(k, cfg["warm_n"], cfg, url, server, f"{k}.warmup", timeout_for(cfg["warm_n"], 50))
+            w = run_once(k, cfg["warm_n"], cfg, url, server, f"{k}.warmup", timeout_for(cfg["warm_n"], 200))
             row["warmup"] = w
             if not w.get("rps"):
                 row["error"] = "warm-up failed: " + str(w.get("error") or w.get("errors"))[:300]
