@@ -40,6 +40,7 @@ Only 127.0.0.1 is used.
 """
 import argparse
 import datetime
+import hashlib
 import importlib
 import json
 import math
@@ -84,7 +85,7 @@ def nginx_prefix(size):
     text = (ANCHORS / "nginx" / "nginx.conf").read_text()
     text, n1 = re.subn(r"listen 127\.0\.0\.1:\d+", f"listen 127.0.0.1:{PORT}", text)
     text, n2 = re.subn(r"location / \{[^}]*\}",
-                       "location / {\n            root www;\n        }\n"
+                       "location / {\n            root www;\n            open_file_cache max=16 inactive=600s;\n            open_file_cache_valid 600s;\n        }\n"
                        "        location = /nginx_status {\n            stub_status;\n        }", text)
     if (n1, n2) != (1, 1):
         raise RuntimeError("the anchors' nginx.conf no longer has one listen line and one `location /` block")
@@ -206,8 +207,12 @@ def facts(cfg):
         "squall": BENCH.sh(f"git -C {ROOT} log -1 --format='%h %cs'"),
     }
     sq = Path(cfg["sqfetch"])
-    out["sqfetch"] = (f"{shown([str(sq)])}, built {datetime.datetime.fromtimestamp(sq.stat().st_mtime).isoformat(timespec='minutes')}"
-                      if sq.exists() else f"{shown([str(sq)])}: not built")
+    if sq.exists():
+        digest = hashlib.sha256(sq.read_bytes()).hexdigest()[:12]
+        built = datetime.datetime.fromtimestamp(sq.stat().st_mtime).isoformat(timespec="minutes")
+        out["sqfetch"] = f"{shown([str(sq)])}, built {built}, sha256 {digest}…"
+    else:
+        out["sqfetch"] = f"{shown([str(sq)])}: not built"
     return out
 
 
@@ -229,8 +234,6 @@ def main():
     bad = [k for k in keys if k not in CLIENTS]
     if bad:
         ap.error(f"unknown clients: {bad}")
-    if args.sqfetch == str(DEFAULT_SQFETCH) and not DEFAULT_SQFETCH.exists() and DEFAULT_SQFETCH.with_name("fetch").exists():
-        args.sqfetch = str(DEFAULT_SQFETCH.with_name("fetch"))  # `make examples` names it after examples/c/fetch.c
     cfg = {"sqfetch": str(Path(args.sqfetch).resolve()), "repeat": env_int("REPEAT", 1 if args.quick else 3),
            "target_s": float(os.environ.get("TARGET_S", 2 if args.quick else 6)),
            "min_n": env_int("MIN_N", 2000 if args.quick else 5000), "warm_n": env_int("WARM_N", 3000),
@@ -334,7 +337,7 @@ def render(res):
          "- versions: " + ", ".join(f"{k} {v}" for k, v in f["versions"].items()),
          f"- squall client: {f['sqfetch']}",
          f"- server: nginx, 1 worker, the anchors' nginx.conf (keepalive_requests 100000000, keepalive_timeout "
-         f"75s, access log off) with a static root, `{res['nginx_cmd']}`, pinned to CPU 1; "
+         f"75s, access log off) with a static root (open file cache on), `{res['nginx_cmd']}`, pinned to CPU 1; "
          f"URL `{res['url']}`, a {res['body_bytes']}-byte file",
          f"- clients: pinned to CPU 0, {cfg['conc']} requests in flight; a warm-up run of {cfg['warm_n']:,} requests, "
          f"then N = requests for ~{cfg['target_s']:g} s at the warm-up rate (at least {cfg['min_n']:,}), "
@@ -367,7 +370,8 @@ def render(res):
                   f"({'met' if best['rps'] / base >= 5 else 'NOT met'})."]
     L += ["", "## Commands", "", f"- server: `taskset -c 1 {res['nginx_cmd']}`, where `<tmp>/nginx.conf` is the "
           f"anchors' `nginx/nginx.conf` with `listen 127.0.0.1:{PORT}` and its `location /` replaced by "
-          "`location / { root www; }` and `location = /nginx_status { stub_status; }`, and `<tmp>/www/index.html` "
+          "`location / { root www; open_file_cache max=16 inactive=600s; open_file_cache_valid 600s; }` and "
+          "`location = /nginx_status { stub_status; }`, and `<tmp>/www/index.html` "
           f"the {res['body_bytes']}-byte file"]
     for r in res["rows"]:
         if r.get("cmd"):

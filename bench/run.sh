@@ -82,7 +82,7 @@ if [[ "$what" == all || "$what" == fetch ]]; then
             || apt-get install -y -q nginx >> build/bench/apt-fetch.log 2>&1 || echo "nginx install failed"
         if [[ "$made_policy" == 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
     fi
-    # sqfetch (examples/c/fetch.c) when it exists; a missing binary is a "not built" row
+    # sqfetch (examples/c/sqfetch.c) when it exists; a missing binary is a "not built" row
     make -s examples || echo "make examples failed: the squall rows may be missing"
     timeout --signal=TERM --kill-after=20 900 python3 bench/fetch_bench.py "${@:2}" || echo "fetch_bench.py exited $?"
 fi
