@@ -114,6 +114,15 @@ def nginx_accepted():
 
 # ---------------------------------------------------------------- one client run
 
+def cpu_busy_s():
+    """CPU-seconds all CPUs have spent on anything but idle and iowait (steal included), so far."""
+    try:
+        v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return (sum(v) - v[3] - v[4]) / BENCH.procstat.CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def client_cmd(key, n, cfg, url):
     _, kind, extra = CLIENTS[key]
     if kind == "squall":
@@ -133,7 +142,7 @@ def run_once(key, n, cfg, url, server, tag, timeout):
     res = {"n": n, "cmd": shown(cmd)}
     acc0 = nginx_accepted()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    s0, t0 = BENCH.procstat.cpu_seconds(server.pid), time.perf_counter()
+    b0, s0, t0 = cpu_busy_s(), BENCH.procstat.cpu_seconds(server.pid), time.perf_counter()
     p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                          text=True, start_new_session=True)
     try:
@@ -142,7 +151,7 @@ def run_once(key, n, cfg, url, server, tag, timeout):
         os.killpg(p.pid, signal.SIGKILL)  # the group we created for this client
         out, err = p.communicate()
         res["error"] = f"timed out after {timeout:.0f} s"
-    t1, s1 = time.perf_counter(), BENCH.procstat.cpu_seconds(server.pid)
+    t1, s1, b1 = time.perf_counter(), BENCH.procstat.cpu_seconds(server.pid), cpu_busy_s()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     acc1 = nginx_accepted()
     (OUT / "raw" / f"fetch.{tag}.txt").write_text(" ".join(full) + f"\n\nexit {p.returncode}\n\n{out}\n{err}")
@@ -150,6 +159,10 @@ def run_once(key, n, cfg, url, server, tag, timeout):
     res["wall_s"] = round(t1 - t0, 3)
     res["cpu_s"] = round((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime), 3)
     res["server_cpu_pct"] = round(100 * (s1 - s0) / (t1 - t0), 1)
+    # everything else the machine did meanwhile (other processes, steal), in % of one CPU: figures taken
+    # while it is high are skewed
+    if b0 is not None and b1 is not None:
+        res["other_cpu_pct"] = round(max(0.0, 100 * ((b1 - b0) - res["cpu_s"] - (s1 - s0)) / (t1 - t0)), 1)
     # the two stub_status requests themselves are two connections
     res["conns"] = (acc1 - acc0 - 1) if acc0 is not None and acc1 is not None else None
     summary = None
@@ -286,7 +299,7 @@ def main():
                 row["all_runs"].append(r)
                 log(f"{k} run {rep}/{cfg['repeat']}: {r.get('rps')} req/s, client CPU {r.get('cpu_s')} s "
                     f"({r.get('cpu_s_per_1k')} s/1k req; own figure {r.get('own_cpu_s_per_1k')}), "
-                    f"nginx CPU {r.get('server_cpu_pct')}%, {r.get('conns')} connections, "
+                    f"nginx CPU {r.get('server_cpu_pct')}%, other CPU {r.get('other_cpu_pct')}%, {r.get('conns')} connections, "
                     f"errors {r.get('errors')} {r.get('error', '')}")
     except Exception as e:  # noqa: BLE001
         log(f"FAILED: {type(e).__name__}: {e}")
@@ -348,12 +361,14 @@ def render(res):
          "req/s = ok responses / the client's elapsed time. Client CPU = user+sys of the client process and all its "
          "threads (getrusage of the child, start-up and imports included), per 1,000 requests; \"own\" = the "
          "client's figure for its request loop only. conns = connections nginx accepted during the run "
-         "(stub_status). × simple = req/s over Tornado's SimpleAsyncHTTPClient.", "",
-         "| client | N | req/s | range | × simple | client CPU-s / 1k req | own CPU-s / 1k | client CPU % | nginx CPU % | conns | errors | status |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+         "(stub_status). × simple = req/s over Tornado's SimpleAsyncHTTPClient. other CPU % = CPU time both CPUs "
+         "spent on anything but this client and nginx during the run (other processes, steal), in % of one CPU: "
+         "rows where it is high were measured on a busy machine.", "",
+         "| client | N | req/s | range | × simple | client CPU-s / 1k req | own CPU-s / 1k | client CPU % | nginx CPU % | other CPU % | conns | errors | status |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in res["rows"]:
         if not r.get("rps"):
-            L.append(f"| {r['label']} | — | — | — | — | — | — | — | — | — | — | {r.get('error', 'failed')} |")
+            L.append(f"| {r['label']} | — | — | — | — | — | — | — | — | — | — | — | {r.get('error', 'failed')} |")
             continue
         rng = f"{fmt(r.get('rps_min'))}–{fmt(r.get('rps_max'))}"
         status = "ok" if r.get("ok") else "CHECK: " + str(r.get("error") or r.get("errors"))[:120]
@@ -361,7 +376,8 @@ def render(res):
             status += ", nginx-bound"
         L.append(f"| {r['label']} | {r['n']:,} | {fmt(r['rps'])} | {rng} | {fmt(r['rps'] / base, 2) if base else '—'} | "
                  f"{fmt(r.get('cpu_s_per_1k'), 3)} | {fmt(r.get('own_cpu_s_per_1k'), 3)} | "
-                 f"{fmt(r.get('client_cpu_pct'))} | {fmt(r.get('server_cpu_pct'))} | {fmt(r.get('conns'))} | "
+                 f"{fmt(r.get('client_cpu_pct'))} | {fmt(r.get('server_cpu_pct'))} | {fmt(r.get('other_cpu_pct'))} | "
+                 f"{fmt(r.get('conns'))} | "
                  f"{r.get('errors_total', 0)} | {status} |")
     sq = [r for r in res["rows"] if r["key"].startswith("squall") and r.get("rps")]
     if sq and base:
