@@ -35,7 +35,11 @@ row; the run goes on.
 
 Environment: SQFETCH (path of the squall client; default
 build/examples/c/sqfetch), REPEAT (3), FETCH_N (fixed N for every client),
-TARGET_S (6), MIN_N (5000), WARM_N (3000), FETCH_SIZE (512), CONC (64).
+TARGET_S (6), MIN_N (5000), WARM_N (3000), FETCH_SIZE (512), CONC (64),
+QUIET_PCT (10) and QUIET_WAIT_S (60): before each run, wait up to
+QUIET_WAIT_S for other work to use under QUIET_PCT % of the CPUs (this
+machine is shared; each run records what else ran meanwhile); all the
+waits together stop at 300 s, which keeps the whole run under ~10 minutes.
 Only 127.0.0.1 is used.
 """
 import argparse
@@ -136,10 +140,24 @@ def shown(cmd):
     return " ".join(cmd).replace(str(ROOT) + "/", "").replace(PY, "python3")
 
 
+def wait_quiet(cfg):
+    """Before a run: wait (at most quiet_wait_s) until other work uses under quiet_pct % of both CPUs over 1 s.
+    Returns (seconds waited, % busy at the last look)."""
+    t0 = time.monotonic()
+    limit = min(cfg["quiet_wait_s"], cfg["quiet_budget_s"] - cfg["quiet_waited_s"])  # all waits together: bounded
+    while True:
+        busy = foreign_busy(1.0)
+        waited = time.monotonic() - t0
+        if busy is None or busy < cfg["quiet_pct"] or waited >= limit:
+            cfg["quiet_waited_s"] += waited
+            return round(waited, 1), busy
+
+
 def run_once(key, n, cfg, url, server, tag, timeout):
     cmd = client_cmd(key, n, cfg, url)
     full = ["taskset", "-c", CLIENT_CPU] + cmd
     res = {"n": n, "cmd": shown(cmd)}
+    res["quiet_wait_s"], res["busy_before_pct"] = wait_quiet(cfg)
     acc0 = nginx_accepted()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     b0, s0, t0 = cpu_busy_s(), BENCH.procstat.cpu_seconds(server.pid), time.perf_counter()
@@ -251,7 +269,10 @@ def main():
            "target_s": float(os.environ.get("TARGET_S", 2 if args.quick else 6)),
            "min_n": env_int("MIN_N", 2000 if args.quick else 5000), "warm_n": env_int("WARM_N", 3000),
            "fixed_n": env_int("FETCH_N", 0) or None, "size": env_int("FETCH_SIZE", 512),
-           "conc": env_int("CONC", 64), "quick": args.quick}
+           "conc": env_int("CONC", 64), "quick": args.quick,
+           "quiet_pct": float(os.environ.get("QUIET_PCT", 10)),
+           "quiet_wait_s": float(os.environ.get("QUIET_WAIT_S", 0 if args.quick else 60)),
+           "quiet_budget_s": 300.0, "quiet_waited_s": 0.0}
 
     prepare_anchors()
     sys.path.insert(0, str(ANCHORS))
@@ -354,7 +375,9 @@ def render(res):
          f"URL `{res['url']}`, a {res['body_bytes']}-byte file",
          f"- clients: pinned to CPU 0, {cfg['conc']} requests in flight; a warm-up run of {cfg['warm_n']:,} requests, "
          f"then N = requests for ~{cfg['target_s']:g} s at the warm-up rate (at least {cfg['min_n']:,}), "
-         f"{cfg['repeat']} rounds of every client in turn, median run by req/s (range = slowest–fastest)",
+         f"{cfg['repeat']} rounds of every client in turn, median run by req/s (range = slowest–fastest); before "
+         f"each run the harness waits (up to {cfg.get('quiet_wait_s', 0):g} s) for other work to use under "
+         f"{cfg.get('quiet_pct', 10):g} % of the CPUs",
          f"- CPUs busy with other work just before / after the run: {fmt(res['busy_before_pct'], 1)} % / "
          f"{fmt(res['busy_after_pct'], 1)} % of both CPUs",
          "- command: `bench/run.sh fetch` (bench/fetch_bench.py, clients in bench/fetch_clients.py)", "",
@@ -374,6 +397,9 @@ def render(res):
         status = "ok" if r.get("ok") else "CHECK: " + str(r.get("error") or r.get("errors"))[:120]
         if (r.get("server_cpu_pct") or 0) >= 90:
             status += ", nginx-bound"
+        busy = sum(1 for x in r.get("all_runs", []) if (x.get("other_cpu_pct") or 0) >= 25)
+        if busy:
+            status += f", {busy} of {len(r['all_runs'])} runs on a busy machine"
         L.append(f"| {r['label']} | {r['n']:,} | {fmt(r['rps'])} | {rng} | {fmt(r['rps'] / base, 2) if base else '—'} | "
                  f"{fmt(r.get('cpu_s_per_1k'), 3)} | {fmt(r.get('own_cpu_s_per_1k'), 3)} | "
                  f"{fmt(r.get('client_cpu_pct'))} | {fmt(r.get('server_cpu_pct'))} | {fmt(r.get('other_cpu_pct'))} | "

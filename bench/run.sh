@@ -7,7 +7,7 @@
 #   bench/run.sh ws [args]  WebSocket echo, broadcast, idle and many connections
 #                           beside the anchors (~9 min; args go to ws_bench.py, e.g. --quick)
 #   bench/run.sh fetch [args]  the HTTP client (sqfetch) beside Tornado's and aiohttp's
-#                           clients against a local nginx (~3 min; args go to fetch_bench.py)
+#                           clients against a local nginx (2-7 min; args go to fetch_bench.py)
 #
 # Writes bench/results/<name>.md (tables + the exact commands) and raw output
 # under bench/results/raw/ (not committed). Figures are medians of 3 runs.
