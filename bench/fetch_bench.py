@@ -410,6 +410,13 @@ def render(res):
         best = max(sq, key=lambda r: r["rps"])
         L += ["", f"Target squall ≥ 5 × Tornado simple: best squall row {best['rps'] / base:.2f} × "
                   f"({'met' if best['rps'] / base >= 5 else 'NOT met'})."]
+        simple = next(r for r in res["rows"] if r["key"] == BASE)
+        if best.get("cpu_s_per_1k") and simple.get("cpu_s_per_1k"):
+            L[-1] += (f" Client CPU per request: {simple['cpu_s_per_1k'] / best['cpu_s_per_1k']:.0f} × less than "
+                      "Tornado simple.")
+        if any((r.get("server_cpu_pct") or 0) >= 90 for r in sq):
+            L[-1] += (" nginx (one worker, one CPU) was near its limit with squall, so squall's req/s are lower "
+                      "bounds of the client's; CPU per request is the figure to compare.")
     L += ["", "## Commands", "", f"- server: `taskset -c 1 {res['nginx_cmd']}`, where `<tmp>/nginx.conf` is the "
           f"anchors' `nginx/nginx.conf` with `listen 127.0.0.1:{PORT}` and its `location /` replaced by "
           "`location / { root www; open_file_cache max=16 inactive=600s; open_file_cache_valid 600s; }` and "
