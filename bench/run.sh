@@ -6,6 +6,8 @@
 #   bench/run.sh http       the HTTP server beside the anchors (~6 min)
 #   bench/run.sh ws [args]  WebSocket echo, broadcast, idle and many connections
 #                           beside the anchors (~9 min; args go to ws_bench.py, e.g. --quick)
+#   bench/run.sh fetch [args]  the HTTP client (sqfetch) beside Tornado's and aiohttp's
+#                           clients against a local nginx (2-7 min; args go to fetch_bench.py)
 #
 # Writes bench/results/<name>.md (tables + the exact commands) and raw output
 # under bench/results/raw/ (not committed). Figures are medians of 3 runs.
@@ -58,12 +60,39 @@ PY
     } >> bench/results/ws.md
 fi
 
+if [[ "$what" == all || "$what" == fetch ]]; then
+    # Python clients (pinned; pip is quick when they are there already). pycurl
+    # builds from source where no wheel fits: then it needs libcurl's headers.
+    if ! python3 -m pip install -q --disable-pip-version-check -r bench/requirements-fetch.txt </dev/null \
+            > build/bench/pip-fetch.log 2>&1; then
+        echo "pip install failed (see build/bench/pip-fetch.log); installing libcurl4-openssl-dev and retrying"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcurl4-openssl-dev >> build/bench/pip-fetch.log 2>&1 || true
+        python3 -m pip install -q --disable-pip-version-check -r bench/requirements-fetch.txt </dev/null \
+            >> build/bench/pip-fetch.log 2>&1 || echo "pip install still failed: those clients will be failed rows"
+    fi
+    # nginx, as the anchors install it (nginx-light, else nginx; no init script may start it)
+    if ! command -v nginx >/dev/null; then
+        made_policy=0
+        if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+        fi
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q > build/bench/apt-fetch.log 2>&1 || true
+        apt-get install -y -q nginx-light >> build/bench/apt-fetch.log 2>&1 \
+            || apt-get install -y -q nginx >> build/bench/apt-fetch.log 2>&1 || echo "nginx install failed"
+        if [[ "$made_policy" == 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
+    fi
+    # sqfetch (examples/c/sqfetch.c) when it exists; a missing binary is a "not built" row
+    make -s examples || echo "make examples failed: the squall rows may be missing"
+    timeout --signal=TERM --kill-after=20 900 python3 bench/fetch_bench.py "${@:2}" || echo "fetch_bench.py exited $?"
+fi
+
 # One page with every section measured so far.
 {
     echo "# squall benchmark results"
     echo
-    echo "Commands: \`bench/run.sh loop\`, \`bench/run.sh http\`, \`bench/run.sh ws\` (see bench/README.md). Each section says when it ran."
-    for f in bench/results/loop.md bench/results/http.md bench/results/ws.md; do
+    echo "Commands: \`bench/run.sh loop\`, \`bench/run.sh http\`, \`bench/run.sh ws\`, \`bench/run.sh fetch\` (see bench/README.md). Each section says when it ran."
+    for f in bench/results/loop.md bench/results/http.md bench/results/ws.md bench/results/fetch.md; do
         # every heading one level down (the pages' headings are all at line starts, outside code blocks)
         [[ -f "$f" ]] && { echo; sed 's/^#/##/' "$f"; }
     done
