@@ -15,6 +15,8 @@
  *     -n N                  fetch N times (default 1)
  *     -c C                  at most C fetches in flight (default 1)
  *     --max-clients N       --max-per-host N   (the connection pool's caps)
+ *     --idle-timeout MS     close pooled connections idle this long
+ *     --delay MS            wait this long before each sequential fetch after the first
  *     --threads T           start the fetches from T threads at once
  *     --io-threads N        reactor threads (0: the reactor runs here)
  *     --quiet               only the summary line
@@ -42,6 +44,7 @@ struct opts {
     long long connect_ms, timeout_ms, max_redirects, max_decompressed, max_body;
     int decompress, stream, quiet;
     long count, concurrency, max_clients, max_per_host, threads, io_threads;
+    long long idle_ms, delay_ms;
 };
 
 struct fetch_ctx {
@@ -109,6 +112,11 @@ static void print_error_line(sq_status st, const char *msg) {
 }
 
 static int start_one(long index);
+
+static void start_later(void *ud, sq_timer_id id) {
+    (void)id;
+    start_one((long)(intptr_t)ud);
+}
 
 static void on_chunk(void *ud, const uint8_t *data, size_t len) {
     struct fetch_ctx *c = ud;
@@ -182,7 +190,11 @@ static void on_response(void *ud, const sq_fetch_response *resp) {
     free(c->body);
     free(c);
     finished++;
-    if (O.threads == 0 && started < O.count) start_one(started++);
+    if (O.threads == 0 && started < O.count) {
+        long next = started++;
+        if (O.delay_ms > 0) sq_call_later(LOOP, (uint64_t)O.delay_ms, start_later, (void *)(intptr_t)next, NULL);
+        else start_one(next);
+    }
     if (finished == O.count) sq_loop_stop(LOOP);
 }
 
@@ -297,6 +309,8 @@ int main(int argc, char **argv) {
         else if (ARG("--max-per-host")) O.max_per_host = (long)num(argv[++i]);
         else if (ARG("--threads")) O.threads = (long)num(argv[++i]);
         else if (ARG("--io-threads")) O.io_threads = (long)num(argv[++i]);
+        else if (ARG("--idle-timeout")) O.idle_ms = num(argv[++i]);
+        else if (ARG("--delay")) O.delay_ms = num(argv[++i]);
         else if (strcmp(a, "--quiet") == 0) O.quiet = 1;
         else if (a[0] == '-' || O.url) usage();
         else O.url = a;
@@ -309,8 +323,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sqfetch: %s\n", sq_last_error());
         return 2;
     }
-    if ((O.max_clients || O.max_per_host) &&
-        sq_fetch_set_limits(LOOP, O.max_clients ? (uint32_t)O.max_clients : 100, (uint32_t)O.max_per_host, 30000) != SQ_OK) {
+    if ((O.max_clients || O.max_per_host || O.idle_ms) &&
+        sq_fetch_set_limits(LOOP, O.max_clients ? (uint32_t)O.max_clients : 100, (uint32_t)O.max_per_host,
+                            O.idle_ms ? (uint64_t)O.idle_ms : 30000) != SQ_OK) {
         fprintf(stderr, "sqfetch: %s\n", sq_last_error());
         return 2;
     }

@@ -47,6 +47,17 @@ def test_queued_requests_report_queue_time(srv):
     assert queues[-1] >= 150, f"the last of 6 requests through one connection waited: {queues}"
 
 
+@pytest.mark.parametrize("idle_ms, delay_ms, want_conns", [(100, 400, 3), (5000, 200, 1)])
+def test_the_pools_own_idle_timeout(srv, idle_ms, delay_ms, want_conns):
+    """Sequential requests with pauses between them: a connection idle for
+    longer than the pool's idle timeout is closed by the client (a new one
+    for the next request); a shorter pause reuses it."""
+    run = sqfetch("-n", 3, "--idle-timeout", idle_ms, "--delay", delay_ms, srv.url("/echo"), timeout=30)
+    assert run.rc == 0 and len(run.results) == 3, str(run)
+    assert srv.connections == want_conns, f"{srv.connections} connections (idle timeout {idle_ms} ms, pause {delay_ms} ms)"
+    assert not any(r["error"] for r in run.results)
+
+
 def test_pooled_connection_closed_after_response_is_retried_for_get(make_server):
     # the server closes each connection right after its response without
     # saying so: the next request finds a dead pooled connection
