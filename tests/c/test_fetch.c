@@ -10,7 +10,8 @@
  *  - a refused port (SQ_ERR_CONNECT with a message), misuse (NULL
  *    arguments, bad method, URL, header; sq_fetch consumes the request even
  *    when it fails);
- *  - the loop freed with a fetch in flight or never run: no callback, no leak;
+ *  - the loop freed with a fetch and a WebSocket handshake in flight, or
+ *    never run: no callback, no leak;
  *  - sq_ws_connect to an echo route: open, text and binary both ways, close
  *    with 1000; on_connect_error for a refused port; misuse.
  * Run with io_threads 1 and 0. */
@@ -569,7 +570,29 @@ static void misuse(void) {
 
 /* A loop freed with a fetch in flight (connected, request sent, no answer)
  * or queued on a loop that never ran: no callback, nothing leaked. */
-static void free_loop_in_flight(void) {
+static void ws_never_open(void *ud, sq_ws *ws, sq_request *req) {
+    (void)ud;
+    (void)ws;
+    (void)req;
+    atomic_fetch_add(&never_called, 1);
+}
+static void ws_never_close(void *ud, sq_ws *ws, uint16_t code, const char *reason, size_t len) {
+    (void)ud;
+    (void)ws;
+    (void)code;
+    (void)reason;
+    (void)len;
+    atomic_fetch_add(&never_called, 1);
+}
+static void ws_never_error(void *ud, sq_status status, const char *message, size_t len) {
+    (void)ud;
+    (void)status;
+    (void)message;
+    (void)len;
+    atomic_fetch_add(&never_called, 1);
+}
+
+static void free_loop_in_flight(uint32_t io_threads) {
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(ls >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -583,6 +606,13 @@ static void free_loop_in_flight(void) {
     atomic_store(&never_called, 0);
     sq_loop *l2 = sq_loop_new();
     CHECK(l2 != NULL);
+    CHECK_EQ(sq_loop_set_io_threads(l2, io_threads), SQ_OK);
+    /* a WebSocket handshake in flight too */
+    sq_ws_callbacks wcb = {.size = sizeof wcb, .on_open = ws_never_open, .on_close = ws_never_close,
+                           .on_connect_error = ws_never_error};
+    char wsurl[96];
+    snprintf(wsurl, sizeof wsurl, "ws://127.0.0.1:%d/never", ntohs(a.sin_port));
+    CHECK_EQ(sq_ws_connect(l2, wsurl, &wcb, NULL, NULL), SQ_OK);
     for (int i = 0; i < 3; i++) {
         sq_fetch_request *req = sq_fetch_request_new("POST", url);
         CHECK(req != NULL);
@@ -600,6 +630,7 @@ static void free_loop_in_flight(void) {
     sq_loop *l3 = sq_loop_new();
     sq_fetch_request *req = sq_fetch_request_new("GET", url);
     CHECK_EQ(sq_fetch(l3, req, on_never, NULL), SQ_OK);
+    CHECK_EQ(sq_ws_connect(l3, wsurl, &wcb, NULL, NULL), SQ_OK);
     sq_loop_free(l3);
     CHECK_EQ(atomic_load(&never_called), 0);
     close(ls);
@@ -755,7 +786,7 @@ static void run(uint32_t io_threads) {
     CHECK_EQ(pthread_join(host, NULL), 0);
     sq_server_free(srv);
     sq_loop_free(lp);
-    free_loop_in_flight();
+    free_loop_in_flight(io_threads);
     printf("test_fetch (io_threads %u): ok\n", io_threads);
 }
 

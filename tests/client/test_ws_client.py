@@ -431,3 +431,95 @@ def test_client_frames_are_masked(make_raw):
     assert frames[1][3] == generated(70000)
     assert frames[2][3] == generated(200)
     assert frames[3][3] == b"\x03\xe8done"
+
+
+# ---- what the server sends --------------------------------------------------------
+
+def test_fragmented_message_is_reassembled(make_pyws):
+    async def fragments(ws, server):
+        await ws.recv()
+        await ws.send(["frag", "mented ", "téxt"])
+        await ws.send([b"\x01", b"", b"\x02\x03"])
+        await ws.wait_closed()
+    s = make_pyws(fragments)
+    run = sqws("-t", "go", "--expect", 2, s.url())
+    assert [(m["opcode"], data(m)) for m in run.messages] == [(1, "fragmented téxt".encode()), (2, b"\x01\x02\x03")], str(run)
+    closed_normally(run)
+
+
+def test_message_over_max_message_closes_with_1009(make_pyws):
+    async def big(ws, server):
+        await ws.recv()
+        await ws.send(b"z" * 2000)
+        try:
+            await ws.recv()
+        except Exception:
+            pass
+        rcvd = ws.protocol.close_rcvd
+        server.seen["close"] = rcvd.code if rcvd else None
+    s = make_pyws(big)
+    run = sqws("--max-message", 1000, "-t", "go", "--expect", 1, s.url(), timeout=15)
+    assert not run.messages, str(run)
+    assert run.one("close")["code"] == 1009, str(run)
+    wait_until(lambda: "close" in s.seen, what="the server's close record")
+    assert s.seen["close"] == 1009
+
+
+def raw_upgrade(conn):
+    key = request_header(read_head(conn), "Sec-WebSocket-Key")
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n")
+
+
+def read_until_close(conn):
+    """The client's frames up to its close frame; the close payload."""
+    while True:
+        _, op, _, payload = read_frame(conn)
+        if op == 8:
+            return payload
+
+
+@pytest.mark.parametrize("frame, code", [
+    (b"\x81\x82abcd" + bytes(c ^ k for c, k in zip(b"hi", b"ab")), 1002),  # a masked server frame
+    (b"\x81\x02\xc3\x28", 1007),                                          # text that is not UTF-8
+    (b"\x83\x00", 1002),                                                  # a reserved opcode
+])
+def test_bad_server_frames(make_raw, frame, code):
+    def script(conn, server):
+        raw_upgrade(conn)
+        conn.sendall(frame)
+        server.seen["close"] = read_until_close(conn)
+    s = make_raw(script)
+    run = sqws("--expect", 1, "--wait-close", s.url(), timeout=15)
+    assert not run.messages, str(run)
+    assert run.one("close")["code"] == code, str(run)
+    s.done.wait(10)
+    assert s.error is None, repr(s.error)
+    assert s.seen["close"][:2] == code.to_bytes(2, "big"), "the client's close frame carries the code"
+
+
+def test_data_right_after_the_101_is_not_lost(make_raw):
+    """A frame in the same segment as the handshake response."""
+    def script(conn, server):
+        key = request_header(read_head(conn), "Sec-WebSocket-Key")
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n\x81\x05early")
+        server.seen["close"] = read_until_close(conn)
+        conn.sendall(b"\x88\x02\x03\xe8")
+    s = make_raw(script)
+    run = sqws("--expect", 1, s.url(), timeout=15)
+    assert [data(m) for m in run.messages] == [b"early"], str(run)
+    assert run.one("close")["code"] == 1000, str(run)
+
+
+def test_demo_chat_room_echoes_to_the_sender(demo):
+    run = sqws("-t", "hello room", f"ws://127.0.0.1:{demo}/ws/chat")
+    assert [data(m) for m in run.messages] == [b"hello room"], str(run)
+    closed_normally(run)
+
+
+@pytest.mark.parametrize("io_threads", [0, 2])
+def test_io_threads(echo_url, io_threads):
+    run = sqws("--io-threads", io_threads, "-t", "a", "--hash", "-g", 100000, echo_url)
+    assert [m["len"] for m in run.messages] == [1, 100000], str(run)
+    closed_normally(run)
