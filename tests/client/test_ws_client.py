@@ -523,3 +523,43 @@ def test_io_threads(echo_url, io_threads):
     run = sqws("--io-threads", io_threads, "-t", "a", "--hash", "-g", 100000, echo_url)
     assert [m["len"] for m in run.messages] == [1, 100000], str(run)
     closed_normally(run)
+
+
+def test_header_lines_separated_by_lf_and_protocols_with_spaces(make_pyws):
+    def select(conn, offered):
+        conn.offered = list(offered)
+        return offered[-1]
+
+    async def handler(ws, server):
+        server.seen["offered"] = ws.offered
+        await echo(ws, server)
+    s = make_pyws(handler, select_subprotocol=select)
+    run = sqws("--protocol", "alpha, beta", "-H", "X-A: 1\nX-B: 2", "-H", "X-C:   spaced  ", "-t", "x", s.url())
+    assert run.one("open")["protocol"] == "beta", str(run)
+    closed_normally(run)
+    h = s.seen["headers"]
+    assert (h["X-A"], h["X-B"], h["X-C"]) == ("1", "2", "spaced")
+    assert s.seen["offered"] == ["alpha", "beta"]
+
+
+def test_longest_close_reason(pyecho):
+    reason = "r" * 123
+    run = sqws("--close", 4999, reason, "-t", "x", pyecho.url())
+    c = run.one("close")
+    assert c["code"] == 4999 and c["reason"] == reason, str(run)
+    wait_until(lambda: "close" in pyecho.seen, what="the server's close record")
+    assert pyecho.seen["close"] == (4999, reason)
+
+
+def test_unanswered_close_gives_up_after_5_s(make_raw):
+    def script(conn, server):
+        raw_upgrade(conn)
+        server.seen["close"] = read_until_close(conn)
+        server.seen["eof"] = conn.recv(1)  # never answers; returns once the client gives up
+    s = make_raw(script)
+    run = sqws("--expect", 0, "--close", 4001, "x", s.url(), timeout=15)
+    assert run.one("close")["code"] == 1006, str(run)
+    assert 4.5 <= run.elapsed < 8, f"{run.elapsed:.2f} s\n{run}"
+    assert s.seen["close"] == b"\x0f\xa1x"
+    s.done.wait(10)
+    assert s.seen.get("eof") == b"", "the client dropped the connection"
