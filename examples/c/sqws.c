@@ -5,16 +5,22 @@
  * close (--wait-close). Every event is printed as a JSON line:
  *   {"event": "open", "protocol": "..."}
  *   {"event": "message", "opcode": 1|2, "data": "<latin-1>", "len": n}
+ *       (with --hash: "fnv1a": "<16 hex digits>", the FNV-1a 64 hash of the
+ *       message, instead of "data")
  *   {"event": "pong", "data": "..."}     {"event": "ping", "data": "..."}
  *   {"event": "close", "code": n, "reason": "..."}
  *   {"event": "error", "status": "SQ_ERR_...", "message": "..."}
  *
- *   sqws [-t TEXT] [-b HEX] [--expect N] [--ping DATA] [--close CODE [REASON]]
- *        [--wait-close] [--protocol LIST] [-H "Name: value"] [--cacert FILE]
- *        [--connect-timeout MS] [--max-message N] [--io-threads N] URL
+ *   sqws [-t TEXT] [-b HEX] [-g N] [--hash] [--expect N] [--ping DATA]
+ *        [--close CODE [REASON]] [--wait-close] [--protocol LIST]
+ *        [-H "Name: value"] [--cacert FILE] [--connect-timeout MS]
+ *        [--max-message N] [--io-threads N] URL
  *
- * Exit 0 after a clean close (or the close code the server sent, when it
- * closed first and --wait-close was given), 1 on a connect error.
+ * -g N sends a generated binary message of N bytes (byte i is
+ * (i * 131 + (i >> 8)) mod 256), for payloads too large for a command line.
+ *
+ * Exit 0 once the socket closed (whoever closed it: the close event has the
+ * code), 1 on a connect error.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +39,7 @@ static struct msg msgs[64];
 static int nmsgs;
 static long expect = -1, received;
 static const char *ping_data;
-static int close_code = 1000, wait_close, failed;
+static int close_code = 1000, wait_close, failed, hash_only;
 static const char *close_reason = "";
 static sq_loop *LOOP;
 
@@ -76,9 +82,16 @@ static void on_open(void *ud, sq_ws *ws, sq_request *req) {
 
 static void on_message(void *ud, sq_ws *ws, const void *data, size_t len, int opcode) {
     (void)ud;
-    printf("{\"event\": \"message\", \"opcode\": %d, \"len\": %zu, \"data\": ", opcode, len);
-    json_bytes(data, len);
-    printf("}\n");
+    printf("{\"event\": \"message\", \"opcode\": %d, \"len\": %zu, ", opcode, len);
+    if (hash_only) {
+        uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+        for (size_t i = 0; i < len; i++) h = (h ^ ((const unsigned char *)data)[i]) * 0x100000001b3ull;
+        printf("\"fnv1a\": \"%016llx\"}\n", (unsigned long long)h);
+    } else {
+        printf("\"data\": ");
+        json_bytes(data, len);
+        printf("}\n");
+    }
     fflush(stdout);
     received++;
     finish_if_done(ws);
@@ -114,7 +127,8 @@ static void on_close(void *ud, sq_ws *ws, uint16_t code, const char *reason, siz
 
 static void on_connect_error(void *ud, sq_status status, const char *message, size_t len) {
     (void)ud;
-    printf("{\"event\": \"error\", \"status\": \"%s\", \"message\": ", sq_status_str(status));
+    const char *name = sq_status_str(status); /* "SQ_ERR_X: description": the name only */
+    printf("{\"event\": \"error\", \"status\": \"%.*s\", \"message\": ", (int)strcspn(name, ":"), name);
     json_bytes(message, len);
     printf("}\n");
     fflush(stdout);
@@ -123,7 +137,7 @@ static void on_connect_error(void *ud, sq_status status, const char *message, si
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: sqws [-t TEXT] [-b HEX] [--expect N] [--ping DATA] [--close CODE [REASON]] [--wait-close] URL\n");
+    fprintf(stderr, "usage: sqws [-t TEXT] [-b HEX] [-g N] [--hash] [--expect N] [--ping DATA] [--close CODE [REASON]] [--wait-close] URL\n");
     exit(2);
 }
 
@@ -157,7 +171,16 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "-b") && more && nmsgs < 64) {
             msgs[nmsgs].data = hex(argv[++i], &msgs[nmsgs].len);
             msgs[nmsgs++].binary = 1;
-        } else if (!strcmp(a, "--expect") && more) expect = atol(argv[++i]);
+        } else if (!strcmp(a, "-g") && more && nmsgs < 64) {
+            size_t n = (size_t)atoll(argv[++i]);
+            unsigned char *g = malloc(n + 1);
+            if (!g) abort();
+            for (size_t k = 0; k < n; k++) g[k] = (unsigned char)(k * 131 + (k >> 8));
+            msgs[nmsgs].data = g;
+            msgs[nmsgs].len = n;
+            msgs[nmsgs++].binary = 1;
+        } else if (!strcmp(a, "--hash")) hash_only = 1;
+        else if (!strcmp(a, "--expect") && more) expect = atol(argv[++i]);
         else if (!strcmp(a, "--ping") && more) ping_data = argv[++i];
         else if (!strcmp(a, "--close") && more) {
             close_code = atoi(argv[++i]);
