@@ -61,7 +61,11 @@ static void finish_if_done(sq_ws *ws) {
         ping_data = NULL;
         return; /* closes after the pong */
     }
-    if (!wait_close) sq_ws_close(ws, (uint16_t)close_code, close_reason);
+    if (!wait_close && sq_ws_close(ws, (uint16_t)close_code, close_reason) != SQ_OK) {
+        fprintf(stderr, "sqws: close: %s\n", sq_last_error());
+        failed = 1;
+        sq_loop_stop(LOOP);
+    }
 }
 
 static void on_open(void *ud, sq_ws *ws, sq_request *req) {
