@@ -8,39 +8,6 @@ import pytest
 from sqf import failed, sqfetch
 
 
-@pytest.fixture
-def full_backlog():
-    """A listening socket that never accepts, its backlog filled: further
-    SYNs are dropped, so a connect neither succeeds nor fails."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(0)
-    port = lsock.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        fillers.append(s)
-    time.sleep(0.05)
-    probe = socket.socket()
-    probe.settimeout(0.3)
-    try:
-        probe.connect(("127.0.0.1", port))
-        pytest.skip("this kernel accepted a connection past a full backlog")
-    except (TimeoutError, socket.timeout):
-        pass
-    finally:
-        probe.close()
-    yield port
-    for s in fillers:
-        s.close()
-    lsock.close()
-
-
 def test_connect_timeout(full_backlog):
     run = sqfetch("--connect-timeout", 400, f"http://127.0.0.1:{full_backlog}/", timeout=15)
     r = failed(run, "SQ_ERR_TIMEOUT")

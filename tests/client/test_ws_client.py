@@ -316,39 +316,6 @@ def test_server_closing_during_the_handshake(make_raw):
     connect_error(sqws("-t", "x", s.url(), timeout=15), "SQ_ERR_CLOSED")
 
 
-@pytest.fixture
-def full_backlog():
-    """A listener that never accepts, its backlog filled: a connect to it
-    neither succeeds nor fails."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(0)
-    port = lsock.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        fillers.append(s)
-    time.sleep(0.05)
-    probe = socket.socket()
-    probe.settimeout(0.3)
-    try:
-        probe.connect(("127.0.0.1", port))
-        pytest.skip("this kernel accepted a connection past a full backlog")
-    except (TimeoutError, socket.timeout):
-        pass
-    finally:
-        probe.close()
-    yield port
-    for s in fillers:
-        s.close()
-    lsock.close()
-
-
 def test_connect_timeout(full_backlog):
     run = sqws("--connect-timeout", 400, f"ws://127.0.0.1:{full_backlog}/", timeout=15)
     connect_error(run, "SQ_ERR_TIMEOUT")
