@@ -315,8 +315,13 @@ impl Reactor {
         }
     }
 
+    /// Frees a token (once: a second release of a free slot does nothing,
+    /// so the slot can never be handed out twice).
     pub(crate) fn release_token(&mut self, token: usize) {
         if let Some(slot) = self.sources.get_mut(token) {
+            if slot.generation == 0 {
+                return;
+            }
             slot.source = None;
             slot.generation = 0;
             self.free.push(token);
