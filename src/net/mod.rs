@@ -7,4 +7,5 @@ pub(crate) mod connect;
 pub(crate) mod driven;
 pub(crate) mod resolve;
 pub(crate) mod tls;
+pub(crate) mod writeq;
 pub(crate) mod listener;

@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,13 +25,12 @@ use mio::{Interest, Token};
 use super::{Config, HostPtr, INBOX_HIGH, INBOX_LOW, STREAMS};
 use crate::ffi::status::{SQ_ERR_CONNECT, SQ_ERR_IO, SQ_ERR_PANIC, SQ_ERR_RESOLVE, SQ_ERR_TIMEOUT, SQ_OK, sq_status};
 use crate::net::driven::{self, Driven};
+use crate::net::writeq::write_queue;
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::ws::socket::Sent;
 use crate::{Error, ErrorKind, Result};
 
 const READ_CHUNK: usize = 64 * 1024;
-/// Buffers handed to one `writev`.
-const MAX_IOV: usize = 64;
 
 /// The shared part of one stream: what the handle leads to.
 #[derive(Debug)]
@@ -669,41 +668,18 @@ impl TcpConn {
     /// Writes as much queued output as the socket takes.
     fn write_out(&mut self, r: &mut Reactor) {
         self.dirty = false;
-        let mut written_total = 0;
-        while !self.out.is_empty() && self.ending.is_none() {
-            let Some(s) = self.stream.as_mut() else { break };
-            let mut slices: [IoSlice<'_>; MAX_IOV] = std::array::from_fn(|_| IoSlice::new(&[]));
-            let mut count = 0;
-            for (i, o) in self.out.iter().take(MAX_IOV).enumerate() {
-                slices[count] = IoSlice::new(if i == 0 { &o[self.out_pos..] } else { o });
-                count += 1;
+        let (written_total, outcome) = match self.stream.as_mut() {
+            Some(stream) if self.ending.is_none() => {
+                write_queue(&mut self.out, &mut self.out_pos, |bufs| stream.write_vectored(bufs))
             }
-            match s.write_vectored(&slices[..count]) {
-                Ok(0) => {
-                    self.end(r, Ending::error(SQ_ERR_IO, "write: the connection is gone".into()));
-                    break;
-                }
-                Ok(mut n) => {
-                    written_total += n;
-                    while n > 0 {
-                        let left = self.out.front().expect("written bytes come from queued output").len() - self.out_pos;
-                        if n >= left {
-                            n -= left;
-                            self.out.pop_front();
-                            self.out_pos = 0;
-                        } else {
-                            self.out_pos += n;
-                            n = 0;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.end(r, Ending::error(SQ_ERR_IO, format!("write: {e}")));
-                    break;
-                }
+            _ => (0, Ok(())),
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WriteZero => {
+                self.end(r, Ending::error(SQ_ERR_IO, "write: the connection is gone".into()));
             }
+            Err(e) => self.end(r, Ending::error(SQ_ERR_IO, format!("write: {e}"))),
         }
         if written_total > 0 {
             let left = self.shared.buffered.fetch_sub(written_total, Ordering::AcqRel).saturating_sub(written_total);

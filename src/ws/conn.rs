@@ -5,7 +5,7 @@
 //! Everything here runs on the reactor's thread.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -20,13 +20,12 @@ use crate::http::conn::Source;
 use crate::http::request::{ConnAddr, Request};
 use crate::http::server::ServerShared;
 use crate::net::tls::Stream;
+use crate::net::writeq::write_queue;
 use crate::reactor::{Reactor, Task};
 
 const READ_CHUNK: usize = 64 * 1024;
 /// How long a close we started waits for the peer's reply.
 const CLOSE_GRACE_MS: u64 = 5_000;
-/// Frames handed to one `writev`.
-const MAX_IOV: usize = 64;
 /// A connection that read nothing for this long gives its protocol context
 /// and buffers back (see `Session::compact`).
 const COMPACT_AFTER_MS: u64 = 200;
@@ -36,6 +35,12 @@ enum Out {
     Owned(Vec<u8>),
     /// A published frame, shared by every subscriber.
     Shared(Arc<[u8]>),
+}
+
+impl AsRef<[u8]> for Out {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
 }
 
 impl Out {
@@ -560,42 +565,14 @@ impl WsConn {
     /// `writev`).
     fn flush(&mut self, r: &mut Reactor) {
         self.dirty = false;
-        let mut written_total = 0;
-        while !self.out.is_empty() && !self.gone {
-            let mut slices: [IoSlice<'_>; MAX_IOV] = std::array::from_fn(|_| IoSlice::new(&[]));
-            let mut count = 0;
-            for (i, o) in self.out.iter().take(MAX_IOV).enumerate() {
-                let b = o.bytes();
-                slices[count] = IoSlice::new(if i == 0 { &b[self.out_pos..] } else { b });
-                count += 1;
-            }
-            match self.stream.write_vectored(&slices[..count]) {
-                Ok(0) => {
-                    self.kill(1006, "connection lost");
-                    break;
-                }
-                Ok(mut n) => {
-                    written_total += n;
-                    while n > 0 {
-                        let front = self.out.front().expect("written bytes come from queued output").bytes().len();
-                        let left = front - self.out_pos;
-                        if n >= left {
-                            n -= left;
-                            self.out.pop_front();
-                            self.out_pos = 0;
-                        } else {
-                            self.out_pos += n;
-                            n = 0;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.kill(1006, "connection lost");
-                    break;
-                }
-            }
+        let stream = &mut self.stream;
+        let (written_total, outcome) = if self.gone {
+            (0, Ok(()))
+        } else {
+            write_queue(&mut self.out, &mut self.out_pos, |bufs| stream.write_vectored(bufs))
+        };
+        if outcome.is_err() {
+            self.kill(1006, "connection lost");
         }
         // TLS: records rustls holds once the socket had no more room.
         if self.stream.wants_write() && !self.gone {
