@@ -50,15 +50,16 @@ class Run:
                 f"stdout: {self.out[:3000]}\nstderr: {self.err[:2000]}")
 
 
-def sqfetch(*args, timeout=20.0) -> Run:
-    """Run sqfetch with args; the exit status, JSON lines, wall time and the
-    child's own max RSS (wait4) and CPU time. Killed after `timeout` s."""
-    if not os.access(SQFETCH, os.X_OK):
-        pytest.fail(f"sqfetch not found at {SQFETCH}: build it (make examples) or set SQFETCH")
-    args = [str(a) for a in args]
+def run_program(path, args, timeout):
+    """Run the program at `path` with args (no standard input) and read its
+    JSON lines: (exit status, stdout, stderr, wall time, rusage, lines).
+    Killed, and the test failed, after `timeout` s."""
+    name = os.path.basename(path)
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{name} not found at {path}: build it (make examples) or set {name.upper()}")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        p = subprocess.Popen([SQFETCH, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        p = subprocess.Popen([path, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         killed = False
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -72,17 +73,26 @@ def sqfetch(*args, timeout=20.0) -> Run:
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        run = Run(args, p.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                  elapsed, ru.ru_maxrss, ru.ru_utime + ru.ru_stime)
+        stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+    shown = f"{name} {' '.join(args)[:500]}\nexit {p.returncode}, {elapsed:.3f} s\nstdout: {stdout[:3000]}\nstderr: {stderr[:2000]}"
     if killed:
-        pytest.fail(f"sqfetch did not finish within {timeout} s\n{run}")
-    for line in run.out.splitlines():
+        pytest.fail(f"{name} did not finish within {timeout} s\n{shown}")
+    lines = []
+    for line in stdout.splitlines():
         if line.strip():
             try:
-                run.lines.append(json.loads(line))
+                lines.append(json.loads(line))
             except ValueError:
-                pytest.fail(f"not a JSON line: {line!r}\n{run}")
-    return run
+                pytest.fail(f"not a JSON line: {line!r}\n{shown}")
+    return p.returncode, stdout, stderr, elapsed, ru, lines
+
+
+def sqfetch(*args, timeout=20.0) -> Run:
+    """Run sqfetch with args; the exit status, JSON lines, wall time and the
+    child's own max RSS (wait4) and CPU time. Killed after `timeout` s."""
+    args = [str(a) for a in args]
+    rc, out, err, elapsed, ru, lines = run_program(SQFETCH, args, timeout)
+    return Run(args, rc, out, err, elapsed, ru.ru_maxrss, ru.ru_utime + ru.ru_stime, lines)
 
 
 def body(r) -> bytes:

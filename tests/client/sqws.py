@@ -7,17 +7,16 @@ SQWS selects the binary (default <repo>/build/examples/c/sqws)."""
 import asyncio
 import base64
 import hashlib
-import json
 import os
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from sqf import run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 SQWS = os.environ.get("SQWS", str(ROOT / "build/examples/c/sqws"))
@@ -55,33 +54,9 @@ class WsRun:
 def sqws(*args, timeout=20.0) -> WsRun:
     """Run sqws with args; its exit status, events and wall time. Killed
     (and the test failed) after `timeout` s."""
-    if not os.access(SQWS, os.X_OK):
-        pytest.fail(f"sqws not found at {SQWS}: build it (make examples) or set SQWS")
     args = [str(a) for a in args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.monotonic()
-        p = subprocess.Popen([SQWS, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        try:
-            p.wait(timeout=timeout)
-            killed = False
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            killed = True
-        elapsed = time.monotonic() - start
-        out.seek(0)
-        err.seek(0)
-        run = WsRun(args, p.returncode, out.read().decode("utf-8", "replace"),
-                    err.read().decode("utf-8", "replace"), elapsed)
-    if killed:
-        pytest.fail(f"sqws did not finish within {timeout} s\n{run}")
-    for line in run.out.splitlines():
-        if line.strip():
-            try:
-                run.events.append(json.loads(line))
-            except ValueError:
-                pytest.fail(f"not a JSON line: {line!r}\n{run}")
-    return run
+    rc, out, err, elapsed, _, events = run_program(SQWS, args, timeout)
+    return WsRun(args, rc, out, err, elapsed, events)
 
 
 def data(event) -> bytes:
