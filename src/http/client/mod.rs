@@ -499,17 +499,13 @@ pub(crate) fn tick(r: &mut Reactor) {
     let mut expired = Vec::new();
     let mut next: Option<Instant> = None;
     for host in r.client.hosts.values_mut() {
-        host.queue.retain_mut(|j| match j.deadline {
-            Some(d) if d <= now => {
-                expired.push(std::mem::replace(j, placeholder()));
-                false
-            }
-            Some(d) => {
-                next = Some(next.map_or(d, |n: Instant| n.min(d)));
-                true
-            }
-            None => true,
-        });
+        let (gone, kept): (VecDeque<Job>, VecDeque<Job>) =
+            host.queue.drain(..).partition(|j| j.deadline.is_some_and(|d| d <= now));
+        host.queue = kept;
+        expired.extend(gone);
+        if let Some(d) = host.queue.iter().filter_map(|j| j.deadline).min() {
+            next = Some(next.map_or(d, |n: Instant| n.min(d)));
+        }
     }
     if let Some(n) = next {
         r.wake_at(n);
@@ -518,13 +514,6 @@ pub(crate) fn tick(r: &mut Reactor) {
         let ms = job.spec.request_timeout.as_millis();
         job.finish(r, Err(Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms while waiting for a connection (max_clients)"))));
     }
-}
-
-/// A job that `tick` swaps in for an expired one while removing it.
-fn placeholder() -> Job {
-    unsafe extern "C" fn nothing(_: *mut c_void, _: *const sq_fetch_response) {}
-    let spec = Spec::new("GET", "http://placeholder.invalid/").expect("a valid constant URL");
-    Job::new(spec, Callbacks { on_response: nothing, on_headers: None, on_chunk: None, userdata: std::ptr::null_mut() })
 }
 
 #[cfg(test)]
