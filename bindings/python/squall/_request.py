@@ -1,0 +1,310 @@
+"""The request as a Python handler sees it (Tornado's ``HTTPServerRequest``).
+
+A request is a squall handle (an int) plus what was read from it. The
+method and target are read at once (routing needs them); headers, body,
+remote address and arguments are read from squall on first use and kept.
+The handle stays valid until the response is finished; ``_freeze()`` reads
+everything first when something may look at the request afterwards.
+"""
+from __future__ import annotations
+
+import time
+import urllib.parse
+from ctypes import byref, c_size_t, string_at
+from typing import Any, Iterator, Optional
+
+from ._ffi import b, lib
+from ._bindings import sq_str
+
+_OK = b.SQ_OK
+_NOT_FOUND = b.SQ_ERR_NOT_FOUND
+
+
+class RequestGone(RuntimeError):
+    """The request was read after its response finished (the handle is stale)."""
+
+
+def _read(fn: Any, req: int, *args: Any) -> Optional[bytes]:
+    s = sq_str()
+    st = fn(req, *args, byref(s))
+    if st == _OK:
+        return string_at(s.ptr, s.len) if s.len else b""
+    if st == _NOT_FOUND:
+        return None
+    raise RequestGone(f"the request can no longer be read (squall status {st}): read it before finishing the response")
+
+
+def _canonical(name: str, _cache: dict[str, str] = {}) -> str:
+    c = _cache.get(name)
+    if c is None:
+        c = "-".join(w.capitalize() for w in name.split("-"))
+        if len(_cache) < 1000:
+            _cache[name] = c
+    return c
+
+
+class RequestHeaders:
+    """Read-only, case-insensitive view of the request's headers, read from
+    squall lazily: a single lookup is one call into squall; iterating reads
+    every header line once."""
+
+    __slots__ = ("_req", "_lines", "_dict")
+
+    def __init__(self, req: int) -> None:
+        self._req = req
+        self._lines: Optional[list[tuple[str, str]]] = None
+        self._dict: Optional[dict[str, list[str]]] = None
+
+    def _load(self) -> dict[str, list[str]]:
+        if self._dict is None:
+            n = c_size_t(0)
+            st = lib.sq_request_header_count(self._req, byref(n))
+            if st != _OK:
+                raise RequestGone("request headers read after the response finished")
+            lines = []
+            name, value = sq_str(), sq_str()
+            for i in range(n.value):
+                if lib.sq_request_header_at(self._req, i, byref(name), byref(value)) != _OK:
+                    break
+                lines.append((string_at(name.ptr, name.len).decode("latin-1"),
+                              string_at(value.ptr, value.len).decode("latin-1") if value.len else ""))
+            d: dict[str, list[str]] = {}
+            for k, v in lines:
+                d.setdefault(_canonical(k), []).append(v)
+            self._lines = lines
+            self._dict = d
+        return self._dict
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if self._dict is None:
+            v = _read(lib.sq_request_header, self._req, name.encode("latin-1"))
+            return default if v is None else v.decode("latin-1")
+        vals = self._dict.get(_canonical(name))
+        return ",".join(vals) if vals else default
+
+    def __getitem__(self, name: str) -> str:
+        v = self.get(name)
+        if v is None:
+            raise KeyError(name)
+        return v
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def get_list(self, name: str) -> list[str]:
+        return list(self._load().get(_canonical(name), []))
+
+    def get_all(self) -> Iterator[tuple[str, str]]:
+        d = self._load()
+        for k, vals in d.items():
+            for v in vals:
+                yield k, v
+
+    def keys(self) -> list[str]:
+        return list(self._load().keys())
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(k, ",".join(v)) for k, v in self._load().items()]
+
+    def values(self) -> list[str]:
+        return [",".join(v) for v in self._load().values()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"RequestHeaders({dict(self.items())!r})"
+
+    def copy(self) -> dict[str, str]:
+        return dict(self.items())
+
+
+def _parse_qs(qs: str) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    if qs:
+        for k, v in urllib.parse.parse_qsl(qs, keep_blank_values=True, encoding="latin-1"):
+            out.setdefault(k, []).append(v.encode("latin-1"))
+    return out
+
+
+class HTTPServerRequest:
+    """A request: ``method``, ``uri``, ``path``, ``query``, ``version``,
+    ``headers``, ``body``, ``remote_ip``, ``protocol``, ``host``,
+    ``arguments``, ``query_arguments``, ``body_arguments``, ``files``,
+    ``cookies``, ``request_time()``, ``full_url()``."""
+
+    version = "HTTP/1.1"
+    connection = None
+
+    def __init__(self, req: int, method: str, uri: str, xheaders: bool = False) -> None:
+        self._req = req
+        self.method = method
+        self.uri = uri
+        path, sep, query = uri.partition("?")
+        self.path = path
+        self.query = query
+        self._xheaders = xheaders
+        self._start_time = time.time()
+        self._finish_time: Optional[float] = None
+        self._headers: Optional[RequestHeaders] = None
+        self._body: Optional[bytes] = None
+        self._remote_ip: Optional[str] = None
+        self._protocol: Optional[str] = None
+        self._query_arguments: Optional[dict[str, list[bytes]]] = None
+        self._body_arguments: Optional[dict[str, list[bytes]]] = None
+        self._arguments: Optional[dict[str, list[bytes]]] = None
+        self._files: Optional[dict[str, list[Any]]] = None
+        self._cookies: Any = None
+        self.path_args: list[str] = []
+        self.path_kwargs: dict[str, str] = {}
+
+    @classmethod
+    def from_handle(cls, req: int, xheaders: bool = False) -> "HTTPServerRequest":
+        s = sq_str()
+        lib.sq_request_method(req, byref(s))
+        method = string_at(s.ptr, s.len).decode("latin-1")
+        lib.sq_request_uri(req, byref(s))
+        uri = string_at(s.ptr, s.len).decode("latin-1")
+        return cls(req, method, uri, xheaders)
+
+    # --- lazily read parts -----------------------------------------------------
+
+    @property
+    def headers(self) -> RequestHeaders:
+        if self._headers is None:
+            self._headers = RequestHeaders(self._req)
+        return self._headers
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = _read(lib.sq_request_body, self._req) or b""
+        return self._body
+
+    @body.setter
+    def body(self, value: bytes) -> None:
+        self._body = value
+
+    @property
+    def remote_ip(self) -> str:
+        if self._remote_ip is None:
+            ip = None
+            if self._xheaders:
+                h = self.headers
+                ip = h.get("X-Real-Ip") or h.get("X-Forwarded-For")
+                if ip:
+                    ip = ip.split(",")[-1].strip()
+            if not ip:
+                v = _read(lib.sq_request_remote_ip, self._req)
+                ip = v.decode() if v else ""
+            self._remote_ip = ip
+        return self._remote_ip
+
+    @remote_ip.setter
+    def remote_ip(self, value: str) -> None:
+        self._remote_ip = value
+
+    @property
+    def protocol(self) -> str:
+        if self._protocol is None:
+            proto = "http"
+            if self._xheaders:
+                p = self.headers.get("X-Scheme") or self.headers.get("X-Forwarded-Proto")
+                if p:
+                    p = p.split(",")[-1].strip().lower()
+                    if p in ("http", "https"):
+                        proto = p
+            self._protocol = proto
+        return self._protocol
+
+    @protocol.setter
+    def protocol(self, value: str) -> None:
+        self._protocol = value
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("Host") or "127.0.0.1"
+
+    @property
+    def host_name(self) -> str:
+        host = self.host
+        if host.startswith("["):
+            return host[1:].partition("]")[0]
+        return host.rpartition(":")[0] if ":" in host else host
+
+    @property
+    def query_arguments(self) -> dict[str, list[bytes]]:
+        if self._query_arguments is None:
+            self._query_arguments = _parse_qs(self.query)
+        return self._query_arguments
+
+    def _parse_body(self) -> None:
+        args: dict[str, list[bytes]] = {}
+        files: dict[str, list[Any]] = {}
+        ctype = self.headers.get("Content-Type", "")
+        if ctype and self.method not in ("GET", "HEAD"):
+            from . import httputil
+            body = self.body
+            if body:
+                httputil.parse_body_arguments(ctype, body, args, files, self.headers)
+        self._body_arguments, self._files = args, files
+
+    @property
+    def body_arguments(self) -> dict[str, list[bytes]]:
+        if self._body_arguments is None:
+            self._parse_body()
+        assert self._body_arguments is not None
+        return self._body_arguments
+
+    @property
+    def files(self) -> dict[str, list[Any]]:
+        if self._files is None:
+            self._parse_body()
+        assert self._files is not None
+        return self._files
+
+    @property
+    def arguments(self) -> dict[str, list[bytes]]:
+        if self._arguments is None:
+            merged = {k: list(v) for k, v in self.query_arguments.items()}
+            for k, v in self.body_arguments.items():
+                merged.setdefault(k, []).extend(v)
+            self._arguments = merged
+        return self._arguments
+
+    @property
+    def cookies(self) -> Any:
+        if self._cookies is None:
+            import http.cookies
+            c: Any = http.cookies.SimpleCookie()
+            header = self.headers.get("Cookie")
+            if header:
+                from . import httputil
+                for k, v in httputil.parse_cookie(header).items():
+                    try:
+                        c[k] = v
+                    except Exception:
+                        pass
+            self._cookies = c
+        return self._cookies
+
+    def _freeze(self) -> None:
+        """Reads everything from squall now (the handle is about to go stale)."""
+        try:
+            self.headers._load()
+            _ = self.body, self.remote_ip
+        except RequestGone:
+            pass
+
+    def full_url(self) -> str:
+        return f"{self.protocol}://{self.host}{self.uri}"
+
+    def request_time(self) -> float:
+        end = self._finish_time if self._finish_time is not None else time.time()
+        return end - self._start_time
+
+    def __repr__(self) -> str:
+        return f"HTTPServerRequest(method={self.method!r}, uri={self.uri!r}, remote_ip={self.remote_ip!r})"

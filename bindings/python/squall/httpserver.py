@@ -1,0 +1,267 @@
+"""``HTTPServer``: a squall server (``sq_server``) serving an ``Application``.
+
+Routes are registered in squall's Rust router; each one carries an integer
+(an index into ``_ROUTES``) as its userdata, and one module-level ctypes
+trampoline per callback kind turns that integer back into the Python object
+that handles the request. Nothing squall holds is a Python pointer.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import socket
+from typing import Any, Callable, Optional
+
+from . import _ffi
+from ._ffi import b, lib
+from ._slab import Slab
+from .ioloop import IOLoop
+
+__all__ = ["HTTPServer"]
+
+gen_log = logging.getLogger("squall.general")
+app_log = logging.getLogger("squall.application")
+
+# Route objects by index: each is a callable taking the request handle (int).
+_ROUTES = Slab()
+# Shutdown callbacks by index.
+_DONE = Slab()
+
+
+@b.sq_handler
+def _handle(ud: int, req: int) -> int:
+    route = _ROUTES.get(ud)
+    if route is None:
+        return b.SQ_ERR_CLOSED
+    try:
+        route(req)
+    except BaseException:
+        # a route object answers its own errors; this is the last guard
+        app_log.error("Uncaught exception serving a request", exc_info=True)
+        return b.SQ_ERR_PANIC
+    return b.SQ_OK
+
+
+@b.sq_callback
+def _shutdown_done(ud: int) -> None:
+    cb = _DONE.pop(ud)
+    if cb is not None:
+        try:
+            cb()
+        except Exception:
+            app_log.error("Exception in shutdown callback", exc_info=True)
+
+
+class Server:
+    """A ``sq_server`` and what squall keeps for it (route indexes)."""
+
+    def __init__(self, io_loop: IOLoop) -> None:
+        self.io_loop = io_loop
+        ptr = lib.sq_server_new(io_loop._loop_ptr())
+        if not ptr:
+            raise _ffi.SquallError(b.SQ_ERR_NULL)
+        self.ptr = ptr
+        self._route_ids: list[int] = []
+        self._keep: list[Any] = []  # ctypes structs squall copied but we keep for clarity
+        self.ports: list[int] = []
+        self._waiters: list[Callable[[], Any]] = []
+        self._shutting_down = False
+        self._closed_all = False
+        io_loop._servers.add(self)
+
+    def _live(self) -> Any:
+        if self.ptr is None:
+            raise RuntimeError("server is closed")
+        return self.ptr
+
+    def route(self, method: str, pattern: str, handler: Callable[[int], Any], flags: int = 0) -> None:
+        rid = _ROUTES.put(handler)
+        st = lib.sq_route(self._live(), method.encode(), pattern.encode(), _handle, rid, flags)
+        if st < 0:
+            _ROUTES.pop(rid)
+            raise ValueError(f"route {pattern!r}: {_ffi.SquallError(st)}")
+        self._route_ids.append(rid)
+
+    def keep_route_object(self, obj: Any) -> int:
+        rid = _ROUTES.put(obj)
+        self._route_ids.append(rid)
+        return rid
+
+    def static(self, prefix: str, directory: str) -> None:
+        st = lib.sq_server_static(self._live(), prefix.encode(), os.fsencode(directory))
+        if st < 0:
+            raise ValueError(f"static {prefix!r} → {directory!r}: {_ffi.SquallError(st)}")
+
+    def listen(self, port: int, address: str = "") -> int:
+        host = address or "0.0.0.0"
+        out = ctypes.c_uint16(0)
+        st = lib.sq_server_listen(self._live(), host.encode(), port, ctypes.byref(out))
+        if st < 0:
+            err = _ffi.SquallError(st)
+            raise OSError(f"cannot listen on {host}:{port}: {err}")
+        self.ports.append(out.value)
+        return out.value
+
+    def set_limits(self, *, max_header_size: Optional[int] = None, max_body_size: Optional[int] = None,
+                   idle_connection_timeout: Optional[float] = None, body_timeout: Optional[float] = None,
+                   header_timeout: Optional[float] = None, max_connections: Optional[int] = None,
+                   backlog: Optional[int] = None) -> None:
+        p = self._live()
+        if max_header_size is not None:
+            _ffi.check(lib.sq_server_set_max_header_size(p, int(max_header_size)))
+        if max_body_size is not None:
+            _ffi.check(lib.sq_server_set_max_body_size(p, int(max_body_size)))
+        if idle_connection_timeout is not None:
+            _ffi.check(lib.sq_server_set_idle_timeout_ms(p, int(idle_connection_timeout * 1000)))
+        if body_timeout is not None:
+            _ffi.check(lib.sq_server_set_body_timeout_ms(p, int(body_timeout * 1000)))
+        if header_timeout is not None:
+            _ffi.check(lib.sq_server_set_header_timeout_ms(p, int(header_timeout * 1000)))
+        if max_connections is not None:
+            _ffi.check(lib.sq_server_set_max_connections(p, int(max_connections)))
+        if backlog is not None:
+            _ffi.check(lib.sq_server_set_backlog(p, int(backlog)))
+
+    def shutdown(self, deadline: float, done: Optional[Callable[[], Any]] = None) -> None:
+        """Graceful shutdown (``sq_server_shutdown``); ``done`` runs once every
+        connection is closed. A second call only adds its ``done``."""
+        if done is not None:
+            if self._closed_all:
+                self.io_loop.add_callback(done)
+                return
+            self._waiters.append(done)
+        if self._shutting_down or self.ptr is None:
+            return
+        self._shutting_down = True
+        ud = _DONE.put(self._all_closed)
+        st = lib.sq_server_shutdown(self.ptr, int(deadline * 1000), _shutdown_done, ud)
+        if st < 0:
+            _DONE.pop(ud)
+            raise _ffi.SquallError(st)
+
+    def _all_closed(self) -> None:
+        self._closed_all = True
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            w()
+
+    def publish(self, topic: str, data: bytes, opcode: int) -> int:
+        if self.ptr is None:
+            return b.SQ_ERR_CLOSED
+        return lib.sq_publish(self.ptr, topic.encode(), data, len(data), opcode)
+
+    def subscribers(self, topic: str) -> int:
+        if self.ptr is None:
+            return 0
+        return lib.sq_topic_subscribers(self.ptr, topic.encode())
+
+    def _free(self) -> None:
+        if self.ptr is not None:
+            lib.sq_server_free(self.ptr)
+            self.ptr = None
+            for rid in self._route_ids:
+                _ROUTES.pop(rid)
+            self._route_ids.clear()
+            self._keep.clear()
+
+
+class HTTPServer:
+    """Serves an ``Application`` (or any object with an ``_install(server)``
+    method) over HTTP/1.1, as Tornado's ``HTTPServer``.
+
+    ``listen(port, address)`` binds and serves in this process;
+    ``bind(port, address)`` + ``start(n)`` forks ``n`` processes (0 or None:
+    one per CPU) that all accept on the sockets bound before the fork.
+    """
+
+    def __init__(self, request_callback: Any, xheaders: bool = False, max_body_size: Optional[int] = None,
+                 max_header_size: Optional[int] = None, idle_connection_timeout: Optional[float] = None,
+                 body_timeout: Optional[float] = None, no_keep_alive: bool = False,
+                 ssl_options: Any = None, max_buffer_size: Optional[int] = None,
+                 decompress_request: bool = False, chunk_size: Optional[int] = None,
+                 protocol: Optional[str] = None, trusted_downstream: Optional[list[str]] = None,
+                 max_connections: Optional[int] = None, header_timeout: Optional[float] = None,
+                 io_loop: Optional[IOLoop] = None) -> None:
+        if ssl_options is not None:
+            raise ValueError("squall's server does not terminate TLS: put it behind a TLS proxy "
+                             "(see docs/deployment.md)")
+        self.request_callback = request_callback
+        self.xheaders = xheaders
+        self.protocol = protocol
+        self.trusted_downstream = set(trusted_downstream or ())
+        self.no_keep_alive = no_keep_alive
+        self._limits = dict(max_header_size=max_header_size,
+                            max_body_size=max_body_size if max_body_size is not None else max_buffer_size,
+                            idle_connection_timeout=idle_connection_timeout, body_timeout=body_timeout,
+                            header_timeout=header_timeout, max_connections=max_connections)
+        self._io_loop = io_loop
+        self._server: Optional[Server] = None
+        self._pending_binds: list[tuple[int, str, Optional[int]]] = []
+        self._started = False
+
+    # the squall server is made on first use, on the current IOLoop
+    def _ensure(self) -> Server:
+        if self._server is None:
+            loop = self._io_loop or IOLoop.current()
+            assert loop is not None
+            srv = Server(loop)
+            srv.set_limits(**self._limits)
+            install = getattr(self.request_callback, "_install", None)
+            if install is None:
+                raise TypeError("HTTPServer needs a squall.web.Application")
+            install(srv, self)
+            self._server = srv
+        return self._server
+
+    @property
+    def ports(self) -> list[int]:
+        return list(self._server.ports) if self._server else []
+
+    def listen(self, port: int, address: str = "", backlog: Optional[int] = None, reuse_port: bool = False) -> int:
+        """Binds ``address:port`` and serves there once the IOLoop runs.
+        Returns the bound port (useful with port 0)."""
+        srv = self._ensure()
+        if backlog is not None:
+            srv.set_limits(backlog=backlog)
+        return srv.listen(port, address)
+
+    def bind(self, port: int, address: Optional[str] = None, family: int = socket.AF_UNSPEC,
+             backlog: int = 128, reuse_port: bool = False) -> int:
+        """Binds now (the socket is inherited by the processes ``start``
+        forks). Returns the bound port."""
+        return self.listen(port, address or "", backlog=backlog)
+
+    def start(self, num_processes: Optional[int] = 1, max_restarts: Optional[int] = None) -> None:
+        """With ``num_processes`` != 1, forks that many processes (0/None: one
+        per CPU) sharing the bound sockets; each child then serves through
+        its own IOLoop. Must be called before the IOLoop has started."""
+        if self._started:
+            return
+        self._started = True
+        if num_processes != 1:
+            from . import process
+            process.fork_processes(num_processes, max_restarts)
+
+    def stop(self) -> None:
+        """Stops accepting and closes idle connections; requests in flight
+        finish (graceful, 10 s deadline)."""
+        if self._server is not None:
+            self._server.shutdown(10.0)
+
+    async def close_all_connections(self) -> None:
+        """Waits until every connection is closed (after ``stop``)."""
+        import asyncio
+        if self._server is None:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._server.shutdown(10.0, lambda: fut.done() or fut.set_result(None))
+        try:
+            await asyncio.wait_for(fut, 30)
+        except asyncio.TimeoutError:
+            pass
+
+    def _free(self) -> None:
+        if self._server is not None:
+            self._server._free()
+            self._server = None

@@ -1,0 +1,391 @@
+"""``IOLoop``: squall's event loop driven from an asyncio event loop.
+
+One thread runs asyncio; squall's loop is embedded in it the way
+``sq_loop_fd`` is meant for: its descriptor is registered with
+``add_reader`` (level-triggered: readable while squall has work for the
+host), an asyncio timer is armed for ``sq_loop_timeout_ms`` (squall's own
+timers and deadlines), and each wake-up calls ``sq_loop_poll(loop, 0)``, which
+runs squall's callbacks (requests, WebSocket events, fetch results) on this
+thread. So ``async def`` handlers, ``await asyncio.sleep`` and any other
+asyncio library share one thread with squall, while squall's reactor threads
+do the socket I/O (``io_threads``, default 1; 0 puts the reactor on this
+thread too).
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime
+import functools
+import logging
+import math
+import os
+import threading
+import time
+import weakref
+from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+
+from . import _ffi
+from ._ffi import b, lib
+
+__all__ = ["IOLoop", "PeriodicCallback", "TimeoutError"]
+
+app_log = logging.getLogger("squall.application")
+gen_log = logging.getLogger("squall.general")
+
+_T = TypeVar("_T")
+TimeoutError = asyncio.TimeoutError
+
+# Callbacks handed to sq_loop_add_callback from other threads, by id. A dict
+# and an itertools counter are safe to use from several threads under the
+# GIL (each operation is atomic), so no lock is needed.
+_pending: dict[int, tuple["IOLoop", Callable[[], Any]]] = {}
+_next_id = iter(range(1, 1 << 62)).__next__
+
+
+@b.sq_callback
+def _run_added(ud: int) -> None:
+    entry = _pending.pop(ud, None)
+    if entry is not None:
+        entry[0]._run_callback(entry[1])
+
+
+def _default_io_threads() -> int:
+    env = os.environ.get("SQUALL_IO_THREADS")
+    if env:
+        try:
+            return max(0, int(env))
+        except ValueError:
+            gen_log.warning("SQUALL_IO_THREADS=%r is not a number; using 1", env)
+    return 1
+
+
+class IOLoop:
+    """Tornado's IOLoop, on asyncio, with squall's loop inside.
+
+    ``IOLoop.current()`` returns the IOLoop of the current asyncio event loop
+    (creating both if needed). The squall loop itself (its threads and
+    descriptors) starts only when something needs it: a server, a fetch, a
+    WebSocket connection.
+    """
+
+    _instances: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IOLoop]" = weakref.WeakKeyDictionary()
+    _started_any = False
+
+    # --- construction -------------------------------------------------------
+
+    def __init__(self, asyncio_loop: Optional[asyncio.AbstractEventLoop] = None,
+                 io_threads: Optional[int] = None, make_current: bool = True) -> None:
+        if asyncio_loop is None:
+            asyncio_loop = asyncio.new_event_loop()
+        self.asyncio_loop = asyncio_loop
+        self._io_threads = _default_io_threads() if io_threads is None else io_threads
+        self._sq: Any = None  # POINTER(sq_loop) once made
+        self._fd = -1
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_due = math.inf
+        self._soon = False
+        self._thread_ident: Optional[int] = None
+        self._closing = False
+        self._lock = threading.Lock()
+        self._servers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        if make_current:
+            IOLoop._instances[asyncio_loop] = self
+
+    @classmethod
+    def current(cls, instance: bool = True) -> Optional["IOLoop"]:
+        try:
+            aio = asyncio.get_running_loop()
+        except RuntimeError:
+            if not instance:
+                return None
+            aio = asyncio.get_event_loop_policy().get_event_loop()
+        loop = cls._instances.get(aio)
+        if loop is None and instance:
+            loop = cls(aio)
+        return loop
+
+    def make_current(self) -> None:
+        IOLoop._instances[self.asyncio_loop] = self
+        asyncio.set_event_loop(self.asyncio_loop)
+
+    @classmethod
+    def clear_current(cls) -> None:
+        try:
+            aio = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+        cls._instances.pop(aio, None)
+
+    @classmethod
+    def initialized(cls) -> bool:
+        """True once a squall loop has started in this process (so ``fork()``
+        may no longer be used: the child would inherit a started loop)."""
+        return cls._started_any
+
+    # --- the squall loop inside ---------------------------------------------
+
+    def _loop_ptr(self) -> Any:
+        """The ``sq_loop *``, made on first use (no thread, no fd yet)."""
+        if self._sq is None:
+            if self._closing:
+                raise RuntimeError("IOLoop is closed")
+            ptr = lib.sq_loop_new()
+            if not ptr:
+                raise _ffi.SquallError(b.SQ_ERR_PANIC)
+            _ffi.check(lib.sq_loop_set_io_threads(ptr, self._io_threads))
+            self._sq = ptr
+            self._attach_later()
+        return self._sq
+
+    def _attach_later(self) -> None:
+        # Attaching creates descriptors: done on the loop's thread, from the
+        # asyncio loop, so that making a server before fork() stays possible.
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.asyncio_loop:
+            self._attach()
+        else:
+            self.asyncio_loop.call_soon_threadsafe(self._attach)
+
+    def _attach(self) -> None:
+        if self._fd >= 0 or self._sq is None or self._closing:
+            return
+        fd = lib.sq_loop_fd(self._sq)
+        if fd < 0:
+            raise _ffi.SquallError(fd)
+        IOLoop._started_any = True
+        self._fd = fd
+        self._thread_ident = threading.get_ident()
+        self.asyncio_loop.add_reader(fd, self._on_ready)
+        self._poll()
+
+    def _on_ready(self) -> None:
+        self._soon = False
+        self._poll()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_due = math.inf
+        self._poll()
+
+    def _poll(self) -> None:
+        sq = self._sq
+        if sq is None:
+            return
+        st = lib.sq_loop_poll(sq, 0)
+        if st < 0 and st != b.SQ_ERR_REENTRANT:
+            gen_log.error("sq_loop_poll failed: %s", _ffi.SquallError(st))
+        self._arm()
+
+    def _arm(self) -> None:
+        sq = self._sq
+        if sq is None:
+            return
+        ms = lib.sq_loop_timeout_ms(sq)
+        if ms == 0:
+            if not self._soon:
+                self._soon = True
+                self.asyncio_loop.call_soon(self._on_ready)
+            return
+        if ms < 0:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+                self._timer_due = math.inf
+            return
+        due = self.asyncio_loop.time() + ms / 1000.0
+        if self._timer is not None:
+            if abs(self._timer_due - due) < 0.0005:
+                return
+            self._timer.cancel()
+        self._timer_due = due
+        self._timer = self.asyncio_loop.call_at(due, self._on_timer)
+
+    # --- running ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Runs until ``stop()``."""
+        self.make_current()
+        if self._sq is not None and self._fd < 0:
+            self.asyncio_loop.call_soon(self._attach)
+        self.asyncio_loop.run_forever()
+
+    def stop(self) -> None:
+        """Stops ``start()`` (may be called from any thread)."""
+        self.asyncio_loop.call_soon_threadsafe(self.asyncio_loop.stop)
+
+    def run_sync(self, func: Callable[[], Any], timeout: Optional[float] = None) -> Any:
+        """Runs ``func`` (a plain function or a coroutine function) to
+        completion and returns its result, raising ``TimeoutError`` after
+        ``timeout`` seconds."""
+        self.make_current()
+
+        async def main() -> Any:
+            r = func()
+            if asyncio.iscoroutine(r) or isinstance(r, asyncio.Future):
+                if timeout is not None:
+                    return await asyncio.wait_for(r, timeout)
+                return await r
+            return r
+
+        if self._sq is not None and self._fd < 0:
+            self.asyncio_loop.call_soon(self._attach)
+        return self.asyncio_loop.run_until_complete(main())
+
+    def close(self, all_fds: bool = False) -> None:
+        """Frees the squall loop (servers made on it first) and closes the
+        asyncio loop. Call it from the loop's thread, not from a callback."""
+        if self._closing:
+            return
+        self._closing = True
+        for server in list(self._servers):
+            try:
+                server._free()
+            except Exception:  # pragma: no cover
+                gen_log.exception("freeing a server")
+        if self._fd >= 0:
+            try:
+                self.asyncio_loop.remove_reader(self._fd)
+            except Exception:
+                pass
+            self._fd = -1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        with self._lock:
+            if self._sq is not None:
+                lib.sq_loop_free(self._sq)
+                self._sq = None
+        IOLoop._instances.pop(self.asyncio_loop, None)
+        if not self.asyncio_loop.is_running():
+            self.asyncio_loop.close()
+
+    # --- callbacks and timers -------------------------------------------------
+
+    def _run_callback(self, callback: Callable[[], Any]) -> None:
+        try:
+            r = callback()
+            if r is not None and (asyncio.iscoroutine(r) or isinstance(r, asyncio.Future)):
+                fut = asyncio.ensure_future(r)
+                fut.add_done_callback(self._discard_future_result)
+        except Exception:
+            app_log.error("Exception in callback %r", callback, exc_info=True)
+
+    def _discard_future_result(self, fut: "asyncio.Future[Any]") -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            app_log.error("Exception in callback", exc_info=fut.exception())
+
+    def add_callback(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Runs ``callback`` on the loop's thread at its next iteration. Safe to
+        call from any thread: from another thread the callback travels through
+        ``sq_loop_add_callback`` (FIFO per calling thread)."""
+        fn = functools.partial(callback, *args, **kwargs) if (args or kwargs) else callback
+        if threading.get_ident() == self._thread_ident:
+            self.asyncio_loop.call_soon(self._run_callback, fn)
+            return
+        with self._lock:  # close() frees the loop under this lock
+            sq = self._sq
+            if sq is not None and self._fd >= 0 and not self._closing:
+                key = _next_id()
+                _pending[key] = (self, fn)
+                if lib.sq_loop_add_callback(sq, _run_added, key) >= 0:
+                    return
+                _pending.pop(key, None)
+        # not attached yet (or refused): asyncio's own thread-safe queue
+        self.asyncio_loop.call_soon_threadsafe(self._run_callback, fn)
+
+    def add_callback_from_signal(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.asyncio_loop.call_soon_threadsafe(functools.partial(self._run_callback, functools.partial(callback, *args, **kwargs)))
+
+    def spawn_callback(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.add_callback(callback, *args, **kwargs)
+
+    def time(self) -> float:
+        """The loop's clock (monotonic seconds), as used by ``call_at``."""
+        return self.asyncio_loop.time()
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        return self.call_at(self.time() + delay, callback, *args, **kwargs)
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        fn = functools.partial(callback, *args, **kwargs) if (args or kwargs) else callback
+        return self.asyncio_loop.call_at(max(when, 0.0), self._run_callback, fn)
+
+    def add_timeout(self, deadline: Union[float, datetime.timedelta], callback: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        if isinstance(deadline, datetime.timedelta):
+            return self.call_later(deadline.total_seconds(), callback, *args, **kwargs)
+        return self.call_at(deadline, callback, *args, **kwargs)
+
+    def remove_timeout(self, timeout: asyncio.TimerHandle) -> None:
+        timeout.cancel()
+
+    def add_future(self, future: "Awaitable[Any]", callback: Callable[[Any], Any]) -> None:
+        fut = asyncio.ensure_future(future)
+        fut.add_done_callback(lambda f: self.add_callback(callback, f))
+
+    def run_in_executor(self, executor: Optional[concurrent.futures.Executor], func: Callable[..., _T], *args: Any) -> "asyncio.Future[_T]":
+        return self.asyncio_loop.run_in_executor(executor, func, *args)
+
+    def set_default_executor(self, executor: concurrent.futures.Executor) -> None:
+        self.asyncio_loop.set_default_executor(executor)
+
+
+class PeriodicCallback:
+    """Calls ``callback`` every ``callback_time`` milliseconds (with optional
+    ``jitter``, a fraction of the interval), skipping beats that were missed,
+    as Tornado's."""
+
+    def __init__(self, callback: Callable[[], Any], callback_time: Union[float, datetime.timedelta], jitter: float = 0) -> None:
+        if isinstance(callback_time, datetime.timedelta):
+            callback_time = callback_time.total_seconds() * 1000.0
+        if callback_time <= 0:
+            raise ValueError("Periodic callback must have a positive callback_time")
+        self.callback = callback
+        self.callback_time = float(callback_time)
+        self.jitter = jitter
+        self._running = False
+        self._timeout: Optional[asyncio.TimerHandle] = None
+        self.io_loop: Optional[IOLoop] = None
+        self._next = 0.0
+
+    def start(self) -> None:
+        self.io_loop = IOLoop.current()
+        self._running = True
+        self._next = self.io_loop.time()
+        self._schedule_next()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def _run(self) -> None:
+        if not self._running:
+            return
+        try:
+            r = self.callback()
+            if r is not None and (asyncio.iscoroutine(r) or isinstance(r, asyncio.Future)):
+                asyncio.ensure_future(r)
+        except Exception:
+            app_log.error("Exception in callback %r", self.callback, exc_info=True)
+        finally:
+            self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        if not self._running or self.io_loop is None:
+            return
+        now = self.io_loop.time()
+        period = self.callback_time / 1000.0
+        if self.jitter:
+            import random
+            period *= 1 + self.jitter * (random.random() - 0.5)
+        if self._next <= now:
+            self._next += (math.floor((now - self._next) / period) + 1) * period
+        self._timeout = self.io_loop.call_at(self._next, self._run)

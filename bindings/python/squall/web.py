@@ -1,0 +1,1303 @@
+"""``squall.web``: Tornado's ``Application`` and ``RequestHandler`` on squall.
+
+Routing, parsing, keep-alive, chunked framing and static files happen in
+Rust; a handler runs on the IOLoop's thread with a request read from squall
+and answers with one ``sq_respond`` call (or a stream of flushes).
+
+Beyond Tornado: ``Application.route(pattern, fn)``, the fast path, whose
+function gets a ``FastRequest`` and returns the response in one value, and
+``Application.publish(topic, message)`` for WebSocket topics.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import functools
+import hashlib
+import http.cookies
+import inspect
+import json
+import logging
+import mimetypes
+import numbers
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from ctypes import byref, string_at
+from http.client import responses
+from typing import Any, Awaitable, Callable, Optional, Union
+
+from . import _ffi
+from ._bindings import sq_header, sq_str
+from ._ffi import b, lib
+from ._request import HTTPServerRequest, RequestGone
+from .httpserver import HTTPServer, Server
+from .ioloop import IOLoop
+
+__all__ = [
+    "Application", "RequestHandler", "HTTPError", "Finish", "MissingArgumentError",
+    "ErrorHandler", "RedirectHandler", "StaticFileHandler", "URLSpec", "url",
+    "stream_request_body", "authenticated", "FastRequest", "DEFER",
+    "create_signed_value", "decode_signed_value",
+]
+
+app_log = logging.getLogger("squall.application")
+gen_log = logging.getLogger("squall.general")
+access_log = logging.getLogger("squall.access")
+
+_VERSION = _ffi.version()
+_SERVER_HEADER = f"squall/{_VERSION}"
+
+
+class HTTPError(Exception):
+    """An HTTP error response: raise it in a handler to answer ``status_code``
+    (through ``write_error``). ``log_message`` is logged (with ``args``
+    interpolated), never sent to the client; ``reason`` sets the reason
+    phrase."""
+
+    def __init__(self, status_code: int = 500, log_message: Optional[str] = None, *args: Any, **kwargs: Any) -> None:
+        self.status_code = status_code
+        self.log_message = log_message
+        self.args = args
+        self.reason = kwargs.get("reason", None)
+        if log_message and not args:
+            self.log_message = log_message.replace("%", "%%")
+
+    def __str__(self) -> str:
+        message = "HTTP %d: %s" % (self.status_code, self.reason or responses.get(self.status_code, "Unknown"))
+        if self.log_message:
+            return message + " (" + (self.log_message % self.args) + ")"
+        return message
+
+
+class Finish(Exception):
+    """Raise it to end the request without an error: ``finish(*args)`` is
+    called with the exception's arguments."""
+
+
+class MissingArgumentError(HTTPError):
+    """``get_argument`` found no value and had no default: a 400."""
+
+    def __init__(self, arg_name: str) -> None:
+        super().__init__(400, "Missing argument %s" % arg_name)
+        self.arg_name = arg_name
+
+
+class _Done:
+    """What ``flush()``/``finish()`` return: an awaitable that is already done
+    (squall has taken the bytes; there is nothing to wait for)."""
+
+    __slots__ = ()
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> None:
+        return None
+
+    def exception(self) -> None:
+        return None
+
+    def add_done_callback(self, fn: Callable[[Any], Any]) -> None:
+        IOLoop.current().add_callback(fn, self)
+
+
+_DONE = _Done()
+DEFER = object()
+"""Returned by a fast-path function that will answer later with ``req.respond``."""
+
+_ARG_DEFAULT = object()
+_REMOVE_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
+_HEADER_BAD = re.compile(r"[\x00-\x1f]")
+
+
+def _utf8(v: Union[str, bytes, None]) -> Optional[bytes]:
+    if v is None or isinstance(v, bytes):
+        return v
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    raise TypeError("Expected bytes, str or None; got %r" % type(v))
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj).replace("</", "<\\/")
+
+
+def _canonical(name: str) -> str:
+    return "-".join(w.capitalize() for w in name.split("-"))
+
+
+def _header_array(pairs: list[tuple[bytes, bytes]]) -> Any:
+    n = len(pairs)
+    return (sq_header * n)(*[(k, v, len(v)) for k, v in pairs])
+
+
+class RequestHandler:
+    """Subclass it and define ``get``/``post``/… (plain or ``async def``)."""
+
+    SUPPORTED_METHODS: tuple[str, ...] = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+    _stream_request_body = False
+
+    def __init__(self, application: "Application", request: HTTPServerRequest, **kwargs: Any) -> None:
+        self.application = application
+        self.request = request
+        self.ui: dict[str, Any] = {}
+        self.path_args: list[str] = []
+        self.path_kwargs: dict[str, str] = {}
+        self._headers_written = False
+        self._finished = False
+        self._auto_finish = True
+        self._prepared_future = None
+        self._connection_closed = False
+        self._write_buffer: list[bytes] = []
+        self._status_code = 200
+        self._reason: Optional[str] = None
+        self._headers: dict[str, list[str]] = {"Server": [_SERVER_HEADER], "Content-Type": ["text/html; charset=UTF-8"]}
+        self._new_cookie: Optional[http.cookies.SimpleCookie] = None
+        self.clear_hook = None
+        self.initialize(**kwargs)
+
+    def initialize(self, **kwargs: Any) -> None:
+        """Hook for subclass initialisation, called with the route's kwargs."""
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.application.settings
+
+    # --- the HTTP verbs --------------------------------------------------------
+
+    def _unimplemented_method(self, *args: str, **kwargs: str) -> None:
+        raise HTTPError(405)
+
+    head = _unimplemented_method
+    get = _unimplemented_method
+    post = _unimplemented_method
+    delete = _unimplemented_method
+    patch = _unimplemented_method
+    put = _unimplemented_method
+    options = _unimplemented_method
+
+    def prepare(self) -> Optional[Awaitable[None]]:
+        """Called before the verb method (may be ``async``)."""
+        return None
+
+    def on_finish(self) -> None:
+        """Called after the response was sent."""
+
+    def on_connection_close(self) -> None:
+        """Called when the client goes away before the response is finished
+        (for long polls)."""
+
+    # --- response building ---------------------------------------------------
+
+    def clear(self) -> None:
+        self._headers = {"Server": [_SERVER_HEADER], "Content-Type": ["text/html; charset=UTF-8"]}
+        self._write_buffer = []
+        self._status_code = 200
+        self._reason = None
+
+    def set_default_headers(self) -> None:
+        """Override to set headers at the start of every request."""
+
+    def set_status(self, status_code: int, reason: Optional[str] = None) -> None:
+        if not (100 <= status_code <= 999):
+            raise ValueError("bad status code %r" % status_code)
+        self._status_code = status_code
+        self._reason = reason
+
+    def get_status(self) -> int:
+        return self._status_code
+
+    def _convert_header_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            s = value
+        elif isinstance(value, bytes):
+            s = value.decode("latin-1")
+        elif isinstance(value, numbers.Integral):
+            return str(value)
+        elif isinstance(value, datetime.datetime):
+            from email.utils import format_datetime
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=datetime.timezone.utc)
+            return format_datetime(value.astimezone(datetime.timezone.utc), usegmt=True)
+        else:
+            raise TypeError("Unsupported header value %r" % value)
+        if _HEADER_BAD.search(s):
+            raise ValueError("Unsafe header value %r" % s)
+        return s
+
+    def set_header(self, name: str, value: Any) -> None:
+        self._headers[_canonical(name)] = [self._convert_header_value(value)]
+
+    def add_header(self, name: str, value: Any) -> None:
+        self._headers.setdefault(_canonical(name), []).append(self._convert_header_value(value))
+
+    def clear_header(self, name: str) -> None:
+        self._headers.pop(_canonical(name), None)
+
+    def write(self, chunk: Union[str, bytes, dict, list]) -> None:
+        if self._finished:
+            raise RuntimeError("Cannot write() after finish()")
+        if not isinstance(chunk, (bytes, str, dict, list)):
+            raise TypeError("write() only accepts bytes, str, dict and list objects; got %r" % type(chunk))
+        if isinstance(chunk, (dict, list)):
+            chunk = _json(chunk)
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+        if isinstance(chunk, str):
+            chunk = chunk.encode("utf-8")
+        self._write_buffer.append(chunk)
+
+    def _header_pairs(self) -> list[tuple[bytes, bytes]]:
+        pairs = [(k.encode("latin-1"), v.encode("latin-1")) for k, vs in self._headers.items() for v in vs]
+        if self._new_cookie is not None:
+            for m in self._new_cookie.values():
+                pairs.append((b"Set-Cookie", m.OutputString(None).encode("latin-1")))
+        return pairs
+
+    def flush(self, include_footers: bool = False) -> Any:
+        """Sends what was written so far. The first flush sends the head; the
+        body is then chunked. Returns an awaitable (already done: squall has
+        the bytes)."""
+        req = self.request._req
+        if not self._headers_written:
+            self._headers_written = True
+            st = lib.sq_response_status(req, self._status_code, _utf8(self._reason))
+            if st == b.SQ_ERR_INVALID_ARG:
+                raise ValueError("bad status or reason")
+            for k, v in self._header_pairs():
+                if k in (b"Content-Length", b"Transfer-Encoding"):
+                    continue
+                lib.sq_response_header(req, k, v, len(v), 0)
+        if self._write_buffer:
+            data = b"".join(self._write_buffer)
+            self._write_buffer = []
+            lib.sq_response_write(req, data, len(data))
+        st = lib.sq_response_flush(req)
+        if st == b.SQ_ERR_CLOSED:
+            self._connection_closed = True
+        return _DONE
+
+    def finish(self, chunk: Union[str, bytes, dict, None] = None) -> Any:
+        """Finishes the response (answers the request) and calls ``on_finish``."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        if chunk is not None:
+            self.write(chunk)
+        req = self.request._req
+        status = self._status_code
+        if not self._headers_written:
+            if status == 200 and self.request.method in ("GET", "HEAD") and "Etag" not in self._headers:
+                self.set_etag_header()
+                if self.check_etag_header():
+                    self._write_buffer = []
+                    self.set_status(304)
+                    status = 304
+            if status in (204, 304) or 100 <= status < 200:
+                self._write_buffer = []
+                for h in ("Content-Type", "Content-Length", "Transfer-Encoding"):
+                    self._headers.pop(h, None)
+            body = b"".join(self._write_buffer) if self._write_buffer else b""
+            self._write_buffer = []
+            self._log()
+            if self._has_on_finish():
+                self.request._freeze()
+            if self._reason is None or self._reason == responses.get(status):
+                pairs = self._header_pairs()
+                st = lib.sq_respond(req, status, _header_array(pairs), len(pairs), body, len(body))
+            else:
+                st = self._respond_with_reason(req, status, body)
+            self._headers_written = True
+        else:
+            if self._write_buffer:
+                data = b"".join(self._write_buffer)
+                self._write_buffer = []
+                lib.sq_response_write(req, data, len(data))
+            self._log()
+            st = lib.sq_response_finish(req)
+        if st == b.SQ_ERR_INVALID_ARG:
+            raise ValueError("squall refused the response (bad header name or value)")
+        self._finished = True
+        self.request._finish_time = time.time()
+        if _CLOSE_LISTENERS:
+            _CLOSE_LISTENERS.pop(req, None)
+        try:
+            self.on_finish()
+        except Exception:
+            app_log.error("Exception in on_finish", exc_info=True)
+        self.ui = None  # type: ignore[assignment]
+        return _DONE
+
+    def _respond_with_reason(self, req: int, status: int, body: bytes) -> int:
+        st = lib.sq_response_status(req, status, _utf8(self._reason))
+        if st < 0:
+            return st
+        for k, v in self._header_pairs():
+            lib.sq_response_header(req, k, v, len(v), 0)
+        if body:
+            lib.sq_response_write(req, body, len(body))
+        return lib.sq_response_finish(req)
+
+    def _has_on_finish(self) -> bool:
+        return type(self).on_finish is not RequestHandler.on_finish
+
+    def _log(self) -> None:
+        if access_log.isEnabledFor(logging.INFO if self._status_code < 400 else logging.WARNING):
+            self.application.log_request(self)
+
+    def detach(self) -> Any:
+        raise NotImplementedError("squall owns the connection; detach() is not available")
+
+    # --- errors --------------------------------------------------------------
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        if self._headers_written:
+            gen_log.error("Cannot send error response after headers written")
+            if not self._finished:
+                try:
+                    self.finish()
+                except Exception:
+                    gen_log.error("Failed to flush partial response", exc_info=True)
+            return
+        self.clear()
+        reason = kwargs.get("reason")
+        if "exc_info" in kwargs:
+            exception = kwargs["exc_info"][1]
+            if isinstance(exception, HTTPError) and exception.reason:
+                reason = exception.reason
+        self.set_status(status_code, reason=reason)
+        try:
+            self.write_error(status_code, **kwargs)
+        except Exception:
+            app_log.error("Uncaught exception in write_error", exc_info=True)
+        if not self._finished:
+            self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Writes the error page; override for custom pages. With the
+        ``debug``/``serve_traceback`` setting and an exception, the page is
+        the traceback."""
+        if self.settings.get("serve_traceback") and "exc_info" in kwargs:
+            self.set_header("Content-Type", "text/plain")
+            for line in traceback.format_exception(*kwargs["exc_info"]):
+                self.write(line)
+            self.finish()
+        else:
+            self.finish("<html><title>%(code)d: %(message)s</title><body>%(code)d: %(message)s</body></html>"
+                        % {"code": status_code, "message": self._reason or responses.get(status_code, "Unknown")})
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, HTTPError):
+            if value.log_message:
+                fmt = "%d %s: " + value.log_message
+                args = [value.status_code, self._request_summary()] + list(value.args)
+                gen_log.warning(fmt, *args)
+        else:
+            app_log.error("Uncaught exception %s\n%r", self._request_summary(), self.request, exc_info=(typ, value, tb))
+
+    def _request_summary(self) -> str:
+        try:
+            ip = self.request.remote_ip
+        except RequestGone:
+            ip = "?"
+        return "%s %s (%s)" % (self.request.method, self.request.uri, ip)
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, Finish):
+            if not self._finished:
+                self.finish(*e.args)
+            return
+        try:
+            self.log_exception(*sys.exc_info()) if sys.exc_info()[1] is e else self.log_exception(type(e), e, e.__traceback__)
+        except Exception:
+            app_log.error("Error in exception logger", exc_info=True)
+        if self._finished:
+            return
+        exc_info = (type(e), e, e.__traceback__)
+        if isinstance(e, HTTPError):
+            self.send_error(e.status_code, exc_info=exc_info)
+        else:
+            self.send_error(500, exc_info=exc_info)
+
+    # --- arguments -----------------------------------------------------------
+
+    def decode_argument(self, value: bytes, name: Optional[str] = None) -> str:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPError(400, "Invalid unicode in %s: %r" % (name or "url", value[:40]))
+
+    def _get_arguments(self, name: str, source: dict[str, list[bytes]], strip: bool) -> list[str]:
+        values = []
+        for v in source.get(name, []):
+            s = self.decode_argument(v, name=name)
+            s = _REMOVE_CONTROL.sub(" ", s)
+            if strip:
+                s = s.strip()
+            values.append(s)
+        return values
+
+    def _get_argument(self, name: str, default: Any, source: dict[str, list[bytes]], strip: bool) -> Any:
+        args = self._get_arguments(name, source, strip)
+        if not args:
+            if default is _ARG_DEFAULT:
+                raise MissingArgumentError(name)
+            return default
+        return args[-1]
+
+    def get_argument(self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True) -> Any:
+        return self._get_argument(name, default, self.request.arguments, strip)
+
+    def get_arguments(self, name: str, strip: bool = True) -> list[str]:
+        return self._get_arguments(name, self.request.arguments, strip)
+
+    def get_query_argument(self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True) -> Any:
+        return self._get_argument(name, default, self.request.query_arguments, strip)
+
+    def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
+        return self._get_arguments(name, self.request.query_arguments, strip)
+
+    def get_body_argument(self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True) -> Any:
+        return self._get_argument(name, default, self.request.body_arguments, strip)
+
+    def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
+        return self._get_arguments(name, self.request.body_arguments, strip)
+
+    # --- cookies -------------------------------------------------------------
+
+    @property
+    def cookies(self) -> Any:
+        return self.request.cookies
+
+    def get_cookie(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        c = self.request.cookies
+        if name in c:
+            return c[name].value
+        return default
+
+    def set_cookie(self, name: str, value: Union[str, bytes], domain: Optional[str] = None,
+                   expires: Any = None, path: str = "/", expires_days: Optional[float] = None,
+                   *, max_age: Optional[int] = None, httponly: bool = False, secure: bool = False,
+                   samesite: Optional[str] = None, **kwargs: Any) -> None:
+        name = name if isinstance(name, str) else name.decode()
+        value = value if isinstance(value, str) else value.decode("latin-1")
+        if re.search(r"[\x00-\x20]", name + value):
+            raise ValueError("Invalid cookie %r: %r" % (name, value))
+        if self._new_cookie is None:
+            self._new_cookie = http.cookies.SimpleCookie()
+        if name in self._new_cookie:
+            del self._new_cookie[name]
+        self._new_cookie[name] = value
+        morsel = self._new_cookie[name]
+        if domain:
+            morsel["domain"] = domain
+        if expires_days is not None and not expires:
+            expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=expires_days)
+        if expires:
+            if isinstance(expires, (int, float)):
+                expires = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+            if isinstance(expires, datetime.datetime):
+                from email.utils import format_datetime
+                if expires.tzinfo is None:
+                    expires = expires.replace(tzinfo=datetime.timezone.utc)
+                expires = format_datetime(expires.astimezone(datetime.timezone.utc), usegmt=True)
+            morsel["expires"] = expires
+        if path:
+            morsel["path"] = path
+        if max_age is not None:
+            morsel["max-age"] = str(max_age)
+        if httponly:
+            morsel["httponly"] = True
+        if secure:
+            morsel["secure"] = True
+        if samesite:
+            morsel["samesite"] = samesite
+        for k, v in kwargs.items():
+            if k == "max_age":
+                k = "max-age"
+            morsel[k] = v
+
+    def clear_cookie(self, name: str, **kwargs: Any) -> None:
+        for excluded in ("expires", "max_age", "expires_days"):
+            kwargs.pop(excluded, None)
+        expires = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=365)
+        self.set_cookie(name, value="", expires=expires, max_age=0, **kwargs)
+
+    def clear_all_cookies(self, **kwargs: Any) -> None:
+        for name in list(self.request.cookies):
+            self.clear_cookie(name, **kwargs)
+
+    def _secret(self) -> Any:
+        secret = self.settings.get("cookie_secret")
+        if not secret:
+            raise RuntimeError("the 'cookie_secret' application setting is needed for signed cookies")
+        return secret
+
+    def create_signed_value(self, name: str, value: Union[str, bytes], version: Optional[int] = None) -> bytes:
+        from . import _signing
+        key_version = None
+        if isinstance(self._secret(), dict):
+            key_version = self.settings.get("key_version")
+            if key_version is None:
+                raise RuntimeError("key_version setting must be used for secret_key dicts")
+        return _signing.create_signed_value(self._secret(), name, value, version=version, key_version=key_version)
+
+    def set_signed_cookie(self, name: str, value: Union[str, bytes], expires_days: Optional[float] = 30,
+                          version: Optional[int] = None, **kwargs: Any) -> None:
+        self.set_cookie(name, self.create_signed_value(name, value, version=version), expires_days=expires_days, **kwargs)
+
+    set_secure_cookie = set_signed_cookie
+
+    def get_signed_cookie(self, name: str, value: Optional[str] = None, max_age_days: float = 31,
+                          min_version: Optional[int] = None) -> Optional[bytes]:
+        from . import _signing
+        if value is None:
+            value = self.get_cookie(name)
+        if value is None:
+            return None
+        return _signing.decode_signed_value(self._secret(), name, value, max_age_days=max_age_days, min_version=min_version)
+
+    get_secure_cookie = get_signed_cookie
+
+    # --- redirect, etag, misc ------------------------------------------------
+
+    def redirect(self, url: str, permanent: bool = False, status: Optional[int] = None) -> None:
+        if self._headers_written:
+            raise RuntimeError("Cannot redirect after headers have been written")
+        if status is None:
+            status = 301 if permanent else 302
+        elif not (300 <= status <= 399):
+            raise ValueError("redirect status must be 3xx")
+        self.set_status(status)
+        self.set_header("Location", _utf8(url).decode("latin-1") if isinstance(url, bytes) else url)
+        self.finish()
+
+    def compute_etag(self) -> Optional[str]:
+        h = hashlib.sha1()
+        for part in self._write_buffer:
+            h.update(part)
+        return '"%s"' % h.hexdigest()
+
+    def set_etag_header(self) -> None:
+        etag = self.compute_etag()
+        if etag is not None:
+            self.set_header("Etag", etag)
+
+    def check_etag_header(self) -> bool:
+        vals = self._headers.get("Etag")
+        if not vals:
+            return False
+        computed = vals[0].encode("latin-1")
+        inm = self.request.headers.get("If-None-Match")
+        if not inm:
+            return False
+        inm_b = inm.encode("latin-1")
+        if inm_b.strip() == b"*":
+            return True
+        tags = re.findall(rb'\*|(?:W/)?"[^"]*"', inm_b)
+
+        def weak(t: bytes) -> bytes:
+            return t[2:] if t.startswith(b"W/") else t
+        return any(weak(t) == weak(computed) for t in tags)
+
+    @property
+    def current_user(self) -> Any:
+        if not hasattr(self, "_current_user"):
+            self._current_user = self.get_current_user()
+        return self._current_user
+
+    @current_user.setter
+    def current_user(self, value: Any) -> None:
+        self._current_user = value
+
+    def get_current_user(self) -> Any:
+        return None
+
+    def get_login_url(self) -> str:
+        url = self.settings.get("login_url")
+        if not url:
+            raise RuntimeError("You must define the 'login_url' setting to use @authenticated")
+        return url
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        return self.application.reverse_url(name, *args)
+
+    def static_url(self, path: str, include_host: Optional[bool] = None, **kwargs: Any) -> str:
+        return self.application.static_url(path, include_host=include_host, request=self.request)
+
+    def xsrf_form_html(self) -> str:
+        return ""
+
+    # --- templates (Jinja2) ---------------------------------------------------
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        return dict(handler=self, request=self.request, current_user=self.current_user,
+                    static_url=self.static_url, reverse_url=self.reverse_url,
+                    xsrf_form_html=self.xsrf_form_html, settings=self.settings)
+
+    def render_string(self, template_name: str, **kwargs: Any) -> bytes:
+        env = self.application._jinja_env()
+        namespace = self.get_template_namespace()
+        namespace.update(kwargs)
+        return env.get_template(template_name).render(**namespace).encode("utf-8")
+
+    def render(self, template_name: str, **kwargs: Any) -> Any:
+        if self._finished:
+            raise RuntimeError("Cannot render() after finish()")
+        html = self.render_string(template_name, **kwargs)
+        return self.finish(html)
+
+    # --- running -------------------------------------------------------------
+
+    def _execute(self, args: list[str], kwargs: dict[str, str]) -> None:
+        try:
+            if self.request.method not in self.SUPPORTED_METHODS:
+                raise HTTPError(405)
+            self.path_args, self.path_kwargs = args, kwargs
+            self.set_default_headers()
+            r = self.prepare()
+            if r is not None:
+                self._go_async(r, args, kwargs, after_prepare=True)
+                return
+            if self._finished:
+                return
+            if self._stream_request_body:
+                self._start_body_stream(args, kwargs)
+                return
+            self._call_method(args, kwargs)
+        except Exception as e:
+            self._handle_request_exception(e)
+
+    def _call_method(self, args: list[str], kwargs: dict[str, str]) -> None:
+        method = getattr(self, self.request.method.lower())
+        r = method(*args, **kwargs)
+        if r is not None:
+            self._go_async(r, args, kwargs, after_prepare=False)
+            return
+        if self._auto_finish and not self._finished:
+            self.finish()
+
+    def _go_async(self, awaitable: Any, args: list[str], kwargs: dict[str, str], after_prepare: bool) -> None:
+        if not inspect.isawaitable(awaitable):
+            if self._auto_finish and not self._finished and not after_prepare:
+                self.finish()
+            elif after_prepare and not self._finished:
+                self._call_method(args, kwargs)
+            return
+        self._watch_close()
+
+        async def run() -> None:
+            try:
+                await awaitable
+                if self._finished:
+                    return
+                if after_prepare:
+                    if self._stream_request_body:
+                        self._start_body_stream(args, kwargs)
+                        return
+                    method = getattr(self, self.request.method.lower())
+                    r = method(*args, **kwargs)
+                    if r is not None and inspect.isawaitable(r):
+                        await r
+                if self._auto_finish and not self._finished:
+                    self.finish()
+            except Exception as e:
+                self._handle_request_exception(e)
+
+        asyncio.ensure_future(run())
+
+    def _watch_close(self, always: bool = False) -> None:
+        if not always and type(self).on_connection_close is RequestHandler.on_connection_close:
+            return
+        req = self.request._req
+        _CLOSE_LISTENERS[req] = self
+        lib.sq_request_on_close(req, _on_request_close, req)
+
+    # --- streamed request bodies -------------------------------------------------
+
+    def data_received(self, chunk: bytes) -> Optional[Awaitable[None]]:
+        """With ``@stream_request_body``: called with each piece of the body."""
+        raise NotImplementedError()
+
+    def _start_body_stream(self, args: list[str], kwargs: dict[str, str]) -> None:
+        self._stream_args = (args, kwargs)
+        self._stream_queue: list[Optional[bytes]] = []
+        self._stream_busy = False
+        self._watch_close(always=True)  # also drops the stream if the client leaves
+        req = self.request._req
+        _BODY_STREAMS[req] = self
+        st = lib.sq_request_on_body(req, _on_body_chunk, req)
+        if st < 0:
+            _BODY_STREAMS.pop(req, None)
+            raise HTTPError(500, "cannot stream the request body: %s" % _ffi.SquallError(st))
+
+    def _body_chunk(self, data: Optional[bytes]) -> None:
+        self._stream_queue.append(data)
+        if not self._stream_busy:
+            self._drain_body()
+
+    def _drain_body(self) -> None:
+        try:
+            while self._stream_queue and not self._finished:
+                chunk = self._stream_queue.pop(0)
+                if chunk is None:
+                    _BODY_STREAMS.pop(self.request._req, None)
+                    args, kwargs = self._stream_args
+                    self._call_method(args, kwargs)
+                    return
+                r = self.data_received(chunk)
+                if r is not None and inspect.isawaitable(r):
+                    self._stream_busy = True
+
+                    async def wait(aw: Any = r) -> None:
+                        try:
+                            await aw
+                        except Exception as e:
+                            self._stream_busy = False
+                            self._handle_request_exception(e)
+                            return
+                        self._stream_busy = False
+                        self._drain_body()
+                    asyncio.ensure_future(wait())
+                    return
+        except Exception as e:
+            self._handle_request_exception(e)
+
+
+# Handlers waiting for their client to leave, and handlers receiving a
+# streamed body, by request handle (the handle is the callbacks' userdata:
+# it is unique while the request lives, and squall never dereferences it).
+_CLOSE_LISTENERS: dict[int, "RequestHandler"] = {}
+_BODY_STREAMS: dict[int, "RequestHandler"] = {}
+
+
+@b.sq_callback
+def _on_request_close(ud: int) -> None:
+    h = _CLOSE_LISTENERS.pop(ud, None)
+    if h is not None:
+        h._connection_closed = True
+        _BODY_STREAMS.pop(ud, None)
+        try:
+            h.on_connection_close()
+        except Exception:
+            app_log.error("Exception in on_connection_close", exc_info=True)
+
+
+@b.sq_body_callback
+def _on_body_chunk(ud: int, req: int, data: int, n: int, last: int) -> None:
+    h = _BODY_STREAMS.get(ud)
+    if h is not None:
+        if n:
+            h._body_chunk(string_at(data, n))
+        if last:
+            h._body_chunk(None)
+
+
+def stream_request_body(cls: type) -> type:
+    """Class decorator: the handler gets the body through ``data_received``
+    as it arrives, after ``prepare``; the verb method runs at its end."""
+    if not issubclass(cls, RequestHandler):
+        raise TypeError("expected subclass of RequestHandler, got %r" % cls)
+    cls._stream_request_body = True
+    return cls
+
+
+def authenticated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Redirects to ``login_url`` (GET/HEAD) or answers 403 without a user."""
+    @functools.wraps(method)
+    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Any:
+        if not self.current_user:
+            if self.request.method in ("GET", "HEAD"):
+                url = self.get_login_url()
+                if "?" not in url:
+                    next_url = self.request.uri
+                    url += "?" + urllib.parse.urlencode(dict(next=next_url))
+                self.redirect(url)
+                return None
+            raise HTTPError(403)
+        return method(self, *args, **kwargs)
+    return wrapper
+
+
+class ErrorHandler(RequestHandler):
+    """Answers every request with ``status_code``."""
+
+    def initialize(self, status_code: int) -> None:  # type: ignore[override]
+        self.set_status(status_code)
+
+    def prepare(self) -> None:
+        raise HTTPError(self._status_code)
+
+
+class RedirectHandler(RequestHandler):
+    """Redirects to ``url`` (formatted with the path's groups)."""
+
+    def initialize(self, url: str, permanent: bool = True) -> None:  # type: ignore[override]
+        self._url = url
+        self._permanent = permanent
+
+    def get(self, *args: Any, **kwargs: Any) -> None:
+        to_url = self._url.format(*args, **kwargs)
+        if self.request.query_arguments:
+            to_url += ("&" if "?" in to_url else "?") + self.request.query
+        self.redirect(to_url, permanent=self._permanent)
+
+
+class StaticFileHandler(RequestHandler):
+    """Only as a route target, ``(r"/prefix/(.*)", StaticFileHandler,
+    {"path": dir})``: squall serves the directory from Rust (sendfile, ETag,
+    Range, If-Modified-Since) instead of running Python per file."""
+
+    def initialize(self, path: str, default_filename: Optional[str] = None) -> None:  # type: ignore[override]
+        self.root = path
+
+    def get(self, path: str, include_body: bool = True) -> None:
+        raise HTTPError(404)
+
+
+class URLSpec:
+    """A route: ``pattern`` (a regular expression matched against the whole
+    path), ``handler`` class, ``kwargs`` for its ``initialize``, ``name``."""
+
+    def __init__(self, pattern: str, handler: Any, kwargs: Optional[dict[str, Any]] = None, name: Optional[str] = None) -> None:
+        if not pattern.endswith("$"):
+            pattern += "$"
+        self.pattern = pattern
+        self.regex = re.compile(pattern)
+        self.handler_class = handler
+        self.kwargs = kwargs or {}
+        self.name = name
+        # positional groups, or names for named ones (Tornado: not mixed)
+        self.group_names: list[Optional[str]] = [None] * self.regex.groups
+        for gname, idx in self.regex.groupindex.items():
+            self.group_names[idx - 1] = gname
+        self._path = self._reverse_template()
+
+    def _reverse_template(self) -> Optional[str]:
+        p = self.pattern
+        if p.startswith("^"):
+            p = p[1:]
+        if p.endswith("$"):
+            p = p[:-1]
+        if self.regex.groups != p.count("("):
+            return None
+        out, depth = [], 0
+        for piece in re.split(r"(\([^)]*\))", p):
+            if piece.startswith("(") and piece.endswith(")"):
+                out.append("%s")
+            else:
+                if re.search(r"[\\\[\]{}*+?|.^$]", piece.replace("\\.", "").replace("\\-", "")):
+                    return None
+                out.append(piece.replace("\\.", ".").replace("\\-", "-"))
+        return "".join(out)
+
+    def reverse(self, *args: Any) -> str:
+        if self._path is None:
+            raise ValueError("Cannot reverse url regex " + self.pattern)
+        return self._path % tuple(urllib.parse.quote(str(a), safe="") for a in args)
+
+    @property
+    def rust_pattern(self) -> str:
+        p = self.pattern
+        if p.startswith("^"):
+            p = p[1:]
+        if p.endswith("$"):
+            p = p[:-1]
+        return p
+
+
+url = URLSpec
+
+
+class FastRequest:
+    """The request a fast-path function gets: attributes read from squall on
+    first use. Valid during the call; with ``DEFER``, until ``respond``."""
+
+    __slots__ = ("_req", "_method", "_uri", "captures")
+
+    def __init__(self, req: int, captures: tuple[str, ...]) -> None:
+        self._req = req
+        self._method: Optional[str] = None
+        self._uri: Optional[str] = None
+        self.captures = captures
+
+    def _str(self, fn: Any) -> str:
+        s = sq_str()
+        fn(self._req, byref(s))
+        return string_at(s.ptr, s.len).decode("latin-1")
+
+    @property
+    def method(self) -> str:
+        if self._method is None:
+            self._method = self._str(lib.sq_request_method)
+        return self._method
+
+    @property
+    def uri(self) -> str:
+        if self._uri is None:
+            self._uri = self._str(lib.sq_request_uri)
+        return self._uri
+
+    @property
+    def path(self) -> str:
+        return self.uri.partition("?")[0]
+
+    @property
+    def query(self) -> str:
+        return self.uri.partition("?")[2]
+
+    @property
+    def body(self) -> bytes:
+        s = sq_str()
+        lib.sq_request_body(self._req, byref(s))
+        return string_at(s.ptr, s.len) if s.len else b""
+
+    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        s = sq_str()
+        if lib.sq_request_header(self._req, name.encode("latin-1"), byref(s)) != b.SQ_OK:
+            return default
+        return string_at(s.ptr, s.len).decode("latin-1")
+
+    def argument(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        """The last value of a query (or urlencoded body) argument, decoded."""
+        s = sq_str()
+        if lib.sq_request_argument(self._req, name.encode("utf-8"), byref(s)) != b.SQ_OK:
+            return default
+        return string_at(s.ptr, s.len).decode("utf-8", "replace")
+
+    def respond(self, body: Any = b"", status: int = 200, headers: Optional[Any] = None) -> bool:
+        """Answers (from any thread). False when the client had gone."""
+        return _fast_respond(self._req, status, headers, body) != b.SQ_ERR_CLOSED
+
+
+_TEXT = b"text/plain; charset=utf-8"
+_JSON = b"application/json"
+_TEXT_HEADERS = (sq_header * 1)((b"Content-Type", _TEXT, len(_TEXT)))
+_JSON_HEADERS = (sq_header * 1)((b"Content-Type", _JSON, len(_JSON)))
+_respond = lib.sq_respond
+
+
+def _fast_respond(req: int, status: int, headers: Any, body: Any) -> int:
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+        default = _TEXT_HEADERS
+    elif isinstance(body, (bytes, bytearray, memoryview)):
+        default = _TEXT_HEADERS
+        body = bytes(body)
+    elif isinstance(body, (dict, list)):
+        body = json.dumps(body).encode("utf-8")
+        default = _JSON_HEADERS
+    elif body is None:
+        body = b""
+        default = _TEXT_HEADERS
+    else:
+        raise TypeError("a fast-path response body must be str, bytes, dict or list, not %r" % type(body))
+    if headers:
+        items = headers.items() if isinstance(headers, dict) else headers
+        pairs = [(_utf8(k), _utf8(str(v) if not isinstance(v, (str, bytes)) else v)) for k, v in items]
+        if not any(k.lower() == b"content-type" for k, _ in pairs):
+            pairs.append((b"Content-Type", default[0].value[:default[0].value_len]))
+        st = _respond(req, status, _header_array(pairs), len(pairs), body, len(body))
+    else:
+        st = _respond(req, status, default, 1, body, len(body))
+    if st == b.SQ_ERR_INVALID_ARG:
+        raise ValueError("squall refused the response (status or header)")
+    return st
+
+
+class _FastRoute:
+    __slots__ = ("fn", "ncap", "pattern")
+
+    def __init__(self, fn: Callable[[FastRequest], Any], pattern: str) -> None:
+        self.fn = fn
+        self.ncap = re.compile(pattern).groups
+        self.pattern = pattern
+
+    def __call__(self, req: int) -> None:
+        caps: tuple[str, ...] = ()
+        if self.ncap:
+            caps = tuple(_capture(req, i) for i in range(self.ncap))
+        try:
+            r = self.fn(FastRequest(req, caps))
+            if r is DEFER:
+                return
+            if type(r) is bytes:
+                st = _respond(req, 200, _TEXT_HEADERS, 1, r, len(r))
+                if st == b.SQ_ERR_INVALID_ARG:
+                    raise ValueError("squall refused the response")
+                return
+            if isinstance(r, tuple):
+                if len(r) == 2:
+                    _fast_respond(req, r[0], None, r[1])
+                elif len(r) == 3:
+                    _fast_respond(req, r[0], r[1], r[2])
+                else:
+                    raise TypeError("a fast-path tuple is (status, body) or (status, headers, body)")
+                return
+            _fast_respond(req, 200, None, r)
+        except Exception:
+            app_log.error("Uncaught exception in fast-path route %s", self.pattern, exc_info=True)
+            body = b"500: Internal Server Error"
+            _respond(req, 500, _TEXT_HEADERS, 1, body, len(body))
+
+
+def _capture(req: int, i: int) -> str:
+    s = sq_str()
+    if lib.sq_request_capture(req, i, byref(s)) != b.SQ_OK:
+        return None  # type: ignore[return-value]
+    return string_at(s.ptr, s.len).decode("utf-8", "replace")
+
+
+class _HandlerRoute:
+    """What squall calls for a RequestHandler route: makes the handler and
+    runs it."""
+
+    __slots__ = ("app", "spec", "xheaders", "cls", "kwargs", "ncap", "names")
+
+    def __init__(self, app: "Application", spec: URLSpec, xheaders: bool) -> None:
+        self.app = app
+        self.spec = spec
+        self.cls = spec.handler_class
+        self.kwargs = spec.kwargs
+        self.xheaders = xheaders
+        self.ncap = spec.regex.groups
+        self.names = spec.group_names
+
+    def __call__(self, req: int) -> None:
+        request = HTTPServerRequest.from_handle(req, self.xheaders)
+        args: list[str] = []
+        kwargs: dict[str, str] = {}
+        if self.ncap:
+            caps = [_capture(req, i) for i in range(self.ncap)]
+            if any(n is not None for n in self.names):
+                kwargs = {n: v for n, v in zip(self.names, caps) if n is not None}
+            else:
+                args = caps
+        try:
+            handler = self.cls(self.app, request, **self.kwargs)
+        except Exception as e:
+            app_log.error("Uncaught exception creating %s", self.cls.__name__, exc_info=True)
+            h = RequestHandler(self.app, request)
+            h._handle_request_exception(e)
+            return
+        request.path_args, request.path_kwargs = args, kwargs
+        handler._execute(args, kwargs)
+
+
+class Application:
+    """Routes and settings. ``handlers`` is a list of ``(pattern, handler
+    class[, kwargs[, name]])`` tuples or ``url(...)`` specs.
+
+    Settings understood: ``debug`` (tracebacks in error pages, templates
+    reloaded), ``serve_traceback``, ``cookie_secret``, ``key_version``,
+    ``login_url``, ``template_path``, ``static_path``, ``static_url_prefix``
+    (default ``/static/``), ``static_hash_cache``, ``default_handler_class``
+    + ``default_handler_args``, ``websocket_ping_interval``,
+    ``websocket_ping_timeout``, ``websocket_max_message_size``, ``xheaders``
+    (for ``listen``), ``log_function``, ``autoescape``. ``compress_response``
+    / ``gzip`` are accepted and ignored: squall's server does not compress
+    responses (put a compressing proxy in front, or compress in the handler).
+    """
+
+    def __init__(self, handlers: Optional[list[Any]] = None, default_host: Optional[str] = None,
+                 transforms: Any = None, **settings: Any) -> None:
+        self.settings = settings
+        if settings.get("debug"):
+            settings.setdefault("serve_traceback", True)
+            settings.setdefault("compiled_template_cache", False)
+            settings.setdefault("static_hash_cache", False)
+        self._specs: list[Any] = []  # URLSpec or ("fast", method, pattern, fn)
+        self.named_handlers: dict[str, URLSpec] = {}
+        self._servers: list[Server] = []
+        self._jinja: Any = None
+        self._static_hashes: dict[str, Optional[str]] = {}
+        self._static_lock = threading.Lock()
+        if handlers:
+            self.add_handlers(".*$", handlers)
+
+    # --- routes --------------------------------------------------------------
+
+    def add_handlers(self, host_pattern: str, host_handlers: list[Any]) -> None:
+        for h in host_handlers:
+            if isinstance(h, URLSpec):
+                spec = h
+            else:
+                spec = URLSpec(*h)
+            if spec.name:
+                self.named_handlers[spec.name] = spec
+            self._specs.append(spec)
+            for srv in self._servers:
+                self._install_spec(srv, spec, getattr(srv, "_squall_http", None))
+
+    def route(self, pattern: str, fn: Optional[Callable[[FastRequest], Any]] = None, methods: Any = None) -> Any:
+        """The fast path: ``fn(req)`` gets a ``FastRequest`` and returns the
+        response: ``bytes``/``str`` (200, text/plain), ``dict``/``list``
+        (JSON), ``(status, body)``, ``(status, headers, body)``, or ``DEFER``
+        and calls ``req.respond(...)`` later, from any thread. An exception
+        becomes a 500. Usable as a decorator: ``@app.route("/")``."""
+        def register(f: Callable[[FastRequest], Any]) -> Callable[[FastRequest], Any]:
+            ms = ["*"] if methods is None else ([methods] if isinstance(methods, str) else list(methods))
+            for m in ms:
+                entry = ("fast", m.upper(), pattern, f)
+                self._specs.append(entry)
+                for srv in self._servers:
+                    self._install_spec(srv, entry, None)
+            return f
+        if fn is not None:
+            return register(fn)
+        return register
+
+    def _install(self, srv: Server, http_server: Optional[HTTPServer] = None) -> None:
+        srv._squall_http = http_server  # type: ignore[attr-defined]
+        static_path = self.settings.get("static_path")
+        if static_path:
+            srv.static(self.settings.get("static_url_prefix", "/static/"), static_path)
+        for spec in self._specs:
+            self._install_spec(srv, spec, http_server)
+        default = self.settings.get("default_handler_class")
+        if default is not None:
+            spec = URLSpec(r"/.*", default, self.settings.get("default_handler_args", {}))
+            self._install_spec(srv, spec, http_server)
+        self._servers.append(srv)
+
+    def _install_spec(self, srv: Server, spec: Any, http_server: Optional[HTTPServer]) -> None:
+        if isinstance(spec, tuple):
+            _, method, pattern, fn = spec
+            srv.route(method, pattern, _FastRoute(fn, pattern))
+            return
+        cls = spec.handler_class
+        if isinstance(cls, type) and issubclass(cls, StaticFileHandler):
+            prefix = spec.rust_pattern
+            if not prefix.endswith("(.*)"):
+                raise ValueError("a StaticFileHandler route must be 'prefix(.*)', got %r" % spec.pattern)
+            srv.static(prefix[:-4].replace("\\", ""), spec.kwargs["path"])
+            return
+        from . import websocket
+        if isinstance(cls, type) and issubclass(cls, websocket.WebSocketHandler):
+            websocket._install_route(self, srv, spec)
+            return
+        xheaders = bool(http_server.xheaders) if http_server else bool(self.settings.get("xheaders"))
+        flags = b.SQ_STREAM_BODY if getattr(cls, "_stream_request_body", False) else 0
+        srv.route("*", spec.rust_pattern, _HandlerRoute(self, spec, xheaders), flags)
+
+    def listen(self, port: int, address: str = "", **kwargs: Any) -> HTTPServer:
+        """Starts an HTTPServer for this application on ``address:port``
+        (``""``: every IPv4 interface). Returns the server (``.ports`` has the
+        bound port when ``port`` was 0)."""
+        server_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("backlog", "reuse_port")}
+        kwargs.setdefault("xheaders", self.settings.get("xheaders", False))
+        server = HTTPServer(self, **kwargs)
+        server.listen(port, address, **server_kwargs)
+        return server
+
+    def __call__(self, request: Any) -> None:
+        raise TypeError("squall Applications are served by squall.httpserver.HTTPServer")
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        if name in self.named_handlers:
+            return self.named_handlers[name].reverse(*args)
+        raise KeyError("%s not found in named urls" % name)
+
+    def log_request(self, handler: RequestHandler) -> None:
+        if "log_function" in self.settings:
+            self.settings["log_function"](handler)
+            return
+        status = handler.get_status()
+        if status < 400:
+            log_method = access_log.info
+        elif status < 500:
+            log_method = access_log.warning
+        else:
+            log_method = access_log.error
+        request_time = 1000.0 * handler.request.request_time()
+        log_method("%d %s %.2fms", status, handler._request_summary(), request_time)
+
+    # --- WebSocket topics ----------------------------------------------------
+
+    def publish(self, topic: str, message: Union[str, bytes, dict], binary: Optional[bool] = None) -> int:
+        """Sends ``message`` to every WebSocket subscribed to ``topic`` on this
+        application's servers (fan-out in Rust, on every reactor thread; the
+        frame is built once). ``str``/``dict`` go as text, ``bytes`` as binary
+        (or as text with ``binary=False``: it must be UTF-8). Safe from any
+        thread. Returns the number of subscribers at the time of the call."""
+        if isinstance(message, dict):
+            message = json.dumps(message)
+        if isinstance(message, str):
+            data = message.encode("utf-8")
+            opcode = b.SQ_WS_BINARY if binary else b.SQ_WS_TEXT
+        else:
+            data = bytes(message)
+            opcode = b.SQ_WS_TEXT if binary is False else b.SQ_WS_BINARY
+        count = 0
+        for srv in self._servers:
+            st = srv.publish(topic, data, opcode)
+            if st == b.SQ_ERR_INVALID_ARG:
+                raise ValueError("cannot publish: %s" % _ffi.SquallError(st))
+            count += srv.subscribers(topic)
+        return count
+
+    def subscribers(self, topic: str) -> int:
+        return sum(srv.subscribers(topic) for srv in self._servers)
+
+    # --- templates and static files ------------------------------------------
+
+    def _jinja_env(self) -> Any:
+        if self._jinja is None or self.settings.get("compiled_template_cache") is False:
+            if self._jinja is None:
+                import jinja2
+                path = self.settings.get("template_path") or os.getcwd()
+                autoescape = self.settings.get("autoescape", "xhtml_escape") is not None
+                self._jinja = jinja2.Environment(
+                    loader=jinja2.FileSystemLoader(path),
+                    autoescape=jinja2.select_autoescape(default=autoescape, default_for_string=autoescape)
+                    if autoescape else False,
+                    auto_reload=bool(self.settings.get("debug")),
+                )
+                self._jinja.globals.update(json_encode=_json)
+        return self._jinja
+
+    def static_url(self, path: str, include_host: Optional[bool] = None, request: Any = None) -> str:
+        prefix = self.settings.get("static_url_prefix", "/static/")
+        base = ""
+        if include_host and request is not None:
+            base = request.protocol + "://" + request.host
+        version = self._static_version(path)
+        if version:
+            return "%s%s%s?v=%s" % (base, prefix, path, version)
+        return base + prefix + path
+
+    def _static_version(self, path: str) -> Optional[str]:
+        root = self.settings.get("static_path")
+        if not root:
+            return None
+        cache = self.settings.get("static_hash_cache", True)
+        with self._static_lock:
+            if cache and path in self._static_hashes:
+                return self._static_hashes[path]
+            full = os.path.abspath(os.path.join(root, path))
+            h: Optional[str] = None
+            if full.startswith(os.path.abspath(root) + os.sep) and os.path.isfile(full):
+                with open(full, "rb") as f:
+                    h = hashlib.md5(f.read()).hexdigest()[:12]
+            if cache:
+                self._static_hashes[path] = h
+            return h
+
+
+def create_signed_value(secret: Any, name: str, value: Union[str, bytes], version: Optional[int] = None,
+                        clock: Optional[Callable[[], float]] = None, key_version: Optional[int] = None) -> bytes:
+    from . import _signing
+    return _signing.create_signed_value(secret, name, value, version=version, clock=clock, key_version=key_version)
+
+
+def decode_signed_value(secret: Any, name: str, value: Union[None, str, bytes], max_age_days: float = 31,
+                        clock: Optional[Callable[[], float]] = None, min_version: Optional[int] = None) -> Optional[bytes]:
+    from . import _signing
+    return _signing.decode_signed_value(secret, name, value, max_age_days=max_age_days, clock=clock, min_version=min_version)

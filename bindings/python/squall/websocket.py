@@ -1,0 +1,651 @@
+"""``squall.websocket``: Tornado's ``WebSocketHandler`` and
+``websocket_connect`` on squall's WebSockets, plus topics.
+
+squall does the handshake, framing, masking, pings and the close handshake
+in Rust; Python sees whole messages. Every socket's userdata is an integer
+index into ``_SOCKETS``; one set of module-level ctypes trampolines serves
+every route and every client connection.
+
+Beyond Tornado: ``subscribe(topic)``/``unsubscribe(topic)`` on a handler and
+``Application.publish(topic, message)``: the fan-out happens in Rust.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import urllib.parse
+from ctypes import byref, c_size_t, pointer, sizeof, string_at
+from typing import Any, Awaitable, Callable, Optional, Union
+
+from . import _ffi
+from ._bindings import sq_str, sq_ws_callbacks, sq_ws_options
+from ._ffi import b, lib
+from ._request import HTTPServerRequest
+from ._slab import Slab
+from .ioloop import IOLoop
+from .web import Application, HTTPError, RequestHandler, URLSpec, _Done, _DONE
+
+__all__ = ["WebSocketHandler", "WebSocketClosedError", "WebSocketError", "BackpressureError",
+           "websocket_connect", "WebSocketClientConnection"]
+
+app_log = logging.getLogger("squall.application")
+gen_log = logging.getLogger("squall.general")
+
+
+class WebSocketError(Exception):
+    pass
+
+
+class WebSocketClosedError(WebSocketError):
+    """Raised by operations on a closed connection."""
+
+
+class BackpressureError(WebSocketError):
+    """The message was dropped: more than the route's ``max_backpressure``
+    bytes were already waiting to be sent to this client."""
+
+
+# Route objects (by route userdata) and open sockets (by socket userdata).
+_ROUTES = Slab()
+_SOCKETS = Slab()
+# Handlers made for a handshake in progress (check_origin, select_subprotocol),
+# by request handle, until on_open takes them.
+_PENDING: dict[int, "WebSocketHandler"] = {}
+
+
+def _sock(ud: int) -> Any:
+    return _SOCKETS.get(ud)
+
+
+@b.sq_ws_callbacks._fields_[1][1]  # on_open (server routes)
+def _on_open(ud: int, ws: int, req: int) -> None:
+    route = _ROUTES.get(ud)
+    if route is None:
+        lib.sq_ws_close(ws, 1011, b"")
+        return
+    route.open(ws, req)
+
+
+@b.sq_ws_callbacks._fields_[1][1]  # on_open (client connections)
+def _on_client_open(ud: int, ws: int, req: int) -> None:
+    conn = _SOCKETS.get(ud)
+    if conn is not None:
+        conn._opened(ws)
+
+
+@b.sq_ws_callbacks._fields_[2][1]
+def _on_message(ud: int, ws: int, data: int, n: int, opcode: int) -> None:
+    s = _SOCKETS.get(ud)
+    if s is not None:
+        raw = string_at(data, n) if n else b""
+        s._on_message_raw(raw.decode("utf-8") if opcode == b.SQ_WS_TEXT else raw)
+
+
+@b.sq_ws_callbacks._fields_[3][1]
+def _on_close(ud: int, ws: int, code: int, reason: int, n: int) -> None:
+    s = _SOCKETS.pop(ud)
+    if s is not None:
+        text = string_at(reason, n).decode("utf-8", "replace") if n else ""
+        s._closed(code, text)
+
+
+@b.sq_ws_callbacks._fields_[4][1]
+def _on_drain(ud: int, ws: int) -> None:
+    s = _SOCKETS.get(ud)
+    if s is not None:
+        s._drained()
+
+
+@b.sq_ws_callbacks._fields_[5][1]
+def _on_ping(ud: int, ws: int, data: int, n: int) -> None:
+    s = _SOCKETS.get(ud)
+    if s is not None:
+        s._guard(s.on_ping, string_at(data, n) if n else b"")
+
+
+@b.sq_ws_callbacks._fields_[6][1]
+def _on_pong(ud: int, ws: int, data: int, n: int) -> None:
+    s = _SOCKETS.get(ud)
+    if s is not None:
+        s._guard(s.on_pong, string_at(data, n) if n else b"")
+
+
+@b.sq_ws_callbacks._fields_[7][1]
+def _check_origin(ud: int, req: int, origin: int, n: int) -> int:
+    route = _ROUTES.get(ud)
+    if route is None:
+        return 0
+    return route.check(req, string_at(origin, n).decode("latin-1") if n else None)
+
+
+@b.sq_ws_callbacks._fields_[8][1]
+def _select_subprotocol(ud: int, req: int, offered: Any, count: int) -> int:
+    h = _PENDING.get(req)
+    if h is None:
+        return -1
+    names = [string_at(offered[i].ptr, offered[i].len).decode("latin-1") for i in range(count)]
+    try:
+        pick = h.select_subprotocol(names)
+    except Exception:
+        app_log.error("Exception in select_subprotocol", exc_info=True)
+        return -1
+    if pick is None:
+        return -1
+    try:
+        return names.index(pick)
+    except ValueError:
+        gen_log.warning("select_subprotocol returned %r, which the client did not offer", pick)
+        return -1
+
+
+@b.sq_ws_callbacks._fields_[9][1]
+def _on_connect_error(ud: int, status: int, message: int, n: int) -> None:
+    conn = _SOCKETS.pop(ud)
+    if conn is not None:
+        conn._failed(status, string_at(message, n).decode("utf-8", "replace") if n else "")
+
+
+def _callbacks(client: bool) -> sq_ws_callbacks:
+    cb = sq_ws_callbacks()
+    cb.size = sizeof(sq_ws_callbacks)
+    cb.on_open = _on_client_open if client else _on_open
+    cb.on_message = _on_message
+    cb.on_close = _on_close
+    cb.on_drain = _on_drain
+    cb.on_ping = _on_ping
+    cb.on_pong = _on_pong
+    if client:
+        cb.on_connect_error = _on_connect_error
+    else:
+        cb.check_origin = _check_origin
+        cb.select_subprotocol = _select_subprotocol
+    return cb
+
+
+_SERVER_CALLBACKS = _callbacks(client=False)
+_CLIENT_CALLBACKS = _callbacks(client=True)
+
+
+def _encode(message: Union[str, bytes, dict], binary: bool) -> tuple[bytes, int]:
+    if isinstance(message, dict):
+        message = json.dumps(message)
+    if isinstance(message, str):
+        return message.encode("utf-8"), (b.SQ_WS_BINARY if binary else b.SQ_WS_TEXT)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return bytes(message), (b.SQ_WS_BINARY if binary else b.SQ_WS_TEXT)
+    raise TypeError("a WebSocket message is str, bytes or dict, not %r" % type(message))
+
+
+class _SocketMixin:
+    """What server handlers and client connections share: sending, closing,
+    message dispatch (coroutine ``on_message`` runs one message at a time)."""
+
+    _ws: Optional[int] = None
+    _ud: int = 0
+
+    def _init_socket(self) -> None:
+        self._ws = None
+        self._ud = 0
+        self.close_code: Optional[int] = None
+        self.close_reason: Optional[str] = None
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._inbox: list[Union[str, bytes]] = []
+        self._busy = False
+
+    def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            r = fn(*args)
+            if r is not None and inspect.isawaitable(r):
+                asyncio.ensure_future(self._await_guard(r))
+        except Exception:
+            self._callback_failed()
+
+    async def _await_guard(self, aw: Awaitable[Any]) -> None:
+        try:
+            await aw
+        except Exception:
+            self._callback_failed()
+
+    def _callback_failed(self) -> None:
+        app_log.error("Uncaught exception in %s", type(self).__name__, exc_info=True)
+        if self._ws is not None:
+            lib.sq_ws_close(self._ws, 1011, b"Internal Error")
+
+    def _on_message_raw(self, msg: Union[str, bytes]) -> None:
+        if self._busy:
+            self._inbox.append(msg)
+            return
+        self._dispatch(msg)
+
+    def _dispatch(self, msg: Union[str, bytes]) -> None:
+        try:
+            r = self._deliver(msg)
+        except Exception:
+            self._callback_failed()
+            return
+        if r is not None and inspect.isawaitable(r):
+            self._busy = True
+            asyncio.ensure_future(self._finish_async(r))
+
+    async def _finish_async(self, aw: Awaitable[Any]) -> None:
+        try:
+            await aw
+        except Exception:
+            self._callback_failed()
+        self._busy = False
+        while self._inbox and not self._busy and self._ws is not None:
+            self._dispatch(self._inbox.pop(0))
+
+    def _deliver(self, msg: Union[str, bytes]) -> Any:
+        raise NotImplementedError
+
+    def _drained(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
+
+    def write_message(self, message: Union[str, bytes, dict], binary: bool = False) -> Any:
+        """Sends a message (``dict`` as JSON). Returns an awaitable that is
+        done at once, or, when the socket's output is over its high-water
+        mark, when it has drained. Raises ``WebSocketClosedError`` on a closed
+        socket, ``BackpressureError`` when the message had to be dropped."""
+        ws = self._ws
+        if ws is None:
+            raise WebSocketClosedError()
+        data, opcode = _encode(message, binary)
+        st = lib.sq_ws_send(ws, data, len(data), opcode)
+        if st == b.SQ_OK:
+            return _DONE
+        if st == b.SQ_BACKPRESSURE:
+            fut = asyncio.get_event_loop().create_future()
+            self._drain_waiters.append(fut)
+            return fut
+        if st == b.SQ_ERR_CLOSED:
+            raise WebSocketClosedError()
+        if st == b.SQ_ERR_LIMIT:
+            raise BackpressureError("message dropped: the client is not reading")
+        if st == b.SQ_ERR_INVALID_ARG:
+            raise ValueError("text messages must be valid UTF-8")
+        raise WebSocketError(str(_ffi.SquallError(st)))
+
+    def ping(self, data: Union[str, bytes] = b"") -> None:
+        if self._ws is None:
+            raise WebSocketClosedError()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if len(data) > 125:
+            raise ValueError("ping data must be 125 bytes or less")
+        st = lib.sq_ws_ping(self._ws, data, len(data))
+        if st == b.SQ_ERR_CLOSED:
+            raise WebSocketClosedError()
+
+    def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
+        """Starts the closing handshake (1000 by default)."""
+        if self._ws is None:
+            return
+        lib.sq_ws_close(self._ws, code if code is not None else 1000, (reason or "").encode("utf-8"))
+
+    def buffered_amount(self) -> int:
+        return lib.sq_ws_buffered_amount(self._ws) if self._ws is not None else 0
+
+    @property
+    def selected_subprotocol(self) -> Optional[str]:
+        if self._ws is None:
+            return None
+        s = sq_str()
+        if lib.sq_ws_subprotocol(self._ws, byref(s)) != b.SQ_OK or not s.len:
+            return None
+        return string_at(s.ptr, s.len).decode("latin-1")
+
+    def _fail_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_exception(WebSocketClosedError())
+
+
+class WebSocketHandler(RequestHandler, _SocketMixin):
+    """Subclass it and define ``open``, ``on_message``, ``on_close``.
+
+    Options come from the application settings (``websocket_ping_interval``,
+    ``websocket_ping_timeout`` in seconds, ``websocket_max_message_size``)
+    or from class attributes of the same names without the prefix
+    (``ping_interval``, ``ping_timeout``, ``max_message_size``), plus
+    squall's ``high_water``, ``max_backpressure`` and ``subprotocols``.
+    """
+
+    high_water: Optional[int] = None
+    max_backpressure: Optional[int] = None
+    subprotocols: Optional[list[str]] = None
+
+    def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
+        self._init_socket()
+        super().__init__(application, request, **kwargs)
+
+    # --- what subclasses define ---------------------------------------------
+
+    def open(self, *args: str, **kwargs: str) -> Optional[Awaitable[None]]:
+        pass
+
+    def on_message(self, message: Union[str, bytes]) -> Optional[Awaitable[None]]:
+        raise NotImplementedError
+
+    def on_close(self) -> None:
+        pass
+
+    def on_ping(self, data: bytes) -> None:
+        pass
+
+    def on_pong(self, data: bytes) -> None:
+        pass
+
+    def check_origin(self, origin: str) -> bool:
+        """Same-origin by default: the Origin's host must be the Host header."""
+        parsed = urllib.parse.urlparse(origin.lower())
+        return parsed.netloc == self.request.headers.get("Host", "").lower()
+
+    def select_subprotocol(self, subprotocols: list[str]) -> Optional[str]:
+        """Picks one of the offered subprotocols (default: the first one the
+        class's ``subprotocols`` list accepts, or none)."""
+        if self.subprotocols:
+            for p in subprotocols:
+                if p in self.subprotocols:
+                    return p
+        return None
+
+    def get_compression_options(self) -> Optional[dict[str, Any]]:
+        return None
+
+    # --- settings -------------------------------------------------------------
+
+    @property
+    def ping_interval(self) -> Optional[float]:
+        return self.settings.get("websocket_ping_interval", None)
+
+    @property
+    def ping_timeout(self) -> Optional[float]:
+        return self.settings.get("websocket_ping_timeout", None)
+
+    @property
+    def max_message_size(self) -> int:
+        return self.settings.get("websocket_max_message_size", 10 * 1024 * 1024)
+
+    # --- topics -----------------------------------------------------------------
+
+    def subscribe(self, topic: str) -> None:
+        """Receives every message published to ``topic`` from now on."""
+        if self._ws is None:
+            raise WebSocketClosedError()
+        st = lib.sq_ws_subscribe(self._ws, topic.encode("utf-8"))
+        if st == b.SQ_ERR_CLOSED:
+            raise WebSocketClosedError()
+        _ffi.check(st)
+
+    def unsubscribe(self, topic: str) -> None:
+        if self._ws is None:
+            return
+        st = lib.sq_ws_unsubscribe(self._ws, topic.encode("utf-8"))
+        if st not in (b.SQ_OK, b.SQ_ERR_CLOSED):
+            _ffi.check(st)
+
+    def publish(self, topic: str, message: Union[str, bytes, dict], binary: Optional[bool] = None) -> int:
+        return self.application.publish(topic, message, binary)
+
+    # --- plumbing --------------------------------------------------------------
+
+    def _deliver(self, msg: Union[str, bytes]) -> Any:
+        return self.on_message(msg)
+
+    def _closed(self, code: int, reason: str) -> None:
+        self.close_code = code
+        self.close_reason = reason
+        self._ws = None
+        self._fail_waiters()
+        try:
+            self.on_close()
+        except Exception:
+            app_log.error("Uncaught exception in on_close", exc_info=True)
+
+    def write(self, chunk: Any) -> None:  # type: ignore[override]
+        raise RuntimeError("Method not supported for Web Sockets")
+
+    def send_error(self, *args: Any, **kwargs: Any) -> None:
+        if self._ws is not None:
+            lib.sq_ws_close(self._ws, 1011, b"")
+
+
+class _WSRoute:
+    def __init__(self, app: Application, spec: URLSpec) -> None:
+        self.app = app
+        self.spec = spec
+        self.cls = spec.handler_class
+        self.ncap = spec.regex.groups
+        self.names = spec.group_names
+
+    def _make(self, req: int) -> WebSocketHandler:
+        request = HTTPServerRequest.from_handle(req, bool(self.app.settings.get("xheaders")))
+        request._freeze()  # the upgrade request is readable only during the handshake
+        _ = request.arguments, request.cookies
+        h = self.cls(self.app, request, **self.spec.kwargs)
+        return h
+
+    def check(self, req: int, origin: Optional[str]) -> int:
+        try:
+            h = self._make(req)
+            r = h.prepare()
+            if r is not None and inspect.isawaitable(r):
+                gen_log.warning("%s.prepare is async: squall runs WebSocket prepare() synchronously", self.cls.__name__)
+                asyncio.ensure_future(r)
+            if h._finished:
+                return 0
+            if origin is not None and not h.check_origin(origin):
+                gen_log.info("Cross origin websockets not allowed (%s)", origin)
+                return 0
+        except HTTPError as e:
+            gen_log.info("WebSocket handshake refused: %s", e)
+            return 0
+        except Exception:
+            app_log.error("Uncaught exception in WebSocket handshake", exc_info=True)
+            return 0
+        _PENDING[req] = h
+        return 1
+
+    def open(self, ws: int, req: int) -> None:
+        h = _PENDING.pop(req, None)
+        if h is None:
+            try:
+                h = self._make(req)
+            except Exception:
+                app_log.error("Uncaught exception creating %s", self.cls.__name__, exc_info=True)
+                lib.sq_ws_close(ws, 1011, b"")
+                return
+        args: list[str] = []
+        kwargs: dict[str, str] = {}
+        if self.ncap:
+            from .web import _capture
+            caps = [_capture(req, i) for i in range(self.ncap)]
+            if any(n is not None for n in self.names):
+                kwargs = {n: v for n, v in zip(self.names, caps) if n is not None}
+            else:
+                args = caps
+        h.path_args, h.path_kwargs = args, kwargs
+        h._ws = ws
+        h._ud = _SOCKETS.put(h)
+        lib.sq_ws_set_userdata(ws, h._ud)
+        h._guard(h.open, *args, **kwargs) if not kwargs else h._guard(lambda: h.open(*args, **kwargs))
+
+
+def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
+    o = sq_ws_options()
+    _ffi.check(lib.sq_ws_options_init(byref(o), sizeof(o)))
+    probe = cls.__new__(cls)
+    probe.application = app  # settings lookups only
+
+    def setting(attr: str, key: str) -> Any:
+        v = cls.__dict__.get(attr) if attr in cls.__dict__ else None
+        if v is None or isinstance(v, property):
+            try:
+                v = getattr(probe, attr)
+            except Exception:
+                v = app.settings.get(key)
+        return v
+
+    mms = setting("max_message_size", "websocket_max_message_size")
+    if mms:
+        o.max_message_size = int(mms)
+    pi = setting("ping_interval", "websocket_ping_interval")
+    if pi:
+        o.ping_interval_ms = int(float(pi) * 1000)
+    pt = setting("ping_timeout", "websocket_ping_timeout")
+    if pt:
+        o.pong_timeout_ms = int(float(pt) * 1000)
+    if getattr(cls, "high_water", None):
+        o.high_water = int(cls.high_water)
+    if getattr(cls, "max_backpressure", None):
+        o.max_backpressure = int(cls.max_backpressure)
+    keep: list[Any] = []
+    if getattr(cls, "subprotocols", None):
+        sp = ",".join(cls.subprotocols).encode()
+        keep.append(sp)
+        o.subprotocols = sp
+    return o, keep
+
+
+def _install_route(app: Application, srv: Any, spec: URLSpec) -> None:
+    route = _WSRoute(app, spec)
+    rid = _ROUTES.put(route)
+    options, keep = _route_options(app, spec.handler_class)
+    st = lib.sq_ws_route(srv._live(), spec.rust_pattern.encode(), byref(_SERVER_CALLBACKS), byref(options), rid)
+    if st < 0:
+        _ROUTES.pop(rid)
+        raise ValueError("websocket route %r: %s" % (spec.pattern, _ffi.SquallError(st)))
+    srv._keep.append((route, options, keep))
+
+
+# --- the client ------------------------------------------------------------------
+
+class WebSocketClientConnection(_SocketMixin):
+    """A client WebSocket: ``read_message()``, ``write_message()``,
+    ``close()``, ``ping()``; or pass ``on_message_callback`` to
+    ``websocket_connect``."""
+
+    def __init__(self, on_message_callback: Optional[Callable[[Union[None, str, bytes]], Any]] = None) -> None:
+        self._init_socket()
+        self._on_message_callback = on_message_callback
+        self._connect_future: asyncio.Future[WebSocketClientConnection] = asyncio.get_event_loop().create_future()
+        self._messages: list[Union[None, str, bytes]] = []
+        self._readers: list[asyncio.Future[Union[None, str, bytes]]] = []
+        self._closed_flag = False
+
+    def _opened(self, ws: int) -> None:
+        self._ws = ws
+        if not self._connect_future.done():
+            self._connect_future.set_result(self)
+
+    def _failed(self, status: int, message: str) -> None:
+        if self._connect_future.done():
+            return
+        if status == b.SQ_ERR_CONNECT:
+            exc: Exception = ConnectionRefusedError(message)
+        elif status == b.SQ_ERR_TIMEOUT:
+            exc = asyncio.TimeoutError(message)
+        elif status == b.SQ_ERR_RESOLVE:
+            exc = OSError(message)
+        else:
+            exc = WebSocketError(message or str(_ffi.SquallError(status)))
+        self._connect_future.set_exception(exc)
+
+    def _deliver(self, msg: Union[str, bytes]) -> Any:
+        if self._on_message_callback is not None:
+            return self._on_message_callback(msg)
+        if self._readers:
+            self._readers.pop(0).set_result(msg)
+        else:
+            self._messages.append(msg)
+        return None
+
+    def _closed(self, code: int, reason: str) -> None:
+        self.close_code = code
+        self.close_reason = reason
+        self._ws = None
+        self._closed_flag = True
+        self._fail_waiters()
+        if self._on_message_callback is not None:
+            self._guard(self._on_message_callback, None)
+        for r in self._readers:
+            if not r.done():
+                r.set_result(None)
+        self._readers = []
+        if not self._connect_future.done():
+            self._connect_future.set_exception(WebSocketClosedError())
+
+    def read_message(self, callback: Optional[Callable[[Any], Any]] = None) -> "asyncio.Future[Union[None, str, bytes]]":
+        """The next message; ``None`` once the connection is closed."""
+        fut: asyncio.Future[Union[None, str, bytes]] = asyncio.get_event_loop().create_future()
+        if self._messages:
+            fut.set_result(self._messages.pop(0))
+        elif self._closed_flag:
+            fut.set_result(None)
+        else:
+            self._readers.append(fut)
+        if callback is not None:
+            fut.add_done_callback(lambda f: callback(f))
+        return fut
+
+
+def websocket_connect(url: Any, callback: Optional[Callable[[Any], Any]] = None, connect_timeout: Optional[float] = None,
+                      on_message_callback: Optional[Callable[[Any], Any]] = None, compression_options: Any = None,
+                      ping_interval: Optional[float] = None, ping_timeout: Optional[float] = None,
+                      max_message_size: int = 10 * 1024 * 1024, subprotocols: Optional[list[str]] = None,
+                      headers: Optional[dict[str, str]] = None, ca_file: Optional[str] = None,
+                      resolver: Any = None) -> "asyncio.Future[WebSocketClientConnection]":
+    """Connects to ``url`` (ws:// or wss://, or an ``HTTPRequest`` with
+    ``url`` and ``headers``); returns a future of the connection."""
+    if not isinstance(url, str):
+        req = url
+        url = req.url
+        headers = dict(getattr(req, "headers", None) or {}) or headers
+        connect_timeout = connect_timeout or getattr(req, "connect_timeout", None)
+        ca_file = ca_file or getattr(req, "ca_certs", None)
+    loop = IOLoop.current()
+    assert loop is not None
+    conn = WebSocketClientConnection(on_message_callback)
+    o = sq_ws_options()
+    _ffi.check(lib.sq_ws_options_init(byref(o), sizeof(o)))
+    o.max_message_size = int(max_message_size)
+    if ping_interval:
+        o.ping_interval_ms = int(ping_interval * 1000)
+    if ping_timeout:
+        o.pong_timeout_ms = int(ping_timeout * 1000)
+    if connect_timeout:
+        o.connect_timeout_ms = max(1, int(connect_timeout * 1000))
+    keep = []
+    if subprotocols:
+        sp = ",".join(subprotocols).encode()
+        keep.append(sp)
+        o.subprotocols = sp
+    if headers:
+        for k, v in headers.items():
+            if any(c in str(k) + str(v) for c in "\r\n\0"):
+                raise ValueError("header %r has a CR, LF or NUL" % k)
+        hb = "\r\n".join(f"{k}: {v}" for k, v in headers.items()).encode("latin-1")
+        keep.append(hb)
+        o.headers = hb
+    if ca_file:
+        cb = str(ca_file).encode()
+        keep.append(cb)
+        o.ca_file = cb
+    conn._ud = _SOCKETS.put(conn)
+    st = lib.sq_ws_connect(loop._loop_ptr(), url.encode(), byref(_CLIENT_CALLBACKS), byref(o), conn._ud)
+    if st < 0:
+        _SOCKETS.pop(conn._ud)
+        if st == b.SQ_ERR_INVALID_ARG:
+            raise ValueError("bad WebSocket URL %r: %s" % (url, _ffi.SquallError(st)))
+        raise WebSocketError(str(_ffi.SquallError(st)))
+    fut = conn._connect_future
+    if callback is not None:
+        fut.add_done_callback(callback)
+    return fut
