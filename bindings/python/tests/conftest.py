@@ -1,0 +1,109 @@
+"""Fixtures of the Python package's suite.
+
+``run_server(source)`` writes a Python program to a temporary file and runs it
+in a subprocess with ``PORT`` in its environment (a free 127.0.0.1 port) and
+this package on ``PYTHONPATH``; it returns once the port accepts connections,
+and the process is stopped (by its PID) when the test ends. Servers run in
+their own process so that a crash in one cannot take the test run down and
+so that each has its own asyncio loop and squall loop.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1]
+ROOT = PKG.parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: Optional[subprocess.Popen] = None, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open within {timeout}s")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(PKG) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.log_path = log_path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def run_server(tmp_path: Path) -> Callable[..., Server]:
+    started: list[Server] = []
+
+    def start(source: str = "", *, path: Optional[str] = None, args: tuple[str, ...] = (),
+              env: Optional[dict[str, str]] = None, port: Optional[int] = None, wait: bool = True) -> Server:
+        port = port or free_port()
+        if path is None:
+            script = tmp_path / f"server_{len(started)}.py"
+            script.write_text(textwrap.dedent(source))
+            path = str(script)
+        log_path = tmp_path / f"server_{len(started)}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([sys.executable, path, *args], env=child_env(PORT=str(port), **(env or {})),
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        srv = Server(proc, port, log_path)
+        started.append(srv)
+        if wait:
+            try:
+                wait_port(port, proc)
+            except RuntimeError as e:
+                raise RuntimeError(f"{e}\n--- server log ---\n{srv.log()}") from None
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
