@@ -4,7 +4,8 @@
 #   make test            every test: Rust, C (plain, ASan+UBSan, valgrind), conformance, client; later Python and Go
 #   make test-client     the HTTP client suite (tests/client) against build/examples/c/sqfetch
 #   make examples        build/examples/c/*
-#   make demo            the main demo (see README)
+#   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
+#   make test-python     the Python package's suite (bindings/python/tests)
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
 #   make bench           bench/run.sh (see bench/README.md)
 #   make check-header    fails if include/squall.h is stale after a build
@@ -32,7 +33,7 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
-.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client
+.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -48,7 +49,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client
+test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client test-python
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -114,7 +115,7 @@ test-install: build test-readme
 
 # Python packages of the suites, installed when missing (tests/requirements.txt).
 test-deps:
-	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme' 2>/dev/null || \
+	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
 
 # Autobahn|Testsuite groups 1-7 and 10 against the demo's /ws/echo, compared
@@ -133,6 +134,12 @@ test-conformance: $(BUILD)/examples/c/demo_server
 test-client: test-deps examples
 	cd tests/client && $(PYTHON) -m pytest -q -p no:cacheprovider .
 
+# The Python package (bindings/python): its own suite against the library
+# built here (found at target/release by the loader), a headless Chromium
+# included when SQUALL_REQUIRE_BROWSER=1 (CI sets it).
+test-python: test-deps build
+	cd bindings/python && $(PYTHON) -m pytest -q -p no:cacheprovider tests
+
 check-header: build
 	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }
 
@@ -146,8 +153,14 @@ $(BUILD)/examples/c/%: examples/c/%.c $(REL)/libsquall.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CWARN) -O2 -g -Iinclude $< -o $@ $(REL)/libsquall.a $(STATIC_LIBS)
 
-# The main job until the Python chat room exists: the C demo server.
-demo: $(BUILD)/examples/c/demo_server
+# The main job: the Python chat room (examples/python/chat) on
+# http://127.0.0.1:8888/, on the library built here. Jinja2 is installed
+# when missing. `make demo-c` runs the C demo server instead.
+demo: build
+	@$(PYTHON) -c 'import jinja2' 2>/dev/null || $(PYTHON) -m pip install -q 'jinja2>=3' </dev/null
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) examples/python/chat/chat.py --port=$${PORT:-8888}
+
+demo-c: $(BUILD)/examples/c/demo_server
 	@echo "open http://127.0.0.1:$${PORT:-8888}/ (Ctrl-C stops it gracefully)"
 	$(BUILD)/examples/c/demo_server
 

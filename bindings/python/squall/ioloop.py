@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
 from . import _ffi
 from ._ffi import b, lib
 
-__all__ = ["IOLoop", "PeriodicCallback", "TimeoutError"]
+__all__ = ["IOLoop", "PeriodicCallback", "TimeoutError", "install_log_bridge"]
 
 app_log = logging.getLogger("squall.application")
 gen_log = logging.getLogger("squall.general")
@@ -48,6 +48,45 @@ def _run_added(ud: int) -> None:
     entry = _pending.pop(ud, None)
     if entry is not None:
         entry[0]._run_callback(entry[1])
+
+
+_LEVELS = {b.SQ_LOG_ERROR: logging.ERROR, b.SQ_LOG_WARN: logging.WARNING, b.SQ_LOG_INFO: logging.INFO,
+           b.SQ_LOG_DEBUG: logging.DEBUG, b.SQ_LOG_TRACE: 5}
+_log_installed = False
+
+
+@b.sq_log_callback
+def _log_record(ud: int, level: int, target: int, message: int) -> None:
+    # May run on a reactor thread: keep it short and never raise into C.
+    try:
+        from ctypes import string_at
+        gen_log.log(_LEVELS.get(level, logging.INFO), "%s [%s]", string_at(message).decode("utf-8", "replace"),
+                    string_at(target).decode("utf-8", "replace"))
+    except Exception:  # pragma: no cover - logging itself failed
+        pass
+
+
+def install_log_bridge(level: Optional[int] = None) -> None:
+    """Sends squall's own log records to the ``squall.general`` logger, at the
+    level that logger has now (or ``level``, a ``logging`` level). Done once
+    automatically when the first loop starts; call again after changing the
+    logger's level."""
+    global _log_installed
+    _log_installed = True
+    py = level if level is not None else gen_log.getEffectiveLevel()
+    if py <= 5:
+        sq = b.SQ_LOG_TRACE
+    elif py <= logging.DEBUG:
+        sq = b.SQ_LOG_DEBUG
+    elif py <= logging.INFO:
+        sq = b.SQ_LOG_INFO
+    elif py <= logging.WARNING:
+        sq = b.SQ_LOG_WARN
+    elif py <= logging.ERROR:
+        sq = b.SQ_LOG_ERROR
+    else:
+        sq = b.SQ_LOG_OFF
+    lib.sq_log_set_callback(sq, _log_record if sq != b.SQ_LOG_OFF else b.sq_log_callback(), 0)
 
 
 def _default_io_threads() -> int:
@@ -130,6 +169,8 @@ class IOLoop:
         if self._sq is None:
             if self._closing:
                 raise RuntimeError("IOLoop is closed")
+            if not _log_installed:
+                install_log_bridge()
             ptr = lib.sq_loop_new()
             if not ptr:
                 raise _ffi.SquallError(b.SQ_ERR_PANIC)
