@@ -20,6 +20,11 @@ _OK = b.SQ_OK
 _NOT_FOUND = b.SQ_ERR_NOT_FOUND
 
 
+# One out-parameter reused by code that runs only on the host thread.
+_HOST_STR = sq_str()
+_HOST_REF = byref(_HOST_STR)
+
+
 class RequestGone(RuntimeError):
     """The request was read after its response finished (the handle is stale)."""
 
@@ -163,10 +168,11 @@ class HTTPServerRequest:
 
     @classmethod
     def from_handle(cls, req: int, xheaders: bool = False) -> "HTTPServerRequest":
-        s = sq_str()
-        lib.sq_request_method(req, byref(s))
+        """Host thread only (it reuses one out-parameter)."""
+        s = _HOST_STR
+        lib.sq_request_method(req, _HOST_REF)
         method = string_at(s.ptr, s.len).decode("latin-1")
-        lib.sq_request_uri(req, byref(s))
+        lib.sq_request_uri(req, _HOST_REF)
         uri = string_at(s.ptr, s.len).decode("latin-1")
         return cls(req, method, uri, xheaders)
 

@@ -29,14 +29,16 @@ _ROUTES = Slab()
 _DONE = Slab()
 
 
+_ROUTE_ITEMS = _ROUTES._items  # the hot path indexes the slab's list directly
+
+
 @b.sq_handler
 def _handle(ud: int, req: int) -> int:
-    route = _ROUTES.get(ud)
-    if route is None:
-        return b.SQ_ERR_CLOSED
     try:
-        route(req)
+        _ROUTE_ITEMS[ud](req)
     except BaseException:
+        if _ROUTES.get(ud) is None:
+            return b.SQ_ERR_CLOSED
         # a route object answers its own errors; this is the last guard
         app_log.error("Uncaught exception serving a request", exc_info=True)
         return b.SQ_ERR_PANIC

@@ -131,8 +131,13 @@ def _json(obj: Any) -> str:
     return json.dumps(obj).replace("</", "<\\/")
 
 
-def _canonical(name: str) -> str:
-    return "-".join(w.capitalize() for w in name.split("-"))
+def _canonical(name: str, _cache: dict[str, str] = {}) -> str:
+    c = _cache.get(name)
+    if c is None:
+        c = "-".join(w.capitalize() for w in name.split("-"))
+        if len(_cache) < 1000:
+            _cache[name] = c
+    return c
 
 
 def _header_array(pairs: list[tuple[bytes, bytes]]) -> Any:
@@ -588,7 +593,7 @@ class RequestHandler:
     def set_etag_header(self) -> None:
         etag = self.compute_etag()
         if etag is not None:
-            self.set_header("Etag", etag)
+            self._headers["Etag"] = [etag]
 
     def check_etag_header(self) -> bool:
         vals = self._headers.get("Etag")
@@ -924,8 +929,7 @@ class FastRequest:
 
     def __init__(self, req: int, captures: tuple[str, ...]) -> None:
         self._req = req
-        self._method: Optional[str] = None
-        self._uri: Optional[str] = None
+        self._method = self._uri = None
         self.captures = captures
 
     def _str(self, fn: Any) -> str:
@@ -1012,40 +1016,39 @@ def _fast_respond(req: int, status: int, headers: Any, body: Any) -> int:
     return st
 
 
-class _FastRoute:
-    __slots__ = ("fn", "ncap", "pattern")
+def _fast_route(fn: Callable[[FastRequest], Any], pattern: str) -> Callable[[int], None]:
+    """What squall calls for a fast-path route (a closure: the cheapest
+    callable for the trampoline to call)."""
+    ncap = re.compile(pattern).groups
+    respond = _respond
+    text = _TEXT_HEADERS
 
-    def __init__(self, fn: Callable[[FastRequest], Any], pattern: str) -> None:
-        self.fn = fn
-        self.ncap = re.compile(pattern).groups
-        self.pattern = pattern
-
-    def __call__(self, req: int) -> None:
-        caps: tuple[str, ...] = ()
-        if self.ncap:
-            caps = tuple(_capture(req, i) for i in range(self.ncap))
+    def fast(req: int) -> None:
         try:
-            r = self.fn(FastRequest(req, caps))
-            if r is DEFER:
-                return
+            r = fn(FastRequest(req, tuple(_capture(req, i) for i in range(ncap)) if ncap else ()))
             if type(r) is bytes:
-                st = _respond(req, 200, _TEXT_HEADERS, 1, r, len(r))
-                if st == b.SQ_ERR_INVALID_ARG:
+                if respond(req, 200, text, 1, r, len(r)) == _INVALID:
                     raise ValueError("squall refused the response")
+            elif r is DEFER:
                 return
-            if isinstance(r, tuple):
+            elif isinstance(r, tuple):
                 if len(r) == 2:
                     _fast_respond(req, r[0], None, r[1])
                 elif len(r) == 3:
                     _fast_respond(req, r[0], r[1], r[2])
                 else:
                     raise TypeError("a fast-path tuple is (status, body) or (status, headers, body)")
-                return
-            _fast_respond(req, 200, None, r)
+            else:
+                _fast_respond(req, 200, None, r)
         except Exception:
-            app_log.error("Uncaught exception in fast-path route %s", self.pattern, exc_info=True)
+            app_log.error("Uncaught exception in fast-path route %s", pattern, exc_info=True)
             body = b"500: Internal Server Error"
-            _respond(req, 500, _TEXT_HEADERS, 1, body, len(body))
+            respond(req, 500, text, 1, body, len(body))
+
+    return fast
+
+
+_INVALID = b.SQ_ERR_INVALID_ARG
 
 
 def _capture(req: int, i: int) -> str:
@@ -1170,7 +1173,7 @@ class Application:
     def _install_spec(self, srv: Server, spec: Any, http_server: Optional[HTTPServer]) -> None:
         if isinstance(spec, tuple):
             _, method, pattern, fn = spec
-            srv.route(method, pattern, _FastRoute(fn, pattern))
+            srv.route(method, pattern, _fast_route(fn, pattern))
             return
         cls = spec.handler_class
         if isinstance(cls, type) and issubclass(cls, StaticFileHandler):
