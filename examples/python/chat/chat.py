@@ -11,8 +11,8 @@ box; ``static/chat.js`` connects to the WebSocket ``/message`` and
 Names
     A participant's name comes from ``?name=`` on the WebSocket URL (the page
     passes the name it keeps in localStorage, or the page's own ``?name=``).
-    Names are cleaned: control characters and ``<>&"'`` removed, spaces
-    collapsed, at most ``NAME_MAX`` characters; none left means the room
+    Names are cleaned: runs of white space made one space, control
+    characters and ``<>&"'`` removed, at most ``NAME_MAX`` characters; none left means the room
     picks ``guest-N``.
 
 The protocol on ``/message`` (every frame is a JSON object in a text frame)
@@ -85,7 +85,7 @@ def clean_name(raw: Optional[str]) -> str:
     """The name as shown to everyone, or "" when nothing usable is left."""
     if not raw:
         return ""
-    name = _SPACES.sub(" ", _NAME_DROP.sub("", raw)).strip()
+    name = _NAME_DROP.sub("", _SPACES.sub(" ", raw)).strip()
     return name[:NAME_MAX].strip()
 
 
