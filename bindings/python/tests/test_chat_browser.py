@@ -1,0 +1,241 @@
+"""The chat room in a real browser: Debian's headless Chromium driven by
+Selenium through /usr/bin/chromedriver, two separate browser sessions (two
+people) on one chat.py.
+
+Nothing is downloaded: the browser and the driver are the system's, given to
+Selenium by path, and SE_OFFLINE=1 keeps Selenium Manager off the network.
+When Chromium, chromedriver or Selenium is missing the test is skipped, or
+fails when SQUALL_REQUIRE_BROWSER=1 (CI sets it and installs them with
+tests/browser-deps.sh).
+
+Screenshots of both pages go to build/artifacts/chat-a.png and chat-b.png
+(relative to the repository root).
+"""
+from __future__ import annotations
+
+import os
+import struct
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from test_chat import ROOT, ChatServer, start_chat
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = ROOT / "build" / "artifacts"
+WAIT = 20.0   # seconds for anything the page must do
+
+
+def _missing() -> list[str]:
+    missing = []
+    for path, pkg in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            missing.append("%s (Debian package %s)" % (path, pkg))
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the Python package selenium")
+    return missing
+
+
+def require_browser() -> None:
+    """Skips, or fails under SQUALL_REQUIRE_BROWSER=1, when a piece is missing.
+    Called from the test itself so that CI reports a failure, not an error."""
+    missing = _missing()
+    if not missing:
+        return
+    msg = ("the browser test needs " + ", ".join(missing) +
+           "; install them with `bash tests/browser-deps.sh`")
+    if os.environ.get("SQUALL_REQUIRE_BROWSER") == "1":
+        pytest.fail("SQUALL_REQUIRE_BROWSER=1 but " + msg, pytrace=False)
+    pytest.skip(msg)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path):
+    """Starts chat.py when called; stops it (by its PID) at the end."""
+    started: list[ChatServer] = []
+
+    def start() -> ChatServer:
+        srv = start_chat(tmp_path)
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def open_browser(tmp_path: Path):
+    """Starts a headless Chromium session (its own profile, so its own
+    localStorage: a separate person); every one started is quit at the end."""
+    os.environ["SE_OFFLINE"] = "1"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    drivers: list[Any] = []
+
+    def start(label: str) -> Any:
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = CHROMIUM
+        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1100,760", "--no-first-run", "--no-default-browser-check",
+                     "--disable-extensions", "--disable-background-networking", "--disable-sync",
+                     "--user-data-dir=%s" % (tmp_path / ("profile-" + label))):
+            opts.add_argument(flag)
+        service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / ("chromedriver-%s.log" % label)))
+        driver = webdriver.Chrome(service=service, options=opts)
+        drivers.append(driver)
+        driver.set_page_load_timeout(WAIT)
+        driver.set_script_timeout(WAIT)
+        return driver
+
+    yield start
+    for d in drivers:
+        try:
+            d.quit()
+        except Exception:
+            pass
+
+
+def wait_for(driver: Any, what: str, cond: Callable[[Any], Any]) -> Any:
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+    try:
+        return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(cond)
+    except TimeoutException:
+        raise AssertionError("page did not show %s within %.0fs; page text:\n%s\nconsole:\n%s"
+                             % (what, WAIT, _text(driver), _console(driver))) from None
+
+
+def _text(driver: Any) -> str:
+    try:
+        return driver.find_element("tag name", "body").text
+    except Exception as e:  # pragma: no cover - diagnostics only
+        return "(no text: %s)" % e
+
+
+def _console(driver: Any) -> str:
+    try:
+        return "\n".join(str(e) for e in driver.get_log("browser"))
+    except Exception:
+        return "(no console log)"
+
+
+def bodies(driver: Any) -> list[tuple[str, str]]:
+    """(sender, text) of every message line on the page, in order."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#inbox .line.message'))"
+        ".map(function (l) { return [l.querySelector('.from').textContent, l.querySelector('.body').textContent]; });")
+
+
+def shows(driver: Any, sender: str, text: str) -> Callable[[Any], bool]:
+    return lambda _: [sender, text] in [list(x) for x in bodies(driver)]
+
+
+def connected(driver: Any) -> Callable[[Any], bool]:
+    return lambda _: driver.find_element("id", "status").get_attribute("data-state") == "open"
+
+
+def texts(driver: Any, selector: str = "#online li") -> list[str]:
+    # read in one script: the list is rebuilt on every join and leave
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(function (e) { return e.textContent; });",
+        selector)
+
+
+def named(driver: Any, name: str) -> Callable[[Any], bool]:
+    return lambda _: name in texts(driver, "#online li.me")
+
+
+def post(driver: Any, text: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+    box = driver.find_element("id", "message")
+    box.clear()
+    box.send_keys(text)
+    box.send_keys(Keys.ENTER)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "%s is not a PNG" % path
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_two_browsers_chat(start_server: Callable[[], ChatServer], open_browser: Callable[[str], Any]) -> None:
+    require_browser()
+    from selenium.webdriver.common.keys import Keys
+
+    chat = start_server()
+
+    run = uuid.uuid4().hex[:6]
+    alice, bob = "Alice " + run, "Bob " + run
+    hello = "hello from A " + run
+    reply = "and hello from B " + run
+    markup = '<img src=x onerror="window.__pwned=1"><b>bold?</b> ' + run
+
+    a = open_browser("a")
+    b = open_browser("b")
+
+    # A picks a name with the name box (kept in localStorage), B with ?name=.
+    a.get(chat.url)
+    wait_for(a, "a connection", connected(a))
+    box = a.find_element("id", "name")
+    box.clear()
+    box.send_keys(alice + Keys.ENTER)
+    wait_for(a, "the name " + alice, named(a, alice))
+    assert a.execute_script("return localStorage.getItem('squall-chat-name')") == alice
+
+    b.get(chat.url + "?name=" + bob.replace(" ", "%20"))
+    wait_for(b, "a connection", connected(b))
+    wait_for(b, "the name " + bob, named(b, bob))
+    wait_for(a, bob + " in the who's-here list",
+             lambda _: bob in texts(a))
+
+    # A message typed in A appears in A and in B.
+    post(a, hello)
+    wait_for(a, "its own message", shows(a, alice, hello))
+    wait_for(b, "A's message", shows(b, alice, hello))
+    assert a.find_element("id", "message").get_attribute("value") == ""
+
+    # One from B appears in A.
+    post(b, reply)
+    wait_for(a, "B's message", shows(a, bob, reply))
+    wait_for(b, "its own message", shows(b, bob, reply))
+
+    # Markup typed in a message is shown as text, never run.
+    post(b, markup)
+    wait_for(a, "the markup as text", shows(a, bob, markup))
+    for d in (a, b):
+        assert d.execute_script("return window.__pwned === undefined")
+        assert d.find_elements("css selector", "#inbox img, #inbox b") == []
+
+    # Own messages are marked as such on each side.
+    mine_a = texts(a, "#inbox .line.message.mine .body")
+    assert hello in mine_a and reply not in mine_a
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shots = {"a": ARTIFACTS / "chat-a.png", "b": ARTIFACTS / "chat-b.png"}
+    for label, driver in (("a", a), ("b", b)):
+        shots[label].unlink(missing_ok=True)
+        assert driver.save_screenshot(str(shots[label])), "screenshot of page %s failed" % label
+    for path in shots.values():
+        assert path.is_file(), path
+        width, height = png_size(path)
+        assert width >= 400 and height >= 300, (path, width, height)
+        assert path.stat().st_size > 10_000, "%s is only %d bytes" % (path, path.stat().st_size)
+
+    # A new page (A reloaded) gets its name back and the history from the server.
+    a.refresh()
+    wait_for(a, "a connection after reload", connected(a))
+    assert a.find_element("id", "name").get_attribute("value") == alice
+    wait_for(a, "the history", lambda _: all(x in [list(y) for y in bodies(a)]
+                                             for x in ([alice, hello], [bob, reply], [bob, markup])))
+    assert a.execute_script("return window.__pwned === undefined")
+    assert chat.alive(), chat.log()
+    assert "Traceback" not in chat.log(), chat.log()
