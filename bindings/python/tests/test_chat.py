@@ -120,10 +120,11 @@ def chat(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def healthy(chat: ChatServer):
-    """Each test leaves the server running and its log free of tracebacks."""
+    """Each test leaves the server running, and adds no traceback to its log."""
+    start = len(chat.log())
     yield chat
     assert chat.alive(), "chat.py died:\n" + chat.log()
-    log = chat.log()
+    log = chat.log()[start:]
     assert "Traceback" not in log and "Uncaught exception" not in log, log
 
 
@@ -417,6 +418,29 @@ def test_bad_frames_answered_with_an_error(healthy: ChatServer) -> None:
         await expect(a, said(mark))
         await close_all(a)
     run(body())
+
+
+def test_lone_surrogates_do_not_poison_the_room(healthy: ChatServer) -> None:
+    """JSON may carry "\\ud800", which decodes to a string no UTF-8 encoder
+    takes: the room replaces it instead of failing the publish or, later,
+    every rendering of the page."""
+    mark = tag("surrogate")
+
+    async def body() -> None:
+        a = await connect(healthy, name="lonely")
+        await a.send('{"body": "%s \\ud800 and \\udfff"}' % mark)
+        ev = await expect(a, lambda e: e.get("type") == "message" and mark in e.get("body", ""))
+        assert ev["body"] == mark + " \ufffd and \ufffd"
+        await a.send('{"name": "half\\ud83d"}')
+        assert (await expect(a, lambda e: e.get("type") == "renamed"))["you"] == "half"
+        # a proper pair is one character and goes through as it is
+        await a.send('{"body": "%s \\ud83d\\ude00"}' % mark)
+        ev = await expect(a, lambda e: e.get("type") == "message" and "\U0001F600" in e.get("body", ""))
+        await close_all(a)
+    run(body())
+    status, _, page = get(healthy)
+    assert status == 200
+    assert (mark + " \ufffd and \ufffd").encode() in page
 
 
 def test_frame_over_the_limit_closes_only_that_client(healthy: ChatServer) -> None:

@@ -53,6 +53,7 @@ drops a closed socket without bothering the others.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import html
 import itertools
@@ -77,8 +78,11 @@ log = logging.getLogger("chat")
 options.define("port", default=8888, type=int, help="port to listen on")
 options.define("address", default="127.0.0.1", help="address to listen on")
 
-_NAME_DROP = re.compile(r"[\x00-\x1f\x7f-\x9f<>&\"']")
+_NAME_DROP = re.compile(r"[\x00-\x1f\x7f-\x9f<>&\"'\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
+# JSON's "\ud800" escapes decode to lone surrogates, which no UTF-8 encoder
+# takes: they would fail the publish and then every rendering of the page.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def clean_name(raw: Optional[str]) -> str:
@@ -194,7 +198,7 @@ class MessageSocket(websocket.WebSocketHandler):
         body = frame.get("body")
         if not isinstance(body, str):
             return self.refuse("bad_request", 'expected {"body": "..."} or {"name": "..."}')
-        body = body.strip()
+        body = _SURROGATE.sub("\ufffd", body.strip())
         if not body:
             return None
         size = len(body.encode("utf-8"))
@@ -208,14 +212,26 @@ class MessageSocket(websocket.WebSocketHandler):
         self.room.leave(self)
 
     def tell(self, event: dict[str, Any]) -> None:
-        """A frame for this client only; quietly nothing if it has gone."""
+        """A frame for this client only; quietly nothing if it has gone (or,
+        too far behind, had the frame dropped)."""
         try:
-            self.write_message(json.dumps(event, ensure_ascii=False))
-        except websocket.WebSocketClosedError:
-            pass
+            sent = self.write_message(json.dumps(event, ensure_ascii=False))
+        except websocket.WebSocketError:
+            return
+        # The future, when there is one, fails if the client goes before the
+        # frame is out: look at its outcome so that nothing is logged for it.
+        if sent is not None and hasattr(sent, "add_done_callback"):
+            sent.add_done_callback(_outcome_seen)
 
     def refuse(self, error: str, detail: str) -> None:
         self.tell({"type": "error", "error": error, "detail": detail})
+
+
+def _outcome_seen(fut: Any) -> None:
+    try:
+        fut.exception()
+    except asyncio.CancelledError:
+        pass
 
 
 def make_app(**settings: Any) -> web.Application:
