@@ -156,7 +156,8 @@ async def connect(srv: ChatServer, **query: Any) -> Any:
     q = "&".join("%s=%s" % (k, v) for k, v in query.items())
     # max_queue=None: a client that a test leaves unread must still see the
     # server's close frame (a full queue would stop websockets reading).
-    ws = await asyncio.wait_for(websockets.connect(srv.ws_url + ("?" + q if q else ""), max_size=None, max_queue=None), STEP)
+    url = srv.ws_url + ("?" + q if q else "")
+    ws = await asyncio.wait_for(websockets.connect(url, max_size=None, max_queue=None), STEP)
     ws.welcome = await next_event(ws)
     assert ws.welcome["type"] == "welcome", ws.welcome
     return ws

@@ -169,13 +169,17 @@ class MessageSocket(websocket.WebSocketHandler):
 
     def open(self) -> None:
         self.name = clean_name(self.get_argument("name", "")) or self.room.guest_name()
-        self.tell({"type": "welcome", "you": self.name, "online": sorted(self.room.online() + [self.name], key=str.lower),
-                   "last_id": self.room.last_id, "max_body": MAX_BODY})
+        here = sorted(self.room.online() + [self.name], key=str.lower)
+        self.tell({"type": "welcome", "you": self.name, "online": here, "last_id": self.room.last_id,
+                   "max_body": MAX_BODY})
         since = self.get_argument("since", "")
         if since.isdigit():
             for m in self.room.since(int(since)):
                 self.tell(wire(m))
-        self.subscribe(TOPIC)
+        try:
+            self.subscribe(TOPIC)
+        except websocket.WebSocketClosedError:
+            return  # gone already: its on_close follows, with nothing to undo
         self.room.join(self)
 
     def on_message(self, message: Any) -> None:
