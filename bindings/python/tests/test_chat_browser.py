@@ -215,6 +215,16 @@ def test_two_browsers_chat(start_server: Callable[[], ChatServer], open_browser:
         assert d.execute_script("return window.__pwned === undefined")
         assert d.find_elements("css selector", "#inbox img, #inbox b") == []
 
+    # A message over 4 KiB is refused on the page with a word why, and the
+    # text stays in the box (the server refuses it too: test_chat.py).
+    big = "y" * 5000
+    box_b = b.find_element("id", "message")
+    b.execute_script("arguments[0].value = arguments[1];", box_b, big)
+    box_b.send_keys(Keys.ENTER)
+    wait_for(b, "the too-long error", lambda _: "at most 4096 bytes" in b.find_element("id", "error").text)
+    assert box_b.get_attribute("value") == big
+    box_b.clear()
+
     # Own messages are marked as such on each side.
     mine_a = texts(a, "#inbox .line.message.mine .body")
     assert hello in mine_a and reply not in mine_a
@@ -237,5 +247,6 @@ def test_two_browsers_chat(start_server: Callable[[], ChatServer], open_browser:
     wait_for(a, "the history", lambda _: all(x in [list(y) for y in bodies(a)]
                                              for x in ([alice, hello], [bob, reply], [bob, markup])))
     assert a.execute_script("return window.__pwned === undefined")
+    assert big not in [text for _, text in bodies(a)]
     assert chat.alive(), chat.log()
     assert "Traceback" not in chat.log(), chat.log()

@@ -15,6 +15,7 @@
   var messageForm = document.getElementById("messageform");
   var messageInput = document.getElementById("message");
 
+  var maxBody = Number(messageForm.getAttribute("data-max-body")) || 4096;
   var lastId = Number(inbox.getAttribute("data-last-id")) || 0;
   var me = "";
   var ws = null;
@@ -117,6 +118,7 @@
     switch (ev.type) {
       case "welcome":
         setMe(ev.you);
+        if (typeof ev.max_body === "number") { maxBody = ev.max_body; }
         showOnline(ev.online || []);
         break;
       case "renamed":
@@ -183,6 +185,12 @@
     e.preventDefault();
     var body = messageInput.value;
     if (!body.trim()) { return; }
+    // The server refuses longer ones too; checking here keeps the text.
+    var size = new TextEncoder().encode(body.trim()).length;
+    if (size > maxBody) {
+      showError("a message is at most " + maxBody + " bytes; that one is " + size);
+      return;
+    }
     if (send({ body: body })) {
       messageInput.value = "";
       errorEl.hidden = true;
