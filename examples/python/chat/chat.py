@@ -12,14 +12,16 @@ Names
     A participant's name comes from ``?name=`` on the WebSocket URL (the page
     passes the name it keeps in localStorage, or the page's own ``?name=``).
     Names are cleaned: runs of white space made one space, control
-    characters and ``<>&"'`` removed, at most ``NAME_MAX`` characters; none left means the room
-    picks ``guest-N``.
+    characters, lone surrogates and ``<>&"'`` removed, at most ``NAME_MAX``
+    (32) characters; none left means the room picks ``guest-N``.
 
 The protocol on ``/message`` (every frame is a JSON object in a text frame)
 
     client -> server
-        {"body": "text"}     say something: at most MAX_BODY bytes of UTF-8;
-                             empty or blank bodies are dropped silently
+        {"body": "text"}     say something: at most MAX_BODY (4096) bytes of
+                             UTF-8 once trimmed; empty or blank bodies are
+                             dropped silently; a frame over MAX_FRAME (64 KiB)
+                             closes the connection (1009)
         {"name": "new name"} change one's name
 
     server -> everyone (published to the topic "chat", the sender included)
