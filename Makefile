@@ -33,7 +33,8 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
-.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c
+.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
+	test-conformance-python test-autobahn-python
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -49,7 +50,8 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client test-python
+test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client test-python \
+	test-conformance-python test-autobahn-python
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -123,10 +125,19 @@ test-deps:
 test-autobahn: $(BUILD)/examples/c/demo_server
 	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/c/demo_server -q
 
+# The same Autobahn groups against the Python demo (examples/python/demo_server.py).
+test-autobahn-python: build
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py --cmd "$(PYTHON) examples/python/demo_server.py" -q
+
 # The HTTP conformance suite against the C demo server (SQUALL_DEMO selects
 # another demo: the Python and Go ones run the same suite).
 test-conformance: $(BUILD)/examples/c/demo_server
 	cd tests/conformance && $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# The same suite against the Python demo.
+test-conformance-python: build
+	cd tests/conformance && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 # The HTTP client suite: build/examples/c/sqfetch (SQFETCH selects another
 # binary) against scripted Python servers, TLS ones with a CA made at test

@@ -245,11 +245,12 @@ class HTTPServer:
             from . import process
             process.fork_processes(num_processes, max_restarts)
 
-    def stop(self) -> None:
+    def stop(self, deadline: float = 10.0) -> None:
         """Stops accepting and closes idle connections; requests in flight
-        finish (graceful, 10 s deadline)."""
+        finish, for ``deadline`` seconds at most; WebSockets are closed with
+        1001. ``await close_all_connections()`` waits for the end."""
         if self._server is not None:
-            self._server.shutdown(10.0)
+            self._server.shutdown(deadline)
 
     async def close_all_connections(self) -> None:
         """Waits until every connection is closed (after ``stop``)."""

@@ -190,6 +190,12 @@ class RequestHandler:
     put = _unimplemented_method
     options = _unimplemented_method
 
+    def _allowed_methods(self) -> list[str]:
+        """The verbs this class implements (a 405's ``Allow``, RFC 9110)."""
+        cls = type(self)
+        return [m for m in self.SUPPORTED_METHODS
+                if getattr(cls, m.lower(), None) is not getattr(RequestHandler, m.lower(), None)]
+
     def prepare(self) -> Optional[Awaitable[None]]:
         """Called before the verb method (may be ``async``)."""
         return None
@@ -378,6 +384,8 @@ class RequestHandler:
             if isinstance(exception, HTTPError) and exception.reason:
                 reason = exception.reason
         self.set_status(status_code, reason=reason)
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self._allowed_methods()))
         try:
             self.write_error(status_code, **kwargs)
         except Exception:

@@ -318,6 +318,7 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
     """
 
     high_water: Optional[int] = None
+    idle_timeout: Optional[float] = None  # seconds without a frame before a 1001 close
     max_backpressure: Optional[int] = None
     subprotocols: Optional[list[str]] = None
 
@@ -502,6 +503,9 @@ def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
     pt = setting("ping_timeout", "websocket_ping_timeout")
     if pt:
         o.pong_timeout_ms = int(float(pt) * 1000)
+    idle = getattr(cls, "idle_timeout", None)
+    if idle:
+        o.idle_timeout_ms = int(float(idle) * 1000)
     if getattr(cls, "high_water", None):
         o.high_water = int(cls.high_water)
     if getattr(cls, "max_backpressure", None):
