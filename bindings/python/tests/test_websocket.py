@@ -1,0 +1,286 @@
+"""squall.websocket: handlers, topics and the client, against the
+`websockets` package and squall's own client."""
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from conftest import child_env, free_port, wait_port
+
+APP = r'''
+import asyncio, os, threading
+from squall import web, websocket, ioloop
+
+EVENTS = []
+
+class Echo(websocket.WebSocketHandler):
+    def open(self): EVENTS.append("open")
+    def on_message(self, m):
+        if m == "close-me": self.close(4001, "bye now"); return
+        if m == "raise": raise RuntimeError("handler failed")
+        if m == "dict": self.write_message({"k": 1}); return
+        if m == "ping": self.ping(b"srv"); return
+        self.write_message(m, binary=isinstance(m, bytes))
+    def on_pong(self, data): self.write_message("pong:" + data.decode())
+    def on_ping(self, data): EVENTS.append("ping:" + data.decode())
+    def on_close(self):
+        EVENTS.append(f"close:{self.close_code}:{self.close_reason}")
+        try:
+            self.write_message("x")
+        except websocket.WebSocketClosedError:
+            EVENTS.append("closed-error")
+
+class Events(web.RequestHandler):
+    def get(self): self.write({"events": EVENTS})
+
+class Ordered(websocket.WebSocketHandler):
+    async def on_message(self, m):
+        await asyncio.sleep(0.01 if int(m) % 2 else 0)
+        self.write_message(m)
+
+class Origins(websocket.WebSocketHandler):
+    def check_origin(self, origin): return origin == "http://trusted.test"
+    def on_message(self, m): self.write_message(m)
+
+class Proto(websocket.WebSocketHandler):
+    def select_subprotocol(self, offered): return "two" if "two" in offered else None
+    def open(self): self.write_message("proto:" + str(self.selected_subprotocol))
+    def on_message(self, m): pass
+
+class Small(websocket.WebSocketHandler):
+    max_message_size = 1024
+    def on_message(self, m): self.write_message(m)
+
+class Room(websocket.WebSocketHandler):
+    def open(self, room): self.room = room; self.subscribe(room)
+    def on_message(self, m):
+        if m == "leave": self.unsubscribe(self.room); self.write_message("left"); return
+        if m == "from-thread":
+            threading.Thread(target=lambda: self.application.publish(self.room, "threaded")).start(); return
+        self.application.publish(self.room, m)
+
+app = web.Application([(r"/echo", Echo), (r"/events", Events), (r"/ordered", Ordered), (r"/origins", Origins),
+                       (r"/proto", Proto), (r"/small", Small), (r"/room/(\w+)", Room)],
+                      websocket_ping_interval=float(os.environ.get("PING", "0")) or None)
+app.listen(int(os.environ["PORT"]), "127.0.0.1")
+ioloop.IOLoop.current().start()
+'''
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wsapp")
+    (d / "app.py").write_text(APP)
+    p = free_port()
+    proc = subprocess.Popen([sys.executable, str(d / "app.py")], env=child_env(PORT=str(p)),
+                            stdout=open(d / "log.txt", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    wait_port(p, proc)
+    yield p
+    proc.terminate()
+    proc.wait(10)
+
+
+def run(coro, timeout=20):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def connect(port, path, **kw):
+    kw.setdefault("origin", None)
+    return websockets.connect(f"ws://127.0.0.1:{port}{path}", open_timeout=5, close_timeout=3, **kw)
+
+
+def events(port):
+    import urllib.request
+    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/events", timeout=5).read())["events"]
+
+
+def test_echo_text_binary_dict(port):
+    async def main():
+        async with connect(port, "/echo") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            await ws.send(b"\x00\x01bin")
+            assert await ws.recv() == b"\x00\x01bin"
+            await ws.send("dict")
+            assert json.loads(await ws.recv()) == {"k": 1}
+            big = "x" * 200_000
+            await ws.send(big)
+            assert await ws.recv() == big
+    run(main())
+
+
+def test_server_close_and_closed_error(port):
+    async def main():
+        async with connect(port, "/echo") as ws:
+            await ws.send("close-me")
+            with pytest.raises(ConnectionClosed) as e:
+                await ws.recv()
+            assert e.value.rcvd.code == 4001 and e.value.rcvd.reason == "bye now"
+    run(main())
+    ev = events(port)
+    assert "closed-error" in ev
+
+
+def test_client_close_code_reaches_the_handler(port):
+    async def main():
+        async with connect(port, "/echo") as ws:
+            await ws.send("a")
+            await ws.recv()
+            await ws.close(4002, "client says bye")
+    run(main())
+    import time
+    deadline = time.monotonic() + 5
+    while "close:4002:client says bye" not in events(port):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_pings_both_ways(port):
+    async def main():
+        async with connect(port, "/echo") as ws:
+            pong = await ws.ping(b"cli")
+            await asyncio.wait_for(pong, 5)
+            await ws.send("ping")  # the server pings; websockets answers; on_pong echoes
+            assert await ws.recv() == "pong:srv"
+    run(main())
+    assert "ping:cli" in events(port)
+
+
+def test_exception_in_on_message_is_1011_and_server_goes_on(port):
+    async def main():
+        async with connect(port, "/echo") as ws:
+            await ws.send("raise")
+            with pytest.raises(ConnectionClosed) as e:
+                await ws.recv()
+            assert e.value.rcvd.code == 1011
+        async with connect(port, "/echo") as ws:
+            await ws.send("still")
+            assert await ws.recv() == "still"
+    run(main())
+
+
+def test_async_on_message_keeps_order(port):
+    async def main():
+        async with connect(port, "/ordered") as ws:
+            for i in range(20):
+                await ws.send(str(i))
+            got = [await ws.recv() for _ in range(20)]
+            assert got == [str(i) for i in range(20)]
+    run(main())
+
+
+def test_origin_checks(port):
+    async def main():
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(port, "/echo", origin="http://evil.test"):
+                pass
+        assert e.value.response.status_code == 403
+        async with connect(port, "/echo", origin=f"http://127.0.0.1:{port}") as ws:
+            await ws.send("same")
+            assert await ws.recv() == "same"
+        async with connect(port, "/origins", origin="http://trusted.test") as ws:
+            await ws.send("t")
+            assert await ws.recv() == "t"
+        with pytest.raises(InvalidStatus):
+            async with connect(port, "/origins", origin=f"http://127.0.0.1:{port}"):
+                pass
+    run(main())
+
+
+def test_select_subprotocol(port):
+    async def main():
+        async with connect(port, "/proto", subprotocols=["one", "two"]) as ws:
+            assert ws.subprotocol == "two"
+            assert await ws.recv() == "proto:two"
+        async with connect(port, "/proto") as ws:
+            assert await ws.recv() == "proto:None"
+    run(main())
+
+
+def test_max_message_size_is_1009(port):
+    async def main():
+        async with connect(port, "/small") as ws:
+            await ws.send("y" * 1024)
+            assert len(await ws.recv()) == 1024
+            await ws.send("y" * 1025)
+            with pytest.raises(ConnectionClosed) as e:
+                await ws.recv()
+            assert e.value.rcvd.code == 1009
+    run(main())
+
+
+def test_topics_50_clients(port):
+    async def main():
+        clients = [await connect(port, "/room/lobby") for _ in range(50)]
+        other = await connect(port, "/room/other")
+        leaver = await connect(port, "/room/lobby")
+        await leaver.send("leave")
+        assert await leaver.recv() == "left"
+        for i in range(5):
+            await clients[0].send(f"m{i}")
+        for c in clients:
+            assert [await c.recv() for _ in range(5)] == [f"m{i}" for i in range(5)]
+        await clients[1].send("from-thread")
+        for c in clients:
+            assert await c.recv() == "threaded"
+        for c in (other, leaver):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.recv(), 0.3)
+        for c in clients + [other, leaver]:
+            await c.close()
+    run(main(), timeout=40)
+
+
+def test_squall_client_against_squall_and_websockets(port):
+    code = r'''
+import asyncio, sys
+import websockets
+from squall import ioloop, websocket
+
+async def peer(ws):
+    async for m in ws:
+        await ws.send(m)
+
+async def main():
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/echo")
+    conn.write_message("hi")
+    assert await conn.read_message() == "hi"
+    conn.write_message(b"\x01\x02", binary=True)
+    assert await conn.read_message() == b"\x01\x02"
+    conn.close(1000, "done")
+    assert await conn.read_message() is None
+    try:
+        conn.write_message("late")
+        raise SystemExit("no WebSocketClosedError")
+    except websocket.WebSocketClosedError:
+        pass
+    got = []
+    done = asyncio.get_event_loop().create_future()
+    def on_msg(m):
+        got.append(m)
+        if m is None and not done.done(): done.set_result(None)
+    async with websockets.serve(peer, "127.0.0.1", 0) as server:
+        p = server.sockets[0].getsockname()[1]
+        c = await websocket.websocket_connect(f"ws://127.0.0.1:{p}/", on_message_callback=on_msg)
+        c.write_message("to websockets")
+        await asyncio.sleep(0.2)
+        c.close()
+        await asyncio.wait_for(done, 5)
+    assert got == ["to websockets", None], got
+    try:
+        await websocket.websocket_connect("ws://127.0.0.1:1/")
+        raise SystemExit("connected to port 1?")
+    except ConnectionRefusedError:
+        pass
+    print("client ok")
+
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "client ok" in r.stdout, r.stdout + r.stderr
