@@ -450,7 +450,9 @@ class AsyncHTTPClient:
             follow = self._option(request, "follow_redirects")
             lib.sq_fetch_request_set_max_redirects(r, int(self._option(request, "max_redirects") or 0) if follow else 0)
             decompress = self._option(request, "decompress_response")
-            lib.sq_fetch_request_set_decompress(r, 1 if decompress else 0, 0)
+            # the decompressed size is capped like the body (squall's default: 100 MiB)
+            limit = int(request.max_body_size) if request.max_body_size is not None else 100 << 20
+            lib.sq_fetch_request_set_decompress(r, 1 if decompress else 0, limit)
             if request.max_body_size is not None:
                 lib.sq_fetch_request_set_max_body(r, int(request.max_body_size))
             if request.auth_username is not None:
