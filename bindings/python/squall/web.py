@@ -100,6 +100,12 @@ class _Done:
     def done(self) -> bool:
         return True
 
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False
+
     def result(self) -> None:
         return None
 
