@@ -34,7 +34,7 @@ CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
-	test-conformance-python test-autobahn-python
+	test-conformance-python test-autobahn-python test-python-install
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -51,7 +51,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 # ---- tests ------------------------------------------------------------------
 
 test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client test-python \
-	test-conformance-python test-autobahn-python
+	test-conformance-python test-autobahn-python test-python-install
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -150,6 +150,10 @@ test-client: test-deps examples
 # included when SQUALL_REQUIRE_BROWSER=1 (CI sets it).
 test-python: test-deps build
 	cd bindings/python && $(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+# pip install ./bindings/python into a fresh venv: a py3-none-<platform> wheel carrying the library.
+test-python-install: build
+	bash tests/python-install.sh
 
 check-header: build
 	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }
