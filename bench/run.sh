@@ -6,6 +6,8 @@
 #   bench/run.sh http       the HTTP server beside the anchors (~6 min)
 #   bench/run.sh ws [args]  WebSocket echo, broadcast, idle and many connections
 #                           beside the anchors (~9 min; args go to ws_bench.py, e.g. --quick)
+#   bench/run.sh python     the Python package (RequestHandler, fast path, WebSockets)
+#                           beside Tornado, uvicorn and socketify.py (~12 min)
 #   bench/run.sh fetch [args]  the HTTP client (sqfetch) beside Tornado's and aiohttp's
 #                           clients against a local nginx (2-7 min; args go to fetch_bench.py)
 #
@@ -22,6 +24,11 @@ if [[ "$what" == all || "$what" == loop ]]; then
         target/release/libsquall.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
     python3 bench/loop_report.py build/bench/loop_bench 3 > bench/results/loop.md
     cat bench/results/loop.md
+fi
+
+if [[ "$what" == all || "$what" == python ]]; then
+    # the Python package beside Tornado, uvicorn and socketify.py (~12 min)
+    python3 bench/python_bench.py
 fi
 
 if [[ "$what" == all || "$what" == http ]]; then
