@@ -1,9 +1,20 @@
-"""``squall.options``: Tornado's command-line and config-file options.
+"""Command-line and config-file options, with the API of ``tornado.options``.
+
+Each module ``define``\\ s the options it uses; the program then calls
+``parse_command_line()`` and/or ``parse_config_file(path)`` once, and reads
+the values as attributes of the global ``options``::
 
     from squall.options import define, options, parse_command_line
-    define("port", default=8888, help="listen on this port", type=int)
+
+    define("port", default=8888, help="port to listen on")
+    define("debug", default=False)
     parse_command_line()
     app.listen(options.port)
+
+Names may be written with ``-`` or ``_`` (``--max-size`` sets ``max_size``).
+The ``logging`` option (default ``info``) is defined here; after parsing,
+``squall.log.enable_pretty_logging()`` sets the log level and formatter
+unless it is ``none``.
 """
 from __future__ import annotations
 
@@ -13,65 +24,29 @@ import os
 import re
 import sys
 import textwrap
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TextIO
 
-__all__ = ["Error", "OptionParser", "define", "options", "parse_command_line", "parse_config_file",
-           "print_help", "add_parse_callback"]
+__all__ = [
+    "Error", "OptionParser", "options", "define", "parse_command_line",
+    "parse_config_file", "print_help", "add_parse_callback", "run_parse_callbacks",
+]
 
 
 class Error(Exception):
-    """A bad option definition or value."""
+    """An option was defined twice, is unknown, or was given a bad value."""
+
+
+_UNSET: Any = object()
 
 
 def _normalize(name: str) -> str:
     return name.replace("_", "-")
 
 
-_TIMEDELTA_UNITS = {"d": "days", "day": "days", "days": "days", "h": "hours", "hr": "hours", "hour": "hours",
-                    "hours": "hours", "m": "minutes", "min": "minutes", "minute": "minutes", "minutes": "minutes",
-                    "s": "seconds", "sec": "seconds", "second": "seconds", "seconds": "seconds",
-                    "ms": "milliseconds", "millisecond": "milliseconds", "milliseconds": "milliseconds",
-                    "us": "microseconds", "microsecond": "microseconds", "microseconds": "microseconds",
-                    "w": "weeks", "week": "weeks", "weeks": "weeks"}
-_TIMEDELTA_RE = re.compile(r"\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-z]*)\s*,?\s*")
-_DATETIME_FORMATS = ("%a %b %d %H:%M:%S %Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
-                     "%Y%m%d %H:%M:%S", "%Y%m%d %H:%M", "%Y-%m-%d", "%Y%m%d", "%H:%M:%S", "%H:%M")
-
-
-def _parse_timedelta(value: str) -> datetime.timedelta:
-    total = datetime.timedelta()
-    pos = 0
-    value = value.strip()
-    if not value:
-        raise Error("empty timedelta")
-    while pos < len(value):
-        m = _TIMEDELTA_RE.match(value, pos)
-        if not m or m.end() == pos:
-            raise Error("cannot parse timedelta %r" % value)
-        number, unit = float(m.group(1)), m.group(2) or "seconds"
-        if unit not in _TIMEDELTA_UNITS:
-            raise Error("unknown timedelta unit %r" % unit)
-        total += datetime.timedelta(**{_TIMEDELTA_UNITS[unit]: number})
-        pos = m.end()
-    return total
-
-
-def _parse_datetime(value: str) -> datetime.datetime:
-    for fmt in _DATETIME_FORMATS:
-        try:
-            return datetime.datetime.strptime(value, fmt)
-        except ValueError:
-            pass
-    raise Error("Unrecognized date/time format: %r" % value)
-
-
-def _parse_bool(value: str) -> bool:
-    return value.lower() not in ("false", "0", "f")
-
-
 class _Option:
     def __init__(self, name: str, default: Any, type: type, help: Optional[str], metavar: Optional[str],
-                 multiple: bool, file_name: str, group_name: Optional[str], callback: Optional[Callable[[Any], None]]) -> None:
+                 multiple: bool, file_name: str, group_name: str,
+                 callback: Optional[Callable[[Any], None]]) -> None:
         if default is None and multiple:
             default = []
         self.name = name
@@ -88,36 +63,35 @@ class _Option:
     def value(self) -> Any:
         return self.default if self._value is _UNSET else self._value
 
-    def _parse_one(self, text: str) -> Any:
-        t = self.type
-        try:
-            if t is bool:
-                return _parse_bool(text)
-            if t is datetime.datetime:
-                return _parse_datetime(text)
-            if t is datetime.timedelta:
-                return _parse_timedelta(text)
-            if t is str:
-                return text
-            return t(text)
-        except Error:
-            raise
-        except Exception as e:
-            raise Error("Option %r requires a value of type %s, got %r (%s)" % (self.name, t.__name__, text, e))
+    # --- parsing text ---------------------------------------------------
 
-    def parse(self, value: str) -> Any:
+    def _parse_one(self, text: str) -> Any:
+        if self.type is bool:
+            return text.strip().lower() not in ("false", "0", "f")
+        if self.type is str:
+            return text
+        if self.type is datetime.datetime:
+            return _parse_datetime(text)
+        if self.type is datetime.timedelta:
+            return _parse_timedelta(text)
+        try:
+            return self.type(text)
+        except Exception as e:
+            raise Error(f"Option {self.name!r}: bad value {text!r} for type {self.type.__name__} ({e})") from None
+
+    def parse(self, text: str) -> Any:
         if self.multiple:
-            out: list[Any] = []
-            for part in value.split(","):
-                if issubclass(self.type, numbers.Integral) and self.type is not bool and ":" in part:
-                    lo, _, hi = part.partition(":")
-                    lo_v, hi_v = self._parse_one(lo), self._parse_one(hi)
-                    out.extend(range(lo_v, hi_v + 1))
+            values: list[Any] = []
+            for piece in text.split(","):
+                if issubclass(self.type, numbers.Integral) and self.type is not bool and ":" in piece:
+                    lo_text, _, hi_text = piece.partition(":")
+                    lo, hi = self._parse_one(lo_text), self._parse_one(hi_text or lo_text)
+                    values.extend(range(lo, hi + 1))
                 else:
-                    out.append(self._parse_one(part))
-            self._value = out
+                    values.append(self._parse_one(piece))
+            self._value = values
         else:
-            self._value = self._parse_one(value)
+            self._value = self._parse_one(text)
         if self.callback is not None:
             self.callback(self._value)
         return self._value
@@ -125,200 +99,286 @@ class _Option:
     def set(self, value: Any) -> None:
         if self.multiple:
             if not isinstance(value, list):
-                raise Error("Option %r is required to be a list of %s" % (self.name, self.type.__name__))
+                raise Error(f"Option {self.name!r} is required to be a list of {self.type.__name__}")
             for item in value:
                 if item is not None and not isinstance(item, self.type):
-                    raise Error("Option %r is required to be a list of %s" % (self.name, self.type.__name__))
+                    raise Error(f"Option {self.name!r} is required to be a list of {self.type.__name__}")
         elif value is not None and not isinstance(value, self.type):
-            raise Error("Option %r is required to be a %s (%s given)" % (self.name, self.type.__name__, type(value)))
+            raise Error(f"Option {self.name!r} is required to be a {self.type.__name__} ({type(value)!r} given)")
         self._value = value
         if self.callback is not None:
             self.callback(self._value)
 
 
-_UNSET = object()
+_DATETIME_FORMATS = [
+    "%a %b %d %H:%M:%S %Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+    "%Y-%m-%dT%H:%M:%S", "%Y%m%d %H:%M:%S", "%Y%m%d %H:%M", "%Y-%m-%d", "%Y%m%d",
+    "%H:%M:%S", "%H:%M",
+]
+
+
+def _parse_datetime(text: str) -> datetime.datetime:
+    for fmt in _DATETIME_FORMATS:
+        try:
+            return datetime.datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+    raise Error(f"Unrecognized date/time format: {text!r}")
+
+
+_TD_UNITS = {
+    "w": "weeks", "week": "weeks", "weeks": "weeks",
+    "d": "days", "day": "days", "days": "days",
+    "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
+    "m": "minutes", "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
+    "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
+    "ms": "milliseconds", "millisecond": "milliseconds", "milliseconds": "milliseconds",
+    "us": "microseconds", "microsecond": "microseconds", "microseconds": "microseconds",
+    "": "seconds",
+}
+_TD_PART = re.compile(r"\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*)\s*,?")
+
+
+def _parse_timedelta(text: str) -> datetime.timedelta:
+    """``'1h 30m'``, ``'90s'``, ``'2 days, 3h'``, ``'1.5'`` (seconds)."""
+    total = datetime.timedelta()
+    pos = 0
+    text = text.strip()
+    if not text:
+        raise Error("Empty time interval")
+    while pos < len(text):
+        m = _TD_PART.match(text, pos)
+        if not m or m.end() == pos:
+            raise Error(f"Unrecognized time interval: {text!r}")
+        unit = _TD_UNITS.get(m.group(2).lower())
+        if unit is None:
+            raise Error(f"Unknown time unit {m.group(2)!r} in {text!r}")
+        total += datetime.timedelta(**{unit: float(m.group(1))})
+        pos = m.end()
+    return total
 
 
 class OptionParser:
-    """A collection of options; the module-level ``options`` is the global one."""
+    """A set of options. ``squall.options.options`` is the global one; make
+    your own to keep options apart (tests, libraries)."""
 
     def __init__(self) -> None:
         self.__dict__["_options"] = {}
         self.__dict__["_parse_callbacks"] = []
-        self.define("help", type=bool, help="show this help information", callback=self._help_callback)
+        self.define("help", type=bool, help="show this help information", group="", callback=self._help_callback)
 
-    def _opt(self, name: str) -> _Option:
-        try:
-            return self._options[_normalize(name)]
-        except KeyError:
-            raise AttributeError("Unrecognized option %r" % name) from None
+    # --- access ---------------------------------------------------------
+
+    def _get(self, name: str) -> _Option:
+        opt = self._options.get(_normalize(name))
+        if opt is None:
+            raise AttributeError(f"Unrecognized option {name!r}")
+        return opt
 
     def __getattr__(self, name: str) -> Any:
-        return self._opt(name).value()
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._get(name).value()
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self._opt(name).set(value)
+        self._get(name).set(value)
 
     def __getitem__(self, name: str) -> Any:
-        return self._opt(name).value()
+        try:
+            return self._get(name).value()
+        except AttributeError:
+            raise KeyError(name) from None
 
     def __setitem__(self, name: str, value: Any) -> None:
-        self._opt(name).set(value)
+        try:
+            opt = self._get(name)
+        except AttributeError:
+            raise KeyError(name) from None
+        opt.set(value)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and _normalize(name) in self._options
 
     def __iter__(self) -> Iterator[str]:
-        return (opt.name for opt in self._options.values())
+        return iter([opt.name for opt in self._options.values()])
 
     def items(self) -> list[tuple[str, Any]]:
         return [(opt.name, opt.value()) for opt in self._options.values()]
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.items())
-
     def groups(self) -> set[str]:
-        return {opt.group_name for opt in self._options.values() if opt.group_name is not None}
+        return {opt.group_name for opt in self._options.values()}
 
     def group_dict(self, group: str) -> dict[str, Any]:
-        return {opt.name: opt.value() for opt in self._options.values() if not group or group == opt.group_name}
+        """The options of ``group`` (all of them when ``group`` is empty)."""
+        return {opt.name: opt.value() for opt in self._options.values() if not group or opt.group_name == group}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {opt.name: opt.value() for opt in self._options.values()}
+
+    # --- definition -----------------------------------------------------
 
     def define(self, name: str, default: Any = None, type: Optional[type] = None, help: Optional[str] = None,
                metavar: Optional[str] = None, multiple: bool = False, group: Optional[str] = None,
                callback: Optional[Callable[[Any], None]] = None) -> None:
-        normalized = _normalize(name)
-        if normalized in self._options:
-            raise Error("Option %r already defined in %s" % (normalized, self._options[normalized].file_name))
-        frame = sys._getframe(1)
-        file_name = frame.f_code.co_filename
-        if file_name == __file__ and frame.f_back is not None:
-            file_name = frame.f_back.f_code.co_filename
+        """Defines an option. ``type`` defaults to the type of ``default``
+        (str when there is none, or when ``multiple``); ``group`` (used by
+        ``print_help``) defaults to the file of the caller."""
+        key = _normalize(name)
+        if key in self._options:
+            raise Error(f"Option {name!r} already defined in {self._options[key].file_name}")
+        file_name = _caller_file()
         if type is None:
             if not multiple and default is not None:
                 type = default.__class__
+            elif multiple and isinstance(default, list) and default:
+                type = default[0].__class__
             else:
                 type = str
-        group_name = group if group is not None else file_name
-        self._options[normalized] = _Option(name, default, type, help, metavar, multiple, file_name, group_name, callback)
+        self._options[key] = _Option(name, default=default, type=type, help=help, metavar=metavar,
+                                     multiple=multiple, file_name=file_name,
+                                     group_name=group if group is not None else file_name, callback=callback)
+
+    # --- parsing --------------------------------------------------------
 
     def parse_command_line(self, args: Optional[list[str]] = None, final: bool = True) -> list[str]:
+        """Parses ``args`` (default ``sys.argv``; its first item is the
+        program and is skipped) and returns what follows the options: the
+        first argument not starting with ``-``, or whatever follows ``--``."""
         if args is None:
             args = sys.argv
         remaining: list[str] = []
         for i in range(1, len(args)):
-            if not args[i].startswith("-"):
-                remaining = args[i:]
+            arg = args[i]
+            if not arg.startswith("-"):
+                remaining = list(args[i:])
                 break
-            if args[i] == "--":
-                remaining = args[i + 1:]
+            if arg == "--":
+                remaining = list(args[i + 1:])
                 break
-            arg = args[i].lstrip("-")
-            name, equals, value = arg.partition("=")
-            name = _normalize(name)
-            if name not in self._options:
+            name, equals, value = arg.lstrip("-").partition("=")
+            key = _normalize(name)
+            opt = self._options.get(key)
+            if opt is None:
                 self.print_help()
-                raise Error("Unrecognized command line option: %r" % name)
-            opt = self._options[name]
+                raise Error(f"Unrecognized command line option: {key!r}")
             if not equals:
                 if opt.type is bool:
                     value = "true"
                 else:
-                    raise Error("Option %r requires a value" % name)
+                    raise Error(f"Option {key!r} requires a value")
             opt.parse(value)
         if final:
             self.run_parse_callbacks()
         return remaining
 
     def parse_config_file(self, path: str, final: bool = True) -> None:
+        """Runs the Python file ``path`` and takes the values of the names
+        it sets that are options (others are ignored). A comma-separated
+        string is accepted for a ``multiple`` option."""
         config: dict[str, Any] = {"__file__": os.path.abspath(path)}
         with open(path, "rb") as f:
-            exec(compile(f.read(), path, "exec"), config, config)
-        for name in config:
-            normalized = _normalize(name)
-            if normalized in self._options:
-                opt = self._options[normalized]
-                if opt.multiple and not isinstance(config[name], (list, str)):
-                    raise Error("Option %r is required to be a list of %s or a comma-separated string" % (name, opt.type.__name__))
-                if type(config[name]) is str and (opt.type is not str or opt.multiple):
-                    opt.parse(config[name])
-                else:
-                    opt.set(config[name])
+            code = compile(f.read(), path, "exec")
+        exec(code, config, config)
+        for name, value in config.items():
+            opt = self._options.get(_normalize(name))
+            if opt is None:
+                continue
+            if opt.multiple and not isinstance(value, (list, str)):
+                raise Error(f"Option {name!r} is required to be a list of {opt.type.__name__} "
+                            f"or a comma-separated string")
+            if isinstance(value, str) and (opt.type is not str or opt.multiple):
+                opt.parse(value)
+            else:
+                opt.set(value)
         if final:
             self.run_parse_callbacks()
 
-    def print_help(self, file: Any = None) -> None:
-        if file is None:
-            file = sys.stderr
-        print("Usage: %s [OPTIONS]" % sys.argv[0], file=file)
-        print("\nOptions:\n", file=file)
+    def add_parse_callback(self, callback: Callable[[], None]) -> None:
+        """``callback()`` runs after every final parse."""
+        self._parse_callbacks.append(callback)
+
+    def run_parse_callbacks(self) -> None:
+        for callback in list(self._parse_callbacks):
+            callback()
+
+    # --- help -----------------------------------------------------------
+
+    def print_help(self, file: Optional[TextIO] = None) -> None:
+        """Writes every option, by group, to ``file`` (default stderr)."""
+        out = file if file is not None else sys.stderr
+        print(f"Usage: {sys.argv[0] if sys.argv else ''} [OPTIONS]", file=out)
+        print("\nOptions:\n", file=out)
         by_group: dict[str, list[_Option]] = {}
         for opt in self._options.values():
-            by_group.setdefault(opt.group_name or "", []).append(opt)
-        for group, opts in sorted(by_group.items()):
+            by_group.setdefault(opt.group_name, []).append(opt)
+        for group in sorted(by_group):
             if group:
-                print("\n%s options:\n" % os.path.normpath(group), file=file)
-            for opt in sorted(opts, key=lambda o: o.name):
-                prefix = opt.name
-                if opt.metavar:
-                    prefix += "=" + opt.metavar
-                description = opt.help or ""
+                print(f"\n{os.path.normpath(group)} options:\n", file=out)
+            for opt in sorted(by_group[group], key=lambda o: o.name):
+                label = _normalize(opt.name) + (f"={opt.metavar}" if opt.metavar else "")
+                text = opt.help or ""
                 if opt.default is not None and opt.default != "":
-                    description += " (default %s)" % opt.default
-                lines = textwrap.wrap(description, 73 - 35) or [""]
-                if len(prefix) > 30:
-                    lines.insert(0, "")
-                print("  --%-30s %s" % (prefix, lines[0]), file=file)
+                    text += f" (default {opt.default})"
+                lines = textwrap.wrap(text, 79 - 35) or [""]
+                print(f"  --{label:<30} {lines[0]}", file=out)
                 for line in lines[1:]:
-                    print("%-34s %s" % (" ", line), file=file)
-        print(file=file)
+                    print(f"{'':<34}{line}", file=out)
+        print(file=out)
 
     def _help_callback(self, value: bool) -> None:
         if value:
             self.print_help()
             sys.exit(0)
 
-    def add_parse_callback(self, callback: Callable[[], None]) -> None:
-        self._parse_callbacks.append(callback)
 
-    def run_parse_callbacks(self) -> None:
-        for callback in self._parse_callbacks:
-            callback()
+def _caller_file() -> str:
+    """The file of the first frame outside this module (the definer)."""
+    frame = sys._getframe(1)
+    here = frame.f_code.co_filename
+    while frame is not None and frame.f_code.co_filename == here:
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame.f_code.co_filename if frame is not None else ""
 
 
 options = OptionParser()
-"""The global options: ``define`` adds to it, ``parse_command_line`` fills it."""
+"""The global option set used by the module-level functions."""
 
 
 def define(name: str, default: Any = None, type: Optional[type] = None, help: Optional[str] = None,
            metavar: Optional[str] = None, multiple: bool = False, group: Optional[str] = None,
            callback: Optional[Callable[[Any], None]] = None) -> None:
-    options.define(name, default=default, type=type, help=help, metavar=metavar, multiple=multiple,
-                   group=group, callback=callback)
+    """Defines an option of the global ``options`` (see ``OptionParser.define``)."""
+    options.define(name, default=default, type=type, help=help, metavar=metavar,
+                   multiple=multiple, group=group, callback=callback)
 
 
 def parse_command_line(args: Optional[list[str]] = None, final: bool = True) -> list[str]:
+    """Parses the command line into the global ``options``."""
     return options.parse_command_line(args, final=final)
 
 
 def parse_config_file(path: str, final: bool = True) -> None:
+    """Reads a config file into the global ``options``."""
     options.parse_config_file(path, final=final)
 
 
-def print_help(file: Any = None) -> None:
+def print_help(file: Optional[TextIO] = None) -> None:
+    """Prints the help of the global ``options``."""
     options.print_help(file)
 
 
 def add_parse_callback(callback: Callable[[], None]) -> None:
+    """Adds a callback run after the global ``options`` are parsed."""
     options.add_parse_callback(callback)
 
 
-define("logging", default="info", help="Set the Python log level ('debug', 'info', 'warning', 'error', 'none')",
-       metavar="debug|info|warning|error|none", group="logging")
+def run_parse_callbacks() -> None:
+    options.run_parse_callbacks()
 
 
-def _setup_logging() -> None:
-    from .log import enable_pretty_logging
-    enable_pretty_logging(options)
+def _define_logging() -> None:
+    from . import log
+    log.define_logging_options(options)
 
 
-options.add_parse_callback(_setup_logging)
+_define_logging()

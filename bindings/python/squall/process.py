@@ -1,104 +1,171 @@
-"""``squall.process``: ``fork_processes`` and ``task_id``, as Tornado's.
+"""Multi-process servers, with the API of ``tornado.process``.
 
-Call ``fork_processes`` before any squall loop starts (a server may already
-be bound: its listening sockets are shared by the children, which each run
-their own IOLoop). Beyond Tornado: SIGTERM/SIGINT sent to the parent are
-passed on to every child, and the parent exits once they have, without
-restarting them.
+``fork_processes(n)`` forks ``n`` children and returns, in each child, its
+task id (0..n-1); the parent never returns: it waits for its children,
+restarts any that crash (killed by a signal or exiting non-zero), and exits
+(status 0) once all have exited normally. Typical use, with sockets bound
+before the fork so that every child accepts on them::
+
+    sockets = bind_sockets(8888)        # or HTTPServer.bind(...)
+    fork_processes(0)                   # one child per CPU
+    server.add_sockets(sockets)
+    IOLoop.current().start()
+
+Beyond Tornado: SIGTERM or SIGINT sent to the parent is forwarded to every
+live child, and the parent then exits once they have all exited, restarting
+none of them (so ``kill <parent pid>`` stops the whole group cleanly).
 """
 from __future__ import annotations
 
-import errno
+import logging
 import os
 import random
 import signal
 import sys
-from typing import Optional
+import time
+from types import FrameType
+from typing import Any, Optional
 
 __all__ = ["cpu_count", "fork_processes", "task_id"]
 
+gen_log = logging.getLogger("squall.general")
+
 _task_id: Optional[int] = None
+
+_FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
 
 def cpu_count() -> int:
+    """The number of processors (1 when unknown)."""
     try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
         return os.cpu_count() or 1
+    except NotImplementedError:
+        return 1
 
 
 def task_id() -> Optional[int]:
-    """This process's index among the forked ones (None in the parent or
-    without ``fork_processes``)."""
+    """This process's id from ``fork_processes`` (None in a process that was
+    not forked by it)."""
     return _task_id
 
 
+def _reseed_random() -> None:
+    # Children start with the parent's random state: give each its own.
+    try:
+        seed = int.from_bytes(os.urandom(16), "big")
+    except NotImplementedError:
+        seed = int(time.time() * 1000) ^ os.getpid()
+    random.seed(seed)
+
+
 def fork_processes(num_processes: Optional[int], max_restarts: Optional[int] = None) -> int:
-    """Forks ``num_processes`` children (None or ≤ 0: one per CPU) and
-    returns the child's task id in each child. The parent never returns: it
-    restarts children that die by a signal or exit non-zero (up to
-    ``max_restarts``, default 100) and exits when all have exited."""
-    global _task_id
-    from . import ioloop
-    if ioloop.IOLoop.initialized():
-        raise RuntimeError("fork_processes must be called before a squall loop starts in this process")
+    """Forks ``num_processes`` children (None or <= 0: ``cpu_count()``) and
+    returns the task id in each child. In the parent, does not return: a
+    child that dies by a signal or exits non-zero is restarted with the same
+    id, at most ``max_restarts`` times in all (default 100; beyond that
+    ``RuntimeError`` is raised); when every child has exited normally the
+    parent calls ``sys.exit(0)``. SIGTERM/SIGINT to the parent are forwarded
+    to the children, which are then not restarted; the parent exits (0) when
+    they are gone.
+
+    Must be called before any ``IOLoop`` has started in this process."""
+    if sys.platform == "win32":
+        raise RuntimeError("fork_processes is not available on Windows")
+    # A loop can only have started if squall.ioloop was imported; looking it
+    # up (rather than importing it) keeps this usable without libsquall.
+    ioloop: Any = sys.modules.get(__name__.rpartition(".")[0] + ".ioloop")
+    if ioloop is not None and ioloop.IOLoop.initialized():
+        raise RuntimeError("fork_processes must be called before the IOLoop starts")
     if max_restarts is None:
         max_restarts = 100
     if num_processes is None or num_processes <= 0:
         num_processes = cpu_count()
+    gen_log.info("Starting %d processes", num_processes)
+
+    parent_pid = os.getpid()
     children: dict[int, int] = {}
-    stopping = [False]
+    stop_signal: list[int] = []  # the signal that asked us to stop, once one did
+    previous: dict[int, Any] = {}
 
-    def start_child(i: int) -> Optional[int]:
-        pid = os.fork()
-        if pid == 0:
-            global _task_id
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            random.seed(int.from_bytes(os.urandom(16), "big"))
-            _task_id = i
-            return i
-        children[pid] = i
-        return None
+    def restore_handlers() -> None:
+        for signum, handler in previous.items():
+            try:
+                signal.signal(signum, handler)
+            except (ValueError, OSError, TypeError):
+                pass
 
-    def forward(signum: int, frame: object) -> None:
-        stopping[0] = True
+    def forward(signum: int, frame: Optional[FrameType]) -> None:
+        if os.getpid() != parent_pid:
+            # A child got this before it restored its own handlers: act as
+            # it would have, then.
+            restore_handlers()
+            os.kill(os.getpid(), signum)
+            return
+        if not stop_signal:
+            gen_log.info("Got signal %d: stopping %d child processes", signum, len(children))
+        stop_signal.append(signum)
         for pid in list(children):
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 
-    old_term = signal.signal(signal.SIGTERM, forward)
-    old_int = signal.signal(signal.SIGINT, forward)
-    for i in range(num_processes):
-        tid = start_child(i)
-        if tid is not None:
-            return tid
-    restarts = 0
-    while children:
+    def start_child(i: int) -> Optional[int]:
+        pid = os.fork()
+        if pid == 0:
+            restore_handlers()
+            _reseed_random()
+            global _task_id
+            _task_id = i
+            return i
+        children[pid] = i
+        if stop_signal:  # asked to stop while forking: the new child goes too
+            try:
+                os.kill(pid, stop_signal[0])
+            except ProcessLookupError:
+                pass
+        return None
+
+    for signum in _FORWARDED:
         try:
-            pid, status = os.wait()
-        except OSError as e:
-            if e.errno == errno.EINTR:
+            previous[signum] = signal.signal(signum, forward)
+        except ValueError:  # not the main thread: no forwarding
+            pass
+
+    try:
+        for i in range(num_processes):
+            child_id = start_child(i)
+            if child_id is not None:
+                return child_id
+        num_restarts = 0
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in children:
                 continue
-            raise
-        except InterruptedError:
-            continue
-        if pid not in children:
-            continue
-        i = children.pop(pid)
-        if stopping[0]:
-            continue
-        if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0:
-            restarts += 1
-            if restarts > max_restarts:
-                forward(signal.SIGTERM, None)
+            child_id = children.pop(pid)
+            if os.WIFSIGNALED(status):
+                how = f"killed by signal {os.WTERMSIG(status)}"
+            elif os.WEXITSTATUS(status) != 0:
+                how = f"exited with status {os.WEXITSTATUS(status)}"
+            else:
+                gen_log.info("child %d (pid %d) exited normally", child_id, pid)
+                continue
+            if stop_signal:
+                gen_log.info("child %d (pid %d) %s", child_id, pid, how)
+                continue
+            gen_log.warning("child %d (pid %d) %s, restarting", child_id, pid, how)
+            num_restarts += 1
+            if num_restarts > max_restarts:
                 raise RuntimeError("Too many child restarts, giving up")
-            tid = start_child(i)
-            if tid is not None:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                return tid
-    signal.signal(signal.SIGTERM, old_term)
-    signal.signal(signal.SIGINT, old_int)
+            new_id = start_child(child_id)
+            if new_id is not None:
+                return new_id
+    finally:
+        if os.getpid() == parent_pid:
+            restore_handlers()
+    # All children are gone: the parent's work is done. (Only the parent
+    # gets here; children returned above.)
     sys.exit(0)
