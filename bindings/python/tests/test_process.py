@@ -117,9 +117,9 @@ def test_signals_are_forwarded(tmp_path, signum, children_handle_it):
                 (OUT / f"got-{{tid}}").write_text(str(n))
                 os._exit(0)
             signal.signal({int(signum)}, bye)
-        with open(OUT / "ready", "a") as f:
-            f.write(f"{{tid}}\\n")
-        try:
+        try:  # "ready" is written inside the try: the signal may come right after it
+            with open(OUT / "ready", "a") as f:
+                f.write(f"{{tid}}\\n")
             while True:
                 time.sleep(0.05)
         except KeyboardInterrupt:
