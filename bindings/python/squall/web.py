@@ -679,7 +679,10 @@ class RequestHandler:
         try:
             if self.request.method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
+            args = [self.decode_argument(a) if isinstance(a, bytes) else a for a in args]
+            kwargs = {k: self.decode_argument(v, name=k) if isinstance(v, bytes) else v for k, v in kwargs.items()}
             self.path_args, self.path_kwargs = args, kwargs
+            self.request.path_args, self.request.path_kwargs = args, kwargs
             self.set_default_headers()
             r = self.prepare()
             if r is not None:
@@ -1072,6 +1075,25 @@ def _capture(req: int, i: int) -> str:
     return string_at(s.ptr, s.len).decode("utf-8", "replace")
 
 
+_REPLACEMENT = "\ufffd".encode()
+
+
+def _captures_bytes(req: int, ncap: int, regex: "re.Pattern[str]", path: str) -> list[Optional[bytes]]:
+    """The route's groups as bytes, percent-decoded. squall hands them over as
+    UTF-8 with bytes that were not UTF-8 replaced by U+FFFD; for such a group
+    the raw bytes are taken from the path again, so that ``decode_argument``
+    sees what the client sent."""
+    s = sq_str()
+    caps: list[Optional[bytes]] = []
+    for i in range(ncap):
+        caps.append(string_at(s.ptr, s.len) if lib.sq_request_capture(req, i, byref(s)) == b.SQ_OK else None)
+    if any(c is not None and _REPLACEMENT in c for c in caps):
+        m = regex.match(path)
+        if m is not None and len(m.groups()) == ncap:
+            caps = [urllib.parse.unquote_to_bytes(g) if g is not None else None for g in m.groups()]
+    return caps
+
+
 class _HandlerRoute:
     """What squall calls for a RequestHandler route: makes the handler and
     runs it."""
@@ -1092,7 +1114,9 @@ class _HandlerRoute:
         args: list[str] = []
         kwargs: dict[str, str] = {}
         if self.ncap:
-            caps = [_capture(req, i) for i in range(self.ncap)]
+            # bytes: the handler's decode_argument makes them str (a 400 when
+            # they are not UTF-8), as Tornado does
+            caps = _captures_bytes(req, self.ncap, self.spec.regex, request.path)
             if any(n is not None for n in self.names):
                 kwargs = {n: v for n, v in zip(self.names, caps) if n is not None}
             else:
@@ -1104,8 +1128,7 @@ class _HandlerRoute:
             h = RequestHandler(self.app, request)
             h._handle_request_exception(e)
             return
-        request.path_args, request.path_kwargs = args, kwargs
-        handler._execute(args, kwargs)
+        handler._execute(args, kwargs)  # type: ignore[arg-type]
 
 
 class Application:
