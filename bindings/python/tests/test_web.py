@@ -581,6 +581,23 @@ class Slow(web.RequestHandler):
 class Plain(web.RequestHandler):
     def get(self): self.write("plain")
 
+class Proto(web.RequestHandler):
+    def get(self):
+        r = self.request
+        self.write({"protocol": r.protocol, "full_url": r.full_url(), "host": r.host, "ip": r.remote_ip})
+
+class CookieJar(web.RequestHandler):
+    def get(self, op):
+        if op == "set":
+            self.set_cookie("two_days", "v", expires_days=2)
+            self.set_cookie("session", "s")
+            self.set_signed_cookie("a", "for a", expires_days=None)
+        elif op == "read-as-b":
+            self.write({"b": self.get_signed_cookie("b", value=self.get_cookie("a")),
+                        "a": (self.get_signed_cookie("a") or b"").decode()})
+        elif op == "all":
+            self.write({k: v.value for k, v in self.cookies.items()})
+
 def respond_late(req):
     def later():
         time.sleep(0.4)
@@ -591,6 +608,10 @@ def respond_late(req):
 here = os.path.dirname(os.path.abspath(__file__))
 os.makedirs(os.path.join(here, "templates2"), exist_ok=True)
 open(os.path.join(here, "templates2", "frag.html"), "w").write("[{{ value }}]")
+os.makedirs(os.path.join(here, "assets", "sub"), exist_ok=True)
+open(os.path.join(here, "assets", "data.json"), "w").write('{"k": 1}')
+open(os.path.join(here, "assets", "sub", "big.bin"), "wb").write(bytes(range(256)) * 4096)
+open(os.path.join(here, "secret.txt"), "w").write("outside the static root")
 
 app = web.Application([
     (r"/averbs", AsyncVerbs), (r"/getonly", GetOnly), (r"/sprep", SyncPrepare), (r"/aprep", AsyncPrepareError),
@@ -599,12 +620,16 @@ app = web.Application([
     (r"/errpage/([\w-]+)", ErrorPages), (r"/renderstring", RenderString), (r"/private", Private),
     (r"/fixedetag", FixedEtag), (r"/long", Long), (r"/quick", Quick), (r"/aupload", AsyncUpload),
     (r"/slow/(\d+)", Slow), (r"/gone", web.ErrorHandler, {"status_code": 410}),
-    (r"/moved/(\w+)", web.RedirectHandler, {"url": "/plain/{0}"}),
-], template_path=os.path.join(here, "templates2"), login_url="/login", xheaders=True)
+    (r"/moved/(\w+)", web.RedirectHandler, {"url": "/plain/{0}"}), (r"/proto", Proto),
+    (r"/jar/([\w-]+)", CookieJar),
+    (r"/assets/(.*)", web.StaticFileHandler, {"path": os.path.join(here, "assets")}),
+], template_path=os.path.join(here, "templates2"), login_url="/login", xheaders=True, cookie_secret="k" * 32,
+   static_path=os.path.join(here, "assets"), static_url_prefix="/pub/")
 app.route(r"/fast/none", lambda req: None)
 app.route(r"/fast/repeat", lambda req: (200, [("X-Rep", "1"), ("X-Rep", "2")], "two headers"))
 app.route(r"/fast/postonly", lambda req: "fast post", methods="POST")
 app.route(r"/fast/late", respond_late)
+app.route(r"/fast/arg", lambda req: {"a": req.argument("a"), "missing": req.argument("zz", "dflt")})
 app.add_handlers(".*$", [(r"/fast/postonly", Plain)])
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 app.add_handlers(".*$", [(r"/added-later", Plain)])
@@ -881,6 +906,69 @@ def test_fast_path_extras(srv2):
     assert req(srv2, "/fast/none")[0].status == 200
 
 
-def test_xheaders_forwarded_proto(srv2):
-    r, _ = req(srv2, "/private", headers={"X-Forwarded-Proto": "https", "Host": "example.test"})
-    assert r.status == 302  # login_url is relative: the redirect keeps it so
+def test_xheaders_protocol_and_full_url(srv2):
+    d = json.loads(req(srv2, "/proto", headers={"X-Forwarded-Proto": "https", "Host": "example.test:8443"})[1])
+    assert d == {"protocol": "https", "full_url": "https://example.test:8443/proto", "host": "example.test:8443",
+                 "ip": "127.0.0.1"}
+    d = json.loads(req(srv2, "/proto", headers={"X-Scheme": "gopher", "X-Real-Ip": "2001:db8::1"})[1])
+    assert d["protocol"] == "http" and d["ip"] == "2001:db8::1"  # an unknown scheme is ignored
+
+
+def test_cookie_expiry_and_signed_names(srv2):
+    import email.utils
+    r, _ = req(srv2, "/jar/set")
+    cookies = {c.split("=", 1)[0]: c for c in r.headers.get_all("Set-Cookie")}
+    expires = [a.split("=", 1)[1] for a in cookies["two_days"].split("; ") if a.lower().startswith("expires=")][0]
+    days = (email.utils.parsedate_to_datetime(expires).timestamp() - time.time()) / 86400
+    assert 1.9 < days < 2.1, expires
+    assert "expires" not in cookies["session"].lower() and "expires" not in cookies["a"].lower()
+    signed = cookies["a"].split(";")[0].split("=", 1)[1]
+    # a value signed for the name "a" is not valid as the cookie "b"
+    d = json.loads(req(srv2, "/jar/read-as-b", headers={"Cookie": f"a={signed}"})[1])
+    assert d == {"b": None, "a": "for a"}
+    # another secret: rejected
+    from squall import web
+    forged = web.create_signed_value("x" * 32, "a", "for a").decode()
+    assert json.loads(req(srv2, "/jar/read-as-b", headers={"Cookie": f"a={forged}"})[1])["a"] == ""
+    d = json.loads(req(srv2, "/jar/all", headers={"Cookie": 'x=1; quoted="a b"; empty='})[1])
+    assert d == {"x": "1", "quoted": "a b", "empty": ""}
+
+
+def test_static_files_edge_cases(srv2):
+    p = srv2
+    r, body = req(p, "/pub/data.json")
+    assert r.status == 200 and body == b'{"k": 1}' and r.getheader("Content-Type").startswith("application/json")
+    assert req(p, "/pub/missing.txt")[0].status == 404
+    r, _ = req(p, "/pub/../secret.txt")
+    assert r.status in (400, 403, 404)
+    s = socket.create_connection(("127.0.0.1", p), timeout=5)
+    s.sendall(b"GET /pub/%2e%2e/secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = b""
+    while chunk := s.recv(65536):
+        raw += chunk
+    s.close()
+    assert b"outside the static root" not in raw and raw.split(b" ")[1] in (b"400", b"403", b"404")
+    r, body = req(p, "/pub/sub/big.bin", "HEAD")
+    assert r.status == 200 and body == b"" and r.getheader("Content-Length") == str(256 * 4096)
+    last_modified = r.getheader("Last-Modified")
+    assert req(p, "/pub/sub/big.bin", headers={"If-Modified-Since": last_modified})[0].status == 304
+    r, body = req(p, "/pub/sub/big.bin", headers={"Range": "bytes=256-511"})
+    assert r.status == 206 and body == bytes(range(256))
+    assert r.getheader("Content-Range") == f"bytes 256-511/{256 * 4096}"
+    r, body = req(p, "/pub/sub/big.bin", headers={"Range": "bytes=-10"})
+    assert r.status == 206 and body == bytes(range(246, 256))
+    assert req(p, "/pub/sub/big.bin", headers={"Range": "bytes=9999999-"})[0].status == 416
+    r, body = req(p, "/assets/sub/big.bin")  # the StaticFileHandler route: same directory
+    assert r.status == 200 and len(body) == 256 * 4096
+    url = f"http://127.0.0.1:{p}/pub/sub/big.bin"
+    out = subprocess.run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                          url], capture_output=True, text=True, timeout=20)
+    assert out.stdout == f"200 {256 * 4096}"
+
+
+def test_fast_path_arguments(srv2):
+    d = json.loads(req(srv2, "/fast/arg?a=x%20y")[1])
+    assert d == {"a": "x y", "missing": "dflt"}
+    d = json.loads(req(srv2, "/fast/arg", "POST", b"a=from+body",
+                       {"Content-Type": "application/x-www-form-urlencoded"})[1])
+    assert d["a"] == "from body"
