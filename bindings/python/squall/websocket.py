@@ -476,7 +476,16 @@ class _WSRoute:
         h._ws = ws
         h._ud = _SOCKETS.put(h)
         lib.sq_ws_set_userdata(ws, h._ud)
-        h._guard(h.open, *args, **kwargs) if not kwargs else h._guard(lambda: h.open(*args, **kwargs))
+        try:
+            r = h.open(*args, **kwargs)
+        except Exception:
+            h._callback_failed()
+            return
+        if r is not None and inspect.isawaitable(r):
+            # Tornado: on_message is not called until a coroutine open() has
+            # returned; messages wait in the inbox meanwhile
+            h._busy = True
+            asyncio.ensure_future(h._finish_async(r))
 
 
 def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
