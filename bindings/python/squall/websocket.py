@@ -571,6 +571,12 @@ class WebSocketClientConnection(_SocketMixin):
             exc = WebSocketError(message or str(_ffi.SquallError(status)))
         self._connect_future.set_exception(exc)
 
+    def on_ping(self, data: bytes) -> None:
+        """Called when the server pings (squall has already answered)."""
+
+    def on_pong(self, data: bytes) -> None:
+        """Called when a pong arrives (for a ``ping()``)."""
+
     def _deliver(self, msg: Union[str, bytes]) -> Any:
         if self._on_message_callback is not None:
             return self._on_message_callback(msg)
