@@ -366,7 +366,10 @@ class RequestHandler:
         return type(self).on_finish is not RequestHandler.on_finish
 
     def _log(self) -> None:
-        if access_log.isEnabledFor(logging.INFO if self._status_code < 400 else logging.WARNING):
+        # a log_function setting sees every request, as in Tornado; the
+        # default logger is skipped when its records would be dropped anyway
+        if "log_function" in self.settings or access_log.isEnabledFor(
+                logging.INFO if self._status_code < 400 else logging.WARNING):
             self.application.log_request(self)
 
     def detach(self) -> Any:
