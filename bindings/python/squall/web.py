@@ -228,7 +228,8 @@ class RequestHandler:
         if not (100 <= status_code <= 999):
             raise ValueError("bad status code %r" % status_code)
         self._status_code = status_code
-        self._reason = reason
+        # Tornado: a code with no standard phrase is sent as "Unknown"
+        self._reason = reason if reason is not None or status_code in responses else "Unknown"
 
     def get_status(self) -> int:
         return self._status_code
