@@ -972,3 +972,136 @@ def test_fast_path_arguments(srv2):
     d = json.loads(req(srv2, "/fast/arg", "POST", b"a=from+body",
                        {"Content-Type": "application/x-www-form-urlencoded"})[1])
     assert d["a"] == "from body"
+
+
+# --- a third application: settings (log_function, max_body_size through
+# listen), route kwargs, template namespace, unknown status codes ------------
+
+APP3 = r'''
+import asyncio, os
+from squall import web, ioloop
+
+SEEN = []
+
+class Init(web.RequestHandler):
+    def initialize(self, word, times=1): self.word, self.times = word, times
+    def get(self): self.write(self.word * self.times + "|" + str(self.settings.get("custom")))
+
+class Unknown(web.RequestHandler):
+    def get(self, kind):
+        if kind == "raise": raise web.HTTPError(499)
+        self.set_status(299)
+        self.write("odd")
+
+class Misuse(web.RequestHandler):
+    def get(self):
+        self.set_header("X-Dropped", "1")
+        self.write("dropped")
+        self.clear()
+        self.finish("kept")
+        try:
+            self.write("after")
+        except RuntimeError:
+            SEEN.append("write after finish refused")
+
+class Namespace(web.RequestHandler):
+    def get_template_namespace(self):
+        ns = super().get_template_namespace()
+        ns["extra"] = "EXTRA"
+        return ns
+    def get(self): self.render("ns.html")
+
+class Body(web.RequestHandler):
+    def post(self): self.write(str(len(self.request.body)))
+
+@web.stream_request_body
+class StreamGone(web.RequestHandler):
+    def prepare(self): self.size = 0
+    def data_received(self, chunk): self.size += len(chunk)
+    def post(self): SEEN.append("post ran"); self.write("whole")
+    def on_connection_close(self): SEEN.append("stream closed after %d bytes" % self.size)
+
+class Seen(web.RequestHandler):
+    def get(self): self.write({"seen": list(SEEN)}); SEEN.clear()
+
+here = os.path.dirname(os.path.abspath(__file__))
+os.makedirs(os.path.join(here, "t3"), exist_ok=True)
+open(os.path.join(here, "t3", "ns.html"), "w").write(
+    "{{ extra }} {{ reverse_url('init') }} {{ request.path }} {{ handler.__class__.__name__ }}")
+
+def log_function(handler):
+    if handler.request.path != "/seen":
+        SEEN.append("log %d %s" % (handler.get_status(), handler.request.path))
+
+app = web.Application([
+    web.url(r"/init", Init, {"word": "ab", "times": 2}, name="init"), (r"/unknown/(\w+)", Unknown),
+    (r"/misuse", Misuse), (r"/ns", Namespace), (r"/body", Body), (r"/streamgone", StreamGone), (r"/seen", Seen),
+], custom="yes", template_path=os.path.join(here, "t3"), log_function=log_function)
+app.listen(int(os.environ["PORT"]), "127.0.0.1", max_body_size=100_000)
+ioloop.IOLoop.current().start()
+'''
+
+
+@pytest.fixture(scope="module")
+def srv3(tmp_path_factory):
+    d = tmp_path_factory.mktemp("webapp3")
+    (d / "app.py").write_text(APP3)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(d / "app.py")], env=child_env(PORT=str(port)),
+                            stdout=open(d / "log.txt", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    wait_port(port, proc)
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+def seen(port):
+    return json.loads(req(port, "/seen")[1])["seen"]
+
+
+def test_log_function_sees_every_request(srv3):
+    seen(srv3)
+    assert req(srv3, "/init")[1] == b"abab|yes"
+    req(srv3, "/unknown/raise")
+    assert req(srv3, "/nowhere")[0].status == 404  # answered by squall itself: no handler, no log_function
+    assert seen(srv3) == ["log 200 /init", "log 499 /unknown/raise"]
+
+
+def test_route_kwargs_settings_and_template_namespace(srv3):
+    assert req(srv3, "/init")[1] == b"abab|yes"
+    assert req(srv3, "/ns")[1] == b"EXTRA /init /ns Namespace"
+
+
+def test_unknown_status_codes_have_a_reason(srv3):
+    r, body = req(srv3, "/unknown/raise")
+    assert r.status == 499 and r.reason == "Unknown" and b"499: Unknown" in body
+    r, body = req(srv3, "/unknown/set")
+    assert r.status == 299 and r.reason == "Unknown" and body == b"odd"
+
+
+def test_clear_and_write_after_finish(srv3):
+    seen(srv3)
+    r, body = req(srv3, "/misuse")
+    assert body == b"kept" and r.getheader("X-Dropped") is None
+    assert "write after finish refused" in seen(srv3)
+
+
+def test_max_body_size_from_listen(srv3):
+    assert req(srv3, "/body", "POST", b"x" * 100_000)[1] == b"100000"
+    r, _ = req(srv3, "/body", "POST", b"x" * 100_001)
+    assert r.status == 413
+    assert req(srv3, "/streamgone", "POST", b"x" * 100_001)[0].status == 413
+
+
+def test_client_gone_during_a_streamed_upload(srv3):
+    seen(srv3)
+    s = socket.create_connection(("127.0.0.1", srv3), timeout=5)
+    s.sendall(b"POST /streamgone HTTP/1.1\r\nHost: x\r\nContent-Length: 90000\r\n\r\n" + b"a" * 20000)
+    time.sleep(0.3)
+    s.close()
+    deadline = time.monotonic() + 5
+    log = []
+    while not any(e.startswith("stream closed") for e in log) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        log += seen(srv3)
+    assert "stream closed after 20000 bytes" in log and "post ran" not in log, log
