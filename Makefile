@@ -134,9 +134,13 @@ test-autobahn-python: build
 test-conformance: $(BUILD)/examples/c/demo_server
 	cd tests/conformance && $(PYTHON) -m pytest -q -p no:cacheprovider .
 
-# The same suite against the Python demo.
+# The same suite against the Python demo, with a reactor thread and with the
+# reactor on the asyncio thread (io_threads 0: the loop is driven through
+# sq_loop_fd / sq_loop_timeout_ms, so its timeouts depend on them).
 test-conformance-python: build
 	cd tests/conformance && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/conformance && SQUALL_IO_THREADS=0 SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
 		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 # The HTTP client suite: build/examples/c/sqfetch (SQFETCH selects another

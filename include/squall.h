@@ -763,7 +763,10 @@ int32_t sq_loop_fd(sq_loop *loop);
  * How long a host may wait on `sq_loop_fd` before it must call
  * `sq_loop_poll`: 0 when work is pending (or the loop has not started yet),
  * the milliseconds until the next timer is due (rounded up), or -1 when there
- * is no timer (wait for the fd alone).
+ * is no timer (wait for the fd alone). With `io_threads` 0 the reactor's own
+ * deadlines count as timers too (connection timeouts, keep-alive pings,
+ * client deadlines): a loop with connections asks for a poll at least every
+ * quarter second.
  *
  * Thread: any thread.
  * Ownership: nothing changes hands.

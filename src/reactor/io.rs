@@ -340,6 +340,17 @@ impl Reactor {
         self.sources.iter().enumerate().filter(|(_, s)| s.source.is_some()).map(|(i, _)| i).collect()
     }
 
+    /// When this reactor next needs a turn even without I/O: the sweep of
+    /// connection timeouts while it has sources, or a driven source's
+    /// deadline. None: only I/O or commands will need it.
+    pub(crate) fn next_turn(&self) -> Option<Instant> {
+        let sweep = self.has_sources().then(|| self.last_sweep + crate::http::conn::SWEEP_INTERVAL);
+        match (sweep, self.wake_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn has_sources(&self) -> bool {
         self.sources.len() > self.free.len()
     }

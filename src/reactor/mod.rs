@@ -101,6 +101,11 @@ struct Shared {
     start_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// Whether the reactor is turned by the host thread (io_threads = 0).
     local_reactor: AtomicBool,
+    /// With a local reactor: when (on `now()`'s clock) it next needs a turn
+    /// of its own (connection timeouts, client deadlines); `u64::MAX`: never.
+    /// Published after each turn so that `timeout()`, which a host waiting on
+    /// the loop's fd relies on, includes it.
+    reactor_due: AtomicU64,
 }
 
 impl Shared {
@@ -376,6 +381,7 @@ impl Loop {
             reactors: OnceLock::new(),
             start_hooks: Mutex::new(Vec::new()),
             local_reactor: AtomicBool::new(false),
+            reactor_due: AtomicU64::new(u64::MAX),
         });
         Loop {
             handle: LoopHandle { shared },
@@ -527,7 +533,15 @@ impl Loop {
         if !shared.started.load(Ordering::Acquire) || !shared.tasks.is_empty() {
             return Some(Duration::ZERO);
         }
-        let deadline = lock(&shared.timers).next_deadline()?;
+        let timer = lock(&shared.timers).next_deadline();
+        let reactor = match shared.reactor_due.load(Ordering::Acquire) {
+            u64::MAX => None,
+            due => Some(due),
+        };
+        let deadline = match (timer, reactor) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         Some(Duration::from_nanos(deadline.saturating_sub(shared.now())))
     }
 
@@ -563,6 +577,11 @@ impl Loop {
             Some(Waiter::Local(reactor)) => {
                 // Turning the reactor consumes the notifier and runs commands.
                 reactor.turn(wait).map_err(|e| Error::io("polling", e))?;
+                let due = reactor.next_turn().map_or(u64::MAX, |at| {
+                    let left = at.saturating_duration_since(std::time::Instant::now());
+                    shared.now().saturating_add(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX))
+                });
+                shared.reactor_due.store(due, Ordering::Release);
             }
             Some(Waiter::Remote { poll, events }) => {
                 match poll.poll(events, wait) {

@@ -15,6 +15,7 @@ import base64
 import datetime
 import functools
 import hashlib
+import html
 import http.cookies
 import inspect
 import json
@@ -216,10 +217,13 @@ class RequestHandler:
     # --- response building ---------------------------------------------------
 
     def clear(self) -> None:
+        """Resets the headers (to the defaults, ``set_default_headers``
+        included), the body and the status."""
         self._headers = {"Server": [_SERVER_HEADER], "Content-Type": ["text/html; charset=UTF-8"]}
         self._write_buffer = []
         self._status_code = 200
         self._reason = None
+        self.set_default_headers()
 
     def set_default_headers(self) -> None:
         """Override to set headers at the start of every request."""
@@ -414,7 +418,8 @@ class RequestHandler:
             self.finish()
         else:
             self.finish("<html><title>%(code)d: %(message)s</title><body>%(code)d: %(message)s</body></html>"
-                        % {"code": status_code, "message": self._reason or responses.get(status_code, "Unknown")})
+                        % {"code": status_code,
+                           "message": html.escape(self._reason or responses.get(status_code, "Unknown"))})
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, HTTPError):
