@@ -604,7 +604,7 @@ class RequestHandler:
         elif not (300 <= status <= 399):
             raise ValueError("redirect status must be 3xx")
         self.set_status(status)
-        self.set_header("Location", _utf8(url).decode("latin-1") if isinstance(url, bytes) else url)
+        self.set_header("Location", _utf8(url))  # bytes: sent as UTF-8, as Tornado does
         self.finish()
 
     def compute_etag(self) -> Optional[str]:
