@@ -1024,6 +1024,9 @@ class StreamGone(web.RequestHandler):
 class Seen(web.RequestHandler):
     def get(self): self.write({"seen": list(SEEN)}); SEEN.clear()
 
+class Utf8Redirect(web.RequestHandler):
+    def get(self): self.redirect("/\u00e9t\u00e9?x=\u2713")
+
 here = os.path.dirname(os.path.abspath(__file__))
 os.makedirs(os.path.join(here, "t3"), exist_ok=True)
 open(os.path.join(here, "t3", "ns.html"), "w").write(
@@ -1036,6 +1039,7 @@ def log_function(handler):
 app = web.Application([
     web.url(r"/init", Init, {"word": "ab", "times": 2}, name="init"), (r"/unknown/(\w+)", Unknown),
     (r"/misuse", Misuse), (r"/ns", Namespace), (r"/body", Body), (r"/streamgone", StreamGone), (r"/seen", Seen),
+    (r"/utf8redirect", Utf8Redirect),
 ], custom="yes", template_path=os.path.join(here, "t3"), log_function=log_function)
 app.listen(int(os.environ["PORT"]), "127.0.0.1", max_body_size=100_000)
 ioloop.IOLoop.current().start()
@@ -1105,3 +1109,9 @@ def test_client_gone_during_a_streamed_upload(srv3):
         time.sleep(0.05)
         log += seen(srv3)
     assert "stream closed after 20000 bytes" in log and "post ran" not in log, log
+
+
+def test_redirect_to_a_non_ascii_url_sends_utf8(srv3):
+    r, _ = req(srv3, "/utf8redirect")
+    assert r.status == 302
+    assert r.getheader("Location").encode("latin-1") == "/\u00e9t\u00e9?x=\u2713".encode("utf-8")
