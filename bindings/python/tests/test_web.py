@@ -1115,3 +1115,33 @@ def test_redirect_to_a_non_ascii_url_sends_utf8(srv3):
     r, _ = req(srv3, "/utf8redirect")
     assert r.status == 302
     assert r.getheader("Location").encode("latin-1") == "/\u00e9t\u00e9?x=\u2713".encode("utf-8")
+
+
+def test_pipelined_requests_answer_in_order(srv2):
+    # later requests finish first (shorter sleeps); the answers still come in request order
+    s = socket.create_connection(("127.0.0.1", srv2), timeout=5)
+    s.sendall(b"".join(b"GET /slow/%d?q=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (n, i) for i, n in enumerate(range(6, -1, -1))))
+    data = b""
+    deadline = time.monotonic() + 10
+    while data.count(b'"q"') < 7 and time.monotonic() < deadline:
+        data += s.recv(65536)
+    s.close()
+    import re
+    assert re.findall(rb'"q": "(\d)"', data) == [str(i).encode() for i in range(7)]
+
+
+def test_expect_100_continue(srv3):
+    s = socket.create_connection(("127.0.0.1", srv3), timeout=5)
+    s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 100")
+    s.sendall(b"y" * 5000)
+    data = b""
+    while not data.endswith(b"5000"):
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200")
+    # too large: refused before the body is sent
+    s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nExpect: 100-continue\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 413")
+    s.close()

@@ -343,9 +343,24 @@ class Topics(websocket.WebSocketHandler):
 class State(web.RequestHandler):
     def get(self): self.write({"closes": CLOSES})
 
+class Flood(websocket.WebSocketHandler):
+    high_water = 65536
+    async def on_message(self, m):
+        waited = 0
+        for i in range(int(m)):
+            f = self.write_message(i.to_bytes(4, "big") + b"z" * 65532, binary=True)
+            if not f.done():
+                waited += 1
+            await f
+        self.write_message("done waited=%d" % waited)
+
+class BigEcho(websocket.WebSocketHandler):
+    max_message_size = 8 * 1024 * 1024
+    def on_message(self, m): self.write_message(m, binary=isinstance(m, bytes))
+
 app = web.Application([(r"/asyncopen", AsyncOpen), (r"/hs/(\w+)", Handshake), (r"/ends", Ends),
                        (r"/openfails", OpenFails), (r"/awaits", Awaits), (r"/pongs", Pongs), (r"/topics", Topics),
-                       (r"/state", State)],
+                       (r"/state", State), (r"/flood", Flood), (r"/bigecho", BigEcho)],
                       websocket_ping_interval=0.2, websocket_max_message_size=4096)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -549,3 +564,32 @@ ioloop.IOLoop.current().run_sync(main, timeout=20)
     r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and "close ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_large_messages(port2):
+    async def main():
+        async with connect(port2, "/bigecho", max_size=None) as ws:
+            big = bytes(range(256)) * (5 * 4096)  # 5 MiB
+            await ws.send(big)
+            assert await ws.recv() == big
+            text = "\u00e9" * (2 * 1024 * 1024)  # 4 MiB of UTF-8
+            await ws.send(text)
+            assert await ws.recv() == text
+    run(main(), timeout=30)
+
+
+def test_write_message_backpressure_is_awaitable(port2):
+    async def main():
+        async with connect(port2, "/flood", max_size=None) as ws:
+            await ws.send("200")
+            await asyncio.sleep(0.5)  # the client does not read: the server's output fills up
+            got = 0
+            while True:
+                m = await ws.recv()
+                if isinstance(m, str):
+                    break
+                assert int.from_bytes(m[:4], "big") == got and len(m) == 65536
+                got += 1
+            assert got == 200
+            assert m.startswith("done waited=") and int(m.split("=")[1]) > 0, m
+    run(main(), timeout=30)
