@@ -193,6 +193,7 @@ class _SocketMixin:
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._inbox: list[Union[str, bytes]] = []
         self._busy = False
+        self._aborted = False
 
     def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
@@ -210,10 +211,15 @@ class _SocketMixin:
 
     def _callback_failed(self) -> None:
         app_log.error("Uncaught exception in %s", type(self).__name__, exc_info=True)
+        # as Tornado aborts the connection: no message is delivered after this
+        self._aborted = True
+        self._inbox.clear()
         if self._ws is not None:
             lib.sq_ws_close(self._ws, 1011, b"Internal Error")
 
     def _on_message_raw(self, msg: Union[str, bytes]) -> None:
+        if self._aborted:
+            return
         if self._busy:
             self._inbox.append(msg)
             return
