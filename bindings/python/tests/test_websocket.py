@@ -340,8 +340,19 @@ class Topics(websocket.WebSocketHandler):
         elif m.startswith("pub-dict:"): self.write_message(str(self.application.publish("news", {"d": m[9:]})))
         elif m.startswith("pub:"): self.publish("news", m[4:])
 
+AFTER_FAILURE = []
+
+class FailsOnce(websocket.WebSocketHandler):
+    def open(self): self.failed = False
+    def on_message(self, m):
+        if self.failed:
+            AFTER_FAILURE.append(m)
+        if m == "boom":
+            self.failed = True
+            raise RuntimeError("on_message failed")
+
 class State(web.RequestHandler):
-    def get(self): self.write({"closes": CLOSES})
+    def get(self): self.write({"closes": CLOSES, "after_failure": AFTER_FAILURE})
 
 class Flood(websocket.WebSocketHandler):
     high_water = 65536
@@ -360,7 +371,8 @@ class BigEcho(websocket.WebSocketHandler):
 
 app = web.Application([(r"/asyncopen", AsyncOpen), (r"/hs/(\w+)", Handshake), (r"/ends", Ends),
                        (r"/openfails", OpenFails), (r"/awaits", Awaits), (r"/pongs", Pongs), (r"/topics", Topics),
-                       (r"/state", State), (r"/flood", Flood), (r"/bigecho", BigEcho)],
+                       (r"/state", State), (r"/flood", Flood), (r"/bigecho", BigEcho),
+                       (r"/failsonce", FailsOnce)],
                       websocket_ping_interval=0.2, websocket_max_message_size=4096)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -593,3 +605,17 @@ def test_write_message_backpressure_is_awaitable(port2):
             assert got == 200
             assert m.startswith("done waited=") and int(m.split("=")[1]) > 0, m
     run(main(), timeout=30)
+
+
+def test_no_message_is_delivered_after_on_message_failed(port2):
+    async def main():
+        async with connect(port2, "/failsonce") as ws:
+            await ws.send("boom")
+            for i in range(20):
+                await ws.send(str(i))
+            with pytest.raises(ConnectionClosed) as e:
+                while True:
+                    await ws.recv()
+            assert e.value.rcvd.code == 1011
+    run(main())
+    assert state(port2)["after_failure"] == []
