@@ -1145,3 +1145,59 @@ def test_expect_100_continue(srv3):
     s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nExpect: 100-continue\r\n\r\n")
     assert s.recv(100).startswith(b"HTTP/1.1 413")
     s.close()
+
+
+def test_httpserver_stop_is_graceful():
+    # stop(): no new connections, the request in flight finishes, idle
+    # keep-alive connections are closed; close_all_connections() waits for that
+    code = r'''
+import asyncio, http.client, socket, threading, time
+from squall import web, ioloop, httpserver
+class Slow(web.RequestHandler):
+    async def get(self): await asyncio.sleep(0.5); self.write("slow done")
+class Quick(web.RequestHandler):
+    def get(self): self.write("quick")
+async def main():
+    server = httpserver.HTTPServer(web.Application([(r"/slow", Slow), (r"/quick", Quick)]))
+    port = server.listen(0, "127.0.0.1")
+    res = {}
+    idle = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    def first():
+        idle.request("GET", "/quick")
+        res["quick"] = idle.getresponse().read()
+    await asyncio.get_running_loop().run_in_executor(None, first)
+    def slow():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/slow")
+        res["slow"] = c.getresponse().read()
+    t = threading.Thread(target=slow)
+    t.start()
+    await asyncio.sleep(0.1)
+    server.stop()
+    await asyncio.sleep(0.05)
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        res["new"] = "accepted"
+    except OSError:
+        res["new"] = "refused"
+    t0 = time.monotonic()
+    await server.close_all_connections()
+    res["waited"] = time.monotonic() - t0 > 0.2
+    while t.is_alive():
+        await asyncio.sleep(0.01)
+    def again():
+        try:
+            idle.request("GET", "/quick")
+            res["idle"] = idle.getresponse().read()
+        except (ConnectionError, http.client.HTTPException) as e:
+            res["idle"] = "closed"
+    await asyncio.get_running_loop().run_in_executor(None, again)
+    return res
+loop = ioloop.IOLoop.current()
+print(sorted(loop.run_sync(main, timeout=20).items()))
+loop.close()
+'''
+    r = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() == str(sorted({"quick": b"quick", "slow": b"slow done", "new": "refused", "waited": True,
+                                           "idle": "closed"}.items()))
