@@ -1024,6 +1024,15 @@ class StreamGone(web.RequestHandler):
 class Seen(web.RequestHandler):
     def get(self): self.write({"seen": list(SEEN)}); SEEN.clear()
 
+class Defaults(web.RequestHandler):
+    def set_default_headers(self):
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Server", "custom")
+    def get(self, kind):
+        if kind == "error": raise ValueError("the error page keeps the default headers")
+        if kind == "http": raise web.HTTPError(404)
+        self.write("defaults")
+
 class Utf8Redirect(web.RequestHandler):
     def get(self): self.redirect("/\u00e9t\u00e9?x=\u2713")
 
@@ -1039,7 +1048,7 @@ def log_function(handler):
 app = web.Application([
     web.url(r"/init", Init, {"word": "ab", "times": 2}, name="init"), (r"/unknown/(\w+)", Unknown),
     (r"/misuse", Misuse), (r"/ns", Namespace), (r"/body", Body), (r"/streamgone", StreamGone), (r"/seen", Seen),
-    (r"/utf8redirect", Utf8Redirect),
+    (r"/utf8redirect", Utf8Redirect), (r"/defaults/(\w+)", Defaults),
 ], custom="yes", template_path=os.path.join(here, "t3"), log_function=log_function)
 app.listen(int(os.environ["PORT"]), "127.0.0.1", max_body_size=100_000)
 ioloop.IOLoop.current().start()
@@ -1201,3 +1210,10 @@ loop.close()
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip() == str(sorted({"quick": b"quick", "slow": b"slow done", "new": "refused", "waited": True,
                                            "idle": "closed"}.items()))
+
+
+def test_set_default_headers_also_on_error_pages(srv3):
+    for kind, status in (("ok", 200), ("error", 500), ("http", 404)):
+        r, _ = req(srv3, f"/defaults/{kind}")
+        assert r.status == status and r.getheader("X-Frame-Options") == "DENY", kind
+        assert r.headers.get_all("Server") == ["custom"], kind
