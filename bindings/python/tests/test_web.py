@@ -630,6 +630,17 @@ app.route(r"/fast/repeat", lambda req: (200, [("X-Rep", "1"), ("X-Rep", "2")], "
 app.route(r"/fast/postonly", lambda req: "fast post", methods="POST")
 app.route(r"/fast/late", respond_late)
 app.route(r"/fast/arg", lambda req: {"a": req.argument("a"), "missing": req.argument("zz", "dflt")})
+def deferred_reads(req):
+    def work():  # the request is read from the other thread, before answering
+        req.respond({"body": req.body.decode(), "h": req.header("X-T"), "a": req.argument("a"), "m": req.method,
+                     "p": req.path, "caps": list(req.captures)}, status=201, headers={"X-Thread": "1"})
+    threading.Thread(target=work).start()
+    return web.DEFER
+app.route(r"/fast/deferred/(\w+)", deferred_reads)
+def deferred_on_loop(req):
+    ioloop.IOLoop.current().call_later(0.05, lambda: req.respond(b"from a timer", 202))
+    return web.DEFER
+app.route(r"/fast/timer", deferred_on_loop)
 app.add_handlers(".*$", [(r"/fast/postonly", Plain)])
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 app.add_handlers(".*$", [(r"/added-later", Plain)])
@@ -1217,3 +1228,11 @@ def test_set_default_headers_also_on_error_pages(srv3):
         r, _ = req(srv3, f"/defaults/{kind}")
         assert r.status == status and r.getheader("X-Frame-Options") == "DENY", kind
         assert r.headers.get_all("Server") == ["custom"], kind
+
+
+def test_fast_path_deferred_answers(srv2):
+    r, body = req(srv2, "/fast/deferred/c1?a=1", "POST", b"zz", {"X-T": "tt"})
+    assert r.status == 201 and r.getheader("X-Thread") == "1"
+    assert json.loads(body) == {"body": "zz", "h": "tt", "a": "1", "m": "POST", "p": "/fast/deferred/c1", "caps": ["c1"]}
+    r, body = req(srv2, "/fast/timer")
+    assert r.status == 202 and body == b"from a timer"
