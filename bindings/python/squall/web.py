@@ -287,7 +287,8 @@ class RequestHandler:
     def flush(self, include_footers: bool = False) -> Any:
         """Sends what was written so far. The first flush sends the head; the
         body is then chunked. Returns an awaitable (already done: squall has
-        the bytes)."""
+        the bytes), which raises ``squall.iostream.StreamClosedError`` once
+        the client has gone."""
         req = self.request._req
         if not self._headers_written:
             self._headers_written = True
@@ -305,6 +306,13 @@ class RequestHandler:
         st = lib.sq_response_flush(req)
         if st == b.SQ_ERR_CLOSED:
             self._connection_closed = True
+        if self._connection_closed:
+            # as Tornado's: the awaitable fails, so a streaming loop can stop
+            from .iostream import StreamClosedError
+            fut = asyncio.get_event_loop().create_future()
+            fut.set_exception(StreamClosedError())
+            fut.exception()  # retrieved: no warning when the caller does not await it
+            return fut
         return _DONE
 
     def finish(self, chunk: Union[str, bytes, dict, None] = None) -> Any:
