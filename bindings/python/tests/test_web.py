@@ -851,7 +851,8 @@ def test_client_gone_during_a_long_get(srv2):
     while not any(e.startswith("long ") and e != "long closed" for e in log) and time.monotonic() < deadline:
         time.sleep(0.1)
         log += log_of(srv2)
-    assert "long closed" in log and "long finished quietly" in log, log
+    # as in Tornado: the awaited flush raises once the client has gone
+    assert "long closed" in log and any(e.startswith("long raised StreamClosedError") for e in log), log
     # a request finished on a keep-alive connection that then closes is not a "connection close"
     c = http.client.HTTPConnection("127.0.0.1", srv2, timeout=5)
     c.request("GET", "/quick")
@@ -1044,6 +1045,21 @@ class Defaults(web.RequestHandler):
         if kind == "http": raise web.HTTPError(404)
         self.write("defaults")
 
+class EventStream(web.RequestHandler):
+    async def get(self):
+        from squall.iostream import StreamClosedError
+        self.set_header("Content-Type", "text/event-stream")
+        n = 0
+        try:
+            while n < 1000:  # 10 s at most
+                self.write("data: %d\n\n" % n)
+                n += 1
+                await self.flush()
+                await asyncio.sleep(0.01)
+            SEEN.append("event stream ran to the end")
+        except StreamClosedError:
+            SEEN.append("event stream stopped")
+
 class Utf8Redirect(web.RequestHandler):
     def get(self): self.redirect("/\u00e9t\u00e9?x=\u2713")
 
@@ -1060,6 +1076,7 @@ app = web.Application([
     web.url(r"/init", Init, {"word": "ab", "times": 2}, name="init"), (r"/unknown/(\w+)", Unknown),
     (r"/misuse", Misuse), (r"/ns", Namespace), (r"/body", Body), (r"/streamgone", StreamGone), (r"/seen", Seen),
     (r"/utf8redirect", Utf8Redirect), (r"/defaults/(\w+)", Defaults),
+    (r"/events", EventStream),
 ], custom="yes", template_path=os.path.join(here, "t3"), log_function=log_function)
 app.listen(int(os.environ["PORT"]), "127.0.0.1", max_body_size=100_000)
 ioloop.IOLoop.current().start()
@@ -1236,3 +1253,21 @@ def test_fast_path_deferred_answers(srv2):
     assert json.loads(body) == {"body": "zz", "h": "tt", "a": "1", "m": "POST", "p": "/fast/deferred/c1", "caps": ["c1"]}
     r, body = req(srv2, "/fast/timer")
     assert r.status == 202 and body == b"from a timer"
+
+
+def test_flush_raises_stream_closed_once_the_client_left(srv3):
+    # the server-sent-events loop of a Tornado app: it ends on StreamClosedError
+    seen(srv3)
+    s = socket.create_connection(("127.0.0.1", srv3), timeout=5)
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while data.count(b"data: ") < 3:
+        data += s.recv(65536)
+    assert b"text/event-stream" in data
+    s.close()
+    deadline = time.monotonic() + 5
+    log = []
+    while not any(e.startswith("event stream") for e in log) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        log += seen(srv3)
+    assert "event stream stopped" in log, log
