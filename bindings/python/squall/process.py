@@ -140,9 +140,15 @@ def fork_processes(num_processes: Optional[int], max_restarts: Optional[int] = N
         num_restarts = 0
         while children:
             try:
-                pid, status = os.wait()
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
+            if pid == 0:
+                # Polled, not a blocking os.wait(): a signal arriving just
+                # before a blocking wait would only be handled (and forwarded)
+                # once some child exited; here it is handled within 50 ms.
+                time.sleep(0.05)
+                continue
             if pid not in children:
                 continue
             child_id = children.pop(pid)
