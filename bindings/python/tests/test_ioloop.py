@@ -91,7 +91,7 @@ def test_timers_and_periodic_callback():
 
 def test_asyncio_coexistence_and_gc_under_traffic():
     out = run_py('''
-        import asyncio, gc, threading, http.client
+        import asyncio, gc, threading, http.client, time
         from squall import web, websocket, ioloop
 
         class H(web.RequestHandler):
@@ -114,8 +114,12 @@ def test_asyncio_coexistence_and_gc_under_traffic():
             stop = False
             collections = [0]
             def collector():
+                # a pause between collections: a thread that never lets go of
+                # the GIL makes every switch to the loop thread wait the 5 ms
+                # switch interval (Tornado too), which only makes this slow
                 while not stop:
                     gc.collect(); collections[0] += 1
+                    time.sleep(0.0005)
             threading.Thread(target=collector, daemon=True).start()
 
             def http_load(errors):
