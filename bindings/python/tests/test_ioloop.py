@@ -372,3 +372,36 @@ def test_gc_every_millisecond_during_traffic_io_threads_0():
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(GC_STRESS)], env=child_env(SQUALL_IO_THREADS="0"),
                        capture_output=True, text=True, timeout=90)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
+
+
+def test_ioloop_in_a_background_thread():
+    # the pattern of many test setups: serve from a thread, stop it from the main thread
+    out = run_py('''
+        import asyncio, http.client, threading
+        from squall import web, ioloop
+        class H(web.RequestHandler):
+            def get(self): self.write(str(threading.get_ident() == threading.main_thread().ident))
+        holder = {}
+        ready = threading.Event()
+        def serve():
+            asyncio.set_event_loop(asyncio.new_event_loop())
+            loop = ioloop.IOLoop.current()
+            holder["loop"] = loop
+            holder["port"] = web.Application([(r"/", H)]).listen(0, "127.0.0.1").ports[0]
+            loop.add_callback(ready.set)
+            loop.start()
+            loop.close()
+            holder["closed"] = True
+        t = threading.Thread(target=serve)
+        t.start()
+        assert ready.wait(10)
+        c = http.client.HTTPConnection("127.0.0.1", holder["port"], timeout=5)
+        for _ in range(3):
+            c.request("GET", "/")
+            assert c.getresponse().read() == b"False"  # the handler ran on the server's thread
+        holder["loop"].add_callback(holder["loop"].stop)
+        t.join(10)
+        assert not t.is_alive() and holder.get("closed")
+        print("ok")
+    ''')
+    assert out.strip() == "ok"

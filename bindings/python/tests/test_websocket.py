@@ -619,3 +619,31 @@ def test_no_message_is_delivered_after_on_message_failed(port2):
             assert e.value.rcvd.code == 1011
     run(main())
     assert state(port2)["after_failure"] == []
+
+
+def test_squall_client_connect_timeout_and_bad_urls():
+    code = r'''
+import asyncio, socket, time
+from squall import ioloop, websocket
+async def main():
+    silent = socket.socket()  # accepts (backlog) but never answers the handshake
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    t0 = time.monotonic()
+    try:
+        await websocket.websocket_connect(f"ws://127.0.0.1:{silent.getsockname()[1]}/", connect_timeout=0.5)
+        raise SystemExit("no timeout")
+    except asyncio.TimeoutError:
+        took = time.monotonic() - t0
+        assert 0.4 < took < 3, took
+    for bad in ("http://127.0.0.1/", "ws://127.0.0.1:99999/"):
+        try:
+            websocket.websocket_connect(bad)
+            raise SystemExit("accepted " + bad)
+        except ValueError:
+            pass
+    print("timeouts ok")
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "timeouts ok" in r.stdout, r.stdout + r.stderr
