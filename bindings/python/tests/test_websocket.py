@@ -647,3 +647,24 @@ ioloop.IOLoop.current().run_sync(main, timeout=20)
 '''
     r = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "timeouts ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_squall_client_subprotocols(port):
+    code = r'''
+import sys
+from squall import ioloop, websocket
+async def main():
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/proto", subprotocols=["one", "two"])
+    assert conn.selected_subprotocol == "two", conn.selected_subprotocol
+    assert await conn.read_message() == "proto:two"
+    conn.close()
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/proto")
+    assert conn.selected_subprotocol is None
+    assert await conn.read_message() == "proto:None"
+    conn.close()
+    print("subprotocols ok")
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "subprotocols ok" in r.stdout, r.stdout + r.stderr
