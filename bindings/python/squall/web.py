@@ -167,6 +167,7 @@ class RequestHandler:
         self._headers_written = False
         self._finished = False
         self._auto_finish = True
+        self._method_returned = False
         self._prepared_future = None
         self._connection_closed = False
         self._write_buffer: list[bytes] = []
@@ -337,8 +338,7 @@ class RequestHandler:
             body = b"".join(self._write_buffer) if self._write_buffer else b""
             self._write_buffer = []
             self._log()
-            if self._has_on_finish():
-                self.request._freeze()
+            self._freeze_unless_done()
             if self._reason is None or self._reason == responses.get(status):
                 pairs = self._header_pairs()
                 st = lib.sq_respond(req, status, _header_array(pairs), len(pairs), body, len(body))
@@ -351,6 +351,7 @@ class RequestHandler:
                 self._write_buffer = []
                 lib.sq_response_write(req, data, len(data))
             self._log()
+            self._freeze_unless_done()
             st = lib.sq_response_finish(req)
         if st == b.SQ_ERR_INVALID_ARG:
             raise ValueError("squall refused the response (bad header name or value)")
@@ -377,6 +378,18 @@ class RequestHandler:
 
     def _has_on_finish(self) -> bool:
         return type(self).on_finish is not RequestHandler.on_finish
+
+    def _freeze_unless_done(self) -> None:
+        """The request handle goes stale when the response is finished: copy
+        what is left to read unless no handler code can run afterwards (the
+        finish squall does itself once the verb method has returned, with no
+        on_finish). Tornado lets code after finish() read the request."""
+        if not self._method_returned or self._has_on_finish():
+            self.request._freeze()
+
+    def _finish_after_method(self) -> None:
+        self._method_returned = True
+        self.finish()
 
     def _log(self) -> None:
         # a log_function setting sees every request, as in Tornado; the
@@ -721,12 +734,12 @@ class RequestHandler:
             self._go_async(r, args, kwargs, after_prepare=False)
             return
         if self._auto_finish and not self._finished:
-            self.finish()
+            self._finish_after_method()
 
     def _go_async(self, awaitable: Any, args: list[str], kwargs: dict[str, str], after_prepare: bool) -> None:
         if not inspect.isawaitable(awaitable):
             if self._auto_finish and not self._finished and not after_prepare:
-                self.finish()
+                self._finish_after_method()
             elif after_prepare and not self._finished:
                 self._call_method(args, kwargs)
             return
@@ -746,7 +759,7 @@ class RequestHandler:
                     if r is not None and inspect.isawaitable(r):
                         await r
                 if self._auto_finish and not self._finished:
-                    self.finish()
+                    self._finish_after_method()
             except Exception as e:
                 self._handle_request_exception(e)
 
