@@ -1060,6 +1060,34 @@ class EventStream(web.RequestHandler):
         except StreamClosedError:
             SEEN.append("event stream stopped")
 
+class ReadAfterFinish(web.RequestHandler):
+    # Tornado lets handler code read the request after finish(): logging,
+    # bookkeeping after the answer went out
+    def read(self, tag):
+        try:
+            SEEN.append([tag, self.request.headers.get("User-Agent"), self.request.remote_ip,
+                         self.get_argument("a", None), self.request.body.decode(), self.get_cookie("c")])
+        except Exception as e:
+            SEEN.append([tag, repr(e)])
+    async def get(self, kind):
+        if kind == "sync-style":
+            self.finish("done")
+            self.read(kind)
+        elif kind == "async":
+            self.finish("done")
+            await asyncio.sleep(0.01)
+            self.read(kind)
+        elif kind == "flushed":
+            self.write("part;")
+            await self.flush()
+            self.finish("end")
+    def post(self, kind):
+        self.finish("posted")
+        self.read(kind)
+
+class OnFinishAfterFlush(ReadAfterFinish):
+    def on_finish(self): self.read("on_finish after flush")
+
 class Utf8Redirect(web.RequestHandler):
     def get(self): self.redirect("/\u00e9t\u00e9?x=\u2713")
 
@@ -1076,7 +1104,8 @@ app = web.Application([
     web.url(r"/init", Init, {"word": "ab", "times": 2}, name="init"), (r"/unknown/(\w+)", Unknown),
     (r"/misuse", Misuse), (r"/ns", Namespace), (r"/body", Body), (r"/streamgone", StreamGone), (r"/seen", Seen),
     (r"/utf8redirect", Utf8Redirect), (r"/defaults/(\w+)", Defaults),
-    (r"/events", EventStream),
+    (r"/events", EventStream), (r"/readafter/([\w-]+)", ReadAfterFinish),
+    (r"/onfinish/([\w-]+)", OnFinishAfterFlush),
 ], custom="yes", template_path=os.path.join(here, "t3"), log_function=log_function)
 app.listen(int(os.environ["PORT"]), "127.0.0.1", max_body_size=100_000)
 ioloop.IOLoop.current().start()
@@ -1271,3 +1300,23 @@ def test_flush_raises_stream_closed_once_the_client_left(srv3):
         time.sleep(0.05)
         log += seen(srv3)
     assert "event stream stopped" in log, log
+
+
+def test_the_request_stays_readable_after_finish(srv3):
+    seen(srv3)
+    h = {"User-Agent": "ua/7", "Cookie": "c=9"}
+    assert req(srv3, "/readafter/sync-style?a=1", headers=h)[1] == b"done"
+    assert req(srv3, "/readafter/async?a=2", headers=h)[1] == b"done"
+    assert req(srv3, "/readafter/post?a=3", "POST", b"the body", headers=h)[1] == b"posted"
+    assert req(srv3, "/onfinish/flushed?a=4", headers=h)[1] == b"part;end"
+    deadline = time.monotonic() + 5
+    log = []
+    while len(log) < 4 and time.monotonic() < deadline:
+        log += [e for e in seen(srv3) if isinstance(e, list)]  # not log_function's lines
+        time.sleep(0.02)
+    assert sorted(log) == sorted([
+        ["sync-style", "ua/7", "127.0.0.1", "1", "", "9"],
+        ["async", "ua/7", "127.0.0.1", "2", "", "9"],
+        ["post", "ua/7", "127.0.0.1", "3", "the body", "9"],
+        ["on_finish after flush", "ua/7", "127.0.0.1", "4", "", "9"],
+    ]), log
