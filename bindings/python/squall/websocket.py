@@ -425,15 +425,16 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
 
 
 class _WSRoute:
-    def __init__(self, app: Application, spec: URLSpec) -> None:
+    def __init__(self, app: Application, spec: URLSpec, xheaders: bool = False) -> None:
         self.app = app
         self.spec = spec
+        self.xheaders = xheaders
         self.cls = spec.handler_class
         self.ncap = spec.regex.groups
         self.names = spec.group_names
 
     def _make(self, req: int) -> WebSocketHandler:
-        request = HTTPServerRequest.from_handle(req, bool(self.app.settings.get("xheaders")))
+        request = HTTPServerRequest.from_handle(req, self.xheaders)
         request._freeze()  # the upgrade request is readable only during the handshake
         _ = request.arguments, request.cookies
         h = self.cls(self.app, request, **self.spec.kwargs)
@@ -534,7 +535,10 @@ def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
 
 
 def _install_route(app: Application, srv: Any, spec: URLSpec) -> None:
-    route = _WSRoute(app, spec)
+    # as for the HTTP routes: the HTTPServer's xheaders, else the setting
+    http_server = getattr(srv, "_squall_http", None)
+    xheaders = bool(http_server.xheaders) if http_server else bool(app.settings.get("xheaders"))
+    route = _WSRoute(app, spec, xheaders)
     rid = _ROUTES.put(route)
     options, keep = _route_options(app, spec.handler_class)
     st = lib.sq_ws_route(srv._live(), spec.rust_pattern.encode(), byref(_SERVER_CALLBACKS), byref(options), rid)
