@@ -167,6 +167,7 @@ class RequestHandler:
         self._headers_written = False
         self._finished = False
         self._auto_finish = True
+        self._method_returned = False
         self._prepared_future = None
         self._connection_closed = False
         self._write_buffer: list[bytes] = []
@@ -232,7 +233,8 @@ class RequestHandler:
         if not (100 <= status_code <= 999):
             raise ValueError("bad status code %r" % status_code)
         self._status_code = status_code
-        self._reason = reason
+        # Tornado: a code with no standard phrase is sent as "Unknown"
+        self._reason = reason if reason is not None or status_code in responses else "Unknown"
 
     def get_status(self) -> int:
         return self._status_code
@@ -286,7 +288,8 @@ class RequestHandler:
     def flush(self, include_footers: bool = False) -> Any:
         """Sends what was written so far. The first flush sends the head; the
         body is then chunked. Returns an awaitable (already done: squall has
-        the bytes)."""
+        the bytes), which raises ``squall.iostream.StreamClosedError`` once
+        the client has gone."""
         req = self.request._req
         if not self._headers_written:
             self._headers_written = True
@@ -304,6 +307,13 @@ class RequestHandler:
         st = lib.sq_response_flush(req)
         if st == b.SQ_ERR_CLOSED:
             self._connection_closed = True
+        if self._connection_closed:
+            # as Tornado's: the awaitable fails, so a streaming loop can stop
+            from .iostream import StreamClosedError
+            fut = asyncio.get_event_loop().create_future()
+            fut.set_exception(StreamClosedError())
+            fut.exception()  # retrieved: no warning when the caller does not await it
+            return fut
         return _DONE
 
     def finish(self, chunk: Union[str, bytes, dict, None] = None) -> Any:
@@ -328,8 +338,7 @@ class RequestHandler:
             body = b"".join(self._write_buffer) if self._write_buffer else b""
             self._write_buffer = []
             self._log()
-            if self._has_on_finish():
-                self.request._freeze()
+            self._freeze_unless_done()
             if self._reason is None or self._reason == responses.get(status):
                 pairs = self._header_pairs()
                 st = lib.sq_respond(req, status, _header_array(pairs), len(pairs), body, len(body))
@@ -342,6 +351,7 @@ class RequestHandler:
                 self._write_buffer = []
                 lib.sq_response_write(req, data, len(data))
             self._log()
+            self._freeze_unless_done()
             st = lib.sq_response_finish(req)
         if st == b.SQ_ERR_INVALID_ARG:
             raise ValueError("squall refused the response (bad header name or value)")
@@ -369,8 +379,23 @@ class RequestHandler:
     def _has_on_finish(self) -> bool:
         return type(self).on_finish is not RequestHandler.on_finish
 
+    def _freeze_unless_done(self) -> None:
+        """The request handle goes stale when the response is finished: copy
+        what is left to read unless no handler code can run afterwards (the
+        finish squall does itself once the verb method has returned, with no
+        on_finish). Tornado lets code after finish() read the request."""
+        if not self._method_returned or self._has_on_finish():
+            self.request._freeze()
+
+    def _finish_after_method(self) -> None:
+        self._method_returned = True
+        self.finish()
+
     def _log(self) -> None:
-        if access_log.isEnabledFor(logging.INFO if self._status_code < 400 else logging.WARNING):
+        # a log_function setting sees every request, as in Tornado; the
+        # default logger is skipped when its records would be dropped anyway
+        if "log_function" in self.settings or access_log.isEnabledFor(
+                logging.INFO if self._status_code < 400 else logging.WARNING):
             self.application.log_request(self)
 
     def detach(self) -> Any:
@@ -600,7 +625,7 @@ class RequestHandler:
         elif not (300 <= status <= 399):
             raise ValueError("redirect status must be 3xx")
         self.set_status(status)
-        self.set_header("Location", _utf8(url).decode("latin-1") if isinstance(url, bytes) else url)
+        self.set_header("Location", _utf8(url))  # bytes: sent as UTF-8, as Tornado does
         self.finish()
 
     def compute_etag(self) -> Optional[str]:
@@ -684,7 +709,10 @@ class RequestHandler:
         try:
             if self.request.method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
+            args = [self.decode_argument(a) if isinstance(a, bytes) else a for a in args]
+            kwargs = {k: self.decode_argument(v, name=k) if isinstance(v, bytes) else v for k, v in kwargs.items()}
             self.path_args, self.path_kwargs = args, kwargs
+            self.request.path_args, self.request.path_kwargs = args, kwargs
             self.set_default_headers()
             r = self.prepare()
             if r is not None:
@@ -706,12 +734,12 @@ class RequestHandler:
             self._go_async(r, args, kwargs, after_prepare=False)
             return
         if self._auto_finish and not self._finished:
-            self.finish()
+            self._finish_after_method()
 
     def _go_async(self, awaitable: Any, args: list[str], kwargs: dict[str, str], after_prepare: bool) -> None:
         if not inspect.isawaitable(awaitable):
             if self._auto_finish and not self._finished and not after_prepare:
-                self.finish()
+                self._finish_after_method()
             elif after_prepare and not self._finished:
                 self._call_method(args, kwargs)
             return
@@ -731,7 +759,7 @@ class RequestHandler:
                     if r is not None and inspect.isawaitable(r):
                         await r
                 if self._auto_finish and not self._finished:
-                    self.finish()
+                    self._finish_after_method()
             except Exception as e:
                 self._handle_request_exception(e)
 
@@ -1077,6 +1105,25 @@ def _capture(req: int, i: int) -> str:
     return string_at(s.ptr, s.len).decode("utf-8", "replace")
 
 
+_REPLACEMENT = "\ufffd".encode()
+
+
+def _captures_bytes(req: int, ncap: int, regex: "re.Pattern[str]", path: str) -> list[Optional[bytes]]:
+    """The route's groups as bytes, percent-decoded. squall hands them over as
+    UTF-8 with bytes that were not UTF-8 replaced by U+FFFD; for such a group
+    the raw bytes are taken from the path again, so that ``decode_argument``
+    sees what the client sent."""
+    s = sq_str()
+    caps: list[Optional[bytes]] = []
+    for i in range(ncap):
+        caps.append(string_at(s.ptr, s.len) if lib.sq_request_capture(req, i, byref(s)) == b.SQ_OK else None)
+    if any(c is not None and _REPLACEMENT in c for c in caps):
+        m = regex.match(path)
+        if m is not None and len(m.groups()) == ncap:
+            caps = [urllib.parse.unquote_to_bytes(g) if g is not None else None for g in m.groups()]
+    return caps
+
+
 class _HandlerRoute:
     """What squall calls for a RequestHandler route: makes the handler and
     runs it."""
@@ -1097,7 +1144,9 @@ class _HandlerRoute:
         args: list[str] = []
         kwargs: dict[str, str] = {}
         if self.ncap:
-            caps = [_capture(req, i) for i in range(self.ncap)]
+            # bytes: the handler's decode_argument makes them str (a 400 when
+            # they are not UTF-8), as Tornado does
+            caps = _captures_bytes(req, self.ncap, self.spec.regex, request.path)
             if any(n is not None for n in self.names):
                 kwargs = {n: v for n, v in zip(self.names, caps) if n is not None}
             else:
@@ -1109,8 +1158,7 @@ class _HandlerRoute:
             h = RequestHandler(self.app, request)
             h._handle_request_exception(e)
             return
-        request.path_args, request.path_kwargs = args, kwargs
-        handler._execute(args, kwargs)
+        handler._execute(args, kwargs)  # type: ignore[arg-type]
 
 
 class Application:

@@ -193,6 +193,7 @@ class _SocketMixin:
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._inbox: list[Union[str, bytes]] = []
         self._busy = False
+        self._aborted = False
 
     def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
@@ -210,10 +211,15 @@ class _SocketMixin:
 
     def _callback_failed(self) -> None:
         app_log.error("Uncaught exception in %s", type(self).__name__, exc_info=True)
+        # as Tornado aborts the connection: no message is delivered after this
+        self._aborted = True
+        self._inbox.clear()
         if self._ws is not None:
             lib.sq_ws_close(self._ws, 1011, b"Internal Error")
 
     def _on_message_raw(self, msg: Union[str, bytes]) -> None:
+        if self._aborted:
+            return
         if self._busy:
             self._inbox.append(msg)
             return
@@ -419,15 +425,16 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
 
 
 class _WSRoute:
-    def __init__(self, app: Application, spec: URLSpec) -> None:
+    def __init__(self, app: Application, spec: URLSpec, xheaders: bool = False) -> None:
         self.app = app
         self.spec = spec
+        self.xheaders = xheaders
         self.cls = spec.handler_class
         self.ncap = spec.regex.groups
         self.names = spec.group_names
 
     def _make(self, req: int) -> WebSocketHandler:
-        request = HTTPServerRequest.from_handle(req, bool(self.app.settings.get("xheaders")))
+        request = HTTPServerRequest.from_handle(req, self.xheaders)
         request._freeze()  # the upgrade request is readable only during the handshake
         _ = request.arguments, request.cookies
         h = self.cls(self.app, request, **self.spec.kwargs)
@@ -476,7 +483,16 @@ class _WSRoute:
         h._ws = ws
         h._ud = _SOCKETS.put(h)
         lib.sq_ws_set_userdata(ws, h._ud)
-        h._guard(h.open, *args, **kwargs) if not kwargs else h._guard(lambda: h.open(*args, **kwargs))
+        try:
+            r = h.open(*args, **kwargs)
+        except Exception:
+            h._callback_failed()
+            return
+        if r is not None and inspect.isawaitable(r):
+            # Tornado: on_message is not called until a coroutine open() has
+            # returned; messages wait in the inbox meanwhile
+            h._busy = True
+            asyncio.ensure_future(h._finish_async(r))
 
 
 def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
@@ -519,7 +535,10 @@ def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
 
 
 def _install_route(app: Application, srv: Any, spec: URLSpec) -> None:
-    route = _WSRoute(app, spec)
+    # as for the HTTP routes: the HTTPServer's xheaders, else the setting
+    http_server = getattr(srv, "_squall_http", None)
+    xheaders = bool(http_server.xheaders) if http_server else bool(app.settings.get("xheaders"))
+    route = _WSRoute(app, spec, xheaders)
     rid = _ROUTES.put(route)
     options, keep = _route_options(app, spec.handler_class)
     st = lib.sq_ws_route(srv._live(), spec.rust_pattern.encode(), byref(_SERVER_CALLBACKS), byref(options), rid)
@@ -561,6 +580,12 @@ class WebSocketClientConnection(_SocketMixin):
         else:
             exc = WebSocketError(message or str(_ffi.SquallError(status)))
         self._connect_future.set_exception(exc)
+
+    def on_ping(self, data: bytes) -> None:
+        """Called when the server pings (squall has already answered)."""
+
+    def on_pong(self, data: bytes) -> None:
+        """Called when a pong arrives (for a ``ping()``)."""
 
     def _deliver(self, msg: Union[str, bytes]) -> Any:
         if self._on_message_callback is not None:

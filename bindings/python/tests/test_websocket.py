@@ -284,3 +284,421 @@ ioloop.IOLoop.current().run_sync(main, timeout=20)
 '''
     r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "client ok" in r.stdout, r.stdout + r.stderr
+
+
+# --- a second application: async open, handshake data, how sockets end,
+# pings on a timer, topic bookkeeping, the client's pings --------------------
+
+APP2 = r'''
+import asyncio, os, threading
+from squall import web, websocket, ioloop
+
+CLOSES = []
+
+class AsyncOpen(websocket.WebSocketHandler):
+    async def open(self):
+        self.ready = False
+        await asyncio.sleep(0.2)
+        self.ready = True
+        self.write_message("opened")
+    def on_message(self, m): self.write_message(f"{m}:{self.ready}")
+
+class Handshake(websocket.WebSocketHandler):
+    def open(self, room):
+        self.write_message({"room": room, "q": self.get_argument("q", None), "ua": self.request.headers.get("User-Agent"),
+                            "cookie": self.get_cookie("k"), "path_args": self.path_args})
+    def on_message(self, m): pass
+
+class Ends(websocket.WebSocketHandler):
+    def open(self): self.write_message("hi")
+    def on_message(self, m):
+        if m == "close-default": self.close()
+    def on_close(self): CLOSES.append([self.get_argument("tag"), self.close_code, self.close_reason])
+
+class OpenFails(websocket.WebSocketHandler):
+    def open(self): raise RuntimeError("open failed")
+    def on_message(self, m): self.write_message(m)
+
+class Awaits(websocket.WebSocketHandler):
+    async def on_message(self, m):
+        await self.write_message("first:" + m)
+        await self.write_message(m.encode(), binary=True)
+
+class Pongs(websocket.WebSocketHandler):
+    def open(self): self.pongs = 0
+    def on_pong(self, data): self.pongs += 1
+    def on_message(self, m): self.write_message(str(self.pongs))
+
+class Topics(websocket.WebSocketHandler):
+    def open(self):
+        self.subscribe("news")
+        self.subscribe("news")  # twice: still one copy of each message
+    def on_message(self, m):
+        if m == "count": self.write_message(str(self.application.subscribers("news")))
+        elif m == "unsub-unknown": self.unsubscribe("never-subscribed"); self.write_message("ok")
+        elif m.startswith("pub-bytes:"): self.write_message(str(self.application.publish("news", m[10:].encode())))
+        elif m.startswith("pub-dict:"): self.write_message(str(self.application.publish("news", {"d": m[9:]})))
+        elif m.startswith("pub:"): self.publish("news", m[4:])
+
+AFTER_FAILURE = []
+
+class FailsOnce(websocket.WebSocketHandler):
+    def open(self): self.failed = False
+    def on_message(self, m):
+        if self.failed:
+            AFTER_FAILURE.append(m)
+        if m == "boom":
+            self.failed = True
+            raise RuntimeError("on_message failed")
+
+class State(web.RequestHandler):
+    def get(self): self.write({"closes": CLOSES, "after_failure": AFTER_FAILURE})
+
+class Flood(websocket.WebSocketHandler):
+    high_water = 65536
+    async def on_message(self, m):
+        waited = 0
+        for i in range(int(m)):
+            f = self.write_message(i.to_bytes(4, "big") + b"z" * 65532, binary=True)
+            if not f.done():
+                waited += 1
+            await f
+        self.write_message("done waited=%d" % waited)
+
+class BigEcho(websocket.WebSocketHandler):
+    max_message_size = 8 * 1024 * 1024
+    def on_message(self, m): self.write_message(m, binary=isinstance(m, bytes))
+
+app = web.Application([(r"/asyncopen", AsyncOpen), (r"/hs/(\w+)", Handshake), (r"/ends", Ends),
+                       (r"/openfails", OpenFails), (r"/awaits", Awaits), (r"/pongs", Pongs), (r"/topics", Topics),
+                       (r"/state", State), (r"/flood", Flood), (r"/bigecho", BigEcho),
+                       (r"/failsonce", FailsOnce)],
+                      websocket_ping_interval=0.2, websocket_max_message_size=4096)
+app.listen(int(os.environ["PORT"]), "127.0.0.1")
+ioloop.IOLoop.current().start()
+'''
+
+
+@pytest.fixture(scope="module")
+def port2(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wsapp2")
+    (d / "app.py").write_text(APP2)
+    p = free_port()
+    proc = subprocess.Popen([sys.executable, str(d / "app.py")], env=child_env(PORT=str(p)),
+                            stdout=open(d / "log.txt", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    wait_port(p, proc)
+    yield p
+    proc.terminate()
+    proc.wait(10)
+
+
+def state(port):
+    import urllib.request
+    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/state", timeout=5).read())
+
+
+def test_async_open_runs_before_any_message(port2):
+    async def main():
+        async with connect(port2, "/asyncopen") as ws:
+            await ws.send("early")
+            assert await ws.recv() == "opened"
+            assert await ws.recv() == "early:True"
+    run(main())
+
+
+def test_handshake_request_is_readable_in_open(port2):
+    async def main():
+        async with connect(port2, "/hs/blue?q=7", user_agent_header="ua/ws", additional_headers={"Cookie": "k=cv"}) as ws:
+            assert json.loads(await ws.recv()) == {"room": "blue", "q": "7", "ua": "ua/ws", "cookie": "cv",
+                                                   "path_args": ["blue"]}
+    run(main())
+
+
+def test_how_sockets_end(port2):
+    async def main():
+        async with connect(port2, "/ends?tag=default") as ws:
+            assert await ws.recv() == "hi"
+            await ws.send("close-default")
+            with pytest.raises(ConnectionClosed) as e:
+                await ws.recv()
+            assert e.value.rcvd.code == 1000
+        ws = await connect(port2, "/ends?tag=dropped")
+        assert await ws.recv() == "hi"
+        ws.transport.abort()  # no close frame at all
+        async with connect(port2, "/ends?tag=going-away") as ws:
+            assert await ws.recv() == "hi"
+            await ws.close(1001)
+    run(main())
+    import time
+    deadline = time.monotonic() + 5
+    while len(state(port2)["closes"]) < 3:
+        assert time.monotonic() < deadline, state(port2)
+        time.sleep(0.05)
+    closes = {tag: (code, reason) for tag, code, reason in state(port2)["closes"]}
+    assert closes["default"][0] == 1000 and closes["going-away"] == (1001, "")
+    assert closes["dropped"][0] in (None, 1006)
+
+
+def test_exception_in_open_is_1011(port2):
+    async def main():
+        async with connect(port2, "/openfails") as ws:
+            with pytest.raises(ConnectionClosed) as e:
+                await ws.recv()
+            assert e.value.rcvd.code == 1011
+    run(main())
+
+
+def test_awaiting_write_message(port2):
+    async def main():
+        async with connect(port2, "/awaits") as ws:
+            for i in range(5):
+                await ws.send(str(i))
+            got = [await ws.recv() for _ in range(10)]
+            assert got == [x for i in range(5) for x in (f"first:{i}", str(i).encode())]
+    run(main())
+
+
+def test_application_max_message_size_setting(port2):
+    async def main():
+        async with connect(port2, "/awaits") as ws:
+            await ws.send("z" * 4096)
+            assert await ws.recv() == "first:" + "z" * 4096
+            await ws.recv()
+            await ws.send("z" * 4097)
+            with pytest.raises(ConnectionClosed) as e:
+                await ws.recv()
+            assert e.value.rcvd.code == 1009
+    run(main())
+
+
+def test_ping_interval_pings_the_client(port2):
+    async def main():
+        async with connect(port2, "/pongs", ping_interval=None) as ws:
+            await asyncio.sleep(1.2)
+            await ws.send("n")
+            n = int(await ws.recv())
+            assert 2 <= n <= 8, n
+    run(main())
+
+
+def test_topic_bookkeeping(port2):
+    async def main():
+        a = await connect(port2, "/topics")
+        b = await connect(port2, "/topics")
+        # the count includes subscriptions in progress: the second, duplicate
+        # subscribe() counts until the reactor has dropped it
+        for _ in range(100):
+            await a.send("count")
+            if (n := await a.recv()) == "2":
+                break
+            await asyncio.sleep(0.01)
+        assert n == "2"
+        await a.send("unsub-unknown")
+        assert await a.recv() == "ok"
+        await a.send("pub:once")
+        assert await a.recv() == "once" and await b.recv() == "once"
+        await a.send("pub-bytes:raw")
+        got_a = [await a.recv(), await a.recv()]
+        assert sorted(map(repr, got_a)) == sorted(map(repr, [b"raw", "2"]))
+        assert await b.recv() == b"raw"
+        await a.send("pub-dict:v")
+        got_a = [await a.recv(), await a.recv()]
+        assert '{"d": "v"}' in got_a and json.loads(await b.recv()) == {"d": "v"}
+        await b.close()
+        for _ in range(100):
+            await a.send("count")
+            if (n := await a.recv()) == "1":
+                break
+            await asyncio.sleep(0.01)
+        assert n == "1"
+        with pytest.raises(asyncio.TimeoutError):  # nothing arrived twice
+            await asyncio.wait_for(a.recv(), 0.2)
+        await a.close()
+    run(main())
+
+
+def test_publish_many_messages_to_50_clients_in_order(port):
+    async def main():
+        clients = [await connect(port, "/room/bulk") for _ in range(50)]
+        for i in range(30):
+            await clients[i % 50].send(f"n{i}")
+        for c in clients:
+            assert [await c.recv() for _ in range(30)] == [f"n{i}" for i in range(30)]
+        for c in clients:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.recv(), 0.01)
+            await c.close()
+    run(main(), timeout=40)
+
+
+def test_squall_client_pings_and_is_pinged(port2):
+    code = r'''
+import asyncio, sys
+from squall import ioloop, websocket
+
+async def main():
+    # the server pings every 0.2 s; the client answers and goes on working
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/pongs")
+    pongs, pings = [], []
+    conn.on_pong = pongs.append
+    conn.on_ping = pings.append
+    conn.ping(b"from client")
+    await asyncio.sleep(0.7)
+    assert pongs == [b"from client"] and len(pings) >= 1, (pongs, pings)
+    conn.write_message("n")
+    n = int(await conn.read_message())
+    assert n >= 1, n
+    conn.write_message({"as": "dict"})  # a dict goes as JSON; the handler ignores it
+    conn.close(4005, "client done")
+    assert await conn.read_message() is None
+    assert conn.close_code == 4005 and conn.close_reason == "client done", (conn.close_code, conn.close_reason)
+    for path in ("/nope", "/state"):
+        try:
+            await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}{path}")
+            raise SystemExit("connected to " + path)
+        except websocket.WebSocketError as e:
+            assert "404" in str(e) or "200" in str(e), e
+    print("client ok")
+
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code, str(port2)], env=child_env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "client ok" in r.stdout, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+
+
+def test_squall_client_sees_the_server_close_code(port):
+    code = r'''
+import sys
+from squall import ioloop, websocket
+
+async def main():
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/echo")
+    conn.write_message("close-me")
+    assert await conn.read_message() is None
+    assert (conn.close_code, conn.close_reason) == (4001, "bye now"), (conn.close_code, conn.close_reason)
+    print("close ok")
+
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "close ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_large_messages(port2):
+    async def main():
+        async with connect(port2, "/bigecho", max_size=None) as ws:
+            big = bytes(range(256)) * (5 * 4096)  # 5 MiB
+            await ws.send(big)
+            assert await ws.recv() == big
+            text = "\u00e9" * (2 * 1024 * 1024)  # 4 MiB of UTF-8
+            await ws.send(text)
+            assert await ws.recv() == text
+    run(main(), timeout=30)
+
+
+def test_write_message_backpressure_is_awaitable(port2):
+    async def main():
+        async with connect(port2, "/flood", max_size=None) as ws:
+            await ws.send("200")
+            await asyncio.sleep(0.5)  # the client does not read: the server's output fills up
+            got = 0
+            while True:
+                m = await ws.recv()
+                if isinstance(m, str):
+                    break
+                assert int.from_bytes(m[:4], "big") == got and len(m) == 65536
+                got += 1
+            assert got == 200
+            assert m.startswith("done waited=") and int(m.split("=")[1]) > 0, m
+    run(main(), timeout=30)
+
+
+def test_no_message_is_delivered_after_on_message_failed(port2):
+    async def main():
+        async with connect(port2, "/failsonce") as ws:
+            await ws.send("boom")
+            for i in range(20):
+                await ws.send(str(i))
+            with pytest.raises(ConnectionClosed) as e:
+                while True:
+                    await ws.recv()
+            assert e.value.rcvd.code == 1011
+    run(main())
+    assert state(port2)["after_failure"] == []
+
+
+def test_squall_client_connect_timeout_and_bad_urls():
+    code = r'''
+import asyncio, socket, time
+from squall import ioloop, websocket
+async def main():
+    silent = socket.socket()  # accepts (backlog) but never answers the handshake
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    t0 = time.monotonic()
+    try:
+        await websocket.websocket_connect(f"ws://127.0.0.1:{silent.getsockname()[1]}/", connect_timeout=0.5)
+        raise SystemExit("no timeout")
+    except asyncio.TimeoutError:
+        took = time.monotonic() - t0
+        assert 0.4 < took < 3, took
+    for bad in ("http://127.0.0.1/", "ws://127.0.0.1:99999/"):
+        try:
+            websocket.websocket_connect(bad)
+            raise SystemExit("accepted " + bad)
+        except ValueError:
+            pass
+    print("timeouts ok")
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "timeouts ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_squall_client_subprotocols(port):
+    code = r'''
+import sys
+from squall import ioloop, websocket
+async def main():
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/proto", subprotocols=["one", "two"])
+    assert conn.selected_subprotocol == "two", conn.selected_subprotocol
+    assert await conn.read_message() == "proto:two"
+    conn.close()
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/proto")
+    assert conn.selected_subprotocol is None
+    assert await conn.read_message() == "proto:None"
+    conn.close()
+    print("subprotocols ok")
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "subprotocols ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_xheaders_of_the_httpserver_apply_to_websockets(run_server):
+    # Tornado's way: HTTPServer(app, xheaders=True), not an application setting
+    srv = run_server('''
+import os
+from squall import web, websocket, httpserver, ioloop
+class Who(websocket.WebSocketHandler):
+    def open(self): self.write_message({"ip": self.request.remote_ip, "protocol": self.request.protocol})
+    def on_message(self, m): pass
+class WhoHTTP(web.RequestHandler):
+    def get(self): self.write({"ip": self.request.remote_ip, "protocol": self.request.protocol})
+server = httpserver.HTTPServer(web.Application([(r"/ws", Who), (r"/http", WhoHTTP)]), xheaders=True)
+server.listen(int(os.environ["PORT"]), "127.0.0.1")
+ioloop.IOLoop.current().start()
+''')
+    headers = {"X-Real-Ip": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    import urllib.request
+    r = urllib.request.urlopen(urllib.request.Request(f"{srv.url}/http", headers=headers), timeout=5)
+    assert json.loads(r.read()) == {"ip": "203.0.113.9", "protocol": "https"}
+
+    async def main():
+        async with connect(srv.port, "/ws", additional_headers=headers) as ws:
+            assert json.loads(await ws.recv()) == {"ip": "203.0.113.9", "protocol": "https"}
+    run(main())
