@@ -98,8 +98,8 @@ fi
 {
     echo "# squall benchmark results"
     echo
-    echo "Commands: \`bench/run.sh loop\`, \`bench/run.sh http\`, \`bench/run.sh ws\`, \`bench/run.sh fetch\` (see bench/README.md). Each section says when it ran."
-    for f in bench/results/loop.md bench/results/http.md bench/results/ws.md bench/results/fetch.md; do
+    echo "Commands: \`bench/run.sh loop\`, \`bench/run.sh http\`, \`bench/run.sh ws\`, \`bench/run.sh fetch\`, \`bench/run.sh python\` (see bench/README.md). Each section says when it ran."
+    for f in bench/results/loop.md bench/results/http.md bench/results/ws.md bench/results/fetch.md bench/results/python.md; do
         # every heading one level down (the pages' headings are all at line starts, outside code blocks)
         [[ -f "$f" ]] && { echo; sed 's/^#/##/' "$f"; }
     done
