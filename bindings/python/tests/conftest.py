@@ -80,28 +80,40 @@ class Server:
         return self.proc.returncode
 
 
+def launch(directory: Path, source: str = "", *, name: str = "server", path: Optional[str] = None,
+           args: tuple[str, ...] = (), env: Optional[dict[str, str]] = None, port: Optional[int] = None,
+           wait: bool = True) -> Server:
+    """Writes ``source`` to ``directory/<name>.py`` (or runs ``path``) with
+    PORT set to a free port, its output in ``directory/<name>.log``, and
+    returns once the port accepts connections. The caller stops it."""
+    port = port or free_port()
+    if path is None:
+        script = directory / f"{name}.py"
+        script.write_text(textwrap.dedent(source))
+        path = str(script)
+    log_path = directory / f"{name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, path, *args], env=child_env(PORT=str(port), **(env or {})),
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    srv = Server(proc, port, log_path)
+    if wait:
+        try:
+            wait_port(port, proc)
+        except RuntimeError as e:
+            srv.stop()
+            raise RuntimeError(f"{e}\n--- server log ---\n{srv.log()}") from None
+    return srv
+
+
 @pytest.fixture
 def run_server(tmp_path: Path) -> Callable[..., Server]:
+    """``launch`` in the test's temporary directory; every server it started
+    is stopped when the test ends."""
     started: list[Server] = []
 
-    def start(source: str = "", *, path: Optional[str] = None, args: tuple[str, ...] = (),
-              env: Optional[dict[str, str]] = None, port: Optional[int] = None, wait: bool = True) -> Server:
-        port = port or free_port()
-        if path is None:
-            script = tmp_path / f"server_{len(started)}.py"
-            script.write_text(textwrap.dedent(source))
-            path = str(script)
-        log_path = tmp_path / f"server_{len(started)}.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, path, *args], env=child_env(PORT=str(port), **(env or {})),
-                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        srv = Server(proc, port, log_path)
+    def start(source: str = "", **kwargs: object) -> Server:
+        srv = launch(tmp_path, source, name=f"server_{len(started)}", **kwargs)  # type: ignore[arg-type]
         started.append(srv)
-        if wait:
-            try:
-                wait_port(port, proc)
-            except RuntimeError as e:
-                raise RuntimeError(f"{e}\n--- server log ---\n{srv.log()}") from None
         return srv
 
     yield start

@@ -10,7 +10,7 @@ import sys
 import pytest
 import websockets
 
-from conftest import child_env, free_port, wait_port
+from conftest import child_env, launch
 
 HELLO = '''
 import tornado.ioloop
@@ -101,16 +101,6 @@ def to_squall(src):
     return out
 
 
-def serve(tmp_path, name, src):
-    p = tmp_path / name
-    p.write_text(src)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(p)], env=child_env(PORT=str(port)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    wait_port(port, proc)
-    return proc, port
-
-
 def hello_results(port):
     out = []
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -130,7 +120,8 @@ def test_same_behaviour_on_tornado_and_squall(tmp_path, program):
     src = HELLO if program == "hello" else ECHO
     results = {}
     for flavour, code in (("tornado", src), ("squall", to_squall(src))):
-        proc, port = serve(tmp_path, f"{flavour}_{program}.py", code)
+        server = launch(tmp_path, code, name=f"{flavour}_{program}")
+        port = server.port
         try:
             if program == "hello":
                 results[flavour] = hello_results(port)
@@ -144,8 +135,7 @@ def test_same_behaviour_on_tornado_and_squall(tmp_path, program):
                         return got
                 results[flavour] = asyncio.run(asyncio.wait_for(talk(), 10))
         finally:
-            proc.terminate()
-            proc.wait(10)
+            server.stop()
     assert results["squall"] == results["tornado"]
     if program == "echo":
         assert results["squall"] == ["welcome", "You said: one", "You said: two"]
@@ -155,7 +145,8 @@ def test_same_behaviour_on_tornado_and_squall(tmp_path, program):
 
 def test_async_http_client_fetch_ports(tmp_path):
     pytest.importorskip("tornado")
-    proc, port = serve(tmp_path, "target.py", to_squall(HELLO))
+    server = launch(tmp_path, to_squall(HELLO), name="target")
+    port = server.port
     try:
         outs = []
         for code in (FETCH, to_squall(FETCH)):
@@ -165,5 +156,4 @@ def test_async_http_client_fetch_ports(tmp_path):
             outs.append(r.stdout)
         assert outs[0] == outs[1] == "200 Hello, world\nerror 404\n"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()

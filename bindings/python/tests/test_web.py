@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import child_env, free_port, wait_port
+from conftest import child_env, launch
 
 APP = r'''
 import asyncio, os, sys, threading
@@ -184,21 +184,14 @@ ioloop.IOLoop.current().start()
 
 def start(tmp_path_factory, debug):
     d = tmp_path_factory.mktemp("webapp")
-    (d / "app.py").write_text(APP)
-    port = free_port()
-    log = open(d / "log.txt", "wb")
-    proc = subprocess.Popen([sys.executable, str(d / "app.py")], env=child_env(PORT=str(port), DEBUG=debug),
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    wait_port(port, proc)
-    return proc, port, d
+    return launch(d, APP, name="app", env={"DEBUG": debug}), d
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    proc, port, d = start(tmp_path_factory, "0")
-    yield port, d
-    proc.terminate()
-    proc.wait(10)
+    server, d = start(tmp_path_factory, "0")
+    yield server.port, d
+    server.stop()
 
 
 def req(port, path, method="GET", body=None, headers=None):
@@ -305,13 +298,12 @@ def test_many_failures_then_the_server_goes_on(srv):
 
 
 def test_debug_shows_the_traceback(tmp_path_factory):
-    proc, port, _ = start(tmp_path_factory, "1")
+    server, _ = start(tmp_path_factory, "1")
     try:
-        r, body = req(port, "/err/boom")
+        r, body = req(server.port, "/err/boom")
         assert r.status == 500 and b"Traceback" in body and b"ValueError: boom" in body
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def test_prepare(srv):
@@ -650,16 +642,9 @@ ioloop.IOLoop.current().start()
 
 @pytest.fixture(scope="module")
 def srv2(tmp_path_factory):
-    d = tmp_path_factory.mktemp("webapp2")
-    (d / "app.py").write_text(APP2)
-    port = free_port()
-    log = open(d / "log.txt", "wb")
-    proc = subprocess.Popen([sys.executable, str(d / "app.py")], env=child_env(PORT=str(port)),
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    wait_port(port, proc)
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    server = launch(tmp_path_factory.mktemp("webapp2"), APP2, name="app")
+    yield server.port
+    server.stop()
 
 
 def log_of(port):
@@ -1114,15 +1099,9 @@ ioloop.IOLoop.current().start()
 
 @pytest.fixture(scope="module")
 def srv3(tmp_path_factory):
-    d = tmp_path_factory.mktemp("webapp3")
-    (d / "app.py").write_text(APP3)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(d / "app.py")], env=child_env(PORT=str(port)),
-                            stdout=open(d / "log.txt", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    wait_port(port, proc)
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    server = launch(tmp_path_factory.mktemp("webapp3"), APP3, name="app")
+    yield server.port
+    server.stop()
 
 
 def seen(port):

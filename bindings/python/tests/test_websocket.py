@@ -11,7 +11,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import child_env, free_port, wait_port
+from conftest import child_env, launch
 
 APP = r'''
 import asyncio, os, threading
@@ -75,15 +75,9 @@ ioloop.IOLoop.current().start()
 
 @pytest.fixture(scope="module")
 def port(tmp_path_factory):
-    d = tmp_path_factory.mktemp("wsapp")
-    (d / "app.py").write_text(APP)
-    p = free_port()
-    proc = subprocess.Popen([sys.executable, str(d / "app.py")], env=child_env(PORT=str(p)),
-                            stdout=open(d / "log.txt", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    wait_port(p, proc)
-    yield p
-    proc.terminate()
-    proc.wait(10)
+    server = launch(tmp_path_factory.mktemp("wsapp"), APP, name="app")
+    yield server.port
+    server.stop()
 
 
 def run(coro, timeout=20):
@@ -381,15 +375,9 @@ ioloop.IOLoop.current().start()
 
 @pytest.fixture(scope="module")
 def port2(tmp_path_factory):
-    d = tmp_path_factory.mktemp("wsapp2")
-    (d / "app.py").write_text(APP2)
-    p = free_port()
-    proc = subprocess.Popen([sys.executable, str(d / "app.py")], env=child_env(PORT=str(p)),
-                            stdout=open(d / "log.txt", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    wait_port(p, proc)
-    yield p
-    proc.terminate()
-    proc.wait(10)
+    server = launch(tmp_path_factory.mktemp("wsapp2"), APP2, name="app")
+    yield server.port
+    server.stop()
 
 
 def state(port):
