@@ -15,6 +15,7 @@ from typing import Any, Iterator, Optional
 
 from ._ffi import b, lib
 from ._bindings import sq_str
+from .httputil import _canonical
 
 _OK = b.SQ_OK
 _NOT_FOUND = b.SQ_ERR_NOT_FOUND
@@ -39,13 +40,6 @@ def _read(fn: Any, req: int, *args: Any) -> Optional[bytes]:
     raise RequestGone(f"the request can no longer be read (squall status {st}): read it before finishing the response")
 
 
-def _canonical(name: str, _cache: dict[str, str] = {}) -> str:
-    c = _cache.get(name)
-    if c is None:
-        c = "-".join(w.capitalize() for w in name.split("-"))
-        if len(_cache) < 1000:
-            _cache[name] = c
-    return c
 
 
 class RequestHeaders:

@@ -37,34 +37,13 @@ from . import _ffi
 from ._bindings import sq_str
 from ._ffi import b, lib
 from ._slab import Slab
+from .httputil import HTTPHeaders
 from .ioloop import IOLoop
 
 __all__ = ["HTTPRequest", "HTTPResponse", "HTTPClientError", "HTTPError", "HTTPTimeoutError",
            "HTTPStreamClosedError", "AsyncHTTPClient", "HTTPClient"]
 
 app_log = logging.getLogger("squall.application")
-
-try:
-    from .httputil import HTTPHeaders  # type: ignore[attr-defined]
-except Exception:  # pragma: no cover - httputil always ships with the package
-    HTTPHeaders = None  # type: ignore[assignment,misc]
-
-
-def _headers() -> Any:
-    if HTTPHeaders is not None:
-        return HTTPHeaders()
-    return _Headers()
-
-
-class _Headers(dict):  # pragma: no cover - fallback only
-    def add(self, name: str, value: str) -> None:
-        key = "-".join(w.capitalize() for w in name.split("-"))
-        self[key] = self[key] + "," + value if key in self else value
-
-    def get_list(self, name: str) -> list[str]:
-        v = self.get("-".join(w.capitalize() for w in name.split("-")))
-        return v.split(",") if v else []
-
 
 class HTTPClientError(Exception):
     """A failed fetch: ``code`` is the HTTP status (599 when no response
@@ -132,13 +111,13 @@ class HTTPRequest:
         self.url = url
         self.method = method.upper()
         if headers is None:
-            self.headers = _headers()
+            self.headers = HTTPHeaders()
         elif isinstance(headers, dict) or hasattr(headers, "get_all"):
             self.headers = headers
         else:
-            h = _headers()
+            h = HTTPHeaders()
             for k, v in headers:
-                h.add(k, v) if hasattr(h, "add") else h.__setitem__(k, v)
+                h.add(k, v)
             self.headers = h
         if if_modified_since is not None:
             from email.utils import format_datetime
@@ -179,7 +158,7 @@ class HTTPResponse:
         self.request = request
         self.code = code
         self.reason = reason or responses.get(code, "Unknown")
-        self.headers = headers if headers is not None else _headers()
+        self.headers = headers if headers is not None else HTTPHeaders()
         self.buffer = buffer
         self._body: Optional[bytes] = None
         self.effective_url = effective_url or request.url
@@ -228,7 +207,7 @@ def _view(fn: Any, resp: int, *args: Any) -> Optional[str]:
 
 
 def _read_headers(resp: int) -> Any:
-    h = _headers()
+    h = HTTPHeaders()
     n = c_size_t(0)
     lib.sq_fetch_response_header_count(resp, byref(n))
     name, value = sq_str(), sq_str()
@@ -236,10 +215,7 @@ def _read_headers(resp: int) -> Any:
         if lib.sq_fetch_response_header_at(resp, i, byref(name), byref(value)) == b.SQ_OK:
             k = string_at(name.ptr, name.len).decode("latin-1")
             v = string_at(value.ptr, value.len).decode("latin-1") if value.len else ""
-            if hasattr(h, "add"):
-                h.add(k, v)
-            else:
-                h[k] = v
+            h.add(k, v)
     return h
 
 
@@ -325,7 +301,7 @@ def _on_headers(ud: int, resp: int) -> None:
         reason = _view(lib.sq_fetch_response_reason, resp) or ""
         cb("HTTP/1.1 %d %s\r\n" % (code, reason))
         h = _read_headers(resp)
-        for k, v in (h.get_all() if hasattr(h, "get_all") else h.items()):
+        for k, v in h.get_all():
             cb("%s: %s\r\n" % (k, v))
         cb("\r\n")
     except Exception as e:

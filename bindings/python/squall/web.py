@@ -37,6 +37,7 @@ from . import _ffi
 from ._bindings import sq_header, sq_str
 from ._ffi import b, lib
 from ._request import HTTPServerRequest, RequestGone
+from .httputil import _canonical
 from .httpserver import HTTPServer, Server
 from .ioloop import IOLoop
 
@@ -138,13 +139,6 @@ def _json(obj: Any) -> str:
     return json.dumps(obj).replace("</", "<\\/")
 
 
-def _canonical(name: str, _cache: dict[str, str] = {}) -> str:
-    c = _cache.get(name)
-    if c is None:
-        c = "-".join(w.capitalize() for w in name.split("-"))
-        if len(_cache) < 1000:
-            _cache[name] = c
-    return c
 
 
 def _header_array(pairs: list[tuple[bytes, bytes]]) -> Any:
