@@ -949,6 +949,17 @@ class URLSpec:
             raise ValueError("Cannot reverse url regex " + self.pattern)
         return self._path % tuple(urllib.parse.quote(str(a), safe="") for a in args)
 
+    def path_arguments(self, req: int, path: str) -> tuple[list[Any], dict[str, Any]]:
+        """The groups the route captured for request ``req``, as bytes (None
+        for a group that did not take part): positional, or by name when the
+        pattern names its groups (Tornado does not mix the two)."""
+        if not self.regex.groups:
+            return [], {}
+        caps = _captures_bytes(req, self.regex.groups, self.regex, path)
+        if any(n is not None for n in self.group_names):
+            return [], {n: v for n, v in zip(self.group_names, caps) if n is not None}
+        return caps, {}
+
     @property
     def rust_pattern(self) -> str:
         p = self.pattern
@@ -1122,7 +1133,7 @@ class _HandlerRoute:
     """What squall calls for a RequestHandler route: makes the handler and
     runs it."""
 
-    __slots__ = ("app", "spec", "xheaders", "cls", "kwargs", "ncap", "names")
+    __slots__ = ("app", "spec", "xheaders", "cls", "kwargs")
 
     def __init__(self, app: "Application", spec: URLSpec, xheaders: bool) -> None:
         self.app = app
@@ -1130,21 +1141,12 @@ class _HandlerRoute:
         self.cls = spec.handler_class
         self.kwargs = spec.kwargs
         self.xheaders = xheaders
-        self.ncap = spec.regex.groups
-        self.names = spec.group_names
 
     def __call__(self, req: int) -> None:
         request = HTTPServerRequest.from_handle(req, self.xheaders)
-        args: list[str] = []
-        kwargs: dict[str, str] = {}
-        if self.ncap:
-            # bytes: the handler's decode_argument makes them str (a 400 when
-            # they are not UTF-8), as Tornado does
-            caps = _captures_bytes(req, self.ncap, self.spec.regex, request.path)
-            if any(n is not None for n in self.names):
-                kwargs = {n: v for n, v in zip(self.names, caps) if n is not None}
-            else:
-                args = caps
+        # bytes: the handler's decode_argument makes them str (a 400 when
+        # they are not UTF-8), as Tornado does
+        args, kwargs = self.spec.path_arguments(req, request.path)
         try:
             handler = self.cls(self.app, request, **self.kwargs)
         except Exception as e:

@@ -424,14 +424,18 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
             lib.sq_ws_close(self._ws, 1011, b"")
 
 
+def _text(value: Optional[bytes]) -> Optional[str]:
+    """A path group for a WebSocket handler: UTF-8, undecodable bytes as U+FFFD
+    (the handshake is already accepted, so there is no 400 to give)."""
+    return value.decode("utf-8", "replace") if value is not None else None
+
+
 class _WSRoute:
     def __init__(self, app: Application, spec: URLSpec, xheaders: bool = False) -> None:
         self.app = app
         self.spec = spec
         self.xheaders = xheaders
         self.cls = spec.handler_class
-        self.ncap = spec.regex.groups
-        self.names = spec.group_names
 
     def _make(self, req: int) -> WebSocketHandler:
         request = HTTPServerRequest.from_handle(req, self.xheaders)
@@ -470,15 +474,9 @@ class _WSRoute:
                 app_log.error("Uncaught exception creating %s", self.cls.__name__, exc_info=True)
                 lib.sq_ws_close(ws, 1011, b"")
                 return
-        args: list[str] = []
-        kwargs: dict[str, str] = {}
-        if self.ncap:
-            from .web import _capture
-            caps = [_capture(req, i) for i in range(self.ncap)]
-            if any(n is not None for n in self.names):
-                kwargs = {n: v for n, v in zip(self.names, caps) if n is not None}
-            else:
-                args = caps
+        raw_args, raw_kwargs = self.spec.path_arguments(req, h.request.path)
+        args = [_text(a) for a in raw_args]
+        kwargs = {k: _text(v) for k, v in raw_kwargs.items()}
         h.path_args, h.path_kwargs = args, kwargs
         h._ws = ws
         h._ud = _SOCKETS.put(h)
