@@ -1517,6 +1517,22 @@ sq_status sq_server_static(sq_server *server, const char *url_prefix, const char
 sq_status sq_server_listen(sq_server *server, const char *host, uint16_t port, uint16_t *port_out);
 
 /**
+ * Serves on a socket the caller already bound and put in listening state
+ * (`socket(2)`, `bind(2)`, `listen(2)`; a Go `net.Listener`'s descriptor, a
+ * socket inherited from a supervisor), instead of binding one with
+ * `sq_server_listen`. squall makes it non-blocking and accepts from it when
+ * the loop runs, on every reactor thread (the others watch duplicates).
+ *
+ * Thread: the host thread.
+ * Ownership: on `SQ_OK` squall owns `fd` and closes it with the server;
+ * on an error the caller still owns it. The bound port is written to
+ * `port_out` if it is not NULL.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `fd` is not a
+ * listening TCP socket (the message says why); `SQ_ERR_IO`; `SQ_ERR_CLOSED`.
+ */
+sq_status sq_server_listen_fd(sq_server *server, int32_t fd, uint16_t *port_out);
+
+/**
  * Shuts the server down gracefully: it stops accepting at once, closes
  * idle keep-alive connections, lets requests in flight finish (their
  * responses carry `Connection: close`), and after `deadline_ms` closes

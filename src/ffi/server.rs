@@ -174,6 +174,40 @@ pub extern "C" fn sq_server_listen(server: *mut sq_server, host: *const c_char, 
     }
 }
 
+/// Serves on a socket the caller already bound and put in listening state
+/// (`socket(2)`, `bind(2)`, `listen(2)`; a Go `net.Listener`'s descriptor, a
+/// socket inherited from a supervisor), instead of binding one with
+/// `sq_server_listen`. squall makes it non-blocking and accepts from it when
+/// the loop runs, on every reactor thread (the others watch duplicates).
+///
+/// Thread: the host thread.
+/// Ownership: on `SQ_OK` squall owns `fd` and closes it with the server;
+/// on an error the caller still owns it. The bound port is written to
+/// `port_out` if it is not NULL.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `fd` is not a
+/// listening TCP socket (the message says why); `SQ_ERR_IO`; `SQ_ERR_CLOSED`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_listen_fd(server: *mut sq_server, fd: i32, port_out: *mut u16) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        let socket = ffi_try!(crate::net::sys::adopt_tcp_listener(fd)
+            .map_err(|e| Error::new(ErrorKind::InvalidArg, e.to_string())));
+        let addr = match s.listen_socket(socket) {
+            Ok(addr) => addr,
+            Err((e, socket)) => {
+                // The descriptor stays the caller's on an error.
+                let _ = std::os::fd::IntoRawFd::into_raw_fd(socket);
+                ffi_try!(Err(e))
+            }
+        };
+        if !port_out.is_null() {
+            // SAFETY: non-NULL out-parameter given by the caller.
+            unsafe { *port_out = addr.port() };
+        }
+        SQ_OK
+    }
+}
+
 /// Shuts the server down gracefully: it stops accepting at once, closes
 /// idle keep-alive connections, lets requests in flight finish (their
 /// responses carry `Connection: close`), and after `deadline_ms` closes

@@ -64,6 +64,10 @@ struct Listener {
     addr: SocketAddr,
     /// The socket bound at listen time, until a reactor takes it.
     socket: Option<std::net::TcpListener>,
+    /// A socket the host handed over (`sq_server_listen_fd`): the other
+    /// reactors watch duplicates of it instead of binding siblings, since
+    /// it may lack SO_REUSEPORT.
+    adopted: bool,
 }
 
 /// Everything a server shares with its reactors and requests.
@@ -279,7 +283,7 @@ impl Server {
         let bound = socket.local_addr().map_err(|e| Error::io("getsockname", e))?;
         let index = {
             let mut ls = self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner());
-            ls.push(Listener { addr: bound, socket: Some(socket) });
+            ls.push(Listener { addr: bound, socket: Some(socket), adopted: false });
             ls.len() - 1
         };
         let shared = self.shared.clone();
@@ -287,15 +291,42 @@ impl Server {
         tracing::info!(target: "squall::http", "listening on http://{bound}");
         Ok(bound)
     }
+
+    /// Takes over a socket the host already bound and put in listening state
+    /// (a Go `net.Listener`, a socket passed by a supervisor). Every reactor
+    /// accepts from it (the others through duplicates). Returns its address.
+    /// On an error the socket is handed back, still open (its descriptor is
+    /// the caller's again).
+    pub(crate) fn listen_socket(
+        &self,
+        socket: std::net::TcpListener,
+    ) -> std::result::Result<SocketAddr, (Error, std::net::TcpListener)> {
+        if self.shared.dead.load(Ordering::Acquire) {
+            return Err((Error::new(ErrorKind::Closed, "the server was freed"), socket));
+        }
+        let bound = match socket.local_addr().and_then(|a| socket.set_nonblocking(true).map(|()| a)) {
+            Ok(a) => a,
+            Err(e) => return Err((Error::io("preparing the listening socket", e), socket)),
+        };
+        let index = {
+            let mut ls = self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner());
+            ls.push(Listener { addr: bound, socket: Some(socket), adopted: true });
+            ls.len() - 1
+        };
+        let shared = self.shared.clone();
+        self.shared.loop_handle.when_started(Box::new(move || start_listener(&shared, index)));
+        tracing::info!(target: "squall::http", "listening on http://{bound} (adopted socket)");
+        Ok(bound)
+    }
 }
 
 /// Hands a bound listener to every reactor: reactor 0 gets the socket bound at
 /// listen time, the others siblings on the same address (SO_REUSEPORT).
 fn start_listener(shared: &Arc<ServerShared>, index: usize) {
-    let (addr, first) = {
+    let (addr, first, adopted) = {
         let mut ls = shared.listeners.lock().unwrap_or_else(|p| p.into_inner());
         let l = &mut ls[index];
-        (l.addr, l.socket.take())
+        (l.addr, l.socket.take(), l.adopted)
     };
     let Some(first) = first else { return };
     let mut first = Some(first);
@@ -303,7 +334,15 @@ fn start_listener(shared: &Arc<ServerShared>, index: usize) {
     let backlog = shared.config().backlog;
     for r in 0..n {
         let socket = if let Some(s) = first.take() {
+            if adopted && r + 1 < n {
+                match s.try_clone() {
+                    Ok(dup) => first = Some(dup),
+                    Err(e) => tracing::error!(target: "squall::http", "cannot share {addr} with reactor {}: {e}", r + 1),
+                }
+            }
             s
+        } else if adopted {
+            continue;
         } else {
             match listener::bind(addr, backlog) {
                 Ok(s) => s,

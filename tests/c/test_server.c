@@ -2,12 +2,17 @@
  * from 8 threads, responding twice, responding after the client left (with
  * the on-close callback), stale and forged request handles, header injection
  * refused, a failing handler (500), an inline handler, and a graceful
- * shutdown with a request in flight. Run with io_threads
+ * shutdown with a request in flight, a listening socket handed over by the
+ * caller (sq_server_listen_fd). Run with io_threads
  * 1, 0 and 2. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "check.h"
 #include "http_client.h"
@@ -19,6 +24,7 @@
 static sq_loop *lp;
 static sq_server *srv;
 static int port;
+static int adopted_port; /* a socket bound here and handed over with sq_server_listen_fd */
 static pthread_t host;
 
 /* ---- a queue of deferred requests answered by worker threads ---- */
@@ -283,6 +289,10 @@ static void *driver(void *arg) {
     CHECK(strcmp(body, "plain") == 0);
     CHECK_EQ(http_get(port, "/inline", body, sizeof body), 200);
     CHECK(strcmp(body, "inline") == 0);
+    for (int i = 0; i < 4; i++) { /* every reactor accepts from the adopted socket */
+        CHECK_EQ(http_get(adopted_port, "/twice", body, sizeof body), 200);
+        CHECK(strcmp(body, "once") == 0);
+    }
 
     /* a client that leaves before its answer */
     int fd = http_connect(port);
@@ -336,6 +346,29 @@ static void *driver(void *arg) {
     return NULL;
 }
 
+/* Binds a socket here and hands it to the server; a descriptor that is not a
+ * listening TCP socket is refused and stays the caller's. */
+static int adopt_listener(void) {
+    CHECK_EQ(sq_server_listen_fd(srv, -1, NULL), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_server_listen_fd(NULL, 0, NULL), SQ_ERR_NULL);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ(sq_server_listen_fd(srv, fd, NULL), SQ_ERR_INVALID_ARG); /* not listening yet */
+    CHECK(fcntl(fd, F_GETFD) != -1);                                  /* and still open */
+    CHECK_EQ(listen(fd, 64), 0);
+    uint16_t p = 0;
+    CHECK_EQ(sq_server_listen_fd(srv, fd, &p), SQ_OK);
+    socklen_t len = sizeof a;
+    CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    CHECK_EQ(p, ntohs(a.sin_port));
+    return p;
+}
+
 static void run(unsigned io_threads) {
     qhead = qtail = 0;
     atomic_store(&left_registered, 0);
@@ -367,6 +400,7 @@ static void run(unsigned io_threads) {
     uint16_t p2 = 0;
     CHECK_EQ(sq_server_listen(srv, "127.0.0.1", p, &p2), SQ_OK); /* a sibling on the same port */
     CHECK_EQ(sq_server_listen(srv, "not a host name.invalid", 0, NULL), SQ_ERR_INVALID_ARG);
+    adopted_port = adopt_listener();
     pthread_t d;
     CHECK_EQ(pthread_create(&d, NULL, driver, NULL), 0);
     CHECK_EQ(sq_loop_run(lp), SQ_OK);
