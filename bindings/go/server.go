@@ -1,0 +1,448 @@
+package squall
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"runtime/cgo"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// HostReactor as Server.IOThreads runs squall's reactor on the host
+// goroutine's thread instead of a thread of its own.
+const HostReactor = -1
+
+// Server serves HTTP/1.1 and WebSockets through squall. Its fields mirror
+// net/http.Server's; set them before ListenAndServe or Serve. A zero limit
+// keeps squall's default.
+type Server struct {
+	// Addr is "host:port" for ListenAndServe (":8080" listens on every IPv4
+	// address; an empty Addr means ":http").
+	Addr string
+	// Handler answers every request that no WebSocket route took
+	// (http.DefaultServeMux when nil).
+	Handler http.Handler
+
+	// ReadHeaderTimeout bounds the arrival of a request head (squall's
+	// default: 10 s); past it the client gets 408.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the arrival of a request body after its head
+	// (default 60 s).
+	ReadTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long (default 75 s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request head (default 64 KiB; at least 256);
+	// a larger one gets 431.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds a request body (default 64 MiB); a larger one
+	// gets 413 before the handler runs. Bodies are collected whole before
+	// the handler is called.
+	MaxBodyBytes int64
+	// MaxConnections bounds open connections (default 100000).
+	MaxConnections int
+	// IOThreads is the number of reactor threads doing the I/O: 0 means
+	// the default (1), HostReactor runs the reactor on the host goroutine.
+	IOThreads int
+	// ErrorLog receives handler panics and other errors (the standard
+	// logger when nil).
+	ErrorLog *log.Logger
+
+	mu        sync.RWMutex
+	started   bool // a Serve began
+	closed    bool // Shutdown or Close was called
+	loop      *loop
+	srv       *C.sq_server
+	handles   []cgo.Handle // routes, released with the server
+	wsRoutes  []*wsRoute
+	statics   [][2]string
+	conns     map[uint64]*Conn // open WebSockets, host goroutine only
+	inflight  sync.Map         // request handle → *response watching its client
+	serveDone chan struct{}
+	shutdownH cgo.Handle // a shutdown's done callback, until it runs
+}
+
+// init creates the loop and server on first use (no thread starts before
+// Serve). The caller holds s.mu.
+func (s *Server) init() error {
+	if s.loop != nil {
+		return nil
+	}
+	if s.closed {
+		return ErrServerClosed
+	}
+	if err := checkABI(); err != nil {
+		return err
+	}
+	threads := s.IOThreads
+	switch {
+	case threads == 0:
+		threads = 1
+	case threads < 0:
+		threads = 0
+	}
+	l, err := newLoop(threads)
+	if err != nil {
+		return err
+	}
+	s.loop = l
+	s.srv = C.sq_server_new(l.ptr)
+	s.conns = map[uint64]*Conn{}
+	l.dispatch = s.dispatch
+	return nil
+}
+
+func ms(d time.Duration) C.uint64_t {
+	return C.uint64_t(max((d+time.Millisecond-1)/time.Millisecond, 1))
+}
+
+// configure applies the limits and registers the routes. Caller holds s.mu.
+func (s *Server) configure() error {
+	srv := s.srv
+	steps := []struct {
+		op  string
+		set bool
+		f   func() C.sq_status
+	}{
+		{"ReadHeaderTimeout", s.ReadHeaderTimeout > 0, func() C.sq_status { return C.sq_server_set_header_timeout_ms(srv, ms(s.ReadHeaderTimeout)) }},
+		{"ReadTimeout", s.ReadTimeout > 0, func() C.sq_status { return C.sq_server_set_body_timeout_ms(srv, ms(s.ReadTimeout)) }},
+		{"IdleTimeout", s.IdleTimeout > 0, func() C.sq_status { return C.sq_server_set_idle_timeout_ms(srv, ms(s.IdleTimeout)) }},
+		{"MaxHeaderBytes", s.MaxHeaderBytes > 0, func() C.sq_status { return C.sq_server_set_max_header_size(srv, C.size_t(s.MaxHeaderBytes)) }},
+		{"MaxBodyBytes", s.MaxBodyBytes > 0, func() C.sq_status { return C.sq_server_set_max_body_size(srv, C.uint64_t(s.MaxBodyBytes)) }},
+		{"MaxConnections", s.MaxConnections > 0, func() C.sq_status { return C.sq_server_set_max_connections(srv, C.uint32_t(s.MaxConnections)) }},
+	}
+	for _, st := range steps {
+		if st.set {
+			if err := call(st.op, st.f); err != nil {
+				return err
+			}
+		}
+	}
+	for _, m := range s.statics {
+		prefix, dir := C.CString(m[0]), C.CString(m[1])
+		err := call("static "+m[0], func() C.sq_status { return C.sq_server_static(srv, prefix, dir) })
+		C.free(unsafe.Pointer(prefix))
+		C.free(unsafe.Pointer(dir))
+		if err != nil {
+			return err
+		}
+	}
+	for _, r := range s.wsRoutes {
+		if err := r.register(s); err != nil {
+			return err
+		}
+	}
+	h := newHandle(s)
+	s.handles = append(s.handles, h)
+	method, pattern := C.CString("*"), C.CString(".*")
+	defer C.free(unsafe.Pointer(method))
+	defer C.free(unsafe.Pointer(pattern))
+	return call("route", func() C.sq_status { return C.sqgo_route(srv, method, pattern, C.uintptr_t(h)) })
+}
+
+// Static serves the files under dir at URLs starting with prefix
+// ("/static/"), from squall's reactor (sendfile, ETag, Range): those URLs
+// never reach the Handler. Call before serving.
+func (s *Server) Static(prefix, dir string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("squall: Static after the server started")
+	}
+	s.statics = append(s.statics, [2]string{prefix, dir})
+	return nil
+}
+
+// ListenAndServe listens on s.Addr and serves until Shutdown or Close,
+// then returns ErrServerClosed. The calling goroutine becomes the loop's
+// host thread (locked to its OS thread while it serves).
+func (s *Server) ListenAndServe() error {
+	addr := s.Addr
+	if addr == "" {
+		addr = ":http"
+	}
+	host, portName, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(portName)
+	if err != nil {
+		if port, err = net.LookupPort("tcp", portName); err != nil {
+			return err
+		}
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	chost := C.CString(host)
+	defer C.free(unsafe.Pointer(chost))
+	return s.serve(func() error {
+		return call("listen on "+addr, func() C.sq_status { return C.sq_server_listen(s.srv, chost, C.uint16_t(port), nil) })
+	})
+}
+
+// Serve serves on l until Shutdown or Close, then returns ErrServerClosed.
+// l must be a TCP listener (a *net.TCPListener or another listener with a
+// SyscallConn): squall takes over a duplicate of its socket and accepts
+// from it, and l itself is closed at once. The calling goroutine becomes
+// the loop's host thread.
+func (s *Server) Serve(l net.Listener) error {
+	sc, ok := l.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("squall: Serve needs a listener with a socket (a *net.TCPListener), not %T", l)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	dup := -1
+	var dupErr error
+	if err := rc.Control(func(fd uintptr) {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			dupErr = os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", errno)
+		} else {
+			dup = int(r)
+		}
+	}); err != nil {
+		return err
+	}
+	if dupErr != nil {
+		return dupErr
+	}
+	return s.serve(func() error {
+		err := call("serve on "+l.Addr().String(), func() C.sq_status { return C.sq_server_listen_fd(s.srv, C.int32_t(dup), nil) })
+		if err != nil {
+			syscall.Close(dup)
+			return err
+		}
+		l.Close()
+		return nil
+	})
+}
+
+// serve sets the server up, binds with listen and runs the host goroutine.
+func (s *Server) serve(listen func() error) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("squall: the server is already serving")
+	}
+	if err := s.init(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if err := s.configure(); err != nil {
+		s.mu.Unlock()
+		s.release()
+		return err
+	}
+	if err := listen(); err != nil {
+		s.mu.Unlock()
+		s.release()
+		return err
+	}
+	s.started = true
+	s.serveDone = make(chan struct{})
+	s.mu.Unlock()
+
+	err := s.loop.run()
+	s.release()
+	close(s.serveDone)
+	if err != nil {
+		return err
+	}
+	return ErrServerClosed
+}
+
+// release frees the server and loop (on the host goroutine, or before it
+// started) and every handle they held.
+func (s *Server) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loop == nil {
+		return
+	}
+	C.sq_server_free(s.srv)
+	s.srv = nil
+	s.loop.free()
+	s.loop = nil
+	for _, h := range s.handles {
+		deleteHandle(h)
+	}
+	s.handles = nil
+	if s.shutdownH != 0 {
+		deleteHandle(s.shutdownH)
+		s.shutdownH = 0
+	}
+	for _, c := range s.conns { // sockets whose on_close never came
+		c.enqueue(connEvent{kind: evClose, code: 1006})
+	}
+	s.conns = nil
+	s.closed = true
+}
+
+// Shutdown stops the server gracefully: it stops accepting, closes idle
+// connections, lets requests in flight finish, closes WebSockets with 1001
+// (going away), and returns once every connection is closed and the host
+// goroutine has stopped. If ctx ends first, whatever is still open is
+// closed at once (as Close) and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.started || s.closed || s.srv == nil {
+		s.closed = true
+		done := s.serveDone
+		s.mu.Unlock()
+		if done != nil {
+			<-done
+		}
+		return nil
+	}
+	s.closed = true
+	deadline := time.Duration(1<<62 - 1)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = max(time.Until(d), time.Millisecond)
+	}
+	finished := make(chan struct{})
+	lp := s.loop
+	h := newHandle(func() {
+		s.mu.Lock()
+		s.shutdownH = 0
+		s.mu.Unlock()
+		close(finished)
+		lp.stop()
+	})
+	s.shutdownH = h
+	st := C.sqgo_server_shutdown(s.srv, C.uint64_t(deadline/time.Millisecond), C.uintptr_t(h))
+	if st != C.SQ_OK {
+		s.shutdownH = 0
+		deleteHandle(h)
+		lp.stop()
+	}
+	done := s.serveDone
+	s.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		lp.stop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close closes the server at once: listeners, connections (WebSockets end
+// without a close handshake), requests in flight (their responses fail).
+// It returns once the host goroutine has stopped.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if !s.started {
+		s.mu.Unlock()
+		s.release()
+		return nil
+	}
+	done := s.serveDone
+	if s.loop != nil {
+		s.loop.stop()
+	}
+	s.mu.Unlock()
+	<-done
+	return nil
+}
+
+// AfterFunc runs f on a goroutine of its own after d, timed by the
+// server's loop (like time.AfterFunc). It may be called before serving
+// starts; the timer then counts from the start. Any goroutine.
+func (s *Server) AfterFunc(d time.Duration, f func()) (*Timer, error) {
+	s.mu.Lock()
+	if err := s.init(); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	l := s.loop
+	s.mu.Unlock()
+	return l.afterFunc(d, f)
+}
+
+// Publish sends a message to every WebSocket subscribed to topic (with
+// Conn.Subscribe) on this server: the frame is built once and written by
+// the reactors, under each socket's backpressure rules. Any goroutine.
+func (s *Server) Publish(topic string, typ MessageType, data []byte) error {
+	t := cstr(topic)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.srv == nil || !s.started {
+		return ErrNotRunning
+	}
+	st := C.sq_publish(s.srv, (*C.char)(unsafe.Pointer(&t[0])), bytesPtr(data), C.size_t(len(data)), C.int(typ))
+	return statusError("publish", st)
+}
+
+// Subscribers is the number of WebSockets subscribed to topic.
+func (s *Server) Subscribers(topic string) int {
+	t := cstr(topic)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.srv == nil {
+		return 0
+	}
+	return int(C.sq_topic_subscribers(s.srv, (*C.char)(unsafe.Pointer(&t[0]))))
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.ErrorLog != nil {
+		s.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
+}
+
+// cstr is s NUL-terminated in Go memory (passed to C for one call).
+func cstr(s string) []byte {
+	b := make([]byte, len(s)+1)
+	copy(b, s)
+	return b
+}
+
+func bytesPtr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+// dispatch handles the request and WebSocket events of a batch, on the
+// host goroutine.
+func (s *Server) dispatch(ev *C.sqgo_event, arena []byte) {
+	switch ev.kind {
+	case C.SQGO_REQUEST:
+		head := make([]byte, int(ev.len))
+		copy(head, arena[ev.off:ev.off+ev.len])
+		w := &response{srv: s, req: uint64(ev.handle), head: head, body: ev.body, bodyLen: int(ev.body_len)}
+		go w.serve()
+	case C.SQGO_REQ_CLOSED:
+		if v, ok := s.inflight.LoadAndDelete(uint64(ev.handle)); ok {
+			v.(*response).clientGone()
+		}
+	default:
+		s.dispatchWS(ev, arena)
+	}
+}

@@ -1,0 +1,331 @@
+/* The C side of squall's Go package: see shim.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+#include "_cgo_export.h"
+
+#define REQ(h) ((sq_request *)(uintptr_t)(h))
+#define WS(h) ((sq_ws *)(uintptr_t)(h))
+#define UD(p) ((uint64_t)(uintptr_t)(p))
+
+/* The pump of the sq_loop_poll running on this thread (callbacks of a loop
+ * run only inside its poll, on the polling thread). */
+static __thread sqgo_pump *current;
+
+sqgo_pump *sqgo_pump_new(sq_loop *loop) {
+    sqgo_pump *p = calloc(1, sizeof *p);
+    if (p) p->loop = loop;
+    return p;
+}
+
+void sqgo_pump_free(sqgo_pump *p) {
+    if (!p) return;
+    free(p->events);
+    free(p->arena);
+    free(p);
+}
+
+static sqgo_event *push(sqgo_pump *p, int32_t kind, uint64_t ud, uint64_t handle) {
+    if (p->nevents == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 256;
+        sqgo_event *e = realloc(p->events, cap * sizeof *e);
+        if (!e) {
+            p->oom++;
+            return NULL;
+        }
+        p->events = e;
+        p->cap = cap;
+    }
+    sqgo_event *e = &p->events[p->nevents++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    e->ud = ud;
+    e->handle = handle;
+    return e;
+}
+
+/* Reserves n bytes of the arena; returns their offset or -1. */
+static int64_t reserve(sqgo_pump *p, size_t n) {
+    if (p->acap - p->used < n) {
+        size_t cap = p->acap ? p->acap : 64 * 1024;
+        while (cap - p->used < n) cap *= 2;
+        char *a = realloc(p->arena, cap);
+        if (!a) {
+            p->oom++;
+            return -1;
+        }
+        p->arena = a;
+        p->acap = cap;
+    }
+    int64_t off = (int64_t)p->used;
+    p->used += n;
+    return off;
+}
+
+static int copy_bytes(sqgo_pump *p, sqgo_event *e, const void *data, size_t len) {
+    int64_t off = reserve(p, len);
+    if (off < 0) return -1;
+    if (len) memcpy(p->arena + off, data, len);
+    e->off = (uint64_t)off;
+    e->len = len;
+    return 0;
+}
+
+static void put_field(char *dst, size_t *at, const char *s, size_t n) {
+    uint32_t len = (uint32_t)n;
+    memcpy(dst + *at, &len, 4);
+    *at += 4;
+    if (n) memcpy(dst + *at, s, n);
+    *at += n;
+}
+
+/* Packs a request head into the arena: method, request-target, remote IP,
+ * then a count and that many header name/value pairs, each field a native
+ * u32 length and its bytes. Returns the offset or -1. */
+static int64_t pack_head(sqgo_pump *p, sq_request *req, size_t *len_out) {
+    sq_str method = {0}, uri = {0}, ip = {0}, name, value;
+    size_t nh = 0;
+    if (sq_request_method(req, &method) != SQ_OK || sq_request_uri(req, &uri) != SQ_OK ||
+        sq_request_header_count(req, &nh) != SQ_OK)
+        return -1;
+    (void)sq_request_remote_ip(req, &ip);
+    size_t total = 16 + method.len + uri.len + ip.len;
+    for (size_t i = 0; i < nh; i++) {
+        if (sq_request_header_at(req, i, &name, &value) != SQ_OK) return -1;
+        total += 8 + name.len + value.len;
+    }
+    int64_t off = reserve(p, total);
+    if (off < 0) return -1;
+    char *dst = p->arena + off;
+    size_t at = 0;
+    put_field(dst, &at, method.ptr, method.len);
+    put_field(dst, &at, uri.ptr, uri.len);
+    put_field(dst, &at, ip.ptr, ip.len);
+    uint32_t n32 = (uint32_t)nh;
+    memcpy(dst + at, &n32, 4);
+    at += 4;
+    for (size_t i = 0; i < nh; i++) {
+        sq_request_header_at(req, i, &name, &value);
+        put_field(dst, &at, name.ptr, name.len);
+        put_field(dst, &at, value.ptr, value.len);
+    }
+    *len_out = at;
+    return off;
+}
+
+sq_status sqgo_poll(sqgo_pump *p, int32_t timeout_ms) {
+    p->nevents = 0;
+    p->used = 0;
+    p->oom = 0;
+    if (p->acap > (8u << 20)) { /* give a large message's arena back */
+        free(p->arena);
+        p->arena = NULL;
+        p->acap = 0;
+    }
+    current = p;
+    sq_status st = sq_loop_poll(p->loop, timeout_ms);
+    current = NULL;
+    return st;
+}
+
+/* ---- HTTP -------------------------------------------------------------- */
+
+static void on_req_closed(void *ud) {
+    sqgo_pump *p = current;
+    if (p) push(p, SQGO_REQ_CLOSED, 0, UD(ud));
+}
+
+static sq_status on_request(void *ud, sq_request *req) {
+    sqgo_pump *p = current;
+    if (!p) return SQ_ERR_STATE;
+    size_t len = 0;
+    int64_t off = pack_head(p, req, &len);
+    sq_str body = {0};
+    if (off < 0 || sq_request_body(req, &body) != SQ_OK) return SQ_ERR_LIMIT; /* squall answers 500 */
+    sqgo_event *e = push(p, SQGO_REQUEST, UD(ud), UD(req));
+    if (!e) return SQ_ERR_LIMIT;
+    e->off = (uint64_t)off;
+    e->len = len;
+    e->body = body.ptr;
+    e->body_len = body.len;
+    return SQ_OK;
+}
+
+sq_status sqgo_route(sq_server *s, const char *method, const char *pattern, uintptr_t ud) {
+    return sq_route(s, method, pattern, on_request, (void *)ud, 0);
+}
+
+sq_status sqgo_request_on_close(uint64_t req) {
+    return sq_request_on_close(REQ(req), on_req_closed, (void *)(uintptr_t)req);
+}
+
+/* Builds the sq_header array for "name\0value\0" pairs. */
+static sq_header *headers(const char *hdrs, size_t nh, sq_header *stack, size_t nstack) {
+    sq_header *h = nh <= nstack ? stack : malloc(nh * sizeof *h);
+    if (!h) return NULL;
+    const char *at = hdrs;
+    for (size_t i = 0; i < nh; i++) {
+        h[i].name = at;
+        at += strlen(at) + 1;
+        h[i].value = at;
+        h[i].value_len = strlen(at);
+        at += h[i].value_len + 1;
+    }
+    return h;
+}
+
+sq_status sqgo_respond(uint64_t req, int status, const char *hdrs, size_t nh, const void *body, size_t len) {
+    sq_header stack[32];
+    sq_header *h = headers(hdrs, nh, stack, 32);
+    if (!h && nh) return SQ_ERR_LIMIT;
+    sq_status st = sq_respond(REQ(req), status, h, nh, body, len);
+    if (h != stack) free(h);
+    return st;
+}
+
+sq_status sqgo_response_head(uint64_t req, int status, const char *hdrs, size_t nh) {
+    sq_status st = sq_response_status(REQ(req), status, NULL);
+    const char *at = hdrs;
+    for (size_t i = 0; i < nh && st == SQ_OK; i++) {
+        const char *name = at;
+        at += strlen(at) + 1;
+        size_t vlen = strlen(at);
+        st = sq_response_header(REQ(req), name, at, vlen, 0);
+        at += vlen + 1;
+    }
+    return st;
+}
+
+sq_status sqgo_response_write(uint64_t req, const void *data, size_t len, int flush) {
+    sq_status st = len ? sq_response_write(REQ(req), data, len) : SQ_OK;
+    if (st == SQ_OK && flush) st = sq_response_flush(REQ(req));
+    return st;
+}
+
+sq_status sqgo_response_finish(uint64_t req) { return sq_response_finish(REQ(req)); }
+
+/* ---- timers and callbacks ---------------------------------------------- */
+
+static void on_timer(void *ud, sq_timer_id id) {
+    sqgo_pump *p = current;
+    if (p) push(p, SQGO_TIMER, UD(ud), id);
+}
+
+static void on_callback(void *ud) {
+    sqgo_pump *p = current;
+    if (p) push(p, SQGO_CALLBACK, UD(ud), 0);
+}
+
+sq_status sqgo_call_later(sq_loop *l, uint64_t ms, uintptr_t ud, uint64_t *id) {
+    return sq_call_later(l, ms, on_timer, (void *)ud, id);
+}
+
+sq_status sqgo_add_callback(sq_loop *l, uintptr_t ud) { return sq_loop_add_callback(l, on_callback, (void *)ud); }
+
+sq_status sqgo_server_shutdown(sq_server *s, uint64_t ms, uintptr_t ud) {
+    return sq_server_shutdown(s, ms, on_callback, (void *)ud);
+}
+
+/* ---- WebSockets -------------------------------------------------------- */
+
+static void on_ws_open(void *ud, sq_ws *ws, sq_request *req) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    size_t len = 0;
+    int64_t off = req ? pack_head(p, req, &len) : -1;
+    sqgo_event *e = push(p, SQGO_WS_OPEN, UD(ud), UD(ws));
+    if (!e) {
+        sq_ws_close(ws, 1011, "out of memory");
+        return;
+    }
+    if (off >= 0) {
+        e->off = (uint64_t)off;
+        e->len = len;
+        e->arg = 1;
+    }
+}
+
+static void on_ws_message(void *ud, sq_ws *ws, const void *data, size_t len, int opcode) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    sqgo_event *e = push(p, SQGO_WS_MESSAGE, UD(ud), UD(ws));
+    if (!e || copy_bytes(p, e, data, len) < 0) {
+        if (e) p->nevents--;
+        sq_ws_close(ws, 1011, "out of memory");
+        return;
+    }
+    e->arg = opcode;
+}
+
+static void on_ws_close(void *ud, sq_ws *ws, uint16_t code, const char *reason, size_t len) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    sqgo_event *e = push(p, SQGO_WS_CLOSE, UD(ud), UD(ws));
+    if (!e) return;
+    e->arg = code;
+    if (copy_bytes(p, e, reason, len) < 0) e->len = 0;
+}
+
+static void on_ws_drain(void *ud, sq_ws *ws) {
+    sqgo_pump *p = current;
+    if (p) push(p, SQGO_WS_DRAIN, UD(ud), UD(ws));
+}
+
+static void on_ws_control(int32_t kind, void *ud, sq_ws *ws, const void *data, size_t len) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    sqgo_event *e = push(p, kind, UD(ud), UD(ws));
+    if (e && copy_bytes(p, e, data, len) < 0) e->len = 0;
+}
+
+static void on_ws_ping(void *ud, sq_ws *ws, const void *data, size_t len) {
+    on_ws_control(SQGO_WS_PING, ud, ws, data, len);
+}
+
+static void on_ws_pong(void *ud, sq_ws *ws, const void *data, size_t len) {
+    on_ws_control(SQGO_WS_PONG, ud, ws, data, len);
+}
+
+/* Asks the route's Go CheckOrigin, with the upgrade request packed into the
+ * arena for the duration of the call. */
+static int check_origin(void *ud, sq_request *req, const char *origin, size_t origin_len) {
+    sqgo_pump *p = current;
+    if (!p) return 0;
+    size_t mark = p->used, len = 0;
+    int64_t off = pack_head(p, req, &len);
+    if (off < 0) return 0;
+    int ok = sqgoCheckOrigin((uintptr_t)ud, p->arena + off, len, (char *)origin, origin_len);
+    p->used = mark;
+    return ok;
+}
+
+sq_status sqgo_ws_route(sq_server *s, const char *pattern, const sq_ws_options *o, uintptr_t ud, int with_check) {
+    sq_ws_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.size = sizeof cb;
+    cb.on_open = on_ws_open;
+    cb.on_message = on_ws_message;
+    cb.on_close = on_ws_close;
+    cb.on_drain = on_ws_drain;
+    cb.on_ping = on_ws_ping;
+    cb.on_pong = on_ws_pong;
+    if (with_check) cb.check_origin = check_origin;
+    return sq_ws_route(s, pattern, &cb, o, (void *)ud);
+}
+
+sq_status sqgo_ws_send(uint64_t ws, const void *data, size_t len, int opcode) {
+    return sq_ws_send(WS(ws), data, len, opcode);
+}
+
+sq_status sqgo_ws_close(uint64_t ws, uint16_t code, const char *reason) { return sq_ws_close(WS(ws), code, reason); }
+
+sq_status sqgo_ws_ping(uint64_t ws, const void *data, size_t len) { return sq_ws_ping(WS(ws), data, len); }
+
+size_t sqgo_ws_buffered_amount(uint64_t ws) { return sq_ws_buffered_amount(WS(ws)); }
+
+sq_status sqgo_ws_subscribe(uint64_t ws, const char *topic, int on) {
+    return on ? sq_ws_subscribe(WS(ws), topic) : sq_ws_unsubscribe(WS(ws), topic);
+}
+
+sq_status sqgo_ws_subprotocol(uint64_t ws, sq_str *out) { return sq_ws_subprotocol(WS(ws), out); }
