@@ -842,6 +842,32 @@ sq_status sq_call_every(sq_loop *loop,
 sq_status sq_timer_cancel(sq_loop *loop, sq_timer_id id);
 
 /**
+ * Starts a batch on the calling thread: the commands it sends from now on
+ * (responses, WebSocket sends, closes, publishes) are held and handed to
+ * the reactors together, one wake-up per reactor, at the matching
+ * `sq_batch_end`. A host that answers many requests from one thread in a
+ * burst (a language runtime's worker, a flush of queued responses) saves a
+ * reactor wake-up per command. Batches nest; only the outermost end sends.
+ * The loop's own callbacks are already batched this way.
+ *
+ * Thread: any thread; end the batch on the same thread, soon (held
+ * commands wait for it).
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`.
+ */
+sq_status sq_batch_begin(void);
+
+/**
+ * Ends a batch started with `sq_batch_begin` on this thread; the outermost
+ * end sends what the batch held.
+ *
+ * Thread: the thread that began the batch.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_STATE` when this thread has no batch open.
+ */
+sq_status sq_batch_end(void);
+
+/**
  * Creates a request for `method` (an HTTP token: "GET", "POST", …) and
  * `url` (http:// or https://, with a host).
  *

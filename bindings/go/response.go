@@ -345,30 +345,42 @@ func (w *response) fail() {
 	w.writeHeaderLocked(http.StatusInternalServerError)
 }
 
-// finish completes the response and releases the request handle.
+// finish completes the response: the handle is released and the request
+// body gone from here on. The answer itself is handed to the server's
+// flusher, which sends the answers of many handlers in one batch.
 func (w *response) finish() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.done {
+		w.mu.Unlock()
 		return
 	}
 	if !w.wroteHeader {
 		w.writeHeaderLocked(http.StatusOK)
 	}
-	req := C.uint64_t(w.req)
 	if !w.flushed {
 		w.addType()
+	}
+	w.done = true
+	w.body = nil
+	watching := w.watching
+	w.mu.Unlock()
+	w.srv.queueAnswer(w)
+	if watching {
+		w.srv.inflight.Delete(w.req)
+	}
+}
+
+// send passes a finished response to squall (on the flusher's thread,
+// inside a batch).
+func (w *response) send() {
+	req := C.uint64_t(w.req)
+	if !w.flushed {
 		C.sqgo_respond(req, C.int(w.status), blockPtr(w.block), C.size_t(w.nblock), bytesPtr(w.buf), C.size_t(len(w.buf)))
 	} else {
 		if len(w.buf) > 0 {
 			C.sqgo_response_write(req, bytesPtr(w.buf), C.size_t(len(w.buf)), 0)
 		}
 		C.sqgo_response_finish(req)
-	}
-	w.done = true
-	w.body = nil
-	if w.watching {
-		w.srv.inflight.Delete(w.req)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/cgo"
 	"strconv"
 	"sync"
@@ -73,6 +74,71 @@ type Server struct {
 	inflight  sync.Map         // request handle → *response watching its client
 	serveDone chan struct{}
 	shutdownH cgo.Handle // a shutdown's done callback, until it runs
+
+	outMu     sync.Mutex
+	out       []*response   // finished responses waiting for the flusher
+	outSpare  []*response   // the flusher's previous batch, reused
+	outSignal chan struct{} // wakes the flusher
+	outDone   bool          // no flusher: send directly
+}
+
+// queueAnswer hands a finished response to the flusher.
+func (s *Server) queueAnswer(w *response) {
+	s.outMu.Lock()
+	if s.outDone || s.outSignal == nil {
+		s.outMu.Unlock()
+		w.send()
+		return
+	}
+	s.out = append(s.out, w)
+	first := len(s.out) == 1
+	s.outMu.Unlock()
+	if first {
+		select {
+		case s.outSignal <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flusher sends finished responses in batches: it first yields, so that the
+// handlers already runnable finish too, then passes the whole batch to
+// squall between sq_batch_begin and sq_batch_end, which costs the reactor
+// one wake-up instead of one per response.
+func (s *Server) flusher(signal chan struct{}) {
+	for range signal {
+		runtime.Gosched()
+		s.outMu.Lock()
+		batch := s.out
+		s.out = s.outSpare[:0]
+		s.outMu.Unlock()
+		runtime.LockOSThread() // the batch belongs to this thread
+		C.sq_batch_begin()
+		for _, w := range batch {
+			w.send()
+		}
+		C.sq_batch_end()
+		runtime.UnlockOSThread()
+		clear(batch)
+		s.outMu.Lock()
+		s.outSpare = batch
+		s.outMu.Unlock()
+	}
+}
+
+// stopFlusher sends what is queued and makes later answers go directly.
+func (s *Server) stopFlusher() {
+	s.outMu.Lock()
+	batch := s.out
+	s.out = nil
+	s.outDone = true
+	if s.outSignal != nil {
+		close(s.outSignal)
+	}
+	s.outMu.Unlock()
+	for _, w := range batch {
+		w.send()
+	}
 }
 
 // init creates the loop and server on first use (no thread starts before
@@ -200,6 +266,12 @@ func (s *Server) ListenAndServe() error {
 // from it, and l itself is closed at once. The calling goroutine becomes
 // the loop's host thread.
 func (s *Server) Serve(l net.Listener) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return ErrServerClosed
+	}
 	sc, ok := l.(syscall.Conn)
 	if !ok {
 		return fmt.Errorf("squall: Serve needs a listener with a socket (a *net.TCPListener), not %T", l)
@@ -261,9 +333,14 @@ func (s *Server) serve(listen func() error) error {
 	}
 	s.started = true
 	s.serveDone = make(chan struct{})
+	s.outMu.Lock()
+	s.outSignal = make(chan struct{}, 1)
+	go s.flusher(s.outSignal)
+	s.outMu.Unlock()
 	s.mu.Unlock()
 
 	err := s.loop.run()
+	s.stopFlusher()
 	s.release()
 	close(s.serveDone)
 	if err != nil {

@@ -325,3 +325,40 @@ pub extern "C" fn sq_timer_cancel(r#loop: *mut sq_loop, id: sq_timer_id) -> sq_s
         SQ_OK
     }
 }
+
+/// Starts a batch on the calling thread: the commands it sends from now on
+/// (responses, WebSocket sends, closes, publishes) are held and handed to
+/// the reactors together, one wake-up per reactor, at the matching
+/// `sq_batch_end`. A host that answers many requests from one thread in a
+/// burst (a language runtime's worker, a flush of queued responses) saves a
+/// reactor wake-up per command. Batches nest; only the outermost end sends.
+/// The loop's own callbacks are already batched this way.
+///
+/// Thread: any thread; end the batch on the same thread, soon (held
+/// commands wait for it).
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_batch_begin() -> sq_status {
+    ffi_boundary! {
+        crate::reactor::user_batch_begin();
+        SQ_OK
+    }
+}
+
+/// Ends a batch started with `sq_batch_begin` on this thread; the outermost
+/// end sends what the batch held.
+///
+/// Thread: the thread that began the batch.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_STATE` when this thread has no batch open.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_batch_end() -> sq_status {
+    ffi_boundary! {
+        if crate::reactor::user_batch_end() {
+            SQ_OK
+        } else {
+            fail(Error::new(ErrorKind::State, "sq_batch_end without sq_batch_begin on this thread"))
+        }
+    }
+}

@@ -128,6 +128,35 @@ pub(crate) fn begin_host_batch() {
     });
 }
 
+thread_local! {
+    /// `sq_batch_begin` nesting on this thread, and whether the outermost
+    /// begin started the collection (inside a host batch it did not, and
+    /// the poll's own end sends everything).
+    static USER_BATCH: Cell<(u32, bool)> = const { Cell::new((0, false)) };
+}
+
+/// `sq_batch_begin`: collects the commands this thread sends until the
+/// matching [`user_batch_end`].
+pub(crate) fn user_batch_begin() {
+    let (depth, owned) = USER_BATCH.with(|b| b.get());
+    let owned = if depth == 0 { HOST_BATCH.with(|b| b.borrow().is_none()) } else { owned };
+    begin_host_batch();
+    USER_BATCH.with(|b| b.set((depth.saturating_add(1), owned)));
+}
+
+/// `sq_batch_end`: false without a matching begin.
+pub(crate) fn user_batch_end() -> bool {
+    let (depth, owned) = USER_BATCH.with(|b| b.get());
+    if depth == 0 {
+        return false;
+    }
+    USER_BATCH.with(|b| b.set((depth - 1, owned)));
+    if depth == 1 && owned {
+        end_host_batch();
+    }
+    true
+}
+
 /// Sends the collected commands and stops collecting.
 pub(crate) fn end_host_batch() {
     if let Some(batch) = HOST_BATCH.with(|b| b.borrow_mut().take()) {

@@ -37,7 +37,10 @@ use mio::{Events, Interest, Poll};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::sys;
 
-pub(crate) use io::{Command, Reactor, ReactorLink, flush_host_batch, host_task_after_turn, in_reactor_turn, push_local};
+pub(crate) use io::{
+    Command, Reactor, ReactorLink, flush_host_batch, host_task_after_turn, in_reactor_turn, push_local, user_batch_begin,
+    user_batch_end,
+};
 use queue::{Notifier, Queue};
 pub use timer::TimerId;
 use timer::{CancelError, TimerQueue};

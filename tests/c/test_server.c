@@ -50,9 +50,16 @@ static sq_request *pop(void) {
 
 static void *worker(void *arg) {
     (void)arg;
-    for (;;) {
+    CHECK_EQ(sq_batch_end(), SQ_ERR_STATE); /* no batch open on this thread */
+    for (unsigned i = 0;; i++) {
         sq_request *req = pop();
         if (req == NULL) return NULL; /* stop marker */
+        /* every other answer goes inside a (nested) batch, sent at its outermost end */
+        int batched = i % 2;
+        if (batched) {
+            CHECK_EQ(sq_batch_begin(), SQ_OK);
+            CHECK_EQ(sq_batch_begin(), SQ_OK);
+        }
         sq_str n;
         CHECK_EQ(sq_request_capture(req, 0, &n), SQ_OK);
         char body[64];
@@ -61,6 +68,10 @@ static void *worker(void *arg) {
         /* the handle is stale now, whatever thread asks */
         CHECK_EQ(sq_respond(req, 200, NULL, 0, "x", 1), SQ_ERR_ALREADY_DONE);
         CHECK_EQ(sq_request_capture(req, 0, &n), SQ_ERR_ALREADY_DONE);
+        if (batched) {
+            CHECK_EQ(sq_batch_end(), SQ_OK);
+            CHECK_EQ(sq_batch_end(), SQ_OK);
+        }
     }
 }
 
