@@ -3,8 +3,10 @@ package squall
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,3 +56,14 @@ func waitListening(t testing.TB, addr string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }

@@ -55,7 +55,7 @@ func TestRequestAndResponse(t *testing.T) {
 	})
 	mux.HandleFunc("GET /twice", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(201)
-		w.WriteHeader(202) // ignored, as with net/http
+		w.WriteHeader(202)            // ignored, as with net/http
 		w.Header().Set("X-Late", "1") // after WriteHeader: not sent
 	})
 	mux.HandleFunc("GET /inject", func(w http.ResponseWriter, r *http.Request) {

@@ -167,7 +167,15 @@ func (s *Server) init() error {
 	s.loop = l
 	s.srv = C.sq_server_new(l.ptr)
 	s.conns = map[uint64]*Conn{}
-	l.dispatch = s.dispatch
+	// A server dropped without serving (after AfterFunc made its loop)
+	// gives its loop and timers back when collected. Nothing refers back
+	// to s from the loop until serve sets dispatch, and a serving server
+	// is kept alive by its route handles until Shutdown or Close.
+	runtime.SetFinalizer(s, func(s *Server) {
+		if !s.started {
+			s.release()
+		}
+	})
 	return nil
 }
 
@@ -332,6 +340,7 @@ func (s *Server) serve(listen func() error) error {
 		return err
 	}
 	s.started = true
+	s.loop.dispatch = s.dispatch
 	s.serveDone = make(chan struct{})
 	s.outMu.Lock()
 	s.outSignal = make(chan struct{}, 1)
@@ -456,7 +465,9 @@ func (s *Server) AfterFunc(d time.Duration, f func()) (*Timer, error) {
 	}
 	l := s.loop
 	s.mu.Unlock()
-	return l.afterFunc(d, f)
+	t, err := l.afterFunc(d, f)
+	runtime.KeepAlive(s) // its finalizer frees l
+	return t, err
 }
 
 // Publish sends a message to every WebSocket subscribed to topic (with

@@ -110,7 +110,8 @@ type WebSocketOptions struct {
 	PongTimeout  time.Duration
 	// IdleTimeout closes (1001) a socket that sent nothing for this long.
 	IdleTimeout time.Duration
-	// Subprotocols the route speaks, in its order of preference.
+	// Subprotocols the route speaks; the handshake picks the first one the
+	// client offers that is in this list.
 	Subprotocols []string
 	// CheckOrigin decides whether a handshake is accepted (false: 403). It
 	// runs on the host goroutine, so it must be quick. nil accepts
