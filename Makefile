@@ -6,6 +6,8 @@
 #   make examples        build/examples/c/*
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
 #   make test-python     the Python package's suite (bindings/python/tests)
+#   make test-go         the Go package's suite (bindings/go), -race and cgocheck2
+#   make demo-go         the Go demo server (examples/go/demo_server)
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
 #   make bench           bench/run.sh (see bench/README.md)
 #   make check-header    fails if include/squall.h is stale after a build
@@ -17,6 +19,7 @@ LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 VALGRIND ?= valgrind
 PYTHON  ?= python3
+GO      ?= go
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ABI     := $(shell sed -n 's/^pub(crate) const ABI_VERSION: u32 = \([0-9]*\);/\1/p' src/ffi/mod.rs)
@@ -33,6 +36,7 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
+.PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
@@ -51,7 +55,8 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 # ---- tests ------------------------------------------------------------------
 
 test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client test-python \
-	test-conformance-python test-autobahn-python test-python-install
+	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
+	test-go-pkgconfig
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -159,6 +164,33 @@ test-python: test-deps build
 test-python-install: build
 	bash tests/python-install.sh
 
+# The Go package (bindings/go) under the race detector, with cgo's full
+# pointer checks where the toolchain has them (GOEXPERIMENT=cgocheck2).
+GO_CGOCHECK := $(shell GOEXPERIMENT=cgocheck2 $(GO) env GOEXPERIMENT >/dev/null 2>&1 && echo cgocheck2)
+test-go: $(REL)/libsquall.a
+	cd bindings/go && GOEXPERIMENT=$(GO_CGOCHECK) $(GO) vet ./... && \
+		GOEXPERIMENT=$(GO_CGOCHECK) $(GO) test -race -count=1 ./...
+
+# The conformance suite against the Go demo, with a reactor thread and with
+# the reactor on the host goroutine.
+test-conformance-go: $(BUILD)/examples/go/demo_server
+	cd tests/conformance && SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server \
+		$(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/conformance && SQUALL_IO_THREADS=0 SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server \
+		$(PYTHON) -m pytest -q -p no:cacheprovider .
+
+test-autobahn-go: $(BUILD)/examples/go/demo_server
+	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/go/demo_server -q
+
+# The Go package built against an installed squall through pkg-config
+# (-tags squall_pkgconfig), then serving a request.
+test-go-pkgconfig: test-install
+	cd examples/go && PKG_CONFIG_PATH=$(abspath $(BUILD)/stage/lib/pkgconfig) \
+		CGO_LDFLAGS="-Wl,-rpath,$(abspath $(BUILD)/stage/lib)" \
+		$(GO) build -tags squall_pkgconfig -o $(abspath $(BUILD)/stage/hello-go) ./hello
+	readelf -d $(BUILD)/stage/hello-go | grep -q 'libsquall.so.$(ABI)'
+	bash tests/go-pkgconfig.sh $(BUILD)/stage/hello-go
+
 check-header: build
 	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }
 
@@ -166,7 +198,13 @@ check-header: build
 
 EXAMPLES := $(notdir $(basename $(wildcard examples/c/*.c)))
 
-examples: $(addprefix $(BUILD)/examples/c/,$(EXAMPLES))
+examples: $(addprefix $(BUILD)/examples/c/,$(EXAMPLES)) $(BUILD)/examples/go/demo_server $(BUILD)/examples/go/hello
+
+GO_SRC := $(wildcard bindings/go/*.go bindings/go/*.c bindings/go/*.h bindings/go/go.*) examples/go/go.mod
+
+$(BUILD)/examples/go/%: examples/go/%/main.go $(GO_SRC) $(REL)/libsquall.a
+	@mkdir -p $(dir $@)
+	cd examples/go && $(GO) build -o $(abspath $@) ./$*
 
 $(BUILD)/examples/c/%: examples/c/%.c $(REL)/libsquall.a
 	@mkdir -p $(dir $@)
@@ -178,6 +216,10 @@ $(BUILD)/examples/c/%: examples/c/%.c $(REL)/libsquall.a
 demo: build
 	@$(PYTHON) -c 'import jinja2' 2>/dev/null || $(PYTHON) -m pip install -q 'jinja2>=3' </dev/null
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) examples/python/chat/chat.py --port=$${PORT:-8888}
+
+demo-go: $(BUILD)/examples/go/demo_server
+	@echo "open http://127.0.0.1:$${PORT:-8888}/ (Ctrl-C stops it gracefully)"
+	$(BUILD)/examples/go/demo_server
 
 demo-c: $(BUILD)/examples/c/demo_server
 	@echo "open http://127.0.0.1:$${PORT:-8888}/ (Ctrl-C stops it gracefully)"

@@ -1,6 +1,6 @@
 module squall-examples
 
-go 1.22
+go 1.23
 
 require squall v0.0.0
 
