@@ -170,6 +170,12 @@ GO_CGOCHECK := $(shell GOEXPERIMENT=cgocheck2 $(GO) env GOEXPERIMENT >/dev/null 
 test-go: $(REL)/libsquall.a
 	cd bindings/go && GOEXPERIMENT=$(GO_CGOCHECK) $(GO) vet ./... && \
 		GOEXPERIMENT=$(GO_CGOCHECK) $(GO) test -race -count=1 ./...
+	@# the README's Go program must build as a module of its own
+	rm -rf $(BUILD)/readme-go && mkdir -p $(BUILD)/readme-go
+	awk '/^```go$$/{f=1;next} /^```/{if(f)exit} f' README.md > $(BUILD)/readme-go/main.go
+	printf 'module readme\n\ngo 1.23\n\nrequire squall v0.0.0\n\nreplace squall => $(CURDIR)/bindings/go\n' > $(BUILD)/readme-go/go.mod
+	cp bindings/go/go.sum $(BUILD)/readme-go/
+	cd $(BUILD)/readme-go && $(GO) vet . && $(GO) build -o readme .
 
 # The conformance suite against the Go demo, with a reactor thread and with
 # the reactor on the host goroutine.
