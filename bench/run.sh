@@ -8,6 +8,7 @@
 #                           beside the anchors (~9 min; args go to ws_bench.py, e.g. --quick)
 #   bench/run.sh python     the Python package (RequestHandler, fast path, WebSockets)
 #                           beside Tornado, uvicorn and socketify.py (~12 min)
+#   bench/run.sh go         the Go package beside Go's net/http, socketify.py and Tornado (~8 min)
 #   bench/run.sh fetch [args]  the HTTP client (sqfetch) beside Tornado's and aiohttp's
 #                           clients against a local nginx (2-7 min; args go to fetch_bench.py)
 #
@@ -29,6 +30,11 @@ fi
 if [[ "$what" == all || "$what" == python ]]; then
     # the Python package beside Tornado, uvicorn and socketify.py (~12 min)
     python3 bench/python_bench.py
+fi
+
+if [[ "$what" == all || "$what" == go ]]; then
+    # the Go package beside net/http and the WebSocket anchors (~8 min)
+    python3 bench/go_bench.py
 fi
 
 if [[ "$what" == all || "$what" == http ]]; then
@@ -99,7 +105,7 @@ fi
     echo "# squall benchmark results"
     echo
     echo "Commands: \`bench/run.sh loop\`, \`bench/run.sh http\`, \`bench/run.sh ws\`, \`bench/run.sh fetch\`, \`bench/run.sh python\` (see bench/README.md). Each section says when it ran."
-    for f in bench/results/loop.md bench/results/http.md bench/results/ws.md bench/results/fetch.md bench/results/python.md; do
+    for f in bench/results/loop.md bench/results/http.md bench/results/ws.md bench/results/fetch.md bench/results/python.md bench/results/go.md; do
         # every heading one level down (the pages' headings are all at line starts, outside code blocks)
         [[ -f "$f" ]] && { echo; sed 's/^#/##/' "$f"; }
     done
