@@ -368,6 +368,15 @@ func TestBackpressureErrors(t *testing.T) {
 			}
 		}
 	}()
+	// OnDrain may also have come early (the kernel's buffers took some of
+	// the output before the client stopped reading): wait for the socket's
+	// output to be gone, then for at least one OnDrain.
+	for sc.BufferedAmount() > 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("output never drained: %d bytes buffered", sc.BufferedAmount())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	select {
 	case <-drained:
 	case <-ctx.Done():
