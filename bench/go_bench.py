@@ -122,7 +122,7 @@ def render(r):
     facts = r["facts"]
     L = ["# Go package benchmark: squall's Go servers beside Go's net/http and the WebSocket anchors (same run)", "",
          f"- date: {r['date']}",
-         f"- machine: {facts.get('cpu_count')} CPUs, {facts.get('cpu_model', '')}, kernel {facts.get('kernel', '')}",
+         f"- machine: {facts.get('nproc') or facts.get('cpu_count')} CPUs, {facts.get('cpu_model', '')}, kernel {facts.get('kernel', '')}",
          "- pinning: server on CPU 1 (all its threads: reactor, host goroutine, handlers), load client on CPU 0",
          f"- HTTP load: {r['config']['wrk']}",
          "- command: `bench/run.sh go` (bench/go_bench.py); servers examples/go/hello and examples/go/demo_server", ""]

@@ -30,7 +30,7 @@ func sqgoCheckOrigin(ud C.uintptr_t, head *C.char, headLen C.size_t, origin *C.c
 		}
 	}()
 	r := cgo.Handle(uintptr(ud)).Value().(*wsRoute)
-	req, err := newRequest(C.GoBytes(unsafe.Pointer(head), C.int(headLen)))
+	req, err := newRequest(C.GoBytes(unsafe.Pointer(head), C.int(headLen)), nil)
 	if err != nil {
 		return 0
 	}

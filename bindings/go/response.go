@@ -47,7 +47,7 @@ type response struct {
 	buf         []byte
 	gone        bool // the client left
 	method      string
-	ctx         *requestContext
+	ctx         requestContext
 	watching    bool // registered for the client's leaving
 }
 
@@ -89,8 +89,10 @@ func parseHead(b []byte) (method, target, ip string, h http.Header, ok bool) {
 	return
 }
 
-// newRequest builds the *http.Request of a packed head.
-func newRequest(head []byte) (*http.Request, error) {
+// newRequest builds the *http.Request of a packed head, with ctx (nil:
+// context.Background). The first copy stays on the stack: WithContext's is
+// the only one on the heap.
+func newRequest(head []byte, ctx context.Context) (*http.Request, error) {
 	method, target, ip, h, ok := parseHead(head)
 	if !ok {
 		return nil, errors.New("malformed request head")
@@ -99,7 +101,7 @@ func newRequest(head []byte) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &http.Request{
+	r := http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/1.1",
@@ -120,12 +122,16 @@ func newRequest(head []byte) (*http.Request, error) {
 	if te := h["Transfer-Encoding"]; len(te) > 0 {
 		r.TransferEncoding = te
 	}
-	return r, nil
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return r.WithContext(ctx), nil
 }
 
 // serve runs the handler on this goroutine, then finishes the response.
 func (w *response) serve() {
-	r, err := newRequest(w.head)
+	w.ctx.w = w
+	r, err := newRequest(w.head, &w.ctx)
 	if err != nil {
 		w.mu.Lock()
 		w.done = true
@@ -139,8 +145,6 @@ func (w *response) serve() {
 		r.Body = &requestBody{w: w}
 		r.ContentLength = int64(w.bodyLen)
 	}
-	w.ctx = &requestContext{w: w}
-	r = r.WithContext(w.ctx)
 	defer func() {
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
@@ -201,6 +205,9 @@ func (w *response) writeHeaderLocked(code int) {
 // dropping invalid names and turning CR, LF and NUL in values into spaces,
 // as net/http does with CR and LF.
 func (w *response) snapshot() {
+	if w.block == nil {
+		w.block = getBuf()
+	}
 	w.block = w.block[:0]
 	w.nblock = 0
 	for k, vs := range w.header {
@@ -259,6 +266,9 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	if w.gone {
 		return 0, ErrClosed
+	}
+	if w.buf == nil {
+		w.buf = getBuf()
 	}
 	w.buf = append(w.buf, p...)
 	if len(w.buf) >= flushAt {
@@ -370,9 +380,25 @@ func (w *response) finish() {
 	}
 }
 
+// bufPool recycles response bodies and header blocks once squall has
+// copied them (a handler writing after its response finished gets an error
+// and never touches them again).
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > 64<<10 {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
+}
+
 // send passes a finished response to squall (on the flusher's thread,
-// inside a batch).
+// inside a batch), then recycles its buffers.
 func (w *response) send() {
+	defer w.recycle()
 	req := C.uint64_t(w.req)
 	if !w.flushed {
 		C.sqgo_respond(req, C.int(w.status), blockPtr(w.block), C.size_t(w.nblock), bytesPtr(w.buf), C.size_t(len(w.buf)))
@@ -382,6 +408,12 @@ func (w *response) send() {
 		}
 		C.sqgo_response_finish(req)
 	}
+}
+
+func (w *response) recycle() {
+	putBuf(w.buf)
+	putBuf(w.block)
+	w.buf, w.block = nil, nil
 }
 
 // watch asks squall to report the client leaving (once the handler looks

@@ -230,7 +230,7 @@ func (s *Server) dispatchWS(ev *C.sqgo_event, arena []byte) {
 		route := cgoValue(ev.ud).(*wsRoute)
 		c := &Conn{h: handle, srv: s, route: route}
 		if ev.arg == 1 {
-			c.req, _ = newRequest(data)
+			c.req, _ = newRequest(data, nil)
 		}
 		s.conns[handle] = c
 		c.enqueue(connEvent{kind: evOpen})
