@@ -152,6 +152,9 @@ def render(r):
                      f"{f(x.get('client_cpu_pct'))} | {'ok' if x.get('ok') else x.get('error', 'FAILED')} |")
     L += ["", "Commands: servers as listed in bench/go_bench.py, loads as the anchors' bench.py runs them "
           "(raw output with the exact commands in bench/results/raw/go.*).", ""]
+    profile = OUT / "go-profile.md"  # measured by hand with perf; kept across runs
+    if profile.exists():
+        L += [profile.read_text()]
     return "\n".join(L)
 
 
