@@ -153,30 +153,28 @@ func (l *loop) poll() error {
 // stop makes run return after its current batch. Any goroutine.
 func (l *loop) stop() {
 	l.stopping.Store(true)
-	C.sqgo_add_callback(l.ptr, 0) // wakes the wait
-}
-
-// post runs f on the host goroutine. Any goroutine.
-func (l *loop) post(f func()) error {
-	h := newHandle(f)
-	if st := C.sqgo_add_callback(l.ptr, C.uintptr_t(h)); st != C.SQ_OK {
-		deleteHandle(h)
-		return statusError("scheduling a callback", st)
+	l.mu.Lock()
+	if l.ptr != nil {
+		C.sqgo_add_callback(l.ptr, 0) // wakes the wait
 	}
-	return nil
+	l.mu.Unlock()
 }
 
-// free releases the loop; every timer still pending is dropped.
+// free releases the loop; every timer still pending is dropped. Timers are
+// cut off first (under mu, as Stop and afterFunc use the loop), so no
+// goroutine reaches the loop once it is freed.
 func (l *loop) free() {
+	l.mu.Lock()
+	pending := l.timers
+	l.timers = nil
 	C.sq_loop_free(l.ptr)
 	C.sqgo_pump_free(l.pump)
-	l.mu.Lock()
-	for t := range l.timers {
+	l.ptr, l.pump = nil, nil
+	l.mu.Unlock()
+	for t := range pending {
 		t.state.CompareAndSwap(timerPending, timerStopped)
 		deleteHandle(t.h)
 	}
-	l.timers = nil
-	l.mu.Unlock()
 }
 
 func (l *loop) forget(t *Timer) {
