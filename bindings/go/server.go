@@ -305,15 +305,20 @@ func (s *Server) Serve(l net.Listener) error {
 	if dupErr != nil {
 		return dupErr
 	}
-	return s.serve(func() error {
+	handed := false
+	err = s.serve(func() error {
 		err := call("serve on "+l.Addr().String(), func() C.sq_status { return C.sq_server_listen_fd(s.srv, C.int32_t(dup), nil) })
 		if err != nil {
-			syscall.Close(dup)
 			return err
 		}
+		handed = true
 		l.Close()
 		return nil
 	})
+	if !handed { // squall never took the duplicate (setup failed first)
+		syscall.Close(dup)
+	}
+	return err
 }
 
 // serve sets the server up, binds with listen and runs the host goroutine.
