@@ -169,7 +169,7 @@ test-python-install: build
 GO_CGOCHECK := $(shell GOEXPERIMENT=cgocheck2 $(GO) env GOEXPERIMENT >/dev/null 2>&1 && echo cgocheck2)
 test-go: $(REL)/libsquall.a
 	cd bindings/go && GOEXPERIMENT=$(GO_CGOCHECK) $(GO) vet ./... && \
-		GOEXPERIMENT=$(GO_CGOCHECK) $(GO) test -race -count=1 ./...
+		GOEXPERIMENT=$(GO_CGOCHECK) $(GO) test -race -count=1 -timeout 5m ./...
 	@# the README's Go program must build as a module of its own
 	rm -rf $(BUILD)/readme-go && mkdir -p $(BUILD)/readme-go
 	awk '/^```go$$/{f=1;next} /^```/{if(f)exit} f' README.md > $(BUILD)/readme-go/main.go
