@@ -12,10 +12,7 @@ anchors' bench.py does the pinning, warm-up and medians of 3).
 Writes bench/results/go.md and go.json; raw output in bench/results/raw/.
 ONLY=key1,key2 limits the rows.
 """
-import datetime
-import importlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,24 +26,12 @@ BIN = ROOT / "build" / "examples" / "go"
 
 
 def main():
-    http_bench.raise_nofile()
-    http_bench.prepare_anchors()
-    anchors = http_bench.ANCHORS
-    sys.path.insert(0, str(anchors))
-    bench = importlib.import_module("bench")
-    bench.RAW = OUT / "raw"
-    bench.RAW.mkdir(parents=True, exist_ok=True)
-    bench.WORK.mkdir(exist_ok=True)
+    bench, anchors, want = http_bench.anchor_bench(OUT)
     subprocess.run(["make", "-s", "examples"], cwd=ROOT, check=True)
     go_hello = bench.WORK / "go-hello"
     if not go_hello.exists():
         subprocess.run(["go", "build", "-o", str(go_hello), "main.go"], cwd=anchors / "servers" / "go_hello", check=True)
     py = sys.executable
-    only = set(filter(None, os.environ.get("ONLY", "").split(",")))
-
-    def want(key):
-        return not only or key in only or any(key.startswith(o) for o in only)
-
     hello = str(BIN / "hello")
     http_servers = [
         ("squall-go-p1-io1", "squall Go (net/http handler), GOMAXPROCS=1, io_threads=1 (default)",
@@ -58,13 +43,7 @@ def main():
         ("go", "Go net/http, GOMAXPROCS=1", ["env", "GOMAXPROCS=1", str(go_hello), "127.0.0.1:18088"], 18088),
         ("go-p2", "Go net/http, GOMAXPROCS=2", ["env", "GOMAXPROCS=2", str(go_hello), "127.0.0.1:18089"], 18089),
     ]
-    res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "facts": bench.machine_facts(), "http": [], "ws_echo": [], "ws_broadcast": [],
-           "config": {"wrk": f"wrk -t1 -c{bench.WRK_CONNS} -d{bench.WRK_DURATION}s --latency "
-                             f"(after a -d{bench.WRK_WARMUP}s warm-up), median of {bench.REPEAT}",
-                      "ws_echo": f"{bench.WS_CONNS} connections, 32-byte text, 1 outstanding each, "
-                                 f"{bench.WS_DURATION:g} s, median of {bench.REPEAT}",
-                      "ws_broadcast": f"{bench.BCAST_CLIENTS} receivers + 1 sender, {bench.BCAST_MESSAGES} x 32-byte text"}}
+    res = http_bench.bench_results(bench)
     for key, label, cmd, port in http_servers:
         if want(key):
             res["http"].append(bench.bench_http(key, label, bench.Server(key, port, cmd)))
@@ -77,36 +56,7 @@ def main():
          [py, str(anchors / "servers" / "socketify_ws.py"), "18091"], 18091),
         ("tornado", "Tornado WebSocketHandler", [py, str(anchors / "servers" / "tornado_ws.py"), "18090"], 18090),
     ]
-    for key, label, cmd, port in ws_servers:
-        if not want(key) and not want("ws"):
-            continue
-        srv = bench.Server(key, port, cmd)
-        try:
-            srv.start(f"go.{key}")
-            for impl in bench.WS_IMPLS:
-                runs = [bench.run_client("ws_echo_client.py", [
-                    "--impl", impl, "--url", f"ws://127.0.0.1:{port}/ws/echo", "--conns", str(bench.WS_CONNS),
-                    "--duration", str(bench.WS_DURATION), "--warmup", "2", "--size", "32",
-                    "--server-pid", str(srv.pid)], timeout=bench.WS_DURATION + 60, tag=f"go.{key}.echo.{impl}.{rep}")
-                    for rep in range(bench.REPEAT)]
-                r = bench.median_run(runs, "msgs_per_s")
-                r.update(key=key, label=label, impl=impl, ok=all(x["ok"] for x in runs))
-                bench.log(f"{key} echo [{impl}]: {r.get('msgs_per_s')} msg/s")
-                res["ws_echo"].append(r)
-            for impl in bench.WS_IMPLS:
-                runs = [bench.run_client("ws_broadcast_client.py", [
-                    "--impl", impl, "--url", f"ws://127.0.0.1:{port}/ws/chat", "--clients", str(bench.BCAST_CLIENTS),
-                    "--messages", str(bench.BCAST_MESSAGES), "--size", "32", "--timeout", "90",
-                    "--server-pid", str(srv.pid)], timeout=180, tag=f"go.{key}.bcast.{impl}.{rep}")
-                    for rep in range(bench.REPEAT)]
-                r = bench.median_run(runs, "delivered_per_s")
-                r.update(key=key, label=label, impl=impl, ok=all(x["ok"] for x in runs))
-                bench.log(f"{key} broadcast [{impl}]: {r.get('delivered_per_s')} deliveries/s")
-                res["ws_broadcast"].append(r)
-        except Exception as e:  # noqa: BLE001
-            res["ws_echo"].append({"key": key, "label": label, "ok": False, "error": f"{type(e).__name__}: {e}"})
-        finally:
-            srv.stop()
+    http_bench.bench_ws(bench, ws_servers, want, "go", res)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "go.json").write_text(json.dumps(res, indent=1))
     md = render(res)

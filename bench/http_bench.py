@@ -188,5 +188,75 @@ def render(res):
     return "\n".join(lines) + "\n"
 
 
+
+def anchor_bench(out):
+    """Readies the anchors' bench.py for a package benchmark: open-file
+    limit, the anchors' copy, raw output under out/raw. Returns the bench
+    module, the anchors' directory, and want(key): whether ONLY=key1,key2
+    (prefixes too) selects a row (every row when ONLY is unset)."""
+    raise_nofile()
+    prepare_anchors()
+    sys.path.insert(0, str(ANCHORS))
+    bench = importlib.import_module("bench")
+    bench.RAW = out / "raw"
+    bench.RAW.mkdir(parents=True, exist_ok=True)
+    bench.WORK.mkdir(exist_ok=True)
+    only = set(filter(None, os.environ.get("ONLY", "").split(",")))
+
+    def want(key):
+        return not only or key in only or any(key.startswith(o) for o in only)
+
+    return bench, ANCHORS, want
+
+
+def bench_results(bench):
+    """The results dict the package benchmarks (python_bench, go_bench)
+    start from: date, machine facts, and the load settings."""
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "facts": bench.machine_facts(), "http": [], "ws_echo": [], "ws_broadcast": [],
+            "config": {"wrk": f"wrk -t1 -c{bench.WRK_CONNS} -d{bench.WRK_DURATION}s --latency "
+                              f"(after a -d{bench.WRK_WARMUP}s warm-up), median of {bench.REPEAT}",
+                       "ws_echo": f"{bench.WS_CONNS} connections, 32-byte text, 1 outstanding each, "
+                                  f"{bench.WS_DURATION:g} s, median of {bench.REPEAT}",
+                       "ws_broadcast": f"{bench.BCAST_CLIENTS} receivers + 1 sender, {bench.BCAST_MESSAGES} x 32-byte text"}}
+
+
+def bench_ws(bench, servers, want, prefix, res):
+    """The anchors' WebSocket echo (/ws/echo) and broadcast (/ws/chat)
+    clients, with every client implementation, against each (key, label,
+    cmd, port) server that `want` selects; rows go to res["ws_echo"] and
+    res["ws_broadcast"], raw output under the tag prefix."""
+    for key, label, cmd, port in servers:
+        if not want(key) and not want("ws"):
+            continue
+        srv = bench.Server(key, port, cmd)
+        try:
+            srv.start(f"{prefix}.{key}")  # probes GET / (a 404 from the WebSocket-only servers is an answer)
+            for impl in bench.WS_IMPLS:
+                runs = [bench.run_client("ws_echo_client.py", [
+                    "--impl", impl, "--url", f"ws://127.0.0.1:{port}/ws/echo", "--conns", str(bench.WS_CONNS),
+                    "--duration", str(bench.WS_DURATION), "--warmup", "2", "--size", "32",
+                    "--server-pid", str(srv.pid)], timeout=bench.WS_DURATION + 60,
+                    tag=f"{prefix}.{key}.echo.{impl}.{rep}")
+                    for rep in range(bench.REPEAT)]
+                r = bench.median_run(runs, "msgs_per_s")
+                r.update(key=key, label=label, impl=impl, ok=all(x["ok"] for x in runs))
+                bench.log(f"{key} echo [{impl}]: {r.get('msgs_per_s')} msg/s")
+                res["ws_echo"].append(r)
+            for impl in bench.WS_IMPLS:
+                runs = [bench.run_client("ws_broadcast_client.py", [
+                    "--impl", impl, "--url", f"ws://127.0.0.1:{port}/ws/chat", "--clients", str(bench.BCAST_CLIENTS),
+                    "--messages", str(bench.BCAST_MESSAGES), "--size", "32", "--timeout", "90",
+                    "--server-pid", str(srv.pid)], timeout=180, tag=f"{prefix}.{key}.bcast.{impl}.{rep}")
+                    for rep in range(bench.REPEAT)]
+                r = bench.median_run(runs, "delivered_per_s")
+                r.update(key=key, label=label, impl=impl, ok=all(x["ok"] for x in runs))
+                bench.log(f"{key} broadcast [{impl}]: {r.get('delivered_per_s')} deliveries/s")
+                res["ws_broadcast"].append(r)
+        except Exception as e:  # noqa: BLE001
+            res["ws_echo"].append({"key": key, "label": label, "ok": False, "error": f"{type(e).__name__}: {e}"})
+        finally:
+            srv.stop()
+
 if __name__ == "__main__":
     main()

@@ -11,11 +11,8 @@ the anchors are (their bench.py does the pinning, warm-up, medians of 3).
 Writes bench/results/python.md and python.json; raw output in
 bench/results/raw/.
 """
-import datetime
-import importlib
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,21 +25,9 @@ PKG = ROOT / "bindings" / "python"
 
 
 def main():
-    http_bench.raise_nofile()
-    http_bench.prepare_anchors()
-    anchors = http_bench.ANCHORS
-    sys.path.insert(0, str(anchors))
-    bench = importlib.import_module("bench")
-    bench.RAW = OUT / "raw"
-    bench.RAW.mkdir(parents=True, exist_ok=True)
-    bench.WORK.mkdir(exist_ok=True)
+    bench, anchors, want = http_bench.anchor_bench(OUT)
     os.environ["PYTHONPATH"] = str(PKG) + os.pathsep + os.environ.get("PYTHONPATH", "")
     py = sys.executable
-    only = set(filter(None, os.environ.get("ONLY", "").split(",")))
-
-    def want(key):
-        return not only or key in only or any(key.startswith(o) for o in only)
-
     here = ROOT / "bench" / "python"
     uvicorn = lambda port, loop: [py, "-m", "uvicorn", "--app-dir", str(anchors / "servers"), "uvicorn_app:app",  # noqa: E731
                                   "--host", "127.0.0.1", "--port", str(port), "--http", "httptools", "--loop", loop,
@@ -62,13 +47,7 @@ def main():
         ("socketify", "socketify.py (uWebSockets), 1 process",
          [py, str(anchors / "servers" / "socketify_hello.py"), "18086"], 18086),
     ]
-    res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "facts": bench.machine_facts(), "http": [], "ws_echo": [], "ws_broadcast": [],
-           "config": {"wrk": f"wrk -t1 -c{bench.WRK_CONNS} -d{bench.WRK_DURATION}s --latency "
-                             f"(after a -d{bench.WRK_WARMUP}s warm-up), median of {bench.REPEAT}",
-                      "ws_echo": f"{bench.WS_CONNS} connections, 32-byte text, 1 outstanding each, "
-                                 f"{bench.WS_DURATION:g} s, median of {bench.REPEAT}",
-                      "ws_broadcast": f"{bench.BCAST_CLIENTS} receivers + 1 sender, {bench.BCAST_MESSAGES} x 32-byte text"}}
+    res = http_bench.bench_results(bench)
     for key, label, cmd, port in http_servers:
         if want(key):
             res["http"].append(bench.bench_http(key, label, bench.Server(key, port, cmd)))
@@ -82,36 +61,7 @@ def main():
         ("socketify", "socketify.py (uWS; chat = native pub/sub)",
          [py, str(anchors / "servers" / "socketify_ws.py"), "18091"], 18091),
     ]
-    for key, label, cmd, port in ws_servers:
-        if not want(key) and not want("ws"):
-            continue
-        srv = bench.Server(key, port, cmd)
-        try:
-            srv.start(f"py.{key}")  # probes GET / (a 404 from the WebSocket-only servers is an answer)
-            for impl in bench.WS_IMPLS:
-                runs = [bench.run_client("ws_echo_client.py", [
-                    "--impl", impl, "--url", f"ws://127.0.0.1:{port}/ws/echo", "--conns", str(bench.WS_CONNS),
-                    "--duration", str(bench.WS_DURATION), "--warmup", "2", "--size", "32",
-                    "--server-pid", str(srv.pid)], timeout=bench.WS_DURATION + 60, tag=f"py.{key}.echo.{impl}.{rep}")
-                    for rep in range(bench.REPEAT)]
-                r = bench.median_run(runs, "msgs_per_s")
-                r.update(key=key, label=label, impl=impl, ok=all(x["ok"] for x in runs))
-                bench.log(f"{key} echo [{impl}]: {r.get('msgs_per_s')} msg/s")
-                res["ws_echo"].append(r)
-            for impl in bench.WS_IMPLS:
-                runs = [bench.run_client("ws_broadcast_client.py", [
-                    "--impl", impl, "--url", f"ws://127.0.0.1:{port}/ws/chat", "--clients", str(bench.BCAST_CLIENTS),
-                    "--messages", str(bench.BCAST_MESSAGES), "--size", "32", "--timeout", "90",
-                    "--server-pid", str(srv.pid)], timeout=180, tag=f"py.{key}.bcast.{impl}.{rep}")
-                    for rep in range(bench.REPEAT)]
-                r = bench.median_run(runs, "delivered_per_s")
-                r.update(key=key, label=label, impl=impl, ok=all(x["ok"] for x in runs))
-                bench.log(f"{key} broadcast [{impl}]: {r.get('delivered_per_s')} deliveries/s")
-                res["ws_broadcast"].append(r)
-        except Exception as e:  # noqa: BLE001
-            res["ws_echo"].append({"key": key, "label": label, "ok": False, "error": f"{type(e).__name__}: {e}"})
-        finally:
-            srv.stop()
+    http_bench.bench_ws(bench, ws_servers, want, "py", res)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "python.json").write_text(json.dumps(res, indent=1))
     md = render(res)
