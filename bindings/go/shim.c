@@ -72,46 +72,46 @@ static int copy_bytes(sqgo_pump *p, sqgo_event *e, const void *data, size_t len)
     return 0;
 }
 
-static void put_field(char *dst, size_t *at, const char *s, size_t n) {
+/* Appends one field (a native u32 length and its bytes) to the arena. */
+static int put_field(sqgo_pump *p, const char *s, size_t n) {
+    int64_t off = reserve(p, 4 + n);
+    if (off < 0) return -1;
     uint32_t len = (uint32_t)n;
-    memcpy(dst + *at, &len, 4);
-    *at += 4;
-    if (n) memcpy(dst + *at, s, n);
-    *at += n;
+    memcpy(p->arena + off, &len, 4);
+    if (n) memcpy(p->arena + off + 4, s, n);
+    return 0;
 }
 
-/* Packs a request head into the arena: method, request-target, remote IP,
- * then a count and that many header name/value pairs, each field a native
- * u32 length and its bytes. Returns the offset or -1. */
+/* Packs a request head into the arena, in one pass over the request:
+ * method, request-target, remote IP, then a native u32 count and that many
+ * header name/value pairs.
+ * Returns the offset (and the length in *len_out), or -1 with the arena as
+ * it was. */
 static int64_t pack_head(sqgo_pump *p, sq_request *req, size_t *len_out) {
     sq_str method = {0}, uri = {0}, ip = {0}, name, value;
-    size_t nh = 0;
+    size_t nh = 0, start = p->used;
     if (sq_request_method(req, &method) != SQ_OK || sq_request_uri(req, &uri) != SQ_OK ||
         sq_request_header_count(req, &nh) != SQ_OK)
         return -1;
     (void)sq_request_remote_ip(req, &ip);
-    size_t total = 16 + method.len + uri.len + ip.len;
-    for (size_t i = 0; i < nh; i++) {
-        if (sq_request_header_at(req, i, &name, &value) != SQ_OK) return -1;
-        total += 8 + name.len + value.len;
+    int ok = put_field(p, method.ptr, method.len) == 0 && put_field(p, uri.ptr, uri.len) == 0 &&
+             put_field(p, ip.ptr, ip.len) == 0;
+    int64_t count = ok ? reserve(p, 4) : -1;
+    if (count >= 0) {
+        uint32_t n32 = (uint32_t)nh;
+        memcpy(p->arena + count, &n32, 4);
     }
-    int64_t off = reserve(p, total);
-    if (off < 0) return -1;
-    char *dst = p->arena + off;
-    size_t at = 0;
-    put_field(dst, &at, method.ptr, method.len);
-    put_field(dst, &at, uri.ptr, uri.len);
-    put_field(dst, &at, ip.ptr, ip.len);
-    uint32_t n32 = (uint32_t)nh;
-    memcpy(dst + at, &n32, 4);
-    at += 4;
-    for (size_t i = 0; i < nh; i++) {
-        sq_request_header_at(req, i, &name, &value);
-        put_field(dst, &at, name.ptr, name.len);
-        put_field(dst, &at, value.ptr, value.len);
+    for (size_t i = 0; count >= 0 && i < nh; i++) {
+        if (sq_request_header_at(req, i, &name, &value) != SQ_OK || put_field(p, name.ptr, name.len) < 0 ||
+            put_field(p, value.ptr, value.len) < 0)
+            count = -1;
     }
-    *len_out = at;
-    return off;
+    if (count < 0) {
+        p->used = start;
+        return -1;
+    }
+    *len_out = p->used - start;
+    return (int64_t)start;
 }
 
 sq_status sqgo_poll(sqgo_pump *p, int32_t timeout_ms) {
