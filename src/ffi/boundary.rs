@@ -87,7 +87,7 @@ pub(crate) fn fail_null<T: Failure>(what: &str) -> T {
 
 /// Records a caught panic.
 pub(crate) fn record_panic(payload: &(dyn std::any::Any + Send)) {
-    let msg = crate::panic_message(payload);
+    let msg = crate::error::panic_message(payload);
     tracing::error!(target: "squall::ffi", "panic caught at the C boundary: {msg}");
     set_last_error(&format!("internal panic: {msg}"));
 }

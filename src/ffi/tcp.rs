@@ -14,7 +14,7 @@ use crate::reactor::handles::Stale;
 use crate::tcp::listener::Listener;
 use crate::tcp::stream::TcpShared;
 use crate::tcp::{Config, HostPtr, Options};
-use crate::ws::socket::Sent;
+use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind};
 
 /// A TCP stream (accepted by a listener, or connected). An opaque handle,

@@ -11,7 +11,8 @@ use super::server::{SQ_INLINE, sq_server};
 use super::status::{SQ_OK, sq_status};
 use crate::reactor::handles::Stale;
 use crate::ws::route::{Options, WsRoute};
-use crate::ws::socket::{Sent, WsSocket};
+use crate::net::writeq::Sent;
+use crate::ws::socket::WsSocket;
 use crate::{Error, ErrorKind};
 
 /// A WebSocket accepted on a route. An opaque handle, not a pointer to

@@ -21,8 +21,6 @@ use super::router::{Lookup, decode_capture};
 use super::server::{Config, RouteTarget, ServerShared};
 use crate::reactor::Reactor;
 
-/// How often a reactor looks for timed-out connections and paused listeners.
-pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 /// How long accepting pauses after EMFILE/ENFILE.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const READ_CHUNK: usize = 64 * 1024;
@@ -37,7 +35,7 @@ pub(crate) enum Source {
     Http(Box<Conn>),
     Ws(Box<crate::ws::conn::WsConn>),
     /// Client connections, raw TCP streams (see `net::driven`).
-    Driven(Box<dyn crate::net::driven::Driven>),
+    Driven(Box<dyn crate::reactor::watcher::Driven>),
 }
 
 pub(crate) struct ListenerSource {
@@ -203,12 +201,12 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
         }
         Source::Driven(d) => {
             r.put_back(token, Source::Driven(d));
-            crate::net::driven::run(r, token, None, |r, d| d.ready(r, token, ev));
+            crate::reactor::watcher::run(r, token, None, |r, d| d.ready(r, token, ev));
         }
         Source::Http(c) => {
             debug_assert_eq!(c.generation, generation);
             r.put_back(token, Source::Http(c));
-            let (readable, writable, read_closed) = readiness(ev);
+            let (readable, writable, read_closed) = crate::reactor::readiness(ev);
             // A bug while serving one connection closes that connection (its
             // Drop tells its handlers) and is logged; the reactor goes on.
             with_conn(r, token, None, |r, c| {
@@ -222,13 +220,6 @@ pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
             });
         }
     }
-}
-
-/// What an event says of a connection's socket: (read now — data, the
-/// peer's FIN or an error all show up through a read —, write now, the peer
-/// shut its side down).
-pub(crate) fn readiness(ev: &Event) -> (bool, bool, bool) {
-    (ev.is_readable() || ev.is_read_closed() || ev.is_error(), ev.is_writable(), ev.is_read_closed())
 }
 
 /// Puts a connection back, or closes it (or hands it to a WebSocket).
@@ -266,7 +257,7 @@ fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnO
     match outcome {
         Ok(c) => finish_event(r, token, c),
         Err(p) => {
-            tracing::error!(target: "squall::http", "panic while serving a connection (closed): {}", crate::panic_message(&p));
+            tracing::error!(target: "squall::http", "panic while serving a connection (closed): {}", crate::error::panic_message(&p));
             r.release_token(token);
         }
     }
@@ -293,7 +284,7 @@ pub(crate) fn flush_dirty(r: &mut Reactor) {
         match r.source_ref(token) {
             Some(Source::Ws(_)) => crate::ws::conn::flush_token(r, token),
             Some(Source::Driven(_)) => {
-                crate::net::driven::run(r, token, None, |r, d| d.flush(r, token));
+                crate::reactor::watcher::run(r, token, None, |r, d| d.flush(r, token));
             }
             _ => 
 with_conn(r, token, None, |r, c| c.flush(r)),
@@ -335,7 +326,7 @@ pub(crate) fn sweep(r: &mut Reactor) {
             }
             Source::Driven(d) => {
                 r.put_back(token, Source::Driven(d));
-                crate::net::driven::run(r, token, None, |r, d| d.tick(r, token));
+                crate::reactor::watcher::run(r, token, None, |r, d| d.tick(r, token));
             }
         }
     }

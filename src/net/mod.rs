@@ -3,8 +3,6 @@
 
 pub(crate) mod sys;
 
-pub(crate) mod connect;
-pub(crate) mod driven;
 pub(crate) mod resolve;
 pub(crate) mod tls;
 pub(crate) mod writeq;

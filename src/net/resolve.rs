@@ -109,7 +109,7 @@ fn worker() {
             let result = lookup(&job.host, job.port);
             let reply = job.reply;
             if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || reply(result))) {
-                tracing::error!(target: "squall::net", "a resolver reply panicked: {}", crate::panic_message(&p));
+                tracing::error!(target: "squall::net", "a resolver reply panicked: {}", crate::error::panic_message(&p));
             }
             st = lock();
             continue;

@@ -80,3 +80,12 @@ mod tests {
         assert_eq!((n, r.unwrap_err().kind()), (0, io::ErrorKind::WriteZero));
     }
 }
+
+/// What a send did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    Queued,
+    /// Queued, with more than the high-water mark buffered: the host
+    /// should wait for `on_drain`.
+    Backpressure,
+}

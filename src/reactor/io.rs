@@ -21,6 +21,10 @@ use crate::http::conn::Source;
 /// Work sent to a reactor from any thread; it runs on the reactor's thread.
 pub(crate) type Command = Box<dyn FnOnce(&mut Reactor) + Send>;
 
+/// How often a reactor ticks its watchers (connection timeouts, paused
+/// listeners, keep-alive pings).
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
 /// The token of the wake-up eventfd in every poll.
 pub(crate) const WAKE: Token = Token(usize::MAX);
 
@@ -373,7 +377,7 @@ impl Reactor {
     /// connection timeouts while it has sources, or a driven source's
     /// deadline. None: only I/O or commands will need it.
     pub(crate) fn next_turn(&self) -> Option<Instant> {
-        let sweep = self.has_sources().then(|| self.last_sweep + crate::http::conn::SWEEP_INTERVAL);
+        let sweep = self.has_sources().then(|| self.last_sweep + SWEEP_INTERVAL);
         match (sweep, self.wake_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -390,7 +394,7 @@ impl Reactor {
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         let mut timeout = if self.has_sources() {
             // Connections need their timeouts looked at now and then.
-            let sweep = crate::http::conn::SWEEP_INTERVAL;
+            let sweep = SWEEP_INTERVAL;
             Some(timeout.map_or(sweep, |t| t.min(sweep)))
         } else {
             timeout
@@ -423,7 +427,7 @@ impl Reactor {
         for output in std::mem::take(&mut self.deferred) {
             crate::http::conn::apply_output(self, output);
         }
-        if self.now.duration_since(self.last_sweep) >= crate::http::conn::SWEEP_INTERVAL {
+        if self.now.duration_since(self.last_sweep) >= SWEEP_INTERVAL {
             self.last_sweep = self.now;
             if self.wake_at.is_some_and(|w| w <= self.now) {
                 self.wake_at = None;
@@ -432,7 +436,7 @@ impl Reactor {
             self.run_local();
         } else if self.wake_at.is_some_and(|w| w <= self.now) {
             self.wake_at = None;
-            crate::net::driven::tick_all(self);
+            crate::reactor::watcher::tick_all(self);
             self.run_local();
         }
         crate::http::conn::flush_dirty(self);
@@ -464,7 +468,7 @@ impl Reactor {
         self.link.commands.take_all(&mut batch);
         for cmd in batch.drain(..) {
             if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd(self))) {
-                tracing::error!(target: "squall::reactor", "a reactor command panicked: {}", crate::panic_message(&panic));
+                tracing::error!(target: "squall::reactor", "a reactor command panicked: {}", crate::error::panic_message(&panic));
             }
         }
         self.batch = batch;
@@ -480,7 +484,7 @@ impl Reactor {
             }
             for cmd in batch {
                 if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd(self))) {
-                    tracing::error!(target: "squall::reactor", "a reactor command panicked: {}", crate::panic_message(&panic));
+                    tracing::error!(target: "squall::reactor", "a reactor command panicked: {}", crate::error::panic_message(&panic));
                 }
             }
         }

@@ -23,6 +23,7 @@ pub(crate) mod handles;
 mod io;
 mod queue;
 mod timer;
+pub(crate) mod watcher;
 
 use std::ffi::c_void;
 use std::os::fd::RawFd;
@@ -38,9 +39,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::net::sys;
 
 pub(crate) use io::{
-    Command, Reactor, ReactorLink, flush_host_batch, host_task_after_turn, in_reactor_turn, push_local, user_batch_begin,
-    user_batch_end,
+    Command, Reactor, ReactorLink, SWEEP_INTERVAL, flush_host_batch, host_task_after_turn, in_reactor_turn, push_local,
+    user_batch_begin, user_batch_end,
 };
+pub(crate) use watcher::readiness;
 use queue::{Notifier, Queue};
 pub use timer::TimerId;
 use timer::{CancelError, TimerQueue};
@@ -613,7 +615,7 @@ impl Loop {
                 Task::Raw(cb) => unsafe { (cb.f)(cb.data) },
                 Task::Boxed(f) => {
                     if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-                        tracing::error!(target: "squall::loop", "a callback panicked: {}", crate::panic_message(&p));
+                        tracing::error!(target: "squall::loop", "a callback panicked: {}", crate::error::panic_message(&p));
                     }
                 }
             }
@@ -635,7 +637,7 @@ impl Loop {
                 TimerTask::Raw(cb) => unsafe { (cb.f)(cb.data, id.as_u64()) },
                 TimerTask::Boxed(f) => {
                     if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(id))) {
-                        tracing::error!(target: "squall::loop", "a timer callback panicked: {}", crate::panic_message(&p));
+                        tracing::error!(target: "squall::loop", "a timer callback panicked: {}", crate::error::panic_message(&p));
                     }
                 }
             }

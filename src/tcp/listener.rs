@@ -12,7 +12,7 @@ use mio::event::Event;
 use mio::{Interest, Token};
 
 use super::{Config, HostPtr};
-use crate::net::driven::{self, Driven};
+use crate::reactor::watcher::{self, Driven};
 use crate::net::listener as net;
 use crate::reactor::{LoopHandle, Reactor};
 use crate::{Error, Result};
@@ -106,7 +106,7 @@ fn add(r: &mut Reactor, shared: Arc<ListenerShared>, socket: std::net::TcpListen
         return;
     }
     let source = Source { socket: mio::net::TcpListener::from_std(socket), shared: shared.clone(), paused_until: None };
-    let inserted = driven::insert(r, Box::new(source), |r, d, token, _| {
+    let inserted = watcher::insert(r, Box::new(source), |r, d, token, _| {
         let Some(l) = d.as_any().downcast_mut::<Source>() else { return false };
         match r.registry().register(&mut l.socket, Token(token), Interest::READABLE) {
             Ok(()) => true,
@@ -143,7 +143,7 @@ impl Drop for Listener {
                 let mine: Vec<(usize, u64)> =
                     lock(&s.registered).iter().filter(|e| e.0 == r.index).map(|e| (e.1, e.2)).collect();
                 for (token, generation) in mine {
-                    driven::with::<Source>(r, token, generation, |r, l| {
+                    watcher::with::<Source>(r, token, generation, |r, l| {
                         let _ = r.registry().deregister(&mut l.socket);
                         false
                     });

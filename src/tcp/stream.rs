@@ -24,10 +24,10 @@ use mio::{Interest, Token};
 
 use super::{Config, HostPtr, INBOX_HIGH, INBOX_LOW, STREAMS};
 use crate::ffi::status::{SQ_ERR_CONNECT, SQ_ERR_IO, SQ_ERR_PANIC, SQ_ERR_RESOLVE, SQ_ERR_TIMEOUT, SQ_OK, sq_status};
-use crate::net::driven::{self, Driven};
+use crate::reactor::watcher::{self, Driven};
 use crate::net::writeq::write_queue;
 use crate::reactor::{LoopHandle, Reactor, Task};
-use crate::ws::socket::Sent;
+use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind, Result};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -229,7 +229,7 @@ impl TcpShared {
         let token = self.token.load(Ordering::Acquire);
         let generation = self.generation.load(Ordering::Acquire);
         let cmd = Box::new(move |r: &mut Reactor| {
-            let found = driven::with::<TcpConn>(r, token, generation, |r, c| {
+            let found = watcher::with::<TcpConn>(r, token, generation, |r, c| {
                 f(r, c);
                 c.settle(r)
             });
@@ -364,7 +364,7 @@ fn begin_connect(r: &mut Reactor, shared: Arc<TcpShared>, host: String, port: u1
     let timeout = shared.config.opts.connect_timeout_ms;
     let deadline = (timeout > 0).then(|| r.now + Duration::from_millis(timeout));
     let conn = TcpConn::new(None, shared.clone(), Phase::Resolving);
-    let Some((token, generation)) = driven::insert(r, Box::new(conn), |r, d, token, generation| {
+    let Some((token, generation)) = watcher::insert(r, Box::new(conn), |r, d, token, generation| {
         let Some(c) = d.as_any().downcast_mut::<TcpConn>() else { return false };
         c.token = token;
         c.generation = generation;
@@ -382,7 +382,7 @@ fn begin_connect(r: &mut Reactor, shared: Arc<TcpShared>, host: String, port: u1
         let _ = lh.send_to_reactor(
             index,
             Box::new(move |r: &mut Reactor| {
-                driven::with::<TcpConn>(r, token, generation, |r, c| {
+                watcher::with::<TcpConn>(r, token, generation, |r, c| {
                     c.resolved(r, result);
                     c.settle(r)
                 });
@@ -396,7 +396,7 @@ fn begin_connect(r: &mut Reactor, shared: Arc<TcpShared>, host: String, port: u1
 pub(crate) fn accepted(r: &mut Reactor, stream: TcpStream, config: &Arc<Config>, userdata: HostPtr) {
     let shared = TcpShared::new(config.clone(), userdata, r.loop_handle.clone(), r.index);
     let conn = TcpConn::new(Some(stream), shared, Phase::Open);
-    driven::insert(r, Box::new(conn), |r, d, token, generation| {
+    watcher::insert(r, Box::new(conn), |r, d, token, generation| {
         let Some(c) = d.as_any().downcast_mut::<TcpConn>() else { return false };
         c.token = token;
         c.generation = generation;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use super::stream::TcpShared;
 use super::{Config, HostPtr, Options};
 use crate::ffi::tcp::sq_tcp_callbacks;
-use crate::ws::socket::Sent;
+use crate::net::writeq::Sent;
 
 fn shared(high_water: usize, max_buffer: usize) -> Arc<TcpShared> {
     let callbacks = sq_tcp_callbacks { size: 0, on_connect: None, on_data: None, on_end: None, on_drain: None, on_close: None };

@@ -17,8 +17,8 @@ use super::route::WsRoute;
 use crate::http::client::response::{DecodeError, Event as Ev, ResponseDecoder, ResponseHead};
 use crate::http::request::ConnAddr;
 use crate::http::server::ServerShared;
-use crate::net::connect::{Connector, Connects, Progress};
-use crate::net::driven::{self, Driven};
+use crate::http::client::connect::{Connector, Connects, Progress};
+use crate::reactor::watcher::{self, Driven};
 use crate::net::tls::{Stream, TlsConfig};
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::{Error, ErrorKind, Result};
@@ -100,7 +100,7 @@ impl WsConnecting {
             generation: 0,
             done: false,
         };
-        driven::insert(r, Box::new(c), |r, d, token, generation| {
+        watcher::insert(r, Box::new(c), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<WsConnecting>() else { return false };
             c.token = token;
             c.generation = generation;
@@ -317,7 +317,7 @@ impl Driven for WsConnecting {
         if self.done {
             return false;
         }
-        let (readable, writable, _) = crate::http::conn::readiness(ev);
+        let (readable, writable, _) = crate::reactor::readiness(ev);
         if self.stream.is_none() {
             let p = self.connector.ready(r);
             return self.progressed(r, p);

@@ -176,7 +176,7 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
     match outcome {
         Ok(c) => finish(r, token, c),
         Err(p) => {
-            tracing::error!(target: "squall::ws", "panic while upgrading a connection (closed): {}", crate::panic_message(&p));
+            tracing::error!(target: "squall::ws", "panic while upgrading a connection (closed): {}", crate::error::panic_message(&p));
             r.release_token(token);
         }
     }
@@ -184,7 +184,7 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
 
 /// Readiness on a WebSocket's token.
 pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
-    let (readable, writable, read_closed) = crate::http::conn::readiness(ev);
+    let (readable, writable, read_closed) = crate::reactor::readiness(ev);
     with_ws(r, token, None, |r, c| {
         c.read_closed |= read_closed;
         if readable {
@@ -216,7 +216,7 @@ pub(crate) fn with_ws(r: &mut Reactor, token: usize, generation: Option<u64>, f:
     match outcome {
         Ok(c) => finish(r, token, c),
         Err(p) => {
-            tracing::error!(target: "squall::ws", "panic while serving a WebSocket (closed): {}", crate::panic_message(&p));
+            tracing::error!(target: "squall::ws", "panic while serving a WebSocket (closed): {}", crate::error::panic_message(&p));
             r.release_token(token);
         }
     }

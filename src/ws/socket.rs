@@ -13,21 +13,13 @@ use super::conn::{WsConn, command, command_else};
 use super::route::WsRoute;
 use crate::http::request::ConnAddr;
 use crate::http::server::ServerShared;
+use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind, Result};
 
 /// Message bytes handed to the host and not yet taken by its callback above
 /// which the connection stops reading (and below which it reads again).
 pub(crate) const INBOX_HIGH: usize = 1 << 20;
 pub(crate) const INBOX_LOW: usize = 256 << 10;
-
-/// What a send did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sent {
-    Queued,
-    /// Queued, with more than the route's high-water mark buffered: the host
-    /// should wait for `on_drain`.
-    Backpressure,
-}
 
 /// The shared part of one WebSocket.
 #[derive(Debug)]

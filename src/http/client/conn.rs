@@ -12,8 +12,8 @@ use mio::event::Event;
 use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, ResponseHead};
 use super::{Job, Key, Next, Response};
 use crate::ffi::fetch::sq_fetch_response;
-use crate::net::connect::{Connector, Connects, Progress};
-use crate::net::driven::{self, Driven};
+use crate::http::client::connect::{Connector, Connects, Progress};
+use crate::reactor::watcher::{self, Driven};
 use crate::net::tls::{Stream, is_tls_error};
 use crate::reactor::{Reactor, Task};
 use crate::{Error, ErrorKind};
@@ -184,7 +184,7 @@ impl FetchConn {
             idle_since: now,
             read_paused: false,
         };
-        let inserted = driven::insert(r, Box::new(conn), |r, d, token, generation| {
+        let inserted = watcher::insert(r, Box::new(conn), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<FetchConn>() else { return false };
             c.token = token;
             c.generation = generation;
@@ -519,7 +519,7 @@ impl FetchConn {
                 && let Some(link) = link
             {
                 link.send(Box::new(move |r: &mut Reactor| {
-                    driven::with::<FetchConn>(r, token, generation, |r, c| c.resume(r));
+                    watcher::with::<FetchConn>(r, token, generation, |r, c| c.resume(r));
                 }));
             }
         })));
@@ -731,7 +731,7 @@ impl Connects for FetchConn {
 
 impl Driven for FetchConn {
     fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> bool {
-        let (readable, writable, _) = crate::http::conn::readiness(ev);
+        let (readable, writable, _) = crate::reactor::readiness(ev);
         match self.phase {
             Phase::Connecting => {
                 if !(readable || writable) {

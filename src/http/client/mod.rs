@@ -13,6 +13,7 @@
 //!   body-chunk callbacks when it asked for them).
 
 pub(crate) mod conn;
+pub(crate) mod connect;
 pub(crate) mod response;
 
 use std::collections::{HashMap, VecDeque};
@@ -401,7 +402,7 @@ pub(crate) fn submit(r: &mut Reactor, job: Job) {
     let mut slot = Some(job);
     if !slot.as_ref().is_some_and(|j| j.fresh) {
         while let Some((token, generation)) = r.client.hosts.get_mut(&key).and_then(|h| h.idle.pop()) {
-            let found = crate::net::driven::with::<conn::FetchConn>(r, token, generation, |r, c| {
+            let found = crate::reactor::watcher::with::<conn::FetchConn>(r, token, generation, |r, c| {
                 if let Some(job) = slot.take() {
                     c.assign(r, job);
                 }
@@ -424,7 +425,7 @@ pub(crate) fn submit(r: &mut Reactor, job: Job) {
         conn::FetchConn::open(r, key, job);
     } else {
         host.queue.push_back(job);
-        r.wake_at(r.now + crate::http::conn::SWEEP_INTERVAL);
+        r.wake_at(r.now + crate::reactor::SWEEP_INTERVAL);
     }
 }
 
@@ -432,7 +433,7 @@ pub(crate) fn submit(r: &mut Reactor, job: Job) {
 fn evict_idle(r: &mut Reactor, key: &Key) {
     let victim = r.client.hosts.iter_mut().filter(|(k, _)| *k != key).find_map(|(_, h)| h.idle.first().copied());
     if let Some((token, generation)) = victim {
-        crate::net::driven::with::<conn::FetchConn>(r, token, generation, |r, c| {
+        crate::reactor::watcher::with::<conn::FetchConn>(r, token, generation, |r, c| {
             c.close(r);
             false
         });

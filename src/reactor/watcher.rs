@@ -73,7 +73,7 @@ pub(crate) fn run(
             true
         }
         Err(p) => {
-            tracing::error!(target: "squall::net", "panic in a reactor source (closed): {}", crate::panic_message(&p));
+            tracing::error!(target: "squall::net", "panic in a reactor source (closed): {}", crate::error::panic_message(&p));
             // Its Drop closes the socket and tells the host what it can.
             drop(d);
             r.release_token(token);
@@ -109,4 +109,11 @@ pub(crate) fn tick_all(r: &mut Reactor) {
         }
     }
     crate::http::client::tick(r);
+}
+
+/// What an event says of a connection's socket: (read now — data, the
+/// peer's FIN or an error all show up through a read —, write now, the peer
+/// shut its side down).
+pub(crate) fn readiness(ev: &Event) -> (bool, bool, bool) {
+    (ev.is_readable() || ev.is_read_closed() || ev.is_error(), ev.is_writable(), ev.is_read_closed())
 }

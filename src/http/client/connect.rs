@@ -11,8 +11,8 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use super::driven::{self, Driven};
-use super::tls::{Stream, TlsConfig, is_tls_error};
+use crate::reactor::watcher::{self, Driven};
+use crate::net::tls::{Stream, TlsConfig, is_tls_error};
 use crate::reactor::Reactor;
 use crate::{Error, ErrorKind};
 
@@ -87,10 +87,10 @@ impl Connector {
             r.wake_at(d);
         }
         let link = r.loop_handle.reactor_link(r.index).cloned();
-        super::resolve::resolve(&self.host, self.port, move |result| {
+        crate::net::resolve::resolve(&self.host, self.port, move |result| {
             if let Some(link) = link {
                 link.send(Box::new(move |r: &mut Reactor| {
-                    driven::with::<T>(r, token, generation, |r, t| {
+                    watcher::with::<T>(r, token, generation, |r, t| {
                         let p = t.connector().resolved(r, result);
                         t.progressed(r, p)
                     });
