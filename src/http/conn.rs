@@ -20,6 +20,7 @@ use super::response;
 use super::router::{Lookup, decode_capture};
 use super::server::{Config, RouteTarget, ServerShared};
 use crate::reactor::Reactor;
+use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 
 /// How long accepting pauses after EMFILE/ENFILE.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -29,16 +30,8 @@ const READ_CHUNK: usize = 64 * 1024;
 const OUT_HIGH_WATER: usize = 1 << 20;
 const OUT_LOW_WATER: usize = 256 << 10;
 
-/// What a reactor token leads to.
-pub(crate) enum Source {
-    Listener(ListenerSource),
-    Http(Box<Conn>),
-    Ws(Box<crate::ws::conn::WsConn>),
-    /// Client connections, raw TCP streams (see `net::driven`).
-    Driven(Box<dyn crate::reactor::watcher::Driven>),
-}
-
-pub(crate) struct ListenerSource {
+/// A listening socket of a server on one reactor.
+pub(crate) struct Listener {
     socket: TcpListener,
     server: Arc<ServerShared>,
     paused_until: Option<Instant>,
@@ -174,93 +167,137 @@ pub(crate) fn add_listener(r: &mut Reactor, server: Arc<ServerShared>, socket: s
     if server.dead.load(Ordering::Acquire) {
         return;
     }
-    let source = ListenerSource { socket: TcpListener::from_std(socket), server, paused_until: None };
-    let (token, _) = r.insert_source(Source::Listener(source));
-    if let Some((Source::Listener(mut l), _)) = r.take_source(token, None) {
+    let listener = Listener { socket: TcpListener::from_std(socket), server, paused_until: None };
+    r.insert(Box::new(listener), |r, w, token, _| {
+        let Some(l) = w.as_any().downcast_mut::<Listener>() else { return Step::Close };
         match r.registry().register(&mut l.socket, Token(token), Interest::READABLE) {
-            Ok(()) => r.put_back(token, Source::Listener(l)),
+            Ok(()) => Step::Keep,
             Err(e) => {
                 tracing::error!(target: "squall::http", "cannot watch a listener: {e}");
-                r.release_token(token);
+                Step::Close
+            }
+        }
+    });
+}
+
+impl Watcher for Listener {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, _ev: &Event) -> Step {
+        accept_all(r, self);
+        Step::Keep
+    }
+
+    fn wants_tick(&self, r: &Reactor, why: Tick) -> bool {
+        why == Tick::Sweep && self.paused_until.is_some_and(|t| r.now >= t)
+    }
+
+    /// Accepting resumes after a pause for lack of descriptors.
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        if self.paused_until.is_some_and(|t| r.now >= t) {
+            self.paused_until = None;
+            accept_all(r, self);
+        }
+        Step::Keep
+    }
+
+    fn stop(&mut self, r: &mut Reactor, _token: usize, _how: Stop) -> Step {
+        let _ = r.registry().deregister(&mut self.socket);
+        Step::Close
+    }
+
+    fn group(&self) -> Group {
+        self.server.group
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+impl Watcher for Conn {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
+        let (readable, writable, read_closed) = crate::reactor::readiness(ev);
+        self.read_closed |= read_closed;
+        if readable {
+            self.on_readable(r);
+        }
+        if writable && self.pending_write() {
+            self.flush(r);
+        }
+        Step::Keep
+    }
+
+    fn wants_tick(&self, r: &Reactor, why: Tick) -> bool {
+        why == Tick::Sweep && self.decoder.check_timeout(r.now_ms()).is_some()
+    }
+
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        if let Some(t) = self.decoder.check_timeout(r.now_ms()) {
+            self.on_timeout(r, t);
+        }
+        Step::Keep
+    }
+
+    fn flush(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        Conn::flush(self, r);
+        Step::Keep
+    }
+
+    /// After every operation: settle (see [`Conn::settle`]), then upgrade to
+    /// a WebSocket once that is decided and due, or close once the last byte
+    /// of a closing connection is written.
+    fn settle(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        Conn::settle(self, r);
+        if self.upgrade_ready() {
+            if self.into_websocket(r) == Step::Replaced {
+                return Step::Replaced;
+            }
+            // Refused: the refusal is queued like any response.
+            Conn::settle(self, r);
+        }
+        if self.should_close() {
+            self.close(r);
+            return Step::Close;
+        }
+        Step::Keep
+    }
+
+    fn stop(&mut self, r: &mut Reactor, _token: usize, how: Stop) -> Step {
+        match how {
+            Stop::Graceful => {
+                // A request still arriving is read to its end (its response
+                // then closes the connection); otherwise nothing new is read.
+                if self.current.is_none() {
+                    self.no_more_requests = true;
+                    if self.inflight.is_empty() {
+                        self.close_when_flushed = true;
+                    }
+                }
+                Step::Keep
+            }
+            Stop::Now | Stop::Halt => {
+                self.close(r);
+                Step::Close
             }
         }
     }
-}
 
-/// Readiness on a token.
-pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
-    let Some((source, generation)) = r.take_source(token, None) else { return };
-    match source {
-        Source::Listener(mut l) => {
-            accept_all(r, &mut l);
-            r.put_back(token, Source::Listener(l));
-        }
-        Source::Ws(c) => {
-            r.put_back(token, Source::Ws(c));
-            crate::ws::conn::on_event(r, token, ev);
-        }
-        Source::Driven(d) => {
-            r.put_back(token, Source::Driven(d));
-            crate::reactor::watcher::run(r, token, None, |r, d| d.ready(r, token, ev));
-        }
-        Source::Http(c) => {
-            debug_assert_eq!(c.generation, generation);
-            r.put_back(token, Source::Http(c));
-            let (readable, writable, read_closed) = crate::reactor::readiness(ev);
-            // A bug while serving one connection closes that connection (its
-            // Drop tells its handlers) and is logged; the reactor goes on.
-            with_conn(r, token, None, |r, c| {
-                c.read_closed |= read_closed;
-                if readable {
-                    c.on_readable(r);
-                }
-                if writable && c.pending_write() {
-                    c.flush(r);
-                }
-            });
-        }
+    fn group(&self) -> Group {
+        self.server.group
     }
-}
 
-/// Puts a connection back, or closes it (or hands it to a WebSocket).
-fn finish_event(r: &mut Reactor, token: usize, mut c: Box<Conn>) {
-    c.settle(r);
-    if c.upgrade_ready() {
-        c.into_websocket(r);
-        return;
-    }
-    if c.should_close() {
-        c.close(r);
-        r.release_token(token);
-    } else {
-        r.put_back(token, Source::Http(c));
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }
 
 /// Runs `f` on the connection at `token` (of `generation`, if given), then
-/// puts it back or closes it. A panic inside `f` drops that connection only.
+/// settles it (see [`Watcher::settle`] for [`Conn`]). A panic inside drops
+/// that connection only.
 fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnOnce(&mut Reactor, &mut Conn)) {
-    let c = match r.take_source(token, generation) {
-        Some((Source::Http(c), _)) => c,
-        Some((other, _)) => {
-            r.put_back(token, other);
-            return;
-        }
-        None => return,
-    };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut c = c;
-        f(r, &mut c);
-        c.settle(r);
-        c
-    }));
-    match outcome {
-        Ok(c) => finish_event(r, token, c),
-        Err(p) => {
-            tracing::error!(target: "squall::http", "panic while serving a connection (closed): {}", crate::error::panic_message(&p));
-            r.release_token(token);
-        }
-    }
+    r.with_watcher_as::<Conn, _>(token, generation, |r, c| {
+        f(r, c);
+        Step::Keep
+    });
 }
 
 /// Response output arriving (command from another thread, or immediate).
@@ -270,157 +307,16 @@ pub(crate) fn apply_output(r: &mut Reactor, output: Output) {
         // That connection is in the middle of an operation further up this
         // thread's stack (inline handlers finishing each other's requests):
         // apply it once that operation is over.
-        r.deferred.push(output);
+        r.defer(Box::new(move |r: &mut Reactor| apply_output(r, output)));
         return;
     }
     // A connection that is gone had its requests marked closed: nothing to do.
     with_conn(r, token, Some(generation), |r, c| c.take_output(r, output));
 }
 
-/// Writes what connections produced during the turn.
-pub(crate) fn flush_dirty(r: &mut Reactor) {
-    let dirty = std::mem::take(&mut r.dirty);
-    for token in dirty.iter().copied() {
-        match r.source_ref(token) {
-            Some(Source::Ws(_)) => crate::ws::conn::flush_token(r, token),
-            Some(Source::Driven(_)) => {
-                crate::reactor::watcher::run(r, token, None, |r, d| d.flush(r, token));
-            }
-            _ => 
-with_conn(r, token, None, |r, c| c.flush(r)),
-        }
-    }
-    let mut dirty = dirty;
-    dirty.clear();
-    if r.dirty.is_empty() {
-        r.dirty = dirty;
-    }
-}
-
-/// Timeouts and paused listeners.
-pub(crate) fn sweep(r: &mut Reactor) {
-    let now_ms = r.now_ms();
-    for token in r.live_tokens() {
-        let Some((source, _)) = r.take_source(token, None) else { continue };
-        match source {
-            Source::Listener(mut l) => {
-                if l.paused_until.is_some_and(|t| r.now >= t) {
-                    l.paused_until = None;
-                    accept_all(r, &mut l);
-                }
-                r.put_back(token, Source::Listener(l));
-            }
-            Source::Ws(c) => {
-                let wants = crate::ws::conn::wants_sweep(&c);
-                r.put_back(token, Source::Ws(c));
-                if wants {
-                    crate::ws::conn::sweep(r, token);
-                }
-            }
-            Source::Http(c) => {
-                let due = c.decoder.check_timeout(now_ms);
-                r.put_back(token, Source::Http(c));
-                if let Some(t) = due {
-                    with_conn(r, token, None, |r, c| c.on_timeout(r, t));
-                }
-            }
-            Source::Driven(d) => {
-                r.put_back(token, Source::Driven(d));
-                crate::reactor::watcher::run(r, token, None, |r, d| d.tick(r, token));
-            }
-        }
-    }
-    crate::http::client::tick(r);
-}
-
-/// Closes every listener and connection of a freed server.
-pub(crate) fn remove_server(r: &mut Reactor, server: &Arc<ServerShared>) {
-    for token in r.live_tokens() {
-        let Some((source, _)) = r.take_source(token, None) else { continue };
-        let mine = match &source {
-            Source::Listener(l) => Arc::ptr_eq(&l.server, server),
-            Source::Http(c) => Arc::ptr_eq(&c.server, server),
-            Source::Ws(c) => Arc::ptr_eq(c.server(), server),
-            Source::Driven(_) => false,
-        };
-        if !mine {
-            r.put_back(token, source);
-            continue;
-        }
-        match source {
-            Source::Listener(mut l) => {
-                let _ = r.registry().deregister(&mut l.socket);
-            }
-            Source::Http(mut c) => c.close(r),
-            Source::Ws(c) => {
-                crate::ws::conn::remove(r, token, c, true);
-                continue;
-            }
-            Source::Driven(d) => {
-                r.put_back(token, Source::Driven(d));
-                continue;
-            }
-        }
-        r.release_token(token);
-    }
-}
-
-/// The reactor's part of a graceful shutdown: close the server's listeners
-/// and every connection with nothing in flight; the others close after their
-/// responses (which say `Connection: close`).
-pub(crate) fn begin_shutdown(r: &mut Reactor, server: &Arc<ServerShared>) {
-    for token in r.live_tokens() {
-        let Some((source, _)) = r.take_source(token, None) else { continue };
-        match source {
-            Source::Listener(mut l) if Arc::ptr_eq(&l.server, server) => {
-                let _ = r.registry().deregister(&mut l.socket);
-                r.release_token(token);
-            }
-            Source::Http(mut c) if Arc::ptr_eq(&c.server, server) => {
-                // A request still arriving is read to its end (its response
-                // then closes the connection); otherwise nothing new is read.
-                if c.current.is_none() {
-                    c.no_more_requests = true;
-                    if c.inflight.is_empty() {
-                        c.close_when_flushed = true;
-                    }
-                }
-                finish_event(r, token, c);
-            }
-            Source::Ws(c) if Arc::ptr_eq(c.server(), server) => {
-                r.put_back(token, Source::Ws(c));
-                crate::ws::conn::begin_shutdown(r, token);
-            }
-            other => r.put_back(token, other),
-        }
-    }
-}
-
-/// Closes everything (the reactor is stopping).
-pub(crate) fn close_all(r: &mut Reactor) {
-    for token in r.live_tokens() {
-        if let Some((source, _)) = r.take_source(token, None) {
-            match source {
-                Source::Listener(mut l) => {
-                    let _ = r.registry().deregister(&mut l.socket);
-                }
-                Source::Http(mut c) => c.close(r),
-                Source::Ws(c) => {
-                    crate::ws::conn::remove(r, token, c, false);
-                    continue;
-                }
-                Source::Driven(mut d) => {
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.shutdown(r)));
-                }
-            }
-            r.release_token(token);
-        }
-    }
-}
-
 // ---- accepting --------------------------------------------------------------
 
-fn accept_all(r: &mut Reactor, l: &mut ListenerSource) {
+fn accept_all(r: &mut Reactor, l: &mut Listener) {
     if l.paused_until.is_some() || l.server.dead.load(Ordering::Acquire) {
         return;
     }
@@ -483,17 +379,17 @@ fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: 
         generation: 0,
     });
     conn.server.connections.fetch_add(1, Ordering::Relaxed);
-    let (token, generation) = r.insert_source(Source::Http(conn));
-    let Some((Source::Http(mut c), _)) = r.take_source(token, None) else { return };
-    c.token = token;
-    c.generation = generation;
-    if let Err(e) = r.registry().register(&mut *c.stream, Token(token), Interest::READABLE | Interest::WRITABLE) {
-        tracing::warn!(target: "squall::http", "cannot watch a connection: {e}");
-        r.release_token(token);
-        return;
-    }
-    tracing::trace!(target: "squall::http", "accepted {} as token {token}", c.remote);
-    r.put_back(token, Source::Http(c));
+    r.insert(conn, |r, w, token, generation| {
+        let Some(c) = w.as_any().downcast_mut::<Conn>() else { return Step::Close };
+        c.token = token;
+        c.generation = generation;
+        if let Err(e) = r.registry().register(&mut *c.stream, Token(token), Interest::READABLE | Interest::WRITABLE) {
+            tracing::warn!(target: "squall::http", "cannot watch a connection: {e}");
+            return Step::Close;
+        }
+        tracing::trace!(target: "squall::http", "accepted {} as token {token}", c.remote);
+        Step::Keep
+    });
 }
 
 // ---- one connection ---------------------------------------------------------
@@ -526,9 +422,7 @@ impl Conn {
     }
 
     fn mark_dirty(&self, r: &mut Reactor) {
-        if !r.dirty.contains(&self.token) {
-            r.dirty.push(self.token);
-        }
+        r.mark_dirty(self.token);
     }
 
     /// Reads until the socket has no more, decoding as it goes.
@@ -911,9 +805,9 @@ impl Conn {
     }
 
     /// The upgrade itself: the connection becomes a WebSocket in the same
-    /// slot (same token and generation), or gets its refusal.
-    fn into_websocket(mut self: Box<Self>, r: &mut Reactor) {
-        let token = self.token;
+    /// slot (same token and generation): `Step::Replaced`; or it gets its
+    /// refusal and stays an HTTP connection: `Step::Keep`.
+    fn into_websocket(&mut self, r: &mut Reactor) -> Step {
         let u = *self.upgrade.take().expect("upgrade_ready checked it");
         let refused = match u.decision {
             Some(Ok(_)) if self.server.is_shutting_down() => Some(503),
@@ -924,8 +818,7 @@ impl Conn {
         if let Some(status) = refused {
             u.req.release();
             self.refuse_upgrade(r, status, Vec::new());
-            finish_event(r, token, self);
-            return;
+            return Step::Keep;
         }
         let protocol = match u.decision {
             Some(Ok(p)) => p,
@@ -939,8 +832,8 @@ impl Conn {
         let stream = unsafe { std::mem::ManuallyDrop::take(&mut self.stream) };
         let server = self.server.clone();
         let read_closed = self.read_closed;
-        drop(self);
         crate::ws::conn::upgrade(r, addr, stream, server, u.route, u.req, &u.key, protocol, leftover, read_closed);
+        Step::Replaced
     }
 
     /// Applies output produced on this thread by handlers.

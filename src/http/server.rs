@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::router::{Lookup, Router};
 use crate::net::listener;
+use crate::reactor::watcher::{Group, Stop};
 use crate::reactor::{LoopHandle, Reactor};
 use crate::{Error, ErrorKind, Result};
 
@@ -73,6 +74,9 @@ struct Listener {
 /// Everything a server shares with its reactors and requests.
 pub(crate) struct ServerShared {
     pub(crate) loop_handle: LoopHandle,
+    /// What this server's listeners and connections belong to on the
+    /// reactors (shutdown and removal are group operations).
+    pub(crate) group: Group,
     pub(crate) router: RwLock<Router<RouteTarget>>,
     /// WebSocket routes, matched before `router`.
     ws_router: RwLock<Router<Arc<crate::ws::route::WsRoute>>>,
@@ -110,6 +114,7 @@ impl ServerShared {
     pub(crate) fn new(loop_handle: LoopHandle) -> Arc<ServerShared> {
         Arc::new(ServerShared {
             loop_handle,
+            group: Group::new(),
             router: RwLock::new(Router::default()),
             ws_router: RwLock::new(Router::default()),
             has_ws_routes: AtomicBool::new(false),
@@ -391,7 +396,10 @@ impl Server {
             let sent = shared.loop_handle.send_to_reactor(
                 r,
                 Box::new(move |reactor: &mut Reactor| {
-                    super::conn::begin_shutdown(reactor, &server);
+                    // Listeners close, idle connections close, requests in
+                    // flight finish with `Connection: close`; WebSockets
+                    // close with 1001.
+                    reactor.stop_group(server.group, Stop::Graceful);
                     server.shutdown_pending_reactors.fetch_sub(1, Ordering::AcqRel);
                     server.maybe_shutdown_finished();
                 }),
@@ -408,7 +416,7 @@ impl Server {
                 let s2 = server.clone();
                 let _ = server.loop_handle.send_to_reactor(
                     r,
-                    Box::new(move |reactor: &mut Reactor| super::conn::remove_server(reactor, &s2)),
+                    Box::new(move |reactor: &mut Reactor| reactor.stop_group(s2.group, Stop::Now)),
                 );
             }
         };
@@ -438,7 +446,7 @@ impl Drop for Server {
             let ok = shared.loop_handle.send_to_reactor(
                 r,
                 Box::new(move |reactor: &mut Reactor| {
-                    super::conn::remove_server(reactor, &server);
+                    reactor.stop_group(server.group, Stop::Now);
                     let _ = tx.send(());
                 }),
             );

@@ -1,6 +1,6 @@
-//! Generation-checked handles: the ids that the C ABI hands out for
-//! connection-scoped objects (requests, WebSockets), so that a stale handle is
-//! an error code, never a dangling pointer.
+//! Generation-checked handles: the ids handed out for connection-scoped
+//! objects (whatever the protocols above make: requests, sockets, streams),
+//! so that a stale handle is an error code, never a dangling pointer.
 //!
 //! A handle is a `u64`: generation (32 bits) | slot (28 bits) | shard (4 bits).
 //! It is never 0. Sixteen shards, each a mutex-protected slab, keep reactor

@@ -1,11 +1,14 @@
 //! The reactor: a `mio::Poll`, the command queue that any thread may push to,
-//! and the sources it owns (listeners and connections, addressed by token).
-//! Only Rust code runs here, except handlers registered inline.
+//! and the watchers it owns (listeners and connections, addressed by token;
+//! see [`super::watcher`]). It knows no protocol: what a protocol keeps per
+//! reactor lives in the extension slot ([`Reactor::ext`]). Only Rust code
+//! runs here, except handlers registered inline.
 //!
 //! With `io_threads = 0` the host thread owns the one reactor and turns it
 //! inside `sq_loop_poll`; otherwise each reactor runs [`Reactor::run`] on a
 //! thread of its own.
 
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::LoopHandle;
 use super::queue::{Notifier, Queue};
-use crate::http::conn::Source;
+use super::watcher::{Tick, Watcher};
 
 /// Work sent to a reactor from any thread; it runs on the reactor's thread.
 pub(crate) type Command = Box<dyn FnOnce(&mut Reactor) + Send>;
@@ -197,15 +200,18 @@ fn send_grouped(mut batch: Vec<(ReactorLink, Command)>) {
     }
 }
 
-/// A slot of the source slab: the generation tells a connection from a later
-/// one that reuses its token.
-pub(crate) struct SourceSlot {
-    pub(crate) generation: u64,
-    /// None while the source is taken out to be worked on, or free.
-    pub(crate) source: Option<Source>,
+/// A slot of the watcher slab: the generation tells a connection from a
+/// later one that reuses its token.
+struct Slot {
+    generation: u64,
+    /// None while the watcher is taken out to be worked on, or free.
+    watcher: Option<Box<dyn Watcher>>,
 }
 
-/// One reactor: its poll, the commands addressed to it, and its sources.
+/// A function run on every tick of a reactor (see [`Reactor::add_tick_hook`]).
+pub(crate) type TickHook = fn(&mut Reactor);
+
+/// One reactor: its poll, the commands addressed to it, and its watchers.
 pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
@@ -215,7 +221,7 @@ pub(crate) struct Reactor {
     /// Index of this reactor among the loop's reactors.
     pub(crate) index: usize,
     pub(crate) loop_handle: LoopHandle,
-    sources: Vec<SourceSlot>,
+    slots: Vec<Slot>,
     free: Vec<usize>,
     next_generation: u64,
     /// Tokens with output to write before the turn ends.
@@ -225,19 +231,18 @@ pub(crate) struct Reactor {
     origin: Instant,
     last_sweep: Instant,
     /// Read buffer shared by every connection of the reactor: data is read
-    /// here and only a partial request left over is kept by the connection.
+    /// here and only a partial message left over is kept by the connection.
     pub(crate) scratch: Vec<u8>,
-    /// Handler calls for the host thread, handed over once per turn.
+    /// Callbacks for the host thread, handed over once per turn.
     pub(crate) host_tasks: Vec<super::Task>,
-    /// Output that arrived for a connection busy further up the stack.
-    pub(crate) deferred: Vec<crate::http::request::Output>,
-    /// This reactor's WebSocket topic subscriptions.
-    pub(crate) topics: crate::ws::topics::Local,
-    /// The HTTP client's connection pool (used on reactor 0).
-    pub(crate) client: crate::http::client::Pool,
-    /// What the WebSocket client's sockets belong to (made on first use).
-    pub(crate) ws_clients: Option<Arc<crate::http::server::ServerShared>>,
-    /// The earliest deadline a driven source asked to be ticked at.
+    /// Work for a watcher that was busy further up the stack, run once the
+    /// current operation is over.
+    deferred: Vec<Command>,
+    /// What the protocols above keep per reactor, one value per type.
+    extensions: Vec<(TypeId, Box<dyn Any + Send>)>,
+    /// Run on every sweep and deadline tick, after the watchers.
+    tick_hooks: Vec<TickHook>,
+    /// The earliest deadline a watcher asked to be ticked at.
     wake_at: Option<Instant>,
 }
 
@@ -262,7 +267,7 @@ impl Reactor {
             shutdown: false,
             index,
             loop_handle,
-            sources: Vec::new(),
+            slots: Vec::new(),
             free: Vec::new(),
             next_generation: 1,
             dirty: Vec::new(),
@@ -272,9 +277,8 @@ impl Reactor {
             scratch: Vec::new(),
             host_tasks: Vec::new(),
             deferred: Vec::new(),
-            topics: crate::ws::topics::Local::default(),
-            client: crate::http::client::Pool::default(),
-            ws_clients: None,
+            extensions: Vec::new(),
+            tick_hooks: Vec::new(),
             wake_at: None,
         })
     }
@@ -294,105 +298,162 @@ impl Reactor {
         u64::try_from(self.now.duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Stores a source; returns (token, generation).
-    pub(crate) fn insert_source(&mut self, source: Source) -> (usize, u64) {
+    /// Stores a watcher; returns (token, generation). See [`Reactor::insert`]
+    /// for the usual way in.
+    pub(crate) fn insert_watcher(&mut self, watcher: Box<dyn Watcher>) -> (usize, u64) {
         let generation = self.next_generation;
         self.next_generation += 1;
-        let slot = SourceSlot { generation, source: Some(source) };
+        let slot = Slot { generation, watcher: Some(watcher) };
         let token = match self.free.pop() {
             Some(t) => {
-                self.sources[t] = slot;
+                self.slots[t] = slot;
                 t
             }
             None => {
-                self.sources.push(slot);
-                self.sources.len() - 1
+                self.slots.push(slot);
+                self.slots.len() - 1
             }
         };
         (token, generation)
     }
 
-    /// Takes a source out to work on it; put it back with [`Reactor::put_back`]
-    /// or free the token with [`Reactor::release_token`].
-    pub(crate) fn take_source(&mut self, token: usize, generation: Option<u64>) -> Option<(Source, u64)> {
-        let slot = self.sources.get_mut(token)?;
+    /// Takes a watcher out to work on it; put it back with
+    /// [`Reactor::put_back`] or free the token with [`Reactor::release_token`].
+    /// [`Reactor::with_watcher`] is the one user.
+    pub(super) fn take_watcher(&mut self, token: usize, generation: Option<u64>) -> Option<Box<dyn Watcher>> {
+        let slot = self.slots.get_mut(token)?;
         if generation.is_some_and(|g| g != slot.generation) {
             return None;
         }
-        slot.source.take().map(|s| (s, slot.generation))
+        slot.watcher.take()
     }
 
-    /// Whether the source at `token` (of `generation`) is taken out now.
+    /// Puts a watcher into the slot of `token` (its own, or, for an upgrade,
+    /// the one it replaces).
+    pub(crate) fn put_back(&mut self, token: usize, watcher: Box<dyn Watcher>) {
+        if let Some(slot) = self.slots.get_mut(token) {
+            slot.watcher = Some(watcher);
+        }
+    }
+
+    /// Whether the watcher at `token` (of `generation`) is taken out now:
+    /// an operation on it is in progress further up this thread's stack.
     pub(crate) fn is_taken(&self, token: usize, generation: u64) -> bool {
-        self.sources.get(token).is_some_and(|s| s.generation == generation && s.source.is_none())
+        self.slots.get(token).is_some_and(|s| s.generation == generation && s.watcher.is_none())
     }
 
-    /// The source at `token` of `generation`, in place (None when it is
-    /// gone, or taken out).
-    pub(crate) fn source_mut(&mut self, token: usize, generation: u64) -> Option<&mut Source> {
-        let slot = self.sources.get_mut(token)?;
+    /// Whether `token` holds a watcher now.
+    pub(super) fn is_occupied(&self, token: usize) -> bool {
+        self.slots.get(token).is_some_and(|s| s.watcher.is_some())
+    }
+
+    /// Whether `token` still belongs to the watcher of `generation`.
+    pub(super) fn is_live(&self, token: usize, generation: u64) -> bool {
+        self.slots.get(token).is_some_and(|s| s.generation == generation && s.watcher.is_some())
+    }
+
+    /// The watcher at `token`, if it is in place.
+    pub(crate) fn watcher_ref(&self, token: usize) -> Option<&dyn Watcher> {
+        self.slots.get(token).and_then(|s| s.watcher.as_deref())
+    }
+
+    /// The watcher at `token` of `generation`, in place.
+    pub(crate) fn slot_mut(&mut self, token: usize, generation: u64) -> Option<&mut dyn Watcher> {
+        let slot = self.slots.get_mut(token)?;
         if slot.generation != generation {
             return None;
         }
-        slot.source.as_mut()
-    }
-
-    /// The source at `token`, if it is in place.
-    pub(crate) fn source_ref(&self, token: usize) -> Option<&Source> {
-        self.sources.get(token).and_then(|s| s.source.as_ref())
-    }
-
-    pub(crate) fn put_back(&mut self, token: usize, source: Source) {
-        if let Some(slot) = self.sources.get_mut(token) {
-            slot.source = Some(source);
-        }
+        slot.watcher.as_deref_mut()
     }
 
     /// Frees a token (once: a second release of a free slot does nothing,
     /// so the slot can never be handed out twice).
     pub(crate) fn release_token(&mut self, token: usize) {
-        if let Some(slot) = self.sources.get_mut(token) {
+        if let Some(slot) = self.slots.get_mut(token) {
             if slot.generation == 0 {
                 return;
             }
-            slot.source = None;
+            slot.watcher = None;
             slot.generation = 0;
             self.free.push(token);
         }
     }
 
-    /// Asks for driven sources to be ticked at `when` (or soon after).
+    /// Notes that the watcher at `token` has output to write before the turn
+    /// ends ([`Watcher::flush`]).
+    pub(crate) fn mark_dirty(&mut self, token: usize) {
+        if !self.dirty.contains(&token) {
+            self.dirty.push(token);
+        }
+    }
+
+    /// Runs `cmd` once the current operation is over (for work addressed to
+    /// a watcher that is taken out further up the stack).
+    pub(crate) fn defer(&mut self, cmd: Command) {
+        self.deferred.push(cmd);
+    }
+
+    /// This reactor's value of type `T` (made with `T::default()` on first
+    /// use): where a protocol keeps its per-reactor state (hyper's
+    /// `extensions`). Take what must outlive the borrow with
+    /// `std::mem::take` and put it back.
+    pub(crate) fn ext<T: Default + Send + 'static>(&mut self) -> &mut T {
+        let id = TypeId::of::<T>();
+        let i = match self.extensions.iter().position(|(t, _)| *t == id) {
+            Some(i) => i,
+            None => {
+                self.extensions.push((id, Box::new(T::default())));
+                self.extensions.len() - 1
+            }
+        };
+        self.extensions[i].1.downcast_mut::<T>().expect("keyed by its TypeId")
+    }
+
+    /// Runs `hook` on every sweep and deadline tick from now on (once, however
+    /// often it is added): for protocol state that has deadlines of its own
+    /// and no socket.
+    pub(crate) fn add_tick_hook(&mut self, hook: TickHook) {
+        if !self.tick_hooks.iter().any(|h| std::ptr::fn_addr_eq(*h, hook)) {
+            self.tick_hooks.push(hook);
+        }
+    }
+
+    pub(super) fn tick_hooks(&self) -> Vec<TickHook> {
+        self.tick_hooks.clone()
+    }
+
+    /// Asks for the watchers to be ticked at `when` (or soon after).
     pub(crate) fn wake_at(&mut self, when: Instant) {
         if self.wake_at.is_none_or(|w| when < w) {
             self.wake_at = Some(when);
         }
     }
 
-    /// Tokens that hold a source now.
+    /// Tokens that hold a watcher now.
     pub(crate) fn live_tokens(&self) -> Vec<usize> {
-        self.sources.iter().enumerate().filter(|(_, s)| s.source.is_some()).map(|(i, _)| i).collect()
+        self.slots.iter().enumerate().filter(|(_, s)| s.watcher.is_some()).map(|(i, _)| i).collect()
     }
 
     /// When this reactor next needs a turn even without I/O: the sweep of
-    /// connection timeouts while it has sources, or a driven source's
-    /// deadline. None: only I/O or commands will need it.
+    /// watchers' timeouts while it has watchers, or a watcher's deadline.
+    /// None: only I/O or commands will need it.
     pub(crate) fn next_turn(&self) -> Option<Instant> {
-        let sweep = self.has_sources().then(|| self.last_sweep + SWEEP_INTERVAL);
+        let sweep = self.has_watchers().then(|| self.last_sweep + SWEEP_INTERVAL);
         match (sweep, self.wake_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    fn has_sources(&self) -> bool {
-        self.sources.len() > self.free.len()
+    fn has_watchers(&self) -> bool {
+        self.slots.len() > self.free.len()
     }
 
     /// Waits for I/O or a wake-up (up to `timeout`), handles the I/O events,
     /// runs every queued command, then writes what was produced. Returns how
     /// many events arrived.
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let mut timeout = if self.has_sources() {
+        let mut timeout = if self.has_watchers() {
             // Connections need their timeouts looked at now and then.
             let sweep = SWEEP_INTERVAL;
             Some(timeout.map_or(sweep, |t| t.min(sweep)))
@@ -410,12 +471,18 @@ impl Reactor {
         }
         self.now = Instant::now();
         let previous = CURRENT.with(|c| c.replace(self.link.identity()));
+        // One ordered list: I/O events; the commands this thread queued
+        // meanwhile (inline callbacks); commands from other threads; work
+        // deferred for a watcher that was busy; the sweep or a deadline;
+        // then writing, until nothing new is queued. Local commands run
+        // after each step, once every watcher is back in its slot.
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         let mut n = 0;
         for ev in events.iter() {
             n += 1;
             if ev.token() != WAKE {
-                crate::http::conn::on_event(self, ev.token().0, ev);
+                let token = ev.token().0;
+                self.with_watcher(token, None, |r, w| w.ready(r, token, ev));
             }
         }
         self.events = events;
@@ -424,34 +491,32 @@ impl Reactor {
         self.link.notifier.consume();
         self.run_commands();
         self.run_local();
-        for output in std::mem::take(&mut self.deferred) {
-            crate::http::conn::apply_output(self, output);
+        for cmd in std::mem::take(&mut self.deferred) {
+            self.run_command(cmd);
+        }
+        let deadline = self.wake_at.is_some_and(|w| w <= self.now);
+        if deadline {
+            self.wake_at = None;
         }
         if self.now.duration_since(self.last_sweep) >= SWEEP_INTERVAL {
             self.last_sweep = self.now;
-            if self.wake_at.is_some_and(|w| w <= self.now) {
-                self.wake_at = None;
-            }
-            crate::http::conn::sweep(self);
+            self.tick_all(Tick::Sweep);
             self.run_local();
-        } else if self.wake_at.is_some_and(|w| w <= self.now) {
-            self.wake_at = None;
-            crate::reactor::watcher::tick_all(self);
+        } else if deadline {
+            self.tick_all(Tick::Deadline);
             self.run_local();
         }
-        crate::http::conn::flush_dirty(self);
-        self.run_local();
-        // Inline callbacks run just now (on_drain, say) may have queued more
+        // Inline callbacks run while writing (on_drain, say) may queue more
         // output: write it too; if they keep going, the next turn goes on
         // at once.
         let mut rounds = 0;
         while !self.dirty.is_empty() {
             rounds += 1;
-            if rounds > 8 {
+            if rounds > 9 {
                 self.link.notifier.notify();
                 break;
             }
-            crate::http::conn::flush_dirty(self);
+            self.flush_dirty();
             self.run_local();
         }
         if !self.host_tasks.is_empty() {
@@ -467,11 +532,16 @@ impl Reactor {
         let mut batch = std::mem::take(&mut self.batch);
         self.link.commands.take_all(&mut batch);
         for cmd in batch.drain(..) {
-            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd(self))) {
-                tracing::error!(target: "squall::reactor", "a reactor command panicked: {}", crate::error::panic_message(&panic));
-            }
+            self.run_command(cmd);
         }
         self.batch = batch;
+    }
+
+    /// Runs one command; a panic inside it is logged, and the reactor goes on.
+    fn run_command(&mut self, cmd: Command) {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd(self))) {
+            tracing::error!(target: "squall::reactor", "a reactor command panicked: {}", crate::error::panic_message(&panic));
+        }
     }
 
     /// Runs the commands this reactor's own thread queued for it (inline
@@ -483,9 +553,7 @@ impl Reactor {
                 return;
             }
             for cmd in batch {
-                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd(self))) {
-                    tracing::error!(target: "squall::reactor", "a reactor command panicked: {}", crate::error::panic_message(&panic));
-                }
+                self.run_command(cmd);
             }
         }
     }
@@ -504,7 +572,7 @@ impl Reactor {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        crate::http::conn::close_all(&mut self);
+        self.stop_all();
         tracing::debug!(target: "squall::reactor", "reactor {} stopped", self.index);
     }
 }

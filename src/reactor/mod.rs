@@ -107,7 +107,7 @@ struct Shared {
     /// Whether the reactor is turned by the host thread (io_threads = 0).
     local_reactor: AtomicBool,
     /// With a local reactor: when (on `now()`'s clock) it next needs a turn
-    /// of its own (connection timeouts, client deadlines); `u64::MAX`: never.
+    /// of its own (its watchers' timeouts and deadlines); `u64::MAX`: never.
     /// Published after each turn so that `timeout()`, which a host waiting on
     /// the loop's fd relies on, includes it.
     reactor_due: AtomicU64,

@@ -1,114 +1,240 @@
-//! Reactor sources that are not server connections: client connections
-//! (HTTP fetches, WebSocket clients), raw TCP streams and their listeners.
-//! Each is a [`Driven`] in the reactor's slab; the reactor calls it on
-//! readiness, on its timers, when it has output to write, and when the loop
-//! stops. A panic inside one drops that source only.
+//! What a reactor token holds: a [`Watcher`] (libuv's word for the
+//! per-handle I/O record). The reactor knows nothing of the protocols behind
+//! its tokens: it calls a watcher when its socket is ready, when time passes,
+//! when it has output to write and when it must stop, always through
+//! [`Reactor::with_watcher`], the one place that takes a watcher out of its
+//! slot, catches a panic inside it and puts it back or frees the token.
+//!
+//! A watcher belongs to a [`Group`] (the server or client that owns it), so
+//! that stopping a server is a walk over the reactor's tokens (libuv's
+//! `uv_walk`) that asks the group's watchers to stop, and nothing more.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mio::event::Event;
 
-use crate::http::conn::Source;
-use crate::reactor::Reactor;
+use super::io::Reactor;
 
-/// What a reactor drives. Every method returns whether the source lives on:
-/// `false` releases its token (the source must have deregistered and told
-/// whoever waits for it before saying so) — unless the method put another
-/// source into the token's slot, which then keeps the token.
-pub(crate) trait Driven: Any + Send {
-    /// Readiness on the source's socket.
-    fn ready(&mut self, r: &mut Reactor, token: usize, ev: &Event) -> bool;
-    /// Time passed: called on every sweep and when a deadline the source set
-    /// with [`Reactor::wake_at`] is reached. Look at the clock (`r.now`).
-    fn tick(&mut self, r: &mut Reactor, token: usize) -> bool;
-    /// Output was queued (the token was marked dirty): write it.
-    fn flush(&mut self, r: &mut Reactor, token: usize) -> bool;
-    /// The reactor is stopping: close the socket, tell the host.
-    fn shutdown(&mut self, r: &mut Reactor);
-    /// For [`with_driven`] to find the concrete type.
+/// What a watcher says after an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// It lives on: put it back.
+    Keep,
+    /// It is finished: it has deregistered its socket and told whoever waits
+    /// for it; the reactor drops it and frees the token.
+    Close,
+    /// It put another watcher into its own slot (a connection upgraded to
+    /// another protocol), which keeps the token: drop this one only.
+    Replaced,
+}
+
+impl From<bool> for Step {
+    /// `true`: keep; `false`: close.
+    fn from(live: bool) -> Step {
+        if live { Step::Keep } else { Step::Close }
+    }
+}
+
+/// Why a watcher is ticked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tick {
+    /// The periodic sweep ([`super::SWEEP_INTERVAL`]): timeouts, keep-alive.
+    Sweep,
+    /// A deadline some watcher asked for with [`Reactor::wake_at`] passed.
+    Deadline,
+}
+
+/// How a watcher is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Its owner begins a graceful shutdown: finish what is in flight, take
+    /// nothing new, then close.
+    Graceful,
+    /// Its owner is gone or its shutdown deadline passed: close now, and
+    /// tell the host what it can.
+    Now,
+    /// The reactor itself is stopping: close now; nothing would run a
+    /// callback any more.
+    Halt,
+}
+
+/// The owner of a set of watchers (a server), or [`Group::NONE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Group(u64);
+
+impl Group {
+    /// Watchers that no group operation concerns.
+    pub(crate) const NONE: Group = Group(0);
+
+    /// A group id never handed out before in this process.
+    pub(crate) fn new() -> Group {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Group(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// What a reactor drives at a token. Every method that can end the watcher
+/// returns a [`Step`].
+pub(crate) trait Watcher: Any + Send {
+    /// Readiness on the watcher's socket.
+    fn ready(&mut self, r: &mut Reactor, token: usize, ev: &Event) -> Step;
+
+    /// Whether [`Watcher::tick`] has anything to do now (a cheap look, made
+    /// before the watcher is taken out of its slot).
+    fn wants_tick(&self, _r: &Reactor, _why: Tick) -> bool {
+        true
+    }
+
+    /// Time passed (see [`Tick`]); look at the clock (`r.now`).
+    fn tick(&mut self, _r: &mut Reactor, _token: usize) -> Step {
+        Step::Keep
+    }
+
+    /// Output was queued (the token was marked dirty with
+    /// [`Reactor::mark_dirty`]): write it.
+    fn flush(&mut self, _r: &mut Reactor, _token: usize) -> Step {
+        Step::Keep
+    }
+
+    /// Runs after every operation on the watcher that kept it, before it
+    /// goes back into its slot: the place for work an operation left pending
+    /// (a pause that ended, output produced meanwhile, a close decided).
+    fn settle(&mut self, _r: &mut Reactor, _token: usize) -> Step {
+        Step::Keep
+    }
+
+    /// Asked to stop (see [`Stop`]).
+    fn stop(&mut self, r: &mut Reactor, token: usize, how: Stop) -> Step;
+
+    /// The group this watcher belongs to.
+    fn group(&self) -> Group {
+        Group::NONE
+    }
+
+    /// For typed access ([`Reactor::with_watcher_as`], [`Reactor::watcher_mut`]).
     fn as_any(&mut self) -> &mut dyn Any;
 }
 
-/// Inserts `source`, lets `init` register its socket with the token; a
-/// failing `init` releases the token. Returns (token, generation).
-pub(crate) fn insert(
-    r: &mut Reactor,
-    source: Box<dyn Driven>,
-    init: impl FnOnce(&mut Reactor, &mut dyn Driven, usize, u64) -> bool,
-) -> Option<(usize, u64)> {
-    let (token, generation) = r.insert_source(Source::Driven(source));
-    run(r, token, Some(generation), |r, d| init(r, d, token, generation));
-    r.source_ref(token).is_some().then_some((token, generation))
-}
+impl Reactor {
+    /// Stores `watcher` in a new slot and lets `init` register its socket
+    /// with the token (through the same take / catch / put-back as every
+    /// other operation). Returns (token, generation), or None when `init`
+    /// closed it.
+    pub(crate) fn insert<S: Into<Step>>(
+        &mut self,
+        watcher: Box<dyn Watcher>,
+        init: impl FnOnce(&mut Reactor, &mut dyn Watcher, usize, u64) -> S,
+    ) -> Option<(usize, u64)> {
+        let (token, generation) = self.insert_watcher(watcher);
+        self.with_watcher(token, Some(generation), |r, w| init(r, w, token, generation).into());
+        self.is_live(token, generation).then_some((token, generation))
+    }
 
-/// Runs `f` on the driven source at `token` (of `generation`, if given),
-/// then puts it back or releases the token. Nothing happens when the token
-/// holds something else, or is taken out further up the stack.
-pub(crate) fn run(
-    r: &mut Reactor,
-    token: usize,
-    generation: Option<u64>,
-    f: impl FnOnce(&mut Reactor, &mut dyn Driven) -> bool,
-) -> bool {
-    let mut d = match r.take_source(token, generation) {
-        Some((Source::Driven(d), _)) => d,
-        Some((other, _)) => {
-            r.put_back(token, other);
-            return false;
-        }
-        None => return false,
-    };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(r, &mut *d)));
-    match outcome {
-        Ok(true) => {
-            r.put_back(token, Source::Driven(d));
-            true
-        }
-        Ok(false) => {
-            // A source that put another in its slot (a WebSocket client
-            // after its handshake) handed the token over.
-            if r.source_ref(token).is_none() {
-                r.release_token(token);
+    /// Runs `f` on the watcher at `token` (of `generation`, if given), then
+    /// [`Watcher::settle`]s it and puts it back, or frees the token as the
+    /// [`Step`] says. A panic inside drops that watcher only (its `Drop`
+    /// closes the socket and tells the host what it can) and is logged.
+    /// Returns false when the token holds no watcher now (gone, or taken out
+    /// further up the stack).
+    pub(crate) fn with_watcher(
+        &mut self,
+        token: usize,
+        generation: Option<u64>,
+        f: impl FnOnce(&mut Reactor, &mut dyn Watcher) -> Step,
+    ) -> bool {
+        let Some(mut w) = self.take_watcher(token, generation) else { return false };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match f(self, &mut *w) {
+            Step::Keep => w.settle(self, token),
+            other => other,
+        }));
+        match outcome {
+            Ok(Step::Keep) => self.put_back(token, w),
+            Ok(Step::Close) => {
+                // A watcher that handed its slot over without saying so
+                // keeps the new one's token.
+                if !self.is_occupied(token) {
+                    self.release_token(token);
+                }
+                drop(w);
             }
-            true
+            Ok(Step::Replaced) => drop(w),
+            Err(p) => {
+                tracing::error!(target: "squall::reactor", "panic in a watcher (closed): {}", crate::error::panic_message(&p));
+                drop(w);
+                if !self.is_occupied(token) {
+                    self.release_token(token);
+                }
+            }
         }
-        Err(p) => {
-            tracing::error!(target: "squall::net", "panic in a reactor source (closed): {}", crate::error::panic_message(&p));
-            // Its Drop closes the socket and tells the host what it can.
-            drop(d);
-            r.release_token(token);
-            true
+        true
+    }
+
+    /// [`Reactor::with_watcher`] for a watcher of concrete type `T`. Returns
+    /// false when the token does not hold a live `T` (of that generation).
+    pub(crate) fn with_watcher_as<T: Watcher, S: Into<Step>>(
+        &mut self,
+        token: usize,
+        generation: Option<u64>,
+        f: impl FnOnce(&mut Reactor, &mut T) -> S,
+    ) -> bool {
+        let mut found = false;
+        self.with_watcher(token, generation, |r, w| match w.as_any().downcast_mut::<T>() {
+            Some(t) => {
+                found = true;
+                f(r, t).into()
+            }
+            None => Step::Keep,
+        });
+        found
+    }
+
+    /// Ticks the watchers that want it, then runs the tick hooks.
+    pub(crate) fn tick_all(&mut self, why: Tick) {
+        for token in self.live_tokens() {
+            if self.watcher_ref(token).is_some_and(|w| w.wants_tick(self, why)) {
+                self.with_watcher(token, None, |r, w| w.tick(r, token));
+            }
+        }
+        for hook in self.tick_hooks() {
+            hook(self);
         }
     }
-}
 
-/// [`run`] for a source of concrete type `T`. Returns false when the token
-/// does not hold a live `T` of that generation.
-pub(crate) fn with<T: Driven>(
-    r: &mut Reactor,
-    token: usize,
-    generation: u64,
-    f: impl FnOnce(&mut Reactor, &mut T) -> bool,
-) -> bool {
-    let mut found = false;
-    run(r, token, Some(generation), |r, d| match d.as_any().downcast_mut::<T>() {
-        Some(t) => {
-            found = true;
-            f(r, t)
+    /// Writes what watchers queued during the turn.
+    pub(crate) fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for token in dirty.iter().copied() {
+            self.with_watcher(token, None, |r, w| w.flush(r, token));
         }
-        None => true,
-    });
-    found
-}
-
-/// Ticks every driven source (a deadline passed, or the periodic sweep).
-pub(crate) fn tick_all(r: &mut Reactor) {
-    for token in r.live_tokens() {
-        if matches!(r.source_ref(token), Some(Source::Driven(_))) {
-            run(r, token, None, |r, d| d.tick(r, token));
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
         }
     }
-    crate::http::client::tick(r);
+
+    /// Asks every watcher of `group` to stop.
+    pub(crate) fn stop_group(&mut self, group: Group, how: Stop) {
+        for token in self.live_tokens() {
+            if self.watcher_ref(token).is_some_and(|w| w.group() == group) {
+                self.with_watcher(token, None, |r, w| w.stop(r, token, how));
+            }
+        }
+    }
+
+    /// Asks every watcher to stop (the reactor is stopping).
+    pub(crate) fn stop_all(&mut self) {
+        for token in self.live_tokens() {
+            self.with_watcher(token, None, |r, w| w.stop(r, token, Stop::Halt));
+        }
+    }
+
+    /// The watcher of type `T` at `token` of `generation`, in place (None
+    /// when it is gone, taken out, or of another type).
+    pub(crate) fn watcher_mut<T: Watcher>(&mut self, token: usize, generation: u64) -> Option<&mut T> {
+        self.slot_mut(token, generation)?.as_any().downcast_mut::<T>()
+    }
 }
 
 /// What an event says of a connection's socket: (read now — data, the

@@ -12,7 +12,7 @@ use mio::event::Event;
 use mio::{Interest, Token};
 
 use super::{Config, HostPtr};
-use crate::reactor::watcher::{self, Driven};
+use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::listener as net;
 use crate::reactor::{LoopHandle, Reactor};
 use crate::{Error, Result};
@@ -106,7 +106,7 @@ fn add(r: &mut Reactor, shared: Arc<ListenerShared>, socket: std::net::TcpListen
         return;
     }
     let source = Source { socket: mio::net::TcpListener::from_std(socket), shared: shared.clone(), paused_until: None };
-    let inserted = watcher::insert(r, Box::new(source), |r, d, token, _| {
+    let inserted = r.insert(Box::new(source), |r, d, token, _| {
         let Some(l) = d.as_any().downcast_mut::<Source>() else { return false };
         match r.registry().register(&mut l.socket, Token(token), Interest::READABLE) {
             Ok(()) => true,
@@ -143,7 +143,7 @@ impl Drop for Listener {
                 let mine: Vec<(usize, u64)> =
                     lock(&s.registered).iter().filter(|e| e.0 == r.index).map(|e| (e.1, e.2)).collect();
                 for (token, generation) in mine {
-                    watcher::with::<Source>(r, token, generation, |r, l| {
+                    r.with_watcher_as::<Source, _>(token, Some(generation), |r, l| {
                         let _ = r.registry().deregister(&mut l.socket);
                         false
                     });
@@ -199,26 +199,27 @@ impl Source {
     }
 }
 
-impl Driven for Source {
-    fn ready(&mut self, r: &mut Reactor, _token: usize, _ev: &Event) -> bool {
+impl Watcher for Source {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, _ev: &Event) -> Step {
         self.accept_all(r);
-        true
+        Step::Keep
     }
 
-    fn tick(&mut self, r: &mut Reactor, _token: usize) -> bool {
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
         if self.paused_until.is_some_and(|t| r.now >= t) {
             self.paused_until = None;
             self.accept_all(r);
         }
-        true
+        Step::Keep
     }
 
-    fn flush(&mut self, _r: &mut Reactor, _token: usize) -> bool {
-        true
+    fn flush(&mut self, _r: &mut Reactor, _token: usize) -> Step {
+        Step::Keep
     }
 
-    fn shutdown(&mut self, r: &mut Reactor) {
+    fn stop(&mut self, r: &mut Reactor, _token: usize, _how: Stop) -> Step {
         let _ = r.registry().deregister(&mut self.socket);
+        Step::Close
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {

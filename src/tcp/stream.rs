@@ -24,7 +24,7 @@ use mio::{Interest, Token};
 
 use super::{Config, HostPtr, INBOX_HIGH, INBOX_LOW, STREAMS};
 use crate::ffi::status::{SQ_ERR_CONNECT, SQ_ERR_IO, SQ_ERR_PANIC, SQ_ERR_RESOLVE, SQ_ERR_TIMEOUT, SQ_OK, sq_status};
-use crate::reactor::watcher::{self, Driven};
+use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::writeq::write_queue;
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::net::writeq::Sent;
@@ -229,7 +229,7 @@ impl TcpShared {
         let token = self.token.load(Ordering::Acquire);
         let generation = self.generation.load(Ordering::Acquire);
         let cmd = Box::new(move |r: &mut Reactor| {
-            let found = watcher::with::<TcpConn>(r, token, generation, |r, c| {
+            let found = r.with_watcher_as::<TcpConn, _>(token, Some(generation), |r, c| {
                 f(r, c);
                 c.settle(r)
             });
@@ -364,7 +364,7 @@ fn begin_connect(r: &mut Reactor, shared: Arc<TcpShared>, host: String, port: u1
     let timeout = shared.config.opts.connect_timeout_ms;
     let deadline = (timeout > 0).then(|| r.now + Duration::from_millis(timeout));
     let conn = TcpConn::new(None, shared.clone(), Phase::Resolving);
-    let Some((token, generation)) = watcher::insert(r, Box::new(conn), |r, d, token, generation| {
+    let Some((token, generation)) = r.insert(Box::new(conn), |r, d, token, generation| {
         let Some(c) = d.as_any().downcast_mut::<TcpConn>() else { return false };
         c.token = token;
         c.generation = generation;
@@ -382,7 +382,7 @@ fn begin_connect(r: &mut Reactor, shared: Arc<TcpShared>, host: String, port: u1
         let _ = lh.send_to_reactor(
             index,
             Box::new(move |r: &mut Reactor| {
-                watcher::with::<TcpConn>(r, token, generation, |r, c| {
+                r.with_watcher_as::<TcpConn, _>(token, Some(generation), |r, c| {
                     c.resolved(r, result);
                     c.settle(r)
                 });
@@ -396,7 +396,7 @@ fn begin_connect(r: &mut Reactor, shared: Arc<TcpShared>, host: String, port: u1
 pub(crate) fn accepted(r: &mut Reactor, stream: TcpStream, config: &Arc<Config>, userdata: HostPtr) {
     let shared = TcpShared::new(config.clone(), userdata, r.loop_handle.clone(), r.index);
     let conn = TcpConn::new(Some(stream), shared, Phase::Open);
-    watcher::insert(r, Box::new(conn), |r, d, token, generation| {
+    r.insert(Box::new(conn), |r, d, token, generation| {
         let Some(c) = d.as_any().downcast_mut::<TcpConn>() else { return false };
         c.token = token;
         c.generation = generation;
@@ -765,8 +765,8 @@ fn tell_connect_failed(s: &TcpShared, status: sq_status, message: &str) {
     }
 }
 
-impl Driven for TcpConn {
-    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> bool {
+impl Watcher for TcpConn {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
         match self.phase {
             Phase::Connecting { .. } => self.connect_event(r, ev),
             Phase::Open => {
@@ -785,10 +785,10 @@ impl Driven for TcpConn {
             }
             Phase::Resolving | Phase::Failed => {}
         }
-        self.settle(r)
+        self.settle(r).into()
     }
 
-    fn tick(&mut self, r: &mut Reactor, _token: usize) -> bool {
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
         let now = r.now;
         match self.phase {
             Phase::Resolving | Phase::Connecting { .. } if self.connect_deadline.is_some_and(|d| now >= d) => {
@@ -801,19 +801,19 @@ impl Driven for TcpConn {
             }
             _ => {}
         }
-        self.settle(r)
+        self.settle(r).into()
     }
 
-    fn flush(&mut self, r: &mut Reactor, _token: usize) -> bool {
+    fn flush(&mut self, r: &mut Reactor, _token: usize) -> Step {
         if matches!(self.phase, Phase::Open) {
             self.write_out(r);
         } else {
             self.dirty = false;
         }
-        self.settle(r)
+        self.settle(r).into()
     }
 
-    fn shutdown(&mut self, r: &mut Reactor) {
+    fn stop(&mut self, r: &mut Reactor, _token: usize, _how: Stop) -> Step {
         // The loop is stopping: nothing would run a callback now.
         self.told = true;
         self.shared.closed.store(true, Ordering::Release);
@@ -822,6 +822,7 @@ impl Driven for TcpConn {
         }
         self.drop_output();
         self.shared.release();
+        Step::Close
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {

@@ -18,10 +18,16 @@ use crate::http::client::response::{DecodeError, Event as Ev, ResponseDecoder, R
 use crate::http::request::ConnAddr;
 use crate::http::server::ServerShared;
 use crate::http::client::connect::{Connector, Connects, Progress};
-use crate::reactor::watcher::{self, Driven};
+use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::tls::{Stream, TlsConfig};
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::{Error, ErrorKind, Result};
+
+/// What the WebSocket client's sockets of one reactor belong to (made on
+/// first use): a server object with no routes and no listeners, so that
+/// the connection code needs no second kind of owner.
+#[derive(Default)]
+pub(crate) struct ClientOwner(Option<Arc<ServerShared>>);
 
 /// What `sq_ws_connect` asks for beyond the route-like options.
 #[derive(Debug, Clone)]
@@ -100,7 +106,7 @@ impl WsConnecting {
             generation: 0,
             done: false,
         };
-        watcher::insert(r, Box::new(c), |r, d, token, generation| {
+        r.insert(Box::new(c), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<WsConnecting>() else { return false };
             c.token = token;
             c.generation = generation;
@@ -241,10 +247,8 @@ impl WsConnecting {
         };
         let Some(stream) = self.stream.take() else { return false };
         self.done = true;
-        let server = r
-            .ws_clients
-            .get_or_insert_with(|| ServerShared::new(r.loop_handle.clone()))
-            .clone();
+        let loop_handle = r.loop_handle.clone();
+        let server = r.ext::<ClientOwner>().0.get_or_insert_with(|| ServerShared::new(loop_handle)).clone();
         server.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let addr = ConnAddr { reactor: r.index, token: self.token, generation: self.generation };
         let conn = Opening {
@@ -312,51 +316,52 @@ impl Connects for WsConnecting {
     }
 }
 
-impl Driven for WsConnecting {
-    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> bool {
+impl Watcher for WsConnecting {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
         if self.done {
-            return false;
+            return Step::Close;
         }
         let (readable, writable, _) = crate::reactor::readiness(ev);
         if self.stream.is_none() {
             let p = self.connector.ready(r);
-            return self.progressed(r, p);
+            return self.progressed(r, p).into();
         }
         if writable && !self.write_out(r) {
-            return false;
+            return Step::Close;
         }
-        if readable { self.read(r) } else { true }
+        Step::from(if readable { self.read(r) } else { true })
     }
 
-    fn tick(&mut self, r: &mut Reactor, _token: usize) -> bool {
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
         if self.done {
-            return false;
+            return Step::Close;
         }
         let now = r.now;
         let ms = self.opts.connect_timeout.as_millis();
         if let Some(e) = self.connector.timed_out(r, now, ms) {
-            return self.fail(r, e);
+            return self.fail(r, e).into();
         }
         if self.deadline.is_some_and(|d| d <= now) {
             let msg = format!("WebSocket handshake with {} timed out after {ms} ms", self.url);
-            return self.fail(r, Error::new(ErrorKind::Timeout, msg));
+            return self.fail(r, Error::new(ErrorKind::Timeout, msg)).into();
         }
         if let Some(d) = self.deadline {
             r.wake_at(d);
         }
-        true
+        Step::Keep
     }
 
-    fn flush(&mut self, r: &mut Reactor, _token: usize) -> bool {
-        if self.stream.is_some() { self.write_out(r) } else { !self.done }
+    fn flush(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        Step::from(if self.stream.is_some() { self.write_out(r) } else { !self.done })
     }
 
-    fn shutdown(&mut self, r: &mut Reactor) {
+    fn stop(&mut self, r: &mut Reactor, _token: usize, _how: Stop) -> Step {
         self.done = true;
         self.connector.abandon(r);
         if let Some(mut s) = self.stream.take() {
             let _ = r.registry().deregister(s.socket());
         }
+        Step::Close
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {

@@ -16,11 +16,11 @@ use super::route::WsRoute;
 use super::session::{Limits, Session, WsEvent};
 use super::socket::{INBOX_HIGH, INBOX_LOW, WsSocket};
 use super::topics::Topic;
-use crate::http::conn::Source;
 use crate::http::request::{ConnAddr, Request};
 use crate::http::server::ServerShared;
 use crate::net::tls::Stream;
 use crate::net::writeq::write_queue;
+use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 use crate::reactor::{Reactor, Task};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -182,59 +182,102 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
     }
 }
 
-/// Readiness on a WebSocket's token.
-pub(crate) fn on_event(r: &mut Reactor, token: usize, ev: &Event) {
-    let (readable, writable, read_closed) = crate::reactor::readiness(ev);
-    with_ws(r, token, None, |r, c| {
-        c.read_closed |= read_closed;
+impl Watcher for WsConn {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
+        let (readable, writable, read_closed) = crate::reactor::readiness(ev);
+        self.read_closed |= read_closed;
         if readable {
-            c.on_readable(r);
+            self.on_readable(r);
         }
-        if writable && (!c.out.is_empty() || c.stream.wants_write()) {
-            c.flush(r);
+        if writable && (!self.out.is_empty() || self.stream.wants_write()) {
+            WsConn::flush(self, r);
         }
-    });
+        Step::Keep
+    }
+
+    /// Keep-alive pings, pong and idle timeouts, the close grace, giving
+    /// idle memory back: only on the sweep, and only for sockets that have
+    /// one of these to look at.
+    fn wants_tick(&self, _r: &Reactor, why: Tick) -> bool {
+        let o = &self.sock.route.opts;
+        why == Tick::Sweep
+            && (self.closing_since.is_some()
+                || o.ping_interval_ms > 0
+                || o.idle_timeout_ms > 0
+                || self.session.is_expanded()
+                || (self.out.is_empty() && self.out.capacity() > 0))
+    }
+
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        let now = r.now_ms();
+        self.on_sweep(r, now);
+        Step::Keep
+    }
+
+    fn flush(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        WsConn::flush(self, r);
+        Step::Keep
+    }
+
+    /// Closes a finished connection, or notes it for the end-of-turn write.
+    fn settle(&mut self, r: &mut Reactor, token: usize) -> Step {
+        if self.should_close() {
+            self.finish_close(r, true);
+            return Step::Close;
+        }
+        if !self.out.is_empty() && !self.dirty {
+            self.dirty = true;
+            r.dirty.push(token);
+        }
+        Step::Keep
+    }
+
+    /// Graceful: a close with 1001. Now: closed at once (the server was
+    /// freed: no callback; or its shutdown deadline passed: `on_close` with
+    /// 1006). Halt: the reactor is stopping; nothing would run the callback,
+    /// the handle is released.
+    fn stop(&mut self, r: &mut Reactor, _token: usize, how: Stop) -> Step {
+        match how {
+            Stop::Graceful => {
+                self.sock.closed.store(true, Ordering::Release);
+                self.start_close(r, 1001, "server shutting down");
+                Step::Keep
+            }
+            Stop::Now | Stop::Halt => {
+                let tell = how == Stop::Now && !self.sock.server.dead.load(Ordering::Acquire);
+                self.set_close(1006, "server shut down");
+                self.finish_close(r, tell);
+                Step::Close
+            }
+        }
+    }
+
+    fn group(&self) -> Group {
+        self.sock.server.group
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
 }
 
 /// Runs `f` on the WebSocket at `token` (of `generation`, if given), then
 /// puts it back or closes it. Returns false when there is no such socket. A
 /// panic inside `f` drops that connection only.
 pub(crate) fn with_ws(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnOnce(&mut Reactor, &mut WsConn)) -> bool {
-    let c = match r.take_source(token, generation) {
-        Some((Source::Ws(c), _)) => c,
-        Some((other, _)) => {
-            r.put_back(token, other);
-            return false;
-        }
-        None => return false,
-    };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut c = c;
-        f(r, &mut c);
-        c
-    }));
-    match outcome {
-        Ok(c) => finish(r, token, c),
-        Err(p) => {
-            tracing::error!(target: "squall::ws", "panic while serving a WebSocket (closed): {}", crate::error::panic_message(&p));
-            r.release_token(token);
-        }
-    }
-    true
+    r.with_watcher_as::<WsConn, _>(token, generation, |r, c| {
+        f(r, c);
+        Step::Keep
+    })
 }
 
-/// Puts a connection back (noting it for the end-of-turn write), or closes it.
+/// Puts a connection made outside [`Reactor::with_watcher`] (by [`open`])
+/// into its slot, or closes it.
 fn finish(r: &mut Reactor, token: usize, mut c: Box<WsConn>) {
-    if c.should_close() {
-        c.finish_close(r, true);
-        r.release_token(token);
-        return;
+    match Watcher::settle(&mut *c, r, token) {
+        Step::Keep => r.put_back(token, c),
+        _ => r.release_token(token),
     }
-    if !c.out.is_empty() && !c.dirty {
-        c.dirty = true;
-        r.dirty.push(token);
-    }
-    r.put_back(token, Source::Ws(c));
 }
 
 /// Runs `f` on the socket's connection, on its reactor (later in this turn
@@ -273,12 +316,12 @@ fn dispatch(r: &mut Reactor, sock: &Arc<WsSocket>, f: impl FnOnce() + Send + 'st
 
 /// A published frame for the subscribers of `topic` on this reactor.
 pub(crate) fn deliver(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
-    let Some(mut members) = r.topics.take(topic) else { return };
+    let Some(mut members) = r.ext::<super::topics::Local>().take(topic) else { return };
     let mut stale = Vec::new();
     let mut dirty = Vec::new();
     for (&token, &generation) in &members {
-        match r.source_mut(token, generation) {
-            Some(Source::Ws(c)) => {
+        match r.watcher_mut::<WsConn>(token, generation) {
+            Some(c) => {
                 if c.accept_shared(&frame) && !c.dirty {
                     c.dirty = true;
                     dirty.push(token);
@@ -286,56 +329,14 @@ pub(crate) fn deliver(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
             }
             // A member that ended without unsubscribing (a panic while
             // serving it): forget it.
-            _ => stale.push(token),
+            None => stale.push(token),
         }
     }
     for t in stale {
         members.swap_remove(&t);
     }
-    r.topics.restore(topic, members);
+    r.ext::<super::topics::Local>().restore(topic, members);
     r.dirty.extend(dirty);
-}
-
-/// The reactor's part of a graceful shutdown: every WebSocket of `server`
-/// starts a close with 1001.
-pub(crate) fn begin_shutdown(r: &mut Reactor, token: usize) {
-    with_ws(r, token, None, |r, c| {
-        c.sock.closed.store(true, Ordering::Release);
-        c.start_close(r, 1001, "server shutting down");
-    });
-}
-
-/// Closes a WebSocket at once: the server was freed (no callback), its
-/// shutdown deadline passed (`on_close` with 1006), or the reactor is
-/// stopping (`tell` false: nothing would run the callback; the handle is
-/// released).
-pub(crate) fn remove(r: &mut Reactor, token: usize, mut c: Box<WsConn>, tell: bool) {
-    let tell = tell && !c.sock.server.dead.load(Ordering::Acquire);
-    c.set_close(1006, "server shut down");
-    c.finish_close(r, tell);
-    r.release_token(token);
-}
-
-/// Periodic checks: keep-alive pings, pong and idle timeouts, the close grace.
-pub(crate) fn sweep(r: &mut Reactor, token: usize) {
-    let now = r.now_ms();
-    with_ws(r, token, None, |r, c| c.on_sweep(r, now));
-}
-
-/// Whether a sweep has anything to look at (a cheap check before taking the
-/// connection out).
-pub(crate) fn wants_sweep(c: &WsConn) -> bool {
-    let o = &c.sock.route.opts;
-    c.closing_since.is_some()
-        || o.ping_interval_ms > 0
-        || o.idle_timeout_ms > 0
-        || c.session.is_expanded()
-        || (c.out.is_empty() && c.out.capacity() > 0)
-}
-
-/// Writes a WebSocket's queued output (end of turn).
-pub(crate) fn flush_token(r: &mut Reactor, token: usize) {
-    with_ws(r, token, None, |r, c| c.flush(r));
 }
 
 // ---- one connection ---------------------------------------------------------
@@ -430,7 +431,7 @@ impl WsConn {
             return;
         }
         let generation = self.sock.addr.generation;
-        if r.topics.insert(&topic, self.token, generation) {
+        if r.ext::<super::topics::Local>().insert(&topic, self.token, generation) {
             self.topics.push(topic);
         } else {
             // Already subscribed: the count raised by the call is undone.
@@ -439,7 +440,7 @@ impl WsConn {
     }
 
     pub(crate) fn unsubscribe(&mut self, r: &mut Reactor, topic: &Arc<Topic>) {
-        if r.topics.remove(topic, self.token, self.sock.addr.generation) {
+        if r.ext::<super::topics::Local>().remove(topic, self.token, self.sock.addr.generation) {
             self.topics.retain(|t| !Arc::ptr_eq(t, topic));
             self.server().topics.remove_subscriber(topic, r.index);
         }
@@ -642,7 +643,7 @@ impl WsConn {
     /// once the callback returned, and the socket leaves the poll.
     fn finish_close(&mut self, r: &mut Reactor, tell: bool) {
         for t in std::mem::take(&mut self.topics) {
-            r.topics.remove(&t, self.token, self.sock.addr.generation);
+            r.ext::<super::topics::Local>().remove(&t, self.token, self.sock.addr.generation);
             self.server().topics.remove_subscriber(&t, r.index);
         }
         self.sock.closed.store(true, Ordering::Release);

@@ -13,7 +13,7 @@ use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, Respon
 use super::{Job, Key, Next, Response};
 use crate::ffi::fetch::sq_fetch_response;
 use crate::http::client::connect::{Connector, Connects, Progress};
-use crate::reactor::watcher::{self, Driven};
+use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::tls::{Stream, is_tls_error};
 use crate::reactor::{Reactor, Task};
 use crate::{Error, ErrorKind};
@@ -184,7 +184,7 @@ impl FetchConn {
             idle_since: now,
             read_paused: false,
         };
-        let inserted = watcher::insert(r, Box::new(conn), |r, d, token, generation| {
+        let inserted = r.insert(Box::new(conn), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<FetchConn>() else { return false };
             c.token = token;
             c.generation = generation;
@@ -519,7 +519,7 @@ impl FetchConn {
                 && let Some(link) = link
             {
                 link.send(Box::new(move |r: &mut Reactor| {
-                    watcher::with::<FetchConn>(r, token, generation, |r, c| c.resume(r));
+                    r.with_watcher_as::<FetchConn, _>(token, Some(generation), |r, c| c.resume(r));
                 }));
             }
         })));
@@ -729,26 +729,26 @@ impl Connects for FetchConn {
     }
 }
 
-impl Driven for FetchConn {
-    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> bool {
+impl Watcher for FetchConn {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
         let (readable, writable, _) = crate::reactor::readiness(ev);
         match self.phase {
             Phase::Connecting => {
                 if !(readable || writable) {
-                    return true;
+                    return Step::Keep;
                 }
                 let p = self.connector.ready(r);
-                self.progressed(r, p)
+                self.progressed(r, p).into()
             }
             Phase::Busy => {
                 if writable && (self.out_pos < self.out.len() || self.stream.as_ref().is_some_and(Stream::wants_write)) && !self.write_out(r) {
-                    return false;
+                    return Step::Close;
                 }
-                self.read(r)
+                self.read(r).into()
             }
             Phase::Idle => {
                 if !readable {
-                    return true;
+                    return Step::Keep;
                 }
                 // An idle connection has nothing to say: EOF (the server
                 // closed it) or stray bytes both end it.
@@ -758,55 +758,56 @@ impl Driven for FetchConn {
                 if gone {
                     tracing::trace!(target: "squall::client", "idle connection to {}:{} closed by the server", self.key.host, self.key.port);
                     self.close(r);
-                    return false;
+                    return Step::Close;
                 }
-                true
+                Step::Keep
             }
-            Phase::Closed => false,
+            Phase::Closed => Step::Close,
         }
     }
 
-    fn tick(&mut self, r: &mut Reactor, _token: usize) -> bool {
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
         let now = r.now;
         match self.phase {
             Phase::Connecting => {
                 let ms = self.job.as_ref().map_or(0, |j| j.spec.connect_timeout.as_millis());
                 if let Some(e) = self.connector.timed_out(r, now, ms) {
-                    return self.fail(r, e);
+                    return self.fail(r, e).into();
                 }
             }
             Phase::Idle => {
-                if now.duration_since(self.idle_since) >= r.client.limits.idle_timeout {
+                if now.duration_since(self.idle_since) >= r.ext::<super::Pool>().limits.idle_timeout {
                     self.close(r);
-                    return false;
+                    return Step::Close;
                 }
-                return true;
+                return Step::Keep;
             }
             Phase::Busy => {}
-            Phase::Closed => return false,
+            Phase::Closed => return Step::Close,
         }
         if let Some(job) = self.job.as_ref()
             && job.deadline.is_some_and(|d| d <= now)
         {
             let ms = job.spec.request_timeout.as_millis();
-            return self.fail(r, Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms")));
+            return self.fail(r, Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms"))).into();
         }
         self.arm(r);
-        true
+        Step::Keep
     }
 
-    fn flush(&mut self, r: &mut Reactor, _token: usize) -> bool {
+    fn flush(&mut self, r: &mut Reactor, _token: usize) -> Step {
         if self.phase == Phase::Busy {
-            return self.write_out(r);
+            return self.write_out(r).into();
         }
-        self.alive()
+        self.alive().into()
     }
 
-    fn shutdown(&mut self, r: &mut Reactor) {
+    fn stop(&mut self, r: &mut Reactor, _token: usize, _how: Stop) -> Step {
         // The loop is going away: nobody is left to answer.
         self.job = None;
         self.phase = Phase::Closed;
         self.drop_socket(r);
+        Step::Close
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {

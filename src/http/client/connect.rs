@@ -11,7 +11,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use crate::reactor::watcher::{self, Driven};
+use crate::reactor::watcher::Watcher;
 use crate::net::tls::{Stream, TlsConfig, is_tls_error};
 use crate::reactor::Reactor;
 use crate::{Error, ErrorKind};
@@ -35,7 +35,7 @@ pub(crate) enum Progress {
 }
 
 /// A source that owns a [`Connector`].
-pub(crate) trait Connects: Driven {
+pub(crate) trait Connects: Watcher {
     fn connector(&mut self) -> &mut Connector;
     /// The outcome of a step that ran outside the source's own methods
     /// (the resolver's answer). Returns whether the source lives on.
@@ -90,7 +90,7 @@ impl Connector {
         crate::net::resolve::resolve(&self.host, self.port, move |result| {
             if let Some(link) = link {
                 link.send(Box::new(move |r: &mut Reactor| {
-                    watcher::with::<T>(r, token, generation, |r, t| {
+                    r.with_watcher_as::<T, _>(token, Some(generation), |r, t| {
                         let p = t.connector().resolved(r, result);
                         t.progressed(r, p)
                     });

@@ -389,7 +389,7 @@ pub(crate) fn set_limits(lp: &LoopHandle, limits: Limits) -> Result<()> {
     let h = lp.clone();
     lp.when_started(Box::new(move || {
         let _ = h.send_to_reactor(0, Box::new(move |r: &mut Reactor| {
-            r.client.limits = limits;
+            r.ext::<Pool>().limits = limits;
             kick(r);
         }));
     }));
@@ -398,11 +398,14 @@ pub(crate) fn set_limits(lp: &LoopHandle, limits: Limits) -> Result<()> {
 
 /// Runs `job`: on an idle connection to its origin, a new one, or queued.
 pub(crate) fn submit(r: &mut Reactor, job: Job) {
+    // Requests that wait for a connection time out through the reactor's
+    // ticks (the pool has no socket of its own).
+    r.add_tick_hook(tick);
     let key = job.spec.key();
     let mut slot = Some(job);
     if !slot.as_ref().is_some_and(|j| j.fresh) {
-        while let Some((token, generation)) = r.client.hosts.get_mut(&key).and_then(|h| h.idle.pop()) {
-            let found = crate::reactor::watcher::with::<conn::FetchConn>(r, token, generation, |r, c| {
+        while let Some((token, generation)) = r.ext::<Pool>().hosts.get_mut(&key).and_then(|h| h.idle.pop()) {
+            let found = r.with_watcher_as::<conn::FetchConn, _>(token, Some(generation), |r, c| {
                 if let Some(job) = slot.take() {
                     c.assign(r, job);
                 }
@@ -414,14 +417,16 @@ pub(crate) fn submit(r: &mut Reactor, job: Job) {
         }
     }
     let Some(job) = slot else { return };
-    let limits = r.client.limits;
-    if r.client.open >= limits.max_clients {
+    let limits = r.ext::<Pool>().limits;
+    if r.ext::<Pool>().open >= limits.max_clients {
         evict_idle(r, &key);
     }
-    let host = r.client.hosts.entry(key.clone()).or_default();
-    if host.open < limits.max_per_host.max(1) && r.client.open < limits.max_clients.max(1) {
+    let pool = r.ext::<Pool>();
+    let open = pool.open;
+    let host = pool.hosts.entry(key.clone()).or_default();
+    if host.open < limits.max_per_host.max(1) && open < limits.max_clients.max(1) {
         host.open += 1;
-        r.client.open += 1;
+        pool.open += 1;
         conn::FetchConn::open(r, key, job);
     } else {
         host.queue.push_back(job);
@@ -431,9 +436,9 @@ pub(crate) fn submit(r: &mut Reactor, job: Job) {
 
 /// Closes one idle connection to an origin other than `key`, to make room.
 fn evict_idle(r: &mut Reactor, key: &Key) {
-    let victim = r.client.hosts.iter_mut().filter(|(k, _)| *k != key).find_map(|(_, h)| h.idle.first().copied());
+    let victim = r.ext::<Pool>().hosts.iter_mut().filter(|(k, _)| *k != key).find_map(|(_, h)| h.idle.first().copied());
     if let Some((token, generation)) = victim {
-        crate::reactor::watcher::with::<conn::FetchConn>(r, token, generation, |r, c| {
+        r.with_watcher_as::<conn::FetchConn, _>(token, Some(generation), |r, c| {
             c.close(r);
             false
         });
@@ -449,9 +454,9 @@ pub(crate) enum Next {
 
 /// A connection finished its request and may serve another.
 pub(crate) fn conn_free(r: &mut Reactor, key: &Key, token: usize, generation: u64) -> Next {
-    let waiting_elsewhere = r.client.open >= r.client.limits.max_clients
-        && r.client.hosts.iter().any(|(k, h)| k != key && !h.queue.is_empty());
-    let Some(host) = r.client.hosts.get_mut(key) else { return Next::Close };
+    let waiting_elsewhere = r.ext::<Pool>().open >= r.ext::<Pool>().limits.max_clients
+        && r.ext::<Pool>().hosts.iter().any(|(k, h)| k != key && !h.queue.is_empty());
+    let Some(host) = r.ext::<Pool>().hosts.get_mut(key) else { return Next::Close };
     if let Some(job) = host.queue.pop_front() {
         return Next::Run(Box::new(job));
     }
@@ -466,30 +471,30 @@ pub(crate) fn conn_free(r: &mut Reactor, key: &Key, token: usize, generation: u6
 /// A connection closed (once per connection): frees its slot and starts
 /// what waited for one.
 pub(crate) fn conn_closed(r: &mut Reactor, key: &Key, token: usize, generation: u64) {
-    if let Some(host) = r.client.hosts.get_mut(key) {
+    if let Some(host) = r.ext::<Pool>().hosts.get_mut(key) {
         host.idle.retain(|&(t, g)| (t, g) != (token, generation));
         host.open = host.open.saturating_sub(1);
         if host.open == 0 && host.queue.is_empty() {
-            r.client.hosts.remove(key);
+            r.ext::<Pool>().hosts.remove(key);
         }
     }
-    r.client.open = r.client.open.saturating_sub(1);
+    r.ext::<Pool>().open = r.ext::<Pool>().open.saturating_sub(1);
     kick(r);
 }
 
 /// Starts queued requests that fit under the caps now.
 fn kick(r: &mut Reactor) {
-    let limits = r.client.limits;
+    let limits = r.ext::<Pool>().limits;
     loop {
-        if r.client.open >= limits.max_clients.max(1) {
+        if r.ext::<Pool>().open >= limits.max_clients.max(1) {
             return;
         }
-        let next = r.client.hosts.iter_mut().find(|(_, h)| !h.queue.is_empty() && h.open < limits.max_per_host.max(1));
+        let next = r.ext::<Pool>().hosts.iter_mut().find(|(_, h)| !h.queue.is_empty() && h.open < limits.max_per_host.max(1));
         let Some((key, host)) = next else { return };
         let Some(job) = host.queue.pop_front() else { return };
         host.open += 1;
         let key = key.clone();
-        r.client.open += 1;
+        r.ext::<Pool>().open += 1;
         conn::FetchConn::open(r, key, job);
     }
 }
@@ -499,7 +504,7 @@ pub(crate) fn tick(r: &mut Reactor) {
     let now = r.now;
     let mut expired = Vec::new();
     let mut next: Option<Instant> = None;
-    for host in r.client.hosts.values_mut() {
+    for host in r.ext::<Pool>().hosts.values_mut() {
         let (gone, kept): (VecDeque<Job>, VecDeque<Job>) =
             host.queue.drain(..).partition(|j| j.deadline.is_some_and(|d| d <= now));
         host.queue = kept;
