@@ -1,6 +1,7 @@
-//! HTTP connections on a reactor: accept, read, decode (the sans-IO decoder
-//! in `h1`), route, dispatch to the handler, and write responses in pipeline
-//! order. Everything here runs on the reactor's thread.
+//! HTTP connections on a reactor: read, decode (the sans-IO decoder in
+//! `h1`), route, dispatch to the handler, and write responses in pipeline
+//! order (accepting is in `accept`, static responses in `static_files`).
+//! Everything here runs on the reactor's thread.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -8,34 +9,25 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::h1::{Decoded, Decoder, HttpError, RequestHead, Timeout};
 use super::request::{ConnAddr, Output, Request, RequestData};
 use super::response;
 use super::router::{Lookup, decode_capture};
+use super::static_files::FileRange;
 use super::server::{Config, RouteTarget, ServerShared};
 use crate::reactor::Reactor;
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 
-/// How long accepting pauses after EMFILE/ENFILE.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const READ_CHUNK: usize = 64 * 1024;
 /// Queued output above which a connection stops reading new requests (a
 /// client that pipelines and does not read), and below which it reads again.
 const OUT_HIGH_WATER: usize = 1 << 20;
 const OUT_LOW_WATER: usize = 256 << 10;
-
-/// A listening socket of a server on one reactor.
-pub(crate) struct Listener {
-    socket: TcpListener,
-    server: Arc<ServerShared>,
-    paused_until: Option<Instant>,
-}
 
 struct Inflight {
     req: Option<Arc<Request>>,
@@ -44,13 +36,6 @@ struct Inflight {
     file: Option<FileRange>,
     done: bool,
     close: bool,
-}
-
-/// Part of a file still to be sent.
-struct FileRange {
-    file: std::fs::File,
-    offset: u64,
-    remaining: u64,
 }
 
 /// What the connection has yet to write, in order.
@@ -162,57 +147,6 @@ pub(crate) fn resume_reading(server: &Arc<ServerShared>, conn: ConnAddr) {
     }
 }
 
-/// Registers a listening socket bound by the host.
-pub(crate) fn add_listener(r: &mut Reactor, server: Arc<ServerShared>, socket: std::net::TcpListener) {
-    if server.dead.load(Ordering::Acquire) {
-        return;
-    }
-    let listener = Listener { socket: TcpListener::from_std(socket), server, paused_until: None };
-    r.insert(Box::new(listener), |r, w, token, _| {
-        let Some(l) = w.as_any().downcast_mut::<Listener>() else { return Step::Close };
-        match r.registry().register(&mut l.socket, Token(token), Interest::READABLE) {
-            Ok(()) => Step::Keep,
-            Err(e) => {
-                tracing::error!(target: "squall::http", "cannot watch a listener: {e}");
-                Step::Close
-            }
-        }
-    });
-}
-
-impl Watcher for Listener {
-    fn ready(&mut self, r: &mut Reactor, _token: usize, _ev: &Event) -> Step {
-        accept_all(r, self);
-        Step::Keep
-    }
-
-    fn wants_tick(&self, r: &Reactor, why: Tick) -> bool {
-        why == Tick::Sweep && self.paused_until.is_some_and(|t| r.now >= t)
-    }
-
-    /// Accepting resumes after a pause for lack of descriptors.
-    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
-        if self.paused_until.is_some_and(|t| r.now >= t) {
-            self.paused_until = None;
-            accept_all(r, self);
-        }
-        Step::Keep
-    }
-
-    fn stop(&mut self, r: &mut Reactor, _token: usize, _how: Stop) -> Step {
-        let _ = r.registry().deregister(&mut self.socket);
-        Step::Close
-    }
-
-    fn group(&self) -> Group {
-        self.server.group
-    }
-
-    fn as_any(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-}
-
 impl Watcher for Conn {
     fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
         let (readable, writable, read_closed) = crate::reactor::readiness(ev);
@@ -314,42 +248,8 @@ pub(crate) fn apply_output(r: &mut Reactor, output: Output) {
     with_conn(r, token, Some(generation), |r, c| c.take_output(r, output));
 }
 
-// ---- accepting --------------------------------------------------------------
-
-fn accept_all(r: &mut Reactor, l: &mut Listener) {
-    if l.paused_until.is_some() || l.server.dead.load(Ordering::Acquire) {
-        return;
-    }
-    loop {
-        match l.socket.accept() {
-            Ok((stream, remote)) => {
-                let config = l.server.config();
-                if l.server.connections.load(Ordering::Relaxed) >= config.max_connections {
-                    tracing::warn!(target: "squall::http", "max_connections ({}) reached: refusing {remote}", config.max_connections);
-                    drop(stream);
-                    continue;
-                }
-                let _ = stream.set_nodelay(true);
-                add_conn(r, l.server.clone(), config, stream, remote);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)) => {
-                // Out of descriptors: leave the connection in the backlog and
-                // try again after a pause (the sweep resumes accepting).
-                tracing::warn!(target: "squall::http", "accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
-                l.paused_until = Some(r.now + ACCEPT_BACKOFF);
-                return;
-            }
-            Err(e) => {
-                // ECONNABORTED and the like concern one connection only.
-                tracing::debug!(target: "squall::http", "accept: {e}");
-            }
-        }
-    }
-}
-
-fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
+/// A connection the listener accepted enters the reactor.
+pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
     let max_pipeline = config.max_pipeline;
     let decoder = Decoder::new(config.limits, r.now_ms());
     let conn = Box::new(Conn {
@@ -714,7 +614,8 @@ impl Conn {
             }
             Route::Static(mount, rel) => {
                 self.next_seq += 1;
-                let (out, file) = self.serve_static(mount, &rel, &p.head, keep_alive);
+                let root = self.server.static_root(mount);
+                let (out, file) = super::static_files::respond(root.as_deref(), &rel, &p.head, keep_alive, &self.server.date());
                 self.inflight.push_back(Inflight { req: None, out, file, done: true, close: !keep_alive });
                 self.cap_pipeline();
                 self.pump(r);
@@ -989,72 +890,6 @@ impl Conn {
                 req.mark_closed();
             }
         }
-    }
-
-    /// A static file response: head bytes and, for a body, the file range.
-    fn serve_static(&self, mount: usize, rel: &str, head: &RequestHead, keep_alive: bool) -> (Vec<u8>, Option<FileRange>) {
-        use super::static_files::{Plan, etag, open, plan};
-        let head_only = head.method == "HEAD";
-        let date = self.server.date();
-        let mut out = Vec::with_capacity(512);
-        let Some(root) = self.server.static_root(mount) else {
-            response::simple(&mut out, 404, &[], !keep_alive, head_only, &date);
-            return (out, None);
-        };
-        let opened = match open(&root, rel) {
-            Ok(o) => o,
-            Err(e) => {
-                response::simple(&mut out, e.status(), &[], !keep_alive, head_only, &date);
-                return (out, None);
-            }
-        };
-        let tag = etag(opened.size, opened.mtime);
-        let header = |n: &str| {
-            head.headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_slice())
-        };
-        let mut headers: Vec<(String, Vec<u8>)> = vec![
-            ("ETag".into(), tag.clone().into_bytes()),
-            ("Last-Modified".into(), httpdate::fmt_http_date(opened.mtime).into_bytes()),
-            ("Accept-Ranges".into(), b"bytes".to_vec()),
-        ];
-        let (status, range) = match plan(header, opened.size, opened.mtime, &tag) {
-            Plan::NotModified => (304, None),
-            Plan::Unsatisfiable => {
-                headers.push(("Content-Range".into(), format!("bytes */{}", opened.size).into_bytes()));
-                response::simple(&mut out, 416, &headers, !keep_alive, head_only, &date);
-                return (out, None);
-            }
-            Plan::Full => (200, Some((0, opened.size))),
-            Plan::Partial(a, b) => {
-                headers.push(("Content-Range".into(), format!("bytes {a}-{b}/{}", opened.size).into_bytes()));
-                (206, Some((a, b - a + 1)))
-            }
-        };
-        let mime = mime_guess::from_path(&opened.path).first_or_octet_stream();
-        let ctype = if mime.type_() == mime_guess::mime::TEXT { format!("{mime}; charset=utf-8") } else { mime.to_string() };
-        headers.push(("Content-Type".into(), ctype.into_bytes()));
-        let framing = match range {
-            Some((_, len)) => response::Framing::Length(len),
-            None => response::Framing::NoBody,
-        };
-        response::write_head(
-            &mut out,
-            &response::Head {
-                status,
-                reason: None,
-                headers: &headers,
-                framing,
-                close: !keep_alive,
-                version_minor: head.version_minor,
-                client_keep_alive_10: head.version_minor == 0 && keep_alive,
-            },
-            &date,
-        );
-        let file = match range {
-            Some((offset, len)) if !head_only && len > 0 => Some(FileRange { file: opened.file, offset, remaining: len }),
-            _ => None,
-        };
-        (out, file)
     }
 
     fn on_bad_input(&mut self, r: &mut Reactor, e: HttpError) {

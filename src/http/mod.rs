@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use crate::reactor::handles::{HandleTable, Stale};
 
+pub(crate) mod accept;
 pub(crate) mod client;
 pub(crate) mod conn;
 pub(crate) mod h1;

@@ -360,7 +360,7 @@ fn start_listener(shared: &Arc<ServerShared>, index: usize) {
         let server = shared.clone();
         let _ = shared.loop_handle.send_to_reactor(
             r,
-            Box::new(move |reactor: &mut Reactor| super::conn::add_listener(reactor, server, socket)),
+            Box::new(move |reactor: &mut Reactor| super::accept::add_listener(reactor, server, socket)),
         );
     }
 }

@@ -1,10 +1,14 @@
 //! Static files served by the reactor: path resolution that cannot escape the
 //! directory, and the conditional/range rules (RFC 9110 §13, §14) as pure
-//! functions. The body itself goes out with sendfile(2) (see `conn`).
+//! functions. The body itself goes out with sendfile(2) (see `conn`); [`respond`]
+//! builds the head.
 
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::h1::RequestHead;
+use super::response;
 
 /// A URL prefix served from a directory.
 #[derive(Debug, Clone)]
@@ -13,6 +17,14 @@ pub(crate) struct Mount {
     pub(crate) prefix: String,
     /// Canonical (symlinks resolved).
     pub(crate) root: PathBuf,
+}
+
+/// Part of a file still to be sent (with sendfile, after the head).
+#[derive(Debug)]
+pub(crate) struct FileRange {
+    pub(crate) file: File,
+    pub(crate) offset: u64,
+    pub(crate) remaining: u64,
 }
 
 /// An opened file ready to serve.
@@ -187,6 +199,72 @@ fn parse_range(range: &[u8], size: u64) -> Plan {
         }
         (None, None) => Plan::Full,
     }
+}
+
+/// A static file response: head bytes and, for a body, the file range to
+/// send after them. `root` is the mount's directory (None: the mount is
+/// gone), `rel` the path below its prefix.
+pub(crate) fn respond(root: Option<&Path>, rel: &str, head: &RequestHead, keep_alive: bool, date: &[u8]) -> (Vec<u8>, Option<FileRange>) {
+    let head_only = head.method == "HEAD";
+    let mut out = Vec::with_capacity(512);
+    let Some(root) = root else {
+        response::simple(&mut out, 404, &[], !keep_alive, head_only, date);
+        return (out, None);
+    };
+    let opened = match open(root, rel) {
+        Ok(o) => o,
+        Err(e) => {
+            response::simple(&mut out, e.status(), &[], !keep_alive, head_only, date);
+            return (out, None);
+        }
+    };
+    let tag = etag(opened.size, opened.mtime);
+    let header = |n: &str| {
+        head.headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_slice())
+    };
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        ("ETag".into(), tag.clone().into_bytes()),
+        ("Last-Modified".into(), httpdate::fmt_http_date(opened.mtime).into_bytes()),
+        ("Accept-Ranges".into(), b"bytes".to_vec()),
+    ];
+    let (status, range) = match plan(header, opened.size, opened.mtime, &tag) {
+        Plan::NotModified => (304, None),
+        Plan::Unsatisfiable => {
+            headers.push(("Content-Range".into(), format!("bytes */{}", opened.size).into_bytes()));
+            response::simple(&mut out, 416, &headers, !keep_alive, head_only, date);
+            return (out, None);
+        }
+        Plan::Full => (200, Some((0, opened.size))),
+        Plan::Partial(a, b) => {
+            headers.push(("Content-Range".into(), format!("bytes {a}-{b}/{}", opened.size).into_bytes()));
+            (206, Some((a, b - a + 1)))
+        }
+    };
+    let mime = mime_guess::from_path(&opened.path).first_or_octet_stream();
+    let ctype = if mime.type_() == mime_guess::mime::TEXT { format!("{mime}; charset=utf-8") } else { mime.to_string() };
+    headers.push(("Content-Type".into(), ctype.into_bytes()));
+    let framing = match range {
+        Some((_, len)) => response::Framing::Length(len),
+        None => response::Framing::NoBody,
+    };
+    response::write_head(
+        &mut out,
+        &response::Head {
+            status,
+            reason: None,
+            headers: &headers,
+            framing,
+            close: !keep_alive,
+            version_minor: head.version_minor,
+            client_keep_alive_10: head.version_minor == 0 && keep_alive,
+        },
+        date,
+    );
+    let file = match range {
+        Some((offset, len)) if !head_only && len > 0 => Some(FileRange { file: opened.file, offset, remaining: len }),
+        _ => None,
+    };
+    (out, file)
 }
 
 #[cfg(test)]
