@@ -21,9 +21,9 @@ use super::router::{Lookup, decode_capture};
 use super::static_files::FileRange;
 use super::server::{Config, RouteTarget, ServerShared};
 use crate::reactor::Reactor;
+use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 
-const READ_CHUNK: usize = 64 * 1024;
 /// Queued output above which a connection stops reading new requests (a
 /// client that pipelines and does not read), and below which it reads again.
 const OUT_HIGH_WATER: usize = 1 << 20;
@@ -144,6 +144,33 @@ pub(crate) fn deliver(server: &Arc<ServerShared>, output: Output) {
 pub(crate) fn resume_reading(server: &Arc<ServerShared>, conn: ConnAddr) {
     if let Some(link) = server.loop_handle.reactor_link(conn.reactor) {
         link.send(Box::new(move |r: &mut Reactor| with_conn(r, conn.token, Some(conn.generation), |r, c| c.resume(r))));
+    }
+}
+
+impl Input for Conn {
+    fn socket(&mut self) -> Option<&mut dyn Read> {
+        Some(&mut *self.stream)
+    }
+
+    /// Input we will not decode is not buffered: the kernel holds it.
+    fn wants_input(&self) -> bool {
+        !(self.peer_closed || self.no_more_requests || self.paused || self.body_paused || self.write_paused)
+    }
+
+    fn short_read_drains(&self) -> bool {
+        !self.read_closed
+    }
+
+    fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        if self.rbuf.is_empty() {
+            let used = self.decode(r, bytes);
+            if used < bytes.len() {
+                self.rbuf.extend_from_slice(&bytes[used..]);
+            }
+        } else {
+            self.rbuf.extend_from_slice(bytes);
+            self.decode_buffered(r);
+        }
     }
 }
 
@@ -327,52 +354,14 @@ impl Conn {
 
     /// Reads until the socket has no more, decoding as it goes.
     fn on_readable(&mut self, r: &mut Reactor) {
-        if self.peer_closed {
-            return;
-        }
-        let mut scratch = std::mem::take(&mut r.scratch);
-        if scratch.len() < READ_CHUNK {
-            scratch.resize(READ_CHUNK, 0);
-        }
-        loop {
-            if self.no_more_requests || self.paused || self.body_paused || self.write_paused {
-                // Do not buffer input we will not decode; the kernel holds it.
-                break;
+        match read_ready(r, self) {
+            ReadEnd::Eof => {
+                self.peer_closed = true;
+                self.on_peer_closed();
             }
-            match self.stream.read(&mut scratch) {
-                Ok(0) => {
-                    self.peer_closed = true;
-                    self.on_peer_closed();
-                    break;
-                }
-                Ok(n) => {
-                    if self.rbuf.is_empty() {
-                        let used = self.decode(r, &scratch[..n]);
-                        if used < n {
-                            self.rbuf.extend_from_slice(&scratch[used..n]);
-                        }
-                    } else {
-                        self.rbuf.extend_from_slice(&scratch[..n]);
-                        self.decode_buffered(r);
-                    }
-                    if n < scratch.len() && !self.read_closed {
-                        // A short read emptied the socket's receive queue; data
-                        // arriving later raises a new edge. Skipping the read
-                        // that would only say EAGAIN saves a syscall per request.
-                        // (Not after the peer's FIN: no edge would follow, so
-                        // read on to the EOF.)
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.on_socket_error();
-                    break;
-                }
-            }
+            ReadEnd::Failed(_) => self.on_socket_error(),
+            ReadEnd::Drained | ReadEnd::Paused => {}
         }
-        r.scratch = scratch;
     }
 
     /// The socket failed (reset, broken pipe): nothing more can be written;

@@ -387,6 +387,18 @@ impl Reactor {
         }
     }
 
+    /// Delivers an event to the host: `f` runs on the host thread, in the
+    /// order of this reactor's other deliveries (one batch per turn), or,
+    /// for callbacks registered inline, on this reactor once the current
+    /// operation is over (never while a watcher is taken out).
+    pub(crate) fn deliver(&mut self, inline: bool, f: impl FnOnce() + Send + 'static) {
+        if inline {
+            push_local(Box::new(move |_r: &mut Reactor| f()));
+        } else {
+            self.host_tasks.push(super::Task::Boxed(Box::new(f)));
+        }
+    }
+
     /// Runs `cmd` once the current operation is over (for work addressed to
     /// a watcher that is taken out further up the stack).
     pub(crate) fn defer(&mut self, cmd: Command) {

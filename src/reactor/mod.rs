@@ -19,9 +19,11 @@
 //! Driving the loop ([`Loop::run`], [`Loop::poll`]) is for one thread at a
 //! time, never from inside one of the loop's own callbacks.
 
+pub(crate) mod flow;
 pub(crate) mod handles;
 mod io;
 mod queue;
+pub(crate) mod read;
 mod timer;
 pub(crate) mod watcher;
 
