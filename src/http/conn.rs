@@ -864,7 +864,7 @@ impl Conn {
             let (server, addr, route2, req2) = (self.server.clone(), self.addr(r), route.clone(), req.clone());
             r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || {
                 if server.dead.load(Ordering::Acquire) {
-                    req2.release(); // no callback after sq_server_free
+                    req2.release(); // no callback once the server is freed
                     return;
                 }
                 let decision = decide_upgrade(&route2, &req2, &up);

@@ -1,7 +1,7 @@
 //! What a WebSocket route tells its host, as a Rust trait: the core decides
 //! when and on which thread each event is handed over (the host thread, or
-//! the reactor for inline routes); the host's side (the C callbacks, in
-//! `ffi::ws`) implements the trait once. Sockets and upgrade requests are
+//! the reactor for inline routes); the host's side (the C callbacks, in the
+//! C API's module) implements the trait once. Sockets and upgrade requests are
 //! named by their handle ids; a socket's user word is an opaque `usize` the
 //! host set (never dereferenced here).
 

@@ -77,3 +77,45 @@ impl std::fmt::Debug for WsRoute {
         f.debug_struct("WsRoute").field("interest", &self.interest).field("opts", &self.opts).finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+    use crate::ws::MessageKind;
+
+    /// A host that only decides origins: the core asks it, and nothing else.
+    struct OriginOnly;
+
+    impl SocketEvents for OriginOnly {
+        fn interest(&self) -> Interest {
+            Interest { check_origin: true, ..Interest::default() }
+        }
+        fn initial_user_word(&self) -> usize {
+            7
+        }
+        fn open(&self, _: u64, _: usize, _: Option<u64>) {}
+        fn message(&self, _: u64, _: usize, _: MessageKind, _: &[u8]) {}
+        fn ping(&self, _: u64, _: usize, _: &[u8]) {}
+        fn pong(&self, _: u64, _: usize, _: &[u8]) {}
+        fn drain(&self, _: u64, _: usize) {}
+        fn close(&self, _: u64, _: usize, _: u16, _: &str) {}
+        fn check_origin(&self, _: u64, origin: &str) -> bool {
+            origin == "https://example.com"
+        }
+        fn select_subprotocol(&self, _: u64, _: &[String]) -> Option<usize> {
+            None
+        }
+        fn connect_failed(&self, _: &Error) {}
+    }
+
+    #[test]
+    fn a_route_reads_what_its_host_listens_to_once() {
+        let route = WsRoute::new(Arc::new(OriginOnly), Options::default());
+        assert!(route.asks_host());
+        assert!(!route.interest.ping && !route.interest.pong && !route.interest.select_subprotocol);
+        assert!(route.events.check_origin(1, "https://example.com"));
+        assert_eq!(route.events.initial_user_word(), 7);
+        assert!(format!("{route:?}").starts_with("WsRoute"));
+    }
+}
