@@ -8,11 +8,12 @@ use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, str_arg, try_ref};
 use super::request::{sq_request, sq_str};
 use super::event_loop::sq_loop;
 use super::server::{SQ_INLINE, sq_server};
-use super::status::{SQ_OK, sq_status};
+use super::status::{SQ_OK, sq_status, status_of};
 use crate::reactor::handles::Stale;
 use crate::ws::route::{Options, WsRoute};
 use crate::net::writeq::Sent;
 use crate::ws::socket::WsSocket;
+use crate::ws::{Interest, MessageKind, SocketEvents};
 use crate::{Error, ErrorKind};
 
 /// A WebSocket accepted on a route. An opaque handle, not a pointer to
@@ -304,7 +305,127 @@ fn read_route(
         let list = unsafe { str_arg(o.subprotocols, "subprotocols") }?;
         opts.protocols = list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
     }
-    Ok((WsRoute { callbacks: cb, userdata, opts }, o))
+    Ok((WsRoute::new(Arc::new(CSocketEvents { cb, userdata }), opts), o))
+}
+
+/// A route's (or a client socket's) events, handed to the host's C
+/// callbacks: handles become the opaque pointers the C types carry, the
+/// user word the host's `userdata` again.
+#[derive(Debug)]
+struct CSocketEvents {
+    cb: sq_ws_callbacks,
+    /// The route's userdata: every socket's until it sets its own; the one
+    /// `check_origin`, `select_subprotocol` and `on_connect_error` get.
+    userdata: *mut c_void,
+}
+
+// SAFETY: squall never dereferences `userdata`; the callbacks run where the
+// core hands the events over: on the loop's host thread, or, for an inline
+// route, on reactor threads, which the host promised is safe when it asked
+// for `SQ_INLINE`.
+unsafe impl Send for CSocketEvents {}
+// SAFETY: as for Send; the struct is never changed after the route is made.
+unsafe impl Sync for CSocketEvents {}
+
+/// A socket's handle as `sq_ws *` (an id, never dereferenced).
+fn ws_ptr(id: u64) -> *mut sq_ws {
+    id as usize as *mut sq_ws
+}
+
+fn user_ptr(word: usize) -> *mut c_void {
+    word as *mut c_void
+}
+
+impl SocketEvents for CSocketEvents {
+    fn interest(&self) -> Interest {
+        let cb = &self.cb;
+        Interest {
+            ping: cb.on_ping.is_some(),
+            pong: cb.on_pong.is_some(),
+            check_origin: cb.check_origin.is_some(),
+            select_subprotocol: cb.select_subprotocol.is_some(),
+            connect_error: cb.on_connect_error.is_some(),
+        }
+    }
+
+    fn initial_user_word(&self) -> usize {
+        self.userdata as usize
+    }
+
+    fn open(&self, ws: u64, user: usize, req: Option<u64>) {
+        if let Some(cb) = self.cb.on_open {
+            let req = req.unwrap_or(0) as usize as *mut sq_request;
+            // SAFETY: a callback the host registered, called with its userdata
+            // and handles (ids dressed as pointers, never dereferenced).
+            unsafe { cb(user_ptr(user), ws_ptr(ws), req) };
+        }
+    }
+
+    fn message(&self, ws: u64, user: usize, kind: MessageKind, data: &[u8]) {
+        if let Some(cb) = self.cb.on_message {
+            let opcode = match kind {
+                MessageKind::Text => SQ_WS_TEXT,
+                MessageKind::Binary => SQ_WS_BINARY,
+            };
+            // SAFETY: as in `open`; `data` outlives the call.
+            unsafe { cb(user_ptr(user), ws_ptr(ws), data.as_ptr().cast(), data.len(), opcode) };
+        }
+    }
+
+    fn ping(&self, ws: u64, user: usize, data: &[u8]) {
+        if let Some(cb) = self.cb.on_ping {
+            // SAFETY: as in `open`; `data` outlives the call.
+            unsafe { cb(user_ptr(user), ws_ptr(ws), data.as_ptr().cast(), data.len()) };
+        }
+    }
+
+    fn pong(&self, ws: u64, user: usize, data: &[u8]) {
+        if let Some(cb) = self.cb.on_pong {
+            // SAFETY: as in `open`; `data` outlives the call.
+            unsafe { cb(user_ptr(user), ws_ptr(ws), data.as_ptr().cast(), data.len()) };
+        }
+    }
+
+    fn drain(&self, ws: u64, user: usize) {
+        if let Some(cb) = self.cb.on_drain {
+            // SAFETY: as in `open`.
+            unsafe { cb(user_ptr(user), ws_ptr(ws)) };
+        }
+    }
+
+    fn close(&self, ws: u64, user: usize, code: u16, reason: &str) {
+        if let Some(cb) = self.cb.on_close {
+            // SAFETY: as in `open`; `reason` outlives the call.
+            unsafe { cb(user_ptr(user), ws_ptr(ws), code, reason.as_ptr().cast(), reason.len()) };
+        }
+    }
+
+    fn check_origin(&self, req: u64, origin: &str) -> bool {
+        let Some(cb) = self.cb.check_origin else { return true };
+        let req = req as usize as *mut sq_request;
+        // SAFETY: a callback the host registered, with the route's userdata,
+        // a request handle and a string valid during the call.
+        unsafe { cb(self.userdata, req, origin.as_ptr().cast(), origin.len()) != 0 }
+    }
+
+    fn select_subprotocol(&self, req: u64, offered: &[String]) -> Option<usize> {
+        let cb = self.cb.select_subprotocol?;
+        let req = req as usize as *mut sq_request;
+        let list: Vec<sq_str> = offered.iter().map(|p| sq_str { ptr: p.as_ptr().cast(), len: p.len() }).collect();
+        // SAFETY: as in `check_origin`; `list` points into `offered`, alive
+        // during the call.
+        let i = unsafe { cb(self.userdata, req, list.as_ptr(), list.len()) };
+        usize::try_from(i).ok()
+    }
+
+    fn connect_failed(&self, e: &Error) {
+        if let Some(cb) = self.cb.on_connect_error {
+            let msg = e.message();
+            // SAFETY: the host's callback with its userdata; the message
+            // lives until it returns.
+            unsafe { cb(self.userdata, status_of(e.kind()), msg.as_ptr().cast(), msg.len()) };
+        }
+    }
 }
 
 /// Opens a client WebSocket to `url` (ws:// or wss://; Tornado's
@@ -487,7 +608,7 @@ pub extern "C" fn sq_ws_buffered_amount(ws: *mut sq_ws) -> usize {
 pub extern "C" fn sq_ws_set_userdata(ws: *mut sq_ws, userdata: *mut c_void) -> sq_status {
     ffi_boundary! {
         let sock = ffi_try!(socket(ws));
-        sock.set_userdata(userdata);
+        sock.set_user_word(userdata as usize);
         SQ_OK
     }
 }
@@ -501,7 +622,7 @@ pub extern "C" fn sq_ws_set_userdata(ws: *mut sq_ws, userdata: *mut c_void) -> s
 pub extern "C" fn sq_ws_userdata(ws: *mut sq_ws) -> *mut c_void {
     ffi_boundary! {
         match socket(ws) {
-            Ok(s) => s.userdata(),
+            Ok(s) => user_ptr(s.user_word()),
             Err(e) => fail(e),
         }
     }

@@ -648,7 +648,7 @@ impl Conn {
             let (server, addr, route2, req2) = (self.server.clone(), self.addr(r), route.clone(), req.clone());
             r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || {
                 if server.dead.load(Ordering::Acquire) {
-                    req2.release(); // no callback after sq_server_free
+                    req2.release(); // no callback once the server is freed
                     return;
                 }
                 let decision = decide_upgrade(&route2, &req2, &up);
@@ -943,38 +943,29 @@ impl Drop for Conn {
 }
 
 /// The origin check and the subprotocol choice of a handshake: by the
-/// route's callbacks when it has them (on the host thread, or the reactor
-/// for inline routes), else same-origin and the route's list.
+/// route's host when it makes them (on the host thread, or the reactor for
+/// inline routes), else same-origin and the route's list.
 fn decide_upgrade(
     route: &crate::ws::route::WsRoute,
     req: &Arc<Request>,
     up: &crate::ws::handshake::Upgrade,
 ) -> Result<Option<String>, u16> {
     use crate::ws::handshake;
-    let handle = req.handle() as usize as *mut crate::ffi::request::sq_request;
-    let ok = match route.callbacks.check_origin {
-        Some(cb) => {
-            let origin = up.origin.as_deref().unwrap_or("");
-            // SAFETY: a callback the host registered, with its userdata, a
-            // request handle and a string valid during the call.
-            unsafe { cb(route.userdata, handle, origin.as_ptr().cast(), origin.len()) != 0 }
-        }
-        None => handshake::same_origin(up.origin.as_deref(), &up.host),
+    let ok = if route.interest.check_origin {
+        route.events.check_origin(req.handle(), up.origin.as_deref().unwrap_or(""))
+    } else {
+        handshake::same_origin(up.origin.as_deref(), &up.host)
     };
     if !ok {
         tracing::debug!(target: "squall::ws", "handshake refused: origin {:?} (host {:?})", up.origin, up.host);
         return Err(403);
     }
-    let protocol = match route.callbacks.select_subprotocol {
-        Some(cb) if !up.protocols.is_empty() => {
-            let offered: Vec<crate::ffi::request::sq_str> =
-                up.protocols.iter().map(|p| crate::ffi::request::sq_str { ptr: p.as_ptr().cast(), len: p.len() }).collect();
-            // SAFETY: as above; `offered` points into `up`, alive during the call.
-            let i = unsafe { cb(route.userdata, handle, offered.as_ptr(), offered.len()) };
-            usize::try_from(i).ok().and_then(|i| up.protocols.get(i).cloned())
-        }
-        Some(_) => None,
-        None => handshake::select_protocol(&up.protocols, &route.opts.protocols),
+    let protocol = if !route.interest.select_subprotocol {
+        handshake::select_protocol(&up.protocols, &route.opts.protocols)
+    } else if up.protocols.is_empty() {
+        None
+    } else {
+        route.events.select_subprotocol(req.handle(), &up.protocols).and_then(|i| up.protocols.get(i).cloned())
     };
     Ok(protocol)
 }

@@ -1,9 +1,9 @@
-//! The WebSocket client (`sq_ws_connect`): connect (the shared connector:
+//! The WebSocket client: connect (the shared connector:
 //! resolve, each address, TLS for wss://), send the opening handshake,
 //! check the server's 101 (RFC 6455 §4.1), then become a WebSocket like
-//! the server's, with the same handle, callbacks and limits — and every
+//! the server's, with the same handle, events and limits — and every
 //! frame it sends masked. A failure before the socket opens is reported
-//! through `on_connect_error`.
+//! through `SocketEvents::connect_failed`.
 
 use std::io;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use crate::{Error, ErrorKind, Result};
 #[derive(Default)]
 pub(crate) struct ClientOwner(Option<Arc<ServerShared>>);
 
-/// What `sq_ws_connect` asks for beyond the route-like options.
+/// What a client connection asks for beyond the route-like options.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientOptions {
     /// Resolve, connect, TLS and the handshake, all within this (0: none).
@@ -165,15 +165,9 @@ impl WsConnecting {
             let _ = r.registry().deregister(s.socket());
         }
         tracing::debug!(target: "squall::ws", "WebSocket connect to {} failed: {}", self.url, e.message());
-        if let Some(cb) = self.route.callbacks.on_connect_error {
+        if self.route.interest.connect_error {
             let route = self.route.clone();
-            let status = crate::ffi::status::status_of(e.kind());
-            let task = move || {
-                let msg = e.message();
-                // SAFETY: the host's callback with its userdata; the message
-                // lives until it returns.
-                unsafe { cb(route.userdata, status, msg.as_ptr().cast(), msg.len()) };
-            };
+            let task = move || route.events.connect_failed(&e);
             if self.route.opts.inline {
                 task();
             } else {

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use mio::event::Event;
 use tungstenite::protocol::Role;
 
+use super::MessageKind;
 use super::route::WsRoute;
 use super::session::{Limits, Session, WsEvent};
 use super::socket::{INBOX_HIGH, INBOX_LOW, WsSocket};
@@ -152,13 +153,8 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
     }
     let s = sock.clone();
     dispatch(r, &sock, move || {
-        let req_handle = req.as_ref().map_or(0, |q| q.handle());
-        if let Some(cb) = s.route.callbacks.on_open
-            && !s.server.dead.load(Ordering::Acquire)
-        {
-            // SAFETY: a callback the host registered, called with its userdata
-            // and handles (ids dressed as pointers, never dereferenced).
-            unsafe { cb(s.userdata(), s.handle_ptr().cast(), req_handle as usize as *mut _) };
+        if !s.server.dead.load(Ordering::Acquire) {
+            s.route.events.open(s.handle(), s.user_word(), req.as_ref().map(|q| q.handle()));
         }
         if let Some(req) = req {
             req.release();
@@ -499,13 +495,13 @@ impl WsConn {
             match ev {
                 WsEvent::Message { binary, data } => self.on_message(r, binary, data),
                 WsEvent::Ping(data) => {
-                    if self.sock.route.callbacks.on_ping.is_some() {
+                    if self.sock.route.interest.ping {
                         self.on_control(r, false, data);
                     }
                 }
                 WsEvent::Pong(data) => {
                     self.awaiting_pong_since = None;
-                    if self.sock.route.callbacks.on_pong.is_some() {
+                    if self.sock.route.interest.pong {
                         self.on_control(r, true, data);
                     }
                 }
@@ -538,12 +534,9 @@ impl WsConn {
         }
         let s = sock.clone();
         dispatch(r, sock, move || {
-            if let Some(cb) = s.route.callbacks.on_message
-                && !s.server.dead.load(Ordering::Acquire)
-            {
-                let opcode = if binary { crate::ffi::ws::SQ_WS_BINARY } else { crate::ffi::ws::SQ_WS_TEXT };
-                // SAFETY: as in `upgrade`; `data` outlives the call.
-                unsafe { cb(s.userdata(), s.handle_ptr().cast(), data.as_ptr().cast(), data.len(), opcode) };
+            if !s.server.dead.load(Ordering::Acquire) {
+                let kind = if binary { MessageKind::Binary } else { MessageKind::Text };
+                s.route.events.message(s.handle(), s.user_word(), kind, &data);
             }
             s.message_taken(n);
         });
@@ -552,12 +545,13 @@ impl WsConn {
     fn on_control(&mut self, r: &mut Reactor, pong: bool, data: Vec<u8>) {
         let s = self.sock.clone();
         dispatch(r, &self.sock, move || {
-            let cb = if pong { s.route.callbacks.on_pong } else { s.route.callbacks.on_ping };
-            if let Some(cb) = cb
-                && !s.server.dead.load(Ordering::Acquire)
-            {
-                // SAFETY: as in `upgrade`.
-                unsafe { cb(s.userdata(), s.handle_ptr().cast(), data.as_ptr().cast(), data.len()) };
+            if !s.server.dead.load(Ordering::Acquire) {
+                let events = &s.route.events;
+                if pong {
+                    events.pong(s.handle(), s.user_word(), &data);
+                } else {
+                    events.ping(s.handle(), s.user_word(), &data);
+                }
             }
         });
     }
@@ -589,11 +583,8 @@ impl WsConn {
             if left <= self.sock.route.opts.high_water && self.sock.drain_wanted.swap(false, Ordering::AcqRel) && !self.gone {
                 let s = self.sock.clone();
                 dispatch(r, &self.sock, move || {
-                    if let Some(cb) = s.route.callbacks.on_drain
-                        && !s.server.dead.load(Ordering::Acquire)
-                    {
-                        // SAFETY: as in `upgrade`.
-                        unsafe { cb(s.userdata(), s.handle_ptr().cast()) };
+                    if !s.server.dead.load(Ordering::Acquire) {
+                        s.route.events.drain(s.handle(), s.user_word());
                     }
                 });
             }
@@ -663,13 +654,10 @@ impl WsConn {
     }
 }
 
-/// Calls `on_close`, then releases the handle.
+/// Tells the host the socket closed, then releases the handle.
 fn tell_closed(s: &Arc<WsSocket>, code: u16, reason: &str) {
-    if let Some(cb) = s.route.callbacks.on_close
-        && !s.server.dead.load(Ordering::Acquire)
-    {
-        // SAFETY: as in `upgrade`; `reason` outlives the call.
-        unsafe { cb(s.userdata(), s.handle_ptr().cast(), code, reason.as_ptr().cast(), reason.len()) };
+    if !s.server.dead.load(Ordering::Acquire) {
+        s.route.events.close(s.handle(), s.user_word(), code, reason);
     }
     s.release();
 }

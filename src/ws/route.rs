@@ -1,9 +1,9 @@
-//! A WebSocket route: the host's callbacks, its userdata and the route's
-//! limits (message size, backpressure, keep-alive).
+//! A WebSocket route: the host's side of its events and the route's limits
+//! (message size, backpressure, keep-alive).
 
-use std::ffi::c_void;
+use std::sync::Arc;
 
-use crate::ffi::ws::sq_ws_callbacks;
+use super::events::{Interest, SocketEvents};
 
 /// What a route allows and how its sockets are kept alive.
 #[derive(Debug, Clone)]
@@ -52,24 +52,70 @@ impl Default for Options {
 }
 
 /// A registered route.
-#[derive(Debug)]
 pub(crate) struct WsRoute {
-    pub(crate) callbacks: sq_ws_callbacks,
-    /// The route's userdata: every socket's userdata until it sets its own.
-    pub(crate) userdata: *mut c_void,
+    pub(crate) events: Arc<dyn SocketEvents>,
+    /// What `events` listens to, read once: checked on every ping and pong.
+    pub(crate) interest: Interest,
     pub(crate) opts: Options,
 }
 
-// SAFETY: the library never dereferences `userdata`; the callbacks run on the
-// host thread (or, for inline routes, on reactor threads, which the host
-// promised is safe), as the host asked when registering them.
-unsafe impl Send for WsRoute {}
-unsafe impl Sync for WsRoute {}
-
 impl WsRoute {
+    pub(crate) fn new(events: Arc<dyn SocketEvents>, opts: Options) -> WsRoute {
+        let interest = events.interest();
+        WsRoute { events, interest, opts }
+    }
+
     /// Whether the handshake needs the host's decision (origin check or
-    /// subprotocol choice by callback).
+    /// subprotocol choice by the host).
     pub(crate) fn asks_host(&self) -> bool {
-        self.callbacks.check_origin.is_some() || self.callbacks.select_subprotocol.is_some()
+        self.interest.check_origin || self.interest.select_subprotocol
+    }
+}
+
+impl std::fmt::Debug for WsRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsRoute").field("interest", &self.interest).field("opts", &self.opts).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+    use crate::ws::MessageKind;
+
+    /// A host that only decides origins: the core asks it, and nothing else.
+    struct OriginOnly;
+
+    impl SocketEvents for OriginOnly {
+        fn interest(&self) -> Interest {
+            Interest { check_origin: true, ..Interest::default() }
+        }
+        fn initial_user_word(&self) -> usize {
+            7
+        }
+        fn open(&self, _: u64, _: usize, _: Option<u64>) {}
+        fn message(&self, _: u64, _: usize, _: MessageKind, _: &[u8]) {}
+        fn ping(&self, _: u64, _: usize, _: &[u8]) {}
+        fn pong(&self, _: u64, _: usize, _: &[u8]) {}
+        fn drain(&self, _: u64, _: usize) {}
+        fn close(&self, _: u64, _: usize, _: u16, _: &str) {}
+        fn check_origin(&self, _: u64, origin: &str) -> bool {
+            origin == "https://example.com"
+        }
+        fn select_subprotocol(&self, _: u64, _: &[String]) -> Option<usize> {
+            None
+        }
+        fn connect_failed(&self, _: &Error) {}
+    }
+
+    #[test]
+    fn a_route_reads_what_its_host_listens_to_once() {
+        let route = WsRoute::new(Arc::new(OriginOnly), Options::default());
+        assert!(route.asks_host());
+        assert!(!route.interest.ping && !route.interest.pong && !route.interest.select_subprotocol);
+        assert!(route.events.check_origin(1, "https://example.com"));
+        assert_eq!(route.events.initial_user_word(), 7);
+        assert!(format!("{route:?}").starts_with("WsRoute"));
     }
 }

@@ -5,9 +5,8 @@
 //! send can answer "queued", "queued above the high-water mark" or "dropped"
 //! at once, without asking the reactor.
 
-use std::ffi::c_void;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::conn::{WsConn, command, command_else};
 use super::route::WsRoute;
@@ -33,7 +32,9 @@ pub(crate) struct WsSocket {
     pub(crate) buffered: AtomicUsize,
     /// No more sends: a close was started, or the connection is gone.
     pub(crate) closed: AtomicBool,
-    userdata: AtomicPtr<c_void>,
+    /// The host's word for this socket (opaque here): the route's until the
+    /// host sets its own; handed to every event.
+    user: AtomicUsize,
     /// A send reported backpressure: call `on_drain` when below the mark.
     pub(crate) drain_wanted: AtomicBool,
     /// See [`INBOX_HIGH`].
@@ -52,7 +53,7 @@ impl WsSocket {
         protocol: Option<String>,
         client: bool,
     ) -> Arc<WsSocket> {
-        let userdata = AtomicPtr::new(route.userdata);
+        let user = AtomicUsize::new(route.events.initial_user_word());
         let sock = Arc::new(WsSocket {
             handle: AtomicU64::new(0),
             addr,
@@ -60,7 +61,7 @@ impl WsSocket {
             server,
             buffered: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-            userdata,
+            user,
             drain_wanted: AtomicBool::new(false),
             inbox: AtomicUsize::new(0),
             reading_paused: AtomicBool::new(false),
@@ -76,22 +77,17 @@ impl WsSocket {
         self.handle.load(Ordering::Acquire)
     }
 
-    /// The handle as the C type carries it.
-    pub(crate) fn handle_ptr(&self) -> *mut c_void {
-        self.handle() as usize as *mut c_void
-    }
-
     /// Drops the handle from the table: later calls with it get Closed.
     pub(crate) fn release(&self) {
         super::SOCKETS.remove(self.handle());
     }
 
-    pub(crate) fn userdata(&self) -> *mut c_void {
-        self.userdata.load(Ordering::Acquire)
+    pub(crate) fn user_word(&self) -> usize {
+        self.user.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_userdata(&self, p: *mut c_void) {
-        self.userdata.store(p, Ordering::Release);
+    pub(crate) fn set_user_word(&self, word: usize) {
+        self.user.store(word, Ordering::Release);
     }
 
     fn check_open(&self) -> Result<()> {
