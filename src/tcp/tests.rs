@@ -3,16 +3,30 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::config::{Config, Options, StreamEvents, StreamId};
 use super::stream::TcpShared;
-use super::{Config, HostPtr, Options};
-use crate::ffi::tcp::sq_tcp_callbacks;
+use crate::Error;
 use crate::net::writeq::Sent;
 
+/// A host that listens to nothing.
+#[derive(Debug)]
+struct Deaf;
+
+impl StreamEvents for Deaf {
+    fn wants_end(&self) -> bool {
+        false
+    }
+    fn on_connect(&self, _user: usize, _outcome: Result<StreamId, &Error>) {}
+    fn on_data(&self, _user: usize, _id: StreamId, _data: &[u8]) {}
+    fn on_end(&self, _user: usize, _id: StreamId) {}
+    fn on_drain(&self, _user: usize, _id: StreamId) {}
+    fn on_close(&self, _user: usize, _id: StreamId, _outcome: Result<(), &Error>) {}
+}
+
 fn shared(high_water: usize, max_buffer: usize) -> Arc<TcpShared> {
-    let callbacks = sq_tcp_callbacks { size: 0, on_connect: None, on_data: None, on_end: None, on_drain: None, on_close: None };
     let opts = Options { high_water, max_buffer, ..Options::default() };
     let lp = crate::Loop::new();
-    TcpShared::new(Arc::new(Config { callbacks, opts, listener_dead: None }), HostPtr(std::ptr::null_mut()), lp.handle().clone(), 0)
+    TcpShared::new(Arc::new(Config { events: Arc::new(Deaf), opts, listener_dead: None }), lp.handle().clone(), 0)
 }
 
 #[test]
