@@ -77,12 +77,12 @@ impl StreamEvents for Echo {
     }
     fn on_connect(&self, user: usize, outcome: Result<StreamId, &Error>) {
         let id = outcome.expect("an accepted stream");
-        super::STREAMS.get(id).expect("a live handle").set_user_word(8);
+        super::stream::STREAMS.get(id).expect("a live handle").set_user_word(8);
         self.seen.lock().unwrap().push(format!("connect {user}"));
     }
     fn on_data(&self, user: usize, id: StreamId, data: &[u8]) {
         self.seen.lock().unwrap().push(format!("data {user} {}", String::from_utf8_lossy(data)));
-        super::STREAMS.get(id).expect("a live handle").write(data).expect("queued");
+        super::stream::STREAMS.get(id).expect("a live handle").write(data).expect("queued");
     }
     fn on_end(&self, _user: usize, _id: StreamId) {
         unreachable!("the stream closes itself at EOF without wants_end");
