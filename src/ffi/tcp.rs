@@ -5,15 +5,17 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::boundary::{Castable, fail, fail_null, ffi_boundary, ffi_try, into_ptr, str_arg, take_box, try_ref};
+use super::boundary::{
+    Castable, fail, fail_null, ffi_boundary, ffi_try, into_ptr, set_last_error, str_arg, take_box, try_ref,
+};
 use super::event_loop::sq_loop;
 use super::server::SQ_INLINE;
-use super::status::{SQ_OK, sq_status};
+use super::status::{SQ_OK, sq_status, status_of};
 use super::ws::{SQ_BACKPRESSURE, bytes_arg, known_prefix, read_versioned};
 use crate::reactor::handles::Stale;
 use crate::tcp::listener::Listener;
 use crate::tcp::stream::TcpShared;
-use crate::tcp::{Config, HostPtr, Options};
+use crate::tcp::{Config, Options, StreamEvents, StreamId};
 use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind};
 
@@ -108,6 +110,91 @@ pub struct sq_tcp_options {
 const _: () = assert!(std::mem::size_of::<sq_tcp_options>() == 8 * 8);
 const _: () = assert!(std::mem::size_of::<sq_tcp_callbacks>() == 6 * 8);
 
+/// The C host's stream events: its callbacks for the streams of one
+/// listener or connect, and the userdata each of those streams starts with
+/// (the stream's user word holds its userdata from then on).
+#[derive(Debug)]
+struct CStreamEvents {
+    cb: sq_tcp_callbacks,
+    userdata: *mut c_void,
+}
+
+// SAFETY: `userdata` is only handed back to the host's callbacks, which is
+// what the host asked for; squall never reads through it. The callbacks
+// are plain function pointers.
+unsafe impl Send for CStreamEvents {}
+// SAFETY: as above: nothing here is dereferenced or mutated.
+unsafe impl Sync for CStreamEvents {}
+
+/// A stream's handle as C sees it: its id, never a pointer to memory.
+fn handle_ptr(id: StreamId) -> *mut sq_tcp {
+    id as usize as *mut sq_tcp
+}
+
+/// A stream's user word as the host's userdata pointer.
+fn userdata_ptr(user: usize) -> *mut c_void {
+    user as *mut c_void
+}
+
+/// The status of a failure handed to a callback, with `sq_last_error()`
+/// set to its message on this thread first.
+fn failure_status(e: &Error) -> sq_status {
+    set_last_error(e.message());
+    status_of(e.kind())
+}
+
+impl StreamEvents for CStreamEvents {
+    fn first_user_word(&self) -> usize {
+        self.userdata as usize
+    }
+
+    fn wants_end(&self) -> bool {
+        self.cb.on_end.is_some()
+    }
+
+    fn on_connect(&self, user: usize, outcome: Result<StreamId, &Error>) {
+        let Some(cb) = self.cb.on_connect else { return };
+        let (stream, status) = match outcome {
+            Ok(id) => (handle_ptr(id), SQ_OK),
+            Err(e) => (std::ptr::null_mut(), failure_status(e)),
+        };
+        // SAFETY: a callback the host registered, with its userdata and the
+        // stream's handle (an id, never dereferenced), or NULL for a failure.
+        unsafe { cb(userdata_ptr(user), stream, status) };
+    }
+
+    fn on_data(&self, user: usize, id: StreamId, data: &[u8]) {
+        if let Some(cb) = self.cb.on_data {
+            // SAFETY: as in `on_connect`; `data` outlives the call.
+            unsafe { cb(userdata_ptr(user), handle_ptr(id), data.as_ptr().cast(), data.len()) };
+        }
+    }
+
+    fn on_end(&self, user: usize, id: StreamId) {
+        if let Some(cb) = self.cb.on_end {
+            // SAFETY: as in `on_connect`.
+            unsafe { cb(userdata_ptr(user), handle_ptr(id)) };
+        }
+    }
+
+    fn on_drain(&self, user: usize, id: StreamId) {
+        if let Some(cb) = self.cb.on_drain {
+            // SAFETY: as in `on_connect`.
+            unsafe { cb(userdata_ptr(user), handle_ptr(id)) };
+        }
+    }
+
+    fn on_close(&self, user: usize, id: StreamId, outcome: Result<(), &Error>) {
+        let Some(cb) = self.cb.on_close else { return };
+        let status = match outcome {
+            Ok(()) => SQ_OK,
+            Err(e) => failure_status(e),
+        };
+        // SAFETY: as in `on_connect`.
+        unsafe { cb(userdata_ptr(user), handle_ptr(id), status) };
+    }
+}
+
 fn default_options() -> sq_tcp_options {
     let d = Options::default();
     sq_tcp_options {
@@ -147,8 +234,13 @@ pub extern "C" fn sq_tcp_options_init(options: *mut sq_tcp_options, size: usize)
     }
 }
 
-/// Reads the callbacks and options structs into a stream configuration.
-fn config(callbacks: *const sq_tcp_callbacks, options: *const sq_tcp_options) -> Result<Config, Error> {
+/// Reads the callbacks and options structs: the streams' events (with
+/// their first userdata) and options.
+fn config(
+    callbacks: *const sq_tcp_callbacks,
+    options: *const sq_tcp_options,
+    userdata: *mut c_void,
+) -> Result<(CStreamEvents, Options), Error> {
     if callbacks.is_null() {
         return Err(Error::new(ErrorKind::Null, "callbacks is NULL"));
     }
@@ -177,7 +269,7 @@ fn config(callbacks: *const sq_tcp_callbacks, options: *const sq_tcp_options) ->
         nodelay: o.nodelay != 0,
         inline: o.flags & u64::from(SQ_INLINE) != 0,
     };
-    Ok(Config { callbacks, opts, listener_dead: None })
+    Ok((CStreamEvents { cb: callbacks, userdata }, opts))
 }
 
 /// Binds a listening socket on `host:port` now (port 0 picks a free port:
@@ -207,8 +299,9 @@ pub extern "C" fn sq_tcp_listen(
         let lp = try_ref!(sq_loop, r#loop, "loop");
         // SAFETY: NUL-terminated string per the API contract.
         let host = ffi_try!(unsafe { str_arg(host, "host") });
-        let config = ffi_try!(config(callbacks, options));
-        let listener = ffi_try!(Listener::bind(lp.handle(), host, port, config, HostPtr(userdata)));
+        let (events, opts) = ffi_try!(config(callbacks, options, userdata));
+        let config = Config { events: Arc::new(events), opts, listener_dead: None };
+        let listener = ffi_try!(Listener::bind(lp.handle(), host, port, config));
         into_ptr::<sq_tcp_listener>(listener)
     }
 }
@@ -273,15 +366,16 @@ pub extern "C" fn sq_tcp_connect(
         let lp = try_ref!(sq_loop, r#loop, "loop");
         // SAFETY: NUL-terminated string per the API contract.
         let host = ffi_try!(unsafe { str_arg(host, "host") });
-        let config = ffi_try!(config(callbacks, options));
-        if config.callbacks.on_connect.is_none() {
+        let (events, opts) = ffi_try!(config(callbacks, options, userdata));
+        if events.cb.on_connect.is_none() {
             return fail_null("callbacks->on_connect");
         }
         if host.is_empty() || port == 0 {
             return fail(Error::new(ErrorKind::InvalidArg, "a connect needs a host and a port above 0"));
         }
         ffi_try!(lp.handle().check_usable());
-        crate::tcp::stream::connect(lp.handle(), host.to_owned(), port, Arc::new(config), HostPtr(userdata));
+        let config = Config { events: Arc::new(events), opts, listener_dead: None };
+        crate::tcp::stream::connect(lp.handle(), host.to_owned(), port, Arc::new(config));
         SQ_OK
     }
 }
@@ -414,7 +508,7 @@ pub extern "C" fn sq_tcp_resume_reading(stream: *mut sq_tcp) -> sq_status {
 pub extern "C" fn sq_tcp_set_userdata(stream: *mut sq_tcp, userdata: *mut c_void) -> sq_status {
     ffi_boundary! {
         let s = ffi_try!(self::stream(stream));
-        s.set_userdata(userdata);
+        s.set_user_word(userdata as usize);
         SQ_OK
     }
 }
@@ -429,7 +523,7 @@ pub extern "C" fn sq_tcp_set_userdata(stream: *mut sq_tcp, userdata: *mut c_void
 pub extern "C" fn sq_tcp_userdata(stream: *mut sq_tcp) -> *mut c_void {
     ffi_boundary! {
         match self::stream(stream) {
-            Ok(s) => s.userdata(),
+            Ok(s) => userdata_ptr(s.user_word()),
             Err(e) => fail(e),
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mio::event::Event;
 use mio::{Interest, Token};
 
-use super::{Config, HostPtr};
+use super::config::Config;
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::listener as net;
 use crate::reactor::{LoopHandle, Reactor};
@@ -26,7 +26,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub(crate) struct ListenerShared {
     loop_handle: LoopHandle,
     config: Arc<Config>,
-    userdata: HostPtr,
     pub(crate) addr: SocketAddr,
     /// Set when the host frees the listener.
     dead: Arc<AtomicBool>,
@@ -40,8 +39,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The host's listener (`sq_tcp_listener`). Dropping it stops accepting on
-/// every reactor; streams already accepted live on.
+/// The host's listener. Dropping it stops accepting on every reactor;
+/// streams already accepted live on.
 #[derive(Debug)]
 pub(crate) struct Listener {
     pub(crate) shared: Arc<ListenerShared>,
@@ -49,7 +48,7 @@ pub(crate) struct Listener {
 
 impl Listener {
     /// Binds `host:port` now and starts accepting once the loop runs.
-    pub(crate) fn bind(loop_handle: &LoopHandle, host: &str, port: u16, mut config: Config, userdata: HostPtr) -> Result<Listener> {
+    pub(crate) fn bind(loop_handle: &LoopHandle, host: &str, port: u16, mut config: Config) -> Result<Listener> {
         let addr = net::resolve(host, port)?;
         let socket = net::bind(addr, config.opts.backlog)?;
         let bound = socket.local_addr().map_err(|e| Error::io("getsockname", e))?;
@@ -58,7 +57,6 @@ impl Listener {
         let shared = Arc::new(ListenerShared {
             loop_handle: loop_handle.clone(),
             config: Arc::new(config),
-            userdata,
             addr: bound,
             dead,
             first: Mutex::new(Some(socket)),
@@ -180,7 +178,7 @@ impl Source {
         }
         loop {
             match self.socket.accept() {
-                Ok((stream, _peer)) => super::stream::accepted(r, stream, &self.shared.config, self.shared.userdata),
+                Ok((stream, _peer)) => super::stream::accepted(r, stream, &self.shared.config),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted) => {}
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {

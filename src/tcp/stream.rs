@@ -6,24 +6,23 @@
 //! write answers OK / BACKPRESSURE / LIMIT at once) and shipped to the
 //! owning reactor as a command; the reactor writes them with `writev`.
 //! Events reach the host through the reactor's per-turn batch of host tasks
-//! (or, with `SQ_INLINE`, run on the reactor), so they keep their order:
+//! (or, with `Options::inline`, run on the reactor), so they keep their order:
 //! `on_connect`, `on_data`…, `on_end`, `on_close` last, after which the
 //! handle is released.
 
 use std::collections::VecDeque;
-use std::ffi::c_void;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use super::{Config, HostPtr, INBOX_HIGH, INBOX_LOW, STREAMS};
-use crate::ffi::status::{SQ_ERR_CONNECT, SQ_ERR_IO, SQ_ERR_PANIC, SQ_ERR_RESOLVE, SQ_ERR_TIMEOUT, SQ_OK, sq_status};
+use super::config::{Config, StreamId};
+use crate::reactor::handles::HandleTable;
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::writeq::write_queue;
 use crate::reactor::{LoopHandle, Reactor, Task};
@@ -31,6 +30,14 @@ use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind, Result};
 
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Every open stream in the process, by handle.
+pub(crate) static STREAMS: LazyLock<HandleTable<TcpShared>> = LazyLock::new(HandleTable::default);
+
+/// Undelivered bytes (handed to the host, its `on_data` not yet returned)
+/// above which a stream stops reading, and below which it reads again.
+pub(crate) const INBOX_HIGH: usize = 1 << 20;
+pub(crate) const INBOX_LOW: usize = 256 << 10;
 
 /// The shared part of one stream: what the handle leads to.
 #[derive(Debug)]
@@ -51,21 +58,23 @@ pub(crate) struct TcpShared {
     silenced: AtomicBool,
     /// Not even `on_close` (a stream accepted by a listener being freed).
     muted: AtomicBool,
-    userdata: AtomicPtr<c_void>,
+    /// The host's word for this stream, handed to every event; never interpreted here.
+    user: AtomicUsize,
     /// A write reported backpressure: call `on_drain` once at or below the mark.
     drain_wanted: AtomicBool,
     /// Bytes handed to the host whose `on_data` has not returned yet.
     inbox: AtomicUsize,
     /// Reading paused because `inbox` went over [`INBOX_HIGH`].
     reading_paused: AtomicBool,
-    /// Reading paused by the host (`sq_tcp_pause_reading`).
+    /// Reading paused by the host ([`TcpShared::pause_reading`]).
     pub(crate) host_paused: AtomicBool,
     pub(crate) peer: OnceLock<SocketAddr>,
     pub(crate) local: OnceLock<SocketAddr>,
 }
 
 impl TcpShared {
-    pub(crate) fn new(config: Arc<Config>, userdata: HostPtr, loop_handle: LoopHandle, reactor: usize) -> Arc<TcpShared> {
+    pub(crate) fn new(config: Arc<Config>, loop_handle: LoopHandle, reactor: usize) -> Arc<TcpShared> {
+        let user = config.events.first_user_word();
         Arc::new(TcpShared {
             handle: AtomicU64::new(0),
             reactor,
@@ -77,7 +86,7 @@ impl TcpShared {
             closed: AtomicBool::new(false),
             silenced: AtomicBool::new(false),
             muted: AtomicBool::new(false),
-            userdata: AtomicPtr::new(userdata.0),
+            user: AtomicUsize::new(user),
             drain_wanted: AtomicBool::new(false),
             inbox: AtomicUsize::new(0),
             reading_paused: AtomicBool::new(false),
@@ -95,9 +104,9 @@ impl TcpShared {
         self.handle.store(h, Ordering::Release);
     }
 
-    /// The handle as the C type carries it (NULL before it has one).
-    pub(crate) fn handle_ptr(&self) -> *mut crate::ffi::tcp::sq_tcp {
-        self.handle.load(Ordering::Acquire) as usize as *mut _
+    /// The stream's handle (0 before it has one).
+    pub(crate) fn id(&self) -> StreamId {
+        self.handle.load(Ordering::Acquire)
     }
 
     /// Drops the handle from the table: later calls with it get Closed.
@@ -108,12 +117,13 @@ impl TcpShared {
         }
     }
 
-    pub(crate) fn userdata(&self) -> *mut c_void {
-        self.userdata.load(Ordering::Acquire)
+    /// The host's word for this stream (the events' first one until set).
+    pub(crate) fn user_word(&self) -> usize {
+        self.user.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_userdata(&self, p: *mut c_void) {
-        self.userdata.store(p, Ordering::Release);
+    pub(crate) fn set_user_word(&self, word: usize) {
+        self.user.store(word, Ordering::Release);
     }
 
     /// Counts `n` more bytes against the limits: over `max_buffer` with
@@ -241,16 +251,9 @@ impl TcpShared {
     }
 
     /// Runs the host's `on_close` (unless muted), then releases the handle.
-    fn tell_closed(&self, status: sq_status, message: &str) {
-        if !self.muted.load(Ordering::Acquire)
-            && let Some(cb) = self.config.callbacks.on_close
-        {
-            if status != SQ_OK {
-                crate::ffi::boundary::set_last_error(message);
-            }
-            // SAFETY: a callback the host registered, called with its
-            // userdata and the stream's handle (an id, never dereferenced).
-            unsafe { cb(self.userdata(), self.handle_ptr(), status) };
+    fn tell_closed(&self, outcome: std::result::Result<(), &Error>) {
+        if !self.muted.load(Ordering::Acquire) {
+            self.config.events.on_close(self.user_word(), self.id(), outcome);
         }
         self.release();
     }
@@ -269,8 +272,8 @@ impl Drop for Release {
 /// Why and how a connection ends.
 #[derive(Debug)]
 struct Ending {
-    status: sq_status,
-    message: String,
+    /// Why, when it is not a close asked for (`on_close` gets it).
+    error: Option<Error>,
     /// Shut the write side down first (a graceful close: our FIN follows the output).
     graceful: bool,
     /// Reset the connection (SO_LINGER 0): an abort.
@@ -279,13 +282,13 @@ struct Ending {
 
 impl Ending {
     fn graceful() -> Ending {
-        Ending { status: SQ_OK, message: String::new(), graceful: true, reset: false }
+        Ending { error: None, graceful: true, reset: false }
     }
     fn reset() -> Ending {
-        Ending { status: SQ_OK, message: String::new(), graceful: false, reset: true }
+        Ending { error: None, graceful: false, reset: true }
     }
-    fn error(status: sq_status, message: String) -> Ending {
-        Ending { status, message, graceful: false, reset: false }
+    fn error(kind: ErrorKind, message: String) -> Ending {
+        Ending { error: Some(Error::new(kind, message)), graceful: false, reset: false }
     }
 }
 
@@ -334,7 +337,7 @@ impl std::fmt::Debug for TcpConn {
 }
 
 /// Hands an event to the host: a task for the host thread, or with
-/// `SQ_INLINE` a command that runs on this reactor once the current
+/// `Options::inline` a command that runs on this reactor once the current
 /// operation is over.
 fn dispatch(r: &mut Reactor, shared: &Arc<TcpShared>, f: impl FnOnce() + Send + 'static) {
     if shared.config.opts.inline {
@@ -350,11 +353,11 @@ static NEXT_REACTOR: AtomicUsize = AtomicUsize::new(0);
 /// Starts a connect to `host:port` once the loop runs: resolution on the
 /// resolver pool, then every address in order; `on_connect` tells the
 /// outcome. Any thread.
-pub(crate) fn connect(loop_handle: &LoopHandle, host: String, port: u16, config: Arc<Config>, userdata: HostPtr) {
+pub(crate) fn connect(loop_handle: &LoopHandle, host: String, port: u16, config: Arc<Config>) {
     let lh = loop_handle.clone();
     loop_handle.when_started(Box::new(move || {
         let index = NEXT_REACTOR.fetch_add(1, Ordering::Relaxed) % lh.reactor_count().max(1);
-        let shared = TcpShared::new(config, userdata, lh.clone(), index);
+        let shared = TcpShared::new(config, lh.clone(), index);
         let _ = lh.send_to_reactor(index, Box::new(move |r: &mut Reactor| begin_connect(r, shared, host, port)));
     }));
 }
@@ -393,8 +396,8 @@ fn begin_connect(r: &mut Reactor, shared: Arc<TcpShared>, host: String, port: u1
 
 /// On the reactor: a stream a listener accepted enters the slab and the
 /// host is told (`on_connect`).
-pub(crate) fn accepted(r: &mut Reactor, stream: TcpStream, config: &Arc<Config>, userdata: HostPtr) {
-    let shared = TcpShared::new(config.clone(), userdata, r.loop_handle.clone(), r.index);
+pub(crate) fn accepted(r: &mut Reactor, stream: TcpStream, config: &Arc<Config>) {
+    let shared = TcpShared::new(config.clone(), r.loop_handle.clone(), r.index);
     let conn = TcpConn::new(Some(stream), shared, Phase::Open);
     r.insert(Box::new(conn), |r, d, token, generation| {
         let Some(c) = d.as_any().downcast_mut::<TcpConn>() else { return false };
@@ -456,11 +459,7 @@ impl TcpConn {
                 let _ = s.close(true);
                 return;
             }
-            if let Some(cb) = s.config.callbacks.on_connect {
-                // SAFETY: a callback the host registered, with its userdata
-                // and the stream's handle (an id, never dereferenced).
-                unsafe { cb(s.userdata(), s.handle_ptr(), SQ_OK) };
-            }
+            s.config.events.on_connect(s.user_word(), Ok(s.id()));
         });
     }
 
@@ -474,7 +473,7 @@ impl TcpConn {
                 self.phase = Phase::Connecting { addrs, next: 0, last_error: String::new() };
                 self.try_next(r);
             }
-            Err(e) => self.connect_failed(r, SQ_ERR_RESOLVE, format!("cannot resolve the host: {e}")),
+            Err(e) => self.connect_failed(r, ErrorKind::Resolve, format!("cannot resolve the host: {e}")),
         }
     }
 
@@ -484,7 +483,7 @@ impl TcpConn {
             let Phase::Connecting { addrs, next, last_error } = &mut self.phase else { return };
             let Some(&addr) = addrs.get(*next) else {
                 let msg = format!("cannot connect: {last_error}");
-                self.connect_failed(r, SQ_ERR_CONNECT, msg);
+                self.connect_failed(r, ErrorKind::Connect, msg);
                 return;
             };
             match TcpStream::connect(addr) {
@@ -538,8 +537,8 @@ impl TcpConn {
         }
     }
 
-    /// The connect failed: `on_connect` with the status and no stream.
-    fn connect_failed(&mut self, r: &mut Reactor, status: sq_status, message: String) {
+    /// The connect failed: `on_connect` with the error and no stream.
+    fn connect_failed(&mut self, r: &mut Reactor, kind: ErrorKind, message: String) {
         tracing::debug!(target: "squall::tcp", "connect failed: {message}");
         if let Some(mut s) = self.stream.take() {
             let _ = r.registry().deregister(&mut s);
@@ -547,7 +546,8 @@ impl TcpConn {
         self.phase = Phase::Failed;
         self.told = true;
         let s = self.shared.clone();
-        dispatch(r, &self.shared, move || tell_connect_failed(&s, status, &message));
+        let error = Error::new(kind, message);
+        dispatch(r, &self.shared, move || tell_connect_failed(&s, &error));
     }
 
     /// Output from the host (already counted in `buffered`).
@@ -614,7 +614,7 @@ impl TcpConn {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.end(r, Ending::error(SQ_ERR_IO, format!("read: {e}")));
+                    self.end(r, Ending::error(ErrorKind::Io, format!("read: {e}")));
                     break;
                 }
             }
@@ -636,11 +636,8 @@ impl TcpConn {
         }
         let s = shared.clone();
         dispatch(r, shared, move || {
-            if !s.silenced.load(Ordering::Acquire)
-                && let Some(cb) = s.config.callbacks.on_data
-            {
-                // SAFETY: as in `announce`; `data` outlives the call.
-                unsafe { cb(s.userdata(), s.handle_ptr(), data.as_ptr().cast(), data.len()) };
+            if !s.silenced.load(Ordering::Acquire) {
+                s.config.events.on_data(s.user_word(), s.id(), &data);
             }
             s.data_taken(n);
         });
@@ -655,12 +652,10 @@ impl TcpConn {
             if s.silenced.load(Ordering::Acquire) {
                 return;
             }
-            match s.config.callbacks.on_end {
-                // SAFETY: as in `announce`.
-                Some(cb) => unsafe { cb(s.userdata(), s.handle_ptr()) },
-                None => {
-                    let _ = s.close(false);
-                }
+            if s.config.events.wants_end() {
+                s.config.events.on_end(s.user_word(), s.id());
+            } else {
+                let _ = s.close(false);
             }
         });
     }
@@ -677,9 +672,9 @@ impl TcpConn {
         match outcome {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WriteZero => {
-                self.end(r, Ending::error(SQ_ERR_IO, "write: the connection is gone".into()));
+                self.end(r, Ending::error(ErrorKind::Io, "write: the connection is gone".into()));
             }
-            Err(e) => self.end(r, Ending::error(SQ_ERR_IO, format!("write: {e}"))),
+            Err(e) => self.end(r, Ending::error(ErrorKind::Io, format!("write: {e}"))),
         }
         if written_total > 0 {
             let left = self.shared.buffered.fetch_sub(written_total, Ordering::AcqRel).saturating_sub(written_total);
@@ -689,11 +684,8 @@ impl TcpConn {
             {
                 let s = self.shared.clone();
                 dispatch(r, &self.shared, move || {
-                    if !s.silenced.load(Ordering::Acquire)
-                        && let Some(cb) = s.config.callbacks.on_drain
-                    {
-                        // SAFETY: as in `announce`.
-                        unsafe { cb(s.userdata(), s.handle_ptr()) };
+                    if !s.silenced.load(Ordering::Acquire) {
+                        s.config.events.on_drain(s.user_word(), s.id());
                     }
                 });
             }
@@ -740,10 +732,10 @@ impl TcpConn {
         if std::mem::replace(&mut self.told, true) {
             return;
         }
-        tracing::trace!(target: "squall::tcp", "token {} closed: {} {:?}", self.token, ending.status, ending.message);
+        tracing::trace!(target: "squall::tcp", "token {} closed: {:?}", self.token, ending.error);
         let guard = Release(self.shared.clone());
         dispatch(r, &self.shared, move || {
-            guard.0.tell_closed(ending.status, &ending.message);
+            guard.0.tell_closed(ending.error.as_ref().map_or(Ok(()), Err));
             drop(guard);
         });
     }
@@ -756,13 +748,9 @@ impl TcpConn {
     }
 }
 
-/// Runs `on_connect` for a failed connect, with `sq_last_error()` saying why.
-fn tell_connect_failed(s: &TcpShared, status: sq_status, message: &str) {
-    if let Some(cb) = s.config.callbacks.on_connect {
-        crate::ffi::boundary::set_last_error(message);
-        // SAFETY: a callback the host registered, with its userdata; no stream.
-        unsafe { cb(s.userdata(), std::ptr::null_mut(), status) };
-    }
+/// Runs `on_connect` for a failed connect: no stream, the error says why.
+fn tell_connect_failed(s: &TcpShared, error: &Error) {
+    s.config.events.on_connect(s.user_word(), Err(error));
 }
 
 impl Watcher for TcpConn {
@@ -774,7 +762,7 @@ impl Watcher for TcpConn {
                 if ev.is_error()
                     && let Some(Ok(Some(e))) = self.stream.as_ref().map(|s| s.take_error())
                 {
-                    self.end(r, Ending::error(SQ_ERR_IO, e.to_string()));
+                    self.end(r, Ending::error(ErrorKind::Io, e.to_string()));
                 }
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                     self.on_readable(r);
@@ -793,11 +781,11 @@ impl Watcher for TcpConn {
         match self.phase {
             Phase::Resolving | Phase::Connecting { .. } if self.connect_deadline.is_some_and(|d| now >= d) => {
                 let t = self.shared.config.opts.connect_timeout_ms;
-                self.connect_failed(r, SQ_ERR_TIMEOUT, format!("the connect timed out after {t} ms"));
+                self.connect_failed(r, ErrorKind::Timeout, format!("the connect timed out after {t} ms"));
             }
             Phase::Open if self.close_deadline.is_some_and(|d| now >= d) && !self.out.is_empty() => {
                 let t = self.shared.config.opts.close_timeout_ms;
-                self.end(r, Ending::error(SQ_ERR_TIMEOUT, format!("the close timed out after {t} ms with output unwritten")));
+                self.end(r, Ending::error(ErrorKind::Timeout, format!("the close timed out after {t} ms with output unwritten")));
             }
             _ => {}
         }
@@ -845,9 +833,10 @@ impl Drop for TcpConn {
         let guard = Release(s.clone());
         let f = move || {
             if open {
-                guard.0.tell_closed(SQ_ERR_PANIC, "internal error: the stream was closed");
+                guard.0.tell_closed(Err(&Error::new(ErrorKind::Panic, "internal error: the stream was closed")));
             } else {
-                tell_connect_failed(&guard.0, SQ_ERR_PANIC, "internal error: the connect was abandoned");
+                let error = Error::new(ErrorKind::Panic, "internal error: the connect was abandoned");
+                tell_connect_failed(&guard.0, &error);
             }
             drop(guard);
         };
