@@ -253,3 +253,10 @@ fn tls_error(e: rustls::Error) -> io::Error {
 pub(crate) fn is_tls_error(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::InvalidData && e.to_string().starts_with("TLS")
 }
+
+impl io::Read for Stream {
+    /// Plaintext, as [`Stream::read`] says.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Stream::read(self, buf)
+    }
+}

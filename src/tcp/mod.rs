@@ -2,7 +2,7 @@
 //!
 //! A stream is two objects, as a WebSocket is: [`stream::TcpConn`] on its
 //! reactor (the socket, the output queue, the connect attempts), a
-//! [`reactor::watcher::Driven`](crate::reactor::watcher::Driven) source; and
+//! [`Watcher`](crate::reactor::watcher::Watcher) of the reactor; and
 //! [`stream::TcpShared`] (an `Arc`), the target of the host's handle, with
 //! the atomics any thread reads (bytes buffered, closed, the user word, read
 //! flow control). Handles are generation-checked ids in [`STREAMS`].

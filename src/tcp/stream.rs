@@ -22,22 +22,18 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::config::{Config, StreamId};
+use crate::reactor::flow::FlowGate;
 use crate::reactor::handles::HandleTable;
+use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::writeq::write_queue;
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind, Result};
 
-const READ_CHUNK: usize = 64 * 1024;
 
 /// Every open stream in the process, by handle.
 pub(crate) static STREAMS: LazyLock<HandleTable<TcpShared>> = LazyLock::new(HandleTable::default);
-
-/// Undelivered bytes (handed to the host, its `on_data` not yet returned)
-/// above which a stream stops reading, and below which it reads again.
-pub(crate) const INBOX_HIGH: usize = 1 << 20;
-pub(crate) const INBOX_LOW: usize = 256 << 10;
 
 /// The shared part of one stream: what the handle leads to.
 #[derive(Debug)]
@@ -62,10 +58,9 @@ pub(crate) struct TcpShared {
     user: AtomicUsize,
     /// A write reported backpressure: call `on_drain` once at or below the mark.
     drain_wanted: AtomicBool,
-    /// Bytes handed to the host whose `on_data` has not returned yet.
-    inbox: AtomicUsize,
-    /// Reading paused because `inbox` went over [`INBOX_HIGH`].
-    reading_paused: AtomicBool,
+    /// Bytes handed to the host whose `on_data` has not returned yet: more
+    /// than 1 MiB pauses reading, until under 256 KiB.
+    inbox: FlowGate,
     /// Reading paused by the host ([`TcpShared::pause_reading`]).
     pub(crate) host_paused: AtomicBool,
     pub(crate) peer: OnceLock<SocketAddr>,
@@ -88,8 +83,7 @@ impl TcpShared {
             muted: AtomicBool::new(false),
             user: AtomicUsize::new(user),
             drain_wanted: AtomicBool::new(false),
-            inbox: AtomicUsize::new(0),
-            reading_paused: AtomicBool::new(false),
+            inbox: FlowGate::default(),
             host_paused: AtomicBool::new(false),
             peer: OnceLock::new(),
             local: OnceLock::new(),
@@ -212,10 +206,7 @@ impl TcpShared {
 
     /// The host's `on_data` returned: read again if the stream paused for it.
     fn data_taken(self: &Arc<Self>, n: usize) {
-        // SeqCst here and in `TcpConn::deliver`: its store of
-        // `reading_paused` must not pass its re-check of `inbox`.
-        let left = self.inbox.fetch_sub(n, Ordering::SeqCst).saturating_sub(n);
-        if left < INBOX_LOW && self.reading_paused.swap(false, Ordering::SeqCst) {
+        if self.inbox.taken(n) {
             self.command(|r, c| {
                 c.auto_paused = false;
                 c.on_readable(r);
@@ -336,17 +327,6 @@ impl std::fmt::Debug for TcpConn {
     }
 }
 
-/// Hands an event to the host: a task for the host thread, or with
-/// `Options::inline` a command that runs on this reactor once the current
-/// operation is over.
-fn dispatch(r: &mut Reactor, shared: &Arc<TcpShared>, f: impl FnOnce() + Send + 'static) {
-    if shared.config.opts.inline {
-        crate::reactor::push_local(Box::new(move |_r: &mut Reactor| f()));
-    } else {
-        r.host_tasks.push(Task::Boxed(Box::new(f)));
-    }
-}
-
 /// The reactor index the next connect goes to.
 static NEXT_REACTOR: AtomicUsize = AtomicUsize::new(0);
 
@@ -451,7 +431,7 @@ impl TcpConn {
         shared.publish(self.token, self.generation);
         self.phase = Phase::Open;
         let s = shared.clone();
-        dispatch(r, &shared, move || {
+        r.deliver(shared.config.opts.inline, move || {
             if s.config.listener_dead.as_ref().is_some_and(|d| d.load(Ordering::Acquire)) {
                 // Accepted while its listener was being freed: never shown
                 // to the host, closed quietly.
@@ -547,7 +527,7 @@ impl TcpConn {
         self.told = true;
         let s = self.shared.clone();
         let error = Error::new(kind, message);
-        dispatch(r, &self.shared, move || tell_connect_failed(&s, &error));
+        r.deliver(self.shared.config.opts.inline, move || tell_connect_failed(&s, &error));
     }
 
     /// Output from the host (already counted in `buffered`).
@@ -583,59 +563,26 @@ impl TcpConn {
 
     /// Reads until the socket has no more, the host is behind, or it paused us.
     fn on_readable(&mut self, r: &mut Reactor) {
-        if !matches!(self.phase, Phase::Open) {
-            return;
-        }
-        let mut scratch = std::mem::take(&mut r.scratch);
-        if scratch.len() < READ_CHUNK {
-            scratch.resize(READ_CHUNK, 0);
-        }
-        while let Some(s) = self.stream.as_mut() {
-            if self.ending.is_some()
-                || self.eof
-                || self.closing
-                || self.auto_paused
-                || self.shared.host_paused.load(Ordering::Acquire)
-            {
-                break;
+        match read_ready(r, self) {
+            ReadEnd::Eof => {
+                self.eof = true;
+                self.on_eof(r);
             }
-            match s.read(&mut scratch) {
-                Ok(0) => {
-                    self.eof = true;
-                    self.on_eof(r);
-                    break;
-                }
-                Ok(n) => {
-                    self.deliver(r, scratch[..n].to_vec());
-                    if n < scratch.len() && !self.read_closed {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.end(r, Ending::error(ErrorKind::Io, format!("read: {e}")));
-                    break;
-                }
-            }
+            ReadEnd::Failed(e) => self.end(r, Ending::error(ErrorKind::Io, format!("read: {e}"))),
+            ReadEnd::Drained | ReadEnd::Paused => {}
         }
-        r.scratch = scratch;
     }
 
     /// Bytes for the host's `on_data`.
     fn deliver(&mut self, r: &mut Reactor, data: Vec<u8>) {
         let n = data.len();
         let shared = &self.shared;
-        if shared.inbox.fetch_add(n, Ordering::SeqCst) + n > INBOX_HIGH {
+        if shared.inbox.handed(n) {
             // The host is behind: stop reading until it catches up.
-            shared.reading_paused.store(true, Ordering::SeqCst);
             self.auto_paused = true;
-            if shared.inbox.load(Ordering::SeqCst) < INBOX_LOW && shared.reading_paused.swap(false, Ordering::SeqCst) {
-                self.auto_paused = false;
-            }
         }
         let s = shared.clone();
-        dispatch(r, shared, move || {
+        r.deliver(shared.config.opts.inline, move || {
             if !s.silenced.load(Ordering::Acquire) {
                 s.config.events.on_data(s.user_word(), s.id(), &data);
             }
@@ -648,7 +595,7 @@ impl TcpConn {
     /// handled (so replies written from those `on_data` calls go out).
     fn on_eof(&mut self, r: &mut Reactor) {
         let s = self.shared.clone();
-        dispatch(r, &self.shared, move || {
+        r.deliver(self.shared.config.opts.inline, move || {
             if s.silenced.load(Ordering::Acquire) {
                 return;
             }
@@ -683,7 +630,7 @@ impl TcpConn {
                 && self.shared.drain_wanted.swap(false, Ordering::AcqRel)
             {
                 let s = self.shared.clone();
-                dispatch(r, &self.shared, move || {
+                r.deliver(self.shared.config.opts.inline, move || {
                     if !s.silenced.load(Ordering::Acquire) {
                         s.config.events.on_drain(s.user_word(), s.id());
                     }
@@ -734,7 +681,7 @@ impl TcpConn {
         }
         tracing::trace!(target: "squall::tcp", "token {} closed: {:?}", self.token, ending.error);
         let guard = Release(self.shared.clone());
-        dispatch(r, &self.shared, move || {
+        r.deliver(self.shared.config.opts.inline, move || {
             guard.0.tell_closed(ending.error.as_ref().map_or(Ok(()), Err));
             drop(guard);
         });
@@ -751,6 +698,29 @@ impl TcpConn {
 /// Runs `on_connect` for a failed connect: no stream, the error says why.
 fn tell_connect_failed(s: &TcpShared, error: &Error) {
     s.config.events.on_connect(s.user_word(), Err(error));
+}
+
+impl Input for TcpConn {
+    fn socket(&mut self) -> Option<&mut dyn Read> {
+        self.stream.as_mut().map(|s| s as &mut dyn Read)
+    }
+
+    fn wants_input(&self) -> bool {
+        matches!(self.phase, Phase::Open)
+            && self.ending.is_none()
+            && !self.eof
+            && !self.closing
+            && !self.auto_paused
+            && !self.shared.host_paused.load(Ordering::Acquire)
+    }
+
+    fn short_read_drains(&self) -> bool {
+        !self.read_closed
+    }
+
+    fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        self.deliver(r, bytes.to_vec());
+    }
 }
 
 impl Watcher for TcpConn {

@@ -15,16 +15,16 @@ use tungstenite::protocol::Role;
 use super::MessageKind;
 use super::route::WsRoute;
 use super::session::{Limits, Session, WsEvent};
-use super::socket::{INBOX_HIGH, INBOX_LOW, WsSocket};
+use super::socket::WsSocket;
 use super::topics::Topic;
 use crate::http::request::{ConnAddr, Request};
 use crate::http::server::ServerShared;
 use crate::net::tls::Stream;
 use crate::net::writeq::write_queue;
+use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 use crate::reactor::{Reactor, Task};
 
-const READ_CHUNK: usize = 64 * 1024;
 /// How long a close we started waits for the peer's reply.
 const CLOSE_GRACE_MS: u64 = 5_000;
 /// A connection that read nothing for this long gives its protocol context
@@ -152,7 +152,7 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         c.queue_new(hello);
     }
     let s = sock.clone();
-    dispatch(r, &sock, move || {
+    r.deliver(sock.route.opts.inline, move || {
         if !s.server.dead.load(Ordering::Acquire) {
             s.route.events.open(s.handle(), s.user_word(), req.as_ref().map(|q| q.handle()));
         }
@@ -175,6 +175,26 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
             tracing::error!(target: "squall::ws", "panic while upgrading a connection (closed): {}", crate::error::panic_message(&p));
             r.release_token(token);
         }
+    }
+}
+
+impl Input for WsConn {
+    fn socket(&mut self) -> Option<&mut dyn io::Read> {
+        Some(&mut self.stream)
+    }
+
+    fn wants_input(&self) -> bool {
+        !(self.gone || self.read_paused || self.close_when_flushed)
+    }
+
+    /// A short read drained a plain socket; TLS may hold more.
+    fn short_read_drains(&self) -> bool {
+        !self.read_closed && !self.stream.is_tls()
+    }
+
+    fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        self.last_read_ms = r.now_ms();
+        self.feed(r, bytes);
     }
 }
 
@@ -296,17 +316,6 @@ pub(crate) fn command_else(
             }
         })),
         None => missing(),
-    }
-}
-
-/// Hands an event to the host: a task for the host thread, or for an inline
-/// route a command that runs on this reactor once the current operation is
-/// over (never while a connection is taken out).
-fn dispatch(r: &mut Reactor, sock: &Arc<WsSocket>, f: impl FnOnce() + Send + 'static) {
-    if sock.route.opts.inline {
-        crate::reactor::push_local(Box::new(move |_r: &mut Reactor| f()));
-    } else {
-        r.host_tasks.push(Task::Boxed(Box::new(f)));
     }
 }
 
@@ -454,37 +463,14 @@ impl WsConn {
 
     /// Reads until the socket has no more (or the host is behind).
     fn on_readable(&mut self, r: &mut Reactor) {
-        let mut scratch = std::mem::take(&mut r.scratch);
-        if scratch.len() < READ_CHUNK {
-            scratch.resize(READ_CHUNK, 0);
-        }
-        loop {
-            if self.gone || self.read_paused || self.close_when_flushed {
-                break;
+        match read_ready(r, self) {
+            ReadEnd::Eof => {
+                self.set_close(1006, "connection lost");
+                self.gone = true;
             }
-            match self.stream.read(&mut scratch) {
-                Ok(0) => {
-                    self.set_close(1006, "connection lost");
-                    self.gone = true;
-                    break;
-                }
-                Ok(n) => {
-                    self.last_read_ms = r.now_ms();
-                    self.feed(r, &scratch[..n]);
-                    // A short read drained a plain socket; TLS may hold more.
-                    if n < scratch.len() && !self.read_closed && !self.stream.is_tls() {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.kill(1006, "connection lost");
-                    break;
-                }
-            }
+            ReadEnd::Failed(_) => self.kill(1006, "connection lost"),
+            ReadEnd::Drained | ReadEnd::Paused => {}
         }
-        r.scratch = scratch;
     }
 
     /// Runs bytes through the session and hands what they completed over.
@@ -523,17 +509,12 @@ impl WsConn {
     fn on_message(&mut self, r: &mut Reactor, binary: bool, data: Vec<u8>) {
         let n = data.len();
         let sock = &self.sock;
-        if sock.inbox.fetch_add(n, Ordering::SeqCst) + n > INBOX_HIGH {
-            // The host is behind: stop reading until it catches up. (SeqCst,
-            // with `message_taken`: the store must not pass the re-check.)
-            sock.reading_paused.store(true, Ordering::SeqCst);
+        if sock.inbox.handed(n) {
+            // The host is behind: stop reading until it catches up.
             self.read_paused = true;
-            if sock.inbox.load(Ordering::SeqCst) < INBOX_LOW && sock.reading_paused.swap(false, Ordering::SeqCst) {
-                self.read_paused = false;
-            }
         }
         let s = sock.clone();
-        dispatch(r, sock, move || {
+        r.deliver(sock.route.opts.inline, move || {
             if !s.server.dead.load(Ordering::Acquire) {
                 let kind = if binary { MessageKind::Binary } else { MessageKind::Text };
                 s.route.events.message(s.handle(), s.user_word(), kind, &data);
@@ -544,7 +525,7 @@ impl WsConn {
 
     fn on_control(&mut self, r: &mut Reactor, pong: bool, data: Vec<u8>) {
         let s = self.sock.clone();
-        dispatch(r, &self.sock, move || {
+        r.deliver(self.sock.route.opts.inline, move || {
             if !s.server.dead.load(Ordering::Acquire) {
                 let events = &s.route.events;
                 if pong {
@@ -582,7 +563,7 @@ impl WsConn {
             let left = self.sock.buffered.fetch_sub(written_total, Ordering::AcqRel).saturating_sub(written_total);
             if left <= self.sock.route.opts.high_water && self.sock.drain_wanted.swap(false, Ordering::AcqRel) && !self.gone {
                 let s = self.sock.clone();
-                dispatch(r, &self.sock, move || {
+                r.deliver(self.sock.route.opts.inline, move || {
                     if !s.server.dead.load(Ordering::Acquire) {
                         s.route.events.drain(s.handle(), s.user_word());
                     }
@@ -650,7 +631,7 @@ impl WsConn {
             return;
         }
         let s = self.sock.clone();
-        dispatch(r, &self.sock, move || tell_closed(&s, code, &reason));
+        r.deliver(self.sock.route.opts.inline, move || tell_closed(&s, code, &reason));
     }
 }
 

@@ -13,12 +13,8 @@ use super::route::WsRoute;
 use crate::http::request::ConnAddr;
 use crate::http::server::ServerShared;
 use crate::net::writeq::Sent;
+use crate::reactor::flow::FlowGate;
 use crate::{Error, ErrorKind, Result};
-
-/// Message bytes handed to the host and not yet taken by its callback above
-/// which the connection stops reading (and below which it reads again).
-pub(crate) const INBOX_HIGH: usize = 1 << 20;
-pub(crate) const INBOX_LOW: usize = 256 << 10;
 
 /// The shared part of one WebSocket.
 #[derive(Debug)]
@@ -37,9 +33,9 @@ pub(crate) struct WsSocket {
     user: AtomicUsize,
     /// A send reported backpressure: call `on_drain` when below the mark.
     pub(crate) drain_wanted: AtomicBool,
-    /// See [`INBOX_HIGH`].
-    pub(crate) inbox: AtomicUsize,
-    pub(crate) reading_paused: AtomicBool,
+    /// Message bytes handed to the host and not yet taken by its callback:
+    /// more than 1 MiB pauses reading, until under 256 KiB.
+    pub(crate) inbox: FlowGate,
     pub(crate) protocol: Option<String>,
     /// A client's socket: frames it sends are masked; no topics.
     pub(crate) client: bool,
@@ -63,8 +59,7 @@ impl WsSocket {
             closed: AtomicBool::new(false),
             user,
             drain_wanted: AtomicBool::new(false),
-            inbox: AtomicUsize::new(0),
-            reading_paused: AtomicBool::new(false),
+            inbox: FlowGate::default(),
             protocol,
             client,
         });
@@ -206,10 +201,7 @@ impl WsSocket {
     /// The host took a message (its callback returned): read again if the
     /// connection paused for the host.
     pub(crate) fn message_taken(self: &Arc<Self>, n: usize) {
-        // SeqCst here and on the reactor's side (`WsConn::on_message`): its
-        // store of `reading_paused` must not pass its re-check of `inbox`.
-        let left = self.inbox.fetch_sub(n, Ordering::SeqCst).saturating_sub(n);
-        if left < INBOX_LOW && self.reading_paused.swap(false, Ordering::SeqCst) {
+        if self.inbox.taken(n) {
             command(self, |r, c: &mut WsConn| c.resume(r));
         }
     }
