@@ -223,7 +223,7 @@ pub extern "C" fn sq_ws_route(
         // SAFETY: NUL-terminated string per the API contract.
         let pattern = ffi_try!(unsafe { str_arg(pattern, "pattern") });
         let (route, _) = ffi_try!(read_route(callbacks, options, userdata));
-        ffi_try!(s.ws_route(pattern, route));
+        ffi_try!(s.upgrade_route(pattern, std::sync::Arc::new(route)));
         SQ_OK
     }
 }
@@ -723,6 +723,6 @@ pub extern "C" fn sq_topic_subscribers(server: *mut sq_server, topic: *const c_c
         let s = try_ref!(sq_server, server, "server");
         // SAFETY: NUL-terminated string per the API contract.
         let topic = ffi_try!(unsafe { str_arg(topic, "topic") });
-        s.shared.topics.subscribers(topic)
+        s.shared.ext::<crate::ws::topics::Registry>().subscribers(topic)
     }
 }

@@ -19,6 +19,7 @@ use super::request::{ConnAddr, Output, Request, RequestData};
 use super::response;
 use super::router::{Lookup, decode_capture};
 use super::static_files::FileRange;
+use super::upgrade::{Handshake, UpgradeRoute, Upgraded};
 use super::server::{Config, RouteTarget, ServerShared};
 use crate::reactor::Reactor;
 use crate::reactor::read::{Input, ReadEnd, read_ready};
@@ -51,20 +52,20 @@ enum Route {
     Builtin(u16, Vec<(String, Vec<u8>)>),
     /// A file under a static mount: (mount index, path below the prefix).
     Static(usize, String),
-    /// A WebSocket route: the handshake, then the upgrade.
-    Ws(Arc<crate::ws::route::WsRoute>, Vec<Option<String>>),
+    /// An upgrade route (a WebSocket's): the handshake, then the switch.
+    Upgrade(Arc<dyn UpgradeRoute>, Vec<Option<String>>),
 }
 
-/// A WebSocket handshake in progress: waits for the decision (origin,
-/// subprotocol: the host's, when the route has callbacks for them) and for
-/// the responses before it to be written.
+/// An upgrade in progress: waits for the decision (made on the host thread
+/// when the route asks the host) and for the responses before it to be
+/// written.
 struct PendingUpgrade {
-    route: Arc<crate::ws::route::WsRoute>,
-    /// The upgrade request, for `on_open` (finished: no response through it).
+    /// None while it is on the host thread being decided.
+    handshake: Option<Box<dyn Handshake>>,
+    /// The upgrade request (finished: a view for the host).
     req: Arc<Request>,
-    key: String,
-    /// Ok(subprotocol) to accept, Err(status) to refuse; None until decided.
-    decision: Option<Result<Option<String>, u16>>,
+    /// Ok to switch, Err(status) to refuse; None until decided.
+    decision: Option<Result<(), u16>>,
 }
 
 /// A request whose head arrived and whose body is arriving.
@@ -203,13 +204,13 @@ impl Watcher for Conn {
         Step::Keep
     }
 
-    /// After every operation: settle (see [`Conn::settle`]), then upgrade to
-    /// a WebSocket once that is decided and due, or close once the last byte
+    /// After every operation: settle (see [`Conn::settle`]), then switch
+    /// protocols once an upgrade is decided and due, or close once the last byte
     /// of a closing connection is written.
     fn settle(&mut self, r: &mut Reactor, _token: usize) -> Step {
         Conn::settle(self, r);
         if self.upgrade_ready() {
-            if self.into_websocket(r) == Step::Replaced {
+            if self.switch_protocols(r) == Step::Replaced {
                 return Step::Replaced;
             }
             // Refused: the refusal is queued like any response.
@@ -432,14 +433,14 @@ impl Conn {
             None => None,
         };
         let captures_of = |spans: &[Option<(usize, usize)>]| spans.iter().map(|s| s.map(|(a, b)| decode_capture(&path[a..b]))).collect();
-        let mut ws_allow = None;
+        let mut upgrade_allow = None;
         let route = match route {
             Some(route) => Some(route),
-            None => match self.server.ws_lookup(&head.method, path) {
-                Ok(Some((ws, spans))) => Some(Route::Ws(ws, captures_of(&spans))),
+            None => match self.server.upgrade_lookup(&head.method, path) {
+                Ok(Some((up, spans))) => Some(Route::Upgrade(up, captures_of(&spans))),
                 Ok(None) => None,
                 Err(allow) => {
-                    ws_allow = Some(allow);
+                    upgrade_allow = Some(allow);
                     None
                 }
             },
@@ -447,7 +448,7 @@ impl Conn {
         let route = if let Some(route) = route { route } else { match self.server.lookup(&head.method, path) {
             (Lookup::Found(_, spans), Some(target)) => Route::Handler(target, captures_of(&spans)),
             (Lookup::MethodNotAllowed(allow), _) => Route::Builtin(405, vec![("Allow".into(), allow.join(", ").into_bytes())]),
-            _ => match ws_allow {
+            _ => match upgrade_allow {
                 Some(allow) => Route::Builtin(405, vec![("Allow".into(), allow.join(", ").into_bytes())]),
                 None => Route::Builtin(404, vec![]),
             },
@@ -613,58 +614,57 @@ impl Conn {
                 let data = self.request_data(p.head, p.body, captures, keep_alive);
                 self.dispatch(r, data, target, false);
             }
-            Route::Ws(route, captures) => self.on_upgrade_request(r, p.head, p.body, route, captures),
+            Route::Upgrade(route, captures) => self.on_upgrade_request(r, p.head, p.body, route, captures),
         }
     }
 
-    /// A request on a WebSocket route: refused at once (400, 426), or held
-    /// until decided (origin, subprotocol) and until the responses before it
-    /// are written. No HTTP request is read after it either way.
+    /// A request on an upgrade route: refused at once (the route's check
+    /// failed), or held until decided and until the responses before it are
+    /// written. No HTTP request is read after it either way.
     fn on_upgrade_request(
         &mut self,
         r: &mut Reactor,
         head: RequestHead,
         body: Vec<u8>,
-        route: Arc<crate::ws::route::WsRoute>,
+        route: Arc<dyn UpgradeRoute>,
         captures: Vec<Option<String>>,
     ) {
-        use crate::ws::handshake;
         self.no_more_requests = true;
-        let up = match handshake::check(&head) {
-            Ok(up) => up,
+        let mut handshake = match route.check(&head) {
+            Ok(h) => h,
             Err(refusal) => {
-                tracing::debug!(target: "squall::ws", "{}: handshake refused: {} {}", self.remote, refusal.status, refusal.reason);
+                tracing::debug!(target: "squall::http", "{}: upgrade refused: {} {}", self.remote, refusal.status, refusal.reason);
                 self.refuse_upgrade(r, refusal.status, refusal.headers);
                 return;
             }
         };
         let data = self.request_data(head, body, captures, false);
         let req = Request::new(self.server.clone(), self.addr(r), self.next_seq, data, false);
-        req.lock().finished = true; // a view for on_open: no response through it
+        req.lock().finished = true; // a view for the host: no response through it
         let handle = super::REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
-        let key = up.key.clone();
-        if route.asks_host() && !route.opts.inline {
-            let (server, addr, route2, req2) = (self.server.clone(), self.addr(r), route.clone(), req.clone());
-            r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || {
+        if handshake.decides_on_host() {
+            let (server, addr, req2) = (self.server.clone(), self.addr(r), req.clone());
+            r.deliver(false, move || {
                 if server.dead.load(Ordering::Acquire) {
                     req2.release(); // no callback once the server is freed
                     return;
                 }
-                let decision = decide_upgrade(&route2, &req2, &up);
+                let decision = handshake.decide(&req2);
                 let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
                 link.send(Box::new(move |r: &mut Reactor| {
                     with_conn(r, addr.token, Some(addr.generation), |_r, c| {
                         if let Some(u) = c.upgrade.as_mut() {
+                            u.handshake = Some(handshake);
                             u.decision = Some(decision);
                         }
                     });
                 }));
-            })));
-            self.upgrade = Some(Box::new(PendingUpgrade { route, req, key, decision: None }));
+            });
+            self.upgrade = Some(Box::new(PendingUpgrade { handshake: None, req, decision: None }));
         } else {
-            let decision = decide_upgrade(&route, &req, &up);
-            self.upgrade = Some(Box::new(PendingUpgrade { route, req, key, decision: Some(decision) }));
+            let decision = handshake.decide(&req);
+            self.upgrade = Some(Box::new(PendingUpgrade { handshake: Some(handshake), req, decision: Some(decision) }));
         }
     }
 
@@ -694,25 +694,25 @@ impl Conn {
         true
     }
 
-    /// The upgrade itself: the connection becomes a WebSocket in the same
-    /// slot (same token and generation): `Step::Replaced`; or it gets its
-    /// refusal and stays an HTTP connection: `Step::Keep`.
-    fn into_websocket(&mut self, r: &mut Reactor) -> Step {
+    /// The switch itself: the connection becomes what the upgrade route
+    /// makes of it, in the same slot (same token and generation):
+    /// `Step::Replaced`; or it gets its refusal and stays an HTTP
+    /// connection: `Step::Keep`.
+    fn switch_protocols(&mut self, r: &mut Reactor) -> Step {
         let u = *self.upgrade.take().expect("upgrade_ready checked it");
         let refused = match u.decision {
-            Some(Ok(_)) if self.server.is_shutting_down() => Some(503),
-            Some(Ok(_)) => None,
+            Some(Ok(())) if self.server.is_shutting_down() => Some(503),
+            Some(Ok(())) => None,
             Some(Err(status)) => Some(status),
             None => unreachable!("upgrade_ready checked it"),
         };
-        if let Some(status) = refused {
-            u.req.release();
-            self.refuse_upgrade(r, status, Vec::new());
-            return Step::Keep;
-        }
-        let protocol = match u.decision {
-            Some(Ok(p)) => p,
-            _ => None,
+        let handshake = match (refused, u.handshake) {
+            (None, Some(h)) => h,
+            (status, _) => {
+                u.req.release();
+                self.refuse_upgrade(r, status.unwrap_or(500), Vec::new());
+                return Step::Keep;
+            }
         };
         let addr = self.addr(r);
         let leftover = std::mem::take(&mut self.rbuf);
@@ -720,9 +720,8 @@ impl Conn {
         // SAFETY: `upgraded` is set, so Drop will not drop the stream again;
         // it is moved out exactly once.
         let stream = unsafe { std::mem::ManuallyDrop::take(&mut self.stream) };
-        let server = self.server.clone();
-        let read_closed = self.read_closed;
-        crate::ws::conn::upgrade(r, addr, stream, server, u.route, u.req, &u.key, protocol, leftover, read_closed);
+        let conn = Upgraded { addr, stream, server: self.server.clone(), req: u.req, leftover, read_closed: self.read_closed };
+        handshake.take_over(r, conn);
         Step::Replaced
     }
 
@@ -940,34 +939,6 @@ impl Drop for Conn {
         self.server.connections.fetch_sub(1, Ordering::AcqRel);
         self.server.maybe_shutdown_finished();
     }
-}
-
-/// The origin check and the subprotocol choice of a handshake: by the
-/// route's host when it makes them (on the host thread, or the reactor for
-/// inline routes), else same-origin and the route's list.
-fn decide_upgrade(
-    route: &crate::ws::route::WsRoute,
-    req: &Arc<Request>,
-    up: &crate::ws::handshake::Upgrade,
-) -> Result<Option<String>, u16> {
-    use crate::ws::handshake;
-    let ok = if route.interest.check_origin {
-        route.events.check_origin(req.handle(), up.origin.as_deref().unwrap_or(""))
-    } else {
-        handshake::same_origin(up.origin.as_deref(), &up.host)
-    };
-    if !ok {
-        tracing::debug!(target: "squall::ws", "handshake refused: origin {:?} (host {:?})", up.origin, up.host);
-        return Err(403);
-    }
-    let protocol = if !route.interest.select_subprotocol {
-        handshake::select_protocol(&up.protocols, &route.opts.protocols)
-    } else if up.protocols.is_empty() {
-        None
-    } else {
-        route.events.select_subprotocol(req.handle(), &up.protocols).and_then(|i| up.protocols.get(i).cloned())
-    };
-    Ok(protocol)
 }
 
 /// Calls the handler (on the host thread, or inline on the reactor), and

@@ -15,6 +15,7 @@ pub(crate) mod response;
 pub(crate) mod router;
 pub(crate) mod server;
 pub(crate) mod static_files;
+pub(crate) mod upgrade;
 
 /// Every request in flight in the process, by handle. One table for all
 /// servers, so that a handle alone finds its request.

@@ -2,6 +2,7 @@
 //! requests in flight. Shared (`Arc`) between the host, the reactors and the
 //! requests.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::router::{Lookup, Router};
+use super::upgrade::UpgradeRoute;
 use crate::net::listener;
 use crate::reactor::watcher::{Group, Stop};
 use crate::reactor::{LoopHandle, Reactor};
@@ -78,11 +80,12 @@ pub(crate) struct ServerShared {
     /// reactors (shutdown and removal are group operations).
     pub(crate) group: Group,
     pub(crate) router: RwLock<Router<RouteTarget>>,
-    /// WebSocket routes, matched before `router`.
-    ws_router: RwLock<Router<Arc<crate::ws::route::WsRoute>>>,
-    has_ws_routes: AtomicBool,
-    /// WebSocket topics (pub/sub).
-    pub(crate) topics: crate::ws::topics::Registry,
+    /// Upgrade routes (WebSocket routes), matched before `router`.
+    upgrade_router: RwLock<Router<Arc<dyn UpgradeRoute>>>,
+    has_upgrade_routes: AtomicBool,
+    /// What the protocols above HTTP keep per server (WebSocket topics),
+    /// one value per type.
+    extensions: RwLock<Vec<Arc<dyn Any + Send + Sync>>>,
     static_mounts: RwLock<Vec<super::static_files::Mount>>,
     config: RwLock<Config>,
     listeners: Mutex<Vec<Listener>>,
@@ -116,9 +119,9 @@ impl ServerShared {
             loop_handle,
             group: Group::new(),
             router: RwLock::new(Router::default()),
-            ws_router: RwLock::new(Router::default()),
-            has_ws_routes: AtomicBool::new(false),
-            topics: crate::ws::topics::Registry::default(),
+            upgrade_router: RwLock::new(Router::default()),
+            has_upgrade_routes: AtomicBool::new(false),
+            extensions: RwLock::new(Vec::new()),
             static_mounts: RwLock::new(Vec::new()),
             config: RwLock::new(Config::default()),
             listeners: Mutex::new(Vec::new()),
@@ -143,6 +146,23 @@ impl ServerShared {
     /// The current `Date` value (IMF-fixdate), as an owned copy.
     pub(crate) fn date(&self) -> Vec<u8> {
         with_date(|d| d.to_vec())
+    }
+
+    /// This server's value of type `T` (made with `T::default()` on first
+    /// use): where a protocol above HTTP keeps its per-server state (the
+    /// WebSocket topics), so that HTTP needs to know none of them.
+    pub(crate) fn ext<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let found = |v: &[Arc<dyn Any + Send + Sync>]| v.iter().find_map(|e| e.clone().downcast::<T>().ok());
+        if let Some(t) = found(&self.extensions.read().unwrap_or_else(|p| p.into_inner())) {
+            return t;
+        }
+        let mut v = self.extensions.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = found(&v) {
+            return t;
+        }
+        let t = Arc::new(T::default());
+        v.push(t.clone());
+        t
     }
 
     /// Called when a reactor finished its part of a shutdown and whenever a
@@ -197,18 +217,18 @@ impl ServerShared {
 }
 
 impl ServerShared {
-    /// The WebSocket route for `method` and `path`: Ok(Some) when one
+    /// The upgrade route for `method` and `path`: Ok(Some) when one
     /// matches, Err(allowed) when a route matches the path for GET only.
     #[allow(clippy::type_complexity)]
-    pub(crate) fn ws_lookup(
+    pub(crate) fn upgrade_lookup(
         &self,
         method: &str,
         path: &str,
-    ) -> std::result::Result<Option<(Arc<crate::ws::route::WsRoute>, Vec<Option<(usize, usize)>>)>, Vec<String>> {
-        if !self.has_ws_routes.load(Ordering::Acquire) {
+    ) -> std::result::Result<Option<(Arc<dyn UpgradeRoute>, Vec<Option<(usize, usize)>>)>, Vec<String>> {
+        if !self.has_upgrade_routes.load(Ordering::Acquire) {
             return Ok(None);
         }
-        let router = self.ws_router.read().unwrap_or_else(|p| p.into_inner());
+        let router = self.upgrade_router.read().unwrap_or_else(|p| p.into_inner());
         match router.lookup(method, path) {
             Lookup::Found(i, spans) => Ok(router.get(i).map(|r| (r.target.clone(), spans))),
             Lookup::MethodNotAllowed(allow) => Err(allow),
@@ -249,10 +269,10 @@ impl Server {
         self.shared.router.write().unwrap_or_else(|p| p.into_inner()).add(method, pattern, target).map(|_| ())
     }
 
-    /// Adds a WebSocket route (GET only).
-    pub(crate) fn ws_route(&self, pattern: &str, route: crate::ws::route::WsRoute) -> Result<()> {
-        self.shared.ws_router.write().unwrap_or_else(|p| p.into_inner()).add("GET", pattern, Arc::new(route))?;
-        self.shared.has_ws_routes.store(true, Ordering::Release);
+    /// Adds an upgrade route (a WebSocket route: GET only).
+    pub(crate) fn upgrade_route(&self, pattern: &str, route: Arc<dyn UpgradeRoute>) -> Result<()> {
+        self.shared.upgrade_router.write().unwrap_or_else(|p| p.into_inner()).add("GET", pattern, route)?;
+        self.shared.has_upgrade_routes.store(true, Ordering::Release);
         Ok(())
     }
 

@@ -83,28 +83,6 @@ pub(crate) struct WsConn {
 
 // ---- entry points -----------------------------------------------------------
 
-/// Turns an upgraded HTTP connection into a WebSocket: writes the 101, tells
-/// the host (`on_open`), then handles the bytes that followed the handshake
-/// and whatever the socket holds.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn upgrade(
-    r: &mut Reactor,
-    addr: ConnAddr,
-    stream: mio::net::TcpStream,
-    server: Arc<ServerShared>,
-    route: Arc<WsRoute>,
-    req: Arc<Request>,
-    key: &str,
-    protocol: Option<String>,
-    leftover: Vec<u8>,
-    read_closed: bool,
-) {
-    let mut hello = Vec::with_capacity(192);
-    crate::http::server::with_date(|d| super::handshake::accept(&mut hello, key, protocol.as_deref(), d));
-    let conn = Opening { stream: Stream::Plain(stream), role: Role::Server, protocol, leftover, read_closed, hello };
-    open(r, addr, server, route, conn, Some(req));
-}
-
 /// A connection about to become a WebSocket.
 pub(crate) struct Opening {
     pub(crate) stream: Stream,
@@ -120,8 +98,8 @@ pub(crate) struct Opening {
 /// Makes the WebSocket at `addr` (whose slot is taken out now): tells the
 /// host (`on_open`, with the upgrade request on the server side), then
 /// handles the bytes that followed the handshake and whatever the socket
-/// holds. Server sockets come from [`upgrade`], client ones from the
-/// WebSocket client's handshake.
+/// holds. Server sockets come from an HTTP upgrade (`super::upgrade`),
+/// client ones from the WebSocket client's handshake.
 pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, route: Arc<WsRoute>, conn: Opening, req: Option<Arc<Request>>) {
     let Opening { stream, role, protocol, leftover, read_closed, hello } = conn;
     let limits = Limits { max_message_size: route.opts.max_message_size };
@@ -347,10 +325,6 @@ pub(crate) fn deliver(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
 // ---- one connection ---------------------------------------------------------
 
 impl WsConn {
-    pub(crate) fn server(&self) -> &Arc<ServerShared> {
-        &self.sock.server
-    }
-
     fn should_close(&self) -> bool {
         self.gone || (self.close_when_flushed && self.out.is_empty() && !self.stream.wants_write())
     }
@@ -432,7 +406,7 @@ impl WsConn {
 
     pub(crate) fn subscribe(&mut self, r: &mut Reactor, topic: Arc<Topic>) {
         if self.gone || self.close_when_flushed {
-            self.server().topics.remove_subscriber(&topic, r.index);
+            self.sock.topics.remove_subscriber(&topic, r.index);
             return;
         }
         let generation = self.sock.addr.generation;
@@ -440,14 +414,14 @@ impl WsConn {
             self.topics.push(topic);
         } else {
             // Already subscribed: the count raised by the call is undone.
-            self.server().topics.remove_subscriber(&topic, r.index);
+            self.sock.topics.remove_subscriber(&topic, r.index);
         }
     }
 
     pub(crate) fn unsubscribe(&mut self, r: &mut Reactor, topic: &Arc<Topic>) {
         if r.ext::<super::topics::Local>().remove(topic, self.token, self.sock.addr.generation) {
             self.topics.retain(|t| !Arc::ptr_eq(t, topic));
-            self.server().topics.remove_subscriber(topic, r.index);
+            self.sock.topics.remove_subscriber(topic, r.index);
         }
     }
 
@@ -616,7 +590,7 @@ impl WsConn {
     fn finish_close(&mut self, r: &mut Reactor, tell: bool) {
         for t in std::mem::take(&mut self.topics) {
             r.ext::<super::topics::Local>().remove(&t, self.token, self.sock.addr.generation);
-            self.server().topics.remove_subscriber(&t, r.index);
+            self.sock.topics.remove_subscriber(&t, r.index);
         }
         self.sock.closed.store(true, Ordering::Release);
         let _ = r.registry().deregister(self.stream.socket());
@@ -651,7 +625,7 @@ impl Drop for WsConn {
         if !self.told {
             self.told = true;
             for t in std::mem::take(&mut self.topics) {
-                self.sock.server.topics.remove_subscriber(&t, self.sock.addr.reactor);
+                self.sock.topics.remove_subscriber(&t, self.sock.addr.reactor);
             }
             self.sock.closed.store(true, Ordering::Release);
             let s = self.sock.clone();

@@ -8,14 +8,7 @@
 //! the origin check → 403.
 
 use crate::http::h1::RequestHead;
-
-/// Why an upgrade request is refused: the status and extra headers to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Refusal {
-    pub(crate) status: u16,
-    pub(crate) reason: &'static str,
-    pub(crate) headers: Vec<(String, Vec<u8>)>,
-}
+use crate::http::upgrade::Refusal;
 
 fn refuse(status: u16, reason: &'static str) -> Refusal {
     Refusal { status, reason, headers: Vec::new() }

@@ -14,6 +14,7 @@ pub(crate) mod route;
 pub(crate) mod session;
 pub(crate) mod socket;
 pub(crate) mod topics;
+pub(crate) mod upgrade;
 
 pub(crate) use events::{Interest, MessageKind, SocketEvents};
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::conn::{WsConn, command, command_else};
 use super::route::WsRoute;
+use super::topics::Registry;
 use crate::http::request::ConnAddr;
 use crate::http::server::ServerShared;
 use crate::net::writeq::Sent;
@@ -23,6 +24,9 @@ pub(crate) struct WsSocket {
     pub(crate) addr: ConnAddr,
     pub(crate) route: Arc<WsRoute>,
     pub(crate) server: Arc<ServerShared>,
+    /// The server's topics (its [`Registry`], kept in the server's
+    /// extension slot).
+    pub(crate) topics: Arc<Registry>,
     /// Bytes queued for the socket and not yet written (frames on their way
     /// to the reactor included).
     pub(crate) buffered: AtomicUsize,
@@ -50,11 +54,13 @@ impl WsSocket {
         client: bool,
     ) -> Arc<WsSocket> {
         let user = AtomicUsize::new(route.events.initial_user_word());
+        let topics = server.ext::<Registry>();
         let sock = Arc::new(WsSocket {
             handle: AtomicU64::new(0),
             addr,
             route,
             server,
+            topics,
             buffered: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             user,
@@ -180,11 +186,11 @@ impl WsSocket {
         }
         check_topic(name)?;
         let reactors = self.server.loop_handle.reactor_count().max(1);
-        let topic = self.server.topics.add_subscriber(name, self.addr.reactor, reactors);
-        let server = self.server.clone();
+        let topic = self.topics.add_subscriber(name, self.addr.reactor, reactors);
+        let topics = self.topics.clone();
         let reactor = self.addr.reactor;
         let t2 = topic.clone();
-        let undo = move || server.topics.remove_subscriber(&t2, reactor);
+        let undo = move || topics.remove_subscriber(&t2, reactor);
         command_else(self, move |r, c: &mut WsConn| c.subscribe(r, topic), undo);
         Ok(())
     }
@@ -193,7 +199,7 @@ impl WsSocket {
     pub(crate) fn unsubscribe(self: &Arc<Self>, name: &str) -> Result<()> {
         self.check_open()?;
         check_topic(name)?;
-        let Some(topic) = self.server.topics.get(name) else { return Ok(()) };
+        let Some(topic) = self.topics.get(name) else { return Ok(()) };
         command(self, move |r, c: &mut WsConn| c.unsubscribe(r, &topic));
         Ok(())
     }
@@ -229,7 +235,7 @@ pub(crate) fn publish(server: &Arc<ServerShared>, name: &str, binary: bool, data
     if server.dead.load(Ordering::Acquire) {
         return Err(Error::new(ErrorKind::Closed, "the server was freed"));
     }
-    let Some(topic) = server.topics.get(name) else { return Ok(0) };
+    let Some(topic) = server.ext::<Registry>().get(name) else { return Ok(0) };
     let frame: Arc<[u8]> = super::session::encode_frame(binary, data, false).into();
     let mut reached = 0;
     for r in 0..topic.reactors() {

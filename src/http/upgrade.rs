@@ -1,0 +1,64 @@
+//! Leaving HTTP: routes whose requests ask the connection to switch
+//! protocols (RFC 9110 §7.8), as an interface the protocols above HTTP
+//! implement (the WebSocket routes of `ws`). HTTP routes the request, holds
+//! it until the decision is made and every response before it is written,
+//! then hands the connection over in its reactor slot; it knows nothing of
+//! what the connection becomes.
+
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+
+use super::h1::RequestHead;
+use super::request::{ConnAddr, Request};
+use super::server::ServerShared;
+use crate::reactor::Reactor;
+
+/// A route that takes connections over from HTTP.
+pub(crate) trait UpgradeRoute: Send + Sync + std::fmt::Debug {
+    /// Checks a request's head. Ok: the handshake to complete; Err: the
+    /// refusal, answered like any response (the connection then closes:
+    /// no HTTP request is read after an upgrade request either way).
+    fn check(self: Arc<Self>, head: &RequestHead) -> Result<Box<dyn Handshake>, Refusal>;
+}
+
+/// A handshake that passed [`UpgradeRoute::check`], waiting for its
+/// decision and for the responses before it to be written.
+pub(crate) trait Handshake: Send {
+    /// Whether [`Handshake::decide`] must run on the host thread (it asks
+    /// the host's callbacks); otherwise it runs on the reactor at once.
+    fn decides_on_host(&self) -> bool;
+
+    /// Decides whether the switch happens, for the upgrade request `req`
+    /// (a finished request: a view for the host, no response through it).
+    /// Err(status): refused with that status.
+    fn decide(&mut self, req: &Arc<Request>) -> Result<(), u16>;
+
+    /// Takes the connection over: whatever it becomes goes into the slot of
+    /// `conn.addr` (the same token and generation), which is empty now.
+    fn take_over(self: Box<Self>, r: &mut Reactor, conn: Upgraded);
+}
+
+/// Why a request on an upgrade route is answered with an HTTP error: the
+/// status and extra headers to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    /// For the log.
+    pub(crate) reason: &'static str,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+}
+
+/// A connection handed over by HTTP.
+#[derive(Debug)]
+pub(crate) struct Upgraded {
+    pub(crate) addr: ConnAddr,
+    pub(crate) stream: TcpStream,
+    pub(crate) server: Arc<ServerShared>,
+    /// The upgrade request (finished: a view for the host).
+    pub(crate) req: Arc<Request>,
+    /// Bytes read past the request's head.
+    pub(crate) leftover: Vec<u8>,
+    /// The peer shut its side down already (read on to the EOF).
+    pub(crate) read_closed: bool,
+}
