@@ -92,34 +92,66 @@ pub(crate) struct Conn {
     out: VecDeque<Chunk>,
     /// Bytes in `out` (file ranges counted by their remaining length).
     out_bytes: usize,
-    /// Reading paused until `out` drains (see OUT_HIGH_WATER).
-    write_paused: bool,
     next_seq: u64,
     write_seq: u64,
     inflight: VecDeque<Inflight>,
     /// Boxed: an idle connection (most of them) pays 8 bytes for it.
     current: Option<Box<Partial>>,
-    /// No more requests are read (a response said close, or input was bad).
-    no_more_requests: bool,
-    /// Close as soon as every queued byte is written.
-    close_when_flushed: bool,
-    /// The last event said the peer shut its side down: read to EOF even
-    /// after a short read.
-    read_closed: bool,
-    peer_closed: bool,
-    /// Decoding paused because too many requests are in flight.
-    paused: bool,
-    /// Reading paused until the host takes more of a streamed body.
-    body_paused: bool,
-    /// A pause ended: decode what is buffered and read again once the
-    /// current operation is over (see `settle`).
-    read_again: bool,
-    /// The stream moved to a WebSocket: nothing of this connection remains.
-    upgraded: bool,
-    /// A WebSocket handshake waiting for its decision or its turn.
+    life: Lifecycle,
+    peer: Peer,
+    pauses: Pauses,
+    /// An upgrade request waiting for its decision or its turn.
     upgrade: Option<Box<PendingUpgrade>>,
     token: usize,
     generation: u64,
+}
+
+/// How far a connection is through its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Reading and serving requests.
+    Serving,
+    /// No more requests are read (a response said close, input was bad, an
+    /// upgrade was asked for, the server shuts down); those in flight are
+    /// answered.
+    Finishing,
+    /// Closes as soon as every queued byte is written; no more requests.
+    Closing,
+    /// The stream moved to another protocol: nothing of this connection
+    /// remains.
+    Upgraded,
+}
+
+/// What the peer did to its side of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Open,
+    /// An event said it shut its side down: read on to the EOF even after a
+    /// short read (no edge would follow).
+    ShutDown,
+    /// Its EOF was read, or the socket failed: nothing more to read.
+    Gone,
+}
+
+/// Why a connection does not read now; it reads while none holds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pauses {
+    /// Too many requests in flight (pipelining): decoding waits too.
+    pipeline_full: bool,
+    /// The host has not taken enough of a streamed body (`BODY_HIGH_WATER`).
+    body_backlog: bool,
+    /// Too much output is queued: a client that pipelines and does not read
+    /// (`OUT_HIGH_WATER`).
+    output_backlog: bool,
+    /// One of them ended: decode what is buffered and read again once the
+    /// current operation is over (see `settle`).
+    ended: bool,
+}
+
+impl Pauses {
+    fn any(&self) -> bool {
+        self.pipeline_full || self.body_backlog || self.output_backlog
+    }
 }
 
 thread_local! {
@@ -155,11 +187,11 @@ impl Input for Conn {
 
     /// Input we will not decode is not buffered: the kernel holds it.
     fn wants_input(&self) -> bool {
-        !(self.peer_closed || self.no_more_requests || self.paused || self.body_paused || self.write_paused)
+        self.peer != Peer::Gone && self.takes_requests() && !self.pauses.any()
     }
 
     fn short_read_drains(&self) -> bool {
-        !self.read_closed
+        self.peer == Peer::Open
     }
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
@@ -178,7 +210,9 @@ impl Input for Conn {
 impl Watcher for Conn {
     fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
         let (readable, writable, read_closed) = crate::reactor::readiness(ev);
-        self.read_closed |= read_closed;
+        if read_closed && self.peer == Peer::Open {
+            self.peer = Peer::ShutDown;
+        }
         if readable {
             self.on_readable(r);
         }
@@ -229,9 +263,9 @@ impl Watcher for Conn {
                 // A request still arriving is read to its end (its response
                 // then closes the connection); otherwise nothing new is read.
                 if self.current.is_none() {
-                    self.no_more_requests = true;
+                    self.stop_taking_requests();
                     if self.inflight.is_empty() {
-                        self.close_when_flushed = true;
+                        self.close_after_output();
                     }
                 }
                 Step::Keep
@@ -289,19 +323,13 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         rbuf: Vec::new(),
         out: VecDeque::new(),
         out_bytes: 0,
-        write_paused: false,
         next_seq: 0,
         write_seq: 0,
         inflight: VecDeque::new(),
         current: None,
-        no_more_requests: false,
-        close_when_flushed: false,
-        read_closed: false,
-        peer_closed: false,
-        paused: false,
-        body_paused: false,
-        read_again: false,
-        upgraded: false,
+        life: Lifecycle::Serving,
+        peer: Peer::Open,
+        pauses: Pauses::default(),
         upgrade: None,
         token: 0,
         generation: 0,
@@ -323,6 +351,30 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
 // ---- one connection ---------------------------------------------------------
 
 impl Conn {
+    /// Whether requests are still read and served.
+    fn takes_requests(&self) -> bool {
+        self.life == Lifecycle::Serving
+    }
+
+    /// No more requests are read; those in flight are answered.
+    fn stop_taking_requests(&mut self) {
+        if self.life == Lifecycle::Serving {
+            self.life = Lifecycle::Finishing;
+        }
+    }
+
+    /// Whether the connection closes once its output is written.
+    fn closing(&self) -> bool {
+        self.life == Lifecycle::Closing
+    }
+
+    /// Close as soon as every queued byte is written.
+    fn close_after_output(&mut self) {
+        if self.life != Lifecycle::Upgraded {
+            self.life = Lifecycle::Closing;
+        }
+    }
+
     fn addr(&self, r: &Reactor) -> ConnAddr {
         ConnAddr { reactor: r.index, token: self.token, generation: self.generation }
     }
@@ -346,7 +398,7 @@ impl Conn {
     }
 
     fn should_close(&self) -> bool {
-        self.close_when_flushed && !self.pending_write()
+        self.closing() && !self.pending_write()
     }
 
     fn mark_dirty(&self, r: &mut Reactor) {
@@ -357,7 +409,7 @@ impl Conn {
     fn on_readable(&mut self, r: &mut Reactor) {
         match read_ready(r, self) {
             ReadEnd::Eof => {
-                self.peer_closed = true;
+                self.peer = Peer::Gone;
                 self.on_peer_closed();
             }
             ReadEnd::Failed(_) => self.on_socket_error(),
@@ -368,8 +420,8 @@ impl Conn {
     /// The socket failed (reset, broken pipe): nothing more can be written;
     /// close, and tell the requests in flight.
     fn on_socket_error(&mut self) {
-        self.peer_closed = true;
-        self.close_when_flushed = true;
+        self.peer = Peer::Gone;
+        self.close_after_output();
         self.out.clear();
         self.out_bytes = 0;
         self.abandon_inflight();
@@ -380,8 +432,8 @@ impl Conn {
     /// calls fail with Closed); bytes already queued are still flushed.
     fn on_peer_closed(&mut self) {
         self.current = None;
-        self.no_more_requests = true;
-        self.close_when_flushed = true;
+        self.stop_taking_requests();
+        self.close_after_output();
         self.abandon_inflight();
     }
 
@@ -399,7 +451,7 @@ impl Conn {
     /// Decodes as much of `input` as possible; returns the bytes used.
     fn decode(&mut self, r: &mut Reactor, input: &[u8]) -> usize {
         let mut pos = 0;
-        while !self.no_more_requests && !self.paused && !self.body_paused && !self.write_paused {
+        while self.takes_requests() && !self.pauses.any() {
             let now = r.now_ms();
             let result = self.decoder.decode(&input[pos..], now);
             match result {
@@ -485,10 +537,10 @@ impl Conn {
                 // SeqCst on both sides (here and where the host takes the
                 // body): the store must not pass the re-check's load.
                 req.reading_paused.store(true, Ordering::SeqCst);
-                self.body_paused = true;
+                self.pauses.body_backlog = true;
                 // The host may have caught up meanwhile: re-check once.
                 if !req.body_over_high_water() && req.reading_paused.swap(false, Ordering::SeqCst) {
-                    self.body_paused = false;
+                    self.pauses.body_backlog = false;
                 }
             }
         } else if matches!(p.route, Route::Handler(..)) {
@@ -540,16 +592,16 @@ impl Conn {
     /// Too many requests in flight: stop decoding new ones until some finish.
     fn cap_pipeline(&mut self) {
         if self.inflight.len() >= self.max_pipeline {
-            self.paused = true;
+            self.pauses.pipeline_full = true;
         }
     }
 
     /// The host took enough of a streamed body: read again.
     fn resume(&mut self, _r: &mut Reactor) {
-        tracing::trace!(target: "squall::http", "resume: paused {} rbuf {}", self.body_paused, self.rbuf.len());
-        if self.body_paused {
-            self.body_paused = false;
-            self.read_again = true;
+        tracing::trace!(target: "squall::http", "resume: paused {} rbuf {}", self.pauses.body_backlog, self.rbuf.len());
+        if self.pauses.body_backlog {
+            self.pauses.body_backlog = false;
+            self.pauses.ended = true;
         }
     }
 
@@ -560,10 +612,10 @@ impl Conn {
     fn settle(&mut self, r: &mut Reactor) {
         loop {
             self.apply_immediate(r);
-            if !self.read_again || self.paused || self.body_paused || self.write_paused || self.no_more_requests {
+            if !self.pauses.ended || self.pauses.any() || !self.takes_requests() {
                 return;
             }
-            self.read_again = false;
+            self.pauses.ended = false;
             self.decode_buffered(r);
             self.on_readable(r);
         }
@@ -580,7 +632,7 @@ impl Conn {
         let p = *p;
         if let Some(req) = p.stream {
             if !req.data.keep_alive {
-                self.no_more_requests = true;
+                self.stop_taking_requests();
             }
             if req.end_body() {
                 r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || req.deliver_body())));
@@ -591,7 +643,7 @@ impl Conn {
         }
         let keep_alive = self.keep_alive(&p.head);
         if !keep_alive {
-            self.no_more_requests = true;
+            self.stop_taking_requests();
         }
         match p.route {
             Route::Builtin(status, extra) => {
@@ -629,7 +681,7 @@ impl Conn {
         route: Arc<dyn UpgradeRoute>,
         captures: Vec<Option<String>>,
     ) {
-        self.no_more_requests = true;
+        self.stop_taking_requests();
         let mut handshake = match route.check(&head) {
             Ok(h) => h,
             Err(refusal) => {
@@ -679,7 +731,7 @@ impl Conn {
     /// Whether the handshake is decided and its turn has come; a refusal is
     /// answered here.
     fn upgrade_ready(&mut self) -> bool {
-        if self.upgrade.is_some() && (self.close_when_flushed || self.peer_closed) {
+        if self.upgrade.is_some() && (self.closing() || self.peer == Peer::Gone) {
             // An earlier response closes the connection (or the client left):
             // no 101 after it.
             if let Some(u) = self.upgrade.take() {
@@ -688,7 +740,7 @@ impl Conn {
             return false;
         }
         let Some(u) = self.upgrade.as_ref() else { return false };
-        if u.decision.is_none() || !self.inflight.is_empty() || self.pending_write() || self.peer_closed {
+        if u.decision.is_none() || !self.inflight.is_empty() || self.pending_write() || self.peer == Peer::Gone {
             return false;
         }
         true
@@ -716,11 +768,11 @@ impl Conn {
         };
         let addr = self.addr(r);
         let leftover = std::mem::take(&mut self.rbuf);
-        self.upgraded = true;
-        // SAFETY: `upgraded` is set, so Drop will not drop the stream again;
-        // it is moved out exactly once.
+        self.life = Lifecycle::Upgraded;
+        // SAFETY: the connection is `Upgraded`, so Drop will not drop the
+        // stream again; it is moved out exactly once.
         let stream = unsafe { std::mem::ManuallyDrop::take(&mut self.stream) };
-        let conn = Upgraded { addr, stream, server: self.server.clone(), req: u.req, leftover, read_closed: self.read_closed };
+        let conn = Upgraded { addr, stream, server: self.server.clone(), req: u.req, leftover, read_closed: self.peer != Peer::Open };
         handshake.take_over(r, conn);
         Step::Replaced
     }
@@ -777,8 +829,8 @@ impl Conn {
             self.write_seq += 1;
             if f.close {
                 // Nothing after a closing response is written.
-                self.close_when_flushed = true;
-                self.no_more_requests = true;
+                self.close_after_output();
+                self.stop_taking_requests();
                 self.abandon_inflight();
                 break;
             }
@@ -786,13 +838,13 @@ impl Conn {
         if wrote {
             self.mark_dirty(r);
             if self.out_bytes > OUT_HIGH_WATER {
-                self.write_paused = true;
+                self.pauses.output_backlog = true;
             }
         }
-        if self.paused && self.inflight.len() < self.max_pipeline && !self.no_more_requests {
-            self.paused = false;
+        if self.pauses.pipeline_full && self.inflight.len() < self.max_pipeline && self.takes_requests() {
+            self.pauses.pipeline_full = false;
             // Not from here: pump may run in the middle of a decode.
-            self.read_again = true;
+            self.pauses.ended = true;
         }
         self.after_response(r);
     }
@@ -805,8 +857,8 @@ impl Conn {
             self.decoder.on_response_done(r.now_ms());
             // Idle from here: keep no queue capacity around.
             self.inflight = VecDeque::new();
-            if self.no_more_requests {
-                self.close_when_flushed = true;
+            if !self.takes_requests() {
+                self.close_after_output();
             }
         }
     }
@@ -858,16 +910,16 @@ impl Conn {
         self.out = VecDeque::new();
         self.out_bytes = 0;
         self.maybe_unpause_writes();
-        if self.close_when_flushed {
+        if self.closing() {
             let _ = self.stream.shutdown(std::net::Shutdown::Write);
         }
     }
 
     /// The client is reading again: read new requests again too.
     fn maybe_unpause_writes(&mut self) {
-        if self.write_paused && self.out_bytes < OUT_LOW_WATER {
-            self.write_paused = false;
-            self.read_again = true;
+        if self.pauses.output_backlog && self.out_bytes < OUT_LOW_WATER {
+            self.pauses.output_backlog = false;
+            self.pauses.ended = true;
         }
     }
 
@@ -883,7 +935,7 @@ impl Conn {
     fn on_bad_input(&mut self, r: &mut Reactor, e: HttpError) {
         tracing::debug!(target: "squall::http", "{}: {} {}", self.remote, e.status, e.reason);
         self.current = None;
-        self.no_more_requests = true;
+        self.stop_taking_requests();
         let mut out = Vec::with_capacity(256);
         response::simple(&mut out, e.status, &[], true, false, &self.server.date());
         self.next_seq += 1;
@@ -894,8 +946,8 @@ impl Conn {
     fn on_timeout(&mut self, r: &mut Reactor, t: Timeout) {
         match t {
             Timeout::Idle => {
-                self.no_more_requests = true;
-                self.close_when_flushed = true;
+                self.stop_taking_requests();
+                self.close_after_output();
                 if self.pending_write() {
                     // The client stopped reading: drop what it will not take.
                     self.out.clear();
@@ -909,7 +961,7 @@ impl Conn {
                     self.on_bad_input(r, HttpError { status: 408, reason: "request timed out" });
                 } else {
                     self.current = None;
-                    self.no_more_requests = true;
+                    self.stop_taking_requests();
                 }
             }
         }
@@ -929,12 +981,12 @@ impl Drop for Conn {
         if let Some(u) = self.upgrade.take() {
             u.req.release();
         }
-        if self.upgraded {
+        if self.life == Lifecycle::Upgraded {
             // The WebSocket that took the stream counts the connection now.
             return;
         }
         self.abandon_inflight();
-        // SAFETY: not upgraded, so the stream is still here; dropped once.
+        // SAFETY: not `Upgraded`, so the stream is still here; dropped once.
         unsafe { std::mem::ManuallyDrop::drop(&mut self.stream) };
         self.server.connections.fetch_sub(1, Ordering::AcqRel);
         self.server.maybe_shutdown_finished();
