@@ -9,7 +9,7 @@ use super::event_loop::sq_loop;
 use super::request::sq_str;
 use super::status::{SQ_OK, sq_status, status_of};
 use super::ws::bytes_arg;
-use crate::http::client::{self, Callbacks, Limits, Response, Spec};
+use crate::http::client::{self, FetchEvents, Limits, Response, Spec};
 use crate::{Error, ErrorKind};
 
 /// A request being built for `sq_fetch`: `sq_fetch_request_new(method, url)`,
@@ -36,7 +36,60 @@ impl Castable for sq_fetch_request {
 /// A response (or the failure of a fetch) as a callback sees it. Read it
 /// with the `sq_fetch_response_*` accessors, inside the callback only.
 #[derive(Debug)]
-pub struct sq_fetch_response(pub(crate) Response);
+pub struct sq_fetch_response {
+    _private: [u8; 0],
+}
+
+/// The `sq_fetch_response` a callback gets for a response: the response
+/// itself, borrowed for the call (the accessors cast it back).
+fn response_ptr(resp: &Response) -> *const sq_fetch_response {
+    std::ptr::from_ref(resp).cast()
+}
+
+/// The C callbacks of one fetch and the userdata given to `sq_fetch`:
+/// `sq_fetch`'s side of [`FetchEvents`].
+struct CFetchEvents {
+    on_response: unsafe extern "C" fn(userdata: *mut c_void, resp: *const sq_fetch_response),
+    on_headers: sq_fetch_callback,
+    on_chunk: sq_fetch_chunk_callback,
+    userdata: *mut c_void,
+}
+// SAFETY: squall never dereferences `userdata`; it only hands it back,
+// untouched, to the host's callbacks on the host thread.
+unsafe impl Send for CFetchEvents {}
+// SAFETY: as above; shared only to be read.
+unsafe impl Sync for CFetchEvents {}
+
+impl FetchEvents for CFetchEvents {
+    fn on_response(&self, resp: &Response) {
+        // SAFETY: the host's callback with its userdata; the response lives
+        // until the callback returns, as documented.
+        unsafe { (self.on_response)(self.userdata, response_ptr(resp)) };
+    }
+
+    fn wants_headers(&self) -> bool {
+        self.on_headers.is_some()
+    }
+
+    fn on_headers(&self, head: &Response) {
+        if let Some(f) = self.on_headers {
+            // SAFETY: as for on_response; the head lives until the callback returns.
+            unsafe { f(self.userdata, response_ptr(head)) };
+        }
+    }
+
+    fn wants_chunks(&self) -> bool {
+        self.on_chunk.is_some()
+    }
+
+    fn on_chunk(&self, chunk: &[u8]) {
+        if let Some(f) = self.on_chunk {
+            // SAFETY: the host's callback with its userdata; the bytes live
+            // until it returns.
+            unsafe { f(self.userdata, chunk.as_ptr(), chunk.len()) };
+        }
+    }
+}
 
 /// Called on the host thread with a response: `on_response` once per
 /// `sq_fetch` (also on failure: `sq_fetch_response_error` says), or the head
@@ -317,8 +370,8 @@ pub extern "C" fn sq_fetch(
         let Some(b) = b else { return fail_null("req") };
         let lp = try_ref!(sq_loop, r#loop, "loop");
         let Some(on_response) = on_response else { return fail_null("on_response") };
-        let cb = Callbacks { on_response, on_headers: b.on_headers, on_chunk: b.on_chunk, userdata };
-        ffi_try!(client::start(lp.handle(), b.spec, cb));
+        let events = CFetchEvents { on_response, on_headers: b.on_headers, on_chunk: b.on_chunk, userdata };
+        ffi_try!(client::start(lp.handle(), b.spec, Arc::new(events)));
         SQ_OK
     }
 }
@@ -352,8 +405,9 @@ fn response<'a>(resp: *const sq_fetch_response) -> Result<&'a Response, Error> {
     if resp.is_null() {
         return Err(Error::new(ErrorKind::Null, "resp is NULL"));
     }
-    // SAFETY: a response handed to a callback that is still running (API contract).
-    Ok(unsafe { &(*resp).0 })
+    // SAFETY: a response handed to a callback that is still running (API
+    // contract): a `Response` borrowed for the call (see `response_ptr`).
+    Ok(unsafe { &*resp.cast::<Response>() })
 }
 
 fn write_str(out: *mut sq_str, bytes: &[u8]) -> sq_status {

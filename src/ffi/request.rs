@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, str_arg};
 use super::event_loop::sq_callback;
 use super::status::{SQ_OK, sq_status};
-use crate::http::request::Request;
-use crate::reactor::RawCallback;
+use crate::http::request::{BodySink, Request};
+use crate::reactor::{RawCallback, Task};
 use crate::reactor::handles::Stale;
 use crate::{Error, ErrorKind};
 
@@ -372,6 +372,27 @@ pub type sq_body_callback = Option<
     unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request, data: *const c_void, len: usize, last: c_int),
 >;
 
+/// A C body callback and its userdata: `sq_request_on_body`'s side of
+/// [`BodySink`].
+struct CBodySink {
+    f: unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request, data: *const c_void, len: usize, last: c_int),
+    userdata: *mut c_void,
+}
+// SAFETY: squall never dereferences `userdata`; it only hands it back to the
+// host's callback, on the host thread.
+unsafe impl Send for CBodySink {}
+// SAFETY: as above; shared only to be read.
+unsafe impl Sync for CBodySink {}
+
+impl BodySink for CBodySink {
+    fn on_body(&self, req: u64, chunk: &[u8], last: bool) {
+        // SAFETY: the callback the host registered for this request's body,
+        // with its userdata, the request handle (an id dressed as a pointer)
+        // and bytes alive during the call.
+        unsafe { (self.f)(self.userdata, req as usize as *mut sq_request, chunk.as_ptr().cast(), chunk.len(), c_int::from(last)) };
+    }
+}
+
 /// Sets the callback that receives the body of a request whose route was
 /// registered with `SQ_STREAM_BODY` (normally from the handler, which runs
 /// when the head arrives). Chunks that arrived before are delivered first.
@@ -392,9 +413,10 @@ pub extern "C" fn sq_request_on_body(req: *mut sq_request, cb: sq_body_callback,
     ffi_boundary! {
         let r = ffi_try!(request(req));
         let Some(f) = cb else { return fail_null("callback") };
-        // SAFETY: sq_request is an opaque handle type; the C signature is the same.
-        let f: unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_void, usize, i32) = unsafe { std::mem::transmute(f) };
-        ffi_try!(r.set_on_body(crate::http::request::RawBodyCallback { f, data: userdata }));
+        if !r.streams_body() {
+            return fail(Error::new(ErrorKind::State, "the route does not stream the body (register it with SQ_STREAM_BODY)"));
+        }
+        ffi_try!(r.set_on_body(Arc::new(CBodySink { f, userdata })));
         SQ_OK
     }
 }
@@ -414,7 +436,7 @@ pub extern "C" fn sq_request_on_close(req: *mut sq_request, cb: sq_callback, use
     ffi_boundary! {
         let r = ffi_try!(request(req));
         let Some(f) = cb else { return fail_null("callback") };
-        ffi_try!(r.set_on_close(RawCallback { f, data: userdata }));
+        ffi_try!(r.set_on_close(Task::Raw(RawCallback { f, data: userdata })));
         SQ_OK
     }
 }

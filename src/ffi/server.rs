@@ -6,7 +6,8 @@ use super::boundary::{Castable, fail_null, ffi_boundary, ffi_try, into_ptr, str_
 use super::event_loop::sq_loop;
 use super::request::sq_request;
 use super::status::{SQ_OK, sq_status};
-use crate::http::server::{RawHandler, RouteTarget, Server};
+use crate::http::server::{Handler, HandlerFailed, RouteTarget, Server};
+use crate::reactor::{RawCallback, Task};
 use crate::{Error, ErrorKind};
 
 /// An HTTP/1.1 server attached to a loop: routes, listeners, limits.
@@ -31,6 +32,28 @@ impl Castable for sq_server {
 /// return an error code to have squall answer 500 (or, if the response had
 /// already started, close the connection).
 pub type sq_handler = Option<unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request) -> sq_status>;
+
+/// A C handler and the userdata it was registered with: `sq_route`'s side
+/// of [`Handler`].
+struct CHandler {
+    f: unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request) -> sq_status,
+    userdata: *mut c_void,
+}
+// SAFETY: squall never dereferences `userdata`; it only hands it back to the
+// host's handler, on the host thread, or on a reactor thread for SQ_INLINE
+// routes, whose handlers the host promised are thread-safe.
+unsafe impl Send for CHandler {}
+// SAFETY: as above; shared only to be read.
+unsafe impl Sync for CHandler {}
+
+impl Handler for CHandler {
+    fn call(&self, req: u64) -> Result<(), HandlerFailed> {
+        // SAFETY: the handler the host registered, with its userdata and a
+        // request handle (an id dressed as a pointer, never dereferenced).
+        let status = unsafe { (self.f)(self.userdata, req as usize as *mut sq_request) };
+        if status == SQ_OK { Ok(()) } else { Err(HandlerFailed { code: status }) }
+    }
+}
 
 /// Route flag: run the handler on the reactor thread that owns the
 /// connection instead of the host thread. The fastest path, for C handlers
@@ -111,10 +134,8 @@ pub extern "C" fn sq_route(
         if flags & SQ_INLINE != 0 && flags & SQ_STREAM_BODY != 0 {
             return super::boundary::fail(Error::new(ErrorKind::InvalidArg, "SQ_INLINE and SQ_STREAM_BODY do not combine"));
         }
-        // SAFETY: sq_request is an opaque handle type; the C signature is the same.
-        let f: unsafe extern "C" fn(*mut c_void, *mut c_void) -> i32 = unsafe { std::mem::transmute(f) };
         let target = RouteTarget {
-            handler: RawHandler { f, data: userdata },
+            handler: std::sync::Arc::new(CHandler { f, userdata }),
             inline: flags & SQ_INLINE != 0,
             stream_body: flags & SQ_STREAM_BODY != 0,
         };
@@ -226,7 +247,7 @@ pub extern "C" fn sq_server_listen_fd(server: *mut sq_server, fd: i32, port_out:
 pub extern "C" fn sq_server_shutdown(server: *mut sq_server, deadline_ms: u64, done: super::event_loop::sq_callback, userdata: *mut c_void) -> sq_status {
     ffi_boundary! {
         let s = try_ref!(sq_server, server, "server");
-        let cb = done.map(|f| crate::reactor::RawCallback { f, data: userdata });
+        let cb = done.map(|f| Task::Raw(RawCallback { f, data: userdata }));
         ffi_try!(s.shutdown(std::time::Duration::from_millis(deadline_ms), cb));
         SQ_OK
     }

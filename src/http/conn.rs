@@ -511,8 +511,7 @@ impl Conn {
         if let Route::Handler(target, _) = &route
             && target.stream_body
         {
-            let target = *target;
-            let Route::Handler(_, captures) = route else { unreachable!() };
+            let Route::Handler(target, captures) = route else { unreachable!() };
             let keep_alive = self.keep_alive(&head);
             let data = self.request_data(head.clone(), Vec::new(), captures, keep_alive);
             let req = self.dispatch(r, data, target, true);
@@ -1001,21 +1000,19 @@ pub(crate) fn run_handler(req: &Arc<Request>, target: RouteTarget) {
         req.release();
         return;
     }
-    // SAFETY: the host registered this handler to be called with its userdata
-    // and a request handle (an id dressed as a pointer, never dereferenced).
-    let status = unsafe { (target.handler.f)(target.handler.data, req.handle() as usize as *mut std::ffi::c_void) };
-    if status != 0 {
-        handler_failed(req, status);
+    if let Err(e) = target.handler.call(req.handle()) {
+        handler_failed(req, e);
     }
 }
 
-/// A handler returned an error status.
-pub(crate) fn handler_failed(req: &Arc<Request>, status: i32) {
+/// A handler failed.
+pub(crate) fn handler_failed(req: &Arc<Request>, e: super::server::HandlerFailed) {
     tracing::error!(
         target: "squall::http",
-        "handler for {} {} failed with status {status}",
+        "handler for {} {} failed with status {}",
         req.data.method,
-        req.data.path()
+        req.data.path(),
+        e.code
     );
     let (finished, closed, head_sent) = {
         let st = req.lock();

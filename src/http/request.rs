@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::response;
 use super::server::ServerShared;
-use crate::reactor::RawCallback;
+use crate::reactor::Task;
 use crate::{Error, ErrorKind, Result};
 
 /// Where a request's connection lives.
@@ -116,7 +116,7 @@ pub(crate) struct ResponseState {
     pub(crate) finished: bool,
     /// The connection is gone: every call fails with Closed.
     pub(crate) closed: bool,
-    pub(crate) on_close: Option<RawCallback>,
+    pub(crate) on_close: Option<OnClose>,
     /// Serialized output not yet taken by the reactor, appended under this
     /// lock so that parts sent from different threads keep their order.
     outbox: Vec<u8>,
@@ -124,15 +124,29 @@ pub(crate) struct ResponseState {
     out_close: bool,
 }
 
-/// A C body callback: (userdata, request handle, data, len, last).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawBodyCallback {
-    pub(crate) f: unsafe extern "C" fn(*mut std::ffi::c_void, *mut std::ffi::c_void, *const std::ffi::c_void, usize, i32),
-    pub(crate) data: *mut std::ffi::c_void,
+/// What runs on the host thread when the client goes away before the
+/// response is finished. A reactor task, so that a host's plain callback
+/// is kept without an allocation.
+pub(crate) struct OnClose(pub(crate) Task);
+
+impl std::fmt::Debug for OnClose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnClose")
+    }
 }
-// SAFETY: userdata is never dereferenced by the library; the callback runs
-// on the host thread as the host asked.
-unsafe impl Send for RawBodyCallback {}
+
+/// Receives a streamed request body, on the host thread: the chunks in
+/// order (`chunk` lives only during the call), then one call with `last`
+/// set (usually with no bytes). `req` is the request's handle.
+pub(crate) trait BodySink: Send + Sync {
+    fn on_body(&self, req: u64, chunk: &[u8], last: bool);
+}
+
+impl std::fmt::Debug for dyn BodySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodySink")
+    }
+}
 
 /// Undelivered body bytes above which the connection stops reading.
 pub(crate) const BODY_HIGH_WATER: usize = 1 << 20;
@@ -145,7 +159,7 @@ pub(crate) struct BodyStream {
     chunks: std::collections::VecDeque<Vec<u8>>,
     ended: bool,
     last_delivered: bool,
-    cb: Option<RawBodyCallback>,
+    cb: Option<Arc<dyn BodySink>>,
     /// A delivery task is queued or running.
     scheduled: bool,
 }
@@ -200,6 +214,11 @@ impl Request {
         self.body.as_ref().map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Whether the request's route streams the body (see [`Self::set_on_body`]).
+    pub(crate) fn streams_body(&self) -> bool {
+        self.body.is_some()
+    }
+
     /// Reactor side: a chunk of a streamed body arrived. Returns whether a
     /// delivery task must be queued.
     pub(crate) fn push_body(&self, chunk: &[u8]) -> bool {
@@ -221,11 +240,11 @@ impl Request {
         schedule
     }
 
-    /// Sets the body callback (once). Chunks that arrived already are
+    /// Sets the body sink (once). Chunks that arrived already are
     /// delivered from a task on the host thread, never from inside this call.
-    pub(crate) fn set_on_body(self: &Arc<Self>, cb: RawBodyCallback) -> Result<()> {
+    pub(crate) fn set_on_body(self: &Arc<Self>, cb: Arc<dyn BodySink>) -> Result<()> {
         let Some(mut b) = self.body_lock() else {
-            return Err(Error::new(ErrorKind::State, "the route does not stream the body (register it with SQ_STREAM_BODY)"));
+            return Err(Error::new(ErrorKind::State, "the route does not stream the body"));
         };
         if b.cb.is_some() {
             return Err(Error::new(ErrorKind::AlreadyDone, "the body callback is already set"));
@@ -252,7 +271,7 @@ impl Request {
         loop {
             let (cb, chunk, last) = {
                 let Some(mut b) = self.body_lock() else { return };
-                let Some(cb) = b.cb else {
+                let Some(cb) = b.cb.clone() else {
                     b.scheduled = false;
                     return;
                 };
@@ -279,8 +298,7 @@ impl Request {
             if gone {
                 continue; // answered already, or the client left: drop the rest quietly
             }
-            // SAFETY: the host registered this callback for this request's body.
-            unsafe { (cb.f)(cb.data, self.handle() as usize as *mut std::ffi::c_void, chunk.as_ptr().cast(), chunk.len(), i32::from(last)) };
+            cb.on_body(self.handle(), &chunk, last);
         }
     }
 
@@ -563,16 +581,16 @@ impl Request {
             st.closed = true;
             st.on_close.take()
         };
-        if let Some(cb) = cb {
+        if let Some(OnClose(cb)) = cb {
             // After the tasks this reactor turn queued (the handler call of
             // a request that arrived in the same turn, say).
-            if let Err(crate::reactor::Task::Raw(cb)) = crate::reactor::host_task_after_turn(crate::reactor::Task::Raw(cb)) {
-                let _ = self.server.loop_handle.add_raw_callback(cb);
-            }
+            super::server::host_task_after_turn(&self.server.loop_handle, cb);
         }
     }
 
-    pub(crate) fn set_on_close(&self, cb: RawCallback) -> Result<()> {
+    /// Sets what runs (once, on the host thread) if the client goes away
+    /// before the response is finished; replaces an earlier one.
+    pub(crate) fn set_on_close(&self, cb: Task) -> Result<()> {
         let mut st = self.lock();
         if st.closed {
             return Err(Error::new(ErrorKind::Closed, "the client closed the connection"));
@@ -580,7 +598,7 @@ impl Request {
         if st.finished {
             return Err(Error::new(ErrorKind::AlreadyDone, "the response is already finished"));
         }
-        st.on_close = Some(cb);
+        st.on_close = Some(OnClose(cb));
         Ok(())
     }
 }

@@ -4,7 +4,6 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::ffi::c_void;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
@@ -14,29 +13,40 @@ use super::router::{Lookup, Router};
 use super::upgrade::UpgradeRoute;
 use crate::net::listener;
 use crate::reactor::watcher::{Group, Stop};
-use crate::reactor::{LoopHandle, Reactor};
+use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::{Error, ErrorKind, Result};
 
-/// A C handler: `(userdata, request handle) -> sq_status`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawHandler {
-    pub(crate) f: unsafe extern "C" fn(*mut c_void, *mut c_void) -> i32,
-    pub(crate) data: *mut c_void,
+/// A request handler: called with the request's handle (an id in
+/// [`super::REQUESTS`]) once the request has arrived (its head, for a route
+/// that streams the body), on the host thread or, for inline routes, on the
+/// reactor thread that owns the connection. `Ok` means the request was
+/// answered or will be, from any thread; a failure gets the client a 500
+/// (or a cut connection if the response had started).
+pub(crate) trait Handler: Send + Sync {
+    fn call(&self, req: u64) -> std::result::Result<(), HandlerFailed>;
 }
-// SAFETY: the library never dereferences `data`; the host registered the
-// handler to be called with it (on the host thread, or on a reactor thread
-// for SQ_INLINE routes, which the host promised are thread-safe).
-unsafe impl Send for RawHandler {}
-unsafe impl Sync for RawHandler {}
+
+impl std::fmt::Debug for dyn Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handler")
+    }
+}
+
+/// A handler's failure. `code` is the handler's own number for it, kept for
+/// the log only: whatever it is, the client gets the same 500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HandlerFailed {
+    pub(crate) code: i32,
+}
 
 /// What a route leads to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct RouteTarget {
-    pub(crate) handler: RawHandler,
+    pub(crate) handler: Arc<dyn Handler>,
     /// Run on the reactor thread instead of the host thread.
     pub(crate) inline: bool,
     /// Call the handler when the head arrives and stream the body to the
-    /// callback it sets with `sq_request_on_body`.
+    /// sink it sets (`Request::set_on_body`).
     pub(crate) stream_body: bool,
 }
 
@@ -67,7 +77,7 @@ struct Listener {
     addr: SocketAddr,
     /// The socket bound at listen time, until a reactor takes it.
     socket: Option<std::net::TcpListener>,
-    /// A socket the host handed over (`sq_server_listen_fd`): the other
+    /// A socket the host handed over (`Server::listen_socket`): the other
     /// reactors watch duplicates of it instead of binding siblings, since
     /// it may lack SO_REUSEPORT.
     adopted: bool,
@@ -96,7 +106,7 @@ pub(crate) struct ServerShared {
     /// Graceful shutdown: reactors that have not yet closed their listeners
     /// and idle connections, and what to call when everything is closed.
     shutdown_pending_reactors: AtomicUsize,
-    shutdown_done: Mutex<Option<crate::reactor::RawCallback>>,
+    shutdown_done: Mutex<Option<Task>>,
     shutdown_finished: AtomicBool,
     shutdown_requested: AtomicBool,
 }
@@ -181,9 +191,7 @@ impl ServerShared {
         if let Some(cb) = cb {
             // After the callbacks this reactor turn queued (the last
             // on_close calls among them).
-            if let Err(crate::reactor::Task::Raw(cb)) = crate::reactor::host_task_after_turn(crate::reactor::Task::Raw(cb)) {
-                let _ = self.loop_handle.add_raw_callback(cb);
-            }
+            host_task_after_turn(&self.loop_handle, cb);
         }
     }
 
@@ -209,7 +217,7 @@ impl ServerShared {
         let router = self.router.read().unwrap_or_else(|p| p.into_inner());
         let l = router.lookup(method, path);
         let t = match &l {
-            Lookup::Found(i, _) => router.get(*i).map(|r| r.target),
+            Lookup::Found(i, _) => router.get(*i).map(|r| r.target.clone()),
             _ => None,
         };
         (l, t)
@@ -237,6 +245,20 @@ impl ServerShared {
     }
 }
 
+/// Queues `task` for the host thread: after the tasks the current reactor
+/// turn has queued when called from one, else at once.
+pub(crate) fn host_task_after_turn(lp: &LoopHandle, task: Task) {
+    match crate::reactor::host_task_after_turn(task) {
+        Ok(()) => {}
+        Err(Task::Raw(cb)) => {
+            let _ = lp.add_raw_callback(cb);
+        }
+        Err(Task::Boxed(f)) => {
+            let _ = lp.add_callback(f);
+        }
+    }
+}
+
 /// Runs `f` with the current `Date` value (IMF-fixdate), formatted once per
 /// second per thread, without copying it.
 pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
@@ -250,7 +272,7 @@ pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     })
 }
 
-/// The host's server object (what `sq_server *` points to).
+/// The server object a host holds.
 #[derive(Debug)]
 pub struct Server {
     pub(crate) shared: Arc<ServerShared>,
@@ -390,7 +412,7 @@ impl Server {
     /// let requests in flight finish (their responses close the connection),
     /// force-close what is left after `deadline`, then run `done` on the host
     /// thread. Any thread.
-    pub(crate) fn shutdown(&self, deadline: Duration, done: Option<crate::reactor::RawCallback>) -> Result<()> {
+    pub(crate) fn shutdown(&self, deadline: Duration, done: Option<Task>) -> Result<()> {
         let shared = &self.shared;
         if shared.dead.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the server was freed"));

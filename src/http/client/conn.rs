@@ -11,7 +11,6 @@ use mio::event::Event;
 
 use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, ResponseHead};
 use super::{Job, Key, Next, Response};
-use crate::ffi::fetch::sq_fetch_response;
 use crate::http::client::connect::{Connector, Connects, Progress};
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::tls::{Stream, is_tls_error};
@@ -431,10 +430,8 @@ impl FetchConn {
                 *name = "X-Consumed-Content-Encoding".to_owned();
             }
         }
-        let streamed = redirect.is_none() && job.cb.on_chunk.is_some();
-        if redirect.is_none()
-            && let Some(on_headers) = job.cb.on_headers
-        {
+        let streamed = redirect.is_none() && job.events.wants_chunks();
+        if redirect.is_none() && job.events.wants_headers() {
             let resp = Response {
                 status: head.status,
                 reason: head.reason.clone(),
@@ -443,13 +440,8 @@ impl FetchConn {
                 redirects: job.redirects,
                 ..Response::default()
             };
-            let cb = job.cb.clone();
-            r.host_tasks.push(Task::Boxed(Box::new(move || {
-                let resp = sq_fetch_response(resp);
-                // SAFETY: the host's callback with its userdata; the head
-                // lives until the callback returns.
-                unsafe { on_headers(cb.userdata, &resp) };
-            })));
+            let events = job.events.clone();
+            r.host_tasks.push(Task::Boxed(Box::new(move || events.on_headers(&resp))));
         }
         self.incoming = Some(Incoming { head, body: Vec::new(), size: 0, inflate, redirect, streamed });
         true
@@ -499,8 +491,10 @@ impl FetchConn {
     /// Hands a body chunk to the host; pauses reading when it falls behind.
     fn send_chunk(&mut self, r: &mut Reactor, chunk: Vec<u8>) {
         let Some(job) = self.job.as_ref() else { return };
-        let Some(on_chunk) = job.cb.on_chunk else { return };
-        let cb = job.cb.clone();
+        if !job.events.wants_chunks() {
+            return;
+        }
+        let events = job.events.clone();
         let pending = job.pending.clone();
         let n = chunk.len();
         let before = pending.fetch_add(n, Ordering::AcqRel);
@@ -510,9 +504,7 @@ impl FetchConn {
         let link = r.loop_handle.reactor_link(r.index).cloned();
         let (token, generation) = (self.token, self.generation);
         r.host_tasks.push(Task::Boxed(Box::new(move || {
-            // SAFETY: the host's callback with its userdata; the bytes live
-            // until it returns.
-            unsafe { on_chunk(cb.userdata, chunk.as_ptr(), chunk.len()) };
+            events.on_chunk(&chunk);
             let left = pending.fetch_sub(n, Ordering::AcqRel) - n;
             if left <= STREAM_LOW
                 && left + n > STREAM_LOW

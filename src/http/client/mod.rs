@@ -1,5 +1,5 @@
-//! The HTTP client (`sq_fetch`): requests built on any thread, run on the
-//! loop's first reactor over a keep-alive pool, answered on the host thread.
+//! The HTTP client: requests built on any thread, run on the loop's first
+//! reactor over a keep-alive pool, answered on the host thread.
 //!
 //! * [`Spec`]: what to fetch and how (checked when built: URL, header bytes).
 //! * The pool ([`Pool`], one per reactor, used on reactor 0): connections
@@ -17,12 +17,10 @@ pub(crate) mod connect;
 pub(crate) mod response;
 
 use std::collections::{HashMap, VecDeque};
-use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
-use crate::ffi::fetch::sq_fetch_response;
 use crate::net::tls::TlsConfig;
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::{Error, ErrorKind, Result};
@@ -35,20 +33,27 @@ pub(crate) const DEFAULT_MAX_BODY: u64 = 100 * 1024 * 1024;
 pub(crate) const DEFAULT_MAX_CLIENTS: usize = 100;
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The C callbacks of one fetch and their userdata.
-pub(crate) struct Callbacks {
-    pub(crate) on_response: unsafe extern "C" fn(*mut c_void, *const sq_fetch_response),
-    pub(crate) on_headers: Option<unsafe extern "C" fn(*mut c_void, *const sq_fetch_response)>,
-    pub(crate) on_chunk: Option<unsafe extern "C" fn(*mut c_void, *const u8, usize)>,
-    pub(crate) userdata: *mut c_void,
+/// What a fetch tells its host, on the host thread. Each view lives only
+/// during the call.
+pub(crate) trait FetchEvents: Send + Sync {
+    /// The final response, or the failure (`Response::error`): once per fetch.
+    fn on_response(&self, resp: &Response);
+    /// Whether the head of the final response is wanted before its body.
+    fn wants_headers(&self) -> bool {
+        false
+    }
+    /// The head of the final response (no body yet), when wanted.
+    fn on_headers(&self, _head: &Response) {}
+    /// Whether the body streams to `on_chunk` (the final response then has
+    /// an empty body).
+    fn wants_chunks(&self) -> bool {
+        false
+    }
+    /// A piece of the (decompressed) body, in order, when streamed.
+    fn on_chunk(&self, _chunk: &[u8]) {}
 }
-// SAFETY: the userdata is handed back, untouched, to the host's callbacks on
-// the host thread; the library never dereferences it.
-unsafe impl Send for Callbacks {}
-// SAFETY: as above; shared only to be read.
-unsafe impl Sync for Callbacks {}
 
-/// A request: what the C builder (`sq_fetch_request_*`) fills in.
+/// A request: what the host's request builder fills in.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
     pub(crate) method: String,
@@ -238,10 +243,10 @@ pub(crate) struct Times {
     pub(crate) first_byte: Option<Instant>,
 }
 
-/// One fetch between `sq_fetch` and its callback.
+/// One fetch between its start and its `on_response`.
 pub(crate) struct Job {
     pub(crate) spec: Spec,
-    pub(crate) cb: Arc<Callbacks>,
+    pub(crate) events: Arc<dyn FetchEvents>,
     pub(crate) start: Instant,
     pub(crate) deadline: Option<Instant>,
     pub(crate) redirects: u32,
@@ -255,12 +260,12 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    pub(crate) fn new(spec: Spec, cb: Callbacks) -> Job {
+    pub(crate) fn new(spec: Spec, events: Arc<dyn FetchEvents>) -> Job {
         let start = Instant::now();
         let deadline = (!spec.request_timeout.is_zero()).then(|| start + spec.request_timeout);
         Job {
             spec,
-            cb: Arc::new(cb),
+            events,
             start,
             deadline,
             redirects: 0,
@@ -297,13 +302,8 @@ impl Job {
                 }
             }
         };
-        let cb = self.cb;
-        r.host_tasks.push(Task::Boxed(Box::new(move || {
-            let resp = sq_fetch_response(resp);
-            // SAFETY: the host's callback with its userdata; the response
-            // lives until the callback returns, as documented.
-            unsafe { (cb.on_response)(cb.userdata, &resp) };
-        })));
+        let events = self.events;
+        r.host_tasks.push(Task::Boxed(Box::new(move || events.on_response(&resp))));
     }
 }
 
@@ -332,7 +332,7 @@ pub(crate) struct Key {
     pub(crate) tls_id: usize,
 }
 
-/// The pool's limits (`sq_fetch_set_limits`).
+/// The pool's limits ([`set_limits`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_clients: usize,
@@ -371,9 +371,9 @@ impl std::fmt::Debug for Pool {
 
 /// Starts a fetch from any thread: it runs on reactor 0 once the loop has
 /// started; its callbacks run on the host thread.
-pub(crate) fn start(lp: &LoopHandle, spec: Spec, cb: Callbacks) -> Result<()> {
+pub(crate) fn start(lp: &LoopHandle, spec: Spec, events: Arc<dyn FetchEvents>) -> Result<()> {
     lp.check_usable()?;
-    let job = Job::new(spec, cb);
+    let job = Job::new(spec, events);
     let h = lp.clone();
     lp.when_started(Box::new(move || {
         if let Err(e) = h.send_to_reactor(0, Box::new(move |r: &mut Reactor| submit(r, job))) {
