@@ -138,7 +138,7 @@ enum Peer {
 struct Pauses {
     /// Too many requests in flight (pipelining): decoding waits too.
     pipeline_full: bool,
-    /// The host has not taken enough of a streamed body (`BODY_HIGH_WATER`).
+    /// The host has not taken enough of a streamed body (its `FlowGate`).
     body_backlog: bool,
     /// Too much output is queued: a client that pipelines and does not read
     /// (`OUT_HIGH_WATER`).
@@ -527,20 +527,14 @@ impl Conn {
     fn on_body(&mut self, r: &mut Reactor, chunk: &[u8]) {
         let Some(p) = self.current.as_mut() else { return };
         if let Some(req) = &p.stream {
-            if req.push_body(chunk) {
+            let (schedule, pause) = req.push_body(chunk);
+            if schedule {
                 let req = req.clone();
-                r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || req.deliver_body())));
+                r.deliver(false, move || req.deliver_body());
             }
-            if req.body_over_high_water() {
-                tracing::trace!(target: "squall::http", "pausing reads: {} body bytes undelivered", req.backlog.load(Ordering::Relaxed));
-                // SeqCst on both sides (here and where the host takes the
-                // body): the store must not pass the re-check's load.
-                req.reading_paused.store(true, Ordering::SeqCst);
+            if pause {
+                tracing::trace!(target: "squall::http", "pausing reads: {} body bytes undelivered", req.body_gate.backlog());
                 self.pauses.body_backlog = true;
-                // The host may have caught up meanwhile: re-check once.
-                if !req.body_over_high_water() && req.reading_paused.swap(false, Ordering::SeqCst) {
-                    self.pauses.body_backlog = false;
-                }
             }
         } else if matches!(p.route, Route::Handler(..)) {
             p.body.extend_from_slice(chunk);

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use super::response;
 use super::server::ServerShared;
 use crate::reactor::Task;
+use crate::reactor::flow::FlowGate;
 use crate::{Error, ErrorKind, Result};
 
 /// Where a request's connection lives.
@@ -148,11 +149,6 @@ impl std::fmt::Debug for dyn BodySink {
     }
 }
 
-/// Undelivered body bytes above which the connection stops reading.
-pub(crate) const BODY_HIGH_WATER: usize = 1 << 20;
-/// Below this the connection reads again.
-const BODY_LOW_WATER: usize = 256 << 10;
-
 /// The body of a streaming request, on its way to the host.
 #[derive(Debug, Default)]
 pub(crate) struct BodyStream {
@@ -177,10 +173,9 @@ pub(crate) struct Request {
     pub(crate) server: Arc<ServerShared>,
     /// Some for a request whose route streams the body.
     body: Option<Mutex<BodyStream>>,
-    /// Bytes of `body` not yet delivered (flow control).
-    pub(crate) backlog: std::sync::atomic::AtomicUsize,
-    /// The connection stopped reading for this request's body.
-    pub(crate) reading_paused: std::sync::atomic::AtomicBool,
+    /// Bytes of `body` not yet taken by the host: more than 1 MiB pauses
+    /// the connection's reading, until under 256 KiB.
+    pub(crate) body_gate: FlowGate,
 }
 
 /// "Request `seq` of this connection has output": the signal sent to the
@@ -205,8 +200,7 @@ impl Request {
             state: Mutex::new(ResponseState { status: 200, ..Default::default() }),
             server,
             body: streaming.then(|| Mutex::new(BodyStream::default())),
-            backlog: std::sync::atomic::AtomicUsize::new(0),
-            reading_paused: std::sync::atomic::AtomicBool::new(false),
+            body_gate: FlowGate::default(),
         })
     }
 
@@ -220,14 +214,15 @@ impl Request {
     }
 
     /// Reactor side: a chunk of a streamed body arrived. Returns whether a
-    /// delivery task must be queued.
-    pub(crate) fn push_body(&self, chunk: &[u8]) -> bool {
-        let Some(mut b) = self.body_lock() else { return false };
-        self.backlog.fetch_add(chunk.len(), Ordering::AcqRel);
+    /// delivery task must be queued, and whether the connection must stop
+    /// reading (the host is behind).
+    pub(crate) fn push_body(&self, chunk: &[u8]) -> (bool, bool) {
+        let Some(mut b) = self.body_lock() else { return (false, false) };
+        let pause = self.body_gate.handed(chunk.len());
         b.chunks.push_back(chunk.to_vec());
         let schedule = b.cb.is_some() && !b.scheduled;
         b.scheduled |= schedule;
-        schedule
+        (schedule, pause)
     }
 
     /// Reactor side: the streamed body is complete.
@@ -267,7 +262,7 @@ impl Request {
     /// Host side: hands every queued chunk to the callback, in order, then
     /// the final call once the body is complete.
     pub(crate) fn deliver_body(self: &Arc<Self>) {
-        tracing::trace!(target: "squall::http", "deliver_body: backlog {}", self.backlog.load(Ordering::Relaxed));
+        tracing::trace!(target: "squall::http", "deliver_body: backlog {}", self.body_gate.backlog());
         loop {
             let (cb, chunk, last) = {
                 let Some(mut b) = self.body_lock() else { return };
@@ -286,8 +281,7 @@ impl Request {
                 }
             };
             if !chunk.is_empty() {
-                let left = self.backlog.fetch_sub(chunk.len(), Ordering::SeqCst) - chunk.len();
-                if left < BODY_LOW_WATER && self.reading_paused.swap(false, Ordering::SeqCst) {
+                if self.body_gate.taken(chunk.len()) {
                     super::conn::resume_reading(&self.server, self.conn);
                 }
             }
@@ -300,11 +294,6 @@ impl Request {
             }
             cb.on_body(self.handle(), &chunk, last);
         }
-    }
-
-    /// Whether the reader should pause for this request's undelivered body.
-    pub(crate) fn body_over_high_water(&self) -> bool {
-        self.backlog.load(Ordering::SeqCst) > BODY_HIGH_WATER
     }
 
     pub(crate) fn set_handle(&self, h: u64) {

@@ -64,7 +64,8 @@ impl FlowGate {
     }
 
     /// Whether the reader is paused by this gate now.
-    pub(crate) fn is_paused(&self) -> bool {
+    #[cfg(test)]
+    fn is_paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
     }
 }

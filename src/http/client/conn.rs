@@ -3,8 +3,7 @@
 //! requests one at a time; between them it waits in the pool, watched for
 //! the server closing it.
 
-use std::io::{self, Write};
-use std::sync::atomic::Ordering;
+use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use mio::event::Event;
@@ -12,15 +11,13 @@ use mio::event::Event;
 use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, ResponseHead};
 use super::{Job, Key, Next, Response};
 use crate::http::client::connect::{Connector, Connects, Progress};
+use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::tls::{Stream, is_tls_error};
 use crate::reactor::{Reactor, Task};
 use crate::{Error, ErrorKind};
 
-const READ_CHUNK: usize = 64 * 1024;
 /// Streamed body bytes the host may fall behind by before reading pauses.
-const STREAM_HIGH: usize = 1 << 20;
-const STREAM_LOW: usize = 256 << 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -144,6 +141,8 @@ pub(crate) struct FetchConn {
     idle_since: Instant,
     /// Reading stopped: the host is behind on streamed chunks.
     read_paused: bool,
+    /// The last decode, during a read, ended the connection.
+    decode_ended: bool,
 }
 
 impl FetchConn {
@@ -182,6 +181,7 @@ impl FetchConn {
             sent_any: false,
             idle_since: now,
             read_paused: false,
+            decode_ended: false,
         };
         let inserted = r.insert(Box::new(conn), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<FetchConn>() else { return false };
@@ -295,39 +295,12 @@ impl FetchConn {
 
     /// Reads and decodes what the socket holds; false when the connection ended.
     fn read(&mut self, r: &mut Reactor) -> bool {
-        let mut buf = std::mem::take(&mut r.scratch);
-        if buf.len() < READ_CHUNK {
-            buf.resize(READ_CHUNK, 0);
-        }
-        let alive = self.read_with(r, &mut buf);
-        r.scratch = buf;
-        alive
-    }
-
-    fn read_with(&mut self, r: &mut Reactor, buf: &mut [u8]) -> bool {
-        loop {
-            if self.phase != Phase::Busy || self.read_paused {
-                return self.alive();
-            }
-            let Some(st) = self.stream.as_mut() else { return false };
-            match st.read(buf) {
-                Ok(0) => return self.on_eof(r),
-                Ok(n) => {
-                    self.got_bytes = true;
-                    if let Some(job) = self.job.as_mut()
-                        && job.times.first_byte.is_none()
-                    {
-                        job.times.first_byte = Some(Instant::now());
-                    }
-                    self.rbuf.extend_from_slice(&buf[..n]);
-                    if !self.decode(r) {
-                        return false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.io_failed(r, e),
-            }
+        self.decode_ended = false;
+        match read_ready(r, self) {
+            ReadEnd::Eof => self.on_eof(r),
+            ReadEnd::Failed(e) => self.io_failed(r, e),
+            ReadEnd::Drained => !self.decode_ended && self.stream.is_some(),
+            ReadEnd::Paused => !self.decode_ended && self.alive(),
         }
     }
 
@@ -497,24 +470,21 @@ impl FetchConn {
         let events = job.events.clone();
         let pending = job.pending.clone();
         let n = chunk.len();
-        let before = pending.fetch_add(n, Ordering::AcqRel);
-        if before + n > STREAM_HIGH {
+        if pending.handed(n) {
             self.read_paused = true;
         }
         let link = r.loop_handle.reactor_link(r.index).cloned();
         let (token, generation) = (self.token, self.generation);
-        r.host_tasks.push(Task::Boxed(Box::new(move || {
+        r.deliver(false, move || {
             events.on_chunk(&chunk);
-            let left = pending.fetch_sub(n, Ordering::AcqRel) - n;
-            if left <= STREAM_LOW
-                && left + n > STREAM_LOW
+            if pending.taken(n)
                 && let Some(link) = link
             {
                 link.send(Box::new(move |r: &mut Reactor| {
                     r.with_watcher_as::<FetchConn, _>(token, Some(generation), |r, c| c.resume(r));
                 }));
             }
-        })));
+        });
     }
 
     fn resume(&mut self, r: &mut Reactor) -> bool {
@@ -717,6 +687,35 @@ impl Connects for FetchConn {
                 self.begin(r)
             }
             Progress::Failed(e) => self.fail(r, e),
+        }
+    }
+}
+
+impl Input for FetchConn {
+    fn socket(&mut self) -> Option<&mut dyn Read> {
+        self.stream.as_mut().map(|s| s as &mut dyn Read)
+    }
+
+    fn wants_input(&self) -> bool {
+        self.phase == Phase::Busy && !self.read_paused && !self.decode_ended
+    }
+
+    /// Read on to `EAGAIN`: TLS may hold records, and a response's end is
+    /// no reason to stop.
+    fn short_read_drains(&self) -> bool {
+        false
+    }
+
+    fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        self.got_bytes = true;
+        if let Some(job) = self.job.as_mut()
+            && job.times.first_byte.is_none()
+        {
+            job.times.first_byte = Some(Instant::now());
+        }
+        self.rbuf.extend_from_slice(bytes);
+        if !self.decode(r) {
+            self.decode_ended = true;
         }
     }
 }

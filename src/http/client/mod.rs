@@ -18,10 +18,10 @@ pub(crate) mod response;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use crate::net::tls::TlsConfig;
+use crate::reactor::flow::FlowGate;
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::{Error, ErrorKind, Result};
 
@@ -255,8 +255,9 @@ pub(crate) struct Job {
     /// Must not go to a pooled connection (a retry).
     pub(crate) fresh: bool,
     pub(crate) times: Times,
-    /// Streamed body bytes handed to the host and not yet taken.
-    pub(crate) pending: Arc<AtomicUsize>,
+    /// Streamed body bytes handed to the host and not yet taken: more than
+    /// 1 MiB pauses the connection's reading, until under 256 KiB.
+    pub(crate) pending: Arc<FlowGate>,
 }
 
 impl Job {
@@ -272,7 +273,7 @@ impl Job {
             retried: false,
             fresh: false,
             times: Times::default(),
-            pending: Arc::new(AtomicUsize::new(0)),
+            pending: Arc::new(FlowGate::default()),
         }
     }
 
