@@ -15,7 +15,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::h1::{Decoded, Decoder, HttpError, RequestHead, Timeout};
-use super::request::{ConnAddr, Output, Request, RequestData};
+use super::request::{ConnAddr, OutputReady, Request, RequestData};
 use super::response;
 use super::router::{Lookup, decode_capture};
 use super::static_files::FileRange;
@@ -40,7 +40,7 @@ struct Inflight {
 }
 
 /// What the connection has yet to write, in order.
-enum Chunk {
+enum OutItem {
     Bytes(Vec<u8>, usize),
     File(FileRange),
 }
@@ -88,8 +88,8 @@ pub(crate) struct Conn {
     /// Input not yet decoded (a partial request, or requests waiting while
     /// the pipeline is full); empty most of the time.
     rbuf: Vec<u8>,
-    /// Output not yet written, in order.
-    out: VecDeque<Chunk>,
+    /// OutputReady not yet written, in order.
+    out: VecDeque<OutItem>,
     /// Bytes in `out` (file ranges counted by their remaining length).
     out_bytes: usize,
     next_seq: u64,
@@ -155,16 +155,16 @@ impl Pauses {
 }
 
 thread_local! {
-    /// Output produced on a reactor's own thread (inline handlers) for its
+    /// OutputReady produced on a reactor's own thread (inline handlers) for its
     /// connections: applied right after the handler returns, no wake-up.
-    static IMMEDIATE: RefCell<Vec<Output>> = const { RefCell::new(Vec::new()) };
+    static IMMEDIATE: RefCell<Vec<OutputReady>> = const { RefCell::new(Vec::new()) };
 }
 
 // ---- entry points from the reactor and other threads ------------------------
 
-/// Delivers response output to the reactor that owns the connection: queued
+/// Sends response output to the reactor that owns the connection: queued
 /// locally when called on that reactor's own thread, else as a command.
-pub(crate) fn deliver(server: &Arc<ServerShared>, output: Output) {
+pub(crate) fn send_output(server: &Arc<ServerShared>, output: OutputReady) {
     let Some(link) = server.loop_handle.reactor_link(output.conn.reactor) else { return };
     if link.is_current() {
         IMMEDIATE.with(|q| q.borrow_mut().push(output));
@@ -297,7 +297,7 @@ fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnO
 }
 
 /// Response output arriving (command from another thread, or immediate).
-pub(crate) fn apply_output(r: &mut Reactor, output: Output) {
+pub(crate) fn apply_output(r: &mut Reactor, output: OutputReady) {
     let (token, generation) = (output.conn.token, output.conn.generation);
     if r.is_taken(token, generation) {
         // That connection is in the middle of an operation further up this
@@ -388,13 +388,13 @@ impl Conn {
             return;
         }
         self.out_bytes += bytes.len();
-        if let Some(Chunk::Bytes(last, _)) = self.out.back_mut()
+        if let Some(OutItem::Bytes(last, _)) = self.out.back_mut()
             && last.len() < 64 * 1024
         {
             last.extend_from_slice(&bytes);
             return;
         }
-        self.out.push_back(Chunk::Bytes(bytes, 0));
+        self.out.push_back(OutItem::Bytes(bytes, 0));
     }
 
     fn should_close(&self) -> bool {
@@ -787,7 +787,7 @@ impl Conn {
         }
     }
 
-    fn take_output(&mut self, r: &mut Reactor, output: Output) {
+    fn take_output(&mut self, r: &mut Reactor, output: OutputReady) {
         let Some(index) = output.seq.checked_sub(self.write_seq) else { return };
         let Some(slot) = self.inflight.get_mut(index as usize) else { return };
         let Some(req) = slot.req.as_ref() else { return };
@@ -816,7 +816,7 @@ impl Conn {
             let f = self.inflight.pop_front().expect("front exists");
             if let Some(file) = f.file {
                 self.out_bytes += usize::try_from(file.remaining).unwrap_or(usize::MAX);
-                self.out.push_back(Chunk::File(file));
+                self.out.push_back(OutItem::File(file));
                 wrote = true;
             }
             self.write_seq += 1;
@@ -861,7 +861,7 @@ impl Conn {
         use std::os::fd::AsRawFd;
         while let Some(front) = self.out.front_mut() {
             let result = match front {
-                Chunk::Bytes(v, pos) => match self.stream.write(&v[*pos..]) {
+                OutItem::Bytes(v, pos) => match self.stream.write(&v[*pos..]) {
                     Ok(n) => {
                         *pos += n;
                         self.out_bytes = self.out_bytes.saturating_sub(n);
@@ -869,7 +869,7 @@ impl Conn {
                     }
                     Err(e) => Err(e),
                 },
-                Chunk::File(f) => {
+                OutItem::File(f) => {
                     let count = f.remaining.min(1 << 20) as usize;
                     match crate::net::sys::sendfile(self.stream.as_raw_fd(), f.file.as_raw_fd(), &mut f.offset, count) {
                         // The file shrank under us: the response cannot be completed.

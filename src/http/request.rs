@@ -183,7 +183,7 @@ pub(crate) struct Request {
 /// (see [`Request::take_outbox`]). The bytes never travel in the signal, so
 /// parts queued by different threads cannot overtake each other.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Output {
+pub(crate) struct OutputReady {
     pub(crate) conn: ConnAddr,
     pub(crate) seq: u64,
 }
@@ -525,7 +525,7 @@ impl Request {
 
     /// Tells the owning reactor that output is waiting.
     fn signal(&self) {
-        super::conn::deliver(&self.server, Output { conn: self.conn, seq: self.seq });
+        super::conn::send_output(&self.server, OutputReady { conn: self.conn, seq: self.seq });
     }
 
     /// Reactor side: the output queued so far, and whether the response is

@@ -103,9 +103,9 @@ fn add(r: &mut Reactor, shared: Arc<ListenerShared>, socket: std::net::TcpListen
     if shared.dead.load(Ordering::Acquire) {
         return;
     }
-    let source = Source { socket: mio::net::TcpListener::from_std(socket), shared: shared.clone(), paused_until: None };
+    let source = Acceptor { socket: mio::net::TcpListener::from_std(socket), shared: shared.clone(), paused_until: None };
     let inserted = r.insert(Box::new(source), |r, d, token, _| {
-        let Some(l) = d.as_any().downcast_mut::<Source>() else { return false };
+        let Some(l) = d.as_any().downcast_mut::<Acceptor>() else { return false };
         match r.registry().register(&mut l.socket, Token(token), Interest::READABLE) {
             Ok(()) => true,
             Err(e) => {
@@ -141,7 +141,7 @@ impl Drop for Listener {
                 let mine: Vec<(usize, u64)> =
                     lock(&s.registered).iter().filter(|e| e.0 == r.index).map(|e| (e.1, e.2)).collect();
                 for (token, generation) in mine {
-                    r.with_watcher_as::<Source, _>(token, Some(generation), |r, l| {
+                    r.with_watcher_as::<Acceptor, _>(token, Some(generation), |r, l| {
                         let _ = r.registry().deregister(&mut l.socket);
                         false
                     });
@@ -165,13 +165,13 @@ impl Drop for Listener {
 }
 
 /// One listening socket on one reactor.
-struct Source {
+struct Acceptor {
     socket: mio::net::TcpListener,
     shared: Arc<ListenerShared>,
     paused_until: Option<Instant>,
 }
 
-impl Source {
+impl Acceptor {
     fn accept_all(&mut self, r: &mut Reactor) {
         if self.paused_until.is_some() || self.shared.dead.load(Ordering::Acquire) {
             return;
@@ -197,7 +197,7 @@ impl Source {
     }
 }
 
-impl Watcher for Source {
+impl Watcher for Acceptor {
     fn ready(&mut self, r: &mut Reactor, _token: usize, _ev: &Event) -> Step {
         self.accept_all(r);
         Step::Keep

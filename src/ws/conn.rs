@@ -298,7 +298,7 @@ pub(crate) fn command_else(
 }
 
 /// A published frame for the subscribers of `topic` on this reactor.
-pub(crate) fn deliver(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
+pub(crate) fn fan_out(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
     let Some(mut members) = r.ext::<super::topics::Local>().take(topic) else { return };
     let mut stale = Vec::new();
     let mut dirty = Vec::new();

@@ -247,7 +247,7 @@ pub(crate) fn publish(server: &Arc<ServerShared>, name: &str, binary: bool, data
         let (t, f) = (topic.clone(), frame.clone());
         let _ = server
             .loop_handle
-            .send_to_reactor(r, Box::new(move |reactor: &mut crate::reactor::Reactor| super::conn::deliver(reactor, &t, f)));
+            .send_to_reactor(r, Box::new(move |reactor: &mut crate::reactor::Reactor| super::conn::fan_out(reactor, &t, f)));
     }
     Ok(reached)
 }

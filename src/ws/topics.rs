@@ -131,7 +131,7 @@ impl Local {
         removed
     }
 
-    /// Takes the member set out (to deliver without borrowing the reactor);
+    /// Takes the member set out (to fan out without borrowing the reactor);
     /// give it back with [`Local::restore`].
     pub(crate) fn take(&mut self, topic: &Arc<Topic>) -> Option<Members> {
         self.sets.get_mut(&key(topic)).map(|e| std::mem::take(&mut e.1))
@@ -142,7 +142,7 @@ impl Local {
         if members.is_empty() {
             self.sets.remove(&k);
         } else if let Some(e) = self.sets.get_mut(&k) {
-            // Members added meanwhile (none expected: delivery does not
+            // Members added meanwhile (none expected: fanning out does not
             // subscribe) are kept.
             let added = std::mem::replace(&mut e.1, members);
             e.1.extend(added);
