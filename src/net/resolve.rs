@@ -4,11 +4,12 @@
 //! caller's closure — which sends it to its reactor as a command. Literal
 //! addresses never leave the caller's thread.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 /// Resolver threads at most: lookups beyond wait their turn.
 pub(crate) const MAX_THREADS: usize = 4;
@@ -23,27 +24,24 @@ struct Job {
     reply: Reply,
 }
 
-#[derive(Default)]
 struct State {
-    queue: VecDeque<Job>,
+    /// The hand-off to the threads, made on first use (and again in a child
+    /// after fork()).
+    jobs: Option<(Sender<Job>, Receiver<Job>)>,
     threads: usize,
+    /// Threads waiting for a job, or about to: jobs beyond them need a thread.
     idle: usize,
     /// The process the counts belong to (threads do not survive fork()).
     fork_generation: u64,
 }
 
-struct Pool {
-    state: Mutex<State>,
-    ready: Condvar,
-}
-
-static POOL: Pool = Pool {
-    state: Mutex::new(State { queue: VecDeque::new(), threads: 0, idle: 0, fork_generation: 0 }),
-    ready: Condvar::new(),
-};
+/// The counts are kept under a lock (not in atomics) so that deciding to
+/// start a thread and a thread deciding to end never cross: a job is never
+/// left in the channel with no thread to take it.
+static POOL: Mutex<State> = Mutex::new(State { jobs: None, threads: 0, idle: 0, fork_generation: 0 });
 
 fn lock() -> MutexGuard<'static, State> {
-    POOL.state.lock().unwrap_or_else(|p| p.into_inner())
+    POOL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The address of a literal host ("127.0.0.1", "::1", "[::1]"), if it is one.
@@ -63,34 +61,47 @@ pub(crate) fn resolve(host: &str, port: u16, reply: impl FnOnce(io::Result<Vec<S
     let job = Job { host: host.to_owned(), port, reply: Box::new(reply) };
     let mut st = lock();
     let generation = super::sys::fork_generation();
-    if st.fork_generation != generation {
-        // A child after fork(): none of the parent's threads are here.
+    if st.jobs.is_none() || st.fork_generation != generation {
+        // First use, or a child after fork(): none of the parent's threads
+        // are here, and a channel they waited on could spend a wake-up on one
+        // of them. A fresh channel; lookups still pending move over.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        if let Some((_, old)) = st.jobs.take() {
+            old.try_iter().for_each(|job| drop(tx.send(job)));
+        }
+        st.jobs = Some((tx, rx));
         st.fork_generation = generation;
         st.threads = 0;
         st.idle = 0;
     }
-    st.queue.push_back(job);
-    if st.idle >= st.queue.len() {
-        POOL.ready.notify_one();
-        return;
-    }
-    if st.threads < MAX_THREADS {
-        let spawned = std::thread::Builder::new().name("squall-resolve".into()).spawn(worker);
-        match spawned {
-            Ok(_) => st.threads += 1,
-            Err(e) if st.threads == 0 => {
-                // No thread to run it: fail the lookup rather than hang it.
-                let job = st.queue.pop_back();
-                drop(st);
-                if let Some(job) = job {
-                    (job.reply)(Err(io::Error::other(format!("cannot start a resolver thread: {e}"))));
-                }
-                return;
+    let Some((tx, rx)) = &st.jobs else { unreachable!("made above") };
+    // Unbounded, and `st` holds a receiver: the send cannot fail.
+    let _ = tx.send(job);
+    let rx = rx.clone();
+    if let Err(e) = grow(&mut st) {
+        if st.threads == 0 {
+            // No thread to run it: fail the lookup rather than hang it.
+            let job = rx.try_recv().ok();
+            drop(st);
+            if let Some(job) = job {
+                (job.reply)(Err(io::Error::other(format!("cannot start a resolver thread: {e}"))));
             }
-            Err(_) => {}
         }
     }
-    POOL.ready.notify_one();
+}
+
+/// Starts a thread when the jobs waiting outnumber the idle threads and the
+/// cap allows one more. The new thread counts as idle until it has a job.
+fn grow(st: &mut State) -> io::Result<()> {
+    let Some((_, rx)) = &st.jobs else { return Ok(()) };
+    if st.idle >= rx.len() || st.threads >= MAX_THREADS {
+        return Ok(());
+    }
+    let rx = rx.clone();
+    std::thread::Builder::new().name("squall-resolve".into()).spawn(move || worker(rx))?;
+    st.threads += 1;
+    st.idle += 1;
+    Ok(())
 }
 
 fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
@@ -101,26 +112,31 @@ fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-fn worker() {
-    let mut st = lock();
+fn worker(jobs: Receiver<Job>) {
     loop {
-        if let Some(job) = st.queue.pop_front() {
-            drop(st);
-            let result = lookup(&job.host, job.port);
-            let reply = job.reply;
-            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || reply(result))) {
-                tracing::error!(target: "squall::net", "a resolver reply panicked: {}", crate::error::panic_message(&p));
-            }
-            st = lock();
-            continue;
-        }
-        st.idle += 1;
-        let (guard, waited) = POOL.ready.wait_timeout(st, IDLE_EXIT).unwrap_or_else(|p| p.into_inner());
-        st = guard;
+        let got = jobs.recv_timeout(IDLE_EXIT);
+        let mut st = lock();
         st.idle -= 1;
-        if waited.timed_out() && st.queue.is_empty() {
-            st.threads -= 1;
-            return;
+        match got {
+            Ok(job) => {
+                // A job sent after this thread took its own, but before it
+                // stopped counting as idle, was promised to it: see that it
+                // gets a thread.
+                let _ = grow(&mut st);
+                drop(st);
+                let result = lookup(&job.host, job.port);
+                let reply = job.reply;
+                if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || reply(result))) {
+                    tracing::error!(target: "squall::net", "a resolver reply panicked: {}", crate::error::panic_message(&p));
+                }
+                lock().idle += 1;
+            }
+            // A job sent just as the wait ended is taken on the next turn.
+            Err(RecvTimeoutError::Timeout) if !jobs.is_empty() => st.idle += 1,
+            Err(_) => {
+                st.threads -= 1;
+                return;
+            }
         }
     }
 }

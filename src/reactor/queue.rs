@@ -178,4 +178,72 @@ mod tests {
             p.join().unwrap();
         }
     }
+
+    /// Not a correctness test: the figures behind keeping this queue rather
+    /// than a crossbeam channel (docs/ARCHITECTURE.md, Threads, Decisions).
+    /// 1 and 4 producers push 1,000,000 boxed closures in all to one consumer
+    /// that waits on the eventfd and runs them in batches; both sides use the
+    /// same Notifier. Run with
+    /// `cargo test --release --lib queue_against_channel -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn queue_against_channel() {
+        type Job = Box<dyn FnOnce(&mut u64) + Send>;
+        const ITEMS: usize = 1_000_000;
+        fn run(producers: usize, channel: bool) -> f64 {
+            let n = Arc::new(Notifier::default());
+            n.init().unwrap();
+            n.consume();
+            let q = Arc::new(Queue::<Job>::default());
+            let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+            let each = ITEMS / producers;
+            let start = std::time::Instant::now();
+            let threads: Vec<_> = (0..producers)
+                .map(|_| {
+                    let (n, q, tx) = (n.clone(), q.clone(), tx.clone());
+                    std::thread::spawn(move || {
+                        for i in 0..each {
+                            let job: Job = Box::new(move |sum| *sum += i as u64);
+                            if channel {
+                                tx.send(job).unwrap();
+                            } else {
+                                q.push(job);
+                            }
+                            n.notify();
+                        }
+                    })
+                })
+                .collect();
+            let (mut sum, mut got, mut batch) = (0u64, 0, Vec::new());
+            while got < each * producers {
+                let mut p = libc::pollfd { fd: n.fd().unwrap().raw(), events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd; 5 s bound so a lost wake-up fails the run.
+                assert_eq!(unsafe { libc::poll(&mut p, 1, 5000) }, 1, "lost wake-up");
+                n.consume();
+                if channel {
+                    batch.extend(rx.try_iter());
+                } else {
+                    q.take_all(&mut batch);
+                }
+                got += batch.len();
+                batch.drain(..).for_each(|job| job(&mut sum));
+            }
+            let ns = start.elapsed().as_nanos() as f64 / (each * producers) as f64;
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            assert_eq!(sum, producers as u64 * (each as u64 * (each as u64 - 1) / 2));
+            ns
+        }
+        for producers in [1, 4] {
+            let mut runs = [vec![], vec![]];
+            for _ in 0..3 {
+                // alternated, so drift in the machine's load hits both alike
+                runs[0].push(run(producers, false));
+                runs[1].push(run(producers, true));
+            }
+            for (name, mut r) in ["Queue + Notifier", "crossbeam unbounded + Notifier"].into_iter().zip(runs) {
+                r.sort_by(f64::total_cmp);
+                println!("{producers} producer(s), {name}: {:.1} ns/item (runs {r:.1?})", r[1]);
+            }
+        }
+    }
 }
