@@ -24,6 +24,9 @@ pub mod log;
 pub mod request;
 pub mod server;
 pub mod status;
+// Declared here, after `status`: cbindgen writes the header in the order
+// modules are declared, and these functions followed the status codes.
+pub mod version;
 pub mod tcp;
 pub mod ws;
 
@@ -38,4 +41,5 @@ pub use request::*;
 pub use server::*;
 pub use status::*;
 pub use tcp::*;
+pub use version::*;
 pub use ws::*;

@@ -706,7 +706,7 @@ pub extern "C" fn sq_publish(server: *mut sq_server, topic: *const c_char, data:
         let topic = ffi_try!(unsafe { str_arg(topic, "topic") });
         let binary = ffi_try!(binary_opcode(opcode));
         let bytes = ffi_try!(bytes_arg(data, len));
-        ffi_try!(crate::ws::socket::publish(&s.shared, topic, binary, bytes));
+        ffi_try!(crate::ws::ops::publish(&s.shared, topic, binary, bytes));
         SQ_OK
     }
 }

@@ -650,6 +650,16 @@ impl Drop for WsConn {
     }
 }
 
+impl WsSocket {
+    /// The host took a message (its callback returned): read again if the
+    /// connection paused for the host.
+    pub(crate) fn message_taken(self: &Arc<Self>, n: usize) {
+        if self.inbox.taken(n) {
+            command(self, |r, c: &mut WsConn| c.resume(r));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// An idle WebSocket must stay well under 1 KiB with its session.

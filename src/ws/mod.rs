@@ -1,15 +1,14 @@
 //! WebSockets: the opening handshake and the protocol session, both sans-IO
 //! (tungstenite over in-memory buffers); routes and the events they hand to
-//! the host (`SocketEvents`), the connections on the reactors, the handles the host holds, and topics (pub/sub).
-
-use std::sync::LazyLock;
-
-use crate::reactor::handles::HandleTable;
+//! the host (`SocketEvents`), the upgrade from HTTP, the connections on the
+//! reactors, the sockets the host's handles lead to and what any thread may
+//! do with them (`ops`), topics (pub/sub), and the client.
 
 pub(crate) mod client;
 pub(crate) mod conn;
 pub(crate) mod events;
 pub(crate) mod handshake;
+pub(crate) mod ops;
 pub(crate) mod route;
 pub(crate) mod session;
 pub(crate) mod socket;
@@ -17,6 +16,5 @@ pub(crate) mod topics;
 pub(crate) mod upgrade;
 
 pub(crate) use events::{Interest, MessageKind, SocketEvents};
+pub(crate) use socket::SOCKETS;
 
-/// Every open WebSocket in the process, by handle.
-pub(crate) static SOCKETS: LazyLock<HandleTable<socket::WsSocket>> = LazyLock::new(HandleTable::default);

@@ -1,19 +1,21 @@
 //! One client connection on reactor 0: resolve (on the resolver threads),
 //! connect (each address in turn, within the connect timeout), TLS, then
 //! requests one at a time; between them it waits in the pool, watched for
-//! the server closing it.
+//! the server closing it. The pool is here too: it opens connections and
+//! they report back to it, so the two live in one file.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use mio::event::Event;
 
+use super::connect::{Connector, Connects, Progress};
+use super::job::{Job, Key, Limits, Response, Spec};
 use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, ResponseHead};
-use super::{Job, Key, Next, Response};
-use crate::http::client::connect::{Connector, Connects, Progress};
+use crate::net::tls::{Stream, is_tls_error};
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Step, Stop, Watcher};
-use crate::net::tls::{Stream, is_tls_error};
 use crate::reactor::{Reactor, Task};
 use crate::{Error, ErrorKind};
 
@@ -113,7 +115,7 @@ struct Incoming {
     size: u64,
     inflate: Option<Inflate>,
     /// A redirect to follow once the body (discarded) is through.
-    redirect: Option<super::Spec>,
+    redirect: Option<Spec>,
     streamed: bool,
 }
 
@@ -155,7 +157,7 @@ impl FetchConn {
                 Ok(t) => Some(t),
                 Err(e) => {
                     job.finish(r, Err(e));
-                    super::conn_closed(r, &key, usize::MAX, 0);
+                    conn_closed(r, &key, usize::MAX, 0);
                     return;
                 }
             }
@@ -192,7 +194,7 @@ impl FetchConn {
             true
         });
         if inserted.is_none() {
-            super::conn_closed(r, &key, usize::MAX, 0);
+            conn_closed(r, &key, usize::MAX, 0);
         }
     }
 
@@ -534,7 +536,7 @@ impl FetchConn {
                     return self.begin(r);
                 }
                 let alive = self.after_request(r, reuse);
-                super::submit(r, job);
+                submit(r, job);
                 alive
             }
             None => {
@@ -562,7 +564,7 @@ impl FetchConn {
             self.close(r);
             return false;
         }
-        match super::conn_free(r, &self.key, self.token, self.generation) {
+        match conn_free(r, &self.key, self.token, self.generation) {
             Next::Run(job) => {
                 self.assign(r, *job);
                 self.alive()
@@ -641,7 +643,7 @@ impl FetchConn {
         job.retried = true;
         job.fresh = true;
         self.close(r);
-        super::submit(r, job);
+        submit(r, job);
         true
     }
 
@@ -662,7 +664,7 @@ impl FetchConn {
         }
         self.phase = Phase::Closed;
         self.drop_socket(r);
-        super::conn_closed(r, &self.key, self.token, self.generation);
+        conn_closed(r, &self.key, self.token, self.generation);
     }
 }
 
@@ -767,7 +769,7 @@ impl Watcher for FetchConn {
                 }
             }
             Phase::Idle => {
-                if now.duration_since(self.idle_since) >= r.ext::<super::Pool>().limits.idle_timeout {
+                if now.duration_since(self.idle_since) >= r.ext::<Pool>().limits.idle_timeout {
                     self.close(r);
                     return Step::Close;
                 }
@@ -806,3 +808,153 @@ impl Watcher for FetchConn {
     }
 }
 
+// ---- the pool: connections per origin, shared by the fetches of reactor 0 ----
+
+#[derive(Default)]
+struct Host {
+    /// Idle connections (token, generation), most recent last.
+    idle: Vec<(usize, u64)>,
+    /// Connections open or opening.
+    open: usize,
+    queue: VecDeque<Job>,
+}
+
+/// A reactor's client connections (only reactor 0's is used).
+#[derive(Default)]
+pub(crate) struct Pool {
+    pub(crate) limits: Limits,
+    hosts: HashMap<Key, Host>,
+    open: usize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("open", &self.open).field("hosts", &self.hosts.len()).finish()
+    }
+}
+
+/// Runs `job`: on an idle connection to its origin, a new one, or queued.
+pub(crate) fn submit(r: &mut Reactor, job: Job) {
+    // Requests that wait for a connection time out through the reactor's
+    // ticks (the pool has no socket of its own).
+    r.add_tick_hook(tick);
+    let key = job.spec.key();
+    let mut slot = Some(job);
+    if !slot.as_ref().is_some_and(|j| j.fresh) {
+        while let Some((token, generation)) = r.ext::<Pool>().hosts.get_mut(&key).and_then(|h| h.idle.pop()) {
+            let found = r.with_watcher_as::<FetchConn, _>(token, Some(generation), |r, c| {
+                if let Some(job) = slot.take() {
+                    c.assign(r, job);
+                }
+                c.alive()
+            });
+            if found && slot.is_none() {
+                return;
+            }
+        }
+    }
+    let Some(job) = slot else { return };
+    let limits = r.ext::<Pool>().limits;
+    if r.ext::<Pool>().open >= limits.max_clients {
+        evict_idle(r, &key);
+    }
+    let pool = r.ext::<Pool>();
+    let open = pool.open;
+    let host = pool.hosts.entry(key.clone()).or_default();
+    if host.open < limits.max_per_host.max(1) && open < limits.max_clients.max(1) {
+        host.open += 1;
+        pool.open += 1;
+        FetchConn::open(r, key, job);
+    } else {
+        host.queue.push_back(job);
+        r.wake_at(r.now + crate::reactor::SWEEP_INTERVAL);
+    }
+}
+
+/// Closes one idle connection to an origin other than `key`, to make room.
+fn evict_idle(r: &mut Reactor, key: &Key) {
+    let victim = r.ext::<Pool>().hosts.iter_mut().filter(|(k, _)| *k != key).find_map(|(_, h)| h.idle.first().copied());
+    if let Some((token, generation)) = victim {
+        r.with_watcher_as::<FetchConn, _>(token, Some(generation), |r, c| {
+            c.close(r);
+            false
+        });
+    }
+}
+
+/// What a connection that finished a request does next.
+pub(crate) enum Next {
+    Run(Box<Job>),
+    Idle,
+    Close,
+}
+
+/// A connection finished its request and may serve another.
+pub(crate) fn conn_free(r: &mut Reactor, key: &Key, token: usize, generation: u64) -> Next {
+    let waiting_elsewhere = r.ext::<Pool>().open >= r.ext::<Pool>().limits.max_clients
+        && r.ext::<Pool>().hosts.iter().any(|(k, h)| k != key && !h.queue.is_empty());
+    let Some(host) = r.ext::<Pool>().hosts.get_mut(key) else { return Next::Close };
+    if let Some(job) = host.queue.pop_front() {
+        return Next::Run(Box::new(job));
+    }
+    if waiting_elsewhere {
+        // Another origin waits for a slot under the total cap: give it ours.
+        return Next::Close;
+    }
+    host.idle.push((token, generation));
+    Next::Idle
+}
+
+/// A connection closed (once per connection): frees its slot and starts
+/// what waited for one.
+pub(crate) fn conn_closed(r: &mut Reactor, key: &Key, token: usize, generation: u64) {
+    if let Some(host) = r.ext::<Pool>().hosts.get_mut(key) {
+        host.idle.retain(|&(t, g)| (t, g) != (token, generation));
+        host.open = host.open.saturating_sub(1);
+        if host.open == 0 && host.queue.is_empty() {
+            r.ext::<Pool>().hosts.remove(key);
+        }
+    }
+    r.ext::<Pool>().open = r.ext::<Pool>().open.saturating_sub(1);
+    kick(r);
+}
+
+/// Starts queued requests that fit under the caps now.
+pub(crate) fn kick(r: &mut Reactor) {
+    let limits = r.ext::<Pool>().limits;
+    loop {
+        if r.ext::<Pool>().open >= limits.max_clients.max(1) {
+            return;
+        }
+        let next = r.ext::<Pool>().hosts.iter_mut().find(|(_, h)| !h.queue.is_empty() && h.open < limits.max_per_host.max(1));
+        let Some((key, host)) = next else { return };
+        let Some(job) = host.queue.pop_front() else { return };
+        host.open += 1;
+        let key = key.clone();
+        r.ext::<Pool>().open += 1;
+        FetchConn::open(r, key, job);
+    }
+}
+
+/// Fails queued requests whose timeout passed (called as time passes).
+pub(crate) fn tick(r: &mut Reactor) {
+    let now = r.now;
+    let mut expired = Vec::new();
+    let mut next: Option<Instant> = None;
+    for host in r.ext::<Pool>().hosts.values_mut() {
+        let (gone, kept): (VecDeque<Job>, VecDeque<Job>) =
+            host.queue.drain(..).partition(|j| j.deadline.is_some_and(|d| d <= now));
+        host.queue = kept;
+        expired.extend(gone);
+        if let Some(d) = host.queue.iter().filter_map(|j| j.deadline).min() {
+            next = Some(next.map_or(d, |n: Instant| n.min(d)));
+        }
+    }
+    if let Some(n) = next {
+        r.wake_at(n);
+    }
+    for job in expired {
+        let ms = job.spec.request_timeout.as_millis();
+        job.finish(r, Err(Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms while waiting for a connection (max_clients)"))));
+    }
+}

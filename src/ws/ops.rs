@@ -1,0 +1,124 @@
+//! What any thread may do with a WebSocket: send, ping, close, subscribe
+//! and publish. Each checks what it can at once (on the calling thread),
+//! counts what it queues, and becomes a command on the reactor that owns the
+//! connection.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::conn::{WsConn, command, command_else};
+use super::socket::{WsSocket, check_topic, valid_close_code};
+use super::topics::Registry;
+use crate::http::server::ServerShared;
+use crate::net::writeq::Sent;
+use crate::{Error, ErrorKind, Result};
+
+impl WsSocket {
+    /// Sends a text (valid UTF-8) or binary message. Any thread.
+    pub(crate) fn send(self: &Arc<Self>, binary: bool, data: &[u8]) -> Result<Sent> {
+        self.check_open()?;
+        if !binary && std::str::from_utf8(data).is_err() {
+            return Err(Error::new(ErrorKind::InvalidArg, "a text message must be valid UTF-8"));
+        }
+        let frame = super::session::encode_frame(binary, data, self.client);
+        let n = frame.len();
+        let sent = match self.admit(n, true) {
+            Ok(s) => s,
+            Err(e) => {
+                self.over_limit();
+                return Err(e);
+            }
+        };
+        command(self, move |_r, c: &mut WsConn| c.queue_counted(frame));
+        Ok(sent)
+    }
+
+    /// The close-on-limit policy: the socket is closed at once (its peer is
+    /// not reading, so a close frame would not get through either).
+    pub(crate) fn over_limit(self: &Arc<Self>) {
+        if self.route.opts.close_on_limit && !self.closed.swap(true, Ordering::AcqRel) {
+            tracing::debug!(target: "squall::ws", "closing a socket over max_backpressure");
+            command(self, |_r, c: &mut WsConn| c.kill(1006, "send buffer over max_backpressure"));
+        }
+    }
+
+    /// Starts the close handshake. Any thread.
+    pub(crate) fn close(self: &Arc<Self>, code: u16, reason: &str) -> Result<()> {
+        if !valid_close_code(code) {
+            return Err(Error::new(ErrorKind::InvalidArg, format!("{code} is not a close code an endpoint may send")));
+        }
+        if reason.len() > 123 {
+            return Err(Error::new(ErrorKind::InvalidArg, "a close reason is at most 123 bytes"));
+        }
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::new(ErrorKind::Closed, "the WebSocket is already closing"));
+        }
+        let reason = reason.to_owned();
+        command(self, move |r, c: &mut WsConn| c.start_close(r, code, &reason));
+        Ok(())
+    }
+
+    /// Sends a ping with up to 125 bytes. Any thread.
+    pub(crate) fn ping(self: &Arc<Self>, data: &[u8]) -> Result<()> {
+        if data.len() > 125 {
+            return Err(Error::new(ErrorKind::InvalidArg, "a ping carries at most 125 bytes"));
+        }
+        self.check_open()?;
+        let data = data.to_vec();
+        command(self, move |_r, c: &mut WsConn| c.send_ping(&data));
+        Ok(())
+    }
+
+    /// Subscribes to a topic of the socket's server. Any thread.
+    pub(crate) fn subscribe(self: &Arc<Self>, name: &str) -> Result<()> {
+        self.check_open()?;
+        if self.client {
+            return Err(Error::new(ErrorKind::State, "topics are for a server's WebSockets, not a client's"));
+        }
+        check_topic(name)?;
+        let reactors = self.server.loop_handle.reactor_count().max(1);
+        let topic = self.topics.add_subscriber(name, self.addr.reactor, reactors);
+        let topics = self.topics.clone();
+        let reactor = self.addr.reactor;
+        let t2 = topic.clone();
+        let undo = move || topics.remove_subscriber(&t2, reactor);
+        command_else(self, move |r, c: &mut WsConn| c.subscribe(r, topic), undo);
+        Ok(())
+    }
+
+    /// Ends a subscription (no error if there was none). Any thread.
+    pub(crate) fn unsubscribe(self: &Arc<Self>, name: &str) -> Result<()> {
+        self.check_open()?;
+        check_topic(name)?;
+        let Some(topic) = self.topics.get(name) else { return Ok(()) };
+        command(self, move |r, c: &mut WsConn| c.unsubscribe(r, &topic));
+        Ok(())
+    }
+}
+
+/// Publishes a message to every subscriber of `name` on `server`. Any
+/// thread. Returns the number of subscribers at the time of the call.
+pub(crate) fn publish(server: &Arc<ServerShared>, name: &str, binary: bool, data: &[u8]) -> Result<usize> {
+    check_topic(name)?;
+    if !binary && std::str::from_utf8(data).is_err() {
+        return Err(Error::new(ErrorKind::InvalidArg, "a text message must be valid UTF-8"));
+    }
+    if server.dead.load(Ordering::Acquire) {
+        return Err(Error::new(ErrorKind::Closed, "the server was freed"));
+    }
+    let Some(topic) = server.ext::<Registry>().get(name) else { return Ok(0) };
+    let frame: Arc<[u8]> = super::session::encode_frame(binary, data, false).into();
+    let mut reached = 0;
+    for r in 0..topic.reactors() {
+        let n = topic.count_on(r);
+        if n == 0 {
+            continue;
+        }
+        reached += n;
+        let (t, f) = (topic.clone(), frame.clone());
+        let _ = server
+            .loop_handle
+            .send_to_reactor(r, Box::new(move |reactor: &mut crate::reactor::Reactor| super::conn::fan_out(reactor, &t, f)));
+    }
+    Ok(reached)
+}
