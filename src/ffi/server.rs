@@ -6,7 +6,8 @@ use super::boundary::{Castable, fail_null, ffi_boundary, ffi_try, into_ptr, str_
 use super::event_loop::sq_loop;
 use super::request::sq_request;
 use super::status::{SQ_OK, sq_status};
-use crate::http::server::{Handler, HandlerFailed, RouteTarget, Server};
+use crate::http::server::Server;
+use crate::http::shared::{Handler, HandlerFailed, RouteTarget};
 use crate::reactor::{RawCallback, Task};
 use crate::{Error, ErrorKind};
 
@@ -254,7 +255,7 @@ pub extern "C" fn sq_server_shutdown(server: *mut sq_server, deadline_ms: u64, d
 }
 
 /// Applies one limit after checking its minimum.
-fn set_limit(server: *mut sq_server, value: u64, min: u64, name: &str, apply: impl FnOnce(&mut crate::http::server::Config, u64)) -> sq_status {
+fn set_limit(server: *mut sq_server, value: u64, min: u64, name: &str, apply: impl FnOnce(&mut crate::http::shared::Config, u64)) -> sq_status {
     let s = try_ref!(sq_server, server, "server");
     if value < min {
         return super::boundary::fail(Error::new(ErrorKind::InvalidArg, format!("{name} must be at least {min}")));

@@ -10,7 +10,7 @@ use mio::event::Event;
 use mio::net::TcpListener;
 use mio::{Interest, Token};
 
-use super::server::ServerShared;
+use super::shared::ServerShared;
 use crate::reactor::Reactor;
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 

@@ -3,7 +3,6 @@
 //! order (accepting is in `accept`, static responses in `static_files`).
 //! Everything here runs on the reactor's thread.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -15,12 +14,12 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::h1::{Decoded, Decoder, HttpError, RequestHead, Timeout};
-use super::request::{ConnAddr, OutputReady, Request, RequestData};
+use super::request::{ConnAddr, ConnMessage, OutputReady, Request, RequestData, apply_output, take_immediate};
 use super::response;
 use super::router::{Lookup, decode_capture};
 use super::static_files::FileRange;
 use super::upgrade::{Handshake, UpgradeRoute, Upgraded};
-use super::server::{Config, RouteTarget, ServerShared};
+use super::shared::{Config, RouteTarget, ServerShared};
 use crate::reactor::Reactor;
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
@@ -88,7 +87,7 @@ pub(crate) struct Conn {
     /// Input not yet decoded (a partial request, or requests waiting while
     /// the pipeline is full); empty most of the time.
     rbuf: Vec<u8>,
-    /// OutputReady not yet written, in order.
+    /// Output not yet written, in order.
     out: VecDeque<OutItem>,
     /// Bytes in `out` (file ranges counted by their remaining length).
     out_bytes: usize,
@@ -151,32 +150,6 @@ struct Pauses {
 impl Pauses {
     fn any(&self) -> bool {
         self.pipeline_full || self.body_backlog || self.output_backlog
-    }
-}
-
-thread_local! {
-    /// OutputReady produced on a reactor's own thread (inline handlers) for its
-    /// connections: applied right after the handler returns, no wake-up.
-    static IMMEDIATE: RefCell<Vec<OutputReady>> = const { RefCell::new(Vec::new()) };
-}
-
-// ---- entry points from the reactor and other threads ------------------------
-
-/// Sends response output to the reactor that owns the connection: queued
-/// locally when called on that reactor's own thread, else as a command.
-pub(crate) fn send_output(server: &Arc<ServerShared>, output: OutputReady) {
-    let Some(link) = server.loop_handle.reactor_link(output.conn.reactor) else { return };
-    if link.is_current() {
-        IMMEDIATE.with(|q| q.borrow_mut().push(output));
-    } else {
-        link.send(Box::new(move |r: &mut Reactor| apply_output(r, output)));
-    }
-}
-
-/// Asks the owning reactor to read again (a streamed body was taken by the host).
-pub(crate) fn resume_reading(server: &Arc<ServerShared>, conn: ConnAddr) {
-    if let Some(link) = server.loop_handle.reactor_link(conn.reactor) {
-        link.send(Box::new(move |r: &mut Reactor| with_conn(r, conn.token, Some(conn.generation), |r, c| c.resume(r))));
     }
 }
 
@@ -257,6 +230,16 @@ impl Watcher for Conn {
         Step::Keep
     }
 
+    /// What the requests send their connection (see [`ConnMessage`]).
+    fn message(&mut self, r: &mut Reactor, _token: usize, msg: &mut dyn std::any::Any) -> Step {
+        match msg.downcast_mut::<ConnMessage>() {
+            Some(ConnMessage::Output(output)) => self.take_output(r, *output),
+            Some(ConnMessage::Resume) => self.resume(r),
+            None => {}
+        }
+        Step::Keep
+    }
+
     fn stop(&mut self, r: &mut Reactor, _token: usize, how: Stop) -> Step {
         match how {
             Stop::Graceful => {
@@ -294,20 +277,6 @@ fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnO
         f(r, c);
         Step::Keep
     });
-}
-
-/// Response output arriving (command from another thread, or immediate).
-pub(crate) fn apply_output(r: &mut Reactor, output: OutputReady) {
-    let (token, generation) = (output.conn.token, output.conn.generation);
-    if r.is_taken(token, generation) {
-        // That connection is in the middle of an operation further up this
-        // thread's stack (inline handlers finishing each other's requests):
-        // apply it once that operation is over.
-        r.defer(Box::new(move |r: &mut Reactor| apply_output(r, output)));
-        return;
-    }
-    // A connection that is gone had its requests marked closed: nothing to do.
-    with_conn(r, token, Some(generation), |r, c| c.take_output(r, output));
 }
 
 /// A connection the listener accepted enters the reactor.
@@ -488,7 +457,7 @@ impl Conn {
         let mut upgrade_allow = None;
         let route = match route {
             Some(route) => Some(route),
-            None => match self.server.upgrade_lookup(&head.method, path) {
+            None => match super::upgrade::lookup(&self.server, &head.method, path) {
                 Ok(Some((up, spans))) => Some(Route::Upgrade(up, captures_of(&spans))),
                 Ok(None) => None,
                 Err(allow) => {
@@ -567,7 +536,7 @@ impl Conn {
         let seq = self.next_seq;
         self.next_seq += 1;
         let req = Request::new(self.server.clone(), self.addr(r), seq, data, streaming);
-        let handle = super::REQUESTS.insert(req.clone(), r.index);
+        let handle = super::request::REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
         self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), file: None, done: false, close: false });
         self.cap_pipeline();
@@ -686,7 +655,7 @@ impl Conn {
         let data = self.request_data(head, body, captures, false);
         let req = Request::new(self.server.clone(), self.addr(r), self.next_seq, data, false);
         req.lock().finished = true; // a view for the host: no response through it
-        let handle = super::REQUESTS.insert(req.clone(), r.index);
+        let handle = super::request::REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
         if handshake.decides_on_host() {
             let (server, addr, req2) = (self.server.clone(), self.addr(r), req.clone());
@@ -773,7 +742,7 @@ impl Conn {
     /// Applies output produced on this thread by handlers.
     fn apply_immediate(&mut self, r: &mut Reactor) {
         loop {
-            let batch = IMMEDIATE.with(|q| std::mem::take(&mut *q.borrow_mut()));
+            let batch = take_immediate();
             if batch.is_empty() {
                 return;
             }
@@ -792,7 +761,7 @@ impl Conn {
         let Some(slot) = self.inflight.get_mut(index as usize) else { return };
         let Some(req) = slot.req.as_ref() else { return };
         let (bytes, done, close) = req.take_outbox();
-        super::append_bytes(&mut slot.out, bytes);
+        super::request::append_bytes(&mut slot.out, bytes);
         slot.done |= done;
         slot.close |= close;
         self.pump(r);
@@ -1000,7 +969,7 @@ pub(crate) fn run_handler(req: &Arc<Request>, target: RouteTarget) {
 }
 
 /// A handler failed.
-pub(crate) fn handler_failed(req: &Arc<Request>, e: super::server::HandlerFailed) {
+pub(crate) fn handler_failed(req: &Arc<Request>, e: super::shared::HandlerFailed) {
     tracing::error!(
         target: "squall::http",
         "handler for {} {} failed with status {}",

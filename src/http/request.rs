@@ -9,12 +9,14 @@
 //! pipeline order. The handle is released when the response is finished (or a
 //! finishing call learns that the client went away).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use super::response;
-use super::server::ServerShared;
-use crate::reactor::Task;
+use super::shared::ServerShared;
+use crate::reactor::{Reactor, Task};
+use crate::reactor::handles::{HandleTable, Stale};
 use crate::reactor::flow::FlowGate;
 use crate::{Error, ErrorKind, Result};
 
@@ -73,6 +75,81 @@ impl RequestData {
     /// The last value of a header (names compare case-insensitively).
     pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().rev().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// What a request sends the connection it came on, through the reactor
+/// ([`crate::reactor::watcher::Watcher::message`]): the connection's type
+/// stays unknown here, so requests (below) and connections (above) do not
+/// depend on each other.
+#[derive(Debug)]
+pub(crate) enum ConnMessage {
+    /// Output is ready in a request's outbox.
+    Output(OutputReady),
+    /// The host took enough of a streamed body: read again.
+    Resume,
+}
+
+thread_local! {
+    /// Output produced on a reactor's own thread (inline handlers) for its
+    /// connections: applied right after the handler returns, no wake-up.
+    static IMMEDIATE: RefCell<Vec<OutputReady>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Sends response output to the reactor that owns the connection: queued
+/// locally when called on that reactor's own thread, else as a command.
+pub(crate) fn send_output(server: &Arc<ServerShared>, output: OutputReady) {
+    let Some(link) = server.loop_handle.reactor_link(output.conn.reactor) else { return };
+    if link.is_current() {
+        IMMEDIATE.with(|q| q.borrow_mut().push(output));
+    } else {
+        link.send(Box::new(move |r: &mut Reactor| apply_output(r, output)));
+    }
+}
+
+/// The output this thread queued for its own reactor's connections so far.
+pub(crate) fn take_immediate() -> Vec<OutputReady> {
+    IMMEDIATE.with(|q| std::mem::take(&mut *q.borrow_mut()))
+}
+
+/// Response output arriving (command from another thread, or immediate).
+pub(crate) fn apply_output(r: &mut Reactor, output: OutputReady) {
+    let (token, generation) = (output.conn.token, output.conn.generation);
+    if r.is_taken(token, generation) {
+        // That connection is in the middle of an operation further up this
+        // thread's stack (inline handlers finishing each other's requests):
+        // apply it once that operation is over.
+        r.defer(Box::new(move |r: &mut Reactor| apply_output(r, output)));
+        return;
+    }
+    // A connection that is gone had its requests marked closed: nothing to do.
+    r.with_watcher(token, Some(generation), |r, w| w.message(r, token, &mut ConnMessage::Output(output)));
+}
+
+/// Asks the owning reactor to read again (a streamed body was taken by the host).
+pub(crate) fn resume_reading(server: &Arc<ServerShared>, conn: ConnAddr) {
+    if let Some(link) = server.loop_handle.reactor_link(conn.reactor) {
+        link.send(Box::new(move |r: &mut Reactor| {
+            r.with_watcher(conn.token, Some(conn.generation), |r, w| w.message(r, conn.token, &mut ConnMessage::Resume));
+        }));
+    }
+}
+
+/// Every request in flight in the process, by handle. One table for all
+/// servers, so that a handle alone finds its request.
+pub(crate) static REQUESTS: LazyLock<HandleTable<Request>> = LazyLock::new(HandleTable::default);
+
+/// The request behind a handle.
+pub(crate) fn lookup_request(handle: u64) -> std::result::Result<Arc<Request>, Stale> {
+    REQUESTS.get(handle)
+}
+
+/// Appends `src` to `dst`, moving it instead of copying when `dst` is empty.
+pub(crate) fn append_bytes(dst: &mut Vec<u8>, src: Vec<u8>) {
+    if dst.is_empty() {
+        *dst = src;
+    } else {
+        dst.extend_from_slice(&src);
     }
 }
 
@@ -282,7 +359,7 @@ impl Request {
             };
             if !chunk.is_empty() {
                 if self.body_gate.taken(chunk.len()) {
-                    super::conn::resume_reading(&self.server, self.conn);
+                    resume_reading(&self.server, self.conn);
                 }
             }
             let gone = {
@@ -495,7 +572,7 @@ impl Request {
             }
         };
         let framing = if response::status_has_body(st.status) { framing } else { response::Framing::NoBody };
-        super::server::with_date(|date| {
+        super::shared::with_date(|date| {
             response::write_head(
                 out,
                 &response::Head {
@@ -518,14 +595,14 @@ impl Request {
     }
 
     fn queue(st: &mut ResponseState, bytes: Vec<u8>, done: bool, close: bool) {
-        super::append_bytes(&mut st.outbox, bytes);
+        append_bytes(&mut st.outbox, bytes);
         st.out_done |= done;
         st.out_close |= close;
     }
 
     /// Tells the owning reactor that output is waiting.
     fn signal(&self) {
-        super::conn::send_output(&self.server, OutputReady { conn: self.conn, seq: self.seq });
+        send_output(&self.server, OutputReady { conn: self.conn, seq: self.seq });
     }
 
     /// Reactor side: the output queued so far, and whether the response is
@@ -554,7 +631,7 @@ impl Request {
     pub(crate) fn release(&self) {
         let h = self.handle();
         if h != 0 {
-            super::REQUESTS.remove(h);
+            REQUESTS.remove(h);
         }
     }
 
@@ -573,7 +650,7 @@ impl Request {
         if let Some(OnClose(cb)) = cb {
             // After the tasks this reactor turn queued (the handler call of
             // a request that arrived in the same turn, say).
-            super::server::host_task_after_turn(&self.server.loop_handle, cb);
+            super::shared::host_task_after_turn(&self.server.loop_handle, cb);
         }
     }
 

@@ -1,276 +1,18 @@
-//! The HTTP server object: configuration, routes, listeners, and the table of
-//! requests in flight. Shared (`Arc`) between the host, the reactors and the
-//! requests.
+//! The HTTP server object a host holds: routes and static mounts added,
+//! listeners bound and handed to the reactors, graceful shutdown, and
+//! freeing, after which no handler of the server runs.
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
-use super::router::{Lookup, Router};
+use super::shared::{Config, Listener, RouteTarget, ServerShared};
 use super::upgrade::UpgradeRoute;
 use crate::net::listener;
-use crate::reactor::watcher::{Group, Stop};
+use crate::reactor::watcher::Stop;
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::{Error, ErrorKind, Result};
-
-/// A request handler: called with the request's handle (an id in
-/// [`super::REQUESTS`]) once the request has arrived (its head, for a route
-/// that streams the body), on the host thread or, for inline routes, on the
-/// reactor thread that owns the connection. `Ok` means the request was
-/// answered or will be, from any thread; a failure gets the client a 500
-/// (or a cut connection if the response had started).
-pub(crate) trait Handler: Send + Sync {
-    fn call(&self, req: u64) -> std::result::Result<(), HandlerFailed>;
-}
-
-impl std::fmt::Debug for dyn Handler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Handler")
-    }
-}
-
-/// A handler's failure. `code` is the handler's own number for it, kept for
-/// the log only: whatever it is, the client gets the same 500.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct HandlerFailed {
-    pub(crate) code: i32,
-}
-
-/// What a route leads to.
-#[derive(Debug, Clone)]
-pub(crate) struct RouteTarget {
-    pub(crate) handler: Arc<dyn Handler>,
-    /// Run on the reactor thread instead of the host thread.
-    pub(crate) inline: bool,
-    /// Call the handler when the head arrives and stream the body to the
-    /// sink it sets (`Request::set_on_body`).
-    pub(crate) stream_body: bool,
-}
-
-/// Limits and timeouts, each with a safe default (docs/ARCHITECTURE.md).
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    /// What the request decoder enforces (sizes and timeouts; defaults there).
-    pub(crate) limits: super::h1::Limits,
-    pub(crate) max_connections: usize,
-    /// Requests of one connection that may be in flight at once (pipelining).
-    pub(crate) max_pipeline: usize,
-    pub(crate) backlog: i32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            limits: super::h1::Limits::default(),
-            max_connections: 100_000,
-            max_pipeline: 32,
-            backlog: listener::DEFAULT_BACKLOG,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Listener {
-    addr: SocketAddr,
-    /// The socket bound at listen time, until a reactor takes it.
-    socket: Option<std::net::TcpListener>,
-    /// A socket the host handed over (`Server::listen_socket`): the other
-    /// reactors watch duplicates of it instead of binding siblings, since
-    /// it may lack SO_REUSEPORT.
-    adopted: bool,
-}
-
-/// Everything a server shares with its reactors and requests.
-pub(crate) struct ServerShared {
-    pub(crate) loop_handle: LoopHandle,
-    /// What this server's listeners and connections belong to on the
-    /// reactors (shutdown and removal are group operations).
-    pub(crate) group: Group,
-    pub(crate) router: RwLock<Router<RouteTarget>>,
-    /// Upgrade routes (WebSocket routes), matched before `router`.
-    upgrade_router: RwLock<Router<Arc<dyn UpgradeRoute>>>,
-    has_upgrade_routes: AtomicBool,
-    /// What the protocols above HTTP keep per server (WebSocket topics),
-    /// one value per type.
-    extensions: RwLock<Vec<Arc<dyn Any + Send + Sync>>>,
-    static_mounts: RwLock<Vec<super::static_files::Mount>>,
-    config: RwLock<Config>,
-    listeners: Mutex<Vec<Listener>>,
-    shutting_down: AtomicBool,
-    /// Set by free: no handler of this server runs any more.
-    pub(crate) dead: AtomicBool,
-    pub(crate) connections: AtomicUsize,
-    /// Graceful shutdown: reactors that have not yet closed their listeners
-    /// and idle connections, and what to call when everything is closed.
-    shutdown_pending_reactors: AtomicUsize,
-    shutdown_done: Mutex<Option<Task>>,
-    shutdown_finished: AtomicBool,
-    shutdown_requested: AtomicBool,
-}
-
-impl std::fmt::Debug for ServerShared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerShared").finish_non_exhaustive()
-    }
-}
-
-thread_local! {
-    static DATE: RefCell<(u64, Vec<u8>)> = const { RefCell::new((0, Vec::new())) };
-}
-
-impl ServerShared {
-    /// A server's shared state: no routes, no listeners yet. (The WebSocket
-    /// client's sockets hang off one of these too, made per loop.)
-    pub(crate) fn new(loop_handle: LoopHandle) -> Arc<ServerShared> {
-        Arc::new(ServerShared {
-            loop_handle,
-            group: Group::new(),
-            router: RwLock::new(Router::default()),
-            upgrade_router: RwLock::new(Router::default()),
-            has_upgrade_routes: AtomicBool::new(false),
-            extensions: RwLock::new(Vec::new()),
-            static_mounts: RwLock::new(Vec::new()),
-            config: RwLock::new(Config::default()),
-            listeners: Mutex::new(Vec::new()),
-            shutting_down: AtomicBool::new(false),
-            dead: AtomicBool::new(false),
-            connections: AtomicUsize::new(0),
-            shutdown_pending_reactors: AtomicUsize::new(0),
-            shutdown_done: Mutex::new(None),
-            shutdown_finished: AtomicBool::new(false),
-            shutdown_requested: AtomicBool::new(false),
-        })
-    }
-
-    pub(crate) fn config(&self) -> Config {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-
-    /// The current `Date` value (IMF-fixdate), as an owned copy.
-    pub(crate) fn date(&self) -> Vec<u8> {
-        with_date(|d| d.to_vec())
-    }
-
-    /// This server's value of type `T` (made with `T::default()` on first
-    /// use): where a protocol above HTTP keeps its per-server state (the
-    /// WebSocket topics), so that HTTP needs to know none of them.
-    pub(crate) fn ext<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
-        let found = |v: &[Arc<dyn Any + Send + Sync>]| v.iter().find_map(|e| e.clone().downcast::<T>().ok());
-        if let Some(t) = found(&self.extensions.read().unwrap_or_else(|p| p.into_inner())) {
-            return t;
-        }
-        let mut v = self.extensions.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = found(&v) {
-            return t;
-        }
-        let t = Arc::new(T::default());
-        v.push(t.clone());
-        t
-    }
-
-    /// Called when a reactor finished its part of a shutdown and whenever a
-    /// connection of a shutting-down server closes: once nothing is left,
-    /// the host's callback runs (once) on the host thread.
-    pub(crate) fn maybe_shutdown_finished(&self) {
-        if !self.is_shutting_down()
-            || self.shutdown_pending_reactors.load(Ordering::Acquire) != 0
-            || self.connections.load(Ordering::Acquire) != 0
-            || self.shutdown_finished.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        tracing::info!(target: "squall::http", "server shut down");
-        let cb = self.shutdown_done.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(cb) = cb {
-            // After the callbacks this reactor turn queued (the last
-            // on_close calls among them).
-            host_task_after_turn(&self.loop_handle, cb);
-        }
-    }
-
-    /// The static mount whose prefix starts `path`, with the rest of the path.
-    pub(crate) fn static_lookup(&self, path: &str) -> Option<(usize, String)> {
-        let mounts = self.static_mounts.read().unwrap_or_else(|p| p.into_inner());
-        if mounts.is_empty() {
-            return None;
-        }
-        mounts.iter().enumerate().find_map(|(i, m)| {
-            path.strip_prefix(m.prefix.as_str()).map(|rest| (i, rest.to_owned())).or_else(|| {
-                // the prefix without its trailing slash serves the directory
-                (path.len() + 1 == m.prefix.len() && m.prefix.starts_with(path)).then(|| (i, String::new()))
-            })
-        })
-    }
-
-    pub(crate) fn static_root(&self, index: usize) -> Option<std::path::PathBuf> {
-        self.static_mounts.read().unwrap_or_else(|p| p.into_inner()).get(index).map(|m| m.root.clone())
-    }
-
-    pub(crate) fn lookup(&self, method: &str, path: &str) -> (Lookup, Option<RouteTarget>) {
-        let router = self.router.read().unwrap_or_else(|p| p.into_inner());
-        let l = router.lookup(method, path);
-        let t = match &l {
-            Lookup::Found(i, _) => router.get(*i).map(|r| r.target.clone()),
-            _ => None,
-        };
-        (l, t)
-    }
-}
-
-impl ServerShared {
-    /// The upgrade route for `method` and `path`: Ok(Some) when one
-    /// matches, Err(allowed) when a route matches the path for GET only.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn upgrade_lookup(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> std::result::Result<Option<(Arc<dyn UpgradeRoute>, Vec<Option<(usize, usize)>>)>, Vec<String>> {
-        if !self.has_upgrade_routes.load(Ordering::Acquire) {
-            return Ok(None);
-        }
-        let router = self.upgrade_router.read().unwrap_or_else(|p| p.into_inner());
-        match router.lookup(method, path) {
-            Lookup::Found(i, spans) => Ok(router.get(i).map(|r| (r.target.clone(), spans))),
-            Lookup::MethodNotAllowed(allow) => Err(allow),
-            Lookup::NotFound => Ok(None),
-        }
-    }
-}
-
-/// Queues `task` for the host thread: after the tasks the current reactor
-/// turn has queued when called from one, else at once.
-pub(crate) fn host_task_after_turn(lp: &LoopHandle, task: Task) {
-    match crate::reactor::host_task_after_turn(task) {
-        Ok(()) => {}
-        Err(Task::Raw(cb)) => {
-            let _ = lp.add_raw_callback(cb);
-        }
-        Err(Task::Boxed(f)) => {
-            let _ = lp.add_callback(f);
-        }
-    }
-}
-
-/// Runs `f` with the current `Date` value (IMF-fixdate), formatted once per
-/// second per thread, without copying it.
-pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    DATE.with(|d| {
-        let mut d = d.borrow_mut();
-        if d.0 != secs || d.1.is_empty() {
-            *d = (secs, httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs)).into_bytes());
-        }
-        f(&d.1)
-    })
-}
 
 /// The server object a host holds.
 #[derive(Debug)]
@@ -293,9 +35,7 @@ impl Server {
 
     /// Adds an upgrade route (a WebSocket route: GET only).
     pub(crate) fn upgrade_route(&self, pattern: &str, route: Arc<dyn UpgradeRoute>) -> Result<()> {
-        self.shared.upgrade_router.write().unwrap_or_else(|p| p.into_inner()).add("GET", pattern, route)?;
-        self.shared.has_upgrade_routes.store(true, Ordering::Release);
-        Ok(())
+        super::upgrade::add_route(&self.shared, pattern, route)
     }
 
     /// Serves the files under `dir` at URLs starting with `prefix`.
@@ -508,7 +248,7 @@ impl Drop for Server {
             }
         }
         // Requests still in the table fail with Closed from now on.
-        for req in super::REQUESTS.all() {
+        for req in super::request::REQUESTS.all() {
             if Arc::ptr_eq(&req.server, shared) {
                 req.mark_closed();
             }

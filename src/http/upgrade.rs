@@ -5,13 +5,15 @@
 //! then hands the connection over in its reactor slot; it knows nothing of
 //! what the connection becomes.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use mio::net::TcpStream;
 
 use super::h1::RequestHead;
 use super::request::{ConnAddr, Request};
-use super::server::ServerShared;
+use super::router::{Lookup, Router};
+use super::shared::ServerShared;
 use crate::reactor::Reactor;
 
 /// A route that takes connections over from HTTP.
@@ -61,4 +63,37 @@ pub(crate) struct Upgraded {
     pub(crate) leftover: Vec<u8>,
     /// The peer shut its side down already (read on to the EOF).
     pub(crate) read_closed: bool,
+}
+
+/// A server's upgrade routes, matched before its HTTP routes (GET only).
+/// Kept in the server's extension slot, so that the server's shared state
+/// names no upgrade type.
+#[derive(Debug, Default)]
+pub(crate) struct UpgradeRoutes(RwLock<Router<Arc<dyn UpgradeRoute>>>);
+
+/// Adds an upgrade route to `server`.
+pub(crate) fn add_route(server: &ServerShared, pattern: &str, route: Arc<dyn UpgradeRoute>) -> crate::Result<()> {
+    server.ext::<UpgradeRoutes>().0.write().unwrap_or_else(|p| p.into_inner()).add("GET", pattern, route)?;
+    server.has_upgrade_routes.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// The upgrade route for `method` and `path`: Ok(Some) when one matches,
+/// Err(allowed) when a route matches the path for GET only.
+#[allow(clippy::type_complexity)]
+pub(crate) fn lookup(
+    server: &ServerShared,
+    method: &str,
+    path: &str,
+) -> std::result::Result<Option<(Arc<dyn UpgradeRoute>, Vec<Option<(usize, usize)>>)>, Vec<String>> {
+    if !server.has_upgrade_routes.load(Ordering::Acquire) {
+        return Ok(None);
+    }
+    let routes = server.ext::<UpgradeRoutes>();
+    let router = routes.0.read().unwrap_or_else(|p| p.into_inner());
+    match router.lookup(method, path) {
+        Lookup::Found(i, spans) => Ok(router.get(i).map(|r| (r.target.clone(), spans))),
+        Lookup::MethodNotAllowed(allow) => Err(allow),
+        Lookup::NotFound => Ok(None),
+    }
 }

@@ -104,6 +104,14 @@ pub(crate) trait Watcher: Any + Send {
         Step::Keep
     }
 
+    /// Work addressed to this watcher by the layer that made it, as an
+    /// opaque message the watcher downcasts (an HTTP connection's response
+    /// output): so that code below the watcher's own can reach it without
+    /// naming its type.
+    fn message(&mut self, _r: &mut Reactor, _token: usize, _msg: &mut dyn Any) -> Step {
+        Step::Keep
+    }
+
     /// Asked to stop (see [`Stop`]).
     fn stop(&mut self, r: &mut Reactor, token: usize, how: Stop) -> Step;
 

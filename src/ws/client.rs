@@ -16,7 +16,7 @@ use super::conn::Opening;
 use super::route::WsRoute;
 use crate::http::client::response::{DecodeError, Event as Ev, ResponseDecoder, ResponseHead};
 use crate::http::request::ConnAddr;
-use crate::http::server::ServerShared;
+use crate::http::shared::ServerShared;
 use crate::http::client::connect::{Connector, Connects, Progress};
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::tls::{Stream, TlsConfig};

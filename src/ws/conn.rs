@@ -18,7 +18,7 @@ use super::session::{Limits, Session, WsEvent};
 use super::socket::WsSocket;
 use super::topics::Topic;
 use crate::http::request::{ConnAddr, Request};
-use crate::http::server::ServerShared;
+use crate::http::shared::ServerShared;
 use crate::net::tls::Stream;
 use crate::net::writeq::write_queue;
 use crate::reactor::read::{Input, ReadEnd, read_ready};

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use super::conn::{WsConn, command, command_else};
 use super::socket::{WsSocket, check_topic, valid_close_code};
 use super::topics::Registry;
-use crate::http::server::ServerShared;
+use crate::http::shared::ServerShared;
 use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind, Result};
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use super::route::WsRoute;
 use super::topics::Registry;
 use crate::http::request::ConnAddr;
-use crate::http::server::ServerShared;
+use crate::http::shared::ServerShared;
 use crate::net::writeq::Sent;
 use crate::reactor::flow::FlowGate;
 use crate::reactor::handles::HandleTable;

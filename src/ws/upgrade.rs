@@ -68,7 +68,7 @@ impl Handshake for WsHandshake {
         let WsHandshake { route, up, protocol } = *self;
         let Upgraded { addr, stream, server, req, leftover, read_closed } = conn;
         let mut hello = Vec::with_capacity(192);
-        crate::http::server::with_date(|d| handshake::accept(&mut hello, &up.key, protocol.as_deref(), d));
+        crate::http::shared::with_date(|d| handshake::accept(&mut hello, &up.key, protocol.as_deref(), d));
         let opening = Opening { stream: Stream::Plain(stream), role: Role::Server, protocol, leftover, read_closed, hello };
         open(r, addr, server, route, opening, Some(req));
     }
