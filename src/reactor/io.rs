@@ -1,256 +1,22 @@
-//! The reactor: a `mio::Poll`, the command queue that any thread may push to,
-//! and the watchers it owns (listeners and connections, addressed by token;
-//! see [`super::watcher`]). It knows no protocol: what a protocol keeps per
-//! reactor lives in the extension slot ([`Reactor::ext`]). Only Rust code
-//! runs here, except handlers registered inline.
+//! Turning a reactor: its poll, the commands queued for it, its watchers'
+//! slots and per-reactor state, and the order of one turn. A reactor knows
+//! no protocol: what a protocol keeps per reactor lives in the extension
+//! slot ([`Reactor::ext`]). Only Rust code runs here, except handlers
+//! registered inline.
 //!
 //! With `io_threads = 0` the host thread owns the one reactor and turns it
 //! inside `sq_loop_poll`; otherwise each reactor runs [`Reactor::run`] on a
 //! thread of its own.
 
-use std::any::{Any, TypeId};
-use std::cell::{Cell, RefCell};
+use std::any::TypeId;
 use std::io;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 
-use super::LoopHandle;
-use super::queue::{Notifier, Queue};
-use super::watcher::{Tick, Watcher};
-
-/// Work sent to a reactor from any thread; it runs on the reactor's thread.
-pub(crate) type Command = Box<dyn FnOnce(&mut Reactor) + Send>;
-
-/// How often a reactor ticks its watchers (connection timeouts, paused
-/// listeners, keep-alive pings).
-pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
-
-/// The token of the wake-up eventfd in every poll.
-pub(crate) const WAKE: Token = Token(usize::MAX);
-
-/// The sending side of a reactor: what other threads hold.
-#[derive(Clone)]
-pub(crate) struct ReactorLink {
-    pub(crate) commands: Arc<Queue<Command>>,
-    pub(crate) notifier: Arc<Notifier>,
-}
-
-impl std::fmt::Debug for ReactorLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReactorLink").finish_non_exhaustive()
-    }
-}
-
-impl ReactorLink {
-    pub(crate) fn new(notifier: Arc<Notifier>) -> ReactorLink {
-        ReactorLink { commands: Arc::new(Queue::default()), notifier }
-    }
-
-    /// Queues a command and wakes the reactor (one wake per batch). On the
-    /// host thread during a batch of callbacks, the command waits for the end
-    /// of the batch and goes with the others.
-    pub(crate) fn send(&self, cmd: Command) {
-        if self.is_current() {
-            // From this reactor's own thread (an inline callback): later in
-            // this turn, once the current operation is over.
-            LOCAL.with(|l| l.borrow_mut().push(cmd));
-            return;
-        }
-        let cmd = HOST_BATCH.with(|b| match b.borrow_mut().as_mut() {
-            Some(batch) => {
-                batch.push((self.clone(), cmd));
-                None
-            }
-            None => Some(cmd),
-        });
-        if let Some(cmd) = cmd {
-            self.commands.push(cmd);
-            self.notifier.notify();
-        }
-    }
-
-    /// Queues a command now, even inside a host batch (for callers that
-    /// then wait for the reactor).
-    pub(crate) fn send_now(&self, cmd: Command) {
-        self.commands.push(cmd);
-        self.notifier.notify();
-    }
-
-    fn identity(&self) -> usize {
-        Arc::as_ptr(&self.commands) as usize
-    }
-
-    /// Whether the calling thread is inside this reactor's turn (then output
-    /// for its connections is queued locally, without a wake-up).
-    pub(crate) fn is_current(&self) -> bool {
-        CURRENT.with(|c| c.get() == self.identity())
-    }
-}
-
-thread_local! {
-    /// The identity of the reactor whose turn this thread is running, or 0.
-    static CURRENT: Cell<usize> = const { Cell::new(0) };
-    /// While the host runs a batch of callbacks: commands for reactors,
-    /// sent together (one wake per reactor) when the batch ends.
-    static HOST_BATCH: RefCell<Option<Vec<(ReactorLink, Command)>>> = const { RefCell::new(None) };
-    /// Commands for the reactor whose turn this thread is running, sent from
-    /// inside that turn: run before the turn ends.
-    static LOCAL: RefCell<Vec<Command>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Whether the calling thread is running a reactor's turn.
-pub(crate) fn in_reactor_turn() -> bool {
-    CURRENT.with(|c| c.get()) != 0
-}
-
-/// Hands `task` to the host after the tasks the current reactor turn has
-/// queued so far (so that, e.g., a shutdown's completion follows the last
-/// `on_close`). Err(task) when the calling thread is not in a reactor turn:
-/// the caller queues it directly.
-pub(crate) fn host_task_after_turn(task: super::Task) -> Result<(), super::Task> {
-    if CURRENT.with(|c| c.get()) == 0 {
-        return Err(task);
-    }
-    push_local(Box::new(move |r: &mut Reactor| r.host_tasks.push(task)));
-    Ok(())
-}
-
-/// Queues a command for the reactor whose turn the calling thread is running
-/// (an event for an inline callback): it runs once the current operation on
-/// a connection is over, before the turn ends.
-pub(crate) fn push_local(cmd: Command) {
-    LOCAL.with(|l| l.borrow_mut().push(cmd));
-}
-
-/// Starts collecting reactor commands sent from this (host) thread.
-pub(crate) fn begin_host_batch() {
-    HOST_BATCH.with(|b| {
-        let mut b = b.borrow_mut();
-        if b.is_none() {
-            *b = Some(Vec::new());
-        }
-    });
-}
-
-thread_local! {
-    /// `sq_batch_begin` nesting on this thread, and whether the outermost
-    /// begin started the collection (inside a host batch it did not, and
-    /// the poll's own end sends everything).
-    static USER_BATCH: Cell<(u32, bool)> = const { Cell::new((0, false)) };
-}
-
-/// `sq_batch_begin`: collects the commands this thread sends until the
-/// matching [`user_batch_end`].
-pub(crate) fn user_batch_begin() {
-    let (depth, owned) = USER_BATCH.with(|b| b.get());
-    let owned = if depth == 0 { HOST_BATCH.with(|b| b.borrow().is_none()) } else { owned };
-    begin_host_batch();
-    USER_BATCH.with(|b| b.set((depth.saturating_add(1), owned)));
-}
-
-/// `sq_batch_end`: false without a matching begin.
-pub(crate) fn user_batch_end() -> bool {
-    let (depth, owned) = USER_BATCH.with(|b| b.get());
-    if depth == 0 {
-        return false;
-    }
-    USER_BATCH.with(|b| b.set((depth - 1, owned)));
-    if depth == 1 && owned {
-        end_host_batch();
-    }
-    true
-}
-
-/// Sends the collected commands and stops collecting.
-pub(crate) fn end_host_batch() {
-    if let Some(batch) = HOST_BATCH.with(|b| b.borrow_mut().take()) {
-        send_grouped(batch);
-    }
-}
-
-/// Sends what was collected so far and goes on collecting (for callers that
-/// must wait for a reactor's answer).
-pub(crate) fn flush_host_batch() {
-    let batch = HOST_BATCH.with(|b| b.borrow_mut().as_mut().map(std::mem::take));
-    if let Some(batch) = batch {
-        send_grouped(batch);
-    }
-}
-
-/// Each reactor gets its share of `batch` under one lock and one wake.
-fn send_grouped(mut batch: Vec<(ReactorLink, Command)>) {
-    while !batch.is_empty() {
-        let first = batch[0].0.clone();
-        let id = first.identity();
-        let mut mine = Vec::new();
-        let mut rest = Vec::new();
-        for (link, cmd) in batch.drain(..) {
-            if link.identity() == id {
-                mine.push(cmd);
-            } else {
-                rest.push((link, cmd));
-            }
-        }
-        first.commands.append(&mut mine);
-        first.notifier.notify();
-        batch = rest;
-    }
-}
-
-/// A slot of the watcher slab: the generation tells a connection from a
-/// later one that reuses its token.
-struct Slot {
-    generation: u64,
-    /// None while the watcher is taken out to be worked on, or free.
-    watcher: Option<Box<dyn Watcher>>,
-}
-
-/// A function run on every tick of a reactor (see [`Reactor::add_tick_hook`]).
-pub(crate) type TickHook = fn(&mut Reactor);
-
-/// One reactor: its poll, the commands addressed to it, and its watchers.
-pub(crate) struct Reactor {
-    poll: Poll,
-    events: Events,
-    link: ReactorLink,
-    batch: Vec<Command>,
-    shutdown: bool,
-    /// Index of this reactor among the loop's reactors.
-    pub(crate) index: usize,
-    pub(crate) loop_handle: LoopHandle,
-    slots: Vec<Slot>,
-    free: Vec<usize>,
-    next_generation: u64,
-    /// Tokens with output to write before the turn ends.
-    pub(crate) dirty: Vec<usize>,
-    /// The time at the start of the current turn.
-    pub(crate) now: Instant,
-    origin: Instant,
-    last_sweep: Instant,
-    /// Read buffer shared by every connection of the reactor: data is read
-    /// here and only a partial message left over is kept by the connection.
-    pub(crate) scratch: Vec<u8>,
-    /// Callbacks for the host thread, handed over once per turn.
-    pub(crate) host_tasks: Vec<super::Task>,
-    /// Work for a watcher that was busy further up the stack, run once the
-    /// current operation is over.
-    deferred: Vec<Command>,
-    /// What the protocols above keep per reactor, one value per type.
-    extensions: Vec<(TypeId, Box<dyn Any + Send>)>,
-    /// Run on every sweep and deadline tick, after the watchers.
-    tick_hooks: Vec<TickHook>,
-    /// The earliest deadline a watcher asked to be ticked at.
-    wake_at: Option<Instant>,
-}
-
-impl std::fmt::Debug for Reactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reactor").field("index", &self.index).finish_non_exhaustive()
-    }
-}
+use super::core::{CURRENT, Command, LOCAL, LoopHandle, Reactor, ReactorLink, SWEEP_INTERVAL, Slot, Tick, TickHook, WAKE, Watcher, push_local};
+use super::task::Task;
 
 impl Reactor {
     /// A reactor whose poll watches `link`'s notifier (initialising its eventfd).
@@ -395,7 +161,7 @@ impl Reactor {
         if inline {
             push_local(Box::new(move |_r: &mut Reactor| f()));
         } else {
-            self.host_tasks.push(super::Task::Boxed(Box::new(f)));
+            self.host_tasks.push(Task::Boxed(Box::new(f)));
         }
     }
 

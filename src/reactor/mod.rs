@@ -19,15 +19,16 @@
 //! Driving the loop ([`Loop::run`], [`Loop::poll`]) is for one thread at a
 //! time, never from inside one of the loop's own callbacks.
 
+mod core;
 pub(crate) mod flow;
 pub(crate) mod handles;
 mod io;
 mod queue;
 pub(crate) mod read;
+mod task;
 mod timer;
 pub(crate) mod watcher;
 
-use std::ffi::c_void;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
@@ -40,10 +41,13 @@ use mio::{Events, Interest, Poll};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::sys;
 
-pub(crate) use io::{
-    Command, Reactor, ReactorLink, SWEEP_INTERVAL, flush_host_batch, host_task_after_turn, in_reactor_turn, push_local,
-    user_batch_begin, user_batch_end,
+pub(crate) use self::core::{
+    Command, Reactor, ReactorLink, SWEEP_INTERVAL, flush_host_batch, host_task_after_turn, in_reactor_turn,
+    push_local, user_batch_begin, user_batch_end,
 };
+pub use self::core::LoopHandle;
+use self::core::{Shared, TimerTask, WAKE, begin_host_batch, end_host_batch};
+pub(crate) use task::{RawCallback, RawTimerCallback, Task};
 pub(crate) use watcher::readiness;
 use queue::{Notifier, Queue};
 pub use timer::TimerId;
@@ -52,67 +56,10 @@ use timer::{CancelError, TimerQueue};
 /// The most reactor threads a loop may have.
 pub const MAX_IO_THREADS: usize = 64;
 
-/// A C callback and its userdata: no allocation on the way through the queue.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawCallback {
-    pub(crate) f: unsafe extern "C" fn(*mut c_void),
-    pub(crate) data: *mut c_void,
-}
-// SAFETY: the library never dereferences `data`; it hands it back to `f` on the
-// host thread, which is what the C caller asked for.
-unsafe impl Send for RawCallback {}
-
-/// A C timer callback and its userdata.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawTimerCallback {
-    pub(crate) f: unsafe extern "C" fn(*mut c_void, u64),
-    pub(crate) data: *mut c_void,
-}
-// SAFETY: as for RawCallback.
-unsafe impl Send for RawTimerCallback {}
-
-/// Work for the host thread.
-pub(crate) enum Task {
-    Raw(RawCallback),
-    Boxed(Box<dyn FnOnce() + Send>),
-}
-
-enum TimerTask {
-    Raw(RawTimerCallback),
-    Boxed(Box<dyn FnMut(TimerId) + Send>),
-}
-
 fn thread_token() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local!(static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
     TOKEN.with(|t| *t)
-}
-
-struct Shared {
-    notifier: Arc<Notifier>,
-    tasks: Queue<Task>,
-    timers: Mutex<TimerQueue<TimerTask>>,
-    origin: Instant,
-    stop: AtomicBool,
-    closed: AtomicBool,
-    /// thread_token() of the thread inside run/poll, 0 when none.
-    poller: AtomicU64,
-    /// Set once the loop's descriptors exist.
-    started: AtomicBool,
-    fork_generation: AtomicU64,
-    fd: AtomicI32,
-    io_threads: AtomicUsize,
-    /// One link per reactor, fixed at start.
-    reactors: OnceLock<Vec<ReactorLink>>,
-    /// Work that waits for the reactors to exist (listeners bound before start).
-    start_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
-    /// Whether the reactor is turned by the host thread (io_threads = 0).
-    local_reactor: AtomicBool,
-    /// With a local reactor: when (on `now()`'s clock) it next needs a turn
-    /// of its own (its watchers' timeouts and deadlines); `u64::MAX`: never.
-    /// Published after each turn so that `timeout()`, which a host waiting on
-    /// the loop's fd relies on, includes it.
-    reactor_due: AtomicU64,
 }
 
 impl Shared {
@@ -189,20 +136,6 @@ struct Host {
     waiter: Option<Waiter>,
     threads: Vec<JoinHandle<()>>,
     batch: Vec<Task>,
-}
-
-/// A thread-safe handle to a loop, for scheduling work on it from anywhere.
-/// Cheap to clone. Once the loop is dropped, every call returns
-/// [`ErrorKind::Closed`].
-#[derive(Clone)]
-pub struct LoopHandle {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for LoopHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoopHandle").finish_non_exhaustive()
-    }
 }
 
 impl LoopHandle {
@@ -460,7 +393,7 @@ impl Loop {
             let poll = Poll::new().map_err(|e| Error::io("creating the host poll", e))?;
             let fd = shared.notifier.init().map_err(|e| Error::io("creating the host eventfd", e))?.raw();
             poll.registry()
-                .register(&mut SourceFd(&fd), io::WAKE, Interest::READABLE)
+                .register(&mut SourceFd(&fd), WAKE, Interest::READABLE)
                 .map_err(|e| Error::io("registering the host eventfd", e))?;
             Waiter::Remote { poll, events: Events::with_capacity(8) }
         };
@@ -600,10 +533,10 @@ impl Loop {
             }
             None => return Err(Error::new(ErrorKind::State, "the loop has not started")),
         }
-        io::begin_host_batch();
+        begin_host_batch();
         self.run_tasks(host);
         self.run_timers();
-        io::end_host_batch();
+        end_host_batch();
         Ok(())
     }
 

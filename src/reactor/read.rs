@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 
-use super::io::Reactor;
+use super::core::Reactor;
 
 /// How much one `read(2)` asks for (the scratch buffer's size).
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
