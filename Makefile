@@ -11,6 +11,7 @@
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
 #   make bench           bench/run.sh (see bench/README.md)
 #   make check-header    fails if include/squall.h is stale after a build
+#   make lint            cargo clippy over every target, warnings as errors
 
 CARGO   ?= cargo
 CC      ?= cc
@@ -39,6 +40,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
+.PHONY: lint
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -61,6 +63,9 @@ test: test-deps test-rust test-c test-readme test-install test-conformance test-
 
 test-rust:
 	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) clippy --all-targets -- -D warnings
 
 test-c: test-c-plain test-c-asan test-c-valgrind
 

@@ -38,6 +38,7 @@ enum Sink {
 // SAFETY: the userdata is never dereferenced by the library; the host promised
 // (in the header) that its callback may be called from any thread.
 unsafe impl Send for Sink {}
+// SAFETY: as above: shared only to be called, from any thread, as promised.
 unsafe impl Sync for Sink {}
 
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);

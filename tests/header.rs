@@ -35,7 +35,7 @@ fn declarations(h: &str) -> Vec<(String, String)> {
             decl.push_str(t);
             if t.ends_with(");") {
                 let before = decl.split('(').next().unwrap();
-                let name = before.rsplit(|c: char| c == ' ' || c == '*').next().unwrap().to_string();
+                let name = before.rsplit([' ', '*']).next().unwrap().to_string();
                 out.push((name, std::mem::take(&mut doc)));
                 decl.clear();
             }

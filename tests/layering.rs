@@ -251,7 +251,7 @@ struct Crate {
     /// module path → the file it lives in (files and inline `mod x { }`)
     modules: HashMap<Vec<String>, String>,
     /// (module, name) → (scope of the `pub use`, its path): re-exports to follow
-    reexports: HashMap<(Vec<String>, String), (Vec<String>, Vec<String>)>,
+    reexports: HashMap<ModName, (ModPath, ModPath)>,
     /// file → the paths it names
     refs: BTreeMap<String, Vec<Ref>>,
 }
@@ -347,12 +347,16 @@ fn scan_file(krate: &mut Crate, file: &str, src: &str) {
     krate.refs.insert(file.to_string(), refs);
 }
 
+/// A module's path from the crate root.
+type ModPath = Vec<String>;
+/// A name inside a module.
+type ModName = (ModPath, String);
+
 /// One use tree from `t[*i]`: pushes each leaf as (path, alias, line); a glob
 /// is the module itself with the alias "*". `a::{self, b}` gives a and a::b.
 fn use_tree(t: &[Tok], i: &mut usize, prefix: &mut Vec<String>, out: &mut Vec<(Vec<String>, Option<String>, usize)>) {
     let depth0 = prefix.len();
-    loop {
-        let Some(tok) = t.get(*i) else { break };
+    while let Some(tok) = t.get(*i) {
         match tok.text.as_str() {
             "::" => *i += 1,
             "{" => {

@@ -285,7 +285,7 @@ pub extern "C" fn sq_server_set_max_header_size(server: *mut sq_server, value: u
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_max_headers(server: *mut sq_server, value: u32) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_max_headers", |c, v| c.limits.max_headers = v as usize)
+        set_limit(server, u64::from(value), 1, "sq_server_set_max_headers", |c, v| c.limits.max_headers = v as usize)
     }
 }
 
@@ -312,7 +312,7 @@ pub extern "C" fn sq_server_set_max_request_target(server: *mut sq_server, value
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_max_body_size(server: *mut sq_server, value: u64) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 0, "sq_server_set_max_body_size", |c, v| c.limits.max_body_size = v)
+        set_limit(server, value, 0, "sq_server_set_max_body_size", |c, v| c.limits.max_body_size = v)
     }
 }
 
@@ -326,7 +326,7 @@ pub extern "C" fn sq_server_set_max_body_size(server: *mut sq_server, value: u64
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_header_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_header_timeout_ms", |c, v| c.limits.header_timeout_ms = v)
+        set_limit(server, value, 1, "sq_server_set_header_timeout_ms", |c, v| c.limits.header_timeout_ms = v)
     }
 }
 
@@ -339,7 +339,7 @@ pub extern "C" fn sq_server_set_header_timeout_ms(server: *mut sq_server, value:
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_body_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_body_timeout_ms", |c, v| c.limits.body_timeout_ms = v)
+        set_limit(server, value, 1, "sq_server_set_body_timeout_ms", |c, v| c.limits.body_timeout_ms = v)
     }
 }
 
@@ -352,7 +352,7 @@ pub extern "C" fn sq_server_set_body_timeout_ms(server: *mut sq_server, value: u
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_idle_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_idle_timeout_ms", |c, v| c.limits.idle_timeout_ms = v)
+        set_limit(server, value, 1, "sq_server_set_idle_timeout_ms", |c, v| c.limits.idle_timeout_ms = v)
     }
 }
 
@@ -365,7 +365,7 @@ pub extern "C" fn sq_server_set_idle_timeout_ms(server: *mut sq_server, value: u
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_server_set_max_connections(server: *mut sq_server, value: u32) -> sq_status {
     ffi_boundary! {
-        set_limit(server, value as u64, 1, "sq_server_set_max_connections", |c, v| c.max_connections = v as usize)
+        set_limit(server, u64::from(value), 1, "sq_server_set_max_connections", |c, v| c.max_connections = v as usize)
     }
 }
 

@@ -771,8 +771,7 @@ impl Conn {
     /// order, to the output queue.
     fn pump(&mut self, r: &mut Reactor) {
         let mut wrote = false;
-        loop {
-            let Some(front) = self.inflight.front_mut() else { break };
+        while let Some(front) = self.inflight.front_mut() {
             let bytes = std::mem::take(&mut front.out);
             let done = front.done;
             if !bytes.is_empty() {

@@ -357,10 +357,8 @@ impl Request {
                     return;
                 }
             };
-            if !chunk.is_empty() {
-                if self.body_gate.taken(chunk.len()) {
-                    resume_reading(&self.server, self.conn);
-                }
+            if !chunk.is_empty() && self.body_gate.taken(chunk.len()) {
+                resume_reading(&self.server, self.conn);
             }
             let gone = {
                 let st = self.lock();
@@ -451,10 +449,8 @@ impl Request {
     pub(crate) fn write(&self, data: &[u8]) -> Result<()> {
         let mut st = self.lock();
         Self::check_open(&st)?;
-        if matches!(st.status, 204 | 304) || (100..200).contains(&st.status) {
-            if !data.is_empty() {
-                return Err(Error::new(ErrorKind::State, format!("a {} response has no body", st.status)));
-            }
+        if (matches!(st.status, 204 | 304) || (100..200).contains(&st.status)) && !data.is_empty() {
+            return Err(Error::new(ErrorKind::State, format!("a {} response has no body", st.status)));
         }
         st.pending.extend_from_slice(data);
         Ok(())

@@ -127,7 +127,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What the host waits on.
 enum Waiter {
     /// io_threads = 0: the host turns the one reactor itself.
-    Local(Reactor),
+    Local(Box<Reactor>),
     /// io_threads ≥ 1: a poll holding only the host's eventfd.
     Remote { poll: Poll, events: Events },
 }
@@ -388,7 +388,7 @@ impl Loop {
                 .map_err(|e| Error::io("creating the reactor", e))?;
             shared.local_reactor.store(true, Ordering::Release);
             self.set_reactors(vec![link]);
-            Waiter::Local(reactor)
+            Waiter::Local(Box::new(reactor))
         } else {
             let poll = Poll::new().map_err(|e| Error::io("creating the host poll", e))?;
             let fd = shared.notifier.init().map_err(|e| Error::io("creating the host eventfd", e))?.raw();

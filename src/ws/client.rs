@@ -287,7 +287,7 @@ fn check_response(head: &ResponseHead, key: &str, offered: &[String]) -> Result<
         None => Ok(None),
         Some(p) => {
             let p = String::from_utf8_lossy(p).trim().to_owned();
-            if offered.iter().any(|o| *o == p) { Ok(Some(p)) } else { bad(format!("the server chose subprotocol {p:?}, which was not offered")) }
+            if offered.contains(&p) { Ok(Some(p)) } else { bad(format!("the server chose subprotocol {p:?}, which was not offered")) }
         }
     }
 }

@@ -76,11 +76,42 @@ extern "C" fn on_fork_child() {
 /// starts; a different value later means it is being used after `fork(2)`.
 pub(crate) fn fork_generation() -> u64 {
     ATFORK.call_once(|| {
-        // pthread_atfork(3) with a child handler that only touches an atomic
-        // (async-signal-safe). glibc unregisters it if the library is unloaded.
+        // SAFETY: pthread_atfork(3) with a child handler that only touches an
+        // atomic (async-signal-safe); glibc unregisters it if the library is
+        // unloaded.
         let _ = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
     });
     FORK_GENERATION.load(Ordering::SeqCst)
+}
+
+
+/// Checks that `fd` is a listening TCP socket and wraps it, taking ownership
+/// only on success (on failure the caller still owns `fd`).
+pub(crate) fn adopt_tcp_listener(fd: RawFd) -> io::Result<std::net::TcpListener> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("fd {fd} is not {what}"));
+    if fd < 0 {
+        return Err(bad("a descriptor"));
+    }
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value`/`len` are valid out-parameters of the size given.
+    syscall!(getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&mut value as *mut libc::c_int).cast(), &mut len))
+        .map_err(|_| bad("a socket"))?;
+    if value == 0 {
+        return Err(bad("a listening socket (call listen(2) first)"));
+    }
+    let mut ty: libc::c_int = 0;
+    // SAFETY: as above.
+    syscall!(getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&mut ty as *mut libc::c_int).cast(), &mut len))?;
+    let mut domain: libc::c_int = 0;
+    // SAFETY: as above.
+    syscall!(getsockopt(fd, libc::SOL_SOCKET, libc::SO_DOMAIN, (&mut domain as *mut libc::c_int).cast(), &mut len))?;
+    if ty != libc::SOCK_STREAM || (domain != libc::AF_INET && domain != libc::AF_INET6) {
+        return Err(bad("a TCP socket"));
+    }
+    // SAFETY: `fd` is an open listening TCP socket (checked above) whose
+    // ownership the caller hands over with this call.
+    Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
@@ -113,33 +144,4 @@ mod tests {
         let a = fork_generation();
         assert_eq!(a, fork_generation());
     }
-}
-
-/// Checks that `fd` is a listening TCP socket and wraps it, taking ownership
-/// only on success (on failure the caller still owns `fd`).
-pub(crate) fn adopt_tcp_listener(fd: RawFd) -> io::Result<std::net::TcpListener> {
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("fd {fd} is not {what}"));
-    if fd < 0 {
-        return Err(bad("a descriptor"));
-    }
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value`/`len` are valid out-parameters of the size given.
-    syscall!(getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&mut value as *mut libc::c_int).cast(), &mut len))
-        .map_err(|_| bad("a socket"))?;
-    if value == 0 {
-        return Err(bad("a listening socket (call listen(2) first)"));
-    }
-    let mut ty: libc::c_int = 0;
-    // SAFETY: as above.
-    syscall!(getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&mut ty as *mut libc::c_int).cast(), &mut len))?;
-    let mut domain: libc::c_int = 0;
-    // SAFETY: as above.
-    syscall!(getsockopt(fd, libc::SOL_SOCKET, libc::SO_DOMAIN, (&mut domain as *mut libc::c_int).cast(), &mut len))?;
-    if ty != libc::SOCK_STREAM || (domain != libc::AF_INET && domain != libc::AF_INET6) {
-        return Err(bad("a TCP socket"));
-    }
-    // SAFETY: `fd` is an open listening TCP socket (checked above) whose
-    // ownership the caller hands over with this call.
-    Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
 }
