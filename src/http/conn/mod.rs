@@ -1,0 +1,560 @@
+//! HTTP connections on a reactor: the connection's state, its socket I/O
+//! and backpressure. Its other jobs are in the child modules: decoding,
+//! routing and calling handlers (`route`), answering in pipeline order
+//! (`pipeline`), and the HTTP side of an upgrade (`switch`); accepting is
+//! in `http::accept`, static responses in `http::static_files`. Everything
+//! here runs on the reactor's thread.
+//!
+//! The children add methods to [`Conn`] and use the types declared here;
+//! this file imports nothing from them.
+
+mod pipeline;
+mod route;
+mod switch;
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::h1::{Decoder, HttpError, RequestHead, Timeout};
+use super::request::{ConnAddr, ConnMessage, Request};
+use super::shared::{Config, RouteTarget, ServerShared};
+use super::static_files::FileRange;
+use super::upgrade::{Handshake, UpgradeRoute};
+use crate::reactor::Reactor;
+use crate::reactor::read::{Input, ReadEnd, read_ready};
+use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
+
+/// Queued output above which a connection stops reading new requests (a
+/// client that pipelines and does not read), and below which it reads again.
+const OUT_HIGH_WATER: usize = 1 << 20;
+const OUT_LOW_WATER: usize = 256 << 10;
+
+struct Inflight {
+    req: Option<Arc<Request>>,
+    out: Vec<u8>,
+    /// A file range to send (sendfile) after `out`, once the response is done.
+    file: Option<FileRange>,
+    done: bool,
+    close: bool,
+}
+
+/// What the connection has yet to write, in order.
+enum OutItem {
+    Bytes(Vec<u8>, usize),
+    File(FileRange),
+}
+
+/// Where a request's head leads once its body has arrived.
+enum Route {
+    Handler(RouteTarget, Vec<Option<String>>),
+    /// A response the server makes itself (404, 405 with Allow).
+    Builtin(u16, Vec<(String, Vec<u8>)>),
+    /// A file under a static mount: (mount index, path below the prefix).
+    Static(usize, String),
+    /// An upgrade route (a WebSocket's): the handshake, then the switch.
+    Upgrade(Arc<dyn UpgradeRoute>, Vec<Option<String>>),
+}
+
+/// An upgrade in progress: waits for the decision (made on the host thread
+/// when the route asks the host) and for the responses before it to be
+/// written.
+struct PendingUpgrade {
+    /// None while it is on the host thread being decided.
+    handshake: Option<Box<dyn Handshake>>,
+    /// The upgrade request (finished: a view for the host).
+    req: Arc<Request>,
+    /// Ok to switch, Err(status) to refuse; None until decided.
+    decision: Option<Result<(), u16>>,
+}
+
+/// A request whose head arrived and whose body is arriving.
+struct Partial {
+    head: RequestHead,
+    route: Route,
+    body: Vec<u8>,
+    /// For a route that streams the body: the request, already dispatched.
+    stream: Option<Arc<Request>>,
+}
+
+pub(crate) struct Conn {
+    /// Dropped by `Drop` unless an upgrade moved it to a WebSocket.
+    stream: std::mem::ManuallyDrop<TcpStream>,
+    server: Arc<ServerShared>,
+    /// Requests that may be in flight before reading pauses.
+    max_pipeline: usize,
+    remote: SocketAddr,
+    decoder: Decoder,
+    /// Input not yet decoded (a partial request, or requests waiting while
+    /// the pipeline is full); empty most of the time.
+    rbuf: Vec<u8>,
+    /// Output not yet written, in order.
+    out: VecDeque<OutItem>,
+    /// Bytes in `out` (file ranges counted by their remaining length).
+    out_bytes: usize,
+    next_seq: u64,
+    write_seq: u64,
+    inflight: VecDeque<Inflight>,
+    /// Boxed: an idle connection (most of them) pays 8 bytes for it.
+    current: Option<Box<Partial>>,
+    life: Lifecycle,
+    peer: Peer,
+    pauses: Pauses,
+    /// An upgrade request waiting for its decision or its turn.
+    upgrade: Option<Box<PendingUpgrade>>,
+    token: usize,
+    generation: u64,
+}
+
+/// How far a connection is through its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Reading and serving requests.
+    Serving,
+    /// No more requests are read (a response said close, input was bad, an
+    /// upgrade was asked for, the server shuts down); those in flight are
+    /// answered.
+    Finishing,
+    /// Closes as soon as every queued byte is written; no more requests.
+    Closing,
+    /// The stream moved to another protocol: nothing of this connection
+    /// remains.
+    Upgraded,
+}
+
+/// What the peer did to its side of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Open,
+    /// An event said it shut its side down: read on to the EOF even after a
+    /// short read (no edge would follow).
+    ShutDown,
+    /// Its EOF was read, or the socket failed: nothing more to read.
+    Gone,
+}
+
+/// Why a connection does not read now; it reads while none holds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pauses {
+    /// Too many requests in flight (pipelining): decoding waits too.
+    pipeline_full: bool,
+    /// The host has not taken enough of a streamed body (its `FlowGate`).
+    body_backlog: bool,
+    /// Too much output is queued: a client that pipelines and does not read
+    /// (`OUT_HIGH_WATER`).
+    output_backlog: bool,
+    /// One of them ended: decode what is buffered and read again once the
+    /// current operation is over (see `settle`).
+    ended: bool,
+}
+
+impl Pauses {
+    fn any(&self) -> bool {
+        self.pipeline_full || self.body_backlog || self.output_backlog
+    }
+}
+
+impl Input for Conn {
+    fn socket(&mut self) -> Option<&mut dyn Read> {
+        Some(&mut *self.stream)
+    }
+
+    /// Input we will not decode is not buffered: the kernel holds it.
+    fn wants_input(&self) -> bool {
+        self.peer != Peer::Gone && self.takes_requests() && !self.pauses.any()
+    }
+
+    fn short_read_drains(&self) -> bool {
+        self.peer == Peer::Open
+    }
+
+    fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        if self.rbuf.is_empty() {
+            let used = self.decode(r, bytes);
+            if used < bytes.len() {
+                self.rbuf.extend_from_slice(&bytes[used..]);
+            }
+        } else {
+            self.rbuf.extend_from_slice(bytes);
+            self.decode_buffered(r);
+        }
+    }
+}
+
+impl Watcher for Conn {
+    fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
+        let (readable, writable, read_closed) = crate::reactor::readiness(ev);
+        if read_closed && self.peer == Peer::Open {
+            self.peer = Peer::ShutDown;
+        }
+        if readable {
+            self.on_readable(r);
+        }
+        if writable && self.pending_write() {
+            self.flush(r);
+        }
+        Step::Keep
+    }
+
+    fn wants_tick(&self, r: &Reactor, why: Tick) -> bool {
+        why == Tick::Sweep && self.decoder.check_timeout(r.now_ms()).is_some()
+    }
+
+    fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        if let Some(t) = self.decoder.check_timeout(r.now_ms()) {
+            self.on_timeout(r, t);
+        }
+        Step::Keep
+    }
+
+    fn flush(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        Conn::flush(self, r);
+        Step::Keep
+    }
+
+    /// After every operation: settle (see [`Conn::settle`]), then switch
+    /// protocols once an upgrade is decided and due, or close once the last byte
+    /// of a closing connection is written.
+    fn settle(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        Conn::settle(self, r);
+        if self.upgrade_ready() {
+            if self.switch_protocols(r) == Step::Replaced {
+                return Step::Replaced;
+            }
+            // Refused: the refusal is queued like any response.
+            Conn::settle(self, r);
+        }
+        if self.should_close() {
+            self.close(r);
+            return Step::Close;
+        }
+        Step::Keep
+    }
+
+    /// What the requests send their connection (see [`ConnMessage`]).
+    fn message(&mut self, r: &mut Reactor, _token: usize, msg: &mut dyn std::any::Any) -> Step {
+        match msg.downcast_mut::<ConnMessage>() {
+            Some(ConnMessage::Output(output)) => self.take_output(r, *output),
+            Some(ConnMessage::Resume) => self.resume(r),
+            None => {}
+        }
+        Step::Keep
+    }
+
+    fn stop(&mut self, r: &mut Reactor, _token: usize, how: Stop) -> Step {
+        match how {
+            Stop::Graceful => {
+                // A request still arriving is read to its end (its response
+                // then closes the connection); otherwise nothing new is read.
+                if self.current.is_none() {
+                    self.stop_taking_requests();
+                    if self.inflight.is_empty() {
+                        self.close_after_output();
+                    }
+                }
+                Step::Keep
+            }
+            Stop::Now | Stop::Halt => {
+                self.close(r);
+                Step::Close
+            }
+        }
+    }
+
+    fn group(&self) -> Group {
+        self.server.group
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// Runs `f` on the connection at `token` (of `generation`, if given), then
+/// settles it (see [`Watcher::settle`] for [`Conn`]). A panic inside drops
+/// that connection only.
+fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnOnce(&mut Reactor, &mut Conn)) {
+    r.with_watcher_as::<Conn, _>(token, generation, |r, c| {
+        f(r, c);
+        Step::Keep
+    });
+}
+
+/// A connection the listener accepted enters the reactor.
+pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
+    let max_pipeline = config.max_pipeline;
+    let decoder = Decoder::new(config.limits, r.now_ms());
+    let conn = Box::new(Conn {
+        stream: std::mem::ManuallyDrop::new(stream),
+        server,
+        max_pipeline,
+        remote,
+        decoder,
+        rbuf: Vec::new(),
+        out: VecDeque::new(),
+        out_bytes: 0,
+        next_seq: 0,
+        write_seq: 0,
+        inflight: VecDeque::new(),
+        current: None,
+        life: Lifecycle::Serving,
+        peer: Peer::Open,
+        pauses: Pauses::default(),
+        upgrade: None,
+        token: 0,
+        generation: 0,
+    });
+    conn.server.connections.fetch_add(1, Ordering::Relaxed);
+    r.insert(conn, |r, w, token, generation| {
+        let Some(c) = w.as_any().downcast_mut::<Conn>() else { return Step::Close };
+        c.token = token;
+        c.generation = generation;
+        if let Err(e) = r.registry().register(&mut *c.stream, Token(token), Interest::READABLE | Interest::WRITABLE) {
+            tracing::warn!(target: "squall::http", "cannot watch a connection: {e}");
+            return Step::Close;
+        }
+        tracing::trace!(target: "squall::http", "accepted {} as token {token}", c.remote);
+        Step::Keep
+    });
+}
+
+// ---- one connection ---------------------------------------------------------
+
+impl Conn {
+    /// Whether requests are still read and served.
+    fn takes_requests(&self) -> bool {
+        self.life == Lifecycle::Serving
+    }
+
+    /// No more requests are read; those in flight are answered.
+    fn stop_taking_requests(&mut self) {
+        if self.life == Lifecycle::Serving {
+            self.life = Lifecycle::Finishing;
+        }
+    }
+
+    /// Whether the connection closes once its output is written.
+    fn closing(&self) -> bool {
+        self.life == Lifecycle::Closing
+    }
+
+    /// Close as soon as every queued byte is written.
+    fn close_after_output(&mut self) {
+        if self.life != Lifecycle::Upgraded {
+            self.life = Lifecycle::Closing;
+        }
+    }
+
+    fn addr(&self, r: &Reactor) -> ConnAddr {
+        ConnAddr { reactor: r.index, token: self.token, generation: self.generation }
+    }
+
+    fn pending_write(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    fn push_bytes(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.out_bytes += bytes.len();
+        if let Some(OutItem::Bytes(last, _)) = self.out.back_mut()
+            && last.len() < 64 * 1024
+        {
+            last.extend_from_slice(&bytes);
+            return;
+        }
+        self.out.push_back(OutItem::Bytes(bytes, 0));
+    }
+
+    fn should_close(&self) -> bool {
+        self.closing() && !self.pending_write()
+    }
+
+    fn mark_dirty(&self, r: &mut Reactor) {
+        r.mark_dirty(self.token);
+    }
+
+    /// Reads until the socket has no more, decoding as it goes.
+    fn on_readable(&mut self, r: &mut Reactor) {
+        match read_ready(r, self) {
+            ReadEnd::Eof => {
+                self.peer = Peer::Gone;
+                self.on_peer_closed();
+            }
+            ReadEnd::Failed(_) => self.on_socket_error(),
+            ReadEnd::Drained | ReadEnd::Paused => {}
+        }
+    }
+
+    /// The socket failed (reset, broken pipe): nothing more can be written;
+    /// close, and tell the requests in flight.
+    fn on_socket_error(&mut self) {
+        self.peer = Peer::Gone;
+        self.close_after_output();
+        self.out.clear();
+        self.out_bytes = 0;
+        self.abandon_inflight();
+    }
+
+    /// EOF from the client: it went away (Tornado's reading, and nginx's by
+    /// default). Requests in flight are told (on-close callbacks, response
+    /// calls fail with Closed); bytes already queued are still flushed.
+    fn on_peer_closed(&mut self) {
+        self.current = None;
+        self.stop_taking_requests();
+        self.close_after_output();
+        self.abandon_inflight();
+    }
+
+    /// The host took enough of a streamed body: read again.
+    fn resume(&mut self, _r: &mut Reactor) {
+        tracing::trace!(target: "squall::http", "resume: paused {} rbuf {}", self.pauses.body_backlog, self.rbuf.len());
+        if self.pauses.body_backlog {
+            self.pauses.body_backlog = false;
+            self.pauses.ended = true;
+        }
+    }
+
+    /// Runs after every operation on the connection: applies output produced
+    /// on this thread, and after a pause ends, decodes what is buffered (even
+    /// nothing: the decoder may hold a pending end of request) and reads what
+    /// arrived meanwhile (edge-triggered: no new event would say so).
+    fn settle(&mut self, r: &mut Reactor) {
+        loop {
+            self.apply_immediate(r);
+            if !self.pauses.ended || self.pauses.any() || !self.takes_requests() {
+                return;
+            }
+            self.pauses.ended = false;
+            self.decode_buffered(r);
+            self.on_readable(r);
+        }
+    }
+
+    /// Writes as much of the output queue as the socket takes.
+    fn flush(&mut self, _r: &mut Reactor) {
+        use std::os::fd::AsRawFd;
+        while let Some(front) = self.out.front_mut() {
+            let result = match front {
+                OutItem::Bytes(v, pos) => match self.stream.write(&v[*pos..]) {
+                    Ok(n) => {
+                        *pos += n;
+                        self.out_bytes = self.out_bytes.saturating_sub(n);
+                        Ok(*pos == v.len())
+                    }
+                    Err(e) => Err(e),
+                },
+                OutItem::File(f) => {
+                    let count = f.remaining.min(1 << 20) as usize;
+                    match crate::net::sys::sendfile(self.stream.as_raw_fd(), f.file.as_raw_fd(), &mut f.offset, count) {
+                        // The file shrank under us: the response cannot be completed.
+                        Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending")),
+                        Ok(n) => {
+                            f.remaining -= n as u64;
+                            self.out_bytes = self.out_bytes.saturating_sub(n);
+                            Ok(f.remaining == 0)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match result {
+                Ok(true) => {
+                    self.out.pop_front();
+                }
+                Ok(false) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.maybe_unpause_writes();
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.on_socket_error();
+                    return;
+                }
+            }
+        }
+        // All written: an idle connection keeps no buffer.
+        self.out = VecDeque::new();
+        self.out_bytes = 0;
+        self.maybe_unpause_writes();
+        if self.closing() {
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// The client is reading again: read new requests again too.
+    fn maybe_unpause_writes(&mut self) {
+        if self.pauses.output_backlog && self.out_bytes < OUT_LOW_WATER {
+            self.pauses.output_backlog = false;
+            self.pauses.ended = true;
+        }
+    }
+
+    fn on_timeout(&mut self, r: &mut Reactor, t: Timeout) {
+        match t {
+            Timeout::Idle => {
+                self.stop_taking_requests();
+                self.close_after_output();
+                if self.pending_write() {
+                    // The client stopped reading: drop what it will not take.
+                    self.out.clear();
+                    self.out_bytes = 0;
+                }
+            }
+            Timeout::Request => {
+                // Only while reading a request: answer 408 if nothing else is
+                // being answered, else just stop.
+                if self.inflight.is_empty() {
+                    self.on_bad_input(r, HttpError { status: 408, reason: "request timed out" });
+                } else {
+                    self.current = None;
+                    self.stop_taking_requests();
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, r: &mut Reactor) {
+        let _ = r.registry().deregister(&mut *self.stream);
+        tracing::trace!(target: "squall::http", "closed {}", self.remote);
+    }
+}
+
+impl Drop for Conn {
+    /// However a connection ends (closed, its server freed, a panic while
+    /// serving it), its handlers are told and the count is kept right. The
+    /// socket closes with `stream` (which also takes it out of the poll).
+    fn drop(&mut self) {
+        if let Some(u) = self.upgrade.take() {
+            u.req.release();
+        }
+        if self.life == Lifecycle::Upgraded {
+            // The WebSocket that took the stream counts the connection now.
+            return;
+        }
+        self.abandon_inflight();
+        // SAFETY: not `Upgraded`, so the stream is still here; dropped once.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.stream) };
+        self.server.connections.fetch_sub(1, Ordering::AcqRel);
+        self.server.maybe_shutdown_finished();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Idle connections must stay under 1 KiB each (with the slab slot and
+    /// the allocator's overhead): keep the struct itself small.
+    #[test]
+    fn a_connection_is_small() {
+        let size = std::mem::size_of::<super::Conn>();
+        assert!(size <= 320, "Conn is {size} bytes");
+    }
+}

@@ -1,0 +1,124 @@
+//! The HTTP side of an upgrade (RFC 9110 §7.8): the request on an upgrade
+//! route is checked, held until it is decided and its turn has come, then
+//! the connection is handed to what the route makes of it (see
+//! `http::upgrade`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{Conn, Inflight, Lifecycle, PendingUpgrade, Peer, with_conn};
+use crate::http::h1::RequestHead;
+use crate::http::request::{REQUESTS, Request};
+use crate::http::response;
+use crate::http::upgrade::{UpgradeRoute, Upgraded};
+use crate::reactor::Reactor;
+use crate::reactor::watcher::Step;
+
+impl Conn {
+    /// A request on an upgrade route: refused at once (the route's check
+    /// failed), or held until decided and until the responses before it are
+    /// written. No HTTP request is read after it either way.
+    pub(super) fn on_upgrade_request(
+        &mut self,
+        r: &mut Reactor,
+        head: RequestHead,
+        body: Vec<u8>,
+        route: Arc<dyn UpgradeRoute>,
+        captures: Vec<Option<String>>,
+    ) {
+        self.stop_taking_requests();
+        let mut handshake = match route.check(&head) {
+            Ok(h) => h,
+            Err(refusal) => {
+                tracing::debug!(target: "squall::http", "{}: upgrade refused: {} {}", self.remote, refusal.status, refusal.reason);
+                self.refuse_upgrade(r, refusal.status, refusal.headers);
+                return;
+            }
+        };
+        let data = self.request_data(head, body, captures, false);
+        let req = Request::new(self.server.clone(), self.addr(r), self.next_seq, data, false);
+        req.lock().finished = true; // a view for the host: no response through it
+        let handle = REQUESTS.insert(req.clone(), r.index);
+        req.set_handle(handle);
+        if handshake.decides_on_host() {
+            let (server, addr, req2) = (self.server.clone(), self.addr(r), req.clone());
+            r.deliver(false, move || {
+                if server.dead.load(Ordering::Acquire) {
+                    req2.release(); // no callback once the server is freed
+                    return;
+                }
+                let decision = handshake.decide(&req2);
+                let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
+                link.send(Box::new(move |r: &mut Reactor| {
+                    with_conn(r, addr.token, Some(addr.generation), |_r, c| {
+                        if let Some(u) = c.upgrade.as_mut() {
+                            u.handshake = Some(handshake);
+                            u.decision = Some(decision);
+                        }
+                    });
+                }));
+            });
+            self.upgrade = Some(Box::new(PendingUpgrade { handshake: None, req, decision: None }));
+        } else {
+            let decision = handshake.decide(&req);
+            self.upgrade = Some(Box::new(PendingUpgrade { handshake: Some(handshake), req, decision: Some(decision) }));
+        }
+    }
+
+    pub(super) fn refuse_upgrade(&mut self, r: &mut Reactor, status: u16, headers: Vec<(String, Vec<u8>)>) {
+        self.next_seq += 1;
+        let mut out = Vec::with_capacity(256);
+        response::simple(&mut out, status, &headers, true, false, &self.server.date());
+        self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: true });
+        self.pump(r);
+    }
+
+    /// Whether the handshake is decided and its turn has come; a refusal is
+    /// answered here.
+    pub(super) fn upgrade_ready(&mut self) -> bool {
+        if self.upgrade.is_some() && (self.closing() || self.peer == Peer::Gone) {
+            // An earlier response closes the connection (or the client left):
+            // no 101 after it.
+            if let Some(u) = self.upgrade.take() {
+                u.req.release();
+            }
+            return false;
+        }
+        let Some(u) = self.upgrade.as_ref() else { return false };
+        if u.decision.is_none() || !self.inflight.is_empty() || self.pending_write() || self.peer == Peer::Gone {
+            return false;
+        }
+        true
+    }
+
+    /// The switch itself: the connection becomes what the upgrade route
+    /// makes of it, in the same slot (same token and generation):
+    /// `Step::Replaced`; or it gets its refusal and stays an HTTP
+    /// connection: `Step::Keep`.
+    pub(super) fn switch_protocols(&mut self, r: &mut Reactor) -> Step {
+        let u = *self.upgrade.take().expect("upgrade_ready checked it");
+        let refused = match u.decision {
+            Some(Ok(())) if self.server.is_shutting_down() => Some(503),
+            Some(Ok(())) => None,
+            Some(Err(status)) => Some(status),
+            None => unreachable!("upgrade_ready checked it"),
+        };
+        let handshake = match (refused, u.handshake) {
+            (None, Some(h)) => h,
+            (status, _) => {
+                u.req.release();
+                self.refuse_upgrade(r, status.unwrap_or(500), Vec::new());
+                return Step::Keep;
+            }
+        };
+        let addr = self.addr(r);
+        let leftover = std::mem::take(&mut self.rbuf);
+        self.life = Lifecycle::Upgraded;
+        // SAFETY: the connection is `Upgraded`, so Drop will not drop the
+        // stream again; it is moved out exactly once.
+        let stream = unsafe { std::mem::ManuallyDrop::take(&mut self.stream) };
+        let conn = Upgraded { addr, stream, server: self.server.clone(), req: u.req, leftover, read_closed: self.peer != Peer::Open };
+        handshake.take_over(r, conn);
+        Step::Replaced
+    }
+}
