@@ -338,7 +338,7 @@ pub(crate) trait Watcher: Any + Send {
     }
 
     /// Work addressed to this watcher by the layer that made it, as an
-    /// opaque message the watcher downcasts (an HTTP connection's response
+    /// opaque message the watcher downcasts (a connection's response
     /// output): so that code below the watcher's own can reach it without
     /// naming its type.
     fn message(&mut self, _r: &mut Reactor, _token: usize, _msg: &mut dyn Any) -> Step {

@@ -1,10 +1,9 @@
 //! Input flow control between a reactor and the host thread: one gate type
-//! for every connection that hands input to the host (streamed request
-//! bodies, WebSocket messages, TCP data, streamed fetch responses).
+//! for every kind of connection that hands input to the host.
 //!
 //! The reactor counts what it hands over and stops reading while more than
 //! the high-water mark waits to be consumed (the kernel then holds the
-//! input and TCP slows the peer); the host counts what its callbacks took
+//! input and the transport slows the peer); the host counts what its callbacks took
 //! and asks the reactor to read again once the backlog is below the
 //! low-water mark.
 

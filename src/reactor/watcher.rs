@@ -5,7 +5,7 @@
 //! [`Reactor::with_watcher`], the one place that takes a watcher out of its
 //! slot, catches a panic inside it and puts it back or frees the token.
 //!
-//! A watcher belongs to a [`Group`] (the server or client that owns it), so
+//! A watcher belongs to a [`Group`] (the server that owns it, say), so
 //! that stopping a server is a walk over the reactor's tokens (libuv's
 //! `uv_walk`) that asks the group's watchers to stop, and nothing more.
 
