@@ -12,6 +12,7 @@
 #![deny(missing_docs, rust_2018_idioms, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod api;
 mod error;
 pub mod ffi;
 pub(crate) mod http;

@@ -1,0 +1,111 @@
+//! An HTTP/1.1 server on a loop (`sq_server`, for Rust): closures as route
+//! handlers, WebSocket routes, topics, listeners, shutdown.
+
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::request::Request;
+use super::ws::{self, Message};
+use crate::http::server::{Handler, HandlerFailed, RouteTarget, Server as Core};
+use crate::reactor::Task;
+use crate::{Loop, Result};
+
+/// An HTTP/1.1 server attached to a loop. Routes and listeners can be added
+/// before or while the loop runs; handlers run on the thread that runs the
+/// loop, one at a time. Dropping the server closes its listeners and
+/// connections (requests in flight then fail with `Closed`).
+#[derive(Debug)]
+pub struct Server {
+    core: Core,
+}
+
+/// A closure route: `sq_route`'s C handler, in Rust.
+struct FnHandler<F>(F);
+
+impl<F> Handler for FnHandler<F>
+where
+    F: Fn(&Request) -> std::result::Result<(), i32> + Send + Sync,
+{
+    fn call(&self, req: u64) -> std::result::Result<(), HandlerFailed> {
+        // The core calls with a live handle; a stale one has nobody left to answer.
+        let Ok(r) = Request::lookup(req) else { return Ok(()) };
+        // A panic must not leave the client waiting forever: it gets the
+        // same 500 as a handler that returned an error.
+        match catch_unwind(AssertUnwindSafe(|| (self.0)(&r))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(code)) => Err(HandlerFailed { code }),
+            Err(p) => {
+                tracing::error!(
+                    target: "squall::http",
+                    "handler for {} {} panicked: {}",
+                    r.method(),
+                    r.path(),
+                    crate::error::panic_message(&*p)
+                );
+                Err(HandlerFailed { code: -1 })
+            }
+        }
+    }
+}
+
+impl Server {
+    /// A server on `lp`. Nothing is bound until [`Server::listen`].
+    pub fn new(lp: &Loop) -> Server {
+        Server { core: Core::new(lp.handle().clone()) }
+    }
+
+    /// Adds a route: requests whose method is `method` ("GET", …; "*" for
+    /// any) and whose whole path matches the regular expression `pattern`
+    /// go to `handler`, which answers through the [`Request`] (now, or later
+    /// with a [`RequestHandle`](super::RequestHandle)) and returns `Ok`. An
+    /// `Err(code)` (or a panic) gets the client a 500, as a C handler's
+    /// failure does; `code` is only logged. Routes are tried in the order
+    /// they were added; a GET route also answers HEAD.
+    pub fn route<F>(&self, method: &str, pattern: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&Request) -> std::result::Result<(), i32> + Send + Sync + 'static,
+    {
+        let target = RouteTarget { handler: Arc::new(FnHandler(handler)), inline: false, stream_body: false };
+        self.core.route(method, pattern, target)
+    }
+
+    /// Adds a WebSocket route: GET requests whose path matches `pattern` are
+    /// upgraded and their sockets' events go to `events`. WebSocket routes
+    /// are matched before the HTTP routes.
+    pub fn ws_route(&self, pattern: &str, events: impl ws::Events) -> Result<()> {
+        self.core.upgrade_route(pattern, Arc::new(ws::route(events)))
+    }
+
+    /// Serves the files under `directory` at URLs starting with `url_prefix`.
+    pub fn serve_static(&self, url_prefix: &str, directory: &str) -> Result<()> {
+        self.core.add_static(url_prefix, directory)
+    }
+
+    /// Binds `addr` ("127.0.0.1:0", "[::1]:8080"; port 0 picks a free one)
+    /// now and accepts once the loop runs. Returns the bound address.
+    pub fn listen(&self, addr: &str) -> Result<SocketAddr> {
+        let (host, port) = super::host_port(addr)?;
+        self.core.listen(host, port)
+    }
+
+    /// Sends `msg` to every socket subscribed to `topic` on this server, on
+    /// every reactor. Returns how many subscribers there were. Any thread.
+    pub fn publish(&self, topic: &str, msg: Message<'_>) -> Result<usize> {
+        let (binary, data) = msg.parts();
+        crate::ws::socket::publish(&self.core.shared, topic, binary, data)
+    }
+
+    /// How many sockets are subscribed to `topic`, across every reactor.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.core.shared.ext::<crate::ws::topics::Registry>().subscribers(topic)
+    }
+
+    /// Shuts down gracefully: stops accepting, lets requests in flight
+    /// finish, closes what is left after `deadline`, then runs `done` on the
+    /// loop's thread. Any thread. `AlreadyDone` if asked twice.
+    pub fn shutdown(&self, deadline: Duration, done: impl FnOnce() + Send + 'static) -> Result<()> {
+        self.core.shutdown(deadline, Some(Task::Boxed(Box::new(done))))
+    }
+}
