@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::request::Request;
 use super::ws::{self, Message};
-use crate::http::server::{Handler, HandlerFailed, RouteTarget, Server as Core};
+use crate::http::server::Server as Core;
+use crate::http::shared::{Handler, HandlerFailed, RouteTarget};
 use crate::reactor::Task;
 use crate::{Loop, Result};
 
@@ -94,7 +95,7 @@ impl Server {
     /// every reactor. Returns how many subscribers there were. Any thread.
     pub fn publish(&self, topic: &str, msg: Message<'_>) -> Result<usize> {
         let (binary, data) = msg.parts();
-        crate::ws::socket::publish(&self.core.shared, topic, binary, data)
+        crate::ws::ops::publish(&self.core.shared, topic, binary, data)
     }
 
     /// How many sockets are subscribed to `topic`, across every reactor.
