@@ -2,18 +2,11 @@
 //! outside src/ffi/ is exported.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
+mod source;
+use source::rust_files;
+
 
 /// Names of `extern "C" fn`s whose body does not open with `ffi_boundary!`.
 fn unguarded(src: &str) -> Vec<String> {

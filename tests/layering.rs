@@ -17,7 +17,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod source;
+use source::rust_files;
 
 /// The module table (docs/ARCHITECTURE.md, "Modules and which may use
 /// which"): the top modules each one may use besides itself. `"*"` is
@@ -61,16 +64,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[];
 // ---------------------------------------------------------------------------
 // Reading the source
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// Every file under src/ as (path from the crate root with '/', text), sorted.
 fn sources() -> Vec<(String, String)> {
