@@ -20,7 +20,7 @@ use crate::http::shared::ServerShared;
 use crate::http::client::connect::{Connector, Connects, Progress};
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::tls::{Stream, TlsConfig};
-use crate::reactor::{LoopHandle, Reactor, Task};
+use crate::reactor::{LoopHandle, Reactor};
 use crate::{Error, ErrorKind, Result};
 
 /// What the WebSocket client's sockets of one reactor belong to (made on
@@ -171,7 +171,7 @@ impl WsConnecting {
             if self.route.opts.inline {
                 task();
             } else {
-                r.host_tasks.push(Task::Boxed(Box::new(task)));
+                r.deliver(false, task);
             }
         }
         false

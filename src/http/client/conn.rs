@@ -16,7 +16,7 @@ use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, Respon
 use crate::net::tls::{Stream, is_tls_error};
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Step, Stop, Watcher};
-use crate::reactor::{Reactor, Task};
+use crate::reactor::Reactor;
 use crate::{Error, ErrorKind};
 
 /// Streamed body bytes the host may fall behind by before reading pauses.
@@ -416,7 +416,7 @@ impl FetchConn {
                 ..Response::default()
             };
             let events = job.events.clone();
-            r.host_tasks.push(Task::Boxed(Box::new(move || events.on_headers(&resp))));
+            r.deliver(false, move || events.on_headers(&resp));
         }
         self.incoming = Some(Incoming { head, body: Vec::new(), size: 0, inflate, redirect, streamed });
         true

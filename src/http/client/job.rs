@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::tls::TlsConfig;
 use crate::reactor::flow::FlowGate;
-use crate::reactor::{Reactor, Task};
+use crate::reactor::Reactor;
 use crate::{Error, ErrorKind, Result};
 
 /// Defaults (Tornado's where it has one).
@@ -290,7 +290,7 @@ impl Job {
             }
         };
         let events = self.events;
-        r.host_tasks.push(Task::Boxed(Box::new(move || events.on_response(&resp))));
+        r.deliver(false, move || events.on_response(&resp));
     }
 }
 

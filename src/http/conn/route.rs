@@ -155,7 +155,7 @@ impl Conn {
         } else {
             // Handed to the host with the rest of this turn's batch.
             let req = req.clone();
-            r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || run_handler(&req, target))));
+            r.deliver(false, move || run_handler(&req, target));
         }
         req
     }
@@ -174,7 +174,7 @@ impl Conn {
                 self.stop_taking_requests();
             }
             if req.end_body() {
-                r.host_tasks.push(crate::reactor::Task::Boxed(Box::new(move || req.deliver_body())));
+                r.deliver(false, move || req.deliver_body());
             }
             // The response may have finished before the body did.
             self.after_response(r);
