@@ -138,22 +138,17 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
             req.release();
         }
     });
-    // Parsing what the peer sent: a bug here closes this connection only
-    // (its Drop tells the host and keeps the count right).
+    // Into the slot (empty now: what it replaces was taken out further up
+    // the stack), then what the peer sent is parsed through the one take /
+    // catch / put-back: a bug there closes this connection only (its Drop
+    // tells the host and keeps the count right).
     let token = addr.token;
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut c = c;
+    r.put_back(token, c);
+    r.with_watcher_as::<WsConn, _>(token, Some(addr.generation), |r, c| {
         c.feed(r, &[]);
         c.on_readable(r);
-        c
-    }));
-    match outcome {
-        Ok(c) => finish(r, token, c),
-        Err(p) => {
-            tracing::error!(target: "squall::ws", "panic while upgrading a connection (closed): {}", crate::error::panic_message(&p));
-            r.release_token(token);
-        }
-    }
+        Step::Keep
+    });
 }
 
 impl Input for WsConn {
@@ -263,15 +258,6 @@ pub(crate) fn with_ws(r: &mut Reactor, token: usize, generation: Option<u64>, f:
         f(r, c);
         Step::Keep
     })
-}
-
-/// Puts a connection made outside [`Reactor::with_watcher`] (by [`open`])
-/// into its slot, or closes it.
-fn finish(r: &mut Reactor, token: usize, mut c: Box<WsConn>) {
-    match Watcher::settle(&mut *c, r, token) {
-        Step::Keep => r.put_back(token, c),
-        _ => r.release_token(token),
-    }
 }
 
 /// Runs `f` on the socket's connection, on its reactor (later in this turn
