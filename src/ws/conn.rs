@@ -53,6 +53,21 @@ impl Out {
     }
 }
 
+/// How far a WebSocket connection is through its close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Open,
+    /// We sent a close frame at `since` (ms) and wait for the peer's, up to
+    /// the grace period; what the peer sends meanwhile is still read.
+    Closing { since: u64 },
+    /// The close frames were exchanged (or a protocol error was answered):
+    /// nothing more is read; the connection closes once its output is
+    /// written, or when the grace period from `since` is over.
+    Flushing { since: u64 },
+    /// The socket is finished (EOF, error, or killed): close now.
+    Gone,
+}
+
 /// One WebSocket connection.
 pub(crate) struct WsConn {
     stream: Stream,
@@ -65,15 +80,13 @@ pub(crate) struct WsConn {
     last_read_ms: u64,
     last_ping_ms: u64,
     awaiting_pong_since: Option<u64>,
-    /// A close we started: when (for the grace period).
-    closing_since: Option<u64>,
+    life: Life,
     /// What `on_close` will say, once decided.
     close_info: Option<Box<(u16, String)>>,
     /// `on_close` was handed over (or must not be, the server being freed).
     told: bool,
-    /// The socket is finished (EOF, error, or killed): close now.
-    gone: bool,
-    close_when_flushed: bool,
+    /// Reading paused: the host has not taken enough of what it was handed
+    /// (the socket's `FlowGate`).
     read_paused: bool,
     /// The peer shut its side down (an edge seen once): read to EOF.
     read_closed: bool,
@@ -115,11 +128,9 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         last_read_ms: now,
         last_ping_ms: now,
         awaiting_pong_since: None,
-        closing_since: None,
+        life: Life::Open,
         close_info: None,
         told: false,
-        gone: false,
-        close_when_flushed: false,
         read_paused: false,
         read_closed,
         dirty: false,
@@ -157,7 +168,7 @@ impl Input for WsConn {
     }
 
     fn wants_input(&self) -> bool {
-        !(self.gone || self.read_paused || self.close_when_flushed)
+        matches!(self.life, Life::Open | Life::Closing { .. }) && !self.read_paused
     }
 
     /// A short read drained a plain socket; TLS may hold more.
@@ -190,7 +201,7 @@ impl Watcher for WsConn {
     fn wants_tick(&self, _r: &Reactor, why: Tick) -> bool {
         let o = &self.sock.route.opts;
         why == Tick::Sweep
-            && (self.closing_since.is_some()
+            && (self.closing_since().is_some()
                 || o.ping_interval_ms > 0
                 || o.idle_timeout_ms > 0
                 || self.session.is_expanded()
@@ -311,13 +322,25 @@ pub(crate) fn fan_out(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
 // ---- one connection ---------------------------------------------------------
 
 impl WsConn {
+    fn gone(&self) -> bool {
+        self.life == Life::Gone
+    }
+
+    /// When the close started, while one is under way.
+    fn closing_since(&self) -> Option<u64> {
+        match self.life {
+            Life::Closing { since } | Life::Flushing { since } => Some(since),
+            Life::Open | Life::Gone => None,
+        }
+    }
+
     fn should_close(&self) -> bool {
-        self.gone || (self.close_when_flushed && self.out.is_empty() && !self.stream.wants_write())
+        self.gone() || (matches!(self.life, Life::Flushing { .. }) && self.out.is_empty() && !self.stream.wants_write())
     }
 
     /// Output already counted in `buffered` (a send).
     pub(crate) fn queue_counted(&mut self, bytes: Vec<u8>) {
-        if self.gone || !self.session.can_send() {
+        if self.gone() || !self.session.can_send() {
             self.sock.buffered.fetch_sub(bytes.len(), Ordering::AcqRel);
             return;
         }
@@ -326,7 +349,7 @@ impl WsConn {
 
     /// Output the connection makes itself (the 101, pongs, close frames).
     fn queue_new(&mut self, bytes: Vec<u8>) {
-        if bytes.is_empty() || self.gone {
+        if bytes.is_empty() || self.gone() {
             return;
         }
         self.sock.buffered.fetch_add(bytes.len(), Ordering::AcqRel);
@@ -335,7 +358,7 @@ impl WsConn {
 
     /// A published frame; false when this subscriber does not take it.
     fn accept_shared(&mut self, frame: &Arc<[u8]>) -> bool {
-        if self.gone || !self.session.can_send() {
+        if self.gone() || !self.session.can_send() {
             return false;
         }
         match self.sock.admit(frame.len(), false) {
@@ -362,7 +385,7 @@ impl WsConn {
     pub(crate) fn kill(&mut self, code: u16, reason: &str) {
         self.set_close(code, reason);
         self.drop_output();
-        self.gone = true;
+        self.life = Life::Gone;
     }
 
     fn drop_output(&mut self) {
@@ -374,13 +397,17 @@ impl WsConn {
 
     /// Starts the close handshake (a close frame; the peer's reply ends it).
     pub(crate) fn start_close(&mut self, r: &mut Reactor, code: u16, reason: &str) {
-        if !self.session.can_send() || self.gone {
+        if !self.session.can_send() || self.gone() {
             return;
         }
         let _ = self.session.close(code, reason);
         let out = self.session.take_output();
         self.queue_new(out);
-        self.closing_since = Some(r.now_ms());
+        let since = r.now_ms();
+        self.life = match self.life {
+            Life::Flushing { .. } => Life::Flushing { since },
+            _ => Life::Closing { since },
+        };
     }
 
     pub(crate) fn send_ping(&mut self, data: &[u8]) {
@@ -391,7 +418,7 @@ impl WsConn {
     }
 
     pub(crate) fn subscribe(&mut self, r: &mut Reactor, topic: Arc<Topic>) {
-        if self.gone || self.close_when_flushed {
+        if !matches!(self.life, Life::Open | Life::Closing { .. }) {
             self.sock.topics.remove_subscriber(&topic, r.index);
             return;
         }
@@ -426,7 +453,7 @@ impl WsConn {
         match read_ready(r, self) {
             ReadEnd::Eof => {
                 self.set_close(1006, "connection lost");
-                self.gone = true;
+                self.life = Life::Gone;
             }
             ReadEnd::Failed(_) => self.kill(1006, "connection lost"),
             ReadEnd::Drained | ReadEnd::Paused => {}
@@ -455,10 +482,12 @@ impl WsConn {
                     tracing::trace!(target: "squall::ws", "closed ({code} {reason:?}, by peer: {by_peer})");
                     self.sock.closed.store(true, Ordering::Release);
                     self.set_close(code, &reason);
-                    self.close_when_flushed = true;
                     // a peer that closes and then stops reading our last
                     // frames is given the same grace as one that never answers
-                    self.closing_since.get_or_insert(r.now_ms());
+                    if !self.gone() {
+                        let since = self.closing_since().unwrap_or(r.now_ms());
+                        self.life = Life::Flushing { since };
+                    }
                 }
             }
         }
@@ -501,8 +530,9 @@ impl WsConn {
     /// `writev`).
     fn flush(&mut self, r: &mut Reactor) {
         self.dirty = false;
+        let gone = self.gone();
         let stream = &mut self.stream;
-        let (written_total, outcome) = if self.gone {
+        let (written_total, outcome) = if gone {
             (0, Ok(()))
         } else {
             write_queue(&mut self.out, &mut self.out_pos, |bufs| stream.write_vectored(bufs))
@@ -511,7 +541,7 @@ impl WsConn {
             self.kill(1006, "connection lost");
         }
         // TLS: records rustls holds once the socket had no more room.
-        if self.stream.wants_write() && !self.gone {
+        if self.stream.wants_write() && !self.gone() {
             match self.stream.flush() {
                 Err(e) if e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted => {
                     self.kill(1006, "connection lost");
@@ -521,7 +551,7 @@ impl WsConn {
         }
         if written_total > 0 {
             let left = self.sock.buffered.fetch_sub(written_total, Ordering::AcqRel).saturating_sub(written_total);
-            if left <= self.sock.route.opts.high_water && self.sock.drain_wanted.swap(false, Ordering::AcqRel) && !self.gone {
+            if left <= self.sock.route.opts.high_water && self.sock.drain_wanted.swap(false, Ordering::AcqRel) && !self.gone() {
                 let s = self.sock.clone();
                 r.deliver(self.sock.route.opts.inline, move || {
                     if !s.server.dead.load(Ordering::Acquire) {
@@ -541,7 +571,7 @@ impl WsConn {
             }
         }
         let o = &self.sock.route.opts;
-        if let Some(since) = self.closing_since {
+        if let Some(since) = self.closing_since() {
             if now.saturating_sub(since) >= CLOSE_GRACE_MS {
                 self.kill(1006, "no reply to the close frame");
             }
