@@ -187,9 +187,9 @@ impl ServerShared {
         tracing::info!(target: "squall::http", "server shut down");
         let cb = self.shutdown_done.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(cb) = cb {
-            // After the callbacks this reactor turn queued (the last
-            // on_close calls among them).
-            host_task_after_turn(&self.loop_handle, cb);
+            // After the callbacks every reactor has queued for the host (the
+            // last on_close calls among them).
+            after_every_reactor(&self.loop_handle, cb);
         }
     }
 
@@ -232,6 +232,44 @@ pub(crate) fn host_task_after_turn(lp: &LoopHandle, task: Task) {
         }
         Err(Task::Boxed(f)) => {
             let _ = lp.add_callback(f);
+        }
+    }
+}
+
+/// Queues `task` for the host thread once every reactor has handed over the
+/// host tasks it queued before now. Each reactor gets a command that queues
+/// a marker behind its pending host tasks; the last marker to run on the
+/// host queues `task`. A reactor hands its tasks over at the end of its own
+/// turn, so following only the reactor that closed the last connection
+/// (`host_task_after_turn`) would let another reactor's last `on_close`
+/// reach the host after a shutdown's completion.
+fn after_every_reactor(lp: &LoopHandle, task: Task) {
+    struct Barrier {
+        left: AtomicUsize,
+        task: Mutex<Option<Task>>,
+        lp: LoopHandle,
+    }
+    impl Barrier {
+        fn arrive(&self) {
+            if self.left.fetch_sub(1, Ordering::AcqRel) == 1
+                && let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take()
+            {
+                host_task_after_turn(&self.lp, task);
+            }
+        }
+    }
+    let n = lp.reactor_count();
+    let barrier = Arc::new(Barrier { left: AtomicUsize::new(n.max(1)), task: Mutex::new(Some(task)), lp: lp.clone() });
+    if n == 0 {
+        barrier.arrive();
+        return;
+    }
+    for i in 0..n {
+        let b = barrier.clone();
+        let sent = lp.send_to_reactor(i, Box::new(move |r: &mut crate::reactor::Reactor| r.deliver(false, move || b.arrive())));
+        if sent.is_err() {
+            // The loop is going away: nothing more will come from that reactor.
+            barrier.arrive();
         }
     }
 }
