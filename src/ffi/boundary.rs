@@ -13,7 +13,7 @@
 //! `src/ffi/` does not start with `ffi_boundary!`.
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString, c_char, c_void};
 
 use super::status::{sq_status, status_of};
 use crate::{Error, ErrorKind};
@@ -103,6 +103,19 @@ pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str
     // SAFETY: non-NULL and NUL-terminated per the caller's contract.
     let c = unsafe { CStr::from_ptr(p) };
     c.to_str().map_err(|_| Error::new(ErrorKind::InvalidArg, format!("{what} is not valid UTF-8")))
+}
+
+/// A connection-scoped handle as C sees it (`sq_request *`, `sq_ws *`,
+/// `sq_tcp *`): the id from a handle table, dressed as a pointer that
+/// neither side ever dereferences.
+pub(crate) fn id_ptr<C>(id: u64) -> *mut C {
+    id as usize as *mut C
+}
+
+/// A host's word for a socket or stream (its user word) as the `userdata`
+/// pointer it gave: handed back, never read through.
+pub(crate) fn word_ptr(word: usize) -> *mut c_void {
+    word as *mut c_void
 }
 
 /// An opaque C type backed by a boxed Rust value.

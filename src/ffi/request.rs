@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
-use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, str_arg};
+use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, id_ptr, str_arg};
 use super::event_loop::sq_callback;
 use super::status::{SQ_OK, sq_status};
 use crate::http::request::{BodySink, Request};
@@ -389,7 +389,7 @@ impl BodySink for CBodySink {
         // SAFETY: the callback the host registered for this request's body,
         // with its userdata, the request handle (an id dressed as a pointer)
         // and bytes alive during the call.
-        unsafe { (self.f)(self.userdata, req as usize as *mut sq_request, chunk.as_ptr().cast(), chunk.len(), c_int::from(last)) };
+        unsafe { (self.f)(self.userdata, id_ptr::<sq_request>(req), chunk.as_ptr().cast(), chunk.len(), c_int::from(last)) };
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{Castable, fail_null, ffi_boundary, ffi_try, into_ptr, str_arg, take_box, try_ref};
+use super::boundary::{Castable, fail_null, ffi_boundary, ffi_try, id_ptr, into_ptr, str_arg, take_box, try_ref};
 use super::event_loop::sq_loop;
 use super::request::sq_request;
 use super::status::{SQ_OK, sq_status};
@@ -51,7 +51,7 @@ impl Handler for CHandler {
     fn call(&self, req: u64) -> Result<(), HandlerFailed> {
         // SAFETY: the handler the host registered, with its userdata and a
         // request handle (an id dressed as a pointer, never dereferenced).
-        let status = unsafe { (self.f)(self.userdata, req as usize as *mut sq_request) };
+        let status = unsafe { (self.f)(self.userdata, id_ptr::<sq_request>(req)) };
         if status == SQ_OK { Ok(()) } else { Err(HandlerFailed { code: status }) }
     }
 }

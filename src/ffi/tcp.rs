@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::boundary::{
-    Castable, fail, fail_null, ffi_boundary, ffi_try, into_ptr, set_last_error, str_arg, take_box, try_ref,
+    Castable, fail, fail_null, ffi_boundary, ffi_try, id_ptr, into_ptr, set_last_error, str_arg, take_box, try_ref,
+    word_ptr,
 };
 use super::event_loop::sq_loop;
 use super::server::SQ_INLINE;
@@ -126,16 +127,6 @@ unsafe impl Send for CStreamEvents {}
 // SAFETY: as above: nothing here is dereferenced or mutated.
 unsafe impl Sync for CStreamEvents {}
 
-/// A stream's handle as C sees it: its id, never a pointer to memory.
-fn handle_ptr(id: StreamId) -> *mut sq_tcp {
-    id as usize as *mut sq_tcp
-}
-
-/// A stream's user word as the host's userdata pointer.
-fn userdata_ptr(user: usize) -> *mut c_void {
-    user as *mut c_void
-}
-
 /// The status of a failure handed to a callback, with `sq_last_error()`
 /// set to its message on this thread first.
 fn failure_status(e: &Error) -> sq_status {
@@ -155,32 +146,32 @@ impl StreamEvents for CStreamEvents {
     fn on_connect(&self, user: usize, outcome: Result<StreamId, &Error>) {
         let Some(cb) = self.cb.on_connect else { return };
         let (stream, status) = match outcome {
-            Ok(id) => (handle_ptr(id), SQ_OK),
+            Ok(id) => (id_ptr::<sq_tcp>(id), SQ_OK),
             Err(e) => (std::ptr::null_mut(), failure_status(e)),
         };
         // SAFETY: a callback the host registered, with its userdata and the
         // stream's handle (an id, never dereferenced), or NULL for a failure.
-        unsafe { cb(userdata_ptr(user), stream, status) };
+        unsafe { cb(word_ptr(user), stream, status) };
     }
 
     fn on_data(&self, user: usize, id: StreamId, data: &[u8]) {
         if let Some(cb) = self.cb.on_data {
             // SAFETY: as in `on_connect`; `data` outlives the call.
-            unsafe { cb(userdata_ptr(user), handle_ptr(id), data.as_ptr().cast(), data.len()) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_tcp>(id), data.as_ptr().cast(), data.len()) };
         }
     }
 
     fn on_end(&self, user: usize, id: StreamId) {
         if let Some(cb) = self.cb.on_end {
             // SAFETY: as in `on_connect`.
-            unsafe { cb(userdata_ptr(user), handle_ptr(id)) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_tcp>(id)) };
         }
     }
 
     fn on_drain(&self, user: usize, id: StreamId) {
         if let Some(cb) = self.cb.on_drain {
             // SAFETY: as in `on_connect`.
-            unsafe { cb(userdata_ptr(user), handle_ptr(id)) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_tcp>(id)) };
         }
     }
 
@@ -191,7 +182,7 @@ impl StreamEvents for CStreamEvents {
             Err(e) => failure_status(e),
         };
         // SAFETY: as in `on_connect`.
-        unsafe { cb(userdata_ptr(user), handle_ptr(id), status) };
+        unsafe { cb(word_ptr(user), id_ptr::<sq_tcp>(id), status) };
     }
 }
 
@@ -523,7 +514,7 @@ pub extern "C" fn sq_tcp_set_userdata(stream: *mut sq_tcp, userdata: *mut c_void
 pub extern "C" fn sq_tcp_userdata(stream: *mut sq_tcp) -> *mut c_void {
     ffi_boundary! {
         match self::stream(stream) {
-            Ok(s) => userdata_ptr(s.user_word()),
+            Ok(s) => word_ptr(s.user_word()),
             Err(e) => fail(e),
         }
     }

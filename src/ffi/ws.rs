@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
-use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, str_arg, try_ref};
+use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, id_ptr, str_arg, try_ref, word_ptr};
 use super::request::{sq_request, sq_str};
 use super::event_loop::sq_loop;
 use super::server::{SQ_INLINE, sq_server};
@@ -327,15 +327,6 @@ unsafe impl Send for CSocketEvents {}
 // SAFETY: as for Send; the struct is never changed after the route is made.
 unsafe impl Sync for CSocketEvents {}
 
-/// A socket's handle as `sq_ws *` (an id, never dereferenced).
-fn ws_ptr(id: u64) -> *mut sq_ws {
-    id as usize as *mut sq_ws
-}
-
-fn user_ptr(word: usize) -> *mut c_void {
-    word as *mut c_void
-}
-
 impl SocketEvents for CSocketEvents {
     fn interest(&self) -> Interest {
         let cb = &self.cb;
@@ -354,10 +345,10 @@ impl SocketEvents for CSocketEvents {
 
     fn open(&self, ws: u64, user: usize, req: Option<u64>) {
         if let Some(cb) = self.cb.on_open {
-            let req = req.unwrap_or(0) as usize as *mut sq_request;
+            let req = id_ptr::<sq_request>(req.unwrap_or(0));
             // SAFETY: a callback the host registered, called with its userdata
             // and handles (ids dressed as pointers, never dereferenced).
-            unsafe { cb(user_ptr(user), ws_ptr(ws), req) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_ws>(ws), req) };
         }
     }
 
@@ -368,41 +359,41 @@ impl SocketEvents for CSocketEvents {
                 MessageKind::Binary => SQ_WS_BINARY,
             };
             // SAFETY: as in `open`; `data` outlives the call.
-            unsafe { cb(user_ptr(user), ws_ptr(ws), data.as_ptr().cast(), data.len(), opcode) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_ws>(ws), data.as_ptr().cast(), data.len(), opcode) };
         }
     }
 
     fn ping(&self, ws: u64, user: usize, data: &[u8]) {
         if let Some(cb) = self.cb.on_ping {
             // SAFETY: as in `open`; `data` outlives the call.
-            unsafe { cb(user_ptr(user), ws_ptr(ws), data.as_ptr().cast(), data.len()) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_ws>(ws), data.as_ptr().cast(), data.len()) };
         }
     }
 
     fn pong(&self, ws: u64, user: usize, data: &[u8]) {
         if let Some(cb) = self.cb.on_pong {
             // SAFETY: as in `open`; `data` outlives the call.
-            unsafe { cb(user_ptr(user), ws_ptr(ws), data.as_ptr().cast(), data.len()) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_ws>(ws), data.as_ptr().cast(), data.len()) };
         }
     }
 
     fn drain(&self, ws: u64, user: usize) {
         if let Some(cb) = self.cb.on_drain {
             // SAFETY: as in `open`.
-            unsafe { cb(user_ptr(user), ws_ptr(ws)) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_ws>(ws)) };
         }
     }
 
     fn close(&self, ws: u64, user: usize, code: u16, reason: &str) {
         if let Some(cb) = self.cb.on_close {
             // SAFETY: as in `open`; `reason` outlives the call.
-            unsafe { cb(user_ptr(user), ws_ptr(ws), code, reason.as_ptr().cast(), reason.len()) };
+            unsafe { cb(word_ptr(user), id_ptr::<sq_ws>(ws), code, reason.as_ptr().cast(), reason.len()) };
         }
     }
 
     fn check_origin(&self, req: u64, origin: &str) -> bool {
         let Some(cb) = self.cb.check_origin else { return true };
-        let req = req as usize as *mut sq_request;
+        let req = id_ptr::<sq_request>(req);
         // SAFETY: a callback the host registered, with the route's userdata,
         // a request handle and a string valid during the call.
         unsafe { cb(self.userdata, req, origin.as_ptr().cast(), origin.len()) != 0 }
@@ -410,7 +401,7 @@ impl SocketEvents for CSocketEvents {
 
     fn select_subprotocol(&self, req: u64, offered: &[String]) -> Option<usize> {
         let cb = self.cb.select_subprotocol?;
-        let req = req as usize as *mut sq_request;
+        let req = id_ptr::<sq_request>(req);
         let list: Vec<sq_str> = offered.iter().map(|p| sq_str { ptr: p.as_ptr().cast(), len: p.len() }).collect();
         // SAFETY: as in `check_origin`; `list` points into `offered`, alive
         // during the call.
@@ -622,7 +613,7 @@ pub extern "C" fn sq_ws_set_userdata(ws: *mut sq_ws, userdata: *mut c_void) -> s
 pub extern "C" fn sq_ws_userdata(ws: *mut sq_ws) -> *mut c_void {
     ffi_boundary! {
         match socket(ws) {
-            Ok(s) => user_ptr(s.user_word()),
+            Ok(s) => word_ptr(s.user_word()),
             Err(e) => fail(e),
         }
     }
