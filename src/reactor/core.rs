@@ -229,9 +229,10 @@ pub(crate) struct Reactor {
     pub(super) last_sweep: Instant,
     /// Read buffer shared by every connection of the reactor: data is read
     /// here and only a partial message left over is kept by the connection.
-    pub(crate) scratch: Vec<u8>,
-    /// Callbacks for the host thread, handed over once per turn.
-    pub(crate) host_tasks: Vec<Task>,
+    pub(super) scratch: Vec<u8>,
+    /// Callbacks for the host thread, handed over once per turn (queued with
+    /// `Reactor::deliver`, the one way in).
+    pub(super) host_tasks: Vec<Task>,
     /// Work for a watcher that was busy further up the stack, run once the
     /// current operation is over.
     pub(super) deferred: Vec<Command>,

@@ -196,8 +196,8 @@ impl Reactor {
         }
     }
 
-    pub(super) fn tick_hooks(&self) -> Vec<TickHook> {
-        self.tick_hooks.clone()
+    pub(super) fn tick_hook(&self, i: usize) -> Option<TickHook> {
+        self.tick_hooks.get(i).copied()
     }
 
     /// Asks for the watchers to be ticked at `when` (or soon after).

@@ -95,8 +95,11 @@ impl Reactor {
                 self.with_watcher(token, None, |r, w| w.tick(r, token));
             }
         }
-        for hook in self.tick_hooks() {
+        // By index: a hook may add another (no allocation per tick).
+        let mut i = 0;
+        while let Some(hook) = self.tick_hook(i) {
             hook(self);
+            i += 1;
         }
     }
 

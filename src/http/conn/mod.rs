@@ -150,7 +150,7 @@ struct Pauses {
     /// (`OUT_HIGH_WATER`).
     output_backlog: bool,
     /// One of them ended: decode what is buffered and read again once the
-    /// current operation is over (see `settle`).
+    /// current operation is over (see `Conn::catch_up`).
     ended: bool,
 }
 
@@ -218,17 +218,17 @@ impl Watcher for Conn {
         Step::Keep
     }
 
-    /// After every operation: settle (see [`Conn::settle`]), then switch
+    /// After every operation: catch up (see [`Conn::catch_up`]), then switch
     /// protocols once an upgrade is decided and due, or close once the last byte
     /// of a closing connection is written.
     fn settle(&mut self, r: &mut Reactor, _token: usize) -> Step {
-        Conn::settle(self, r);
+        self.catch_up(r);
         if self.upgrade_ready() {
             if self.switch_protocols(r) == Step::Replaced {
                 return Step::Replaced;
             }
             // Refused: the refusal is queued like any response.
-            Conn::settle(self, r);
+            self.catch_up(r);
         }
         if self.should_close() {
             self.close(r);
@@ -274,16 +274,6 @@ impl Watcher for Conn {
     fn as_any(&mut self) -> &mut dyn std::any::Any {
         self
     }
-}
-
-/// Runs `f` on the connection at `token` (of `generation`, if given), then
-/// settles it (see [`Watcher::settle`] for [`Conn`]). A panic inside drops
-/// that connection only.
-fn with_conn(r: &mut Reactor, token: usize, generation: Option<u64>, f: impl FnOnce(&mut Reactor, &mut Conn)) {
-    r.with_watcher_as::<Conn, _>(token, generation, |r, c| {
-        f(r, c);
-        Step::Keep
-    });
 }
 
 /// A connection the listener accepted enters the reactor.
@@ -422,11 +412,12 @@ impl Conn {
         }
     }
 
-    /// Runs after every operation on the connection: applies output produced
-    /// on this thread, and after a pause ends, decodes what is buffered (even
-    /// nothing: the decoder may hold a pending end of request) and reads what
-    /// arrived meanwhile (edge-triggered: no new event would say so).
-    fn settle(&mut self, r: &mut Reactor) {
+    /// The I/O part of settling after every operation on the connection:
+    /// applies output produced on this thread, and after a pause ends,
+    /// decodes what is buffered (even nothing: the decoder may hold a
+    /// pending end of request) and reads what arrived meanwhile
+    /// (edge-triggered: no new event would say so).
+    fn catch_up(&mut self, r: &mut Reactor) {
         loop {
             self.apply_immediate(r);
             if !self.pauses.ended || self.pauses.any() || !self.takes_requests() {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Conn, Inflight, Lifecycle, PendingUpgrade, Peer, with_conn};
+use super::{Conn, Inflight, Lifecycle, PendingUpgrade, Peer};
 use crate::http::h1::RequestHead;
 use crate::http::request::{REQUESTS, Request};
 use crate::http::response;
@@ -50,11 +50,12 @@ impl Conn {
                 let decision = handshake.decide(&req2);
                 let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
                 link.send(Box::new(move |r: &mut Reactor| {
-                    with_conn(r, addr.token, Some(addr.generation), |_r, c| {
+                    r.with_watcher_as::<Conn, _>(addr.token, Some(addr.generation), |_r, c| {
                         if let Some(u) = c.upgrade.as_mut() {
                             u.handshake = Some(handshake);
                             u.decision = Some(decision);
                         }
+                        Step::Keep
                     });
                 }));
             });
