@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use squall::api::fetch::{Request, Response};
 use squall::{ErrorKind, Loop};
-use util::{Running, WAIT, next};
+use util::{Running, WAIT, closed_port, next};
 
 /// What the tiny server read: the request line, the header lines, the body.
 type Received = (String, Vec<String>, Vec<u8>);
@@ -101,10 +101,7 @@ fn a_post_sends_its_body() {
 
 #[test]
 fn a_fetch_to_a_closed_port_is_a_connect_error() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let lp = Arc::new(Loop::new());
     let running = Running::start(&lp);
     let rx = fetch(&lp, Request::get(&format!("http://127.0.0.1:{port}/")));

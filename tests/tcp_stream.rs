@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use squall::api::tcp::{self, Events, Stream};
 use squall::{Error, ErrorKind, Loop};
-use util::{Running, WAIT, dial, next};
+use util::{Running, WAIT, closed_port, dial, next};
 
 /// A stream's life as the program saw it.
 #[derive(Debug, PartialEq)]
@@ -145,10 +145,7 @@ fn a_connect_talks_to_a_std_listener() {
 
 #[test]
 fn a_connect_to_a_closed_port_fails_with_a_connect_error() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let lp = Arc::new(Loop::new());
     let running = Running::start(&lp);
     let (events, rx) = Reporter::new(false);
