@@ -171,10 +171,14 @@ test-python-install: build
 
 # The Go package (bindings/go) under the race detector, with cgo's full
 # pointer checks where the toolchain has them (GOEXPERIMENT=cgocheck2).
+# Go's build cache keys cgo packages on their flags, not on the contents of
+# the static library they name: a checksum of libsquall.a in -ldflags makes
+# every Go binary link the library just built (expanded when the recipe runs).
+GO_LIBSTAMP = -ldflags=-X=main.squallLibrary=$$(cksum < $(CURDIR)/$(REL)/libsquall.a | cut -d' ' -f1)
 GO_CGOCHECK := $(shell GOEXPERIMENT=cgocheck2 $(GO) env GOEXPERIMENT >/dev/null 2>&1 && echo cgocheck2)
 test-go: $(REL)/libsquall.a
 	cd bindings/go && GOEXPERIMENT=$(GO_CGOCHECK) $(GO) vet ./... && \
-		GOEXPERIMENT=$(GO_CGOCHECK) $(GO) test -race -count=1 -timeout 5m ./...
+		GOEXPERIMENT=$(GO_CGOCHECK) $(GO) test $(GO_LIBSTAMP) -race -count=1 -timeout 5m ./...
 	@# the README's Go program must build as a module of its own
 	rm -rf $(BUILD)/readme-go && mkdir -p $(BUILD)/readme-go
 	awk '/^```go$$/{f=1;next} /^```/{if(f)exit} f' README.md > $(BUILD)/readme-go/main.go
@@ -215,7 +219,7 @@ GO_SRC := $(wildcard bindings/go/*.go bindings/go/*.c bindings/go/*.h bindings/g
 
 $(BUILD)/examples/go/%: examples/go/%/main.go $(GO_SRC) $(REL)/libsquall.a
 	@mkdir -p $(dir $@)
-	cd examples/go && $(GO) build -o $(abspath $@) ./$*
+	cd examples/go && $(GO) build $(GO_LIBSTAMP) -o $(abspath $@) ./$*
 
 $(BUILD)/examples/c/%: examples/c/%.c $(REL)/libsquall.a
 	@mkdir -p $(dir $@)
