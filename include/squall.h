@@ -1998,6 +1998,31 @@ sq_status sq_ws_close(sq_ws *ws, uint16_t code, const char *reason);
 sq_status sq_ws_ping(sq_ws *ws, const void *data, size_t len);
 
 /**
+ * Stops reading from the socket (the host's own flow control, for a host
+ * that queues messages past its `on_message` and so cannot let squall's
+ * count them as taken when the callback returns): the peer is slowed down
+ * by TCP once the kernel buffers fill. Events already on their way still
+ * arrive. Undone by `sq_ws_resume_reading`. (squall also pauses by itself
+ * while more than 1 MiB of events handed to the callbacks, each counted as
+ * its bytes plus 1 KiB, are not yet returned from.)
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` (closed or closing); `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_pause_reading(sq_ws *ws);
+
+/**
+ * Reads from the socket again after `sq_ws_pause_reading` (no effect if it
+ * was not paused).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` (closed or closing); `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_resume_reading(sq_ws *ws);
+
+/**
  * The bytes queued for the socket and not yet written (frames on their way
  * to its reactor included).
  *

@@ -323,6 +323,8 @@ sq_status sqgo_ws_close(uint64_t ws, uint16_t code, const char *reason) { return
 sq_status sqgo_ws_ping(uint64_t ws, const void *data, size_t len) { return sq_ws_ping(WS(ws), data, len); }
 
 size_t sqgo_ws_buffered_amount(uint64_t ws) { return sq_ws_buffered_amount(WS(ws)); }
+sq_status sqgo_ws_pause_reading(uint64_t ws) { return sq_ws_pause_reading(WS(ws)); }
+sq_status sqgo_ws_resume_reading(uint64_t ws) { return sq_ws_resume_reading(WS(ws)); }
 
 sq_status sqgo_ws_subscribe(uint64_t ws, const char *topic, int on) {
     return on ? sq_ws_subscribe(WS(ws), topic) : sq_ws_unsubscribe(WS(ws), topic);

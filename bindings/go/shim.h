@@ -74,6 +74,8 @@ sq_status sqgo_ws_send(uint64_t ws, const void *data, size_t len, int opcode);
 sq_status sqgo_ws_close(uint64_t ws, uint16_t code, const char *reason);
 sq_status sqgo_ws_ping(uint64_t ws, const void *data, size_t len);
 size_t sqgo_ws_buffered_amount(uint64_t ws);
+sq_status sqgo_ws_pause_reading(uint64_t ws);
+sq_status sqgo_ws_resume_reading(uint64_t ws);
 sq_status sqgo_ws_subscribe(uint64_t ws, const char *topic, int on);
 sq_status sqgo_ws_subprotocol(uint64_t ws, sq_str *out);
 

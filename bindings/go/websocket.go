@@ -196,6 +196,8 @@ type Conn struct {
 
 	mu      sync.Mutex
 	queue   []connEvent
+	queued  int  // what queue holds, by eventCost
+	held    bool // reading paused because queue is over queueHigh
 	running bool
 	closed  atomic.Bool
 
@@ -218,6 +220,17 @@ type connEvent struct {
 	code int
 	data []byte
 }
+
+// The socket's own flow control: squall counts an event as taken once the
+// pump has copied it, so the queue in front of the handler's goroutine is
+// bounded here, by the core's rule (bytes plus 1 KiB per event): reading
+// pauses above 1 MiB and resumes under 256 KiB.
+const (
+	queueHigh = 1 << 20
+	queueLow  = 256 << 10
+)
+
+func eventCost(ev *connEvent) int { return len(ev.data) + 1024 }
 
 func (s *Server) dispatchWS(ev *C.sqgo_event, arena []byte) {
 	handle := uint64(ev.handle)
@@ -266,8 +279,15 @@ func (c *Conn) enqueue(ev connEvent) {
 	}
 	c.mu.Lock()
 	c.queue = append(c.queue, ev)
+	c.queued += eventCost(&ev)
+	hold := !c.held && c.queued > queueHigh && ev.kind != evClose
+	c.held = c.held || hold
 	start := !c.running
 	c.running = true
+	if hold {
+		// under the lock: the core follows the last of pause and resume
+		C.sqgo_ws_pause_reading(C.uint64_t(c.h))
+	}
 	c.mu.Unlock()
 	if start {
 		go c.deliver()
@@ -286,6 +306,11 @@ func (c *Conn) deliver() {
 		ev := c.queue[0]
 		c.queue[0] = connEvent{}
 		c.queue = c.queue[1:]
+		c.queued -= eventCost(&ev)
+		if c.held && c.queued < queueLow {
+			c.held = false
+			C.sqgo_ws_resume_reading(C.uint64_t(c.h))
+		}
 		c.mu.Unlock()
 		c.call(ev)
 	}

@@ -573,6 +573,41 @@ pub extern "C" fn sq_ws_ping(ws: *mut sq_ws, data: *const c_void, len: usize) ->
     }
 }
 
+/// Stops reading from the socket (the host's own flow control, for a host
+/// that queues messages past its `on_message` and so cannot let squall's
+/// count them as taken when the callback returns): the peer is slowed down
+/// by TCP once the kernel buffers fill. Events already on their way still
+/// arrive. Undone by `sq_ws_resume_reading`. (squall also pauses by itself
+/// while more than 1 MiB of events handed to the callbacks, each counted as
+/// its bytes plus 1 KiB, are not yet returned from.)
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED` (closed or closing); `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_pause_reading(ws: *mut sq_ws) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        ffi_try!(sock.hold_reading(true));
+        SQ_OK
+    }
+}
+
+/// Reads from the socket again after `sq_ws_pause_reading` (no effect if it
+/// was not paused).
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED` (closed or closing); `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_resume_reading(ws: *mut sq_ws) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        ffi_try!(sock.hold_reading(false));
+        SQ_OK
+    }
+}
+
 /// The bytes queued for the socket and not yet written (frames on their way
 /// to its reactor included).
 ///

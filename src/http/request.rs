@@ -295,7 +295,7 @@ impl Request {
     /// reading (the host is behind).
     pub(crate) fn push_body(&self, chunk: &[u8]) -> (bool, bool) {
         let Some(mut b) = self.body_lock() else { return (false, false) };
-        let pause = self.body_gate.handed(chunk.len());
+        let pause = self.body_gate.handed(crate::reactor::flow::cost(chunk.len()));
         b.chunks.push_back(chunk.to_vec());
         let schedule = b.cb.is_some() && !b.scheduled;
         b.scheduled |= schedule;
@@ -357,7 +357,8 @@ impl Request {
                     return;
                 }
             };
-            if !chunk.is_empty() && self.body_gate.taken(chunk.len()) {
+            // Every chunk pushed is counted, the empty one too.
+            if !last && self.body_gate.taken(crate::reactor::flow::cost(chunk.len())) {
                 resume_reading(&self.server, self.conn);
             }
             let gone = {

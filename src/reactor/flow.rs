@@ -14,6 +14,21 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub(crate) const HIGH_WATER: usize = 1 << 20;
 pub(crate) const LOW_WATER: usize = 256 << 10;
 
+/// What one event (a message, a chunk, a ping, a queued frame) counts for
+/// beyond its bytes, in every gate and limit: its task, closure, allocation
+/// and the work of handing it over. Counting it makes a flood of empty
+/// messages (or pings, or tiny chunks) pause reading like a flood of bytes:
+/// at most `HIGH_WATER / EVENT_COST` (1024) events wait per connection.
+/// Not smaller: the events a connection may queue for the host all wait
+/// ahead of every other connection's (docs/ARCHITECTURE.md, "What a peer
+/// can make us hold").
+pub(crate) const EVENT_COST: usize = 1024;
+
+/// The cost of handing over one event carrying `bytes` bytes.
+pub(crate) const fn cost(bytes: usize) -> usize {
+    bytes.saturating_add(EVENT_COST)
+}
+
 /// A backlog counter shared by a reactor (the producer) and the host (the
 /// consumer), with the pause flag that makes exactly one side resume.
 #[derive(Debug)]
@@ -60,6 +75,12 @@ impl FlowGate {
     /// Bytes handed over and not yet consumed.
     pub(crate) fn backlog(&self) -> usize {
         self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// How much more may be handed over before reading pauses (0 when at
+    /// or above the mark).
+    pub(crate) fn room(&self) -> usize {
+        (self.high + 1).saturating_sub(self.backlog.load(Ordering::SeqCst))
     }
 
     /// Whether the reader is paused by this gate now.

@@ -575,7 +575,7 @@ impl TcpConn {
 
     /// Bytes for the host's `on_data`.
     fn deliver(&mut self, r: &mut Reactor, data: Vec<u8>) {
-        let n = data.len();
+        let n = crate::reactor::flow::cost(data.len());
         let shared = &self.shared;
         if shared.inbox.handed(n) {
             // The host is behind: stop reading until it catches up.

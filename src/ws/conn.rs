@@ -21,6 +21,7 @@ use crate::http::request::{ConnAddr, Request};
 use crate::http::shared::ServerShared;
 use crate::net::tls::Stream;
 use crate::net::writeq::write_queue;
+use crate::reactor::flow::{HIGH_WATER, LOW_WATER, cost};
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 use crate::reactor::{Reactor, Task};
@@ -88,6 +89,11 @@ pub(crate) struct WsConn {
     /// Reading paused: the host has not taken enough of what it was handed
     /// (the socket's `FlowGate`).
     read_paused: bool,
+    /// Reading paused by the host (`sq_ws_pause_reading`).
+    host_hold: bool,
+    /// Reading paused: more than `HIGH_WATER` bytes wait to be written (a
+    /// peer that sends and does not read); resumes under `LOW_WATER`.
+    output_paused: bool,
     /// The peer shut its side down (an edge seen once): read to EOF.
     read_closed: bool,
     dirty: bool,
@@ -132,6 +138,8 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         close_info: None,
         told: false,
         read_paused: false,
+        host_hold: false,
+        output_paused: false,
         read_closed,
         dirty: false,
         token: addr.token,
@@ -168,7 +176,11 @@ impl Input for WsConn {
     }
 
     fn wants_input(&self) -> bool {
-        matches!(self.life, Life::Open | Life::Closing { .. }) && !self.read_paused
+        matches!(self.life, Life::Open | Life::Closing { .. })
+            && !self.read_paused
+            && !self.output_paused
+            && !self.host_hold
+            && !self.session.has_unparsed()
     }
 
     /// A short read drained a plain socket; TLS may hold more.
@@ -342,6 +354,7 @@ impl WsConn {
     pub(crate) fn queue_counted(&mut self, bytes: Vec<u8>) {
         if self.gone() || !self.session.can_send() {
             self.sock.buffered.fetch_sub(bytes.len(), Ordering::AcqRel);
+            self.sock.frames.fetch_sub(1, Ordering::AcqRel);
             return;
         }
         self.out.push_back(Out::Owned(bytes));
@@ -353,6 +366,7 @@ impl WsConn {
             return;
         }
         self.sock.buffered.fetch_add(bytes.len(), Ordering::AcqRel);
+        self.sock.frames.fetch_add(1, Ordering::AcqRel);
         self.out.push_back(Out::Owned(bytes));
     }
 
@@ -391,6 +405,7 @@ impl WsConn {
     fn drop_output(&mut self) {
         let queued: usize = self.out.iter().map(|o| o.bytes().len()).sum::<usize>() - self.out_pos;
         self.sock.buffered.fetch_sub(queued, Ordering::AcqRel);
+        self.sock.frames.fetch_sub(self.out.len(), Ordering::AcqRel);
         self.out = VecDeque::new();
         self.out_pos = 0;
     }
@@ -444,6 +459,31 @@ impl WsConn {
             self.read_paused = false;
             // time spent waiting for the host is not the peer's idleness
             self.last_read_ms = r.now_ms();
+            self.read_on(r);
+        }
+    }
+
+    /// The host holds reading or lets it go on (its latest word).
+    pub(crate) fn follow_host_hold(&mut self, r: &mut Reactor) {
+        let hold = self.sock.host_hold.load(Ordering::Acquire);
+        if self.host_hold == hold {
+            return;
+        }
+        self.host_hold = hold;
+        if !hold {
+            self.last_read_ms = r.now_ms();
+            self.read_on(r);
+        }
+    }
+
+    /// After a pause: what the session holds unparsed first, then the
+    /// socket (edge-triggered: no new event would say it has more).
+    fn read_on(&mut self, r: &mut Reactor) {
+        if self.host_hold {
+            return;
+        }
+        self.feed(r, &[]);
+        if !self.read_paused && !self.output_paused {
             self.on_readable(r);
         }
     }
@@ -460,14 +500,59 @@ impl WsConn {
         }
     }
 
-    /// Runs bytes through the session and hands what they completed over.
+    /// Runs bytes through the session and hands what they completed over,
+    /// parsing no further than the host's inbox has room for (the rest
+    /// stays in the session until the host catches up).
     fn feed(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        // Output backed up (over the route's high-water mark): pongs wait,
+        // and only the latest one goes out once the output drains.
+        let backed_up = self.sock.output_cost() > self.sock.route.opts.high_water;
+        self.session.hold_pongs(backed_up);
         let mut events = Vec::new();
-        self.session.feed(bytes, &mut events);
-        for ev in events {
+        let interest = self.sock.route.interest;
+        let handed = |ev: &WsEvent| match ev {
+            WsEvent::Ping(_) if !interest.ping => 0,
+            WsEvent::Pong(_) if !interest.pong => 0,
+            ev => ev.cost(),
+        };
+        let mut bytes = bytes;
+        let mut pinged = false;
+        loop {
+            let room = self.sock.inbox.room();
+            if room == 0 {
+                // Over the mark (a resume that was already on its way when
+                // buffered input was parsed past the gate again): the gate
+                // is paused and its next `taken` resumes.
+                self.read_paused = true;
+                break;
+            }
+            self.session.feed_within(bytes, &mut events, room, handed);
+            bytes = &[];
+            pinged |= self.hand_events(r, &mut events);
+            // Parsing stopped for want of room, but the host caught up
+            // meanwhile (reading did not pause): parse on.
+            if !self.session.has_unparsed() || self.read_paused || self.host_hold || self.gone() {
+                break;
+            }
+        }
+        let out = self.session.take_output();
+        self.queue_new(out);
+        // The peer makes us hold too much output (it does not read what we
+        // send), or pings faster than it reads our pongs: read no more until
+        // the output drains.
+        if self.sock.output_cost() > HIGH_WATER || (backed_up && pinged) {
+            self.output_paused = true;
+        }
+    }
+
+    /// Hands the session's events over; returns whether a ping came.
+    fn hand_events(&mut self, r: &mut Reactor, events: &mut Vec<WsEvent>) -> bool {
+        let mut pinged = false;
+        for ev in events.drain(..) {
             match ev {
                 WsEvent::Message { binary, data } => self.on_message(r, binary, data),
                 WsEvent::Ping(data) => {
+                    pinged = true;
                     if self.sock.route.interest.ping {
                         self.on_control(r, false, data);
                     }
@@ -491,17 +576,21 @@ impl WsConn {
                 }
             }
         }
-        let out = self.session.take_output();
-        self.queue_new(out);
+        pinged
+    }
+
+    /// Counts an event handed to the host (its bytes and its fixed cost):
+    /// reading pauses while the host is behind.
+    fn hand_over(&mut self, n: usize) {
+        if self.sock.inbox.handed(n) {
+            self.read_paused = true;
+        }
     }
 
     fn on_message(&mut self, r: &mut Reactor, binary: bool, data: Vec<u8>) {
-        let n = data.len();
+        let n = cost(data.len());
+        self.hand_over(n);
         let sock = &self.sock;
-        if sock.inbox.handed(n) {
-            // The host is behind: stop reading until it catches up.
-            self.read_paused = true;
-        }
         let s = sock.clone();
         r.deliver(sock.route.opts.inline, move || {
             if !s.server.dead.load(Ordering::Acquire) {
@@ -513,6 +602,8 @@ impl WsConn {
     }
 
     fn on_control(&mut self, r: &mut Reactor, pong: bool, data: Vec<u8>) {
+        let n = cost(data.len());
+        self.hand_over(n);
         let s = self.sock.clone();
         r.deliver(self.sock.route.opts.inline, move || {
             if !s.server.dead.load(Ordering::Acquire) {
@@ -523,6 +614,7 @@ impl WsConn {
                     events.ping(s.handle(), s.user_word(), &data);
                 }
             }
+            s.message_taken(n);
         });
     }
 
@@ -532,11 +624,17 @@ impl WsConn {
         self.dirty = false;
         let gone = self.gone();
         let stream = &mut self.stream;
+        let frames_before = self.out.len();
         let (written_total, outcome) = if gone {
             (0, Ok(()))
         } else {
             write_queue(&mut self.out, &mut self.out_pos, |bufs| stream.write_vectored(bufs))
         };
+        // (before a kill empties the queue and counts what it dropped)
+        let written_frames = frames_before.saturating_sub(self.out.len());
+        if written_frames > 0 {
+            self.sock.frames.fetch_sub(written_frames, Ordering::AcqRel);
+        }
         if outcome.is_err() {
             self.kill(1006, "connection lost");
         }
@@ -550,7 +648,18 @@ impl WsConn {
             }
         }
         if written_total > 0 {
-            let left = self.sock.buffered.fetch_sub(written_total, Ordering::AcqRel).saturating_sub(written_total);
+            self.sock.buffered.fetch_sub(written_total, Ordering::AcqRel);
+            let left = self.sock.output_cost();
+            if left <= self.sock.route.opts.high_water && self.session.holds_pongs() && !self.gone() {
+                // the pending pong (answering the latest ping) goes out now
+                self.session.hold_pongs(false);
+                let out = self.session.take_output();
+                self.queue_new(out);
+            }
+            if self.output_paused && left < LOW_WATER.min(self.sock.route.opts.high_water) && !self.gone() {
+                self.output_paused = false;
+                self.read_on(r);
+            }
             if left <= self.sock.route.opts.high_water && self.sock.drain_wanted.swap(false, Ordering::AcqRel) && !self.gone() {
                 let s = self.sock.clone();
                 r.deliver(self.sock.route.opts.inline, move || {

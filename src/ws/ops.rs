@@ -58,6 +58,16 @@ impl WsSocket {
         Ok(())
     }
 
+    /// Stops (`true`) or resumes reading from the peer: the host's own flow
+    /// control, for a host that queues messages past its callback (squall
+    /// counts a message as taken once the callback returns). Any thread.
+    pub(crate) fn hold_reading(self: &Arc<Self>, hold: bool) -> Result<()> {
+        self.check_open()?;
+        self.host_hold.store(hold, Ordering::Release);
+        command(self, |r, c: &mut WsConn| c.follow_host_hold(r));
+        Ok(())
+    }
+
     /// Sends a ping with up to 125 bytes. Any thread.
     pub(crate) fn ping(self: &Arc<Self>, data: &[u8]) -> Result<()> {
         if data.len() > 125 {

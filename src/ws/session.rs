@@ -30,6 +30,10 @@ struct Duplex {
     input: Vec<u8>,
     pos: usize,
     output: Vec<u8>,
+    /// Writes are refused (WouldBlock) while the connection's output is
+    /// backed up: tungstenite then keeps its automatic pong pending, and a
+    /// newer ping's pong replaces it (see [`Session::hold_pongs`]).
+    hold: bool,
 }
 
 impl Read for Duplex {
@@ -51,6 +55,9 @@ impl Read for Duplex {
 
 impl Write for Duplex {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.hold {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         self.output.extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -71,6 +78,17 @@ pub(crate) enum WsEvent {
     Closed { code: u16, reason: String, by_peer: bool },
 }
 
+impl WsEvent {
+    /// What holding this event costs until the consumer takes it: its
+    /// bytes plus a fixed cost per event (see `reactor::flow::cost`).
+    pub(crate) fn cost(&self) -> usize {
+        match self {
+            WsEvent::Message { data, .. } | WsEvent::Ping(data) | WsEvent::Pong(data) => crate::reactor::flow::cost(data.len()),
+            WsEvent::Closed { reason, .. } => crate::reactor::flow::cost(reason.len()),
+        }
+    }
+}
+
 /// One WebSocket connection's protocol state.
 ///
 /// tungstenite's context (a few hundred bytes, and its read buffer) exists
@@ -86,6 +104,9 @@ pub(crate) struct Session {
     limits: Limits,
     track: Boundary,
     closed: bool,
+    /// Parsing stopped for want of room (see [`Session::feed_within`]):
+    /// tungstenite may hold read bytes not yet parsed.
+    unparsed: bool,
 }
 
 /// Where the peer's byte stream is relative to frames and messages, followed
@@ -163,7 +184,7 @@ impl Session {
     /// A session for the given role; `already_read` holds bytes that arrived
     /// right after the handshake.
     pub(crate) fn new(role: Role, limits: Limits, already_read: Vec<u8>) -> Session {
-        let mut s = Session { ctx: None, io: Duplex::default(), role, limits, track: Boundary::default(), closed: false };
+        let mut s = Session { ctx: None, io: Duplex::default(), role, limits, track: Boundary::default(), closed: false, unparsed: false };
         s.track.advance(&already_read);
         s.io.input = already_read;
         s
@@ -186,6 +207,8 @@ impl Session {
     /// an idle connection keeps no heap memory. Returns whether it did.
     pub(crate) fn compact(&mut self) -> bool {
         let idle = !self.closed
+            && !self.io.hold
+            && !self.unparsed
             && self.track.at_rest()
             && self.io.input.len() == self.io.pos
             && self.io.output.is_empty()
@@ -214,6 +237,43 @@ impl Session {
         !self.closed && self.ctx.as_ref().is_none_or(|c| c.can_write())
     }
 
+    /// While `hold` is set, automatic pongs are not written: the pong for
+    /// the most recent unanswered ping waits, replacing any older one (RFC
+    /// 6455 §5.5.3 lets an endpoint answer only the most recent ping). The
+    /// connection holds them while its output is backed up, so that a peer
+    /// that floods pings and reads nothing cannot make us queue a pong per
+    /// ping. Releasing writes the pending pong (to [`Session::take_output`]).
+    /// Pings, closes and close replies are never held.
+    pub(crate) fn hold_pongs(&mut self, hold: bool) {
+        if self.io.hold == hold {
+            return;
+        }
+        match (hold, self.ctx.as_mut()) {
+            (true, Some(ctx)) => {
+                self.io.hold = true;
+                // Nothing may wait in tungstenite's own buffer while
+                // holding: a frame that does not fit stays its one pending
+                // pong, replaced by the next.
+                ctx.set_config(|c| c.max_write_buffer_size = 1);
+            }
+            (false, Some(ctx)) => {
+                release(ctx, &mut self.io);
+                let _ = ctx.flush(&mut self.io);
+            }
+            (hold, None) => self.io.hold = hold,
+        }
+    }
+
+    /// Whether parsing stopped for want of room, with input left to parse.
+    pub(crate) fn has_unparsed(&self) -> bool {
+        self.unparsed && !self.closed
+    }
+
+    /// Whether pongs are held now (see [`Session::hold_pongs`]).
+    pub(crate) fn holds_pongs(&self) -> bool {
+        self.io.hold
+    }
+
     /// Bytes to write to the socket.
     pub(crate) fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.io.output)
@@ -221,13 +281,39 @@ impl Session {
 
     /// The context (made if the session was compacted) and the buffers.
     fn parts(&mut self) -> (&mut WebSocketContext, &mut Duplex) {
-        let (role, limits) = (self.role, self.limits);
-        let ctx = self.ctx.get_or_insert_with(|| Self::make_ctx(role, limits));
+        let (role, limits, hold) = (self.role, self.limits, self.io.hold);
+        let ctx = self.ctx.get_or_insert_with(|| {
+            let mut ctx = Self::make_ctx(role, limits);
+            if hold {
+                ctx.set_config(|c| c.max_write_buffer_size = 1);
+            }
+            ctx
+        });
         (ctx, &mut self.io)
     }
 
-    /// Feeds bytes from the socket; returns what they completed.
+    /// Feeds bytes from the socket; returns everything they completed.
     pub(crate) fn feed(&mut self, bytes: &[u8], events: &mut Vec<WsEvent>) {
+        self.feed_within(bytes, events, usize::MAX, WsEvent::cost);
+    }
+
+    /// Feeds bytes from the socket and parses until the events produced
+    /// cost `room` or more (by `cost_of`: [`WsEvent::cost`] for what the
+    /// consumer will hold, 0 for what it drops): the rest stays buffered,
+    /// unparsed, for the next call (with no new bytes, once the consumer
+    /// caught up). A peer's tiny frames thus stop being turned into events
+    /// as soon as the consumer is behind, not at the end of a read.
+    pub(crate) fn feed_within(
+        &mut self,
+        bytes: &[u8],
+        events: &mut Vec<WsEvent>,
+        room: usize,
+        cost_of: impl Fn(&WsEvent) -> usize,
+    ) {
+        // Set again below only when parsing stops for want of room; every
+        // other way out (closed, nothing to read, a close) leaves nothing
+        // that more room would parse.
+        self.unparsed = false;
         if self.closed {
             return;
         }
@@ -236,21 +322,28 @@ impl Session {
         if self.io.input.len() == self.io.pos && self.ctx.is_none() {
             return; // nothing to read: no context to wake
         }
+        let mut spent = 0usize;
+        let mut unparsed = false;
         let (ctx, io) = self.parts();
         let failure = loop {
-            match ctx.read(io) {
-                Ok(Message::Text(t)) => events.push(WsEvent::Message { binary: false, data: t.as_bytes().to_vec() }),
-                Ok(Message::Binary(b)) => events.push(WsEvent::Message { binary: true, data: b.to_vec() }),
-                Ok(Message::Ping(p)) => events.push(WsEvent::Ping(p.to_vec())),
-                Ok(Message::Pong(p)) => events.push(WsEvent::Pong(p.to_vec())),
+            if spent >= room {
+                unparsed = true;
+                break None;
+            }
+            let ev = match ctx.read(io) {
+                Ok(Message::Text(t)) => WsEvent::Message { binary: false, data: t.as_bytes().to_vec() },
+                Ok(Message::Binary(b)) => WsEvent::Message { binary: true, data: b.to_vec() },
+                Ok(Message::Ping(p)) => WsEvent::Ping(p.to_vec()),
+                Ok(Message::Pong(p)) => WsEvent::Pong(p.to_vec()),
                 Ok(Message::Close(frame)) => {
                     let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
+                    release(ctx, io); // a close reply is never held back (nor the pong before it)
                     let _ = ctx.flush(io); // our close reply
                     self.closed = true;
                     events.push(WsEvent::Closed { code, reason, by_peer: true });
                     return;
                 }
-                Ok(Message::Frame(_)) => {}
+                Ok(Message::Frame(_)) => continue,
                 Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break None,
                 Err(Error::ConnectionClosed | Error::AlreadyClosed) => {
                     self.closed = true;
@@ -258,7 +351,9 @@ impl Session {
                     return;
                 }
                 Err(e) => break Some(close_code_for(&e)),
-            }
+            };
+            spent = spent.saturating_add(cost_of(&ev));
+            events.push(ev);
         };
         match failure {
             Some((code, reason)) => {
@@ -270,6 +365,7 @@ impl Session {
                 let _ = ctx.flush(io);
             }
         }
+        self.unparsed = unparsed;
     }
 
     /// Queues a message to the peer through the session (masked when the
@@ -302,6 +398,7 @@ impl Session {
             return Err(SendError::Closed);
         }
         let msg = if pong { Message::Pong(data.to_vec().into()) } else { Message::Ping(data.to_vec().into()) };
+        self.hold_pongs(false);
         let (ctx, io) = self.parts();
         ctx.write(&mut *io, msg).map_err(|_| SendError::Closed)?;
         ctx.flush(io).map_err(|_| SendError::Closed)
@@ -316,6 +413,7 @@ impl Session {
             return Err(SendError::Closed);
         }
         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
+        self.hold_pongs(false);
         let (ctx, io) = self.parts();
         let _ = ctx.close(&mut *io, Some(frame));
         let _ = ctx.flush(io);
@@ -323,11 +421,21 @@ impl Session {
     }
 
     fn fail(&mut self, code: u16, reason: &str) {
+        self.hold_pongs(false);
         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
         let (ctx, io) = self.parts();
         let _ = ctx.close(&mut *io, Some(frame));
         let _ = ctx.flush(io);
         self.closed = true;
+    }
+}
+
+/// Ends a hold (see [`Session::hold_pongs`]): writes pass again and
+/// tungstenite's buffer has no cap; the caller flushes.
+fn release(ctx: &mut WebSocketContext, io: &mut Duplex) {
+    if io.hold {
+        io.hold = false;
+        ctx.set_config(|c| c.max_write_buffer_size = usize::MAX);
     }
 }
 

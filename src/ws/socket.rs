@@ -13,7 +13,7 @@ use super::topics::Registry;
 use crate::http::request::ConnAddr;
 use crate::http::shared::ServerShared;
 use crate::net::writeq::Sent;
-use crate::reactor::flow::FlowGate;
+use crate::reactor::flow::{EVENT_COST, FlowGate, cost};
 use crate::reactor::handles::HandleTable;
 use crate::{Error, ErrorKind, Result};
 
@@ -33,6 +33,12 @@ pub(crate) struct WsSocket {
     /// Bytes queued for the socket and not yet written (frames on their way
     /// to the reactor included).
     pub(crate) buffered: AtomicUsize,
+    /// Frames counted in `buffered`: each costs `flow::EVENT_COST` on top
+    /// of its bytes in every limit (see [`WsSocket::output_cost`]).
+    pub(crate) frames: AtomicUsize,
+    /// The host asked to stop reading (`hold_reading`): the connection
+    /// follows the latest value, whatever order the commands arrive in.
+    pub(crate) host_hold: AtomicBool,
     /// No more sends: a close was started, or the connection is gone.
     pub(crate) closed: AtomicBool,
     /// The host's word for this socket (opaque here): the route's until the
@@ -65,6 +71,8 @@ impl WsSocket {
             server,
             topics,
             buffered: AtomicUsize::new(0),
+            frames: AtomicUsize::new(0),
+            host_hold: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             user,
             drain_wanted: AtomicBool::new(false),
@@ -101,20 +109,31 @@ impl WsSocket {
         Ok(())
     }
 
-    /// Counts `n` more bytes against the route's limits: the backpressure
-    /// rule shared by sends and publishes. Err(Limit) when the message must
-    /// not be queued.
+    /// What the queued output costs: its bytes plus a fixed cost per frame
+    /// (a flood of tiny frames weighs what it holds, not just its bytes).
+    pub(crate) fn output_cost(&self) -> usize {
+        let frames = self.frames.load(Ordering::Acquire);
+        self.buffered.load(Ordering::Acquire).saturating_add(frames.saturating_mul(EVENT_COST))
+    }
+
+    /// Counts a frame of `n` more bytes against the route's limits: the
+    /// backpressure rule shared by sends and publishes (bytes plus the cost
+    /// per frame, see [`WsSocket::output_cost`]). Err(Limit) when the
+    /// message must not be queued.
     pub(crate) fn admit(&self, n: usize, from_send: bool) -> Result<Sent> {
         let opts = &self.route.opts;
         let before = self.buffered.fetch_add(n, Ordering::AcqRel);
-        if before > 0 && before + n > opts.max_backpressure {
+        let frames = self.frames.fetch_add(1, Ordering::AcqRel);
+        let after = before.saturating_add(frames.saturating_mul(EVENT_COST)).saturating_add(cost(n));
+        if before > 0 && after > opts.max_backpressure {
             self.buffered.fetch_sub(n, Ordering::AcqRel);
+            self.frames.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::new(
                 ErrorKind::Limit,
                 format!("message dropped: {before} bytes already buffered (max_backpressure {})", opts.max_backpressure),
             ));
         }
-        if before + n > opts.high_water {
+        if after > opts.high_water {
             // on_drain answers a send that reported backpressure (a publish
             // reports nothing to anyone)
             if from_send {

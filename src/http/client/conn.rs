@@ -471,7 +471,7 @@ impl FetchConn {
         }
         let events = job.events.clone();
         let pending = job.pending.clone();
-        let n = chunk.len();
+        let n = crate::reactor::flow::cost(chunk.len());
         if pending.handed(n) {
             self.read_paused = true;
         }

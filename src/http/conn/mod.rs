@@ -28,13 +28,14 @@ use super::shared::{Config, RouteTarget, ServerShared};
 use super::static_files::FileRange;
 use super::upgrade::{Handshake, UpgradeRoute};
 use crate::reactor::Reactor;
+use crate::reactor::flow::{HIGH_WATER, LOW_WATER};
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 
 /// Queued output above which a connection stops reading new requests (a
 /// client that pipelines and does not read), and below which it reads again.
-const OUT_HIGH_WATER: usize = 1 << 20;
-const OUT_LOW_WATER: usize = 256 << 10;
+const OUT_HIGH_WATER: usize = HIGH_WATER;
+const OUT_LOW_WATER: usize = LOW_WATER;
 
 struct Inflight {
     req: Option<Arc<Request>>,
@@ -149,6 +150,10 @@ struct Pauses {
     /// Too much output is queued: a client that pipelines and does not read
     /// (`OUT_HIGH_WATER`).
     output_backlog: bool,
+    /// The bodies of the requests in flight hold more than `HIGH_WATER`
+    /// bytes: the next request is not read until responses free them
+    /// (pipelined uploads cost one body at a time, not a pipeline's worth).
+    bodies_held: bool,
     /// One of them ended: decode what is buffered and read again once the
     /// current operation is over (see `Conn::catch_up`).
     ended: bool,
@@ -156,7 +161,7 @@ struct Pauses {
 
 impl Pauses {
     fn any(&self) -> bool {
-        self.pipeline_full || self.body_backlog || self.output_backlog
+        self.pipeline_full || self.body_backlog || self.output_backlog || self.bodies_held
     }
 }
 

@@ -5,15 +5,26 @@
 use std::collections::VecDeque;
 
 use super::{Conn, OUT_HIGH_WATER, OutItem};
+use crate::reactor::flow::{HIGH_WATER, LOW_WATER};
 use crate::http::request::{OutputReady, apply_output, take_immediate};
 use crate::reactor::Reactor;
 
 impl Conn {
     /// Too many requests in flight: stop decoding new ones until some finish.
+    /// Too much body held by the requests in flight: the same.
     pub(super) fn cap_pipeline(&mut self) {
         if self.inflight.len() >= self.max_pipeline {
             self.pauses.pipeline_full = true;
         }
+        if self.bodies_in_flight() > HIGH_WATER {
+            self.pauses.bodies_held = true;
+        }
+    }
+
+    /// Body bytes the requests in flight hold (buffered bodies; a streamed
+    /// body is counted by its own gate).
+    fn bodies_in_flight(&self) -> usize {
+        self.inflight.iter().filter_map(|f| f.req.as_ref()).map(|r| r.data.body.len()).sum()
     }
 
     /// Applies output produced on this thread by handlers.
@@ -82,6 +93,10 @@ impl Conn {
         if self.pauses.pipeline_full && self.inflight.len() < self.max_pipeline && self.takes_requests() {
             self.pauses.pipeline_full = false;
             // Not from here: pump may run in the middle of a decode.
+            self.pauses.ended = true;
+        }
+        if self.pauses.bodies_held && self.bodies_in_flight() < LOW_WATER && self.takes_requests() {
+            self.pauses.bodies_held = false;
             self.pauses.ended = true;
         }
         self.after_response(r);

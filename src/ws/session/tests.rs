@@ -276,3 +276,76 @@ fn compaction_never_changes_behaviour_on_random_streams() {
         crate::ws::session::fuzz_feed(&stream);
     }
 }
+
+#[test]
+fn parsing_stops_where_the_consumer_has_no_room_and_resumes_from_the_buffer() {
+    let mut s = server();
+    // 100 empty binary messages in one read.
+    let bytes: Vec<u8> = (0..100).flat_map(|_| frame(true, 0, 2, K, b"")).collect();
+    let mut ev = vec![];
+    let room = 10 * crate::reactor::flow::EVENT_COST;
+    s.feed_within(&bytes, &mut ev, room, WsEvent::cost);
+    assert_eq!(ev.len(), 10, "parsing stops once the events cost the room");
+    assert!(!s.compact(), "unparsed input is kept, never dropped");
+    let mut rest = vec![];
+    s.feed_within(&[], &mut rest, usize::MAX, WsEvent::cost);
+    assert_eq!(rest.len(), 90, "the rest comes from the buffer, with no new bytes");
+    assert!(rest.iter().all(|e| *e == WsEvent::Message { binary: true, data: vec![] }));
+    // A message's bytes count as well as its fixed cost.
+    let mut s = server();
+    let big: Vec<u8> = (0..3).flat_map(|_| frame(true, 0, 2, K, &[7u8; 1000])).collect();
+    let mut ev = vec![];
+    s.feed_within(&big, &mut ev, 1000, WsEvent::cost);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(WsEvent::Message { binary: true, data: vec![7; 1000] }.cost(), 1000 + crate::reactor::flow::EVENT_COST);
+}
+
+#[test]
+fn held_pongs_answer_only_the_latest_ping() {
+    let mut s = server();
+    s.hold_pongs(true);
+    let pings: Vec<u8> = (0u8..50).flat_map(|i| frame(true, 0, 9, K, &[i])).collect();
+    let ev = feed(&mut s, &pings);
+    assert_eq!(ev.len(), 50, "every ping is still an event");
+    assert!(s.take_output().is_empty(), "no pong written while held");
+    s.hold_pongs(false);
+    let frames = parse_server_frames(&s.take_output());
+    assert_eq!(frames, vec![(10, vec![49])], "one pong, for the most recent ping");
+    // Not held: a pong per ping, in order.
+    let ev = feed(&mut s, &[frame(true, 0, 9, K, b"a"), frame(true, 0, 9, K, b"b")].concat());
+    assert_eq!(ev.len(), 2);
+    let frames = parse_server_frames(&s.take_output());
+    assert_eq!(frames, vec![(10, b"a".to_vec()), (10, b"b".to_vec())]);
+}
+
+#[test]
+fn a_hold_never_delays_a_close_or_our_own_ping() {
+    let mut s = server();
+    s.hold_pongs(true);
+    feed(&mut s, &frame(true, 0, 9, K, b"p"));
+    s.control(false, b"keepalive").unwrap();
+    let out = parse_server_frames(&s.take_output());
+    assert_eq!(out, vec![(10, b"p".to_vec()), (9, b"keepalive".to_vec())], "sending our ping releases the hold: the pending pong, then the ping");
+    // The peer's close while held: the reply goes out at once.
+    s.hold_pongs(true);
+    let ev = feed(&mut s, &frame(true, 0, 8, K, &[0x03, 0xe8]));
+    assert!(matches!(ev.last(), Some(WsEvent::Closed { code: 1000, by_peer: true, .. })));
+    let out = parse_server_frames(&s.take_output());
+    assert_eq!(out.last().map(|f| f.0), Some(8), "the close reply is written");
+}
+
+#[test]
+fn a_close_behind_unparsed_input_leaves_nothing_unparsed() {
+    let mut s = server();
+    let mut bytes: Vec<u8> = (0..10).flat_map(|_| frame(true, 0, 1, K, b"hi")).collect();
+    bytes.extend(frame(true, 0, 8, K, &[0x03, 0xe8]));
+    let mut ev = vec![];
+    s.feed_within(&bytes, &mut ev, 1, WsEvent::cost);
+    assert_eq!(ev.len(), 1);
+    assert!(s.has_unparsed());
+    let mut rest = vec![];
+    s.feed_within(&[], &mut rest, usize::MAX, WsEvent::cost);
+    assert_eq!(rest.len(), 10, "nine messages and the close");
+    assert!(matches!(rest.last(), Some(WsEvent::Closed { code: 1000, .. })));
+    assert!(!s.has_unparsed(), "a closed session has nothing left to parse");
+}
