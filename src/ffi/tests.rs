@@ -210,3 +210,40 @@ fn the_fetch_request_builder_copies_and_checks_its_arguments() {
     assert!(sq_fetch_request_new(c"GET".as_ptr(), std::ptr::null()).is_null());
     assert_eq!(last_error(), "url is NULL");
 }
+
+/// The records `on_log` received that mention "boom 4".
+static LOGGED: std::sync::Mutex<Vec<(sq_log_level, String, String)>> = std::sync::Mutex::new(Vec::new());
+
+unsafe extern "C" fn on_log(userdata: *mut c_void, level: sq_log_level, target: *const c_char, message: *const c_char) {
+    ffi_boundary! {
+        assert_eq!(userdata.addr(), 7);
+        // SAFETY: two NUL-terminated strings alive for the call, per the header.
+        let (target, message) = unsafe { (CStr::from_ptr(target), CStr::from_ptr(message)) };
+        let (target, message) = (target.to_str().unwrap().to_owned(), message.to_str().unwrap().to_owned());
+        if message.contains("boom 4") {
+            LOGGED.lock().unwrap().push((level, target, message));
+        }
+    }
+}
+
+#[allow(unreachable_code)]
+fn status_that_panics_4() -> sq_status {
+    ffi_boundary! {
+        panic!("boom {}", 4);
+        SQ_OK
+    }
+}
+
+#[test]
+fn log_records_reach_a_c_callback() {
+    assert_eq!(sq_log_set_callback(SQ_LOG_TRACE + 1, Some(on_log), std::ptr::null_mut()), SQ_ERR_INVALID_ARG);
+    assert_eq!(sq_log_set_callback(SQ_LOG_ERROR, Some(on_log), std::ptr::without_provenance_mut(7)), SQ_OK);
+    assert_eq!(status_that_panics_4(), SQ_ERR_PANIC);
+    assert_eq!(sq_log_set_callback(SQ_LOG_OFF, None, std::ptr::null_mut()), SQ_OK);
+    assert_eq!(status_that_panics_4(), SQ_ERR_PANIC, "logged nowhere now");
+    let logged = LOGGED.lock().unwrap();
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0].0, SQ_LOG_ERROR);
+    assert_eq!(logged[0].1, "squall::ffi");
+    assert!(logged[0].2.contains("panic caught at the C boundary: boom 4"), "{logged:?}");
+}
