@@ -1,7 +1,9 @@
 # squall: build, test, install.
 #
 #   make                 release libsquall.so / libsquall.a (target/release) and the header
-#   make test            every test: Rust, C (plain, ASan+UBSan, valgrind), conformance, client; later Python and Go
+#   make test            every test: Rust, Miri, C (plain, ASan+UBSan, ASan on the Rust side too, valgrind), conformance, client; later Python and Go
+#   make test-miri       Miri over the reactor, net::sys and C ABI tests (nightly; installed when missing)
+#   make test-c-rust-asan  the C tests against a libsquall.a built with AddressSanitizer (nightly, -Zbuild-std)
 #   make test-client     the HTTP client suite (tests/client) against build/examples/c/sqfetch
 #   make examples        build/examples/c/*
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
@@ -40,7 +42,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: lint
+.PHONY: lint nightly-tools test-miri test-c-rust-asan
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
         install uninstall bench check-header clean
 
@@ -56,7 +58,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client test-python \
+test: test-deps test-rust test-miri test-c test-readme test-install test-conformance test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
 	test-go-pkgconfig
 	@echo "make test: all suites passed"
@@ -67,7 +69,7 @@ test-rust:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test-c: test-c-plain test-c-asan test-c-valgrind
+test-c: test-c-plain test-c-asan test-c-rust-asan test-c-valgrind
 
 # plain: linked against the shared library
 $(BUILD)/tests/c/plain/%: tests/c/%.c $(wildcard tests/c/*.h) $(REL)/libsquall.so
@@ -89,6 +91,73 @@ test-c-asan: $(addprefix $(BUILD)/tests/c/asan/,$(CTESTS))
 		echo "== C (asan+ubsan) $$t"; \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 			$(BUILD)/tests/c/asan/$$t; done
+
+# ---- nightly-only checks: Miri and a Rust-side AddressSanitizer build --------
+# Both need a nightly toolchain with rust-src (and Miri for test-miri);
+# nightly-tools installs what is missing (never updates a nightly already
+# there, so a machine keeps the one it was checked with).
+NIGHTLY ?= nightly
+RUSTUP  ?= rustup
+
+nightly-tools:
+	@$(RUSTUP) toolchain list | grep -q '^$(NIGHTLY)' || $(RUSTUP) toolchain install $(NIGHTLY) --profile minimal </dev/null
+	@$(RUSTUP) component list --toolchain $(NIGHTLY) --installed | grep -q '^rust-src' || \
+		$(RUSTUP) component add --toolchain $(NIGHTLY) rust-src </dev/null
+	@$(RUSTUP) component list --toolchain $(NIGHTLY) --installed | grep -q '^miri' || \
+		$(RUSTUP) component add --toolchain $(NIGHTLY) miri </dev/null
+
+# Miri (undefined behaviour: out-of-bounds, use after free, aliasing, data
+# races, leaks) over the tests of the code with `unsafe` that Miri can run:
+# the reactor (loop, command queues, timers, handle tables, flow gate, on
+# Miri's epoll and eventfd), net::sys, and the C ABI called from Rust
+# (src/ffi/tests.rs: the boundary, C callbacks and timers, the log sink, the
+# fetch request builder). Miri has no sockets, poll(2), files or foreign
+# calls, so the tests needing them are not selected (test-rust runs them);
+# load-heavy tests run a smaller count under cfg(miri). The selection must
+# keep at least MIRI_MIN tests, so a renamed module cannot empty it silently.
+# Strict provenance: no pointer made from an integer goes unreported.
+MIRI_TESTS := reactor:: net::sys:: ffi::
+MIRI_MIN   := 35
+MIRIFLAGS  ?= -Zmiri-strict-provenance
+
+test-miri: nightly-tools
+	@mkdir -p $(BUILD)
+	MIRIFLAGS="$(MIRIFLAGS)" $(RUSTUP) run $(NIGHTLY) cargo miri test --lib -- $(MIRI_TESTS) >$(BUILD)/miri.log 2>&1 || \
+		{ cat $(BUILD)/miri.log; exit 1; }
+	@grep -v '^ *Compiling' $(BUILD)/miri.log
+	@n=$$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' $(BUILD)/miri.log); \
+		[ "$${n:-0}" -ge $(MIRI_MIN) ] || { echo "test-miri: only $${n:-0} tests ran (expected >= $(MIRI_MIN))"; exit 1; }
+
+# The C tests against a libsquall.a whose Rust side, std included
+# (-Zbuild-std), is instrumented by AddressSanitizer too: the plain ASan run
+# (test-c-asan) sees only the C side's accesses, so a Rust-side overflow or
+# use after free of a buffer the C side handed in or got back goes unseen
+# there. Linked, like the C side, with the C compiler's ASan runtime.
+RASAN_TARGET := x86_64-unknown-linux-gnu
+RASAN_DIR    := target/asan
+RASAN_LIB    := $(RASAN_DIR)/$(RASAN_TARGET)/debug/libsquall.a
+
+$(RASAN_LIB): $(LIB_SRC) | nightly-tools
+	RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes" \
+		$(RUSTUP) run $(NIGHTLY) cargo rustc -Zbuild-std --target $(RASAN_TARGET) --target-dir $(RASAN_DIR) \
+		--lib --crate-type staticlib
+	@touch $@
+
+$(BUILD)/tests/c/rasan/%: tests/c/%.c $(wildcard tests/c/*.h) $(RASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CWARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude $< -o $@ \
+		$(RASAN_LIB) $(STATIC_LIBS)
+
+test-c-rust-asan: $(addprefix $(BUILD)/tests/c/rasan/,$(CTESTS))
+	@# the library's own code and std must carry ASan checks, or this run is test-c-asan again
+	@nm -A $(RASAN_LIB) 2>/dev/null | grep -q '^[^:]*:squall-[^:]*: *U __asan_report_load8$$' || \
+		{ echo "$(RASAN_LIB): the squall objects carry no ASan checks"; exit 1; }
+	@nm -A $(RASAN_LIB) 2>/dev/null | grep -q '^[^:]*:std-[^:]*: *U __asan_report_load8$$' || \
+		{ echo "$(RASAN_LIB): std carries no ASan checks (-Zbuild-std)"; exit 1; }
+	@set -e; for t in $(CTESTS); do \
+		echo "== C (asan+ubsan, Rust side with asan) $$t"; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			$(BUILD)/tests/c/rasan/$$t; done
 
 VG := $(VALGRIND) -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	--show-leak-kinds=definite,indirect --suppressions=tests/c/valgrind.supp

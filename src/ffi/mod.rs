@@ -29,6 +29,8 @@ pub mod status;
 pub mod version;
 pub mod tcp;
 pub mod ws;
+#[cfg(test)]
+mod tests;
 
 /// The ABI version this library implements (`SQ_ABI_VERSION` in the header).
 /// Bumped only on a change that breaks existing binaries; see docs/ABI.md.

@@ -149,12 +149,14 @@ mod tests {
 
     #[test]
     fn concurrent_use() {
+        // fewer rounds under Miri, which interprets every step
+        const ROUNDS: usize = if cfg!(miri) { 50 } else { 10_000 };
         let t = Arc::new(HandleTable::<usize>::default());
         let threads: Vec<_> = (0..8)
             .map(|k| {
                 let t = t.clone();
                 std::thread::spawn(move || {
-                    for i in 0..10_000 {
+                    for i in 0..ROUNDS {
                         let h = t.insert(Arc::new(i), k);
                         assert_eq!(*t.get(h).unwrap(), i);
                         assert_eq!(*t.remove(h).unwrap(), i);

@@ -114,15 +114,33 @@ pub(crate) fn adopt_tcp_listener(fd: RawFd) -> io::Result<std::net::TcpListener>
     Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
 }
 
+/// The tests' readiness probe: whether `fd` is readable now (`timeout_ms`
+/// 0) or becomes so within `timeout_ms`, asked through an epoll set of its
+/// own. epoll rather than poll(2) so that the tests using it also run under
+/// Miri, which emulates epoll (edge-triggered only) and has no poll. Edge
+/// triggering answers as level triggering would here: a descriptor added to
+/// a fresh set is reported if it is readable at that moment.
+#[cfg(test)]
+pub(crate) fn readable_within(fd: RawFd, timeout_ms: i32) -> bool {
+    // epoll_create1(2) with no pointer arguments.
+    let ep = syscall!(epoll_create1(libc::EPOLL_CLOEXEC)).expect("epoll_create1");
+    // SAFETY: epoll_create1 returned a new, valid descriptor that nothing else owns.
+    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+    let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: 0 };
+    // epoll_ctl(2) with a live epoll_event.
+    syscall!(epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev)).expect("epoll_ctl");
+    let mut out = [libc::epoll_event { events: 0, u64: 0 }];
+    // epoll_wait(2) into a live array of one event.
+    let n = syscall!(epoll_wait(ep.as_raw_fd(), out.as_mut_ptr(), 1, timeout_ms)).expect("epoll_wait");
+    n == 1 && out[0].events & libc::EPOLLIN as u32 != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn readable(fd: RawFd) -> bool {
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd, zero timeout.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        n == 1 && p.revents & libc::POLLIN != 0
+        readable_within(fd, 0)
     }
 
     #[test]
