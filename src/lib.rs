@@ -20,6 +20,11 @@ compile_error!("squall supports 64-bit targets only (docs/ABI.md, \"Handles and 
 
 pub mod api;
 mod error;
+/// Fault injection for the panic-boundary tests (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 pub mod ffi;
 pub(crate) mod http;
 mod log;

@@ -496,6 +496,7 @@ impl WsConn {
     }
 
     fn on_message(&mut self, r: &mut Reactor, binary: bool, data: Vec<u8>) {
+        crate::fault::hit(crate::fault::Point::WebSocket);
         let n = data.len();
         let sock = &self.sock;
         if sock.inbox.handed(n) {
