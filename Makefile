@@ -41,7 +41,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: lint
-.PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
+.PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
 
 all: build
@@ -56,7 +56,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-c test-readme test-install test-conformance test-autobahn test-client test-python \
+test: test-deps test-rust test-c test-fault test-readme test-install test-conformance test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
 	test-go-pkgconfig
 	@echo "make test: all suites passed"
@@ -68,6 +68,23 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 test-c: test-c-plain test-c-asan test-c-valgrind
+
+# The panic boundary at run time: the library built with the fault-injection
+# feature into a target dir of its own (never the release one), the Rust
+# tests that need it, and a C program run with panics armed (src/fault.rs).
+FAULT := target/fault/debug
+$(FAULT)/libsquall.so: $(LIB_SRC)
+	$(CARGO) build --lib --features fault-injection --target-dir target/fault
+	@touch $@
+	ln -sf libsquall.so $(FAULT)/libsquall.so.$(ABI)
+
+$(BUILD)/tests/c/fault/%: tests/c/%.c $(wildcard tests/c/*.h) $(FAULT)/libsquall.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ -L$(FAULT) -Wl,-rpath,$(abspath $(FAULT)) -lsquall -lpthread
+
+test-fault: $(BUILD)/tests/c/fault/fault_boundary
+	$(CARGO) test --features fault-injection --test panic_boundary
+	SQUALL_FAULT=export:3,timer:1 $(BUILD)/tests/c/fault/fault_boundary
 
 # plain: linked against the shared library
 $(BUILD)/tests/c/plain/%: tests/c/%.c $(wildcard tests/c/*.h) $(REL)/libsquall.so
