@@ -412,7 +412,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	deadline := time.Duration(1<<62 - 1)
 	if d, ok := ctx.Deadline(); ok {
-		deadline = max(time.Until(d), time.Millisecond)
+		// rounded up: squall's forced close comes no earlier than ctx's end
+		deadline = max(time.Until(d)+time.Millisecond-1, time.Millisecond)
 	}
 	finished := make(chan struct{})
 	lp := s.loop
@@ -434,6 +435,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	select {
 	case <-done:
+		// squall closes what is still open at ctx's deadline, so the end
+		// can come before ctx.Done is seen: a shutdown that ran into the
+		// deadline reports it all the same.
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return ctx.Err()
+		}
 		return nil
 	case <-ctx.Done():
 		lp.stop()
