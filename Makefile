@@ -2,6 +2,7 @@
 #
 #   make                 release libsquall.so / libsquall.a (target/release) and the header
 #   make test            every test: Rust, C (plain, ASan+UBSan, valgrind), conformance, client; later Python and Go
+#   make test-fault      the panic boundary at run time (library built with fault-injection in target/fault)
 #   make test-client     the HTTP client suite (tests/client) against build/examples/c/sqfetch
 #   make examples        build/examples/c/*
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
