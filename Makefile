@@ -12,7 +12,7 @@
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
 #   make bench           bench/run.sh (see bench/README.md)
 #   make check-header    fails if include/squall.h is stale after a build
-#   make lint            cargo clippy over every target, warnings as errors
+#   make lint            cargo clippy over every target (with and without fault-injection), warnings as errors
 
 CARGO   ?= cargo
 CC      ?= cc
@@ -67,6 +67,7 @@ test-rust:
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features fault-injection -- -D warnings
 
 test-c: test-c-plain test-c-asan test-c-valgrind
 
