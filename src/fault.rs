@@ -22,7 +22,8 @@ pub enum Point {
     Export,
     /// A request's head on a reactor, before it is routed.
     Request,
-    /// An accepted connection on a reactor, before it is served.
+    /// An accepted connection on a reactor, before it is served (an HTTP
+    /// server's or a TCP listener's).
     Accept,
     /// A WebSocket message on a reactor, before it is handed to the host.
     WebSocket,

@@ -4,7 +4,7 @@
 //! export returns `SQ_ERR_PANIC` with a log record, the reactor drops only
 //! that connection (or that accepted socket), the loop drops only that
 //! timer firing, and the server goes on answering a plain GET on a new
-//! connection. Each test also checks that its armed point was hit, so a
+//! connection (a TCP listener, an echo on a new stream). Each test also checks that its armed point was hit, so a
 //! point that is never reached fails instead of passing by doing nothing.
 
 mod util;
@@ -91,6 +91,46 @@ fn a_panic_in_accept_drops_that_connection_and_the_listener_accepts_on() {
     for _ in 0..3 {
         still_serves(addr);
     }
+    running.stop();
+}
+
+/// TCP streams that echo what they read.
+struct TcpEcho;
+
+impl squall::api::tcp::Events for TcpEcho {
+    fn on_connect(&self, _stream: Result<&squall::api::tcp::Stream, &squall::Error>) {}
+
+    fn on_data(&self, stream: &squall::api::tcp::Stream, data: &[u8]) {
+        stream.write(data).unwrap();
+    }
+}
+
+#[test]
+fn a_panic_in_a_tcp_listeners_accept_drops_that_stream_and_it_accepts_on() {
+    let _one = serial();
+    let lp = Arc::new(Loop::new());
+    let listener = squall::api::tcp::listen(&lp, "127.0.0.1:0", TcpEcho).unwrap();
+    let addr = listener.local_addr();
+    let running = Running::start(&lp);
+
+    fault::arm(Point::Accept, 1);
+    let mut victim = dial(addr);
+    victim.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    match victim.read(&mut b) {
+        Ok(0) => {}
+        Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => {}
+        other => panic!("the stream accepted when the panic hit was not closed: {other:?}"),
+    }
+    assert_eq!(fault::pending(Point::Accept), 0, "the accept point was hit");
+
+    for _ in 0..3 {
+        let mut s = dial(addr);
+        s.write_all(b"echo").unwrap();
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"echo", "the listener accepts on");
+    }
+    drop(listener);
     running.stop();
 }
 
