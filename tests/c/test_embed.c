@@ -13,11 +13,15 @@
 #define CALLBACKS 2000
 #define TIMERS 200
 /* The longest a wait with no timer due may last before it counts as a lost
- * wake-up (the producer's callbacks come every few milliseconds). */
+ * wake-up (the producer's callbacks come every millisecond or so; its second
+ * half only once every timer has fired, when nothing else wakes the host). */
 #define WAKE_BOUND_MS 5000
 
 static sq_loop *lp;
 static int callbacks_seen, timers_seen, ticks;
+/* Set by the host once every timer has fired: the producer's second half
+ * then comes while no timer is due, so only the fd can wake the host. */
+static atomic_int timers_done;
 static sq_timer_id ticker;
 static int seq_expected;
 
@@ -47,14 +51,22 @@ static void on_tick(void *userdata, sq_timer_id id) {
 static void *producer(void *arg) {
     (void)arg;
     for (long i = 0; i < CALLBACKS; i++) {
+        if (i == CALLBACKS / 2) {
+            long long start = now_ns();
+            while (!atomic_load(&timers_done)) {
+                CHECK(now_ns() - start < 10LL * 1000000000LL);
+                sleep_ms(1);
+            }
+        }
         CHECK_EQ(sq_loop_add_callback(lp, on_callback, (void *)i), SQ_OK);
-        if (i % 100 == 0) sleep_ms(1);
+        if (i % 20 == 0) sleep_ms(1);
     }
     return NULL;
 }
 
 static void run(unsigned io_threads) {
     callbacks_seen = timers_seen = ticks = seq_expected = 0;
+    atomic_store(&timers_done, 0);
     lp = sq_loop_new();
     CHECK_EQ(sq_loop_set_io_threads(lp, io_threads), SQ_OK);
     CHECK_EQ(sq_loop_timeout_ms(lp), 0); /* not started: poll right away */
@@ -109,6 +121,7 @@ static void run(unsigned io_threads) {
         }
         CHECK_EQ(sq_loop_poll(lp, 0), SQ_OK);
         wakeups++;
+        if (timers_seen == TIMERS && ticks == 5) atomic_store(&timers_done, 1);
     }
     CHECK_EQ(pthread_join(p, NULL), 0);
     CHECK_EQ(sq_loop_poll(lp, 0), SQ_OK);
