@@ -1,9 +1,10 @@
 # squall: build, test, install.
 #
 #   make                 release libsquall.so / libsquall.a (target/release) and the header
-#   make test            every test: Rust, Miri, C (plain, ASan+UBSan, ASan on the Rust side too, valgrind), conformance, client; later Python and Go
+#   make test            every test: Rust, Miri, C (plain, ASan+UBSan, ASan on the Rust side too, valgrind), the panic boundary, conformance, client; later Python and Go
 #   make test-miri       Miri over the reactor, net::sys and C ABI tests (nightly; installed when missing)
 #   make test-c-rust-asan  the C tests against a libsquall.a built with AddressSanitizer (nightly, -Zbuild-std)
+#   make test-fault      the panic boundary at run time (library built with fault-injection in target/fault)
 #   make test-client     the HTTP client suite (tests/client) against build/examples/c/sqfetch
 #   make examples        build/examples/c/*
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
@@ -13,7 +14,7 @@
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
 #   make bench           bench/run.sh (see bench/README.md)
 #   make check-header    fails if include/squall.h is stale after a build
-#   make lint            cargo clippy over every target, warnings as errors
+#   make lint            cargo clippy over every target (with and without fault-injection), warnings as errors
 
 CARGO   ?= cargo
 CC      ?= cc
@@ -43,7 +44,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: lint nightly-tools test-miri test-c-rust-asan
-.PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind examples demo \
+.PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
 
 all: build
@@ -58,7 +59,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-miri test-c test-readme test-install test-conformance test-autobahn test-client test-python \
+test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
 	test-go-pkgconfig
 	@echo "make test: all suites passed"
@@ -68,8 +69,26 @@ test-rust:
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features fault-injection -- -D warnings
 
 test-c: test-c-plain test-c-asan test-c-rust-asan test-c-valgrind
+
+# The panic boundary at run time: the library built with the fault-injection
+# feature into a target dir of its own (never the release one), the Rust
+# tests that need it, and a C program run with panics armed (src/fault.rs).
+FAULT := target/fault/debug
+$(FAULT)/libsquall.so: $(LIB_SRC)
+	$(CARGO) build --lib --features fault-injection --target-dir target/fault
+	@touch $@
+	ln -sf libsquall.so $(FAULT)/libsquall.so.$(ABI)
+
+$(BUILD)/tests/c/fault/%: tests/c/%.c $(wildcard tests/c/*.h) $(FAULT)/libsquall.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CWARN) -O1 -g -Iinclude $< -o $@ -L$(FAULT) -Wl,-rpath,$(abspath $(FAULT)) -lsquall -lpthread
+
+test-fault: $(BUILD)/tests/c/fault/fault_boundary
+	$(CARGO) test --features fault-injection --test panic_boundary
+	SQUALL_FAULT=export:3,timer:1 $(BUILD)/tests/c/fault/fault_boundary
 
 # plain: linked against the shared library
 $(BUILD)/tests/c/plain/%: tests/c/%.c $(wildcard tests/c/*.h) $(REL)/libsquall.so

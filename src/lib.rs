@@ -12,8 +12,19 @@
 #![deny(missing_docs, rust_2018_idioms, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+// The C handles (`sq_request *`, `sq_ws *`, `sq_tcp *`) carry a 64-bit id
+// in a pointer, and the versioned option structs promise 8-byte fields:
+// see docs/ABI.md, "Handles and 64-bit targets".
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("squall supports 64-bit targets only (docs/ABI.md, \"Handles and 64-bit targets\")");
+
 pub mod api;
 mod error;
+/// Fault injection for the panic-boundary tests (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 pub mod ffi;
 pub(crate) mod http;
 mod log;

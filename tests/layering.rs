@@ -30,15 +30,16 @@ use source::rust_files;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("log", &[]),
-    ("net", &["error", "log"]),
-    ("reactor", &["net", "error", "log"]),
-    ("tcp", &["reactor", "net", "error", "log"]),
-    ("http", &["reactor", "net", "error", "log"]),
-    ("ws", &["http", "reactor", "net", "error", "log"]),
+    ("fault", &[]),
+    ("net", &["error", "log", "fault"]),
+    ("reactor", &["net", "error", "log", "fault"]),
+    ("tcp", &["reactor", "net", "error", "log", "fault"]),
+    ("http", &["reactor", "net", "error", "log", "fault"]),
+    ("ws", &["http", "reactor", "net", "error", "log", "fault"]),
     ("ffi", &["*"]),
     ("api", &["*"]),
-    ("metrics", &["error", "log"]),
-    ("cluster", &["ws", "http", "reactor", "net", "error", "log"]),
+    ("metrics", &["error", "log", "fault"]),
+    ("cluster", &["ws", "http", "reactor", "net", "error", "log", "fault"]),
 ];
 
 /// The C shapes allowed below ffi: (file, or a folder ending in '/', tokens, why).

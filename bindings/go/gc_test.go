@@ -2,6 +2,7 @@ package squall
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,12 +53,15 @@ func TestGCPressure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for g := 0; g < 8; g++ {
+	const workers = 8
+	// Each client goroutine sends at most one error and returns: room for
+	// all of them, so no send blocks whatever the test does meanwhile.
+	errs := make(chan error, 2*workers)
+	for g := 0; g < workers; g++ {
 		wg.Add(2)
 		go func(g int) { // HTTP
 			defer wg.Done()
-			c := &http.Client{}
+			c := &http.Client{Timeout: 30 * time.Second}
 			for i := 0; i < 150; i++ {
 				body := fmt.Sprintf("body-%d-%d", g, i)
 				resp, err := c.Post(fmt.Sprintf("http://%s/?i=%d", addr, i), "text/plain", stringsReader(body))
@@ -116,7 +120,18 @@ func TestGCPressure(t *testing.T) {
 		srv.Publish("gc", TextMessage, []byte(fmt.Sprintf("topic %d", i)))
 		time.Sleep(time.Millisecond)
 	}
-	wg.Wait()
+	clientsDone := make(chan struct{})
+	go func() { wg.Wait(); close(clientsDone) }()
+	select {
+	case <-clientsDone:
+	case <-ctx.Done():
+		select {
+		case err := <-errs:
+			t.Fatalf("the clients did not finish within 60s; first error: %v", err)
+		default:
+			t.Fatal("the clients did not finish within 60s, with no error")
+		}
+	}
 	close(stop)
 	gcs.Wait()
 	close(errs)
@@ -126,7 +141,14 @@ func TestGCPressure(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	<-served
+	select {
+	case err := <-served:
+		if !errors.Is(err, ErrServerClosed) {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after Shutdown")
+	}
 	if fired.Load() == 0 {
 		t.Fatal("no timer fired")
 	}

@@ -389,6 +389,14 @@ func (s *Server) release() {
 		c.enqueue(connEvent{kind: evClose, code: 1006})
 	}
 	s.conns = nil
+	// Requests whose client-gone report never came (a forced close at the
+	// shutdown deadline reports after the loop stopped): with the server
+	// gone, their clients are too, and handlers waiting on the context end.
+	s.inflight.Range(func(k, v any) bool {
+		s.inflight.Delete(k)
+		v.(*response).clientGone()
+		return true
+	})
 	s.closed = true
 	s.workers.close()
 }
@@ -412,7 +420,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	deadline := time.Duration(1<<62 - 1)
 	if d, ok := ctx.Deadline(); ok {
-		deadline = max(time.Until(d), time.Millisecond)
+		// rounded up: squall's forced close comes no earlier than ctx's end
+		deadline = max(time.Until(d)+time.Millisecond-1, time.Millisecond)
 	}
 	finished := make(chan struct{})
 	lp := s.loop
@@ -434,6 +443,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	select {
 	case <-done:
+		// squall closes what is still open at ctx's deadline, so the end
+		// can come before ctx.Done is seen: a shutdown that ran into the
+		// deadline reports it all the same.
+		// (ctx.Err() may still be nil for a moment past the deadline.)
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return context.DeadlineExceeded
+		}
 		return nil
 	case <-ctx.Done():
 		lp.stop()

@@ -152,7 +152,7 @@ pub(crate) unsafe fn take_box<C: Castable>(p: *mut C) -> Option<Box<C::Rust>> {
 /// The panic boundary; see the module docs.
 macro_rules! ffi_boundary {
     (on_panic = $default:expr; $($body:tt)*) => {{
-        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| { $($body)* })) {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| { $crate::fault::hit($crate::fault::Point::Export); $($body)* })) {
             Ok(v) => v,
             Err(p) => {
                 $crate::ffi::boundary::record_panic(&*p);
@@ -161,7 +161,7 @@ macro_rules! ffi_boundary {
         }
     }};
     ($($body:tt)*) => {{
-        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| { $($body)* })) {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| { $crate::fault::hit($crate::fault::Point::Export); $($body)* })) {
             Ok(v) => v,
             Err(p) => {
                 $crate::ffi::boundary::record_panic(&*p);

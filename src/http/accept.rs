@@ -81,16 +81,19 @@ fn accept_all(r: &mut Reactor, l: &mut Listener) {
     }
     loop {
         match l.socket.accept() {
-            Ok((stream, remote)) => {
+            // A panic while taking one connection on drops that connection
+            // only: the listener accepts on.
+            Ok((stream, remote)) => r.guard("accepting a connection", |r| {
+                crate::fault::hit(crate::fault::Point::Accept);
                 let config = l.server.config();
                 if l.server.connections.load(Ordering::Relaxed) >= config.max_connections {
                     tracing::warn!(target: "squall::http", "max_connections ({}) reached: refusing {remote}", config.max_connections);
                     drop(stream);
-                    continue;
+                    return;
                 }
                 let _ = stream.set_nodelay(true);
                 super::conn::add_conn(r, l.server.clone(), config, stream, remote);
-            }
+            }),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)) => {

@@ -200,6 +200,11 @@ fn send_grouped(mut batch: Vec<(ReactorLink, Command)>) {
 /// A slot of the watcher slab: the generation tells a connection from a
 /// later one that reuses its token.
 pub(super) struct Slot {
+    /// Taken from the reactor's one counter (`next_generation`, a `u64`
+    /// that starts at 1 and only counts up by one per watcher inserted),
+    /// not per slot, so it cannot wrap in practice: at a billion watchers a
+    /// second it would take 584 years. Generations never repeat within a
+    /// reactor, whatever order tokens are reused in.
     pub(super) generation: u64,
     /// None while the watcher is taken out to be worked on, or free.
     pub(super) watcher: Option<Box<dyn Watcher>>,

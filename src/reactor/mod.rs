@@ -567,14 +567,18 @@ impl Loop {
             let Some(fired) = fired else { break };
             let id = fired.id;
             let mut task = fired.payload;
-            match &mut task {
-                // SAFETY: as for raw callbacks.
-                TimerTask::Raw(cb) => unsafe { (cb.f)(cb.data, id.as_u64()) },
-                TimerTask::Boxed(f) => {
-                    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(id))) {
-                        tracing::error!(target: "squall::loop", "a timer callback panicked: {}", crate::error::panic_message(&p));
-                    }
+            // A panic drops this firing only: a periodic timer is restored
+            // below and fires again, and the other timers run.
+            let fire = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::fault::hit(crate::fault::Point::Timer);
+                match &mut task {
+                    // SAFETY: as for raw callbacks.
+                    TimerTask::Raw(cb) => unsafe { (cb.f)(cb.data, id.as_u64()) },
+                    TimerTask::Boxed(f) => f(id),
                 }
+            }));
+            if let Err(p) = fire {
+                tracing::error!(target: "squall::loop", "a timer callback panicked: {}", crate::error::panic_message(&p));
             }
             if fired.periodic {
                 // Dropped outside the lock if the timer was cancelled meanwhile.

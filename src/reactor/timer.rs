@@ -10,10 +10,11 @@
 //! cost ~24 bytes of heap and one slab slot each.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Identifies a timer. Never 0; a fired (one-shot) or cancelled timer's id is
-/// never handed out again for ~2^32 reuses of its slot.
+/// never handed out again: freed slots are reused oldest first, and a slot
+/// whose 32-bit generation would wrap is retired instead of reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimerId(pub(crate) u64);
 
@@ -86,18 +87,29 @@ pub(crate) struct Fired<T> {
 pub(crate) struct TimerQueue<T> {
     heap: BinaryHeap<Reverse<HeapEntry>>,
     slots: Vec<Slot<T>>,
-    free: Vec<u32>,
+    /// Freed slots, oldest first. A slot released at generation `u32::MAX`
+    /// is retired: never put back here.
+    free: VecDeque<u32>,
     live: usize,
     next_seq: u64,
+    /// The generation a new slot starts at: 1, but for the wrap test.
+    first_generation: u32,
 }
 
 impl<T> Default for TimerQueue<T> {
     fn default() -> Self {
-        TimerQueue { heap: BinaryHeap::new(), slots: Vec::new(), free: Vec::new(), live: 0, next_seq: 0 }
+        TimerQueue { heap: BinaryHeap::new(), slots: Vec::new(), free: VecDeque::new(), live: 0, next_seq: 0, first_generation: 1 }
     }
 }
 
 impl<T> TimerQueue<T> {
+    /// A queue whose new slots start at `generation`, so a test reaches the
+    /// end of a slot's generations in a few timers.
+    #[cfg(test)]
+    fn with_first_generation(generation: u32) -> Self {
+        TimerQueue { first_generation: generation.max(1), ..Self::default() }
+    }
+
     /// Number of pending timers.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -117,14 +129,14 @@ impl<T> TimerQueue<T> {
         let deadline = now.saturating_add(delay);
         let seq = self.bump_seq();
         let entry = Entry { deadline, seq, interval, payload: Some(payload) };
-        let slot = match self.free.pop() {
+        let slot = match self.free.pop_front() {
             Some(s) => {
                 self.slots[s as usize].entry = Some(entry);
                 s
             }
             None => {
                 let s = u32::try_from(self.slots.len()).expect("more than 2^32 timers");
-                self.slots.push(Slot { generation: 1, entry: Some(entry) });
+                self.slots.push(Slot { generation: self.first_generation, entry: Some(entry) });
                 s
             }
         };
@@ -213,14 +225,13 @@ impl<T> TimerQueue<T> {
     /// Removes every timer, returning their payloads.
     pub(crate) fn drain(&mut self) -> Vec<T> {
         let mut out = Vec::with_capacity(self.live);
-        for s in &mut self.slots {
-            if let Some(e) = s.entry.take() {
-                s.generation = s.generation.wrapping_add(1).max(1);
+        for slot in 0..self.slots.len() as u32 {
+            if let Some(e) = self.slots[slot as usize].entry.take() {
+                self.free_slot(slot);
                 out.extend(e.payload);
             }
         }
         self.heap.clear();
-        self.free = (0..self.slots.len() as u32).rev().collect();
         self.live = 0;
         out
     }
@@ -232,10 +243,19 @@ impl<T> TimerQueue<T> {
     }
 
     fn release(&mut self, slot: u32) {
-        let s = &mut self.slots[slot as usize];
-        s.generation = s.generation.wrapping_add(1).max(1);
-        self.free.push(slot);
+        self.free_slot(slot);
         self.live -= 1;
+    }
+
+    /// A new generation for an emptied slot, which joins the end of the free
+    /// list; at the last generation the slot retires instead (bumping it would
+    /// wrap to a generation an old id may still carry).
+    fn free_slot(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        if let Some(next) = s.generation.checked_add(1) {
+            s.generation = next;
+            self.free.push_back(slot);
+        }
     }
 
     fn is_live(&self, h: &HeapEntry) -> bool {
@@ -312,6 +332,54 @@ mod tests {
         let forged = TimerId::new(c.parts().unwrap().0, c.parts().unwrap().1 + 5);
         assert_eq!(q.cancel(forged), Err(CancelError::Unknown));
         assert_eq!(q.cancel(c), Ok(Some(3)));
+    }
+
+    #[test]
+    fn freed_slots_are_reused_oldest_first() {
+        let mut q = TimerQueue::default();
+        let a = q.insert(0, MS, None, 1);
+        let b = q.insert(0, MS, None, 2);
+        assert_eq!(q.cancel(a), Ok(Some(1)));
+        assert_eq!(q.cancel(b), Ok(Some(2)));
+        let c = q.insert(0, MS, None, 3);
+        let d = q.insert(0, MS, None, 4);
+        assert_eq!(c.parts().unwrap().0, a.parts().unwrap().0, "the slot freed first comes back first");
+        assert_eq!(d.parts().unwrap().0, b.parts().unwrap().0);
+    }
+
+    #[test]
+    fn a_slot_at_its_last_generation_retires() {
+        let mut q = TimerQueue::with_first_generation(u32::MAX - 2);
+        let mut old = vec![];
+        // one slot, freed and reused (cancelled, fired, drained) until its
+        // generations run out
+        let a = q.insert(0, MS, None, 1);
+        assert_eq!(q.cancel(a), Ok(Some(1)));
+        let b = q.insert(0, MS, None, 2);
+        assert_eq!(fire_all(&mut q, MS), vec![2]);
+        let c = q.insert(0, MS, None, 3);
+        assert_eq!(q.drain(), vec![3]);
+        old.extend([a, b, c]);
+        for id in &old {
+            assert_eq!(id.parts().unwrap().0, 0, "the one freed slot was reused");
+        }
+        assert_eq!(c.parts().unwrap().1, u32::MAX);
+        // freed at u32::MAX, slot 0 is retired: the next timer gets a new
+        // slot, and no old id reaches it
+        let n = q.insert(0, MS, None, 9);
+        assert_eq!(n.parts().unwrap().0, 1, "a retired slot is not reused");
+        for &id in &old {
+            assert_eq!(q.cancel(id), Err(CancelError::AlreadyDone), "stale id {id:?} stays stale");
+        }
+        // what a wrapped generation would have been is an old one, still done
+        assert_eq!(q.cancel(TimerId::new(0, 1)), Err(CancelError::AlreadyDone));
+        assert_eq!(q.len(), 1);
+        assert_eq!(fire_all(&mut q, MS), vec![9]);
+        for i in 0..50 {
+            let t = q.insert(0, MS, None, 100 + i);
+            assert_ne!(t.parts().unwrap().0, 0);
+            assert_eq!(q.cancel(t), Ok(Some(100 + i)));
+        }
     }
 
     #[test]

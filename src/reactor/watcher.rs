@@ -69,6 +69,16 @@ impl Reactor {
         true
     }
 
+    /// Runs `f`, one event of a watcher that must outlive a panic inside it
+    /// (a listener with one accepted connection in hand): a panic drops only
+    /// what `f` owned (the accepted socket, which closes) and is logged; the
+    /// caller, and the watcher it works for, go on.
+    pub(crate) fn guard(&mut self, what: &str, f: impl FnOnce(&mut Reactor)) {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            tracing::error!(target: "squall::reactor", "panic in {what} (dropped): {}", crate::error::panic_message(&p));
+        }
+    }
+
     /// [`Reactor::with_watcher`] for a watcher of concrete type `T`. Returns
     /// false when the token does not hold a live `T` (of that generation).
     pub(crate) fn with_watcher_as<T: Watcher, S: Into<Step>>(

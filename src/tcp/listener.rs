@@ -178,7 +178,11 @@ impl Acceptor {
         }
         loop {
             match self.socket.accept() {
-                Ok((stream, _peer)) => super::stream::accepted(r, stream, &self.shared.config),
+                // A panic while taking one stream on drops that stream only.
+                Ok((stream, _peer)) => r.guard("accepting a stream", |r| {
+                    crate::fault::hit(crate::fault::Point::Accept);
+                    super::stream::accepted(r, stream, &self.shared.config);
+                }),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted) => {}
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {

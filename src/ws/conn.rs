@@ -588,6 +588,7 @@ impl WsConn {
     }
 
     fn on_message(&mut self, r: &mut Reactor, binary: bool, data: Vec<u8>) {
+        crate::fault::hit(crate::fault::Point::WebSocket);
         let n = cost(data.len());
         self.hand_over(n);
         let sock = &self.sock;

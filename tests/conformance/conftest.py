@@ -55,15 +55,22 @@ class Demo:
         return self.proc.poll() is None
 
     def stop(self):
+        """Stops the demo (SIGTERM, if it still runs) and returns its output;
+        fails unless it stopped cleanly: exit status 0 within 10 s of the
+        signal (or earlier, on its own, with status 0)."""
+        hung = False
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
+                hung = True
                 self.proc.kill()
                 self.proc.wait()
         out = self.output()
         self.log.close()
+        assert not hung, f"the demo did not exit within 10 s of SIGTERM (killed); output:\n{out}"
+        assert self.proc.returncode == 0, f"the demo exited with {self.proc.returncode}; output:\n{out}"
         return out
 
     def output(self) -> str:
@@ -75,12 +82,11 @@ class Demo:
 def demo():
     d = Demo()
     yield d
-    out = d.stop()
-    assert d.proc.returncode == 0, f"demo exited with {d.proc.returncode}; output:\n{out}"
+    d.stop()  # asserts a clean stop
 
 
 @pytest.fixture
 def fast_timeouts_demo():
     d = Demo({"SQUALL_HEADER_TIMEOUT_MS": "700", "SQUALL_BODY_TIMEOUT_MS": "700", "SQUALL_IDLE_TIMEOUT_MS": "700"})
     yield d
-    d.stop()
+    d.stop()  # asserts a clean stop

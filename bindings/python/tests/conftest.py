@@ -79,6 +79,18 @@ class Server:
                 self.proc.wait(5)
         return self.proc.returncode
 
+    def stop_cleanly(self, timeout: float = 10.0) -> None:
+        """``stop`` with SIGTERM, failing unless the server stopped cleanly:
+        it exited 0 on its own, or ended by that SIGTERM (a script without a
+        handler) or with status 0 within ``timeout``; not killed after
+        hanging, not crashed, not ended early with an error."""
+        running = self.alive()
+        code = self.stop(signal.SIGTERM, timeout)
+        ok = (0, -signal.SIGTERM) if running else (0,)
+        assert code in ok, (f"server on port {self.port} did not stop cleanly: exit status {code} "
+                            f"({'running' if running else 'had already exited'} at stop)\n"
+                            f"--- server log ---\n{self.log()}")
+
 
 def launch(directory: Path, source: str = "", *, name: str = "server", path: Optional[str] = None,
            args: tuple[str, ...] = (), env: Optional[dict[str, str]] = None, port: Optional[int] = None,
@@ -118,4 +130,4 @@ def run_server(tmp_path: Path) -> Callable[..., Server]:
 
     yield start
     for srv in started:
-        srv.stop()
+        srv.stop_cleanly()

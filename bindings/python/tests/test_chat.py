@@ -80,6 +80,16 @@ class ChatServer:
                 pass
         return self.proc.returncode
 
+    def stop_cleanly(self) -> None:
+        """``stop``, failing unless chat.py ended by that SIGTERM or with
+        status 0, within the wait: not killed after hanging, not crashed,
+        not exited early with an error."""
+        running = self.alive()
+        code = self.stop()
+        ok = (0, -signal.SIGTERM) if running else (0,)
+        assert code in ok, ("chat.py on port %d did not stop cleanly: exit status %s\n%s"
+                            % (self.port, code, self.log()))
+
 
 def start_chat(log_dir: Path, timeout: float = 20.0) -> ChatServer:
     """``python3 chat.py --port=<free port>``, returned once the port accepts
@@ -115,7 +125,7 @@ def chat(tmp_path_factory: pytest.TempPathFactory):
     try:
         yield srv
     finally:
-        srv.stop()
+        srv.stop_cleanly()
 
 
 @pytest.fixture

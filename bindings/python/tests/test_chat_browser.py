@@ -66,7 +66,7 @@ def start_server(tmp_path: Path):
 
     yield start
     for srv in started:
-        srv.stop()
+        srv.stop_cleanly()
 
 
 @pytest.fixture

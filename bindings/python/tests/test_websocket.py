@@ -77,7 +77,7 @@ ioloop.IOLoop.current().start()
 def port(tmp_path_factory):
     server = launch(tmp_path_factory.mktemp("wsapp"), APP, name="app")
     yield server.port
-    server.stop()
+    server.stop_cleanly()
 
 
 def run(coro, timeout=20):
@@ -377,7 +377,7 @@ ioloop.IOLoop.current().start()
 def port2(tmp_path_factory):
     server = launch(tmp_path_factory.mktemp("wsapp2"), APP2, name="app")
     yield server.port
-    server.stop()
+    server.stop_cleanly()
 
 
 def state(port):

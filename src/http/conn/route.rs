@@ -56,6 +56,7 @@ impl Conn {
     }
 
     pub(super) fn on_head(&mut self, r: &mut Reactor, head: RequestHead) {
+        crate::fault::hit(crate::fault::Point::Request);
         let path = head.target.split('?').next().unwrap_or("");
         let route = match self.server.static_lookup(path) {
             Some((i, rel)) if head.method == "GET" || head.method == "HEAD" => Some(Route::Static(i, rel)),
