@@ -139,6 +139,21 @@ fn every_refusal_closes_and_the_pipelined_request_never_runs() {
 }
 
 #[test]
+fn a_refusal_behind_a_valid_request_comes_after_its_response() {
+    let (_server, addr, hits, running) = server();
+    let mut raw = b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+    raw.extend_from_slice(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n");
+    raw.extend_from_slice(SMUGGLED);
+    let out = exchange(addr, &raw);
+    let first = b"HTTP/1.1 200 ";
+    assert!(out.starts_with(first), "{:?}", String::from_utf8_lossy(&out));
+    let second = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4 + 2; // "ok"
+    one_closing_response(&out[second..], 400, "TE and CL behind a valid request");
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    running.stop();
+}
+
+#[test]
 fn the_same_pipeline_behind_a_valid_request_does_run() {
     // The control: behind valid requests of each kind, /smuggled runs, so
     // the test above can tell.
