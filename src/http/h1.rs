@@ -613,6 +613,68 @@ pub(crate) fn fuzz_feed(data: &[u8], split: usize) {
     }
 }
 
+/// How one connection's whole input decodes, as a line of the differential
+/// harness (tests/http_differential.rs, which documents the format): the
+/// complete requests in order with their bodies, then how decoding ended —
+/// `clean` (all used), `partial` (a request cut short), `closed` (a request
+/// that ends the connection; the rest is not read), `upgrade`, or `refused`
+/// with the refusal's status and reason.
+pub(crate) fn transcript(data: &[u8]) -> String {
+    fn hex(b: &[u8]) -> String {
+        if b.is_empty() {
+            return "-".into();
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+    let mut d = Decoder::new(Limits::default(), 0);
+    let mut pos = 0;
+    let mut done: Vec<(RequestHead, Vec<u8>)> = Vec::new();
+    let mut cur: Option<(RequestHead, Vec<u8>)> = None;
+    let end = loop {
+        match d.decode(&data[pos..], 0) {
+            Err(e) => break format!("refused {}", hex(format!("{} {}", e.status, e.reason).as_bytes())),
+            Ok((used, ev)) => {
+                let at = pos;
+                pos += used;
+                match ev {
+                    Decoded::NeedMore if used == 0 => {
+                        break if cur.is_some() || pos < data.len() { "partial -" } else { "clean -" }.to_owned();
+                    }
+                    Decoded::NeedMore => {}
+                    Decoded::Head(h) => cur = Some((h, Vec::new())),
+                    Decoded::Body(a, b) => {
+                        if let Some((_, body)) = cur.as_mut() {
+                            body.extend_from_slice(&data[at + a..at + b]);
+                        }
+                    }
+                    Decoded::End => {
+                        let Some((h, body)) = cur.take() else { break "clean -".to_owned() };
+                        let (keep_alive, upgrade) = (h.keep_alive, h.upgrade);
+                        done.push((h, body));
+                        if upgrade {
+                            break "upgrade -".to_owned();
+                        }
+                        if !keep_alive {
+                            break "closed -".to_owned();
+                        }
+                        d.on_response_done(0);
+                    }
+                }
+            }
+        }
+    };
+    let mut out = format!("{end} {}", done.len());
+    for (h, body) in &done {
+        let version = if h.version_minor == 0 { "1.0" } else { "1.1" };
+        out += &format!(" {} {} {version} {} {}", hex(h.method.as_bytes()), hex(h.target.as_bytes()), u8::from(h.keep_alive), h.headers.len());
+        for (n, v) in &h.headers {
+            out += &format!(" {} {}", hex(n.as_bytes()), hex(v));
+        }
+        out += &format!(" {}", hex(body));
+    }
+    out
+}
+
 /// A request-line that follows the grammar.
 #[derive(Debug, Clone, Copy)]
 struct RequestLine<'a> {
