@@ -52,6 +52,13 @@ pub mod fuzzing {
         crate::ws::session::fuzz_feed(data);
     }
 
+    /// How the HTTP/1.1 request decoder reads `data` as one connection's
+    /// whole input: one line of the differential harness
+    /// (tests/http_differential.rs).
+    pub fn h1_transcript(data: &[u8]) -> String {
+        crate::http::h1::transcript(data)
+    }
+
     /// Feeds `data` to the HTTP client's response decoder in two pieces
     /// (split at `split`), for a GET and a HEAD; panics only on a bug.
     pub fn h1_response(data: &[u8], split: usize) {

@@ -17,6 +17,8 @@
 //! connection may stay idle `idle_timeout_ms`. While a request is being
 //! handled (after `End`, before `on_response_done`) nothing times out.
 
+use super::grammar;
+
 /// Limits the decoder enforces (copied from the server's settings).
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
@@ -133,30 +135,9 @@ pub(crate) struct Decoder {
     state: State,
 }
 
-const MAX_CHUNK_LINE: usize = 4096;
+/// Longest chunk line: the size (with leading zeros) and its extensions.
+const MAX_CHUNK_LINE: usize = grammar::MAX_CHUNK_EXT + 64;
 const STACK_HEADERS: usize = 128;
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |e| e + 1);
-    &v[start..end.max(start)]
-}
-
-/// Comma-separated list elements of a header value, trimmed, empty ones dropped.
-fn list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    v.split(|&b| b == b',').map(trim).filter(|e| !e.is_empty())
-}
-
-fn parse_decimal(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    v.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-}
 
 impl Decoder {
     /// A decoder for a connection that started at `now_ms`.
@@ -233,9 +214,19 @@ impl Decoder {
     }
 
     fn decode_head(&mut self, buf: &[u8], now_ms: u64) -> Result<(usize, Decoded), HttpError> {
-        // RFC 9112 §2.2: ignore empty lines before a request-line.
-        let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
-        if skip > 0 {
+        // RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF)
+        // before a request-line. We ignore up to 32; a bare CR or LF there is
+        // refused like anywhere else in the head.
+        let mut skip = 0;
+        while buf[skip..].starts_with(b"\r\n") {
+            skip += 2;
+        }
+        match buf.get(skip) {
+            Some(b'\n') => return self.fail(err(400, "bare LF before the request-line")),
+            Some(b'\r') if skip + 1 < buf.len() => return self.fail(err(400, "bare CR before the request-line")),
+            _ => {}
+        }
+        if skip > 0 || buf.first() == Some(&b'\r') {
             if skip > 64 {
                 return self.fail(err(400, "too many empty lines before the request"));
             }
@@ -248,65 +239,57 @@ impl Decoder {
         // Parse only once the end of the head (an empty line) is there;
         // until then search only the bytes not searched before.
         let State::Head(started, scanned) = self.state else { return Ok((0, Decoded::NeedMore)) };
-        let from = scanned.saturating_sub(3).min(buf.len());
-        let complete = buf[from..].windows(2).any(|w| w == b"\n\n") || buf[from..].windows(3).any(|w| w == b"\n\r\n");
-        if !complete {
+        let Some(len) = grammar::head_end(buf, scanned) else {
             self.state = State::Head(started, buf.len());
             self.check_partial(buf)?;
             return Ok((0, Decoded::NeedMore));
+        };
+        if let Some(e) = self.target_too_long(buf) {
+            return self.fail(e);
         }
-        let limits = self.limits.clone();
+        if len > self.limits.max_header_size {
+            return self.fail(err(431, "request head too large"));
+        }
+        let raw = &buf[..len];
+        // RFC 9112 §2.2: CRLF only (httparse would take a bare LF).
+        if let Err(why) = grammar::crlf_lines(raw) {
+            return self.fail(err(400, why));
+        }
+        let line_end = raw.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+        let line = request_line(&raw[..line_end]).map_err(|e| self.failed(e))?;
+        // Header lines: httparse parses them; what RFC 9112 forbids and it
+        // would let through is checked first, with a precise reason.
+        let fields = &raw[line_end + 2..];
+        if let Some(e) = raw_head_violation(fields) {
+            return self.fail(e);
+        }
+        let max_headers = self.limits.max_headers;
         let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
         let mut heap;
-        let headers: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
-            &mut stack[..limits.max_headers]
+        let headers: &mut [httparse::Header<'_>] = if max_headers <= STACK_HEADERS {
+            &mut stack[..max_headers]
         } else {
-            heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
+            heap = vec![httparse::EMPTY_HEADER; max_headers];
             &mut heap[..]
         };
-        let mut req = httparse::Request::new(headers);
-        let status = req.parse(buf);
-        match status {
-            Ok(httparse::Status::Partial) => {
-                self.check_partial(buf)?;
-                Ok((0, Decoded::NeedMore))
+        let parsed = match httparse::parse_headers(fields, headers) {
+            Ok(httparse::Status::Complete((n, parsed))) if n == fields.len() => parsed,
+            Ok(_) => return self.fail(err(400, "malformed header section")),
+            Err(httparse::Error::TooManyHeaders) => return self.fail(err(431, "too many header lines")),
+            Err(httparse::Error::HeaderName) => return self.fail(err(400, "malformed header name")),
+            Err(_) => return self.fail(err(400, "malformed header value")),
+        };
+        let head = self.validate(line, parsed)?;
+        let deadline = now_ms.saturating_add(self.limits.body_timeout_ms);
+        self.state = if head.chunked {
+            State::Chunked { chunk: Chunk::Size, total: 0, deadline }
+        } else {
+            match head.content_length {
+                Some(n) if n > 0 => State::Length { remaining: n, deadline },
+                _ => State::End,
             }
-            Ok(httparse::Status::Complete(len)) => {
-                if len > limits.max_header_size {
-                    return self.fail(err(431, "request head too large"));
-                }
-                let head = self.validate(&req, &buf[..len])?;
-                let deadline = now_ms.saturating_add(limits.body_timeout_ms);
-                self.state = if head.chunked {
-                    State::Chunked { chunk: Chunk::Size, total: 0, deadline }
-                } else {
-                    match head.content_length {
-                        Some(n) if n > 0 => State::Length { remaining: n, deadline },
-                        _ => State::End,
-                    }
-                };
-                Ok((len, Decoded::Head(head)))
-            }
-            Err(httparse::Error::TooManyHeaders) => self.fail(err(431, "too many header lines")),
-            Err(httparse::Error::Version) => {
-                // "GET / HTTP/2.0" is a version we do not speak; anything else
-                // in that place is garbage.
-                if looks_like_other_version(buf) {
-                    self.fail(err(505, "HTTP version not supported"))
-                } else {
-                    self.fail(err(400, "malformed request line"))
-                }
-            }
-            Err(httparse::Error::HeaderName) => self.fail(err(400, "malformed header name")),
-            Err(httparse::Error::HeaderValue) => self.fail(err(400, "malformed header value")),
-            Err(httparse::Error::NewLine) => self.fail(err(400, "malformed line ending")),
-            Err(_) => {
-                if let Some(e) = self.target_too_long(buf) {
-                    return self.fail(e);
-                }
-                self.fail(err(400, "malformed request line"))
-            }
-        }
+        };
+        Ok((len, Decoded::Head(head)))
     }
 
     /// Limits on a head that is still arriving.
@@ -330,65 +313,43 @@ impl Decoder {
         (target_len > self.limits.max_request_target).then_some(err(414, "request-target too long"))
     }
 
-    fn validate(&mut self, req: &httparse::Request<'_, '_>, raw: &[u8]) -> Result<RequestHead, HttpError> {
-        let limits = &self.limits;
-        let method = req.method.unwrap_or("");
-        let target = req.path.unwrap_or("");
-        let version_minor = req.version.unwrap_or(1);
-        if target.len() > limits.max_request_target {
-            return Err(self.failed(err(414, "request-target too long")));
-        }
-        if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(self.failed(err(400, "malformed request-target")));
-        }
-        // httparse tolerates a few things RFC 9112 forbids a server to accept:
-        // check each header line of the raw head ourselves.
-        if let Some(e) = raw_head_violation(raw) {
-            return Err(self.failed(e));
-        }
-        let mut headers = Vec::with_capacity(req.headers.len());
+    fn validate(&mut self, line: RequestLine<'_>, fields: &[httparse::Header<'_>]) -> Result<RequestHead, HttpError> {
+        let RequestLine { method, target, form, version_minor } = line;
+        let mut headers = Vec::with_capacity(fields.len());
         let mut hosts = 0;
-        let mut content_length: Option<u64> = None;
-        let mut te: Vec<Vec<u8>> = Vec::new();
+        let mut bad_host = false;
+        let mut lengths: Vec<&[u8]> = Vec::new();
+        let mut te: Vec<grammar::Coding> = Vec::new();
+        let mut te_lines = 0;
         let mut close = false;
         let mut keep_alive_token = false;
         let mut upgrade_token = false;
         let mut has_upgrade = false;
         let mut expect_continue = false;
-        for h in req.headers.iter() {
+        let mut expect_other = false;
+        for h in fields {
             let name = h.name;
-            let value = h.value;
-            if name.is_empty() || !name.bytes().all(is_tchar) {
+            let value = grammar::trim_ows(h.value);
+            // RFC 9110 §5.1 field-name = token; §5.5 field-value characters.
+            if !grammar::is_token(name.as_bytes()) {
                 return Err(self.failed(err(400, "malformed header name")));
             }
-            if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            if !grammar::is_field_value(value) {
                 return Err(self.failed(err(400, "control character in a header value")));
             }
             if name.eq_ignore_ascii_case("host") {
+                // RFC 9110 §7.2: Host = uri-host [ ":" port ].
                 hosts += 1;
+                bad_host |= !grammar::is_host_port(value, false);
             } else if name.eq_ignore_ascii_case("content-length") {
-                let mut any = false;
-                for item in list(value) {
-                    any = true;
-                    let Some(n) = parse_decimal(item) else {
-                        return Err(self.failed(err(400, "Content-Length is not a decimal number")));
-                    };
-                    if content_length.is_some_and(|c| c != n) {
-                        return Err(self.failed(err(400, "conflicting Content-Length values")));
-                    }
-                    content_length = Some(n);
-                }
-                if !any {
-                    return Err(self.failed(err(400, "empty Content-Length")));
-                }
+                lengths.push(value);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                let before = te.len();
-                te.extend(list(value).map(|v| v.to_ascii_lowercase()));
-                if te.len() == before {
-                    return Err(self.failed(err(400, "empty Transfer-Encoding")));
+                te_lines += 1;
+                if let Err(why) = grammar::transfer_codings(value, &mut te) {
+                    return Err(self.failed(err(400, why)));
                 }
             } else if name.eq_ignore_ascii_case("connection") {
-                for t in list(value) {
+                for t in grammar::list(value) {
                     if t.eq_ignore_ascii_case(b"close") {
                         close = true;
                     } else if t.eq_ignore_ascii_case(b"keep-alive") {
@@ -400,46 +361,95 @@ impl Decoder {
             } else if name.eq_ignore_ascii_case("upgrade") {
                 has_upgrade = true;
             } else if name.eq_ignore_ascii_case("expect") {
-                expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
+                // RFC 9110 §10.1.1: Expect = #expectation; only
+                // "100-continue" (case-insensitive) is defined.
+                for e in grammar::list(value) {
+                    if e.eq_ignore_ascii_case(b"100-continue") {
+                        expect_continue = true;
+                    } else {
+                        expect_other = true;
+                    }
+                }
             }
             headers.push((name.to_owned(), value.to_vec()));
         }
-        if version_minor == 1 && hosts != 1 {
-            return Err(self.failed(err(400, if hosts == 0 { "missing Host" } else { "more than one Host" })));
+        // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in 1.0,
+        // and (RFC 9110 §7.2) a valid one.
+        if version_minor == 1 && hosts == 0 {
+            return Err(self.failed(err(400, "missing Host")));
         }
         if hosts > 1 {
             return Err(self.failed(err(400, "more than one Host")));
         }
+        if bad_host {
+            return Err(self.failed(err(400, "malformed Host")));
+        }
+        // RFC 9110 §8.6: a list of identical values is one value.
+        let content_length = match grammar::content_length(lengths.into_iter()) {
+            Ok(n) => n,
+            Err(why) => return Err(self.failed(err(400, why))),
+        };
         let mut chunked = false;
-        if !te.is_empty() {
+        if te_lines > 0 {
+            // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing
+            // is faulty: refused.
             if version_minor == 0 {
                 return Err(self.failed(err(400, "Transfer-Encoding in an HTTP/1.0 request")));
             }
+            // RFC 9112 §6.3 ¶3: a server MAY reject a request with both; we
+            // do (the smuggling-safe choice).
             if content_length.is_some() {
                 return Err(self.failed(err(400, "both Content-Length and Transfer-Encoding")));
             }
-            let last_is_chunked = te.last().is_some_and(|t| t == b"chunked");
-            let chunked_count = te.iter().filter(|t| *t == b"chunked").count();
-            if chunked_count > 1 || (chunked_count == 1 && !last_is_chunked) {
+            // RFC 9112 §6.3 ¶4: chunked must be the final coding (400), and
+            // §7: it is applied at most once; §7.1 defines no parameters.
+            let chunked_count = te.iter().filter(|c| c.name == b"chunked").count();
+            let last = te.last();
+            if chunked_count > 1 || (chunked_count == 1 && last.is_none_or(|c| c.name != b"chunked")) {
                 return Err(self.failed(err(400, "chunked must be the final transfer coding, once")));
             }
-            if !last_is_chunked {
+            if last.is_some_and(|c| c.name == b"chunked" && c.params) {
+                return Err(self.failed(err(400, "parameters on the chunked coding")));
+            }
+            // RFC 9112 §6.1: a coding we do not implement is 501; with no
+            // coding at all (an empty list) the length is unknown: 400.
+            if te.len() > chunked_count {
                 return Err(self.failed(err(501, "unsupported transfer coding")));
             }
-            if te.len() > 1 {
-                return Err(self.failed(err(501, "unsupported transfer coding")));
+            if te.is_empty() {
+                return Err(self.failed(err(400, "empty Transfer-Encoding")));
             }
             chunked = true;
         }
         if let Some(n) = content_length
-            && n > limits.max_body_size
+            && n > self.limits.max_body_size
         {
             return Err(self.failed(err(413, "request body too large")));
         }
+        // RFC 9110 §10.1.1: an expectation we cannot meet is 417 (HTTP/1.0
+        // requests' Expect is ignored, as that section asks for 100-continue).
+        if version_minor == 1 && expect_other {
+            return Err(self.failed(err(417, "unsupported expectation")));
+        }
+        // RFC 9112 §3.2.2: with an absolute-form target the authority in it
+        // is the host, whatever Host says; the target is routed by its path.
+        let target = match form {
+            grammar::TargetForm::Absolute { authority: (a, b), path } => {
+                let authority = &target[a..b];
+                for (name, value) in headers.iter_mut() {
+                    if name.eq_ignore_ascii_case("host") {
+                        *value = authority.as_bytes().to_vec();
+                    }
+                }
+                let rest = &target[path..];
+                if rest.starts_with('/') { rest.to_owned() } else { format!("/{rest}") }
+            }
+            _ => target.to_owned(),
+        };
         let keep_alive = if version_minor == 0 { keep_alive_token && !close } else { !close };
         Ok(RequestHead {
             method: method.to_owned(),
-            target: target.to_owned(),
+            target,
             version_minor,
             headers,
             keep_alive,
@@ -518,7 +528,7 @@ impl ChunkedBody {
                     return Err(Malformed("chunk-size line too long"));
                 }
                 let line = buf[..nl].strip_suffix(b"\r").ok_or(Malformed("chunk-size line without CRLF"))?;
-                let size = parse_chunk_size(line).ok_or(Malformed("malformed chunk size"))?;
+                let size = grammar::chunk_line(line).map_err(Malformed)?;
                 self.total = match self.total.checked_add(size) {
                     Some(t) if t <= max_body => t,
                     _ => return Err(ChunkError::TooLarge),
@@ -562,11 +572,10 @@ impl ChunkedBody {
                 if line.is_empty() {
                     return Ok((nl + 1, ChunkStep::End));
                 }
-                // Trailer fields are read and dropped (not merged into headers).
-                let colon = line.iter().position(|&b| b == b':');
-                let valid = colon.is_some_and(|c| c > 0 && line[..c].iter().all(|&b| is_tchar(b)))
-                    && !line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f);
-                if !valid {
+                // RFC 9112 §7.1.2: trailer fields are field lines; they are
+                // checked and dropped (never merged into the headers, never
+                // used for framing).
+                if !grammar::field_line(line) {
                     return Err(Malformed("malformed trailer"));
                 }
                 self.chunk = Chunk::Trailers(seen + nl + 1);
@@ -604,61 +613,124 @@ pub(crate) fn fuzz_feed(data: &[u8], split: usize) {
     }
 }
 
-/// `1*HEXDIG [ BWS ";" ext ]`: no sign, no leading space, no overflow.
-fn parse_chunk_size(line: &[u8]) -> Option<u64> {
-    let hex_len = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if hex_len == 0 {
-        return None;
+/// How one connection's whole input decodes, as a line of the differential
+/// harness (tests/http_differential.rs, which documents the format): the
+/// complete requests in order with their bodies, then how decoding ended —
+/// `clean` (all used), `partial` (a request cut short), `closed` (a request
+/// that ends the connection; the rest is not read), `upgrade`, or `refused`
+/// with the refusal's status and reason.
+pub(crate) fn transcript(data: &[u8]) -> String {
+    fn hex(b: &[u8]) -> String {
+        if b.is_empty() {
+            return "-".into();
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
     }
-    let rest = &line[hex_len..];
-    let rest_trimmed = trim(rest);
-    if !rest_trimmed.is_empty() && rest_trimmed[0] != b';' {
-        return None;
-    }
-    if rest.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return None;
-    }
-    let digits = &line[..hex_len];
-    let significant = digits.iter().skip_while(|&&b| b == b'0').count();
-    if significant > 16 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |acc, &d| {
-        let v = (d as char).to_digit(16)? as u64;
-        acc.checked_mul(16)?.checked_add(v)
-    })
-}
-
-/// "METHOD SP target SP HTTP/x.y" with a version other than 1.0/1.1.
-fn looks_like_other_version(buf: &[u8]) -> bool {
-    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
-    let line = &buf[..line_end];
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(m), Some(t), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return false;
+    let mut d = Decoder::new(Limits::default(), 0);
+    let mut pos = 0;
+    let mut done: Vec<(RequestHead, Vec<u8>)> = Vec::new();
+    let mut cur: Option<(RequestHead, Vec<u8>)> = None;
+    let end = loop {
+        match d.decode(&data[pos..], 0) {
+            Err(e) => break format!("refused {}", hex(format!("{} {}", e.status, e.reason).as_bytes())),
+            Ok((used, ev)) => {
+                let at = pos;
+                pos += used;
+                match ev {
+                    Decoded::NeedMore if used == 0 => {
+                        break if cur.is_some() || pos < data.len() { "partial -" } else { "clean -" }.to_owned();
+                    }
+                    Decoded::NeedMore => {}
+                    Decoded::Head(h) => cur = Some((h, Vec::new())),
+                    Decoded::Body(a, b) => {
+                        if let Some((_, body)) = cur.as_mut() {
+                            body.extend_from_slice(&data[at + a..at + b]);
+                        }
+                    }
+                    Decoded::End => {
+                        let Some((h, body)) = cur.take() else { break "clean -".to_owned() };
+                        let (keep_alive, upgrade) = (h.keep_alive, h.upgrade);
+                        done.push((h, body));
+                        if upgrade {
+                            break "upgrade -".to_owned();
+                        }
+                        if !keep_alive {
+                            break "closed -".to_owned();
+                        }
+                        d.on_response_done(0);
+                    }
+                }
+            }
+        }
     };
-    !m.is_empty()
-        && m.iter().all(|&b| is_tchar(b))
-        && !t.is_empty()
-        && v.len() == 8
-        && v.starts_with(b"HTTP/")
-        && v[5].is_ascii_digit()
-        && v[6] == b'.'
-        && v[7].is_ascii_digit()
+    let mut out = format!("{end} {}", done.len());
+    for (h, body) in &done {
+        let version = if h.version_minor == 0 { "1.0" } else { "1.1" };
+        out += &format!(" {} {} {version} {} {}", hex(h.method.as_bytes()), hex(h.target.as_bytes()), u8::from(h.keep_alive), h.headers.len());
+        for (n, v) in &h.headers {
+            out += &format!(" {} {}", hex(n.as_bytes()), hex(v));
+        }
+        out += &format!(" {}", hex(body));
+    }
+    out
 }
 
-/// Checks each header line of a complete head for what RFC 9112 forbids and
-/// httparse may let through: obs-fold, whitespace before the colon, a bare CR.
-fn raw_head_violation(raw: &[u8]) -> Option<HttpError> {
-    let mut lines = raw.split(|&b| b == b'\n');
-    lines.next(); // the request line, checked by httparse
-    for line in lines {
+/// A request-line that follows the grammar.
+#[derive(Debug, Clone, Copy)]
+struct RequestLine<'a> {
+    method: &'a str,
+    target: &'a str,
+    form: grammar::TargetForm,
+    /// 0 for HTTP/1.0; 1 for HTTP/1.1 and any later 1.x.
+    version_minor: u8,
+}
+
+/// RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`
+/// (without its CRLF): exactly one SP between the parts, `method = token`,
+/// a request-target of the form the method allows (§3.2), and
+/// `HTTP-version = "HTTP/" DIGIT "." DIGIT` (§2.3).
+fn request_line(line: &[u8]) -> Result<RequestLine<'_>, HttpError> {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(err(400, "malformed request line"));
+    };
+    if !grammar::is_token(method) {
+        return Err(err(400, "malformed method"));
+    }
+    // RFC 9110 §2.5: a higher minor version of a major we speak is served
+    // as the highest we implement (1.1); another major is 505.
+    let version_minor = match grammar::http_version(version) {
+        Some((1, 0)) => 0,
+        Some((1, _)) => 1,
+        Some(_) => return Err(err(505, "HTTP version not supported")),
+        None => return Err(err(400, "malformed HTTP version")),
+    };
+    let form = grammar::target_form(target).ok_or(err(400, "malformed request-target"))?;
+    // §3.2.3: authority-form only (and always) for CONNECT; §3.2.4:
+    // asterisk-form only for OPTIONS.
+    let allowed = match form {
+        grammar::TargetForm::Authority => method == b"CONNECT",
+        _ if method == b"CONNECT" => false,
+        grammar::TargetForm::Asterisk => method == b"OPTIONS",
+        _ => true,
+    };
+    if !allowed {
+        return Err(err(400, "request-target form not allowed for this method"));
+    }
+    // Tokens and the target forms are ASCII: these conversions cannot fail.
+    let text = |v| std::str::from_utf8(v).map_err(|_| err(400, "malformed request line"));
+    Ok(RequestLine { method: text(method)?, target: text(target)?, form, version_minor })
+}
+
+/// Checks each header line (the field section after the request-line) for
+/// what RFC 9112 forbids and httparse may let through, with a reason that
+/// says which rule: obs-fold (§5.2: a server may reject it; we do, with
+/// 400), whitespace before the colon (§5.1: a server MUST reject it with 400).
+fn raw_head_violation(fields: &[u8]) -> Option<HttpError> {
+    for line in fields.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
-        }
-        if line.contains(&b'\r') {
-            return Some(err(400, "bare CR in the head"));
         }
         if line[0] == b' ' || line[0] == b'\t' {
             return Some(err(400, "obsolete line folding"));

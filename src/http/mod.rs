@@ -5,6 +5,7 @@
 pub(crate) mod accept;
 pub(crate) mod client;
 pub(crate) mod conn;
+pub(crate) mod grammar;
 pub(crate) mod h1;
 pub(crate) mod request;
 pub(crate) mod response;

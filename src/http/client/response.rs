@@ -4,12 +4,15 @@
 //! Content-Length; else until the connection closes). Bytes in, events out;
 //! no socket, no clock.
 
+use crate::http::grammar;
 use crate::http::h1::{ChunkError, ChunkStep, ChunkedBody};
 
 /// Longest response head accepted.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Most header lines in a response head.
 pub(crate) const MAX_HEADERS: usize = 128;
+/// Most interim (1xx) responses before the final one.
+const MAX_INTERIM: u32 = 32;
 
 /// How the body of a response is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,8 @@ pub(crate) struct ResponseDecoder {
     head_request: bool,
     /// A 101 is a final response (WebSocket handshakes).
     upgrade: bool,
+    /// Interim responses skipped so far.
+    interim: u32,
 }
 
 fn protocol<T>(why: impl Into<String>) -> Result<T, DecodeError> {
@@ -88,7 +93,7 @@ fn protocol<T>(why: impl Into<String>) -> Result<T, DecodeError> {
 
 impl ResponseDecoder {
     pub(crate) fn new(head_request: bool, upgrade: bool) -> ResponseDecoder {
-        ResponseDecoder { state: State::Head { searched: 0 }, head_request, upgrade }
+        ResponseDecoder { state: State::Head { searched: 0 }, head_request, upgrade, interim: 0 }
     }
 
     /// Decodes from the start of `buf`; returns the bytes used and the event.
@@ -161,8 +166,7 @@ impl ResponseDecoder {
     fn decode_head(&mut self, buf: &[u8], searched: usize) -> Result<(usize, Event), DecodeError> {
         // Find the end of the head first (resuming where the last call
         // stopped), so a head arriving in pieces costs linear time.
-        let from = searched.saturating_sub(3);
-        let Some(end) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|p| from + p + 4) else {
+        let Some(end) = grammar::head_end(buf, searched) else {
             if buf.len() > MAX_HEAD {
                 return protocol("response head too large");
             }
@@ -172,32 +176,62 @@ impl ResponseDecoder {
         if end > MAX_HEAD {
             return protocol("response head too large");
         }
+        let raw = &buf[..end];
+        // RFC 9112 §2.2: CRLF only; a bare CR or LF could make the head end
+        // elsewhere for another reader.
+        if let Err(why) = grammar::crlf_lines(raw) {
+            return protocol(format!("{why} in the response head"));
+        }
+        let line_end = raw.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+        let (version_minor, status, reason) = status_line(&raw[..line_end])?;
+        // The field lines: httparse, told to take obs-fold (RFC 9112 §5.2: a
+        // user agent MUST replace each obs-fold with SP before reading the
+        // value; done below) and nothing else it could be lenient about.
+        // (httparse reads only 1.0 and 1.1: a later 1.x, checked above, is
+        // handed to it as 1.1.)
+        let patched;
+        let raw = if &raw[5..8] == b"1.0" || &raw[5..8] == b"1.1" {
+            raw
+        } else {
+            patched = [b"HTTP/1.1".as_slice(), &raw[8..]].concat();
+            &patched[..]
+        };
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
-        match resp.parse(&buf[..end]) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return protocol("incomplete response head"),
+        let mut config = httparse::ParserConfig::default();
+        config.allow_obsolete_multiline_headers_in_responses(true);
+        match config.parse_response(&mut resp, raw) {
+            Ok(httparse::Status::Complete(n)) if n == end => {}
+            Ok(_) => return protocol("malformed response head"),
             Err(httparse::Error::TooManyHeaders) => return protocol("too many response headers"),
             Err(e) => return protocol(format!("malformed response head: {e}")),
         }
-        let status = resp.code.unwrap_or(0);
-        let version_minor = resp.version.unwrap_or(1);
-        if !(100..=999).contains(&status) {
-            return protocol(format!("bad status code {status}"));
-        }
         if (100..200).contains(&status) && !(status == 101 && self.upgrade) {
-            // Interim (100 Continue, 103 Early Hints, a 101 not asked for):
-            // skipped, the final response follows.
+            // Interim (100 Continue, 103 Early Hints): skipped, the final
+            // response follows (RFC 9110 §15.2). A 101 not asked for is not
+            // one to skip: the server switched protocols under us.
             if status == 101 {
                 return protocol("101 Switching Protocols to a request that did not ask to upgrade");
+            }
+            self.interim += 1;
+            if self.interim > MAX_INTERIM {
+                return protocol("too many interim responses");
             }
             self.state = State::Head { searched: 0 };
             return Ok((end, Event::NeedMore));
         }
-        let reason = resp.reason.unwrap_or("").to_owned();
-        let headers: Vec<(String, Vec<u8>)> =
-            resp.headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect();
-        let mut head = ResponseHead { status, reason, version_minor, headers, framing: Framing::None, keep_alive: true };
+        let mut fields = Vec::with_capacity(resp.headers.len());
+        for h in resp.headers.iter() {
+            // RFC 9112 §5.2: obs-fold (CRLF then SP/HTAB) becomes SP.
+            let value: Vec<u8> = h.value.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
+            let value = grammar::trim_ows(&value).to_vec();
+            // RFC 9110 §5.1 field-name = token, §5.5 field-value characters.
+            if !grammar::is_token(h.name.as_bytes()) || !grammar::is_field_value(&value) {
+                return protocol(format!("malformed response header {:?}", h.name));
+            }
+            fields.push((h.name.to_owned(), value));
+        }
+        let mut head = ResponseHead { status, reason, version_minor, headers: fields, framing: Framing::None, keep_alive: true };
         head.framing = self.framing(&head)?;
         head.keep_alive = keep_alive(&head) && head.framing != Framing::UntilClose && status != 101;
         self.state = match head.framing {
@@ -209,52 +243,87 @@ impl ResponseDecoder {
         Ok((end, Event::Head(head)))
     }
 
+    /// RFC 9112 §6.3: how the body is delimited. Where the RFC lets a client
+    /// pick one reading of conflicting framing, we refuse the response (a
+    /// hostile server must not steer what we take as the body, or the start
+    /// of the next response on a kept-alive connection).
     fn framing(&self, head: &ResponseHead) -> Result<Framing, DecodeError> {
         let status = head.status;
+        // §6.3 ¶1: no body for HEAD, 1xx, 204, 304, whatever the headers say.
         if self.head_request || (100..200).contains(&status) || status == 204 || status == 304 {
             return Ok(Framing::None);
         }
-        let mut te_seen = false;
-        let mut chunked_last = false;
+        let mut te_lines = 0;
+        let mut codings = Vec::new();
         for (name, value) in &head.headers {
             if name.eq_ignore_ascii_case("transfer-encoding") {
-                te_seen = true;
-                for coding in value.split(|&b| b == b',') {
-                    let coding = coding.trim_ascii();
-                    if !coding.is_empty() {
-                        chunked_last = coding.eq_ignore_ascii_case(b"chunked");
-                    }
+                te_lines += 1;
+                if let Err(why) = grammar::transfer_codings(value, &mut codings) {
+                    return protocol(why);
                 }
             }
         }
-        if te_seen {
-            // §6.3: chunked last → chunked; any other final coding → read
-            // until close. Content-Length is ignored either way.
-            return Ok(if chunked_last { Framing::Chunked } else { Framing::UntilClose });
-        }
-        let mut length: Option<u64> = None;
-        for (name, value) in &head.headers {
-            if !name.eq_ignore_ascii_case("content-length") {
-                continue;
+        let length = grammar::content_length(
+            head.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.as_slice()),
+        );
+        if te_lines > 0 {
+            // §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+            if head.version_minor == 0 {
+                return protocol("Transfer-Encoding in an HTTP/1.0 response");
             }
-            for part in value.split(|&b| b == b',') {
-                let part = part.trim_ascii();
-                let n = std::str::from_utf8(part)
-                    .ok()
-                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|s| s.parse::<u64>().ok());
-                let Some(n) = n else { return protocol("malformed Content-Length") };
-                if length.is_some_and(|l| l != n) {
-                    return protocol("conflicting Content-Length values");
-                }
-                length = Some(n);
+            // §6.3 ¶3: Transfer-Encoding overrides Content-Length, and the
+            // message "ought to be handled as an error": it is one here.
+            if !matches!(length, Ok(None)) {
+                return protocol("both Transfer-Encoding and Content-Length");
             }
+            // §7: chunked once, last, without parameters. A chunked body
+            // under another coding, or any coding we do not decode, is
+            // refused rather than read until close (§6.3 ¶4) and handed over
+            // still encoded.
+            return match codings.as_slice() {
+                [only] if only.name == b"chunked" && !only.params => Ok(Framing::Chunked),
+                _ if codings.iter().filter(|c| c.name == b"chunked").count() > 1 => protocol("chunked applied more than once"),
+                _ => protocol("unsupported transfer coding in the response"),
+            };
         }
-        Ok(match length {
-            Some(n) => Framing::Length(n),
-            None => Framing::UntilClose,
-        })
+        // §6.3 ¶5, RFC 9110 §8.6: a list of identical values is one value.
+        match length {
+            Ok(Some(n)) => Ok(Framing::Length(n)),
+            Ok(None) => Ok(Framing::UntilClose),
+            Err(why) => protocol(why),
+        }
     }
+}
+
+/// RFC 9112 §4: `status-line = HTTP-version SP status-code SP [ reason-phrase ]`
+/// (without its CRLF), `status-code = 3DIGIT`,
+/// `reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )`. The SP before an
+/// empty reason is required. (version minor, status, reason)
+fn status_line(line: &[u8]) -> Result<(u8, u16, String), DecodeError> {
+    let bad = || protocol(format!("malformed status line {:?}", String::from_utf8_lossy(&line[..line.len().min(64)])));
+    if line.len() < 13 || line[8] != b' ' || line[12] != b' ' {
+        return bad();
+    }
+    // RFC 9110 §2.5: a later 1.x is read as 1.1; another major is not HTTP/1.
+    let version_minor = match grammar::http_version(&line[..8]) {
+        Some((1, 0)) => 0,
+        Some((1, _)) => 1,
+        _ => return bad(),
+    };
+    let code = &line[9..12];
+    if !code.iter().all(u8::is_ascii_digit) {
+        return bad();
+    }
+    let status = code.iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+    // RFC 9110 §15: a status code below 100 has no class to fall back on.
+    if status < 100 {
+        return protocol(format!("bad status code {status}"));
+    }
+    let reason = &line[13..];
+    if !reason.iter().all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80) {
+        return bad();
+    }
+    Ok((version_minor, status, String::from_utf8_lossy(reason).into_owned()))
 }
 
 fn keep_alive(head: &ResponseHead) -> bool {
@@ -353,7 +422,6 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi", b"hi", false),
             (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", b"", true),
             (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", b"", true),
-            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabcdef", b"abcdef", false),
         ];
         for (bytes, want, ka) in cases {
             for step in [1, 2, 3, 7, 64, 4096] {
@@ -385,6 +453,134 @@ mod tests {
         assert_eq!(run(b"HTTP/1.1 200 O", 4, false).unwrap_err(), DecodeError::Closed { body: false });
         let huge = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &vec![b'a'; MAX_HEAD], b"\r\n\r\n"].concat();
         assert!(matches!(run(&huge, 1000, false), Err(DecodeError::Protocol(_))));
+    }
+
+    fn refused(bytes: &[u8]) -> bool {
+        matches!(run(bytes, 4096, false), Err(DecodeError::Protocol(_)))
+    }
+
+    fn body_of(bytes: &[u8]) -> Vec<u8> {
+        run(bytes, 4096, false).unwrap_or_else(|e| panic!("{e:?} for {:?}", String::from_utf8_lossy(bytes))).1
+    }
+
+    // RFC 9112 §4 status-line.
+    #[test]
+    fn status_line_rule() {
+        let line = |l: &[u8]| {
+            let mut r = l.to_vec();
+            r.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+            run(&r, 4096, false).map(|(h, _)| (h.version_minor, h.status, h.reason))
+        };
+        assert_eq!(line(b"HTTP/1.1 200 OK"), Ok((1, 200, "OK".into())));
+        assert_eq!(line(b"HTTP/1.1 200 "), Ok((1, 200, "".into())), "empty reason");
+        assert_eq!(line(b"HTTP/1.0 404 Not  Found\t!"), Ok((0, 404, "Not  Found\t!".into())));
+        assert_eq!(line(b"HTTP/1.1 200 \xc3\xa9t\xe9"), Ok((1, 200, "\u{e9}t\u{fffd}".into())), "obs-text");
+        assert_eq!(line(b"HTTP/1.9 200 OK"), Ok((1, 200, "OK".into())), "a later 1.x is read as 1.1");
+        assert_eq!(line(b"HTTP/1.1 599 x"), Ok((1, 599, "x".into())));
+        for bad in [
+            &b"HTTP/1.1 200"[..], b"HTTP/1.1  200 OK", b"HTTP/1.1 20 OK", b"HTTP/1.1 2000 OK", b"HTTP/1.1 099 Low", b"HTTP/1.1 2a0 OK",
+            b"http/1.1 200 OK", b"HTTP/2.0 200 OK", b"HTTP/0.9 200 OK", b"HTTP/1.1 200 O\x01K", b"HTTP/1.1 200 O\x7fK", b" HTTP/1.1 200 OK",
+            b"HTTP/1.1\t200 OK", b"ICY 200 OK", b"HTTP/1.10 200 OK",
+        ] {
+            assert!(matches!(line(bad), Err(DecodeError::Protocol(_))), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(refused(b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), "no empty line before a status-line");
+    }
+
+    // RFC 9112 §2.2: CRLF only.
+    #[test]
+    fn line_ending_rule() {
+        for bad in [
+            &b"HTTP/1.1 200 OK\nContent-Length: 3\r\n\r\nabc"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\n\nabc",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\nabc",
+            b"HTTP/1.1 200 OK\r\nX: a\rContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\rContent-Length: 3\r\n\r\nabc",
+        ] {
+            assert!(refused(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    // RFC 9112 §5: field lines; §5.2 obs-fold is unfolded by a user agent.
+    #[test]
+    fn field_line_rule() {
+        let (h, body) = run(b"HTTP/1.1 200 OK\r\nX-Fold: a\r\n  b\r\n\tc\r\nContent-Length: 2\r\nX-Obs: \x80\xff\r\n\r\nhi", 3, false).unwrap();
+        assert_eq!(h.header("x-fold"), Some(&b"a    b  \tc"[..]));
+        assert_eq!(h.header("x-obs"), Some(&b"\x80\xff"[..]));
+        assert_eq!(body, b"hi");
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nabc"[..],
+            b"HTTP/1.1 200 OK\r\nX Y: 1\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\n Content-Length: 3\r\n\r\nabc",
+        ] {
+            assert!(refused(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    // RFC 9112 §6.1, §6.3, §7: Transfer-Encoding in a response.
+    #[test]
+    fn transfer_encoding_rule() {
+        for te in ["chunked", "Chunked", " , chunked ,", "CHUNKED"] {
+            let r = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+            assert_eq!(body_of(r.as_bytes()), b"abc", "{te:?}");
+        }
+        for te in ["gzip", "gzip, chunked", "chunked, gzip", "chunked, chunked", "chunked;a=1", "identity", "\"chunked\"", "chun ked", ""] {
+            let r = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+            assert!(refused(r.as_bytes()), "{te:?}");
+        }
+        assert!(refused(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
+        assert!(refused(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc"));
+        assert!(refused(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\nabc"));
+        assert!(refused(b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
+    }
+
+    // RFC 9110 §8.6 Content-Length in a response.
+    #[test]
+    fn content_length_rule() {
+        for cl in ["3", "003", "3, 3", "3,,3,", "3\r\nContent-Length: 3"] {
+            let r = format!("HTTP/1.1 200 OK\r\nContent-Length: {cl}\r\n\r\nabcEXTRA");
+            let (h, body) = run(r.as_bytes(), 4096, false).unwrap_or_else(|e| panic!("{cl:?}: {e:?}"));
+            assert_eq!((h.framing, body.as_slice()), (Framing::Length(3), &b"abc"[..]), "{cl:?}");
+        }
+        for cl in ["3, 4", "", " , ", "+3", "-3", "3 3", "0x3", "3a", "18446744073709551616", "3\r\nContent-Length: 4"] {
+            let r = format!("HTTP/1.1 200 OK\r\nContent-Length: {cl}\r\n\r\nabc");
+            assert!(refused(r.as_bytes()), "{cl:?}");
+        }
+    }
+
+    // RFC 9112 §7.1: the chunked body, the same decoder as the server's.
+    #[test]
+    fn chunked_rule() {
+        let chunked = |b: &[u8]| [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".as_slice(), b].concat();
+        assert_eq!(body_of(&chunked(b"3;a=\"x;y\"\r\nabc\r\n2 ; b\r\nde\r\n0\r\nT: 1\r\n\r\n")), b"abcde");
+        for bad in [&b"3 \r\nabc\r\n0\r\n\r\n"[..], b"+3\r\nabc\r\n0\r\n\r\n", b"3\r\nabcd\r\n0\r\n\r\n", b"3;\r\nabc\r\n0\r\n\r\n", b"0\r\nBad Trailer\r\n\r\n", b"3\nabc\r\n0\r\n\r\n"] {
+            assert!(refused(&chunked(bad)), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    // RFC 9110 §15.2: interim responses; §6.3 ¶1: bodiless responses.
+    #[test]
+    fn interim_and_bodiless_rule() {
+        let (h, body) = run(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 5, false).unwrap();
+        assert_eq!((h.status, body.as_slice()), (200, &b"ok"[..]));
+        assert!(refused(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"), "101 not asked for");
+        let many = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM as usize + 1);
+        assert!(refused(&[many.as_slice(), b"HTTP/1.1 204 No Content\r\n\r\n"].concat()), "endless interim responses");
+        for r in [
+            &b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"[..],
+            b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            let mut d = ResponseDecoder::new(false, false);
+            let (used, ev) = d.decode(r).unwrap();
+            assert_eq!(used, r.len());
+            assert!(matches!(ev, Event::Head(h) if h.framing == Framing::None));
+            assert_eq!(d.decode(b"").unwrap(), (0, Event::End));
+        }
+        let mut d = ResponseDecoder::new(true, false);
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n";
+        assert!(matches!(d.decode(r).unwrap(), (n, Event::Head(h)) if n == r.len() && h.framing == Framing::None), "HEAD");
     }
 
     #[test]
