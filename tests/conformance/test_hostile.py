@@ -148,6 +148,11 @@ def assert_others_served(port: int):
     assert time.monotonic() - t < 1.0
 
 
+def report(case: str, grown: float, sent: int = 0):
+    """The figure for docs/ARCHITECTURE.md's table (seen with pytest -s)."""
+    print(f"\nHOSTILE {os.environ.get('SQUALL_DEMO', 'C demo')}: {case}: grew {grown:.1f} MiB, {sent / MIB:.1f} MiB taken")
+
+
 def check_stopped(how: str, sent: int, offered: int):
     assert how in ("blocked", "closed"), f"the server kept reading: {sent} of {offered} bytes taken ({how})"
 
@@ -165,6 +170,7 @@ def test_a_ping_flood_from_a_peer_that_never_reads(demo, payload):
     offered = 400 * MIB
     sent, how = flood(ws.sock, ping * max(1, (64 << 10) // len(ping)), offered, 20)
     grown = w.grown_mib()
+    report(f"ping flood ({len(payload)}-byte pings)", grown, sent)
     check_stopped(how, sent, offered)
     assert grown < 24, f"grew {grown:.1f} MiB from {sent / MIB:.1f} MiB of pings"
     assert_others_served(demo.port)
@@ -182,6 +188,7 @@ def test_a_flood_of_empty_messages_from_a_peer_that_never_reads(demo, opcode, pa
     offered = 400 * MIB
     sent, how = flood(ws.sock, msg * ((64 << 10) // len(msg)), offered, 20)
     grown = w.grown_mib()
+    report(f"empty messages to {path}", grown, sent)
     check_stopped(how, sent, offered)
     assert grown < 24, f"grew {grown:.1f} MiB from {sent / MIB:.1f} MiB of empty messages"
     assert_others_served(demo.port)
@@ -196,6 +203,7 @@ def test_a_flood_of_tiny_messages_from_a_peer_that_never_reads(demo):
     offered = 400 * MIB
     sent, how = flood(ws.sock, msg * ((64 << 10) // len(msg)), offered, 20)
     grown = w.grown_mib()
+    report("2-byte messages", grown, sent)
     check_stopped(how, sent, offered)
     assert grown < 24, f"grew {grown:.1f} MiB from {sent / MIB:.1f} MiB of tiny messages"
     assert_others_served(demo.port)
@@ -211,6 +219,7 @@ def test_large_messages_from_a_peer_that_never_reads(demo):
     offered = 400 * MIB
     sent, how = flood(ws.sock, frame(BINARY, b"s" * MIB), offered, 20)
     grown = w.grown_mib()
+    report("1 MiB messages", grown, sent)
     check_stopped(how, sent, offered)
     assert grown < 48, f"grew {grown:.1f} MiB from {sent / MIB:.1f} MiB of 1 MiB messages"
     assert_others_served(demo.port)
@@ -232,6 +241,7 @@ def test_pipelined_large_bodies_from_a_peer_that_never_reads(demo):
     offered = 32 * len(req)
     sent, how = flood(s, req, offered, 30)
     grown = w.grown_mib()
+    report("32 pipelined 8 MiB POSTs", grown, sent)
     check_stopped(how, sent, offered)
     # one body being read, one held by its handler, one echoed response
     # queued, and what the front copies on the way
@@ -256,6 +266,7 @@ def test_many_slow_uploads(demo):
         time.sleep(0.05)
     assert_others_served(demo.port)
     grown = w.grown_mib()
+    report("200 slow uploads", grown)
     # 200 × 20 KiB received, with the buffers they fill
     assert grown < 32, f"grew {grown:.1f} MiB for 200 slow uploads"
     for s in socks:
@@ -277,6 +288,7 @@ def test_half_open_connections():
             socks.append(s)
         assert_others_served(d.port)
         grown = w.grown_mib()
+        report("300 half-open connections", grown)
         assert grown < 16, f"grew {grown:.1f} MiB for 300 half-open connections"
         deadline = time.monotonic() + 10
         for s in socks:
@@ -300,6 +312,8 @@ def test_half_open_connections():
 
 # ---- all at once -----------------------------------------------------------------
 
+@pytest.mark.skipif(os.environ.get("SQUALL_IO_THREADS") == "0",
+                    reason="run once per front, with its reactor thread (the memory rules do not depend on it)")
 def test_a_thousand_hostile_connections_at_once():
     """250 ping flooders, 250 empty-message flooders, 250 half-open
     connections and 250 slow uploads, each flood bounded: the server's
@@ -323,13 +337,14 @@ def test_a_thousand_hostile_connections_at_once():
                 s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\n\r\nabc" if kind == 3
                           else b"GET / HTTP/1.1\r\nHost: x\r\n")
                 socks.append((s, None))
-        # Each flooder offers up to 1 MiB, without ever blocking the test.
+        # Each flooder offers up to 256 KiB (64 MiB of empty frames in all:
+        # 11 million frames to parse), without ever blocking the test.
         offered = {id(s): 0 for s, _ in socks}
         end = time.monotonic() + 8
         while time.monotonic() < end:
             busy = False
             for s, chunk in socks:
-                if chunk is None or offered[id(s)] >= MIB:
+                if chunk is None or offered[id(s)] >= 256 << 10:
                     continue
                 try:
                     offered[id(s)] += s.send(chunk)
@@ -338,29 +353,32 @@ def test_a_thousand_hostile_connections_at_once():
                     pass
             if not busy:
                 break
-        # The offenders' queued work (parsing half a gigabyte of empty
-        # frames, echoing what the host took) is CPU the server must spend
-        # on two cores: the first answer to a well-behaved client waits for
-        # the reactor's current turn and the host's queue (measured 6 s with
-        # the C demo, see the closing figures); once the offenders are
-        # gone, latency is back to normal.
+        # The offenders' queued work (parsing millions of empty frames,
+        # echoing what the host took) is CPU the server must spend on two
+        # cores: the first answer to a well-behaved client waits for the
+        # reactor's current turn and the host's queue (docs/ARCHITECTURE.md,
+        # "What a peer can make us hold", has the figures); once the
+        # offenders are gone, latency is back to normal.
         t = time.monotonic()
         assert get(d.port, "/", timeout=60) == 200
         first = time.monotonic() - t
         grown = w.grown_mib()
         total = sum(offered.values()) / MIB
-        print(f"1,000 hostile connections: {total:.0f} MiB offered, grew {grown:.1f} MiB, first answer {first:.2f} s")
+        report(f"1,000 connections, first answer after {first:.2f} s", grown, int(total * MIB))
         assert first < 30, f"a well-behaved request waited {first:.1f} s"
         # 500 flooders, each paused with at most 1 MiB of events for the
         # host and 1 MiB of output, most of it less
-        assert grown < 384, f"grew {grown:.1f} MiB for 1,000 hostile connections ({total:.0f} MiB offered)"
+        assert grown < 256, f"grew {grown:.1f} MiB for 1,000 hostile connections ({total:.0f} MiB offered)"
         # The offenders leave: what they queued is dropped or finished, and
         # the server is back to normal.
         for s, _ in socks:
             s.close()
         deadline = time.monotonic() + 60
         while True:
-            lat = echo_latencies(d.port, 10)
+            try:
+                lat = echo_latencies(d.port, 10)
+            except OSError:  # still busy: a handshake that timed out
+                lat = [60.0]
             if statistics.median(lat) < 0.1 or time.monotonic() > deadline:
                 break
             time.sleep(1)
