@@ -261,8 +261,10 @@ def _decode_rfc2231(value: str) -> str:
         charset, lang, encoded = value.split("'", 2)
     raw = urllib.parse.unquote_to_bytes(encoded)
     try:
-        return raw.decode(charset or "utf-8")
-    except (LookupError, UnicodeDecodeError):
+        # octets that are not valid in the charset become U+FFFD (as in
+        # the email package, and so in Tornado)
+        return raw.decode(charset or "utf-8", "replace")
+    except LookupError:
         return raw.decode("latin-1")
 
 
@@ -498,10 +500,26 @@ def parse_multipart_form_data(boundary: bytes, data: bytes, arguments: dict[str,
         end = data.find(delimiter, start)
         if end < 0:
             raise HTTPInputError("Invalid multipart/form-data: no final boundary")
+        after = data[end + len(delimiter):end + len(delimiter) + 2]
+        if after not in (b"\r\n", b"--"):
+            raise HTTPInputError("Invalid multipart/form-data: junk after a boundary")
         if len(parts) >= config.max_parts:
             raise HTTPInputError("multipart/form-data has too many parts")
-        parts.append(_parse_part(data[start:end], config))
+        raw = data[start:end]
+        # The boundary must not occur in a part (RFC 2046 5.1.1). A line
+        # "--boundary" after a bare LF or CR, or a part that ends in
+        # "--boundary", is not our delimiter, but a reader that splits on
+        # "--boundary" CRLF sees a part boundary there: refused rather
+        # than read one way here and another way elsewhere.
+        if (raw + b"\r\n").find(dash_boundary + b"\r\n") >= 0:
+            raise HTTPInputError("Invalid multipart/form-data: boundary inside a part")
+        parts.append(_parse_part(raw, config))
         pos = end + len(delimiter)
+    # The epilogue is ignored (RFC 2046 5.1.1), but another close delimiter
+    # in it would be the end of the body for a reader that looks for the
+    # last one: refused for the same reason.
+    if data.find(dash_boundary, pos - len(dash_boundary) + 1) >= 0:
+        raise HTTPInputError("Invalid multipart/form-data: boundary after the close delimiter")
     # All parts read: only now is anything handed over.
     for name, upload, value in parts:
         if upload is None:
@@ -513,7 +531,11 @@ def parse_multipart_form_data(boundary: bytes, data: bytes, arguments: dict[str,
 def _parse_part(raw: bytes, config: ParseMultipartConfig) -> tuple[str, Optional[HTTPFile], bytes]:
     end_of_headers = raw.find(b"\r\n\r\n")
     if end_of_headers < 0:
-        raise HTTPInputError("multipart/form-data missing headers")
+        # RFC 2046 5.1.1: body-part := MIME-part-headers [CRLF *OCTET], so a
+        # part may end with its header section (its content is empty).
+        if not raw.endswith(b"\r\n"):
+            raise HTTPInputError("multipart/form-data missing headers")
+        end_of_headers = len(raw) - 2
     if end_of_headers > config.max_part_header_size:
         raise HTTPInputError("multipart/form-data part header too large")
     try:
@@ -530,7 +552,7 @@ def _parse_part(raw: bytes, config: ParseMultipartConfig) -> tuple[str, Optional
     name = params.get("name")
     if not name:
         raise HTTPInputError("multipart/form-data missing name")
-    value = raw[end_of_headers + 4:]
+    value = raw[end_of_headers + 4:]  # empty when the part ends with its headers
     filename = params.get("filename")
     if filename:
         ctype = headers.get("Content-Type", "application/unknown")

@@ -192,11 +192,14 @@ def test_multipart():
 
 
 def test_multipart_epilogue_and_boundary_text_in_content():
-    body = multipart("b", [("Content-Disposition: form-data; name=x", b"v")]) + b"epilogue --b\r\n junk"
+    body = multipart("b", [("Content-Disposition: form-data; name=x", b"v")]) + b"epilogue - b\r\n junk"
     assert parse("multipart/form-data; boundary=b", body) == ({"x": [b"v"]}, {})
-    # a part body that merely contains the boundary text mid-line is kept
-    body = multipart("b", [("Content-Disposition: form-data; name=x", b"a--b c\n--b")])
-    assert parse("multipart/form-data; boundary=b", body)[0] == {"x": [b"a--b c\n--b"]}
+    # a part body that merely contains the boundary text, not as a line of its own, is kept
+    body = multipart("b", [("Content-Disposition: form-data; name=x", b"a--b c\n--bc")])
+    assert parse("multipart/form-data; boundary=b", body)[0] == {"x": [b"a--b c\n--bc"]}
+    # a part may end with its header section: its content is empty (RFC 2046 5.1.1)
+    body = b"--b\r\nContent-Disposition: form-data; name=x\r\n\r\n--b--"
+    assert parse("multipart/form-data; boundary=b", body)[0] == {"x": [b""]}
     # no parts at all
     assert parse("multipart/form-data; boundary=b", b"--b--") == ({}, {})
     # part headers are UTF-8 text: a non-ASCII filename is fine, so is a tab
@@ -231,7 +234,12 @@ MALFORMED = [
     ("multipart/form-data; boundary=x", b"preamble\r\n" + multipart("x", [(cd(), b"v")]), "start with the boundary"),
     ("multipart/form-data; boundary=x", b"--x \r\n" + cd().encode() + b"\r\n\r\nv\r\n--x--", "junk after"),
     ("multipart/form-data; boundary=x", multipart("x", [(cd(), b"v\r\n--xy")]), "junk after"),
-    ("multipart/form-data; boundary=x", b"--x\r\nno headers end\r\n--x--", "missing headers"),
+    ("multipart/form-data; boundary=x", multipart("x", [(cd(), b"v\n--x\r\nw")]), "boundary inside a part"),
+    ("multipart/form-data; boundary=x", multipart("x", [(cd(), b"v\r--x")]), "boundary inside a part"),
+    ("multipart/form-data; boundary=x", multipart("x", [(cd(), b"v")]) + b"--x--", "after the close delimiter"),
+    ("multipart/form-data; boundary=x", b"--x--x--", "after the close delimiter"),
+    ("multipart/form-data; boundary=x", b"--x\r\nno headers end--x--", "no final boundary"),
+    ("multipart/form-data; boundary=x", b"--x\r\nno headers end\r\nx\r\n--x--", "missing headers"),
     ("multipart/form-data; boundary=x", b"--x\r\n\r\nv\r\n--x--", "missing headers"),
     ("multipart/form-data; boundary=x", multipart("x", [("Content-Type: text/plain", b"v")]), "Content-Disposition"),
     ("multipart/form-data; boundary=x", multipart("x", [(cd() + "\r\n" + cd("y"), b"v")]), "Content-Disposition"),
@@ -408,3 +416,154 @@ def test_module_attributes():
     assert "HTTPServerRequest" in httputil.__all__
     with pytest.raises(AttributeError):
         _ = httputil.NoSuchThing
+
+
+# --- differential: the same inputs to Tornado's parsers and ours ----------------------------
+
+# Where squall is stricter than Tornado 6.6 on purpose (Tornado accepts, squall refuses), each
+# with its rule; every other input must get the same decision, and the same result when both
+# accept. squall never accepts what Tornado refuses.
+STRICTER_THAN_TORNADO = {
+    # RFC 2046 5.1.1: a boundary is 1-70 bchars, not ending in a space (Tornado: any text)
+    "bad boundary",
+    # RFC 2046 5.1.1: "--boundary" must be followed by CRLF (or "--"); Tornado reads a
+    # delimiter with anything else after it as content of the part before
+    "junk after a boundary",
+    # a preamble: Tornado parses it as a first part, so a preamble that looks like a part is
+    # an argument there; refused here rather than guessed at
+    "does not start with the boundary",
+    # RFC 7578 4.2: each part has exactly one Content-Disposition (Tornado joins several)
+    "needs one Content-Disposition",
+    # RFC 2046 5.1.1: the boundary must not occur inside a part; "--boundary" after a bare
+    # LF or CR is a part boundary for Tornado (it splits on "--boundary" CRLF), content here:
+    # refused so that no two readers see different parts
+    "boundary inside a part",
+    # the epilogue is ignored, but Tornado ends the body at the *last* close delimiter and
+    # this parser at the first: a second one after it is refused for the same reason
+    "boundary after the close delimiter",
+}
+
+# Where squall follows the RFCs' case-insensitivity and Tornado does not: Tornado refuses,
+# squall accepts. These are the only inputs where squall is the more lenient.
+MORE_LENIENT_THAN_TORNADO = [
+    # RFC 2183 2.8 / RFC 2045 5.1: disposition type and parameter names are case-insensitive
+    ("multipart/form-data; boundary=b", multipart("b", [("Content-Disposition: Form-Data; name=x", b"v")])),
+    ("multipart/form-data; Boundary=b", multipart("b", [(cd(), b"v")])),
+    # Tornado's part count includes the empty text before the first delimiter, so it takes
+    # at most max_parts - 1 parts; squall takes max_parts
+    ("multipart/form-data; boundary=b", multipart("b", [(cd(f"f{i}"), b"v") for i in range(100)])),
+]
+
+
+def _outcome(fn):
+    try:
+        return "ok", fn()
+    except Exception as e:  # noqa: BLE001 - the exception's type is part of what is compared
+        return type(e).__name__, str(e)
+
+
+def _files(files):
+    return {k: [dict(f) for f in v] for k, v in files.items()}
+
+
+def _body_outcome(mod, ctype, body):
+    def run():
+        args, files = {}, {}
+        mod.parse_body_arguments(ctype, body, args, files)
+        return args, _files(files)
+    return _outcome(run)
+
+
+HEADER_INPUTS = [
+    "A: 1\r\nB: 2\r\n", "A: 1\nB: 2\n", "A: 1\r\n\r\nB: 2", "A:\r\n", "A: caf\xe9", "A: x \t y", "A:\t1\t",
+    "A: 1\rB: 2\r\n", "A: 1\r", "A: 1\r\r\n", "A: a\x00b", "A: a\x01b", "A: a\x7fb", "A: \u20ac", "A: \x85",
+    "A: 1\r\n folded", "A: 1\r\n\tfolded", " A: 1", "A 1", "A : 1", ": 1", "A(b): 1", "\xe9: 1", "A:: 1",
+    "", "\r\n", "\n\n", "A: 1\n\rB: 2", "A:\x0b1", "A: 1\x0c", "X-\u00e9: 1", "A: \"quoted\\\" x\"",
+    "!#$%&'*+-.^_`|~09az: v", "A: 1\r\n\r\n\r\n", "A: 1\r\n \r\n", "A: a\x1fb",
+]
+
+
+def test_differential_headers_against_tornado():
+    th = pytest.importorskip("tornado.httputil")
+    compared = 0
+    for text in HEADER_INPUTS:
+        ours = _outcome(lambda: sorted(HTTPHeaders.parse(text).get_all()))
+        theirs = _outcome(lambda: sorted(th.HTTPHeaders.parse(text).get_all()))
+        assert ours[0] in ("ok", "HTTPInputError"), (text, ours)
+        assert ours[0] == theirs[0], (text, ours, theirs)
+        if ours[0] == "ok":
+            assert ours[1] == theirs[1], text
+        compared += 1
+    assert compared == len(HEADER_INPUTS)
+
+
+MULTIPART_INPUTS = [(ctype, body) for ctype, body, _ in MALFORMED] + [
+    ('multipart/form-data; boundary="1234"', SAMPLE),
+    ("multipart/form-data; boundary=1234", SAMPLE),
+    ("multipart/form-data; boundary=b", b"--b--"),
+    ("multipart/form-data; boundary=b", b"--b--\r\nepilogue"),
+    ("multipart/form-data; boundary=b", multipart("b", [(cd(), b"v")]) + b"epilogue"),
+    ("multipart/form-data; boundary=b", multipart("b", [(cd(), b"a--b c")])),
+    ("multipart/form-data; boundary=b", multipart("b", [('Content-Disposition: form-data; name="f"; '
+                                                        'filename="\u20ac.txt"', b"e")])),
+    ("multipart/form-data; boundary=b", multipart("b", [(cd(f"f{i}"), b"v") for i in range(99)])),
+    ("multipart/form-data; boundary=b", multipart("b", [(cd(f"f{i}"), b"v") for i in range(101)])),
+    ("multipart/form-data; boundary=b", multipart("b", [(cd() + "\r\nX-Pad: " + "p" * 10240, b"v")])),
+    ("multipart/form-data; boundary=b", multipart("b", [(cd() + "\r\nX-Pad: " + "p" * 10100, b"v")])),
+    ("multipart/form-data; boundary=\"" + "y" * 70 + "\"", multipart("y" * 70, [(cd(), b"v")])),
+    ("application/x-www-form-urlencoded", b"a=1&b=&a=%C3%A9&c+d=x+y&caf\xc3\xa9=1&noval"),
+    ("application/x-www-form-urlencoded", b"a=%zz&b=%4&c=%&d=%ff%fe&%41%2B=%2b+&e=;f&&"),
+    ("application/x-www-form-urlencoded", b"&".join([b"a=1"] * 1000)),
+    ("application/x-www-form-urlencoded", b"&".join([b"a=1"] * 1001)),
+    ("application/x-www-form-urlencoded", b"&" * 1000),
+    ("text/plain", b"--b--"),
+] + MORE_LENIENT_THAN_TORNADO
+
+
+def _compare_bodies(th, inputs):
+    """Feeds each (content type, body) to both; returns the counts of agreements and of the
+    documented differences, and fails on any other disagreement."""
+    agree = stricter = lenient = 0
+    lenient_inputs = {(c, b) for c, b in MORE_LENIENT_THAN_TORNADO}
+    for ctype, body in inputs:
+        ours = _body_outcome(httputil, ctype, body)
+        theirs = _body_outcome(th, ctype, body)
+        assert ours[0] in ("ok", "HTTPInputError"), (ctype, body, ours)
+        if ours[0] == theirs[0] or (ours[0] != "ok" and theirs[0] != "ok"):
+            if ours[0] == "ok":
+                assert ours[1] == theirs[1], (ctype, body)
+            agree += 1
+        elif ours[0] == "ok":
+            assert (ctype, body) in lenient_inputs, ("squall accepts what Tornado refuses", ctype, body, theirs)
+            lenient += 1
+        else:
+            assert any(rule in ours[1] for rule in STRICTER_THAN_TORNADO), \
+                ("squall refuses what Tornado accepts, by no documented rule", ctype, body, ours)
+            stricter += 1
+    return agree, stricter, lenient
+
+
+def test_differential_bodies_against_tornado():
+    th = pytest.importorskip("tornado.httputil")
+    agree, stricter, lenient = _compare_bodies(th, MULTIPART_INPUTS)
+    assert lenient == len(MORE_LENIENT_THAN_TORNADO)
+    assert agree + stricter + lenient == len(MULTIPART_INPUTS) and agree > stricter
+
+
+def test_differential_generated_bodies_against_tornado():
+    th = pytest.importorskip("tornado.httputil")
+    rng = random.Random(16)
+    inputs = []
+    for _ in range(3000):
+        boundary = rng.choice(["1234", "----WebKitFormBoundary7MA4YWxkTrZu0gW", "x"])
+        alphabet = [b"\r\n", b"\r\n\r\n", b"--", b"\r", b"\n", b";", b'"', b"=", b":", b" ", b"\t", b"\x00",
+                    b"\xff", b"name=", b"filename=", b"form-data", b"Content-Disposition: ", b"Content-Type: ",
+                    b"--" + boundary.encode(), b"\r\n--" + boundary.encode() + b"\r\n"]
+        body = _mutate(rng, SAMPLE.replace(b"1234", boundary.encode()), alphabet)
+        ctype = rng.choice([f"multipart/form-data; boundary={boundary}",
+                            f'multipart/form-data; boundary="{boundary}"',
+                            "application/x-www-form-urlencoded"])
+        inputs.append((ctype, body))
+    agree, stricter, lenient = _compare_bodies(th, inputs)
+    assert lenient == 0 and agree + stricter == 3000
+    assert agree > 2000, (agree, stricter)
