@@ -567,3 +567,42 @@ def test_differential_generated_bodies_against_tornado():
     agree, stricter, lenient = _compare_bodies(th, inputs)
     assert lenient == 0 and agree + stricter == 3000
     assert agree > 2000, (agree, stricter)
+
+
+def test_differential_generated_header_blocks_against_tornado():
+    th = pytest.importorskip("tornado.httputil")
+    rng = random.Random(1616)
+    names = ["A", "X-Y", "content-type", "!#$%&'*+-.^_`|~", "", " A", "A ", "A(b)", "\xe9", "A\x00", "\tA"]
+    seps = [":", ": ", ":\t", " :", "", "::"]
+    chars = ["v", "1", " ", "\t", "\r", "\n", "\x00", "\x01", "\x0b", "\x7f", "\x85", "\xe9", "\u20ac", '"', ",", ";"]
+    ends = ["\r\n", "\r\n", "\n", "\r", "", "\r\r\n", "\n\r", "\r\n ", "\r\n\r\n"]
+    counts = {"ok": 0, "HTTPInputError": 0}
+    for _ in range(5000):
+        lines = []
+        for _ in range(rng.randrange(1, 4)):
+            clean = rng.random() < 0.5  # half the lines valid but for their terminator
+            name = "X-Y" if clean else rng.choice(names)
+            sep = ": " if clean else rng.choice(seps)
+            value = "".join(rng.choice(chars[:4] if clean else chars) for _ in range(rng.randrange(6)))
+            lines.append(name + sep + value + rng.choice(ends))
+        text = "".join(lines)
+        ours = _outcome(lambda: sorted(HTTPHeaders.parse(text).get_all()))
+        theirs = _outcome(lambda: sorted(th.HTTPHeaders.parse(text).get_all()))
+        assert ours[0] == theirs[0], (text, ours, theirs)
+        if ours[0] == "ok":
+            assert ours[1] == theirs[1], text
+        counts[ours[0]] += 1
+    assert counts["ok"] > 500 and counts["HTTPInputError"] > 500, counts
+
+
+def test_differential_query_strings_against_tornado():
+    te = pytest.importorskip("tornado.escape")
+    rng = random.Random(16)
+    pieces = [b"a", b"b", b"=", b"&", b"+", b"%", b"%2", b"%41", b"%zz", b"%ff", b"%C3%A9", b"\xe9", b";", b" "]
+    inputs = [b"", b"&&", b"a", b"a=", b"=b", b"a=1&a=2", b"&".join([b"x"] * 1000), b"&".join([b"x"] * 1001)]
+    inputs += [b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 20))) for _ in range(3000)]
+    for qs in inputs:
+        for blank in (True, False):
+            ours = _outcome(lambda: httputil.parse_qs_bytes(qs, keep_blank_values=blank, max_num_fields=1000))
+            theirs = _outcome(lambda: te.parse_qs_bytes(qs, keep_blank_values=blank, max_num_fields=1000))
+            assert ours[0] == theirs[0] and (ours[0] != "ok" or ours[1] == theirs[1]), (qs, ours, theirs)
