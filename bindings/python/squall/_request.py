@@ -122,11 +122,9 @@ class RequestHeaders:
 
 
 def _parse_qs(qs: str) -> dict[str, list[bytes]]:
-    out: dict[str, list[bytes]] = {}
-    if qs:
-        for k, v in urllib.parse.parse_qsl(qs, keep_blank_values=True, encoding="latin-1"):
-            out.setdefault(k, []).append(v.encode("latin-1"))
-    return out
+    """The query's arguments; too many fields raise ``HTTPInputError``."""
+    from . import httputil
+    return httputil.parse_query_arguments(qs)
 
 
 class HTTPServerRequest:
@@ -245,10 +243,13 @@ class HTTPServerRequest:
         args: dict[str, list[bytes]] = {}
         files: dict[str, list[Any]] = {}
         ctype = self.headers.get("Content-Type", "")
-        if ctype and self.method not in ("GET", "HEAD"):
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")) \
+                and self.method not in ("GET", "HEAD"):
             from . import httputil
             body = self.body
             if body:
+                # Raises HTTPInputError on a malformed body; nothing is
+                # kept then, so every later read raises again.
                 httputil.parse_body_arguments(ctype, body, args, files, self.headers)
         self._body_arguments, self._files = args, files
 

@@ -215,7 +215,7 @@ def _read_headers(resp: int) -> Any:
         if lib.sq_fetch_response_header_at(resp, i, byref(name), byref(value)) == b.SQ_OK:
             k = string_at(name.ptr, name.len).decode("latin-1")
             v = string_at(value.ptr, value.len).decode("latin-1") if value.len else ""
-            h.add(k, v)
+            h._add(k, v)  # the core has checked the grammar already
     return h
 
 

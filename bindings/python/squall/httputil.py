@@ -2,14 +2,17 @@
 multi-valued header dict, form-body parsing (urlencoded and
 multipart/form-data), cookie and header-parameter parsing, and small helpers.
 
-Bodies from clients are untrusted: ``parse_body_arguments`` and
-``parse_multipart_form_data`` never raise on malformed input; they log a
-warning on ``squall.general`` and keep what could be read.
+Input from clients is untrusted. Every parser here refuses malformed input
+whole, as Tornado 6.6 does: ``HTTPHeaders.parse``, ``parse_body_arguments``,
+``parse_multipart_form_data`` and ``parse_qs_bytes`` raise
+``HTTPInputError`` and leave the caller's dicts untouched (never a
+half-parsed body). ``squall.web`` answers such a request with 400.
 """
 from __future__ import annotations
 
 import calendar
 import collections.abc
+import dataclasses
 import datetime
 import email.utils
 import functools
@@ -24,14 +27,23 @@ __all__ = [
     "HTTPHeaders", "HTTPFile", "ObjectDict", "HTTPInputError", "HTTPOutputError",
     "parse_body_arguments", "parse_multipart_form_data", "url_concat", "format_timestamp",
     "parse_cookie", "parse_header", "responses", "split_host_and_port", "qs_to_qsl",
-    "HTTPServerRequest",
+    "HTTPServerRequest", "ParseMultipartConfig", "ParseUrlEncodedConfig", "ParseBodyConfig",
+    "set_parse_body_config", "parse_qs_bytes",
 ]
 
 gen_log = logging.getLogger("squall.general")
 
 _HTTP_WS = " \t"
-_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_BAD_VALUE_RE = re.compile(r"[\x00\r\n]")
+# RFC 9110 5.1: field-name = token; tchar as in 5.6.2.
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 5.5: field-value = *field-content, field-content = field-vchar
+# [ 1*( SP / HTAB / field-vchar ) field-vchar ], field-vchar = VCHAR / obs-text.
+# Header text arrives latin-1 decoded, so one character is one octet: anything
+# above U+00FF, any control (CR, LF and NUL included) and DEL is refused.
+_FIELD_VALUE_RE = re.compile(r"(?:[\x21-\x7e\x80-\xff](?:[\x20\x09\x21-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?")
+# The part headers of multipart/form-data are UTF-8 text (RFC 7578 4.2 lets a
+# filename be non-ASCII): every character but the controls (HTAB aside) and DEL.
+_FORBIDDEN_TEXT_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class HTTPInputError(Exception):
@@ -48,6 +60,20 @@ def _canonical(name: str) -> str:
     return "-".join(word.capitalize() for word in name.split("-"))
 
 
+def _lines(text: str) -> Iterator[str]:
+    """Splits on LF only, each line keeping its terminator (str.splitlines
+    would also split on a bare CR, which must stay in the line to be
+    refused)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end + 1]
+        start = end + 1
+
+
 class HTTPHeaders(collections.abc.MutableMapping):
     """Header names are case-insensitive and kept in canonical form
     (``Content-Type``). A name may have several values: ``add`` appends one,
@@ -60,14 +86,29 @@ class HTTPHeaders(collections.abc.MutableMapping):
         self._last: Optional[str] = None
         if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
             for name, value in args[0].get_all():
-                self.add(name, value)
+                self._add(name, value)
         else:
             self.update(*args, **kwargs)
 
     # --- multi-valued interface ---------------------------------------
 
     def add(self, name: str, value: str) -> None:
-        """Adds a value for ``name`` (keeping the ones already there)."""
+        """Adds a value for ``name`` (keeping the ones already there). A
+        name that is not a token or a value that is not an RFC 9110
+        field-value raises ``HTTPInputError``."""
+        self._add_checked(name, value, octets=True)
+
+    def _add_checked(self, name: str, value: str, octets: bool) -> None:
+        if not _TOKEN_RE.fullmatch(name):
+            raise HTTPInputError(f"invalid header name {name!r}")
+        if octets:
+            if not _FIELD_VALUE_RE.fullmatch(value):
+                raise HTTPInputError(f"invalid header value {value!r}")
+        elif _FORBIDDEN_TEXT_RE.search(value):
+            raise HTTPInputError(f"invalid header value {value!r}")
+        self._add(name, value)
+
+    def _add(self, name: str, value: str) -> None:
         key = _canonical(name)
         self._values.setdefault(key, []).append(value)
         self._last = key
@@ -85,38 +126,47 @@ class HTTPHeaders(collections.abc.MutableMapping):
                 yield name, value
 
     def parse_line(self, line: str) -> None:
-        """Adds one ``Name: value`` line. Folded (continuation) lines, lines
-        without a colon, bad names and values with CR/LF/NUL raise
+        """Adds one ``Name: value`` line (a trailing CRLF or LF is allowed;
+        an empty line adds nothing). Folded (continuation) lines, lines
+        without a colon, names that are not tokens and values outside the
+        RFC 9110 field-value grammar (a bare CR, NUL, other controls) raise
         ``HTTPInputError``."""
+        self._parse_line(line, octets=True)
+
+    def _parse_line(self, line: str, octets: bool) -> None:
+        # RFC 9112 2.2: a line ends with CRLF; a lone LF is accepted as the
+        # terminator. A CR anywhere else stays in the line and is refused
+        # by the field-value grammar below.
+        if line.endswith("\n"):
+            line = line[:-2] if line.endswith("\r\n") else line[:-1]
         if not line:
-            raise HTTPInputError("empty header line")
+            return
+        # RFC 9112 5.2: obs-fold is refused (a line starting with SP/HTAB).
         if line[0] in _HTTP_WS:
             raise HTTPInputError("header line cannot start with whitespace, folding not supported")
         name, colon, value = line.partition(":")
         if not colon:
             raise HTTPInputError("no colon in header line")
-        if not _TOKEN_RE.match(name):
-            raise HTTPInputError(f"invalid header name {name!r}")
-        value = value.strip(_HTTP_WS)
-        if _BAD_VALUE_RE.search(value):
-            raise HTTPInputError(f"invalid header value {value!r}")
-        self.add(name, value)
+        # RFC 9112 5.1: no whitespace between field-name and colon (the
+        # token check refuses it); OWS around the value is dropped.
+        self._add_checked(name, value.strip(_HTTP_WS), octets)
 
     @classmethod
     def parse(cls, headers: str) -> "HTTPHeaders":
         """Headers from their text (lines ended by CRLF or LF; blank lines
-        are skipped)::
+        are skipped); any malformed line raises ``HTTPInputError``::
 
             >>> h = HTTPHeaders.parse("Content-Type: text/html\\r\\nContent-Length: 42\\r\\n")
             >>> sorted(h.items())
             [('Content-Length', '42'), ('Content-Type', 'text/html')]
         """
+        return cls._parse(headers, octets=True)
+
+    @classmethod
+    def _parse(cls, headers: str, octets: bool) -> "HTTPHeaders":
         h = cls()
-        for line in headers.split("\n"):
-            if line.endswith("\r"):
-                line = line[:-1]
-            if line:
-                h.parse_line(line)
+        for line in _lines(headers):
+            h._parse_line(line, octets)
         return h
 
     # --- mapping interface --------------------------------------------
@@ -211,8 +261,10 @@ def _decode_rfc2231(value: str) -> str:
         charset, lang, encoded = value.split("'", 2)
     raw = urllib.parse.unquote_to_bytes(encoded)
     try:
-        return raw.decode(charset or "utf-8")
-    except (LookupError, UnicodeDecodeError):
+        # octets that are not valid in the charset become U+FFFD (as in
+        # the email package, and so in Tornado)
+        return raw.decode(charset or "utf-8", "replace")
+    except LookupError:
         return raw.decode("latin-1")
 
 
@@ -273,125 +325,239 @@ _parse_header = parse_header
 # --- bodies -------------------------------------------------------------------
 
 
-def _parse_qs_bytes(body: bytes) -> dict[str, list[bytes]]:
-    """Like Tornado: names are latin-1 decoded text, values stay bytes."""
+@dataclasses.dataclass
+class ParseMultipartConfig:
+    """Limits on ``multipart/form-data`` bodies (Tornado 6.5's names and
+    defaults): ``enabled=False`` refuses every multipart body,
+    ``max_parts`` bounds the number of parts, ``max_part_header_size`` the
+    octets of one part's header section."""
+
+    enabled: bool = True
+    max_parts: int = 100
+    max_part_header_size: int = 10 * 1024
+
+
+@dataclasses.dataclass
+class ParseUrlEncodedConfig:
+    """Limits on query strings and ``application/x-www-form-urlencoded``
+    bodies: at most ``max_arguments`` ``&``-separated fields."""
+
+    max_arguments: int = 1000
+
+
+@dataclasses.dataclass
+class ParseBodyConfig:
+    """The limits ``parse_body_arguments`` applies (see
+    ``set_parse_body_config``)."""
+
+    multipart: ParseMultipartConfig = dataclasses.field(default_factory=ParseMultipartConfig)
+    urlencoded: ParseUrlEncodedConfig = dataclasses.field(default_factory=ParseUrlEncodedConfig)
+
+
+_parse_body_config = ParseBodyConfig()
+
+
+def set_parse_body_config(config: ParseBodyConfig) -> None:
+    """Replaces the process-wide default limits used when no ``config`` is
+    passed (and for query strings)."""
+    global _parse_body_config
+    _parse_body_config = config
+
+
+_PERCENT_RE = re.compile(rb"%([0-9A-Fa-f]{2})")
+
+
+def _percent_decode(raw: bytes) -> bytes:
+    """``%XX`` (two hex digits) becomes that octet; a ``%`` not followed by
+    two hex digits is kept as it is (the WHATWG URL "percent-decode" rule,
+    which browsers, urllib and Tornado follow). Never raises."""
+    if b"%" not in raw:
+        return raw
+    return _PERCENT_RE.sub(lambda m: bytes((int(m.group(1), 16),)), raw)
+
+
+def parse_qs_bytes(qs: Union[str, bytes], keep_blank_values: bool = False, strict_parsing: bool = False, *,
+                   max_num_fields: Optional[int] = None) -> dict[str, list[bytes]]:
+    """A query string or urlencoded body -> ``{name: [value bytes, ...]}``.
+    Fields are split on ``&`` (``;`` is data), ``+`` is a space, escapes
+    are decoded to octets (``_percent_decode``); names are made text as
+    latin-1, values stay bytes, so invalid UTF-8 is not an error here: the
+    web layer refuses it (400) when an argument is read. More than
+    ``max_num_fields`` fields raise ``ValueError``; with
+    ``strict_parsing`` so does a field without ``=``."""
+    if isinstance(qs, str):
+        qs = qs.encode("latin-1")
     out: dict[str, list[bytes]] = {}
-    text = body.decode("latin-1")
-    for k, v in urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="latin-1", errors="strict"):
-        out.setdefault(k, []).append(v.encode("latin-1"))
+    if not qs:
+        return out
+    if max_num_fields is not None and qs.count(b"&") + 1 > max_num_fields:
+        raise ValueError("too many fields")
+    for field in qs.split(b"&"):
+        if not field:
+            if strict_parsing:
+                raise ValueError("empty field")
+            continue
+        name, eq, value = field.partition(b"=")
+        if not eq and strict_parsing:
+            raise ValueError(f"field without '=': {field[:40]!r}")
+        if not value and not keep_blank_values:
+            continue
+        key = _percent_decode(name.replace(b"+", b" ")).decode("latin-1")
+        out.setdefault(key, []).append(_percent_decode(value.replace(b"+", b" ")))
     return out
 
 
+def parse_query_arguments(query: Union[str, bytes]) -> dict[str, list[bytes]]:
+    """The arguments of a request's query string under the process-wide
+    limit; too many fields raise ``HTTPInputError``."""
+    try:
+        return parse_qs_bytes(query, keep_blank_values=True,
+                              max_num_fields=_parse_body_config.urlencoded.max_arguments)
+    except ValueError as e:
+        raise HTTPInputError(f"Invalid query string: {e}") from e
+
+
+def _refuse_content_encoding(headers: Optional[Mapping[str, str]]) -> None:
+    # A form body is parsed as sent; an encoded one (gzip, ...) is refused
+    # rather than read as garbage.
+    if headers and "Content-Encoding" in headers:
+        raise HTTPInputError(f"Unsupported Content-Encoding: {headers['Content-Encoding']}")
+
+
 def parse_body_arguments(content_type: str, body: bytes, arguments: dict[str, list[bytes]],
-                         files: dict[str, list[HTTPFile]], headers: Optional[Mapping[str, str]] = None) -> None:
+                         files: dict[str, list[HTTPFile]], headers: Optional[Mapping[str, str]] = None, *,
+                         config: Optional[ParseBodyConfig] = None) -> None:
     """Adds the fields of a form body to ``arguments`` (name -> list of
     bytes values) and its uploads to ``files`` (name -> list of
     ``HTTPFile``). Handles ``application/x-www-form-urlencoded`` and
-    ``multipart/form-data``; other types are left alone. Malformed bodies
-    (and encoded ones: ``Content-Encoding``) are logged, never raised."""
-    try:
-        if headers and "Content-Encoding" in headers:
-            gen_log.warning("Unsupported Content-Encoding: %s", headers["Content-Encoding"])
-            return
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            try:
-                parsed = _parse_qs_bytes(body)
-            except Exception as e:
-                gen_log.warning("Invalid x-www-form-urlencoded body: %s", e)
-                return
-            for name, values in parsed.items():
-                if values:
-                    arguments.setdefault(name, []).extend(values)
-        elif content_type.startswith("multipart/form-data"):
-            _, params = parse_header(content_type)
-            boundary = params.get("boundary")
-            if not boundary:
-                gen_log.warning("Invalid multipart/form-data: no boundary")
-                return
-            parse_multipart_form_data(boundary.encode("latin-1", "replace"), body, arguments, files)
-    except Exception as e:  # belt and braces: a bad body is never an exception
-        gen_log.warning("Invalid request body: %r", e)
+    ``multipart/form-data``; other types are left alone. A malformed body,
+    one over the limits of ``config`` and an encoded one
+    (``Content-Encoding``) raise ``HTTPInputError`` and add nothing."""
+    config = config or _parse_body_config
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        _refuse_content_encoding(headers)
+        try:
+            parsed = parse_qs_bytes(body, keep_blank_values=True,
+                                    max_num_fields=config.urlencoded.max_arguments)
+        except ValueError as e:
+            raise HTTPInputError(f"Invalid x-www-form-urlencoded body: {e}") from e
+        for name, values in parsed.items():
+            arguments.setdefault(name, []).extend(values)
+    elif content_type.startswith("multipart/form-data"):
+        _refuse_content_encoding(headers)
+        kind, params = parse_header(content_type)
+        if kind.lower() != "multipart/form-data":  # e.g. multipart/form-dataxyz
+            raise HTTPInputError(f"Invalid multipart/form-data: content type {kind!r}")
+        boundary = params.get("boundary")
+        if not boundary:
+            raise HTTPInputError("Invalid multipart/form-data: no boundary")
+        parse_multipart_form_data(boundary.encode("utf-8"), body, arguments, files, config=config.multipart)
 
 
-def _decode_part_headers(raw: bytes) -> HTTPHeaders:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    return HTTPHeaders.parse(text)
+# RFC 2046 5.1.1: boundary := 0*69<bchars> bcharsnospace, with
+# bcharsnospace := DIGIT / ALPHA / "'" / "(" / ")" / "+" / "_" / "," / "-" /
+# "." / "/" / ":" / "=" / "?"; bchars adds the space.
+_BOUNDARY_RE = re.compile(rb"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 
 
 def parse_multipart_form_data(boundary: bytes, data: bytes, arguments: dict[str, list[bytes]],
-                              files: dict[str, list[HTTPFile]]) -> None:
-    """Parses a ``multipart/form-data`` body whose boundary (from the
-    Content-Type, quotes allowed) is ``boundary``. Parts are separated by
-    ``CRLF--boundary``; the body must end with ``--boundary--``. A part
-    needs a ``Content-Disposition: form-data; name=...`` header; with a
-    ``filename`` (or ``filename*``) it is a file, whose type defaults to
-    ``application/unknown``. Bad parts are skipped with a warning; without
-    the closing delimiter nothing is added."""
-    try:
-        _parse_multipart(boundary, data, arguments, files)
-    except Exception as e:
-        gen_log.warning("Invalid multipart/form-data: %r", e)
+                              files: dict[str, list[HTTPFile]], *,
+                              config: Optional[ParseMultipartConfig] = None) -> None:
+    """Parses a ``multipart/form-data`` body (RFC 7578 over RFC 2046
+    5.1.1) whose boundary (from the Content-Type, quotes allowed) is
+    ``boundary``. The body is ``--boundary CRLF part`` repeated, each part
+    ended by ``CRLF --boundary``, and closed by ``--boundary--`` (what
+    follows, the epilogue, is ignored). A part is a header section, an
+    empty line, and its content; it must have exactly one
+    ``Content-Disposition: form-data; name=...``; with a ``filename`` (or
+    ``filename*``) it is a file, whose type defaults to
+    ``application/unknown``.
 
-
-def _parse_multipart(boundary: bytes, data: bytes, arguments: dict[str, list[bytes]],
-                     files: dict[str, list[HTTPFile]]) -> None:
+    Refused with ``HTTPInputError``, adding nothing: a boundary outside RFC
+    2046's grammar (1 to 70 characters), anything before the first
+    delimiter or after a delimiter on its line (no preamble, no padding),
+    no close delimiter, more than ``config.max_parts`` parts, a part
+    without a header section, one whose header section exceeds
+    ``config.max_part_header_size`` octets, is not UTF-8 or has a
+    malformed line, and a part that is not form-data or has no name."""
+    config = config or _parse_body_config.multipart
+    if not config.enabled:
+        raise HTTPInputError("multipart/form-data parsing is disabled")
     if len(boundary) >= 2 and boundary.startswith(b'"') and boundary.endswith(b'"'):
         boundary = boundary[1:-1]
-    if not boundary or len(boundary) > 200:
-        gen_log.warning("Invalid multipart/form-data: bad boundary")
-        return
-    delimiter = b"\r\n--" + boundary
-    # The first delimiter may be at the very start (no preceding CRLF).
-    segments = (b"\r\n" + data).split(delimiter)
-    found_args: list[tuple[str, bytes]] = []
-    found_files: list[tuple[str, HTTPFile]] = []
-    closed = False
-    for segment in segments[1:]:  # segments[0] is the preamble
-        if segment.startswith(b"--"):
-            closed = True
-            break
-        line_end = segment.find(b"\r\n")
-        if line_end < 0 or segment[:line_end].strip(b" \t"):
-            gen_log.warning("Invalid multipart/form-data: bad delimiter line")
-            continue
-        part = segment[line_end + 2:]
-        if part.startswith(b"\r\n"):
-            raw_headers, value = b"", part[2:]
+    if not _BOUNDARY_RE.fullmatch(boundary):
+        raise HTTPInputError(f"Invalid multipart/form-data: bad boundary {boundary[:80]!r}")
+    dash_boundary = b"--" + boundary
+    delimiter = b"\r\n" + dash_boundary
+    if not data.startswith(dash_boundary):
+        raise HTTPInputError("Invalid multipart/form-data: does not start with the boundary")
+    parts: list[tuple[str, Optional[HTTPFile], bytes]] = []
+    pos = len(dash_boundary)
+    while not data.startswith(b"--", pos):  # "--" after the boundary: the close delimiter
+        if not data.startswith(b"\r\n", pos):
+            raise HTTPInputError("Invalid multipart/form-data: junk after a boundary")
+        start = pos + 2
+        end = data.find(delimiter, start)
+        if end < 0:
+            raise HTTPInputError("Invalid multipart/form-data: no final boundary")
+        after = data[end + len(delimiter):end + len(delimiter) + 2]
+        if after not in (b"\r\n", b"--"):
+            raise HTTPInputError("Invalid multipart/form-data: junk after a boundary")
+        if len(parts) >= config.max_parts:
+            raise HTTPInputError("multipart/form-data has too many parts")
+        raw = data[start:end]
+        # The boundary must not occur in a part (RFC 2046 5.1.1). A line
+        # "--boundary" after a bare LF or CR, or a part that ends in
+        # "--boundary", is not our delimiter, but a reader that splits on
+        # "--boundary" CRLF sees a part boundary there: refused rather
+        # than read one way here and another way elsewhere.
+        if (raw + b"\r\n").find(dash_boundary + b"\r\n") >= 0:
+            raise HTTPInputError("Invalid multipart/form-data: boundary inside a part")
+        parts.append(_parse_part(raw, config))
+        pos = end + len(delimiter)
+    # The epilogue is ignored (RFC 2046 5.1.1), but another close delimiter
+    # in it would be the end of the body for a reader that looks for the
+    # last one: refused for the same reason.
+    if data.find(dash_boundary, pos - len(dash_boundary) + 1) >= 0:
+        raise HTTPInputError("Invalid multipart/form-data: boundary after the close delimiter")
+    # All parts read: only now is anything handed over.
+    for name, upload, value in parts:
+        if upload is None:
+            arguments.setdefault(name, []).append(value)
         else:
-            end_of_headers = part.find(b"\r\n\r\n")
-            if end_of_headers < 0:
-                gen_log.warning("multipart/form-data missing headers")
-                continue
-            raw_headers, value = part[:end_of_headers], part[end_of_headers + 4:]
-        try:
-            headers = _decode_part_headers(raw_headers)
-        except HTTPInputError as e:
-            gen_log.warning("Invalid multipart/form-data part headers: %s", e)
-            continue
-        disposition, params = parse_header(headers.get("Content-Disposition", ""))
-        if disposition.lower() != "form-data":
-            gen_log.warning("Invalid multipart/form-data: part is not form-data")
-            continue
-        name = params.get("name")
-        if not name:
-            gen_log.warning("multipart/form-data value missing name")
-            continue
-        filename = params.get("filename")
-        if filename:
-            ctype = headers.get("Content-Type", "application/unknown")
-            found_files.append((name, HTTPFile(filename=filename, body=value, content_type=ctype)))
-        else:
-            found_args.append((name, value))
-    if not closed:
-        gen_log.warning("Invalid multipart/form-data: no final boundary")
-        return
-    for name, value in found_args:
-        arguments.setdefault(name, []).append(value)
-    for name, f in found_files:
-        files.setdefault(name, []).append(f)
+            files.setdefault(name, []).append(upload)
+
+
+def _parse_part(raw: bytes, config: ParseMultipartConfig) -> tuple[str, Optional[HTTPFile], bytes]:
+    end_of_headers = raw.find(b"\r\n\r\n")
+    if end_of_headers < 0:
+        # RFC 2046 5.1.1: body-part := MIME-part-headers [CRLF *OCTET], so a
+        # part may end with its header section (its content is empty).
+        if not raw.endswith(b"\r\n"):
+            raise HTTPInputError("multipart/form-data missing headers")
+        end_of_headers = len(raw) - 2
+    if end_of_headers > config.max_part_header_size:
+        raise HTTPInputError("multipart/form-data part header too large")
+    try:
+        text = raw[:end_of_headers].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HTTPInputError("multipart/form-data part headers are not UTF-8") from e
+    headers = HTTPHeaders._parse(text, octets=False)
+    dispositions = headers.get_list("Content-Disposition")
+    if len(dispositions) != 1:
+        raise HTTPInputError("multipart/form-data part needs one Content-Disposition")
+    disposition, params = parse_header(dispositions[0])
+    if disposition.lower() != "form-data":
+        raise HTTPInputError(f"Invalid multipart/form-data: disposition {disposition[:40]!r}")
+    name = params.get("name")
+    if not name:
+        raise HTTPInputError("multipart/form-data missing name")
+    value = raw[end_of_headers + 4:]  # empty when the part ends with its headers
+    filename = params.get("filename")
+    if filename:
+        ctype = headers.get("Content-Type", "application/unknown")
+        return name, HTTPFile(filename=filename, body=value, content_type=ctype), value
+    return name, None, value
 
 
 # --- URLs, dates, cookies -----------------------------------------------------

@@ -37,6 +37,7 @@ from . import _ffi
 from ._bindings import sq_header, sq_str
 from ._ffi import b, lib
 from ._request import HTTPServerRequest, RequestGone
+from . import httputil
 from .httputil import _canonical
 from .httpserver import HTTPServer, Server
 from .ioloop import IOLoop
@@ -477,6 +478,17 @@ class RequestHandler:
         except UnicodeDecodeError:
             raise HTTPError(400, "Invalid unicode in %s: %r" % (name or "url", value[:40]))
 
+    def _parse_arguments(self) -> None:
+        """Reads the query and (unless the body is streamed) the form body
+        before any handler code runs, so a malformed one is a 400 and never
+        a half-parsed request."""
+        try:
+            self.request.query_arguments
+            if not self._stream_request_body:
+                self.request.body_arguments
+        except httputil.HTTPInputError as e:
+            raise HTTPError(400, "Invalid request arguments: %s" % e) from e
+
     def _get_arguments(self, name: str, source: dict[str, list[bytes]], strip: bool) -> list[str]:
         values = []
         for v in source.get(name, []):
@@ -703,6 +715,7 @@ class RequestHandler:
         try:
             if self.request.method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
+            self._parse_arguments()
             args = [self.decode_argument(a) if isinstance(a, bytes) else a for a in args]
             kwargs = {k: self.decode_argument(v, name=k) if isinstance(v, bytes) else v for k, v in kwargs.items()}
             self.path_args, self.path_kwargs = args, kwargs

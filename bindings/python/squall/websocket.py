@@ -25,6 +25,7 @@ from ._ffi import b, lib
 from ._request import HTTPServerRequest
 from ._slab import Slab
 from .ioloop import IOLoop
+from .httputil import HTTPInputError
 from .web import Application, HTTPError, RequestHandler, URLSpec, _Done, _DONE
 
 __all__ = ["WebSocketHandler", "WebSocketClosedError", "WebSocketError", "BackpressureError",
@@ -457,6 +458,9 @@ class _WSRoute:
                 gen_log.info("Cross origin websockets not allowed (%s)", origin)
                 return 0
         except HTTPError as e:
+            gen_log.info("WebSocket handshake refused: %s", e)
+            return 0
+        except HTTPInputError as e:  # a malformed query: refused, not an application error
             gen_log.info("WebSocket handshake refused: %s", e)
             return 0
         except Exception:

@@ -134,6 +134,16 @@ class Upload(web.RequestHandler):
         self.order.append("put")
         self.write({"chunks": self.chunks, "size": self.size, "order": self.order})
 
+SEEN = {"prepare": 0, "post": 0}
+class Form(web.RequestHandler):
+    def prepare(self):
+        if self.request.method == "POST": SEEN["prepare"] += 1
+    def get(self): self.write(SEEN)
+    def post(self):
+        SEEN["post"] += 1
+        self.write({"args": {k: self.get_arguments(k) for k in self.request.arguments},
+                    "files": sorted(self.request.files)})
+
 class Fallback(web.RequestHandler):
     def get(self): self.set_status(404); self.write("fallback " + self.request.path)
 
@@ -156,7 +166,7 @@ app = web.Application([
     (r"/args", Args), (r"/req", Req), (r"/status", Status), (r"/stream", Stream),
     (r"/redir/(\w+)", Redir), (r"/err/(\w+)", Errors), (r"/custom", CustomError), (r"/prep", Prep),
     (r"/c/(\w+)", Cookies), (r"/tmpl", Tmpl), (r"/fin", Finisher), (r"/finished", Finished),
-    (r"/long", Long), (r"/closed", Closed), (r"/upload", Upload), (r"/rev", Rev), (r"/xh", XH),
+    (r"/long", Long), (r"/closed", Closed), (r"/upload", Upload), (r"/rev", Rev), (r"/xh", XH), (r"/form", Form),
     (r"/files/(.*)", web.StaticFileHandler, {"path": os.path.join(here, "static")}),
 ], template_path=os.path.join(here, "templates"), static_path=os.path.join(here, "static"),
    cookie_secret="s3cret", default_handler_class=Fallback, debug=os.environ.get("DEBUG") == "1",
@@ -242,6 +252,65 @@ def test_urlencoded_and_multipart_bodies(srv):
             b"Content-Type: text/plain\r\n\r\nfile body\r\n--BB--\r\n")
     d = json.loads(req(srv[0], "/args", "POST", body, {"Content-Type": "multipart/form-data; boundary=BB"})[1])
     assert d["b"] == "field" and d["files"] == {"up": [["a.txt", "file body", "text/plain"]]}
+
+
+MP = "multipart/form-data; boundary=BB"
+
+
+def mp(*parts):
+    return b"".join(b"--BB\r\n" + h + b"\r\n\r\n" + v + b"\r\n" for h, v in parts) + b"--BB--\r\n"
+
+
+GOOD_PART = (b'Content-Disposition: form-data; name="a"', b"1")
+
+
+@pytest.mark.parametrize("ctype,body,extra", [
+    (MP, mp(GOOD_PART)[:-8], {}),                                                   # no close delimiter
+    (MP, mp(GOOD_PART, (b"Content-Type: text/plain", b"v")), {}),                    # no Content-Disposition
+    (MP, mp(GOOD_PART, (b"Content-Disposition: attachment; name=b", b"v")), {}),     # not form-data
+    (MP, mp(GOOD_PART, (b"Content-Disposition: form-data", b"v")), {}),              # no name
+    (MP, mp(GOOD_PART, (b"Content-Disposition: form-data; name=b\r\n folded", b"v")), {}),
+    (MP, mp(GOOD_PART, (b"Content-Disposition: form-data; name=b\r\nX: a\x00b", b"v")), {}),
+    (MP, b"preamble\r\n" + mp(GOOD_PART), {}),
+    (MP, mp(*[(b"Content-Disposition: form-data; name=f%d" % i, b"v") for i in range(101)]), {}),
+    ("multipart/form-data", mp(GOOD_PART), {}),                                      # no boundary
+    ("multipart/form-data; boundary=" + "B" * 71, mp(GOOD_PART).replace(b"BB", b"B" * 71), {}),
+    (MP, mp(GOOD_PART), {"Content-Encoding": "gzip"}),
+    ("application/x-www-form-urlencoded", b"&".join([b"a=1"] * 1001), {}),
+])
+def test_malformed_form_body_is_a_400_before_any_handler_code(srv, ctype, body, extra):
+    before = json.loads(req(srv[0], "/form")[1])
+    c = http.client.HTTPConnection("127.0.0.1", srv[0], timeout=10)
+    c.request("POST", "/form", body=body, headers={"Content-Type": ctype, **extra})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 400
+    # the server goes on, on the same connection too, and nothing of the bad request ran
+    c.request("POST", "/form", body=mp(GOOD_PART, (b'Content-Disposition: form-data; name="f"; filename="x"', b"F")),
+              headers={"Content-Type": MP})
+    r = c.getresponse()
+    assert r.status == 200 and json.loads(r.read()) == {"args": {"a": ["1"]}, "files": ["f"]}
+    c.close()
+    after = json.loads(req(srv[0], "/form")[1])
+    assert after == {"prepare": before["prepare"] + 1, "post": before["post"] + 1}
+
+
+def test_malformed_query_and_arguments_are_400(srv):
+    before = json.loads(req(srv[0], "/form")[1])
+    assert req(srv[0], "/form?" + "&".join(["q=1"] * 1001), "POST", b"", {"Content-Type": "text/plain"})[0].status == 400
+    assert json.loads(req(srv[0], "/form")[1]) == before
+    # 1000 fields is the limit, not over it
+    d = json.loads(req(srv[0], "/form?" + "&".join(["q=1"] * 1000), "POST", b"", {"Content-Type": "text/plain"})[1])
+    assert len(d["args"]["q"]) == 1000
+    # in a body, escapes that are not escapes stay as they are (in the target the core refuses them);
+    # invalid UTF-8 is a 400 when the argument is read
+    assert req(srv[0], "/form?a=%zz", "POST", b"", {"Content-Type": "text/plain"})[0].status == 400
+    d = json.loads(req(srv[0], "/form", "POST", b"a=%zz&b=%4&c=%",
+                       {"Content-Type": "application/x-www-form-urlencoded"})[1])
+    assert d["args"] == {"a": ["%zz"], "b": ["%4"], "c": ["%"]}
+    for query, body in [("a=%ff", b""), ("", b"a=%C3%28")]:
+        r, _ = req(srv[0], "/form?" + query, "POST", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status == 400
 
 
 def test_request_attributes(srv):

@@ -187,6 +187,18 @@ def test_origin_checks(port):
     run(main())
 
 
+def test_malformed_query_refuses_the_handshake_and_server_goes_on(port):
+    async def main():
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(port, "/echo?" + "&".join(["q=1"] * 1001)):
+                pass
+        assert 400 <= e.value.response.status_code < 500
+        async with connect(port, "/echo?" + "&".join(["q=1"] * 1000)) as ws:
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+    run(main())
+
+
 def test_select_subprotocol(port):
     async def main():
         async with connect(port, "/proto", subprotocols=["one", "two"]) as ws:
