@@ -208,14 +208,11 @@ fn a_topic_publish_reaches_both_subscribers() {
 }
 
 /// The C header promises that a publish made after `sq_ws_subscribe`
-/// returns, from any thread, reaches the socket. Not so today when the
-/// subscribe is made inside a loop callback: the loop holds the commands
-/// its callbacks send to a reactor until the end of its turn, while a
-/// publish from another thread goes to the reactor at once and can get
-/// there first; the subscriber count already says 2, the frame reaches one
-/// socket. Fails about one run in three; run it with `--ignored`.
+/// returns, from any thread, reaches the socket, also when the subscribe is
+/// made inside a loop callback (whose other commands the loop holds until
+/// the end of its turn): the subscription is not held with them. (It failed
+/// about one run in three while it was.)
 #[test]
-#[ignore = "the core orders a subscribe made in a callback after a publish from another thread"]
 fn a_publish_from_another_thread_right_after_on_open_subscribed() {
     for _ in 0..10 {
         let (lp, server, addr, rx) = start();

@@ -168,8 +168,9 @@ pub(crate) fn end_host_batch() {
     }
 }
 
-/// Sends what was collected so far and goes on collecting (for callers that
-/// must wait for a reactor's answer).
+/// Sends what was collected so far, in order, and goes on collecting (for
+/// callers that must wait for a reactor's answer, and for commands another
+/// thread may rely on once the call returns: a subscription).
 pub(crate) fn flush_host_batch() {
     let batch = HOST_BATCH.with(|b| b.borrow_mut().as_mut().map(std::mem::take));
     if let Some(batch) = batch {

@@ -93,6 +93,10 @@ impl WsSocket {
         let t2 = topic.clone();
         let undo = move || topics.remove_subscriber(&t2, reactor);
         command_else(self, move |r, c: &mut WsConn| c.subscribe(r, topic), undo);
+        // Not held in a host batch: a publish from another thread made once
+        // this returns must find the subscription (the batch goes with it,
+        // so what this thread sent before stays ahead).
+        crate::reactor::flush_host_batch();
         Ok(())
     }
 
@@ -102,6 +106,7 @@ impl WsSocket {
         check_topic(name)?;
         let Some(topic) = self.topics.get(name) else { return Ok(()) };
         command(self, move |r, c: &mut WsConn| c.unsubscribe(r, &topic));
+        crate::reactor::flush_host_batch();
         Ok(())
     }
 }
