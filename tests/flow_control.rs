@@ -151,12 +151,16 @@ impl Flood {
     }
 
     /// Writes until the socket takes nothing for STALL (true), or until
-    /// FLOOD_CAP bytes went out without that happening (false).
+    /// FLOOD_CAP bytes (or every unit: `make` returns nothing) went out
+    /// without that happening (false).
     fn until_stalled(&mut self, make: &mut impl FnMut(u64) -> Vec<u8>) -> bool {
         let mut progress = Instant::now();
         loop {
             if self.off == self.pending.len() {
                 self.pending = make(self.units);
+                if self.pending.is_empty() {
+                    return false;
+                }
                 self.units += 1;
                 self.off = 0;
             }
@@ -203,7 +207,7 @@ impl Flood {
 
     /// Blocking again: finishes the unit in progress, then writes `more`
     /// whole units. Every write must go through: reading resumed.
-    fn finish(&mut self, make: &mut impl FnMut(u64) -> Vec<u8>, more: u64) {
+    fn finish(&mut self, make: &mut impl FnMut(u64) -> Vec<u8>, more: u64) -> &mut TcpStream {
         self.sock.set_nonblocking(false).unwrap();
         self.sock.set_write_timeout(Some(WAIT)).unwrap();
         self.sock.write_all(&self.pending[self.off..]).expect("the rest of the unit after the release");
@@ -215,6 +219,7 @@ impl Flood {
             self.sock.write_all(&u).expect("a write after the release");
             self.sent += u.len();
         }
+        &mut self.sock
     }
 }
 
@@ -477,4 +482,128 @@ fn a_client_that_reads_nothing_stops_the_server_reading_requests() {
     assert_eq!(calls.load(Ordering::SeqCst), REQUESTS as usize);
     running.stop();
     drop(server);
+}
+
+// ---------------------------------------------------------------- streamed request body
+
+const BODY_UNITS: u64 = 128; // 8 MiB
+
+#[test]
+fn a_streamed_request_body_pauses_while_the_host_is_stuck_then_arrives_whole() {
+    let lp = Arc::new(Loop::new());
+    let server = Server::new(&lp);
+    let hold = Arc::new(Hold::default());
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let (h, t) = (hold.clone(), tally.clone());
+    server
+        .route_streamed("POST", "/upload", move |req| {
+            let (h, t) = (h.clone(), t.clone());
+            req.handle()
+                .on_body(move |req, chunk, last| {
+                    if last {
+                        let got = t.lock().unwrap();
+                        req.respond(200, &[], format!("{} {:x}", got.bytes, got.hash).as_bytes()).unwrap();
+                        return;
+                    }
+                    h.wait();
+                    t.lock().unwrap().stream(chunk);
+                })
+                .map_err(|_| 1)
+        })
+        .unwrap();
+    let addr = server.listen("127.0.0.1:0").unwrap();
+    let running = Running::start(&lp);
+
+    let mut flood = Flood::new(small_socket(addr, 32 << 10, 64 << 10));
+    let head = format!("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", BODY_UNITS << 16).into_bytes();
+    let head_len = head.len();
+    let mut expect = Tally::default();
+    let mut make = |n: u64| match n {
+        0 => head.clone(),
+        n if n <= BODY_UNITS => {
+            let p = stream_piece(n);
+            expect.stream(&p);
+            p
+        }
+        _ => Vec::new(),
+    };
+    assert!(flood.until_stalled(&mut make), "the whole body went out: the writes never stopped");
+    assert!(hold.entered.load(Ordering::SeqCst), "no body chunk reached the host");
+    flood.check_paused(head_len + HIGH_WATER + READ_CHUNK, "streamed body");
+    assert_eq!(tally.lock().unwrap().bytes, 0);
+
+    hold.release();
+    let rest = BODY_UNITS + 1 - flood.units;
+    let sock = flood.finish(&mut make, rest).try_clone().unwrap();
+    let mut c = Client::from_stream(sock);
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), format!("{} {:x}", expect.bytes, expect.hash), "the body as the host got it");
+    assert_eq!(expect.bytes, BODY_UNITS << 16);
+    running.stop();
+    drop(server);
+}
+
+// ---------------------------------------------------------------- fetch on_chunk
+
+#[test]
+fn a_fetch_whose_on_chunk_is_stuck_pauses_the_server_then_gets_the_exact_body() {
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = peer.local_addr().unwrap().port();
+    let lp = Arc::new(Loop::new());
+    let running = Running::start(&lp);
+    let hold = Arc::new(Hold::default());
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let (h, t) = (hold.clone(), tally.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    squall::api::fetch_streamed(
+        &lp,
+        squall::api::fetch::Request::get(&format!("http://127.0.0.1:{port}/big")),
+        move |chunk| {
+            h.wait();
+            t.lock().unwrap().stream(chunk);
+        },
+        move |r| tx.send(r).unwrap(),
+    )
+    .unwrap();
+
+    let (s, _) = peer.accept().unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!((&s).read(&mut b).unwrap(), 1, "the fetch's request ended early");
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"GET /big HTTP/1.1\r\n"), "{}", String::from_utf8_lossy(&head));
+
+    let mut flood = Flood::new(s);
+    let response_head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", BODY_UNITS << 16).into_bytes();
+    let head_len = response_head.len();
+    let mut expect = Tally::default();
+    let mut make = |n: u64| match n {
+        0 => response_head.clone(),
+        n if n <= BODY_UNITS => {
+            let p = stream_piece(n);
+            expect.stream(&p);
+            p
+        }
+        _ => Vec::new(),
+    };
+    assert!(flood.until_stalled(&mut make), "the whole body went out: the server's writes never stopped");
+    assert!(hold.entered.load(Ordering::SeqCst), "on_chunk never ran");
+    flood.check_paused(head_len + HIGH_WATER + READ_CHUNK, "fetch body");
+    assert_eq!(tally.lock().unwrap().bytes, 0);
+
+    hold.release();
+    let rest = BODY_UNITS + 1 - flood.units;
+    flood.finish(&mut make, rest);
+    let resp = util::next(&rx, "the response").expect("a response");
+    assert_eq!(resp.status, 200);
+    assert!(resp.body.is_empty(), "a streamed body is not gathered too");
+    let got = tally.lock().unwrap();
+    assert_eq!((got.bytes, got.hash), (expect.bytes, expect.hash), "the body as on_chunk got it");
+    assert_eq!(got.bytes, BODY_UNITS << 16);
+    drop(got);
+    running.stop();
 }
