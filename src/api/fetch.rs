@@ -63,6 +63,7 @@ impl Response {
 }
 
 type OnResponse = Box<dyn FnOnce(Result<Response>) + Send>;
+type OnChunk = Box<dyn FnMut(&[u8]) + Send>;
 
 /// A closure waiting for a fetch's outcome: `sq_fetch`'s C callback, in Rust.
 struct Pending(Mutex<Option<OnResponse>>);
@@ -84,13 +85,28 @@ impl FetchEvents for Pending {
     }
 }
 
-/// Starts a fetch: it runs on the loop's first reactor once the loop runs,
-/// and `on_response` gets the response or the failure (`Timeout`,
-/// `Resolve`, `Connect`, `Tls`, `Protocol`, `Limit`, `Closed`) on the
-/// thread that runs the loop, exactly once — unless the loop is dropped
-/// first. Any thread. A bad method, URL or header is refused here, and
-/// `on_response` is then never called.
-pub fn fetch(lp: &Loop, req: Request, on_response: impl FnOnce(Result<Response>) + Send + 'static) -> Result<()> {
+/// A fetch whose body goes to a closure as it arrives (`sq_fetch_request_set_on_chunk`).
+struct Streaming {
+    on_chunk: Mutex<OnChunk>,
+    done: Pending,
+}
+
+impl FetchEvents for Streaming {
+    fn on_response(&self, resp: &client::Response) {
+        self.done.on_response(resp);
+    }
+
+    fn wants_chunks(&self) -> bool {
+        true
+    }
+
+    fn on_chunk(&self, chunk: &[u8]) {
+        (self.on_chunk.lock().unwrap_or_else(|p| p.into_inner()))(chunk);
+    }
+}
+
+/// The core's request for `req`, checked.
+fn spec(req: Request) -> Result<Spec> {
     let mut spec = Spec::new(&req.method, &req.url)?;
     for (name, value) in req.headers {
         client::check_header(&name, &value)?;
@@ -103,5 +119,29 @@ pub fn fetch(lp: &Loop, req: Request, on_response: impl FnOnce(Result<Response>)
         }
         spec.request_timeout = t;
     }
-    client::start(lp.handle(), spec, Arc::new(Pending(Mutex::new(Some(Box::new(on_response))))))
+    Ok(spec)
+}
+
+/// Starts a fetch: it runs on the loop's first reactor once the loop runs,
+/// and `on_response` gets the response or the failure (`Timeout`,
+/// `Resolve`, `Connect`, `Tls`, `Protocol`, `Limit`, `Closed`) on the
+/// thread that runs the loop, exactly once — unless the loop is dropped
+/// first. Any thread. A bad method, URL or header is refused here, and
+/// `on_response` is then never called.
+pub fn fetch(lp: &Loop, req: Request, on_response: impl FnOnce(Result<Response>) + Send + 'static) -> Result<()> {
+    client::start(lp.handle(), spec(req)?, Arc::new(Pending(Mutex::new(Some(Box::new(on_response))))))
+}
+
+/// A [`fetch`] whose body is not gathered: `on_chunk` gets each piece as it
+/// arrives, in order, on the loop's thread, and the final response has an
+/// empty body. While the pieces wait for the host (more than 1 MiB), the
+/// connection is not read.
+pub fn fetch_streamed(
+    lp: &Loop,
+    req: Request,
+    on_chunk: impl FnMut(&[u8]) + Send + 'static,
+    on_response: impl FnOnce(Result<Response>) + Send + 'static,
+) -> Result<()> {
+    let events = Streaming { on_chunk: Mutex::new(Box::new(on_chunk)), done: Pending(Mutex::new(Some(Box::new(on_response)))) };
+    client::start(lp.handle(), spec(req)?, Arc::new(events))
 }

@@ -35,7 +35,7 @@ mod server;
 pub mod tcp;
 pub mod ws;
 
-pub use fetch::fetch;
+pub use fetch::{fetch, fetch_streamed};
 pub use request::{Request, RequestHandle};
 pub use server::Server;
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::http::request::Request as Core;
+use crate::http::request::{BodySink, Request as Core};
 use crate::reactor::handles::Stale;
 use crate::{Error, ErrorKind, Result};
 
@@ -133,8 +133,29 @@ impl RequestHandle {
         core(self.id)?.flush()
     }
 
+    /// Takes the body of a request whose route streams it
+    /// ([`Server::route_streamed`](super::Server::route_streamed)):
+    /// `on_body(handle, chunk, last)` runs on the loop's thread with each
+    /// piece in order, then once more with `last` true and no bytes.
+    /// Pieces that arrived before are delivered first, never from inside
+    /// this call. `State` when the route does not stream the body,
+    /// `AlreadyDone` when a callback is set already or the response is
+    /// finished.
+    pub fn on_body(&self, on_body: impl Fn(&RequestHandle, &[u8], bool) + Send + Sync + 'static) -> Result<()> {
+        core(self.id)?.set_on_body(Arc::new(FnBody(on_body)))
+    }
+
     /// Finishes the response and releases the request.
     pub fn finish(&self) -> Result<()> {
         core(self.id)?.finish()
+    }
+}
+
+/// A closure taking a streamed body: `sq_request_on_body`'s C callback, in Rust.
+struct FnBody<F>(F);
+
+impl<F: Fn(&RequestHandle, &[u8], bool) + Send + Sync> BodySink for FnBody<F> {
+    fn on_body(&self, req: u64, chunk: &[u8], last: bool) {
+        (self.0)(&RequestHandle { id: req }, chunk, last);
     }
 }

@@ -72,6 +72,30 @@ impl Server {
         self.core.route(method, pattern, target)
     }
 
+    /// Adds a route whose request bodies are not buffered (`SQ_STREAM_BODY`):
+    /// `handler` runs as soon as the head has arrived, and takes the body
+    /// with [`RequestHandle::on_body`](super::RequestHandle::on_body).
+    /// While more than 1 MiB of body waits for the host, the connection is
+    /// not read.
+    pub fn route_streamed<F>(&self, method: &str, pattern: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&Request) -> std::result::Result<(), i32> + Send + Sync + 'static,
+    {
+        let target = RouteTarget { handler: Arc::new(FnHandler(handler)), inline: false, stream_body: true };
+        self.core.route(method, pattern, target)
+    }
+
+    /// The most connections open at once (`sq_server_set_max_connections`);
+    /// beyond it, new connections are accepted and closed at once. Applies to
+    /// connections accepted afterwards. `InvalidArg` below 1.
+    pub fn set_max_connections(&self, max: usize) -> Result<()> {
+        if max == 0 {
+            return Err(crate::Error::new(crate::ErrorKind::InvalidArg, "max_connections must be at least 1"));
+        }
+        self.core.configure(|c| c.max_connections = max);
+        Ok(())
+    }
+
     /// Adds a WebSocket route: GET requests whose path matches `pattern` are
     /// upgraded and their sockets' events go to `events`. WebSocket routes
     /// are matched before the HTTP routes.

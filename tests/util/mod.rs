@@ -173,3 +173,12 @@ impl Client {
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
 }
+
+impl Client {
+    /// A client on a socket the test made itself (sized buffers, say).
+    pub fn from_stream(s: TcpStream) -> Client {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.set_write_timeout(Some(WAIT)).unwrap();
+        Client { reader: BufReader::new(s) }
+    }
+}
