@@ -231,10 +231,12 @@ class Blocked:
         self._t.start()
 
     def _sample(self):
-        while not self._stop.wait(0.02):
+        while True:
             try:
                 self.peak_kib = max(self.peak_kib, status_kib(self.proc.pid, "VmHWM"))
             except (OSError, RuntimeError):
+                return
+            if self._stop.wait(0.01):
                 return
 
     def running(self) -> bool:
@@ -275,6 +277,8 @@ class Blocked:
                 self._close()
                 pytest.fail(f"the client did not exit within {timeout} s after its output was drained\n{self}")
             time.sleep(0.01)
+        while self.read_some():  # what it wrote before it exited
+            pass
         self.proc.returncode = self.rc = os.waitstatus_to_exitcode(status)
         self._close()
         return self.rc
@@ -292,6 +296,13 @@ class Blocked:
             self._stdout_file.close()
         else:
             self.stdout = ""
+        # a program that exited by itself reports its own peak at the end
+        for line in (self.tail.decode("latin-1") + self.stdout).splitlines():
+            if '"peak_rss_kib"' in line and line.startswith("{"):
+                try:
+                    self.peak_kib = max(self.peak_kib, json.loads(line)["peak_rss_kib"])
+                except (ValueError, KeyError):
+                    pass
 
     @property
     def peak_mib(self) -> float:
@@ -303,6 +314,7 @@ class Blocked:
 
 
 def check_grown(peak_mib, baseline, what):
+    assert peak_mib > 0, f"no RSS measured {what}"
     grown = peak_mib - baseline
     print(f"grew {grown:.1f} MiB (peak {peak_mib:.1f}, baseline {baseline:.1f}) {what.splitlines()[0][:100]}")
     assert grown < GROWTH_MIB, f"grew {grown:.1f} MiB (peak {peak_mib:.1f}, baseline {baseline:.1f}) {what}"
@@ -455,6 +467,7 @@ WS_FLOODS = {
     "empty text frames": b"\x81\x00",
     "empty continuation fragments": b"\x02\x00" + b"\x00\x00" * 64 + b"\x80\x00",
     "tiny messages": b"\x82\x01m",
+    "256 KiB messages": b"\x82\x7f" + (256 << 10).to_bytes(8, "big") + b"m" * (256 << 10),
 }
 
 
@@ -499,3 +512,67 @@ def test_a_websocket_flood_from_a_server_that_never_reads(hostile, ws_baseline, 
     if must_stop:
         check_stopped(how, sent, client)
     check_grown(client.peak_mib, ws_baseline, f"after {sent / MIB:.1f} MiB of {kind}\n{client}")
+
+
+def test_an_endless_fragmented_message_is_closed_at_the_message_limit(hostile, ws_baseline):
+    # A first fragment, then 16 KiB continuations that never end the
+    # message: the client must close with 1009 at --max-message, not keep
+    # assembling.
+    def script(conn, srv):
+        ws_handshake(conn)
+        conn.sendall(b"\x02\x7e\x40\x00" + b"f" * 0x4000)
+        return flood(conn, repeat_to(b"\x00\x7e\x40\x00" + b"f" * 0x4000))
+    srv = hostile(script)
+    client = Blocked(SQWS, ["--expect", "1000000000000", "--wait-close", "--max-message", 1 << 20,
+                            srv.url("ws", "/fragments")], "stdout")
+    sent, how = srv.wait(FLOOD_SECONDS + 10)
+    check_stopped(how, sent, client)
+    # it closed (with 1009), or it sent its close and stopped reading while
+    # it waits for the answer (the server never gives one): either way it
+    # must end by itself
+    rc = client.finish(drain=True, timeout=15)
+    events = [json.loads(line) for line in client.tail.decode("latin-1").splitlines() if line.startswith("{")]
+    assert rc == 0 and events and events[-1]["event"] == "close", str(client)
+    assert events[-1]["code"] in (1009, 1006), events[-1]
+    assert not [e for e in events if e["event"] == "message"], "no part of the message is delivered"
+    assert sent < 32 * MIB, f"{sent / MIB:.1f} MiB taken for a 1 MiB message limit"
+    check_grown(client.peak_mib, ws_baseline, f"after {sent / MIB:.1f} MiB of fragments\n{client}")
+
+
+@pytest.mark.parametrize("piece", [b"X-Filler: " + b"f" * 50 + b"\r\n", b"HTTP/1.1 100 Continue\r\n\r\n"],
+                         ids=["endless header lines", "endless 100 Continue"])
+def test_an_endless_handshake_response_fails_the_connect(hostile, ws_baseline, piece):
+    def script(conn, srv):
+        read_head(conn)
+        if piece.startswith(b"X-"):
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n")
+        return flood(conn, repeat_to(piece))
+    srv = hostile(script)
+    client = Blocked(SQWS, ["--wait-close", srv.url("ws", "/handshake")], "stdout")
+    sent, how = srv.wait(FLOOD_SECONDS + 10)
+    check_stopped(how, sent, client)
+    rc = client.finish(drain=True, timeout=15)
+    events = [json.loads(line) for line in client.tail.decode("latin-1").splitlines() if line.startswith("{")]
+    assert rc == 1 and [e["event"] for e in events] == ["error"], str(client)
+    assert sent < 16 * MIB, f"{sent / MIB:.1f} MiB taken before the client gave up"
+    check_grown(client.peak_mib, ws_baseline, f"after {sent / MIB:.1f} MiB of handshake\n{client}")
+
+
+def test_stray_bytes_on_an_idle_pooled_connection_close_it(hostile, http_baseline):
+    # The first response completes and its connection goes back to the pool;
+    # the server then floods it. The client must drop that connection (the
+    # second fetch, 2 s later, finds a listener that never answers and times
+    # out: that failure is expected).
+    def script(conn, srv):
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        time.sleep(0.2)
+        return flood(conn, repeat_to(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), seconds=10)
+    srv = hostile(script)
+    run = sqfetch("-n", 2, "--delay", 2000, "--timeout", 2000, srv.url(path="/idle"), timeout=20)
+    sent, how = srv.wait(FLOOD_SECONDS + 10)
+    assert how == "closed" and sent < 16 * MIB, f"the idle connection kept taking bytes ({how}, {sent / MIB:.1f} MiB)"
+    first, second = run.results
+    assert first["error"] is None and first["body"] == "ok", str(run)
+    assert second["error"] == "SQ_ERR_TIMEOUT", str(run)
+    check_grown(run.maxrss_kb / 1024, http_baseline, str(run))
