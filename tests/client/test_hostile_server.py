@@ -18,6 +18,7 @@ pipe and the library has to stop reading from the server.
 
 Every flood is bounded in bytes and seconds and stops by itself."""
 import fcntl
+import gzip
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ import time
 
 import pytest
 
+from scripted import gzip_bomb
 from sqf import SQFETCH, sqfetch
 from sqws import SQWS, accept_key, read_head, request_header
 
@@ -576,3 +578,52 @@ def test_stray_bytes_on_an_idle_pooled_connection_close_it(hostile, http_baselin
     assert first["error"] is None and first["body"] == "ok", str(run)
     assert second["error"] == "SQ_ERR_TIMEOUT", str(run)
     check_grown(run.maxrss_kb / 1024, http_baseline, str(run))
+
+
+# ---- HTTP: compressed bodies streamed into a host that is behind ------------------
+
+def gzip_response(data: bytes):
+    def script(conn, srv):
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(data))
+        return flood(conn, data, max_bytes=len(data))
+    return script
+
+
+def test_a_streamed_gzip_bomb_into_a_host_that_does_not_keep_up(hostile, http_baseline):
+    # 260 KB inflating to 256 MiB, no limit on the decompressed size (the
+    # host streams it): reading must pause within a few MiB of output, not
+    # after inflating a whole read at once. The server sees nothing (its
+    # bytes fit the socket buffers): only the client's memory tells.
+    srv = hostile(gzip_response(gzip_bomb()))
+    client = Blocked(SQFETCH, ["--stream", "--max-body", str(1 << 50), "--max-decompressed", str(1 << 50),
+                               srv.url(path="/bomb")], "-o")
+    sent, how = srv.wait(FLOOD_SECONDS + 10)
+    time.sleep(1.0)
+    running = client.running()
+    client.finish()
+    assert running, f"the client should wait for its host\n{client}"
+    check_grown(client.peak_mib, http_baseline, f"from a {sent / 1024:.0f} KiB gzip bomb ({how})\n{client}")
+
+
+def test_a_compressed_body_streamed_through_pauses_arrives_whole(hostile, http_baseline):
+    plain = b"".join(b"line %07d of a body that compresses well\n" % i for i in range(400000))  # 17 MiB
+    srv = hostile(gzip_response(gzip.compress(plain, 6)))
+    client = Blocked(SQFETCH, ["--stream", "--max-decompressed", str(1 << 30), srv.url(path="/gz")], "-o")
+    time.sleep(1.0)  # the host is blocked: reading pauses
+    assert client.running(), str(client)
+    got = bytearray()
+    os.set_blocking(client.rfd, True)
+    while True:
+        chunk = os.read(client.rfd, 1 << 20)
+        if not chunk:
+            break
+        got += chunk
+        if len(got) < 4 * MIB:
+            time.sleep(0.002)  # a slow host at first: pause, resume, pause
+    rc = client.finish(drain=True)
+    assert rc == 0, str(client)
+    assert len(got) == len(plain) and bytes(got) == plain, f"{len(got)} of {len(plain)} bytes, or not the same"
+    line = json.loads(client.stdout.splitlines()[0])
+    assert line["error"] is None and line["body_len"] == len(plain), line
+    check_grown(client.peak_mib, http_baseline, str(client))
