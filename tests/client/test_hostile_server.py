@@ -1,8 +1,9 @@
 """Hostile servers: a squall client must not grow without bound.
 
 Each case starts a raw socket server on 127.0.0.1 that misbehaves (an
-endless body, endless interim responses or headers or trailers, a flood of
-WebSocket pings, empty frames or tiny messages while never reading), runs
+endless body, endless interim responses or headers or trailers, a gzip
+bomb, a flood of WebSocket pings, empty frames, tiny or large messages or
+endless fragments while never reading), runs
 the client program (sqfetch or sqws) against it, and asserts:
 - the client's peak resident memory (VmHWM: sampled from /proc while it
   runs, or reported by sqfetch itself) grows less than the stated bound
