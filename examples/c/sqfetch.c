@@ -10,6 +10,10 @@
  *     --max-redirects N     follow up to N redirects (default 5; 0: none)
  *     --no-decompress       --max-decompressed N   --max-body N
  *     --stream              take the body through the chunk callback
+ *     -o PATH               with --stream: write each chunk to PATH as it
+ *                           comes (a blocking write) instead of keeping it;
+ *                           "body" is then empty and "body_len" counts the
+ *                           bytes written
  *     --user USER:PASS      basic auth
  *     --cacert FILE         trust this CA (PEM) for https
  *     -n N                  fetch N times (default 1)
@@ -23,7 +27,11 @@
  *
  * One line per response: {"url", "error", "message", "status", "reason",
  * "headers", "body" (bytes as latin-1), "body_len", "effective_url",
- * "redirects", "chunks", "timing"}; with -n > 1 a last summary line.
+ * "redirects", "chunks", "timing", "peak_rss_kib"}; with -n > 1 a last summary
+ * line. peak_rss_kib is this process's peak resident memory so far (VmHWM,
+ * Linux; -1 elsewhere): getrusage's and wait4's ru_maxrss keep the peak of
+ * the process image before exec, so a test forking from a large interpreter
+ * would read the interpreter's size there.
  * Exit 0 when every fetch got a response, 1 otherwise, 2 on a usage error.
  */
 #include <pthread.h>
@@ -38,7 +46,7 @@
 #include "squall.h"
 
 struct opts {
-    const char *method, *url, *body, *user, *cacert;
+    const char *method, *url, *body, *user, *cacert, *output;
     const char *headers[64];
     int nheaders;
     long long connect_ms, timeout_ms, max_redirects, max_decompressed, max_body;
@@ -56,6 +64,7 @@ struct fetch_ctx {
 
 static struct opts O;
 static sq_loop *LOOP;
+static FILE *OUT; /* -o PATH */
 static long started, finished, ok_count;
 static atomic_long thread_started;
 #define NSTATUS 20
@@ -102,6 +111,18 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* VmHWM from /proc/self/status in KiB, or -1. */
+static long peak_rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
 static void print_error_line(sq_status st, const char *msg) {
     printf("{\"url\": ");
     json_cstr(stdout, O.url);
@@ -121,6 +142,16 @@ static void start_later(void *ud, sq_timer_id id) {
 static void on_chunk(void *ud, const uint8_t *data, size_t len) {
     struct fetch_ctx *c = ud;
     c->chunks++;
+    if (OUT) {
+        /* Blocks while PATH does not take the bytes (a pipe nobody reads):
+         * the host falls behind and the library must stop reading. */
+        if (fwrite(data, 1, len, OUT) != len || fflush(OUT) != 0) {
+            perror("sqfetch: -o");
+            exit(1);
+        }
+        c->len += len;
+        return;
+    }
     if (c->len + len > c->cap) {
         size_t cap = c->cap ? c->cap : 4096;
         while (cap < c->len + len) cap *= 2;
@@ -166,13 +197,13 @@ static void on_response(void *ud, const sq_fetch_response *resp) {
         printf("]");
         if (O.stream) {
             s.ptr = (const char *)c->body;
-            s.len = c->len;
+            s.len = OUT ? 0 : c->len;
         } else {
             sq_fetch_response_body(resp, &s);
         }
         printf(", \"body\": ");
         json_bytes(stdout, s.ptr, s.len);
-        printf(", \"body_len\": %zu", s.len);
+        printf(", \"body_len\": %zu", OUT ? c->len : s.len);
         sq_fetch_response_url(resp, &s);
         printf(", \"effective_url\": ");
         json_bytes(stdout, s.ptr, s.len);
@@ -184,7 +215,7 @@ static void on_response(void *ud, const sq_fetch_response *resp) {
             sq_fetch_response_time(resp, i, &ms);
             printf("%s\"%s\": %.3f", i ? ", " : "", names[i], ms);
         }
-        printf("}}\n");
+        printf("}, \"peak_rss_kib\": %ld}\n", peak_rss_kib());
         fflush(stdout);
     }
     free(c->body);
@@ -301,6 +332,7 @@ int main(int argc, char **argv) {
         else if (ARG("--max-decompressed")) O.max_decompressed = num(argv[++i]);
         else if (ARG("--max-body")) O.max_body = num(argv[++i]);
         else if (strcmp(a, "--stream") == 0) O.stream = 1;
+        else if (ARG("-o")) O.output = argv[++i];
         else if (ARG("--user")) O.user = argv[++i];
         else if (ARG("--cacert")) O.cacert = argv[++i];
         else if (ARG("-n")) O.count = (long)num(argv[++i]);
@@ -316,7 +348,11 @@ int main(int argc, char **argv) {
         else O.url = a;
 #undef ARG
     }
-    if (!O.url || O.count < 1 || O.concurrency < 1) usage();
+    if (!O.url || O.count < 1 || O.concurrency < 1 || (O.output && !O.stream)) usage();
+    if (O.output && !(OUT = fopen(O.output, "wb"))) {
+        perror(O.output);
+        return 2;
+    }
 
     LOOP = sq_loop_new();
     if (!LOOP || sq_loop_set_io_threads(LOOP, (uint32_t)O.io_threads) != SQ_OK) {

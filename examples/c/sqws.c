@@ -8,8 +8,10 @@
  *       (with --hash: "fnv1a": "<16 hex digits>", the FNV-1a 64 hash of the
  *       message, instead of "data")
  *   {"event": "pong", "data": "..."}     {"event": "ping", "data": "..."}
- *   {"event": "close", "code": n, "reason": "..."}
- *   {"event": "error", "status": "SQ_ERR_...", "message": "..."}
+ *   {"event": "close", "code": n, "reason": "...", "peak_rss_kib": n}
+ *   {"event": "error", "status": "SQ_ERR_...", "message": "...", "peak_rss_kib": n}
+ * peak_rss_kib: this process's peak resident memory so far (VmHWM, Linux;
+ * -1 elsewhere; wait4's ru_maxrss would count the image before exec).
  *
  *   sqws [-t TEXT] [-b HEX] [-g N] [--hash] [--expect N] [--ping DATA]
  *        [--close CODE [REASON]] [--wait-close] [--protocol LIST]
@@ -52,6 +54,18 @@ static void json_bytes(const void *p, size_t n) {
         else putchar(s[i]);
     }
     putchar('"');
+}
+
+/* VmHWM from /proc/self/status in KiB, or -1. */
+static long peak_rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib;
 }
 
 static void finish_if_done(sq_ws *ws) {
@@ -124,7 +138,7 @@ static void on_close(void *ud, sq_ws *ws, uint16_t code, const char *reason, siz
     (void)ws;
     printf("{\"event\": \"close\", \"code\": %u, \"reason\": ", code);
     json_bytes(reason, len);
-    printf("}\n");
+    printf(", \"peak_rss_kib\": %ld}\n", peak_rss_kib());
     fflush(stdout);
     sq_loop_stop(LOOP);
 }
@@ -134,7 +148,7 @@ static void on_connect_error(void *ud, sq_status status, const char *message, si
     const char *name = sq_status_str(status); /* "SQ_ERR_X: description": the name only */
     printf("{\"event\": \"error\", \"status\": \"%.*s\", \"message\": ", (int)strcspn(name, ":"), name);
     json_bytes(message, len);
-    printf("}\n");
+    printf(", \"peak_rss_kib\": %ld}\n", peak_rss_kib());
     fflush(stdout);
     failed = 1;
     sq_loop_stop(LOOP);

@@ -88,11 +88,17 @@ def run_program(path, args, timeout):
 
 
 def sqfetch(*args, timeout=20.0) -> Run:
-    """Run sqfetch with args; the exit status, JSON lines, wall time and the
-    child's own max RSS (wait4) and CPU time. Killed after `timeout` s."""
+    """Run sqfetch with args; the exit status, JSON lines, wall time, the
+    program's peak RSS and its CPU time (wait4). Killed after `timeout` s.
+
+    The peak RSS is what sqfetch reports in its response lines (VmHWM):
+    wait4's ru_maxrss also counts the process image before exec, a copy of
+    this Python process, tens of MiB that would hide the program's own."""
     args = [str(a) for a in args]
     rc, out, err, elapsed, ru, lines = run_program(SQFETCH, args, timeout)
-    return Run(args, rc, out, err, elapsed, ru.ru_maxrss, ru.ru_utime + ru.ru_stime, lines)
+    peaks = [line["peak_rss_kib"] for line in lines if line.get("peak_rss_kib", -1) > 0]
+    maxrss = max(peaks) if peaks else ru.ru_maxrss
+    return Run(args, rc, out, err, elapsed, maxrss, ru.ru_utime + ru.ru_stime, lines)
 
 
 def body(r) -> bytes:
