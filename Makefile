@@ -215,7 +215,7 @@ test-install: build test-readme
 
 # Python packages of the suites, installed when missing (tests/requirements.txt).
 test-deps:
-	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado' 2>/dev/null || \
+	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
 
 # Autobahn|Testsuite groups 1-7 and 10 against the demo's /ws/echo, compared
