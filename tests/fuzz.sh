@@ -4,6 +4,8 @@
 #   tests/fuzz.sh deps            the nightly toolchain (rustup) and cargo-fuzz, when missing
 #   tests/fuzz.sh smoke [SECS]    builds every target, runs each SECS seconds (20) from its corpus
 #   tests/fuzz.sh long HOURS      runs each target HOURS CPU-hours (one process at a time)
+#   tests/fuzz.sh cmin [TARGET]   folds build/fuzz/corpus/<target>/ into fuzz/corpus/<target>/,
+#                                 minimised (cargo fuzz cmin, then fuzz/cover.py)
 #
 # Runs write to build/fuzz/: new inputs in build/fuzz/corpus/<target>/ (the
 # committed corpus in fuzz/corpus/<target>/ is read, never written), crashes
@@ -54,22 +56,40 @@ run() {
         echo "fuzz: $t FAILED (crash input in $OUT/artifacts/$t/, log $log)"
         return 1
     fi
-    printf '%-14s %12s executions in %ss\n' "$t" "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)" "$secs"
+    printf '%-14s %12s executions in %ss\n' "$t" "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)" "$secs" |
+        tee -a "$OUT/summary"
+}
+
+# all SECONDS: every target in turn, then the executions of each
+all() {
+    build
+    mkdir -p "$OUT"
+    : >"$OUT/summary"
+    failed=0
+    for t in $(targets); do run "$t" "$1" || failed=1; done
+    echo "== executions per target"
+    cat "$OUT/summary"
+    return $failed
 }
 
 case ${1:-smoke} in
     deps) deps ;;
-    smoke)
-        build
-        failed=0
-        for t in $(targets); do run "$t" "${2:-20}" || failed=1; done
-        exit $failed ;;
+    smoke) all "${2:-20}" ;;
     long)
         hours=${2:?usage: tests/fuzz.sh long HOURS}
-        secs=$(awk -v h="$hours" 'BEGIN { printf "%d", h * 3600 }')
+        all "$(awk -v h="$hours" 'BEGIN { printf "%d", h * 3600 }')" ;;
+    cmin)
         build
-        failed=0
-        for t in $(targets); do run "$t" "$secs" || failed=1; done
-        exit $failed ;;
-    *) echo "usage: $0 deps | smoke [SECS] | long HOURS" >&2; exit 2 ;;
+        for t in ${2:-$(targets)}; do
+            [ -d "$OUT/corpus/$t" ] && cp -n "$OUT/corpus/$t"/* "fuzz/corpus/$t"/ 2>/dev/null || true
+            nice -n 19 $RUSTUP run "$NIGHTLY" $CARGO fuzz cmin -O -a "$t" "fuzz/corpus/$t" -- -set_cover_merge=1 -use_counters=0 -use_value_profile=0 \
+                >"$OUT/$t.cmin.log" 2>&1 || { tail -n 20 "$OUT/$t.cmin.log"; exit 1; }
+            # then only the files that reach an edge no smaller file reaches
+            rm -rf "$OUT/cmin" && mkdir -p "$OUT/cmin"
+            nice -n 19 "fuzz/target/x86_64-unknown-linux-gnu/release/$t" -merge=1 -use_counters=0 \
+                -merge_control_file="$OUT/$t.merge" "$OUT/cmin" "fuzz/corpus/$t" >>"$OUT/$t.cmin.log" 2>&1
+            python3 fuzz/cover.py "$OUT/$t.merge"
+            printf '%-14s %4s files, %s\n' "$t" "$(ls "fuzz/corpus/$t" | wc -l)" "$(cat "fuzz/corpus/$t"/* | wc -c) bytes"
+        done ;;
+    *) echo "usage: $0 deps | smoke [SECS] | long HOURS | cmin [TARGET]" >&2; exit 2 ;;
 esac
