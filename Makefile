@@ -14,6 +14,8 @@
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
 #   make bench           bench/run.sh (see bench/README.md)
 #   make check-header    fails if include/squall.h is stale after a build
+#   make test-fuzz       every fuzz target 20 s from its corpus (nightly and cargo-fuzz installed when missing)
+#   make fuzz-long HOURS=n  every fuzz target n CPU-hours, logs in build/fuzz/
 #   make lint            cargo clippy over every target (with and without fault-injection), warnings as errors
 
 CARGO   ?= cargo
@@ -43,7 +45,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: lint nightly-tools test-miri test-c-rust-asan
+.PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
 
@@ -61,7 +63,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
-	test-go-pkgconfig
+	test-go-pkgconfig test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -118,12 +120,33 @@ test-c-asan: $(addprefix $(BUILD)/tests/c/asan/,$(CTESTS))
 NIGHTLY ?= nightly
 RUSTUP  ?= rustup
 
-nightly-tools:
+nightly-toolchain:
 	@$(RUSTUP) toolchain list | grep -q '^$(NIGHTLY)' || $(RUSTUP) toolchain install $(NIGHTLY) --profile minimal </dev/null
+
+nightly-tools: nightly-toolchain
 	@$(RUSTUP) component list --toolchain $(NIGHTLY) --installed | grep -q '^rust-src' || \
 		$(RUSTUP) component add --toolchain $(NIGHTLY) rust-src </dev/null
 	@$(RUSTUP) component list --toolchain $(NIGHTLY) --installed | grep -q '^miri' || \
 		$(RUSTUP) component add --toolchain $(NIGHTLY) miri </dev/null
+
+# ---- fuzzing (fuzz/, cargo-fuzz on nightly; see fuzz/README.md) -----------
+# fuzz-deps installs the nightly toolchain and cargo-fuzz when missing.
+# test-fuzz builds every target and runs each FUZZ_SECS seconds from its
+# committed corpus (fuzz/corpus/<target>, read only), failing on any crash;
+# fuzz-long HOURS=n runs each target n CPU-hours, one after the other. Logs,
+# new inputs and crash inputs go to build/fuzz/; executions per target are
+# printed at the end.
+FUZZ_SECS ?= 20
+HOURS     ?= 1
+
+fuzz-deps: nightly-toolchain
+	NIGHTLY=$(NIGHTLY) RUSTUP=$(RUSTUP) tests/fuzz.sh deps
+
+test-fuzz: fuzz-deps
+	NIGHTLY=$(NIGHTLY) RUSTUP=$(RUSTUP) tests/fuzz.sh smoke $(FUZZ_SECS)
+
+fuzz-long: fuzz-deps
+	NIGHTLY=$(NIGHTLY) RUSTUP=$(RUSTUP) tests/fuzz.sh long $(HOURS)
 
 # Miri (undefined behaviour: out-of-bounds, use after free, aliasing, data
 # races, leaks) over the tests of the code with `unsafe` that Miri can run:

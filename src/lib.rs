@@ -64,4 +64,42 @@ pub mod fuzzing {
     pub fn h1_response(data: &[u8], split: usize) {
         crate::http::client::response::fuzz_feed(data, split);
     }
+
+    /// Decodes `data` as a chunked body in one read and in reads of sizes
+    /// picked by the first byte; panics only on a bug (a disagreement, a
+    /// complete body that re-encoded decodes differently).
+    pub fn chunked(data: &[u8]) {
+        crate::http::h1::fuzz_chunked(data);
+    }
+
+    /// Runs the rules of `http::grammar` over `data` and its lines, each
+    /// answer checked a second way; panics only on a bug.
+    pub fn grammar(data: &[u8]) {
+        crate::http::grammar::fuzz_check(data);
+    }
+
+    /// A WebSocket opening handshake: a request (server checks, then the
+    /// server's 101 through the client's checks), a NUL, a response (client
+    /// checks); panics only on a bug.
+    pub fn ws_handshake(data: &[u8]) {
+        crate::ws::client::fuzz_handshake(data);
+    }
+
+    /// Route lookup and capture percent-decoding of a path (the first byte
+    /// picks the method); panics only on a bug.
+    pub fn router(data: &[u8]) {
+        crate::http::router::fuzz_lookup(data);
+    }
+
+    /// Query and form-body argument decoding (query NUL content-type NUL
+    /// body); panics only on a bug.
+    pub fn args(data: &[u8]) {
+        crate::http::request::fuzz_args(data);
+    }
+
+    /// Cookie lookup (a name, then one Cookie header per line); panics only
+    /// on a bug.
+    pub fn cookie(data: &[u8]) {
+        crate::http::request::fuzz_cookie(data);
+    }
 }

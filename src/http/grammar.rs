@@ -399,6 +399,97 @@ pub(crate) fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// The `grammar` fuzz target's driver: runs every rule over `data` (and
+/// its lines) and checks each answer against a second way of reaching it
+/// (re-encoding a parsed value, a naive search, an implied rule); panics
+/// only on a bug.
+pub(crate) fn fuzz_check(data: &[u8]) {
+    let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    for &v in &lines {
+        // decimal: the value printed back is the digits without leading zeros
+        if let Some(n) = decimal(v) {
+            let digits = v.iter().position(|&b| b != b'0').map_or(&b"0"[..], |p| &v[p..]);
+            assert_eq!(n.to_string().as_bytes(), digits, "decimal {v:?}");
+        }
+        // chunk_line: the size re-encoded in either case, with the same extensions
+        if let Ok(size) = chunk_line(v) {
+            let digits = v.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            for hex in [format!("{size:x}"), format!("{size:X}")] {
+                let mut again = hex.into_bytes();
+                again.extend_from_slice(&v[digits..]);
+                assert_eq!(chunk_line(&again), Ok(size), "chunk line {v:?}");
+            }
+        }
+        // transfer_codings: the names listed again without parameters read the same
+        let mut codings = Vec::new();
+        if transfer_codings(v, &mut codings).is_ok() {
+            let names: Vec<&[u8]> = codings.iter().map(|c| c.name.as_slice()).collect();
+            let mut again = Vec::new();
+            transfer_codings(&names.join(&b", "[..]), &mut again).expect("codings listed again");
+            assert_eq!(again.iter().map(|c| c.name.as_slice()).collect::<Vec<_>>(), names);
+            assert!(codings.iter().all(|c| is_token(&c.name) && !c.name.iter().any(u8::is_ascii_uppercase)));
+        }
+        // quoted_string: a prefix that starts and ends with DQUOTE
+        if let Some(n) = quoted_string(v) {
+            assert!(n >= 2 && n <= v.len() && v[0] == b'"' && v[n - 1] == b'"', "quoted {v:?}");
+        }
+        // host and port: a required port implies an optional one
+        if is_host_port(v, true) {
+            assert!(is_host_port(v, false), "host {v:?}");
+        }
+        // request-target: no byte of a target may be a delimiter of the request line
+        if let Some(form) = target_form(v) {
+            assert!(v.iter().all(|&b| b > 0x20 && b < 0x7f), "target {v:?} has a space, control or non-ASCII byte");
+            match form {
+                TargetForm::Asterisk => assert_eq!(v, b"*"),
+                TargetForm::Origin => assert_eq!(v[0], b'/'),
+                TargetForm::Authority => assert!(is_host_port(v, true)),
+                TargetForm::Absolute { authority: (a, b), path } => {
+                    assert!(a < b && b == path && path <= v.len(), "target {v:?}");
+                    assert!(is_host_port(&v[a..b], false), "authority of {v:?}");
+                    assert!(path == v.len() || matches!(v[path], b'/' | b'?'));
+                }
+            }
+        }
+        if field_line(v) {
+            assert!(is_field_value(v) && !v.starts_with(b" ") && !v.starts_with(b"\t"), "field line {v:?}");
+        }
+        if let Some((major, minor)) = http_version(v) {
+            assert_eq!(format!("HTTP/{major}.{minor}").as_bytes(), v);
+        }
+    }
+    // content_length: the values as separate lines or as one list agree
+    let one = content_length(lines.iter().copied());
+    if let Ok(Some(n)) = one {
+        assert_eq!(content_length(std::iter::once(&lines.join(&b","[..])[..])), Ok(Some(n)), "{lines:?}");
+        assert!(lines.iter().flat_map(|l| list(l)).all(|e| decimal(e) == Some(n)));
+    }
+    // crlf_lines: accepted exactly when every CR precedes an LF and every LF follows a CR
+    let paired = (0..data.len()).all(|i| match data[i] {
+        b'\r' => data.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && data[i - 1] == b'\r',
+        _ => true,
+    });
+    assert_eq!(crlf_lines(data).is_ok(), paired);
+    // head_end: the same as a naive search, and the same when searched the
+    // way a connection does (each prefix that lacks the end, then further on)
+    let naive = (0..data.len()).find(|&i| data[..=i].ends_with(b"\n\n") || data[..=i].ends_with(b"\n\r\n")).map(|i| i + 1);
+    assert_eq!(head_end(data, 0), naive, "head end of {data:?}");
+    let mut searched = 0;
+    for cut in [data.len() / 3, data.len() / 2, data.len()] {
+        match head_end(&data[..cut], searched) {
+            Some(e) => {
+                assert_eq!(Some(e), naive);
+                break;
+            }
+            None => {
+                assert!(naive.is_none_or(|e| e > cut));
+                searched = cut;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -153,6 +153,81 @@ pub(crate) fn append_bytes(dst: &mut Vec<u8>, src: Vec<u8>) {
     }
 }
 
+/// Query arguments, then the body's when `content_type` is
+/// `application/x-www-form-urlencoded`: names and values percent-decoded
+/// (`+` is a space), repeated names kept in order.
+pub(crate) fn parse_args(query: &str, content_type: Option<&[u8]>, body: &[u8]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let form = content_type.is_some_and(|ct| {
+        let ct = String::from_utf8_lossy(ct);
+        ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    });
+    if form {
+        out.extend(form_urlencoded::parse(body).into_owned());
+    }
+    out
+}
+
+/// The `args` fuzz target's driver: `data` is a query, a NUL, a
+/// Content-Type, a NUL and a body. The arguments decoded must be the
+/// query's then (for a form) the body's, and arguments encoded again and
+/// decoded must come back unchanged. Panics only on a bug.
+pub(crate) fn fuzz_args(data: &[u8]) {
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let query = String::from_utf8_lossy(parts.next().unwrap_or_default());
+    let ct = parts.next();
+    let body = parts.next().unwrap_or_default();
+    let args = parse_args(&query, ct, body);
+    let from_query = parse_args(&query, None, b"");
+    assert!(args.starts_with(&from_query));
+    let from_body = &args[from_query.len()..];
+    assert!(from_body.is_empty() || parse_args("", ct, body) == from_body);
+    let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(&args).finish();
+    assert_eq!(parse_args(&encoded, None, b""), args, "arguments encoded and decoded again");
+    assert_eq!(parse_args("", Some(b"application/x-www-form-urlencoded; charset=utf-8"), encoded.as_bytes()), args);
+}
+
+/// The `cookie` fuzz target's driver: `data` is a cookie name, then one
+/// `Cookie` header value per line. A value found must be part of a header
+/// value and hold no `;`; a `name=value` pair put first must be the one
+/// found for its name. Panics only on a bug.
+pub(crate) fn fuzz_cookie(data: &[u8]) {
+    let mut lines = data.split(|&b| b == b'\n');
+    let name = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+    let make = |headers: Vec<(String, Vec<u8>)>| RequestData {
+        method: "GET".into(),
+        target: "/".into(),
+        path_len: 1,
+        version_minor: 1,
+        headers,
+        body: Vec::new(),
+        captures: Vec::new(),
+        remote: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+        keep_alive: true,
+        head_only: false,
+    };
+    let values: Vec<Vec<u8>> = lines.map(<[u8]>::to_vec).collect();
+    let data = make(values.iter().map(|v| ("Cookie".to_owned(), v.clone())).collect());
+    if let Some(v) = data.cookie(&name) {
+        assert!(!v.contains(&b';'));
+        let inside = |h: &Vec<u8>| h.as_ptr_range().start <= v.as_ptr_range().start && v.as_ptr_range().end <= h.as_ptr_range().end;
+        assert!(data.headers.iter().any(|(_, h)| inside(h)), "the value is not part of a header");
+    }
+    // The pair placed first wins when its name and value are plain.
+    let value = values.first().cloned().unwrap_or_default();
+    let plain_name = !name.is_empty() && name.trim_ascii() == name && !name.contains(['=', ';']);
+    let plain_value =
+        !value.contains(&b';') && value.trim_ascii() == value.as_slice() && !(value.len() >= 2 && value.starts_with(b"\"") && value.ends_with(b"\""));
+    if plain_name && plain_value {
+        let mut first = format!("{name}=").into_bytes();
+        first.extend_from_slice(&value);
+        first.extend_from_slice(b"; ");
+        let mut headers = vec![("cookie".to_owned(), first)];
+        headers.extend(values.iter().map(|v| ("Cookie".to_owned(), v.clone())));
+        assert_eq!(make(headers).cookie(&name), Some(&value[..]));
+    }
+}
+
 #[cfg(test)]
 mod cookie_tests {
     #[test]
@@ -392,18 +467,7 @@ impl Request {
     /// Query arguments, then `application/x-www-form-urlencoded` body
     /// arguments, decoded, repeated names kept in order.
     pub(crate) fn args(&self) -> &[(String, String)] {
-        self.args.get_or_init(|| {
-            let mut out: Vec<(String, String)> =
-                form_urlencoded::parse(self.data.query().as_bytes()).into_owned().collect();
-            let form = self.data.header("content-type").is_some_and(|ct| {
-                let ct = String::from_utf8_lossy(ct);
-                ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-            if form {
-                out.extend(form_urlencoded::parse(&self.data.body).into_owned());
-            }
-            out
-        })
+        self.args.get_or_init(|| parse_args(self.data.query(), self.data.header("content-type"), &self.data.body))
     }
 
     fn check_open(st: &ResponseState) -> Result<()> {

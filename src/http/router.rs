@@ -125,6 +125,63 @@ pub(crate) fn decode_capture(raw: &str) -> String {
     percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
 }
 
+/// The `router` fuzz target's driver: looks up `data` (a method picked by
+/// the first byte, then the path) in a fixed table of literal and regex
+/// routes, and percent-decodes each capture and the whole path. Captured
+/// spans must lie on character boundaries of the path, a 405 must not list
+/// the method asked for, and a decoded capture, percent-encoded again, must
+/// decode to itself. Panics only on a bug.
+pub(crate) fn fuzz_lookup(data: &[u8]) {
+    use std::sync::LazyLock;
+    static ROUTER: LazyLock<Router<()>> = LazyLock::new(|| {
+        let mut r = Router::default();
+        for (m, p) in [
+            ("GET", "/"),
+            ("POST", "/echo"),
+            ("GET", r"/args/([a-z0-9]+)/(\d+)"),
+            ("PUT", r"/args/([a-z0-9]+)/(\d+)"),
+            ("*", r"/any/(x)?(y)"),
+            ("GET", r"/files/(.*)"),
+            ("DELETE", r"/u/([^/]+)/p/([^/]*)"),
+            ("GET", r"/é/(\w+)"),
+        ] {
+            r.add(m, p, ()).expect("fixed route");
+        }
+        r
+    });
+    const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"];
+    let Some((&m, path)) = data.split_first() else { return };
+    let method = METHODS[usize::from(m) % METHODS.len()];
+    let path = String::from_utf8_lossy(path);
+    let check_decode = |raw: &str| {
+        let decoded = decode_capture(raw);
+        if !raw.contains('%') {
+            assert_eq!(decoded, raw);
+        }
+        let again = percent_encoding::utf8_percent_encode(&decoded, percent_encoding::NON_ALPHANUMERIC).to_string();
+        assert_eq!(decode_capture(&again), decoded, "{raw:?} decoded, encoded and decoded again");
+    };
+    check_decode(&path);
+    match ROUTER.lookup(method, &path) {
+        Lookup::Found(i, spans) => {
+            let route = ROUTER.get(i).expect("a found route exists");
+            if let Matcher::Literal(l) = &route.matcher {
+                assert_eq!(l, &*path);
+                assert!(spans.is_empty());
+            }
+            for (a, b) in spans.into_iter().flatten() {
+                assert!(a <= b && b <= path.len() && path.is_char_boundary(a) && path.is_char_boundary(b));
+                check_decode(&path[a..b]);
+            }
+        }
+        Lookup::MethodNotAllowed(allow) => {
+            assert!(!allow.is_empty() && !allow.iter().any(|a| a == method));
+            assert!(method != "HEAD" || !allow.iter().any(|a| a == "GET"));
+        }
+        Lookup::NotFound => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

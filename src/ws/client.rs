@@ -363,6 +363,74 @@ impl Watcher for WsConnecting {
     }
 }
 
+/// The first response head in `bytes`, decoded as a WebSocket client does.
+fn first_response_head(bytes: &[u8]) -> Option<ResponseHead> {
+    let mut d = ResponseDecoder::new(false, true);
+    let mut pos = 0;
+    loop {
+        match d.decode(&bytes[pos..]) {
+            Ok((_, Ev::Head(head))) => return Some(head),
+            Ok((0, _)) | Err(_) => return None,
+            Ok((used, _)) => pos += used,
+        }
+    }
+}
+
+/// The `ws_handshake` fuzz target's driver. `data` is a request, a NUL, and
+/// a response. The request goes through the server's checks (the HTTP/1.1
+/// decoder, then RFC 6455 §4.2.1): one that passes must yield a valid key,
+/// and the 101 the server writes for it must pass this client's own checks
+/// with the subprotocol the server chose. The response goes through the
+/// client's checks for a fixed key: one that passes must be a 101 carrying
+/// that key's accept value and one of the offered subprotocols. Panics only
+/// on a bug.
+pub(crate) fn fuzz_handshake(data: &[u8]) {
+    use crate::http::h1::{Decoded, Decoder, Limits};
+    use super::handshake;
+    let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let (request, response) = (&data[..split], data.get(split + 1..).unwrap_or_default());
+
+    let mut d = Decoder::new(Limits::default(), 0);
+    let mut pos = 0;
+    let head = loop {
+        match d.decode(&request[pos..], 0) {
+            Ok((_, Decoded::Head(head))) => break Some(head),
+            Ok((0, _)) | Err(_) => break None,
+            Ok((used, _)) => pos += used,
+        }
+    };
+    if let Some(head) = head {
+        let checked = handshake::check(&head);
+        assert_eq!(checked, handshake::check(&head), "the check is not a function of the head");
+        if let Ok(up) = checked {
+            let key = up.key.as_bytes();
+            assert!(key.len() == 24 && key.ends_with(b"=="), "accepted key {:?}", up.key);
+            let _ = handshake::same_origin(up.origin.as_deref(), &up.host);
+            let chosen = handshake::select_protocol(&up.protocols, &up.protocols[..up.protocols.len().min(1)]);
+            let mut hello = Vec::new();
+            handshake::accept(&mut hello, &up.key, chosen.as_deref(), b"Mon, 07 Dec 2026 12:00:00 GMT");
+            let rh = first_response_head(&hello).expect("the server's 101 decodes");
+            match check_response(&rh, &up.key, &up.protocols) {
+                Ok(p) => assert_eq!(p, chosen),
+                Err(e) => panic!("the server's own 101 is refused by the client: {e}"),
+            }
+        }
+    }
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    let offered = ["chat".to_owned(), "superchat".to_owned()];
+    if let Some(rh) = first_response_head(response)
+        && let Ok(p) = check_response(&rh, KEY, &offered)
+    {
+        assert_eq!(rh.status, 101);
+        assert_eq!(
+            rh.header("sec-websocket-accept").map(<[u8]>::trim_ascii),
+            Some(tungstenite::handshake::derive_accept_key(KEY.as_bytes()).as_bytes())
+        );
+        assert!(p.is_none_or(|p| offered.contains(&p)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
