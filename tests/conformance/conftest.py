@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DEMO = str(ROOT / "build/examples/c/demo_server")
 
 
+def rss_kib(pid: int) -> int:
+    """A process's resident memory now, from /proc."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

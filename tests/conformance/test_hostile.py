@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import Demo
+from conftest import Demo, rss_kib
 from httpraw import Raw
 from wsraw import BINARY, PING, TEXT, WsRaw, frame
 
@@ -31,14 +31,6 @@ def demo():
     yield d
     out = d.stop()
     assert d.proc.returncode == 0, f"demo exited with {d.proc.returncode}; output:\n{out}"
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 class Watch:

@@ -25,7 +25,7 @@ try:
 except ImportError:  # the raw-client tests still run; the others fail saying why
     connect = None
 
-from conftest import Demo
+from conftest import Demo, rss_kib
 from wsraw import (BINARY, CLOSE, CONT, PING, PONG, RSV1, RSV2, RSV3, TEXT, WsRaw, accept_key, close_payload,
                    frame, new_key, upgrade_request)
 
@@ -531,14 +531,6 @@ def test_idle_timeout_closes_with_1001():
         busy.close()
     finally:
         d.stop()
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def test_a_client_that_stops_reading_keeps_server_memory_bounded(demo):

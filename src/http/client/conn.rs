@@ -444,13 +444,7 @@ impl FetchConn {
             Some(inf) => {
                 if let Err(e) = inf.write(data) {
                     let over = inf.sink().total + 1 > inf.sink().cap || e.to_string().contains("cap");
-                    let err = if over {
-                        let which = if max_dec < max_body { "decompressed body" } else { "response body" };
-                        Error::new(ErrorKind::Limit, format!("{which} over the limit of {} bytes", max_dec.min(max_body)))
-                    } else {
-                        Error::new(ErrorKind::Protocol, format!("cannot decompress the response body: {e}"))
-                    };
-                    return self.fail(r, err);
+                    return self.fail(r, inflate_error(over, &e, max_body, max_dec));
                 }
                 std::mem::take(&mut inf.sink().buf)
             }
@@ -493,13 +487,7 @@ impl FetchConn {
             let end = data.len().min(off + INFLATE_STEP);
             if let Err(e) = inf.write(&data[off..end]) {
                 let over = inf.sink().total + 1 > inf.sink().cap || e.to_string().contains("cap");
-                let err = if over {
-                    let which = if max_dec < max_body { "decompressed body" } else { "response body" };
-                    Error::new(ErrorKind::Limit, format!("{which} over the limit of {} bytes", max_dec.min(max_body)))
-                } else {
-                    Error::new(ErrorKind::Protocol, format!("cannot decompress the response body: {e}"))
-                };
-                return self.fail(r, err);
+                return self.fail(r, inflate_error(over, &e, max_body, max_dec));
             }
             off = end;
             let plain = std::mem::take(&mut inf.sink().buf);
@@ -721,6 +709,17 @@ impl FetchConn {
         self.phase = Phase::Closed;
         self.drop_socket(r);
         conn_closed(r, &self.key, self.token, self.generation);
+    }
+}
+
+/// The error of a failed inflate step: over the body or decompressed limit
+/// (whichever is smaller), or a corrupt stream.
+fn inflate_error(over: bool, e: &std::io::Error, max_body: u64, max_dec: u64) -> Error {
+    if over {
+        let which = if max_dec < max_body { "decompressed body" } else { "response body" };
+        Error::new(ErrorKind::Limit, format!("{which} over the limit of {} bytes", max_dec.min(max_body)))
+    } else {
+        Error::new(ErrorKind::Protocol, format!("cannot decompress the response body: {e}"))
     }
 }
 
