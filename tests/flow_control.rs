@@ -612,3 +612,85 @@ fn a_fetch_whose_on_chunk_is_stuck_pauses_the_server_then_gets_the_exact_body() 
     drop(got);
     running.stop();
 }
+
+// ---------------------------------------------------------------- fair share
+
+/// A WebSocket route that counts messages, and does nothing else.
+struct Counting(Arc<AtomicUsize>);
+
+impl ws::Events for Counting {
+    fn on_message(&self, _ws: &WebSocket, _msg: Message<'_>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_newcomer_waits_for_one_share_of_each_busy_peer_not_for_their_floods() {
+    // 50 peers keep writing empty messages; the host takes each at once.
+    // Were a connection read until it paused (1,024 events for the host)
+    // or its socket ran dry, each turn of the reactor would hand the host
+    // ~50,000 messages, and a newcomer's request would wait behind a
+    // turn's worth. With a share per connection and turn
+    // (src/reactor/read.rs, TURN_SHARE: 64 events), it waits for a few
+    // thousand: counted by the host, in the order it runs callbacks.
+    const PEERS: usize = 50;
+    let lp = Arc::new(Loop::new());
+    let server = Server::new(&lp);
+    let count = Arc::new(AtomicUsize::new(0));
+    server.ws_route("/ws", Counting(count.clone())).unwrap();
+    let c = count.clone();
+    server
+        .route("GET", "/", move |req| req.respond(200, &[], c.load(Ordering::SeqCst).to_string().as_bytes()).map_err(|_| 1))
+        .unwrap();
+    let addr = server.listen("127.0.0.1:0").unwrap();
+    let running = Running::start(&lp);
+
+    let peers: Vec<TcpStream> = (0..PEERS)
+        .map(|_| {
+            let s = ws_handshake(addr, "/ws");
+            socket2::SockRef::from(&s).set_send_buffer_size(1 << 20).unwrap();
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    let flood = std::thread::spawn(move || {
+        let chunk: Vec<u8> = (0..8192).flat_map(|_| ws_frame(2, b"")).collect();
+        let mut peers: Vec<(TcpStream, usize)> = peers.into_iter().map(|s| (s, 0)).collect();
+        let end = Instant::now() + Duration::from_secs(60);
+        while !st.load(Ordering::SeqCst) && Instant::now() < end {
+            for (s, at) in &mut peers {
+                match s.write(&chunk[*at..]) {
+                    Ok(n) => *at = (*at + n) % chunk.len(),
+                    Err(e) if e.kind() == IoKind::WouldBlock => {}
+                    Err(e) => panic!("a flooding peer: {e}"),
+                }
+            }
+        }
+        peers
+    });
+    eventually("the floods to reach the host", || count.load(Ordering::SeqCst) > 200_000);
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let before = count.load(Ordering::SeqCst);
+        let mut c = Client::new(addr);
+        let r = c.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 200);
+        let at: usize = r.text().parse().unwrap();
+        waits.push(at.saturating_sub(before));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let peers = flood.join().unwrap();
+    waits.sort_unstable();
+    let median = waits[waits.len() / 2];
+    // A share each: 50 x 64 per turn, a turn or two ahead of the newcomer;
+    // without shares a single turn is 50 x 1,024.
+    assert!(
+        median < 16_000,
+        "messages the host ran between a newcomer's request and its handler: {waits:?} (median {median})"
+    );
+    drop(peers);
+    running.stop();
+    drop(server);
+}

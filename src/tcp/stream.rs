@@ -569,6 +569,7 @@ impl TcpConn {
                 self.on_eof(r);
             }
             ReadEnd::Failed(e) => self.end(r, Ending::error(ErrorKind::Io, format!("read: {e}"))),
+            ReadEnd::Share => r.read_again(self.token),
             ReadEnd::Drained | ReadEnd::Paused => {}
         }
     }
@@ -758,6 +759,14 @@ impl Watcher for TcpConn {
                 self.end(r, Ending::error(ErrorKind::Timeout, format!("the close timed out after {t} ms with output unwritten")));
             }
             _ => {}
+        }
+        self.settle(r).into()
+    }
+
+    /// The next share of input (the last turn's ran out).
+    fn again(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        if matches!(self.phase, Phase::Open) {
+            self.on_readable(r);
         }
         self.settle(r).into()
     }

@@ -207,6 +207,12 @@ impl Watcher for Conn {
         Step::Keep
     }
 
+    /// The next share of input (the last turn's ran out).
+    fn again(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        self.on_readable(r);
+        Step::Keep
+    }
+
     fn wants_tick(&self, r: &Reactor, why: Tick) -> bool {
         why == Tick::Sweep && self.decoder.check_timeout(r.now_ms()).is_some()
     }
@@ -376,7 +382,8 @@ impl Conn {
         r.mark_dirty(self.token);
     }
 
-    /// Reads until the socket has no more, decoding as it goes.
+    /// Reads until the socket has no more (or this turn's share is read),
+    /// decoding as it goes.
     fn on_readable(&mut self, r: &mut Reactor) {
         match read_ready(r, self) {
             ReadEnd::Eof => {
@@ -384,6 +391,7 @@ impl Conn {
                 self.on_peer_closed();
             }
             ReadEnd::Failed(_) => self.on_socket_error(),
+            ReadEnd::Share => r.read_again(self.token),
             ReadEnd::Drained | ReadEnd::Paused => {}
         }
     }
