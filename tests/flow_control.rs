@@ -279,10 +279,14 @@ impl ws::Events for StuckWs {
     }
 }
 
-/// A server with the stuck WebSocket route on /ws, running, and a client on it.
-fn stuck_ws() -> (Running, Server, Flood, Arc<Hold>, Arc<Mutex<Tally>>) {
+/// A server with the stuck WebSocket route on /ws (and the flow limits
+/// given, else the defaults), running, and a client on it.
+fn stuck_ws(flow: Option<(usize, usize)>) -> (Running, Server, Flood, Arc<Hold>, Arc<Mutex<Tally>>) {
     let lp = Arc::new(Loop::new());
     let server = Server::new(&lp);
+    if let Some((high, low)) = flow {
+        server.set_flow_limits(high, low).unwrap();
+    }
     let hold = Arc::new(Hold::default());
     let tally = Arc::new(Mutex::new(Tally::default()));
     server.ws_route("/ws", StuckWs { hold: hold.clone(), tally: tally.clone() }).unwrap();
@@ -296,7 +300,18 @@ fn stuck_ws() -> (Running, Server, Flood, Arc<Hold>, Arc<Mutex<Tally>>) {
 /// (squall took at most `bound`), releases, sends `more` units and checks
 /// that the host got exactly `expect`.
 fn flood_stuck_ws(make: &mut impl FnMut(u64) -> Vec<u8>, expect: &Mutex<Tally>, bound: usize, more: u64, what: &str) {
-    let (running, server, mut flood, hold, tally) = stuck_ws();
+    flood_stuck_ws_with(None, make, expect, bound, more, what)
+}
+
+fn flood_stuck_ws_with(
+    flow: Option<(usize, usize)>,
+    make: &mut impl FnMut(u64) -> Vec<u8>,
+    expect: &Mutex<Tally>,
+    bound: usize,
+    more: u64,
+    what: &str,
+) {
+    let (running, server, mut flood, hold, tally) = stuck_ws(flow);
     assert!(flood.until_stalled(make), "{what}: {} bytes went out and the writes never stopped", flood.sent);
     assert!(hold.entered.load(Ordering::SeqCst), "{what}: the host never got a message");
     let taken = flood.check_paused(bound, what);
@@ -327,6 +342,31 @@ fn a_websocket_flood_pauses_while_the_host_is_stuck_then_arrives_whole() {
     let bound = HIGH_WATER + SIZE + 16 + READ_CHUNK;
     flood_stuck_ws(&mut make, &expect, bound, 128, "16 KiB messages");
     assert!(expect.lock().unwrap().events > 128);
+}
+
+#[test]
+fn the_flow_limits_are_the_servers_to_set() {
+    // The same flood with the marks at 64 KiB / 16 KiB: squall takes a
+    // sixteenth of what the defaults let it take.
+    const SIZE: usize = 4 << 10;
+    const HIGH: usize = 64 << 10;
+    let expect = Mutex::new(Tally::default());
+    let mut make = |n: u64| {
+        let mut p: Vec<u8> = (0..SIZE).map(|i| (i as u64).wrapping_mul(7).wrapping_add(n) as u8).collect();
+        p[..8].copy_from_slice(&n.to_le_bytes());
+        expect.lock().unwrap().message(&p);
+        ws_frame(2, &p)
+    };
+    let bound = HIGH + SIZE + 16 + READ_CHUNK;
+    flood_stuck_ws_with(Some((HIGH, HIGH / 4)), &mut make, &expect, bound, 64, "4 KiB messages, 64 KiB marks");
+
+    let lp = Loop::new();
+    let server = Server::new(&lp);
+    for (high, low) in [(4095, 1000), (65536, 0), (65536, 65537)] {
+        let e = server.set_flow_limits(high, low).expect_err("marks out of range");
+        assert_eq!(e.kind(), squall::ErrorKind::InvalidArg, "({high}, {low}): {e}");
+    }
+    server.set_flow_limits(4096, 4096).unwrap();
 }
 
 #[test]

@@ -70,6 +70,7 @@ pub(crate) struct TcpShared {
 impl TcpShared {
     pub(crate) fn new(config: Arc<Config>, loop_handle: LoopHandle, reactor: usize) -> Arc<TcpShared> {
         let user = config.events.first_user_word();
+        let marks = config.opts.read_marks;
         Arc::new(TcpShared {
             handle: AtomicU64::new(0),
             reactor,
@@ -83,7 +84,7 @@ impl TcpShared {
             muted: AtomicBool::new(false),
             user: AtomicUsize::new(user),
             drain_wanted: AtomicBool::new(false),
-            inbox: FlowGate::default(),
+            inbox: FlowGate::with_marks(marks),
             host_paused: AtomicBool::new(false),
             peer: OnceLock::new(),
             local: OnceLock::new(),

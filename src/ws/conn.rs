@@ -21,7 +21,7 @@ use crate::http::request::{ConnAddr, Request};
 use crate::http::shared::ServerShared;
 use crate::net::tls::Stream;
 use crate::net::writeq::write_queue;
-use crate::reactor::flow::{HIGH_WATER, LOW_WATER, cost};
+use crate::reactor::flow::cost;
 use crate::reactor::read::{Input, ReadEnd, TURN_SHARE, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 use crate::reactor::{Reactor, Task};
@@ -91,8 +91,8 @@ pub(crate) struct WsConn {
     read_paused: bool,
     /// Reading paused by the host (`sq_ws_pause_reading`).
     host_hold: bool,
-    /// Reading paused: more than `HIGH_WATER` bytes wait to be written (a
-    /// peer that sends and does not read); resumes under `LOW_WATER`.
+    /// Reading paused: queued output costs more than the flow's high mark
+    /// (a peer that sends and does not read); resumes under its low one.
     output_paused: bool,
     /// The peer shut its side down (an edge seen once): read to EOF.
     read_closed: bool,
@@ -560,7 +560,7 @@ impl WsConn {
         // The peer makes us hold too much output (it does not read what we
         // send), or pings faster than it reads our pongs: read no more until
         // the output drains.
-        if self.sock.output_cost() > HIGH_WATER || (backed_up && pinged) {
+        if self.sock.output_cost() > self.sock.flow.high || (backed_up && pinged) {
             self.output_paused = true;
         }
     }
@@ -677,7 +677,7 @@ impl WsConn {
                 let out = self.session.take_output();
                 self.queue_new(out);
             }
-            if self.output_paused && left < LOW_WATER.min(self.sock.route.opts.high_water) && !self.gone() {
+            if self.output_paused && left < self.sock.flow.low.min(self.sock.route.opts.high_water) && !self.gone() {
                 self.output_paused = false;
                 self.read_on(r);
             }

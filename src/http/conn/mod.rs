@@ -28,14 +28,9 @@ use super::shared::{Config, RouteTarget, ServerShared};
 use super::static_files::FileRange;
 use super::upgrade::{Handshake, UpgradeRoute};
 use crate::reactor::Reactor;
-use crate::reactor::flow::{HIGH_WATER, LOW_WATER};
+use crate::reactor::flow::Marks;
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
-
-/// Queued output above which a connection stops reading new requests (a
-/// client that pipelines and does not read), and below which it reads again.
-const OUT_HIGH_WATER: usize = HIGH_WATER;
-const OUT_LOW_WATER: usize = LOW_WATER;
 
 struct Inflight {
     req: Option<Arc<Request>>,
@@ -90,6 +85,8 @@ pub(crate) struct Conn {
     server: Arc<ServerShared>,
     /// Requests that may be in flight before reading pauses.
     max_pipeline: usize,
+    /// The server's flow marks when this connection was accepted.
+    flow: Marks,
     remote: SocketAddr,
     decoder: Decoder,
     /// Input not yet decoded (a partial request, or requests waiting while
@@ -148,10 +145,10 @@ struct Pauses {
     /// The host has not taken enough of a streamed body (its `FlowGate`).
     body_backlog: bool,
     /// Too much output is queued: a client that pipelines and does not read
-    /// (`OUT_HIGH_WATER`).
+    /// (more than the flow's high mark; reading resumes below its low one).
     output_backlog: bool,
-    /// The bodies of the requests in flight hold more than `HIGH_WATER`
-    /// bytes: the next request is not read until responses free them
+    /// The bodies of the requests in flight hold more than the flow's high
+    /// mark: the next request is not read until responses free them
     /// (pipelined uploads cost one body at a time, not a pipeline's worth).
     bodies_held: bool,
     /// One of them ended: decode what is buffered and read again once the
@@ -290,11 +287,13 @@ impl Watcher for Conn {
 /// A connection the listener accepted enters the reactor.
 pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
     let max_pipeline = config.max_pipeline;
+    let flow = config.flow;
     let decoder = Decoder::new(config.limits, r.now_ms());
     let conn = Box::new(Conn {
         stream: std::mem::ManuallyDrop::new(stream),
         server,
         max_pipeline,
+        flow,
         remote,
         decoder,
         rbuf: Vec::new(),
@@ -496,7 +495,7 @@ impl Conn {
 
     /// The client is reading again: read new requests again too.
     fn maybe_unpause_writes(&mut self) {
-        if self.pauses.output_backlog && self.out_bytes < OUT_LOW_WATER {
+        if self.pauses.output_backlog && self.out_bytes < self.flow.low {
             self.pauses.output_backlog = false;
             self.pauses.ended = true;
         }
