@@ -68,6 +68,12 @@
 #define SQ_TIME_TOTAL 5
 
 /**
+ * Buckets of the request latency histogram: the upper bounds, in
+ * microseconds, of all but the last (which is above 10 s). Not cumulative.
+ */
+#define SQ_METRICS_LATENCY_BUCKETS 19
+
+/**
  * Route flag: run the handler on the reactor thread that owns the
  * connection instead of the host thread. The fastest path, for C handlers
  * that never block; with several io_threads the handler must be thread-safe.
@@ -260,6 +266,238 @@ typedef void (*sq_log_callback)(void *userdata,
                                 sq_log_level level,
                                 const char *target,
                                 const char *message);
+
+/**
+ * A server's counters at one moment (`sq_metrics_snapshot`). Counters
+ * only grow, from the server's creation. Caller-allocated: pass
+ * `sizeof(sq_metrics)`; fields are only ever appended, and a newer library
+ * fills no more than that, setting `size` to what it wrote (docs/ABI.md).
+ *
+ * Each counter is exact; the snapshot as a whole is not taken atomically
+ * (counters written meanwhile may or may not be in it).
+ */
+typedef struct {
+  /**
+   * The bytes the library filled (the smaller of the two structs' sizes).
+   */
+  size_t size;
+  /**
+   * HTTP connections accepted (WebSockets begin as HTTP connections).
+   */
+  uint64_t connections_accepted;
+  /**
+   * Connections open now: accepted minus closed.
+   */
+  uint64_t connections_open;
+  /**
+   * Connections closed because the client went away or closed.
+   */
+  uint64_t connections_closed_client;
+  /**
+   * ... because of a timeout (idle, header, body: 408).
+   */
+  uint64_t connections_closed_timeout;
+  /**
+   * ... because of a limit: a request refused with a 4xx/5xx, a
+   * WebSocket protocol or size violation (1002, 1007, 1008, 1009), a
+   * WebSocket over `max_backpressure` with `SQ_WS_CLOSE_ON_LIMIT`.
+   */
+  uint64_t connections_closed_limit;
+  /**
+   * ... because of an I/O error or an internal error.
+   */
+  uint64_t connections_closed_error;
+  /**
+   * ... because the server shut down or was freed.
+   */
+  uint64_t connections_closed_server;
+  /**
+   * Requests by method (heads decoded).
+   */
+  uint64_t requests_get;
+  /**
+   * Requests whose method is HEAD.
+   */
+  uint64_t requests_head;
+  /**
+   * Requests whose method is POST.
+   */
+  uint64_t requests_post;
+  /**
+   * Requests whose method is PUT.
+   */
+  uint64_t requests_put;
+  /**
+   * Requests whose method is DELETE.
+   */
+  uint64_t requests_delete;
+  /**
+   * Requests of any other method.
+   */
+  uint64_t requests_other;
+  /**
+   * Responses completed, by status class (refusals included).
+   */
+  uint64_t responses_1xx;
+  /**
+   * Responses with a 2xx status.
+   */
+  uint64_t responses_2xx;
+  /**
+   * Responses with a 3xx status.
+   */
+  uint64_t responses_3xx;
+  /**
+   * Responses with a 4xx status.
+   */
+  uint64_t responses_4xx;
+  /**
+   * Responses with a 5xx status.
+   */
+  uint64_t responses_5xx;
+  /**
+   * Bytes read from and written to HTTP connections (before an upgrade).
+   */
+  uint64_t http_bytes_in;
+  /**
+   * Bytes written to HTTP connections.
+   */
+  uint64_t http_bytes_out;
+  /**
+   * Requests refused before any handler ran, by status.
+   */
+  uint64_t refused_400;
+  /**
+   * Requests refused with 408.
+   */
+  uint64_t refused_408;
+  /**
+   * Requests refused with 413.
+   */
+  uint64_t refused_413;
+  /**
+   * Requests refused with 414.
+   */
+  uint64_t refused_414;
+  /**
+   * Requests refused with 417.
+   */
+  uint64_t refused_417;
+  /**
+   * Requests refused with 431.
+   */
+  uint64_t refused_431;
+  /**
+   * Requests refused with 501.
+   */
+  uint64_t refused_501;
+  /**
+   * Requests refused with 505.
+   */
+  uint64_t refused_505;
+  /**
+   * Responses whose latency was measured (end of the request's head to
+   * the last byte of the response written), their sum in microseconds,
+   * and the count per bucket: at most 50, 100, 250, 500 µs, 1, 2.5, 5,
+   * 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 7.5, 10 s, and above.
+   */
+  uint64_t latency_count;
+  /**
+   * The latencies' sum, in microseconds.
+   */
+  uint64_t latency_sum_us;
+  /**
+   * Responses per latency bucket (see `latency_count`).
+   */
+  uint64_t latency_buckets[SQ_METRICS_LATENCY_BUCKETS];
+  /**
+   * WebSockets opened, and closed by the code their `on_close` got.
+   */
+  uint64_t ws_opened;
+  /**
+   * WebSockets closed with code 1000.
+   */
+  uint64_t ws_closed_1000;
+  /**
+   * WebSockets closed with code 1001.
+   */
+  uint64_t ws_closed_1001;
+  /**
+   * WebSockets closed with code 1002.
+   */
+  uint64_t ws_closed_1002;
+  /**
+   * WebSockets closed with code 1006.
+   */
+  uint64_t ws_closed_1006;
+  /**
+   * WebSockets closed with code 1007.
+   */
+  uint64_t ws_closed_1007;
+  /**
+   * WebSockets closed with code 1008.
+   */
+  uint64_t ws_closed_1008;
+  /**
+   * WebSockets closed with code 1009.
+   */
+  uint64_t ws_closed_1009;
+  /**
+   * WebSockets closed with code 1011.
+   */
+  uint64_t ws_closed_1011;
+  /**
+   * WebSockets closed with any other code.
+   */
+  uint64_t ws_closed_other;
+  /**
+   * Data messages received (handed to `on_message`) and sent (queued; a
+   * topic delivery counts once per subscriber), and their payload bytes.
+   */
+  uint64_t ws_messages_in;
+  /**
+   * Data messages sent.
+   */
+  uint64_t ws_messages_out;
+  /**
+   * Payload bytes received.
+   */
+  uint64_t ws_bytes_in;
+  /**
+   * Payload bytes sent.
+   */
+  uint64_t ws_bytes_out;
+  /**
+   * Times a socket stopped reading because the host was behind (input)
+   * or its peer did not read what was sent (output).
+   */
+  uint64_t ws_paused_input;
+  /**
+   * Pauses because the peer did not read.
+   */
+  uint64_t ws_paused_output;
+  /**
+   * Sends refused over `max_backpressure`, and sockets closed for it.
+   */
+  uint64_t ws_dropped;
+  /**
+   * Sockets closed over `max_backpressure`.
+   */
+  uint64_t ws_closed_backpressure;
+  /**
+   * `sq_publish` calls, messages queued to subscribers, and messages not
+   * queued to a subscriber over its `max_backpressure`.
+   */
+  uint64_t topic_publishes;
+  /**
+   * Topic messages queued to subscribers.
+   */
+  uint64_t topic_deliveries;
+  /**
+   * Topic messages not queued over a subscriber's `max_backpressure`.
+   */
+  uint64_t topic_drops;
+} sq_metrics;
 
 /**
  * Receives a streamed request body: `len` bytes at `data` (valid only
@@ -1192,6 +1430,49 @@ sq_status sq_log_set_callback(sq_log_level level, sq_log_callback cb, void *user
  * Returns: never NULL.
  */
 const char *sq_log_level_str(sq_log_level level);
+
+/**
+ * Fills `out` with the server's counters now: pass `sizeof(sq_metrics)`
+ * as `size`. No more than `size` bytes are written, so a program built
+ * against an older header gets the fields it knows; `out->size` says how
+ * many were.
+ *
+ * Thread: any thread (the counters are read with relaxed atomic loads;
+ * nothing waits).
+ * Ownership: writes into the caller's struct; nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+ * smaller than the `size` field itself.
+ */
+sq_status sq_metrics_snapshot(sq_server *server, sq_metrics *out, size_t size);
+
+/**
+ * Writes the server's counters in Prometheus' text exposition format
+ * (version 0.0.4, served as `text/plain; version=0.0.4; charset=utf-8`)
+ * into `buf`, NUL-terminated. `*needed` (if not NULL) gets the text's
+ * length without the NUL: when it is `cap` or more nothing useful was
+ * written; call again with a buffer of at least `*needed + 1` bytes. The
+ * names, labels and help of every family are listed in docs/METRICS.md.
+ *
+ * Thread: any thread.
+ * Ownership: writes into the caller's buffer; nothing changes hands.
+ * Returns: `SQ_OK` (the whole text and its NUL fit); `SQ_ERR_LIMIT` (it did
+ * not: `*needed` says how much is needed; `buf` holds an empty string when
+ * `cap` > 0); `SQ_ERR_NULL` for `server`, or `buf` with `cap` > 0.
+ */
+sq_status sq_metrics_prometheus(sq_server *server, char *buf, size_t cap, size_t *needed);
+
+/**
+ * Serves the server's counters in Prometheus' text format at GET (and
+ * HEAD) `path` (a plain path such as "/metrics", not a pattern), answered
+ * on the reactor thread, so a scrape gets an answer while the host thread
+ * is busy. Routes are tried in the order they were added.
+ *
+ * Thread: the host thread (like `sq_route`).
+ * Ownership: `path` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `path` is not
+ * UTF-8 or does not start with '/'.
+ */
+sq_status sq_server_metrics_route(sq_server *server, const char *path);
 
 /**
  * The request method ("GET", "POST", …).

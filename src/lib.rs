@@ -28,6 +28,7 @@ mod fault;
 pub mod ffi;
 pub(crate) mod http;
 mod log;
+pub(crate) mod metrics;
 pub(crate) mod net;
 mod reactor;
 pub(crate) mod tcp;

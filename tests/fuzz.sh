@@ -3,7 +3,11 @@
 #
 #   tests/fuzz.sh deps            the nightly toolchain (rustup) and cargo-fuzz, when missing
 #   tests/fuzz.sh smoke [SECS]    builds every target, runs each SECS seconds (20) from its corpus
-#   tests/fuzz.sh long HOURS      runs each target HOURS CPU-hours (one process at a time)
+#   tests/fuzz.sh long HOURS [TARGET...]
+#                                 runs each target (or those named) HOURS hours of
+#                                 wall time at nice 19, one process at a time, and
+#                                 appends the CPU time it used to fuzz/hours.tsv
+#   tests/fuzz.sh hours           the CPU-hours and executions per target so far
 #   tests/fuzz.sh cmin [TARGET]   folds build/fuzz/corpus/<target>/ into fuzz/corpus/<target>/,
 #                                 minimised (cargo fuzz cmin, then fuzz/cover.py)
 #
@@ -44,9 +48,17 @@ build() {
     $RUSTUP run "$NIGHTLY" $CARGO fuzz build -O -a
 }
 
-# run TARGET SECONDS [JOBS]: one target, its log in $OUT/TARGET.log
+# children_cpu: CPU seconds (user + system) this shell's waited-for children
+# used (cutime + cstime of /proc/$$/stat: $$ is this shell even inside $(...))
+children_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.1f", ($14 + $15) / hz }' "/proc/$$/stat"
+}
+
+# run TARGET SECONDS: one target, its log in $OUT/TARGET.log; with LEDGER
+# set, appends date, target, wall and CPU seconds and executions to it
 run() {
     t=$1 secs=$2
+    cpu0=$(children_cpu)
     mkdir -p "$OUT/corpus/$t" "$OUT/artifacts/$t"
     log="$OUT/$t.log"
     if ! nice -n 19 $RUSTUP run "$NIGHTLY" $CARGO fuzz run -O -a "$t" "$OUT/corpus/$t" "fuzz/corpus/$t" -- \
@@ -56,17 +68,25 @@ run() {
         echo "fuzz: $t FAILED (crash input in $OUT/artifacts/$t/, log $log)"
         return 1
     fi
-    printf '%-14s %12s executions in %ss\n' "$t" "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)" "$secs" |
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    cpu=$(awk -v a="$cpu0" -v b="$(children_cpu)" 'BEGIN { printf "%.0f", b - a }')
+    printf '%-14s %12s executions in %ss (%s CPU-seconds)\n' "$t" "$execs" "$secs" "$cpu" |
         tee -a "$OUT/summary"
+    if [ -n "${LEDGER:-}" ]; then
+        printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%d)" "$t" "$secs" "$cpu" "$execs" >>"$LEDGER"
+    fi
 }
 
-# all SECONDS: every target in turn, then the executions of each
+# all SECONDS [TARGET...]: every target (or those named) in turn, then the
+# executions of each
 all() {
+    secs=$1
+    shift
     build
     mkdir -p "$OUT"
     : >"$OUT/summary"
     failed=0
-    for t in $(targets); do run "$t" "$1" || failed=1; done
+    for t in ${*:-$(targets)}; do run "$t" "$secs" || failed=1; done
     echo "== executions per target"
     cat "$OUT/summary"
     return $failed
@@ -76,8 +96,13 @@ case ${1:-smoke} in
     deps) deps ;;
     smoke) all "${2:-20}" ;;
     long)
-        hours=${2:?usage: tests/fuzz.sh long HOURS}
-        all "$(awk -v h="$hours" 'BEGIN { printf "%d", h * 3600 }')" ;;
+        hours=${2:?usage: tests/fuzz.sh long HOURS [TARGET...]}
+        shift 2
+        LEDGER=fuzz/hours.tsv all "$(awk -v h="$hours" 'BEGIN { printf "%d", h * 3600 }')" "$@" ;;
+    hours)
+        # per target: CPU-hours and executions over every long run recorded
+        awk -F '\t' '!/^#/ && NF == 5 { cpu[$2] += $4; ex[$2] += $5 }
+            END { for (t in cpu) printf "%-14s %6.2f CPU-hours %14d executions\n", t, cpu[t] / 3600, ex[t] }' fuzz/hours.tsv | sort ;;
     cmin)
         build
         for t in ${2:-$(targets)}; do
@@ -91,5 +116,5 @@ case ${1:-smoke} in
             python3 fuzz/cover.py "$OUT/$t.merge"
             printf '%-14s %4s files, %s\n' "$t" "$(ls "fuzz/corpus/$t" | wc -l)" "$(cat "fuzz/corpus/$t"/* | wc -c) bytes"
         done ;;
-    *) echo "usage: $0 deps | smoke [SECS] | long HOURS | cmin [TARGET]" >&2; exit 2 ;;
+    *) echo "usage: $0 deps | smoke [SECS] | long HOURS [TARGET...] | hours | cmin [TARGET]" >&2; exit 2 ;;
 esac

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
 	"sync"
@@ -566,5 +568,78 @@ func TestFlowLimits(t *testing.T) {
 	resp.Body.Close()
 	if string(body) != "ok" {
 		t.Fatalf("body %q", body)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	srv := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			panic("on purpose")
+		}
+		w.Write([]byte("ok"))
+	}), ErrorLog: log.New(io.Discard, "", 0)}
+	if _, err := srv.Metrics(); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("Metrics before Serve: %v", err)
+	}
+	base := start(t, srv)
+	// start's own probe is in it: wait until its response is written too
+	var m0 Metrics
+	for end := time.Now().Add(10 * time.Second); ; {
+		var err error
+		if m0, err = srv.Metrics(); err != nil {
+			t.Fatal(err)
+		}
+		if m0.LatencyCount >= m0.RequestsGet || time.Now().After(end) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < 10; i++ {
+		resp, err := http.Get("http://" + base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + base + "/fail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 {
+		t.Fatalf("/fail: %d", resp.StatusCode)
+	}
+	var m Metrics
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m, err = srv.Metrics(); err != nil {
+			t.Fatal(err)
+		}
+		if m.LatencyCount >= m0.LatencyCount+11 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m.RequestsGet-m0.RequestsGet != 11 || m.Responses2xx-m0.Responses2xx != 10 || m.Responses5xx != 1 ||
+		m.LatencyCount-m0.LatencyCount != 11 {
+		t.Fatalf("metrics after 10 GETs and a panic: %+v (before: %+v)", m, m0)
+	}
+	var buckets uint64
+	for _, n := range m.LatencyBuckets {
+		buckets += n
+	}
+	if buckets != m.LatencyCount {
+		t.Fatalf("buckets hold %d of %d", buckets, m.LatencyCount)
+	}
+	text, err := srv.MetricsText()
+	if err != nil || !strings.Contains(text, fmt.Sprintf("\nsquall_http_requests_total{method=\"GET\"} %d\n", m.RequestsGet)) {
+		t.Fatalf("MetricsText: %v\n%s", err, text)
+	}
+	rec := httptest.NewRecorder()
+	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" ||
+		!strings.Contains(rec.Body.String(), "# TYPE squall_connections_open gauge") {
+		t.Fatalf("MetricsHandler: %d %q", rec.Code, rec.Body.String())
 	}
 }

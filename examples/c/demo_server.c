@@ -271,6 +271,10 @@ int main(void) {
     ROUTE("GET", "/headers", headers, 0);
     ROUTE("GET", "/status/(\\d+)", status, 0);
     ROUTE("GET", "/error", fail, 0);
+    if (sq_server_metrics_route(server, "/metrics") != SQ_OK) {
+        fprintf(stderr, "metrics route: %s\n", sq_last_error());
+        return 1;
+    }
     if (ws_routes(inline_flag)) return 1;
 
     uint16_t bound = 0;

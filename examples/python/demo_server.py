@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 
-from squall import httpserver, ioloop, web, websocket
+from squall import httpserver, ioloop, metrics, web, websocket
 
 MIB = 1 << 20
 
@@ -156,6 +156,7 @@ def make_app():
         (r"/headers", Headers),
         (r"/status/(\d+)", Status),
         (r"/error", Fail),
+        (r"/metrics", metrics.MetricsHandler),
         (r"/ws/echo", WsEcho),
         (r"/ws/chat", WsChat),
     ], **settings)

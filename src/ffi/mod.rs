@@ -21,6 +21,7 @@ pub(crate) mod boundary;
 pub mod event_loop;
 pub mod fetch;
 pub mod log;
+pub mod metrics;
 pub mod request;
 pub mod server;
 pub mod status;

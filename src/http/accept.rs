@@ -88,6 +88,9 @@ fn accept_all(r: &mut Reactor, l: &mut Listener) {
                 let config = l.server.config();
                 if l.server.connections.load(Ordering::Relaxed) >= config.max_connections {
                     tracing::warn!(target: "squall::http", "max_connections ({}) reached: refusing {remote}", config.max_connections);
+                    let w = crate::metrics::Writer::Reactor(r.index);
+                    l.server.metrics.inc(w, crate::metrics::Counter::ConnAccepted);
+                    l.server.metrics.inc(w, crate::metrics::Counter::ConnClosedLimit);
                     drop(stream);
                     return;
                 }

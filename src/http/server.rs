@@ -46,6 +46,24 @@ impl Server {
         Ok(())
     }
 
+    /// The server's counters, summed now.
+    pub(crate) fn metrics(&self) -> crate::metrics::Snapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    /// Serves the counters in Prometheus' text format at GET (and HEAD)
+    /// `path`, answered on the reactor (no trip to the host thread, so a
+    /// scrape is answered while the host is busy). `path` is a plain path,
+    /// not a pattern.
+    pub(crate) fn metrics_route(&self, path: &str) -> Result<()> {
+        if !path.starts_with('/') {
+            return Err(Error::new(ErrorKind::InvalidArg, "the metrics path must start with '/'"));
+        }
+        let handler = MetricsHandler { server: Arc::downgrade(&self.shared) };
+        let target = RouteTarget { handler: Arc::new(handler), inline: true, stream_body: false };
+        self.route("GET", &regex::escape(path), target)
+    }
+
     pub(crate) fn route(&self, method: &str, pattern: &str, target: RouteTarget) -> Result<()> {
         self.shared.router.write().unwrap_or_else(|p| p.into_inner()).add(method, pattern, target).map(|_| ())
     }
@@ -270,5 +288,19 @@ impl Drop for Server {
                 req.mark_closed();
             }
         }
+    }
+}
+
+/// The metrics route's handler (weak: the server's router holds it).
+struct MetricsHandler {
+    server: std::sync::Weak<ServerShared>,
+}
+
+impl super::shared::Handler for MetricsHandler {
+    fn call(&self, req: u64) -> std::result::Result<(), super::shared::HandlerFailed> {
+        let (Some(server), Ok(req)) = (self.server.upgrade(), super::request::lookup_request(req)) else { return Ok(()) };
+        let text = crate::metrics::prometheus(&server.metrics.snapshot());
+        let _ = req.respond(200, &[("Content-Type", crate::metrics::CONTENT_TYPE.as_bytes())], text.as_bytes());
+        Ok(())
     }
 }

@@ -108,6 +108,8 @@ pub(crate) struct ServerShared {
     /// Set by free: no handler of this server runs any more.
     pub(crate) dead: AtomicBool,
     pub(crate) connections: AtomicUsize,
+    /// What the server counts (`crate::metrics`).
+    pub(crate) metrics: crate::metrics::Metrics,
     /// Graceful shutdown: reactors that have not yet closed their listeners
     /// and idle connections, and what to call when everything is closed.
     pub(crate) shutdown_pending_reactors: AtomicUsize,
@@ -142,6 +144,7 @@ impl ServerShared {
             shutting_down: AtomicBool::new(false),
             dead: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            metrics: crate::metrics::Metrics::default(),
             shutdown_pending_reactors: AtomicUsize::new(0),
             shutdown_done: Mutex::new(None),
             shutdown_finished: AtomicBool::new(false),

@@ -21,6 +21,7 @@ use crate::http::request::{ConnAddr, Request};
 use crate::http::shared::ServerShared;
 use crate::net::tls::Stream;
 use crate::net::writeq::write_queue;
+use crate::metrics::{Counter, Writer};
 use crate::reactor::flow::cost;
 use crate::reactor::read::{Input, ReadEnd, TURN_SHARE, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
@@ -98,6 +99,9 @@ pub(crate) struct WsConn {
     read_closed: bool,
     dirty: bool,
     token: usize,
+    /// What this socket's connection close is counted as, when not by its
+    /// close code (`count_close`): the server stopped it, it went over a limit.
+    ended_by: Option<Counter>,
     /// What is left of this turn's share of parsing (in event cost, see
     /// `reactor::read::TURN_SHARE`), given back at every readiness event
     /// and every `again`.
@@ -148,7 +152,9 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         dirty: false,
         token: addr.token,
         share: TURN_SHARE,
+        ended_by: None,
     });
+    c.count(Counter::WsOpened, 1);
     tracing::trace!(target: "squall::ws", "WebSocket open on token {}", addr.token);
     if !hello.is_empty() {
         c.queue_new(hello);
@@ -264,6 +270,7 @@ impl Watcher for WsConn {
     /// 1006). Halt: the reactor is stopping; nothing would run the callback,
     /// the handle is released.
     fn stop(&mut self, r: &mut Reactor, _token: usize, how: Stop) -> Step {
+        self.ended_by = Some(Counter::ConnClosedServer);
         match how {
             Stop::Graceful => {
                 self.sock.closed.store(true, Ordering::Release);
@@ -392,16 +399,45 @@ impl WsConn {
         }
         match self.sock.admit(frame.len(), false) {
             Ok(_) => {
+                self.count(Counter::TopicDeliveries, 1);
+                self.count(Counter::WsMessagesOut, 1);
+                self.count(Counter::WsBytesOut, super::session::payload_len(frame) as u64);
                 self.out.push_back(Out::Shared(frame.clone()));
                 true
             }
             Err(_) if self.sock.route.opts.close_on_limit => {
+                self.count(Counter::TopicDrops, 1);
+                self.count(Counter::WsClosedBackpressure, 1);
+                self.ended_by = Some(Counter::ConnClosedLimit);
                 self.sock.closed.store(true, Ordering::Release);
                 self.kill(1006, "send buffer over max_backpressure");
                 true
             }
-            Err(_) => false,
+            Err(_) => {
+                self.count(Counter::TopicDrops, 1);
+                false
+            }
         }
+    }
+
+    /// Adds `n` to a counter of the server's metrics (server sockets only).
+    fn count(&self, c: Counter, n: u64) {
+        if !self.sock.client {
+            self.sock.server.metrics.add(Writer::Reactor(self.sock.addr.reactor), c, n);
+        }
+    }
+
+    /// Counts the close (by the code the host is told) and the end of the
+    /// connection (its reason: the server's stop, a limit, an error, else
+    /// the client).
+    fn count_close(&self, code: u16) {
+        self.count(crate::metrics::ws_close_counter(code), 1);
+        let reason = self.ended_by.unwrap_or(match code {
+            1002 | 1007 | 1008 | 1009 => Counter::ConnClosedLimit,
+            1011 => Counter::ConnClosedError,
+            _ => Counter::ConnClosedClient,
+        });
+        self.count(reason, 1);
     }
 
     fn set_close(&mut self, code: u16, reason: &str) {
@@ -560,7 +596,8 @@ impl WsConn {
         // The peer makes us hold too much output (it does not read what we
         // send), or pings faster than it reads our pongs: read no more until
         // the output drains.
-        if self.sock.output_cost() > self.sock.flow.high || (backed_up && pinged) {
+        if (self.sock.output_cost() > self.sock.flow.high || (backed_up && pinged)) && !self.output_paused {
+            self.count(Counter::WsPausedOutput, 1);
             self.output_paused = true;
         }
     }
@@ -603,12 +640,17 @@ impl WsConn {
     /// reading pauses while the host is behind.
     fn hand_over(&mut self, n: usize) {
         if self.sock.inbox.handed(n) {
+            if !self.read_paused {
+                self.count(Counter::WsPausedInput, 1);
+            }
             self.read_paused = true;
         }
     }
 
     fn on_message(&mut self, r: &mut Reactor, binary: bool, data: Vec<u8>) {
         crate::fault::hit(crate::fault::Point::WebSocket);
+        self.count(Counter::WsMessagesIn, 1);
+        self.count(Counter::WsBytesIn, data.len() as u64);
         let n = cost(data.len());
         self.hand_over(n);
         let sock = &self.sock;
@@ -745,6 +787,7 @@ impl WsConn {
         }
         self.told = true;
         let (code, reason) = self.close_info.take().map_or((1006, String::new()), |b| *b);
+        self.count_close(code);
         tracing::trace!(target: "squall::ws", "token {} closed: {code} {reason:?}", self.token);
         if !tell {
             self.sock.release();
@@ -770,6 +813,8 @@ impl Drop for WsConn {
     fn drop(&mut self) {
         if !self.told {
             self.told = true;
+            self.ended_by = Some(Counter::ConnClosedError);
+            self.count_close(1011);
             for t in std::mem::take(&mut self.topics) {
                 self.sock.topics.remove_subscriber(&t, self.sock.addr.reactor);
             }

@@ -10,6 +10,7 @@ use super::conn::{WsConn, command, command_else};
 use super::socket::{WsSocket, check_topic, valid_close_code};
 use super::topics::Registry;
 use crate::http::shared::ServerShared;
+use crate::metrics::{Counter, Writer};
 use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind, Result};
 
@@ -25,10 +26,13 @@ impl WsSocket {
         let sent = match self.admit(n, true) {
             Ok(s) => s,
             Err(e) => {
+                self.count(Counter::WsDropped, 1);
                 self.over_limit();
                 return Err(e);
             }
         };
+        self.count(Counter::WsMessagesOut, 1);
+        self.count(Counter::WsBytesOut, data.len() as u64);
         command(self, move |_r, c: &mut WsConn| c.queue_counted(frame));
         Ok(sent)
     }
@@ -37,6 +41,7 @@ impl WsSocket {
     /// not reading, so a close frame would not get through either).
     pub(crate) fn over_limit(self: &Arc<Self>) {
         if self.route.opts.close_on_limit && !self.closed.swap(true, Ordering::AcqRel) {
+            self.count(Counter::WsClosedBackpressure, 1);
             tracing::debug!(target: "squall::ws", "closing a socket over max_backpressure");
             command(self, |_r, c: &mut WsConn| c.kill(1006, "send buffer over max_backpressure"));
         }
@@ -121,6 +126,7 @@ pub(crate) fn publish(server: &Arc<ServerShared>, name: &str, binary: bool, data
     if server.dead.load(Ordering::Acquire) {
         return Err(Error::new(ErrorKind::Closed, "the server was freed"));
     }
+    server.metrics.inc(Writer::Other, Counter::TopicPublishes);
     let Some(topic) = server.ext::<Registry>().get(name) else { return Ok(0) };
     let frame: Arc<[u8]> = super::session::encode_frame(binary, data, false).into();
     let mut reached = 0;

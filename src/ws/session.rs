@@ -78,6 +78,18 @@ pub(crate) enum WsEvent {
     Closed { code: u16, reason: String, by_peer: bool },
 }
 
+/// The payload length of an encoded frame (its header read back).
+pub(crate) fn payload_len(frame: &[u8]) -> usize {
+    let Some(&b1) = frame.get(1) else { return 0 };
+    let masked = if b1 & 0x80 != 0 { 4 } else { 0 };
+    let header = match b1 & 0x7f {
+        126 => 4,
+        127 => 10,
+        _ => 2,
+    };
+    frame.len().saturating_sub(header + masked)
+}
+
 impl WsEvent {
     /// What holding this event costs until the consumer takes it: its
     /// bytes plus a fixed cost per event (see `reactor::flow::cost`).

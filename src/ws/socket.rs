@@ -114,6 +114,14 @@ impl WsSocket {
         Ok(())
     }
 
+    /// Adds `n` to a counter of the server's metrics (server sockets only:
+    /// a client socket's server is a stand-in). Any thread.
+    pub(crate) fn count(&self, c: crate::metrics::Counter, n: u64) {
+        if !self.client {
+            self.server.metrics.add(crate::metrics::Writer::Other, c, n);
+        }
+    }
+
     /// What the queued output costs: its bytes plus a fixed cost per frame
     /// (a flood of tiny frames weighs what it holds, not just its bytes).
     pub(crate) fn output_cost(&self) -> usize {

@@ -19,6 +19,7 @@ SQ_TIME_CONNECT = 2
 SQ_TIME_TLS = 3
 SQ_TIME_FIRST_BYTE = 4
 SQ_TIME_TOTAL = 5
+SQ_METRICS_LATENCY_BUCKETS = 19
 SQ_INLINE = 1
 SQ_STREAM_BODY = 2
 SQ_WS_TEXT = 1
@@ -90,6 +91,63 @@ class sq_str(Structure):
     ]
 
 sq_log_callback = CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_void_p)
+
+class sq_metrics(Structure):
+    _fields_ = [
+        ('size', c_size_t),
+        ('connections_accepted', c_uint64),
+        ('connections_open', c_uint64),
+        ('connections_closed_client', c_uint64),
+        ('connections_closed_timeout', c_uint64),
+        ('connections_closed_limit', c_uint64),
+        ('connections_closed_error', c_uint64),
+        ('connections_closed_server', c_uint64),
+        ('requests_get', c_uint64),
+        ('requests_head', c_uint64),
+        ('requests_post', c_uint64),
+        ('requests_put', c_uint64),
+        ('requests_delete', c_uint64),
+        ('requests_other', c_uint64),
+        ('responses_1xx', c_uint64),
+        ('responses_2xx', c_uint64),
+        ('responses_3xx', c_uint64),
+        ('responses_4xx', c_uint64),
+        ('responses_5xx', c_uint64),
+        ('http_bytes_in', c_uint64),
+        ('http_bytes_out', c_uint64),
+        ('refused_400', c_uint64),
+        ('refused_408', c_uint64),
+        ('refused_413', c_uint64),
+        ('refused_414', c_uint64),
+        ('refused_417', c_uint64),
+        ('refused_431', c_uint64),
+        ('refused_501', c_uint64),
+        ('refused_505', c_uint64),
+        ('latency_count', c_uint64),
+        ('latency_sum_us', c_uint64),
+        ('latency_buckets', c_uint64 * SQ_METRICS_LATENCY_BUCKETS),
+        ('ws_opened', c_uint64),
+        ('ws_closed_1000', c_uint64),
+        ('ws_closed_1001', c_uint64),
+        ('ws_closed_1002', c_uint64),
+        ('ws_closed_1006', c_uint64),
+        ('ws_closed_1007', c_uint64),
+        ('ws_closed_1008', c_uint64),
+        ('ws_closed_1009', c_uint64),
+        ('ws_closed_1011', c_uint64),
+        ('ws_closed_other', c_uint64),
+        ('ws_messages_in', c_uint64),
+        ('ws_messages_out', c_uint64),
+        ('ws_bytes_in', c_uint64),
+        ('ws_bytes_out', c_uint64),
+        ('ws_paused_input', c_uint64),
+        ('ws_paused_output', c_uint64),
+        ('ws_dropped', c_uint64),
+        ('ws_closed_backpressure', c_uint64),
+        ('topic_publishes', c_uint64),
+        ('topic_deliveries', c_uint64),
+        ('topic_drops', c_uint64),
+    ]
 
 sq_body_callback = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p, c_size_t, c_int)
 
@@ -240,6 +298,12 @@ def declare(lib):
     lib.sq_log_set_callback.restype = c_int32
     lib.sq_log_level_str.argtypes = [c_int]
     lib.sq_log_level_str.restype = c_char_p
+    lib.sq_metrics_snapshot.argtypes = [POINTER(sq_server), POINTER(sq_metrics), c_size_t]
+    lib.sq_metrics_snapshot.restype = c_int32
+    lib.sq_metrics_prometheus.argtypes = [POINTER(sq_server), c_char_p, c_size_t, POINTER(c_size_t)]
+    lib.sq_metrics_prometheus.restype = c_int32
+    lib.sq_server_metrics_route.argtypes = [POINTER(sq_server), c_char_p]
+    lib.sq_server_metrics_route.restype = c_int32
     lib.sq_request_method.argtypes = [c_void_p, POINTER(sq_str)]
     lib.sq_request_method.restype = c_int32
     lib.sq_request_uri.argtypes = [c_void_p, POINTER(sq_str)]
@@ -390,4 +454,4 @@ def declare(lib):
     lib.sq_topic_subscribers.restype = c_size_t
 
 
-FUNCTIONS = ('sq_loop_new', 'sq_loop_free', 'sq_loop_set_io_threads', 'sq_loop_run', 'sq_loop_stop', 'sq_loop_poll', 'sq_loop_fd', 'sq_loop_timeout_ms', 'sq_loop_add_callback', 'sq_call_later', 'sq_call_every', 'sq_timer_cancel', 'sq_batch_begin', 'sq_batch_end', 'sq_fetch_request_new', 'sq_fetch_request_free', 'sq_fetch_request_set_header', 'sq_fetch_request_set_body', 'sq_fetch_request_set_timeouts', 'sq_fetch_request_set_max_redirects', 'sq_fetch_request_set_decompress', 'sq_fetch_request_set_max_body', 'sq_fetch_request_set_basic_auth', 'sq_fetch_request_set_ca_file', 'sq_fetch_request_set_on_headers', 'sq_fetch_request_set_on_chunk', 'sq_fetch', 'sq_fetch_set_limits', 'sq_fetch_response_error', 'sq_fetch_response_message', 'sq_fetch_response_status', 'sq_fetch_response_reason', 'sq_fetch_response_header', 'sq_fetch_response_header_count', 'sq_fetch_response_header_at', 'sq_fetch_response_body', 'sq_fetch_response_url', 'sq_fetch_response_redirects', 'sq_fetch_response_time', 'sq_log_set_callback', 'sq_log_level_str', 'sq_request_method', 'sq_request_uri', 'sq_request_path', 'sq_request_query', 'sq_request_cookie', 'sq_request_header', 'sq_request_header_count', 'sq_request_header_at', 'sq_request_body', 'sq_request_argument', 'sq_request_argument_count', 'sq_request_argument_at', 'sq_request_capture', 'sq_request_capture_count', 'sq_request_remote_ip', 'sq_request_on_body', 'sq_request_on_close', 'sq_respond', 'sq_response_status', 'sq_response_header', 'sq_response_write', 'sq_response_flush', 'sq_response_finish', 'sq_server_new', 'sq_server_free', 'sq_route', 'sq_server_static', 'sq_server_listen', 'sq_server_listen_fd', 'sq_server_shutdown', 'sq_server_set_max_header_size', 'sq_server_set_max_headers', 'sq_server_set_max_request_target', 'sq_server_set_max_body_size', 'sq_server_set_header_timeout_ms', 'sq_server_set_body_timeout_ms', 'sq_server_set_idle_timeout_ms', 'sq_server_set_max_connections', 'sq_server_set_backlog', 'sq_server_set_flow_limits', 'sq_version', 'sq_abi_version', 'sq_status_str', 'sq_last_error', 'sq_tcp_options_init', 'sq_tcp_listen', 'sq_tcp_listener_port', 'sq_tcp_listener_free', 'sq_tcp_connect', 'sq_tcp_write', 'sq_tcp_buffered_amount', 'sq_tcp_close', 'sq_tcp_abort', 'sq_tcp_pause_reading', 'sq_tcp_resume_reading', 'sq_tcp_set_userdata', 'sq_tcp_userdata', 'sq_tcp_address', 'sq_ws_options_init', 'sq_ws_route', 'sq_ws_connect', 'sq_ws_send', 'sq_ws_close', 'sq_ws_ping', 'sq_ws_pause_reading', 'sq_ws_resume_reading', 'sq_ws_buffered_amount', 'sq_ws_set_userdata', 'sq_ws_userdata', 'sq_ws_subprotocol', 'sq_ws_subscribe', 'sq_ws_unsubscribe', 'sq_publish', 'sq_topic_subscribers',)
+FUNCTIONS = ('sq_loop_new', 'sq_loop_free', 'sq_loop_set_io_threads', 'sq_loop_run', 'sq_loop_stop', 'sq_loop_poll', 'sq_loop_fd', 'sq_loop_timeout_ms', 'sq_loop_add_callback', 'sq_call_later', 'sq_call_every', 'sq_timer_cancel', 'sq_batch_begin', 'sq_batch_end', 'sq_fetch_request_new', 'sq_fetch_request_free', 'sq_fetch_request_set_header', 'sq_fetch_request_set_body', 'sq_fetch_request_set_timeouts', 'sq_fetch_request_set_max_redirects', 'sq_fetch_request_set_decompress', 'sq_fetch_request_set_max_body', 'sq_fetch_request_set_basic_auth', 'sq_fetch_request_set_ca_file', 'sq_fetch_request_set_on_headers', 'sq_fetch_request_set_on_chunk', 'sq_fetch', 'sq_fetch_set_limits', 'sq_fetch_response_error', 'sq_fetch_response_message', 'sq_fetch_response_status', 'sq_fetch_response_reason', 'sq_fetch_response_header', 'sq_fetch_response_header_count', 'sq_fetch_response_header_at', 'sq_fetch_response_body', 'sq_fetch_response_url', 'sq_fetch_response_redirects', 'sq_fetch_response_time', 'sq_log_set_callback', 'sq_log_level_str', 'sq_metrics_snapshot', 'sq_metrics_prometheus', 'sq_server_metrics_route', 'sq_request_method', 'sq_request_uri', 'sq_request_path', 'sq_request_query', 'sq_request_cookie', 'sq_request_header', 'sq_request_header_count', 'sq_request_header_at', 'sq_request_body', 'sq_request_argument', 'sq_request_argument_count', 'sq_request_argument_at', 'sq_request_capture', 'sq_request_capture_count', 'sq_request_remote_ip', 'sq_request_on_body', 'sq_request_on_close', 'sq_respond', 'sq_response_status', 'sq_response_header', 'sq_response_write', 'sq_response_flush', 'sq_response_finish', 'sq_server_new', 'sq_server_free', 'sq_route', 'sq_server_static', 'sq_server_listen', 'sq_server_listen_fd', 'sq_server_shutdown', 'sq_server_set_max_header_size', 'sq_server_set_max_headers', 'sq_server_set_max_request_target', 'sq_server_set_max_body_size', 'sq_server_set_header_timeout_ms', 'sq_server_set_body_timeout_ms', 'sq_server_set_idle_timeout_ms', 'sq_server_set_max_connections', 'sq_server_set_backlog', 'sq_server_set_flow_limits', 'sq_version', 'sq_abi_version', 'sq_status_str', 'sq_last_error', 'sq_tcp_options_init', 'sq_tcp_listen', 'sq_tcp_listener_port', 'sq_tcp_listener_free', 'sq_tcp_connect', 'sq_tcp_write', 'sq_tcp_buffered_amount', 'sq_tcp_close', 'sq_tcp_abort', 'sq_tcp_pause_reading', 'sq_tcp_resume_reading', 'sq_tcp_set_userdata', 'sq_tcp_userdata', 'sq_tcp_address', 'sq_ws_options_init', 'sq_ws_route', 'sq_ws_connect', 'sq_ws_send', 'sq_ws_close', 'sq_ws_ping', 'sq_ws_pause_reading', 'sq_ws_resume_reading', 'sq_ws_buffered_amount', 'sq_ws_set_userdata', 'sq_ws_userdata', 'sq_ws_subprotocol', 'sq_ws_subscribe', 'sq_ws_unsubscribe', 'sq_publish', 'sq_topic_subscribers',)

@@ -90,6 +90,37 @@ class Server:
         self._route_ids.append(rid)
         return rid
 
+    def metrics(self) -> dict[str, Any]:
+        """The server's counters now (``sq_metrics_snapshot``): one key per
+        field of ``sq_metrics`` (``latency_buckets`` a list)."""
+        m = b.sq_metrics()
+        _ffi.check(lib.sq_metrics_snapshot(self._live(), ctypes.byref(m), ctypes.sizeof(m)))
+        out: dict[str, Any] = {}
+        for name, _ in b.sq_metrics._fields_:
+            if name != "size":
+                v = getattr(m, name)
+                out[name] = list(v) if name == "latency_buckets" else int(v)
+        return out
+
+    def metrics_text(self) -> str:
+        """The counters in Prometheus' text format 0.0.4 (``sq_metrics_prometheus``)."""
+        p = self._live()
+        needed = ctypes.c_size_t(0)
+        size = 16 << 10
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            st = lib.sq_metrics_prometheus(p, buf, size, ctypes.byref(needed))
+            if st == b.SQ_OK:
+                return buf.value.decode("utf-8")
+            if st != b.SQ_ERR_LIMIT:
+                _ffi.check(st)
+            size = needed.value + 1
+
+    def metrics_route(self, path: str) -> None:
+        """Serves the text at GET ``path``, answered on the reactor thread
+        (``sq_server_metrics_route``)."""
+        _ffi.check(lib.sq_server_metrics_route(self._live(), path.encode()))
+
     def static(self, prefix: str, directory: str) -> None:
         st = lib.sq_server_static(self._live(), prefix.encode(), os.fsencode(directory))
         if st < 0:
@@ -229,6 +260,14 @@ class HTTPServer:
     @property
     def ports(self) -> list[int]:
         return list(self._server.ports) if self._server else []
+
+    def metrics(self) -> dict[str, Any]:
+        """This server's counters now (see ``squall.metrics``)."""
+        return self._ensure().metrics()
+
+    def metrics_text(self) -> str:
+        """This server's counters in Prometheus' text format."""
+        return self._ensure().metrics_text()
 
     def listen(self, port: int, address: str = "", backlog: Optional[int] = None, reuse_port: bool = False) -> int:
         """Binds ``address:port`` and serves there once the IOLoop runs.

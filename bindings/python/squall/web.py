@@ -1258,7 +1258,13 @@ class Application:
                 raise ValueError("a StaticFileHandler route must be 'prefix(.*)', got %r" % spec.pattern)
             srv.static(prefix[:-4].replace("\\", ""), spec.kwargs["path"])
             return
-        from . import websocket
+        from . import metrics, websocket
+        if isinstance(cls, type) and issubclass(cls, metrics.MetricsHandler):
+            path = spec.pattern.rstrip("$")
+            if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", path):
+                raise ValueError("a MetricsHandler route must be a plain path, got %r" % spec.pattern)
+            srv.metrics_route(path)
+            return
         if isinstance(cls, type) and issubclass(cls, websocket.WebSocketHandler):
             websocket._install_route(self, srv, spec)
             return
@@ -1324,6 +1330,12 @@ class Application:
 
     def subscribers(self, topic: str) -> int:
         return sum(srv.subscribers(topic) for srv in self._servers)
+
+    def metrics(self) -> dict[str, Any]:
+        """The counters of this application's servers, summed (see
+        ``squall.metrics``)."""
+        from . import metrics
+        return metrics.snapshot(self)
 
     # --- templates and static files ------------------------------------------
 

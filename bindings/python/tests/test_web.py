@@ -1411,3 +1411,56 @@ def test_flow_limits_are_checked_and_set(tmp_path):
     refused = [line for line in out.splitlines() if line.startswith("refused")]
     assert len(refused) == 3, out
     assert "4096" in refused[0] and "low-water" in refused[1], out
+
+
+METRICS = r"""
+import http.client, json, sys
+from squall import httpserver, ioloop, metrics, web
+
+class Hello(web.RequestHandler):
+    def get(self):
+        self.write("hello")
+
+class Boom(web.RequestHandler):
+    def get(self):
+        raise RuntimeError("on purpose")
+
+class Counts(web.RequestHandler):
+    def get(self):
+        self.write(json.dumps(metrics.snapshot(self.application)))
+
+app = web.Application([(r"/", Hello), (r"/boom", Boom), (r"/counts", Counts), (r"/metrics", metrics.MetricsHandler)])
+try:
+    web.Application([(r"/m(.*)", metrics.MetricsHandler)]).listen(0, "127.0.0.1")
+except ValueError as e:
+    print("refused pattern:", e, flush=True)
+server = app.listen(int(sys.argv[1]), "127.0.0.1")
+print("listening", flush=True)
+ioloop.IOLoop.current().start()
+"""
+
+
+def test_metrics_snapshot_and_route(tmp_path):
+    from conftest import free_port, wait_port
+    port = free_port()
+    script = tmp_path / "metrics.py"
+    script.write_text(METRICS)
+    proc = subprocess.Popen([sys.executable, str(script), str(port)], env=child_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_port(port, proc)
+        for _ in range(7):
+            assert req(port, "/")[1] == b"hello"
+        assert req(port, "/boom")[0].status == 500
+        counts = json.loads(req(port, "/counts")[1])
+        # wait_port's probe connection sent no request
+        assert counts["requests_get"] == 7 + 1 + 1, counts
+        assert counts["responses_2xx"] == 7 and counts["responses_5xx"] == 1, counts
+        assert len(counts["latency_buckets"]) == 19 and sum(counts["latency_buckets"]) == counts["latency_count"]
+        r, body = req(port, "/metrics")
+        assert r.status == 200 and r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
+        assert b'\nsquall_http_requests_total{method="GET"} 10\n' in body, body[:400]
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert "refused pattern: a MetricsHandler route must be a plain path" in out, out

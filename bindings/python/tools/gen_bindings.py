@@ -153,6 +153,10 @@ def parse_statement(model: Model, stmt: str) -> None:
             if fm:
                 fields.append((fm.group(2), ("fnptr", fm.group(1).strip(), split_params(fm.group(3)))))
                 continue
+            fm = re.fullmatch(r"(.+?)\s*\b(\w+)\[(\w+)\]", decl)
+            if fm:
+                fields.append((fm.group(2), ("array", fm.group(1).strip(), fm.group(3))))
+                continue
             fm = re.fullmatch(r"(.+?)\s*\b(\w+)", decl)
             if not fm:
                 raise HeaderError(f"cannot read field {decl!r}")
@@ -239,6 +243,8 @@ def render(model: Model) -> str:
             for fname, spec in model.structs[name]:
                 if spec[0] == "fnptr":
                     t = cfunctype(model, spec[1], spec[2])
+                elif spec[0] == "array":
+                    t = f"{ctype(model, spec[1])} * {spec[2]}"
                 else:
                     t = ctype(model, spec[1], view=name in VIEW_STRUCTS)
                 out.append(f"        ({fname!r}, {t}),")

@@ -145,6 +145,7 @@ func routes(srv *squall.Server) *http.ServeMux {
 			io.WriteString(w, "status")
 		}
 	})
+	mux.Handle("GET /metrics", srv.MetricsHandler())
 	mux.HandleFunc("GET /error", func(w http.ResponseWriter, r *http.Request) {
 		panic("this handler fails on purpose")
 	})

@@ -17,6 +17,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use mio::event::Event;
 use mio::net::TcpStream;
@@ -28,6 +29,7 @@ use super::shared::{Config, RouteTarget, ServerShared};
 use super::static_files::FileRange;
 use super::upgrade::{Handshake, UpgradeRoute};
 use crate::reactor::Reactor;
+use crate::metrics::{Counter, Writer};
 use crate::reactor::flow::Marks;
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
@@ -39,6 +41,28 @@ struct Inflight {
     file: Option<FileRange>,
     done: bool,
     close: bool,
+    /// When its head was decoded: the start of its latency.
+    since: Instant,
+}
+
+impl Inflight {
+    /// A response the server made itself (its head and body in `out`).
+    fn made(out: Vec<u8>, file: Option<FileRange>, close: bool) -> Inflight {
+        Inflight { req: None, out, file, done: true, close, since: Instant::now() }
+    }
+
+    /// A request its handler answers.
+    fn handled(req: Arc<Request>) -> Inflight {
+        Inflight { req: Some(req), out: Vec::new(), file: None, done: false, close: false, since: Instant::now() }
+    }
+
+    /// Its response's status: the handler's, or the one in a made head.
+    fn status(&self, head: &[u8]) -> u16 {
+        match &self.req {
+            Some(req) => req.lock().status,
+            None => head.get(9..12).and_then(|s| std::str::from_utf8(s).ok()?.parse().ok()).unwrap_or(0),
+        }
+    }
 }
 
 /// What the connection has yet to write, in order.
@@ -84,7 +108,7 @@ pub(crate) struct Conn {
     stream: std::mem::ManuallyDrop<TcpStream>,
     server: Arc<ServerShared>,
     /// Requests that may be in flight before reading pauses.
-    max_pipeline: usize,
+    max_pipeline: u32,
     /// The server's flow marks when this connection was accepted.
     flow: Marks,
     remote: SocketAddr,
@@ -108,6 +132,15 @@ pub(crate) struct Conn {
     upgrade: Option<Box<PendingUpgrade>>,
     token: usize,
     generation: u64,
+    /// The reactor it lives on (its metrics shard).
+    reactor: u32,
+    /// What its close is counted as (`metrics::Counter::ConnClosed*`).
+    close_reason: Counter,
+    /// Bytes written since the accept; and for each response whose last
+    /// byte is not written yet, where it ends in that count and when its
+    /// request's head arrived (its latency ends when `written` passes it).
+    written: u64,
+    ends: VecDeque<(u64, Instant)>,
 }
 
 /// How far a connection is through its life.
@@ -177,6 +210,7 @@ impl Input for Conn {
     }
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        self.count(Counter::BytesIn, bytes.len() as u64);
         if self.rbuf.is_empty() {
             let used = self.decode(r, bytes);
             if used < bytes.len() {
@@ -258,6 +292,7 @@ impl Watcher for Conn {
     fn stop(&mut self, r: &mut Reactor, _token: usize, how: Stop) -> Step {
         match how {
             Stop::Graceful => {
+                self.close_reason = Counter::ConnClosedServer;
                 // A request still arriving is read to its end (its response
                 // then closes the connection); otherwise nothing new is read.
                 if self.current.is_none() {
@@ -269,6 +304,7 @@ impl Watcher for Conn {
                 Step::Keep
             }
             Stop::Now | Stop::Halt => {
+                self.close_reason = Counter::ConnClosedServer;
                 self.close(r);
                 Step::Close
             }
@@ -286,7 +322,7 @@ impl Watcher for Conn {
 
 /// A connection the listener accepted enters the reactor.
 pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
-    let max_pipeline = config.max_pipeline;
+    let max_pipeline = u32::try_from(config.max_pipeline).unwrap_or(u32::MAX);
     let flow = config.flow;
     let decoder = Decoder::new(config.limits, r.now_ms());
     let conn = Box::new(Conn {
@@ -309,8 +345,13 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         upgrade: None,
         token: 0,
         generation: 0,
+        reactor: r.index as u32,
+        close_reason: Counter::ConnClosedClient,
+        written: 0,
+        ends: VecDeque::new(),
     });
     conn.server.connections.fetch_add(1, Ordering::Relaxed);
+    conn.count(Counter::ConnAccepted, 1);
     r.insert(conn, |r, w, token, generation| {
         let Some(c) = w.as_any().downcast_mut::<Conn>() else { return Step::Close };
         c.token = token;
@@ -399,6 +440,7 @@ impl Conn {
     /// close, and tell the requests in flight.
     fn on_socket_error(&mut self) {
         self.peer = Peer::Gone;
+        self.close_reason = Counter::ConnClosedError;
         self.close_after_output();
         self.out.clear();
         self.out_bytes = 0;
@@ -450,7 +492,9 @@ impl Conn {
                     Ok(n) => {
                         *pos += n;
                         self.out_bytes = self.out_bytes.saturating_sub(n);
-                        Ok(*pos == v.len())
+                        let whole = *pos == v.len();
+                        self.wrote(n);
+                        Ok(whole)
                     }
                     Err(e) => Err(e),
                 },
@@ -462,7 +506,9 @@ impl Conn {
                         Ok(n) => {
                             f.remaining -= n as u64;
                             self.out_bytes = self.out_bytes.saturating_sub(n);
-                            Ok(f.remaining == 0)
+                            let whole = f.remaining == 0;
+                            self.wrote(n);
+                            Ok(whole)
                         }
                         Err(e) => Err(e),
                     }
@@ -504,6 +550,7 @@ impl Conn {
     fn on_timeout(&mut self, r: &mut Reactor, t: Timeout) {
         match t {
             Timeout::Idle => {
+                self.close_reason = Counter::ConnClosedTimeout;
                 self.stop_taking_requests();
                 self.close_after_output();
                 if self.pending_write() {
@@ -522,6 +569,25 @@ impl Conn {
                     self.stop_taking_requests();
                 }
             }
+        }
+    }
+
+    /// Adds `n` to a counter of the server's metrics.
+    pub(super) fn count(&self, c: Counter, n: u64) {
+        self.server.metrics.add(Writer::Reactor(self.reactor as usize), c, n);
+    }
+
+    /// `n` more bytes were written: counted, and the latency of every
+    /// response whose last byte that was.
+    fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        self.count(Counter::BytesOut, n as u64);
+        while let Some(&(end, since)) = self.ends.front() {
+            if end > self.written {
+                break;
+            }
+            self.ends.pop_front();
+            self.server.metrics.latency(Writer::Reactor(self.reactor as usize), since.elapsed());
         }
     }
 
@@ -544,6 +610,7 @@ impl Drop for Conn {
             return;
         }
         self.abandon_inflight();
+        self.count(self.close_reason, 1);
         // SAFETY: not `Upgraded`, so the stream is still here; dropped once.
         unsafe { std::mem::ManuallyDrop::drop(&mut self.stream) };
         self.server.connections.fetch_sub(1, Ordering::AcqRel);
@@ -554,10 +621,11 @@ impl Drop for Conn {
 #[cfg(test)]
 mod tests {
     /// Idle connections must stay under 1 KiB each (with the slab slot and
-    /// the allocator's overhead): keep the struct itself small.
+    /// the allocator's overhead): keep the struct itself small. (320 until
+    /// the metrics' latency bookkeeping, 48 bytes, came.)
     #[test]
     fn a_connection_is_small() {
         let size = std::mem::size_of::<super::Conn>();
-        assert!(size <= 320, "Conn is {size} bytes");
+        assert!(size <= 368, "Conn is {size} bytes");
     }
 }

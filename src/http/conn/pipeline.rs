@@ -12,7 +12,7 @@ impl Conn {
     /// Too many requests in flight: stop decoding new ones until some finish.
     /// Too much body held by the requests in flight: the same.
     pub(super) fn cap_pipeline(&mut self) {
-        if self.inflight.len() >= self.max_pipeline {
+        if self.inflight.len() >= self.max_pipeline as usize {
             self.pauses.pipeline_full = true;
         }
         if self.bodies_in_flight() > self.flow.high {
@@ -61,6 +61,9 @@ impl Conn {
         while let Some(front) = self.inflight.front_mut() {
             let bytes = std::mem::take(&mut front.out);
             let done = front.done;
+            // the handler's status, or the one in a made response's head (a
+            // made response is done from the start: its head is in `bytes`)
+            let status = if done { front.status(&bytes) } else { 0 };
             if !bytes.is_empty() {
                 self.push_bytes(bytes);
                 wrote = true;
@@ -74,6 +77,9 @@ impl Conn {
                 self.out.push_back(OutItem::File(file));
                 wrote = true;
             }
+            // its latency ends when the output written passes what is queued now
+            self.ends.push_back((self.written + self.out_bytes as u64, f.since));
+            self.count(crate::metrics::status_counter(status), 1);
             self.write_seq += 1;
             if f.close {
                 // Nothing after a closing response is written.
@@ -89,7 +95,7 @@ impl Conn {
                 self.pauses.output_backlog = true;
             }
         }
-        if self.pauses.pipeline_full && self.inflight.len() < self.max_pipeline && self.takes_requests() {
+        if self.pauses.pipeline_full && self.inflight.len() < self.max_pipeline as usize && self.takes_requests() {
             self.pauses.pipeline_full = false;
             // Not from here: pump may run in the middle of a decode.
             self.pauses.ended = true;

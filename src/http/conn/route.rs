@@ -57,6 +57,7 @@ impl Conn {
 
     pub(super) fn on_head(&mut self, r: &mut Reactor, head: RequestHead) {
         crate::fault::hit(crate::fault::Point::Request);
+        self.count(crate::metrics::method_counter(&head.method), 1);
         let path = head.target.split('?').next().unwrap_or("");
         let route = match self.server.static_lookup(path) {
             Some((i, rel)) if head.method == "GET" || head.method == "HEAD" => Some(Route::Static(i, rel)),
@@ -148,7 +149,7 @@ impl Conn {
         let req = Request::new(self.server.clone(), self.addr(r), seq, data, streaming, self.flow);
         let handle = REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
-        self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), file: None, done: false, close: false });
+        self.inflight.push_back(Inflight::handled(req.clone()));
         self.cap_pipeline();
         if target.inline || r.loop_handle.local_reactor() {
             run_handler(&req, target);
@@ -190,7 +191,7 @@ impl Conn {
                 self.next_seq += 1;
                 let mut out = Vec::with_capacity(256);
                 response::simple(&mut out, status, &extra, !keep_alive, p.head.method == "HEAD", &self.server.date());
-                self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: !keep_alive });
+                self.inflight.push_back(Inflight::made(out, None, !keep_alive));
                 self.cap_pipeline();
                 self.pump(r);
             }
@@ -198,7 +199,7 @@ impl Conn {
                 self.next_seq += 1;
                 let root = self.server.static_root(mount);
                 let (out, file) = crate::http::static_files::respond(root.as_deref(), &rel, &p.head, keep_alive, &self.server.date());
-                self.inflight.push_back(Inflight { req: None, out, file, done: true, close: !keep_alive });
+                self.inflight.push_back(Inflight::made(out, file, !keep_alive));
                 self.cap_pipeline();
                 self.pump(r);
             }
@@ -217,7 +218,11 @@ impl Conn {
         let mut out = Vec::with_capacity(256);
         response::simple(&mut out, e.status, &[], true, false, &self.server.date());
         self.next_seq += 1;
-        self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: true });
+        self.inflight.push_back(Inflight::made(out, None, true));
+        if let Some(c) = crate::metrics::refusal_counter(e.status) {
+            self.count(c, 1);
+        }
+        self.close_reason = if e.status == 408 { crate::metrics::Counter::ConnClosedTimeout } else { crate::metrics::Counter::ConnClosedLimit };
         self.pump(r);
     }
 }

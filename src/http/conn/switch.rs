@@ -70,7 +70,7 @@ impl Conn {
         self.next_seq += 1;
         let mut out = Vec::with_capacity(256);
         response::simple(&mut out, status, &headers, true, false, &self.server.date());
-        self.inflight.push_back(Inflight { req: None, out, file: None, done: true, close: true });
+        self.inflight.push_back(Inflight::made(out, None, true));
         self.pump(r);
     }
 

@@ -1,0 +1,319 @@
+//! A server's counters: cheap enough to be always on.
+//!
+//! Each server owns one [`Metrics`]: a few cache-line-aligned shards of
+//! relaxed atomic counters. A reactor thread writes the shard of its index
+//! (one writer per shard as long as there are fewer reactors than shards),
+//! other threads (the host, a worker sending on a WebSocket) the last one.
+//! Reading sums the shards: a snapshot is not atomic across counters, each
+//! counter is exact. No lock on any path that counts.
+//!
+//! What is counted, and the names it has in Prometheus' text format, is the
+//! table [`COUNTERS`]; the request latency histogram is [`BUCKETS_US`].
+
+mod text;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub(crate) use text::{CONTENT_TYPE, prometheus};
+
+/// One counter: its place in a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Counter {
+    ConnAccepted,
+    ConnClosedClient,
+    ConnClosedTimeout,
+    ConnClosedLimit,
+    ConnClosedError,
+    ConnClosedServer,
+    ReqGet,
+    ReqHead,
+    ReqPost,
+    ReqPut,
+    ReqDelete,
+    ReqOther,
+    Status1xx,
+    Status2xx,
+    Status3xx,
+    Status4xx,
+    Status5xx,
+    BytesIn,
+    BytesOut,
+    Refused400,
+    Refused408,
+    Refused413,
+    Refused414,
+    Refused417,
+    Refused431,
+    Refused501,
+    Refused505,
+    WsOpened,
+    WsClosed1000,
+    WsClosed1001,
+    WsClosed1002,
+    WsClosed1006,
+    WsClosed1007,
+    WsClosed1008,
+    WsClosed1009,
+    WsClosed1011,
+    WsClosedOther,
+    WsMessagesIn,
+    WsMessagesOut,
+    WsBytesIn,
+    WsBytesOut,
+    WsPausedInput,
+    WsPausedOutput,
+    WsDropped,
+    WsClosedBackpressure,
+    TopicPublishes,
+    TopicDeliveries,
+    TopicDrops,
+}
+
+/// How many counters a shard holds.
+pub(crate) const COUNTERS: usize = Counter::TopicDrops as usize + 1;
+
+/// The upper bounds of the request latency histogram, in microseconds:
+/// log-spaced, 50 µs to 10 s (the `+Inf` bucket is the count).
+pub(crate) const BUCKETS_US: [u64; 18] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 5_000_000, 7_500_000, 10_000_000,
+];
+
+/// Shards per server: reactor `i` writes shard `i % (SHARDS - 1)`, every
+/// other thread the last.
+const SHARDS: usize = 8;
+
+#[repr(align(64))]
+struct Shard {
+    counters: [AtomicU64; COUNTERS],
+    /// Requests per latency bucket (not cumulative; the last is `+Inf`).
+    buckets: [AtomicU64; BUCKETS_US.len() + 1],
+    latency_sum_us: AtomicU64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            counters: [const { AtomicU64::new(0) }; COUNTERS],
+            buckets: [const { AtomicU64::new(0) }; BUCKETS_US.len() + 1],
+            latency_sum_us: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Which shard a writer uses: its reactor's, or the shared one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Writer {
+    Reactor(usize),
+    Other,
+}
+
+impl Writer {
+    fn shard(self) -> usize {
+        match self {
+            Writer::Reactor(i) => i % (SHARDS - 1),
+            Writer::Other => SHARDS - 1,
+        }
+    }
+}
+
+/// A server's counters.
+pub(crate) struct Metrics {
+    shards: Box<[Shard]>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { shards: (0..SHARDS).map(|_| Shard::default()).collect() }
+    }
+}
+
+impl Metrics {
+    /// Adds `n` to `c`.
+    #[inline]
+    pub(crate) fn add(&self, w: Writer, c: Counter, n: u64) {
+        self.shards[w.shard()].counters[c as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one to `c`.
+    #[inline]
+    pub(crate) fn inc(&self, w: Writer, c: Counter) {
+        self.add(w, c, 1);
+    }
+
+    /// Counts a request answered in `took` (from the end of its head to the
+    /// last byte of its response written).
+    pub(crate) fn latency(&self, w: Writer, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let i = BUCKETS_US.iter().position(|&b| us <= b).unwrap_or(BUCKETS_US.len());
+        let s = &self.shards[w.shard()];
+        s.buckets[i].fetch_add(1, Ordering::Relaxed);
+        s.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// The sum of every shard now.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut out = Snapshot { counters: [0; COUNTERS], buckets: [0; BUCKETS_US.len() + 1], latency_sum_us: 0 };
+        for s in self.shards.iter() {
+            for (o, c) in out.counters.iter_mut().zip(&s.counters) {
+                *o = o.wrapping_add(c.load(Ordering::Relaxed));
+            }
+            for (o, b) in out.buckets.iter_mut().zip(&s.buckets) {
+                *o = o.wrapping_add(b.load(Ordering::Relaxed));
+            }
+            out.latency_sum_us = out.latency_sum_us.wrapping_add(s.latency_sum_us.load(Ordering::Relaxed));
+        }
+        out
+    }
+}
+
+/// The counters summed at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub(crate) counters: [u64; COUNTERS],
+    /// Per bucket, not cumulative; the last is above every bound.
+    pub(crate) buckets: [u64; BUCKETS_US.len() + 1],
+    pub(crate) latency_sum_us: u64,
+}
+
+impl Snapshot {
+    pub(crate) fn get(&self, c: Counter) -> u64 {
+        self.counters[c as usize]
+    }
+
+    /// Connections open: accepted minus closed for any reason.
+    pub(crate) fn open_connections(&self) -> u64 {
+        let closed = [
+            Counter::ConnClosedClient,
+            Counter::ConnClosedTimeout,
+            Counter::ConnClosedLimit,
+            Counter::ConnClosedError,
+            Counter::ConnClosedServer,
+        ]
+        .iter()
+        .map(|&c| self.get(c))
+        .sum::<u64>();
+        self.get(Counter::ConnAccepted).saturating_sub(closed)
+    }
+
+    /// Requests whose latency was measured.
+    pub(crate) fn latency_count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+}
+
+/// The counter for a request of method `m`.
+pub(crate) fn method_counter(m: &str) -> Counter {
+    match m {
+        "GET" => Counter::ReqGet,
+        "HEAD" => Counter::ReqHead,
+        "POST" => Counter::ReqPost,
+        "PUT" => Counter::ReqPut,
+        "DELETE" => Counter::ReqDelete,
+        _ => Counter::ReqOther,
+    }
+}
+
+/// The counter for a response of status `s`.
+pub(crate) fn status_counter(s: u16) -> Counter {
+    match s {
+        100..=199 => Counter::Status1xx,
+        200..=299 => Counter::Status2xx,
+        300..=399 => Counter::Status3xx,
+        400..=499 => Counter::Status4xx,
+        _ => Counter::Status5xx,
+    }
+}
+
+/// The counter for a request refused with `status` before any handler ran,
+/// if it is one of the refusals counted by reason.
+pub(crate) fn refusal_counter(status: u16) -> Option<Counter> {
+    Some(match status {
+        400 => Counter::Refused400,
+        408 => Counter::Refused408,
+        413 => Counter::Refused413,
+        414 => Counter::Refused414,
+        417 => Counter::Refused417,
+        431 => Counter::Refused431,
+        501 => Counter::Refused501,
+        505 => Counter::Refused505,
+        _ => return None,
+    })
+}
+
+/// The counter for a WebSocket closed with `code`.
+pub(crate) fn ws_close_counter(code: u16) -> Counter {
+    match code {
+        1000 => Counter::WsClosed1000,
+        1001 => Counter::WsClosed1001,
+        1002 => Counter::WsClosed1002,
+        1006 => Counter::WsClosed1006,
+        1007 => Counter::WsClosed1007,
+        1008 => Counter::WsClosed1008,
+        1009 => Counter::WsClosed1009,
+        1011 => Counter::WsClosed1011,
+        _ => Counter::WsClosedOther,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_sum_and_histogram_buckets() {
+        let m = Metrics::default();
+        for i in 0..20 {
+            m.inc(Writer::Reactor(i), Counter::ReqGet);
+        }
+        m.add(Writer::Other, Counter::BytesIn, 1000);
+        m.latency(Writer::Reactor(0), Duration::from_micros(50));
+        m.latency(Writer::Reactor(1), Duration::from_micros(51));
+        m.latency(Writer::Other, Duration::from_secs(11));
+        let s = m.snapshot();
+        assert_eq!(s.get(Counter::ReqGet), 20);
+        assert_eq!(s.get(Counter::BytesIn), 1000);
+        assert_eq!(s.buckets[0], 1, "50 µs is in the 50 µs bucket (le is inclusive)");
+        assert_eq!(s.buckets[1], 1);
+        assert_eq!(s.buckets[BUCKETS_US.len()], 1, "past 10 s: only +Inf");
+        assert_eq!(s.latency_count(), 3);
+        assert_eq!(s.latency_sum_us, 50 + 51 + 11_000_000);
+    }
+
+    #[test]
+    fn counters_are_exact_under_concurrent_writers() {
+        let m = std::sync::Arc::new(Metrics::default());
+        let n = if cfg!(miri) { 50 } else { 100_000 };
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..n {
+                        m.inc(if t % 2 == 0 { Writer::Reactor(t) } else { Writer::Other }, Counter::WsMessagesIn);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(m.snapshot().get(Counter::WsMessagesIn), 8 * n);
+    }
+
+    #[test]
+    fn open_connections_is_accepted_minus_closed() {
+        let m = Metrics::default();
+        m.add(Writer::Reactor(0), Counter::ConnAccepted, 5);
+        m.inc(Writer::Reactor(0), Counter::ConnClosedClient);
+        m.inc(Writer::Reactor(1), Counter::ConnClosedLimit);
+        assert_eq!(m.snapshot().open_connections(), 3);
+    }
+}
