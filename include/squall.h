@@ -1975,6 +1975,21 @@ sq_status sq_server_set_backlog(sq_server *server, int32_t value);
 sq_status sq_server_set_flow_limits(sq_server *server, size_t high_water, size_t low_water);
 
 /**
+ * How long a connection whose peer reads none of the output waiting
+ * for it may stay: past it, an HTTP connection is closed (what it held
+ * is dropped) and a WebSocket is closed with `on_close` 1008; counted
+ * as closed for `timeout` in the metrics. 0: no limit. Default 60000 ms
+ * (nginx's `send_timeout`). Checked on the reactor's sweep (every
+ * 250 ms): a stall is closed after at least this long. Applies to
+ * connections accepted afterwards.
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` above 2^31 ms.
+ */
+sq_status sq_server_set_send_timeout_ms(sq_server *server, uint64_t value);
+
+/**
  * The squall library version, "MAJOR.MINOR.PATCH", as built.
  *
  * Thread: any thread.

@@ -311,3 +311,75 @@ fn out_of_descriptors_the_listener_backs_off_and_accepts_again() {
     let status = child.wait();
     assert!(status.success(), "the child failed: {status}");
 }
+
+// ---------------------------------------------------------------- send timeout
+
+/// The number in a sample line of the metrics text.
+fn sample(text: &str, name: &str) -> u64 {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_peer_that_reads_nothing_is_closed_after_the_send_timeout() {
+    let lp = Arc::new(Loop::new());
+    let server = Server::new(&lp);
+    server.set_send_timeout(Some(Duration::from_secs(1))).unwrap();
+    server.route("GET", "/big", |req| req.respond(200, &[], &vec![7u8; 16 << 20]).map_err(|_| 1)).unwrap();
+    let (tx, rx) = mpsc::channel();
+    server.ws_route("/ws", Watch { tx: Mutex::new(tx) }).unwrap();
+    let addr = server.listen("127.0.0.1:0").unwrap();
+    let running = Running::start(&lp);
+
+    let small = |addr: SocketAddr| -> TcpStream {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_recv_buffer_size(4096).unwrap();
+        s.connect_timeout(&addr.into(), WAIT).unwrap();
+        s.into()
+    };
+    let started = Instant::now();
+    // HTTP: 16 MiB asked for, none of it read
+    let mut http = small(addr);
+    http.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // WebSocket: the host sends until squall refuses more, none of it read
+    let mut s = small(addr);
+    s.write_all(
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let (ws, _) = next(&rx, "on_open");
+    let chunk = vec![1u8; 256 << 10];
+    for _ in 0..256 {
+        if ws.send(Message::Binary(&chunk)).is_err() {
+            break;
+        }
+    }
+    let (_, code) = rx.recv_timeout(Duration::from_secs(10)).expect("on_close within 10 s");
+    let took = started.elapsed();
+    assert_eq!(code, Some(1008), "closed for the send timeout");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(6), "closed after {took:?}");
+    eventually("both closes counted as timeouts", || {
+        sample(&server.metrics_text(), "squall_connections_closed_total{reason=\"timeout\"}") == 2
+    });
+    let text = server.metrics_text();
+    assert_eq!(sample(&text, "squall_websocket_closed_total{code=\"1008\"}"), 1, "{text}");
+    // the HTTP peer finds the connection closed under what it did not read
+    http.set_read_timeout(Some(WAIT)).unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    let mut got = 0usize;
+    let end = loop {
+        match http.read(&mut sink) {
+            Ok(0) => break Ok(()),
+            Ok(n) => got += n,
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(got < 16 << 20, "the whole body came ({got} bytes)");
+    assert!(end.is_ok() || end.as_ref().is_err_and(|e| e.kind() == IoKind::ConnectionReset), "{end:?}");
+    drop(s);
+    running.stop();
+    drop(server);
+}

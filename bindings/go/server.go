@@ -64,6 +64,11 @@ type Server struct {
 	// FlowHighWater alone gets a quarter of it as FlowLowWater.
 	FlowHighWater int
 	FlowLowWater  int
+	// SendTimeout is how long a peer may read none of the output waiting
+	// for it before its connection is closed (sq_server_set_send_timeout_ms;
+	// a WebSocket's handler sees close code 1008). Zero: squall's default,
+	// 60 s; negative: no limit.
+	SendTimeout time.Duration
 	// IOThreads is the number of reactor threads doing the I/O: 0 means
 	// the default (1), HostReactor runs the reactor on the host goroutine.
 	IOThreads int
@@ -208,6 +213,12 @@ func (s *Server) configure() error {
 		{"MaxHeaderBytes", s.MaxHeaderBytes > 0, func() C.sq_status { return C.sq_server_set_max_header_size(srv, C.size_t(s.MaxHeaderBytes)) }},
 		{"MaxBodyBytes", s.MaxBodyBytes > 0, func() C.sq_status { return C.sq_server_set_max_body_size(srv, C.uint64_t(s.MaxBodyBytes)) }},
 		{"MaxConnections", s.MaxConnections > 0, func() C.sq_status { return C.sq_server_set_max_connections(srv, C.uint32_t(s.MaxConnections)) }},
+		{"SendTimeout", s.SendTimeout != 0, func() C.sq_status {
+			if s.SendTimeout < 0 {
+				return C.sq_server_set_send_timeout_ms(srv, 0)
+			}
+			return C.sq_server_set_send_timeout_ms(srv, ms(s.SendTimeout))
+		}},
 		{"FlowHighWater", s.FlowHighWater != 0 || s.FlowLowWater != 0, func() C.sq_status {
 			high, low := s.flowMarks()
 			return C.sq_server_set_flow_limits(srv, C.size_t(high), C.size_t(low))

@@ -106,6 +106,23 @@ impl Server {
         self.core.set_flow_limits(high_water, low_water)
     }
 
+    /// How long a peer may read none of the output waiting for it before
+    /// its connection is closed (`sq_server_set_send_timeout_ms`; None: no
+    /// limit). Default 60 s. Applies to connections accepted afterwards.
+    pub fn set_send_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        let ms = timeout.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
+        if ms > 1 << 31 {
+            return Err(crate::Error::new(crate::ErrorKind::InvalidArg, "the send timeout is at most 2^31 ms"));
+        }
+        self.core.configure(|c| c.send_timeout_ms = ms);
+        Ok(())
+    }
+
+    /// The server's metrics in Prometheus' text format (docs/METRICS.md).
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::prometheus(&self.core.metrics())
+    }
+
     /// Adds a WebSocket route: GET requests whose path matches `pattern` are
     /// upgraded and their sockets' events go to `events`. WebSocket routes
     /// are matched before the HTTP routes.

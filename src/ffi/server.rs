@@ -405,3 +405,24 @@ pub extern "C" fn sq_server_set_flow_limits(server: *mut sq_server, high_water: 
         }
     }
 }
+
+    /// How long a connection whose peer reads none of the output waiting
+    /// for it may stay: past it, an HTTP connection is closed (what it held
+    /// is dropped) and a WebSocket is closed with `on_close` 1008; counted
+    /// as closed for `timeout` in the metrics. 0: no limit. Default 60000 ms
+    /// (nginx's `send_timeout`). Checked on the reactor's sweep (every
+    /// 250 ms): a stall is closed after at least this long. Applies to
+    /// connections accepted afterwards.
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` above 2^31 ms.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_send_timeout_ms(server: *mut sq_server, value: u64) -> sq_status {
+    ffi_boundary! {
+        if value > (1 << 31) {
+            return super::boundary::fail(Error::new(ErrorKind::InvalidArg, "sq_server_set_send_timeout_ms: at most 2^31 ms"));
+        }
+        set_limit(server, value, 0, "sq_server_set_send_timeout_ms", |c, v| c.send_timeout_ms = v)
+    }
+}

@@ -50,6 +50,10 @@ pub(crate) struct RouteTarget {
     pub(crate) stream_body: bool,
 }
 
+/// How long a peer may read nothing of the output waiting for it before its
+/// connection is closed (nginx's `send_timeout` is 60 s too).
+pub(crate) const DEFAULT_SEND_TIMEOUT_MS: u64 = 60_000;
+
 /// Limits and timeouts, each with a safe default (docs/ARCHITECTURE.md).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -63,6 +67,9 @@ pub(crate) struct Config {
     /// for the host (WebSocket messages, streamed and pipelined request
     /// bodies) and output held for the peer (`reactor::flow`).
     pub(crate) flow: Marks,
+    /// A connection with output waiting that writes nothing for this long
+    /// (its peer reads nothing) is closed; 0: never.
+    pub(crate) send_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -73,6 +80,7 @@ impl Default for Config {
             max_pipeline: 32,
             backlog: listener::DEFAULT_BACKLOG,
             flow: Marks::default(),
+            send_timeout_ms: DEFAULT_SEND_TIMEOUT_MS,
         }
     }
 }
@@ -155,6 +163,11 @@ impl ServerShared {
     /// The flow marks connections accepted now get.
     pub(crate) fn flow(&self) -> Marks {
         self.config.read().unwrap_or_else(|p| p.into_inner()).flow
+    }
+
+    /// The send timeout connections accepted now get (0: none).
+    pub(crate) fn send_timeout_ms(&self) -> u64 {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).send_timeout_ms
     }
 
     pub(crate) fn config(&self) -> Config {

@@ -25,7 +25,7 @@ use crate::metrics::{Counter, Writer};
 use crate::reactor::flow::cost;
 use crate::reactor::read::{Input, ReadEnd, TURN_SHARE, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
-use crate::reactor::{Reactor, Task};
+use crate::reactor::{Reactor, SWEEP_INTERVAL, Task};
 
 /// How long a close we started waits for the peer's reply.
 const CLOSE_GRACE_MS: u64 = 5_000;
@@ -102,6 +102,9 @@ pub(crate) struct WsConn {
     /// What this socket's connection close is counted as, when not by its
     /// close code (`count_close`): the server stopped it, it went over a limit.
     ended_by: Option<Counter>,
+    /// Sweeps that found output waiting since the last byte written (the
+    /// send timeout).
+    stalled_sweeps: u32,
     /// What is left of this turn's share of parsing (in event cost, see
     /// `reactor::read::TURN_SHARE`), given back at every readiness event
     /// and every `again`.
@@ -153,6 +156,7 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         token: addr.token,
         share: TURN_SHARE,
         ended_by: None,
+        stalled_sweeps: 0,
     });
     c.count(Counter::WsOpened, 1);
     tracing::trace!(target: "squall::ws", "WebSocket open on token {}", addr.token);
@@ -229,6 +233,7 @@ impl Watcher for WsConn {
                 || o.ping_interval_ms > 0
                 || o.idle_timeout_ms > 0
                 || self.session.is_expanded()
+                || (self.sock.send_timeout_ms > 0 && !self.out.is_empty())
                 || (self.out.is_empty() && self.out.capacity() > 0))
     }
 
@@ -711,6 +716,7 @@ impl WsConn {
             }
         }
         if written_total > 0 {
+            self.stalled_sweeps = 0;
             self.sock.buffered.fetch_sub(written_total, Ordering::AcqRel);
             let left = self.sock.output_cost();
             if left <= self.sock.route.opts.high_water && self.session.holds_pongs() && !self.gone() {
@@ -740,6 +746,19 @@ impl WsConn {
             self.session.compact();
             if self.out.is_empty() {
                 self.out = VecDeque::new();
+            }
+        }
+        if self.sock.send_timeout_ms > 0 && !self.out.is_empty() {
+            // sweeps are at least SWEEP_INTERVAL apart: the stall lasted at least this
+            self.stalled_sweeps = self.stalled_sweeps.saturating_add(1);
+            let stalled_ms = u64::from(self.stalled_sweeps) * SWEEP_INTERVAL.as_millis() as u64;
+            if stalled_ms >= self.sock.send_timeout_ms {
+                // the peer reads nothing: a close frame would not reach it either
+                tracing::debug!(target: "squall::ws", "token {}: nothing read of our output for {stalled_ms} ms: closing", self.token);
+                self.ended_by = Some(Counter::ConnClosedTimeout);
+                self.sock.closed.store(true, Ordering::Release);
+                self.kill(1008, "send timeout: the peer read nothing");
+                return;
             }
         }
         let o = &self.sock.route.opts;

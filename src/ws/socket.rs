@@ -51,6 +51,8 @@ pub(crate) struct WsSocket {
     /// The server's flow marks when the socket opened: the inbox's, and
     /// the queued output's above which reading pauses.
     pub(crate) flow: Marks,
+    /// The server's send timeout when the socket opened (0: none).
+    pub(crate) send_timeout_ms: u64,
     pub(crate) inbox: FlowGate,
     pub(crate) protocol: Option<String>,
     /// A client's socket: frames it sends are masked; no topics.
@@ -68,6 +70,7 @@ impl WsSocket {
         let user = AtomicUsize::new(route.events.initial_user_word());
         let topics = server.ext::<Registry>();
         let flow = server.flow();
+        let send_timeout_ms = if client { 0 } else { server.send_timeout_ms() };
         let sock = Arc::new(WsSocket {
             handle: AtomicU64::new(0),
             addr,
@@ -82,6 +85,7 @@ impl WsSocket {
             drain_wanted: AtomicBool::new(false),
             inbox: FlowGate::with_marks(flow),
             flow,
+            send_timeout_ms,
             protocol,
             client,
         });

@@ -139,8 +139,11 @@ class Server:
     def set_limits(self, *, max_header_size: Optional[int] = None, max_body_size: Optional[int] = None,
                    idle_connection_timeout: Optional[float] = None, body_timeout: Optional[float] = None,
                    header_timeout: Optional[float] = None, max_connections: Optional[int] = None,
-                   backlog: Optional[int] = None, flow_limits: Optional[tuple[int, int]] = None) -> None:
+                   backlog: Optional[int] = None, flow_limits: Optional[tuple[int, int]] = None,
+                   send_timeout: Optional[float] = None) -> None:
         p = self._live()
+        if send_timeout is not None:
+            _ffi.check(lib.sq_server_set_send_timeout_ms(p, max(0, int(send_timeout * 1000))))
         if flow_limits is not None:
             high, low = flow_limits
             _ffi.check(lib.sq_server_set_flow_limits(p, int(high), int(low)))
@@ -210,7 +213,10 @@ class HTTPServer:
     and ``flow_limits=(high_water, low_water)``, the bytes (plus 1 KiB per
     message or chunk) a connection may make the server hold for the handlers
     or for a peer that does not read before reading pauses, and below which
-    it resumes (default ``(1 << 20, 256 << 10)``; ``sq_server_set_flow_limits``).
+    it resumes (default ``(1 << 20, 256 << 10)``; ``sq_server_set_flow_limits``);
+    ``send_timeout`` (s), how long a peer may read none of the output waiting
+    for it before its connection is closed (default 60; 0: never;
+    ``sq_server_set_send_timeout_ms``).
 
     ``listen(port, address)`` binds and serves in this process;
     ``bind(port, address)`` + ``start(n)`` forks ``n`` processes (0 or None:
@@ -224,7 +230,8 @@ class HTTPServer:
                  decompress_request: bool = False, chunk_size: Optional[int] = None,
                  protocol: Optional[str] = None, trusted_downstream: Optional[list[str]] = None,
                  max_connections: Optional[int] = None, header_timeout: Optional[float] = None,
-                 flow_limits: Optional[tuple[int, int]] = None, io_loop: Optional[IOLoop] = None) -> None:
+                 flow_limits: Optional[tuple[int, int]] = None, send_timeout: Optional[float] = None,
+                 io_loop: Optional[IOLoop] = None) -> None:
         if ssl_options is not None:
             raise ValueError("squall's server does not terminate TLS: put it behind a TLS proxy "
                              "(see docs/deployment.md)")
@@ -237,7 +244,7 @@ class HTTPServer:
                             max_body_size=max_body_size if max_body_size is not None else max_buffer_size,
                             idle_connection_timeout=idle_connection_timeout, body_timeout=body_timeout,
                             header_timeout=header_timeout, max_connections=max_connections,
-                            flow_limits=flow_limits)
+                            flow_limits=flow_limits, send_timeout=send_timeout)
         self._io_loop = io_loop
         self._server: Optional[Server] = None
         self._pending_binds: list[tuple[int, str, Optional[int]]] = []

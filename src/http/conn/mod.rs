@@ -31,6 +31,7 @@ use super::upgrade::{Handshake, UpgradeRoute};
 use crate::reactor::Reactor;
 use crate::metrics::{Counter, Writer};
 use crate::reactor::flow::Marks;
+use crate::reactor::SWEEP_INTERVAL;
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 
@@ -134,6 +135,10 @@ pub(crate) struct Conn {
     generation: u64,
     /// The reactor it lives on (its metrics shard).
     reactor: u32,
+    /// The send timeout, in ms (0: none), and the sweeps that found output
+    /// waiting since the last byte written.
+    send_timeout_ms: u32,
+    stalled_sweeps: u16,
     /// What its close is counted as (`metrics::Counter::ConnClosed*`).
     close_reason: Counter,
     /// Bytes written since the accept; and for each response whose last
@@ -245,13 +250,15 @@ impl Watcher for Conn {
     }
 
     fn wants_tick(&self, r: &Reactor, why: Tick) -> bool {
-        why == Tick::Sweep && self.decoder.check_timeout(r.now_ms()).is_some()
+        why == Tick::Sweep
+            && (self.decoder.check_timeout(r.now_ms()).is_some() || (self.send_timeout_ms > 0 && self.pending_write()))
     }
 
     fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
         if let Some(t) = self.decoder.check_timeout(r.now_ms()) {
             self.on_timeout(r, t);
         }
+        self.check_send_stall();
         Step::Keep
     }
 
@@ -346,6 +353,8 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         token: 0,
         generation: 0,
         reactor: r.index as u32,
+        send_timeout_ms: u32::try_from(config.send_timeout_ms).unwrap_or(u32::MAX),
+        stalled_sweeps: 0,
         close_reason: Counter::ConnClosedClient,
         written: 0,
         ends: VecDeque::new(),
@@ -547,6 +556,29 @@ impl Conn {
         }
     }
 
+    /// On the sweep: output waiting and nothing written since the last byte
+    /// that was, for longer than the send timeout, closes the connection
+    /// (its peer reads nothing: what it holds us to is dropped), counted
+    /// as a timeout.
+    fn check_send_stall(&mut self) {
+        if self.send_timeout_ms == 0 || !self.pending_write() {
+            return;
+        }
+        self.stalled_sweeps = self.stalled_sweeps.saturating_add(1);
+        // sweeps are at least SWEEP_INTERVAL apart: the stall lasted at least this
+        let stalled_ms = u64::from(self.stalled_sweeps) * SWEEP_INTERVAL.as_millis() as u64;
+        if stalled_ms < u64::from(self.send_timeout_ms) {
+            return;
+        }
+        tracing::debug!(target: "squall::http", "{}: nothing read of our output for {} ms: closing", self.remote, self.send_timeout_ms);
+        self.close_reason = Counter::ConnClosedTimeout;
+        self.stop_taking_requests();
+        self.close_after_output();
+        self.out.clear();
+        self.out_bytes = 0;
+        self.abandon_inflight();
+    }
+
     fn on_timeout(&mut self, r: &mut Reactor, t: Timeout) {
         match t {
             Timeout::Idle => {
@@ -581,6 +613,7 @@ impl Conn {
     /// response whose last byte that was.
     fn wrote(&mut self, n: usize) {
         self.written += n as u64;
+        self.stalled_sweeps = 0;
         self.count(Counter::BytesOut, n as u64);
         while let Some(&(end, since)) = self.ends.front() {
             if end > self.written {
