@@ -118,6 +118,9 @@ pub(crate) struct ServerShared {
     pub(crate) connections: AtomicUsize,
     /// What the server counts (`crate::metrics`).
     pub(crate) metrics: crate::metrics::Metrics,
+    /// Lanes (`reactor::lane`) of this server's sockets with events waiting
+    /// for the host: its shutdown callback waits for them.
+    pub(crate) lanes_busy: Arc<AtomicUsize>,
     /// Graceful shutdown: reactors that have not yet closed their listeners
     /// and idle connections, and what to call when everything is closed.
     pub(crate) shutdown_pending_reactors: AtomicUsize,
@@ -153,6 +156,7 @@ impl ServerShared {
             dead: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             metrics: crate::metrics::Metrics::default(),
+            lanes_busy: Arc::new(AtomicUsize::new(0)),
             shutdown_pending_reactors: AtomicUsize::new(0),
             shutdown_done: Mutex::new(None),
             shutdown_finished: AtomicBool::new(false),
@@ -215,7 +219,9 @@ impl ServerShared {
         let cb = self.shutdown_done.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(cb) = cb {
             // After the callbacks every reactor has queued for the host (the
-            // last on_close calls among them).
+            // last on_close calls among them), and after every socket's lane
+            // has run out (its on_close may wait behind its messages there).
+            let cb = after_lanes(self.loop_handle.clone(), self.lanes_busy.clone(), cb);
             after_every_reactor(&self.loop_handle, cb);
         }
     }
@@ -270,6 +276,21 @@ pub(crate) fn host_task_after_turn(lp: &LoopHandle, task: Task) {
 /// turn, so following only the reactor that closed the last connection
 /// (`host_task_after_turn`) would let another reactor's last `on_close`
 /// reach the host after a shutdown's completion.
+/// `task`, run once no lane counted by `busy` has tasks waiting: until
+/// then it queues itself again behind them.
+fn after_lanes(lp: LoopHandle, busy: Arc<AtomicUsize>, task: Task) -> Task {
+    Task::Boxed(Box::new(move || {
+        if busy.load(Ordering::Acquire) == 0 {
+            crate::reactor::run_task(task);
+            return;
+        }
+        let again = after_lanes(lp.clone(), busy, task);
+        if let Err(e) = lp.add_tasks(&mut vec![again]) {
+            tracing::debug!(target: "squall::http", "shutdown callback dropped: {e}");
+        }
+    }))
+}
+
 fn after_every_reactor(lp: &LoopHandle, task: Task) {
     struct Barrier {
         left: AtomicUsize,

@@ -168,6 +168,17 @@ impl Reactor {
         }
     }
 
+    /// Delivers an event to the host through `lane` (see [`super::lane`]):
+    /// after the lane's earlier events, in turn with the other busy lanes.
+    /// Inline callbacks run on the reactor as with [`Reactor::deliver`].
+    pub(crate) fn deliver_in(&mut self, lane: &std::sync::Arc<super::lane::Lane>, inline: bool, f: impl FnOnce() + Send + 'static) {
+        if inline {
+            push_local(Box::new(move |_r: &mut Reactor| f()));
+        } else if let Some(entry) = lane.push(Task::Boxed(Box::new(f))) {
+            self.host_tasks.push(entry);
+        }
+    }
+
     /// Runs `cmd` once the current operation is over (for work addressed to
     /// a watcher that is taken out further up the stack).
     pub(crate) fn defer(&mut self, cmd: Command) {

@@ -23,6 +23,7 @@ mod core;
 pub(crate) mod flow;
 pub(crate) mod handles;
 mod io;
+pub(crate) mod lane;
 mod queue;
 pub(crate) mod read;
 mod task;
@@ -544,16 +545,7 @@ impl Loop {
         let mut batch = std::mem::take(&mut host.batch);
         self.shared().tasks.take_all(&mut batch);
         for task in batch.drain(..) {
-            match task {
-                // SAFETY: the C caller gave us this function and userdata to be
-                // called exactly like this on the host thread.
-                Task::Raw(cb) => unsafe { (cb.f)(cb.data) },
-                Task::Boxed(f) => {
-                    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-                        tracing::error!(target: "squall::loop", "a callback panicked: {}", crate::error::panic_message(&p));
-                    }
-                }
-            }
+            run_task(task);
         }
         host.batch = batch;
     }
@@ -652,3 +644,17 @@ impl Drop for Loop {
 
 #[cfg(test)]
 mod tests;
+
+/// Runs one host task (on the host thread); a panic in it is logged.
+pub(crate) fn run_task(task: Task) {
+    match task {
+        // SAFETY: the C caller gave us this function and userdata to be
+        // called exactly like this on the host thread.
+        Task::Raw(cb) => unsafe { (cb.f)(cb.data) },
+        Task::Boxed(f) => {
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                tracing::error!(target: "squall::loop", "a callback panicked: {}", crate::error::panic_message(&p));
+            }
+        }
+    }
+}

@@ -164,7 +164,7 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         c.queue_new(hello);
     }
     let s = sock.clone();
-    r.deliver(sock.route.opts.inline, move || {
+    r.deliver_in(&sock.lane, sock.route.opts.inline, move || {
         if !s.server.dead.load(Ordering::Acquire) {
             s.route.events.open(s.handle(), s.user_word(), req.as_ref().map(|q| q.handle()));
         }
@@ -660,7 +660,7 @@ impl WsConn {
         self.hand_over(n);
         let sock = &self.sock;
         let s = sock.clone();
-        r.deliver(sock.route.opts.inline, move || {
+        r.deliver_in(&sock.lane, sock.route.opts.inline, move || {
             if !s.server.dead.load(Ordering::Acquire) {
                 let kind = if binary { MessageKind::Binary } else { MessageKind::Text };
                 s.route.events.message(s.handle(), s.user_word(), kind, &data);
@@ -673,7 +673,7 @@ impl WsConn {
         let n = cost(data.len());
         self.hand_over(n);
         let s = self.sock.clone();
-        r.deliver(self.sock.route.opts.inline, move || {
+        r.deliver_in(&self.sock.lane, self.sock.route.opts.inline, move || {
             if !s.server.dead.load(Ordering::Acquire) {
                 let events = &s.route.events;
                 if pong {
@@ -731,7 +731,7 @@ impl WsConn {
             }
             if left <= self.sock.route.opts.high_water && self.sock.drain_wanted.swap(false, Ordering::AcqRel) && !self.gone() {
                 let s = self.sock.clone();
-                r.deliver(self.sock.route.opts.inline, move || {
+                r.deliver_in(&self.sock.lane, self.sock.route.opts.inline, move || {
                     if !s.server.dead.load(Ordering::Acquire) {
                         s.route.events.drain(s.handle(), s.user_word());
                     }
@@ -813,7 +813,7 @@ impl WsConn {
             return;
         }
         let s = self.sock.clone();
-        r.deliver(self.sock.route.opts.inline, move || tell_closed(&s, code, &reason));
+        r.deliver_in(&self.sock.lane, self.sock.route.opts.inline, move || tell_closed(&s, code, &reason));
     }
 }
 
@@ -842,12 +842,12 @@ impl Drop for WsConn {
             if s.route.opts.inline && crate::reactor::in_reactor_turn() {
                 // inline: on the reactor, after what this turn queued
                 crate::reactor::push_local(Box::new(move |_r: &mut Reactor| tell_closed(&s, 1011, "internal error")));
-            } else {
-                // after the messages this turn handed over
-                let task = Task::Boxed(Box::new(move || tell_closed(&s, 1011, "internal error")));
-                if let Err(task) = crate::reactor::host_task_after_turn(task) {
+            } else if let Some(entry) = self.sock.lane.push(Task::Boxed(Box::new(move || tell_closed(&s, 1011, "internal error")))) {
+                // after the messages handed over (in the socket's lane), and
+                // after this turn's other tasks
+                if let Err(entry) = crate::reactor::host_task_after_turn(entry) {
                     let handle = self.sock.server.loop_handle.clone();
-                    let mut one = vec![task];
+                    let mut one = vec![entry];
                     if handle.add_tasks(&mut one).is_err() {
                         self.sock.release();
                     }

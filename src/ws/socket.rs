@@ -14,6 +14,7 @@ use crate::http::request::ConnAddr;
 use crate::http::shared::ServerShared;
 use crate::net::writeq::Sent;
 use crate::reactor::flow::{EVENT_COST, FlowGate, Marks, cost};
+use crate::reactor::lane::Lane;
 use crate::reactor::handles::HandleTable;
 use crate::{Error, ErrorKind, Result};
 
@@ -51,6 +52,9 @@ pub(crate) struct WsSocket {
     /// The server's flow marks when the socket opened: the inbox's, and
     /// the queued output's above which reading pauses.
     pub(crate) flow: Marks,
+    /// The socket's events for the host, in order, in turn with other
+    /// sockets' (`reactor::lane`).
+    pub(crate) lane: Arc<Lane>,
     /// The server's send timeout when the socket opened (0: none).
     pub(crate) send_timeout_ms: u64,
     pub(crate) inbox: FlowGate,
@@ -70,6 +74,7 @@ impl WsSocket {
         let user = AtomicUsize::new(route.events.initial_user_word());
         let topics = server.ext::<Registry>();
         let flow = server.flow();
+        let lane = Lane::new(server.loop_handle.clone(), server.lanes_busy.clone());
         let send_timeout_ms = if client { 0 } else { server.send_timeout_ms() };
         let sock = Arc::new(WsSocket {
             handle: AtomicU64::new(0),
@@ -86,6 +91,7 @@ impl WsSocket {
             inbox: FlowGate::with_marks(flow),
             flow,
             send_timeout_ms,
+            lane,
             protocol,
             client,
         });

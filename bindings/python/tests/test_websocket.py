@@ -362,6 +362,9 @@ class State(web.RequestHandler):
 
 class Flood(websocket.WebSocketHandler):
     high_water = 65536
+    # the client stops reading on purpose: no pong could come back, and
+    # the app's 0.2 s pings would close the socket under a loaded machine
+    ping_interval = 0
     async def on_message(self, m):
         waited = 0
         for i in range(int(m)):
@@ -548,7 +551,8 @@ async def main():
     conn.write_message("n")
     n = int(await conn.read_message())
     assert n >= 1, n
-    conn.write_message({"as": "dict"})  # a dict goes as JSON; the handler ignores it
+    conn.write_message({"as": "dict"})  # a dict goes as JSON; the handler answers it too
+    assert int(await conn.read_message()) >= n
     conn.close(4005, "client done")
     assert await conn.read_message() is None
     assert conn.close_code == 4005 and conn.close_reason == "client done", (conn.close_code, conn.close_reason)
