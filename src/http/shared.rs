@@ -58,6 +58,8 @@ pub(crate) struct Config {
     /// Requests of one connection that may be in flight at once (pipelining).
     pub(crate) max_pipeline: usize,
     pub(crate) backlog: i32,
+    /// TLS for the connections accepted from now on (None: plain HTTP).
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             max_connections: 100_000,
             max_pipeline: 32,
             backlog: listener::DEFAULT_BACKLOG,
+            tls: None,
         }
     }
 }

@@ -13,7 +13,7 @@ mod route;
 mod switch;
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,12 +21,15 @@ use std::sync::atomic::Ordering;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
+use std::io::Write as _;
+use std::os::unix::fs::FileExt;
 
 use super::h1::{Decoder, HttpError, RequestHead, Timeout};
 use super::request::{ConnAddr, ConnMessage, Request};
 use super::shared::{Config, RouteTarget, ServerShared};
 use super::static_files::FileRange;
 use super::upgrade::{Handshake, UpgradeRoute};
+use crate::net::tls::{Stream, is_not_tls};
 use crate::reactor::Reactor;
 use crate::reactor::flow::{HIGH_WATER, LOW_WATER};
 use crate::reactor::read::{Input, ReadEnd, read_ready};
@@ -36,6 +39,39 @@ use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 /// client that pipelines and does not read), and below which it reads again.
 const OUT_HIGH_WATER: usize = HIGH_WATER;
 const OUT_LOW_WATER: usize = LOW_WATER;
+
+/// TLS handshake steps (reads of a connection whose handshake runs) one
+/// reactor turn processes; the connections past it wait for the next turn,
+/// after that turn's established connections were served. A full
+/// handshake costs the server a signature (tens of microseconds for ECDSA
+/// P-256, about a millisecond for RSA-2048), so a flood of new connections
+/// adds at most this many of them to a turn.
+const HANDSHAKES_PER_TURN: u32 = 32;
+
+/// A reactor's count of handshake steps in the current turn.
+#[derive(Default)]
+struct HandshakeBudget {
+    turn: Option<std::time::Instant>,
+    used: u32,
+}
+
+impl HandshakeBudget {
+    /// Takes one step for the turn that started at `turn`; false when the
+    /// turn has none left.
+    fn take(&mut self, turn: std::time::Instant) -> bool {
+        if self.turn != Some(turn) {
+            self.turn = Some(turn);
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= HANDSHAKES_PER_TURN
+    }
+}
+
+/// The answer to plain HTTP sent to a TLS port (nginx's choice: a 400 in
+/// plaintext, then close), so that a client that forgot `https://` is told
+/// why.
+const PLAIN_HTTP_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 60\r\nConnection: close\r\n\r\nThis port speaks TLS: a plain HTTP request was sent to it.\r\n";
 
 struct Inflight {
     req: Option<Arc<Request>>,
@@ -85,8 +121,9 @@ struct Partial {
 }
 
 pub(crate) struct Conn {
-    /// Dropped by `Drop` unless an upgrade moved it to a WebSocket.
-    stream: std::mem::ManuallyDrop<TcpStream>,
+    /// Dropped by `Drop` unless an upgrade moved it to a WebSocket. Plain,
+    /// or TLS (a layer between the socket and the buffers below).
+    stream: std::mem::ManuallyDrop<Stream>,
     server: Arc<ServerShared>,
     /// Requests that may be in flight before reading pauses.
     max_pipeline: usize,
@@ -109,6 +146,12 @@ pub(crate) struct Conn {
     pauses: Pauses,
     /// An upgrade request waiting for its decision or its turn.
     upgrade: Option<Box<PendingUpgrade>>,
+    /// Writing failed (or output was dropped): what TLS still holds is
+    /// never sent.
+    broken: bool,
+    /// Its TLS handshake step waits for the next turn (the turn's budget,
+    /// [`HANDSHAKES_PER_TURN`], was spent).
+    handshake_waits: bool,
     token: usize,
     generation: u64,
 }
@@ -176,7 +219,7 @@ impl Input for Conn {
     }
 
     fn short_read_drains(&self) -> bool {
-        self.peer == Peer::Open
+        self.peer == Peer::Open && !self.stream.is_tls()
     }
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
@@ -208,10 +251,14 @@ impl Watcher for Conn {
     }
 
     fn wants_tick(&self, r: &Reactor, why: Tick) -> bool {
-        why == Tick::Sweep && self.decoder.check_timeout(r.now_ms()).is_some()
+        self.handshake_waits || (why == Tick::Sweep && self.decoder.check_timeout(r.now_ms()).is_some())
     }
 
     fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        if self.handshake_waits {
+            self.handshake_waits = false;
+            self.on_readable(r);
+        }
         if let Some(t) = self.decoder.check_timeout(r.now_ms()) {
             self.on_timeout(r, t);
         }
@@ -283,6 +330,16 @@ impl Watcher for Conn {
 
 /// A connection the listener accepted enters the reactor.
 pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
+    let stream = match &config.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match Stream::tls_server(stream, tls) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(target: "squall::http", "{remote}: {e}");
+                return;
+            }
+        },
+    };
     let max_pipeline = config.max_pipeline;
     let decoder = Decoder::new(config.limits, r.now_ms());
     let conn = Box::new(Conn {
@@ -302,6 +359,8 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         peer: Peer::Open,
         pauses: Pauses::default(),
         upgrade: None,
+        broken: false,
+        handshake_waits: false,
         token: 0,
         generation: 0,
     });
@@ -310,7 +369,7 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         let Some(c) = w.as_any().downcast_mut::<Conn>() else { return Step::Close };
         c.token = token;
         c.generation = generation;
-        if let Err(e) = r.registry().register(&mut *c.stream, Token(token), Interest::READABLE | Interest::WRITABLE) {
+        if let Err(e) = r.registry().register(c.stream.socket(), Token(token), Interest::READABLE | Interest::WRITABLE) {
             tracing::warn!(target: "squall::http", "cannot watch a connection: {e}");
             return Step::Close;
         }
@@ -350,8 +409,10 @@ impl Conn {
         ConnAddr { reactor: r.index, token: self.token, generation: self.generation }
     }
 
+    /// Whether output waits for the socket: queued here, or records TLS
+    /// made and could not send yet (unless writing failed).
     fn pending_write(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || (!self.broken && self.stream.wants_write())
     }
 
     fn push_bytes(&mut self, bytes: Vec<u8>) {
@@ -377,13 +438,35 @@ impl Conn {
     }
 
     /// Reads until the socket has no more, decoding as it goes.
+    /// A TLS connection whose handshake runs takes a step of the turn's
+    /// handshake budget first; without one it waits for the next turn.
     fn on_readable(&mut self, r: &mut Reactor) {
+        if self.stream.is_handshaking() && self.peer != Peer::Gone {
+            let now = r.now;
+            if !r.ext::<HandshakeBudget>().take(now) {
+                self.handshake_waits = true;
+                r.wake_at(now);
+                return;
+            }
+        }
         match read_ready(r, self) {
             ReadEnd::Eof => {
                 self.peer = Peer::Gone;
                 self.on_peer_closed();
             }
-            ReadEnd::Failed(_) => self.on_socket_error(),
+            ReadEnd::Failed(e) if is_not_tls(&e) => {
+                tracing::debug!(target: "squall::http", "{}: plain HTTP on a TLS port: answered 400", self.remote);
+                let sock = self.stream.socket();
+                let _ = sock.write(PLAIN_HTTP_TO_TLS);
+                let _ = sock.shutdown(std::net::Shutdown::Write);
+                self.on_socket_error();
+            }
+            ReadEnd::Failed(e) => {
+                if self.stream.is_tls() {
+                    tracing::debug!(target: "squall::http", "{}: {e}", self.remote);
+                }
+                self.on_socket_error();
+            }
             ReadEnd::Drained | ReadEnd::Paused => {}
         }
     }
@@ -392,6 +475,7 @@ impl Conn {
     /// close, and tell the requests in flight.
     fn on_socket_error(&mut self) {
         self.peer = Peer::Gone;
+        self.broken = true;
         self.close_after_output();
         self.out.clear();
         self.out_bytes = 0;
@@ -437,6 +521,9 @@ impl Conn {
     /// Writes as much of the output queue as the socket takes.
     fn flush(&mut self, _r: &mut Reactor) {
         use std::os::fd::AsRawFd;
+        if self.broken {
+            return;
+        }
         while let Some(front) = self.out.front_mut() {
             let result = match front {
                 OutItem::Bytes(v, pos) => match self.stream.write(&v[*pos..]) {
@@ -447,9 +534,28 @@ impl Conn {
                     }
                     Err(e) => Err(e),
                 },
+                // No sendfile through TLS: read a piece, encrypt it, and read
+                // the next only once the socket took it (the same backpressure).
+                OutItem::File(f) if self.stream.is_tls() => {
+                    let mut piece = [0u8; 16 * 1024];
+                    let count = f.remaining.min(piece.len() as u64) as usize;
+                    match f.file.read_at(&mut piece[..count], f.offset) {
+                        Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending")),
+                        Ok(k) => match self.stream.write(&piece[..k]) {
+                            Ok(n) => {
+                                f.offset += n as u64;
+                                f.remaining -= n as u64;
+                                self.out_bytes = self.out_bytes.saturating_sub(n);
+                                Ok(f.remaining == 0)
+                            }
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    }
+                }
                 OutItem::File(f) => {
                     let count = f.remaining.min(1 << 20) as usize;
-                    match crate::net::sys::sendfile(self.stream.as_raw_fd(), f.file.as_raw_fd(), &mut f.offset, count) {
+                    match crate::net::sys::sendfile(self.stream.socket().as_raw_fd(), f.file.as_raw_fd(), &mut f.offset, count) {
                         // The file shrank under us: the response cannot be completed.
                         Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending")),
                         Ok(n) => {
@@ -482,7 +588,19 @@ impl Conn {
         self.out_bytes = 0;
         self.maybe_unpause_writes();
         if self.closing() {
-            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            // TLS says it is done writing (close_notify) before TCP does.
+            self.stream.close_notify();
+        }
+        match self.stream.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                self.on_socket_error();
+                return;
+            }
+        }
+        if self.closing() {
+            let _ = self.stream.socket().shutdown(std::net::Shutdown::Write);
         }
     }
 
@@ -496,6 +614,12 @@ impl Conn {
 
     fn on_timeout(&mut self, r: &mut Reactor, t: Timeout) {
         match t {
+            _ if self.stream.is_handshaking() => {
+                // The handshake did not finish within the header timeout
+                // (counted from the accept): nothing can be answered, close.
+                tracing::debug!(target: "squall::http", "{}: TLS handshake timed out", self.remote);
+                self.on_socket_error();
+            }
             Timeout::Idle => {
                 self.stop_taking_requests();
                 self.close_after_output();
@@ -503,6 +627,7 @@ impl Conn {
                     // The client stopped reading: drop what it will not take.
                     self.out.clear();
                     self.out_bytes = 0;
+                    self.broken = true;
                 }
             }
             Timeout::Request => {
@@ -519,7 +644,7 @@ impl Conn {
     }
 
     fn close(&mut self, r: &mut Reactor) {
-        let _ = r.registry().deregister(&mut *self.stream);
+        let _ = r.registry().deregister(self.stream.socket());
         tracing::trace!(target: "squall::http", "closed {}", self.remote);
     }
 }
