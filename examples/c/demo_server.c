@@ -273,6 +273,24 @@ int main(void) {
     ROUTE("GET", "/error", fail, 0);
     if (ws_routes(inline_flag)) return 1;
 
+    /* https and wss when SQUALL_TLS_CERT and SQUALL_TLS_KEY name PEM files
+       (a chain, then its key); SQUALL_TLS_CERT2/SQUALL_TLS_KEY2 add a second
+       certificate chosen by SNI. */
+    const char *cert = getenv("SQUALL_TLS_CERT"), *key = getenv("SQUALL_TLS_KEY");
+    const char *scheme = "http";
+    if (cert && key) {
+        sq_tls_config *tls = sq_tls_config_new(NULL);
+        const char *cert2 = getenv("SQUALL_TLS_CERT2"), *key2 = getenv("SQUALL_TLS_KEY2");
+        if (!tls || sq_tls_config_add_cert_file(tls, cert, key) != SQ_OK ||
+            (cert2 && key2 && sq_tls_config_add_cert_file(tls, cert2, key2) != SQ_OK) ||
+            sq_server_set_tls(server, tls) != SQ_OK) {
+            fprintf(stderr, "TLS: %s\n", sq_last_error());
+            return 2;
+        }
+        sq_tls_config_free(tls);
+        scheme = "https";
+    }
+
     uint16_t bound = 0;
     if (sq_server_listen(server, "127.0.0.1", (uint16_t)port, &bound) != SQ_OK) {
         fprintf(stderr, "listen: %s\n", sq_last_error());
@@ -281,7 +299,7 @@ int main(void) {
     pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, signal_waiter, NULL);
     pthread_detach(sig_thread);
-    printf("squall %s demo server on http://127.0.0.1:%u/\n", sq_version(), bound);
+    printf("squall %s demo server on %s://127.0.0.1:%u/\n", sq_version(), scheme, bound);
     fflush(stdout);
     sq_status st = sq_loop_run(loop);
     sq_server_free(server);
