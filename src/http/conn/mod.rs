@@ -671,6 +671,16 @@ impl Drop for Conn {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_handshake_budget_is_per_turn() {
+        let mut b = super::HandshakeBudget::default();
+        let t1 = std::time::Instant::now();
+        let t2 = t1 + std::time::Duration::from_millis(1);
+        assert!((0..super::HANDSHAKES_PER_TURN).all(|_| b.take(t1)));
+        assert!(!b.take(t1), "the turn's budget is spent");
+        assert!(b.take(t2), "a new turn has a new budget");
+    }
+
     /// Idle connections must stay under 1 KiB each (with the slab slot and
     /// the allocator's overhead): keep the struct itself small.
     #[test]
