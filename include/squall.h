@@ -271,6 +271,35 @@ typedef void (*sq_log_callback)(void *userdata,
                                 const char *message);
 
 /**
+ * What the TLS handshake of a request's connection agreed on, filled by
+ * `sq_request_tls`. A view struct squall fills that may grow at the end:
+ * set `size` to `sizeof(sq_tls_info)` as the program was compiled; squall
+ * writes only the fields that size covers.
+ */
+typedef struct {
+  /**
+   * `sizeof(sq_tls_info)` as the program was compiled (set by the caller).
+   */
+  size_t size;
+  /**
+   * The protocol version: 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
+   */
+  uint64_t version;
+  /**
+   * The cipher suite's IANA number (0x1301 for TLS_AES_128_GCM_SHA256).
+   */
+  uint64_t cipher_suite;
+  /**
+   * The name the client asked for (SNI); empty if it sent none.
+   */
+  sq_str server_name;
+  /**
+   * The protocol agreed by ALPN ("http/1.1"); empty if none.
+   */
+  sq_str alpn;
+} sq_tls_info;
+
+/**
  * Receives a streamed request body: `len` bytes at `data` (valid only
  * during the call), in order; the last call has `last` = 1 (and usually
  * `len` = 0).
@@ -1377,6 +1406,18 @@ sq_status sq_request_capture_count(sq_request *req, size_t *count_out);
  * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
  */
 sq_status sq_request_remote_ip(sq_request *req, sq_str *out);
+
+/**
+ * The TLS details of the connection `req` arrived on (Go's `r.TLS`).
+ *
+ * Thread: any thread.
+ * Ownership: the strings in `*out` point into the request: valid until the
+ * response is finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when the connection is plain HTTP
+ * (`*out` untouched); `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`;
+ * `SQ_ERR_INVALID_ARG` for a `size` smaller than the `size` field.
+ */
+sq_status sq_request_tls(sq_request *req, sq_tls_info *out);
 
 /**
  * Sets the callback that receives the body of a request whose route was

@@ -125,6 +125,20 @@ pub(crate) fn is_not_tls(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<NotTls>())
 }
 
+/// What a finished handshake agreed on (a request's view of its
+/// connection's TLS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsInfo {
+    /// 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
+    pub(crate) version: u16,
+    /// The IANA number of the cipher suite.
+    pub(crate) cipher_suite: u16,
+    /// The name the client asked for (SNI); empty if it sent none.
+    pub(crate) server_name: String,
+    /// The protocol agreed by ALPN; empty if none.
+    pub(crate) alpn: Vec<u8>,
+}
+
 impl Stream {
     /// Starts TLS over a connected socket (the handshake runs as the stream
     /// is read and written).
@@ -154,6 +168,25 @@ impl Stream {
             Stream::Plain(_) => false,
             Stream::Tls(t) => t.conn.is_handshaking(),
         }
+    }
+
+    /// What the handshake agreed on; None for a plain stream or while the
+    /// handshake runs.
+    pub(crate) fn tls_info(&self) -> Option<TlsInfo> {
+        let Stream::Tls(t) = self else { return None };
+        if t.conn.is_handshaking() {
+            return None;
+        }
+        let server_name = match &t.conn {
+            Connection::Server(s) => s.server_name().unwrap_or("").to_owned(),
+            Connection::Client(_) => String::new(),
+        };
+        Some(TlsInfo {
+            version: t.conn.protocol_version().map_or(0, u16::from),
+            cipher_suite: t.conn.negotiated_cipher_suite().map_or(0, |s| u16::from(s.suite())),
+            server_name,
+            alpn: t.conn.alpn_protocol().map(<[u8]>::to_vec).unwrap_or_default(),
+        })
     }
 
     /// Writes several buffers in one call (`writev` on a plain socket).

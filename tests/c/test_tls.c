@@ -11,6 +11,8 @@
  *    runs; new connections get the new certificate;
  *  - the server and loop freed with a TLS connection open and a handshake
  *    stalled halfway: no leak.
+ *  - sq_request_tls: version, cipher suite, SNI and ALPN of the request's
+ *    connection.
  * Run with io_threads 1 and 0. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -122,6 +124,7 @@ struct result {
     uint32_t status;
     size_t body_len;
     int body_ok;
+    char text[128];
 };
 
 #define BIG (300 * 1000)
@@ -130,6 +133,23 @@ static unsigned char big[BIG];
 static sq_status h_big(void *ud, sq_request *req) {
     (void)ud;
     CHECK_EQ(sq_respond(req, 200, NULL, 0, big, BIG), SQ_OK);
+    return SQ_OK;
+}
+
+/* GET /tls: what sq_request_tls says, as text */
+static sq_status h_tls(void *ud, sq_request *req) {
+    (void)ud;
+    sq_tls_info info = {.size = sizeof info};
+    CHECK_EQ(sq_request_tls(req, &info), SQ_OK);
+    CHECK_EQ(info.size, sizeof info);
+    sq_tls_info tiny = {.size = 4};
+    CHECK_EQ(sq_request_tls(req, &tiny), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_request_tls(req, NULL), SQ_ERR_NULL);
+    char body[128];
+    int n = snprintf(body, sizeof body, "%llx %llx %.*s %.*s", (unsigned long long)info.version,
+                     (unsigned long long)info.cipher_suite, (int)info.server_name.len, info.server_name.ptr,
+                     (int)info.alpn.len, info.alpn.ptr);
+    CHECK_EQ(sq_respond(req, 200, NULL, 0, body, (size_t)n), SQ_OK);
     return SQ_OK;
 }
 
@@ -144,12 +164,13 @@ static void on_done(void *ud, const sq_fetch_response *resp) {
     CHECK_EQ(sq_fetch_response_body(resp, &b), SQ_OK);
     r->body_len = b.len;
     r->body_ok = b.len == BIG && memcmp(b.ptr, big, BIG) == 0;
+    snprintf(r->text, sizeof r->text, "%.*s", (int)(b.len < 100 ? b.len : 100), b.ptr ? b.ptr : "");
     atomic_store(&r->done, 1);
 }
 
-static void fetch_trusting(const char *ca_name, struct result *r) {
+static void fetch_path(const char *ca_name, const char *path, struct result *r) {
     char url[64], ca[128];
-    snprintf(url, sizeof url, "https://localhost:%d/big", port);
+    snprintf(url, sizeof url, "https://localhost:%d%s", port, path);
     path_of(ca, sizeof ca, ca_name);
     sq_fetch_request *req = sq_fetch_request_new("GET", url);
     CHECK(req != NULL);
@@ -158,6 +179,10 @@ static void fetch_trusting(const char *ca_name, struct result *r) {
     CHECK_EQ(sq_fetch(lp, req, on_done, r), SQ_OK);
     for (int t = 0; t < WAIT_MS && !atomic_load(&r->done); t += 2) sleep_ms(2);
     CHECK(atomic_load(&r->done));
+}
+
+static void fetch_trusting(const char *ca_name, struct result *r) {
+    fetch_path(ca_name, "/big", r);
 }
 
 /* ---- raw sockets ------------------------------------------------------------- */
@@ -188,6 +213,7 @@ static void run(uint32_t io_threads) {
     srv = sq_server_new(lp);
     CHECK(srv != NULL);
     CHECK_EQ(sq_route(srv, "GET", "/big", h_big, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/tls", h_tls, NULL, 0), SQ_OK);
     misuse();
 
     /* from memory */
@@ -211,6 +237,11 @@ static void run(uint32_t io_threads) {
     CHECK(r.body_ok);
     fetch_trusting("b.pem", &r);
     CHECK_EQ(r.err, SQ_ERR_TLS);
+    /* the request's view of its TLS: 1.3, an AEAD suite, SNI, ALPN */
+    fetch_path("a.pem", "/tls", &r);
+    CHECK_EQ(r.err, SQ_OK);
+    CHECK(strncmp(r.text, "304 130", 7) == 0);
+    CHECK(strstr(r.text, " localhost http/1.1") != NULL);
 
     /* reload from another thread while the loop runs */
     struct reloader rl = {config_of("b"), SQ_ERR_IO};

@@ -149,6 +149,9 @@ pub(crate) struct Conn {
     /// Writing failed (or output was dropped): what TLS still holds is
     /// never sent.
     broken: bool,
+    /// What its TLS handshake agreed on, shared by its requests (made once
+    /// the handshake is done).
+    tls: Option<Arc<crate::net::tls::TlsInfo>>,
     /// Its TLS handshake step waits for the next turn (the turn's budget,
     /// [`HANDSHAKES_PER_TURN`], was spent).
     handshake_waits: bool,
@@ -360,6 +363,7 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         pauses: Pauses::default(),
         upgrade: None,
         broken: false,
+        tls: None,
         handshake_waits: false,
         token: 0,
         generation: 0,
@@ -468,6 +472,9 @@ impl Conn {
                 self.on_socket_error();
             }
             ReadEnd::Drained | ReadEnd::Paused => {}
+        }
+        if self.tls.is_none() && self.stream.is_tls() {
+            self.tls = self.stream.tls_info().map(Arc::new);
         }
     }
 

@@ -138,6 +138,7 @@ impl Conn {
             captures,
             remote: self.remote,
             keep_alive,
+            tls: self.tls.clone(),
         }
     }
 
