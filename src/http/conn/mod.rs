@@ -226,6 +226,11 @@ impl Input for Conn {
     }
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        if self.tls.is_none() && self.stream.is_tls() {
+            // Plaintext arrived: the handshake is done; its details go to
+            // every request of the connection (`sq_request_tls`).
+            self.tls = self.stream.tls_info().map(Arc::new);
+        }
         if self.rbuf.is_empty() {
             let used = self.decode(r, bytes);
             if used < bytes.len() {
@@ -472,9 +477,6 @@ impl Conn {
                 self.on_socket_error();
             }
             ReadEnd::Drained | ReadEnd::Paused => {}
-        }
-        if self.tls.is_none() && self.stream.is_tls() {
-            self.tls = self.stream.tls_info().map(Arc::new);
         }
     }
 
