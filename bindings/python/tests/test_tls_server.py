@@ -98,3 +98,49 @@ except ValueError as e:
     srv = run_server(src, env={"CERT": pki["cert"], "KEY": str(bad)}, wait=False)
     srv.proc.wait(30)
     assert "refused: ssl_options:" in srv.log() and "private key" in srv.log(), srv.log()
+
+
+def test_chat_room_over_https_and_wss(run_server, pki, tmp_path):
+    """The chat room with --certfile/--keyfile: the page over https, then a
+    message round trip over wss."""
+    import json
+    from conftest import ROOT, free_port
+    port = free_port()
+    srv = run_server(path=str(ROOT / "examples" / "python" / "chat" / "chat.py"), port=port,
+                     args=(f"--port={port}", "--address=127.0.0.1", f"--certfile={pki['cert']}",
+                           f"--keyfile={pki['key']}"))
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    c = http.client.HTTPSConnection("localhost", srv.port, context=ctx, timeout=10)
+    c.request("GET", "/")
+    r = c.getresponse()
+    assert r.status == 200 and b"<html" in r.read().lower()
+    c.close()
+    assert f"chat room on https://127.0.0.1:{srv.port}/" in srv.log()
+
+    import websockets
+
+    async def chat():
+        async with websockets.connect(f"wss://localhost:{srv.port}/message?name=tls", ssl=ctx) as w:
+            welcome = json.loads(await w.recv())
+            assert welcome["type"] == "welcome", welcome
+            await w.send(json.dumps({"body": "over wss"}))
+            while True:
+                ev = json.loads(await asyncio.wait_for(w.recv(), 10))
+                if ev.get("type") == "message":
+                    return ev
+
+    ev = asyncio.run(chat())
+    assert ev["body"] == "over wss" and ev["from"] == "tls"
+
+
+def test_python_demo_serves_https(run_server, pki):
+    from conftest import ROOT
+    srv = run_server(path=str(ROOT / "examples" / "python" / "demo_server.py"),
+                     env={"SQUALL_TLS_CERT": pki["cert"], "SQUALL_TLS_KEY": pki["key"]})
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    c = http.client.HTTPSConnection("localhost", srv.port, context=ctx, timeout=10)
+    c.request("GET", "/")
+    r = c.getresponse()
+    assert (r.status, r.read()) == (200, b"Hello, world")
+    c.close()
+    assert f"on https://127.0.0.1:{srv.port}/" in srv.log()
