@@ -43,7 +43,7 @@ CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
-.PHONY: test-tls test-tls-fronts
+.PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
@@ -62,7 +62,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-tls test-tls-fronts test-autobahn test-client test-python \
+test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
 	test-go-pkgconfig test-fuzz
 	@echo "make test: all suites passed"
@@ -255,6 +255,11 @@ test-autobahn-python: build
 # another demo: the Python and Go ones run the same suite).
 test-conformance: $(BUILD)/examples/c/demo_server
 	cd tests/conformance && $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# The same conformance suite over TLS (every connection wrapped, a CA made
+# at test time).
+test-conformance-tls: test-deps $(BUILD)/examples/c/demo_server
+	cd tests/conformance && SQUALL_CONFORMANCE_TLS=1 $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 # The TLS server (https, wss) of the C demo: curl, openssl s_client, Python
 # ssl/http.client/websockets, bad input; certificates made at test time.
