@@ -379,6 +379,17 @@ typedef struct {
    * `SQ_INLINE`: callbacks run on the reactor thread that owns the stream.
    */
   uint64_t flags;
+  /**
+   * Listeners only: serve TLS with this configuration (see
+   * `sq_tls_config`; no ALPN protocol is offered, a client's ALPN list is
+   * ignored); NULL (the default): plain TCP. What the streams need is
+   * copied by `sq_tcp_listen`: the config may be freed afterwards. The
+   * handshake runs before the first `on_data` (`on_connect` comes at
+   * accept; what is written before the handshake ends waits for it) and
+   * must end within 10 s, or the stream closes with `SQ_ERR_TIMEOUT`. A
+   * connect with a TLS configuration is `SQ_ERR_INVALID_ARG`.
+   */
+  const sq_tls_config *tls;
 } sq_tcp_options;
 
 /**

@@ -106,9 +106,18 @@ pub struct sq_tcp_options {
     pub nodelay: u64,
     /// `SQ_INLINE`: callbacks run on the reactor thread that owns the stream.
     pub flags: u64,
+    /// Listeners only: serve TLS with this configuration (see
+    /// `sq_tls_config`; no ALPN protocol is offered, a client's ALPN list is
+    /// ignored); NULL (the default): plain TCP. What the streams need is
+    /// copied by `sq_tcp_listen`: the config may be freed afterwards. The
+    /// handshake runs before the first `on_data` (`on_connect` comes at
+    /// accept; what is written before the handshake ends waits for it) and
+    /// must end within 10 s, or the stream closes with `SQ_ERR_TIMEOUT`. A
+    /// connect with a TLS configuration is `SQ_ERR_INVALID_ARG`.
+    pub tls: *const super::tls::sq_tls_config,
 }
 
-const _: () = assert!(std::mem::size_of::<sq_tcp_options>() == 8 * 8);
+const _: () = assert!(std::mem::size_of::<sq_tcp_options>() == 9 * 8);
 const _: () = assert!(std::mem::size_of::<sq_tcp_callbacks>() == 6 * 8);
 
 /// The C host's stream events: its callbacks for the streams of one
@@ -197,6 +206,7 @@ fn default_options() -> sq_tcp_options {
         backlog: d.backlog as u64,
         nodelay: u64::from(d.nodelay),
         flags: 0,
+        tls: std::ptr::null(),
     }
 }
 
@@ -231,6 +241,7 @@ fn config(
     callbacks: *const sq_tcp_callbacks,
     options: *const sq_tcp_options,
     userdata: *mut c_void,
+    listener: bool,
 ) -> Result<(CStreamEvents, Options), Error> {
     if callbacks.is_null() {
         return Err(Error::new(ErrorKind::Null, "callbacks is NULL"));
@@ -259,6 +270,13 @@ fn config(
         backlog,
         nodelay: o.nodelay != 0,
         inline: o.flags & u64::from(SQ_INLINE) != 0,
+        tls: match (o.tls.is_null(), listener) {
+            (true, _) => None,
+            (false, true) => Some(super::tls::build_for_tcp(o.tls)?),
+            (false, false) => {
+                return Err(Error::new(ErrorKind::InvalidArg, "options.tls is for listeners: a TLS connect is not supported"));
+            }
+        },
     };
     Ok((CStreamEvents { cb: callbacks, userdata }, opts))
 }
@@ -290,7 +308,7 @@ pub extern "C" fn sq_tcp_listen(
         let lp = try_ref!(sq_loop, r#loop, "loop");
         // SAFETY: NUL-terminated string per the API contract.
         let host = ffi_try!(unsafe { str_arg(host, "host") });
-        let (events, opts) = ffi_try!(config(callbacks, options, userdata));
+        let (events, opts) = ffi_try!(config(callbacks, options, userdata, true));
         let config = Config { events: Arc::new(events), opts, listener_dead: None };
         let listener = ffi_try!(Listener::bind(lp.handle(), host, port, config));
         into_ptr::<sq_tcp_listener>(listener)
@@ -357,7 +375,7 @@ pub extern "C" fn sq_tcp_connect(
         let lp = try_ref!(sq_loop, r#loop, "loop");
         // SAFETY: NUL-terminated string per the API contract.
         let host = ffi_try!(unsafe { str_arg(host, "host") });
-        let (events, opts) = ffi_try!(config(callbacks, options, userdata));
+        let (events, opts) = ffi_try!(config(callbacks, options, userdata, false));
         if events.cb.on_connect.is_none() {
             return fail_null("callbacks->on_connect");
         }

@@ -201,3 +201,13 @@ pub extern "C" fn sq_server_set_tls(server: *mut sq_server, config: *const sq_tl
         SQ_OK
     }
 }
+
+/// The rustls configuration of a TCP listener's `options.tls` (no ALPN).
+pub(crate) fn build_for_tcp(config: *const sq_tls_config) -> Result<std::sync::Arc<rustls::ServerConfig>, Error> {
+    // SAFETY: the C contract says the pointer is NULL or a live config.
+    let Some(c) = (unsafe { super::boundary::as_rust::<sq_tls_config>(config) }) else {
+        return Err(Error::new(ErrorKind::Null, "options.tls is NULL"));
+    };
+    let tls = c.lock().unwrap_or_else(|p| p.into_inner());
+    tls.build_with_alpn(&[])
+}

@@ -6,6 +6,7 @@
 //! `net::tls::Stream::tls_server`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
@@ -13,6 +14,35 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use crate::{Error, ErrorKind, Result};
+
+/// TLS handshake steps (reads of a connection whose handshake runs) one
+/// reactor turn processes; the connections past it wait for the next turn,
+/// after that turn's established connections were served. A full
+/// handshake costs the server a signature (tens of microseconds for ECDSA
+/// P-256, about a millisecond for RSA-2048), so a flood of new connections
+/// adds at most this many of them to a turn.
+pub(crate) const HANDSHAKES_PER_TURN: u32 = 32;
+
+/// A reactor's count of handshake steps in the current turn (kept in the
+/// reactor's extension slot, shared by its HTTP and TCP connections).
+#[derive(Debug, Default)]
+pub(crate) struct HandshakeBudget {
+    turn: Option<Instant>,
+    used: u32,
+}
+
+impl HandshakeBudget {
+    /// Takes one step for the turn that started at `turn`; false when the
+    /// turn has none left.
+    pub(crate) fn take(&mut self, turn: Instant) -> bool {
+        if self.turn != Some(turn) {
+            self.turn = Some(turn);
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= HANDSHAKES_PER_TURN
+    }
+}
 
 /// What a server's TLS is made of, before it is built.
 #[derive(Debug, Clone)]
@@ -67,8 +97,15 @@ impl ServerTls {
         self.add_pem(&chain, &key, &format!("{chain_path:?} / {key_path:?}"))
     }
 
-    /// The configuration every connection of a server shares.
+    /// The configuration every connection of an HTTP server shares (ALPN
+    /// `http/1.1`).
     pub(crate) fn build(&self) -> Result<Arc<ServerConfig>> {
+        self.build_with_alpn(&[b"http/1.1"])
+    }
+
+    /// The configuration with these ALPN protocols (none for raw TCP: a
+    /// client's ALPN list is then ignored).
+    pub(crate) fn build_with_alpn(&self, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>> {
         if self.keys.is_empty() {
             return Err(invalid("a TLS configuration needs a certificate and its key".into()));
         }
@@ -81,7 +118,7 @@ impl ServerTls {
             .map_err(tls)?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(BySni { keys: self.keys.clone() }));
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         if self.tickets {
             config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(tls)?;
         }
@@ -127,6 +164,16 @@ impl ResolvesServerCert for BySni {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_handshake_budget_is_per_turn() {
+        let mut b = HandshakeBudget::default();
+        let t1 = Instant::now();
+        let t2 = t1 + std::time::Duration::from_millis(1);
+        assert!((0..HANDSHAKES_PER_TURN).all(|_| b.take(t1)));
+        assert!(!b.take(t1), "the turn's budget is spent");
+        assert!(b.take(t2), "a new turn has a new budget");
+    }
 
     #[test]
     fn garbage_and_missing_pieces_are_clear_errors() {

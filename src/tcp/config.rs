@@ -60,7 +60,13 @@ pub(crate) struct Options {
     pub(crate) nodelay: bool,
     /// Events run on the reactor thread that owns the stream.
     pub(crate) inline: bool,
+    /// Listeners only: TLS for the streams accepted (None: plain TCP).
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+/// How long an accepted stream's TLS handshake may take before the stream
+/// is closed (`on_close` with a timeout).
+pub(crate) const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -72,6 +78,7 @@ impl Default for Options {
             backlog: crate::net::listener::DEFAULT_BACKLOG,
             nodelay: true,
             inline: false,
+            tls: None,
         }
     }
 }

@@ -11,10 +11,13 @@
  *    runs; new connections get the new certificate;
  *  - the server and loop freed with a TLS connection open and a handshake
  *    stalled halfway: no leak.
+ *  - a raw TCP listener with TLS (sq_tcp_options.tls) against openssl
+ *    s_client: an echo, then a clean close;
  *  - sq_request_tls: version, cipher suite, SNI and ALPN of the request's
  *    connection.
  * Run with io_threads 1 and 0. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -195,6 +198,61 @@ static int connect_raw(void) {
     return s;
 }
 
+/* ---- a raw TCP listener with TLS ---------------------------------------------- */
+
+static atomic_int tcp_closed, tcp_status;
+
+/* echoes what arrives, upper-cased, then closes (close_notify, then FIN) */
+static void tcp_data(void *ud, sq_tcp *s, const void *data, size_t len) {
+    (void)ud;
+    char up[256];
+    size_t n = len < sizeof up ? len : sizeof up;
+    for (size_t i = 0; i < n; i++) up[i] = (char)toupper(((const unsigned char *)data)[i]);
+    CHECK_EQ(sq_tcp_write(s, up, n), SQ_OK);
+    CHECK_EQ(sq_tcp_close(s), SQ_OK);
+}
+static void tcp_close(void *ud, sq_tcp *s, sq_status st) {
+    (void)ud;
+    (void)s;
+    atomic_store(&tcp_status, st);
+    atomic_fetch_add(&tcp_closed, 1);
+}
+static const sq_tcp_callbacks tcp_cb = {sizeof(sq_tcp_callbacks), NULL, tcp_data, NULL, NULL, tcp_close};
+
+/* openssl s_client against a TLS TCP listener: the echo comes back, and
+ * the listener's streams close cleanly. */
+static void tcp_over_tls(void) {
+    sq_tcp_options o;
+    CHECK_EQ(sq_tcp_options_init(&o, sizeof o), SQ_OK);
+    CHECK(o.tls == NULL);
+    o.tls = config_of("a");
+    sq_tcp_listener *l = sq_tcp_listen(lp, "127.0.0.1", 0, &tcp_cb, &o, NULL);
+    CHECK(l != NULL);
+    sq_tls_config_free((sq_tls_config *)o.tls);
+    int p = sq_tcp_listener_port(l);
+    CHECK(p > 0);
+    char cmd[512], out[128];
+    path_of(out, sizeof out, "tcp.out");
+    snprintf(cmd, sizeof cmd,
+             "printf 'hello over tls' | timeout 20 openssl s_client -quiet -ign_eof -connect 127.0.0.1:%d "
+             "-CAfile %s/a.pem -verify_return_error > %s 2>/dev/null",
+             p, dir, out);
+    CHECK_EQ(system(cmd), 0);
+    size_t len;
+    const char *got = slurp("tcp.out", &len);
+    CHECK(len == 14 && memcmp(got, "HELLO OVER TLS", 14) == 0);
+    for (int t = 0; t < WAIT_MS && atomic_load(&tcp_closed) < 1; t += 2) sleep_ms(2);
+    CHECK_EQ(atomic_load(&tcp_status), SQ_OK);
+    /* a connect cannot take a TLS configuration */
+    sq_tcp_options c;
+    CHECK_EQ(sq_tcp_options_init(&c, sizeof c), SQ_OK);
+    c.tls = config_of("a");
+    CHECK_EQ(sq_tcp_connect(lp, "127.0.0.1", (uint16_t)p, &tcp_cb, &c, NULL), SQ_ERR_INVALID_ARG);
+    sq_tls_config_free((sq_tls_config *)c.tls);
+    sq_tcp_listener_free(l);
+    atomic_store(&tcp_closed, 0);
+}
+
 struct reloader {
     sq_tls_config *cfg;
     sq_status st;
@@ -253,6 +311,8 @@ static void run(uint32_t io_threads) {
     fetch_trusting("b.pem", &r);
     CHECK_EQ(r.err, SQ_OK);
     CHECK(r.body_ok);
+
+    tcp_over_tls();
 
     /* plain HTTP to the TLS port: 400 in plaintext */
     int s = connect_raw();

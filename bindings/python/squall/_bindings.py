@@ -124,6 +124,7 @@ class sq_tcp_options(Structure):
         ('backlog', c_uint64),
         ('nodelay', c_uint64),
         ('flags', c_uint64),
+        ('tls', POINTER(sq_tls_config)),
     ]
 
 class sq_tcp_callbacks(Structure):

@@ -30,6 +30,7 @@ use super::shared::{Config, RouteTarget, ServerShared};
 use super::static_files::FileRange;
 use super::upgrade::{Handshake, UpgradeRoute};
 use crate::net::tls::{Stream, is_not_tls};
+use crate::net::tls_server::HandshakeBudget;
 use crate::reactor::Reactor;
 use crate::reactor::flow::{HIGH_WATER, LOW_WATER};
 use crate::reactor::read::{Input, ReadEnd, read_ready};
@@ -39,34 +40,6 @@ use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 /// client that pipelines and does not read), and below which it reads again.
 const OUT_HIGH_WATER: usize = HIGH_WATER;
 const OUT_LOW_WATER: usize = LOW_WATER;
-
-/// TLS handshake steps (reads of a connection whose handshake runs) one
-/// reactor turn processes; the connections past it wait for the next turn,
-/// after that turn's established connections were served. A full
-/// handshake costs the server a signature (tens of microseconds for ECDSA
-/// P-256, about a millisecond for RSA-2048), so a flood of new connections
-/// adds at most this many of them to a turn.
-const HANDSHAKES_PER_TURN: u32 = 32;
-
-/// A reactor's count of handshake steps in the current turn.
-#[derive(Default)]
-struct HandshakeBudget {
-    turn: Option<std::time::Instant>,
-    used: u32,
-}
-
-impl HandshakeBudget {
-    /// Takes one step for the turn that started at `turn`; false when the
-    /// turn has none left.
-    fn take(&mut self, turn: std::time::Instant) -> bool {
-        if self.turn != Some(turn) {
-            self.turn = Some(turn);
-            self.used = 0;
-        }
-        self.used += 1;
-        self.used <= HANDSHAKES_PER_TURN
-    }
-}
 
 /// The answer to plain HTTP sent to a TLS port (nginx's choice: a 400 in
 /// plaintext, then close), so that a client that forgot `https://` is told
@@ -152,8 +125,8 @@ pub(crate) struct Conn {
     /// What its TLS handshake agreed on, shared by its requests (made once
     /// the handshake is done).
     tls: Option<Arc<crate::net::tls::TlsInfo>>,
-    /// Its TLS handshake step waits for the next turn (the turn's budget,
-    /// [`HANDSHAKES_PER_TURN`], was spent).
+    /// Its TLS handshake step waits for the next turn (the turn's
+    /// [`HandshakeBudget`] was spent).
     handshake_waits: bool,
     token: usize,
     generation: u64,
@@ -680,15 +653,6 @@ impl Drop for Conn {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_handshake_budget_is_per_turn() {
-        let mut b = super::HandshakeBudget::default();
-        let t1 = std::time::Instant::now();
-        let t2 = t1 + std::time::Duration::from_millis(1);
-        assert!((0..super::HANDSHAKES_PER_TURN).all(|_| b.take(t1)));
-        assert!(!b.take(t1), "the turn's budget is spent");
-        assert!(b.take(t2), "a new turn has a new budget");
-    }
 
     /// Idle connections must stay under 1 KiB each (with the slab slot and
     /// the allocator's overhead): keep the struct itself small.
