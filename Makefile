@@ -91,7 +91,7 @@ $(BUILD)/tests/c/fault/%: tests/c/%.c $(wildcard tests/c/*.h) $(FAULT)/libsquall
 
 test-fault: $(BUILD)/tests/c/fault/fault_boundary
 	$(CARGO) test --features fault-injection --test panic_boundary
-	SQUALL_FAULT=export:3,timer:1 $(BUILD)/tests/c/fault/fault_boundary
+	SQUALL_FAULT=export:3,timer:1,accept:1,request:1,websocket:1 $(BUILD)/tests/c/fault/fault_boundary
 
 # plain: linked against the shared library
 $(BUILD)/tests/c/plain/%: tests/c/%.c $(wildcard tests/c/*.h) $(REL)/libsquall.so

@@ -380,6 +380,12 @@ typedef struct {
    */
   uint64_t flags;
   /**
+   * Input handed to `on_data` and not yet returned from it above which
+   * reading pauses (each call counting 1 KiB more than its bytes); it
+   * resumes below a quarter of it. At least 4096. Default 1 MiB.
+   */
+  size_t read_high_water;
+  /**
    * Listeners only: serve TLS with this configuration (see
    * `sq_tls_config`; no ALPN protocol is offered, a client's ALPN list is
    * ignored); NULL (the default): plain TCP. What the streams need is
@@ -1750,6 +1756,24 @@ sq_status sq_server_set_max_connections(sq_server *server, uint32_t value);
  * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` below 1.
  */
 sq_status sq_server_set_backlog(sq_server *server, int32_t value);
+
+/**
+ * The flow limits of connections accepted afterwards: reading pauses
+ * while more than `high_water` waits, counted as bytes plus 1 KiB per
+ * event — WebSocket messages (and pings and pongs the route listens to)
+ * not yet returned from their callback, the chunks of a streamed
+ * request body not yet taken, the bodies of pipelined requests in
+ * flight, and queued output the peer has not read (responses, frames,
+ * pongs) — and resumes once less than `low_water` does. What is not
+ * read stays in the kernel and TCP slows the peer. Defaults 1 MiB and
+ * 256 KiB (docs/ARCHITECTURE.md, "What a peer can make us hold").
+ *
+ * Thread: the host thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when
+ * `high_water` is below 4096, or `low_water` is 0 or above `high_water`.
+ */
+sq_status sq_server_set_flow_limits(sq_server *server, size_t high_water, size_t low_water);
 
 /**
  * The squall library version, "MAJOR.MINOR.PATCH", as built.

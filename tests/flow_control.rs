@@ -279,10 +279,14 @@ impl ws::Events for StuckWs {
     }
 }
 
-/// A server with the stuck WebSocket route on /ws, running, and a client on it.
-fn stuck_ws() -> (Running, Server, Flood, Arc<Hold>, Arc<Mutex<Tally>>) {
+/// A server with the stuck WebSocket route on /ws (and the flow limits
+/// given, else the defaults), running, and a client on it.
+fn stuck_ws(flow: Option<(usize, usize)>) -> (Running, Server, Flood, Arc<Hold>, Arc<Mutex<Tally>>) {
     let lp = Arc::new(Loop::new());
     let server = Server::new(&lp);
+    if let Some((high, low)) = flow {
+        server.set_flow_limits(high, low).unwrap();
+    }
     let hold = Arc::new(Hold::default());
     let tally = Arc::new(Mutex::new(Tally::default()));
     server.ws_route("/ws", StuckWs { hold: hold.clone(), tally: tally.clone() }).unwrap();
@@ -296,7 +300,18 @@ fn stuck_ws() -> (Running, Server, Flood, Arc<Hold>, Arc<Mutex<Tally>>) {
 /// (squall took at most `bound`), releases, sends `more` units and checks
 /// that the host got exactly `expect`.
 fn flood_stuck_ws(make: &mut impl FnMut(u64) -> Vec<u8>, expect: &Mutex<Tally>, bound: usize, more: u64, what: &str) {
-    let (running, server, mut flood, hold, tally) = stuck_ws();
+    flood_stuck_ws_with(None, make, expect, bound, more, what)
+}
+
+fn flood_stuck_ws_with(
+    flow: Option<(usize, usize)>,
+    make: &mut impl FnMut(u64) -> Vec<u8>,
+    expect: &Mutex<Tally>,
+    bound: usize,
+    more: u64,
+    what: &str,
+) {
+    let (running, server, mut flood, hold, tally) = stuck_ws(flow);
     assert!(flood.until_stalled(make), "{what}: {} bytes went out and the writes never stopped", flood.sent);
     assert!(hold.entered.load(Ordering::SeqCst), "{what}: the host never got a message");
     let taken = flood.check_paused(bound, what);
@@ -327,6 +342,31 @@ fn a_websocket_flood_pauses_while_the_host_is_stuck_then_arrives_whole() {
     let bound = HIGH_WATER + SIZE + 16 + READ_CHUNK;
     flood_stuck_ws(&mut make, &expect, bound, 128, "16 KiB messages");
     assert!(expect.lock().unwrap().events > 128);
+}
+
+#[test]
+fn the_flow_limits_are_the_servers_to_set() {
+    // The same flood with the marks at 64 KiB / 16 KiB: squall takes a
+    // sixteenth of what the defaults let it take.
+    const SIZE: usize = 4 << 10;
+    const HIGH: usize = 64 << 10;
+    let expect = Mutex::new(Tally::default());
+    let mut make = |n: u64| {
+        let mut p: Vec<u8> = (0..SIZE).map(|i| (i as u64).wrapping_mul(7).wrapping_add(n) as u8).collect();
+        p[..8].copy_from_slice(&n.to_le_bytes());
+        expect.lock().unwrap().message(&p);
+        ws_frame(2, &p)
+    };
+    let bound = HIGH + SIZE + 16 + READ_CHUNK;
+    flood_stuck_ws_with(Some((HIGH, HIGH / 4)), &mut make, &expect, bound, 64, "4 KiB messages, 64 KiB marks");
+
+    let lp = Loop::new();
+    let server = Server::new(&lp);
+    for (high, low) in [(4095, 1000), (65536, 0), (65536, 65537)] {
+        let e = server.set_flow_limits(high, low).expect_err("marks out of range");
+        assert_eq!(e.kind(), squall::ErrorKind::InvalidArg, "({high}, {low}): {e}");
+    }
+    server.set_flow_limits(4096, 4096).unwrap();
 }
 
 #[test]
@@ -611,4 +651,86 @@ fn a_fetch_whose_on_chunk_is_stuck_pauses_the_server_then_gets_the_exact_body() 
     assert_eq!(got.bytes, BODY_UNITS << 16);
     drop(got);
     running.stop();
+}
+
+// ---------------------------------------------------------------- fair share
+
+/// A WebSocket route that counts messages, and does nothing else.
+struct Counting(Arc<AtomicUsize>);
+
+impl ws::Events for Counting {
+    fn on_message(&self, _ws: &WebSocket, _msg: Message<'_>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_newcomer_waits_for_one_share_of_each_busy_peer_not_for_their_floods() {
+    // 50 peers keep writing empty messages; the host takes each at once.
+    // Were a connection read until it paused (1,024 events for the host)
+    // or its socket ran dry, each turn of the reactor would hand the host
+    // ~50,000 messages, and a newcomer's request would wait behind a
+    // turn's worth. With a share per connection and turn
+    // (src/reactor/read.rs, TURN_SHARE: 64 events), it waits for a few
+    // thousand: counted by the host, in the order it runs callbacks.
+    const PEERS: usize = 50;
+    let lp = Arc::new(Loop::new());
+    let server = Server::new(&lp);
+    let count = Arc::new(AtomicUsize::new(0));
+    server.ws_route("/ws", Counting(count.clone())).unwrap();
+    let c = count.clone();
+    server
+        .route("GET", "/", move |req| req.respond(200, &[], c.load(Ordering::SeqCst).to_string().as_bytes()).map_err(|_| 1))
+        .unwrap();
+    let addr = server.listen("127.0.0.1:0").unwrap();
+    let running = Running::start(&lp);
+
+    let peers: Vec<TcpStream> = (0..PEERS)
+        .map(|_| {
+            let s = ws_handshake(addr, "/ws");
+            socket2::SockRef::from(&s).set_send_buffer_size(1 << 20).unwrap();
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    let flood = std::thread::spawn(move || {
+        let chunk: Vec<u8> = (0..8192).flat_map(|_| ws_frame(2, b"")).collect();
+        let mut peers: Vec<(TcpStream, usize)> = peers.into_iter().map(|s| (s, 0)).collect();
+        let end = Instant::now() + Duration::from_secs(60);
+        while !st.load(Ordering::SeqCst) && Instant::now() < end {
+            for (s, at) in &mut peers {
+                match s.write(&chunk[*at..]) {
+                    Ok(n) => *at = (*at + n) % chunk.len(),
+                    Err(e) if e.kind() == IoKind::WouldBlock => {}
+                    Err(e) => panic!("a flooding peer: {e}"),
+                }
+            }
+        }
+        peers
+    });
+    eventually("the floods to reach the host", || count.load(Ordering::SeqCst) > 200_000);
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let before = count.load(Ordering::SeqCst);
+        let mut c = Client::new(addr);
+        let r = c.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 200);
+        let at: usize = r.text().parse().unwrap();
+        waits.push(at.saturating_sub(before));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let peers = flood.join().unwrap();
+    waits.sort_unstable();
+    let median = waits[waits.len() / 2];
+    // A share each: 50 x 64 per turn, a turn or two ahead of the newcomer;
+    // without shares a single turn is 50 x 1,024.
+    assert!(
+        median < 16_000,
+        "messages the host ran between a newcomer's request and its handler: {waits:?} (median {median})"
+    );
+    drop(peers);
+    running.stop();
+    drop(server);
 }

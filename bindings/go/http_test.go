@@ -535,3 +535,36 @@ func TestAfterFunc(t *testing.T) {
 	}
 	time.Sleep(150 * time.Millisecond)
 }
+
+func TestFlowLimits(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	for _, bad := range [][2]int{{100, 50}, {1 << 16, 1 << 17}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &Server{Handler: h, FlowHighWater: bad[0], FlowLowWater: bad[1]}
+		err = srv.Serve(ln)
+		ln.Close()
+		if err == nil || !strings.Contains(err.Error(), "FlowHighWater") {
+			t.Fatalf("Serve with flow limits %v: %v, want an error naming FlowHighWater", bad, err)
+		}
+	}
+	if high, low := (&Server{FlowHighWater: 1 << 16}).flowMarks(); high != 1<<16 || low != 1<<14 {
+		t.Fatalf("FlowHighWater alone: marks %d/%d, want 65536/16384", high, low)
+	}
+	if high, low := (&Server{}).flowMarks(); high != 1<<20 || low != 256<<10 {
+		t.Fatalf("defaults: marks %d/%d", high, low)
+	}
+	srv := &Server{Handler: h, FlowHighWater: 1 << 16}
+	base := start(t, srv)
+	resp, err := http.Get("http://" + base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "ok" {
+		t.Fatalf("body %q", body)
+	}
+}

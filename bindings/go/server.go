@@ -58,6 +58,15 @@ type Server struct {
 	MaxBodyBytes int64
 	// MaxConnections bounds open connections (default 100000).
 	MaxConnections int
+	// FlowHighWater and FlowLowWater are the flow limits of each
+	// connection (sq_server_set_flow_limits): reading pauses while more
+	// than FlowHighWater waits — bytes plus 1 KiB per event: WebSocket
+	// messages queued for their handler, request bodies in flight,
+	// output the peer has not read — and resumes under FlowLowWater.
+	// Defaults 1 MiB and 256 KiB; zero keeps a default, and a
+	// FlowHighWater alone gets a quarter of it as FlowLowWater.
+	FlowHighWater int
+	FlowLowWater  int
 	// IOThreads is the number of reactor threads doing the I/O: 0 means
 	// the default (1), HostReactor runs the reactor on the host goroutine.
 	IOThreads int
@@ -210,6 +219,10 @@ func (s *Server) configure() error {
 		{"MaxHeaderBytes", s.MaxHeaderBytes > 0, func() C.sq_status { return C.sq_server_set_max_header_size(srv, C.size_t(s.MaxHeaderBytes)) }},
 		{"MaxBodyBytes", s.MaxBodyBytes > 0, func() C.sq_status { return C.sq_server_set_max_body_size(srv, C.uint64_t(s.MaxBodyBytes)) }},
 		{"MaxConnections", s.MaxConnections > 0, func() C.sq_status { return C.sq_server_set_max_connections(srv, C.uint32_t(s.MaxConnections)) }},
+		{"FlowHighWater", s.FlowHighWater != 0 || s.FlowLowWater != 0, func() C.sq_status {
+			high, low := s.flowMarks()
+			return C.sq_server_set_flow_limits(srv, C.size_t(high), C.size_t(low))
+		}},
 	}
 	for _, st := range steps {
 		if st.set {
@@ -637,6 +650,26 @@ func (p *workers) close() {
 		ch <- nil
 	}
 }
+
+// flowMarks is the flow limits in effect: the fields, or the defaults.
+func (s *Server) flowMarks() (high, low int) {
+	high, low = s.FlowHighWater, s.FlowLowWater
+	if high <= 0 {
+		high = defaultFlowHigh
+	}
+	if low <= 0 {
+		low = high / 4
+		if s.FlowHighWater <= 0 {
+			low = defaultFlowLow
+		}
+	}
+	return high, low
+}
+
+const (
+	defaultFlowHigh = 1 << 20
+	defaultFlowLow  = 256 << 10
+)
 
 // ListenAndServeTLS is ListenAndServe over TLS (https, and wss for the
 // WebSocket routes): certFile holds the certificate chain (leaf first) and

@@ -197,7 +197,7 @@ type Conn struct {
 	mu      sync.Mutex
 	queue   []connEvent
 	queued  int  // what queue holds, by eventCost
-	held    bool // reading paused because queue is over queueHigh
+	held    bool // reading paused because queue is over the flow's high mark
 	running bool
 	closed  atomic.Bool
 
@@ -223,12 +223,9 @@ type connEvent struct {
 
 // The socket's own flow control: squall counts an event as taken once the
 // pump has copied it, so the queue in front of the handler's goroutine is
-// bounded here, by the core's rule (bytes plus 1 KiB per event): reading
-// pauses above 1 MiB and resumes under 256 KiB.
-const (
-	queueHigh = 1 << 20
-	queueLow  = 256 << 10
-)
+// bounded here, by the core's rule (bytes plus 1 KiB per event) and the
+// server's flow limits: reading pauses above FlowHighWater (1 MiB) and
+// resumes under FlowLowWater (256 KiB).
 
 func eventCost(ev *connEvent) int { return len(ev.data) + 1024 }
 
@@ -280,7 +277,8 @@ func (c *Conn) enqueue(ev connEvent) {
 	c.mu.Lock()
 	c.queue = append(c.queue, ev)
 	c.queued += eventCost(&ev)
-	hold := !c.held && c.queued > queueHigh && ev.kind != evClose
+	high, _ := c.srv.flowMarks()
+	hold := !c.held && c.queued > high && ev.kind != evClose
 	c.held = c.held || hold
 	start := !c.running
 	c.running = true
@@ -307,7 +305,7 @@ func (c *Conn) deliver() {
 		c.queue[0] = connEvent{}
 		c.queue = c.queue[1:]
 		c.queued -= eventCost(&ev)
-		if c.held && c.queued < queueLow {
+		if _, low := c.srv.flowMarks(); c.held && c.queued < low {
 			c.held = false
 			C.sqgo_ws_resume_reading(C.uint64_t(c.h))
 		}

@@ -96,6 +96,16 @@ impl Server {
         Ok(())
     }
 
+    /// The flow limits of connections accepted afterwards
+    /// (`sq_server_set_flow_limits`): reading pauses while more than
+    /// `high_water` (bytes plus 1 KiB per message or chunk) waits for the
+    /// host or for the peer to read, and resumes below `low_water`.
+    /// Defaults 1 MiB and 256 KiB. `InvalidArg` unless
+    /// `4096 <= high_water` and `1 <= low_water <= high_water`.
+    pub fn set_flow_limits(&self, high_water: usize, low_water: usize) -> Result<()> {
+        self.core.set_flow_limits(high_water, low_water)
+    }
+
     /// Adds a WebSocket route: GET requests whose path matches `pattern` are
     /// upgraded and their sockets' events go to `events`. WebSocket routes
     /// are matched before the HTTP routes.

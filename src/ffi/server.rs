@@ -380,3 +380,28 @@ pub extern "C" fn sq_server_set_backlog(server: *mut sq_server, value: i32) -> s
         set_limit(server, value.max(0) as u64, 1, "sq_server_set_backlog", |c, v| c.backlog = v as i32)
     }
 }
+
+    /// The flow limits of connections accepted afterwards: reading pauses
+    /// while more than `high_water` waits, counted as bytes plus 1 KiB per
+    /// event — WebSocket messages (and pings and pongs the route listens to)
+    /// not yet returned from their callback, the chunks of a streamed
+    /// request body not yet taken, the bodies of pipelined requests in
+    /// flight, and queued output the peer has not read (responses, frames,
+    /// pongs) — and resumes once less than `low_water` does. What is not
+    /// read stays in the kernel and TCP slows the peer. Defaults 1 MiB and
+    /// 256 KiB (docs/ARCHITECTURE.md, "What a peer can make us hold").
+    ///
+    /// Thread: the host thread.
+    /// Ownership: nothing changes hands.
+    /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when
+    /// `high_water` is below 4096, or `low_water` is 0 or above `high_water`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_server_set_flow_limits(server: *mut sq_server, high_water: usize, low_water: usize) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        match s.set_flow_limits(high_water, low_water) {
+            Ok(()) => SQ_OK,
+            Err(e) => super::boundary::fail(e),
+        }
+    }
+}

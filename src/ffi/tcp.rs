@@ -13,6 +13,7 @@ use super::event_loop::sq_loop;
 use super::server::SQ_INLINE;
 use super::status::{SQ_OK, sq_status, status_of};
 use super::ws::{SQ_BACKPRESSURE, bytes_arg, known_prefix, read_versioned};
+use crate::reactor::flow::{MIN_HIGH_WATER, Marks};
 use crate::reactor::handles::Stale;
 use crate::tcp::listener::Listener;
 use crate::tcp::stream::TcpShared;
@@ -106,6 +107,10 @@ pub struct sq_tcp_options {
     pub nodelay: u64,
     /// `SQ_INLINE`: callbacks run on the reactor thread that owns the stream.
     pub flags: u64,
+    /// Input handed to `on_data` and not yet returned from it above which
+    /// reading pauses (each call counting 1 KiB more than its bytes); it
+    /// resumes below a quarter of it. At least 4096. Default 1 MiB.
+    pub read_high_water: usize,
     /// Listeners only: serve TLS with this configuration (see
     /// `sq_tls_config`; no ALPN protocol is offered, a client's ALPN list is
     /// ignored); NULL (the default): plain TCP. What the streams need is
@@ -117,7 +122,7 @@ pub struct sq_tcp_options {
     pub tls: *const super::tls::sq_tls_config,
 }
 
-const _: () = assert!(std::mem::size_of::<sq_tcp_options>() == 9 * 8);
+const _: () = assert!(std::mem::size_of::<sq_tcp_options>() == 10 * 8);
 const _: () = assert!(std::mem::size_of::<sq_tcp_callbacks>() == 6 * 8);
 
 /// The C host's stream events: its callbacks for the streams of one
@@ -206,6 +211,7 @@ fn default_options() -> sq_tcp_options {
         backlog: d.backlog as u64,
         nodelay: u64::from(d.nodelay),
         flags: 0,
+        read_high_water: d.read_marks.high,
         tls: std::ptr::null(),
     }
 }
@@ -261,6 +267,9 @@ fn config(
     if o.high_water == 0 || o.max_buffer == 0 {
         return Err(Error::new(ErrorKind::InvalidArg, "high_water and max_buffer must not be 0"));
     }
+    if o.read_high_water < MIN_HIGH_WATER {
+        return Err(Error::new(ErrorKind::InvalidArg, format!("read_high_water must be at least {MIN_HIGH_WATER}")));
+    }
     let backlog = i32::try_from(o.backlog).map_err(|_| Error::new(ErrorKind::InvalidArg, "backlog is too large"))?;
     let opts = Options {
         connect_timeout_ms: o.connect_timeout_ms,
@@ -270,6 +279,7 @@ fn config(
         backlog,
         nodelay: o.nodelay != 0,
         inline: o.flags & u64::from(SQ_INLINE) != 0,
+        read_marks: Marks { high: o.read_high_water, low: o.read_high_water / 4 },
         tls: match (o.tls.is_null(), listener) {
             (true, _) => None,
             (false, true) => Some(super::tls::build_for_tcp(o.tls)?),

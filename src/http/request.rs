@@ -17,7 +17,7 @@ use super::response;
 use super::shared::ServerShared;
 use crate::reactor::{Reactor, Task};
 use crate::reactor::handles::{HandleTable, Stale};
-use crate::reactor::flow::FlowGate;
+use crate::reactor::flow::{FlowGate, Marks};
 use crate::{Error, ErrorKind, Result};
 
 /// Where a request's connection lives.
@@ -345,7 +345,7 @@ pub(crate) struct OutputReady {
 }
 
 impl Request {
-    pub(crate) fn new(server: Arc<ServerShared>, conn: ConnAddr, seq: u64, data: RequestData, streaming: bool) -> Arc<Request> {
+    pub(crate) fn new(server: Arc<ServerShared>, conn: ConnAddr, seq: u64, data: RequestData, streaming: bool, flow: Marks) -> Arc<Request> {
         Arc::new(Request {
             handle: AtomicU64::new(0),
             conn,
@@ -356,7 +356,7 @@ impl Request {
             state: Mutex::new(ResponseState { status: 200, ..Default::default() }),
             server,
             body: streaming.then(|| Mutex::new(BodyStream::default())),
-            body_gate: FlowGate::default(),
+            body_gate: FlowGate::with_marks(flow),
         })
     }
 

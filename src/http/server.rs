@@ -29,6 +29,23 @@ impl Server {
         f(&mut self.shared.config.write().unwrap_or_else(|p| p.into_inner()));
     }
 
+    /// The flow marks of connections accepted afterwards
+    /// (`reactor::flow::Marks`): reading pauses while more than `high`
+    /// (bytes plus 1 KiB per event) waits for the host or the peer, and
+    /// resumes below `low`. `InvalidArg` unless
+    /// `MIN_HIGH_WATER <= high` and `1 <= low <= high`.
+    pub(crate) fn set_flow_limits(&self, high: usize, low: usize) -> Result<()> {
+        use crate::reactor::flow::{MIN_HIGH_WATER, Marks};
+        if high < MIN_HIGH_WATER {
+            return Err(crate::Error::new(crate::ErrorKind::InvalidArg, format!("the high-water mark must be at least {MIN_HIGH_WATER}")));
+        }
+        if low == 0 || low > high {
+            return Err(crate::Error::new(crate::ErrorKind::InvalidArg, "the low-water mark must be between 1 and the high-water mark"));
+        }
+        self.configure(|c| c.flow = Marks { high, low });
+        Ok(())
+    }
+
     pub(crate) fn route(&self, method: &str, pattern: &str, target: RouteTarget) -> Result<()> {
         self.shared.router.write().unwrap_or_else(|p| p.into_inner()).add(method, pattern, target).map(|_| ())
     }

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::router::{Lookup, Router};
 use crate::net::listener;
+use crate::reactor::flow::Marks;
 use crate::reactor::watcher::Group;
 use crate::reactor::{LoopHandle, Task};
 
@@ -58,6 +59,10 @@ pub(crate) struct Config {
     /// Requests of one connection that may be in flight at once (pipelining).
     pub(crate) max_pipeline: usize,
     pub(crate) backlog: i32,
+    /// The flow marks of every connection accepted afterwards: input held
+    /// for the host (WebSocket messages, streamed and pipelined request
+    /// bodies) and output held for the peer (`reactor::flow`).
+    pub(crate) flow: Marks,
     /// TLS for the connections accepted from now on (None: plain HTTP).
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -69,6 +74,7 @@ impl Default for Config {
             max_connections: 100_000,
             max_pipeline: 32,
             backlog: listener::DEFAULT_BACKLOG,
+            flow: Marks::default(),
             tls: None,
         }
     }
@@ -144,6 +150,11 @@ impl ServerShared {
             shutdown_finished: AtomicBool::new(false),
             shutdown_requested: AtomicBool::new(false),
         })
+    }
+
+    /// The flow marks connections accepted now get.
+    pub(crate) fn flow(&self) -> Marks {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).flow
     }
 
     pub(crate) fn config(&self) -> Config {

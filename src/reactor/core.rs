@@ -209,6 +209,8 @@ pub(super) struct Slot {
     pub(super) generation: u64,
     /// None while the watcher is taken out to be worked on, or free.
     pub(super) watcher: Option<Box<dyn Watcher>>,
+    /// Whether the token is in `Reactor::again` (listed once).
+    pub(super) again: bool,
 }
 
 /// A function run on every tick of a reactor (see [`Reactor::add_tick_hook`]).
@@ -248,6 +250,10 @@ pub(crate) struct Reactor {
     pub(super) tick_hooks: Vec<TickHook>,
     /// The earliest deadline a watcher asked to be ticked at.
     pub(super) wake_at: Option<Instant>,
+    /// Watchers that used up their share of a turn with input still
+    /// waiting ([`Reactor::read_again`]): [`Watcher::again`] runs for each
+    /// in the next turn, after that turn's I/O events.
+    pub(super) again: Vec<usize>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -328,6 +334,14 @@ pub(crate) trait Watcher: Any + Send {
 
     /// Time passed (see [`Tick`]); look at the clock (`r.now`).
     fn tick(&mut self, _r: &mut Reactor, _token: usize) -> Step {
+        Step::Keep
+    }
+
+    /// Its share of the last turn ran out with input still waiting (it
+    /// called [`Reactor::read_again`]): take the next share. Edge-triggered
+    /// readiness would not say so again. May come for a token's next
+    /// watcher when the one that asked closed meanwhile: nothing to do is fine.
+    fn again(&mut self, _r: &mut Reactor, _token: usize) -> Step {
         Step::Keep
     }
 

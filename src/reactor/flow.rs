@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub(crate) const HIGH_WATER: usize = 1 << 20;
 pub(crate) const LOW_WATER: usize = 256 << 10;
 
+/// The smallest high mark a host may set: a few events' worth.
+pub(crate) const MIN_HIGH_WATER: usize = 4 * EVENT_COST;
+
 /// What one event (a message, a chunk, a ping, a queued frame) counts for
 /// beyond its bytes, in every gate and limit: its task, closure, allocation
 /// and the work of handing it over. Counting it makes a flood of empty
@@ -27,6 +30,21 @@ pub(crate) const EVENT_COST: usize = 1024;
 /// The cost of handing over one event carrying `bytes` bytes.
 pub(crate) const fn cost(bytes: usize) -> usize {
     bytes.saturating_add(EVENT_COST)
+}
+
+/// A gate's marks: reading pauses while more than `high` waits for the
+/// consumer and resumes once less than `low` does. Per server
+/// (`sq_server_set_flow_limits`); `low <= high`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marks {
+    pub(crate) high: usize,
+    pub(crate) low: usize,
+}
+
+impl Default for Marks {
+    fn default() -> Self {
+        Marks { high: HIGH_WATER, low: LOW_WATER }
+    }
 }
 
 /// A backlog counter shared by a reactor (the producer) and the host (the
@@ -49,6 +67,11 @@ impl FlowGate {
     /// A gate that pauses above `high` and resumes below `low`.
     pub(crate) const fn new(high: usize, low: usize) -> FlowGate {
         FlowGate { backlog: AtomicUsize::new(0), paused: AtomicBool::new(false), high, low }
+    }
+
+    /// A gate with `marks`.
+    pub(crate) const fn with_marks(marks: Marks) -> FlowGate {
+        FlowGate::new(marks.high, marks.low)
     }
 
     /// Reactor side: `n` more bytes were handed to the host. True: stop

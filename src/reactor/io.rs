@@ -46,6 +46,7 @@ impl Reactor {
             extensions: Vec::new(),
             tick_hooks: Vec::new(),
             wake_at: None,
+            again: Vec::new(),
         })
     }
 
@@ -69,10 +70,12 @@ impl Reactor {
     pub(crate) fn insert_watcher(&mut self, watcher: Box<dyn Watcher>) -> (usize, u64) {
         let generation = self.next_generation;
         self.next_generation += 1;
-        let slot = Slot { generation, watcher: Some(watcher) };
+        let slot = Slot { generation, watcher: Some(watcher), again: false };
         let token = match self.free.pop() {
             Some(t) => {
-                self.slots[t] = slot;
+                // still listed in `again` if its last watcher asked: once
+                let again = self.slots[t].again;
+                self.slots[t] = Slot { again, ..slot };
                 t
             }
             None => {
@@ -200,6 +203,19 @@ impl Reactor {
         self.tick_hooks.get(i).copied()
     }
 
+    /// Asks for [`Watcher::again`] on `token` in the next turn: it stopped
+    /// reading or parsing at its share of this one with input left (the
+    /// fair share that keeps one busy peer from holding the reactor while
+    /// others wait, see [`super::read::TURN_SHARE`]).
+    pub(crate) fn read_again(&mut self, token: usize) {
+        if let Some(slot) = self.slots.get_mut(token)
+            && !slot.again
+        {
+            slot.again = true;
+            self.again.push(token);
+        }
+    }
+
     /// Asks for the watchers to be ticked at `when` (or soon after).
     pub(crate) fn wake_at(&mut self, when: Instant) {
         if self.wake_at.is_none_or(|w| when < w) {
@@ -216,6 +232,9 @@ impl Reactor {
     /// watchers' timeouts while it has watchers, or a watcher's deadline.
     /// None: only I/O or commands will need it.
     pub(crate) fn next_turn(&self) -> Option<Instant> {
+        if !self.again.is_empty() {
+            return Some(self.now);
+        }
         let sweep = self.has_watchers().then(|| self.last_sweep + SWEEP_INTERVAL);
         match (sweep, self.wake_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -242,6 +261,10 @@ impl Reactor {
             let left = w.saturating_duration_since(Instant::now());
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
+        if !self.again.is_empty() {
+            // input waits in watchers that used their share: no sleeping
+            timeout = Some(Duration::ZERO);
+        }
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
@@ -264,6 +287,16 @@ impl Reactor {
             }
         }
         self.events = events;
+        self.run_local();
+        // Then those that used their share of the last turn, behind every
+        // connection that had something new (a newcomer waits for one
+        // share of each busy peer, not for all they sent).
+        for token in std::mem::take(&mut self.again) {
+            if let Some(slot) = self.slots.get_mut(token) {
+                slot.again = false;
+            }
+            self.with_watcher(token, None, |r, w| w.again(r, token));
+        }
         self.run_local();
         // The wake token only means "look at the queues", done whatever the token.
         self.link.notifier.consume();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::Error;
+use crate::reactor::flow::Marks;
 
 /// A stream's handle: a generation-checked id in `stream::STREAMS` (0 before
 /// the stream has one).
@@ -60,6 +61,8 @@ pub(crate) struct Options {
     pub(crate) nodelay: bool,
     /// Events run on the reactor thread that owns the stream.
     pub(crate) inline: bool,
+    /// The input gate's marks (`on_data` not yet returned).
+    pub(crate) read_marks: Marks,
     /// Listeners only: TLS for the streams accepted (None: plain TCP).
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -78,6 +81,7 @@ impl Default for Options {
             backlog: crate::net::listener::DEFAULT_BACKLOG,
             nodelay: true,
             inline: false,
+            read_marks: Marks::default(),
             tls: None,
         }
     }

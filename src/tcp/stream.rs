@@ -72,6 +72,7 @@ pub(crate) struct TcpShared {
 impl TcpShared {
     pub(crate) fn new(config: Arc<Config>, loop_handle: LoopHandle, reactor: usize) -> Arc<TcpShared> {
         let user = config.events.first_user_word();
+        let marks = config.opts.read_marks;
         Arc::new(TcpShared {
             handle: AtomicU64::new(0),
             reactor,
@@ -85,7 +86,7 @@ impl TcpShared {
             muted: AtomicBool::new(false),
             user: AtomicUsize::new(user),
             drain_wanted: AtomicBool::new(false),
-            inbox: FlowGate::default(),
+            inbox: FlowGate::with_marks(marks),
             host_paused: AtomicBool::new(false),
             peer: OnceLock::new(),
             local: OnceLock::new(),
@@ -607,6 +608,7 @@ impl TcpConn {
             }
             ReadEnd::Failed(e) if is_tls_error(&e) => self.end(r, Ending::error(ErrorKind::Tls, e.to_string())),
             ReadEnd::Failed(e) => self.end(r, Ending::error(ErrorKind::Io, format!("read: {e}"))),
+            ReadEnd::Share => r.read_again(self.token),
             ReadEnd::Drained | ReadEnd::Paused => {}
         }
     }
@@ -828,6 +830,14 @@ impl Watcher for TcpConn {
                 self.end(r, Ending::error(ErrorKind::Timeout, format!("the close timed out after {t} ms with output unwritten")));
             }
             _ => {}
+        }
+        self.settle(r).into()
+    }
+
+    /// The next share of input (the last turn's ran out).
+    fn again(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        if matches!(self.phase, Phase::Open) {
+            self.on_readable(r);
         }
         self.settle(r).into()
     }

@@ -21,8 +21,8 @@ use crate::http::request::{ConnAddr, Request};
 use crate::http::shared::ServerShared;
 use crate::net::tls::Stream;
 use crate::net::writeq::write_queue;
-use crate::reactor::flow::{HIGH_WATER, LOW_WATER, cost};
-use crate::reactor::read::{Input, ReadEnd, read_ready};
+use crate::reactor::flow::cost;
+use crate::reactor::read::{Input, ReadEnd, TURN_SHARE, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
 use crate::reactor::{Reactor, Task};
 
@@ -91,13 +91,17 @@ pub(crate) struct WsConn {
     read_paused: bool,
     /// Reading paused by the host (`sq_ws_pause_reading`).
     host_hold: bool,
-    /// Reading paused: more than `HIGH_WATER` bytes wait to be written (a
-    /// peer that sends and does not read); resumes under `LOW_WATER`.
+    /// Reading paused: queued output costs more than the flow's high mark
+    /// (a peer that sends and does not read); resumes under its low one.
     output_paused: bool,
     /// The peer shut its side down (an edge seen once): read to EOF.
     read_closed: bool,
     dirty: bool,
     token: usize,
+    /// What is left of this turn's share of parsing (in event cost, see
+    /// `reactor::read::TURN_SHARE`), given back at every readiness event
+    /// and every `again`.
+    share: usize,
 }
 
 // ---- entry points -----------------------------------------------------------
@@ -143,6 +147,7 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         read_closed,
         dirty: false,
         token: addr.token,
+        share: TURN_SHARE,
     });
     tracing::trace!(target: "squall::ws", "WebSocket open on token {}", addr.token);
     if !hello.is_empty() {
@@ -198,6 +203,7 @@ impl Watcher for WsConn {
     fn ready(&mut self, r: &mut Reactor, _token: usize, ev: &Event) -> Step {
         let (readable, writable, read_closed) = crate::reactor::readiness(ev);
         self.read_closed |= read_closed;
+        self.share = TURN_SHARE;
         if readable {
             self.on_readable(r);
         }
@@ -223,6 +229,15 @@ impl Watcher for WsConn {
     fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
         let now = r.now_ms();
         self.on_sweep(r, now);
+        Step::Keep
+    }
+
+    /// The next share: what the session holds unparsed, then the socket.
+    fn again(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        self.share = TURN_SHARE;
+        if !self.read_paused && !self.gone() {
+            self.read_on(r);
+        }
         Step::Keep
     }
 
@@ -502,6 +517,7 @@ impl WsConn {
                 self.life = Life::Gone;
             }
             ReadEnd::Failed(_) => self.kill(1006, "connection lost"),
+            ReadEnd::Share => r.read_again(self.token),
             ReadEnd::Drained | ReadEnd::Paused => {}
         }
     }
@@ -515,38 +531,42 @@ impl WsConn {
         let backed_up = self.sock.output_cost() > self.sock.route.opts.high_water;
         self.session.hold_pongs(backed_up);
         let mut events = Vec::new();
-        let interest = self.sock.route.interest;
-        let handed = |ev: &WsEvent| match ev {
-            WsEvent::Ping(_) if !interest.ping => 0,
-            WsEvent::Pong(_) if !interest.pong => 0,
-            ev => ev.cost(),
-        };
         let mut bytes = bytes;
         let mut pinged = false;
         loop {
-            let room = self.sock.inbox.room();
-            if room == 0 {
+            // No further than the host's inbox has room for, nor than this
+            // turn's share: every event counts for the share, pings answered
+            // here included (each is a pong to write).
+            let room = self.sock.inbox.room().min(self.share);
+            self.session.feed_within(bytes, &mut events, room, WsEvent::cost);
+            bytes = &[];
+            let spent: usize = events.iter().map(WsEvent::cost).sum();
+            self.share = self.share.saturating_sub(spent);
+            pinged |= self.hand_events(r, &mut events);
+            if !self.session.has_unparsed() || self.read_paused || self.host_hold || self.gone() {
+                break;
+            }
+            if self.share == 0 {
+                // the rest waits for this connection's next share
+                r.read_again(self.token);
+                break;
+            }
+            if self.sock.inbox.room() == 0 {
                 // Over the mark (a resume that was already on its way when
                 // buffered input was parsed past the gate again): the gate
                 // is paused and its next `taken` resumes.
                 self.read_paused = true;
                 break;
             }
-            self.session.feed_within(bytes, &mut events, room, handed);
-            bytes = &[];
-            pinged |= self.hand_events(r, &mut events);
             // Parsing stopped for want of room, but the host caught up
             // meanwhile (reading did not pause): parse on.
-            if !self.session.has_unparsed() || self.read_paused || self.host_hold || self.gone() {
-                break;
-            }
         }
         let out = self.session.take_output();
         self.queue_new(out);
         // The peer makes us hold too much output (it does not read what we
         // send), or pings faster than it reads our pongs: read no more until
         // the output drains.
-        if self.sock.output_cost() > HIGH_WATER || (backed_up && pinged) {
+        if self.sock.output_cost() > self.sock.flow.high || (backed_up && pinged) {
             self.output_paused = true;
         }
     }
@@ -663,7 +683,7 @@ impl WsConn {
                 let out = self.session.take_output();
                 self.queue_new(out);
             }
-            if self.output_paused && left < LOW_WATER.min(self.sock.route.opts.high_water) && !self.gone() {
+            if self.output_paused && left < self.sock.flow.low.min(self.sock.route.opts.high_water) && !self.gone() {
                 self.output_paused = false;
                 self.read_on(r);
             }

@@ -13,7 +13,7 @@ use super::topics::Registry;
 use crate::http::request::ConnAddr;
 use crate::http::shared::ServerShared;
 use crate::net::writeq::Sent;
-use crate::reactor::flow::{EVENT_COST, FlowGate, cost};
+use crate::reactor::flow::{EVENT_COST, FlowGate, Marks, cost};
 use crate::reactor::handles::HandleTable;
 use crate::{Error, ErrorKind, Result};
 
@@ -48,6 +48,9 @@ pub(crate) struct WsSocket {
     pub(crate) drain_wanted: AtomicBool,
     /// Message bytes handed to the host and not yet taken by its callback:
     /// more than 1 MiB pauses reading, until under 256 KiB.
+    /// The server's flow marks when the socket opened: the inbox's, and
+    /// the queued output's above which reading pauses.
+    pub(crate) flow: Marks,
     pub(crate) inbox: FlowGate,
     pub(crate) protocol: Option<String>,
     /// A client's socket: frames it sends are masked; no topics.
@@ -64,6 +67,7 @@ impl WsSocket {
     ) -> Arc<WsSocket> {
         let user = AtomicUsize::new(route.events.initial_user_word());
         let topics = server.ext::<Registry>();
+        let flow = server.flow();
         let sock = Arc::new(WsSocket {
             handle: AtomicU64::new(0),
             addr,
@@ -76,7 +80,8 @@ impl WsSocket {
             closed: AtomicBool::new(false),
             user,
             drain_wanted: AtomicBool::new(false),
-            inbox: FlowGate::default(),
+            inbox: FlowGate::with_marks(flow),
+            flow,
             protocol,
             client,
         });

@@ -404,6 +404,13 @@ static void run(unsigned io_threads) {
     CHECK_EQ(sq_route(srv, "GET", "/(unclosed", h_fail, NULL, 0), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_route(srv, "GET", "/x", NULL, NULL, 0), SQ_ERR_NULL);
     CHECK_EQ(sq_route(srv, "GET", "/x", h_fail, NULL, 0x80), SQ_ERR_INVALID_ARG);
+    /* flow limits: a high mark of at least 4096, a low one in 1..high */
+    CHECK_EQ(sq_server_set_flow_limits(NULL, 1 << 20, 1 << 18), SQ_ERR_NULL);
+    CHECK_EQ(sq_server_set_flow_limits(srv, 4095, 1024), SQ_ERR_INVALID_ARG);
+    CHECK(strstr(sq_last_error(), "4096") != NULL);
+    CHECK_EQ(sq_server_set_flow_limits(srv, 1 << 20, 0), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_server_set_flow_limits(srv, 1 << 20, (1 << 20) + 1), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_server_set_flow_limits(srv, 2 << 20, 512 << 10), SQ_OK);
     uint16_t p = 0;
     CHECK_EQ(sq_server_listen(srv, "127.0.0.1", 0, &p), SQ_OK);
     CHECK(p != 0);

@@ -387,6 +387,11 @@ static void misuse(int port) {
     o = opts();
     o.high_water = 0;
     CHECK(sq_tcp_listen(lp, "127.0.0.1", 0, &srv_cb, &o, NULL) == NULL);
+    o = opts();
+    CHECK_EQ(o.read_high_water, 1 << 20);
+    o.read_high_water = 4095;
+    CHECK(sq_tcp_listen(lp, "127.0.0.1", 0, &srv_cb, &o, NULL) == NULL);
+    CHECK(strstr(sq_last_error(), "read_high_water") != NULL);
     CHECK(sq_tcp_listen(lp, "no such host.invalid", 0, &srv_cb, NULL, NULL) == NULL);
     /* an older program's smaller struct: the fields it knew, defaults for the rest */
     o = opts();

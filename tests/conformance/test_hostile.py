@@ -346,20 +346,20 @@ def test_a_thousand_hostile_connections_at_once():
             if not busy:
                 break
         # The offenders' queued work (parsing millions of empty frames,
-        # echoing what the host took) is CPU the server must spend on two
-        # cores: the first answer to a well-behaved client waits for the
-        # reactor's current turn and the host's queue (docs/ARCHITECTURE.md,
-        # "What a peer can make us hold", has the figures); once the
-        # offenders are gone, latency is back to normal.
+        # echoing what the host took) is CPU the server must spend; each
+        # connection gets a share of each reactor turn (src/reactor/read.rs,
+        # TURN_SHARE), so a well-behaved client waits for a share of each
+        # offender, not for everything they sent (docs/ARCHITECTURE.md, "A
+        # fair share of each turn": 0.05-0.2 s on the C and Go demos, about
+        # 1 s on the Python one, whose host thread runs the queued echoes).
         t = time.monotonic()
         assert get(d.port, "/", timeout=90) == 200
         first = time.monotonic() - t
         grown = w.grown_mib()
         total = sum(offered.values()) / MIB
         report(f"1,000 connections, first answer after {first:.2f} s", grown, int(total * MIB))
-        # answered, not starved (a fair share per connection of each turn
-        # is not built: docs/ARCHITECTURE.md)
-        assert first < 60, f"a well-behaved request waited {first:.1f} s"
+        # answered beside them (without the shares: 4-8 s on the C demo)
+        assert first < 5, f"a well-behaved request waited {first:.1f} s"
         # 500 flooders, each paused with at most 1 MiB of events for the
         # host and 1 MiB of output, most of it less
         assert grown < 256, f"grew {grown:.1f} MiB for 1,000 hostile connections ({total:.0f} MiB offered)"

@@ -108,8 +108,11 @@ class Server:
     def set_limits(self, *, max_header_size: Optional[int] = None, max_body_size: Optional[int] = None,
                    idle_connection_timeout: Optional[float] = None, body_timeout: Optional[float] = None,
                    header_timeout: Optional[float] = None, max_connections: Optional[int] = None,
-                   backlog: Optional[int] = None) -> None:
+                   backlog: Optional[int] = None, flow_limits: Optional[tuple[int, int]] = None) -> None:
         p = self._live()
+        if flow_limits is not None:
+            high, low = flow_limits
+            _ffi.check(lib.sq_server_set_flow_limits(p, int(high), int(low)))
         if max_header_size is not None:
             _ffi.check(lib.sq_server_set_max_header_size(p, int(max_header_size)))
         if max_body_size is not None:
@@ -224,6 +227,12 @@ class HTTPServer:
     """Serves an ``Application`` (or any object with an ``_install(server)``
     method) over HTTP/1.1, as Tornado's ``HTTPServer``.
 
+    Beyond Tornado's arguments: ``max_connections``, ``header_timeout`` (s)
+    and ``flow_limits=(high_water, low_water)``, the bytes (plus 1 KiB per
+    message or chunk) a connection may make the server hold for the handlers
+    or for a peer that does not read before reading pauses, and below which
+    it resumes (default ``(1 << 20, 256 << 10)``; ``sq_server_set_flow_limits``).
+
     ``listen(port, address)`` binds and serves in this process;
     ``bind(port, address)`` + ``start(n)`` forks ``n`` processes (0 or None:
     one per CPU) that all accept on the sockets bound before the fork.
@@ -236,7 +245,7 @@ class HTTPServer:
                  decompress_request: bool = False, chunk_size: Optional[int] = None,
                  protocol: Optional[str] = None, trusted_downstream: Optional[list[str]] = None,
                  max_connections: Optional[int] = None, header_timeout: Optional[float] = None,
-                 io_loop: Optional[IOLoop] = None) -> None:
+                 flow_limits: Optional[tuple[int, int]] = None, io_loop: Optional[IOLoop] = None) -> None:
         self._tls = tls_files(ssl_options) if ssl_options is not None else None
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -246,7 +255,8 @@ class HTTPServer:
         self._limits = dict(max_header_size=max_header_size,
                             max_body_size=max_body_size if max_body_size is not None else max_buffer_size,
                             idle_connection_timeout=idle_connection_timeout, body_timeout=body_timeout,
-                            header_timeout=header_timeout, max_connections=max_connections)
+                            header_timeout=header_timeout, max_connections=max_connections,
+                            flow_limits=flow_limits)
         self._io_loop = io_loop
         self._server: Optional[Server] = None
         self._pending_binds: list[tuple[int, str, Optional[int]]] = []

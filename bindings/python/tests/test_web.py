@@ -1368,3 +1368,46 @@ def test_the_request_stays_readable_after_finish(srv3):
         ["post", "ua/7", "127.0.0.1", "3", "the body", "9"],
         ["on_finish after flush", "ua/7", "127.0.0.1", "4", "", "9"],
     ]), log
+
+
+FLOW = r"""
+import sys
+from squall import httpserver, ioloop, web
+from squall._ffi import SquallError
+
+class Hello(web.RequestHandler):
+    def get(self):
+        self.write("hello")
+
+app = web.Application([(r"/", Hello)])
+for bad in [(100, 50), (1 << 20, 0), (1 << 16, 1 << 17)]:
+    try:
+        httpserver.HTTPServer(app, flow_limits=bad).listen(0, "127.0.0.1")
+    except SquallError as e:
+        print("refused", bad, e, flush=True)
+    else:
+        print("accepted", bad, flush=True)
+server = httpserver.HTTPServer(app, flow_limits=(1 << 16, 1 << 14))
+server.listen(int(sys.argv[1]), "127.0.0.1")
+print("listening", flush=True)
+ioloop.IOLoop.current().start()
+"""
+
+
+def test_flow_limits_are_checked_and_set(tmp_path):
+    from conftest import free_port, wait_port
+    port = free_port()
+    script = tmp_path / "flow.py"
+    script.write_text(FLOW)
+    proc = subprocess.Popen([sys.executable, str(script), str(port)], env=child_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_port(port, proc)
+        r, body = req(port, "/")
+        assert r.status == 200 and body == b"hello"
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    refused = [line for line in out.splitlines() if line.startswith("refused")]
+    assert len(refused) == 3, out
+    assert "4096" in refused[0] and "low-water" in refused[1], out

@@ -311,6 +311,10 @@ impl FetchConn {
             ReadEnd::Failed(e) => self.io_failed(r, e),
             ReadEnd::Drained => !self.decode_ended && self.stream.is_some(),
             ReadEnd::Paused => !self.decode_ended && self.alive(),
+            ReadEnd::Share => {
+                r.read_again(self.token);
+                !self.decode_ended && self.stream.is_some()
+            }
         }
     }
 
@@ -841,6 +845,14 @@ impl Watcher for FetchConn {
         }
         self.arm(r);
         Step::Keep
+    }
+
+    /// The next share of the response (the last turn's ran out).
+    fn again(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        match self.phase {
+            Phase::Busy => self.read(r).into(),
+            _ => self.alive().into(),
+        }
     }
 
     fn flush(&mut self, r: &mut Reactor, _token: usize) -> Step {

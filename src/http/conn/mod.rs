@@ -32,14 +32,9 @@ use super::upgrade::{Handshake, UpgradeRoute};
 use crate::net::tls::{Stream, is_not_tls};
 use crate::net::tls_server::HandshakeBudget;
 use crate::reactor::Reactor;
-use crate::reactor::flow::{HIGH_WATER, LOW_WATER};
+use crate::reactor::flow::Marks;
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
-
-/// Queued output above which a connection stops reading new requests (a
-/// client that pipelines and does not read), and below which it reads again.
-const OUT_HIGH_WATER: usize = HIGH_WATER;
-const OUT_LOW_WATER: usize = LOW_WATER;
 
 /// The answer to plain HTTP sent to a TLS port (nginx's choice: a 400 in
 /// plaintext, then close), so that a client that forgot `https://` is told
@@ -100,6 +95,8 @@ pub(crate) struct Conn {
     server: Arc<ServerShared>,
     /// Requests that may be in flight before reading pauses.
     max_pipeline: usize,
+    /// The server's flow marks when this connection was accepted.
+    flow: Marks,
     remote: SocketAddr,
     decoder: Decoder,
     /// Input not yet decoded (a partial request, or requests waiting while
@@ -167,10 +164,10 @@ struct Pauses {
     /// The host has not taken enough of a streamed body (its `FlowGate`).
     body_backlog: bool,
     /// Too much output is queued: a client that pipelines and does not read
-    /// (`OUT_HIGH_WATER`).
+    /// (more than the flow's high mark; reading resumes below its low one).
     output_backlog: bool,
-    /// The bodies of the requests in flight hold more than `HIGH_WATER`
-    /// bytes: the next request is not read until responses free them
+    /// The bodies of the requests in flight hold more than the flow's high
+    /// mark: the next request is not read until responses free them
     /// (pipelined uploads cost one body at a time, not a pipeline's worth).
     bodies_held: bool,
     /// One of them ended: decode what is buffered and read again once the
@@ -228,6 +225,12 @@ impl Watcher for Conn {
         if writable && self.pending_write() {
             self.flush(r);
         }
+        Step::Keep
+    }
+
+    /// The next share of input (the last turn's ran out).
+    fn again(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        self.on_readable(r);
         Step::Keep
     }
 
@@ -322,11 +325,13 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         },
     };
     let max_pipeline = config.max_pipeline;
+    let flow = config.flow;
     let decoder = Decoder::new(config.limits, r.now_ms());
     let conn = Box::new(Conn {
         stream: std::mem::ManuallyDrop::new(stream),
         server,
         max_pipeline,
+        flow,
         remote,
         decoder,
         rbuf: Vec::new(),
@@ -419,9 +424,10 @@ impl Conn {
         r.mark_dirty(self.token);
     }
 
-    /// Reads until the socket has no more, decoding as it goes.
-    /// A TLS connection whose handshake runs takes a step of the turn's
-    /// handshake budget first; without one it waits for the next turn.
+    /// Reads until the socket has no more (or this turn's share is read),
+    /// decoding as it goes. A TLS connection whose handshake runs takes a
+    /// step of the turn's handshake budget first; without one it waits for
+    /// the next turn.
     fn on_readable(&mut self, r: &mut Reactor) {
         if self.stream.is_handshaking() && self.peer != Peer::Gone {
             let now = r.now;
@@ -449,6 +455,7 @@ impl Conn {
                 }
                 self.on_socket_error();
             }
+            ReadEnd::Share => r.read_again(self.token),
             ReadEnd::Drained | ReadEnd::Paused => {}
         }
     }
@@ -588,7 +595,7 @@ impl Conn {
 
     /// The client is reading again: read new requests again too.
     fn maybe_unpause_writes(&mut self) {
-        if self.pauses.output_backlog && self.out_bytes < OUT_LOW_WATER {
+        if self.pauses.output_backlog && self.out_bytes < self.flow.low {
             self.pauses.output_backlog = false;
             self.pauses.ended = true;
         }

@@ -4,8 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Conn, OUT_HIGH_WATER, OutItem};
-use crate::reactor::flow::{HIGH_WATER, LOW_WATER};
+use super::{Conn, OutItem};
 use crate::http::request::{OutputReady, apply_output, take_immediate};
 use crate::reactor::Reactor;
 
@@ -16,7 +15,7 @@ impl Conn {
         if self.inflight.len() >= self.max_pipeline {
             self.pauses.pipeline_full = true;
         }
-        if self.bodies_in_flight() > HIGH_WATER {
+        if self.bodies_in_flight() > self.flow.high {
             self.pauses.bodies_held = true;
         }
     }
@@ -86,7 +85,7 @@ impl Conn {
         }
         if wrote {
             self.mark_dirty(r);
-            if self.out_bytes > OUT_HIGH_WATER {
+            if self.out_bytes > self.flow.high {
                 self.pauses.output_backlog = true;
             }
         }
@@ -95,7 +94,7 @@ impl Conn {
             // Not from here: pump may run in the middle of a decode.
             self.pauses.ended = true;
         }
-        if self.pauses.bodies_held && self.bodies_in_flight() < LOW_WATER && self.takes_requests() {
+        if self.pauses.bodies_held && self.bodies_in_flight() < self.flow.low && self.takes_requests() {
             self.pauses.bodies_held = false;
             self.pauses.ended = true;
         }

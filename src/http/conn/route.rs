@@ -146,7 +146,7 @@ impl Conn {
     pub(super) fn dispatch(&mut self, r: &mut Reactor, data: RequestData, target: RouteTarget, streaming: bool) -> Arc<Request> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let req = Request::new(self.server.clone(), self.addr(r), seq, data, streaming);
+        let req = Request::new(self.server.clone(), self.addr(r), seq, data, streaming, self.flow);
         let handle = REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
         self.inflight.push_back(Inflight { req: Some(req.clone()), out: Vec::new(), file: None, done: false, close: false });

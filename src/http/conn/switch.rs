@@ -36,7 +36,7 @@ impl Conn {
             }
         };
         let data = self.request_data(head, body, captures, false);
-        let req = Request::new(self.server.clone(), self.addr(r), self.next_seq, data, false);
+        let req = Request::new(self.server.clone(), self.addr(r), self.next_seq, data, false, self.flow);
         req.lock().finished = true; // a view for the host: no response through it
         let handle = REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
