@@ -103,6 +103,9 @@ pub(crate) struct TlsStream {
     /// A server stream that has not looked at its first byte yet (plain
     /// HTTP sent to the TLS port is told apart there).
     fresh: bool,
+    /// What the handshake agreed on, made once it is done (shared by the
+    /// requests of the connection).
+    info: Option<Arc<TlsInfo>>,
 }
 
 /// What a server stream reports when the client spoke plain HTTP instead of
@@ -148,14 +151,14 @@ impl Stream {
             .map_err(|e| Error::new(ErrorKind::InvalidArg, format!("{host:?} is not a TLS server name: {e}")))?;
         let conn = ClientConnection::new(config.config.clone(), name)
             .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS: {e}")))?;
-        Ok(Stream::Tls(Box::new(TlsStream { sock, conn: conn.into(), fresh: false })))
+        Ok(Stream::Tls(Box::new(TlsStream { sock, conn: conn.into(), fresh: false, info: None })))
     }
 
     /// The accepting side of TLS over a socket just accepted: the handshake
     /// runs as the stream is read and written.
     pub(crate) fn tls_server(sock: TcpStream, config: &Arc<ServerConfig>) -> Result<Stream> {
         let conn = ServerConnection::new(config.clone()).map_err(|e| Error::new(ErrorKind::Tls, format!("TLS: {e}")))?;
-        Ok(Stream::Tls(Box::new(TlsStream { sock, conn: conn.into(), fresh: true })))
+        Ok(Stream::Tls(Box::new(TlsStream { sock, conn: conn.into(), fresh: true, info: None })))
     }
 
     pub(crate) fn is_tls(&self) -> bool {
@@ -170,23 +173,28 @@ impl Stream {
         }
     }
 
-    /// What the handshake agreed on; None for a plain stream or while the
-    /// handshake runs.
-    pub(crate) fn tls_info(&self) -> Option<TlsInfo> {
+    /// What the handshake agreed on (made once, then shared); None for a
+    /// plain stream or while the handshake runs.
+    pub(crate) fn tls_info(&mut self) -> Option<Arc<TlsInfo>> {
         let Stream::Tls(t) = self else { return None };
         if t.conn.is_handshaking() {
             return None;
+        }
+        if let Some(info) = &t.info {
+            return Some(info.clone());
         }
         let server_name = match &t.conn {
             Connection::Server(s) => s.server_name().unwrap_or("").to_owned(),
             Connection::Client(_) => String::new(),
         };
-        Some(TlsInfo {
+        let info = Arc::new(TlsInfo {
             version: t.conn.protocol_version().map_or(0, u16::from),
             cipher_suite: t.conn.negotiated_cipher_suite().map_or(0, |s| u16::from(s.suite())),
             server_name,
             alpn: t.conn.alpn_protocol().map(<[u8]>::to_vec).unwrap_or_default(),
-        })
+        });
+        t.info = Some(info.clone());
+        Some(info)
     }
 
     /// Writes several buffers in one call (`writev` on a plain socket).

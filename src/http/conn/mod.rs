@@ -94,7 +94,7 @@ pub(crate) struct Conn {
     stream: std::mem::ManuallyDrop<Stream>,
     server: Arc<ServerShared>,
     /// Requests that may be in flight before reading pauses.
-    max_pipeline: usize,
+    max_pipeline: u32,
     /// The server's flow marks when this connection was accepted.
     flow: Marks,
     remote: SocketAddr,
@@ -119,9 +119,6 @@ pub(crate) struct Conn {
     /// Writing failed (or output was dropped): what TLS still holds is
     /// never sent.
     broken: bool,
-    /// What its TLS handshake agreed on, shared by its requests (made once
-    /// the handshake is done).
-    tls: Option<Arc<crate::net::tls::TlsInfo>>,
     /// Its TLS handshake step waits for the next turn (the turn's
     /// [`HandshakeBudget`] was spent).
     handshake_waits: bool,
@@ -196,11 +193,6 @@ impl Input for Conn {
     }
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
-        if self.tls.is_none() && self.stream.is_tls() {
-            // Plaintext arrived: the handshake is done; its details go to
-            // every request of the connection (`sq_request_tls`).
-            self.tls = self.stream.tls_info().map(Arc::new);
-        }
         if self.rbuf.is_empty() {
             let used = self.decode(r, bytes);
             if used < bytes.len() {
@@ -324,7 +316,7 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
             }
         },
     };
-    let max_pipeline = config.max_pipeline;
+    let max_pipeline = u32::try_from(config.max_pipeline).unwrap_or(u32::MAX);
     let flow = config.flow;
     let decoder = Decoder::new(config.limits, r.now_ms());
     let conn = Box::new(Conn {
@@ -346,7 +338,6 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         pauses: Pauses::default(),
         upgrade: None,
         broken: false,
-        tls: None,
         handshake_waits: false,
         token: 0,
         generation: 0,

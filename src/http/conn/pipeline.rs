@@ -12,7 +12,7 @@ impl Conn {
     /// Too many requests in flight: stop decoding new ones until some finish.
     /// Too much body held by the requests in flight: the same.
     pub(super) fn cap_pipeline(&mut self) {
-        if self.inflight.len() >= self.max_pipeline {
+        if self.inflight.len() >= self.max_pipeline as usize {
             self.pauses.pipeline_full = true;
         }
         if self.bodies_in_flight() > self.flow.high {
@@ -89,7 +89,7 @@ impl Conn {
                 self.pauses.output_backlog = true;
             }
         }
-        if self.pauses.pipeline_full && self.inflight.len() < self.max_pipeline && self.takes_requests() {
+        if self.pauses.pipeline_full && self.inflight.len() < self.max_pipeline as usize && self.takes_requests() {
             self.pauses.pipeline_full = false;
             // Not from here: pump may run in the middle of a decode.
             self.pauses.ended = true;
