@@ -12,7 +12,8 @@
  *  - the server and loop freed with a TLS connection open and a handshake
  *    stalled halfway: no leak.
  *  - a raw TCP listener with TLS (sq_tcp_options.tls) against openssl
- *    s_client: an echo, then a clean close;
+ *    s_client: an echo, then a clean close; a stalled handshake closed
+ *    with SQ_ERR_TIMEOUT after 10 s;
  *  - sq_request_tls: version, cipher suite, SNI and ALPN of the request's
  *    connection.
  * Run with io_threads 1 and 0. */
@@ -221,7 +222,7 @@ static const sq_tcp_callbacks tcp_cb = {sizeof(sq_tcp_callbacks), NULL, tcp_data
 
 /* openssl s_client against a TLS TCP listener: the echo comes back, and
  * the listener's streams close cleanly. */
-static void tcp_over_tls(void) {
+static void tcp_over_tls(int stall_test) {
     sq_tcp_options o;
     CHECK_EQ(sq_tcp_options_init(&o, sizeof o), SQ_OK);
     CHECK(o.tls == NULL);
@@ -249,6 +250,24 @@ static void tcp_over_tls(void) {
     c.tls = config_of("a");
     CHECK_EQ(sq_tcp_connect(lp, "127.0.0.1", (uint16_t)p, &tcp_cb, &c, NULL), SQ_ERR_INVALID_ARG);
     sq_tls_config_free((sq_tls_config *)c.tls);
+    if (stall_test) {
+        /* a stalled handshake (half a record): closed with SQ_ERR_TIMEOUT after 10 s */
+        atomic_store(&tcp_closed, 0);
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        CHECK_EQ(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+        const unsigned char half[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00};
+        CHECK_EQ(write(s, half, sizeof half), (ssize_t)sizeof half);
+        long long t0 = now_ns();
+        for (int t = 0; t < 15000 && atomic_load(&tcp_closed) < 1; t += 5) sleep_ms(5);
+        long long took_ms = (now_ns() - t0) / 1000000;
+        CHECK_EQ(atomic_load(&tcp_closed), 1);
+        CHECK_EQ(atomic_load(&tcp_status), SQ_ERR_TIMEOUT);
+        CHECK(took_ms >= 9000 && took_ms < 13000);
+        char b;
+        CHECK(read(s, &b, 1) <= 0); /* closed by the server */
+        close(s);
+    }
     sq_tcp_listener_free(l);
     atomic_store(&tcp_closed, 0);
 }
@@ -312,7 +331,7 @@ static void run(uint32_t io_threads) {
     CHECK_EQ(r.err, SQ_OK);
     CHECK(r.body_ok);
 
-    tcp_over_tls();
+    tcp_over_tls(io_threads == 1);
 
     /* plain HTTP to the TLS port: 400 in plaintext */
     int s = connect_raw();
