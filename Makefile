@@ -43,6 +43,7 @@ CTESTS  := $(notdir $(CTEST_SRC:.c=))
 LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
+.PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
@@ -61,7 +62,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-autobahn test-client test-python \
+test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
 	test-go-pkgconfig test-fuzz
 	@echo "make test: all suites passed"
@@ -254,6 +255,22 @@ test-autobahn-python: build
 # another demo: the Python and Go ones run the same suite).
 test-conformance: $(BUILD)/examples/c/demo_server
 	cd tests/conformance && $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# The same conformance suite over TLS (every connection wrapped, a CA made
+# at test time).
+test-conformance-tls: test-deps $(BUILD)/examples/c/demo_server
+	cd tests/conformance && SQUALL_CONFORMANCE_TLS=1 $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# The TLS server (https, wss) of the C demo: curl, openssl s_client, Python
+# ssl/http.client/websockets, bad input; certificates made at test time.
+test-tls: test-deps $(BUILD)/examples/c/demo_server
+	cd tests/tls && $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# The same TLS suite against the Python and Go demos (SQUALL_TLS_CERT/KEY).
+test-tls-fronts: test-deps build $(BUILD)/examples/go/demo_server
+	cd tests/tls && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/tls && SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 # The same suite against the Python demo, with a reactor thread and with the
 # reactor on the asyncio thread (io_threads 0: the loop is driven through

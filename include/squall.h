@@ -188,6 +188,15 @@ typedef struct sq_tcp sq_tcp;
 typedef struct sq_tcp_listener sq_tcp_listener;
 
 /**
+ * A server's TLS configuration: certificate chains with their keys, and
+ * options. Made with `sq_tls_config_new`, filled with
+ * `sq_tls_config_add_cert_file` / `sq_tls_config_add_cert_pem`, given to
+ * servers with `sq_server_set_tls` (which copies what it needs: the config
+ * may be changed or freed afterwards), freed with `sq_tls_config_free`.
+ */
+typedef struct sq_tls_config sq_tls_config;
+
+/**
  * A WebSocket accepted on a route. An opaque handle, not a pointer to
  * memory: squall never dereferences it and neither may the caller. It is
  * valid from `on_open` until the route's `on_close` callback for it has
@@ -500,6 +509,35 @@ typedef struct {
 } sq_metrics;
 
 /**
+ * What the TLS handshake of a request's connection agreed on, filled by
+ * `sq_request_tls`. A view struct squall fills that may grow at the end:
+ * set `size` to `sizeof(sq_tls_info)` as the program was compiled; squall
+ * writes only the fields that size covers.
+ */
+typedef struct {
+  /**
+   * `sizeof(sq_tls_info)` as the program was compiled (set by the caller).
+   */
+  size_t size;
+  /**
+   * The protocol version: 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
+   */
+  uint64_t version;
+  /**
+   * The cipher suite's IANA number (0x1301 for TLS_AES_128_GCM_SHA256).
+   */
+  uint64_t cipher_suite;
+  /**
+   * The name the client asked for (SNI); empty if it sent none.
+   */
+  sq_str server_name;
+  /**
+   * The protocol agreed by ALPN ("http/1.1"); empty if none.
+   */
+  sq_str alpn;
+} sq_tls_info;
+
+/**
  * Receives a streamed request body: `len` bytes at `data` (valid only
  * during the call), in order; the last call has `last` = 1 (and usually
  * `len` = 0).
@@ -585,6 +623,17 @@ typedef struct {
    * resumes below a quarter of it. At least 4096. Default 1 MiB.
    */
   size_t read_high_water;
+  /**
+   * Listeners only: serve TLS with this configuration (see
+   * `sq_tls_config`; no ALPN protocol is offered, a client's ALPN list is
+   * ignored); NULL (the default): plain TCP. What the streams need is
+   * copied by `sq_tcp_listen`: the config may be freed afterwards. The
+   * handshake runs before the first `on_data` (`on_connect` comes at
+   * accept; what is written before the handshake ends waits for it) and
+   * must end within 10 s, or the stream closes with `SQ_ERR_TIMEOUT`. A
+   * connect with a TLS configuration is `SQ_ERR_INVALID_ARG`.
+   */
+  const sq_tls_config *tls;
 } sq_tcp_options;
 
 /**
@@ -637,6 +686,27 @@ typedef struct {
    */
   void (*on_close)(void *userdata, sq_tcp *stream, sq_status status);
 } sq_tcp_callbacks;
+
+/**
+ * Options of a TLS configuration. Fill it with
+ * `sq_tls_options_init(&o, sizeof o)`, then change what you need. Every
+ * field is 8 bytes wide, so that `size` always ends on a field.
+ */
+typedef struct {
+  /**
+   * `sizeof(sq_tls_options)` as the program was compiled (set by init).
+   */
+  size_t size;
+  /**
+   * 1: TLS 1.3 only; 0 (the default): TLS 1.2 and 1.3.
+   */
+  uint64_t tls13_only;
+  /**
+   * 1 (the default): session resumption by tickets (TLS 1.2 and 1.3);
+   * 0: full handshakes only.
+   */
+  uint64_t tickets;
+} sq_tls_options;
 
 /**
  * Limits and keep-alive of a WebSocket route. Fill it with
@@ -1636,6 +1706,18 @@ sq_status sq_request_capture_count(sq_request *req, size_t *count_out);
 sq_status sq_request_remote_ip(sq_request *req, sq_str *out);
 
 /**
+ * The TLS details of the connection `req` arrived on (Go's `r.TLS`).
+ *
+ * Thread: any thread.
+ * Ownership: the strings in `*out` point into the request: valid until the
+ * response is finished; do not free.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when the connection is plain HTTP
+ * (`*out` untouched); `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`;
+ * `SQ_ERR_INVALID_ARG` for a `size` smaller than the `size` field.
+ */
+sq_status sq_request_tls(sq_request *req, sq_tls_info *out);
+
+/**
  * Sets the callback that receives the body of a request whose route was
  * registered with `SQ_STREAM_BODY` (normally from the handler, which runs
  * when the head arrives). Chunks that arrived before are delivered first.
@@ -2218,6 +2300,93 @@ void *sq_tcp_userdata(sq_tcp *stream);
  * `SQ_ERR_CLOSED`; `SQ_ERR_INVALID_ARG`; `SQ_ERR_NULL`.
  */
 sq_status sq_tcp_address(sq_tcp *stream, int32_t peer, char *buf, size_t len, uint16_t *port);
+
+/**
+ * Fills `options` with the defaults and sets its `size`. Pass
+ * `sizeof(sq_tls_options)` as the program sees it: a newer library writes
+ * no more than that.
+ *
+ * Thread: any thread.
+ * Ownership: writes at most `size` bytes into the caller's struct.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+ * smaller than the `size` field itself.
+ */
+sq_status sq_tls_options_init(sq_tls_options *options, size_t size);
+
+/**
+ * Creates an empty TLS configuration (add at least one certificate before
+ * handing it to a server). The protocols offered by ALPN are `http/1.1`
+ * only: a client whose ALPN list lacks it is refused with the
+ * `no_application_protocol` alert; a client that sends no ALPN is served.
+ *
+ * Thread: any thread.
+ * Ownership: `options` (NULL: the defaults) is copied. The caller owns the
+ * config and frees it with `sq_tls_config_free`.
+ * Returns: the config, or NULL (with `sq_last_error()`) when `options` has
+ * its `size` unset or a field out of range.
+ */
+sq_tls_config *sq_tls_config_new(const sq_tls_options *options);
+
+/**
+ * Frees a TLS configuration. Servers it was given to keep what they
+ * copied. Calling with NULL is a harmless no-op.
+ *
+ * Thread: any thread (not while another thread uses the same config).
+ * Ownership: takes the config back; the pointer must not be used again.
+ * Returns: nothing.
+ */
+void sq_tls_config_free(sq_tls_config *config);
+
+/**
+ * Adds a certificate chain and its private key from PEM files: the chain
+ * file holds the server's certificate first, then its intermediates; the
+ * key file an ECDSA (P-256, P-384), RSA or Ed25519 key in PKCS#8, PKCS#1
+ * or SEC1 form. The first certificate added is the default one; the others
+ * are chosen when the name a client asks for (SNI) is among their names.
+ *
+ * Thread: any thread (not while another thread uses the same config).
+ * Ownership: the paths are read now; nothing is kept of them.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a file that
+ * cannot be read, holds no certificate or no usable key, or a key that
+ * does not match its certificate (`sq_last_error()` says which).
+ */
+sq_status sq_tls_config_add_cert_file(sq_tls_config *config,
+                                      const char *cert_file,
+                                      const char *key_file);
+
+/**
+ * Adds a certificate chain and its private key from PEM in memory, as
+ * `sq_tls_config_add_cert_file` takes them from files.
+ *
+ * Thread: any thread (not while another thread uses the same config).
+ * Ownership: both buffers are read now; nothing is kept of them.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for PEM without a
+ * certificate or a usable key, or a key that does not match its
+ * certificate (`sq_last_error()` says which).
+ */
+sq_status sq_tls_config_add_cert_pem(sq_tls_config *config,
+                                     const uint8_t *cert_pem,
+                                     size_t cert_len,
+                                     const uint8_t *key_pem,
+                                     size_t key_len);
+
+/**
+ * Serves TLS (https, wss) on every listener of `server`, for the
+ * connections accepted from now on: calling it again with another config
+ * reloads the certificates without a restart (connections already open
+ * keep theirs); NULL goes back to plain HTTP. The TLS handshake must end
+ * within the header timeout (`sq_server_set_header_timeout_ms`, counted
+ * from the accept), or the connection is closed. Plain HTTP sent to a TLS
+ * server is answered 400 in plaintext, then closed.
+ *
+ * Thread: any thread (not while another thread changes the same config).
+ * Ownership: what the server needs of `config` is copied (one copy shared
+ * by every reactor); the caller still owns `config`.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` when `server` is NULL;
+ * `SQ_ERR_INVALID_ARG` when `config` has no certificate; `SQ_ERR_TLS` when
+ * the TLS library refuses the configuration.
+ */
+sq_status sq_server_set_tls(sq_server *server, const sq_tls_config *config);
 
 /**
  * Fills `options` with the defaults and sets its `size`. Pass

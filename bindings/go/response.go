@@ -141,6 +141,9 @@ func (w *response) serve() {
 		return
 	}
 	w.method = r.Method
+	if w.srv.tlsOn {
+		r.TLS = tlsState(w.req)
+	}
 	if w.bodyLen > 0 {
 		r.Body = &requestBody{w: w}
 		r.ContentLength = int64(w.bodyLen)

@@ -8,6 +8,9 @@ import "C"
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log"
@@ -75,6 +78,12 @@ type Server struct {
 	// ErrorLog receives handler panics and other errors (the standard
 	// logger when nil).
 	ErrorLog *log.Logger
+	// TLSConfig, for ServeTLS and ListenAndServeTLS: squall's TLS runs in
+	// Rust, so only what it can honour is taken: Certificates (the first
+	// is the default, the others are chosen by SNI) and MinVersion
+	// (TLS 1.2 or 1.3). GetCertificate, GetConfigForClient, client
+	// certificates and a MaxVersion below TLS 1.3 are refused with an error.
+	TLSConfig *tls.Config
 
 	mu        sync.RWMutex
 	started   bool // a Serve began
@@ -84,6 +93,8 @@ type Server struct {
 	handles   []cgo.Handle // routes, released with the server
 	wsRoutes  []*wsRoute
 	statics   [][2]string
+	tlsOn     bool             // ServeTLS / ListenAndServeTLS
+	tlsFiles  [2]string        // their certFile and keyFile ("" when TLSConfig has the certificates)
 	conns     map[uint64]*Conn // open WebSockets, host goroutine only
 	inflight  sync.Map         // request handle → *response watching its client
 	serveDone chan struct{}
@@ -231,6 +242,11 @@ func (s *Server) configure() error {
 			}
 		}
 	}
+	if s.tlsOn {
+		if err := s.configureTLS(); err != nil {
+			return err
+		}
+	}
 	for _, m := range s.statics {
 		prefix, dir := C.CString(m[0]), C.CString(m[1])
 		err := call("static "+m[0], func() C.sq_status { return C.sq_server_static(srv, prefix, dir) })
@@ -270,9 +286,13 @@ func (s *Server) Static(prefix, dir string) error {
 // then returns ErrServerClosed. The calling goroutine becomes the loop's
 // host thread (locked to its OS thread while it serves).
 func (s *Server) ListenAndServe() error {
+	return s.listenAndServe(":http")
+}
+
+func (s *Server) listenAndServe(defaultAddr string) error {
 	addr := s.Addr
 	if addr == "" {
-		addr = ":http"
+		addr = defaultAddr
 	}
 	host, portName, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -661,3 +681,122 @@ const (
 	defaultFlowHigh = 1 << 20
 	defaultFlowLow  = 256 << 10
 )
+
+// ListenAndServeTLS is ListenAndServe over TLS (https, and wss for the
+// WebSocket routes): certFile holds the certificate chain (leaf first) and
+// keyFile its private key, both PEM; with both empty, TLSConfig.Certificates
+// are used. An empty Addr means ":https". Requests carry r.TLS (version,
+// cipher suite, server name, negotiated protocol).
+func (s *Server) ListenAndServeTLS(certFile, keyFile string) error {
+	if err := s.useTLS(certFile, keyFile); err != nil {
+		return err
+	}
+	return s.listenAndServe(":https")
+}
+
+// ServeTLS is Serve over TLS, with the certificate as ListenAndServeTLS
+// takes it.
+func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
+	if err := s.useTLS(certFile, keyFile); err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// ListenAndServeTLS serves handler over TLS on addr, as net/http's does.
+func ListenAndServeTLS(addr, certFile, keyFile string, handler http.Handler) error {
+	s := &Server{Addr: addr, Handler: handler}
+	return s.ListenAndServeTLS(certFile, keyFile)
+}
+
+func (s *Server) useTLS(certFile, keyFile string) error {
+	if (certFile == "") != (keyFile == "") {
+		return errors.New("squall: ServeTLS needs both certFile and keyFile (or neither, with TLSConfig.Certificates)")
+	}
+	if certFile == "" && (s.TLSConfig == nil || len(s.TLSConfig.Certificates) == 0) {
+		return errors.New("squall: ServeTLS needs certFile and keyFile, or TLSConfig.Certificates")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("squall: ServeTLS after the server started")
+	}
+	s.tlsOn = true
+	s.tlsFiles = [2]string{certFile, keyFile}
+	return nil
+}
+
+// configureTLS hands the certificates to squall. Caller holds s.mu.
+func (s *Server) configureTLS() error {
+	c := s.TLSConfig
+	tls13 := false
+	if c != nil {
+		switch {
+		case c.GetCertificate != nil || c.GetConfigForClient != nil:
+			return errors.New("squall: TLSConfig.GetCertificate/GetConfigForClient cannot be honoured (squall's TLS runs in Rust): use Certificates")
+		case c.ClientAuth != tls.NoClientCert:
+			return errors.New("squall: TLSConfig.ClientAuth: client certificates are not supported")
+		case c.MaxVersion != 0 && c.MaxVersion < tls.VersionTLS13:
+			return errors.New("squall: TLSConfig.MaxVersion below TLS 1.3 cannot be honoured (squall speaks TLS 1.2 and 1.3)")
+		}
+		tls13 = c.MinVersion >= tls.VersionTLS13
+	}
+	var opts C.sq_tls_options
+	C.sq_tls_options_init(&opts, C.size_t(unsafe.Sizeof(opts)))
+	if tls13 {
+		opts.tls13_only = 1
+	}
+	cfg := C.sq_tls_config_new(&opts)
+	if cfg == nil {
+		return &Error{Op: "TLS", Code: int(C.SQ_ERR_NULL), Message: C.GoString(C.sq_last_error())}
+	}
+	defer C.sq_tls_config_free(cfg)
+	if f := s.tlsFiles; f[0] != "" {
+		cf, kf := C.CString(f[0]), C.CString(f[1])
+		err := call("TLS certificate "+f[0], func() C.sq_status { return C.sq_tls_config_add_cert_file(cfg, cf, kf) })
+		C.free(unsafe.Pointer(cf))
+		C.free(unsafe.Pointer(kf))
+		if err != nil {
+			return err
+		}
+	}
+	if c != nil {
+		for i, cert := range c.Certificates {
+			var chain []byte
+			for _, der := range cert.Certificate {
+				chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+			}
+			keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+			if err != nil {
+				return fmt.Errorf("squall: TLSConfig.Certificates[%d]: %w", i, err)
+			}
+			key := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+			err = call(fmt.Sprintf("TLSConfig.Certificates[%d]", i), func() C.sq_status {
+				return C.sq_tls_config_add_cert_pem(cfg, (*C.uint8_t)(unsafe.Pointer(&chain[0])), C.size_t(len(chain)),
+					(*C.uint8_t)(unsafe.Pointer(&key[0])), C.size_t(len(key)))
+			})
+			clear(key)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return call("TLS", func() C.sq_status { return C.sq_server_set_tls(s.srv, cfg) })
+}
+
+// tlsState is r.TLS for a request that came over TLS.
+func tlsState(req uint64) *tls.ConnectionState {
+	var info C.sq_tls_info
+	info.size = C.size_t(unsafe.Sizeof(info))
+	if C.sqgo_request_tls(C.uint64_t(req), &info) != C.SQ_OK {
+		return nil
+	}
+	return &tls.ConnectionState{
+		Version:                    uint16(info.version),
+		CipherSuite:                uint16(info.cipher_suite),
+		ServerName:                 C.GoStringN((*C.char)(unsafe.Pointer(info.server_name.ptr)), C.int(info.server_name.len)),
+		NegotiatedProtocol:         C.GoStringN((*C.char)(unsafe.Pointer(info.alpn.ptr)), C.int(info.alpn.len)),
+		NegotiatedProtocolIsMutual: true,
+		HandshakeComplete:          true,
+	}
+}

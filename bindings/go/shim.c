@@ -331,3 +331,7 @@ sq_status sqgo_ws_subscribe(uint64_t ws, const char *topic, int on) {
 }
 
 sq_status sqgo_ws_subprotocol(uint64_t ws, sq_str *out) { return sq_ws_subprotocol(WS(ws), out); }
+
+sq_status sqgo_request_tls(uint64_t req, sq_tls_info *out) {
+    return sq_request_tls((sq_request *)(uintptr_t)req, out);
+}

@@ -79,4 +79,7 @@ sq_status sqgo_ws_resume_reading(uint64_t ws);
 sq_status sqgo_ws_subscribe(uint64_t ws, const char *topic, int on);
 sq_status sqgo_ws_subprotocol(uint64_t ws, sq_str *out);
 
+/* sq_request_tls for a request handle Go holds as an integer. */
+sq_status sqgo_request_tls(uint64_t req, sq_tls_info *out);
+
 #endif

@@ -202,20 +202,46 @@ static int ws_routes(uint32_t inline_flag) {
     return 0;
 }
 
+/* https and wss when SQUALL_TLS_CERT and SQUALL_TLS_KEY name PEM files
+ * (a chain, then its key); SQUALL_TLS_CERT2/SQUALL_TLS_KEY2 add a second
+ * certificate chosen by SNI. The files are read again on SIGHUP (a reload:
+ * new connections get the new certificates). Returns 0 when TLS is off. */
+static int load_tls(void) {
+    const char *cert = getenv("SQUALL_TLS_CERT"), *key = getenv("SQUALL_TLS_KEY");
+    if (!cert || !key) return 0;
+    const char *cert2 = getenv("SQUALL_TLS_CERT2"), *key2 = getenv("SQUALL_TLS_KEY2");
+    sq_tls_config *tls = sq_tls_config_new(NULL);
+    int ok = tls && sq_tls_config_add_cert_file(tls, cert, key) == SQ_OK &&
+             (!cert2 || !key2 || sq_tls_config_add_cert_file(tls, cert2, key2) == SQ_OK) &&
+             sq_server_set_tls(server, tls) == SQ_OK;
+    if (!ok) fprintf(stderr, "TLS: %s\n", sq_last_error());
+    sq_tls_config_free(tls);
+    return ok ? 1 : -1;
+}
+
 /* SIGINT/SIGTERM: graceful shutdown (requests in flight get up to
- * SQUALL_SHUTDOWN_MS, default 5000 ms); a second signal stops at once. */
+ * SQUALL_SHUTDOWN_MS, default 5000 ms); a second signal stops at once.
+ * SIGHUP: reload the TLS certificates. */
 static void *signal_waiter(void *arg) {
     (void)arg;
     sigset_t set;
-    int sig;
+    int sig, stops = 0;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     const char *d = getenv("SQUALL_SHUTDOWN_MS");
     uint64_t deadline = d ? strtoull(d, NULL, 10) : 5000;
-    if (sigwait(&set, &sig) == 0 && sq_server_shutdown(server, deadline, on_shutdown_done, NULL) != SQ_OK)
+    while (stops < 2 && sigwait(&set, &sig) == 0) {
+        if (sig == SIGHUP) {
+            if (load_tls() > 0) printf("TLS certificates reloaded\n");
+            fflush(stdout);
+            continue;
+        }
+        if (stops++ == 0 && sq_server_shutdown(server, deadline, on_shutdown_done, NULL) == SQ_OK) continue;
         sq_loop_stop(loop);
-    if (sigwait(&set, &sig) == 0) sq_loop_stop(loop);
+        break;
+    }
     return NULL;
 }
 
@@ -241,6 +267,7 @@ int main(void) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -277,6 +304,10 @@ int main(void) {
     }
     if (ws_routes(inline_flag)) return 1;
 
+    int tls = load_tls();
+    if (tls < 0) return 2;
+    const char *scheme = tls ? "https" : "http";
+
     uint16_t bound = 0;
     if (sq_server_listen(server, "127.0.0.1", (uint16_t)port, &bound) != SQ_OK) {
         fprintf(stderr, "listen: %s\n", sq_last_error());
@@ -285,7 +316,7 @@ int main(void) {
     pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, signal_waiter, NULL);
     pthread_detach(sig_thread);
-    printf("squall %s demo server on http://127.0.0.1:%u/\n", sq_version(), bound);
+    printf("squall %s demo server on %s://127.0.0.1:%u/\n", sq_version(), scheme, bound);
     fflush(stdout);
     sq_status st = sq_loop_run(loop);
     sq_server_free(server);

@@ -8,7 +8,8 @@ Environment (as the C demo): PORT (default 8888), SQUALL_IO_THREADS,
 SQUALL_HEADER_TIMEOUT_MS / SQUALL_BODY_TIMEOUT_MS / SQUALL_IDLE_TIMEOUT_MS,
 SQUALL_STATIC_DIR (served under /static/ by squall's Rust static files),
 SQUALL_WS_PING_MS / SQUALL_WS_IDLE_MS, SQUALL_SHUTDOWN_MS (the graceful
-shutdown's deadline on SIGTERM/SIGINT, default 5000). Request bodies and
+shutdown's deadline on SIGTERM/SIGINT, default 5000), SQUALL_TLS_CERT and
+SQUALL_TLS_KEY (PEM files: serve https and wss). Request bodies and
 WebSocket messages up to 64 MiB.
 """
 import asyncio
@@ -164,8 +165,10 @@ def make_app():
 
 def main():
     port = int(os.environ.get("PORT", "8888"))
+    cert, key = os.environ.get("SQUALL_TLS_CERT"), os.environ.get("SQUALL_TLS_KEY")
+    tls = {"certfile": cert, "keyfile": key} if cert and key else None
     server = httpserver.HTTPServer(
-        make_app(), max_body_size=64 * MIB,
+        make_app(), max_body_size=64 * MIB, ssl_options=tls,
         header_timeout=env_ms("SQUALL_HEADER_TIMEOUT_MS"),
         body_timeout=env_ms("SQUALL_BODY_TIMEOUT_MS"),
         idle_connection_timeout=env_ms("SQUALL_IDLE_TIMEOUT_MS"))
@@ -188,7 +191,8 @@ def main():
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.asyncio_loop.add_signal_handler(sig, on_signal)
-    print(f"squall demo server (Python) on http://127.0.0.1:{bound}/", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"squall demo server (Python) on {scheme}://127.0.0.1:{bound}/", flush=True)
     loop.start()
 
 

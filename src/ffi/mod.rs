@@ -29,6 +29,7 @@ pub mod status;
 // modules are declared, and these functions followed the status codes.
 pub mod version;
 pub mod tcp;
+pub mod tls;
 pub mod ws;
 #[cfg(test)]
 mod tests;
@@ -44,5 +45,6 @@ pub use request::*;
 pub use server::*;
 pub use status::*;
 pub use tcp::*;
+pub use tls::*;
 pub use version::*;
 pub use ws::*;

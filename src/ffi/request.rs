@@ -365,6 +365,64 @@ pub extern "C" fn sq_request_remote_ip(req: *mut sq_request, out: *mut sq_str) -
     }
 }
 
+/// What the TLS handshake of a request's connection agreed on, filled by
+/// `sq_request_tls`. A view struct squall fills that may grow at the end:
+/// set `size` to `sizeof(sq_tls_info)` as the program was compiled; squall
+/// writes only the fields that size covers.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sq_tls_info {
+    /// `sizeof(sq_tls_info)` as the program was compiled (set by the caller).
+    pub size: usize,
+    /// The protocol version: 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
+    pub version: u64,
+    /// The cipher suite's IANA number (0x1301 for TLS_AES_128_GCM_SHA256).
+    pub cipher_suite: u64,
+    /// The name the client asked for (SNI); empty if it sent none.
+    pub server_name: sq_str,
+    /// The protocol agreed by ALPN ("http/1.1"); empty if none.
+    pub alpn: sq_str,
+}
+
+/// The TLS details of the connection `req` arrived on (Go's `r.TLS`).
+///
+/// Thread: any thread.
+/// Ownership: the strings in `*out` point into the request: valid until the
+/// response is finished; do not free.
+/// Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` when the connection is plain HTTP
+/// (`*out` untouched); `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`;
+/// `SQ_ERR_INVALID_ARG` for a `size` smaller than the `size` field.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_request_tls(req: *mut sq_request, out: *mut sq_tls_info) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(request(req));
+        if out.is_null() {
+            return fail_null("out");
+        }
+        // SAFETY: the caller's struct starts with its size.
+        let size = unsafe { out.cast::<usize>().read_unaligned() };
+        let n = size.min(std::mem::size_of::<sq_tls_info>()) / 8 * 8;
+        if n < 8 {
+            return fail(Error::new(ErrorKind::InvalidArg, "out->size is smaller than the struct's size field"));
+        }
+        let Some(tls) = r.data.tls.as_ref() else {
+            return not_found("the request did not come over TLS".to_owned());
+        };
+        let info = sq_tls_info {
+            size: n,
+            version: u64::from(tls.version),
+            cipher_suite: u64::from(tls.cipher_suite),
+            server_name: view(tls.server_name.as_bytes()),
+            alpn: view(&tls.alpn),
+        };
+        // SAFETY: the caller's struct has at least `size` >= n bytes.
+        unsafe { std::ptr::copy_nonoverlapping((&raw const info).cast::<u8>(), out.cast::<u8>(), n) };
+        SQ_OK
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<sq_tls_info>() == 7 * 8);
+
 /// Receives a streamed request body: `len` bytes at `data` (valid only
 /// during the call), in order; the last call has `last` = 1 (and usually
 /// `len` = 0).

@@ -111,9 +111,18 @@ pub struct sq_tcp_options {
     /// reading pauses (each call counting 1 KiB more than its bytes); it
     /// resumes below a quarter of it. At least 4096. Default 1 MiB.
     pub read_high_water: usize,
+    /// Listeners only: serve TLS with this configuration (see
+    /// `sq_tls_config`; no ALPN protocol is offered, a client's ALPN list is
+    /// ignored); NULL (the default): plain TCP. What the streams need is
+    /// copied by `sq_tcp_listen`: the config may be freed afterwards. The
+    /// handshake runs before the first `on_data` (`on_connect` comes at
+    /// accept; what is written before the handshake ends waits for it) and
+    /// must end within 10 s, or the stream closes with `SQ_ERR_TIMEOUT`. A
+    /// connect with a TLS configuration is `SQ_ERR_INVALID_ARG`.
+    pub tls: *const super::tls::sq_tls_config,
 }
 
-const _: () = assert!(std::mem::size_of::<sq_tcp_options>() == 9 * 8);
+const _: () = assert!(std::mem::size_of::<sq_tcp_options>() == 10 * 8);
 const _: () = assert!(std::mem::size_of::<sq_tcp_callbacks>() == 6 * 8);
 
 /// The C host's stream events: its callbacks for the streams of one
@@ -203,6 +212,7 @@ fn default_options() -> sq_tcp_options {
         nodelay: u64::from(d.nodelay),
         flags: 0,
         read_high_water: d.read_marks.high,
+        tls: std::ptr::null(),
     }
 }
 
@@ -237,6 +247,7 @@ fn config(
     callbacks: *const sq_tcp_callbacks,
     options: *const sq_tcp_options,
     userdata: *mut c_void,
+    listener: bool,
 ) -> Result<(CStreamEvents, Options), Error> {
     if callbacks.is_null() {
         return Err(Error::new(ErrorKind::Null, "callbacks is NULL"));
@@ -269,6 +280,13 @@ fn config(
         nodelay: o.nodelay != 0,
         inline: o.flags & u64::from(SQ_INLINE) != 0,
         read_marks: Marks { high: o.read_high_water, low: o.read_high_water / 4 },
+        tls: match (o.tls.is_null(), listener) {
+            (true, _) => None,
+            (false, true) => Some(super::tls::build_for_tcp(o.tls)?),
+            (false, false) => {
+                return Err(Error::new(ErrorKind::InvalidArg, "options.tls is for listeners: a TLS connect is not supported"));
+            }
+        },
     };
     Ok((CStreamEvents { cb: callbacks, userdata }, opts))
 }
@@ -300,7 +318,7 @@ pub extern "C" fn sq_tcp_listen(
         let lp = try_ref!(sq_loop, r#loop, "loop");
         // SAFETY: NUL-terminated string per the API contract.
         let host = ffi_try!(unsafe { str_arg(host, "host") });
-        let (events, opts) = ffi_try!(config(callbacks, options, userdata));
+        let (events, opts) = ffi_try!(config(callbacks, options, userdata, true));
         let config = Config { events: Arc::new(events), opts, listener_dead: None };
         let listener = ffi_try!(Listener::bind(lp.handle(), host, port, config));
         into_ptr::<sq_tcp_listener>(listener)
@@ -367,7 +385,7 @@ pub extern "C" fn sq_tcp_connect(
         let lp = try_ref!(sq_loop, r#loop, "loop");
         // SAFETY: NUL-terminated string per the API contract.
         let host = ffi_try!(unsafe { str_arg(host, "host") });
-        let (events, opts) = ffi_try!(config(callbacks, options, userdata));
+        let (events, opts) = ffi_try!(config(callbacks, options, userdata, false));
         if events.cb.on_connect.is_none() {
             return fail_null("callbacks->on_connect");
         }

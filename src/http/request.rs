@@ -42,6 +42,8 @@ pub(crate) struct RequestData {
     pub(crate) remote: std::net::SocketAddr,
     pub(crate) keep_alive: bool,
     pub(crate) head_only: bool,
+    /// What the connection's TLS agreed on (None: plain HTTP).
+    pub(crate) tls: Option<Arc<crate::net::tls::TlsInfo>>,
 }
 
 impl RequestData {
@@ -205,6 +207,7 @@ pub(crate) fn fuzz_cookie(data: &[u8]) {
         remote: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
         keep_alive: true,
         head_only: false,
+        tls: None,
     };
     let values: Vec<Vec<u8>> = lines.map(<[u8]>::to_vec).collect();
     let data = make(values.iter().map(|v| ("Cookie".to_owned(), v.clone())).collect());
@@ -246,6 +249,7 @@ mod cookie_tests {
             remote: "127.0.0.1:1".parse().unwrap(),
             keep_alive: true,
             head_only: false,
+            tls: None,
         };
         assert_eq!(data.cookie("a"), Some(&b"1"[..]));
         assert_eq!(data.cookie("session"), Some(&b"xyz"[..]));

@@ -70,6 +70,8 @@ pub(crate) struct Config {
     /// A connection with output waiting that writes nothing for this long
     /// (its peer reads nothing) is closed; 0: never.
     pub(crate) send_timeout_ms: u64,
+    /// TLS for the connections accepted from now on (None: plain HTTP).
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             backlog: listener::DEFAULT_BACKLOG,
             flow: Marks::default(),
             send_timeout_ms: DEFAULT_SEND_TIMEOUT_MS,
+            tls: None,
         }
     }
 }

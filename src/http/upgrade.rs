@@ -8,7 +8,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
-use mio::net::TcpStream;
 
 use super::h1::RequestHead;
 use super::request::{ConnAddr, Request};
@@ -55,7 +54,8 @@ pub(crate) struct Refusal {
 #[derive(Debug)]
 pub(crate) struct Upgraded {
     pub(crate) addr: ConnAddr,
-    pub(crate) stream: TcpStream,
+    /// Plain or TLS: an upgraded connection keeps its TLS layer.
+    pub(crate) stream: crate::net::tls::Stream,
     pub(crate) server: Arc<ServerShared>,
     /// The upgrade request (finished: a view for the host).
     pub(crate) req: Arc<Request>,

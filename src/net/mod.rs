@@ -5,5 +5,6 @@ pub(crate) mod sys;
 
 pub(crate) mod resolve;
 pub(crate) mod tls;
+pub(crate) mod tls_server;
 pub(crate) mod writeq;
 pub(crate) mod listener;

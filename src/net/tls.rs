@@ -1,8 +1,12 @@
-//! Client streams: a non-blocking TCP socket, plain or under TLS (rustls,
-//! ring provider), read and written the same way by the HTTP and WebSocket
-//! clients. Certificates are verified by default against the webpki roots
-//! (Mozilla's list, compiled in: no dependence on the machine's store), or
-//! against a CA file the caller names.
+//! Streams: a non-blocking TCP socket, plain or under TLS (rustls, ring
+//! provider), read and written the same way by the HTTP and WebSocket
+//! clients and, on the accepting side, by the HTTP server and the
+//! WebSocket connections it upgrades. TLS is a layer of the stream: records
+//! are read from and written to the socket here, and the protocols above
+//! see plaintext. A client's certificates are verified by default against
+//! the webpki roots (Mozilla's list, compiled in: no dependence on the
+//! machine's store), or against a CA file the caller names. The server's
+//! configuration (certificates, SNI) is in `net::tls_server`.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -10,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use mio::net::TcpStream;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection};
 
 use crate::{Error, ErrorKind, Result};
 
@@ -77,10 +81,65 @@ pub(crate) fn ca_file_config(path: &str) -> Result<TlsConfig> {
     Ok(tls)
 }
 
-/// A connected client socket, plain or TLS.
+/// A connected socket, plain or TLS (either side).
 pub(crate) enum Stream {
     Plain(TcpStream),
-    Tls(Box<(TcpStream, ClientConnection)>),
+    Tls(Box<TlsStream>),
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stream::Plain(s) => f.debug_tuple("Plain").field(s).finish(),
+            Stream::Tls(t) => f.debug_tuple("Tls").field(&t.sock).finish_non_exhaustive(),
+        }
+    }
+}
+
+/// A socket and the TLS connection over it.
+pub(crate) struct TlsStream {
+    sock: TcpStream,
+    conn: Connection,
+    /// A server stream that has not looked at its first byte yet (plain
+    /// HTTP sent to the TLS port is told apart there).
+    fresh: bool,
+    /// What the handshake agreed on, made once it is done (shared by the
+    /// requests of the connection).
+    info: Option<Arc<TlsInfo>>,
+}
+
+/// What a server stream reports when the client spoke plain HTTP instead of
+/// TLS (its first byte is an ASCII letter: a method, not a TLS record). The
+/// bytes it sent were read and dropped; the socket is still open, so the
+/// protocol above may answer in plaintext before closing.
+#[derive(Debug)]
+pub(crate) struct NotTls;
+
+impl std::fmt::Display for NotTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TLS: the client sent plaintext to a TLS port")
+    }
+}
+
+impl std::error::Error for NotTls {}
+
+/// Whether `e` is [`NotTls`].
+pub(crate) fn is_not_tls(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<NotTls>())
+}
+
+/// What a finished handshake agreed on (a request's view of its
+/// connection's TLS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsInfo {
+    /// 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
+    pub(crate) version: u16,
+    /// The IANA number of the cipher suite.
+    pub(crate) cipher_suite: u16,
+    /// The name the client asked for (SNI); empty if it sent none.
+    pub(crate) server_name: String,
+    /// The protocol agreed by ALPN; empty if none.
+    pub(crate) alpn: Vec<u8>,
 }
 
 impl Stream {
@@ -92,11 +151,50 @@ impl Stream {
             .map_err(|e| Error::new(ErrorKind::InvalidArg, format!("{host:?} is not a TLS server name: {e}")))?;
         let conn = ClientConnection::new(config.config.clone(), name)
             .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS: {e}")))?;
-        Ok(Stream::Tls(Box::new((sock, conn))))
+        Ok(Stream::Tls(Box::new(TlsStream { sock, conn: conn.into(), fresh: false, info: None })))
+    }
+
+    /// The accepting side of TLS over a socket just accepted: the handshake
+    /// runs as the stream is read and written.
+    pub(crate) fn tls_server(sock: TcpStream, config: &Arc<ServerConfig>) -> Result<Stream> {
+        let conn = ServerConnection::new(config.clone()).map_err(|e| Error::new(ErrorKind::Tls, format!("TLS: {e}")))?;
+        Ok(Stream::Tls(Box::new(TlsStream { sock, conn: conn.into(), fresh: true, info: None })))
     }
 
     pub(crate) fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
+    }
+
+    /// Whether a TLS handshake is still under way (false for plain).
+    pub(crate) fn is_handshaking(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => t.conn.is_handshaking(),
+        }
+    }
+
+    /// What the handshake agreed on (made once, then shared); None for a
+    /// plain stream or while the handshake runs.
+    pub(crate) fn tls_info(&mut self) -> Option<Arc<TlsInfo>> {
+        let Stream::Tls(t) = self else { return None };
+        if t.conn.is_handshaking() {
+            return None;
+        }
+        if let Some(info) = &t.info {
+            return Some(info.clone());
+        }
+        let server_name = match &t.conn {
+            Connection::Server(s) => s.server_name().unwrap_or("").to_owned(),
+            Connection::Client(_) => String::new(),
+        };
+        let info = Arc::new(TlsInfo {
+            version: t.conn.protocol_version().map_or(0, u16::from),
+            cipher_suite: t.conn.negotiated_cipher_suite().map_or(0, |s| u16::from(s.suite())),
+            server_name,
+            alpn: t.conn.alpn_protocol().map(<[u8]>::to_vec).unwrap_or_default(),
+        });
+        t.info = Some(info.clone());
+        Some(info)
     }
 
     /// Writes several buffers in one call (`writev` on a plain socket).
@@ -114,20 +212,25 @@ impl Stream {
     pub(crate) fn socket(&mut self) -> &mut TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(b) => &mut b.0,
+            Stream::Tls(b) => &mut b.sock,
         }
     }
 
-    /// Reads plaintext. `Ok(0)` is the end of the stream; `WouldBlock`
-    /// means wait for readiness. A TLS failure is an `InvalidData` error
-    /// whose message starts with "TLS".
+    /// Reads plaintext. `Ok(0)` is the end of the stream (the peer's
+    /// close_notify, or its EOF without one: HTTP's framing says whether
+    /// what came was complete); `WouldBlock` means wait for readiness.
+    /// Plaintext rustls holds is handed out before the socket is read
+    /// again (its buffer is capped). A TLS failure is an `InvalidData`
+    /// error whose message starts with "TLS", sent after the alert rustls
+    /// queued for the peer (best effort); [`NotTls`] for plain HTTP sent to
+    /// a server stream.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let (sock, tls) = match self {
+        let t = match self {
             Stream::Plain(s) => return s.read(buf),
-            Stream::Tls(b) => (&mut b.0, &mut b.1),
+            Stream::Tls(b) => &mut **b,
         };
         loop {
-            match tls.reader().read(buf) {
+            match t.conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
                 // Closed without close_notify: an end like any other for
                 // HTTP, whose framing says whether the body was complete.
@@ -135,20 +238,41 @@ impl Stream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            match tls.read_tls(sock) {
+            if t.fresh {
+                let mut first = [0u8; 1];
+                match t.sock.peek(&mut first) {
+                    Ok(0) => return Ok(0),
+                    Ok(_) if first[0].is_ascii_alphabetic() => {
+                        // Read what it sent (bounded), so that closing does
+                        // not reset the connection before it reads an answer.
+                        let mut sink = [0u8; 4096];
+                        for _ in 0..16 {
+                            match t.sock.read(&mut sink) {
+                                Ok(n) if n == sink.len() => {}
+                                _ => break,
+                            }
+                        }
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, NotTls));
+                    }
+                    Ok(_) => t.fresh = false,
+                    Err(e) => return Err(e),
+                }
+            }
+            match t.conn.read_tls(&mut t.sock) {
                 Ok(0) => {
                     // EOF: let rustls see it, then report what the reader says.
-                    tls.process_new_packets().map_err(tls_error)?;
-                    return match tls.reader().read(buf) {
+                    t.conn.process_new_packets().map_err(tls_error)?;
+                    return match t.conn.reader().read(buf) {
                         Ok(n) => Ok(n),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
                         Err(e) => Err(e),
                     };
                 }
                 Ok(_) => {
-                    let state = tls.process_new_packets();
-                    // Handshake messages and alerts rustls wants sent.
-                    let _ = write_tls(sock, tls);
+                    let state = t.conn.process_new_packets();
+                    // Handshake messages and alerts rustls wants sent (a
+                    // fatal alert before the error is reported).
+                    let _ = write_tls(&mut t.sock, &mut t.conn);
                     state.map_err(tls_error)?;
                 }
                 Err(e) => return Err(e),
@@ -162,7 +286,13 @@ impl Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(b) => {
-                let (sock, tls) = (&mut b.0, &mut b.1);
+                let (sock, tls) = (&mut b.sock, &mut b.conn);
+                // Records already made go first: plaintext is only taken
+                // while the socket keeps up (the same backpressure as plain).
+                match write_tls(sock, tls) {
+                    Ok(()) => {}
+                    Err(e) => return Err(e),
+                }
                 // Taken into rustls's buffer (bounded by its limit), then sent.
                 let n = tls.writer().write(buf)?;
                 match write_tls(sock, tls) {
@@ -187,10 +317,7 @@ impl Stream {
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(_) => Ok(()),
-            Stream::Tls(b) => {
-                let (sock, tls) = (&mut b.0, &mut b.1);
-                write_tls(sock, tls)
-            }
+            Stream::Tls(b) => write_tls(&mut b.sock, &mut b.conn),
         }
     }
 
@@ -198,7 +325,17 @@ impl Stream {
     pub(crate) fn wants_write(&self) -> bool {
         match self {
             Stream::Plain(_) => false,
-            Stream::Tls(b) => b.1.wants_write(),
+            Stream::Tls(b) => b.conn.wants_write(),
+        }
+    }
+
+    /// Queues TLS's close_notify (once; nothing for a plain stream); it goes
+    /// out with [`Stream::flush`].
+    pub(crate) fn close_notify(&mut self) {
+        if let Stream::Tls(b) = self
+            && !b.conn.is_handshaking()
+        {
+            b.conn.send_close_notify();
         }
     }
 
@@ -207,7 +344,7 @@ impl Stream {
     pub(crate) fn handshake(&mut self) -> io::Result<bool> {
         let (sock, tls) = match self {
             Stream::Plain(_) => return Ok(true),
-            Stream::Tls(b) => (&mut b.0, &mut b.1),
+            Stream::Tls(b) => (&mut b.sock, &mut b.conn),
         };
         loop {
             match write_tls(sock, tls) {
@@ -234,7 +371,7 @@ impl Stream {
     }
 }
 
-fn write_tls(sock: &mut TcpStream, tls: &mut ClientConnection) -> io::Result<()> {
+fn write_tls(sock: &mut TcpStream, tls: &mut Connection) -> io::Result<()> {
     while tls.wants_write() {
         match tls.write_tls(sock) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

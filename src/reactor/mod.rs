@@ -427,7 +427,10 @@ impl Loop {
                 Reactor::new(link.clone(), index, self.handle.clone()).map_err(|e| Error::io("creating a reactor", e))?;
             let thread = std::thread::Builder::new()
                 .name(format!("squall-io-{index}"))
-                .spawn(move || reactor.run())
+                .spawn(move || {
+                    crate::net::sys::block_sigpipe();
+                    reactor.run()
+                })
                 .map_err(|e| Error::io("spawning a reactor thread", e))?;
             host.threads.push(thread);
             links.push(link);

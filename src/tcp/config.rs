@@ -63,7 +63,13 @@ pub(crate) struct Options {
     pub(crate) inline: bool,
     /// The input gate's marks (`on_data` not yet returned).
     pub(crate) read_marks: Marks,
+    /// Listeners only: TLS for the streams accepted (None: plain TCP).
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+/// How long an accepted stream's TLS handshake may take before the stream
+/// is closed (`on_close` with a timeout).
+pub(crate) const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -76,6 +82,7 @@ impl Default for Options {
             nodelay: true,
             inline: false,
             read_marks: Marks::default(),
+            tls: None,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! handle is released.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
@@ -26,6 +26,8 @@ use crate::reactor::flow::FlowGate;
 use crate::reactor::handles::HandleTable;
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Step, Stop, Watcher};
+use crate::net::tls::{Stream, is_tls_error};
+use crate::net::tls_server::HandshakeBudget;
 use crate::net::writeq::write_queue;
 use crate::reactor::{LoopHandle, Reactor, Task};
 use crate::net::writeq::Sent;
@@ -298,7 +300,13 @@ enum Phase {
 
 /// One stream on its reactor.
 pub(crate) struct TcpConn {
-    stream: Option<TcpStream>,
+    /// Plain, or TLS for a listener with TLS (a layer of the stream).
+    stream: Option<Stream>,
+    /// An accepted TLS stream's handshake must be done by then.
+    handshake_deadline: Option<Instant>,
+    /// Its TLS handshake step waits for the next turn (the turn's
+    /// [`HandshakeBudget`] was spent).
+    handshake_waits: bool,
     shared: Arc<TcpShared>,
     phase: Phase,
     /// When a connect gives up.
@@ -378,14 +386,29 @@ fn begin_connect(r: &mut Reactor, shared: Arc<TcpShared>, host: String, port: u1
 /// On the reactor: a stream a listener accepted enters the slab and the
 /// host is told (`on_connect`).
 pub(crate) fn accepted(r: &mut Reactor, stream: TcpStream, config: &Arc<Config>) {
+    let stream = match &config.opts.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match Stream::tls_server(stream, tls) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(target: "squall::tcp", "{e}");
+                return;
+            }
+        },
+    };
     let shared = TcpShared::new(config.clone(), r.loop_handle.clone(), r.index);
-    let conn = TcpConn::new(Some(stream), shared, Phase::Open);
+    let mut conn = TcpConn::new(Some(stream), shared, Phase::Open);
+    if config.opts.tls.is_some() {
+        let d = r.now + Duration::from_millis(super::config::TLS_HANDSHAKE_TIMEOUT_MS);
+        conn.handshake_deadline = Some(d);
+        r.wake_at(d);
+    }
     r.insert(Box::new(conn), |r, d, token, generation| {
         let Some(c) = d.as_any().downcast_mut::<TcpConn>() else { return false };
         c.token = token;
         c.generation = generation;
         let Some(s) = c.stream.as_mut() else { return false };
-        if let Err(e) = r.registry().register(s, Token(token), Interest::READABLE | Interest::WRITABLE) {
+        if let Err(e) = r.registry().register(s.socket(), Token(token), Interest::READABLE | Interest::WRITABLE) {
             tracing::error!(target: "squall::tcp", "cannot watch an accepted stream: {e}");
             c.told = true;
             return false;
@@ -396,9 +419,11 @@ pub(crate) fn accepted(r: &mut Reactor, stream: TcpStream, config: &Arc<Config>)
 }
 
 impl TcpConn {
-    fn new(stream: Option<TcpStream>, shared: Arc<TcpShared>, phase: Phase) -> TcpConn {
+    fn new(stream: Option<Stream>, shared: Arc<TcpShared>, phase: Phase) -> TcpConn {
         TcpConn {
             stream,
+            handshake_deadline: None,
+            handshake_waits: false,
             shared,
             phase,
             connect_deadline: None,
@@ -420,7 +445,8 @@ impl TcpConn {
     /// The connection is open: it gets its handle, the host `on_connect`.
     fn announce(&mut self, r: &mut Reactor) {
         let shared = self.shared.clone();
-        if let Some(s) = &self.stream {
+        if let Some(s) = self.stream.as_mut() {
+            let s = s.socket();
             let _ = s.set_nodelay(shared.config.opts.nodelay);
             if let Ok(a) = s.peer_addr() {
                 let _ = shared.peer.set(a);
@@ -471,7 +497,7 @@ impl TcpConn {
                 Ok(mut s) => match r.registry().register(&mut s, Token(self.token), Interest::READABLE | Interest::WRITABLE) {
                     Ok(()) => {
                         tracing::trace!(target: "squall::tcp", "connecting to {addr}");
-                        self.stream = Some(s);
+                        self.stream = Some(Stream::Plain(s));
                         return;
                     }
                     Err(e) => {
@@ -490,6 +516,7 @@ impl TcpConn {
     /// Readiness while connecting: connected, or on to the next address.
     fn connect_event(&mut self, r: &mut Reactor, ev: &Event) {
         let Some(s) = self.stream.as_mut() else { return };
+        let s = s.socket();
         let failure = match s.take_error() {
             Ok(Some(e)) | Err(e) => Some(e),
             Ok(None) => match s.peer_addr() {
@@ -507,7 +534,7 @@ impl TcpConn {
             }
             Some(e) => {
                 if let Some(mut s) = self.stream.take() {
-                    let _ = r.registry().deregister(&mut s);
+                    let _ = r.registry().deregister(s.socket());
                 }
                 if let Phase::Connecting { addrs, next, last_error } = &mut self.phase {
                     *last_error = format!("{}: {e}", addrs[*next]);
@@ -522,7 +549,7 @@ impl TcpConn {
     fn connect_failed(&mut self, r: &mut Reactor, kind: ErrorKind, message: String) {
         tracing::debug!(target: "squall::tcp", "connect failed: {message}");
         if let Some(mut s) = self.stream.take() {
-            let _ = r.registry().deregister(&mut s);
+            let _ = r.registry().deregister(s.socket());
         }
         self.phase = Phase::Failed;
         self.told = true;
@@ -562,13 +589,24 @@ impl TcpConn {
         }
     }
 
-    /// Reads until the socket has no more, the host is behind, or it paused us.
+    /// Reads until the socket has no more, the host is behind, or it paused
+    /// us. A TLS stream whose handshake runs takes a step of the turn's
+    /// handshake budget first; without one it waits for the next turn.
     fn on_readable(&mut self, r: &mut Reactor) {
+        if self.stream.as_ref().is_some_and(Stream::is_handshaking) {
+            let now = r.now;
+            if !r.ext::<HandshakeBudget>().take(now) {
+                self.handshake_waits = true;
+                r.wake_at(now);
+                return;
+            }
+        }
         match read_ready(r, self) {
             ReadEnd::Eof => {
                 self.eof = true;
                 self.on_eof(r);
             }
+            ReadEnd::Failed(e) if is_tls_error(&e) => self.end(r, Ending::error(ErrorKind::Tls, e.to_string())),
             ReadEnd::Failed(e) => self.end(r, Ending::error(ErrorKind::Io, format!("read: {e}"))),
             ReadEnd::Share => r.read_again(self.token),
             ReadEnd::Drained | ReadEnd::Paused => {}
@@ -625,6 +663,19 @@ impl TcpConn {
             }
             Err(e) => self.end(r, Ending::error(ErrorKind::Io, format!("write: {e}"))),
         }
+        if let Some(s) = self.stream.as_mut().filter(|s| s.is_tls())
+            && self.ending.is_none()
+        {
+            if self.closing && self.out.is_empty() {
+                s.close_notify(); // TLS says it is done writing, before TCP does
+            }
+            // Records rustls holds once the socket had no more room.
+            match s.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.end(r, Ending::error(ErrorKind::Io, format!("write: {e}"))),
+            }
+        }
         if written_total > 0 {
             let left = self.shared.buffered.fetch_sub(written_total, Ordering::AcqRel).saturating_sub(written_total);
             if left <= self.shared.config.opts.high_water
@@ -651,14 +702,20 @@ impl TcpConn {
         if matches!(self.phase, Phase::Failed) {
             return false;
         }
+        let tls_pending = self.stream.as_ref().is_some_and(Stream::wants_write);
         if self.ending.is_none() && self.closing && self.out.is_empty() {
-            self.ending = Some(Ending::graceful());
+            if let Some(s) = self.stream.as_mut().filter(|s| s.is_tls() && !s.is_handshaking()) {
+                s.close_notify();
+            }
+            if !self.stream.as_ref().is_some_and(Stream::wants_write) {
+                self.ending = Some(Ending::graceful());
+            }
         }
         if let Some(ending) = self.ending.take() {
             self.finish(r, ending);
             return false;
         }
-        if !self.out.is_empty() && !self.dirty && matches!(self.phase, Phase::Open) {
+        if (!self.out.is_empty() || tls_pending) && !self.dirty && matches!(self.phase, Phase::Open) {
             self.dirty = true;
             r.dirty.push(self.token);
         }
@@ -669,8 +726,9 @@ impl TcpConn {
     /// handed over before it; the handle is released once it returned).
     fn finish(&mut self, r: &mut Reactor, ending: Ending) {
         self.shared.closed.store(true, Ordering::Release);
-        if let Some(mut s) = self.stream.take() {
-            let _ = r.registry().deregister(&mut s);
+        if let Some(mut st) = self.stream.take() {
+            let _ = r.registry().deregister(st.socket());
+            let s = st.socket();
             if ending.reset {
                 let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
             } else if ending.graceful {
@@ -717,7 +775,7 @@ impl Input for TcpConn {
     }
 
     fn short_read_drains(&self) -> bool {
-        !self.read_closed
+        !self.read_closed && !self.stream.as_ref().is_some_and(Stream::is_tls)
     }
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
@@ -732,14 +790,14 @@ impl Watcher for TcpConn {
             Phase::Open => {
                 self.read_closed |= ev.is_read_closed();
                 if ev.is_error()
-                    && let Some(Ok(Some(e))) = self.stream.as_ref().map(|s| s.take_error())
+                    && let Some(Ok(Some(e))) = self.stream.as_mut().map(|s| s.socket().take_error())
                 {
                     self.end(r, Ending::error(ErrorKind::Io, e.to_string()));
                 }
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                     self.on_readable(r);
                 }
-                if ev.is_writable() && !self.out.is_empty() {
+                if ev.is_writable() && (!self.out.is_empty() || self.stream.as_ref().is_some_and(Stream::wants_write)) {
                     self.write_out(r);
                 }
             }
@@ -750,6 +808,18 @@ impl Watcher for TcpConn {
 
     fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
         let now = r.now;
+        if std::mem::take(&mut self.handshake_waits) {
+            self.on_readable(r);
+        }
+        if let Some(d) = self.handshake_deadline {
+            if !self.stream.as_ref().is_some_and(Stream::is_handshaking) {
+                self.handshake_deadline = None;
+            } else if now >= d {
+                self.handshake_deadline = None;
+                let t = super::config::TLS_HANDSHAKE_TIMEOUT_MS;
+                self.end(r, Ending::error(ErrorKind::Timeout, format!("the TLS handshake timed out after {t} ms")));
+            }
+        }
         match self.phase {
             Phase::Resolving | Phase::Connecting { .. } if self.connect_deadline.is_some_and(|d| now >= d) => {
                 let t = self.shared.config.opts.connect_timeout_ms;
@@ -786,7 +856,7 @@ impl Watcher for TcpConn {
         self.told = true;
         self.shared.closed.store(true, Ordering::Release);
         if let Some(mut s) = self.stream.take() {
-            let _ = r.registry().deregister(&mut s);
+            let _ = r.registry().deregister(s.socket());
         }
         self.drop_output();
         self.shared.release();

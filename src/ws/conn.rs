@@ -259,6 +259,12 @@ impl Watcher for WsConn {
 
     /// Closes a finished connection, or notes it for the end-of-turn write.
     fn settle(&mut self, r: &mut Reactor, token: usize) -> Step {
+        if matches!(self.life, Life::Flushing { .. }) && self.out.is_empty() && self.stream.is_tls() {
+            // The close handshake is done and every frame out: TLS says it
+            // is done writing too (close_notify, once), best effort.
+            self.stream.close_notify();
+            let _ = self.stream.flush();
+        }
         if self.should_close() {
             self.finish_close(r, true);
             return Step::Close;

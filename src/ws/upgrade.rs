@@ -13,7 +13,6 @@ use super::route::WsRoute;
 use crate::http::h1::RequestHead;
 use crate::http::request::Request;
 use crate::http::upgrade::{Handshake, Refusal, UpgradeRoute, Upgraded};
-use crate::net::tls::Stream;
 use crate::reactor::Reactor;
 
 impl UpgradeRoute for WsRoute {
@@ -69,7 +68,7 @@ impl Handshake for WsHandshake {
         let Upgraded { addr, stream, server, req, leftover, read_closed } = conn;
         let mut hello = Vec::with_capacity(192);
         crate::http::shared::with_date(|d| handshake::accept(&mut hello, &up.key, protocol.as_deref(), d));
-        let opening = Opening { stream: Stream::Plain(stream), role: Role::Server, protocol, leftover, read_closed, hello };
+        let opening = Opening { stream, role: Role::Server, protocol, leftover, read_closed, hello };
         open(r, addr, server, route, opening, Some(req));
     }
 }

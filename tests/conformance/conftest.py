@@ -16,6 +16,43 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DEMO = str(ROOT / "build/examples/c/demo_server")
 
+# SQUALL_CONFORMANCE_TLS=1 runs the suite over TLS: every demo gets a
+# certificate made now (trustme), and every connection the suite opens to
+# 127.0.0.1 is wrapped in TLS trusting it (socket.create_connection is
+# replaced for the run).
+TLS = os.environ.get("SQUALL_CONFORMANCE_TLS") == "1"
+TLS_ENV = {}
+SCHEME, WS_SCHEME = ("https", "wss") if TLS else ("http", "ws")
+CURL_TLS = []       # curl's extra arguments (--cacert)
+CLIENT_SSL = None   # an SSLContext for client libraries (websockets)
+if TLS:
+    import ssl
+    import tempfile as _tempfile
+    import trustme
+
+    _ca = trustme.CA()
+    _leaf = _ca.issue_cert("localhost", "127.0.0.1")
+    _dir = Path(_tempfile.mkdtemp(prefix="squall-conformance-tls-"))
+    _leaf.cert_chain_pems[0].write_to_path(_dir / "cert.pem")
+    _leaf.private_key_pem.write_to_path(_dir / "key.pem")
+    TLS_ENV = {"SQUALL_TLS_CERT": str(_dir / "cert.pem"), "SQUALL_TLS_KEY": str(_dir / "key.pem")}
+    _ctx = ssl.create_default_context()
+    _ca.configure_trust(_ctx)
+    _ca.cert_pem.write_to_path(_dir / "ca.pem")
+    CURL_TLS = ["--cacert", str(_dir / "ca.pem")]
+    CLIENT_SSL = _ctx
+    _plain_create_connection = socket.create_connection
+
+    def _tls_create_connection(address, *args, **kwargs):
+        sock = _plain_create_connection(address, *args, **kwargs)
+        if address[0] != "127.0.0.1":
+            return sock
+        # The handshake runs with the first send or receive, as a plain
+        # connect completes before the server accepts (the EMFILE test).
+        return _ctx.wrap_socket(sock, server_hostname="127.0.0.1", do_handshake_on_connect=False)
+
+    socket.create_connection = _tls_create_connection
+
 
 def rss_kib(pid: int) -> int:
     """A process's resident memory now, from /proc."""
@@ -36,7 +73,7 @@ class Demo:
     def __init__(self, extra_env=None, nofile=None):
         self.cmd = shlex.split(os.environ.get("SQUALL_DEMO", DEFAULT_DEMO))
         self.port = free_port()
-        env = dict(os.environ, PORT=str(self.port), **(extra_env or {}))
+        env = dict(os.environ, PORT=str(self.port), **TLS_ENV, **(extra_env or {}))
         def limit():
             if nofile:
                 import resource

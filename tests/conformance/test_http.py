@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import CURL_TLS, SCHEME
 from httpraw import Raw
 
 
@@ -235,11 +236,12 @@ def test_client_that_leaves_does_not_hurt(demo):
 
 
 def test_curl(demo):
-    out = subprocess.run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{demo.port}/"], capture_output=True, check=True)
+    out = subprocess.run(["curl", "-sS", "--max-time", "10", *CURL_TLS, f"{SCHEME}://127.0.0.1:{demo.port}/"],
+                         capture_output=True, check=True)
     assert out.stdout == b"Hello, world"
     out = subprocess.run(
-        ["curl", "-sS", "--max-time", "10", "--data-binary", "@-", "-H", "Content-Type: text/x-curl",
-         f"http://127.0.0.1:{demo.port}/echo"],
+        ["curl", "-sS", "--max-time", "10", *CURL_TLS, "--data-binary", "@-", "-H", "Content-Type: text/x-curl",
+         f"{SCHEME}://127.0.0.1:{demo.port}/echo"],
         input=b"from curl " * 1000, capture_output=True, check=True,
     )
     assert out.stdout == b"from curl " * 1000
@@ -316,7 +318,7 @@ def test_chunked_body_crossing_the_limit_gets_413(demo):
     try:
         for _ in range(70):  # 70 MiB > the demo's 64 MiB limit
             raw.send(chunk)
-    except (BrokenPipeError, ConnectionResetError):
+    except (BrokenPipeError, ConnectionResetError, OSError):  # OSError: ssl.SSLEOFError over TLS
         pass
     r = raw.read_response()
     assert r.status == 413

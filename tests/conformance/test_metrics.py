@@ -14,6 +14,7 @@ import urllib.parse
 
 import pytest
 
+import conftest
 from conftest import Demo, free_port
 from wsraw import TEXT, WsRaw
 
@@ -56,6 +57,23 @@ def raw_status(port: int, request: bytes) -> int:
                 break
             data += chunk
     return int(data.split(b" ", 2)[1])
+
+
+def plain_get(port: int, path: str) -> bytes:
+    """A GET over plain HTTP/1.0 to 127.0.0.1 (Prometheus' own API), on a
+    socket made by hand: the suite over TLS wraps every connection made
+    with socket.create_connection."""
+    with socket.socket() as s:
+        s.settimeout(5)
+        s.connect(("127.0.0.1", port))
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n")[0]:
+        raise ValueError(head[:100])
+    return body
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +152,12 @@ def test_a_prometheus_server_scrapes_it(demo, tmp_path):
     for _ in range(3):
         assert raw_status(demo.port, big) == 431
     web = free_port()
+    tls = ""
+    if conftest.TLS:  # the suite over TLS: Prometheus scrapes https, trusting the test CA
+        tls = f"    scheme: https\n    tls_config:\n      ca_file: {conftest.CURL_TLS[1]}\n"
     (tmp_path / "prometheus.yml").write_text(
         "global:\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\n"
-        "scrape_configs:\n  - job_name: squall\n    static_configs:\n"
+        "scrape_configs:\n  - job_name: squall\n" + tls + "    static_configs:\n"
         f"      - targets: ['127.0.0.1:{demo.port}']\n")
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
@@ -149,11 +170,7 @@ def test_a_prometheus_server_scrapes_it(demo, tmp_path):
         while time.monotonic() < deadline:
             assert proc.poll() is None, "prometheus exited"
             try:
-                c = http.client.HTTPConnection("127.0.0.1", web, timeout=5)
-                c.request("GET", "/api/v1/query?" + query)
-                r = c.getresponse()
-                answer = json.loads(r.read())
-                c.close()
+                answer = json.loads(plain_get(web, "/api/v1/query?" + query))
                 result = answer["data"]["result"]
                 if result:
                     value = float(result[0]["value"][1])

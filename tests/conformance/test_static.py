@@ -124,6 +124,7 @@ def test_no_escape(static_demo, path):
     r = raw.read_response()
     assert r.status == 403 and b"do not serve" not in r.body
     raw.close()
-    out = subprocess.run(["curl", "-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}",
-                          f"http://127.0.0.1:{static_demo.port}{path}"], capture_output=True, text=True)
+    from conftest import CURL_TLS, SCHEME
+    out = subprocess.run(["curl", "-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", *CURL_TLS,
+                          f"{SCHEME}://127.0.0.1:{static_demo.port}{path}"], capture_output=True, text=True)
     assert out.stdout == "403"

@@ -25,7 +25,7 @@ try:
 except ImportError:  # the raw-client tests still run; the others fail saying why
     connect = None
 
-from conftest import Demo, rss_kib
+from conftest import CLIENT_SSL, WS_SCHEME, Demo, rss_kib
 from wsraw import (BINARY, CLOSE, CONT, PING, PONG, RSV1, RSV2, RSV3, TEXT, WsRaw, accept_key, close_payload,
                    frame, new_key, upgrade_request)
 
@@ -331,8 +331,9 @@ def run(coro, timeout=20.0):
 def ws_connect(port, path):
     if connect is None:
         pytest.fail('these tests need the websockets package: pip install "websockets>=15.0"')
-    return connect(f"ws://127.0.0.1:{port}{path}", max_size=MAX_MESSAGE, open_timeout=5, close_timeout=3,
-                   ping_interval=None, max_queue=None, proxy=None)
+    tls = {"ssl": CLIENT_SSL} if CLIENT_SSL else {}
+    return connect(f"{WS_SCHEME}://127.0.0.1:{port}{path}", max_size=MAX_MESSAGE, open_timeout=5, close_timeout=3,
+                   ping_interval=None, max_queue=None, proxy=None, **tls)
 
 
 def test_client_library_echo(demo):

@@ -73,6 +73,9 @@ class sq_tcp(Structure):
 class sq_tcp_listener(Structure):
     """Opaque `sq_tcp_listener` handle (only ever used through a pointer)."""
 
+class sq_tls_config(Structure):
+    """Opaque `sq_tls_config` handle (only ever used through a pointer)."""
+
 class sq_ws(Structure):
     """Opaque `sq_ws` handle (only ever used through a pointer)."""
 
@@ -149,6 +152,15 @@ class sq_metrics(Structure):
         ('topic_drops', c_uint64),
     ]
 
+class sq_tls_info(Structure):
+    _fields_ = [
+        ('size', c_size_t),
+        ('version', c_uint64),
+        ('cipher_suite', c_uint64),
+        ('server_name', sq_str),
+        ('alpn', sq_str),
+    ]
+
 sq_body_callback = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p, c_size_t, c_int)
 
 class sq_header(Structure):
@@ -171,6 +183,7 @@ class sq_tcp_options(Structure):
         ('nodelay', c_uint64),
         ('flags', c_uint64),
         ('read_high_water', c_size_t),
+        ('tls', POINTER(sq_tls_config)),
     ]
 
 class sq_tcp_callbacks(Structure):
@@ -181,6 +194,13 @@ class sq_tcp_callbacks(Structure):
         ('on_end', CFUNCTYPE(None, c_void_p, c_void_p)),
         ('on_drain', CFUNCTYPE(None, c_void_p, c_void_p)),
         ('on_close', CFUNCTYPE(None, c_void_p, c_void_p, c_int32)),
+    ]
+
+class sq_tls_options(Structure):
+    _fields_ = [
+        ('size', c_size_t),
+        ('tls13_only', c_uint64),
+        ('tickets', c_uint64),
     ]
 
 class sq_ws_options(Structure):
@@ -334,6 +354,8 @@ def declare(lib):
     lib.sq_request_capture_count.restype = c_int32
     lib.sq_request_remote_ip.argtypes = [c_void_p, POINTER(sq_str)]
     lib.sq_request_remote_ip.restype = c_int32
+    lib.sq_request_tls.argtypes = [c_void_p, POINTER(sq_tls_info)]
+    lib.sq_request_tls.restype = c_int32
     lib.sq_request_on_body.argtypes = [c_void_p, sq_body_callback, c_void_p]
     lib.sq_request_on_body.restype = c_int32
     lib.sq_request_on_close.argtypes = [c_void_p, sq_callback, c_void_p]
@@ -422,6 +444,18 @@ def declare(lib):
     lib.sq_tcp_userdata.restype = c_void_p
     lib.sq_tcp_address.argtypes = [c_void_p, c_int32, c_char_p, c_size_t, POINTER(c_uint16)]
     lib.sq_tcp_address.restype = c_int32
+    lib.sq_tls_options_init.argtypes = [POINTER(sq_tls_options), c_size_t]
+    lib.sq_tls_options_init.restype = c_int32
+    lib.sq_tls_config_new.argtypes = [POINTER(sq_tls_options)]
+    lib.sq_tls_config_new.restype = POINTER(sq_tls_config)
+    lib.sq_tls_config_free.argtypes = [POINTER(sq_tls_config)]
+    lib.sq_tls_config_free.restype = None
+    lib.sq_tls_config_add_cert_file.argtypes = [POINTER(sq_tls_config), c_char_p, c_char_p]
+    lib.sq_tls_config_add_cert_file.restype = c_int32
+    lib.sq_tls_config_add_cert_pem.argtypes = [POINTER(sq_tls_config), c_void_p, c_size_t, c_void_p, c_size_t]
+    lib.sq_tls_config_add_cert_pem.restype = c_int32
+    lib.sq_server_set_tls.argtypes = [POINTER(sq_server), POINTER(sq_tls_config)]
+    lib.sq_server_set_tls.restype = c_int32
     lib.sq_ws_options_init.argtypes = [POINTER(sq_ws_options), c_size_t]
     lib.sq_ws_options_init.restype = c_int32
     lib.sq_ws_route.argtypes = [POINTER(sq_server), c_char_p, POINTER(sq_ws_callbacks), POINTER(sq_ws_options), c_void_p]
@@ -456,4 +490,4 @@ def declare(lib):
     lib.sq_topic_subscribers.restype = c_size_t
 
 
-FUNCTIONS = ('sq_loop_new', 'sq_loop_free', 'sq_loop_set_io_threads', 'sq_loop_run', 'sq_loop_stop', 'sq_loop_poll', 'sq_loop_fd', 'sq_loop_timeout_ms', 'sq_loop_add_callback', 'sq_call_later', 'sq_call_every', 'sq_timer_cancel', 'sq_batch_begin', 'sq_batch_end', 'sq_fetch_request_new', 'sq_fetch_request_free', 'sq_fetch_request_set_header', 'sq_fetch_request_set_body', 'sq_fetch_request_set_timeouts', 'sq_fetch_request_set_max_redirects', 'sq_fetch_request_set_decompress', 'sq_fetch_request_set_max_body', 'sq_fetch_request_set_basic_auth', 'sq_fetch_request_set_ca_file', 'sq_fetch_request_set_on_headers', 'sq_fetch_request_set_on_chunk', 'sq_fetch', 'sq_fetch_set_limits', 'sq_fetch_response_error', 'sq_fetch_response_message', 'sq_fetch_response_status', 'sq_fetch_response_reason', 'sq_fetch_response_header', 'sq_fetch_response_header_count', 'sq_fetch_response_header_at', 'sq_fetch_response_body', 'sq_fetch_response_url', 'sq_fetch_response_redirects', 'sq_fetch_response_time', 'sq_log_set_callback', 'sq_log_level_str', 'sq_metrics_snapshot', 'sq_metrics_prometheus', 'sq_server_metrics_route', 'sq_request_method', 'sq_request_uri', 'sq_request_path', 'sq_request_query', 'sq_request_cookie', 'sq_request_header', 'sq_request_header_count', 'sq_request_header_at', 'sq_request_body', 'sq_request_argument', 'sq_request_argument_count', 'sq_request_argument_at', 'sq_request_capture', 'sq_request_capture_count', 'sq_request_remote_ip', 'sq_request_on_body', 'sq_request_on_close', 'sq_respond', 'sq_response_status', 'sq_response_header', 'sq_response_write', 'sq_response_flush', 'sq_response_finish', 'sq_server_new', 'sq_server_free', 'sq_route', 'sq_server_static', 'sq_server_listen', 'sq_server_listen_fd', 'sq_server_shutdown', 'sq_server_set_max_header_size', 'sq_server_set_max_headers', 'sq_server_set_max_request_target', 'sq_server_set_max_body_size', 'sq_server_set_header_timeout_ms', 'sq_server_set_body_timeout_ms', 'sq_server_set_idle_timeout_ms', 'sq_server_set_max_connections', 'sq_server_set_backlog', 'sq_server_set_flow_limits', 'sq_server_set_send_timeout_ms', 'sq_version', 'sq_abi_version', 'sq_status_str', 'sq_last_error', 'sq_tcp_options_init', 'sq_tcp_listen', 'sq_tcp_listener_port', 'sq_tcp_listener_free', 'sq_tcp_connect', 'sq_tcp_write', 'sq_tcp_buffered_amount', 'sq_tcp_close', 'sq_tcp_abort', 'sq_tcp_pause_reading', 'sq_tcp_resume_reading', 'sq_tcp_set_userdata', 'sq_tcp_userdata', 'sq_tcp_address', 'sq_ws_options_init', 'sq_ws_route', 'sq_ws_connect', 'sq_ws_send', 'sq_ws_close', 'sq_ws_ping', 'sq_ws_pause_reading', 'sq_ws_resume_reading', 'sq_ws_buffered_amount', 'sq_ws_set_userdata', 'sq_ws_userdata', 'sq_ws_subprotocol', 'sq_ws_subscribe', 'sq_ws_unsubscribe', 'sq_publish', 'sq_topic_subscribers',)
+FUNCTIONS = ('sq_loop_new', 'sq_loop_free', 'sq_loop_set_io_threads', 'sq_loop_run', 'sq_loop_stop', 'sq_loop_poll', 'sq_loop_fd', 'sq_loop_timeout_ms', 'sq_loop_add_callback', 'sq_call_later', 'sq_call_every', 'sq_timer_cancel', 'sq_batch_begin', 'sq_batch_end', 'sq_fetch_request_new', 'sq_fetch_request_free', 'sq_fetch_request_set_header', 'sq_fetch_request_set_body', 'sq_fetch_request_set_timeouts', 'sq_fetch_request_set_max_redirects', 'sq_fetch_request_set_decompress', 'sq_fetch_request_set_max_body', 'sq_fetch_request_set_basic_auth', 'sq_fetch_request_set_ca_file', 'sq_fetch_request_set_on_headers', 'sq_fetch_request_set_on_chunk', 'sq_fetch', 'sq_fetch_set_limits', 'sq_fetch_response_error', 'sq_fetch_response_message', 'sq_fetch_response_status', 'sq_fetch_response_reason', 'sq_fetch_response_header', 'sq_fetch_response_header_count', 'sq_fetch_response_header_at', 'sq_fetch_response_body', 'sq_fetch_response_url', 'sq_fetch_response_redirects', 'sq_fetch_response_time', 'sq_log_set_callback', 'sq_log_level_str', 'sq_metrics_snapshot', 'sq_metrics_prometheus', 'sq_server_metrics_route', 'sq_request_method', 'sq_request_uri', 'sq_request_path', 'sq_request_query', 'sq_request_cookie', 'sq_request_header', 'sq_request_header_count', 'sq_request_header_at', 'sq_request_body', 'sq_request_argument', 'sq_request_argument_count', 'sq_request_argument_at', 'sq_request_capture', 'sq_request_capture_count', 'sq_request_remote_ip', 'sq_request_tls', 'sq_request_on_body', 'sq_request_on_close', 'sq_respond', 'sq_response_status', 'sq_response_header', 'sq_response_write', 'sq_response_flush', 'sq_response_finish', 'sq_server_new', 'sq_server_free', 'sq_route', 'sq_server_static', 'sq_server_listen', 'sq_server_listen_fd', 'sq_server_shutdown', 'sq_server_set_max_header_size', 'sq_server_set_max_headers', 'sq_server_set_max_request_target', 'sq_server_set_max_body_size', 'sq_server_set_header_timeout_ms', 'sq_server_set_body_timeout_ms', 'sq_server_set_idle_timeout_ms', 'sq_server_set_max_connections', 'sq_server_set_backlog', 'sq_server_set_flow_limits', 'sq_server_set_send_timeout_ms', 'sq_version', 'sq_abi_version', 'sq_status_str', 'sq_last_error', 'sq_tcp_options_init', 'sq_tcp_listen', 'sq_tcp_listener_port', 'sq_tcp_listener_free', 'sq_tcp_connect', 'sq_tcp_write', 'sq_tcp_buffered_amount', 'sq_tcp_close', 'sq_tcp_abort', 'sq_tcp_pause_reading', 'sq_tcp_resume_reading', 'sq_tcp_set_userdata', 'sq_tcp_userdata', 'sq_tcp_address', 'sq_tls_options_init', 'sq_tls_config_new', 'sq_tls_config_free', 'sq_tls_config_add_cert_file', 'sq_tls_config_add_cert_pem', 'sq_server_set_tls', 'sq_ws_options_init', 'sq_ws_route', 'sq_ws_connect', 'sq_ws_send', 'sq_ws_close', 'sq_ws_ping', 'sq_ws_pause_reading', 'sq_ws_resume_reading', 'sq_ws_buffered_amount', 'sq_ws_set_userdata', 'sq_ws_userdata', 'sq_ws_subprotocol', 'sq_ws_subscribe', 'sq_ws_unsubscribe', 'sq_publish', 'sq_topic_subscribers',)

@@ -162,6 +162,23 @@ class Server:
         if backlog is not None:
             _ffi.check(lib.sq_server_set_backlog(p, int(backlog)))
 
+    def set_tls(self, certs: list[tuple[str, str]]) -> None:
+        """Serves TLS with these (certfile, keyfile) pairs, the first the
+        default and the others chosen by SNI; applies to new connections
+        (calling it again reloads). Raises ValueError with squall's message
+        for a file that cannot be read or a key that does not match."""
+        cfg = lib.sq_tls_config_new(None)
+        if not cfg:
+            raise _ffi.SquallError(b.SQ_ERR_NULL)
+        try:
+            for certfile, keyfile in certs:
+                st = lib.sq_tls_config_add_cert_file(cfg, os.fsencode(certfile), os.fsencode(keyfile))
+                if st != b.SQ_OK:
+                    raise ValueError(f"ssl_options: {_ffi.SquallError(st)}")
+            _ffi.check(lib.sq_server_set_tls(self._live(), cfg))
+        finally:
+            lib.sq_tls_config_free(cfg)
+
     def shutdown(self, deadline: float, done: Optional[Callable[[], Any]] = None) -> None:
         """Graceful shutdown (``sq_server_shutdown``); ``done`` runs once every
         connection is closed. A second call only adds its ``done``."""
@@ -205,6 +222,41 @@ class Server:
             self._keep.clear()
 
 
+_SSL_DICT_FORM = "ssl_options={'certfile': 'cert.pem', 'keyfile': 'key.pem'}"
+
+
+def tls_files(ssl_options: Any) -> list[tuple[str, str]]:
+    """The (certfile, keyfile) pairs of Tornado's ``ssl_options`` dict.
+    squall's TLS runs in Rust (rustls: TLS 1.2 and 1.3, its own cipher
+    suites, ALPN http/1.1), so only what it can honour is taken: certfile,
+    keyfile (default: the certfile, which then holds the key too),
+    ssl_version PROTOCOL_TLS_SERVER / PROTOCOL_TLS, cert_reqs CERT_NONE.
+    Anything else, and an ``ssl.SSLContext`` (which cannot hand its key
+    over), is a ValueError that names the dict form."""
+    import ssl
+    if isinstance(ssl_options, ssl.SSLContext):
+        raise ValueError("ssl_options: an ssl.SSLContext cannot hand its certificate and key to squall, "
+                         f"whose TLS runs in Rust; pass the dict form instead: {_SSL_DICT_FORM}")
+    if not isinstance(ssl_options, dict):
+        raise TypeError(f"ssl_options must be a dict: {_SSL_DICT_FORM}")
+    opts = dict(ssl_options)
+    certfile = opts.pop("certfile", None)
+    if not certfile:
+        raise ValueError(f"ssl_options needs 'certfile': {_SSL_DICT_FORM}")
+    keyfile = opts.pop("keyfile", None) or certfile
+    version = opts.pop("ssl_version", None)
+    allowed = {getattr(ssl, "PROTOCOL_TLS_SERVER", None), getattr(ssl, "PROTOCOL_TLS", None), None}
+    if version not in allowed:
+        raise ValueError("ssl_options: ssl_version cannot be honoured (squall speaks TLS 1.2 and 1.3); "
+                         f"leave it out: {_SSL_DICT_FORM}")
+    if opts.pop("cert_reqs", ssl.CERT_NONE) != ssl.CERT_NONE:
+        raise ValueError("ssl_options: client certificates (cert_reqs) are not supported by squall's TLS")
+    if opts:
+        raise ValueError(f"ssl_options: {', '.join(sorted(map(str, opts)))} cannot be honoured by squall's TLS "
+                         f"(rustls, its own cipher suites); supported: {_SSL_DICT_FORM}")
+    return [(os.fspath(certfile), os.fspath(keyfile))]
+
+
 class HTTPServer:
     """Serves an ``Application`` (or any object with an ``_install(server)``
     method) over HTTP/1.1, as Tornado's ``HTTPServer``.
@@ -232,12 +284,10 @@ class HTTPServer:
                  max_connections: Optional[int] = None, header_timeout: Optional[float] = None,
                  flow_limits: Optional[tuple[int, int]] = None, send_timeout: Optional[float] = None,
                  io_loop: Optional[IOLoop] = None) -> None:
-        if ssl_options is not None:
-            raise ValueError("squall's server does not terminate TLS: put it behind a TLS proxy "
-                             "(see docs/deployment.md)")
+        self._tls = tls_files(ssl_options) if ssl_options is not None else None
         self.request_callback = request_callback
         self.xheaders = xheaders
-        self.protocol = protocol
+        self.protocol = protocol or ("https" if self._tls else None)
         self.trusted_downstream = set(trusted_downstream or ())
         self.no_keep_alive = no_keep_alive
         self._limits = dict(max_header_size=max_header_size,
@@ -257,6 +307,8 @@ class HTTPServer:
             assert loop is not None
             srv = Server(loop)
             srv.set_limits(**self._limits)
+            if self._tls:
+                srv.set_tls(self._tls)
             install = getattr(self.request_callback, "_install", None)
             if install is None:
                 raise TypeError("HTTPServer needs a squall.web.Application")

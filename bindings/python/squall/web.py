@@ -1146,17 +1146,20 @@ class _HandlerRoute:
     """What squall calls for a RequestHandler route: makes the handler and
     runs it."""
 
-    __slots__ = ("app", "spec", "xheaders", "cls", "kwargs")
+    __slots__ = ("app", "spec", "xheaders", "cls", "kwargs", "protocol")
 
-    def __init__(self, app: "Application", spec: URLSpec, xheaders: bool) -> None:
+    def __init__(self, app: "Application", spec: URLSpec, xheaders: bool, protocol: Optional[str] = None) -> None:
         self.app = app
         self.spec = spec
         self.cls = spec.handler_class
         self.kwargs = spec.kwargs
         self.xheaders = xheaders
+        self.protocol = protocol
 
     def __call__(self, req: int) -> None:
         request = HTTPServerRequest.from_handle(req, self.xheaders)
+        if self.protocol:
+            request.protocol = self.protocol  # HTTPServer(protocol=...), "https" under TLS
         # bytes: the handler's decode_argument makes them str (a 400 when
         # they are not UTF-8), as Tornado does
         args, kwargs = self.spec.path_arguments(req, request.path)
@@ -1270,7 +1273,8 @@ class Application:
             return
         xheaders = bool(http_server.xheaders) if http_server else bool(self.settings.get("xheaders"))
         flags = b.SQ_STREAM_BODY if getattr(cls, "_stream_request_body", False) else 0
-        srv.route("*", spec.rust_pattern, _HandlerRoute(self, spec, xheaders), flags)
+        protocol = getattr(http_server, "protocol", None) if http_server else None
+        srv.route("*", spec.rust_pattern, _HandlerRoute(self, spec, xheaders, protocol), flags)
 
     def listen(self, port: int, address: str = "", **kwargs: Any) -> HTTPServer:
         """Starts an HTTPServer for this application on ``address:port``

@@ -91,7 +91,7 @@ class ChatServer:
                             % (self.port, code, self.log()))
 
 
-def start_chat(log_dir: Path, timeout: float = 20.0) -> ChatServer:
+def start_chat(log_dir: Path, timeout: float = 20.0, args: tuple[str, ...] = ()) -> ChatServer:
     """``python3 chat.py --port=<free port>``, returned once the port accepts
     connections. The caller stops it (``ChatServer.stop``)."""
     port = free_port()
@@ -100,7 +100,7 @@ def start_chat(log_dir: Path, timeout: float = 20.0) -> ChatServer:
     env["PYTHONUNBUFFERED"] = "1"
     log_path = log_dir / ("chat-%d.log" % port)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, str(CHAT), "--port=%d" % port, "--address=127.0.0.1"],
+        proc = subprocess.Popen([sys.executable, str(CHAT), "--port=%d" % port, "--address=127.0.0.1", *args],
                                 cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT)
     srv = ChatServer(proc, port, log_path)

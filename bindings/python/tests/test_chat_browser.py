@@ -59,8 +59,8 @@ def start_server(tmp_path: Path):
     """Starts chat.py when called; stops it (by its PID) at the end."""
     started: list[ChatServer] = []
 
-    def start() -> ChatServer:
-        srv = start_chat(tmp_path)
+    def start(*args: str) -> ChatServer:
+        srv = start_chat(tmp_path, args=args)
         started.append(srv)
         return srv
 
@@ -79,13 +79,13 @@ def open_browser(tmp_path: Path):
 
     drivers: list[Any] = []
 
-    def start(label: str) -> Any:
+    def start(label: str, *extra: str) -> Any:
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
         for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--window-size=1100,760", "--no-first-run", "--no-default-browser-check",
                      "--disable-extensions", "--disable-background-networking", "--disable-sync",
-                     "--user-data-dir=%s" % (tmp_path / ("profile-" + label))):
+                     "--user-data-dir=%s" % (tmp_path / ("profile-" + label)), *extra):
             opts.add_argument(flag)
         service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / ("chromedriver-%s.log" % label)))
         driver = webdriver.Chrome(service=service, options=opts)
@@ -250,3 +250,40 @@ def test_two_browsers_chat(start_server: Callable[[], ChatServer], open_browser:
     assert big not in [text for _, text in bodies(a)]
     assert chat.alive(), chat.log()
     assert "Traceback" not in chat.log(), chat.log()
+
+
+def test_chat_over_https_and_wss(start_server: Callable[..., ChatServer], open_browser: Callable[..., Any],
+                                 tmp_path: Path) -> None:
+    """chat.py with --certfile/--keyfile (a certificate made now by trustme),
+    in Chromium trusting exactly that certificate's key
+    (--ignore-certificate-errors-spki-list): the page over https, the
+    WebSocket over wss, a message sent and shown."""
+    require_browser()
+    import base64
+    import hashlib
+
+    import trustme
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    leaf.private_key_and_cert_chain_pem.write_to_path(cert)
+    leaf.private_key_pem.write_to_path(key)
+    pub = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).public_key()
+    spki = base64.b64encode(hashlib.sha256(pub.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).digest())
+
+    chat = start_server("--certfile=%s" % cert, "--keyfile=%s" % key)
+    browser = open_browser("tls", "--ignore-certificate-errors-spki-list=" + spki.decode())
+    run = uuid.uuid4().hex[:6]
+    name, text = "Tess " + run, "sent over wss " + run
+    url = "https://localhost:%d/?name=%s" % (chat.port, name.replace(" ", "%20"))
+    browser.get(url)
+    wait_for(browser, "a connection over wss", connected(browser))
+    assert browser.execute_script("return window.location.protocol") == "https:"
+    post(browser, text)
+    wait_for(browser, "the message", shows(browser, name, text))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "chat-tls.png"))
+    assert "chat room on https://127.0.0.1:%d/" % chat.port in chat.log()

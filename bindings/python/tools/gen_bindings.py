@@ -203,6 +203,8 @@ def ctype(model: Model, c: str, *, ret: bool = False, view: bool = False) -> str
         return SCALARS[base]
     if base in model.callbacks:
         return base
+    if base in model.structs:
+        return base  # a struct field held by value (sq_str in sq_tls_info)
     raise HeaderError(f"unknown type {c!r}")
 
 

@@ -4,7 +4,8 @@
 //
 //	make examples && PORT=8888 build/examples/go/demo_server
 //
-// Environment (as the other demos): PORT (default 8888), SQUALL_IO_THREADS
+// Environment (as the other demos): PORT (default 8888), SQUALL_TLS_CERT and
+// SQUALL_TLS_KEY (PEM files: serve https and wss), SQUALL_IO_THREADS
 // (0: the reactor on the host goroutine), SQUALL_HEADER_TIMEOUT_MS /
 // SQUALL_BODY_TIMEOUT_MS / SQUALL_IDLE_TIMEOUT_MS, SQUALL_STATIC_DIR (served
 // under /static/ by squall), SQUALL_WS_PING_MS / SQUALL_WS_IDLE_MS,
@@ -248,8 +249,14 @@ func main() {
 		}()
 		srv.Shutdown(ctx)
 	}()
-	fmt.Printf("squall demo server (Go) on http://127.0.0.1:%s/\n", port)
-	if err := srv.ListenAndServe(); !errors.Is(err, squall.ErrServerClosed) {
+	// https and wss when SQUALL_TLS_CERT and SQUALL_TLS_KEY name PEM files
+	cert, key := os.Getenv("SQUALL_TLS_CERT"), os.Getenv("SQUALL_TLS_KEY")
+	scheme, serve := "http", srv.ListenAndServe
+	if cert != "" && key != "" {
+		scheme, serve = "https", func() error { return srv.ListenAndServeTLS(cert, key) }
+	}
+	fmt.Printf("squall demo server (Go) on %s://127.0.0.1:%s/\n", scheme, port)
+	if err := serve(); !errors.Is(err, squall.ErrServerClosed) {
 		log.Fatal(err)
 	}
 }

@@ -79,6 +79,8 @@ log = logging.getLogger("chat")
 
 options.define("port", default=8888, type=int, help="port to listen on")
 options.define("address", default="127.0.0.1", help="address to listen on")
+options.define("certfile", default="", help="PEM certificate chain: serve https and wss (with --keyfile)")
+options.define("keyfile", default="", help="PEM private key of --certfile")
 
 _NAME_DROP = re.compile(r"[\x00-\x1f\x7f-\x9f<>&\"'\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
@@ -257,10 +259,12 @@ def main() -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     log.setLevel(logging.INFO)
     app = make_app()
-    app.listen(options.options.port, options.options.address)
-    host = options.options.address
+    o = options.options
+    tls = {"certfile": o.certfile, "keyfile": o.keyfile or o.certfile} if o.certfile else None
+    app.listen(o.port, o.address, ssl_options=tls)
+    host = o.address
     shown = "[%s]" % host if ":" in host else host
-    log.info("chat room on http://%s:%d/", shown, options.options.port)
+    log.info("chat room on %s://%s:%d/", "https" if tls else "http", shown, o.port)
     ioloop.IOLoop.current().start()
 
 

@@ -13,7 +13,7 @@ mod route;
 mod switch;
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,18 +22,27 @@ use std::time::Instant;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
+use std::io::Write as _;
+use std::os::unix::fs::FileExt;
 
 use super::h1::{Decoder, HttpError, RequestHead, Timeout};
 use super::request::{ConnAddr, ConnMessage, Request};
 use super::shared::{Config, RouteTarget, ServerShared};
 use super::static_files::FileRange;
 use super::upgrade::{Handshake, UpgradeRoute};
+use crate::net::tls::{Stream, is_not_tls};
+use crate::net::tls_server::HandshakeBudget;
 use crate::reactor::Reactor;
 use crate::metrics::{Counter, Writer};
 use crate::reactor::flow::Marks;
 use crate::reactor::SWEEP_INTERVAL;
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Group, Step, Stop, Tick, Watcher};
+
+/// The answer to plain HTTP sent to a TLS port (nginx's choice: a 400 in
+/// plaintext, then close), so that a client that forgot `https://` is told
+/// why.
+const PLAIN_HTTP_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 60\r\nConnection: close\r\n\r\nThis port speaks TLS: a plain HTTP request was sent to it.\r\n";
 
 struct Inflight {
     req: Option<Arc<Request>>,
@@ -105,8 +114,9 @@ struct Partial {
 }
 
 pub(crate) struct Conn {
-    /// Dropped by `Drop` unless an upgrade moved it to a WebSocket.
-    stream: std::mem::ManuallyDrop<TcpStream>,
+    /// Dropped by `Drop` unless an upgrade moved it to a WebSocket. Plain,
+    /// or TLS (a layer between the socket and the buffers below).
+    stream: std::mem::ManuallyDrop<Stream>,
     server: Arc<ServerShared>,
     /// Requests that may be in flight before reading pauses.
     max_pipeline: u32,
@@ -131,6 +141,12 @@ pub(crate) struct Conn {
     pauses: Pauses,
     /// An upgrade request waiting for its decision or its turn.
     upgrade: Option<Box<PendingUpgrade>>,
+    /// Writing failed (or output was dropped): what TLS still holds is
+    /// never sent.
+    broken: bool,
+    /// Its TLS handshake step waits for the next turn (the turn's
+    /// [`HandshakeBudget`] was spent).
+    handshake_waits: bool,
     token: usize,
     generation: u64,
     /// The reactor it lives on (its metrics shard).
@@ -211,7 +227,7 @@ impl Input for Conn {
     }
 
     fn short_read_drains(&self) -> bool {
-        self.peer == Peer::Open
+        self.peer == Peer::Open && !self.stream.is_tls()
     }
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
@@ -250,11 +266,16 @@ impl Watcher for Conn {
     }
 
     fn wants_tick(&self, r: &Reactor, why: Tick) -> bool {
-        why == Tick::Sweep
-            && (self.decoder.check_timeout(r.now_ms()).is_some() || (self.send_timeout_ms > 0 && self.pending_write()))
+        self.handshake_waits
+            || (why == Tick::Sweep
+                && (self.decoder.check_timeout(r.now_ms()).is_some() || (self.send_timeout_ms > 0 && self.pending_write())))
     }
 
     fn tick(&mut self, r: &mut Reactor, _token: usize) -> Step {
+        if self.handshake_waits {
+            self.handshake_waits = false;
+            self.on_readable(r);
+        }
         if let Some(t) = self.decoder.check_timeout(r.now_ms()) {
             self.on_timeout(r, t);
         }
@@ -329,6 +350,16 @@ impl Watcher for Conn {
 
 /// A connection the listener accepted enters the reactor.
 pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Config, stream: TcpStream, remote: SocketAddr) {
+    let stream = match &config.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match Stream::tls_server(stream, tls) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(target: "squall::http", "{remote}: {e}");
+                return;
+            }
+        },
+    };
     let max_pipeline = u32::try_from(config.max_pipeline).unwrap_or(u32::MAX);
     let flow = config.flow;
     let decoder = Decoder::new(config.limits, r.now_ms());
@@ -350,6 +381,8 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         peer: Peer::Open,
         pauses: Pauses::default(),
         upgrade: None,
+        broken: false,
+        handshake_waits: false,
         token: 0,
         generation: 0,
         reactor: r.index as u32,
@@ -365,7 +398,7 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         let Some(c) = w.as_any().downcast_mut::<Conn>() else { return Step::Close };
         c.token = token;
         c.generation = generation;
-        if let Err(e) = r.registry().register(&mut *c.stream, Token(token), Interest::READABLE | Interest::WRITABLE) {
+        if let Err(e) = r.registry().register(c.stream.socket(), Token(token), Interest::READABLE | Interest::WRITABLE) {
             tracing::warn!(target: "squall::http", "cannot watch a connection: {e}");
             return Step::Close;
         }
@@ -405,8 +438,10 @@ impl Conn {
         ConnAddr { reactor: r.index, token: self.token, generation: self.generation }
     }
 
+    /// Whether output waits for the socket: queued here, or records TLS
+    /// made and could not send yet (unless writing failed).
     fn pending_write(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || (!self.broken && self.stream.wants_write())
     }
 
     fn push_bytes(&mut self, bytes: Vec<u8>) {
@@ -432,14 +467,36 @@ impl Conn {
     }
 
     /// Reads until the socket has no more (or this turn's share is read),
-    /// decoding as it goes.
+    /// decoding as it goes. A TLS connection whose handshake runs takes a
+    /// step of the turn's handshake budget first; without one it waits for
+    /// the next turn.
     fn on_readable(&mut self, r: &mut Reactor) {
+        if self.stream.is_handshaking() && self.peer != Peer::Gone {
+            let now = r.now;
+            if !r.ext::<HandshakeBudget>().take(now) {
+                self.handshake_waits = true;
+                r.wake_at(now);
+                return;
+            }
+        }
         match read_ready(r, self) {
             ReadEnd::Eof => {
                 self.peer = Peer::Gone;
                 self.on_peer_closed();
             }
-            ReadEnd::Failed(_) => self.on_socket_error(),
+            ReadEnd::Failed(e) if is_not_tls(&e) => {
+                tracing::debug!(target: "squall::http", "{}: plain HTTP on a TLS port: answered 400", self.remote);
+                let sock = self.stream.socket();
+                let _ = sock.write(PLAIN_HTTP_TO_TLS);
+                let _ = sock.shutdown(std::net::Shutdown::Write);
+                self.on_socket_error();
+            }
+            ReadEnd::Failed(e) => {
+                if self.stream.is_tls() {
+                    tracing::debug!(target: "squall::http", "{}: {e}", self.remote);
+                }
+                self.on_socket_error();
+            }
             ReadEnd::Share => r.read_again(self.token),
             ReadEnd::Drained | ReadEnd::Paused => {}
         }
@@ -450,6 +507,7 @@ impl Conn {
     fn on_socket_error(&mut self) {
         self.peer = Peer::Gone;
         self.close_reason = Counter::ConnClosedError;
+        self.broken = true;
         self.close_after_output();
         self.out.clear();
         self.out_bytes = 0;
@@ -495,6 +553,9 @@ impl Conn {
     /// Writes as much of the output queue as the socket takes.
     fn flush(&mut self, _r: &mut Reactor) {
         use std::os::fd::AsRawFd;
+        if self.broken {
+            return;
+        }
         while let Some(front) = self.out.front_mut() {
             let result = match front {
                 OutItem::Bytes(v, pos) => match self.stream.write(&v[*pos..]) {
@@ -507,9 +568,30 @@ impl Conn {
                     }
                     Err(e) => Err(e),
                 },
+                // No sendfile through TLS: read a piece, encrypt it, and read
+                // the next only once the socket took it (the same backpressure).
+                OutItem::File(f) if self.stream.is_tls() => {
+                    let mut piece = [0u8; 16 * 1024];
+                    let count = f.remaining.min(piece.len() as u64) as usize;
+                    match f.file.read_at(&mut piece[..count], f.offset) {
+                        Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending")),
+                        Ok(k) => match self.stream.write(&piece[..k]) {
+                            Ok(n) => {
+                                f.offset += n as u64;
+                                f.remaining -= n as u64;
+                                self.out_bytes = self.out_bytes.saturating_sub(n);
+                                let whole = f.remaining == 0;
+                                self.wrote(n);
+                                Ok(whole)
+                            }
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    }
+                }
                 OutItem::File(f) => {
                     let count = f.remaining.min(1 << 20) as usize;
-                    match crate::net::sys::sendfile(self.stream.as_raw_fd(), f.file.as_raw_fd(), &mut f.offset, count) {
+                    match crate::net::sys::sendfile(self.stream.socket().as_raw_fd(), f.file.as_raw_fd(), &mut f.offset, count) {
                         // The file shrank under us: the response cannot be completed.
                         Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending")),
                         Ok(n) => {
@@ -544,7 +626,19 @@ impl Conn {
         self.out_bytes = 0;
         self.maybe_unpause_writes();
         if self.closing() {
-            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            // TLS says it is done writing (close_notify) before TCP does.
+            self.stream.close_notify();
+        }
+        match self.stream.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                self.on_socket_error();
+                return;
+            }
+        }
+        if self.closing() {
+            let _ = self.stream.socket().shutdown(std::net::Shutdown::Write);
         }
     }
 
@@ -581,6 +675,13 @@ impl Conn {
 
     fn on_timeout(&mut self, r: &mut Reactor, t: Timeout) {
         match t {
+            _ if self.stream.is_handshaking() => {
+                // The handshake did not finish within the header timeout
+                // (counted from the accept): nothing can be answered, close.
+                tracing::debug!(target: "squall::http", "{}: TLS handshake timed out", self.remote);
+                self.on_socket_error();
+                self.close_reason = Counter::ConnClosedTimeout;
+            }
             Timeout::Idle => {
                 self.close_reason = Counter::ConnClosedTimeout;
                 self.stop_taking_requests();
@@ -589,6 +690,7 @@ impl Conn {
                     // The client stopped reading: drop what it will not take.
                     self.out.clear();
                     self.out_bytes = 0;
+                    self.broken = true;
                 }
             }
             Timeout::Request => {
@@ -625,7 +727,7 @@ impl Conn {
     }
 
     fn close(&mut self, r: &mut Reactor) {
-        let _ = r.registry().deregister(&mut *self.stream);
+        let _ = r.registry().deregister(self.stream.socket());
         tracing::trace!(target: "squall::http", "closed {}", self.remote);
     }
 }
@@ -653,6 +755,7 @@ impl Drop for Conn {
 
 #[cfg(test)]
 mod tests {
+
     /// Idle connections must stay under 1 KiB each (with the slab slot and
     /// the allocator's overhead): keep the struct itself small. (320 until
     /// the metrics' latency bookkeeping, 48 bytes, came.)

@@ -127,7 +127,7 @@ impl Conn {
         head.keep_alive && !self.server.is_shutting_down()
     }
 
-    pub(super) fn request_data(&self, head: RequestHead, body: Vec<u8>, captures: Vec<Option<String>>, keep_alive: bool) -> RequestData {
+    pub(super) fn request_data(&mut self, head: RequestHead, body: Vec<u8>, captures: Vec<Option<String>>, keep_alive: bool) -> RequestData {
         RequestData {
             head_only: head.method == "HEAD",
             path_len: head.target.find('?').unwrap_or(head.target.len()),
@@ -139,6 +139,9 @@ impl Conn {
             captures,
             remote: self.remote,
             keep_alive,
+            // The handshake is done once a request arrives: its details
+            // (made once per connection) go with every request.
+            tls: self.stream.tls_info(),
         }
     }
 

@@ -64,6 +64,23 @@ pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: &mut u64, count: usi
     Ok(n as usize)
 }
 
+/// Blocks SIGPIPE in the calling thread (a reactor thread squall
+/// spawned): a write to a connection the peer reset (writev, sendfile, a
+/// TLS record) then fails with EPIPE instead of raising a signal whose
+/// default action ends the process. The host's program may not ignore
+/// SIGPIPE: a Go program does not, and a signal raised on a thread Go did
+/// not create kills it. The signal stays pending on this thread, harmless.
+pub(crate) fn block_sigpipe() {
+    // SAFETY: a zeroed sigset_t filled by sigemptyset/sigaddset, and a NULL
+    // old set; pthread_sigmask only changes the calling thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static ATFORK: Once = Once::new();
 
