@@ -71,6 +71,10 @@ pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: &mut u64, count: usi
 /// SIGPIPE: a Go program does not, and a signal raised on a thread Go did
 /// not create kills it. The signal stays pending on this thread, harmless.
 pub(crate) fn block_sigpipe() {
+    if cfg!(miri) {
+        // Miri has no signals (nor sockets to raise one)
+        return;
+    }
     // SAFETY: a zeroed sigset_t filled by sigemptyset/sigaddset, and a NULL
     // old set; pthread_sigmask only changes the calling thread's mask.
     unsafe {
