@@ -316,14 +316,9 @@ impl Decoder {
     }
 
     /// Bytes held (a partial value).
+    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buf.len() - self.start
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.buf.clear();
-        self.start = 0;
-        self.need = 0;
     }
 }
 
