@@ -45,6 +45,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
+.PHONY: test-cluster redis-deps
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -63,11 +64,21 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
-	test-go-pkgconfig test-fuzz
+	test-go-pkgconfig test-fuzz test-cluster
 	@echo "make test: all suites passed"
 
-test-rust:
+test-rust: redis-deps
 	$(CARGO) test --all-targets
+
+# /ws/chat across two demo processes and one real redis-server, with the
+# faults (tests/cluster/); SQUALL_DEMO selects another demo.
+test-cluster: $(BUILD)/examples/c/demo_server redis-deps test-deps
+	cd tests/cluster && $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# Debian's redis-server and redis-cli for the cluster tests (tests/cluster.rs,
+# tests/cluster/), installed when missing.
+redis-deps:
+	@bash tests/redis-deps.sh </dev/null
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
