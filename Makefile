@@ -72,8 +72,12 @@ test-rust: redis-deps
 
 # /ws/chat across two demo processes and one real redis-server, with the
 # faults (tests/cluster/); SQUALL_DEMO selects another demo.
-test-cluster: $(BUILD)/examples/c/demo_server redis-deps test-deps
+test-cluster: $(BUILD)/examples/c/demo_server redis-deps test-deps build
 	cd tests/cluster && $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/cluster && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/cluster && SQUALL_DEMO_B="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 # Debian's redis-server and redis-cli for the cluster tests (tests/cluster.rs,
 # tests/cluster/), installed when missing.

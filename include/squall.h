@@ -741,7 +741,9 @@ sq_cluster *sq_cluster_new(sq_loop *loop, const char *url);
  * Makes `cluster` carry the topics of `server` (a server of the same
  * loop): its topics' subscriptions become the cluster's, its publishes go
  * to the other processes too. A server has one cluster at most; attaching
- * another replaces it. Attaching twice is a no-op.
+ * another replaces it. Attaching twice is a no-op. A publish on any
+ * attached server reaches the subscribers of every attached server of this
+ * process (and of the other processes) once: publish on one of them.
  *
  * Thread: any thread.
  * Ownership: neither object is taken; the cluster holds the server weakly.

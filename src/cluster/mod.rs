@@ -74,7 +74,9 @@ pub trait ClusterEvents: Send + Sync {
 }
 
 pub(crate) struct Core {
-    node: NodeId,
+    /// Made when the loop starts (in the process that runs it: a cluster
+    /// made before a fork gets one per child), or at the first publish.
+    node: OnceLock<NodeId>,
     pub(crate) config: Config,
     loop_handle: LoopHandle,
     engine: OnceLock<Box<dyn Engine>>,
@@ -98,6 +100,15 @@ impl std::fmt::Debug for Core {
     }
 }
 
+/// A node id: the process id, then random bytes. The process id keeps
+/// apart the children of a program that made its cluster before forking
+/// (Tornado's bind, fork, serve order), which share the random part.
+fn node_id() -> NodeId {
+    let mut id: NodeId = rand::random();
+    id[..4].copy_from_slice(&std::process::id().to_be_bytes());
+    id
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -116,7 +127,7 @@ impl Cluster {
         loop_handle.check_usable()?;
         let config = Config::parse(url)?;
         let core = Arc::new(Core {
-            node: rand::random(),
+            node: OnceLock::new(),
             config,
             loop_handle: loop_handle.clone(),
             engine: OnceLock::new(),
@@ -133,7 +144,10 @@ impl Cluster {
         let engine = redis::RedisEngine::new(core.config.clone(), loop_handle.clone(), sink, core.counters.clone());
         let _ = core.engine.set(Box::new(engine));
         let c2 = core.clone();
-        loop_handle.when_started(Box::new(move || c2.engine().start()));
+        loop_handle.when_started(Box::new(move || {
+            c2.node();
+            c2.engine().start();
+        }));
         Ok(Cluster { core })
     }
 
@@ -210,6 +224,10 @@ impl Drop for Cluster {
 }
 
 impl Core {
+    fn node(&self) -> &NodeId {
+        self.node.get_or_init(node_id)
+    }
+
     fn engine(&self) -> &dyn Engine {
         &**self.engine.get().expect("set at creation")
     }
@@ -253,7 +271,7 @@ impl Core {
         }
         let mut seqs = lock(&self.seqs);
         let next = seqs.get(topic).copied().unwrap_or(0) + 1;
-        let env = envelope::encode(&self.node, next, binary, data);
+        let env = envelope::encode(self.node(), next, binary, data);
         match self.engine().publish(&self.config.channel(topic), env) {
             Ok(()) => {
                 seqs.insert(topic.into(), next);
@@ -291,7 +309,7 @@ impl Sink for Core {
             tracing::debug!(target: "squall::cluster", "dropped a message that is not squall's on {topic:?}");
             return;
         };
-        if env.node == self.node {
+        if &env.node == self.node() {
             c.echo.fetch_add(1, Ordering::Relaxed);
             return;
         }

@@ -1,7 +1,9 @@
 """Fixtures for the cluster suite: a real redis-server (Debian's, installed by
 tests/redis-deps.sh) started on a free loopback port with no persistence and
 stopped by PID, and demo servers (the command in SQUALL_DEMO, default the C
-demo) joined to it through SQUALL_CLUSTER.
+demo; with SQUALL_DEMO_B set, every second demo a test starts runs that
+command instead, so one process of each language share a room) joined to it
+through SQUALL_CLUSTER.
 
 The demo prints each cluster state change as a line "cluster <state>" and
 serves GET /cluster: "state <state>" then one "<counter> <value>" per line."""
@@ -84,8 +86,11 @@ class Redis:
 
 
 class Demo:
-    def __init__(self, cluster_url, extra_env=None, wait=True):
-        self.cmd = shlex.split(os.environ.get("SQUALL_DEMO", DEFAULT_DEMO))
+    def __init__(self, cluster_url, extra_env=None, wait=True, second=False):
+        cmd = os.environ.get("SQUALL_DEMO", DEFAULT_DEMO)
+        if second and os.environ.get("SQUALL_DEMO_B"):
+            cmd = os.environ["SQUALL_DEMO_B"]
+        self.cmd = shlex.split(cmd)
         self.port = free_port()
         env = dict(os.environ, PORT=str(self.port), SQUALL_CLUSTER=cluster_url, **(extra_env or {}))
         self.log = tempfile.TemporaryFile()
@@ -152,7 +157,7 @@ def demos():
     made = []
 
     def make(url, **kw):
-        d = Demo(url, **kw)
+        d = Demo(url, second=len(made) % 2 == 1, **kw)
         made.append(d)
         return d
     yield make
