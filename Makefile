@@ -72,11 +72,17 @@ test-rust: redis-deps
 
 # /ws/chat across two demo processes and one real redis-server, with the
 # faults (tests/cluster/); SQUALL_DEMO selects another demo.
-test-cluster: $(BUILD)/examples/c/demo_server redis-deps test-deps build
+# The C demo, the Python one, the Go one, then mixed pairs (C with Python,
+# Python with Go).
+test-cluster: $(BUILD)/examples/c/demo_server $(BUILD)/examples/go/demo_server redis-deps test-deps build
 	cd tests/cluster && $(PYTHON) -m pytest -q -p no:cacheprovider .
 	cd tests/cluster && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
 		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/cluster && SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server $(PYTHON) -m pytest -q -p no:cacheprovider .
 	cd tests/cluster && SQUALL_DEMO_B="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/cluster && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		SQUALL_DEMO_B=$(CURDIR)/$(BUILD)/examples/go/demo_server \
 		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 # Debian's redis-server and redis-cli for the cluster tests (tests/cluster.rs,
