@@ -307,3 +307,26 @@ fn urls_that_do_not_parse_are_clear_errors() {
         assert!(e.message().contains("cluster URL"), "{url}: {e}");
     }
 }
+
+#[test]
+fn an_oversized_message_is_counted_and_dropped() {
+    let redis = Redis::start(None);
+    let room = vec!["room".to_owned()];
+    let small = Node::new(&redis.url("", "&max_message=100"), &room);
+    let big = Node::new(&redis.url("", ""), &room);
+    small.wait_state(ClusterState::Connected, T5);
+    big.wait_state(ClusterState::Connected, T5);
+    let mut cs = small.client();
+    let mut cb = big.client();
+    eventually("both subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    big.server.publish("room", Message::Text("first")).unwrap();
+    big.server.publish("room", Message::Text(&"x".repeat(101))).unwrap();
+    big.server.publish("room", Message::Text(&"y".repeat(100))).unwrap();
+    assert_eq!(text(&mut cb), "first");
+    assert_eq!(text(&mut cb), "x".repeat(101), "the publisher's own subscribers are not limited by another's max_message");
+    assert_eq!(text(&mut cs), "first");
+    assert_eq!(text(&mut cs), "y".repeat(100), "the 101-byte one was dropped, the 100-byte one delivered");
+    assert_eq!(small.counter("oversized"), 1);
+    assert_eq!(small.counter("delivered"), 2);
+    assert_eq!(small.counter("gaps"), 0, "a message dropped as oversized is not counted again as a gap");
+}

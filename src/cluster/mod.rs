@@ -313,11 +313,6 @@ impl Sink for Core {
             c.echo.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if env.data.len() > self.config.max_message {
-            c.oversized.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(target: "squall::cluster", "dropped a {} byte message on {topic:?} (max_message)", env.data.len());
-            return;
-        }
         let seen = lock(&self.tracker).see(topic, &env.node, env.seq);
         match seen {
             Seen::Repeat => {
@@ -330,6 +325,13 @@ impl Sink for Core {
                 self.tell(ClusterState::Gap);
             }
             Seen::InOrder => {}
+        }
+        // After the sequence is noted: a message dropped here is counted
+        // once, as oversized, not again as a gap when the next one comes.
+        if env.data.len() > self.config.max_message {
+            c.oversized.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(target: "squall::cluster", "dropped a {} byte message on {topic:?} (max_message)", env.data.len());
+            return;
         }
         c.delivered.fetch_add(1, Ordering::Relaxed);
         for s in self.servers() {
