@@ -6,6 +6,7 @@
 #   make test-c-rust-asan  the C tests against a libsquall.a built with AddressSanitizer (nightly, -Zbuild-std)
 #   make test-fault      the panic boundary at run time (library built with fault-injection in target/fault)
 #   make test-client     the HTTP client suite (tests/client) against build/examples/c/sqfetch
+#   make test-cluster    /ws/chat across demo processes (C, Python, Go, mixed) and a real redis-server (tests/cluster)
 #   make examples        build/examples/c/*
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
 #   make test-python     the Python package's suite (bindings/python/tests)
