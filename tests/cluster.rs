@@ -104,6 +104,7 @@ impl ClusterEvents for States {
 /// A loop with a server whose `/ws` sockets subscribe to `topics`, in a
 /// cluster.
 struct Node {
+    lp: Arc<Loop>,
     _running: Running,
     server: Server,
     cluster: Cluster,
@@ -122,7 +123,11 @@ impl Node {
         cluster.set_events(Some(Arc::new(States(Mutex::new(tx)))));
         server.attach_cluster(&cluster).unwrap();
         let running = Running::start(&lp);
-        Node { _running: running, server, cluster, addr, states }
+        Node { lp, _running: running, server, cluster, addr, states }
+    }
+
+    fn cluster_loop(&self) -> &squall::LoopHandle {
+        self.lp.handle()
     }
 
     fn client(&self) -> Client<TcpStream> {
@@ -329,4 +334,31 @@ fn an_oversized_message_is_counted_and_dropped() {
     assert_eq!(small.counter("oversized"), 1);
     assert_eq!(small.counter("delivered"), 2);
     assert_eq!(small.counter("gaps"), 0, "a message dropped as oversized is not counted again as a gap");
+}
+
+#[test]
+fn a_server_moved_to_another_cluster_leaves_the_first() {
+    let redis = Redis::start(None);
+    let room = vec!["room".to_owned()];
+    // `node` starts on prefix "one", then moves to prefix "two".
+    let node = Node::new(&redis.url("", "&prefix=one"), &room);
+    node.wait_state(ClusterState::Connected, T5);
+    let two = Cluster::new(node.cluster_loop(), &redis.url("", "&prefix=two")).unwrap();
+    node.server.attach_cluster(&two).unwrap();
+    let one_peer = Node::new(&redis.url("", "&prefix=one"), &room);
+    let two_peer = Node::new(&redis.url("", "&prefix=two"), &room);
+    one_peer.wait_state(ClusterState::Connected, T5);
+    two_peer.wait_state(ClusterState::Connected, T5);
+    let mut c = node.client();
+    eventually("subscribed on two only", T5, || {
+        redis.cli(&["PUBSUB", "NUMSUB", "two:room"]).ends_with("\n1") && redis.cli(&["PUBSUB", "NUMSUB", "one:room"]).ends_with("\n0")
+    });
+    one_peer.server.publish("room", Message::Text("via one")).unwrap();
+    two_peer.server.publish("room", Message::Text("via two")).unwrap();
+    assert_eq!(text(&mut c), "via two", "nothing from the cluster it left");
+    // Freeing the first cluster does not detach the second.
+    let Node { cluster: one, .. } = node;
+    drop(one);
+    two_peer.server.publish("room", Message::Text("still two")).unwrap();
+    assert_eq!(text(&mut c), "still two");
 }

@@ -80,7 +80,9 @@ pub(crate) struct Core {
     pub(crate) config: Config,
     loop_handle: LoopHandle,
     engine: OnceLock<Box<dyn Engine>>,
-    servers: Mutex<Vec<Weak<ServerShared>>>,
+    /// The attached servers, with what the cluster attached to each (a
+    /// server attached to another cluster since is no longer served).
+    servers: Mutex<Vec<(Weak<ServerShared>, Weak<Attached>)>>,
     /// Topic → attached servers that have subscribers to it.
     refs: Mutex<HashMap<Box<str>, usize>>,
     /// Topic → the last sequence this process published on it.
@@ -157,15 +159,16 @@ impl Cluster {
         if !server.loop_handle.same_loop(&self.core.loop_handle) {
             return Err(Error::new(ErrorKind::InvalidArg, "the server and the cluster belong to different loops"));
         }
+        let plane = Arc::new(Attached { core: self.core.clone(), server: Arc::downgrade(server) });
         {
             let mut servers = lock(&self.core.servers);
-            servers.retain(|w| w.strong_count() > 0);
-            if servers.iter().any(|w| w.upgrade().is_some_and(|s| Arc::ptr_eq(&s, server))) {
+            servers.retain(|(w, a)| w.strong_count() > 0 && a.strong_count() > 0);
+            if servers.iter().any(|(w, _)| w.upgrade().is_some_and(|s| Arc::ptr_eq(&s, server))) && self.core.serves(server) {
                 return Ok(());
             }
-            servers.push(Arc::downgrade(server));
+            servers.retain(|(w, _)| !w.upgrade().is_some_and(|s| Arc::ptr_eq(&s, server)));
+            servers.push((Arc::downgrade(server), Arc::downgrade(&plane)));
         }
-        let plane = Arc::new(Attached { core: self.core.clone(), server: Arc::downgrade(server) });
         server.ext::<Registry>().set_backplane(Some(plane));
         Ok(())
     }
@@ -215,9 +218,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         *lock(&self.core.events) = None;
         let servers = std::mem::take(&mut *lock(&self.core.servers));
-        for s in servers.iter().filter_map(Weak::upgrade) {
-            let reg = s.ext::<Registry>();
-            reg.set_backplane(None);
+        for (w, a) in &servers {
+            if let Some(s) = w.upgrade() {
+                s.ext::<Registry>().detach_backplane(Weak::as_ptr(a).cast());
+            }
         }
         self.core.engine().stop();
     }
@@ -232,8 +236,22 @@ impl Core {
         &**self.engine.get().expect("set at creation")
     }
 
+    /// The attached servers whose backplane this cluster still is.
     fn servers(&self) -> Vec<Arc<ServerShared>> {
-        lock(&self.servers).iter().filter_map(Weak::upgrade).collect()
+        let list: Vec<_> = lock(&self.servers).clone();
+        list.iter().filter_map(|(w, _)| w.upgrade()).filter(|s| self.serves(s)).collect()
+    }
+
+    fn serves(&self, server: &ServerShared) -> bool {
+        let ours = lock(&self.servers)
+            .iter()
+            .filter(|(w, _)| std::ptr::eq(w.as_ptr(), server))
+            .map(|(_, a)| Weak::as_ptr(a).cast::<()>())
+            .collect::<Vec<_>>();
+        server
+            .ext::<Registry>()
+            .publish_backplane()
+            .is_some_and(|b| ours.iter().any(|&p| std::ptr::addr_eq(Arc::as_ptr(&b), p)))
     }
 
     fn want(&self, topic: &str, on: bool) {

@@ -132,6 +132,22 @@ impl Registry {
         }
     }
 
+    /// Detaches the backplane at `plane` (its address), if it is still the
+    /// one attached (a later attach may have replaced it).
+    pub(crate) fn detach_backplane(&self, plane: *const ()) {
+        let map = self.lock();
+        let mut slot = self.backplane.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|b| std::ptr::addr_eq(Arc::as_ptr(b), plane)) {
+            let old = slot.take();
+            drop(slot);
+            for name in map.keys() {
+                if let Some(o) = &old {
+                    o.last(name);
+                }
+            }
+        }
+    }
+
     /// The backplane a publish goes on to, if any.
     pub(crate) fn publish_backplane(&self) -> Option<Arc<dyn Backplane>> {
         self.backplane()
