@@ -114,9 +114,11 @@ impl Parser<'_> {
     fn line(&self, at: usize) -> Result<Option<(&[u8], usize)>, RespError> {
         let rest = &self.buf[at.min(self.buf.len())..];
         let window = &rest[..rest.len().min(self.limits.max_line + 2)];
+        // The limit first: a line past it is refused whatever ends it, as
+        // it is when only its first max_line + 1 bytes have come.
         match window.iter().position(|&b| b == b'\r' || b == b'\n') {
-            Some(i) if window[i] == b'\n' => Err(RespError { at: at + i, what: "a bare LF ends a line" }),
             Some(i) if i > self.limits.max_line => Err(RespError { at, what: "line over the limit" }),
+            Some(i) if window[i] == b'\n' => Err(RespError { at: at + i, what: "a bare LF ends a line" }),
             Some(i) => match window.get(i + 1) {
                 None => Ok(None),
                 Some(b'\n') => Ok(Some((&rest[..i], at + i + 2))),
@@ -495,6 +497,20 @@ mod tests {
         assert_eq!(d.next_value(), Ok(Some(Value::Integer(1))));
         assert_eq!(d.next_value(), Ok(Some(Value::Integer(2))));
         assert_eq!(d.next_value().unwrap_err().at, 9, "the offset counts from the stream's start");
+    }
+
+    #[test]
+    fn a_long_line_is_over_the_limit_whatever_ends_it() {
+        // Found by the fuzzer: with the whole line the bare LF was reported,
+        // with its first bytes only the limit.
+        let l = Limits { max_line: 8, ..Limits::default() };
+        for line in [&b"+123456789\n"[..], b"+123456789\r\n", b"+123456789", b"$123456789\n"] {
+            assert_eq!(parse(line, &l).unwrap_err().what, "line over the limit", "{:?}", String::from_utf8_lossy(line));
+        }
+        let mut input = vec![0u8, b'+'];
+        input.extend(std::iter::repeat_n(b'a', 257));
+        input.push(b'\n');
+        fuzz_check(&input);
     }
 
     #[test]
