@@ -6,6 +6,7 @@
 #   make test-c-rust-asan  the C tests against a libsquall.a built with AddressSanitizer (nightly, -Zbuild-std)
 #   make test-fault      the panic boundary at run time (library built with fault-injection in target/fault)
 #   make test-client     the HTTP client suite (tests/client) against build/examples/c/sqfetch
+#   make test-cluster    /ws/chat across demo processes (C, Python, Go, mixed) and a real redis-server (tests/cluster)
 #   make examples        build/examples/c/*
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
 #   make test-python     the Python package's suite (bindings/python/tests)
@@ -46,6 +47,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
+.PHONY: test-cluster redis-deps
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -64,11 +66,31 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
-	test-go-pkgconfig test-fuzz
+	test-go-pkgconfig test-fuzz test-cluster
 	@echo "make test: all suites passed"
 
-test-rust:
+test-rust: redis-deps
 	$(CARGO) test --all-targets
+
+# /ws/chat across two demo processes and one real redis-server, with the
+# faults (tests/cluster/); SQUALL_DEMO selects another demo.
+# The C demo, the Python one, the Go one, then mixed pairs (C with Python,
+# Python with Go).
+test-cluster: $(BUILD)/examples/c/demo_server $(BUILD)/examples/go/demo_server redis-deps test-deps build
+	cd tests/cluster && $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/cluster && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/cluster && SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/cluster && SQUALL_DEMO_B="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/cluster && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
+		SQUALL_DEMO_B=$(CURDIR)/$(BUILD)/examples/go/demo_server \
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# Debian's redis-server and redis-cli for the cluster tests (tests/cluster.rs,
+# tests/cluster/), installed when missing.
+redis-deps:
+	@bash tests/redis-deps.sh </dev/null
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -38,6 +38,35 @@
 
 
 /**
+ * Cluster state: not connected yet.
+ */
+#define SQ_CLUSTER_CONNECTING 0
+
+/**
+ * Cluster state: connected to the broker (first time).
+ */
+#define SQ_CLUSTER_CONNECTED 1
+
+/**
+ * Cluster state: a broker connection was lost or could not be made; local
+ * delivery goes on, publishes wait in the outbox, messages from other
+ * processes may be missed.
+ */
+#define SQ_CLUSTER_LOST 2
+
+/**
+ * Cluster state: connected again after `SQ_CLUSTER_LOST`, resubscribed,
+ * the outbox being replayed. The application may resync.
+ */
+#define SQ_CLUSTER_RESYNCED 3
+
+/**
+ * Not a state but an event for the state callback: messages published by
+ * another process were missed (its sequence jumped; counter "gaps").
+ */
+#define SQ_CLUSTER_GAP 4
+
+/**
  * `sq_fetch_response_time`: when the request was handed to a connection.
  */
 #define SQ_TIME_QUEUE 0
@@ -104,6 +133,22 @@
  * dropping the message.
  */
 #define SQ_WS_CLOSE_ON_LIMIT 2
+
+/**
+ * A cluster: the topics of the servers attached to it span every process
+ * attached to the same broker and channel prefix.
+ *
+ * Lifecycle: `sq_cluster_new(loop, url)` → `sq_cluster_attach(cluster,
+ * server)` for each server whose topics should span processes →
+ * optionally `sq_cluster_on_state` → run the loop (the cluster connects
+ * once the loop has started) → `sq_cluster_free` (before the loop is
+ * freed). `sq_publish` on an attached server delivers to the local
+ * subscribers first, never waiting on the broker, then publishes through
+ * the broker; messages from other processes fan out to local subscribers
+ * exactly as local publishes do. docs/ARCHITECTURE.md ("Topics across
+ * processes") says what is promised and what is counted.
+ */
+typedef struct sq_cluster sq_cluster;
 
 /**
  * A request being built for `sq_fetch`: `sq_fetch_request_new(method, url)`,
@@ -212,6 +257,12 @@ typedef struct sq_ws sq_ws;
  * reused for another meaning.
  */
 typedef int32_t sq_status;
+
+/**
+ * The cluster-state callback: `state` is one of the `SQ_CLUSTER_*`
+ * values. Runs on the loop's host thread.
+ */
+typedef void (*sq_cluster_state_callback)(void *userdata, int state);
 
 /**
  * A callback run once on the host thread. `userdata` is the pointer given
@@ -978,6 +1029,95 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates a cluster on `loop` reached through `url`:
+ * `redis://[[user]:password@]host[:port][/db][?option=value&...]`, with
+ * options `prefix` (channels are `<prefix>:<topic>`; default `squall`),
+ * `outbox` (publishes held while Redis is away or slow; default 10000),
+ * `max_message` (largest message accepted from the broker, in bytes;
+ * default 16 MiB), `ping_ms` (idle time before a PING; default 1000) and
+ * `timeout_ms` (a PING unanswered or a connect not done this long drops
+ * the connection; default 3000). Nothing is connected before the loop
+ * starts; a broker that cannot be reached is retried with backoff, never
+ * an error here.
+ *
+ * Thread: any thread.
+ * Ownership: `url` is copied. The caller owns the cluster and frees it with
+ * `sq_cluster_free`, before freeing the loop.
+ * Returns: the cluster, or NULL with `sq_last_error()` saying why (a URL
+ * that does not parse or names an unknown option, another scheme, a NULL
+ * argument, a freed loop).
+ */
+sq_cluster *sq_cluster_new(sq_loop *loop, const char *url);
+
+/**
+ * Makes `cluster` carry the topics of `server` (a server of the same
+ * loop): its topics' subscriptions become the cluster's, its publishes go
+ * to the other processes too. A server has one cluster at most; attaching
+ * another replaces it. Attaching twice is a no-op. A publish on any
+ * attached server reaches the subscribers of every attached server of this
+ * process (and of the other processes) once: publish on one of them.
+ *
+ * Thread: any thread.
+ * Ownership: neither object is taken; the cluster holds the server weakly.
+ * Free the cluster before the server or after it, either works.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` when they belong to different
+ * loops; `SQ_ERR_NULL`.
+ */
+sq_status sq_cluster_attach(sq_cluster *cluster, sq_server *server);
+
+/**
+ * Sets the callback told of state changes (`SQ_CLUSTER_CONNECTED`,
+ * `SQ_CLUSTER_LOST`, `SQ_CLUSTER_RESYNCED`) and of gaps
+ * (`SQ_CLUSTER_GAP`); NULL removes it. Each change is told once, in order.
+ *
+ * Thread: any thread; the callback runs on the host thread.
+ * Ownership: squall keeps `userdata` (never dereferenced) until the next
+ * call of this function or `sq_cluster_free`; no callback runs after
+ * `sq_cluster_free` returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` for a NULL cluster.
+ */
+sq_status sq_cluster_on_state(sq_cluster *cluster, sq_cluster_state_callback cb, void *userdata);
+
+/**
+ * The cluster's state now: `SQ_CLUSTER_CONNECTING`, `SQ_CLUSTER_CONNECTED`,
+ * `SQ_CLUSTER_LOST` or `SQ_CLUSTER_RESYNCED`.
+ *
+ * Thread: any thread.
+ * Ownership: nothing is kept.
+ * Returns: the state (≥ 0); `SQ_ERR_NULL` for a NULL cluster.
+ */
+int sq_cluster_state(sq_cluster *cluster);
+
+/**
+ * A counter of the cluster, by name: "published" (sent towards the
+ * broker), "outbox_full" (publishes refused, `SQ_ERR_LIMIT`), "outbox"
+ * (publishes waiting now), "received" (messages from the broker),
+ * "delivered" (of those, fanned out here), "echo" (this process's own,
+ * ignored), "gaps" (messages of other processes missed), "repeats"
+ * (replays dropped), "junk" (not squall's), "oversized" (over
+ * `max_message`), "bad_topic" (a channel that is no squall topic),
+ * "reconnects", "subscribed" (channels heard now).
+ *
+ * Thread: any thread.
+ * Ownership: `name` is read during the call.
+ * Returns: the value (≥ 0); `SQ_ERR_NOT_FOUND` for an unknown name;
+ * `SQ_ERR_NULL`.
+ */
+int64_t sq_cluster_counter(sq_cluster *cluster, const char *name);
+
+/**
+ * Frees a cluster: the attached servers' topics are local again, the
+ * broker connections close, and no state callback runs afterwards.
+ * Publishes still in the outbox are dropped. NULL is a harmless no-op.
+ *
+ * Thread: the host thread.
+ * Ownership: takes the cluster back; the pointer must not be used again.
+ * The state callback's userdata may be freed once this returns.
+ * Returns: nothing.
+ */
+void sq_cluster_free(sq_cluster *cluster);
 
 /**
  * Creates an event loop with default options (one reactor thread).
@@ -2580,9 +2720,15 @@ sq_status sq_ws_unsubscribe(sq_ws *ws, const char *topic);
  *
  * Thread: any thread.
  * Ownership: `topic` and `data` are copied.
+ * On a server attached to a cluster (`sq_cluster_attach`) the message
+ * then goes to the other processes too, after the local fan-out, which
+ * never waits on the broker.
+ *
  * Returns: `SQ_OK` (also when nobody subscribes); `SQ_ERR_INVALID_ARG` (bad
  * opcode, text not UTF-8, bad topic); `SQ_ERR_CLOSED` (server freed);
- * `SQ_ERR_NULL`.
+ * `SQ_ERR_LIMIT` on a clustered server whose outbox is full: delivered to
+ * the local subscribers only, not to other processes (counted in
+ * "outbox_full"); `SQ_ERR_NULL`.
  */
 sq_status sq_publish(sq_server *server,
                      const char *topic,

@@ -19,6 +19,7 @@
 compile_error!("squall supports 64-bit targets only (docs/ABI.md, \"Handles and 64-bit targets\")");
 
 pub mod api;
+pub(crate) mod cluster;
 mod error;
 /// Fault injection for the panic-boundary tests (feature `fault-injection`).
 #[cfg(feature = "fault-injection")]
@@ -102,5 +103,12 @@ pub mod fuzzing {
     /// on a bug.
     pub fn cookie(data: &[u8]) {
         crate::http::request::fuzz_cookie(data);
+    }
+
+    /// RESP2 replies and pushes from a broker (the first byte picks the
+    /// read size): one read and small reads agree, values re-encode to
+    /// themselves; panics only on a bug.
+    pub fn resp(data: &[u8]) {
+        crate::cluster::resp::fuzz_check(data);
     }
 }

@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Driver)] = &[
     ("router", squall::fuzzing::router),
     ("args", squall::fuzzing::args),
     ("cookie", squall::fuzzing::cookie),
+    ("resp", squall::fuzzing::resp),
     ("grammar", squall::fuzzing::grammar),
 ];
 

@@ -84,12 +84,23 @@ type Server struct {
 	// (TLS 1.2 or 1.3). GetCertificate, GetConfigForClient, client
 	// certificates and a MaxVersion below TLS 1.3 are refused with an error.
 	TLSConfig *tls.Config
+	// Cluster, when set ("redis://[[user]:password@]host[:port][/db][?options]",
+	// docs/DEPLOYMENT.md), makes the server's topics span every process
+	// joined to the same Redis: Publish delivers locally first, then
+	// through Redis. A URL that does not parse makes Serve fail.
+	Cluster string
+	// OnClusterState hears the cluster's state changes: "connected",
+	// "lost", "resynced", and "gap" (messages of another process were
+	// missed). Called in order on the goroutine that runs the loop: it must
+	// return quickly.
+	OnClusterState func(state string)
 
 	mu        sync.RWMutex
 	started   bool // a Serve began
 	closed    bool // Shutdown or Close was called
 	loop      *loop
 	srv       *C.sq_server
+	cluster   *C.sq_cluster
 	handles   []cgo.Handle // routes, released with the server
 	wsRoutes  []*wsRoute
 	statics   [][2]string
@@ -261,6 +272,11 @@ func (s *Server) configure() error {
 			return err
 		}
 	}
+	if s.Cluster != "" {
+		if err := s.joinCluster(); err != nil {
+			return err
+		}
+	}
 	h := newHandle(s)
 	s.handles = append(s.handles, h)
 	method, pattern := C.CString("*"), C.CString(".*")
@@ -417,6 +433,8 @@ func (s *Server) release() {
 	if s.loop == nil {
 		return
 	}
+	C.sq_cluster_free(s.cluster)
+	s.cluster = nil
 	C.sq_server_free(s.srv)
 	s.srv = nil
 	s.loop.free()
@@ -549,7 +567,59 @@ func (s *Server) Publish(topic string, typ MessageType, data []byte) error {
 		return ErrNotRunning
 	}
 	st := C.sq_publish(s.srv, (*C.char)(unsafe.Pointer(&t[0])), bytesPtr(data), C.size_t(len(data)), C.int(typ))
+	if st == C.SQ_ERR_LIMIT && s.cluster != nil {
+		return ErrClusterOutboxFull
+	}
 	return statusError("publish", st)
+}
+
+var clusterStates = map[C.int]string{0: "connecting", 1: "connected", 2: "lost", 3: "resynced", 4: "gap"}
+
+// joinCluster makes the cluster of s.Cluster and attaches the server (in
+// configure, with s.mu held).
+func (s *Server) joinCluster() error {
+	u := C.CString(s.Cluster)
+	defer C.free(unsafe.Pointer(u))
+	runtime.LockOSThread()
+	c := C.sq_cluster_new(s.loop.ptr, u)
+	msg := C.GoString(C.sq_last_error())
+	runtime.UnlockOSThread()
+	if c == nil {
+		return &Error{Op: "cluster", Code: int(C.SQ_ERR_INVALID_ARG), Message: msg}
+	}
+	s.cluster = c
+	if err := call("cluster state callback", func() C.sq_status { return C.sqgo_cluster_on_state(c) }); err != nil {
+		return err
+	}
+	return call("cluster attach", func() C.sq_status { return C.sq_cluster_attach(c, s.srv) })
+}
+
+// ClusterState is the cluster's state now: "connecting", "connected",
+// "lost" or "resynced"; "" without a cluster (or before Serve).
+func (s *Server) ClusterState() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.cluster == nil {
+		return ""
+	}
+	return clusterStates[C.sq_cluster_state(s.cluster)]
+}
+
+// ClusterCounter reads a counter of the cluster by name ("published",
+// "outbox", "outbox_full", "received", "delivered", "echo", "gaps",
+// "repeats", "junk", "oversized", "bad_topic", "reconnects", "subscribed").
+func (s *Server) ClusterCounter(name string) (int64, error) {
+	n := cstr(name)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.cluster == nil {
+		return 0, errors.New("squall: the server has no cluster (or is not serving)")
+	}
+	v := C.sq_cluster_counter(s.cluster, (*C.char)(unsafe.Pointer(&n[0])))
+	if v < 0 {
+		return 0, statusError("cluster counter "+name, C.sq_status(v))
+	}
+	return int64(v), nil
 }
 
 // Subscribers is the number of WebSockets subscribed to topic.
@@ -597,6 +667,10 @@ func (s *Server) dispatch(ev *C.sqgo_event, arena []byte) {
 	case C.SQGO_REQ_CLOSED:
 		if v, ok := s.inflight.LoadAndDelete(uint64(ev.handle)); ok {
 			v.(*response).clientGone()
+		}
+	case C.SQGO_CLUSTER_STATE:
+		if s.OnClusterState != nil {
+			s.OnClusterState(clusterStates[C.int(ev.arg)])
 		}
 	default:
 		s.dispatchWS(ev, arena)

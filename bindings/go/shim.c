@@ -221,6 +221,14 @@ sq_status sqgo_call_later(sq_loop *l, uint64_t ms, uintptr_t ud, uint64_t *id) {
     return sq_call_later(l, ms, on_timer, (void *)ud, id);
 }
 
+static void on_cluster_state(void *ud, int state) {
+    sqgo_pump *p = current;
+    sqgo_event *e = p ? push(p, SQGO_CLUSTER_STATE, UD(ud), 0) : NULL;
+    if (e) e->arg = state;
+}
+
+sq_status sqgo_cluster_on_state(sq_cluster *c) { return sq_cluster_on_state(c, on_cluster_state, NULL); }
+
 sq_status sqgo_add_callback(sq_loop *l, uintptr_t ud) { return sq_loop_add_callback(l, on_callback, (void *)ud); }
 
 sq_status sqgo_server_shutdown(sq_server *s, uint64_t ms, uintptr_t ud) {

@@ -24,7 +24,8 @@ enum {
     SQGO_WS_PING,        /* ud: route; handle: ws; off/len: payload */
     SQGO_WS_PONG,        /* ud: route; handle: ws; off/len: payload */
     SQGO_TIMER,          /* ud: timer handle; handle: timer id */
-    SQGO_CALLBACK        /* ud: callback handle */
+    SQGO_CALLBACK,       /* ud: callback handle */
+    SQGO_CLUSTER_STATE   /* arg: the SQ_CLUSTER_* state */
 };
 
 typedef struct {
@@ -60,6 +61,7 @@ sq_status sqgo_ws_route(sq_server *s, const char *pattern, const sq_ws_options *
 sq_status sqgo_call_later(sq_loop *l, uint64_t ms, uintptr_t ud, uint64_t *id);
 sq_status sqgo_add_callback(sq_loop *l, uintptr_t ud);
 sq_status sqgo_server_shutdown(sq_server *s, uint64_t ms, uintptr_t ud);
+sq_status sqgo_cluster_on_state(sq_cluster *c);
 
 /* Requests: `req` is the squall handle as an integer. `hdrs` holds `nh`
  * pairs "name\0value\0". */

@@ -56,6 +56,10 @@ var (
 	// ErrDropped: the message was not queued, because the socket's buffered
 	// output is over MaxBackpressure.
 	ErrDropped = errors.New("squall: message dropped: buffered output over the limit")
+	// ErrClusterOutboxFull: Publish delivered the message to this
+	// process's subscribers but not to the other processes of the cluster:
+	// its outbox (publishes waiting for Redis) is full.
+	ErrClusterOutboxFull = errors.New("squall: delivered locally only: the cluster outbox is full")
 	// ErrNotRunning: the server is not serving (not started yet, or done).
 	ErrNotRunning = errors.New("squall: server not running")
 )

@@ -8,7 +8,10 @@
  * reactor thread), SQUALL_HEADER_TIMEOUT_MS / SQUALL_BODY_TIMEOUT_MS /
  * SQUALL_IDLE_TIMEOUT_MS (the conformance suite shortens them),
  * SQUALL_STATIC_DIR (served under /static/), SQUALL_WS_PING_MS /
- * SQUALL_WS_IDLE_MS (WebSocket keep-alive ping interval and idle timeout).
+ * SQUALL_WS_IDLE_MS (WebSocket keep-alive ping interval and idle timeout),
+ * SQUALL_CLUSTER=redis://... (/ws/chat spans every process joined to the
+ * same Redis; GET /cluster then shows the cluster's state and counters, and
+ * each state change is printed as a line "cluster <state>").
  * WebSockets: /ws/echo echoes every message; /ws/chat forwards every message
  * to every client of the room (topic "chat"), sender included. Ctrl-C or
  * SIGTERM stops it (WebSockets get a 1001 close). */
@@ -157,6 +160,32 @@ static sq_status fail(void *ud, sq_request *req) {
     return SQ_ERR_INVALID_ARG; /* a failing handler: squall answers 500 */
 }
 
+/* ---- the cluster (SQUALL_CLUSTER) ----------------------------------------- */
+
+static sq_cluster *cluster;
+
+static const char *const cluster_states[] = {"connecting", "connected", "lost", "resynced", "gap"};
+
+static void on_cluster_state(void *ud, int state) {
+    (void)ud;
+    printf("cluster %s\n", state >= 0 && state <= 4 ? cluster_states[state] : "unknown");
+    fflush(stdout);
+}
+
+static sq_status cluster_info(void *ud, sq_request *req) {
+    (void)ud;
+    static const char *const names[] = {"published", "outbox_full", "outbox", "received", "delivered",
+                                        "echo", "gaps", "repeats", "junk", "oversized", "bad_topic",
+                                        "reconnects", "subscribed"};
+    char buf[1024];
+    int state = sq_cluster_state(cluster);
+    int n = snprintf(buf, sizeof buf, "state %s\n", state >= 0 && state <= 4 ? cluster_states[state] : "unknown");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s %lld\n", names[i], (long long)sq_cluster_counter(cluster, names[i]));
+    static const sq_header h[] = {TEXT_PLAIN};
+    return sq_respond(req, 200, h, 1, buf, (size_t)n);
+}
+
 static void on_shutdown_done(void *ud) {
     (void)ud;
     sq_loop_stop(loop);
@@ -303,6 +332,19 @@ int main(void) {
         return 1;
     }
     if (ws_routes(inline_flag)) return 1;
+    if ((t = getenv("SQUALL_CLUSTER")) && *t) {
+        cluster = sq_cluster_new(loop, t);
+        if (!cluster) {
+            fprintf(stderr, "SQUALL_CLUSTER: %s\n", sq_last_error());
+            return 2;
+        }
+        sq_cluster_on_state(cluster, on_cluster_state, NULL);
+        if (sq_cluster_attach(cluster, server) != SQ_OK) {
+            fprintf(stderr, "SQUALL_CLUSTER: %s\n", sq_last_error());
+            return 2;
+        }
+        ROUTE("GET", "/cluster", cluster_info, 0);
+    }
 
     int tls = load_tls();
     if (tls < 0) return 2;
@@ -319,6 +361,7 @@ int main(void) {
     printf("squall %s demo server on %s://127.0.0.1:%u/\n", sq_version(), scheme, bound);
     fflush(stdout);
     sq_status st = sq_loop_run(loop);
+    sq_cluster_free(cluster);
     sq_server_free(server);
     sq_loop_free(loop);
     return st == SQ_OK ? 0 : 1;

@@ -9,12 +9,15 @@ SQUALL_HEADER_TIMEOUT_MS / SQUALL_BODY_TIMEOUT_MS / SQUALL_IDLE_TIMEOUT_MS,
 SQUALL_STATIC_DIR (served under /static/ by squall's Rust static files),
 SQUALL_WS_PING_MS / SQUALL_WS_IDLE_MS, SQUALL_SHUTDOWN_MS (the graceful
 shutdown's deadline on SIGTERM/SIGINT, default 5000), SQUALL_TLS_CERT and
-SQUALL_TLS_KEY (PEM files: serve https and wss). Request bodies and
-WebSocket messages up to 64 MiB.
+SQUALL_TLS_KEY (PEM files: serve https and wss), SQUALL_CLUSTER=redis://...
+(/ws/chat spans every process joined to that Redis; GET /cluster shows the
+cluster's state and counters; each state change is printed as
+"cluster <state>"). Request bodies and WebSocket messages up to 64 MiB.
 """
 import asyncio
 import os
 import signal
+import sys
 import threading
 
 from squall import httpserver, ioloop, metrics, web, websocket
@@ -138,7 +141,26 @@ class WsChat(WsBase):
         self.subscribe("chat")
 
     def on_message(self, message):
-        self.application.publish("chat", message, binary=isinstance(message, bytes))
+        try:
+            self.application.publish("chat", message, binary=isinstance(message, bytes))
+        except web.ClusterOutboxFull as e:
+            print(f"publish: {e}", file=sys.stderr, flush=True)
+
+
+COUNTERS = ("published", "outbox_full", "outbox", "received", "delivered", "echo", "gaps",
+            "repeats", "junk", "oversized", "bad_topic", "reconnects", "subscribed")
+
+
+class ClusterInfo(Text):
+    def get(self):
+        app = self.application
+        self.write(f"state {app.cluster_state()}\n")
+        for name in COUNTERS:
+            self.write(f"{name} {app.cluster_counter(name)}\n")
+
+
+def on_cluster_state(state):
+    print(f"cluster {state}", flush=True)
 
 
 def make_app():
@@ -146,7 +168,12 @@ def make_app():
     static = os.environ.get("SQUALL_STATIC_DIR")
     if static:
         settings.update(static_path=static, static_url_prefix="/static/")
-    return web.Application([
+    routes = []
+    cluster = os.environ.get("SQUALL_CLUSTER")
+    if cluster:
+        settings.update(cluster=cluster, cluster_state_callback=on_cluster_state)
+        routes.append((r"/cluster", ClusterInfo))
+    return web.Application(routes + [
         (r"/", Hello),
         (r"/echo", Echo),
         (r"/args/([a-z0-9]+)/(\d+)", Args),
@@ -172,7 +199,11 @@ def main():
         header_timeout=env_ms("SQUALL_HEADER_TIMEOUT_MS"),
         body_timeout=env_ms("SQUALL_BODY_TIMEOUT_MS"),
         idle_connection_timeout=env_ms("SQUALL_IDLE_TIMEOUT_MS"))
-    bound = server.listen(port, "127.0.0.1")
+    try:
+        bound = server.listen(port, "127.0.0.1")
+    except ValueError as e:  # a SQUALL_CLUSTER URL that does not parse
+        print(f"SQUALL_CLUSTER: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
     loop = ioloop.IOLoop.current()
     deadline = env_ms("SQUALL_SHUTDOWN_MS") or 5.0
     stopping = []

@@ -35,6 +35,7 @@ mod server;
 pub mod tcp;
 pub mod ws;
 
+pub use crate::cluster::{Cluster, ClusterEvents, ClusterState};
 pub use fetch::{fetch, fetch_streamed};
 pub use request::{Request, RequestHandle};
 pub use server::Server;

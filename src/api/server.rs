@@ -149,6 +149,13 @@ impl Server {
         crate::ws::ops::publish(&self.core.shared, topic, binary, data)
     }
 
+    /// Makes `cluster` carry this server's topics across processes
+    /// (`sq_cluster_attach`): publishes go to the other processes after the
+    /// local fan-out, and theirs reach this server's subscribers.
+    pub fn attach_cluster(&self, cluster: &super::Cluster) -> Result<()> {
+        cluster.attach(&self.core.shared)
+    }
+
     /// How many sockets are subscribed to `topic`, across every reactor.
     pub fn subscribers(&self, topic: &str) -> usize {
         self.core.shared.ext::<crate::ws::topics::Registry>().subscribers(topic)

@@ -51,6 +51,12 @@ impl Failure for usize {
         0
     }
 }
+impl Failure for i64 {
+    /// A count or value that is never negative: the status, widened.
+    fn failure(kind: ErrorKind) -> Self {
+        i64::from(status_of(kind))
+    }
+}
 impl Failure for bool {
     fn failure(_: ErrorKind) -> Self {
         false

@@ -18,6 +18,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub(crate) mod boundary;
+pub mod cluster;
 pub mod event_loop;
 pub mod fetch;
 pub mod log;
@@ -38,6 +39,7 @@ mod tests;
 /// Bumped only on a change that breaks existing binaries; see docs/ABI.md.
 pub(crate) const ABI_VERSION: u32 = 1;
 
+pub use cluster::*;
 pub use event_loop::*;
 pub use fetch::*;
 pub use log::*;

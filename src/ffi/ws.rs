@@ -721,9 +721,15 @@ pub extern "C" fn sq_ws_unsubscribe(ws: *mut sq_ws, topic: *const c_char) -> sq_
 ///
 /// Thread: any thread.
 /// Ownership: `topic` and `data` are copied.
+/// On a server attached to a cluster (`sq_cluster_attach`) the message
+/// then goes to the other processes too, after the local fan-out, which
+/// never waits on the broker.
+///
 /// Returns: `SQ_OK` (also when nobody subscribes); `SQ_ERR_INVALID_ARG` (bad
 /// opcode, text not UTF-8, bad topic); `SQ_ERR_CLOSED` (server freed);
-/// `SQ_ERR_NULL`.
+/// `SQ_ERR_LIMIT` on a clustered server whose outbox is full: delivered to
+/// the local subscribers only, not to other processes (counted in
+/// "outbox_full"); `SQ_ERR_NULL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_publish(server: *mut sq_server, topic: *const c_char, data: *const c_void, len: usize, opcode: c_int) -> sq_status {
     ffi_boundary! {

@@ -219,6 +219,11 @@ impl LoopHandle {
         }
     }
 
+    /// Whether `other` is a handle to the same loop.
+    pub(crate) fn same_loop(&self, other: &LoopHandle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// The link to reactor `index`, once the loop has started.
     pub(crate) fn reactor_link(&self, index: usize) -> Option<&ReactorLink> {
         self.shared.reactors.get().and_then(|l| l.get(index))

@@ -116,9 +116,22 @@ impl WsSocket {
     }
 }
 
-/// Publishes a message to every subscriber of `name` on `server`. Any
-/// thread. Returns the number of subscribers at the time of the call.
+/// Publishes a message to every subscriber of `name` on `server`, then
+/// hands it to the server's backplane (other processes), if it has one.
+/// Any thread. Returns the number of local subscribers at the time of the
+/// call; an error from the backplane (local delivery done, the message did
+/// not go to the other processes) is returned after the local fan-out.
 pub(crate) fn publish(server: &Arc<ServerShared>, name: &str, binary: bool, data: &[u8]) -> Result<usize> {
+    let reached = publish_local(server, name, binary, data)?;
+    if let Some(b) = server.ext::<Registry>().publish_backplane() {
+        b.publish(name, binary, data)?;
+    }
+    Ok(reached)
+}
+
+/// Publishes to the subscribers of `name` on `server` only (a message from
+/// another process). Any thread.
+pub(crate) fn publish_local(server: &Arc<ServerShared>, name: &str, binary: bool, data: &[u8]) -> Result<usize> {
     check_topic(name)?;
     if !binary && std::str::from_utf8(data).is_err() {
         return Err(Error::new(ErrorKind::InvalidArg, "a text message must be valid UTF-8"));

@@ -9,6 +9,11 @@
 //! zero; that reactor appends the same shared frame to each subscriber's
 //! output queue.
 //!
+//! A [`Backplane`] (the cluster module's, for topics that span processes)
+//! may be attached to a registry: it hears when a topic gets its first
+//! subscriber and loses its last, and every publish after the local
+//! fan-out. ws names no broker; the backplane is a trait object.
+//!
 //! Counts are raised synchronously by the subscribing call (so a publish
 //! made right after a subscribe, from the same thread, reaches the reactor
 //! after the subscription does: commands are FIFO per sender) and corrected
@@ -42,10 +47,24 @@ impl Topic {
     }
 }
 
+/// What carries a server's topics to other processes (implemented above
+/// ws, by the cluster module). Its methods are called with the registry's
+/// lock held: they must only queue work, never call back into the registry.
+pub(crate) trait Backplane: Send + Sync + std::fmt::Debug {
+    /// `name` got its first subscriber on this server.
+    fn first(&self, name: &str);
+    /// `name` lost its last subscriber on this server.
+    fn last(&self, name: &str);
+    /// A publish on this server, once its local fan-out is queued. An error
+    /// says the message did not go to the other processes (and why).
+    fn publish(&self, name: &str, binary: bool, data: &[u8]) -> crate::Result<()>;
+}
+
 /// The topics of a server.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     map: Mutex<HashMap<Box<str>, Arc<Topic>>>,
+    backplane: Mutex<Option<Arc<dyn Backplane>>>,
 }
 
 impl Registry {
@@ -57,15 +76,20 @@ impl Registry {
     /// `reactor` (of `reactors`).
     pub(crate) fn add_subscriber(&self, name: &str, reactor: usize, reactors: usize) -> Arc<Topic> {
         let mut map = self.lock();
+        let mut created = false;
         let topic = map
             .entry(name.into())
             .or_insert_with(|| {
+                created = true;
                 Arc::new(Topic {
                     name: name.into(),
                     counts: (0..reactors.max(reactor + 1)).map(|_| AtomicUsize::new(0)).collect(),
                 })
             })
             .clone();
+        if let Some(b) = created.then(|| self.backplane()).flatten() {
+            b.first(name);
+        }
         if let Some(c) = topic.counts.get(reactor) {
             c.fetch_add(1, Ordering::AcqRel);
         }
@@ -83,7 +107,50 @@ impl Registry {
             && map.get(&topic.name).is_some_and(|t| Arc::ptr_eq(t, topic))
         {
             map.remove(&topic.name);
+            if let Some(b) = self.backplane() {
+                b.last(&topic.name);
+            }
         }
+    }
+
+    fn backplane(&self) -> Option<Arc<dyn Backplane>> {
+        self.backplane.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Attaches `b` (None: detaches): the new one hears `first` for every
+    /// topic that has subscribers now, the old one `last` for each.
+    pub(crate) fn set_backplane(&self, b: Option<Arc<dyn Backplane>>) {
+        let map = self.lock();
+        let old = std::mem::replace(&mut *self.backplane.lock().unwrap_or_else(|p| p.into_inner()), b.clone());
+        for name in map.keys() {
+            if let Some(o) = &old {
+                o.last(name);
+            }
+            if let Some(n) = &b {
+                n.first(name);
+            }
+        }
+    }
+
+    /// Detaches the backplane at `plane` (its address), if it is still the
+    /// one attached (a later attach may have replaced it).
+    pub(crate) fn detach_backplane(&self, plane: *const ()) {
+        let map = self.lock();
+        let mut slot = self.backplane.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|b| std::ptr::addr_eq(Arc::as_ptr(b), plane)) {
+            let old = slot.take();
+            drop(slot);
+            for name in map.keys() {
+                if let Some(o) = &old {
+                    o.last(name);
+                }
+            }
+        }
+    }
+
+    /// The backplane a publish goes on to, if any.
+    pub(crate) fn publish_backplane(&self) -> Option<Arc<dyn Backplane>> {
+        self.backplane()
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<Arc<Topic>> {

@@ -5,14 +5,19 @@ This is a generated file: DO NOT EDIT. Regenerate with
 it is stale."""
 # fmt: off
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int,
-                    c_int32, c_size_t, c_uint8, c_uint16, c_uint32, c_uint64,
-                    c_void_p)
+                    c_int32, c_int64, c_size_t, c_uint8, c_uint16, c_uint32,
+                    c_uint64, c_void_p)
 
 SQ_VERSION_MAJOR = 0
 SQ_VERSION_MINOR = 1
 SQ_VERSION_PATCH = 0
 SQ_VERSION_STRING = "0.1.0"
 SQ_ABI_VERSION = 1
+SQ_CLUSTER_CONNECTING = 0
+SQ_CLUSTER_CONNECTED = 1
+SQ_CLUSTER_LOST = 2
+SQ_CLUSTER_RESYNCED = 3
+SQ_CLUSTER_GAP = 4
 SQ_TIME_QUEUE = 0
 SQ_TIME_NAMELOOKUP = 1
 SQ_TIME_CONNECT = 2
@@ -52,6 +57,9 @@ SQ_ERR_PROTOCOL = -17
 SQ_BACKPRESSURE = 1
 
 
+class sq_cluster(Structure):
+    """Opaque `sq_cluster` handle (only ever used through a pointer)."""
+
 class sq_fetch_request(Structure):
     """Opaque `sq_fetch_request` handle (only ever used through a pointer)."""
 
@@ -78,6 +86,8 @@ class sq_tls_config(Structure):
 
 class sq_ws(Structure):
     """Opaque `sq_ws` handle (only ever used through a pointer)."""
+
+sq_cluster_state_callback = CFUNCTYPE(None, c_void_p, c_int)
 
 sq_callback = CFUNCTYPE(None, c_void_p)
 
@@ -236,6 +246,18 @@ class sq_ws_callbacks(Structure):
 
 def declare(lib):
     """Sets argtypes and restype of every function of the header on `lib`."""
+    lib.sq_cluster_new.argtypes = [POINTER(sq_loop), c_char_p]
+    lib.sq_cluster_new.restype = POINTER(sq_cluster)
+    lib.sq_cluster_attach.argtypes = [POINTER(sq_cluster), POINTER(sq_server)]
+    lib.sq_cluster_attach.restype = c_int32
+    lib.sq_cluster_on_state.argtypes = [POINTER(sq_cluster), sq_cluster_state_callback, c_void_p]
+    lib.sq_cluster_on_state.restype = c_int32
+    lib.sq_cluster_state.argtypes = [POINTER(sq_cluster)]
+    lib.sq_cluster_state.restype = c_int
+    lib.sq_cluster_counter.argtypes = [POINTER(sq_cluster), c_char_p]
+    lib.sq_cluster_counter.restype = c_int64
+    lib.sq_cluster_free.argtypes = [POINTER(sq_cluster)]
+    lib.sq_cluster_free.restype = None
     lib.sq_loop_new.argtypes = []
     lib.sq_loop_new.restype = POINTER(sq_loop)
     lib.sq_loop_free.argtypes = [POINTER(sq_loop)]
@@ -490,4 +512,4 @@ def declare(lib):
     lib.sq_topic_subscribers.restype = c_size_t
 
 
-FUNCTIONS = ('sq_loop_new', 'sq_loop_free', 'sq_loop_set_io_threads', 'sq_loop_run', 'sq_loop_stop', 'sq_loop_poll', 'sq_loop_fd', 'sq_loop_timeout_ms', 'sq_loop_add_callback', 'sq_call_later', 'sq_call_every', 'sq_timer_cancel', 'sq_batch_begin', 'sq_batch_end', 'sq_fetch_request_new', 'sq_fetch_request_free', 'sq_fetch_request_set_header', 'sq_fetch_request_set_body', 'sq_fetch_request_set_timeouts', 'sq_fetch_request_set_max_redirects', 'sq_fetch_request_set_decompress', 'sq_fetch_request_set_max_body', 'sq_fetch_request_set_basic_auth', 'sq_fetch_request_set_ca_file', 'sq_fetch_request_set_on_headers', 'sq_fetch_request_set_on_chunk', 'sq_fetch', 'sq_fetch_set_limits', 'sq_fetch_response_error', 'sq_fetch_response_message', 'sq_fetch_response_status', 'sq_fetch_response_reason', 'sq_fetch_response_header', 'sq_fetch_response_header_count', 'sq_fetch_response_header_at', 'sq_fetch_response_body', 'sq_fetch_response_url', 'sq_fetch_response_redirects', 'sq_fetch_response_time', 'sq_log_set_callback', 'sq_log_level_str', 'sq_metrics_snapshot', 'sq_metrics_prometheus', 'sq_server_metrics_route', 'sq_request_method', 'sq_request_uri', 'sq_request_path', 'sq_request_query', 'sq_request_cookie', 'sq_request_header', 'sq_request_header_count', 'sq_request_header_at', 'sq_request_body', 'sq_request_argument', 'sq_request_argument_count', 'sq_request_argument_at', 'sq_request_capture', 'sq_request_capture_count', 'sq_request_remote_ip', 'sq_request_tls', 'sq_request_on_body', 'sq_request_on_close', 'sq_respond', 'sq_response_status', 'sq_response_header', 'sq_response_write', 'sq_response_flush', 'sq_response_finish', 'sq_server_new', 'sq_server_free', 'sq_route', 'sq_server_static', 'sq_server_listen', 'sq_server_listen_fd', 'sq_server_shutdown', 'sq_server_set_max_header_size', 'sq_server_set_max_headers', 'sq_server_set_max_request_target', 'sq_server_set_max_body_size', 'sq_server_set_header_timeout_ms', 'sq_server_set_body_timeout_ms', 'sq_server_set_idle_timeout_ms', 'sq_server_set_max_connections', 'sq_server_set_backlog', 'sq_server_set_flow_limits', 'sq_server_set_send_timeout_ms', 'sq_version', 'sq_abi_version', 'sq_status_str', 'sq_last_error', 'sq_tcp_options_init', 'sq_tcp_listen', 'sq_tcp_listener_port', 'sq_tcp_listener_free', 'sq_tcp_connect', 'sq_tcp_write', 'sq_tcp_buffered_amount', 'sq_tcp_close', 'sq_tcp_abort', 'sq_tcp_pause_reading', 'sq_tcp_resume_reading', 'sq_tcp_set_userdata', 'sq_tcp_userdata', 'sq_tcp_address', 'sq_tls_options_init', 'sq_tls_config_new', 'sq_tls_config_free', 'sq_tls_config_add_cert_file', 'sq_tls_config_add_cert_pem', 'sq_server_set_tls', 'sq_ws_options_init', 'sq_ws_route', 'sq_ws_connect', 'sq_ws_send', 'sq_ws_close', 'sq_ws_ping', 'sq_ws_pause_reading', 'sq_ws_resume_reading', 'sq_ws_buffered_amount', 'sq_ws_set_userdata', 'sq_ws_userdata', 'sq_ws_subprotocol', 'sq_ws_subscribe', 'sq_ws_unsubscribe', 'sq_publish', 'sq_topic_subscribers',)
+FUNCTIONS = ('sq_cluster_new', 'sq_cluster_attach', 'sq_cluster_on_state', 'sq_cluster_state', 'sq_cluster_counter', 'sq_cluster_free', 'sq_loop_new', 'sq_loop_free', 'sq_loop_set_io_threads', 'sq_loop_run', 'sq_loop_stop', 'sq_loop_poll', 'sq_loop_fd', 'sq_loop_timeout_ms', 'sq_loop_add_callback', 'sq_call_later', 'sq_call_every', 'sq_timer_cancel', 'sq_batch_begin', 'sq_batch_end', 'sq_fetch_request_new', 'sq_fetch_request_free', 'sq_fetch_request_set_header', 'sq_fetch_request_set_body', 'sq_fetch_request_set_timeouts', 'sq_fetch_request_set_max_redirects', 'sq_fetch_request_set_decompress', 'sq_fetch_request_set_max_body', 'sq_fetch_request_set_basic_auth', 'sq_fetch_request_set_ca_file', 'sq_fetch_request_set_on_headers', 'sq_fetch_request_set_on_chunk', 'sq_fetch', 'sq_fetch_set_limits', 'sq_fetch_response_error', 'sq_fetch_response_message', 'sq_fetch_response_status', 'sq_fetch_response_reason', 'sq_fetch_response_header', 'sq_fetch_response_header_count', 'sq_fetch_response_header_at', 'sq_fetch_response_body', 'sq_fetch_response_url', 'sq_fetch_response_redirects', 'sq_fetch_response_time', 'sq_log_set_callback', 'sq_log_level_str', 'sq_metrics_snapshot', 'sq_metrics_prometheus', 'sq_server_metrics_route', 'sq_request_method', 'sq_request_uri', 'sq_request_path', 'sq_request_query', 'sq_request_cookie', 'sq_request_header', 'sq_request_header_count', 'sq_request_header_at', 'sq_request_body', 'sq_request_argument', 'sq_request_argument_count', 'sq_request_argument_at', 'sq_request_capture', 'sq_request_capture_count', 'sq_request_remote_ip', 'sq_request_tls', 'sq_request_on_body', 'sq_request_on_close', 'sq_respond', 'sq_response_status', 'sq_response_header', 'sq_response_write', 'sq_response_flush', 'sq_response_finish', 'sq_server_new', 'sq_server_free', 'sq_route', 'sq_server_static', 'sq_server_listen', 'sq_server_listen_fd', 'sq_server_shutdown', 'sq_server_set_max_header_size', 'sq_server_set_max_headers', 'sq_server_set_max_request_target', 'sq_server_set_max_body_size', 'sq_server_set_header_timeout_ms', 'sq_server_set_body_timeout_ms', 'sq_server_set_idle_timeout_ms', 'sq_server_set_max_connections', 'sq_server_set_backlog', 'sq_server_set_flow_limits', 'sq_server_set_send_timeout_ms', 'sq_version', 'sq_abi_version', 'sq_status_str', 'sq_last_error', 'sq_tcp_options_init', 'sq_tcp_listen', 'sq_tcp_listener_port', 'sq_tcp_listener_free', 'sq_tcp_connect', 'sq_tcp_write', 'sq_tcp_buffered_amount', 'sq_tcp_close', 'sq_tcp_abort', 'sq_tcp_pause_reading', 'sq_tcp_resume_reading', 'sq_tcp_set_userdata', 'sq_tcp_userdata', 'sq_tcp_address', 'sq_tls_options_init', 'sq_tls_config_new', 'sq_tls_config_free', 'sq_tls_config_add_cert_file', 'sq_tls_config_add_cert_pem', 'sq_server_set_tls', 'sq_ws_options_init', 'sq_ws_route', 'sq_ws_connect', 'sq_ws_send', 'sq_ws_close', 'sq_ws_ping', 'sq_ws_pause_reading', 'sq_ws_resume_reading', 'sq_ws_buffered_amount', 'sq_ws_set_userdata', 'sq_ws_userdata', 'sq_ws_subprotocol', 'sq_ws_subscribe', 'sq_ws_unsubscribe', 'sq_publish', 'sq_topic_subscribers',)

@@ -1173,6 +1173,60 @@ class _HandlerRoute:
         handler._execute(args, kwargs)  # type: ignore[arg-type]
 
 
+
+class ClusterOutboxFull(Exception):
+    """A publish was delivered to this process's subscribers but not to the
+    other processes: the cluster's outbox (publishes waiting for Redis) is
+    full. Counted in the cluster's "outbox_full"."""
+
+
+_CLUSTER_STATES = {0: "connecting", 1: "connected", 2: "lost", 3: "resynced", 4: "gap"}
+
+
+class _Cluster:
+    """An ``sq_cluster`` (the ``cluster`` setting): the topics of the
+    application's servers span every process joined to the same Redis.
+    Freed with the IOLoop, before the loop."""
+
+    def __init__(self, io_loop: IOLoop, url: str, callback: Optional[Callable[[str], Any]]) -> None:
+        ptr = lib.sq_cluster_new(io_loop._loop_ptr(), url.encode())
+        if not ptr:
+            raise ValueError("cluster: %s" % (lib.sq_last_error() or b"").decode("utf-8", "replace"))
+        self.ptr: Any = ptr
+        self._callback = callback
+
+        def on_state(_ud: Any, state: int) -> None:
+            if self._callback is None:
+                return
+            try:
+                self._callback(_CLUSTER_STATES.get(state, str(state)))
+            except Exception:
+                gen_log.exception("cluster_state_callback failed")
+
+        # ctypes calls through this object: it lives as long as the cluster.
+        self._cb = b.sq_cluster_state_callback(on_state)
+        _ffi.check(lib.sq_cluster_on_state(ptr, self._cb, None))
+        io_loop._servers.add(self)
+
+    def attach(self, srv: Server) -> None:
+        if self.ptr is not None:
+            _ffi.check(lib.sq_cluster_attach(self.ptr, srv._live()))
+
+    def state(self) -> str:
+        if self.ptr is None:
+            return "closed"
+        return _CLUSTER_STATES.get(lib.sq_cluster_state(self.ptr), "unknown")
+
+    def counter(self, name: str) -> int:
+        if self.ptr is None:
+            raise RuntimeError("the cluster was freed")
+        return _ffi.check(lib.sq_cluster_counter(self.ptr, name.encode()))
+
+    def _free(self) -> None:
+        if self.ptr is not None:
+            lib.sq_cluster_free(self.ptr)
+            self.ptr = None
+
 class Application:
     """Routes and settings. ``handlers`` is a list of ``(pattern, handler
     class[, kwargs[, name]])`` tuples or ``url(...)`` specs.
@@ -1198,6 +1252,7 @@ class Application:
         self._specs: list[Any] = []  # URLSpec or ("fast", method, pattern, fn)
         self.named_handlers: dict[str, URLSpec] = {}
         self._servers: list[Server] = []
+        self._cluster: Optional[_Cluster] = None
         self._jinja: Any = None
         self._static_hashes: dict[str, Optional[str]] = {}
         self._static_lock = threading.Lock()
@@ -1248,6 +1303,11 @@ class Application:
             spec = URLSpec(r"/.*", default, self.settings.get("default_handler_args", {}))
             self._install_spec(srv, spec, http_server)
         self._servers.append(srv)
+        url = self.settings.get("cluster")
+        if url:
+            if self._cluster is None or self._cluster.ptr is None:
+                self._cluster = _Cluster(srv.io_loop, url, self.settings.get("cluster_state_callback"))
+            self._cluster.attach(srv)
 
     def _install_spec(self, srv: Server, spec: Any, http_server: Optional[HTTPServer]) -> None:
         if isinstance(spec, tuple):
@@ -1325,12 +1385,33 @@ class Application:
             data = bytes(message)
             opcode = b.SQ_WS_TEXT if binary is False else b.SQ_WS_BINARY
         count = 0
-        for srv in self._servers:
+        live = [srv for srv in self._servers if srv.ptr is not None]
+        # In a cluster, one publish reaches every attached server of the
+        # process (and the other processes): publish on one of them.
+        for srv in (live[:1] if self._cluster is not None and self._cluster.ptr else live):
             st = srv.publish(topic, data, opcode)
             if st == b.SQ_ERR_INVALID_ARG:
                 raise ValueError("cannot publish: %s" % _ffi.SquallError(st))
+            if st == b.SQ_ERR_LIMIT:
+                raise ClusterOutboxFull(_ffi.SquallError(st))
+        for srv in live:
             count += srv.subscribers(topic)
         return count
+
+    def cluster_state(self) -> Optional[str]:
+        """The cluster's state ("connecting", "connected", "lost",
+        "resynced"), or None without the ``cluster`` setting (or before the
+        application serves)."""
+        return self._cluster.state() if self._cluster is not None else None
+
+    def cluster_counter(self, name: str) -> int:
+        """A counter of the cluster by name ("published", "outbox",
+        "outbox_full", "received", "delivered", "echo", "gaps", "repeats",
+        "junk", "oversized", "bad_topic", "reconnects", "subscribed"; see
+        docs/DEPLOYMENT.md)."""
+        if self._cluster is None:
+            raise RuntimeError("the application has no cluster")
+        return self._cluster.counter(name)
 
     def subscribers(self, topic: str) -> int:
         return sum(srv.subscribers(topic) for srv in self._servers)

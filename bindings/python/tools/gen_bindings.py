@@ -49,6 +49,7 @@ SCALARS = {
     "uint16_t": "c_uint16",
     "uint32_t": "c_uint32",
     "uint64_t": "c_uint64",
+    "int64_t": "c_int64",
     "size_t": "c_size_t",
     "double": "c_double",
     "sq_status": "c_int32",
@@ -222,8 +223,8 @@ def render(model: Model) -> str:
         'it is stale."""',
         "# fmt: off",
         "from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int,",
-        "                    c_int32, c_size_t, c_uint8, c_uint16, c_uint32, c_uint64,",
-        "                    c_void_p)",
+        "                    c_int32, c_int64, c_size_t, c_uint8, c_uint16, c_uint32,",
+        "                    c_uint64, c_void_p)",
         "",
     ]
     for name, value in model.constants:

@@ -10,8 +10,10 @@
 // SQUALL_BODY_TIMEOUT_MS / SQUALL_IDLE_TIMEOUT_MS, SQUALL_STATIC_DIR (served
 // under /static/ by squall), SQUALL_WS_PING_MS / SQUALL_WS_IDLE_MS,
 // SQUALL_SHUTDOWN_MS (the graceful shutdown's deadline on SIGTERM/SIGINT,
-// default 5000; a second signal closes at once). Request bodies and
-// WebSocket messages up to 64 MiB.
+// default 5000; a second signal closes at once), SQUALL_CLUSTER=redis://...
+// (/ws/chat spans every process joined to that Redis; GET /cluster shows
+// the cluster's state and counters; each state change is printed as
+// "cluster <state>"). Request bodies and WebSocket messages up to 64 MiB.
 package main
 
 import (
@@ -209,7 +211,21 @@ func main() {
 		}
 		srv.IOThreads = n
 	}
-	srv.Handler = sameNotFound(routes(srv))
+	mux := routes(srv)
+	if url := os.Getenv("SQUALL_CLUSTER"); url != "" {
+		srv.Cluster = url
+		srv.OnClusterState = func(state string) { fmt.Printf("cluster %s\n", state) }
+		mux.HandleFunc("GET /cluster", func(w http.ResponseWriter, r *http.Request) {
+			text(w)
+			fmt.Fprintf(w, "state %s\n", srv.ClusterState())
+			for _, name := range []string{"published", "outbox_full", "outbox", "received", "delivered", "echo",
+				"gaps", "repeats", "junk", "oversized", "bad_topic", "reconnects", "subscribed"} {
+				v, _ := srv.ClusterCounter(name)
+				fmt.Fprintf(w, "%s %d\n", name, v)
+			}
+		})
+	}
+	srv.Handler = sameNotFound(mux)
 	if dir := os.Getenv("SQUALL_STATIC_DIR"); dir != "" {
 		if err := srv.Static("/static/", dir); err != nil {
 			log.Fatal(err)
@@ -229,7 +245,9 @@ func main() {
 	srv.HandleWebSocket("/ws/chat", squall.WebSocketFuncs{
 		Open: func(c *squall.Conn) { c.Subscribe("chat") },
 		Message: func(c *squall.Conn, typ squall.MessageType, data []byte) {
-			c.Server().Publish("chat", typ, data)
+			if err := c.Server().Publish("chat", typ, data); errors.Is(err, squall.ErrClusterOutboxFull) {
+				fmt.Fprintln(os.Stderr, "publish:", err)
+			}
 		},
 	}, wsOpts)
 
@@ -257,6 +275,11 @@ func main() {
 	}
 	fmt.Printf("squall demo server (Go) on %s://127.0.0.1:%s/\n", scheme, port)
 	if err := serve(); !errors.Is(err, squall.ErrServerClosed) {
+		var se *squall.Error
+		if errors.As(err, &se) && se.Op == "cluster" { // a SQUALL_CLUSTER URL that does not parse
+			fmt.Fprintln(os.Stderr, "SQUALL_CLUSTER:", err)
+			os.Exit(2)
+		}
 		log.Fatal(err)
 	}
 }

@@ -1,0 +1,364 @@
+//! Topics across processes through a real redis-server (Debian's package,
+//! installed by tests/test-deps.sh), started by each test on a free
+//! loopback port with no persistence and stopped by PID. Two clusters in
+//! one test process are two nodes to Redis (each has its own node id and
+//! its own two connections), which is what these tests need: the state,
+//! the counters and the outbox are read through the Rust API. The C demo
+//! processes are tested in tests/cluster/test_cluster.py.
+
+mod util;
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use squall::Loop;
+use squall::api::ws::{Events, Message, WebSocket};
+use squall::api::{Cluster, ClusterEvents, ClusterState, Server};
+use tungstenite::WebSocket as Client;
+use util::{Running, closed_port, dial};
+
+/// A redis-server of our own.
+struct Redis {
+    child: Child,
+    port: u16,
+    password: Option<String>,
+}
+
+impl Redis {
+    fn start(password: Option<&str>) -> Redis {
+        Redis::start_on(closed_port(), password)
+    }
+
+    fn start_on(port: u16, password: Option<&str>) -> Redis {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        if let Some(pw) = password {
+            cmd.args(["--requirepass", pw]);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed: run tests/test-deps.sh (apt-get install redis-server)");
+        let r = Redis { child, port, password: password.map(str::to_owned) };
+        let end = Instant::now() + Duration::from_secs(10);
+        while r.cli(&["PING"]) != "PONG" {
+            assert!(Instant::now() < end, "redis-server did not answer PING within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r
+    }
+
+    /// redis-cli's answer, trimmed.
+    fn cli(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-p", &self.port.to_string(), "--no-auth-warning"]);
+        if let Some(pw) = &self.password {
+            cmd.args(["-a", pw]);
+        }
+        let out = cmd.args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn url(&self, auth: &str, opts: &str) -> String {
+        format!("redis://{auth}127.0.0.1:{}/0?ping_ms=100&timeout_ms=1000{opts}", self.port)
+    }
+
+    /// SIGKILL, by PID.
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Subscribes every socket to the topics it was made with.
+struct Subscriber {
+    topics: Vec<String>,
+}
+
+impl Events for Subscriber {
+    fn on_open(&self, ws: &WebSocket, _req: Option<&squall::api::Request>) {
+        for t in &self.topics {
+            ws.subscribe(t).expect("subscribe");
+        }
+    }
+    fn on_message(&self, _ws: &WebSocket, _msg: Message<'_>) {}
+}
+
+struct States(Mutex<mpsc::Sender<ClusterState>>);
+
+impl ClusterEvents for States {
+    fn on_state(&self, s: ClusterState) {
+        let _ = self.0.lock().unwrap().send(s);
+    }
+}
+
+/// A loop with a server whose `/ws` sockets subscribe to `topics`, in a
+/// cluster.
+struct Node {
+    lp: Arc<Loop>,
+    _running: Running,
+    server: Server,
+    cluster: Cluster,
+    addr: SocketAddr,
+    states: mpsc::Receiver<ClusterState>,
+}
+
+impl Node {
+    fn new(url: &str, topics: &[String]) -> Node {
+        let lp = Arc::new(Loop::new());
+        let server = Server::new(&lp);
+        server.ws_route("/ws", Subscriber { topics: topics.to_vec() }).unwrap();
+        let addr = server.listen("127.0.0.1:0").unwrap();
+        let cluster = Cluster::new(lp.handle(), url).expect("cluster");
+        let (tx, states) = mpsc::channel();
+        cluster.set_events(Some(Arc::new(States(Mutex::new(tx)))));
+        server.attach_cluster(&cluster).unwrap();
+        let running = Running::start(&lp);
+        Node { lp, _running: running, server, cluster, addr, states }
+    }
+
+    fn cluster_loop(&self) -> &squall::LoopHandle {
+        self.lp.handle()
+    }
+
+    fn client(&self) -> Client<TcpStream> {
+        let (ws, _) = tungstenite::client::client(format!("ws://{}/ws", self.addr), dial(self.addr)).expect("handshake");
+        ws
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        self.cluster.counter(name).unwrap_or_else(|| panic!("no counter {name}"))
+    }
+
+    /// Waits for the state callback to say `want` (skipping others).
+    fn wait_state(&self, want: ClusterState, within: Duration) {
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.states.recv_timeout(left) {
+                Ok(s) if s == want => return,
+                Ok(_) => {}
+                Err(_) => panic!("no {want:?} within {within:?} (state now {:?})", self.cluster.state()),
+            }
+        }
+    }
+}
+
+fn eventually(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn text(ws: &mut Client<TcpStream>) -> String {
+    loop {
+        match ws.read().expect("a message") {
+            tungstenite::Message::Text(t) => return t.to_string(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+const T5: Duration = Duration::from_secs(5);
+
+#[test]
+fn ten_thousand_topics_subscribed_and_released_in_batches() {
+    let redis = Redis::start(None);
+    let topics: Vec<String> = (0..10_000).map(|i| format!("t{i}")).collect();
+    let node = Node::new(&redis.url("", ""), &topics);
+    node.wait_state(ClusterState::Connected, T5);
+    let mut ws = node.client();
+    let count = || redis.cli(&["PUBSUB", "CHANNELS", "squall:t*"]).lines().count();
+    eventually("10000 channels subscribed in Redis", Duration::from_secs(20), || count() == 10_000);
+    assert_eq!(node.counter("subscribed"), 10_000);
+    ws.close(None).unwrap();
+    let _ = ws.read();
+    eventually("every channel released", Duration::from_secs(20), || redis.cli(&["PUBSUB", "CHANNELS", "squall:t*"]).is_empty());
+    assert_eq!(node.counter("subscribed"), 0);
+}
+
+#[test]
+fn two_nodes_in_order_none_twice_and_own_echo_ignored() {
+    let redis = Redis::start(None);
+    let room = vec!["room".to_owned()];
+    let a = Node::new(&redis.url("", ""), &room);
+    let b = Node::new(&redis.url("", ""), &room);
+    a.wait_state(ClusterState::Connected, T5);
+    b.wait_state(ClusterState::Connected, T5);
+    let mut ca = a.client();
+    let mut cb = b.client();
+    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    for i in 0..300 {
+        let (from, tag) = if i % 3 == 0 { (&b, "b") } else { (&a, "a") };
+        from.server.publish("room", Message::Text(&format!("{tag}{i}"))).unwrap();
+    }
+    let expect: Vec<String> = (0..300).map(|i| format!("{}{i}", if i % 3 == 0 { "b" } else { "a" })).collect();
+    for (who, ws) in [("a", &mut ca), ("b", &mut cb)] {
+        let got: Vec<String> = (0..300).map(|_| text(ws)).collect();
+        // Per publisher, in order; each exactly once.
+        for tag in ["a", "b"] {
+            let g: Vec<&String> = got.iter().filter(|m| m.starts_with(tag)).collect();
+            let e: Vec<&String> = expect.iter().filter(|m| m.starts_with(tag)).collect();
+            assert_eq!(g, e, "{tag}'s messages as {who} saw them");
+        }
+    }
+    assert_eq!(a.counter("echo"), 200, "a heard its own 200 back and ignored them");
+    assert_eq!(b.counter("delivered"), 200);
+    assert_eq!(a.counter("delivered"), 100);
+    assert_eq!(a.counter("gaps") + b.counter("gaps") + a.counter("repeats") + b.counter("repeats"), 0);
+}
+
+#[test]
+fn redis_killed_then_restarted_outbox_replayed_gaps_exact() {
+    let mut redis = Redis::start(None);
+    let port = redis.port;
+    let room = vec!["room".to_owned()];
+    let a = Node::new(&redis.url("", ""), &room);
+    let b = Node::new(&redis.url("", ""), &room);
+    a.wait_state(ClusterState::Connected, T5);
+    b.wait_state(ClusterState::Connected, T5);
+    let mut ca = a.client();
+    let mut cb = b.client();
+    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    for i in 0..20 {
+        a.server.publish("room", Message::Text(&format!("m{i}"))).unwrap();
+    }
+    for i in 0..20 {
+        assert_eq!(text(&mut ca), format!("m{i}"));
+        assert_eq!(text(&mut cb), format!("m{i}"));
+    }
+
+    redis.kill9();
+    a.wait_state(ClusterState::Lost, T5);
+    b.wait_state(ClusterState::Lost, T5);
+    // Local delivery goes on; the publishes wait in a's outbox.
+    for i in 20..40 {
+        a.server.publish("room", Message::Text(&format!("m{i}"))).unwrap();
+    }
+    for i in 20..40 {
+        assert_eq!(text(&mut ca), format!("m{i}"), "local delivery while Redis is down");
+    }
+    assert_eq!(a.counter("outbox"), 20);
+
+    let _redis2 = Redis::start_on(port, None);
+    a.wait_state(ClusterState::Resynced, Duration::from_secs(15));
+    b.wait_state(ClusterState::Resynced, Duration::from_secs(15));
+    eventually("a's outbox replayed", T5, || a.counter("outbox") == 0);
+    // One more, so that a loss at the end would show as a gap too.
+    a.server.publish("room", Message::Text("m40")).unwrap();
+    assert_eq!(text(&mut ca), "m40");
+    // b gets what Redis delivered after it resubscribed: in order, none
+    // twice, and whatever it missed is exactly its gap count.
+    let mut got = Vec::new();
+    loop {
+        let m = text(&mut cb);
+        got.push(m.clone());
+        if m == "m40" {
+            break;
+        }
+    }
+    let nums: Vec<u32> = got.iter().map(|m| m[1..].parse().unwrap()).collect();
+    eprintln!("b got {nums:?}, gaps {}, repeats {}, a repeats {}", b.counter("gaps"), b.counter("repeats"), a.counter("repeats"));
+    assert!(nums.windows(2).all(|w| w[0] < w[1]), "in order, none twice: {nums:?}");
+    assert!(nums.iter().all(|&n| (20..=40).contains(&n)), "{nums:?}");
+    assert_eq!(nums.len() as u64 + b.counter("gaps"), 21, "delivered + counted as lost = published ({nums:?})");
+    assert_eq!(a.counter("reconnects"), 2, "both of a's connections came back once");
+}
+
+#[test]
+fn wrong_password_is_lost_then_right_one_connects() {
+    let redis = Redis::start(Some("s3cret"));
+    let bad = Node::new(&redis.url(":wrong@", ""), &[]);
+    bad.wait_state(ClusterState::Lost, T5);
+    assert_eq!(bad.cluster.state(), ClusterState::Lost);
+    let good = Node::new(&redis.url(":s3cret@", ""), &[]);
+    good.wait_state(ClusterState::Connected, T5);
+}
+
+#[test]
+fn junk_on_the_prefix_is_counted_and_dropped() {
+    let redis = Redis::start(None);
+    let room = vec!["room".to_owned()];
+    let a = Node::new(&redis.url("", ""), &room);
+    a.wait_state(ClusterState::Connected, T5);
+    let mut ca = a.client();
+    eventually("subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n1"));
+    assert_eq!(redis.cli(&["PUBLISH", "squall:room", "not an envelope"]), "1");
+    eventually("junk counted", T5, || a.counter("junk") == 1);
+    // The socket got nothing from it: the next thing it reads is this.
+    a.server.publish("room", Message::Text("after")).unwrap();
+    assert_eq!(text(&mut ca), "after");
+    assert_eq!(a.counter("delivered"), 0);
+}
+
+#[test]
+fn urls_that_do_not_parse_are_clear_errors() {
+    let lp = Loop::new();
+    for url in ["", "redis//x", "http://127.0.0.1:6379", "redis://127.0.0.1:6379/x", "redis://h?nope=1"] {
+        let e = Cluster::new(lp.handle(), url).unwrap_err();
+        assert_eq!(e.kind(), squall::ErrorKind::InvalidArg, "{url}");
+        assert!(e.message().contains("cluster URL"), "{url}: {e}");
+    }
+}
+
+#[test]
+fn an_oversized_message_is_counted_and_dropped() {
+    let redis = Redis::start(None);
+    let room = vec!["room".to_owned()];
+    let small = Node::new(&redis.url("", "&max_message=100"), &room);
+    let big = Node::new(&redis.url("", ""), &room);
+    small.wait_state(ClusterState::Connected, T5);
+    big.wait_state(ClusterState::Connected, T5);
+    let mut cs = small.client();
+    let mut cb = big.client();
+    eventually("both subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    big.server.publish("room", Message::Text("first")).unwrap();
+    big.server.publish("room", Message::Text(&"x".repeat(101))).unwrap();
+    big.server.publish("room", Message::Text(&"y".repeat(100))).unwrap();
+    assert_eq!(text(&mut cb), "first");
+    assert_eq!(text(&mut cb), "x".repeat(101), "the publisher's own subscribers are not limited by another's max_message");
+    assert_eq!(text(&mut cs), "first");
+    assert_eq!(text(&mut cs), "y".repeat(100), "the 101-byte one was dropped, the 100-byte one delivered");
+    assert_eq!(small.counter("oversized"), 1);
+    assert_eq!(small.counter("delivered"), 2);
+    assert_eq!(small.counter("gaps"), 0, "a message dropped as oversized is not counted again as a gap");
+}
+
+#[test]
+fn a_server_moved_to_another_cluster_leaves_the_first() {
+    let redis = Redis::start(None);
+    let room = vec!["room".to_owned()];
+    // `node` starts on prefix "one", then moves to prefix "two".
+    let node = Node::new(&redis.url("", "&prefix=one"), &room);
+    node.wait_state(ClusterState::Connected, T5);
+    let two = Cluster::new(node.cluster_loop(), &redis.url("", "&prefix=two")).unwrap();
+    node.server.attach_cluster(&two).unwrap();
+    let one_peer = Node::new(&redis.url("", "&prefix=one"), &room);
+    let two_peer = Node::new(&redis.url("", "&prefix=two"), &room);
+    one_peer.wait_state(ClusterState::Connected, T5);
+    two_peer.wait_state(ClusterState::Connected, T5);
+    let mut c = node.client();
+    eventually("subscribed on two only", T5, || {
+        redis.cli(&["PUBSUB", "NUMSUB", "two:room"]).ends_with("\n1") && redis.cli(&["PUBSUB", "NUMSUB", "one:room"]).ends_with("\n0")
+    });
+    one_peer.server.publish("room", Message::Text("via one")).unwrap();
+    two_peer.server.publish("room", Message::Text("via two")).unwrap();
+    assert_eq!(text(&mut c), "via two", "nothing from the cluster it left");
+    // Freeing the first cluster does not detach the second.
+    let Node { cluster: one, .. } = node;
+    drop(one);
+    two_peer.server.publish("room", Message::Text("still two")).unwrap();
+    assert_eq!(text(&mut c), "still two");
+}
