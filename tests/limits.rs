@@ -383,3 +383,54 @@ fn a_peer_that_reads_nothing_is_closed_after_the_send_timeout() {
     running.stop();
     drop(server);
 }
+
+/// CPU seconds (user + system) this process has used.
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 1000 / 100)
+}
+
+#[test]
+fn a_websocket_whose_peer_reads_nothing_costs_no_cpu_while_it_waits() {
+    // The host fills a socket whose peer reads nothing; while the output
+    // waits for the peer, the reactor must wait for the socket's writable
+    // event, not try to write every turn (it did: a turn of flush attempts
+    // after another, a core's worth of CPU, until the send timeout).
+    let lp = Arc::new(Loop::new());
+    let server = Server::new(&lp);
+    let (tx, rx) = mpsc::channel();
+    server.ws_route("/ws", Watch { tx: Mutex::new(tx) }).unwrap();
+    let addr = server.listen("127.0.0.1:0").unwrap();
+    let running = Running::start(&lp);
+
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect_timeout(&addr.into(), WAIT).unwrap();
+    let mut s: TcpStream = s.into();
+    s.write_all(
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let (ws, _) = next(&rx, "on_open");
+    let chunk = vec![1u8; 64 << 10];
+    for _ in 0..64 {
+        // until squall refuses more (max_backpressure) or 4 MiB are queued
+        if ws.send(Message::Binary(&chunk)).is_err() {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500)); // the kernel's buffers fill up
+    let before = own_cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let used = own_cpu() - before;
+    assert!(used < Duration::from_millis(150), "{used:?} of CPU in 1 s while the output waited for a peer that reads nothing");
+    drop(s);
+    running.stop();
+    drop(server);
+}

@@ -105,6 +105,9 @@ pub(crate) struct WsConn {
     /// Sweeps that found output waiting since the last byte written (the
     /// send timeout).
     stalled_sweeps: u32,
+    /// The socket took less than was queued (it is full): wait for its
+    /// writable event before writing again.
+    write_blocked: bool,
     /// What is left of this turn's share of parsing (in event cost, see
     /// `reactor::read::TURN_SHARE`), given back at every readiness event
     /// and every `again`.
@@ -157,6 +160,7 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         share: TURN_SHARE,
         ended_by: None,
         stalled_sweeps: 0,
+        write_blocked: false,
     });
     c.count(Counter::WsOpened, 1);
     tracing::trace!(target: "squall::ws", "WebSocket open on token {}", addr.token);
@@ -217,8 +221,11 @@ impl Watcher for WsConn {
         if readable {
             self.on_readable(r);
         }
-        if writable && (!self.out.is_empty() || self.stream.wants_write()) {
-            WsConn::flush(self, r);
+        if writable {
+            self.write_blocked = false;
+            if !self.out.is_empty() || self.stream.wants_write() {
+                WsConn::flush(self, r);
+            }
         }
         Step::Keep
     }
@@ -269,7 +276,10 @@ impl Watcher for WsConn {
             self.finish_close(r, true);
             return Step::Close;
         }
-        if !self.out.is_empty() && !self.dirty {
+        // Output waits: write it this turn, unless the socket is full (its
+        // writable event will say when): flushing a full socket each turn
+        // would spin the reactor.
+        if !self.out.is_empty() && !self.dirty && !self.write_blocked {
             self.dirty = true;
             r.dirty.push(token);
         }
@@ -347,7 +357,7 @@ pub(crate) fn fan_out(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
     for (&token, &generation) in &members {
         match r.watcher_mut::<WsConn>(token, generation) {
             Some(c) => {
-                if c.accept_shared(&frame) && !c.dirty {
+                if c.accept_shared(&frame) && !c.dirty && !c.write_blocked {
                     c.dirty = true;
                     dirty.push(token);
                 }
@@ -704,6 +714,8 @@ impl WsConn {
         } else {
             write_queue(&mut self.out, &mut self.out_pos, |bufs| stream.write_vectored(bufs))
         };
+        // what the socket did not take waits for its writable event
+        self.write_blocked = !gone && outcome.is_ok() && !self.out.is_empty();
         // (before a kill empties the queue and counts what it dropped)
         let written_frames = frames_before.saturating_sub(self.out.len());
         if written_frames > 0 {
