@@ -47,7 +47,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: test-cluster redis-deps
+.PHONY: test-cluster redis-deps setup
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -64,7 +64,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
+test: setup test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
 	test-go-pkgconfig test-fuzz test-cluster
 	@echo "make test: all suites passed"
@@ -260,6 +260,12 @@ test-install: build test-readme
 	@echo "install: ok (shared via SONAME libsquall.so.$(ABI), static via pkg-config --static)"
 
 # Python packages of the suites, installed when missing (tests/requirements.txt).
+# Everything the suites need beyond the README's prerequisites (Debian
+# packages, nightly tools, cargo-fuzz, Go modules, Python packages):
+# idempotent, so `make test` runs it first on every machine.
+setup:
+	@bash tests/setup.sh </dev/null
+
 test-deps:
 	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
