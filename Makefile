@@ -156,7 +156,8 @@ nightly-tools: nightly-toolchain
 # fuzz-deps installs the nightly toolchain and cargo-fuzz when missing.
 # test-fuzz builds every target and runs each FUZZ_SECS seconds from its
 # committed corpus (fuzz/corpus/<target>, read only), failing on any crash;
-# fuzz-long HOURS=n runs each target n CPU-hours, one after the other. Logs,
+# fuzz-long HOURS=n runs each target n hours (wall, nice 19) one after the other,
+# recording the CPU time each got in fuzz/hours.tsv. Logs,
 # new inputs and crash inputs go to build/fuzz/; executions per target are
 # printed at the end.
 FUZZ_SECS ?= 20
