@@ -16,7 +16,7 @@
 #   make bench           bench/run.sh (see bench/README.md)
 #   make check-header    fails if include/squall.h is stale after a build
 #   make test-fuzz       every fuzz target 20 s from its corpus (nightly and cargo-fuzz installed when missing)
-#   make fuzz-long HOURS=n  every fuzz target n CPU-hours, logs in build/fuzz/
+#   make fuzz-long HOURS=n  every fuzz target n hours (CPU time kept in fuzz/hours.tsv)
 #   make lint            cargo clippy over every target (with and without fault-injection), warnings as errors
 
 CARGO   ?= cargo
