@@ -344,6 +344,74 @@ fn keep_alive(head: &ResponseHead) -> bool {
     head.version_minor >= 1 || keep
 }
 
+/// How the decoder reads `data` as one connection's whole input (then its
+/// end): one line of the differential harness (tests/http_response_differential.rs).
+/// Responses are read one after another, a fresh decoder each, as answers to
+/// requests whose methods `head` gives (true: HEAD; past its end: GET).
+/// Format: `<end> <reason> <n>` then per final response `<status> <version>
+/// <keep-alive 0|1> <header count> (<name> <value>)* <body>`, byte strings in
+/// hex (`-` when empty); `end` is clean, partial, closed or refused.
+pub(crate) fn transcript(data: &[u8], head: &[bool]) -> String {
+    fn hex(b: &[u8]) -> String {
+        if b.is_empty() {
+            return "-".into();
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+    let mut d = ResponseDecoder::new(head.first() == Some(&true), false);
+    let mut pos = 0;
+    let mut done: Vec<(ResponseHead, Vec<u8>)> = Vec::new();
+    let mut cur: Option<(ResponseHead, Vec<u8>)> = None;
+    let end = loop {
+        let step = if pos == data.len() && cur.is_none() && d.interim == 0 && matches!(d.state, State::Head { .. }) {
+            // The connection ended between responses.
+            break "clean -".to_owned();
+        } else {
+            d.decode(&data[pos..])
+        };
+        let (used, ev) = match step {
+            Err(DecodeError::Protocol(why)) => break format!("refused {}", hex(why.as_bytes())),
+            Err(DecodeError::Closed { .. }) => break "partial -".to_owned(),
+            Ok((0, Event::NeedMore)) if pos == data.len() => match d.eof() {
+                Ok(_) => (0, Event::End),
+                Err(_) => break "partial -".to_owned(),
+            },
+            Ok((0, Event::NeedMore)) => break "partial -".to_owned(),
+            Ok(x) => x,
+        };
+        let at = pos;
+        pos += used;
+        match ev {
+            Event::NeedMore => {}
+            Event::Head(h) => cur = Some((h, Vec::new())),
+            Event::Body(a, b) => {
+                if let Some((_, body)) = cur.as_mut() {
+                    body.extend_from_slice(&data[at + a..at + b]);
+                }
+            }
+            Event::End => {
+                let Some((h, body)) = cur.take() else { break "clean -".to_owned() };
+                let keep_alive = h.keep_alive;
+                done.push((h, body));
+                if !keep_alive {
+                    break "closed -".to_owned();
+                }
+                d = ResponseDecoder::new(head.get(done.len()) == Some(&true), false);
+            }
+        }
+    };
+    let mut out = format!("{end} {}", done.len());
+    for (h, body) in &done {
+        let version = if h.version_minor == 0 { "1.0" } else { "1.1" };
+        out += &format!(" {} {version} {} {}", h.status, u8::from(h.keep_alive), h.headers.len());
+        for (n, v) in &h.headers {
+            out += &format!(" {} {}", hex(n.as_bytes()), hex(v));
+        }
+        out += &format!(" {}", hex(body));
+    }
+    out
+}
+
 /// The fuzz target's driver: decodes `data` in two pieces (split at
 /// `split`) the way a connection does; panics only on a broken invariant.
 pub(crate) fn fuzz_feed(data: &[u8], split: usize) {
