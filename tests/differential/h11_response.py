@@ -25,7 +25,8 @@ def transcript(data: bytes, methods: str) -> str:
         conn.send(h11.EndOfMessage())
 
     ask()
-    conn.receive_data(data)
+    if data:
+        conn.receive_data(data)
     eof = False
     interim = False
     try:
