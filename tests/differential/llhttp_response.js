@@ -20,6 +20,8 @@ function transcript(input, methods) {
   let cur = null;
   let stop = null;
   let headers = [];
+  // An interim response read and its final response not yet begun.
+  let interim = false;
   const isHead = () => methods[responses.length] === 'H';
   parser[HTTPParser.kOnHeaders] = (h) => { headers = headers.concat(h); };
   parser[HTTPParser.kOnHeadersComplete] = (major, minor, h, _method, _url, status, _msg, upgrade, keepAlive) => {
@@ -36,7 +38,8 @@ function transcript(input, methods) {
     headers = [];
     if (cur === null) return;
     // Interim responses (1xx but 101) are skipped, as a client does.
-    if (cur.status >= 100 && cur.status < 200 && cur.status !== 101) { cur = null; return; }
+    if (cur.status >= 100 && cur.status < 200 && cur.status !== 101) { cur = null; interim = true; return; }
+    interim = false;
     responses.push(cur);
     if (cur.upgrade || cur.status === 101) stop = 'upgrade';
     else if (!cur.keepAlive) stop = 'closed';
@@ -63,7 +66,7 @@ function transcript(input, methods) {
     end = stop;
     reason = '';
   }
-  if (end === 'clean' && cur !== null) end = 'partial';
+  if (end === 'clean' && (cur !== null || interim)) end = 'partial';
   parser.close();
   const out = [end, hex(latin1(reason)), String(responses.length)];
   for (const q of responses) {
