@@ -508,6 +508,25 @@ fn justify(who: &str, kind: Kind, s: &Transcript, r: &Transcript, heads: &[bool]
             return Some("refused too once the head is complete (squall judges a head when its empty line is there)");
         }
     }
+    // The same where the reference read on (a head with bare CRs llhttp
+    // takes, say): squall's reason once the head is complete must be a row.
+    if s.end == "partial" && r.end != "refused" && kind != Kind::SquallRefuses {
+        let completed = squall_reads(&[input, b"\r\n\r\n"].concat());
+        if completed.end == "refused" && completed.responses.len() == s.responses.len() {
+            return justify(who, Kind::SquallRefuses, &completed, r, heads, input);
+        }
+    }
+    // RFC 9112 §6.3 ¶1: the framing headers of a response to HEAD, of a 1xx,
+    // 204 or 304 delimit nothing, and squall does not judge them; h11
+    // refuses a Transfer-Encoding or Content-Length it would refuse anywhere.
+    let k = r.responses.len();
+    if kind == Kind::ReferenceRefuses && who == "h11" && (rr.contains("Transfer-Encoding") || rr.contains("Content-Length")) {
+        if let Some(q) = s.responses.get(k) {
+            if heads.get(k) == Some(&true) || q.status == 204 || q.status == 304 {
+                return Some("framing headers of a HEAD, 204 or 304 response are not read (RFC 9112 §6.3 ¶1); h11 refuses ones it cannot use");
+            }
+        }
+    }
     // RFC 9112 §5.2: a user agent MUST unfold obs-fold in a response; llhttp
     // (strict) refuses it.
     if kind == Kind::ReferenceRefuses && who == "llhttp" && rr == "HPE_INVALID_HEADER_TOKEN" && input.windows(3).any(|w| matches!(w, [b'\r', b'\n', b' ' | b'\t'])) {
@@ -568,7 +587,7 @@ fn justify(who: &str, kind: Kind, s: &Transcript, r: &Transcript, heads: &[bool]
             } else {
                 for (msg, row) in [
                     ("Content-Length", "Content-Length: identical list values are one (RFC 9110 §8.6)"),
-                    ("Transfer-Encoding", "Transfer-Encoding: a list with empty elements (RFC 9110 §5.6.1); h11 takes only the exact \"chunked\""),
+                    ("Transfer-Encoding", "Transfer-Encoding: a list (RFC 9110 §5.6.1), `, chunked` is chunked; h11 takes only the exact word"),
                     ("HTTP version", "HTTP-version: a later 1.x is read as 1.1 (RFC 9110 §2.5)"),
                     ("illegal chunk header", "chunk-ext: BWS around \";\" and \"=\" (RFC 9112 §7.1.1); h11 refuses it"),
                 ] {
