@@ -473,6 +473,13 @@ fn te_chunked_by_list_rules(input: &[u8]) -> bool {
     })
 }
 
+/// Whether `input` has a Connection field line with a tab in its value.
+fn connection_with_tab(input: &[u8]) -> bool {
+    input.split(|&b| b == b'\n').any(|line| {
+        line.len() > 11 && line[..11].eq_ignore_ascii_case(b"connection:") && line[11..].contains(&b'\t')
+    })
+}
+
 /// The row for llhttp's refusal of obs-fold. It is checked a second time:
 /// the input with each obs-fold replaced by as many SP (what squall reads,
 /// byte for byte) must then be read by llhttp as squall reads it, or differ
@@ -554,6 +561,7 @@ fn justify(who: &str, kind: Kind, s: &Transcript, r: &Transcript, heads: &[bool]
                 ("chunked applied more than once", "Transfer-Encoding: only a lone chunked is decoded (RFC 9112 §6.3 ¶4)"),
                 ("chunk extension", "chunk-ext: the §7.1.1 grammar"),
                 ("chunk size", "chunk-size: 1*HEXDIG, u64"),
+                ("chunked body too large", "chunk sizes summing past 2^64-1 refused at once (RFC 9112 §7.1: anticipate overflow); the references wait for the bytes"),
                 ("chunk data not followed by CRLF", "chunk-data CRLF (RFC 9112 §7.1)"),
                 ("malformed trailer", "trailer section: field lines (RFC 9112 §7.1.2)"),
                 ("Content-Length", "Content-Length: 1*DIGIT, identical list values (RFC 9110 §8.6)"),
@@ -621,6 +629,8 @@ fn justify(who: &str, kind: Kind, s: &Transcript, r: &Transcript, heads: &[bool]
             let (mut a, b) = (normal(&s.responses[at]), normal(&r.responses[at]));
             let row = if who == "h11" && a.keep_alive && !b.keep_alive && a.version == "1.0" && has_token(&a, b"keep-alive") {
                 "HTTP/1.0 keep-alive honoured (RFC 9112 §9.3); h11 closes after every HTTP/1.0 response"
+            } else if a.keep_alive && !b.keep_alive && who == "llhttp" && connection_with_tab(input) {
+                "OWS includes HTAB (RFC 9110 §5.6.3): `keep-alive<TAB>` keeps an HTTP/1.0 connection; llhttp does not trim the tab and closes"
             } else if !a.keep_alive && b.keep_alive && has_token(&a, b"close") {
                 "Connection: close wins over keep-alive (RFC 9112 §9.6)"
             } else if who == "llhttp" && !b.keep_alive && a.body != b.body && te_chunked_by_list_rules(input) {
