@@ -661,6 +661,19 @@ mod tests {
         assert_eq!(h.header("upgrade"), Some(&b"websocket"[..]));
     }
 
+    // The differential harness's reading (tests/http_response_differential.rs).
+    #[test]
+    fn transcript_reads_a_connection() {
+        let two = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.0 204 No\r\n\r\n";
+        // The first answers a HEAD: its Content-Length delimits nothing.
+        assert_eq!(transcript(two, &[true]), "closed - 2 200 1.1 1 1 436f6e74656e742d4c656e677468 35 - 204 1.0 0 0 -");
+        assert_eq!(transcript(b"HTTP/1.1 200 OK\r\n\r\nab", &[]), "closed - 1 200 1.1 0 0 6162", "until the end");
+        assert_eq!(transcript(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab", &[]), "partial - 0");
+        assert_eq!(transcript(b"HTTP/1.1 100 Continue\r\n\r\n", &[]), "partial - 0", "no final response");
+        assert_eq!(transcript(b"", &[]), "clean - 0");
+        assert!(transcript(b"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", &[]).starts_with("refused "));
+    }
+
     #[test]
     fn fuzz_driver_holds_on_samples() {
         for s in [&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..], b"U", b"HTTP/1.1 100 x\r\n\r\n"] {
