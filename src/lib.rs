@@ -67,6 +67,14 @@ pub mod fuzzing {
         crate::http::client::response::fuzz_feed(data, split);
     }
 
+    /// How the HTTP client's response decoder reads `data` as one
+    /// connection's whole input, the responses answering requests whose
+    /// methods `head` gives (true: HEAD): one line of the differential
+    /// harness (tests/http_response_differential.rs).
+    pub fn h1_response_transcript(data: &[u8], head: &[bool]) -> String {
+        crate::http::client::response::transcript(data, head)
+    }
+
     /// Decodes `data` as a chunked body in one read and in reads of sizes
     /// picked by the first byte; panics only on a bug (a disagreement, a
     /// complete body that re-encoded decodes differently).

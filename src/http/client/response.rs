@@ -344,6 +344,74 @@ fn keep_alive(head: &ResponseHead) -> bool {
     head.version_minor >= 1 || keep
 }
 
+/// How the decoder reads `data` as one connection's whole input (then its
+/// end): one line of the differential harness (tests/http_response_differential.rs).
+/// Responses are read one after another, a fresh decoder each, as answers to
+/// requests whose methods `head` gives (true: HEAD; past its end: GET).
+/// Format: `<end> <reason> <n>` then per final response `<status> <version>
+/// <keep-alive 0|1> <header count> (<name> <value>)* <body>`, byte strings in
+/// hex (`-` when empty); `end` is clean, partial, closed or refused.
+pub(crate) fn transcript(data: &[u8], head: &[bool]) -> String {
+    fn hex(b: &[u8]) -> String {
+        if b.is_empty() {
+            return "-".into();
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+    let mut d = ResponseDecoder::new(head.first() == Some(&true), false);
+    let mut pos = 0;
+    let mut done: Vec<(ResponseHead, Vec<u8>)> = Vec::new();
+    let mut cur: Option<(ResponseHead, Vec<u8>)> = None;
+    let end = loop {
+        let step = if pos == data.len() && cur.is_none() && d.interim == 0 && matches!(d.state, State::Head { .. }) {
+            // The connection ended between responses.
+            break "clean -".to_owned();
+        } else {
+            d.decode(&data[pos..])
+        };
+        let (used, ev) = match step {
+            Err(DecodeError::Protocol(why)) => break format!("refused {}", hex(why.as_bytes())),
+            Err(DecodeError::Closed { .. }) => break "partial -".to_owned(),
+            Ok((0, Event::NeedMore)) if pos == data.len() => match d.eof() {
+                Ok(_) => (0, Event::End),
+                Err(_) => break "partial -".to_owned(),
+            },
+            Ok((0, Event::NeedMore)) => break "partial -".to_owned(),
+            Ok(x) => x,
+        };
+        let at = pos;
+        pos += used;
+        match ev {
+            Event::NeedMore => {}
+            Event::Head(h) => cur = Some((h, Vec::new())),
+            Event::Body(a, b) => {
+                if let Some((_, body)) = cur.as_mut() {
+                    body.extend_from_slice(&data[at + a..at + b]);
+                }
+            }
+            Event::End => {
+                let Some((h, body)) = cur.take() else { break "clean -".to_owned() };
+                let keep_alive = h.keep_alive;
+                done.push((h, body));
+                if !keep_alive {
+                    break "closed -".to_owned();
+                }
+                d = ResponseDecoder::new(head.get(done.len()) == Some(&true), false);
+            }
+        }
+    };
+    let mut out = format!("{end} {}", done.len());
+    for (h, body) in &done {
+        let version = if h.version_minor == 0 { "1.0" } else { "1.1" };
+        out += &format!(" {} {version} {} {}", h.status, u8::from(h.keep_alive), h.headers.len());
+        for (n, v) in &h.headers {
+            out += &format!(" {} {}", hex(n.as_bytes()), hex(v));
+        }
+        out += &format!(" {}", hex(body));
+    }
+    out
+}
+
 /// The fuzz target's driver: decodes `data` in two pieces (split at
 /// `split`) the way a connection does; panics only on a broken invariant.
 pub(crate) fn fuzz_feed(data: &[u8], split: usize) {
@@ -591,6 +659,19 @@ mod tests {
         let Event::Head(h) = ev else { panic!() };
         assert_eq!((h.status, h.framing, h.keep_alive), (101, Framing::None, false));
         assert_eq!(h.header("upgrade"), Some(&b"websocket"[..]));
+    }
+
+    // The differential harness's reading (tests/http_response_differential.rs).
+    #[test]
+    fn transcript_reads_a_connection() {
+        let two = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.0 204 No\r\n\r\n";
+        // The first answers a HEAD: its Content-Length delimits nothing.
+        assert_eq!(transcript(two, &[true]), "closed - 2 200 1.1 1 1 436f6e74656e742d4c656e677468 35 - 204 1.0 0 0 -");
+        assert_eq!(transcript(b"HTTP/1.1 200 OK\r\n\r\nab", &[]), "closed - 1 200 1.1 0 0 6162", "until the end");
+        assert_eq!(transcript(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab", &[]), "partial - 0");
+        assert_eq!(transcript(b"HTTP/1.1 100 Continue\r\n\r\n", &[]), "partial - 0", "no final response");
+        assert_eq!(transcript(b"", &[]), "clean - 0");
+        assert!(transcript(b"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", &[]).starts_with("refused "));
     }
 
     #[test]
