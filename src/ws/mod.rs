@@ -6,6 +6,7 @@
 
 pub(crate) mod client;
 pub(crate) mod conn;
+pub(crate) mod deflate;
 pub(crate) mod events;
 pub(crate) mod handshake;
 pub(crate) mod ops;
