@@ -7,3 +7,4 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 pub(crate) mod offer;
+pub(crate) mod codec;
