@@ -135,13 +135,16 @@ impl Inflater {
             let consumed = usize::try_from(self.d.total_in() - in0).unwrap_or(usize::MAX);
             out.truncate(len + produced);
             pos += consumed;
+            // Output that passed the limit came before any error found in
+            // the same step: the limit is reported first, as it would be
+            // had the input come in smaller pieces.
+            if out.len() > limit {
+                return Err(InflateError::TooBig);
+            }
             match status {
                 Err(_) => return Err(InflateError::Corrupt),
                 Ok(Status::StreamEnd) => self.ended = true,
                 Ok(Status::Ok) | Ok(Status::BufError) => {}
-            }
-            if out.len() > limit {
-                return Err(InflateError::TooBig);
             }
             // Done when the input is used up and the output was not filled
             // (nothing left pending inside), or when no progress is possible.
