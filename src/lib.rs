@@ -54,6 +54,14 @@ pub mod fuzzing {
         crate::ws::session::fuzz_feed(data);
     }
 
+    /// Feeds `data` to the WebSocket message assembler (permessage-deflate
+    /// on or off, the limit and read sizes picked by the first byte) in
+    /// irregular reads and in one; panics only on a bug: the two differ, a
+    /// message passes the limit, a text message is not UTF-8.
+    pub fn ws_message(data: &[u8]) {
+        crate::ws::message::fuzz_feed(data);
+    }
+
     /// How the HTTP/1.1 request decoder reads `data` as one connection's
     /// whole input: one line of the differential harness
     /// (tests/http_differential.rs).

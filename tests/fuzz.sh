@@ -31,7 +31,7 @@ targets() {
 
 dict_for() {
     case $1 in
-        ws) echo fuzz/dict/ws.dict ;;
+        ws|ws_message) echo fuzz/dict/ws.dict ;;
         resp) echo fuzz/dict/resp.dict ;;
         *) echo fuzz/dict/http.dict ;;
     esac

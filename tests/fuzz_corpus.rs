@@ -12,6 +12,7 @@ const TARGETS: &[(&str, Driver)] = &[
     ("h1_response", |d| split_first(d, squall::fuzzing::h1_response)),
     ("chunked", squall::fuzzing::chunked),
     ("ws", squall::fuzzing::ws_session),
+    ("ws_message", squall::fuzzing::ws_message),
     ("ws_handshake", squall::fuzzing::ws_handshake),
     ("router", squall::fuzzing::router),
     ("args", squall::fuzzing::args),

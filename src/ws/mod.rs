@@ -6,8 +6,10 @@
 
 pub(crate) mod client;
 pub(crate) mod conn;
+pub(crate) mod deflate;
 pub(crate) mod events;
 pub(crate) mod handshake;
+pub(crate) mod message;
 pub(crate) mod ops;
 pub(crate) mod route;
 pub(crate) mod session;
