@@ -126,6 +126,24 @@ impl ws::Events for Watch {
     }
 }
 
+/// A WebSocket upgrade request for /ws (the RFC 6455 sample key).
+fn upgrade_request(addr: SocketAddr) -> Vec<u8> {
+    format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A client socket with a 4 KiB receive buffer: a peer that reads nothing
+/// holds the server's output back at once.
+fn small_reader(addr: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect_timeout(&addr.into(), WAIT).unwrap();
+    s.into()
+}
+
 #[test]
 fn a_websocket_close_the_peer_never_answers_ends_after_the_5_s_grace() {
     let lp = Arc::new(Loop::new());
@@ -136,14 +154,7 @@ fn a_websocket_close_the_peer_never_answers_ends_after_the_5_s_grace() {
     let running = Running::start(&lp);
 
     let mut s = dial(addr);
-    s.write_all(
-        format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    s.write_all(&upgrade_request(addr)).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
@@ -330,26 +341,13 @@ fn a_peer_that_reads_nothing_is_closed_after_the_send_timeout() {
     let addr = server.listen("127.0.0.1:0").unwrap();
     let running = Running::start(&lp);
 
-    let small = |addr: SocketAddr| -> TcpStream {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        s.set_recv_buffer_size(4096).unwrap();
-        s.connect_timeout(&addr.into(), WAIT).unwrap();
-        s.into()
-    };
     let started = Instant::now();
     // HTTP: 16 MiB asked for, none of it read
-    let mut http = small(addr);
+    let mut http = small_reader(addr);
     http.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     // WebSocket: the host sends until squall refuses more, none of it read
-    let mut s = small(addr);
-    s.write_all(
-        format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let mut s = small_reader(addr);
+    s.write_all(&upgrade_request(addr)).unwrap();
     let (ws, _) = next(&rx, "on_open");
     let chunk = vec![1u8; 256 << 10];
     for _ in 0..256 {
@@ -405,18 +403,8 @@ fn a_websocket_whose_peer_reads_nothing_costs_no_cpu_while_it_waits() {
     let addr = server.listen("127.0.0.1:0").unwrap();
     let running = Running::start(&lp);
 
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    s.set_recv_buffer_size(4096).unwrap();
-    s.connect_timeout(&addr.into(), WAIT).unwrap();
-    let mut s: TcpStream = s.into();
-    s.write_all(
-        format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let mut s = small_reader(addr);
+    s.write_all(&upgrade_request(addr)).unwrap();
     let (ws, _) = next(&rx, "on_open");
     let chunk = vec![1u8; 64 << 10];
     for _ in 0..64 {
