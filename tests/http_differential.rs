@@ -28,26 +28,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-/// xorshift64*: deterministic, seedable, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T: ?Sized>(&mut self, from: &[&'a T]) -> &'a T {
-        from[self.below(from.len())]
-    }
-}
+mod differential;
+use differential::{Rng, escape, hex, mutate, unhex};
 
 // ---- the generator -------------------------------------------------------
 
@@ -148,7 +130,6 @@ fn request(r: &mut Rng, last: bool) -> Vec<u8> {
     out
 }
 
-const INTERESTING: &[u8] = b"\0\r\n \t,;:=\"\\\x7f\x80\xff0aF-+/?#%@[]{}|xX";
 const SNIPPETS: &[&str] = &[
     "\r\n",
     "\n",
@@ -181,71 +162,6 @@ const SNIPPETS: &[&str] = &[
     "http/1.1",
 ];
 
-/// A random mutation of `input`.
-fn mutate(r: &mut Rng, input: &mut Vec<u8>) {
-    let at = |r: &mut Rng, v: &Vec<u8>| r.below(v.len() + 1);
-    match r.below(11) {
-        0 => {
-            // a CRLF becomes a bare LF or a bare CR
-            let crlfs: Vec<usize> = input.windows(2).enumerate().filter(|(_, w)| w == b"\r\n").map(|(i, _)| i).collect();
-            if let Some(&i) = crlfs.get(r.below(crlfs.len().max(1))) {
-                input.remove(if r.chance(70) { i } else { i + 1 });
-            }
-        }
-        1 | 2 => {
-            let i = at(r, input);
-            input.insert(i, INTERESTING[r.below(INTERESTING.len())]);
-        }
-        3 => {
-            if !input.is_empty() {
-                let i = r.below(input.len());
-                input.remove(i);
-            }
-        }
-        4 => {
-            if !input.is_empty() {
-                let i = r.below(input.len());
-                input[i] = INTERESTING[r.below(INTERESTING.len())];
-            }
-        }
-        5 => {
-            // flip the case of a letter
-            if !input.is_empty() {
-                let i = r.below(input.len());
-                input[i] = if input[i].is_ascii_lowercase() { input[i].to_ascii_uppercase() } else { input[i].to_ascii_lowercase() };
-            }
-        }
-        6 | 7 => {
-            // a snippet inserted at a line start
-            let starts: Vec<usize> = std::iter::once(0).chain(input.windows(2).enumerate().filter(|(_, w)| w == b"\r\n").map(|(i, _)| i + 2)).collect();
-            let i = starts[r.below(starts.len())];
-            let s = r.pick(SNIPPETS).as_bytes().to_vec();
-            input.splice(i..i, s);
-        }
-        8 => {
-            // a header line duplicated
-            let text = input.clone();
-            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
-            if lines.len() > 2 {
-                let k = 1 + r.below(lines.len() - 2);
-                let pos: usize = lines[..k].iter().map(|l| l.len() + 1).sum();
-                let mut dup = lines[k].to_vec();
-                dup.push(b'\n');
-                input.splice(pos..pos, dup);
-            }
-        }
-        9 => {
-            let n = at(r, input);
-            input.truncate(n);
-        }
-        _ => {
-            // bytes inserted anywhere, a snippet
-            let i = at(r, input);
-            let s = r.pick(SNIPPETS).as_bytes().to_vec();
-            input.splice(i..i, s);
-        }
-    }
-}
 
 fn inputs(n: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
@@ -255,7 +171,7 @@ fn inputs(n: usize, seed: u64) -> Vec<Vec<u8>> {
             let mut input: Vec<u8> = (0..count).flat_map(|i| request(&mut r, i + 1 == count)).collect();
             if r.chance(75) {
                 for _ in 0..1 + r.below(3) {
-                    mutate(&mut r, &mut input);
+                    mutate(&mut r, &mut input, SNIPPETS);
                 }
             }
             input
@@ -280,20 +196,6 @@ struct Transcript {
     end: String,
     reason: String,
     requests: Vec<Req>,
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    if s == "-" {
-        return Vec::new();
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    if b.is_empty() {
-        return "-".into();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn parse(line: &str) -> Transcript {
@@ -553,9 +455,6 @@ fn justify(who: &str, kind: Kind, s: &Transcript, r: &Transcript, input: &[u8]) 
     }
 }
 
-fn escape(b: &[u8]) -> String {
-    b.iter().flat_map(|&c| std::ascii::escape_default(c)).map(char::from).collect()
-}
 
 #[test]
 fn squall_agrees_with_llhttp_and_h11_or_says_why() {

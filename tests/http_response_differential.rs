@@ -31,26 +31,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-/// xorshift64*: deterministic, seedable, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T: ?Sized>(&mut self, from: &[&'a T]) -> &'a T {
-        from[self.below(from.len())]
-    }
-}
+mod differential;
+use differential::{Rng, escape, hex, mutate, unhex};
 
 // ---- the generator -------------------------------------------------------
 
@@ -166,7 +148,6 @@ fn response(r: &mut Rng, head: bool, last: bool) -> Vec<u8> {
     bytes
 }
 
-const INTERESTING: &[u8] = b"\0\r\n \t,;:=\"\\\x7f\x80\xff0aF-+/?#%@[]{}|xX";
 const SNIPPETS: &[&str] = &[
     "\r\n",
     "\n",
@@ -204,71 +185,6 @@ const SNIPPETS: &[&str] = &[
     "ICY",
 ];
 
-/// A random mutation of `input`.
-fn mutate(r: &mut Rng, input: &mut Vec<u8>) {
-    let at = |r: &mut Rng, v: &Vec<u8>| r.below(v.len() + 1);
-    match r.below(11) {
-        0 => {
-            // a CRLF becomes a bare LF or a bare CR
-            let crlfs: Vec<usize> = input.windows(2).enumerate().filter(|(_, w)| w == b"\r\n").map(|(i, _)| i).collect();
-            if let Some(&i) = crlfs.get(r.below(crlfs.len().max(1))) {
-                input.remove(if r.chance(70) { i } else { i + 1 });
-            }
-        }
-        1 | 2 => {
-            let i = at(r, input);
-            input.insert(i, INTERESTING[r.below(INTERESTING.len())]);
-        }
-        3 => {
-            if !input.is_empty() {
-                let i = r.below(input.len());
-                input.remove(i);
-            }
-        }
-        4 => {
-            if !input.is_empty() {
-                let i = r.below(input.len());
-                input[i] = INTERESTING[r.below(INTERESTING.len())];
-            }
-        }
-        5 => {
-            // flip the case of a letter
-            if !input.is_empty() {
-                let i = r.below(input.len());
-                input[i] = if input[i].is_ascii_lowercase() { input[i].to_ascii_uppercase() } else { input[i].to_ascii_lowercase() };
-            }
-        }
-        6 | 7 => {
-            // a snippet inserted at a line start
-            let starts: Vec<usize> = std::iter::once(0).chain(input.windows(2).enumerate().filter(|(_, w)| w == b"\r\n").map(|(i, _)| i + 2)).collect();
-            let i = starts[r.below(starts.len())];
-            let s = r.pick(SNIPPETS).as_bytes().to_vec();
-            input.splice(i..i, s);
-        }
-        8 => {
-            // a line duplicated
-            let text = input.clone();
-            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
-            if lines.len() > 2 {
-                let k = 1 + r.below(lines.len() - 2);
-                let pos: usize = lines[..k].iter().map(|l| l.len() + 1).sum();
-                let mut dup = lines[k].to_vec();
-                dup.push(b'\n');
-                input.splice(pos..pos, dup);
-            }
-        }
-        9 => {
-            let n = at(r, input);
-            input.truncate(n);
-        }
-        _ => {
-            // a snippet inserted anywhere
-            let i = at(r, input);
-            let s = r.pick(SNIPPETS).as_bytes().to_vec();
-            input.splice(i..i, s);
-        }
-    }
-}
 
 /// (the methods answered: true for HEAD, the connection's bytes)
 fn inputs(n: usize, seed: u64) -> Vec<(Vec<bool>, Vec<u8>)> {
@@ -280,7 +196,7 @@ fn inputs(n: usize, seed: u64) -> Vec<(Vec<bool>, Vec<u8>)> {
             let mut input: Vec<u8> = (0..count).flat_map(|i| response(&mut r, heads[i], i + 1 == count)).collect();
             if r.chance(75) {
                 for _ in 0..1 + r.below(3) {
-                    mutate(&mut r, &mut input);
+                    mutate(&mut r, &mut input, SNIPPETS);
                 }
             }
             (heads, input)
@@ -304,20 +220,6 @@ struct Transcript {
     end: String,
     reason: String,
     responses: Vec<Resp>,
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    if s == "-" {
-        return Vec::new();
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    if b.is_empty() {
-        return "-".into();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn parse(line: &str) -> Transcript {
@@ -647,10 +549,6 @@ fn justify(who: &str, kind: Kind, s: &Transcript, r: &Transcript, heads: &[bool]
             (a == b).then_some(row)
         }
     }
-}
-
-fn escape(b: &[u8]) -> String {
-    b.iter().flat_map(|&c| std::ascii::escape_default(c)).map(char::from).collect()
 }
 
 fn show(t: &Transcript) -> String {
