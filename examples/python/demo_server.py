@@ -160,7 +160,10 @@ class ClusterInfo(Text):
 
 
 def on_cluster_state(state):
-    print(f"cluster {state}", flush=True)
+    # One write of the whole line: print() writes the text and the newline
+    # apart, and a log line from another thread can land between them.
+    sys.stdout.write(f"cluster {state}\n")
+    sys.stdout.flush()
 
 
 def make_app():
