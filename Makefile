@@ -64,9 +64,15 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: setup test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
-	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
-	test-go-pkgconfig test-fuzz test-cluster
+# The suites of `make test`, in the order they run (tests/suites.sh times
+# each and goes on past a failure, so one run shows every failing suite).
+SUITES := test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance \
+	test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
+	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go \
+	test-autobahn-go test-go-pkgconfig test-fuzz test-cluster
+
+test: setup
+	@MAKE="$(MAKE)" bash tests/suites.sh $(SUITES)
 	@echo "make test: all suites passed"
 
 test-rust: redis-deps
