@@ -21,6 +21,7 @@ for t in "$@"; do
         failed+=("$t")
     fi
     rows+=("$(printf '%-24s %5ds  %s' "$t" $(( $(date +%s) - t0 )) "$status")")
+    echo "==== ${rows[-1]}"
 done
 echo "==== time per suite"
 printf '%s\n' "${rows[@]}"
