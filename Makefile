@@ -47,7 +47,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: test-cluster redis-deps setup
+.PHONY: test-cluster redis-deps setup test-fresh-clone
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -69,7 +69,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 SUITES := test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance \
 	test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go \
-	test-autobahn-go test-go-pkgconfig test-fuzz test-cluster
+	test-autobahn-go test-go-pkgconfig test-fuzz test-cluster test-fresh-clone
 
 test: setup
 	@MAKE="$(MAKE)" bash tests/suites.sh $(SUITES)
@@ -328,7 +328,12 @@ test-client: test-deps examples
 test-python: test-deps build
 	cd bindings/python && $(PYTHON) -m pytest -q -p no:cacheprovider tests
 
-# pip install ./bindings/python into a fresh venv: a py3-none-<platform> wheel carrying the library.
+# The README's set-up from a fresh clone of HEAD in build/fresh: tests/setup.sh,
+# then `make demo` building the library and serving the chat room.
+test-fresh-clone:
+	bash tests/fresh-clone.sh
+
+# The Python package from its sdist alone: a stripped wheel installed into a fresh venv (tests/python-install.sh).
 test-python-install: build
 	bash tests/python-install.sh
 
