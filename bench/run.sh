@@ -9,6 +9,7 @@
 #   bench/run.sh python     the Python package (RequestHandler, fast path, WebSockets)
 #                           beside Tornado, uvicorn and socketify.py (~12 min)
 #   bench/run.sh go         the Go package beside Go's net/http, socketify.py and Tornado (~8 min)
+#   bench/run.sh metrics    the C demo with its metrics on and compiled out (~4 min)
 #   bench/run.sh fetch [args]  the HTTP client (sqfetch) beside Tornado's and aiohttp's
 #                           clients against a local nginx (2-7 min; args go to fetch_bench.py)
 #
@@ -39,6 +40,10 @@ fi
 
 if [[ "$what" == all || "$what" == http ]]; then
     python3 bench/http_bench.py
+fi
+
+if [[ "$what" == all || "$what" == metrics ]]; then
+    python3 bench/metrics_bench.py
 fi
 
 if [[ "$what" == all || "$what" == ws ]]; then

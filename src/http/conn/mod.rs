@@ -58,12 +58,12 @@ struct Inflight {
 impl Inflight {
     /// A response the server made itself (its head and body in `out`).
     fn made(out: Vec<u8>, file: Option<FileRange>, close: bool) -> Inflight {
-        Inflight { req: None, out, file, done: true, close, since: Instant::now() }
+        Inflight { req: None, out, file, done: true, close, since: crate::metrics::stamp() }
     }
 
     /// A request its handler answers.
     fn handled(req: Arc<Request>) -> Inflight {
-        Inflight { req: Some(req), out: Vec::new(), file: None, done: false, close: false, since: Instant::now() }
+        Inflight { req: Some(req), out: Vec::new(), file: None, done: false, close: false, since: crate::metrics::stamp() }
     }
 
     /// Its response's status: the handler's, or the one in a made head.
