@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `make test` needs beyond the README's prerequisites (Rust through
 # rustup, Go 1.23+, a C compiler, make, Python 3): Debian's packages, the
-# nightly toolchain with Miri and rust-src, cargo-fuzz, the Go modules, the
+# nightly toolchain with Miri and rust-src, the Go modules, the
 # Python test packages, Selenium. Idempotent (installs only what is missing,
 # one `apt-get update` at most), never reads standard input; `make test`
 # runs it first, and `.ci/run` is `make test` with the lints and the header
@@ -45,9 +45,9 @@ if ((${#need[@]})); then
     $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null
 fi
 
-# ---- Rust: the nightly toolchain with Miri and rust-src, cargo-fuzz ---------------
+# ---- Rust: the nightly toolchain with Miri and rust-src ----------------------------
+# (cargo-fuzz is for `make test-long`, whose fuzz-deps installs it.)
 make -s nightly-tools </dev/null
-make -s fuzz-deps </dev/null
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy </dev/null
 
 # ---- Go modules, Python packages ----------------------------------------------
