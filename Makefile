@@ -309,11 +309,13 @@ test-conformance-tls: test-deps $(BUILD)/examples/c/demo_server
 test-tls: test-deps $(BUILD)/examples/c/demo_server
 	cd tests/tls && $(PYTHON) -m pytest -q -p no:cacheprovider .
 
-# The same TLS suite against the Python and Go demos (SQUALL_TLS_CERT/KEY).
+# The TLS suite against the Python and Go demos (SQUALL_TLS_CERT/KEY), less
+# the tests marked `layer` (the Rust TLS layer alone: the same code whatever
+# the front, run against the C demo by test-tls).
 test-tls-fronts: test-deps build $(BUILD)/examples/go/demo_server
 	cd tests/tls && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
-		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
-	cd tests/tls && SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server $(PYTHON) -m pytest -q -p no:cacheprovider .
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider -m "not layer" .
+	cd tests/tls && SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server $(PYTHON) -m pytest -q -p no:cacheprovider -m "not layer" .
 
 # The same suite against the Python demo, with a reactor thread and with the
 # reactor on the asyncio thread (io_threads 0: the loop is driven through

@@ -65,3 +65,12 @@ def tls_demo(pki):
     d = Demo(tls_env(pki, SQUALL_TLS_CERT2=cert2, SQUALL_TLS_KEY2=key2, SQUALL_HEADER_TIMEOUT_MS="1500"))
     yield d
     d.stop()  # asserts a clean stop
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "layer: exercises the TLS layer in the Rust core only (handshake, records, "
+        "alerts, limits); the front's part is handing it the configuration, so "
+        "`make test-tls-fronts` runs the other tests against the Python and Go demos "
+        "(-m 'not layer') and `make test-tls` runs all against the C demo")

@@ -97,6 +97,7 @@ def test_curl_keep_alive_post_and_stream(tls_demo, pki, tmp_path):
     assert r.stdout == big.read_bytes()
 
 
+@pytest.mark.layer
 def test_http_client_and_pipelining(tls_demo, pki):
     c = http.client.HTTPSConnection("localhost", tls_demo.port, context=client_ctx(pki["ca"]), timeout=10)
     for _ in range(3):
@@ -115,6 +116,7 @@ def test_http_client_and_pipelining(tls_demo, pki):
     assert re.findall(rb"HTTP/1.1 (\d+)", got) == [b"201", b"200", b"404"], got
 
 
+@pytest.mark.layer
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
 def test_openssl_versions_and_alpn(tls_demo, pki, version):
     r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{tls_demo.port}", "-servername", "localhost",
@@ -148,6 +150,7 @@ def test_sni_chooses_the_certificate_and_defaults(tls_demo, pki):
                 assert read_until_closed(s)[0].endswith(HELLO)
 
 
+@pytest.mark.layer
 def test_alpn_without_http11_is_refused(tls_demo, pki):
     ctx = client_ctx(pki["ca"])
     ctx.set_alpn_protocols(["h2", "spdy/3"])
@@ -177,6 +180,7 @@ def test_wss_echo(tls_demo, pki):
     assert asyncio.run(run()) == 1000
 
 
+@pytest.mark.layer
 def test_server_sends_close_notify(tls_demo, pki):
     raw = socket.create_connection(("127.0.0.1", tls_demo.port))
     # Without suppress_ragged_eofs, a TCP close without close_notify raises.
@@ -212,6 +216,7 @@ def test_static_files_without_sendfile(pki, tmp_path):
 
 # ---- bad input ---------------------------------------------------------------
 
+@pytest.mark.layer
 def test_plain_http_to_the_tls_port_gets_400(tls_demo, pki):
     with socket.create_connection(("127.0.0.1", tls_demo.port)) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -223,6 +228,7 @@ def test_plain_http_to_the_tls_port_gets_400(tls_demo, pki):
     still_serves(tls_demo, pki)
 
 
+@pytest.mark.layer
 def test_truncated_client_hello_and_random_bytes(tls_demo, pki):
     hello = client_hello()
     cases = [hello[: len(hello) // 2], hello[:5], b"\x16\x03\x01\xff\xff" + os.urandom(2000),
@@ -237,6 +243,7 @@ def test_truncated_client_hello_and_random_bytes(tls_demo, pki):
     still_serves(tls_demo, pki)
 
 
+@pytest.mark.layer
 @pytest.mark.parametrize("send", [b"", "half"])
 def test_stalled_handshake_times_out(tls_demo, pki, send):
     data = client_hello()[:60] if send == "half" else b""
@@ -248,6 +255,7 @@ def test_stalled_handshake_times_out(tls_demo, pki, send):
     still_serves(tls_demo, pki)
 
 
+@pytest.mark.layer
 def test_client_vanishes_mid_handshake(tls_demo, pki):
     hello = client_hello()
     for i in range(30):
@@ -260,6 +268,7 @@ def test_client_vanishes_mid_handshake(tls_demo, pki):
     still_serves(tls_demo, pki)
 
 
+@pytest.mark.layer
 def test_peer_closes_without_close_notify(tls_demo, pki):
     for body in [b"", b"0123456789"]:
         raw = socket.create_connection(("127.0.0.1", tls_demo.port))
@@ -275,6 +284,7 @@ def test_peer_closes_without_close_notify(tls_demo, pki):
     still_serves(tls_demo, pki)
 
 
+@pytest.mark.layer
 def test_handshake_flood_keeps_established_latency(tls_demo, pki):
     """300 ClientHellos at once (each costs the server a signature) while an
     established keep-alive connection asks every 20 ms."""
@@ -379,6 +389,7 @@ def test_reload_applies_to_new_connections(pki, tmp_path):
         d.stop()
 
 
+@pytest.mark.layer
 def test_session_resumption_by_ticket(tls_demo, pki):
     ctx = client_ctx(pki["ca"])
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # Python resumes TLS 1.2 sessions reliably
