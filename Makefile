@@ -16,7 +16,6 @@
 #   make bench           bench/run.sh (see bench/README.md)
 #   make check-header    fails if include/squall.h is stale after a build
 #   make test-fuzz       every fuzz target 20 s from its corpus (nightly and cargo-fuzz installed when missing)
-#   make test-long       what is too long for make test: test-fuzz
 #   make fuzz-long HOURS=n  every fuzz target n hours (CPU time kept in fuzz/hours.tsv)
 #   make lint            cargo clippy over every target (with and without fault-injection), warnings as errors
 
@@ -48,7 +47,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: test-cluster redis-deps setup test-fresh-clone test-long
+.PHONY: test-cluster redis-deps setup test-fresh-clone
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -71,16 +70,14 @@ SUITES := test-deps test-rust test-miri test-c test-fault test-readme test-insta
 	test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go \
 	test-autobahn-go test-go-pkgconfig test-cluster test-fresh-clone
-
-# What is too long for `make test` (which replays the fuzz corpus through
-# `cargo test`): the libFuzzer runs with AddressSanitizer.
-LONG_SUITES := test-fuzz
-
-test-long:
-	@MAKE="$(MAKE)" bash tests/suites.sh $(LONG_SUITES)
+# CPU-bound and needing nothing from the others: run at nice 19 beside them
+# from the start, on the CPU they leave idle while waiting on sockets.
+BACKGROUND_SUITES := test-fuzz
+comma := ,
+space := $(subst ,, )
 
 test: setup
-	@MAKE="$(MAKE)" bash tests/suites.sh $(SUITES)
+	@MAKE="$(MAKE)" bash tests/suites.sh --background $(subst $(space),$(comma),$(strip $(BACKGROUND_SUITES))) $(SUITES)
 	@echo "make test: all suites passed"
 
 test-rust: redis-deps
