@@ -114,7 +114,7 @@ test-c: test-c-plain test-c-asan test-c-rust-asan test-c-valgrind
 # tests that need it, and a C program run with panics armed (src/fault.rs).
 FAULT := target/fault/debug
 $(FAULT)/libsquall.so: $(LIB_SRC)
-	$(CARGO) build --lib --features fault-injection --target-dir target/fault
+	$(CARGO) build --lib --no-default-features --features fault-injection --target-dir target/fault
 	@touch $@
 	ln -sf libsquall.so $(FAULT)/libsquall.so.$(ABI)
 
@@ -199,7 +199,7 @@ MIRIFLAGS  ?= -Zmiri-strict-provenance
 
 test-miri: nightly-tools
 	@mkdir -p $(BUILD)
-	MIRIFLAGS="$(MIRIFLAGS)" $(RUSTUP) run $(NIGHTLY) cargo miri test --lib -- $(MIRI_TESTS) >$(BUILD)/miri.log 2>&1 || \
+	MIRIFLAGS="$(MIRIFLAGS)" $(RUSTUP) run $(NIGHTLY) cargo miri test --lib --no-default-features -- $(MIRI_TESTS) >$(BUILD)/miri.log 2>&1 || \
 		{ cat $(BUILD)/miri.log; exit 1; }
 	@grep -v '^ *Compiling' $(BUILD)/miri.log
 	@n=$$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' $(BUILD)/miri.log); \
@@ -217,7 +217,7 @@ RASAN_LIB    := $(RASAN_DIR)/$(RASAN_TARGET)/debug/libsquall.a
 $(RASAN_LIB): $(LIB_SRC) | nightly-tools
 	RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes" \
 		$(RUSTUP) run $(NIGHTLY) cargo rustc -Zbuild-std --target $(RASAN_TARGET) --target-dir $(RASAN_DIR) \
-		--lib --crate-type staticlib
+		--lib --no-default-features --crate-type staticlib
 	@touch $@
 
 $(BUILD)/tests/c/rasan/%: tests/c/%.c $(wildcard tests/c/*.h) $(RASAN_LIB)

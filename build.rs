@@ -14,6 +14,15 @@ fn main() {
     let abi = abi_version(&root);
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libsquall.so.{abi}");
 
+    #[cfg(feature = "header")]
+    write_header(&root, abi);
+}
+
+/// Writes include/squall.h (feature `header`, on by default; the builds that
+/// only test the library — Miri, the ASan and fault-injection builds, the
+/// fuzz targets — turn it off and skip compiling cbindgen).
+#[cfg(feature = "header")]
+fn write_header(root: &std::path::Path, abi: u32) {
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
     let minor = std::env::var("CARGO_PKG_VERSION_MINOR").unwrap();
     let patch = std::env::var("CARGO_PKG_VERSION_PATCH").unwrap();
@@ -49,6 +58,7 @@ fn abi_version(root: &std::path::Path) -> u32 {
         .expect("src/ffi/mod.rs defines ABI_VERSION (pub(crate))")
 }
 
+#[cfg(feature = "header")]
 /// `#define SQ_ERR_NULL -1` becomes `#define SQ_ERR_NULL (-1)`, so that the
 /// macros are safe in any expression (`x-SQ_ERR_NULL`).
 fn parenthesize_negative_defines(header: &str) -> String {
