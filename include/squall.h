@@ -557,6 +557,43 @@ typedef struct {
    * Topic messages not queued over a subscriber's `max_backpressure`.
    */
   uint64_t topic_drops;
+  /**
+   * TLS handshakes completed on the server's connections.
+   */
+  uint64_t tls_handshakes;
+  /**
+   * TLS handshakes that failed: an alert, a reset, the peer left, plain
+   * HTTP on the TLS port.
+   */
+  uint64_t tls_handshake_failures;
+  /**
+   * TLS handshakes not done within the header timeout.
+   */
+  uint64_t tls_handshake_timeouts;
+  /**
+   * The server's loop: tasks queued for the host thread and not taken
+   * yet (request and WebSocket events, calls from other threads; a
+   * WebSocket's queued events count as one task per turn of its lane).
+   */
+  uint64_t host_queue_depth;
+  /**
+   * The server's loop: tasks the host thread has taken.
+   */
+  uint64_t host_tasks;
+  /**
+   * The server's loop: batches of tasks the host thread has taken, the
+   * sum of how long each batch's oldest task waited (microseconds), and
+   * the batches per wait bucket (the latency buckets' bounds).
+   */
+  uint64_t host_batches;
+  /**
+   * The batches' oldest waits, summed, in microseconds.
+   */
+  uint64_t host_wait_sum_us;
+  /**
+   * Batches per wait bucket (see `host_batches`).
+   */
+  uint64_t host_wait_buckets[SQ_METRICS_LATENCY_BUCKETS];
 } sq_metrics;
 
 /**

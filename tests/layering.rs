@@ -32,7 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("log", &[]),
     ("fault", &[]),
     ("net", &["error", "log", "fault"]),
-    ("reactor", &["net", "error", "log", "fault"]),
+    ("reactor", &["metrics", "net", "error", "log", "fault"]),
     ("tcp", &["reactor", "net", "error", "log", "fault"]),
     ("http", &["metrics", "reactor", "net", "error", "log", "fault"]),
     ("ws", &["metrics", "http", "reactor", "net", "error", "log", "fault"]),

@@ -69,6 +69,17 @@ type Metrics struct {
 	TopicPublishes           uint64
 	TopicDeliveries          uint64
 	TopicDrops               uint64
+	TLSHandshakes            uint64
+	TLSHandshakeFailures     uint64
+	TLSHandshakeTimeouts     uint64
+	// The server's loop: tasks waiting for the host thread now, tasks it
+	// has taken, the batches it took, and per batch how long its oldest
+	// task waited (sum in µs, per LatencyBucketsUS bucket).
+	HostQueueDepth  uint64
+	HostTasks       uint64
+	HostBatches     uint64
+	HostWaitSumUS   uint64
+	HostWaitBuckets [19]uint64
 }
 
 // LatencyBucketsUS are the upper bounds, in microseconds, of the request
@@ -132,6 +143,16 @@ func metricsFrom(c *C.sq_metrics) Metrics {
 	m.TopicPublishes = uint64(c.topic_publishes)
 	m.TopicDeliveries = uint64(c.topic_deliveries)
 	m.TopicDrops = uint64(c.topic_drops)
+	m.TLSHandshakes = uint64(c.tls_handshakes)
+	m.TLSHandshakeFailures = uint64(c.tls_handshake_failures)
+	m.TLSHandshakeTimeouts = uint64(c.tls_handshake_timeouts)
+	m.HostQueueDepth = uint64(c.host_queue_depth)
+	m.HostTasks = uint64(c.host_tasks)
+	m.HostBatches = uint64(c.host_batches)
+	m.HostWaitSumUS = uint64(c.host_wait_sum_us)
+	for i := range m.HostWaitBuckets {
+		m.HostWaitBuckets[i] = uint64(c.host_wait_buckets[i])
+	}
 	return m
 }
 

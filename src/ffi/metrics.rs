@@ -140,6 +140,27 @@ pub struct sq_metrics {
     pub topic_deliveries: u64,
     /// Topic messages not queued over a subscriber's `max_backpressure`.
     pub topic_drops: u64,
+    /// TLS handshakes completed on the server's connections.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed: an alert, a reset, the peer left, plain
+    /// HTTP on the TLS port.
+    pub tls_handshake_failures: u64,
+    /// TLS handshakes not done within the header timeout.
+    pub tls_handshake_timeouts: u64,
+    /// The server's loop: tasks queued for the host thread and not taken
+    /// yet (request and WebSocket events, calls from other threads; a
+    /// WebSocket's queued events count as one task per turn of its lane).
+    pub host_queue_depth: u64,
+    /// The server's loop: tasks the host thread has taken.
+    pub host_tasks: u64,
+    /// The server's loop: batches of tasks the host thread has taken, the
+    /// sum of how long each batch's oldest task waited (microseconds), and
+    /// the batches per wait bucket (the latency buckets' bounds).
+    pub host_batches: u64,
+    /// The batches' oldest waits, summed, in microseconds.
+    pub host_wait_sum_us: u64,
+    /// Batches per wait bucket (see `host_batches`).
+    pub host_wait_buckets: [u64; SQ_METRICS_LATENCY_BUCKETS],
 }
 
 fn fill(s: &Snapshot) -> sq_metrics {
@@ -198,6 +219,14 @@ fn fill(s: &Snapshot) -> sq_metrics {
         topic_publishes: g(Counter::TopicPublishes),
         topic_deliveries: g(Counter::TopicDeliveries),
         topic_drops: g(Counter::TopicDrops),
+        tls_handshakes: g(Counter::TlsHandshakes),
+        tls_handshake_failures: g(Counter::TlsHandshakeFailures),
+        tls_handshake_timeouts: g(Counter::TlsHandshakeTimeouts),
+        host_queue_depth: s.host.depth,
+        host_tasks: s.host.run,
+        host_batches: s.host.batches,
+        host_wait_sum_us: s.host.wait_sum_us,
+        host_wait_buckets: s.host.wait_buckets,
     }
 }
 

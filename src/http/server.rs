@@ -48,7 +48,7 @@ impl Server {
 
     /// The server's counters, summed now.
     pub(crate) fn metrics(&self) -> crate::metrics::Snapshot {
-        self.shared.metrics.snapshot()
+        self.shared.snapshot()
     }
 
     /// Serves the counters in Prometheus' text format at GET (and HEAD)
@@ -299,7 +299,7 @@ struct MetricsHandler {
 impl super::shared::Handler for MetricsHandler {
     fn call(&self, req: u64) -> std::result::Result<(), super::shared::HandlerFailed> {
         let (Some(server), Ok(req)) = (self.server.upgrade(), super::request::lookup_request(req)) else { return Ok(()) };
-        let text = crate::metrics::prometheus(&server.metrics.snapshot());
+        let text = crate::metrics::prometheus(&server.snapshot());
         let _ = req.respond(200, &[("Content-Type", crate::metrics::CONTENT_TYPE.as_bytes())], text.as_bytes());
         Ok(())
     }

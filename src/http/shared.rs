@@ -132,6 +132,15 @@ pub(crate) struct ServerShared {
     pub(crate) shutdown_requested: AtomicBool,
 }
 
+impl ServerShared {
+    /// The server's counters summed now, with its loop's host queue figures.
+    pub(crate) fn snapshot(&self) -> crate::metrics::Snapshot {
+        let mut s = self.metrics.snapshot();
+        s.host = self.loop_handle.host_stats();
+        s
+    }
+}
+
 impl std::fmt::Debug for ServerShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerShared").finish_non_exhaustive()

@@ -69,10 +69,13 @@ pub(crate) enum Counter {
     TopicPublishes,
     TopicDeliveries,
     TopicDrops,
+    TlsHandshakes,
+    TlsHandshakeFailures,
+    TlsHandshakeTimeouts,
 }
 
 /// How many counters a shard holds.
-pub(crate) const COUNTERS: usize = Counter::TopicDrops as usize + 1;
+pub(crate) const COUNTERS: usize = Counter::TlsHandshakeTimeouts as usize + 1;
 
 /// The upper bounds of the request latency histogram, in microseconds:
 /// log-spaced, 50 µs to 10 s (the `+Inf` bucket is the count).
@@ -117,6 +120,85 @@ impl Writer {
             Writer::Other => SHARDS - 1,
         }
     }
+}
+
+/// The loop's own figures, kept by the reactor module: the tasks it hands
+/// the host thread (request and WebSocket events, calls from other threads)
+/// and how long each batch's oldest task waited for the host to take it.
+/// Producers (any thread) add to `queued` once per batch; only the host
+/// thread writes the rest.
+#[derive(Default)]
+pub(crate) struct HostStats {
+    queued: AtomicU64,
+    run: AtomicU64,
+    batches: AtomicU64,
+    wait_sum_us: AtomicU64,
+    /// Batches per wait bucket (not cumulative; the last is `+Inf`).
+    wait_buckets: [AtomicU64; BUCKETS_US.len() + 1],
+}
+
+impl std::fmt::Debug for HostStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostStats").finish_non_exhaustive()
+    }
+}
+
+impl HostStats {
+    /// `n` tasks were queued for the host.
+    #[inline]
+    pub(crate) fn queued(&self, n: usize) {
+        if cfg!(feature = "bench-metrics-off") {
+            return;
+        }
+        self.queued.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The host took a batch of `n` tasks whose oldest had waited `waited`.
+    pub(crate) fn took(&self, n: usize, waited: Duration) {
+        if cfg!(feature = "bench-metrics-off") || n == 0 {
+            return;
+        }
+        let us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        let i = BUCKETS_US.iter().position(|&b| us <= b).unwrap_or(BUCKETS_US.len());
+        self.wait_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.wait_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.run.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The figures now.
+    pub(crate) fn snapshot(&self) -> HostSnapshot {
+        let run = self.run.load(Ordering::Relaxed);
+        // `queued` is read second: a batch taken between the two loads is
+        // counted queued, never run and not queued (no negative depth).
+        let queued = self.queued.load(Ordering::Relaxed);
+        let mut wait_buckets = [0; BUCKETS_US.len() + 1];
+        for (o, b) in wait_buckets.iter_mut().zip(&self.wait_buckets) {
+            *o = b.load(Ordering::Relaxed);
+        }
+        HostSnapshot {
+            depth: queued.saturating_sub(run),
+            run,
+            batches: self.batches.load(Ordering::Relaxed),
+            wait_sum_us: self.wait_sum_us.load(Ordering::Relaxed),
+            wait_buckets,
+        }
+    }
+}
+
+/// [`HostStats`] read at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HostSnapshot {
+    /// Tasks queued for the host and not taken yet.
+    pub(crate) depth: u64,
+    /// Tasks the host has taken.
+    pub(crate) run: u64,
+    /// Batches the host has taken (each a histogram sample).
+    pub(crate) batches: u64,
+    /// The batches' oldest waits, summed, in microseconds.
+    pub(crate) wait_sum_us: u64,
+    /// Batches per wait bucket (not cumulative; the last is `+Inf`).
+    pub(crate) wait_buckets: [u64; BUCKETS_US.len() + 1],
 }
 
 /// When a request's head arrived, for its latency: the clock, or with the
@@ -181,7 +263,12 @@ impl Metrics {
 
     /// The sum of every shard now.
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let mut out = Snapshot { counters: [0; COUNTERS], buckets: [0; BUCKETS_US.len() + 1], latency_sum_us: 0 };
+        let mut out = Snapshot {
+            host: HostSnapshot::default(),
+            counters: [0; COUNTERS],
+            buckets: [0; BUCKETS_US.len() + 1],
+            latency_sum_us: 0,
+        };
         for s in self.shards.iter() {
             for (o, c) in out.counters.iter_mut().zip(&s.counters) {
                 *o = o.wrapping_add(c.load(Ordering::Relaxed));
@@ -198,6 +285,8 @@ impl Metrics {
 /// The counters summed at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Snapshot {
+    /// The server's loop's figures (zero until the server fills them in).
+    pub(crate) host: HostSnapshot,
     pub(crate) counters: [u64; COUNTERS],
     /// Per bucket, not cumulative; the last is above every bound.
     pub(crate) buckets: [u64; BUCKETS_US.len() + 1],
@@ -287,6 +376,22 @@ pub(crate) fn ws_close_counter(code: u16) -> Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_stats_count_depth_and_waits() {
+        let h = HostStats::default();
+        h.queued(5);
+        h.queued(2);
+        assert_eq!(h.snapshot().depth, 7);
+        h.took(5, Duration::from_micros(40)); // the first bucket (<= 50 µs)
+        h.took(1, Duration::from_millis(3)); // <= 5 ms
+        h.took(0, Duration::from_secs(1)); // an empty batch is no sample
+        let s = h.snapshot();
+        assert_eq!((s.depth, s.run, s.batches, s.wait_sum_us), (1, 6, 2, 3040));
+        assert_eq!(s.wait_buckets[0], 1);
+        assert_eq!(s.wait_buckets[BUCKETS_US.iter().position(|&b| b == 5_000).unwrap()], 1);
+        assert_eq!(s.wait_buckets.iter().sum::<u64>(), 2);
+    }
 
     #[test]
     fn shards_sum_and_histogram_buckets() {

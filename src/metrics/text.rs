@@ -159,6 +159,16 @@ const FAMILIES: &[Family] = &[
         help: "Topic messages not queued to a subscriber over its max_backpressure.",
         samples: &[(&[], Counter::TopicDrops)],
     },
+    Family {
+        name: "squall_tls_handshakes_total",
+        kind: "counter",
+        help: "TLS handshakes on the server's connections, by result: ok, failed (an alert, a reset, the peer left, plain HTTP), timeout (not done within the header timeout).",
+        samples: &[
+            (&[("result", "ok")], Counter::TlsHandshakes),
+            (&[("result", "failed")], Counter::TlsHandshakeFailures),
+            (&[("result", "timeout")], Counter::TlsHandshakeTimeouts),
+        ],
+    },
 ];
 
 /// Escapes a `# HELP` text: `\` and newline.
@@ -251,6 +261,30 @@ pub(crate) fn prometheus(s: &Snapshot) -> String {
     sample(&mut out, &bucket, &[("le", "+Inf")], count);
     sample(&mut out, &format!("{name}_sum"), &[], seconds(s.latency_sum_us));
     sample(&mut out, &format!("{name}_count"), &[], count);
+
+    let h = &s.host;
+    let name = "squall_host_queue_depth";
+    header(&mut out, name, "gauge", "Tasks queued for the host thread and not taken yet (the server's loop).");
+    sample(&mut out, name, &[], h.depth);
+    let name = "squall_host_tasks_total";
+    header(&mut out, name, "counter", "Tasks the host thread has taken (the server's loop).");
+    sample(&mut out, name, &[], h.run);
+    let name = "squall_host_wait_seconds";
+    header(
+        &mut out,
+        name,
+        "histogram",
+        "Per batch the host thread takes, how long its oldest task waited for it (the server's loop).",
+    );
+    let bucket = format!("{name}_bucket");
+    let mut cumulative = 0u64;
+    for (i, &b) in BUCKETS_US.iter().enumerate() {
+        cumulative += h.wait_buckets[i];
+        sample(&mut out, &bucket, &[("le", &seconds(b))], cumulative);
+    }
+    sample(&mut out, &bucket, &[("le", "+Inf")], h.batches);
+    sample(&mut out, &format!("{name}_sum"), &[], seconds(h.wait_sum_us));
+    sample(&mut out, &format!("{name}_count"), &[], h.batches);
     out
 }
 

@@ -389,6 +389,9 @@ pub(super) enum TimerTask {
 pub(super) struct Shared {
     pub(super) notifier: Arc<Notifier>,
     pub(super) tasks: Queue<Task>,
+    /// What the host queue carries and how long its tasks wait
+    /// (`crate::metrics`, read by a server's metrics).
+    pub(super) host_stats: crate::metrics::HostStats,
     pub(super) timers: Mutex<TimerQueue<TimerTask>>,
     pub(super) origin: Instant,
     pub(super) stop: AtomicBool,

@@ -81,16 +81,24 @@ impl Shared {
         Ok(())
     }
 
+    /// The clock the host queue's waits are measured on (none in the
+    /// benchmark build without metrics).
+    fn stamp(&self) -> u64 {
+        if cfg!(feature = "bench-metrics-off") { 0 } else { self.now() }
+    }
+
     fn push_tasks(&self, tasks: &mut Vec<Task>) -> Result<()> {
         self.check_usable()?;
-        self.tasks.append(tasks);
+        self.host_stats.queued(tasks.len());
+        self.tasks.append_at(tasks, self.stamp());
         self.notifier.notify();
         Ok(())
     }
 
     fn push_task(&self, task: Task) -> Result<()> {
         self.check_usable()?;
-        self.tasks.push(task);
+        self.host_stats.queued(1);
+        self.tasks.push_at(task, self.stamp());
         self.notifier.notify();
         Ok(())
     }
@@ -149,6 +157,11 @@ impl LoopHandle {
 
     /// Queues several host tasks with one lock and one wake (the reactors'
     /// batch at the end of a turn).
+    /// The host queue's figures now (depth, tasks taken, waits).
+    pub(crate) fn host_stats(&self) -> crate::metrics::HostSnapshot {
+        self.shared.host_stats.snapshot()
+    }
+
     pub(crate) fn add_tasks(&self, tasks: &mut Vec<Task>) -> Result<()> {
         if tasks.is_empty() {
             return Ok(());
@@ -315,6 +328,7 @@ impl Loop {
         let shared = Arc::new(Shared {
             notifier: Arc::new(Notifier::default()),
             tasks: Queue::default(),
+            host_stats: crate::metrics::HostStats::default(),
             timers: Mutex::new(TimerQueue::default()),
             origin: Instant::now(),
             stop: AtomicBool::new(false),
@@ -551,7 +565,11 @@ impl Loop {
 
     fn run_tasks(&self, host: &mut Host) {
         let mut batch = std::mem::take(&mut host.batch);
-        self.shared().tasks.take_all(&mut batch);
+        let shared = self.shared();
+        if let Some(since) = shared.tasks.take_all_since(&mut batch) {
+            let waited = Duration::from_nanos(shared.stamp().saturating_sub(since));
+            shared.host_stats.took(batch.len(), waited);
+        }
         for task in batch.drain(..) {
             run_task(task);
         }

@@ -9,7 +9,7 @@
 //! readable or about to be.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::net::sys::EventFd;
@@ -73,11 +73,15 @@ impl Notifier {
 /// one thread are taken in the order that thread pushed them.
 pub(crate) struct Queue<T> {
     items: Mutex<Vec<T>>,
+    /// When the queue last stopped being empty (a caller's clock, written
+    /// under the lock by [`Queue::append_at`]); read by
+    /// [`Queue::take_all_since`].
+    since: AtomicU64,
 }
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
-        Queue { items: Mutex::new(Vec::new()) }
+        Queue { items: Mutex::new(Vec::new()), since: AtomicU64::new(0) }
     }
 }
 
@@ -95,6 +99,41 @@ impl<T> Queue<T> {
     /// Appends several items under one lock (emptying `items`).
     pub(crate) fn append(&self, items: &mut Vec<T>) {
         self.lock().append(items);
+    }
+
+    /// [`Queue::append`], noting `now` (the caller's clock) as the time the
+    /// queue stopped being empty when it was empty.
+    pub(crate) fn append_at(&self, items: &mut Vec<T>, now: u64) {
+        let mut q = self.lock();
+        if q.is_empty() {
+            self.since.store(now, Ordering::Relaxed);
+        }
+        q.append(items);
+    }
+
+    /// [`Queue::push`], noting the time as [`Queue::append_at`] does.
+    pub(crate) fn push_at(&self, item: T, now: u64) {
+        let mut q = self.lock();
+        if q.is_empty() {
+            self.since.store(now, Ordering::Relaxed);
+        }
+        q.push(item);
+    }
+
+    /// [`Queue::take_all`], returning the time the oldest item taken arrived
+    /// (as given to [`Queue::append_at`]), or `None` when nothing was taken.
+    pub(crate) fn take_all_since(&self, into: &mut Vec<T>) -> Option<u64> {
+        let mut items = self.lock();
+        if items.is_empty() {
+            return None;
+        }
+        let since = self.since.load(Ordering::Relaxed);
+        if into.is_empty() {
+            std::mem::swap(&mut *items, into);
+        } else {
+            into.append(&mut items);
+        }
+        Some(since)
     }
 
     /// Moves every queued item into `into` (which should be empty), keeping
@@ -120,6 +159,21 @@ mod tests {
 
     fn readable(n: &Notifier) -> bool {
         crate::net::sys::readable_within(n.fd().unwrap().raw(), 0)
+    }
+
+    #[test]
+    fn take_all_since_gives_when_the_oldest_item_arrived() {
+        let q: Queue<u32> = Queue::default();
+        let mut out = Vec::new();
+        assert_eq!(q.take_all_since(&mut out), None, "nothing to take");
+        q.append_at(&mut vec![1, 2], 100);
+        q.push_at(3, 250); // not the oldest: the queue was not empty
+        assert_eq!(q.take_all_since(&mut out), Some(100));
+        assert_eq!(out, [1, 2, 3]);
+        q.push_at(4, 900); // empty again: this one is the oldest
+        out.clear();
+        assert_eq!(q.take_all_since(&mut out), Some(900));
+        assert_eq!(out, [4]);
     }
 
     #[test]

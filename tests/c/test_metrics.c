@@ -156,6 +156,20 @@ int main(void) {
     CHECK_EQ(m.ws_bytes_out, payload);
     CHECK_EQ(m.ws_closed_1000, 1);
     CHECK_EQ(m.ws_dropped + m.topic_publishes, 0);
+    CHECK_EQ(m.tls_handshakes + m.tls_handshake_failures + m.tls_handshake_timeouts, 0); /* no TLS here */
+
+    /* the loop's host queue: every /hello and /fail ran on the host thread
+     * (plus the WebSocket's events), in batches; nothing waits once idle */
+    deadline = now_ns() + 10000000000LL;
+    while (snapshot(srv).host_queue_depth != 0 && now_ns() < deadline) sleep_ms(10);
+    m = snapshot(srv);
+    CHECK_EQ(m.host_queue_depth, 0);
+    CHECK(m.host_tasks >= (unsigned long long)hellos + 1 + 3);
+    CHECK(m.host_batches >= 1 && m.host_batches <= m.host_tasks);
+    unsigned long long waits = 0;
+    for (int i = 0; i < SQ_METRICS_LATENCY_BUCKETS; i++) waits += m.host_wait_buckets[i];
+    CHECK_EQ(waits, m.host_batches);
+    CHECK(m.host_wait_sum_us < m.host_batches * 10000000ULL); /* no batch waited 10 s */
 
     /* the text: too small a buffer says how much, then the whole */
     char small[16];
@@ -172,6 +186,8 @@ int main(void) {
     CHECK(strstr(text, "\nsquall_http_refused_total{status=\"431\"} 2\n") != NULL);
     snprintf(want, sizeof want, "\nsquall_http_request_duration_seconds_count %d\n", hellos + 6);
     CHECK(strstr(text, want) != NULL);
+    CHECK(strstr(text, "\n# TYPE squall_host_wait_seconds histogram\n") != NULL);
+    CHECK(strstr(text, "\nsquall_tls_handshakes_total{result=\"ok\"} 0\n") != NULL);
     CHECK(text[needed - 1] == '\n');
     free(text);
 

@@ -403,3 +403,30 @@ def test_session_resumption_by_ticket(tls_demo, pki):
     with socket.create_connection(("127.0.0.1", tls_demo.port)) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
             assert s.session_reused
+
+
+def tls_counts(demo, pki):
+    status, body = get(demo.port, pki["ca"], "/metrics")
+    assert status == 200, status
+    got = dict(re.findall(rb'^squall_tls_handshakes_total\{result="(\w+)"\} (\d+)$', body, re.M))
+    return {k.decode(): int(v) for k, v in got.items()}
+
+
+@pytest.mark.layer
+def test_handshakes_are_counted_in_the_metrics(tls_demo, pki):
+    before = tls_counts(tls_demo, pki)  # a scrape's own handshake is counted before it is answered
+    for _ in range(3):
+        assert get(tls_demo.port, pki["ca"]) == (200, HELLO)
+    for data in (b"\x16\x03\x01\xff\xff" + os.urandom(200), client_hello()[:60]):
+        with socket.create_connection(("127.0.0.1", tls_demo.port)) as s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            read_until_closed(s)
+    with socket.create_connection(("127.0.0.1", tls_demo.port)) as s:
+        read_until_closed(s, limit=6)  # says nothing: the header timeout (1500 ms) ends it
+    after = tls_counts(tls_demo, pki)
+    # three GETs and the second scrape; a straggler of an earlier test may
+    # still end while this one runs, so the failures are at least ours
+    assert after["ok"] - before["ok"] == 3 + 1, (before, after)
+    assert after["failed"] - before["failed"] >= 2, (before, after)
+    assert after["timeout"] - before["timeout"] >= 1, (before, after)

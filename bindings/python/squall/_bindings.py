@@ -160,6 +160,14 @@ class sq_metrics(Structure):
         ('topic_publishes', c_uint64),
         ('topic_deliveries', c_uint64),
         ('topic_drops', c_uint64),
+        ('tls_handshakes', c_uint64),
+        ('tls_handshake_failures', c_uint64),
+        ('tls_handshake_timeouts', c_uint64),
+        ('host_queue_depth', c_uint64),
+        ('host_tasks', c_uint64),
+        ('host_batches', c_uint64),
+        ('host_wait_sum_us', c_uint64),
+        ('host_wait_buckets', c_uint64 * SQ_METRICS_LATENCY_BUCKETS),
     ]
 
 class sq_tls_info(Structure):

@@ -471,7 +471,8 @@ impl Conn {
     /// step of the turn's handshake budget first; without one it waits for
     /// the next turn.
     fn on_readable(&mut self, r: &mut Reactor) {
-        if self.stream.is_handshaking() && self.peer != Peer::Gone {
+        let handshaking = self.stream.is_handshaking() && self.peer != Peer::Gone;
+        if handshaking {
             let now = r.now;
             if !r.ext::<HandshakeBudget>().take(now) {
                 self.handshake_waits = true;
@@ -479,7 +480,15 @@ impl Conn {
                 return;
             }
         }
-        match read_ready(r, self) {
+        let end = read_ready(r, self);
+        if handshaking {
+            if !self.stream.is_handshaking() {
+                self.count(Counter::TlsHandshakes, 1);
+            } else if matches!(end, ReadEnd::Eof | ReadEnd::Failed(_)) {
+                self.count(Counter::TlsHandshakeFailures, 1);
+            }
+        }
+        match end {
             ReadEnd::Eof => {
                 self.peer = Peer::Gone;
                 self.on_peer_closed();
@@ -679,6 +688,7 @@ impl Conn {
                 // The handshake did not finish within the header timeout
                 // (counted from the accept): nothing can be answered, close.
                 tracing::debug!(target: "squall::http", "{}: TLS handshake timed out", self.remote);
+                self.count(Counter::TlsHandshakeTimeouts, 1);
                 self.on_socket_error();
                 self.close_reason = Counter::ConnClosedTimeout;
             }
