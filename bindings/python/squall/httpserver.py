@@ -92,14 +92,14 @@ class Server:
 
     def metrics(self) -> dict[str, Any]:
         """The server's counters now (``sq_metrics_snapshot``): one key per
-        field of ``sq_metrics`` (``latency_buckets`` a list)."""
+        field of ``sq_metrics`` (the ``*_buckets`` histograms lists)."""
         m = b.sq_metrics()
         _ffi.check(lib.sq_metrics_snapshot(self._live(), ctypes.byref(m), ctypes.sizeof(m)))
         out: dict[str, Any] = {}
-        for name, _ in b.sq_metrics._fields_:
+        for name, *_ in b.sq_metrics._fields_:
             if name != "size":
                 v = getattr(m, name)
-                out[name] = list(v) if name == "latency_buckets" else int(v)
+                out[name] = list(v) if name.endswith("_buckets") else int(v)
         return out
 
     def metrics_text(self) -> str:
