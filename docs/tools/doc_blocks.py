@@ -112,10 +112,10 @@ class Runner:
         self.failures.append(f"{b.where()}: {b.lang} block {what}" + (f"\n{detail.rstrip()}" if detail else ""))
 
     def build(self, blocks: list[Block], work: Path) -> dict[str, Path]:
-        """Builds every c and go block; returns block name -> executable."""
+        """Builds every c block and checks python and sh ones; returns block
+        name -> executable. Go blocks are built by build_go, all pages at once."""
         exe: dict[str, Path] = {}
         lib = ROOT / "target" / "release" / "libsquall.a"
-        go_blocks = []
         for b in blocks:
             if b.lang == "c":
                 if not lib.exists():
@@ -139,10 +139,6 @@ class Runner:
                 r = subprocess.run(["bash", "-n"], input=b.code, capture_output=True, text=True)
                 if r.returncode:
                     self.fail(b, "is not valid shell", r.stderr)
-            elif b.lang == "go":
-                go_blocks.append(b)
-        if go_blocks:
-            exe.update(self.build_go(go_blocks, work / "go"))
         return exe
 
     def build_go(self, blocks: list[Block], mod: Path) -> dict[str, Path]:
@@ -180,6 +176,13 @@ class Runner:
             return {}
         return {b.name: bin_dir / pkg for pkg, b in names.items()}
 
+    def run_pages(self, pages: list[Path]) -> None:
+        go_blocks = [b for p in pages for b in blocks_of(p) if b.lang == "go"]
+        self.go_exe = self.build_go(go_blocks, OUT / "go") if go_blocks else {}
+        for p in pages:
+            print(f"== {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}")
+            self.run_page(p)
+
     def run_page(self, page: Path) -> None:
         blocks = blocks_of(page)
         for b in blocks:
@@ -194,6 +197,7 @@ class Runner:
             shutil.rmtree(work)
         work.mkdir(parents=True)
         exe = self.build([b for b in blocks if b.lang in LANGS], work)
+        exe.update(getattr(self, "go_exe", {}))
         scratch = work / "run"
         scratch.mkdir()
         for b in blocks:
@@ -268,7 +272,7 @@ def self_test() -> int:
         r = Runner()
         global OUT
         OUT = Path(d) / "out"
-        r.run_page(page)
+        r.run_pages([page])
     want = ["did not print 'right'", "does not compile", "does not compile", "exited with 3",
             "unknown language tag 'rust'"]
     got = r.failures
@@ -292,9 +296,7 @@ def main(argv: list[str]) -> int:
         return 0
     r = Runner()
     t0 = time.monotonic()
-    for p in pages:
-        print(f"== {p.relative_to(ROOT)}")
-        r.run_page(p)
+    r.run_pages(pages)
     summary = ", ".join(f"{n} {lang}" for lang, n in sorted(r.counts.items()) if n)
     if r.failures:
         print("\n".join(r.failures), file=sys.stderr)
