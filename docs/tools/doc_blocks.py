@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,35 +112,32 @@ class Runner:
     def fail(self, b: Block, what: str, detail: str = "") -> None:
         self.failures.append(f"{b.where()}: {b.lang} block {what}" + (f"\n{detail.rstrip()}" if detail else ""))
 
-    def build(self, blocks: list[Block], work: Path) -> dict[str, Path]:
-        """Builds every c block and checks python and sh ones; returns block
-        name -> executable. Go blocks are built by build_go, all pages at once."""
-        exe: dict[str, Path] = {}
+    def compile_c(self, b: Block, work: Path) -> Path | None:
         lib = ROOT / "target" / "release" / "libsquall.a"
-        for b in blocks:
-            if b.lang == "c":
-                if not lib.exists():
-                    self.fail(b, f"cannot be linked: {lib} is missing (run `make` first)")
-                    continue
-                src = work / "c" / f"{b.name}.c"
-                src.parent.mkdir(parents=True, exist_ok=True)
-                src.write_text(b.code)
-                out = src.with_suffix("")
-                r = sh([CC, *CWARN, f"-I{ROOT / 'include'}", str(src), "-o", str(out), str(lib), *STATIC_LIBS], work)
-                if r.returncode:
-                    self.fail(b, "does not compile", r.stderr)
-                else:
-                    exe[b.name] = out
-            elif b.lang == "python":
-                try:
-                    compile(b.code, b.where(), "exec")
-                except SyntaxError as e:
-                    self.fail(b, "does not compile", str(e))
-            elif b.lang == "sh":
-                r = subprocess.run(["bash", "-n"], input=b.code, capture_output=True, text=True)
-                if r.returncode:
-                    self.fail(b, "is not valid shell", r.stderr)
-        return exe
+        if not lib.exists():
+            self.fail(b, f"cannot be linked: {lib} is missing (run `make` first)")
+            return None
+        src = work / "c" / f"{b.name}.c"
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_text(b.code)
+        out = src.with_suffix("")
+        r = sh([CC, *CWARN, f"-I{ROOT / 'include'}", str(src), "-o", str(out), str(lib), *STATIC_LIBS], work)
+        if r.returncode:
+            self.fail(b, "does not compile", r.stderr)
+            return None
+        return out
+
+    def check(self, b: Block) -> None:
+        """Python compiled, shell checked (no executable)."""
+        if b.lang == "python":
+            try:
+                compile(b.code, b.where(), "exec")
+            except SyntaxError as e:
+                self.fail(b, "does not compile", str(e))
+        elif b.lang == "sh":
+            r = subprocess.run(["bash", "-n"], input=b.code, capture_output=True, text=True)
+            if r.returncode:
+                self.fail(b, "is not valid shell", r.stderr)
 
     def build_go(self, blocks: list[Block], mod: Path) -> dict[str, Path]:
         """One module, one package per block (so one `go build` builds them
@@ -177,29 +175,44 @@ class Runner:
         return {b.name: bin_dir / pkg for pkg, b in names.items()}
 
     def run_pages(self, pages: list[Path]) -> None:
-        go_blocks = [b for p in pages for b in blocks_of(p) if b.lang == "go"]
-        self.go_exe = self.build_go(go_blocks, OUT / "go") if go_blocks else {}
-        for p in pages:
+        """Builds every block of every page at once (the Go module and the C
+        programs in parallel: linking dominates), then runs each page's
+        runnable blocks in order."""
+        page_blocks = {p: blocks_of(p) for p in pages}
+        exe: dict[str, Path] = {}
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            go_blocks = [b for bs in page_blocks.values() for b in bs if b.lang == "go"]
+            go_job = pool.submit(self.build_go, go_blocks, OUT / "go") if go_blocks else None
+            c_jobs = []
+            for p, blocks in page_blocks.items():
+                work = OUT / p.stem
+                if work.exists():
+                    shutil.rmtree(work)
+                (work / "run").mkdir(parents=True)
+                for b in blocks:
+                    if b.lang not in LANGS:
+                        self.fail(b, f"has an unknown language tag {b.lang!r} (known: {', '.join(sorted(LANGS))})")
+                        continue
+                    self.counts[b.lang] += 1
+                    if b.run and b.lang == "text":
+                        self.fail(b, "is marked to run but is text")
+                    if b.lang == "c":
+                        c_jobs.append((b, pool.submit(self.compile_c, b, work)))
+                    else:
+                        self.check(b)
+            for b, job in c_jobs:
+                out = job.result()
+                if out is not None:
+                    exe[b.name] = out
+            if go_job is not None:
+                exe.update(go_job.result())
+        for p, blocks in page_blocks.items():
             print(f"== {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}")
-            self.run_page(p)
+            self.run_page(p, blocks, exe)
 
-    def run_page(self, page: Path) -> None:
-        blocks = blocks_of(page)
-        for b in blocks:
-            if b.lang not in LANGS:
-                self.fail(b, f"has an unknown language tag {b.lang!r} (known: {', '.join(sorted(LANGS))})")
-            else:
-                self.counts[b.lang] += 1
-            if b.run and b.lang == "text":
-                self.fail(b, "is marked to run but is text")
+    def run_page(self, page: Path, blocks: list[Block], exe: dict[str, Path]) -> None:
         work = OUT / page.stem
-        if work.exists():
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
-        exe = self.build([b for b in blocks if b.lang in LANGS], work)
-        exe.update(getattr(self, "go_exe", {}))
         scratch = work / "run"
-        scratch.mkdir()
         for b in blocks:
             if not b.run or b.lang not in LANGS or b.lang == "text":
                 continue
@@ -216,13 +229,13 @@ class Runner:
             env = dict(os.environ)
             env["PORT"] = str(free_port())
             env["PYTHONPATH"] = str(ROOT / "bindings" / "python") + os.pathsep + env.get("PYTHONPATH", "")
-            env["SQUALL_ROOT"] = str(ROOT)
             t0 = time.monotonic()
             try:
                 r = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True,
                                    timeout=RUN_SECS, stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired as e:
-                self.fail(b, f"did not finish within {RUN_SECS} s", (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""))
+                out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+                self.fail(b, f"did not finish within {RUN_SECS} s", out)
                 continue
             self.ran += 1
             out = r.stdout + r.stderr
