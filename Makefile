@@ -420,8 +420,8 @@ docs-go: $(REL)/libsquall.a
 # two tools check first that they can fail.
 test-docs: build
 	$(PYTHON) docs/tools/header_html.py --self-test
-	$(PYTHON) docs/tools/doc_blocks.py --self-test
-	$(PYTHON) docs/tools/doc_blocks.py
+	CC="$(CC)" GO="$(GO)" PYTHON="$(PYTHON)" $(PYTHON) docs/tools/doc_blocks.py --self-test
+	CC="$(CC)" GO="$(GO)" PYTHON="$(PYTHON)" $(PYTHON) docs/tools/doc_blocks.py
 
 check-header: build
 	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }
