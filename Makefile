@@ -374,8 +374,8 @@ test-go-pkgconfig: test-install
 # ---- documentation (docs/guide, and the API reference under build/docs) -----
 # The reference is generated from the code, so it follows every change:
 # - Python: pdoc over the package's docstrings and type hints, every warning
-#   an error (a docstring link that does not resolve, a module that fails to
-#   import);
+#   an error (an annotation that does not resolve, a module that fails to
+#   import); the private modules (_ffi, _bindings, ...) are left out;
 # - Go: go vet, every exported identifier documented (docs/tools/godoccheck),
 #   `go doc -all` as text, and the Example functions (example_test.go) run
 #   with their output checked;
@@ -400,7 +400,7 @@ docs-c:
 docs-python: build test-deps
 	rm -rf $(DOCS)/python
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -W error -m pdoc --docformat restructuredtext \
-		--no-search -o $(DOCS)/python squall
+		--no-search -o $(DOCS)/python squall '!squall\._.*'
 	@echo "docs-python: $$(find $(DOCS)/python -name '*.html' | wc -l) pages in $(DOCS)/python"
 
 docs-go: $(REL)/libsquall.a
