@@ -418,7 +418,7 @@ docs-go: $(REL)/libsquall.a
 # Go built as programs, Python compiled, shell checked, and the blocks
 # marked `<!-- test: run -->` run (docs/tools/doc_blocks.py says how). The
 # two tools check first that they can fail.
-test-docs: build
+test-docs: build test-deps
 	$(PYTHON) docs/tools/header_html.py --self-test
 	CC="$(CC)" GO="$(GO)" PYTHON="$(PYTHON)" $(PYTHON) docs/tools/doc_blocks.py --self-test
 	CC="$(CC)" GO="$(GO)" PYTHON="$(PYTHON)" $(PYTHON) docs/tools/doc_blocks.py
