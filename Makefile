@@ -18,6 +18,8 @@
 #   make test-fuzz       every fuzz target 20 s from its corpus (nightly and cargo-fuzz installed when missing)
 #   make fuzz-long HOURS=n  every fuzz target n hours (CPU time kept in fuzz/hours.tsv)
 #   make lint            cargo clippy over every target (with and without fault-injection), warnings as errors
+#   make docs            the API reference under build/docs/ (Python: pdoc; Go: vet, doc check, Examples; C: the header as HTML), warnings as errors
+#   make test-docs       every code block of docs/guide/*.md compiled, built or run (docs/tools/doc_blocks.py)
 
 CARGO   ?= cargo
 CC      ?= cc
@@ -47,7 +49,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: test-cluster redis-deps setup test-fresh-clone
+.PHONY: test-cluster redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -69,7 +71,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 SUITES := test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance \
 	test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go \
-	test-autobahn-go test-go-pkgconfig test-cluster test-fresh-clone
+	test-autobahn-go test-go-pkgconfig test-cluster test-docs docs test-fresh-clone
 # CPU-bound and needing nothing from the others: run at nice 19 beside them
 # from the start, on the CPU they leave idle while waiting on sockets.
 BACKGROUND_SUITES := test-fuzz
@@ -279,7 +281,7 @@ setup:
 	@bash tests/setup.sh </dev/null
 
 test-deps:
-	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11' 2>/dev/null || \
+	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11, pdoc' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
 
 # Autobahn|Testsuite groups 1-7 and 10 against the demo's /ws/echo, compared
@@ -380,6 +382,58 @@ test-go-pkgconfig: test-install
 		$(GO) build -tags squall_pkgconfig -o $(abspath $(BUILD)/stage/hello-go) ./hello
 	readelf -d $(BUILD)/stage/hello-go | grep -q 'libsquall.so.$(ABI)'
 	bash tests/go-pkgconfig.sh $(BUILD)/stage/hello-go
+
+# ---- documentation (docs/guide, and the API reference under build/docs) -----
+# The reference is generated from the code, so it follows every change:
+# - Python: pdoc over the package's docstrings and type hints, every warning
+#   an error (an annotation that does not resolve, a module that fails to
+#   import); the private modules (_ffi, _bindings, ...) are left out;
+# - Go: go vet, every exported identifier documented (docs/tools/godoccheck),
+#   `go doc -all` as text, and the Example functions (example_test.go) run
+#   with their output checked;
+# - C: include/squall.h rendered to HTML by docs/tools/header_html.py, which
+#   fails when a function's doc lacks its Thread:/Ownership:/Returns: line.
+DOCS := $(BUILD)/docs
+GO_EXAMPLES_MIN := 5
+
+docs: docs-c docs-python docs-go
+	@echo "docs: $(DOCS)/index.html"
+	@printf '%s\n' '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>squall documentation</title></head><body>' \
+		'<h1>squall documentation</h1><ul>' \
+		'<li><a href="c/index.html">C API (include/squall.h)</a></li>' \
+		'<li><a href="python/squall.html">Python package (squall)</a></li>' \
+		'<li><a href="go/squall.txt">Go package (go doc -all)</a></li>' \
+		'</ul><p>The guides are docs/guide/*.md in the repository.</p></body></html>' > $(DOCS)/index.html
+
+docs-c:
+	@mkdir -p $(DOCS)/c
+	$(PYTHON) docs/tools/header_html.py include/squall.h $(DOCS)/c/index.html
+
+docs-python: build test-deps
+	rm -rf $(DOCS)/python
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -W error -m pdoc --docformat restructuredtext \
+		--no-search -o $(DOCS)/python squall '!squall\._.*'
+	@echo "docs-python: $$(find $(DOCS)/python -name '*.html' | wc -l) pages in $(DOCS)/python"
+
+docs-go: $(REL)/libsquall.a
+	@mkdir -p $(DOCS)/go
+	cd bindings/go && $(GO) vet ./...
+	cd docs/tools/godoccheck && $(GO) run . $(CURDIR)/bindings/go
+	cd bindings/go && $(GO) doc -all . > $(CURDIR)/$(DOCS)/go/squall.txt
+	cd bindings/go && $(GO) test $(GO_LIBSTAMP) -count=1 -timeout 2m -run '^Example' -v . > $(CURDIR)/$(DOCS)/go/examples.log 2>&1 || \
+		{ cat $(DOCS)/go/examples.log; exit 1; }
+	@n=$$(grep -c '^--- PASS: Example' $(DOCS)/go/examples.log); \
+		[ "$$n" -ge $(GO_EXAMPLES_MIN) ] || { cat $(DOCS)/go/examples.log; echo "docs-go: only $$n Examples ran"; exit 1; }; \
+		echo "docs-go: $$n Example functions ran, their output as written"
+
+# Every code block of the guides: C compiled and linked with libsquall.a,
+# Go built as programs, Python compiled, shell checked, and the blocks
+# marked `<!-- test: run -->` run (docs/tools/doc_blocks.py says how). The
+# two tools check first that they can fail.
+test-docs: build test-deps
+	$(PYTHON) docs/tools/header_html.py --self-test
+	CC="$(CC)" GO="$(GO)" PYTHON="$(PYTHON)" $(PYTHON) docs/tools/doc_blocks.py --self-test
+	CC="$(CC)" GO="$(GO)" PYTHON="$(PYTHON)" $(PYTHON) docs/tools/doc_blocks.py
 
 check-header: build
 	git diff --exit-code include/ || { echo "include/squall.h is stale: commit the regenerated header"; exit 1; }

@@ -71,6 +71,7 @@ type Error struct {
 	Message string // the library's description
 }
 
+// Error says which operation failed and the library's description.
 func (e *Error) Error() string {
 	return fmt.Sprintf("squall: %s: %s", e.Op, e.Message)
 }

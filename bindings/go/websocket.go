@@ -67,24 +67,28 @@ type WebSocketFuncs struct {
 	Drain   func(c *Conn)
 }
 
+// OnOpen calls f.Open, if set.
 func (f WebSocketFuncs) OnOpen(c *Conn) {
 	if f.Open != nil {
 		f.Open(c)
 	}
 }
 
+// OnMessage calls f.Message, if set.
 func (f WebSocketFuncs) OnMessage(c *Conn, typ MessageType, data []byte) {
 	if f.Message != nil {
 		f.Message(c, typ, data)
 	}
 }
 
+// OnClose calls f.Close, if set.
 func (f WebSocketFuncs) OnClose(c *Conn, code int, reason string) {
 	if f.Close != nil {
 		f.Close(c, code, reason)
 	}
 }
 
+// OnDrain calls f.Drain, if set.
 func (f WebSocketFuncs) OnDrain(c *Conn) {
 	if f.Drain != nil {
 		f.Drain(c)

@@ -1,0 +1,3 @@
+module godoccheck
+
+go 1.23
