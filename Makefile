@@ -49,7 +49,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: test-cluster redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
+.PHONY: test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -71,7 +71,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 SUITES := test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance \
 	test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go \
-	test-autobahn-go test-go-pkgconfig test-cluster test-docs docs test-fresh-clone
+	test-autobahn-go test-go-pkgconfig test-cluster test-deployment test-docs docs test-fresh-clone
 # CPU-bound and needing nothing from the others: run at nice 19 beside them
 # from the start, on the CPU they leave idle while waiting on sockets.
 BACKGROUND_SUITES := test-fuzz
@@ -99,6 +99,13 @@ test-cluster: $(BUILD)/examples/c/demo_server $(BUILD)/examples/go/demo_server r
 	cd tests/cluster && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
 		SQUALL_DEMO_B=$(CURDIR)/$(BUILD)/examples/go/demo_server \
 		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+
+# docs/DEPLOYMENT.md's configurations run (tests/deployment): nginx in front
+# of two C demos (docs/deploy/nginx-squall.conf), a rolling restart, the
+# client's address through xheaders, topics through Redis behind nginx, the
+# systemd unit checked by systemd-analyze.
+test-deployment: $(BUILD)/examples/c/demo_server redis-deps test-deps build
+	cd tests/deployment && $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 # Debian's redis-server and redis-cli for the cluster tests (tests/cluster.rs,
 # tests/cluster/), installed when missing.

@@ -63,6 +63,7 @@ import json
 import logging
 import os
 import re
+import signal
 import time
 from typing import Any, Optional
 
@@ -261,7 +262,28 @@ def main() -> None:
     app = make_app()
     o = options.options
     tls = {"certfile": o.certfile, "keyfile": o.keyfile or o.certfile} if o.certfile else None
-    app.listen(o.port, o.address, ssl_options=tls)
+    server = app.listen(o.port, o.address, ssl_options=tls)
+    loop = ioloop.IOLoop.current()
+    stopping: list[bool] = []
+
+    async def drain() -> None:
+        # the listener closes at once (a proxy sends new connections to
+        # another process), requests in flight finish within 5 s,
+        # WebSockets get 1001 (their pages reconnect)
+        server.stop(deadline=5.0)
+        await server.close_all_connections()
+        loop.stop()
+
+    def on_signal() -> None:
+        if stopping:  # a second signal stops at once
+            loop.stop()
+            return
+        stopping.append(True)
+        log.info("draining (SIGTERM or Ctrl-C again stops at once)")
+        asyncio.ensure_future(drain())
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.asyncio_loop.add_signal_handler(sig, on_signal)
     host = o.address
     shown = "[%s]" % host if ":" in host else host
     log.info("chat room on %s://%s:%d/", "https" if tls else "http", shown, o.port)

@@ -1,0 +1,143 @@
+"""The configurations of docs/DEPLOYMENT.md, run: nginx (Debian's package,
+unprivileged, one worker, a temporary prefix) in front of squall's demo
+processes, with docs/deploy/nginx-squall.conf rendered with this run's ports
+(its upstream addresses and its `listen`, nothing else changed); Redis
+when a test needs topics across the processes. Every process is started
+here on 127.0.0.1 and stopped by its PID."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "build" / "examples" / "c" / "demo_server"
+NGINX_CONF = ROOT / "docs" / "deploy" / "nginx-squall.conf"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def listening(port) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Proc:
+    """A process of ours: started in its own process group, output in a
+    temporary file, stopped by PID."""
+
+    def __init__(self, cmd, env=None, port=None, name="process"):
+        self.name, self.port = name, port
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, env=dict(os.environ, **(env or {})), stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        if port:
+            wait_for(f"{name} to listen on {port}", lambda: self._up(), 20)
+
+    def _up(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.output()}")
+        return listening(self.port)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout=15):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def demo(port, **env) -> Proc:
+    return Proc([str(DEMO)], dict({"PORT": str(port), "SQUALL_SHUTDOWN_MS": "5000"}, **env), port, f"demo :{port}")
+
+
+def nginx_binary():
+    for cand in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def render_site(backends, listen_port) -> str:
+    """docs/deploy/nginx-squall.conf with this run's addresses."""
+    text = NGINX_CONF.read_text()
+    for doc_port, port in zip((8001, 8002), backends):
+        assert f"127.0.0.1:{doc_port} " in text
+        text = text.replace(f"127.0.0.1:{doc_port} ", f"127.0.0.1:{port} ")
+    assert "    listen 80;" in text
+    return text.replace("    listen 80;", f"    listen 127.0.0.1:{listen_port};")
+
+
+def start_nginx(tmp: Path, backends) -> Proc:
+    binary = nginx_binary()
+    if binary is None:
+        pytest.fail("nginx is not installed (Debian package nginx: tests/setup.sh installs it)")
+    port = free_port()
+    (tmp / "logs").mkdir(parents=True, exist_ok=True)
+    (tmp / "squall.conf").write_text(render_site(backends, port))
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "".join(f"    {d}_temp_path {tmp}/{d};\n" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp / "nginx.conf").write_text(f"""{user}daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {tmp}/logs/access.log;
+{temp}    include {tmp}/squall.conf;
+}}
+""")
+    return Proc([binary, "-e", "stderr", "-p", f"{tmp}/", "-c", str(tmp / "nginx.conf")], port=port, name="nginx")
+
+
+@pytest.fixture
+def procs():
+    """Stops every process a test started, nginx last."""
+    started = []
+    yield started
+    for p in reversed(started):
+        p.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built():
+    if not DEMO.exists():
+        pytest.fail(f"{DEMO} is not built (make examples)")
+    sys.path.insert(0, str(Path(__file__).parent))
