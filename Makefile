@@ -9,6 +9,7 @@
 #   make test-cluster    /ws/chat across demo processes (C, Python, Go, mixed) and a real redis-server (tests/cluster)
 #   make examples        build/examples/c/*
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
+#   make demo-cluster    the chat room as two processes joined through Redis, nginx in front on :8888
 #   make test-python     the Python package's suite (bindings/python/tests)
 #   make test-go         the Go package's suite (bindings/go), -race and cgocheck2
 #   make demo-go         the Go demo server (examples/go/demo_server)
@@ -49,7 +50,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
+.PHONY: demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -467,6 +468,13 @@ $(BUILD)/examples/c/%: examples/c/%.c $(REL)/libsquall.a
 demo: build
 	@$(PYTHON) -c 'import jinja2' 2>/dev/null || $(PYTHON) -m pip install -q 'jinja2>=3' </dev/null
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) examples/python/chat/chat.py --port=$${PORT:-8888}
+
+# The chat room as two processes joined through a redis-server, nginx in
+# front on PORT (8888), all on 127.0.0.1 (examples/python/chat/cluster.py;
+# tests/setup.sh installs nginx and redis-server when missing).
+demo-cluster: setup build
+	@$(PYTHON) -c 'import jinja2' 2>/dev/null || $(PYTHON) -m pip install -q 'jinja2>=3' </dev/null
+	$(PYTHON) examples/python/chat/cluster.py --port=$${PORT:-8888}
 
 demo-go: $(BUILD)/examples/go/demo_server
 	@echo "open http://127.0.0.1:$${PORT:-8888}/ (Ctrl-C stops it gracefully)"

@@ -5,7 +5,6 @@ processes, with docs/deploy/nginx-squall.conf rendered with this run's ports
 when a test needs topics across the processes. Every process is started
 here on 127.0.0.1 and stopped by its PID."""
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "build" / "examples" / "c" / "demo_server"
-NGINX_CONF = ROOT / "docs" / "deploy" / "nginx-squall.conf"
+sys.path.insert(0, str(ROOT / "examples" / "python" / "chat"))
+import cluster  # noqa: E402  (examples/python/chat/cluster.py: nginx's configuration)
 
 
 def free_port() -> int:
@@ -88,43 +88,13 @@ def demo(port, **env) -> Proc:
     return Proc([str(DEMO)], dict({"PORT": str(port), "SQUALL_SHUTDOWN_MS": "5000"}, **env), port, f"demo :{port}")
 
 
-def nginx_binary():
-    for cand in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if cand and os.access(cand, os.X_OK):
-            return cand
-    return None
-
-
-def render_site(backends, listen_port) -> str:
-    """docs/deploy/nginx-squall.conf with this run's addresses."""
-    text = NGINX_CONF.read_text()
-    for doc_port, port in zip((8001, 8002), backends):
-        assert f"127.0.0.1:{doc_port} " in text
-        text = text.replace(f"127.0.0.1:{doc_port} ", f"127.0.0.1:{port} ")
-    assert "    listen 80;" in text
-    return text.replace("    listen 80;", f"    listen 127.0.0.1:{listen_port};")
-
-
 def start_nginx(tmp: Path, backends) -> Proc:
-    binary = nginx_binary()
-    if binary is None:
-        pytest.fail("nginx is not installed (Debian package nginx: tests/setup.sh installs it)")
+    """nginx with docs/deploy/nginx-squall.conf for these backends, through
+    the chat room's cluster launcher's rendering (the same code `make
+    demo-cluster` runs)."""
     port = free_port()
-    (tmp / "logs").mkdir(parents=True, exist_ok=True)
-    (tmp / "squall.conf").write_text(render_site(backends, port))
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    temp = "".join(f"    {d}_temp_path {tmp}/{d};\n" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (tmp / "nginx.conf").write_text(f"""{user}daemon off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {tmp}/logs/access.log;
-{temp}    include {tmp}/squall.conf;
-}}
-""")
-    return Proc([binary, "-e", "stderr", "-p", f"{tmp}/", "-c", str(tmp / "nginx.conf")], port=port, name="nginx")
+    conf = cluster.nginx_config(tmp, list(backends), port)
+    return Proc([cluster.binary("nginx"), "-e", "stderr", "-p", f"{tmp}/", "-c", str(conf)], port=port, name="nginx")
 
 
 @pytest.fixture

@@ -287,3 +287,84 @@ def test_chat_over_https_and_wss(start_server: Callable[..., ChatServer], open_b
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "chat-tls.png"))
     assert "chat room on https://127.0.0.1:%d/" % chat.port in chat.log()
+
+
+def test_two_browsers_on_two_processes_behind_nginx(open_browser: Callable[..., Any], tmp_path: Path) -> None:
+    """`make demo-cluster` (examples/python/chat/cluster.py): nginx in front
+    of two chat processes joined through a redis-server. Each page's
+    WebSocket lands on a different process (read from each one's /metrics),
+    and each page shows the other's messages and name."""
+    require_browser()
+    import http.client
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "cluster.log", "w+")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / "python" / "chat" / "cluster.py"),
+                             "--port=%d" % port], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "Ctrl-C stops it all" not in (log.seek(0) or log.read()):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read()
+            time.sleep(0.1)
+        log.seek(0)
+        backends = [int(p) for p in re.search(r"processes \(([\d, ]+)\)", log.read()).group(1).split(", ")]
+
+        def open_sockets(p: int) -> int:
+            c = http.client.HTTPConnection("127.0.0.1", p, timeout=5)
+            c.request("GET", "/metrics")
+            text = c.getresponse().read().decode()
+            c.close()
+            opened = int(re.search(r"^squall_websocket_opened_total (\d+)$", text, re.M).group(1))
+            closed = sum(int(v) for v in re.findall(r"^squall_websocket_closed_total\{[^}]*\} (\d+)$", text, re.M))
+            return opened - closed
+
+        run = uuid.uuid4().hex[:6]
+        alice, bob = "Alice " + run, "Bob " + run
+        url = "http://127.0.0.1:%d/?name=" % port
+        a = open_browser("ca")
+        a.get(url + alice.replace(" ", "%20"))
+        wait_for(a, "a connection", connected(a))
+        first = [open_sockets(p) for p in backends]
+        assert sorted(first) == [0, 1], first
+        b = open_browser("cb")
+        for _ in range(6):  # round robin: reload until B's socket is on the other process
+            b.get(url + bob.replace(" ", "%20"))
+            wait_for(b, "a connection", connected(b))
+            if [open_sockets(p) for p in backends] == [1, 1]:
+                break
+            # a page load is an even number of requests: one more moves
+            # nginx's round robin on by one
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/metrics")
+            c.getresponse().read()
+            c.close()
+        assert [open_sockets(p) for p in backends] == [1, 1], "one page on each process"
+        wait_for(a, bob + " (on the other process) in the who's-here list", lambda _: bob in texts(a))
+        wait_for(b, alice + " (on the other process) in the who's-here list", lambda _: alice in texts(b))
+        post(a, "hello across processes " + run)
+        wait_for(b, "A's message", shows(b, alice, "hello across processes " + run))
+        post(b, "and back " + run)
+        wait_for(a, "B's message", shows(a, bob, "and back " + run))
+        # a page loaded now, on either process, has both messages in its history
+        for _ in range(2):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/")
+            page = c.getresponse().read().decode()
+            c.close()
+            assert "hello across processes " + run in page and "and back " + run in page
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

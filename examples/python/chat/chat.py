@@ -7,6 +7,7 @@
 (so a new page sees what was said before it came), a name box and a message
 box; ``static/chat.js`` connects to the WebSocket ``/message`` and
 ``static/chat.css`` styles it. Nothing is loaded from another site.
+``GET /metrics`` is squall's counters in Prometheus' text format.
 
 Names
     A participant's name comes from ``?name=`` on the WebSocket URL (the page
@@ -52,22 +53,47 @@ The protocol on ``/message`` (every frame is a JSON object in a text frame)
 A client that goes away, cleanly or in the middle of a frame, only
 unsubscribes: the fan-out to the topic happens in squall's Rust core, which
 drops a closed socket without bothering the others.
+
+Several processes: ``--cluster=redis://127.0.0.1:6379``
+    The room spans every process joined to the same Redis (squall's
+    cluster carries the topic "chat" between them; ``make demo-cluster``
+    runs two behind nginx). Then:
+
+    - ids are unique across processes: milliseconds since 2025 (strictly
+      increasing in each process) times 4096, plus the process's node
+      number (random, 0-4095); pages drop an id they have seen, so an event
+      heard twice is shown once;
+    - each process listens to the room as a client of its own, on a
+      loopback listener of its own (``?listener=<token>``, never a member):
+      what the other processes publish goes into its history (so a page
+      loaded on any process shows the room's recent messages) and its
+      knowledge of who is where;
+    - every join/leave/rename event and a "presence" event every
+      PRESENCE_EVERY seconds carry ``node`` and ``here`` (the names on that
+      process); ``online`` is the union of this process's members and what
+      the others said within PRESENCE_TTL;
+    - when the cluster says ``resynced`` or ``gap`` (Redis came back, or
+      messages were lost), the process publishes its own recent messages
+      and its presence again: pages fill what they missed and drop what
+      they have.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import html
+import bisect
 import itertools
 import json
 import logging
 import os
 import re
+import secrets
 import signal
 import time
 from typing import Any, Optional
 
-from squall import ioloop, options, web, websocket
+from squall import ioloop, metrics, options, web, websocket
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOPIC = "chat"
@@ -75,6 +101,10 @@ HISTORY = 100           # messages kept in memory and rendered into the page
 MAX_BODY = 4096         # bytes of UTF-8 in one message body
 MAX_FRAME = 64 * 1024   # a bigger frame closes the connection (1009)
 NAME_MAX = 32
+NODES = 4096            # cluster mode: ids are ms * NODES + node
+EPOCH = 1735689600.0    # 2025-01-01 UTC: keeps ids below 2**53 for 69 years
+PRESENCE_EVERY = 10.0   # seconds between a process's presence events
+PRESENCE_TTL = 30.0     # a process not heard from this long is gone
 
 log = logging.getLogger("chat")
 
@@ -82,6 +112,8 @@ options.define("port", default=8888, type=int, help="port to listen on")
 options.define("address", default="127.0.0.1", help="address to listen on")
 options.define("certfile", default="", help="PEM certificate chain: serve https and wss (with --keyfile)")
 options.define("keyfile", default="", help="PEM private key of --certfile")
+options.define("cluster", default="", help="redis://host:port[/db][?prefix=...]: one room across every process "
+               "joined to this Redis (default: this process alone)")
 
 _NAME_DROP = re.compile(r"[\x00-\x1f\x7f-\x9f<>&\"'\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
@@ -101,26 +133,67 @@ def clean_name(raw: Optional[str]) -> str:
 class Room:
     """Who is here, the recent messages, and the event counter."""
 
-    def __init__(self) -> None:
+    def __init__(self, cluster: bool = False) -> None:
         self.app: Optional[web.Application] = None   # set once the application exists
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
         self.members: dict[int, str] = {}   # id(handler) -> name
         self._ids = itertools.count(1)
         self._guests = itertools.count(1)
         self.last_id = 0
+        self.cluster = cluster
+        self.node = secrets.randbelow(NODES) if cluster else 0
+        self.token = secrets.token_urlsafe(16)   # the room's own listener says it
+        self._last_ms = 0
+        self._history_ids: set[int] = set()
+        self.presence: dict[int, tuple[list[str], float]] = {}   # other node -> (names, when heard)
+
+    def _next_id(self) -> int:
+        if not self.cluster:
+            return next(self._ids)
+        ms = max(int((time.time() - EPOCH) * 1000), self._last_ms + 1)
+        self._last_ms = ms
+        return ms * NODES + self.node
 
     def guest_name(self) -> str:
+        if self.cluster:  # unique across the processes too
+            return "guest-%d-%d" % (self.node, next(self._guests))
         return "guest-%d" % next(self._guests)
 
-    def online(self) -> list[str]:
+    def here(self) -> list[str]:
+        """The names connected to this process."""
         return sorted(self.members.values(), key=str.lower)
 
+    def online(self) -> list[str]:
+        """Everyone in the room: here, and on the processes heard lately."""
+        names = list(self.members.values())
+        now = time.monotonic()
+        for node, (others, heard) in list(self.presence.items()):
+            if now - heard > PRESENCE_TTL:
+                del self.presence[node]
+            else:
+                names += others
+        return sorted(names, key=str.lower)
+
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        self.last_id = next(self._ids)
+        self.last_id = max(self.last_id, self._next_id())
         event = {"type": kind, "id": self.last_id}
         event.update(fields)
         event["ts"] = round(time.time(), 3)
+        if self.cluster:
+            event["node"] = self.node
+            event["here"] = self.here()
         return event
+
+    def _remember(self, entry: dict[str, Any]) -> None:
+        """Keeps a message in the history, in id order, once."""
+        if entry["id"] in self._history_ids:
+            return
+        if len(self.history) == HISTORY:
+            self._history_ids.discard(self.history[0]["id"])
+        ordered = list(self.history)
+        bisect.insort(ordered, entry, key=lambda m: m["id"])
+        self.history = collections.deque(ordered[-HISTORY:], maxlen=HISTORY)
+        self._history_ids = {m["id"] for m in self.history}
 
     def _publish(self, event: dict[str, Any]) -> None:
         assert self.app is not None
@@ -130,8 +203,38 @@ class Room:
         event = self._event("message", **{"from": name, "body": html.escape(text)})
         # The page renders history through Jinja2's autoescape, so it keeps
         # the raw text too (escaping it twice would show "&amp;lt;").
-        self.history.append(dict(event, text=text, clock=time.strftime("%H:%M", time.localtime(event["ts"]))))
+        self._remember(dict(event, text=text, clock=time.strftime("%H:%M", time.localtime(event["ts"]))))
         self._publish(event)
+
+    def heard(self, event: dict[str, Any]) -> None:
+        """An event of the room as its listener heard it (cluster mode):
+        another process's goes into the history and the presence."""
+        node = event.get("node")
+        if not isinstance(node, int) or node == self.node:
+            return
+        if isinstance(event.get("here"), list):
+            self.presence[node] = ([str(n) for n in event["here"]], time.monotonic())
+        if event.get("type") == "message" and isinstance(event.get("id"), int):
+            text = html.unescape(str(event.get("body", "")))
+            ts = float(event.get("ts", time.time()))
+            self._remember(dict(wire(event), text=text, clock=time.strftime("%H:%M", time.localtime(ts))))
+            self.last_id = max(self.last_id, event["id"])
+
+    def announce(self) -> None:
+        """This process's presence (cluster mode), for the others and the pages."""
+        self._publish({"type": "presence", "node": self.node, "here": self.here(), "online": self.online()})
+
+    def resend(self) -> None:
+        """After a gap: this process's recent messages and presence again."""
+        for m in self.history:
+            if m.get("node") == self.node:
+                self._publish(dict(wire(m), node=self.node))
+        self.announce()
+
+    def on_cluster_state(self, state: str) -> None:
+        log.info("cluster %s", state)
+        if state in ("resynced", "gap"):
+            self.resend()
 
     def join(self, handler: "MessageSocket") -> None:
         self.members[id(handler)] = handler.name
@@ -171,8 +274,17 @@ class MessageSocket(websocket.WebSocketHandler):
     def initialize(self, room: Room) -> None:
         self.room = room
         self.name = ""
+        self.listener = False
 
     def open(self) -> None:
+        if self.room.cluster and secrets.compare_digest(self.get_argument("listener", ""), self.room.token):
+            # the room's own listener (cluster mode): hears the topic, is no member
+            self.listener = True
+            try:
+                self.subscribe(TOPIC)
+            except websocket.WebSocketClosedError:
+                pass
+            return
         self.name = clean_name(self.get_argument("name", "")) or self.room.guest_name()
         here = sorted(self.room.online() + [self.name], key=str.lower)
         self.tell({"type": "welcome", "you": self.name, "online": here, "last_id": self.room.last_id,
@@ -188,6 +300,8 @@ class MessageSocket(websocket.WebSocketHandler):
         self.room.join(self)
 
     def on_message(self, message: Any) -> None:
+        if self.listener:
+            return
         if not isinstance(message, str):
             return self.refuse("bad_request", "send JSON in text frames")
         try:
@@ -218,7 +332,8 @@ class MessageSocket(websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self.unsubscribe(TOPIC)
-        self.room.leave(self)
+        if not self.listener:
+            self.room.leave(self)
 
     def tell(self, event: dict[str, Any]) -> None:
         """A frame for this client only; quietly nothing if it has gone (or,
@@ -243,15 +358,42 @@ def _outcome_seen(fut: Any) -> None:
         pass
 
 
-def make_app(**settings: Any) -> web.Application:
+def make_app(cluster: str = "", **settings: Any) -> web.Application:
     settings.setdefault("template_path", os.path.join(HERE, "templates"))
     settings.setdefault("static_path", os.path.join(HERE, "static"))
     settings.setdefault("static_url_prefix", "/static/")
-    room = Room()
+    room = Room(cluster=bool(cluster))
+    if cluster:
+        settings["cluster"] = cluster
+        settings["cluster_state_callback"] = room.on_cluster_state
     app = web.Application([(r"/", MainHandler, dict(room=room)),
-                           (r"/message", MessageSocket, dict(room=room))], **settings)
+                           (r"/message", MessageSocket, dict(room=room)),
+                           (r"/metrics", metrics.MetricsHandler)], **settings)
     room.app = app
+    app.room = room  # type: ignore[attr-defined]
     return app
+
+
+async def listen_to_room(room: Room, port: int) -> None:
+    """Cluster mode: the room's own listener, a WebSocket client of this
+    process on its loopback listener, reconnecting while the process runs."""
+    url = "ws://127.0.0.1:%d/message?listener=%s" % (port, room.token)
+    while True:
+        try:
+            conn = await websocket.websocket_connect(url)
+            while True:
+                msg = await conn.read_message()
+                if msg is None:
+                    break
+                try:
+                    event = json.loads(msg)
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    room.heard(event)
+        except Exception:
+            log.exception("the room's listener failed; again in 1 s")
+        await asyncio.sleep(1.0)
 
 
 def main() -> None:
@@ -259,19 +401,30 @@ def main() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     log.setLevel(logging.INFO)
-    app = make_app()
     o = options.options
+    app = make_app(cluster=o.cluster)
     tls = {"certfile": o.certfile, "keyfile": o.keyfile or o.certfile} if o.certfile else None
     server = app.listen(o.port, o.address, ssl_options=tls)
     loop = ioloop.IOLoop.current()
+    if o.cluster:
+        room: Room = app.room  # type: ignore[attr-defined]
+        # the room's listener connects here: plain, loopback only, whatever
+        # the public listener is
+        inner = app.listen(0, "127.0.0.1")
+        asyncio.ensure_future(listen_to_room(room, inner.ports[0]))
+        ioloop.PeriodicCallback(room.announce, PRESENCE_EVERY * 1000).start()
+        log.info("node %d of the cluster %s", room.node, o.cluster)
     stopping: list[bool] = []
 
     async def drain() -> None:
         # the listener closes at once (a proxy sends new connections to
         # another process), requests in flight finish within 5 s,
         # WebSockets get 1001 (their pages reconnect)
-        server.stop(deadline=5.0)
-        await server.close_all_connections()
+        servers = [server] + ([inner] if o.cluster else [])
+        for s in servers:
+            s.stop(deadline=5.0)
+        for s in servers:
+            await s.close_all_connections()
         loop.stop()
 
     def on_signal() -> None:

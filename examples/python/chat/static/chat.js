@@ -17,6 +17,14 @@
 
   var maxBody = Number(messageForm.getAttribute("data-max-body")) || 4096;
   var lastId = Number(inbox.getAttribute("data-last-id")) || 0;
+  // Ids on the page: an event heard twice (a reconnect's catch-up, a
+  // process re-sending after a gap) is shown once. Several processes
+  // (chat.py --cluster) number their events apart, so one may arrive after
+  // a higher id: the set decides, not the order.
+  var seen = new Set();
+  Array.prototype.forEach.call(inbox.querySelectorAll("[data-id]"), function (line) {
+    seen.add(Number(line.getAttribute("data-id")));
+  });
   var me = "";
   var ws = null;
   var retryDelay = 500;
@@ -112,8 +120,13 @@
 
   function handle(ev) {
     if (typeof ev.id === "number") {
-      if (ev.id <= lastId) { return; }   // already on the page
-      lastId = ev.id;
+      if (seen.has(ev.id)) { return; }   // already on the page
+      seen.add(ev.id);
+      if (seen.size > 5000) {            // keep the newest ids only
+        var keep = Array.from(seen).sort(function (a, b) { return a - b; }).slice(-2500);
+        seen = new Set(keep);
+      }
+      lastId = Math.max(lastId, ev.id);
     }
     switch (ev.type) {
       case "welcome":
@@ -137,6 +150,9 @@
         break;
       case "rename":
         addNotice(ev, ev.from + " is now " + ev.name);
+        showOnline(ev.online || []);
+        break;
+      case "presence":                   // chat.py --cluster: who is where
         showOnline(ev.online || []);
         break;
       case "error":
