@@ -6,7 +6,6 @@ when a test needs topics across the processes. Every process is started
 here on 127.0.0.1 and stopped by its PID."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,12 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "build" / "examples" / "c" / "demo_server"
 sys.path.insert(0, str(ROOT / "examples" / "python" / "chat"))
 import cluster  # noqa: E402  (examples/python/chat/cluster.py: nginx's configuration)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from cluster import free_port, listening  # noqa: E402,F401  (the tests import free_port from here)
 
 
 def wait_for(what, cond, timeout=10.0):
@@ -36,14 +30,6 @@ def wait_for(what, cond, timeout=10.0):
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
-
-
-def listening(port) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 class Proc:
