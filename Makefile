@@ -50,7 +50,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tls test-tls-fronts test-conformance-tls
 .PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
-.PHONY: demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
+.PHONY: test-python-types demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
@@ -71,7 +71,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 # each and goes on past a failure, so one run shows every failing suite).
 SUITES := test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance \
 	test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
-	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go \
+	test-conformance-python test-autobahn-python test-python-install test-python-types test-go test-conformance-go \
 	test-autobahn-go test-go-pkgconfig test-cluster test-deployment test-docs docs test-fresh-clone
 # CPU-bound and needing nothing from the others: run at nice 19 beside them
 # from the start, on the CPU they leave idle while waiting on sockets.
@@ -289,7 +289,7 @@ setup:
 	@bash tests/setup.sh </dev/null
 
 test-deps:
-	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11, pdoc' 2>/dev/null || \
+	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11, pdoc, mypy' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
 
 # Autobahn|Testsuite groups 1-7 and 10 against the demo's /ws/echo, compared
@@ -349,6 +349,12 @@ test-python: test-deps build
 # then `make demo` building the library and serving the chat room.
 test-fresh-clone:
 	bash tests/fresh-clone.sh
+
+# The package ships py.typed: mypy over it, and mypy --strict over a user
+# program written from the README's examples (bindings/python/tests/typed).
+test-python-types: test-deps
+	cd bindings/python && $(PYTHON) -m mypy squall
+	cd bindings/python && $(PYTHON) -m mypy --strict tests/typed/user_program.py
 
 # The Python package from its sdist alone: a stripped wheel installed into a fresh venv (tests/python-install.sh).
 test-python-install: build

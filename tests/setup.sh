@@ -52,7 +52,7 @@ cargo clippy --version >/dev/null 2>&1 || rustup component add clippy </dev/null
 
 # ---- Go modules, Python packages ----------------------------------------------
 (cd bindings/go && go mod download) </dev/null
-"$PYTHON" -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11, pdoc' 2>/dev/null ||
+"$PYTHON" -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11, pdoc, mypy' 2>/dev/null ||
     "$PYTHON" -m pip install -q -r tests/requirements.txt </dev/null
 bash tests/redis-deps.sh </dev/null
 bash tests/browser-deps.sh </dev/null
