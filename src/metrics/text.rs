@@ -171,6 +171,22 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
+/// A histogram family over [`BUCKETS_US`]: `per_bucket` counts (not
+/// cumulative; the last is above every bound) become cumulative `le`
+/// buckets, `+Inf` equal to `count`, then `_sum` (seconds) and `_count`.
+fn histogram(out: &mut String, name: &str, help: &str, per_bucket: &[u64], sum_us: u64, count: u64) {
+    header(out, name, "histogram", help);
+    let bucket = format!("{name}_bucket");
+    let mut cumulative = 0u64;
+    for (i, &b) in BUCKETS_US.iter().enumerate() {
+        cumulative += per_bucket[i];
+        sample(out, &bucket, &[("le", &seconds(b))], cumulative);
+    }
+    sample(out, &bucket, &[("le", "+Inf")], count);
+    sample(out, &format!("{name}_sum"), &[], seconds(sum_us));
+    sample(out, &format!("{name}_count"), &[], count);
+}
+
 /// Escapes a `# HELP` text: `\` and newline.
 fn escape_help(s: &str, out: &mut String) {
     for c in s.chars() {
@@ -244,23 +260,14 @@ pub(crate) fn prometheus(s: &Snapshot) -> String {
     header(&mut out, name, "gauge", "HTTP connections open now (accepted minus closed).");
     sample(&mut out, name, &[], s.open_connections());
 
-    let name = "squall_http_request_duration_seconds";
-    header(
+    histogram(
         &mut out,
-        name,
-        "histogram",
+        "squall_http_request_duration_seconds",
         "Time from the end of a request's head to the last byte of its response written.",
+        &s.buckets,
+        s.latency_sum_us,
+        s.latency_count(),
     );
-    let bucket = format!("{name}_bucket");
-    let mut cumulative = 0u64;
-    for (i, &b) in BUCKETS_US.iter().enumerate() {
-        cumulative += s.buckets[i];
-        sample(&mut out, &bucket, &[("le", &seconds(b))], cumulative);
-    }
-    let count = s.latency_count();
-    sample(&mut out, &bucket, &[("le", "+Inf")], count);
-    sample(&mut out, &format!("{name}_sum"), &[], seconds(s.latency_sum_us));
-    sample(&mut out, &format!("{name}_count"), &[], count);
 
     let h = &s.host;
     let name = "squall_host_queue_depth";
@@ -269,22 +276,14 @@ pub(crate) fn prometheus(s: &Snapshot) -> String {
     let name = "squall_host_tasks_total";
     header(&mut out, name, "counter", "Tasks the host thread has taken (the server's loop).");
     sample(&mut out, name, &[], h.run);
-    let name = "squall_host_wait_seconds";
-    header(
+    histogram(
         &mut out,
-        name,
-        "histogram",
+        "squall_host_wait_seconds",
         "Per batch the host thread takes, how long its oldest task waited for it (the server's loop).",
+        &h.wait_buckets,
+        h.wait_sum_us,
+        h.batches,
     );
-    let bucket = format!("{name}_bucket");
-    let mut cumulative = 0u64;
-    for (i, &b) in BUCKETS_US.iter().enumerate() {
-        cumulative += h.wait_buckets[i];
-        sample(&mut out, &bucket, &[("le", &seconds(b))], cumulative);
-    }
-    sample(&mut out, &bucket, &[("le", "+Inf")], h.batches);
-    sample(&mut out, &format!("{name}_sum"), &[], seconds(h.wait_sum_us));
-    sample(&mut out, &format!("{name}_count"), &[], h.batches);
     out
 }
 
