@@ -77,15 +77,18 @@ class LogFormatter(logging.Formatter):
             message = f"Bad message ({e!r}): {record.__dict__!r}"
         record.message = _safe_text(message)
         record.asctime = self.formatTime(record, self.datefmt)
-        record.color = self._colors.get(record.levelno, "")
-        record.end_color = self._normal if record.color else ""
-        text = self._fmt % record.__dict__
+        # the format's %(color)s and %(end_color)s (set as attributes, as
+        # Tornado's LogFormatter does)
+        color = self._colors.get(record.levelno, "")
+        record.__dict__["color"] = color
+        record.__dict__["end_color"] = self._normal if color else ""
+        text = (self._fmt or "") % record.__dict__
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         extra = []
         if record.exc_text:
             extra.append(record.exc_text)
-        if getattr(record, "stack_info", None):
+        if record.stack_info:
             extra.append(self.formatStack(record.stack_info))
         if extra:
             lines = [text.rstrip()]
