@@ -11,6 +11,7 @@
 #   bench/run.sh go         the Go package beside Go's net/http, socketify.py and Tornado (~8 min)
 #   bench/run.sh metrics    the C demo with its metrics on and compiled out (~4 min)
 #   bench/run.sh tls        the C demo over TLS beside nginx: keep-alive, handshakes, idle memory (~6 min)
+#   bench/run.sh cluster    broadcast across 2 processes through Redis beside Socket.IO 4 (~4 min)
 #   bench/run.sh fetch [args]  the HTTP client (sqfetch) beside Tornado's and aiohttp's
 #                           clients against a local nginx (2-7 min; args go to fetch_bench.py)
 #
@@ -49,6 +50,10 @@ fi
 
 if [[ "$what" == all || "$what" == tls ]]; then
     python3 bench/tls_bench.py
+fi
+
+if [[ "$what" == all || "$what" == cluster ]]; then
+    python3 bench/cluster_bench.py
 fi
 
 if [[ "$what" == all || "$what" == ws ]]; then
