@@ -248,6 +248,7 @@ impl WsConnecting {
         let conn = Opening {
             stream,
             role: Role::Client,
+            deflate: None,
             protocol,
             leftover: std::mem::take(&mut self.rbuf),
             read_closed: false,
@@ -408,7 +409,7 @@ pub(crate) fn fuzz_handshake(data: &[u8]) {
             let _ = handshake::same_origin(up.origin.as_deref(), &up.host);
             let chosen = handshake::select_protocol(&up.protocols, &up.protocols[..up.protocols.len().min(1)]);
             let mut hello = Vec::new();
-            handshake::accept(&mut hello, &up.key, chosen.as_deref(), b"Mon, 07 Dec 2026 12:00:00 GMT");
+            handshake::accept(&mut hello, &up.key, chosen.as_deref(), None, b"Mon, 07 Dec 2026 12:00:00 GMT");
             let rh = first_response_head(&hello).expect("the server's 101 decodes");
             match check_response(&rh, &up.key, &up.protocols) {
                 Ok(p) => assert_eq!(p, chosen),

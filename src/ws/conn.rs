@@ -14,6 +14,8 @@ use tungstenite::protocol::Role;
 
 use super::MessageKind;
 use super::route::WsRoute;
+use super::deflate::offer::Agreed;
+use super::topics::Published;
 use super::session::{Limits, Session, WsEvent};
 use super::socket::WsSocket;
 use super::topics::Topic;
@@ -126,6 +128,8 @@ pub(crate) struct Opening {
     pub(crate) read_closed: bool,
     /// What to write first (the server's 101).
     pub(crate) hello: Vec<u8>,
+    /// permessage-deflate as negotiated in the handshake.
+    pub(crate) deflate: Option<Agreed>,
 }
 
 /// Makes the WebSocket at `addr` (whose slot is taken out now): tells the
@@ -134,13 +138,16 @@ pub(crate) struct Opening {
 /// holds. Server sockets come from an HTTP upgrade (`super::upgrade`),
 /// client ones from the WebSocket client's handshake.
 pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, route: Arc<WsRoute>, conn: Opening, req: Option<Arc<Request>>) {
-    let Opening { stream, role, protocol, leftover, read_closed, hello } = conn;
+    let Opening { stream, role, protocol, leftover, read_closed, hello, deflate } = conn;
     let limits = Limits { max_message_size: route.opts.max_message_size };
-    let sock = WsSocket::new(addr, route, server, protocol, role == Role::Client);
+    // The window our messages may use; 0: never compress (not negotiated,
+    // or a window of 8 asked for: see `deflate::offer`).
+    let compress_bits = deflate.filter(Agreed::server_compresses).map_or(0, |a| a.deflate_window());
+    let sock = WsSocket::new(addr, route, server, protocol, role == Role::Client, compress_bits);
     let now = r.now_ms();
     let mut c = Box::new(WsConn {
         stream,
-        session: Session::new(role, limits, leftover),
+        session: Session::new(role, limits, leftover).with_deflate(deflate.is_some()),
         sock: sock.clone(),
         out: VecDeque::new(),
         out_pos: 0,
@@ -350,14 +357,15 @@ pub(crate) fn command_else(
 }
 
 /// A published frame for the subscribers of `topic` on this reactor.
-pub(crate) fn fan_out(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
+pub(crate) fn fan_out(r: &mut Reactor, topic: &Arc<Topic>, published: Arc<Published>) {
     let Some(mut members) = r.ext::<super::topics::Local>().take(topic) else { return };
     let mut stale = Vec::new();
     let mut dirty = Vec::new();
     for (&token, &generation) in &members {
         match r.watcher_mut::<WsConn>(token, generation) {
             Some(c) => {
-                if c.accept_shared(&frame) && !c.dirty && !c.write_blocked {
+                let frame = published.frame_for(c.sock.compress_bits);
+                if c.accept_shared(frame) && !c.dirty && !c.write_blocked {
                     c.dirty = true;
                     dirty.push(token);
                 }

@@ -61,6 +61,10 @@ pub(crate) struct WsSocket {
     pub(crate) protocol: Option<String>,
     /// A client's socket: frames it sends are masked; no topics.
     pub(crate) client: bool,
+    /// permessage-deflate: the window of the thread's shared compressor
+    /// that this socket's messages may be compressed with (9..=15), or 0
+    /// for never (not negotiated, or the peer asked for a window of 8).
+    pub(crate) compress_bits: u8,
 }
 
 impl WsSocket {
@@ -70,6 +74,7 @@ impl WsSocket {
         server: Arc<ServerShared>,
         protocol: Option<String>,
         client: bool,
+        compress_bits: u8,
     ) -> Arc<WsSocket> {
         let user = AtomicUsize::new(route.events.initial_user_word());
         let topics = server.ext::<Registry>();
@@ -94,6 +99,7 @@ impl WsSocket {
             lane,
             protocol,
             client,
+            compress_bits,
         });
         let h = SOCKETS.insert(sock.clone(), addr.reactor);
         sock.handle.store(h, Ordering::Release);
