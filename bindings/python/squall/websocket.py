@@ -365,6 +365,11 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         return None
 
     def get_compression_options(self) -> Optional[dict[str, Any]]:
+        """Tornado's: ``None`` (the default) declines permessage-deflate, a
+        dict (``{}``) accepts it when the client offers it. squall asks once
+        per route, on an instance that has no request yet, and runs the
+        shared mode (no context takeover either way, no zlib state per idle
+        socket): ``compression_level`` and ``mem_level`` are not used."""
         return None
 
     # --- settings -------------------------------------------------------------
@@ -528,6 +533,12 @@ def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
         o.high_water = int(cls.high_water)
     if getattr(cls, "max_backpressure", None):
         o.max_backpressure = int(cls.max_backpressure)
+    try:
+        compression = probe.get_compression_options()
+    except Exception:
+        compression = None
+    if compression is not None:
+        o.compression = b.SQ_WS_COMPRESSION_SHARED
     keep: list[Any] = []
     if getattr(cls, "subprotocols", None):
         sp = ",".join(cls.subprotocols).encode()

@@ -65,8 +65,15 @@ class Room(websocket.WebSocketHandler):
             threading.Thread(target=lambda: self.application.publish(self.room, "threaded")).start(); return
         self.application.publish(self.room, m)
 
+class Deflate(Echo):
+    def get_compression_options(self): return {}
+
+class DeflateRoom(Room):
+    def get_compression_options(self): return {}
+
 app = web.Application([(r"/echo", Echo), (r"/events", Events), (r"/ordered", Ordered), (r"/origins", Origins),
-                       (r"/proto", Proto), (r"/small", Small), (r"/room/(\w+)", Room)],
+                       (r"/proto", Proto), (r"/small", Small), (r"/room/(\w+)", Room),
+                       (r"/deflate", Deflate), (r"/droom/(\w+)", DeflateRoom)],
                       websocket_ping_interval=float(os.environ.get("PING", "0")) or None)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -106,6 +113,31 @@ def test_echo_text_binary_dict(port):
             big = "x" * 200_000
             await ws.send(big)
             assert await ws.recv() == big
+    run(main())
+
+
+def test_compression_options_negotiate_permessage_deflate(port):
+    async def main():
+        async with connect(port, "/deflate") as ws:  # websockets offers deflate by default
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert ext.startswith("permessage-deflate"), ext
+            for m in ["hello", b"\x00\x01bin", json.dumps({"k": list(range(5000))}), bytes(range(256)) * 1000]:
+                await ws.send(m)
+                assert await ws.recv() == m
+        # get_compression_options() returning None (the default) declines
+        async with connect(port, "/echo") as ws:
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+            await ws.send("plain")
+            assert await ws.recv() == "plain"
+        # a topic reaches a compressing and a plain subscriber alike
+        a = await connect(port, "/droom/z")
+        b = await connect(port, "/droom/z", compression=None)
+        assert b.response.headers.get("Sec-WebSocket-Extensions") is None
+        text = "chat line, " * 500
+        await a.send(text)
+        assert await a.recv() == text and await b.recv() == text
+        await a.close()
+        await b.close()
     run(main())
 
 
