@@ -51,13 +51,18 @@ struct Setup {
     rx: mpsc::Receiver<String>,
 }
 
-/// `/deflate` compresses (shared mode), `/plain` does not.
+/// `/deflate` compresses (shared mode), `/dedicated` too (dedicated mode,
+/// window 15), `/plain` does not.
 fn start() -> Setup {
     let lp = Arc::new(Loop::new());
     let server = Server::new(&lp);
     let (tx, rx) = mpsc::channel();
     let opts = RouteOptions::with_compression(Compression::Shared);
     server.ws_route_with("/deflate", Echo { tx: Mutex::new(tx.clone()) }, opts).unwrap();
+    let dedicated = RouteOptions::with_compression(Compression::Dedicated { window_bits: 15 });
+    server.ws_route_with("/dedicated", Echo { tx: Mutex::new(tx.clone()) }, dedicated).unwrap();
+    let bad = RouteOptions::with_compression(Compression::Dedicated { window_bits: 8 });
+    assert!(server.ws_route_with("/bad", Echo { tx: Mutex::new(tx.clone()) }, bad).is_err(), "window 8 refused");
     server.ws_route("/plain", Echo { tx: Mutex::new(tx) }).unwrap();
     let addr = server.listen("127.0.0.1:0").unwrap();
     Setup { lp, server: Arc::new(server), addr, rx }
@@ -402,5 +407,83 @@ fn a_topic_reaches_compressed_and_plain_subscribers_byte_for_byte() {
     for c in [&mut z1, &mut z2, &mut small, &mut plain, &mut other] {
         assert_eq!(c.frame().unwrap(), (0x82, vec![1, 2, 3]));
     }
+    running.stop();
+}
+
+/// One direction's inflater with context takeover (the peer keeps history).
+struct Takeover(Decompress);
+
+impl Takeover {
+    fn inflate(&mut self, payload: &[u8]) -> Vec<u8> {
+        let mut input = payload.to_vec();
+        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut out = Vec::with_capacity(1 << 20);
+        self.0.decompress_vec(&input, &mut out, FlushDecompress::Sync).expect("a valid stream");
+        out
+    }
+}
+
+#[test]
+fn python_websockets_echo_through_a_dedicated_route() {
+    let t = start();
+    let running = Running::start(&t.lp);
+    let out = python(PY_ECHO, &[&format!("ws://{}/dedicated", t.addr)]);
+    let mut lines = out.lines();
+    let ext = lines.next().unwrap();
+    assert!(ext.starts_with("permessage-deflate") && !ext.contains("no_context_takeover"), "negotiated: {out}");
+    assert_eq!(lines.next(), Some("ok"), "{out}");
+    running.stop();
+}
+
+#[test]
+fn dedicated_mode_keeps_history_and_a_shared_frame_does_not_corrupt_it() {
+    let t = start();
+    let running = Running::start(&t.lp);
+    let mut c = Raw::open(t.addr, "/dedicated", "permessage-deflate; client_max_window_bits");
+    assert_eq!(c.extension().as_deref(), Some("permessage-deflate"));
+    next(&t.rx, "open");
+    util::eventually("subscribed", || t.server.subscribers("news") == 1);
+    let mut inf = Takeover(Decompress::new(false));
+    let text = chatty(4000);
+    // The same text twice: the second refers to the first.
+    c.send(0x81, text.as_bytes());
+    let (b0, first) = c.frame().unwrap();
+    assert_eq!(b0, 0xc1);
+    assert_eq!(inf.inflate(&first), text.as_bytes());
+    c.send(0x81, text.as_bytes());
+    let (_, second) = c.frame().unwrap();
+    assert!(second.len() * 4 < first.len(), "history used: {} then {} bytes", first.len(), second.len());
+    assert_eq!(inf.inflate(&second), text.as_bytes());
+    // A publish: the shared frame (no history), then the same text again.
+    let news = chatty(3000).replace("hello", "news");
+    assert_eq!(t.server.publish("news", Message::Text(&news)).unwrap(), 1);
+    let (b0, shared) = c.frame().unwrap();
+    assert_eq!(b0, 0xc1);
+    assert_eq!(inf.inflate(&shared), news.as_bytes());
+    c.send(0x81, text.as_bytes());
+    let (_, third) = c.frame().unwrap();
+    assert_eq!(inf.inflate(&third), text.as_bytes(), "the connection's context was reset after the shared frame");
+    // The client's own context: two compressed messages, the second
+    // referring to the first (a takeover compressor on our side).
+    let mut z = Compress::new(Level::default(), false);
+    let mut send_z = |c: &mut Raw, data: &[u8]| {
+        let mut out = Vec::with_capacity(data.len() + 64);
+        z.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
+        out.truncate(out.len() - 4);
+        c.send(0xc1, &out);
+        out.len()
+    };
+    let n1 = send_z(&mut c, text.as_bytes());
+    let n2 = send_z(&mut c, text.as_bytes());
+    assert!(n2 * 4 < n1);
+    for _ in 0..2 {
+        let (_, p) = c.frame().unwrap();
+        assert_eq!(inf.inflate(&p), text.as_bytes());
+    }
+    // Idle past compaction, then the history is still there both ways.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    send_z(&mut c, text.as_bytes());
+    let (_, p) = c.frame().unwrap();
+    assert_eq!(inf.inflate(&p), text.as_bytes());
     running.stop();
 }

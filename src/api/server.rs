@@ -132,7 +132,7 @@ impl Server {
 
     /// [`Server::ws_route`] with options (permessage-deflate).
     pub fn ws_route_with(&self, pattern: &str, events: impl ws::Events, options: ws::RouteOptions) -> Result<()> {
-        self.core.upgrade_route(pattern, Arc::new(ws::route_with(events, options)))
+        self.core.upgrade_route(pattern, Arc::new(ws::route_with(events, options)?))
     }
 
     /// Serves the files under `directory` at URLs starting with `url_prefix`.

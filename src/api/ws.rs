@@ -203,6 +203,16 @@ pub enum Compression {
     /// inflated by a reactor thread's inflater; an idle socket holds no
     /// compression state.
     Shared,
+    /// Accepted with context takeover both ways (unless the client asks
+    /// for none): each socket keeps its own compressor, with a window of
+    /// `window_bits` (9..=15), and its own inflater, so repeated content
+    /// compresses better, at a memory cost per socket (see
+    /// docs/ARCHITECTURE.md, "permessage-deflate"). Messages are compressed
+    /// on the socket's reactor, in the order they go out.
+    Dedicated {
+        /// The compressor's window, 9..=15.
+        window_bits: u8,
+    },
 }
 
 /// Options of a WebSocket route ([`Server::ws_route_with`](super::Server::ws_route_with)).
@@ -220,12 +230,20 @@ impl RouteOptions {
     }
 }
 
-/// The core route for `events` with `options`.
-pub(super) fn route_with(events: impl Events, options: RouteOptions) -> WsRoute {
+/// The core route for `events` with `options`; `InvalidArg` for a window
+/// outside 9..=15.
+pub(super) fn route_with(events: impl Events, options: RouteOptions) -> Result<WsRoute> {
     let compression = match options.compression {
         Compression::Off => None,
         Compression::Shared => Some(Policy::SHARED),
+        Compression::Dedicated { window_bits } => {
+            let p = Policy::dedicated(window_bits);
+            if !p.is_valid() {
+                return Err(Error::new(ErrorKind::InvalidArg, format!("window_bits {window_bits} is not in 9..=15")));
+            }
+            Some(p)
+        }
     };
     let opts = Options { compression, ..Options::default() };
-    WsRoute::new(Arc::new(Adapter(events)), opts)
+    Ok(WsRoute::new(Arc::new(Adapter(events)), opts))
 }

@@ -29,6 +29,9 @@ impl WsSocket {
         if !binary && std::str::from_utf8(data).is_err() {
             return Err(Error::new(ErrorKind::InvalidArg, "a text message must be valid UTF-8"));
         }
+        if compress && self.dedicated {
+            return self.send_dedicated(binary, data);
+        }
         // Compressed on the sending thread, by its shared compressor.
         let compressed = (compress && self.compress_bits != 0)
             .then(|| super::session::encode_compressed(binary, data, self.client, self.compress_bits))
@@ -46,6 +49,26 @@ impl WsSocket {
         self.count(Counter::WsMessagesOut, 1);
         self.count(Counter::WsBytesOut, data.len() as u64);
         command(self, move |_r, c: &mut WsConn| c.queue_counted(frame));
+        Ok(sent)
+    }
+
+    /// A send on a dedicated-mode socket: its compressor keeps history, so
+    /// it compresses on the reactor, in the order frames are queued. Counted
+    /// as the plain frame now; the difference is given back once compressed.
+    fn send_dedicated(self: &Arc<Self>, binary: bool, data: &[u8]) -> Result<Sent> {
+        let counted = super::session::encode_frame(binary, &[], false).len() + data.len() + 8;
+        let sent = match self.admit(counted, true) {
+            Ok(s) => s,
+            Err(e) => {
+                self.count(Counter::WsDropped, 1);
+                self.over_limit();
+                return Err(e);
+            }
+        };
+        self.count(Counter::WsMessagesOut, 1);
+        self.count(Counter::WsBytesOut, data.len() as u64);
+        let data = data.to_vec();
+        command(self, move |_r, c: &mut WsConn| c.queue_compressing(binary, &data, counted));
         Ok(sent)
     }
 

@@ -14,7 +14,7 @@ use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::Role;
 
-use super::deflate::codec::Deflater;
+use super::deflate::codec::{Deflater, Inflater};
 use super::message::{Assembler, Incoming};
 
 /// What the peer did.
@@ -76,6 +76,9 @@ pub(crate) struct Session {
     /// on the peer's side, so the assembler borrows a pooled inflater).
     deflate: bool,
     limits: Limits,
+    /// The assembler owns a context-takeover inflater (dedicated mode): it
+    /// is state, and compaction keeps it.
+    keep_asm: bool,
     /// We sent a close frame: no more data frames, pings or pongs.
     close_sent: bool,
     closed: bool,
@@ -102,6 +105,7 @@ impl Session {
             hold: false,
             client: role == Role::Client,
             deflate: false,
+            keep_asm: false,
             limits,
             close_sent: false,
             closed: false,
@@ -113,6 +117,16 @@ impl Session {
     /// messages from the peer are accepted and inflated.
     pub(crate) fn with_deflate(mut self, deflate: bool) -> Session {
         self.deflate = deflate;
+        self
+    }
+
+    /// The same with permessage-deflate negotiated with client context
+    /// takeover (dedicated mode): the connection's own inflater keeps the
+    /// peer's history between messages, so its assembler is never dropped.
+    pub(crate) fn with_own_inflater(mut self, inflater: Inflater) -> Session {
+        self.deflate = true;
+        self.keep_asm = true;
+        self.asm = Some(Box::new(Assembler::new(!self.client, self.limits.max_message_size, Some(inflater))));
         self
     }
 
@@ -128,8 +142,10 @@ impl Session {
             && self.asm.as_ref().is_none_or(|a| a.at_rest())
             && self.input.len() == self.pos
             && self.output.is_empty();
-        if idle && (self.asm.is_some() || self.input.capacity() > 0 || self.output.capacity() > 0) {
-            self.asm = None;
+        if idle && self.is_expanded() {
+            if !self.keep_asm {
+                self.asm = None;
+            }
             self.input = Vec::new();
             self.pos = 0;
             self.output = Vec::new();
@@ -138,9 +154,9 @@ impl Session {
         false
     }
 
-    /// Whether the assembler exists now (see `compact`).
+    /// Whether the session holds something `compact` would drop.
     pub(crate) fn is_expanded(&self) -> bool {
-        self.asm.is_some()
+        (self.asm.is_some() && !self.keep_asm) || self.input.capacity() > 0 || self.output.capacity() > 0
     }
 
     /// Whether the session is over (closed either way).
@@ -409,7 +425,13 @@ pub(crate) fn encode_compressed(binary: bool, data: &[u8], masked: bool, window_
         let slot = &mut d[usize::from(bits - 9)];
         slot.get_or_insert_with(|| Deflater::new(bits, false)).compress(data)
     })?;
-    Some(encode(OpCode::Data(if binary { Data::Binary } else { Data::Text }), true, &payload, masked))
+    Some(encode_deflated(binary, &payload, masked))
+}
+
+/// A whole data frame whose payload `deflated` is already compressed
+/// (RSV1 set).
+pub(crate) fn encode_deflated(binary: bool, deflated: &[u8], masked: bool) -> Vec<u8> {
+    encode(OpCode::Data(if binary { Data::Binary } else { Data::Text }), true, deflated, masked)
 }
 
 /// Why a send failed.

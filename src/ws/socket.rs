@@ -65,6 +65,10 @@ pub(crate) struct WsSocket {
     /// that this socket's messages may be compressed with (9..=15), or 0
     /// for never (not negotiated, or the peer asked for a window of 8).
     pub(crate) compress_bits: u8,
+    /// permessage-deflate in the dedicated mode with server context
+    /// takeover: messages are compressed on the reactor, in the order they
+    /// go out, by the connection's own compressor (`WsConn::deflater`).
+    pub(crate) dedicated: bool,
 }
 
 impl WsSocket {
@@ -75,6 +79,7 @@ impl WsSocket {
         protocol: Option<String>,
         client: bool,
         compress_bits: u8,
+        dedicated: bool,
     ) -> Arc<WsSocket> {
         let user = AtomicUsize::new(route.events.initial_user_word());
         let topics = server.ext::<Registry>();
@@ -100,6 +105,7 @@ impl WsSocket {
             protocol,
             client,
             compress_bits,
+            dedicated,
         });
         let h = SOCKETS.insert(sock.clone(), addr.reactor);
         sock.handle.store(h, Ordering::Release);

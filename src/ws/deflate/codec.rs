@@ -76,7 +76,6 @@ impl Deflater {
 
     /// Forgets the history (the next message refers to nothing before it):
     /// after the connection was sent a frame another compressor made.
-    #[allow(dead_code)] // the dedicated mode (context takeover), not built yet; the tests
     pub(crate) fn reset(&mut self) {
         self.c.reset();
     }

@@ -52,6 +52,17 @@ impl Policy {
         client_max_window_bits: 15,
     };
 
+    /// The `dedicated` mode: context takeover both ways (unless the client
+    /// asks otherwise), the server's compressor window `window_bits`.
+    pub(crate) const fn dedicated(window_bits: u8) -> Policy {
+        Policy {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: window_bits,
+            client_max_window_bits: 15,
+        }
+    }
+
     /// Whether the window values are in range (a C caller's options are
     /// checked with this before a route is made).
     pub(crate) fn is_valid(&self) -> bool {
@@ -90,7 +101,6 @@ impl Agreed {
     }
 
     /// The window for the server's inflater (9..=15; see the module doc for 8).
-    #[allow(dead_code)] // the dedicated mode (context takeover), not built yet; the tests
     pub(crate) fn inflate_window(&self) -> u8 {
         self.client_max_window_bits.max(9)
     }
