@@ -838,9 +838,11 @@ typedef struct {
    */
   const char *ca_file;
   /**
-   * Server routes only: `SQ_WS_COMPRESSION_OFF` (the default) or
-   * `SQ_WS_COMPRESSION_SHARED` (permessage-deflate when the client
-   * offers it). Client sockets do not offer it yet and ignore the field.
+   * `SQ_WS_COMPRESSION_OFF` (the default) or `SQ_WS_COMPRESSION_SHARED`:
+   * a route accepts permessage-deflate when the client offers it; a
+   * client socket (`sq_ws_connect`) offers it (`permessage-deflate;
+   * client_max_window_bits`, as browsers do) and speaks what the server
+   * accepts.
    */
   uint64_t compression;
 } sq_ws_options;

@@ -150,9 +150,11 @@ pub struct sq_ws_options {
     /// wss:// instead of the built-in roots; NULL for those. Read by
     /// `sq_ws_connect`.
     pub ca_file: *const c_char,
-    /// Server routes only: `SQ_WS_COMPRESSION_OFF` (the default) or
-    /// `SQ_WS_COMPRESSION_SHARED` (permessage-deflate when the client
-    /// offers it). Client sockets do not offer it yet and ignore the field.
+    /// `SQ_WS_COMPRESSION_OFF` (the default) or `SQ_WS_COMPRESSION_SHARED`:
+    /// a route accepts permessage-deflate when the client offers it; a
+    /// client socket (`sq_ws_connect`) offers it (`permessage-deflate;
+    /// client_max_window_bits`, as browsers do) and speaks what the server
+    /// accepts.
     pub compression: u64,
 }
 
@@ -493,6 +495,7 @@ pub extern "C" fn sq_ws_connect(
             connect_timeout: std::time::Duration::from_millis(o.connect_timeout_ms),
             headers,
             tls,
+            deflate: o.compression != SQ_WS_COMPRESSION_OFF,
         };
         ffi_try!(crate::ws::client::connect(lp.handle(), url, route, opts));
         SQ_OK

@@ -146,16 +146,31 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
     let limits = Limits { max_message_size: route.opts.max_message_size };
     // The window our messages may use; 0: never compress (not negotiated,
     // or a window of 8 asked for: see `deflate::offer`).
-    let compress_bits = deflate.filter(Agreed::server_compresses).map_or(0, |a| a.deflate_window());
-    // Dedicated mode: a compressor per connection when the server keeps
-    // its context, an inflater per connection when the client keeps its own.
-    let deflater = deflate
-        .filter(|a| a.server_compresses() && !a.server_no_context_takeover)
-        .map(|a| Box::new(Deflater::new(a.deflate_window(), true)));
-    let session = match deflate {
-        None => Session::new(role, limits, leftover),
-        Some(a) if a.client_no_context_takeover => Session::new(role, limits, leftover).with_deflate(true),
-        Some(a) => Session::new(role, limits, leftover).with_own_inflater(Inflater::new(a.inflate_window(), true)),
+    let (compress_bits, deflater, session) = if role == Role::Client {
+        // The client compresses with its thread's shared compressor, never
+        // keeping history (always allowed), in the window the server
+        // allows (8: never); it inflates with history unless the server
+        // said it keeps none.
+        let bits = deflate.map_or(0, |a| if a.client_max_window_bits >= 9 { a.client_max_window_bits } else { 0 });
+        let session = match deflate {
+            None => Session::new(role, limits, leftover),
+            Some(a) if a.server_no_context_takeover => Session::new(role, limits, leftover).with_deflate(true),
+            Some(a) => Session::new(role, limits, leftover).with_own_inflater(Inflater::new(a.server_max_window_bits.max(9), true)),
+        };
+        (bits, None, session)
+    } else {
+        let bits = deflate.filter(Agreed::server_compresses).map_or(0, |a| a.deflate_window());
+        // Dedicated mode: a compressor per connection when the server keeps
+        // its context, an inflater per connection when the client keeps its own.
+        let deflater = deflate
+            .filter(|a| a.server_compresses() && !a.server_no_context_takeover)
+            .map(|a| Box::new(Deflater::new(a.deflate_window(), true)));
+        let session = match deflate {
+            None => Session::new(role, limits, leftover),
+            Some(a) if a.client_no_context_takeover => Session::new(role, limits, leftover).with_deflate(true),
+            Some(a) => Session::new(role, limits, leftover).with_own_inflater(Inflater::new(a.inflate_window(), true)),
+        };
+        (bits, deflater, session)
     };
     let sock = WsSocket::new(addr, route, server, protocol, role == Role::Client, compress_bits, deflater.is_some());
     let now = r.now_ms();

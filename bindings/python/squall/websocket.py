@@ -664,6 +664,10 @@ def websocket_connect(url: Any, callback: Optional[Callable[[Any], Any]] = None,
         o.pong_timeout_ms = int(ping_timeout * 1000)
     if connect_timeout:
         o.connect_timeout_ms = max(1, int(connect_timeout * 1000))
+    if compression_options is not None:
+        # Tornado's meaning: None offers nothing, a dict offers
+        # permessage-deflate (its level and mem_level are not used)
+        o.compression = b.SQ_WS_COMPRESSION_SHARED
     keep = []
     if subprotocols:
         sp = ",".join(subprotocols).encode()

@@ -324,6 +324,48 @@ ioloop.IOLoop.current().run_sync(main, timeout=20)
     assert r.returncode == 0 and "client ok" in r.stdout, r.stdout + r.stderr
 
 
+def test_squall_client_compression_options_against_squall_and_websockets(port):
+    code = r'''
+import asyncio, sys
+import websockets
+from squall import ioloop, websocket
+
+async def peer(ws):
+    await ws.send("ext:" + str(ws.response.headers.get("Sec-WebSocket-Extensions")))
+    async for m in ws:
+        await ws.send(m)
+
+async def main():
+    text = "the same chat line again and again, " * 200
+    # squall's shared-mode route: no context takeover either way
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/deflate", compression_options={})
+    for m in [text, text, b"\\x00" * 5000, "short"]:
+        conn.write_message(m, binary=isinstance(m, bytes))
+        assert await conn.read_message() == m
+    conn.close()
+    # websockets keeps its context both ways: the client inflates with history
+    async with websockets.serve(peer, "127.0.0.1", 0) as server:
+        p = server.sockets[0].getsockname()[1]
+        c = await websocket.websocket_connect(f"ws://127.0.0.1:{p}/", compression_options={})
+        ext = await c.read_message()
+        assert ext.startswith("ext:permessage-deflate"), ext
+        for i in range(20):
+            m = text + str(i)
+            c.write_message(m)
+            assert await c.read_message() == m
+        c.close()
+        # without compression_options nothing is offered
+        c = await websocket.websocket_connect(f"ws://127.0.0.1:{p}/")
+        assert await c.read_message() == "ext:None"
+        c.close()
+    print("client ok")
+
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "client ok" in r.stdout, r.stdout + r.stderr
+
+
 # --- a second application: async open, handshake data, how sockets end,
 # pings on a timer, topic bookkeeping, the client's pings --------------------
 
