@@ -61,6 +61,8 @@ fn start() -> Setup {
     server.ws_route_with("/deflate", Echo { tx: Mutex::new(tx.clone()) }, opts).unwrap();
     let dedicated = RouteOptions::with_compression(Compression::Dedicated { window_bits: 15 });
     server.ws_route_with("/dedicated", Echo { tx: Mutex::new(tx.clone()) }, dedicated).unwrap();
+    let small = RouteOptions::with_compression(Compression::Dedicated { window_bits: 9 });
+    server.ws_route_with("/dedicated9", Echo { tx: Mutex::new(tx.clone()) }, small).unwrap();
     let bad = RouteOptions::with_compression(Compression::Dedicated { window_bits: 8 });
     assert!(server.ws_route_with("/bad", Echo { tx: Mutex::new(tx.clone()) }, bad).is_err(), "window 8 refused");
     server.ws_route("/plain", Echo { tx: Mutex::new(tx) }).unwrap();
@@ -485,5 +487,51 @@ fn dedicated_mode_keeps_history_and_a_shared_frame_does_not_corrupt_it() {
     send_z(&mut c, text.as_bytes());
     let (_, p) = c.frame().unwrap();
     assert_eq!(inf.inflate(&p), text.as_bytes());
+    running.stop();
+}
+
+/// Not a check: the server's memory per idle socket in one mode, printed.
+/// `MODE=plain|shared|dedicated|dedicated9 cargo test --release --test
+/// websocket_deflate measure -- --ignored --nocapture`, one mode per
+/// process. Each socket sends one compressed message (plain for `plain`)
+/// and reads its echo; the figure is the slope between 500 and 1,500 idle
+/// sockets (past the compaction delay), so per-thread compressors and
+/// pools, made once, do not count.
+#[test]
+#[ignore]
+fn measure_idle_memory_per_socket() {
+    let t = start();
+    let mode = std::env::var("MODE").unwrap_or_else(|_| "shared".into());
+    let (path, offer) = match mode.as_str() {
+        "plain" => ("/plain", ""),
+        "shared" => ("/deflate", "permessage-deflate"),
+        "dedicated" => ("/dedicated", "permessage-deflate"),
+        "dedicated9" => ("/dedicated9", "permessage-deflate"),
+        m => panic!("unknown MODE {m}"),
+    };
+    let running = Running::start(&t.lp);
+    let text = chatty(1000);
+    let mut socks = Vec::new();
+    let open = |n: usize, socks: &mut Vec<Raw>| {
+        for _ in 0..n {
+            let mut c = Raw::open(t.addr, path, offer);
+            assert_eq!(c.extension().is_some(), !offer.is_empty());
+            if offer.is_empty() {
+                c.send(0x81, text.as_bytes());
+            } else {
+                c.send(0xc1, &deflate(text.as_bytes()));
+            }
+            c.frame().expect("the echo");
+            c.buf = Vec::new();
+            c.head = String::new();
+            socks.push(c);
+        }
+        while t.rx.try_recv().is_ok() {}
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        rss_kib()
+    };
+    let a = open(500, &mut socks);
+    let b = open(1000, &mut socks);
+    println!("{mode}: {:.2} KiB per idle socket ({} KiB for 1,000 more)", (b - a) as f64 / 1000.0, b - a);
     running.stop();
 }
