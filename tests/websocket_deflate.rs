@@ -535,3 +535,77 @@ fn measure_idle_memory_per_socket() {
     println!("{mode}: {:.2} KiB per idle socket ({} KiB for 1,000 more)", (b - a) as f64 / 1000.0, b - a);
     running.stop();
 }
+
+/// CPU time (user + system, in ms) of this process's reactor threads.
+fn reactor_cpu_ms() -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let p = e.path();
+        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        if !comm.starts_with("squall-io") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+        let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+        let f: Vec<&str> = after.split(' ').collect();
+        // fields 14 and 15 of stat (utime, stime), counted from the state at 3
+        let ticks: u64 = f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+        total += ticks * 10; // USER_HZ 100
+    }
+    total
+}
+
+/// Not a check: a 1 KiB JSON message published to 1,000 subscribers, 100
+/// times, compressed (shared mode) or not; prints deliveries per second and
+/// the reactors' CPU per delivery. `MODE=plain|shared cargo test --release
+/// --test websocket_deflate broadcast -- --ignored --nocapture`. The
+/// readers run in the same process (4 threads), on the same cores.
+#[test]
+#[ignore]
+fn measure_broadcast() {
+    let t = start();
+    let mode = std::env::var("MODE").unwrap_or_else(|_| "shared".into());
+    let (path, offer) = if mode == "plain" { ("/plain", "") } else { ("/deflate", "permessage-deflate") };
+    let running = Running::start(&t.lp);
+    let (n, m) = (1000usize, 100usize);
+    let socks: Vec<Raw> = (0..n).map(|_| Raw::open(t.addr, path, offer)).collect();
+    for _ in 0..n {
+        next(&t.rx, "open");
+    }
+    util::eventually("subscribed", || t.server.subscribers("news") == n);
+    let msg = chatty(1024);
+    let cpu0 = reactor_cpu_ms();
+    let t0 = std::time::Instant::now();
+    let mut groups: Vec<Vec<Raw>> = (0..4).map(|_| Vec::new()).collect();
+    for (i, s) in socks.into_iter().enumerate() {
+        groups[i % 4].push(s);
+    }
+    let readers: Vec<_> = groups
+        .into_iter()
+        .map(|mut g| {
+            std::thread::spawn(move || {
+                let mut bytes = 0usize;
+                for s in &mut g {
+                    for _ in 0..m {
+                        bytes += s.frame().expect("a delivery").1.len();
+                    }
+                }
+                bytes
+            })
+        })
+        .collect();
+    for _ in 0..m {
+        assert_eq!(t.server.publish("news", Message::Text(&msg)).unwrap(), n);
+    }
+    let wire: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = reactor_cpu_ms() - cpu0;
+    let deliveries = (n * m) as f64;
+    println!(
+        "{mode}: {:.0} deliveries/s, reactors' CPU {cpu} ms = {:.2} us per delivery, {:.0} payload bytes per delivery",
+        deliveries / wall,
+        cpu as f64 * 1000.0 / deliveries,
+        wire as f64 / deliveries
+    );
+    running.stop();
+}
