@@ -48,7 +48,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-tls test-tls-fronts test-conformance-tls
-.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
+.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: test-python-types demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
@@ -296,6 +296,22 @@ test-deps:
 # with the committed verdicts (tests/autobahn/expected.json).
 test-autobahn: $(BUILD)/examples/c/demo_server
 	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/c/demo_server -q
+
+# Autobahn groups 12 and 13 (permessage-deflate) against the C demo's
+# /ws/echo, which enables it, compared with tests/autobahn/expected-deflate.json.
+# Left out: the cases whose first echo squall sends uncompressed (16- and
+# 64-byte messages, incompressible bitmap and PDF pieces; RFC 7692 allows a
+# plain message at any time and squall sends one when compressing does not
+# shrink it): kosoku 0.1.0 fails each at once inside the harness ("Strings
+# must be encoded before hashing", 0 ms, no close code), whereas Python
+# websockets and Go's coder/websocket read such messages (tests/websocket_deflate.rs,
+# bindings/go). About 7 minutes.
+AUTOBAHN_DEFLATE_SKIP := 12.1.1 12.1.2 12.2.1 12.2.2 12.2.3 12.3.1 12.3.2 12.4.1 12.4.2 \
+	12.5.1 12.5.2 12.5.3 12.5.4 12.5.5 12.5.6 12.5.11 13.*.1 13.*.2
+test-autobahn-deflate: $(BUILD)/examples/c/demo_server
+	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/c/demo_server --groups 12,13 \
+		--expected tests/autobahn/expected-deflate.json --output target/autobahn/results-deflate.json \
+		--timeout 900 $(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP)) -q
 
 # The same Autobahn groups against the Python demo (examples/python/demo_server.py).
 test-autobahn-python: build

@@ -135,6 +135,21 @@
 #define SQ_WS_CLOSE_ON_LIMIT 2
 
 /**
+ * `sq_ws_options.compression`: every permessage-deflate offer declined
+ * (the default).
+ */
+#define SQ_WS_COMPRESSION_OFF 0
+
+/**
+ * `sq_ws_options.compression`: permessage-deflate (RFC 7692) accepted when
+ * the client offers it, in the shared mode: no context takeover either
+ * way, each message compressed on its own by the sending thread's
+ * compressor and inflated by the reactor thread's, so an idle socket holds
+ * no compression state. A message that does not shrink goes uncompressed.
+ */
+#define SQ_WS_COMPRESSION_SHARED 1
+
+/**
  * A cluster: the topics of the servers attached to it span every process
  * attached to the same broker and channel prefix.
  *
@@ -859,6 +874,14 @@ typedef struct {
    * `sq_ws_connect`.
    */
   const char *ca_file;
+  /**
+   * `SQ_WS_COMPRESSION_OFF` (the default) or `SQ_WS_COMPRESSION_SHARED`:
+   * a route accepts permessage-deflate when the client offers it; a
+   * client socket (`sq_ws_connect`) offers it (`permessage-deflate;
+   * client_max_window_bits`, as browsers do) and speaks what the server
+   * accepts.
+   */
+  uint64_t compression;
 } sq_ws_options;
 
 /**

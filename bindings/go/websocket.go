@@ -121,6 +121,11 @@ type WebSocketOptions struct {
 	// runs on the host goroutine, so it must be quick. nil accepts
 	// same-origin requests and requests without an Origin header.
 	CheckOrigin func(r *http.Request) bool
+	// Compression accepts permessage-deflate (RFC 7692) when the client
+	// offers it, in squall's shared mode: no context takeover either way,
+	// each message compressed on its own, no compression state held by an
+	// idle socket. A message that does not shrink is sent uncompressed.
+	Compression bool
 }
 
 type wsRoute struct {
@@ -173,6 +178,9 @@ func (r *wsRoute) register(s *Server) error {
 	}
 	if r.opts.CloseOnLimit {
 		o.flags |= C.SQ_WS_CLOSE_ON_LIMIT
+	}
+	if r.opts.Compression {
+		o.compression = C.SQ_WS_COMPRESSION_SHARED
 	}
 	if len(r.opts.Subprotocols) > 0 {
 		o.subprotocols = C.CString(strings.Join(r.opts.Subprotocols, ","))

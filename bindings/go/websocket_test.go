@@ -429,3 +429,58 @@ func TestShutdownClosesWebSocketsWith1001(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWebSocketPermessageDeflate: coder/websocket offers permessage-deflate
+// (both its modes); a route with Compression accepts it in squall's shared
+// mode (no context takeover either way) and echoes compressed messages; a
+// route without it declines the same offer.
+func TestWebSocketPermessageDeflate(t *testing.T) {
+	echo := WebSocketFuncs{Message: func(c *Conn, typ MessageType, data []byte) { c.WriteMessage(typ, data) }}
+	srv := &Server{Handler: http.NotFoundHandler()}
+	if err := srv.HandleWebSocket("/ws/z", echo, &WebSocketOptions{Compression: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.HandleWebSocket("/ws/plain", echo, nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := start(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	json := []byte(strings.Repeat(`{"user":"ann","room":"lobby","text":"hello again"},`, 2000))
+	msgs := []struct {
+		typ  websocket.MessageType
+		data []byte
+	}{{websocket.MessageText, json}, {websocket.MessageBinary, bytes.Repeat([]byte{1, 2, 3, 4}, 50_000)}, {websocket.MessageText, []byte("short")}}
+	for _, tc := range []struct {
+		path string
+		mode websocket.CompressionMode
+		want string
+	}{
+		{"/ws/z", websocket.CompressionNoContextTakeover, "permessage-deflate"},
+		{"/ws/z", websocket.CompressionContextTakeover, "permessage-deflate"},
+		{"/ws/plain", websocket.CompressionNoContextTakeover, ""},
+	} {
+		c, resp, err := websocket.Dial(ctx, "ws://"+addr+tc.path, &websocket.DialOptions{CompressionMode: tc.mode})
+		if err != nil {
+			t.Fatalf("dial %s: %v", tc.path, err)
+		}
+		c.SetReadLimit(64 << 20)
+		ext := resp.Header.Get("Sec-WebSocket-Extensions")
+		if !strings.HasPrefix(ext, tc.want) || (tc.want == "" && ext != "") {
+			t.Fatalf("%s mode %v: extension %q", tc.path, tc.mode, ext)
+		}
+		if tc.want != "" && !strings.Contains(ext, "server_no_context_takeover") {
+			t.Fatalf("shared mode keeps no context: %q", ext)
+		}
+		for _, m := range msgs {
+			if err := c.Write(ctx, m.typ, m.data); err != nil {
+				t.Fatal(err)
+			}
+			typ, got, err := c.Read(ctx)
+			if err != nil || typ != m.typ || !bytes.Equal(got, m.data) {
+				t.Fatalf("%s: echo of %d bytes: type %v, %d bytes, %v", tc.path, len(m.data), typ, len(got), err)
+			}
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+}

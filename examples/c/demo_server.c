@@ -218,6 +218,7 @@ static int ws_routes(uint32_t inline_flag) {
     o.max_message_size = 64u << 20;
     o.max_backpressure = 80u << 20; /* room for one 64 MiB echo and then some */
     o.flags = inline_flag;
+    o.compression = SQ_WS_COMPRESSION_SHARED; /* permessage-deflate when the client offers it */
     const char *t;
     if ((t = getenv("SQUALL_WS_PING_MS"))) o.ping_interval_ms = strtoull(t, NULL, 10);
     if ((t = getenv("SQUALL_WS_IDLE_MS"))) o.idle_timeout_ms = strtoull(t, NULL, 10);

@@ -125,6 +125,9 @@ class WsBase(websocket.WebSocketHandler):
     ping_interval = env_ms("SQUALL_WS_PING_MS")
     idle_timeout = env_ms("SQUALL_WS_IDLE_MS")
 
+    def get_compression_options(self):
+        return {}  # permessage-deflate when the client offers it (shared mode)
+
 
 class WsEcho(WsBase):
     def on_message(self, message):

@@ -130,6 +130,11 @@ impl Server {
         self.core.upgrade_route(pattern, Arc::new(ws::route(events)))
     }
 
+    /// [`Server::ws_route`] with options (permessage-deflate).
+    pub fn ws_route_with(&self, pattern: &str, events: impl ws::Events, options: ws::RouteOptions) -> Result<()> {
+        self.core.upgrade_route(pattern, Arc::new(ws::route_with(events, options)?))
+    }
+
     /// Serves the files under `directory` at URLs starting with `url_prefix`.
     pub fn serve_static(&self, url_prefix: &str, directory: &str) -> Result<()> {
         self.core.add_static(url_prefix, directory)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::Sent;
 use super::request::Request;
 use crate::reactor::handles::Stale;
+use crate::ws::deflate::offer::Policy;
 use crate::ws::route::{Options, WsRoute};
 use crate::ws::socket::WsSocket;
 use crate::ws::{Interest, MessageKind, SocketEvents};
@@ -86,6 +87,14 @@ impl WebSocket {
     pub fn send(&self, msg: Message<'_>) -> Result<Sent> {
         let (binary, data) = msg.parts();
         self.socket()?.send(binary, data).map(Sent::from)
+    }
+
+    /// Sends a message never compressed, whatever the socket negotiated:
+    /// for a secret sent next to data an attacker chooses, which compression
+    /// would let them guess from the sizes (CRIME, BREACH).
+    pub fn send_uncompressed(&self, msg: Message<'_>) -> Result<Sent> {
+        let (binary, data) = msg.parts();
+        self.socket()?.send_with(binary, data, false).map(Sent::from)
     }
 
     /// Sends a text message.
@@ -180,4 +189,61 @@ impl<E: Events> SocketEvents for Adapter<E> {
 /// The core route for `events`, with the default limits.
 pub(super) fn route(events: impl Events) -> WsRoute {
     WsRoute::new(Arc::new(Adapter(events)), Options::default())
+}
+
+/// permessage-deflate (RFC 7692) on a route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Every offer declined (the default).
+    #[default]
+    Off,
+    /// Accepted without context takeover either way: every message is
+    /// compressed on its own by the sending thread's compressor, and
+    /// inflated by a reactor thread's inflater; an idle socket holds no
+    /// compression state.
+    Shared,
+    /// Accepted with context takeover both ways (unless the client asks
+    /// for none): each socket keeps its own compressor, with a window of
+    /// `window_bits` (9..=15), and its own inflater, so repeated content
+    /// compresses better, at a memory cost per socket (see
+    /// docs/ARCHITECTURE.md, "permessage-deflate"). Messages are compressed
+    /// on the socket's reactor, in the order they go out.
+    Dedicated {
+        /// The compressor's window, 9..=15.
+        window_bits: u8,
+    },
+}
+
+/// Options of a WebSocket route ([`Server::ws_route_with`](super::Server::ws_route_with)).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RouteOptions {
+    /// permessage-deflate, when the client offers it.
+    pub compression: Compression,
+}
+
+impl RouteOptions {
+    /// The defaults, with `compression`.
+    pub fn with_compression(compression: Compression) -> RouteOptions {
+        RouteOptions { compression }
+    }
+}
+
+/// The core route for `events` with `options`; `InvalidArg` for a window
+/// outside 9..=15.
+pub(super) fn route_with(events: impl Events, options: RouteOptions) -> Result<WsRoute> {
+    let compression = match options.compression {
+        Compression::Off => None,
+        Compression::Shared => Some(Policy::SHARED),
+        Compression::Dedicated { window_bits } => {
+            let p = Policy::dedicated(window_bits);
+            if !p.is_valid() {
+                return Err(Error::new(ErrorKind::InvalidArg, format!("window_bits {window_bits} is not in 9..=15")));
+            }
+            Some(p)
+        }
+    };
+    let opts = Options { compression, ..Options::default() };
+    Ok(WsRoute::new(Arc::new(Adapter(events)), opts))
 }

@@ -10,6 +10,7 @@ use super::event_loop::sq_loop;
 use super::server::{SQ_INLINE, sq_server};
 use super::status::{SQ_OK, sq_status, status_of};
 use crate::reactor::handles::Stale;
+use crate::ws::deflate::offer::Policy;
 use crate::ws::route::{Options, WsRoute};
 use crate::net::writeq::Sent;
 use crate::ws::socket::WsSocket;
@@ -42,6 +43,16 @@ pub const SQ_BACKPRESSURE: sq_status = 1;
 /// `max_backpressure`, close the socket (`on_close` with 1006) instead of
 /// dropping the message.
 pub const SQ_WS_CLOSE_ON_LIMIT: u32 = 2;
+
+/// `sq_ws_options.compression`: every permessage-deflate offer declined
+/// (the default).
+pub const SQ_WS_COMPRESSION_OFF: u64 = 0;
+/// `sq_ws_options.compression`: permessage-deflate (RFC 7692) accepted when
+/// the client offers it, in the shared mode: no context takeover either
+/// way, each message compressed on its own by the sending thread's
+/// compressor and inflated by the reactor thread's, so an idle socket holds
+/// no compression state. A message that does not shrink goes uncompressed.
+pub const SQ_WS_COMPRESSION_SHARED: u64 = 1;
 
 /// The callbacks of a WebSocket route. Every callback is optional (NULL).
 /// `userdata` is the socket's userdata: the route's, until the socket sets
@@ -139,6 +150,12 @@ pub struct sq_ws_options {
     /// wss:// instead of the built-in roots; NULL for those. Read by
     /// `sq_ws_connect`.
     pub ca_file: *const c_char,
+    /// `SQ_WS_COMPRESSION_OFF` (the default) or `SQ_WS_COMPRESSION_SHARED`:
+    /// a route accepts permessage-deflate when the client offers it; a
+    /// client socket (`sq_ws_connect`) offers it (`permessage-deflate;
+    /// client_max_window_bits`, as browsers do) and speaks what the server
+    /// accepts.
+    pub compression: u64,
 }
 
 /// Fills `options` with the defaults and sets its `size`. Pass
@@ -168,7 +185,7 @@ pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options, size: usize) -
 
 // Versioned structs: every field 8 bytes wide, no padding, so that a `size`
 // cut to a multiple of 8 ends on a field.
-const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 12 * 8);
+const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 13 * 8);
 const _: () = assert!(std::mem::size_of::<sq_ws_callbacks>() == 10 * 8);
 
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 20_000;
@@ -244,6 +261,7 @@ fn default_options() -> sq_ws_options {
         connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
         headers: std::ptr::null(),
         ca_file: std::ptr::null(),
+        compression: SQ_WS_COMPRESSION_OFF,
     }
 }
 
@@ -289,7 +307,13 @@ fn read_route(
     if o.max_message_size == 0 || o.high_water == 0 || o.max_backpressure == 0 {
         return Err(Error::new(ErrorKind::InvalidArg, "max_message_size, high_water and max_backpressure must not be 0"));
     }
+    let compression = match o.compression {
+        SQ_WS_COMPRESSION_OFF => None,
+        SQ_WS_COMPRESSION_SHARED => Some(Policy::SHARED),
+        other => return Err(Error::new(ErrorKind::InvalidArg, format!("unknown compression mode {other}"))),
+    };
     let mut opts = Options {
+        compression,
         max_message_size: o.max_message_size,
         high_water: o.high_water,
         max_backpressure: o.max_backpressure.max(o.high_water),
@@ -471,6 +495,7 @@ pub extern "C" fn sq_ws_connect(
             connect_timeout: std::time::Duration::from_millis(o.connect_timeout_ms),
             headers,
             tls,
+            deflate: o.compression != SQ_WS_COMPRESSION_OFF,
         };
         ffi_try!(crate::ws::client::connect(lp.handle(), url, route, opts));
         SQ_OK

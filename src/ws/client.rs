@@ -22,6 +22,7 @@ use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::net::tls::{Stream, TlsConfig};
 use crate::reactor::{LoopHandle, Reactor};
 use crate::{Error, ErrorKind, Result};
+use super::deflate::offer::{Agreed, client_accepts};
 
 /// What the WebSocket client's sockets of one reactor belong to (made on
 /// first use): a server object with no routes and no listeners, so that
@@ -37,6 +38,9 @@ pub(crate) struct ClientOptions {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     /// Trust for wss:// (None: the default roots).
     pub(crate) tls: Option<TlsConfig>,
+    /// Offer permessage-deflate (`permessage-deflate;
+    /// client_max_window_bits`, as browsers do).
+    pub(crate) deflate: bool,
 }
 
 /// Starts a connection to `url` (ws:// or wss://) from any thread.
@@ -138,6 +142,9 @@ impl WsConnecting {
             out.extend_from_slice(self.route.opts.protocols.join(", ").as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        if self.opts.deflate {
+            out.extend_from_slice(b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
+        }
         let reserved = ["host", "upgrade", "connection", "sec-websocket-version", "sec-websocket-key", "sec-websocket-protocol", "sec-websocket-extensions"];
         let mut agent = false;
         for (n, v) in &self.opts.headers {
@@ -235,7 +242,7 @@ impl WsConnecting {
 
     /// Checks the 101 and opens the WebSocket in this token's slot.
     fn on_response(&mut self, r: &mut Reactor, head: ResponseHead) -> bool {
-        let protocol = match check_response(&head, &self.key, &self.route.opts.protocols) {
+        let (protocol, deflate) = match check_response(&head, &self.key, &self.route.opts.protocols, self.opts.deflate) {
             Ok(p) => p,
             Err(e) => return self.fail(r, e),
         };
@@ -248,6 +255,7 @@ impl WsConnecting {
         let conn = Opening {
             stream,
             role: Role::Client,
+            deflate,
             protocol,
             leftover: std::mem::take(&mut self.rbuf),
             read_closed: false,
@@ -260,8 +268,9 @@ impl WsConnecting {
 }
 
 /// Checks a handshake response (RFC 6455 §4.1, the client's checks): the
-/// subprotocol the server chose, if any.
-fn check_response(head: &ResponseHead, key: &str, offered: &[String]) -> Result<Option<String>> {
+/// subprotocol the server chose, if any, and permessage-deflate as the
+/// server accepted it, if it did (`deflate`: we offered it).
+fn check_response(head: &ResponseHead, key: &str, offered: &[String], deflate: bool) -> Result<(Option<String>, Option<Agreed>)> {
     let bad = |why: String| Err(Error::new(ErrorKind::Protocol, why));
     if head.status != 101 {
         return bad(format!("the server answered {} {} instead of 101 Switching Protocols", head.status, head.reason));
@@ -280,16 +289,27 @@ fn check_response(head: &ResponseHead, key: &str, offered: &[String]) -> Result<
     if head.header("sec-websocket-accept").map(<[u8]>::trim_ascii) != Some(want.as_bytes()) {
         return bad("Sec-WebSocket-Accept does not match the key".into());
     }
-    if head.header("sec-websocket-extensions").is_some() {
-        return bad("the server chose an extension that was not offered".into());
-    }
-    match head.header("sec-websocket-protocol") {
-        None => Ok(None),
+    let extensions: Vec<&[u8]> = head.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions")).map(|(_, v)| v.as_slice()).collect();
+    let agreed = match extensions.as_slice() {
+        [] => None,
+        [v] if deflate => match client_accepts(&String::from_utf8_lossy(v)) {
+            Ok(a) => Some(a),
+            Err(why) => return bad(format!("the server's permessage-deflate answer: {why}")),
+        },
+        [_] => return bad("the server chose an extension that was not offered".into()),
+        _ => return bad("the server answered Sec-WebSocket-Extensions more than once".into()),
+    };
+    let protocol = match head.header("sec-websocket-protocol") {
+        None => None,
         Some(p) => {
             let p = String::from_utf8_lossy(p).trim().to_owned();
-            if offered.contains(&p) { Ok(Some(p)) } else { bad(format!("the server chose subprotocol {p:?}, which was not offered")) }
+            if !offered.contains(&p) {
+                return bad(format!("the server chose subprotocol {p:?}, which was not offered"));
+            }
+            Some(p)
         }
-    }
+    };
+    Ok((protocol, agreed))
 }
 
 impl Connects for WsConnecting {
@@ -408,10 +428,11 @@ pub(crate) fn fuzz_handshake(data: &[u8]) {
             let _ = handshake::same_origin(up.origin.as_deref(), &up.host);
             let chosen = handshake::select_protocol(&up.protocols, &up.protocols[..up.protocols.len().min(1)]);
             let mut hello = Vec::new();
-            handshake::accept(&mut hello, &up.key, chosen.as_deref(), b"Mon, 07 Dec 2026 12:00:00 GMT");
+            handshake::accept(&mut hello, &up.key, chosen.as_deref(), None, b"Mon, 07 Dec 2026 12:00:00 GMT");
             let rh = first_response_head(&hello).expect("the server's 101 decodes");
-            match check_response(&rh, &up.key, &up.protocols) {
-                Ok(p) => assert_eq!(p, chosen),
+            match check_response(&rh, &up.key, &up.protocols, false) {
+                Ok((p, None)) => assert_eq!(p, chosen),
+                Ok((_, Some(_))) => panic!("no extension was in the 101"),
                 Err(e) => panic!("the server's own 101 is refused by the client: {e}"),
             }
         }
@@ -420,7 +441,7 @@ pub(crate) fn fuzz_handshake(data: &[u8]) {
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
     let offered = ["chat".to_owned(), "superchat".to_owned()];
     if let Some(rh) = first_response_head(response)
-        && let Ok(p) = check_response(&rh, KEY, &offered)
+        && let Ok((p, _)) = check_response(&rh, KEY, &offered, true)
     {
         assert_eq!(rh.status, 101);
         assert_eq!(
@@ -452,17 +473,34 @@ mod tests {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
         let good = [("Upgrade", "WebSocket"), ("Connection", "keep-alive, Upgrade"), ("Sec-WebSocket-Accept", accept)];
-        assert_eq!(check_response(&head(101, &good), key, &[]).unwrap(), None);
+        assert_eq!(check_response(&head(101, &good), key, &[], false).unwrap(), (None, None));
         let mut with_proto = good.to_vec();
         with_proto.push(("Sec-WebSocket-Protocol", "chat"));
-        assert_eq!(check_response(&head(101, &with_proto), key, &["x".into(), "chat".into()]).unwrap(), Some("chat".into()));
-        assert!(check_response(&head(101, &with_proto), key, &["x".into()]).is_err());
-        assert!(check_response(&head(200, &good), key, &[]).is_err());
-        assert!(check_response(&head(101, &good[..2]), key, &[]).is_err());
+        assert_eq!(check_response(&head(101, &with_proto), key, &["x".into(), "chat".into()], false).unwrap(), (Some("chat".into()), None));
+        assert!(check_response(&head(101, &with_proto), key, &["x".into()], false).is_err());
+        assert!(check_response(&head(200, &good), key, &[], false).is_err());
+        assert!(check_response(&head(101, &good[..2]), key, &[], false).is_err());
         let wrong = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", "AAAA")];
-        assert!(check_response(&head(101, &wrong), key, &[]).is_err());
+        assert!(check_response(&head(101, &wrong), key, &[], false).is_err());
         let mut ext = good.to_vec();
         ext.push(("Sec-WebSocket-Extensions", "permessage-deflate"));
-        assert!(check_response(&head(101, &ext), key, &[]).is_err());
+        assert!(check_response(&head(101, &ext), key, &[], false).is_err(), "not offered");
+        // offered: the answer is parsed; a malformed one fails the connection
+        let (_, a) = check_response(&head(101, &ext), key, &[], true).unwrap();
+        let a = a.expect("accepted");
+        assert!(!a.server_no_context_takeover && a.client_max_window_bits == 15);
+        for (answer, ok) in [
+            ("permessage-deflate; server_no_context_takeover; client_max_window_bits=10", true),
+            ("permessage-deflate; client_max_window_bits", false),
+            ("permessage-deflate; bogus", false),
+            ("permessage-deflate, permessage-deflate", false),
+            ("x-other", false),
+        ] {
+            let mut h = good.to_vec();
+            h.push(("Sec-WebSocket-Extensions", answer));
+            assert_eq!(check_response(&head(101, &h), key, &[], true).is_ok(), ok, "{answer}");
+        }
+        // a server that accepts nothing is fine
+        assert_eq!(check_response(&head(101, &good), key, &[], true).unwrap(), (None, None));
     }
 }

@@ -14,6 +14,9 @@ use tungstenite::protocol::Role;
 
 use super::MessageKind;
 use super::route::WsRoute;
+use super::deflate::codec::{Deflater, Inflater};
+use super::deflate::offer::Agreed;
+use super::topics::Published;
 use super::session::{Limits, Session, WsEvent};
 use super::socket::WsSocket;
 use super::topics::Topic;
@@ -74,6 +77,9 @@ enum Life {
 pub(crate) struct WsConn {
     stream: Stream,
     session: Session,
+    /// The connection's own compressor (dedicated mode, server context
+    /// takeover); `None` otherwise.
+    deflater: Option<Box<Deflater>>,
     pub(crate) sock: Arc<WsSocket>,
     out: VecDeque<Out>,
     /// Bytes of the front of `out` already written.
@@ -126,6 +132,8 @@ pub(crate) struct Opening {
     pub(crate) read_closed: bool,
     /// What to write first (the server's 101).
     pub(crate) hello: Vec<u8>,
+    /// permessage-deflate as negotiated in the handshake.
+    pub(crate) deflate: Option<Agreed>,
 }
 
 /// Makes the WebSocket at `addr` (whose slot is taken out now): tells the
@@ -134,13 +142,42 @@ pub(crate) struct Opening {
 /// holds. Server sockets come from an HTTP upgrade (`super::upgrade`),
 /// client ones from the WebSocket client's handshake.
 pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, route: Arc<WsRoute>, conn: Opening, req: Option<Arc<Request>>) {
-    let Opening { stream, role, protocol, leftover, read_closed, hello } = conn;
+    let Opening { stream, role, protocol, leftover, read_closed, hello, deflate } = conn;
     let limits = Limits { max_message_size: route.opts.max_message_size };
-    let sock = WsSocket::new(addr, route, server, protocol, role == Role::Client);
+    // The window our messages may use; 0: never compress (not negotiated,
+    // or a window of 8 asked for: see `deflate::offer`).
+    let (compress_bits, deflater, session) = if role == Role::Client {
+        // The client compresses with its thread's shared compressor, never
+        // keeping history (always allowed), in the window the server
+        // allows (8: never); it inflates with history unless the server
+        // said it keeps none.
+        let bits = deflate.map_or(0, |a| if a.client_max_window_bits >= 9 { a.client_max_window_bits } else { 0 });
+        let session = match deflate {
+            None => Session::new(role, limits, leftover),
+            Some(a) if a.server_no_context_takeover => Session::new(role, limits, leftover).with_deflate(true),
+            Some(a) => Session::new(role, limits, leftover).with_own_inflater(Inflater::new(a.server_max_window_bits.max(9), true)),
+        };
+        (bits, None, session)
+    } else {
+        let bits = deflate.filter(Agreed::server_compresses).map_or(0, |a| a.deflate_window());
+        // Dedicated mode: a compressor per connection when the server keeps
+        // its context, an inflater per connection when the client keeps its own.
+        let deflater = deflate
+            .filter(|a| a.server_compresses() && !a.server_no_context_takeover)
+            .map(|a| Box::new(Deflater::new(a.deflate_window(), true)));
+        let session = match deflate {
+            None => Session::new(role, limits, leftover),
+            Some(a) if a.client_no_context_takeover => Session::new(role, limits, leftover).with_deflate(true),
+            Some(a) => Session::new(role, limits, leftover).with_own_inflater(Inflater::new(a.inflate_window(), true)),
+        };
+        (bits, deflater, session)
+    };
+    let sock = WsSocket::new(addr, route, server, protocol, role == Role::Client, compress_bits, deflater.is_some());
     let now = r.now_ms();
     let mut c = Box::new(WsConn {
         stream,
-        session: Session::new(role, limits, leftover),
+        session,
+        deflater,
         sock: sock.clone(),
         out: VecDeque::new(),
         out_pos: 0,
@@ -350,14 +387,26 @@ pub(crate) fn command_else(
 }
 
 /// A published frame for the subscribers of `topic` on this reactor.
-pub(crate) fn fan_out(r: &mut Reactor, topic: &Arc<Topic>, frame: Arc<[u8]>) {
+pub(crate) fn fan_out(r: &mut Reactor, topic: &Arc<Topic>, published: Arc<Published>) {
     let Some(mut members) = r.ext::<super::topics::Local>().take(topic) else { return };
     let mut stale = Vec::new();
     let mut dirty = Vec::new();
     for (&token, &generation) in &members {
         match r.watcher_mut::<WsConn>(token, generation) {
             Some(c) => {
-                if c.accept_shared(&frame) && !c.dirty && !c.write_blocked {
+                let frame = published.frame_for(c.sock.compress_bits);
+                let shared_compressed = !Arc::ptr_eq(frame, &published.plain);
+                let taken = c.accept_shared(frame);
+                // The shared frame refers to no history, but the peer's
+                // inflater appends it to its window, which our compressor
+                // does not hold: forget our history (always safe).
+                if taken
+                    && shared_compressed
+                    && let Some(d) = &mut c.deflater
+                {
+                    d.reset();
+                }
+                if taken && !c.dirty && !c.write_blocked {
                     c.dirty = true;
                     dirty.push(token);
                 }
@@ -401,6 +450,19 @@ impl WsConn {
             return;
         }
         self.out.push_back(Out::Owned(bytes));
+    }
+
+    /// A dedicated-mode message: compressed here, in queue order, by the
+    /// connection's compressor (plain when that does not shrink it);
+    /// `counted` bytes were added to `buffered` for it.
+    pub(crate) fn queue_compressing(&mut self, binary: bool, data: &[u8], counted: usize) {
+        let frame = match self.deflater.as_mut().and_then(|d| d.compress(data)) {
+            Some(z) => super::session::encode_deflated(binary, &z, false),
+            None => super::session::encode_frame(binary, data, false),
+        };
+        // The frame is never longer than counted (the longest header).
+        self.sock.buffered.fetch_sub(counted.saturating_sub(frame.len()), Ordering::AcqRel);
+        self.queue_counted(frame);
     }
 
     /// Output the connection makes itself (the 101, pongs, close frames).
@@ -894,6 +956,6 @@ mod tests {
     #[test]
     fn a_websocket_is_small() {
         let size = std::mem::size_of::<super::WsConn>();
-        assert!(size <= 320, "WsConn is {size} bytes");
+        assert!(size <= 328, "WsConn is {size} bytes");
     }
 }

@@ -22,6 +22,9 @@ pub(crate) struct Upgrade {
     pub(crate) protocols: Vec<String>,
     pub(crate) origin: Option<String>,
     pub(crate) host: String,
+    /// Every `Sec-WebSocket-Extensions` value, in order (negotiated by the
+    /// route's compression policy, `deflate::offer`).
+    pub(crate) extensions: Vec<String>,
 }
 
 fn header<'a>(head: &'a RequestHead, name: &str) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -81,7 +84,8 @@ pub(crate) fn check(head: &RequestHead) -> Result<Upgrade, Refusal> {
         .collect();
     let origin = header(head, "origin").next().map(|o| String::from_utf8_lossy(o).trim().to_owned());
     let host = header(head, "host").next().map(|h| String::from_utf8_lossy(h).trim().to_owned()).unwrap_or_default();
-    Ok(Upgrade { key, protocols, origin, host })
+    let extensions = header(head, "sec-websocket-extensions").map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+    Ok(Upgrade { key, protocols, origin, host, extensions })
 }
 
 /// The default origin check: no `Origin` header (not a browser) passes; a
@@ -106,8 +110,9 @@ pub(crate) fn select_protocol(offered: &[String], supported: &[String]) -> Optio
     offered.iter().find(|p| supported.iter().any(|s| s == *p)).cloned()
 }
 
-/// The 101 response accepting `key`.
-pub(crate) fn accept(out: &mut Vec<u8>, key: &str, protocol: Option<&str>, date: &[u8]) {
+/// The 101 response accepting `key`, naming the chosen subprotocol and the
+/// accepted extension (`Sec-WebSocket-Extensions` value), if any.
+pub(crate) fn accept(out: &mut Vec<u8>, key: &str, protocol: Option<&str>, extension: Option<&str>, date: &[u8]) {
     out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
@@ -116,6 +121,11 @@ pub(crate) fn accept(out: &mut Vec<u8>, key: &str, protocol: Option<&str>, date:
     if let Some(p) = protocol {
         out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
         out.extend_from_slice(p.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(e) = extension {
+        out.extend_from_slice(b"Sec-WebSocket-Extensions: ");
+        out.extend_from_slice(e.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
@@ -157,7 +167,7 @@ mod tests {
         let u = check(&head(&[("Sec-WebSocket-Protocol", "chat, superchat")])).unwrap();
         assert_eq!(u.protocols, ["chat", "superchat"]);
         let mut out = vec![];
-        accept(&mut out, &u.key, Some("chat"), b"D");
+        accept(&mut out, &u.key, Some("chat"), None, b"D");
         let s = String::from_utf8(out).unwrap();
         // RFC 6455 §1.3's worked example
         assert!(s.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{s}");

@@ -25,9 +25,9 @@
 //! After a close frame or a failure the assembler takes no more input: the
 //! caller answers (close reply, close frame with the code) and stops.
 //!
-//! Not wired into the session yet (issue 18, later steps): until then the
-//! unit tests and the fuzz target use it.
-#![cfg_attr(not(test), allow(dead_code))]
+//! The session (`session.rs`) reads every peer's bytes through it.
+
+use std::cell::RefCell;
 
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
@@ -72,12 +72,45 @@ struct Current {
     control: Vec<u8>,
 }
 
+/// Inflaters of this thread not in use by any connection (shared mode, no
+/// context takeover): a compressed message borrows one from its first frame
+/// to its last and gives it back, so an idle connection holds no zlib state
+/// and a reactor thread keeps about one inflater in all.
+const POOL_MAX: usize = 4;
+
+thread_local! {
+    static POOL: RefCell<Vec<Inflater>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An inflater from this thread's pool (or a new one): window 15, which
+/// reads any stream a smaller window made, no context takeover.
+fn borrow_inflater() -> Inflater {
+    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| Inflater::new(15, false))
+}
+
+/// Gives an inflater back to this thread's pool, reset.
+fn return_inflater(mut inf: Inflater) {
+    inf.reset();
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push(inf);
+        }
+    });
+}
+
 /// One direction's message assembler.
 #[derive(Debug)]
 pub(crate) struct Assembler {
     /// Server side: frames must be masked. Client side: must not be.
     server: bool,
     max_message_size: usize,
+    /// permessage-deflate was negotiated: RSV1 is allowed on a message's
+    /// first frame.
+    negotiated: bool,
+    /// The inflater is borrowed from the thread's pool for one message at
+    /// a time (no context takeover) instead of owned.
+    pooled: bool,
     inflater: Option<Inflater>,
     /// A frame header split across reads (at most 14 bytes).
     head: Vec<u8>,
@@ -97,6 +130,8 @@ impl Assembler {
         Assembler {
             server,
             max_message_size,
+            negotiated: inflater.is_some(),
+            pooled: false,
             inflater,
             head: Vec::new(),
             frame: None,
@@ -106,7 +141,27 @@ impl Assembler {
         }
     }
 
+    /// An assembler whose compressed messages borrow an inflater from the
+    /// thread's pool (permessage-deflate without client context takeover):
+    /// no zlib state is held between messages.
+    pub(crate) fn pooled(server: bool, max_message_size: usize) -> Assembler {
+        let mut a = Assembler::new(server, max_message_size, None);
+        a.negotiated = true;
+        a.pooled = true;
+        a
+    }
+
+    /// Gives a borrowed inflater back (between messages, or at the end).
+    fn release_inflater(&mut self) {
+        if self.pooled
+            && let Some(inf) = self.inflater.take()
+        {
+            return_inflater(inf);
+        }
+    }
+
     /// Whether a close frame or a failure ended the input.
+    #[allow(dead_code)] // the dedicated mode (context takeover), not built yet; the tests
     pub(crate) fn is_finished(&self) -> bool {
         self.finished
     }
@@ -119,11 +174,26 @@ impl Assembler {
     /// Takes bytes from the peer; what they complete goes onto `out`.
     pub(crate) fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Incoming>) {
         while !self.finished && !bytes.is_empty() {
+            let used = self.feed_some(bytes, out);
+            bytes = &bytes[used..];
+        }
+    }
+
+    /// Takes bytes from the peer up to the first thing they complete (put
+    /// onto `out`), or all of them; returns how many it used. The caller
+    /// keeps the rest for later (read flow control).
+    pub(crate) fn feed_some(&mut self, bytes: &[u8], out: &mut Vec<Incoming>) -> usize {
+        let (start, len) = (bytes.len(), out.len());
+        let mut bytes = bytes;
+        while !self.finished && !bytes.is_empty() && out.len() == len {
             if self.frame.is_none() {
                 match self.read_header(bytes) {
                     Ok(Some(used)) => bytes = &bytes[used..],
-                    Ok(None) => return,
-                    Err((code, reason)) => return self.fail(code, reason, out),
+                    Ok(None) => return start,
+                    Err((code, reason)) => {
+                        self.fail(code, reason, out);
+                        break;
+                    }
                 }
                 // a frame with no payload is complete at its header
                 if self.frame.as_ref().is_some_and(|f| f.left == 0) {
@@ -134,6 +204,7 @@ impl Assembler {
             let used = self.payload(bytes, out);
             bytes = &bytes[used..];
         }
+        start - bytes.len()
     }
 
     fn fail(&mut self, code: u16, reason: &'static str, out: &mut Vec<Incoming>) {
@@ -144,6 +215,7 @@ impl Assembler {
         if let Some(inf) = &mut self.inflater {
             inf.reset();
         }
+        self.release_inflater();
         out.push(Incoming::Fail { code, reason });
     }
 
@@ -211,7 +283,7 @@ impl Assembler {
                 if self.message.is_some() {
                     return Err((1002, "data frame inside a fragmented message"));
                 }
-                if h.rsv1 && self.inflater.is_none() {
+                if h.rsv1 && !self.negotiated {
                     return Err((1002, "RSV1 set without an extension"));
                 }
                 if len > wire_limit(limit, h.rsv1) {
@@ -263,6 +335,9 @@ impl Assembler {
         let limit = self.max_message_size;
         let Some(m) = &mut self.message else { return Err((1002, "data with no message")) };
         if m.compressed {
+            if self.inflater.is_none() && self.pooled {
+                self.inflater = Some(borrow_inflater());
+            }
             let inf = self.inflater.as_mut().ok_or((1002, "RSV1 set without an extension"))?;
             self.scratch.clear();
             self.scratch.extend_from_slice(chunk);
@@ -305,11 +380,15 @@ impl Assembler {
 
     fn end_message(&mut self, out: &mut Vec<Incoming>) -> Result<(), (u16, &'static str)> {
         let Some(mut m) = self.message.take() else { return Ok(()) };
-        if m.compressed
-            && let Some(inf) = &mut self.inflater
-        {
-            let r = inf.finish(&mut m.data, self.max_message_size);
-            inflated(&mut m, r, self.max_message_size)?;
+        if m.compressed {
+            if self.inflater.is_none() && self.pooled {
+                self.inflater = Some(borrow_inflater());
+            }
+            if let Some(inf) = &mut self.inflater {
+                let r = inf.finish(&mut m.data, self.max_message_size);
+                self.release_inflater();
+                inflated(&mut m, r, self.max_message_size)?;
+            }
         }
         check_utf8(&mut m, true)?;
         out.push(Incoming::Message { binary: m.binary, data: m.data });
@@ -388,7 +467,15 @@ pub(crate) fn fuzz_feed(data: &[u8]) {
     let deflate = ctl & 4 != 0;
     let takeover = ctl & 8 != 0;
     let step = usize::from(ctl >> 4) + 1;
-    let make = || Assembler::new(true, limit, deflate.then(|| Inflater::new(15, takeover)));
+    // Without takeover the inflater is the thread's pooled one, as in a
+    // session; with takeover each assembler owns one.
+    let make = || {
+        if deflate && !takeover {
+            Assembler::pooled(true, limit)
+        } else {
+            Assembler::new(true, limit, deflate.then(|| Inflater::new(15, takeover)))
+        }
+    };
     let (mut a, mut b) = (make(), make());
     let (mut ea, mut eb) = (Vec::new(), Vec::new());
     b.feed(rest, &mut eb);

@@ -8,20 +8,35 @@ use std::sync::atomic::Ordering;
 
 use super::conn::{WsConn, command, command_else};
 use super::socket::{WsSocket, check_topic, valid_close_code};
-use super::topics::Registry;
+use super::topics::{Published, Registry};
 use crate::http::shared::ServerShared;
 use crate::metrics::{Counter, Writer};
 use crate::net::writeq::Sent;
 use crate::{Error, ErrorKind, Result};
 
 impl WsSocket {
-    /// Sends a text (valid UTF-8) or binary message. Any thread.
+    /// Sends a text (valid UTF-8) or binary message, compressed when the
+    /// socket negotiated permessage-deflate and it gets smaller. Any thread.
     pub(crate) fn send(self: &Arc<Self>, binary: bool, data: &[u8]) -> Result<Sent> {
+        self.send_with(binary, data, true)
+    }
+
+    /// Sends a message; `compress` false: never compressed, whatever was
+    /// negotiated (a secret next to what an attacker controls: CRIME and
+    /// BREACH). Any thread.
+    pub(crate) fn send_with(self: &Arc<Self>, binary: bool, data: &[u8], compress: bool) -> Result<Sent> {
         self.check_open()?;
         if !binary && std::str::from_utf8(data).is_err() {
             return Err(Error::new(ErrorKind::InvalidArg, "a text message must be valid UTF-8"));
         }
-        let frame = super::session::encode_frame(binary, data, self.client);
+        if compress && self.dedicated {
+            return self.send_dedicated(binary, data);
+        }
+        // Compressed on the sending thread, by its shared compressor.
+        let compressed = (compress && self.compress_bits != 0)
+            .then(|| super::session::encode_compressed(binary, data, self.client, self.compress_bits))
+            .flatten();
+        let frame = compressed.unwrap_or_else(|| super::session::encode_frame(binary, data, self.client));
         let n = frame.len();
         let sent = match self.admit(n, true) {
             Ok(s) => s,
@@ -34,6 +49,26 @@ impl WsSocket {
         self.count(Counter::WsMessagesOut, 1);
         self.count(Counter::WsBytesOut, data.len() as u64);
         command(self, move |_r, c: &mut WsConn| c.queue_counted(frame));
+        Ok(sent)
+    }
+
+    /// A send on a dedicated-mode socket: its compressor keeps history, so
+    /// it compresses on the reactor, in the order frames are queued. Counted
+    /// as the plain frame now; the difference is given back once compressed.
+    fn send_dedicated(self: &Arc<Self>, binary: bool, data: &[u8]) -> Result<Sent> {
+        let counted = super::session::encode_frame(binary, &[], false).len() + data.len() + 8;
+        let sent = match self.admit(counted, true) {
+            Ok(s) => s,
+            Err(e) => {
+                self.count(Counter::WsDropped, 1);
+                self.over_limit();
+                return Err(e);
+            }
+        };
+        self.count(Counter::WsMessagesOut, 1);
+        self.count(Counter::WsBytesOut, data.len() as u64);
+        let data = data.to_vec();
+        command(self, move |_r, c: &mut WsConn| c.queue_compressing(binary, &data, counted));
         Ok(sent)
     }
 
@@ -141,7 +176,7 @@ pub(crate) fn publish_local(server: &Arc<ServerShared>, name: &str, binary: bool
     }
     server.metrics.inc(Writer::Other, Counter::TopicPublishes);
     let Some(topic) = server.ext::<Registry>().get(name) else { return Ok(0) };
-    let frame: Arc<[u8]> = super::session::encode_frame(binary, data, false).into();
+    let frame = Arc::new(Published::new(binary, super::session::encode_frame(binary, data, false).into()));
     let mut reached = 0;
     for r in 0..topic.reactors() {
         let n = topic.count_on(r);

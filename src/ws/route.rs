@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::deflate::offer::Policy;
 use super::events::{Interest, SocketEvents};
 
 /// What a route allows and how its sockets are kept alive.
@@ -28,6 +29,9 @@ pub(crate) struct Options {
     pub(crate) protocols: Vec<String>,
     /// Run the callbacks on the reactor thread.
     pub(crate) inline: bool,
+    /// permessage-deflate (RFC 7692): the policy offers are answered with,
+    /// or `None` to decline every offer (the default).
+    pub(crate) compression: Option<Policy>,
 }
 
 /// Defaults (docs/ARCHITECTURE.md, "WebSockets").
@@ -47,6 +51,7 @@ impl Default for Options {
             idle_timeout_ms: 0,
             protocols: Vec::new(),
             inline: false,
+            compression: None,
         }
     }
 }

@@ -1,75 +1,26 @@
-//! A WebSocket session, sans-IO: tungstenite's protocol state driven over
-//! in-memory buffers. Bytes from the socket go in with [`Session::feed`];
-//! frames to write come out of [`Session::take_output`]. No socket, no clock.
+//! A WebSocket session, sans-IO: bytes from the socket go in with
+//! [`Session::feed`]; frames to write come out of [`Session::take_output`].
+//! No socket, no clock.
 //!
-//! tungstenite does the framing (no second frame parser here): reassembly of
-//! fragmented messages, control frames between fragments, automatic pongs,
-//! the close handshake, masking rules and UTF-8 checks. This module maps its
-//! errors to close codes — invalid UTF-8 → 1007, protocol violations
-//! (unmasked client frame, reserved bits, bad opcode) → 1002, a message or
-//! frame over the size limit → 1009 (refused from the frame header, before
-//! the payload is buffered) — and sends that close frame.
-//!
-//! permessage-deflate (RFC 7692) needs RSV1 on data frames, which tungstenite
-//! rejects as a protocol error; it will need a frame-level layer below this
-//! session (frames in, RSV1 inflated, frames out). The session keeps the
-//! socket-facing buffers on its own side (`Duplex`) so that such a layer can
-//! sit between them without touching the callers.
+//! Reading is squall's own message layer (`message.rs`: frame headers
+//! parsed by tungstenite, fragments, control frames between them, UTF-8,
+//! size limits at frame headers, permessage-deflate's RSV1 and inflation).
+//! This module adds the connection's side of the protocol: automatic pongs
+//! (held while the output is backed up, see [`Session::hold_pongs`]), the
+//! close handshake, and the close frame a failure sends (its code from the
+//! assembler: 1002, 1007, 1009).
 
-use std::io::{self, Read, Write};
-
-use tungstenite::error::{CapacityError, Error, ProtocolError};
 use tungstenite::protocol::frame::FrameHeader;
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
-use tungstenite::Message;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::Role;
 
-/// The socket-facing buffers: bytes read from the peer, bytes to write.
-#[derive(Debug, Default)]
-struct Duplex {
-    input: Vec<u8>,
-    pos: usize,
-    output: Vec<u8>,
-    /// Writes are refused (WouldBlock) while the connection's output is
-    /// backed up: tungstenite then keeps its automatic pong pending, and a
-    /// newer ping's pong replaces it (see [`Session::hold_pongs`]).
-    hold: bool,
-}
-
-impl Read for Duplex {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = &self.input[self.pos..];
-        if avail.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.pos += n;
-        if self.pos == self.input.len() {
-            self.input = Vec::new();
-            self.pos = 0;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for Duplex {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.hold {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+use super::deflate::codec::{Deflater, Inflater};
+use super::message::{Assembler, Incoming};
 
 /// What the peer did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum WsEvent {
-    /// A whole message (fragments reassembled).
+    /// A whole message (fragments reassembled, inflated if compressed).
     Message { binary: bool, data: Vec<u8> },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
@@ -103,87 +54,36 @@ impl WsEvent {
 
 /// One WebSocket connection's protocol state.
 ///
-/// tungstenite's context (a few hundred bytes, and its read buffer) exists
-/// only while the connection is busy: [`Session::compact`] drops it when the
-/// peer is between frames and between messages, which is the whole state an
+/// The assembler (and the buffers) exist only while the connection is
+/// busy: [`Session::compact`] drops them when the peer is between frames
+/// and between messages with nothing queued, which is the whole state an
 /// open session then has; the next bytes make a fresh one. An idle
-/// connection thus costs this struct and nothing on the heap.
+/// connection thus costs this struct and nothing on the heap (with
+/// permessage-deflate in shared mode too: a compressed message borrows its
+/// thread's inflater, see `message.rs`).
 #[derive(Debug)]
 pub(crate) struct Session {
-    ctx: Option<Box<WebSocketContext>>,
-    io: Duplex,
-    role: Role,
+    asm: Option<Box<Assembler>>,
+    /// Bytes read from the peer and not yet parsed (`input[pos..]`).
+    input: Vec<u8>,
+    pos: usize,
+    output: Vec<u8>,
+    /// The pong for the most recent ping, waiting while pongs are held.
+    pending_pong: Option<Vec<u8>>,
+    hold: bool,
+    client: bool,
+    /// permessage-deflate was negotiated (shared mode: no context takeover
+    /// on the peer's side, so the assembler borrows a pooled inflater).
+    deflate: bool,
     limits: Limits,
-    track: Boundary,
+    /// The assembler owns a context-takeover inflater (dedicated mode): it
+    /// is state, and compaction keeps it.
+    keep_asm: bool,
+    /// We sent a close frame: no more data frames, pings or pongs.
+    close_sent: bool,
     closed: bool,
-    /// Parsing stopped for want of room (see [`Session::feed_within`]):
-    /// tungstenite may hold read bytes not yet parsed.
+    /// Parsing stopped for want of room (see [`Session::feed_within`]).
     unparsed: bool,
-}
-
-/// Where the peer's byte stream is relative to frames and messages, followed
-/// with tungstenite's own header parser: whether a context could be dropped
-/// without losing anything.
-#[derive(Debug, Default)]
-struct Boundary {
-    /// Payload bytes of the current frame still to come.
-    payload_left: u64,
-    /// A frame header split across reads (at most 14 bytes).
-    partial_header: Vec<u8>,
-    /// Inside a fragmented message (a data frame without FIN came).
-    in_message: bool,
-    /// The stream cannot be followed any more (bad header): never at rest.
-    lost: bool,
-}
-
-impl Boundary {
-    fn advance(&mut self, mut bytes: &[u8]) {
-        use std::io::Cursor;
-        while !bytes.is_empty() && !self.lost {
-            if self.payload_left > 0 {
-                let k = (bytes.len() as u64).min(self.payload_left);
-                self.payload_left -= k;
-                bytes = &bytes[k as usize..];
-                continue;
-            }
-            // At a frame header: parse it from the partial bytes and the new ones.
-            let mut joined;
-            let (src, from_partial) = if self.partial_header.is_empty() {
-                (bytes, 0)
-            } else {
-                joined = std::mem::take(&mut self.partial_header);
-                let before = joined.len();
-                joined.extend_from_slice(&bytes[..bytes.len().min(14)]);
-                (&joined[..], before)
-            };
-            let mut cursor = Cursor::new(src);
-            match FrameHeader::parse(&mut cursor) {
-                Ok(Some((header, len))) => {
-                    let used = cursor.position() as usize - from_partial;
-                    bytes = &bytes[used..];
-                    self.payload_left = len;
-                    match header.opcode {
-                        OpCode::Data(Data::Continue) => self.in_message = !header.is_final,
-                        OpCode::Data(_) => self.in_message = !header.is_final,
-                        OpCode::Control(_) => {}
-                    }
-                }
-                Ok(None) => {
-                    // Incomplete: keep the bytes (fewer than 14) for next time.
-                    self.partial_header = src.to_vec();
-                    return;
-                }
-                Err(_) => {
-                    self.lost = true;
-                    return;
-                }
-            }
-        }
-    }
-
-    fn at_rest(&self) -> bool {
-        self.payload_left == 0 && self.partial_header.is_empty() && !self.in_message && !self.lost
-    }
 }
 
 /// Limits of a session.
@@ -196,46 +96,67 @@ impl Session {
     /// A session for the given role; `already_read` holds bytes that arrived
     /// right after the handshake.
     pub(crate) fn new(role: Role, limits: Limits, already_read: Vec<u8>) -> Session {
-        let mut s = Session { ctx: None, io: Duplex::default(), role, limits, track: Boundary::default(), closed: false, unparsed: false };
-        s.track.advance(&already_read);
-        s.io.input = already_read;
-        s
+        Session {
+            asm: None,
+            input: already_read,
+            pos: 0,
+            output: Vec::new(),
+            pending_pong: None,
+            hold: false,
+            client: role == Role::Client,
+            deflate: false,
+            keep_asm: false,
+            limits,
+            close_sent: false,
+            closed: false,
+            unparsed: false,
+        }
     }
 
-    fn make_ctx(role: Role, limits: Limits) -> Box<WebSocketContext> {
-        let mut config = WebSocketConfig::default();
-        // tungstenite reads at most this much per call from the in-memory
-        // buffer (a frame's payload space is reserved from its header); the
-        // buffer exists only while the session is busy (see `compact`).
-        config.read_buffer_size = 4096;
-        config.write_buffer_size = 0;
-        config.max_message_size = Some(limits.max_message_size);
-        config.max_frame_size = Some(limits.max_message_size);
-        Box::new(WebSocketContext::new(role, Some(config)))
+    /// The same with permessage-deflate negotiated (`deflate`): compressed
+    /// messages from the peer are accepted and inflated.
+    pub(crate) fn with_deflate(mut self, deflate: bool) -> Session {
+        self.deflate = deflate;
+        self
     }
 
-    /// Drops tungstenite's context and the buffers when nothing is in
-    /// progress (between frames and messages, nothing queued, not closing):
-    /// an idle connection keeps no heap memory. Returns whether it did.
+    /// The same with permessage-deflate negotiated with client context
+    /// takeover (dedicated mode): the connection's own inflater keeps the
+    /// peer's history between messages, so its assembler is never dropped.
+    pub(crate) fn with_own_inflater(mut self, inflater: Inflater) -> Session {
+        self.deflate = true;
+        self.keep_asm = true;
+        self.asm = Some(Box::new(Assembler::new(!self.client, self.limits.max_message_size, Some(inflater))));
+        self
+    }
+
+    /// Drops the assembler and the buffers when nothing is in progress
+    /// (between frames and messages, nothing queued, not closing): an idle
+    /// connection keeps no heap memory. Returns whether it did.
     pub(crate) fn compact(&mut self) -> bool {
         let idle = !self.closed
-            && !self.io.hold
+            && !self.close_sent
+            && !self.hold
             && !self.unparsed
-            && self.track.at_rest()
-            && self.io.input.len() == self.io.pos
-            && self.io.output.is_empty()
-            && self.ctx.as_ref().is_none_or(|c| c.can_write());
-        if idle && self.ctx.is_some() {
-            self.ctx = None;
-            self.io = Duplex::default();
+            && self.pending_pong.is_none()
+            && self.asm.as_ref().is_none_or(|a| a.at_rest())
+            && self.input.len() == self.pos
+            && self.output.is_empty();
+        if idle && self.is_expanded() {
+            if !self.keep_asm {
+                self.asm = None;
+            }
+            self.input = Vec::new();
+            self.pos = 0;
+            self.output = Vec::new();
             return true;
         }
         false
     }
 
-    /// Whether the context exists now (see `compact`).
+    /// Whether the session holds something `compact` would drop.
     pub(crate) fn is_expanded(&self) -> bool {
-        self.ctx.is_some()
+        (self.asm.is_some() && !self.keep_asm) || self.input.capacity() > 0 || self.output.capacity() > 0
     }
 
     /// Whether the session is over (closed either way).
@@ -246,7 +167,7 @@ impl Session {
 
     /// Whether data frames may still be sent (no close sent or received).
     pub(crate) fn can_send(&self) -> bool {
-        !self.closed && self.ctx.as_ref().is_none_or(|c| c.can_write())
+        !self.closed && !self.close_sent
     }
 
     /// While `hold` is set, automatic pongs are not written: the pong for
@@ -257,22 +178,9 @@ impl Session {
     /// ping. Releasing writes the pending pong (to [`Session::take_output`]).
     /// Pings, closes and close replies are never held.
     pub(crate) fn hold_pongs(&mut self, hold: bool) {
-        if self.io.hold == hold {
-            return;
-        }
-        match (hold, self.ctx.as_mut()) {
-            (true, Some(ctx)) => {
-                self.io.hold = true;
-                // Nothing may wait in tungstenite's own buffer while
-                // holding: a frame that does not fit stays its one pending
-                // pong, replaced by the next.
-                ctx.set_config(|c| c.max_write_buffer_size = 1);
-            }
-            (false, Some(ctx)) => {
-                release(ctx, &mut self.io);
-                let _ = ctx.flush(&mut self.io);
-            }
-            (hold, None) => self.io.hold = hold,
+        self.hold = hold;
+        if !hold && let Some(p) = self.pending_pong.take() {
+            self.write_control(Control::Pong, &p);
         }
     }
 
@@ -283,25 +191,12 @@ impl Session {
 
     /// Whether pongs are held now (see [`Session::hold_pongs`]).
     pub(crate) fn holds_pongs(&self) -> bool {
-        self.io.hold
+        self.hold
     }
 
     /// Bytes to write to the socket.
     pub(crate) fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.io.output)
-    }
-
-    /// The context (made if the session was compacted) and the buffers.
-    fn parts(&mut self) -> (&mut WebSocketContext, &mut Duplex) {
-        let (role, limits, hold) = (self.role, self.limits, self.io.hold);
-        let ctx = self.ctx.get_or_insert_with(|| {
-            let mut ctx = Self::make_ctx(role, limits);
-            if hold {
-                ctx.set_config(|c| c.max_write_buffer_size = 1);
-            }
-            ctx
-        });
-        (ctx, &mut self.io)
+        std::mem::take(&mut self.output)
     }
 
     /// Feeds bytes from the socket; returns everything they completed.
@@ -329,55 +224,105 @@ impl Session {
         if self.closed {
             return;
         }
-        self.track.advance(bytes);
-        self.io.input.extend_from_slice(bytes);
-        if self.io.input.len() == self.io.pos && self.ctx.is_none() {
-            return; // nothing to read: no context to wake
+        // Bytes are parsed straight from the read when nothing waits
+        // before them; only what is left unparsed is copied.
+        let mut own = std::mem::take(&mut self.input);
+        let mut pos = std::mem::take(&mut self.pos);
+        let from_own = pos < own.len();
+        if from_own {
+            own.extend_from_slice(bytes);
         }
+        let (client, deflate, limit) = (self.client, self.deflate, self.limits.max_message_size);
         let mut spent = 0usize;
-        let mut unparsed = false;
-        let (ctx, io) = self.parts();
-        let failure = loop {
-            if spent >= room {
-                unparsed = true;
-                break None;
+        let mut incoming = Vec::new();
+        {
+            let src: &[u8] = if from_own { &own } else { bytes };
+            if !from_own {
+                pos = 0;
             }
-            let ev = match ctx.read(io) {
-                Ok(Message::Text(t)) => WsEvent::Message { binary: false, data: t.as_bytes().to_vec() },
-                Ok(Message::Binary(b)) => WsEvent::Message { binary: true, data: b.to_vec() },
-                Ok(Message::Ping(p)) => WsEvent::Ping(p.to_vec()),
-                Ok(Message::Pong(p)) => WsEvent::Pong(p.to_vec()),
-                Ok(Message::Close(frame)) => {
-                    let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
-                    release(ctx, io); // a close reply is never held back (nor the pong before it)
-                    let _ = ctx.flush(io); // our close reply
-                    self.closed = true;
-                    events.push(WsEvent::Closed { code, reason, by_peer: true });
-                    return;
+            if pos < src.len() {
+                if self.asm.is_none() {
+                    self.asm = Some(Box::new(if deflate {
+                        Assembler::pooled(!client, limit)
+                    } else {
+                        Assembler::new(!client, limit, None)
+                    }));
                 }
-                Ok(Message::Frame(_)) => continue,
-                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break None,
-                Err(Error::ConnectionClosed | Error::AlreadyClosed) => {
-                    self.closed = true;
-                    events.push(WsEvent::Closed { code: 1005, reason: String::new(), by_peer: true });
-                    return;
+                while pos < src.len() && !self.closed {
+                    if spent >= room {
+                        self.unparsed = true;
+                        break;
+                    }
+                    incoming.clear();
+                    let Some(asm) = self.asm.as_mut() else { break };
+                    pos += asm.feed_some(&src[pos..], &mut incoming);
+                    for inc in incoming.drain(..) {
+                        if let Some(ev) = self.on_incoming(inc) {
+                            spent = spent.saturating_add(cost_of(&ev));
+                            events.push(ev);
+                        }
+                    }
                 }
-                Err(e) => break Some(close_code_for(&e)),
-            };
-            spent = spent.saturating_add(cost_of(&ev));
-            events.push(ev);
-        };
-        match failure {
-            Some((code, reason)) => {
-                self.fail(code, reason);
-                events.push(WsEvent::Closed { code, reason: reason.to_owned(), by_peer: false });
             }
-            None => {
-                // Automatic pongs (and any queued frame) go out now.
-                let _ = ctx.flush(io);
+            if self.unparsed && !self.closed {
+                if !from_own {
+                    own = src[pos..].to_vec();
+                    pos = 0;
+                }
+            } else {
+                own = Vec::new();
+                pos = 0;
             }
         }
-        self.unparsed = unparsed;
+        self.input = own;
+        self.pos = pos;
+        if self.pos > 0 && self.pos * 2 >= self.input.len() {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
+    /// What one thing from the assembler means for the connection.
+    fn on_incoming(&mut self, inc: Incoming) -> Option<WsEvent> {
+        match inc {
+            Incoming::Message { binary, data } => Some(WsEvent::Message { binary, data }),
+            Incoming::Ping(p) => {
+                if !self.close_sent {
+                    if self.hold {
+                        self.pending_pong = Some(p.clone());
+                    } else {
+                        self.write_control(Control::Pong, &p);
+                    }
+                }
+                Some(WsEvent::Ping(p))
+            }
+            Incoming::Pong(p) => Some(WsEvent::Pong(p)),
+            Incoming::Close { code, reason } => {
+                // A close reply is never held back (nor the pong before it).
+                self.hold_pongs(false);
+                if !self.close_sent {
+                    let mut payload = Vec::with_capacity(2 + reason.len());
+                    if let Some(c) = code {
+                        payload.extend_from_slice(&c.to_be_bytes());
+                        payload.extend_from_slice(reason.as_bytes());
+                    }
+                    self.write_control(Control::Close, &payload);
+                    self.close_sent = true;
+                }
+                self.closed = true;
+                Some(WsEvent::Closed { code: code.unwrap_or(1005), reason, by_peer: true })
+            }
+            Incoming::Fail { code, reason } => {
+                self.fail(code, reason);
+                Some(WsEvent::Closed { code, reason: reason.to_owned(), by_peer: false })
+            }
+        }
+    }
+
+    /// A control frame onto the output (masked on the client side).
+    fn write_control(&mut self, op: Control, payload: &[u8]) {
+        let frame = encode(OpCode::Control(op), false, payload, self.client);
+        self.output.extend_from_slice(&frame);
     }
 
     /// Queues a message to the peer through the session (masked when the
@@ -388,17 +333,12 @@ impl Session {
         if !self.can_send() {
             return Err(SendError::Closed);
         }
-        let msg = if binary {
-            Message::Binary(data.to_vec().into())
-        } else {
-            match std::str::from_utf8(data) {
-                Ok(t) => Message::Text(t.into()),
-                Err(_) => return Err(SendError::InvalidUtf8),
-            }
-        };
-        let (ctx, io) = self.parts();
-        ctx.write(&mut *io, msg).map_err(|_| SendError::Closed)?;
-        ctx.flush(io).map_err(|_| SendError::Closed)
+        if !binary && std::str::from_utf8(data).is_err() {
+            return Err(SendError::InvalidUtf8);
+        }
+        let frame = encode_frame(binary, data, self.client);
+        self.output.extend_from_slice(&frame);
+        Ok(())
     }
 
     /// Sends a ping or pong with `data` (at most 125 bytes).
@@ -409,11 +349,9 @@ impl Session {
         if !self.can_send() {
             return Err(SendError::Closed);
         }
-        let msg = if pong { Message::Pong(data.to_vec().into()) } else { Message::Ping(data.to_vec().into()) };
         self.hold_pongs(false);
-        let (ctx, io) = self.parts();
-        ctx.write(&mut *io, msg).map_err(|_| SendError::Closed)?;
-        ctx.flush(io).map_err(|_| SendError::Closed)
+        self.write_control(if pong { Control::Pong } else { Control::Ping }, data);
+        Ok(())
     }
 
     /// Starts the close handshake with `code` and `reason` (at most 123 bytes).
@@ -424,47 +362,32 @@ impl Session {
         if !self.can_send() {
             return Err(SendError::Closed);
         }
-        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
         self.hold_pongs(false);
-        let (ctx, io) = self.parts();
-        let _ = ctx.close(&mut *io, Some(frame));
-        let _ = ctx.flush(io);
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        self.write_control(Control::Close, &payload);
+        self.close_sent = true;
         Ok(())
     }
 
     fn fail(&mut self, code: u16, reason: &str) {
         self.hold_pongs(false);
-        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
-        let (ctx, io) = self.parts();
-        let _ = ctx.close(&mut *io, Some(frame));
-        let _ = ctx.flush(io);
+        if !self.close_sent {
+            let mut payload = code.to_be_bytes().to_vec();
+            payload.extend_from_slice(reason.as_bytes());
+            self.write_control(Control::Close, &payload);
+            self.close_sent = true;
+        }
         self.closed = true;
     }
 }
 
-/// Ends a hold (see [`Session::hold_pongs`]): writes pass again and
-/// tungstenite's buffer has no cap; the caller flushes.
-fn release(ctx: &mut WebSocketContext, io: &mut Duplex) {
-    if io.hold {
-        io.hold = false;
-        ctx.set_config(|c| c.max_write_buffer_size = usize::MAX);
-    }
-}
-
-/// A whole unfragmented server (unmasked) data frame: serialized once, on
-/// the sending thread, outside any session (the frame layer below the
-/// session; a compressing extension would set RSV1 here).
-pub(crate) fn encode_frame(binary: bool, data: &[u8], masked: bool) -> Vec<u8> {
+/// One whole frame: header (RSV1 as given), payload masked with a fresh
+/// key when `masked`.
+fn encode(opcode: OpCode, rsv1: bool, data: &[u8], masked: bool) -> Vec<u8> {
     // A client masks every frame with a fresh unpredictable key (RFC 6455 §5.3).
     let mask = masked.then(rand::random::<[u8; 4]>);
-    let header = FrameHeader {
-        is_final: true,
-        rsv1: false,
-        rsv2: false,
-        rsv3: false,
-        opcode: OpCode::Data(if binary { Data::Binary } else { Data::Text }),
-        mask,
-    };
+    let header = FrameHeader { is_final: true, rsv1, rsv2: false, rsv3: false, opcode, mask };
     let len = data.len() as u64;
     let mut out = Vec::with_capacity(header.len(len) + data.len());
     // Writing to a Vec cannot fail.
@@ -479,6 +402,38 @@ pub(crate) fn encode_frame(binary: bool, data: &[u8], masked: bool) -> Vec<u8> {
     out
 }
 
+/// A whole unfragmented data frame, uncompressed: serialized once, on the
+/// sending thread, outside any session.
+pub(crate) fn encode_frame(binary: bool, data: &[u8], masked: bool) -> Vec<u8> {
+    encode(OpCode::Data(if binary { Data::Binary } else { Data::Text }), false, data, masked)
+}
+
+/// A whole data frame compressed with permessage-deflate (RSV1 set) by this
+/// thread's shared compressor for `window_bits` (9..=15, no context
+/// takeover), or `None` when compressing does not make the payload smaller
+/// (the message then goes out as [`encode_frame`] makes it).
+pub(crate) fn encode_compressed(binary: bool, data: &[u8], masked: bool, window_bits: u8) -> Option<Vec<u8>> {
+    thread_local! {
+        /// One compressor per window size, per thread (shared mode: every
+        /// message starts from an empty history, so any connection that
+        /// negotiated that window can take its output).
+        static DEFLATERS: std::cell::RefCell<[Option<Deflater>; 7]> = const { std::cell::RefCell::new([None, None, None, None, None, None, None]) };
+    }
+    let bits = window_bits.clamp(9, 15);
+    let payload = DEFLATERS.with(|d| {
+        let mut d = d.borrow_mut();
+        let slot = &mut d[usize::from(bits - 9)];
+        slot.get_or_insert_with(|| Deflater::new(bits, false)).compress(data)
+    })?;
+    Some(encode_deflated(binary, &payload, masked))
+}
+
+/// A whole data frame whose payload `deflated` is already compressed
+/// (RSV1 set).
+pub(crate) fn encode_deflated(binary: bool, deflated: &[u8], masked: bool) -> Vec<u8> {
+    encode(OpCode::Data(if binary { Data::Binary } else { Data::Text }), true, deflated, masked)
+}
+
 /// Why a send failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendError {
@@ -488,31 +443,19 @@ pub(crate) enum SendError {
     TooLong,
 }
 
-/// The close code and reason for a tungstenite read error.
-fn close_code_for(e: &Error) -> (u16, &'static str) {
-    match e {
-        Error::Utf8(_) => (1007, "invalid UTF-8 in a text message"),
-        Error::Capacity(CapacityError::MessageTooLong { .. }) => (1009, "message too big"),
-        Error::Capacity(_) => (1009, "message too big"),
-        Error::Protocol(ProtocolError::UnmaskedFrameFromClient) => (1002, "unmasked frame from a client"),
-        Error::Protocol(ProtocolError::NonZeroReservedBits) => (1002, "reserved bits set"),
-        Error::Protocol(_) => (1002, "protocol error"),
-        _ => (1011, "internal error"),
-    }
-}
-
 #[cfg(test)]
 mod tests;
 
 /// Fuzzing entry: `data` (its first byte chooses how the rest is split into
-/// reads) goes to two server sessions, one compacted after every read and one
-/// never; both must produce the same events and the same output, and
+/// reads, and its top bit whether permessage-deflate was negotiated) goes to
+/// two server sessions, one compacted after every read and one never; both must produce the same events and the same output, and
 /// neither may panic. Used by `fuzz/` and by the in-tree random test.
 pub(crate) fn fuzz_feed(data: &[u8]) {
     let Some((&step, rest)) = data.split_first() else { return };
     let limits = Limits { max_message_size: 1 << 16 };
-    let mut a = Session::new(Role::Server, limits, Vec::new());
-    let mut b = Session::new(Role::Server, limits, Vec::new());
+    let deflate = step & 0x80 != 0;
+    let mut a = Session::new(Role::Server, limits, Vec::new()).with_deflate(deflate);
+    let mut b = Session::new(Role::Server, limits, Vec::new()).with_deflate(deflate);
     let step = usize::from(step % 23) + 1;
     let (mut ea, mut eb) = (Vec::new(), Vec::new());
     let mut pos = 0;

@@ -61,6 +61,14 @@ pub(crate) struct WsSocket {
     pub(crate) protocol: Option<String>,
     /// A client's socket: frames it sends are masked; no topics.
     pub(crate) client: bool,
+    /// permessage-deflate: the window of the thread's shared compressor
+    /// that this socket's messages may be compressed with (9..=15), or 0
+    /// for never (not negotiated, or the peer asked for a window of 8).
+    pub(crate) compress_bits: u8,
+    /// permessage-deflate in the dedicated mode with server context
+    /// takeover: messages are compressed on the reactor, in the order they
+    /// go out, by the connection's own compressor (`WsConn::deflater`).
+    pub(crate) dedicated: bool,
 }
 
 impl WsSocket {
@@ -70,6 +78,8 @@ impl WsSocket {
         server: Arc<ServerShared>,
         protocol: Option<String>,
         client: bool,
+        compress_bits: u8,
+        dedicated: bool,
     ) -> Arc<WsSocket> {
         let user = AtomicUsize::new(route.events.initial_user_word());
         let topics = server.ext::<Registry>();
@@ -94,6 +104,8 @@ impl WsSocket {
             lane,
             protocol,
             client,
+            compress_bits,
+            dedicated,
         });
         let h = SOCKETS.insert(sock.clone(), addr.reactor);
         sock.handle.store(h, Ordering::Release);

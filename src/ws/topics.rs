@@ -217,6 +217,38 @@ impl Local {
     }
 }
 
+/// One publish's frames, made once for every subscriber on every reactor:
+/// the plain frame, and the permessage-deflate one (RSV1, no context
+/// takeover, window 15), made by the first reactor that has a subscriber
+/// that negotiated it (with that reactor's shared compressor). Every such
+/// subscriber is sent the same bytes; one whose window is smaller than 15,
+/// or a message compression does not shrink, gets the plain frame.
+#[derive(Debug)]
+pub(crate) struct Published {
+    pub(crate) plain: Arc<[u8]>,
+    binary: bool,
+    compressed: std::sync::OnceLock<Option<Arc<[u8]>>>,
+}
+
+impl Published {
+    pub(crate) fn new(binary: bool, plain: Arc<[u8]>) -> Published {
+        Published { plain, binary, compressed: std::sync::OnceLock::new() }
+    }
+
+    /// The frame for a subscriber whose messages may be compressed with a
+    /// window of `compress_bits` (0: never).
+    pub(crate) fn frame_for(&self, compress_bits: u8) -> &Arc<[u8]> {
+        if compress_bits != 15 {
+            return &self.plain;
+        }
+        let c = self.compressed.get_or_init(|| {
+            let payload = &self.plain[self.plain.len() - super::session::payload_len(&self.plain)..];
+            super::session::encode_compressed(self.binary, payload, false, 15).map(Arc::from)
+        });
+        c.as_ref().unwrap_or(&self.plain)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tungstenite::protocol::Role;
 
 use super::conn::{Opening, open};
+use super::deflate::offer::negotiate;
 use super::handshake::{self, Upgrade};
 use super::route::WsRoute;
 use crate::http::h1::RequestHead;
@@ -66,9 +67,13 @@ impl Handshake for WsHandshake {
     fn take_over(self: Box<Self>, r: &mut Reactor, conn: Upgraded) {
         let WsHandshake { route, up, protocol } = *self;
         let Upgraded { addr, stream, server, req, leftover, read_closed } = conn;
-        let mut hello = Vec::with_capacity(192);
-        crate::http::shared::with_date(|d| handshake::accept(&mut hello, &up.key, protocol.as_deref(), d));
-        let opening = Opening { stream, role: Role::Server, protocol, leftover, read_closed, hello };
+        // permessage-deflate: the first acceptable offer, when the route
+        // compresses; a bad offer is declined, never a failed handshake.
+        let deflate = route.opts.compression.as_ref().and_then(|p| negotiate(up.extensions.iter().map(String::as_str), p));
+        let extension = deflate.map(|a| a.response_value());
+        let mut hello = Vec::with_capacity(256);
+        crate::http::shared::with_date(|d| handshake::accept(&mut hello, &up.key, protocol.as_deref(), extension.as_deref(), d));
+        let opening = Opening { stream, role: Role::Server, protocol, leftover, read_closed, hello, deflate };
         open(r, addr, server, route, opening, Some(req));
     }
 }

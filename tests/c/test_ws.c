@@ -381,6 +381,12 @@ static void run(uint32_t io_threads) {
     CHECK_EQ(sq_ws_route(srv, "/y", &unsized, NULL, NULL), SQ_ERR_INVALID_ARG);
     o.flags = 0x100;
     CHECK_EQ(sq_ws_route(srv, "/z", &cb, &o, NULL), SQ_ERR_INVALID_ARG);
+    o.flags = 0;
+    o.compression = 7; /* no such mode */
+    CHECK_EQ(sq_ws_route(srv, "/z", &cb, &o, NULL), SQ_ERR_INVALID_ARG);
+    o.compression = SQ_WS_COMPRESSION_SHARED;
+    CHECK_EQ(sq_ws_route(srv, "/deflate", &cb, &o, NULL), SQ_OK);
+    o.compression = SQ_WS_COMPRESSION_OFF;
     CHECK_EQ(sq_ws_send(NULL, "x", 1, SQ_WS_TEXT), SQ_ERR_NULL);
     CHECK_EQ(sq_ws_send((sq_ws *)(uintptr_t)0x12345, "x", 1, SQ_WS_TEXT), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_ws_buffered_amount(NULL), 0);

@@ -30,6 +30,8 @@ SQ_STREAM_BODY = 2
 SQ_WS_TEXT = 1
 SQ_WS_BINARY = 2
 SQ_WS_CLOSE_ON_LIMIT = 2
+SQ_WS_COMPRESSION_OFF = 0
+SQ_WS_COMPRESSION_SHARED = 1
 SQ_LOG_OFF = 0
 SQ_LOG_ERROR = 1
 SQ_LOG_WARN = 2
@@ -235,6 +237,7 @@ class sq_ws_options(Structure):
         ('connect_timeout_ms', c_uint64),
         ('headers', c_char_p),
         ('ca_file', c_char_p),
+        ('compression', c_uint64),
     ]
 
 class sq_ws_callbacks(Structure):

@@ -365,6 +365,11 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         return None
 
     def get_compression_options(self) -> Optional[dict[str, Any]]:
+        """Tornado's: ``None`` (the default) declines permessage-deflate, a
+        dict (``{}``) accepts it when the client offers it. squall asks once
+        per route, on an instance that has no request yet, and runs the
+        shared mode (no context takeover either way, no zlib state per idle
+        socket): ``compression_level`` and ``mem_level`` are not used."""
         return None
 
     # --- settings -------------------------------------------------------------
@@ -528,6 +533,12 @@ def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
         o.high_water = int(cls.high_water)
     if getattr(cls, "max_backpressure", None):
         o.max_backpressure = int(cls.max_backpressure)
+    try:
+        compression = probe.get_compression_options()
+    except Exception:
+        compression = None
+    if compression is not None:
+        o.compression = b.SQ_WS_COMPRESSION_SHARED
     keep: list[Any] = []
     if getattr(cls, "subprotocols", None):
         sp = ",".join(cls.subprotocols).encode()
@@ -653,6 +664,10 @@ def websocket_connect(url: Any, callback: Optional[Callable[[Any], Any]] = None,
         o.pong_timeout_ms = int(ping_timeout * 1000)
     if connect_timeout:
         o.connect_timeout_ms = max(1, int(connect_timeout * 1000))
+    if compression_options is not None:
+        # Tornado's meaning: None offers nothing, a dict offers
+        # permessage-deflate (its level and mem_level are not used)
+        o.compression = b.SQ_WS_COMPRESSION_SHARED
     keep = []
     if subprotocols:
         sp = ",".join(subprotocols).encode()

@@ -65,8 +65,15 @@ class Room(websocket.WebSocketHandler):
             threading.Thread(target=lambda: self.application.publish(self.room, "threaded")).start(); return
         self.application.publish(self.room, m)
 
+class Deflate(Echo):
+    def get_compression_options(self): return {}
+
+class DeflateRoom(Room):
+    def get_compression_options(self): return {}
+
 app = web.Application([(r"/echo", Echo), (r"/events", Events), (r"/ordered", Ordered), (r"/origins", Origins),
-                       (r"/proto", Proto), (r"/small", Small), (r"/room/(\w+)", Room)],
+                       (r"/proto", Proto), (r"/small", Small), (r"/room/(\w+)", Room),
+                       (r"/deflate", Deflate), (r"/droom/(\w+)", DeflateRoom)],
                       websocket_ping_interval=float(os.environ.get("PING", "0")) or None)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -106,6 +113,31 @@ def test_echo_text_binary_dict(port):
             big = "x" * 200_000
             await ws.send(big)
             assert await ws.recv() == big
+    run(main())
+
+
+def test_compression_options_negotiate_permessage_deflate(port):
+    async def main():
+        async with connect(port, "/deflate") as ws:  # websockets offers deflate by default
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert ext.startswith("permessage-deflate"), ext
+            for m in ["hello", b"\x00\x01bin", json.dumps({"k": list(range(5000))}), bytes(range(256)) * 1000]:
+                await ws.send(m)
+                assert await ws.recv() == m
+        # get_compression_options() returning None (the default) declines
+        async with connect(port, "/echo") as ws:
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+            await ws.send("plain")
+            assert await ws.recv() == "plain"
+        # a topic reaches a compressing and a plain subscriber alike
+        a = await connect(port, "/droom/z")
+        b = await connect(port, "/droom/z", compression=None)
+        assert b.response.headers.get("Sec-WebSocket-Extensions") is None
+        text = "chat line, " * 500
+        await a.send(text)
+        assert await a.recv() == text and await b.recv() == text
+        await a.close()
+        await b.close()
     run(main())
 
 
@@ -284,6 +316,48 @@ async def main():
         raise SystemExit("connected to port 1?")
     except ConnectionRefusedError:
         pass
+    print("client ok")
+
+ioloop.IOLoop.current().run_sync(main, timeout=20)
+'''
+    r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "client ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_squall_client_compression_options_against_squall_and_websockets(port):
+    code = r'''
+import asyncio, sys
+import websockets
+from squall import ioloop, websocket
+
+async def peer(ws):
+    await ws.send("ext:" + str(ws.response.headers.get("Sec-WebSocket-Extensions")))
+    async for m in ws:
+        await ws.send(m)
+
+async def main():
+    text = "the same chat line again and again, " * 200
+    # squall's shared-mode route: no context takeover either way
+    conn = await websocket.websocket_connect(f"ws://127.0.0.1:{sys.argv[1]}/deflate", compression_options={})
+    for m in [text, text, b"\\x00" * 5000, "short"]:
+        conn.write_message(m, binary=isinstance(m, bytes))
+        assert await conn.read_message() == m
+    conn.close()
+    # websockets keeps its context both ways: the client inflates with history
+    async with websockets.serve(peer, "127.0.0.1", 0) as server:
+        p = server.sockets[0].getsockname()[1]
+        c = await websocket.websocket_connect(f"ws://127.0.0.1:{p}/", compression_options={})
+        ext = await c.read_message()
+        assert ext.startswith("ext:permessage-deflate"), ext
+        for i in range(20):
+            m = text + str(i)
+            c.write_message(m)
+            assert await c.read_message() == m
+        c.close()
+        # without compression_options nothing is offered
+        c = await websocket.websocket_connect(f"ws://127.0.0.1:{p}/")
+        assert await c.read_message() == "ext:None"
+        c.close()
     print("client ok")
 
 ioloop.IOLoop.current().run_sync(main, timeout=20)

@@ -236,6 +236,7 @@ func main() {
 		MaxBackpressure: 80 * mib, // room for one 64 MiB echo and then some
 		PingInterval:    envMs("SQUALL_WS_PING_MS"),
 		IdleTimeout:     envMs("SQUALL_WS_IDLE_MS"),
+		Compression:     true, // permessage-deflate when the client offers it
 	}
 	srv.HandleWebSocket("/ws/echo", squall.WebSocketFuncs{
 		Message: func(c *squall.Conn, typ squall.MessageType, data []byte) {

@@ -52,6 +52,17 @@ impl Policy {
         client_max_window_bits: 15,
     };
 
+    /// The `dedicated` mode: context takeover both ways (unless the client
+    /// asks otherwise), the server's compressor window `window_bits`.
+    pub(crate) const fn dedicated(window_bits: u8) -> Policy {
+        Policy {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: window_bits,
+            client_max_window_bits: 15,
+        }
+    }
+
     /// Whether the window values are in range (a C caller's options are
     /// checked with this before a route is made).
     pub(crate) fn is_valid(&self) -> bool {
@@ -138,6 +149,33 @@ pub(crate) fn negotiate<'a>(headers: impl IntoIterator<Item = &'a str>, policy: 
         }
     }
     None
+}
+
+/// The client's side: the server's `Sec-WebSocket-Extensions` answer to
+/// our offer (`permessage-deflate; client_max_window_bits`). `Err` when it
+/// is not one well-formed `permessage-deflate` element (the client then
+/// fails the connection, RFC 7692 §5.1); the result's fields keep their
+/// server-side meaning (the server's window, the client's window, ...).
+pub(crate) fn client_accepts(value: &str) -> Result<Agreed, &'static str> {
+    let mut elements = split_outside_quotes(value, b',');
+    let first = elements.next().ok_or("an empty extension answer")?;
+    if elements.next().is_some() {
+        return Err("more than one extension in the answer");
+    }
+    let offer = parse_offer(first).ok_or("a malformed or unknown extension in the answer")?;
+    let client_bits = match offer.client_max_window_bits {
+        None => 15,
+        Some(Some(n)) => n,
+        Some(None) => return Err("client_max_window_bits without a value in the answer"),
+    };
+    Ok(Agreed {
+        server_no_context_takeover: offer.server_no_context_takeover,
+        client_no_context_takeover: offer.client_no_context_takeover,
+        server_max_window_bits: offer.server_max_window_bits.unwrap_or(15),
+        client_max_window_bits: client_bits,
+        server_bits_sent: false,
+        client_bits_sent: false,
+    })
 }
 
 /// The policy's answer to one well-formed offer (RFC 7692 §7.1.1, §7.1.2).

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ws::deflate::codec::Deflater;
 
 const LIMITS: Limits = Limits { max_message_size: 1 << 20 };
 
@@ -231,7 +232,7 @@ fn an_idle_session_is_small() {
     cli.send(true, &[7; 100_000]).unwrap();
     feed(&mut srv, &cli.take_output());
     assert!(srv.take_output().is_empty());
-    assert_eq!(srv.io.input.capacity(), 0, "consumed input is released");
+    assert_eq!(srv.input.capacity(), 0, "consumed input is released");
 }
 
 /// Random frame streams (valid and not: masks, RSV bits, opcodes, lengths of
@@ -348,4 +349,55 @@ fn a_close_behind_unparsed_input_leaves_nothing_unparsed() {
     assert_eq!(rest.len(), 10, "nine messages and the close");
     assert!(matches!(rest.last(), Some(WsEvent::Closed { code: 1000, .. })));
     assert!(!s.has_unparsed(), "a closed session has nothing left to parse");
+}
+
+/// Raw deflate of one message as a peer sends it (sync flush, tail off).
+fn deflated(data: &[u8]) -> Vec<u8> {
+    let mut c = Deflater::new(15, false);
+    c.compress(data).expect("compressible")
+}
+
+#[test]
+fn compressed_messages_are_inflated_and_compaction_waits_for_their_end() {
+    let text = "compress me, compress me, compress me, compress me".repeat(20);
+    let z = deflated(text.as_bytes());
+    // Not negotiated: RSV1 is a protocol error.
+    assert_eq!(closed_with(&frame(true, 4, 1, K, &z)), 1002);
+    let mut s = server().with_deflate(true);
+    assert_eq!(feed(&mut s, &frame(true, 4, 1, K, &z)), vec![WsEvent::Message { binary: false, data: text.clone().into_bytes() }]);
+    assert!(s.compact(), "between messages the pooled inflater is back in its pool");
+    // Fragmented, a ping between: the message holds its inflater, no compaction.
+    let (a, b) = z.split_at(z.len() / 2);
+    assert!(feed(&mut s, &frame(false, 4, 1, K, a)).is_empty());
+    assert!(!s.compact());
+    assert_eq!(feed(&mut s, &frame(true, 0, 9, K, b"p")), vec![WsEvent::Ping(b"p".to_vec())]);
+    s.take_output();
+    assert!(!s.compact(), "inside a compressed message");
+    assert_eq!(feed(&mut s, &frame(true, 0, 0, K, b)), vec![WsEvent::Message { binary: false, data: text.clone().into_bytes() }]);
+    assert!(s.compact());
+    // RSV1 on a continuation: 1002; on a control frame: 1002.
+    let mut s = server().with_deflate(true);
+    let mut wire = frame(false, 4, 1, K, a);
+    wire.extend(frame(true, 4, 0, K, b));
+    let ev = feed(&mut s, &wire);
+    assert!(matches!(ev.as_slice(), [WsEvent::Closed { code: 1002, by_peer: false, .. }]), "{ev:?}");
+    let mut s = server().with_deflate(true);
+    let ev = feed(&mut s, &frame(true, 4, 9, K, b"p"));
+    assert!(matches!(ev.as_slice(), [WsEvent::Closed { code: 1002, by_peer: false, .. }]), "{ev:?}");
+    // A bomb past the limit: 1009, never allocated whole.
+    let mut s = Session::new(Role::Server, Limits { max_message_size: 1000 }, Vec::new()).with_deflate(true);
+    let ev = feed(&mut s, &frame(true, 4, 2, K, &deflated(&[0; 100_000])));
+    assert!(matches!(ev.as_slice(), [WsEvent::Closed { code: 1009, by_peer: false, .. }]), "{ev:?}");
+}
+
+#[test]
+fn frames_we_compress_carry_rsv1_and_inflate_back() {
+    let text = "the same words again and again, ".repeat(50);
+    let f = encode_compressed(false, text.as_bytes(), false, 15).expect("it shrinks");
+    assert_eq!(f[0], 0xc1, "FIN, RSV1, text");
+    assert!(f.len() < text.len() / 4);
+    // A client session that negotiated deflate reads it back.
+    let mut cli = Session::new(Role::Client, LIMITS, Vec::new()).with_deflate(true);
+    assert_eq!(feed(&mut cli, &f), vec![WsEvent::Message { binary: false, data: text.into_bytes() }]);
+    assert_eq!(encode_compressed(true, &[1, 2, 3], false, 15), None, "what does not shrink is not compressed");
 }
