@@ -10,6 +10,7 @@
 #   make examples        build/examples/c/*
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
 #   make test-python     the Python package's suite (bindings/python/tests)
+#   make test-tornado    Tornado's own test modules on Tornado and on squall (tests/tornado/run.py)
 #   make test-go         the Go package's suite (bindings/go), -race and cgocheck2
 #   make demo-go         the Go demo server (examples/go/demo_server)
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
@@ -45,7 +46,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-tls test-tls-fronts test-conformance-tls
-.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
+.PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: test-cluster redis-deps setup
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
@@ -321,6 +322,13 @@ test-client: test-deps examples
 # included when SQUALL_REQUIRE_BROWSER=1 (CI sets it).
 test-python: test-deps build
 	cd bindings/python && $(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+# Tornado's own test modules (from the installed tornado package, copied to a
+# temporary directory) run on Tornado and, with `tornado` rewritten to
+# `squall`, on squall; fails when a module's squall figure drops below its
+# floor in tests/tornado/floors.txt.
+test-tornado: test-deps build
+	$(PYTHON) tests/tornado/run.py
 
 # pip install ./bindings/python into a fresh venv: a py3-none-<platform> wheel carrying the library.
 test-python-install: build
