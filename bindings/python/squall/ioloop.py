@@ -110,13 +110,59 @@ class IOLoop:
 
     _instances: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IOLoop]" = weakref.WeakKeyDictionary()
     _started_any = False
+    _configured: Optional[type] = None
+    _configured_kwargs: dict[str, Any] = {}
+
+    # Tornado's event masks for add_handler (the same values).
+    NONE = 0
+    READ = 0x001
+    WRITE = 0x004
+    ERROR = 0x018
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "IOLoop":
+        # IOLoop.configure(impl): IOLoop() makes the configured class, as
+        # Tornado's Configurable does.
+        impl = cls._configured if cls is IOLoop else None
+        if impl is not None and impl is not cls:
+            kwargs = {**IOLoop._configured_kwargs, **kwargs}
+            obj = impl(*args, **kwargs)
+            return obj
+        return super().__new__(cls)
+
+    @classmethod
+    def configure(cls, impl: Any, **kwargs: Any) -> None:
+        """Chooses the class ``IOLoop()`` makes (a subclass of squall's
+        IOLoop, or its dotted name) and default keyword arguments for it;
+        ``None`` restores the default."""
+        if isinstance(impl, str):
+            import importlib
+            mod, _, name = impl.rpartition(".")
+            impl = getattr(importlib.import_module(mod), name)
+        if impl is not None and not (isinstance(impl, type) and issubclass(impl, IOLoop)):
+            raise ValueError(f"Invalid subclass of {cls!r}")
+        IOLoop._configured = impl
+        IOLoop._configured_kwargs = dict(kwargs)
+
+    @classmethod
+    def configured_class(cls) -> type:
+        return IOLoop._configured or IOLoop
+
+    @staticmethod
+    def instance() -> "IOLoop":
+        """Deprecated alias of ``IOLoop.current()`` (as in Tornado 6)."""
+        loop = IOLoop.current()
+        assert loop is not None
+        return loop
 
     # --- construction -------------------------------------------------------
 
     def __init__(self, asyncio_loop: Optional[asyncio.AbstractEventLoop] = None,
                  io_threads: Optional[int] = None, make_current: bool = True) -> None:
+        if getattr(self, "asyncio_loop", None) is not None:
+            return  # made by __new__ through configure(): already initialised
         if asyncio_loop is None:
             asyncio_loop = asyncio.new_event_loop()
+        self._handlers: dict[int, tuple[Any, Callable[..., Any], int]] = {}
         self.asyncio_loop = asyncio_loop
         self._io_threads = _default_io_threads() if io_threads is None else io_threads
         self._sq: Any = None  # POINTER(sq_loop) once made
@@ -282,6 +328,16 @@ class IOLoop:
         if self._closing:
             return
         self._closing = True
+        for num, (obj, _h, _ev) in list(getattr(self, "_handlers", {}).items()):
+            self.remove_handler(num)
+            if all_fds:
+                try:
+                    if isinstance(obj, int):
+                        os.close(obj)
+                    else:
+                        obj.close()
+                except OSError:
+                    pass
         for server in list(self._servers):
             try:
                 server._free()
@@ -372,6 +428,51 @@ class IOLoop:
 
     def set_default_executor(self, executor: concurrent.futures.Executor) -> None:
         self.asyncio_loop.set_default_executor(executor)
+
+    # --- file descriptors of the application's own (Tornado's add_handler) ----
+
+    @staticmethod
+    def _split_fd(fd: Any) -> tuple[int, Any]:
+        return (fd, fd) if isinstance(fd, int) else (fd.fileno(), fd)
+
+    def add_handler(self, fd: Any, handler: Callable[[Any, int], Any], events: int) -> None:
+        """Calls ``handler(fd, events)`` when ``fd`` (an int or an object with
+        ``fileno()``) is ready, through asyncio's ``add_reader``/``add_writer``
+        on this loop (never through a Tornado IOLoop)."""
+        num, obj = self._split_fd(fd)
+        if num in self._handlers:
+            raise ValueError(f"fd {num} added twice")
+        self._handlers[num] = (obj, handler, 0)
+        self.update_handler(fd, events)
+
+    def update_handler(self, fd: Any, events: int) -> None:
+        num, _ = self._split_fd(fd)
+        obj, handler, old = self._handlers[num]
+        if old & IOLoop.READ and not events & IOLoop.READ:
+            self.asyncio_loop.remove_reader(num)
+        if old & IOLoop.WRITE and not events & IOLoop.WRITE:
+            self.asyncio_loop.remove_writer(num)
+        if events & IOLoop.READ and not old & IOLoop.READ:
+            self.asyncio_loop.add_reader(num, self._handle_events, num, IOLoop.READ)
+        if events & IOLoop.WRITE and not old & IOLoop.WRITE:
+            self.asyncio_loop.add_writer(num, self._handle_events, num, IOLoop.WRITE)
+        self._handlers[num] = (obj, handler, events & (IOLoop.READ | IOLoop.WRITE))
+
+    def remove_handler(self, fd: Any) -> None:
+        num, _ = self._split_fd(fd)
+        entry = self._handlers.pop(num, None)
+        if entry is None:
+            return
+        if entry[2] & IOLoop.READ:
+            self.asyncio_loop.remove_reader(num)
+        if entry[2] & IOLoop.WRITE:
+            self.asyncio_loop.remove_writer(num)
+
+    def _handle_events(self, num: int, events: int) -> None:
+        entry = self._handlers.get(num)
+        if entry is None:
+            return
+        self._run_callback(functools.partial(entry[1], entry[0], events))
 
 
 class PeriodicCallback:
