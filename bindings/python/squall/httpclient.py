@@ -146,6 +146,22 @@ class HTTPRequest:
         return "HTTPRequest(%r, %r)" % (self.method, self.url)
 
 
+class _RequestProxy:
+    """A request whose unset (None) attributes read from ``defaults``."""
+
+    def __init__(self, request: HTTPRequest, defaults: Optional[dict[str, Any]]) -> None:
+        self.request = request
+        self.defaults = defaults
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.request, name)
+        if value is not None:
+            return value
+        if self.defaults is not None:
+            return self.defaults.get(name, None)
+        return None
+
+
 class HTTPResponse:
     """A response: ``code``, ``reason``, ``headers``, ``body``, ``buffer``,
     ``effective_url``, ``error``, ``request_time``, ``time_info``."""
@@ -408,9 +424,10 @@ class AsyncHTTPClient:
             raise ValueError("bad request: %s" % (lib.sq_last_error() or b"").decode("utf-8", "replace"))
         try:
             items = request.headers.get_all() if hasattr(request.headers, "get_all") else request.headers.items()
-            have_ua = False
+            have_ua = have_ct = False
             for k, v in items:
                 have_ua = have_ua or k.lower() == "user-agent"
+                have_ct = have_ct or k.lower() == "content-type"
                 vb = str(v).encode("latin-1")
                 if lib.sq_fetch_request_set_header(r, k.encode("latin-1"), vb, len(vb)) != b.SQ_OK:
                     raise ValueError("bad request header %r" % k)
@@ -418,6 +435,9 @@ class AsyncHTTPClient:
             if ua and not have_ua:
                 ub = ua.encode("latin-1")
                 lib.sq_fetch_request_set_header(r, b"User-Agent", ub, len(ub))
+            if method == "POST" and not have_ct:
+                # as Tornado's client: a POST body is a form unless said otherwise
+                lib.sq_fetch_request_set_header(r, b"Content-Type", b"application/x-www-form-urlencoded", 33)
             if body is not None:
                 lib.sq_fetch_request_set_body(r, body, len(body))
             ct = float(self._option(request, "connect_timeout") or 0)
