@@ -65,7 +65,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # ---- tests ------------------------------------------------------------------
 
-test: setup test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
+test: setup test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python test-tornado \
 	test-conformance-python test-autobahn-python test-python-install test-go test-conformance-go test-autobahn-go \
 	test-go-pkgconfig test-fuzz test-cluster
 	@echo "make test: all suites passed"
@@ -328,6 +328,7 @@ test-python: test-deps build
 # `squall`, on squall; fails when a module's squall figure drops below its
 # floor in tests/tornado/floors.txt.
 test-tornado: test-deps build
+	@# about 90 s on two cores
 	$(PYTHON) tests/tornado/run.py
 
 # pip install ./bindings/python into a fresh venv: a py3-none-<platform> wheel carrying the library.

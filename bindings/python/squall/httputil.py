@@ -106,9 +106,9 @@ class HTTPHeaders(collections.abc.MutableMapping):
             raise HTTPInputError(f"invalid header name {name!r}")
         if octets:
             if not _FIELD_VALUE_RE.fullmatch(value):
-                raise HTTPInputError(f"invalid header value {value!r}")
+                raise HTTPInputError(f"Invalid header value {value!r}")
         elif _FORBIDDEN_TEXT_RE.search(value):
-            raise HTTPInputError(f"invalid header value {value!r}")
+            raise HTTPInputError(f"Invalid header value {value!r}")
         self._add(name, value)
 
     def _add(self, name: str, value: str) -> None:
@@ -396,7 +396,7 @@ def parse_qs_bytes(qs: Union[str, bytes], keep_blank_values: bool = False, stric
     if not qs:
         return out
     if max_num_fields is not None and qs.count(b"&") + 1 > max_num_fields:
-        raise ValueError("too many fields")
+        raise ValueError("Max number of fields exceeded")  # urllib.parse's (and Tornado's) words
     for field in qs.split(b"&"):
         if not field:
             if strict_parsing:

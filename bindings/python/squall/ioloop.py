@@ -18,6 +18,7 @@ import atexit
 import concurrent.futures
 import datetime
 import functools
+import inspect
 import logging
 import math
 import os
@@ -434,6 +435,11 @@ class IOLoop:
         timeout.cancel()
 
     def add_future(self, future: "Awaitable[Any]", callback: Callable[[Any], Any]) -> None:
+        """Calls ``callback(future)`` on this loop once ``future`` (asyncio's,
+        ``concurrent.futures``' from any thread, or any awaitable) is done."""
+        if isinstance(future, concurrent.futures.Future):
+            future.add_done_callback(lambda f: self.add_callback(callback, f))
+            return
         fut = asyncio.ensure_future(future)
         fut.add_done_callback(lambda f: self.add_callback(callback, f))
 
@@ -527,12 +533,20 @@ class PeriodicCallback:
             return
         try:
             r = self.callback()
-            if r is not None and (asyncio.iscoroutine(r) or isinstance(r, asyncio.Future)):
-                asyncio.ensure_future(r)
+            if r is not None and inspect.isawaitable(r):
+                # as Tornado: the next call is scheduled once this one is done
+                fut = asyncio.ensure_future(r)
+                fut.add_done_callback(self._awaited)
+                return
         except Exception:
             app_log.error("Exception in callback %r", self.callback, exc_info=True)
-        finally:
-            self._schedule_next()
+        self._schedule_next()
+
+    def _awaited(self, fut: "asyncio.Future[Any]") -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            exc = fut.exception()
+            app_log.error("Exception in callback %r", self.callback, exc_info=(type(exc), exc, exc.__traceback__))
+        self._schedule_next()
 
     def _schedule_next(self) -> None:
         if not self._running or self.io_loop is None:

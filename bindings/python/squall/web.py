@@ -336,6 +336,8 @@ class RequestHandler:
                     self._headers.pop(h, None)
             body = b"".join(self._write_buffer) if self._write_buffer else b""
             self._write_buffer = []
+            if self.settings.get("compress_response") or self.settings.get("gzip"):
+                body = self._gzip(status, body)
             self._log()
             self._freeze_unless_done()
             if self._reason is None or self._reason == responses.get(status):
@@ -364,6 +366,28 @@ class RequestHandler:
             app_log.error("Exception in on_finish", exc_info=True)
         self.ui = None  # type: ignore[assignment]
         return _DONE
+
+    def _gzip(self, status: int, body: bytes) -> bytes:
+        """``compress_response``: the body gzipped when the client accepts
+        gzip and the response is eligible (``GZipContentEncoding``'s rules);
+        ``Vary: Accept-Encoding`` either way. Responses sent in pieces with
+        ``flush()`` are not compressed."""
+        vary = ",".join(self._headers.get("Vary", []))
+        if "accept-encoding" not in [v.strip().lower() for v in vary.split(",")]:
+            self._headers.setdefault("Vary", []).append("Accept-Encoding")
+        if (status in (204, 304) or status < 200 or len(body) < GZipContentEncoding.MIN_LENGTH
+                or "Content-Encoding" in self._headers):
+            return body
+        accept = self.request.headers.get("Accept-Encoding") or ""
+        if "gzip" not in [a.split(";")[0].strip().lower() for a in accept.split(",")]:
+            return body
+        ctype = (self._headers.get("Content-Type") or [""])[0].split(";")[0].strip().lower()
+        if not GZipContentEncoding._compressible_type(ctype):
+            return body
+        import gzip
+        self._headers["Content-Encoding"] = ["gzip"]
+        self._headers.pop("Content-Length", None)
+        return gzip.compress(body, compresslevel=GZipContentEncoding.GZIP_LEVEL, mtime=0)
 
     def _respond_with_reason(self, req: int, status: int, body: bytes) -> int:
         st = lib.sq_response_status(req, status, _utf8(self._reason))
@@ -689,7 +713,13 @@ class RequestHandler:
         return self.application.reverse_url(name, *args)
 
     def static_url(self, path: str, include_host: Optional[bool] = None, **kwargs: Any) -> str:
-        return self.application.static_url(path, include_host=include_host, request=self.request)
+        """The URL of a file of ``static_path`` with its content's version
+        (``?v=``; ``include_version=False`` leaves it out); absolute with
+        ``include_host`` (default: the handler's ``include_host`` attribute)."""
+        if include_host is None:
+            include_host = getattr(self, "include_host", False)
+        return self.application.static_url(path, include_host=include_host, request=self.request,
+                                           include_version=kwargs.get("include_version", True))
 
     # --- XSRF protection (Tornado's token format, versions 1 and 2) ------------
 
@@ -739,6 +769,44 @@ class RequestHandler:
             raise HTTPError(403, "'_xsrf' argument has invalid format")
         if not hmac.compare_digest(token_raw, expected):
             raise HTTPError(403, "XSRF cookie does not match POST argument")
+
+    def _cross_origin_protection(self) -> None:
+        """Before ``prepare`` for a state-changing method: the XSRF cookie
+        check (``xsrf_cookies``) and the cross-origin check
+        (``cross_origin_protection``), each a 403 when it fails."""
+        if self.settings.get("xsrf_cookies"):
+            self.check_xsrf_cookie()
+        if self.settings.get("cross_origin_protection"):
+            why = self._cross_origin_refusal(self.check_trusted_origin)
+            if why is not None:
+                raise HTTPError(403, why)
+
+    def _cross_origin_refusal(self, trusted: Callable[[str], bool]) -> Optional[str]:
+        """Why a request looks cross-origin and untrusted, or None. The
+        browser's ``Sec-Fetch-Site`` decides when present (same-origin and
+        none pass; same-site and cross-site need a trusted ``Origin``);
+        without it, an ``Origin`` must be this host or trusted (no
+        ``Origin``: not a browser, allowed)."""
+        site = self.request.headers.get("Sec-Fetch-Site")
+        origin = self.request.headers.get("Origin")
+        if site in ("same-origin", "none"):
+            return None
+        if site is None:
+            if origin is None:
+                return None
+            netloc = urllib.parse.urlsplit(origin).netloc.lower()
+            if netloc == self.request.headers.get("Host", "").lower() or trusted(origin):
+                return None
+            return "Origin %r not allowed" % origin
+        if origin and trusted(origin):
+            return None
+        return "Sec-Fetch-Site %s & origin %r not allowed" % (site, origin)
+
+    def check_trusted_origin(self, origin: str) -> bool:
+        """With ``cross_origin_protection``: may a cross-origin,
+        state-changing request from ``origin`` go on? Default: ``origin`` is
+        in the ``trusted_origins`` setting. Called before ``prepare``."""
+        return origin in self.settings.get("trusted_origins", [])
 
     def xsrf_form_html(self) -> str:
         """``<input type="hidden" name="_xsrf" value="...">`` for a form."""
@@ -909,8 +977,8 @@ class RequestHandler:
             self.path_args, self.path_kwargs = args, kwargs
             self.request.path_args, self.request.path_kwargs = args, kwargs
             self.set_default_headers()
-            if self.request.method not in ("GET", "HEAD", "OPTIONS") and self.settings.get("xsrf_cookies"):
-                self.check_xsrf_cookie()
+            if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+                self._cross_origin_protection()
             r = self.prepare()
             if r is not None:
                 self._go_async(r, args, kwargs, after_prepare=True)
@@ -1067,13 +1135,21 @@ def authenticated(method: Callable[..., Any]) -> Callable[..., Any]:
             if self.request.method in ("GET", "HEAD"):
                 url = self.get_login_url()
                 if "?" not in url:
-                    next_url = self.request.uri
+                    # an absolute login URL (another host) gets the full URL back
+                    next_url = self.request.full_url() if urllib.parse.urlsplit(url).scheme else self.request.uri
                     url += "?" + urllib.parse.urlencode(dict(next=next_url))
                 self.redirect(url)
                 return None
             raise HTTPError(403)
         return method(self, *args, **kwargs)
     return wrapper
+
+
+def _refuse_protocol_relative(path: str) -> None:
+    # "//host/..." (or more slashes, or backslashes) as a Location is a
+    # redirect to another host: refused, as Tornado does
+    if re.match(r"[/\\]{2}", path):
+        raise HTTPError(403, "cannot redirect path with two initial slashes: %r", path)
 
 
 def addslash(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -1084,6 +1160,7 @@ def addslash(method: Callable[..., Any]) -> Callable[..., Any]:
         if not self.request.path.endswith("/"):
             if self.request.method in ("GET", "HEAD"):
                 uri = self.request.path + "/"
+                _refuse_protocol_relative(uri)
                 if self.request.query:
                     uri += "?" + self.request.query
                 self.redirect(uri, permanent=True)
@@ -1102,6 +1179,7 @@ def removeslash(method: Callable[..., Any]) -> Callable[..., Any]:
             if self.request.method in ("GET", "HEAD"):
                 uri = self.request.path.rstrip("/")
                 if uri:  # never redirect "/" (or "//...") to an empty path
+                    _refuse_protocol_relative(uri)
                     if self.request.query:
                         uri += "?" + self.request.query
                     self.redirect(uri, permanent=True)
@@ -1403,18 +1481,56 @@ class ErrorHandler(RequestHandler):
     def prepare(self) -> None:
         raise HTTPError(self._status_code)
 
+    def _cross_origin_protection(self) -> None:
+        pass  # its own status, whatever the method or origin
+
+
+def _scheme_and_host(url: str) -> tuple[str, Optional[str]]:
+    """The scheme and host a browser would take from ``url``: tabs and
+    newlines dropped, backslashes read as slashes, any number of slashes
+    before an authority, and for http(s) a host even without the slashes.
+    The host is None when the URL has no authority (a path)."""
+    u = re.sub(r"[\t\n\r]", "", url).replace("\\", "/")
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", u)
+    scheme = m.group(1).lower() if m else ""
+    rest = u[m.end():] if m else u
+    if scheme in ("http", "https") or rest.startswith("//"):
+        return scheme, re.split(r"[/?#]", rest.lstrip("/"), maxsplit=1)[0].lower()
+    return scheme, None
+
 
 class RedirectHandler(RequestHandler):
-    """Redirects to ``url`` (formatted with the path's groups)."""
+    """Redirects to ``url``, a ``str.format`` template filled with the
+    path's groups; the query string is carried over. A redirect whose
+    scheme or host would come from the request (not from the template's
+    text before its first substitution), or that holds control characters,
+    is a 400: no open redirects."""
 
     def initialize(self, url: str, permanent: bool = True) -> None:  # type: ignore[override]
         self._url = url
         self._permanent = permanent
 
     def get(self, *args: Any, **kwargs: Any) -> None:
+        import string
         to_url = self._url.format(*args, **kwargs)
         if self.request.query_arguments:
-            to_url += ("&" if "?" in to_url else "?") + self.request.query
+            try:
+                to_url = httputil.url_concat(to_url, list(httputil.qs_to_qsl(self.request.query_arguments)))
+            except ValueError:  # not a URL urllib can split (e.g. "//[")
+                raise HTTPError(400, "Redirect URL cannot change the scheme or netloc: %r", to_url)
+        fixed = ""
+        substituted = False
+        for literal, field, _spec, _conv in string.Formatter().parse(self._url):
+            fixed += literal
+            if field is not None:
+                substituted = True
+                break
+        want = _scheme_and_host(fixed)
+        got = _scheme_and_host(to_url)
+        if got != want or (substituted and want[0] in ("http", "https") and not want[1]):
+            raise HTTPError(400, "Redirect URL cannot change the scheme or netloc: %r", to_url)
+        if re.search(r"[\x00-\x1f\x7f]", to_url):
+            raise HTTPError(400, "Redirect URL contains invalid characters: %r", to_url)
         self.redirect(to_url, permanent=self._permanent)
 
 
@@ -1995,12 +2111,13 @@ class Application:
                 self._jinja.globals.update(json_encode=_json)
         return self._jinja
 
-    def static_url(self, path: str, include_host: Optional[bool] = None, request: Any = None) -> str:
+    def static_url(self, path: str, include_host: Optional[bool] = None, request: Any = None,
+                   include_version: bool = True) -> str:
         prefix = self.settings.get("static_url_prefix", "/static/")
         base = ""
         if include_host and request is not None:
             base = request.protocol + "://" + request.host
-        version = self._static_version(path)
+        version = self._static_version(path) if include_version else None
         if version:
             return "%s%s%s?v=%s" % (base, prefix, path, version)
         return base + prefix + path
@@ -2017,7 +2134,8 @@ class Application:
             h: Optional[str] = None
             if full.startswith(os.path.abspath(root) + os.sep) and os.path.isfile(full):
                 with open(full, "rb") as f:
-                    h = hashlib.md5(f.read()).hexdigest()[:12]
+                    # the content's SHA-512, as Tornado's get_content_version
+                    h = hashlib.sha512(f.read()).hexdigest()
             if cache:
                 self._static_hashes[path] = h
             return h
