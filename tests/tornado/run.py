@@ -9,7 +9,9 @@ to a temporary directory twice:
   copy's package name; run on Tornado;
 - ``squall_suite``: the same, and then every ``tornado`` *name* (a NAME token
   of the Python tokenizer: imports and attribute references, never text in
-  strings or comments) rewritten to ``squall``; run on squall.
+  strings or comments) rewritten to ``squall``, and so is ``tornado`` in a
+  string that holds Python source importing it (a program a test runs in a
+  subprocess, which would otherwise test Tornado); run on squall.
 
 Each module runs in a subprocess of its own (a hang or a crash costs that
 module only, within ``--timeout`` seconds) with a unittest result that
@@ -82,10 +84,24 @@ def rewrite(source: str, suite: str, to_squall: bool) -> str:
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.NAME and tok.string == "tornado":
             spots.append(tok.start)
-    for row, col in reversed(spots):
+        elif tok.type == tokenize.STRING and _CODE_IMPORT.search(tok.string):
+            # Python source in a string (a program a test runs in a
+            # subprocess): its imports must be rewritten too, or that
+            # program would test Tornado while the test counts for squall.
+            text = tok.string.splitlines(keepends=True)
+            for i, part in enumerate(text):
+                row = tok.start[0] + i
+                base = tok.start[1] if i == 0 else 0
+                for m in re.finditer(r"\btornado\b", part):
+                    spots.append((row, base + m.start()))
+    for row, col in sorted(spots, reverse=True):
         line = lines[row - 1]
+        assert line[col:col + len("tornado")] == "tornado", (row, col, line)
         lines[row - 1] = line[:col] + "squall" + line[col + len("tornado"):]
     return "".join(lines)
+
+
+_CODE_IMPORT = re.compile(r"^\s*(from\s+tornado\b|import\s+tornado\b)", re.M)
 
 
 def make_suite(src: Path, dest_root: Path, front: str) -> Path:
