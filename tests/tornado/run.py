@@ -338,6 +338,11 @@ def main() -> int:
                         last = [x for x in d.strip().splitlines() if x.strip()][-1:] if d else ["?"]
                         print(f"      {t}: {rs['status'].get(t, 'not run')}: {last[0][:160]}")
             rows.append((m, ids, ok_t, ok_s, ex))
+        ran = {m for m, *_ in rows}
+        seen = {t for _, ids, *_ in rows for t in ids}
+        for tid in excluded:
+            if tid.split("_test.", 1)[0] in ran and tid not in seen:
+                bad.append(f"excluded.txt names {tid}, which is not a test of the module")
         share = f"{100 * totals[2] / totals[1]:.0f}%" if totals[1] else "-"
         print(fmt.format("total", totals[0], totals[1], totals[2], totals[3], "", share))
         if not args.q:
