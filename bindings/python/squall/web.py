@@ -232,6 +232,10 @@ class RequestHandler:
         if not (100 <= status_code <= 999):
             raise ValueError("bad status code %r" % status_code)
         self._status_code = status_code
+        if reason is not None and ("<" in reason or not httputil._REASON_RE.fullmatch(reason)):
+            # not a reason-phrase (RFC 9112 4: no CR/LF, no controls), or
+            # markup: "Unknown", as Tornado 6.6 (error pages show the reason)
+            reason = "Unknown"
         # Tornado: a code with no standard phrase is sent as "Unknown"
         self._reason = reason if reason is not None or status_code in responses else "Unknown"
 
@@ -332,7 +336,9 @@ class RequestHandler:
                     status = 304
             if status in (204, 304) or 100 <= status < 200:
                 self._write_buffer = []
-                for h in ("Content-Type", "Content-Length", "Transfer-Encoding"):
+                # no body, so no representation metadata (RFC 9110 15.4.5), as Tornado
+                for h in ("Content-Type", "Content-Length", "Transfer-Encoding", "Content-Encoding",
+                          "Content-Language"):
                     self._headers.pop(h, None)
             body = b"".join(self._write_buffer) if self._write_buffer else b""
             self._write_buffer = []
@@ -571,8 +577,14 @@ class RequestHandler:
                    samesite: Optional[str] = None, **kwargs: Any) -> None:
         name = name if isinstance(name, str) else name.decode()
         value = value if isinstance(value, str) else value.decode("latin-1")
-        if re.search(r"[\x00-\x20]", name + value):
+        if re.search(r"[\x00-\x20]", value):
             raise ValueError("Invalid cookie %r: %r" % (name, value))
+        # RFC 6265 4.1.1: a cookie name is a token and attribute values have
+        # no controls or ";": anything else could add attributes of its own.
+        for attr, v in [("name", name), ("domain", domain), ("path", path), ("samesite", samesite),
+                        *kwargs.items()]:
+            if v is not None and re.search(r"[\x00-\x20;\x7f]", str(v)):
+                raise http.cookies.CookieError("Invalid cookie attribute %s=%r for cookie %r" % (attr, v, name))
         if self._new_cookie is None:
             self._new_cookie = http.cookies.SimpleCookie()
         if name in self._new_cookie:
@@ -595,7 +607,7 @@ class RequestHandler:
         if path:
             morsel["path"] = path
         if max_age is not None:
-            morsel["max-age"] = str(max_age)
+            morsel["max-age"] = str(int(max_age))  # a non-integer is a ValueError, never text in the header
         if httponly:
             morsel["httponly"] = True
         if secure:
