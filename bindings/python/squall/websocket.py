@@ -367,6 +367,12 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         same-origin handshake never gets here (Tornado 6.6)."""
         return self.check_trusted_origin(origin)
 
+    def set_nodelay(self, value: bool) -> None:
+        """squall sets TCP_NODELAY on every connection it accepts, so
+        ``True`` is already in effect; ``False`` cannot be had."""
+        if not value:
+            raise NotImplementedError("squall's connections always have TCP_NODELAY set")
+
     def select_subprotocol(self, subprotocols: list[str]) -> Optional[str]:
         """Picks one of the offered subprotocols (default: the first one the
         class's ``subprotocols`` list accepts, or none)."""
@@ -473,6 +479,10 @@ class _WSRoute:
             if why is not None:
                 gen_log.debug("Cross origin websockets not allowed: %s", why)
                 return 0
+            if "Sec-WebSocket-Protocol" not in h.request.headers:
+                # Tornado asks select_subprotocol even when none is offered;
+                # squall asks only for offers, so ask here (nothing to pick)
+                h.select_subprotocol([])
         except HTTPError as e:
             gen_log.info("WebSocket handshake refused: %s", e)
             return 0
