@@ -124,6 +124,7 @@ class IOLoop:
     """
 
     _instances: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IOLoop]" = weakref.WeakKeyDictionary()
+    _by_asyncio: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IOLoop]" = weakref.WeakKeyDictionary()
     _started_any = False
     _configured: Optional[type] = None
     _configured_kwargs: dict[str, Any] = {}
@@ -177,6 +178,10 @@ class IOLoop:
             return  # made by __new__ through configure(): already initialised
         if asyncio_loop is None:
             asyncio_loop = asyncio.new_event_loop()
+        elif IOLoop._by_asyncio.get(asyncio_loop) is not None:
+            # one IOLoop per asyncio loop, as Tornado (two would each embed a squall loop)
+            raise RuntimeError("an IOLoop already exists for this asyncio event loop")
+        IOLoop._by_asyncio[asyncio_loop] = self
         self._handlers: dict[int, tuple[Any, Callable[..., Any], int]] = {}
         self.asyncio_loop = asyncio_loop
         self._io_threads = _default_io_threads() if io_threads is None else io_threads
@@ -201,6 +206,9 @@ class IOLoop:
                 return None
             aio = asyncio.get_event_loop_policy().get_event_loop()
         loop = cls._instances.get(aio)
+        if loop is None:
+            # the asyncio loop's IOLoop, made current or not (as Tornado's map)
+            loop = IOLoop._by_asyncio.get(aio)
         if loop is None and instance:
             loop = cls(aio)
         return loop
@@ -372,6 +380,8 @@ class IOLoop:
                 lib.sq_loop_free(self._sq)
                 self._sq = None
         IOLoop._instances.pop(self.asyncio_loop, None)
+        if IOLoop._by_asyncio.get(self.asyncio_loop) is self:
+            del IOLoop._by_asyncio[self.asyncio_loop]
         if not self.asyncio_loop.is_running():
             self.asyncio_loop.close()
 
