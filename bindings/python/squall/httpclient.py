@@ -30,6 +30,7 @@ import logging
 import socket
 import ssl
 import time
+import urllib.parse
 from ctypes import byref, c_double, c_size_t, string_at
 from typing import Any, Awaitable, Callable, Optional, Union
 
@@ -451,7 +452,18 @@ class AsyncHTTPClient:
                 raise ValueError("Body must not be None for method %s (unless allow_nonstandard_methods is true)" % method)
             if method not in ("POST", "PATCH", "PUT") and body is not None:
                 raise ValueError("Body must be None for method %s (unless allow_nonstandard_methods is true)" % method)
-        r = lib.sq_fetch_request_new(method.encode("latin-1"), request.url.encode("utf-8"))
+        url = request.url
+        auth_username, auth_password = request.auth_username, request.auth_password
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is not None:
+            # user:password@ in the URL is basic auth (RFC 3986 3.2.1 deprecates
+            # it, but Tornado's client honours it); it never goes on the wire in the URL
+            if auth_username is None:
+                auth_username = urllib.parse.unquote(parts.username)
+                auth_password = urllib.parse.unquote(parts.password or "")
+            netloc = parts.netloc.rpartition("@")[2]
+            url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        r = lib.sq_fetch_request_new(method.encode("latin-1"), url.encode("utf-8"))
         if not r:
             raise ValueError("bad request: %s" % (lib.sq_last_error() or b"").decode("utf-8", "replace"))
         try:
@@ -483,11 +495,11 @@ class AsyncHTTPClient:
             lib.sq_fetch_request_set_decompress(r, 1 if decompress else 0, limit)
             if request.max_body_size is not None:
                 lib.sq_fetch_request_set_max_body(r, int(request.max_body_size))
-            if request.auth_username is not None:
+            if auth_username is not None:
                 # NFC, as Tornado (RFC 7617 2.1: the user-id and password are normalized)
                 import unicodedata
-                user = unicodedata.normalize("NFC", request.auth_username)
-                password = unicodedata.normalize("NFC", request.auth_password or "")
+                user = unicodedata.normalize("NFC", auth_username)
+                password = unicodedata.normalize("NFC", auth_password or "")
                 if lib.sq_fetch_request_set_basic_auth(r, user.encode("utf-8"), password.encode("utf-8")) != b.SQ_OK:
                     raise ValueError("basic auth user names cannot contain ':'")
             if request.ca_certs:
