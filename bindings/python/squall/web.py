@@ -342,8 +342,10 @@ class RequestHandler:
                     self._headers.pop(h, None)
             body = b"".join(self._write_buffer) if self._write_buffer else b""
             self._write_buffer = []
-            if self.settings.get("compress_response") or self.settings.get("gzip"):
-                body = self._gzip(status, body)
+            settings = self.application.settings
+            if "compress_response" in settings or "gzip" in settings:
+                if settings.get("compress_response") or settings.get("gzip"):
+                    body = self._gzip(status, body)
             self._log()
             self._freeze_unless_done()
             if self._reason is None or self._reason == responses.get(status):
@@ -370,7 +372,7 @@ class RequestHandler:
             self.on_finish()
         except Exception:
             app_log.error("Exception in on_finish", exc_info=True)
-        self.ui = None  # type: ignore[assignment]
+        self.__dict__["_ui"] = None  # (not through the property: this is the hot path)
         return _DONE
 
     def _gzip(self, status: int, body: bytes) -> bytes:
@@ -683,7 +685,7 @@ class RequestHandler:
     def set_etag_header(self) -> None:
         etag = self.compute_etag()
         if etag is not None:
-            self._headers["Etag"] = [self._convert_header_value(etag)]
+            self._headers["Etag"] = [etag if type(etag) is str else self._convert_header_value(etag)]
 
     def check_etag_header(self) -> bool:
         vals = self._headers.get("Etag")
@@ -877,19 +879,19 @@ class RequestHandler:
         """The template namespace of the application's ``ui_methods`` (bound
         to this handler) and ``ui_modules`` (as ``modules`` / ``_tt_modules``);
         built on first use."""
-        ui = self.__dict__.get("_ui")
-        if ui is None and not self.__dict__.get("_ui_done"):
-            from .util import ObjectDict
-            ui = ObjectDict((n, self._ui_method(m)) for n, m in self.application.ui_methods.items())
-            ui["_tt_modules"] = _UIModuleNamespace(self, self.application.ui_modules)
-            ui["modules"] = ui["_tt_modules"]
-            self.__dict__["_ui"] = ui
+        d = self.__dict__
+        if "_ui" in d:  # built, or None once the response is finished
+            return d["_ui"]
+        from .util import ObjectDict
+        ui = ObjectDict((n, self._ui_method(m)) for n, m in self.application.ui_methods.items())
+        ui["_tt_modules"] = _UIModuleNamespace(self, self.application.ui_modules)
+        ui["modules"] = ui["_tt_modules"]
+        d["_ui"] = ui
         return ui
 
     @ui.setter
     def ui(self, value: Any) -> None:
         self.__dict__["_ui"] = value
-        self.__dict__["_ui_done"] = value is None
 
     def _ui_method(self, method: Callable[..., Any]) -> Callable[..., Any]:
         return lambda *args, **kwargs: method(self, *args, **kwargs)
