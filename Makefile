@@ -11,6 +11,7 @@
 #   make demo            the main job: the Python chat room on http://127.0.0.1:8888/
 #   make demo-cluster    the chat room as two processes joined through Redis, nginx in front on :8888
 #   make test-python     the Python package's suite (bindings/python/tests)
+#   make test-tornado    Tornado's own test modules on Tornado and on squall (tests/tornado/run.py)
 #   make test-go         the Go package's suite (bindings/go), -race and cgocheck2
 #   make demo-go         the Go demo server (examples/go/demo_server)
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
@@ -48,7 +49,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-tls test-tls-fronts test-conformance-tls
-.PHONY: test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-client test-python demo-c \
+.PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: test-python-types demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
@@ -70,7 +71,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 # The suites of `make test`, in the order they run (tests/suites.sh times
 # each and goes on past a failure, so one run shows every failing suite).
 SUITES := test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance \
-	test-conformance-tls test-tls test-tls-fronts test-autobahn test-client test-python \
+	test-conformance-tls test-tls test-tls-fronts test-autobahn test-autobahn-deflate test-client test-python test-tornado \
 	test-conformance-python test-autobahn-python test-python-install test-python-types test-go test-conformance-go \
 	test-autobahn-go test-go-pkgconfig test-cluster test-deployment test-docs docs test-fresh-clone
 # CPU-bound and needing nothing from the others: run at nice 19 beside them
@@ -372,7 +373,16 @@ test-python-types: test-deps
 	cd bindings/python && $(PYTHON) -m mypy squall
 	cd bindings/python && $(PYTHON) -m mypy --strict tests/typed/user_program.py
 
-# The Python package from its sdist alone: a stripped wheel installed into a fresh venv (tests/python-install.sh).
+# Tornado's own test modules (from the installed tornado package, copied to a
+# temporary directory) run on Tornado and, with `tornado` rewritten to
+# `squall`, on squall; fails when a module's squall figure drops below its
+# floor in tests/tornado/floors.txt.
+test-tornado: test-deps build
+	@# about 90 s on two cores
+	$(PYTHON) tests/tornado/run.py
+
+# The Python package from its sdist alone: a stripped wheel installed into a
+# fresh venv (tests/python-install.sh).
 test-python-install: build
 	bash tests/python-install.sh
 

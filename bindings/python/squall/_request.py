@@ -136,7 +136,32 @@ class HTTPServerRequest:
     version = "HTTP/1.1"
     connection = None
 
-    def __init__(self, req: int, method: str, uri: str, xheaders: bool = False) -> None:
+    def __init__(self, method: Optional[str] = None, uri: Optional[str] = None, version: str = "HTTP/1.0",
+                 headers: Any = None, body: Optional[bytes] = None, host: Optional[str] = None,
+                 files: Optional[dict[str, list[Any]]] = None, connection: Any = None, start_line: Any = None,
+                 server_connection: Any = None) -> None:
+        """A request made by hand (tests, WSGI-like callers), with Tornado's
+        arguments; the query is parsed now (``HTTPInputError`` when it is
+        malformed or too long). Requests squall serves are made by
+        ``from_handle`` and read from squall lazily."""
+        if start_line is not None:
+            method, uri, version = start_line
+        self._init_handle(0, method or "GET", uri or "/", False)
+        self.version = version
+        from .httputil import HTTPHeaders, parse_query_arguments
+        self._headers = headers if headers is not None else HTTPHeaders()  # type: ignore[assignment]
+        self._body = body or b""
+        self._host = host
+        context = getattr(connection, "context", None)
+        self._remote_ip = getattr(context, "remote_ip", None)  # type: ignore[assignment]
+        self._protocol = getattr(context, "protocol", "http")
+        self._files = files or {}
+        self.connection = connection
+        self.server_connection = server_connection
+        self._query_arguments = parse_query_arguments(self.query)
+        self._body_arguments = {}
+
+    def _init_handle(self, req: int, method: str, uri: str, xheaders: bool) -> None:
         self._req = req
         self.method = method
         self.uri = uri
@@ -148,6 +173,7 @@ class HTTPServerRequest:
         self._finish_time: Optional[float] = None
         self._headers: Optional[RequestHeaders] = None
         self._body: Optional[bytes] = None
+        self._host: Optional[str] = None
         self._remote_ip: Optional[str] = None
         self._protocol: Optional[str] = None
         self._query_arguments: Optional[dict[str, list[bytes]]] = None
@@ -166,7 +192,9 @@ class HTTPServerRequest:
         method = string_at(s.ptr, s.len).decode("latin-1")
         lib.sq_request_uri(req, _HOST_REF)
         uri = string_at(s.ptr, s.len).decode("latin-1")
-        return cls(req, method, uri, xheaders)
+        self = cls.__new__(cls)
+        self._init_handle(req, method, uri, xheaders)
+        return self
 
     # --- lazily read parts -----------------------------------------------------
 
@@ -188,7 +216,7 @@ class HTTPServerRequest:
 
     @property
     def remote_ip(self) -> str:
-        if self._remote_ip is None:
+        if self._remote_ip is None and self._req:
             ip = None
             if self._xheaders:
                 h = self.headers
@@ -224,7 +252,13 @@ class HTTPServerRequest:
 
     @property
     def host(self) -> str:
+        if self._host is not None:
+            return self._host
         return self.headers.get("Host") or "127.0.0.1"
+
+    @host.setter
+    def host(self, value: str) -> None:
+        self._host = value
 
     @property
     def host_name(self) -> str:
@@ -308,4 +342,5 @@ class HTTPServerRequest:
         return end - self._start_time
 
     def __repr__(self) -> str:
+        # never the headers: they may carry credentials
         return f"HTTPServerRequest(method={self.method!r}, uri={self.uri!r}, remote_ip={self.remote_ip!r})"

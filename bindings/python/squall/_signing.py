@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import re
+import logging
 import time
 from typing import Callable, Optional, Union
 
@@ -26,6 +27,8 @@ __all__ = ["create_signed_value", "decode_signed_value", "get_signature_key_vers
 
 DEFAULT_SIGNED_VALUE_VERSION = 2
 DEFAULT_SIGNED_VALUE_MIN_VERSION = 1
+
+gen_log = logging.getLogger("squall.general")
 
 SecretType = Union[str, bytes, dict[int, Union[str, bytes]]]
 
@@ -128,11 +131,22 @@ def _decode_v1(secret: SecretType, name: str, raw: bytes, max_age_days: float, n
         return None
     encoded, timestamp, mac = parts
     if not hmac.compare_digest(mac, _mac_v1(secret, _b(name), encoded, timestamp)):
+        gen_log.warning("Invalid cookie signature %r", raw)
         return None
-    if timestamp.startswith(b"0") or not timestamp.isdigit():
+    if not timestamp.isdigit():
+        return None
+    if timestamp.startswith(b"0"):
+        # a leading zero would let "1|2" and "12|" sign alike
+        gen_log.warning("Tampered cookie %r", raw)
         return None
     ts = int(timestamp)
-    if ts < now - max_age_days * 86400 or ts > now + 31 * 86400:
+    if ts < now - max_age_days * 86400:
+        gen_log.warning("Expired cookie %r", raw)
+        return None
+    if ts > now + 31 * 86400:
+        # version 1 signs name, value and time without separators, so a
+        # timestamp far ahead is how a shifted split shows (as Tornado logs it)
+        gen_log.warning("Cookie timestamp in future; possible tampering %r", raw)
         return None
     return base64.b64decode(encoded, validate=True)
 

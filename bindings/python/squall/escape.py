@@ -139,3 +139,17 @@ def recursive_unicode(obj: Any) -> Any:
     if isinstance(obj, bytes):
         return to_unicode(obj)
     return obj
+
+
+# The rest of Tornado's escape module (linkify, parse_qs_bytes and the
+# helpers its callers import) is Tornado's own pure-Python code; the names
+# defined above stay squall's.
+def _fill_from_tornado() -> None:
+    from ._reuse import reexport
+    reexport(globals(), "tornado.escape", set_all=False)
+    for name in ("linkify", "parse_qs_bytes"):
+        if name not in __all__:
+            __all__.append(name)
+
+
+_fill_from_tornado()

@@ -30,6 +30,7 @@ import logging
 import socket
 import ssl
 import time
+import urllib.parse
 from ctypes import byref, c_double, c_size_t, string_at
 from typing import Any, Awaitable, Callable, Optional, Union
 
@@ -98,34 +99,34 @@ class HTTPRequest:
                  client_key: Optional[str] = None, client_cert: Optional[str] = None, body_producer: Any = None,
                  expect_100_continue: bool = False, decompress_response: Optional[bool] = None,
                  ssl_options: Any = None, max_body_size: Optional[int] = None) -> None:
-        for name, value in (("proxy_host", proxy_host), ("client_key", client_key), ("client_cert", client_cert),
-                            ("network_interface", network_interface), ("prepare_curl_callback", prepare_curl_callback),
-                            ("body_producer", body_producer), ("ssl_options", ssl_options)):
-            if value is not None:
-                raise NotImplementedError("squall's HTTP client does not support %s" % name)
-        if validate_cert is False:
-            raise NotImplementedError("squall always verifies certificates: pass ca_certs=<PEM file> to trust "
-                                      "a private CA instead of validate_cert=False")
+        # Tornado's arguments squall's client cannot honour are kept (so a
+        # request can be built, copied and inspected as in Tornado) and
+        # refused when the request is fetched (see AsyncHTTPClient._start).
+        self.proxy_host, self.proxy_port = proxy_host, proxy_port
+        self.proxy_username, self.proxy_password, self.proxy_auth_mode = proxy_username, proxy_password, proxy_auth_mode
+        self.client_key, self.client_cert = client_key, client_cert
+        self.network_interface = network_interface
+        self.prepare_curl_callback = prepare_curl_callback
+        self.body_producer = body_producer
+        self.ssl_options = ssl_options
+        self.validate_cert = validate_cert
+        self.allow_ipv6 = allow_ipv6
+        self.expect_100_continue = expect_100_continue
+        self.use_gzip = use_gzip
         if auth_mode not in (None, "basic"):
             raise ValueError("unsupported auth_mode %r" % auth_mode)
         self.url = url
         self.method = method.upper()
-        if headers is None:
-            self.headers = HTTPHeaders()
-        elif isinstance(headers, dict) or hasattr(headers, "get_all"):
-            self.headers = headers
-        else:
-            h = HTTPHeaders()
-            for k, v in headers:
-                h.add(k, v)
-            self.headers = h
+        self.headers = headers
         if if_modified_since is not None:
             from email.utils import format_datetime
             import datetime
             if isinstance(if_modified_since, (int, float)):
                 if_modified_since = datetime.datetime.fromtimestamp(if_modified_since, datetime.timezone.utc)
+            elif if_modified_since.tzinfo is None:  # naive: taken as UTC, as Tornado does
+                if_modified_since = if_modified_since.replace(tzinfo=datetime.timezone.utc)
             self.headers["If-Modified-Since"] = format_datetime(if_modified_since, usegmt=True)
-        self.body = body.encode("utf-8") if isinstance(body, str) else body
+        self.body = body  # type: ignore[assignment]
         self.auth_username = auth_username
         self.auth_password = auth_password
         self.auth_mode = auth_mode
@@ -142,8 +143,49 @@ class HTTPRequest:
         self.max_body_size = max_body_size
         self.start_time = time.time()
 
+    @property
+    def headers(self) -> Any:
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Any) -> None:
+        # None is an empty HTTPHeaders; a list of pairs keeps repeated names
+        if value is None:
+            self._headers = HTTPHeaders()
+        elif isinstance(value, dict) or hasattr(value, "get_all"):
+            self._headers = value
+        else:
+            h = HTTPHeaders()
+            for k, v in value:
+                h.add(k, v)
+            self._headers = h
+
+    @property
+    def body(self) -> Optional[bytes]:
+        return self._body
+
+    @body.setter
+    def body(self, value: Union[bytes, str, None]) -> None:
+        self._body = value.encode("utf-8") if isinstance(value, str) else value
+
     def __repr__(self) -> str:
         return "HTTPRequest(%r, %r)" % (self.method, self.url)
+
+
+class _RequestProxy:
+    """A request whose unset (None) attributes read from ``defaults``."""
+
+    def __init__(self, request: HTTPRequest, defaults: Optional[dict[str, Any]]) -> None:
+        self.request = request
+        self.defaults = defaults
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.request, name)
+        if value is not None:
+            return value
+        if self.defaults is not None:
+            return self.defaults.get(name, None)
+        return None
 
 
 class HTTPResponse:
@@ -396,6 +438,13 @@ class AsyncHTTPClient:
         return self.defaults.get(name) if v is None else v
 
     def _start(self, request: HTTPRequest, fut: "asyncio.Future[HTTPResponse]") -> None:
+        for name in ("proxy_host", "client_key", "client_cert", "network_interface", "prepare_curl_callback",
+                     "body_producer", "ssl_options"):
+            if getattr(request, name, None) is not None:
+                raise NotImplementedError("squall's HTTP client does not support %s" % name)
+        if self._option(request, "validate_cert") is False:
+            raise NotImplementedError("squall always verifies certificates: pass ca_certs=<PEM file> to trust "
+                                      "a private CA instead of validate_cert=False")
         method = request.method
         body = request.body
         if not request.allow_nonstandard_methods:
@@ -403,21 +452,36 @@ class AsyncHTTPClient:
                 raise ValueError("Body must not be None for method %s (unless allow_nonstandard_methods is true)" % method)
             if method not in ("POST", "PATCH", "PUT") and body is not None:
                 raise ValueError("Body must be None for method %s (unless allow_nonstandard_methods is true)" % method)
-        r = lib.sq_fetch_request_new(method.encode("latin-1"), request.url.encode("utf-8"))
+        url = request.url
+        auth_username, auth_password = request.auth_username, request.auth_password
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is not None:
+            # user:password@ in the URL is basic auth (RFC 3986 3.2.1 deprecates
+            # it, but Tornado's client honours it); it never goes on the wire in the URL
+            if auth_username is None:
+                auth_username = urllib.parse.unquote(parts.username)
+                auth_password = urllib.parse.unquote(parts.password or "")
+            netloc = parts.netloc.rpartition("@")[2]
+            url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        r = lib.sq_fetch_request_new(method.encode("latin-1"), url.encode("utf-8"))
         if not r:
             raise ValueError("bad request: %s" % (lib.sq_last_error() or b"").decode("utf-8", "replace"))
         try:
             items = request.headers.get_all() if hasattr(request.headers, "get_all") else request.headers.items()
-            have_ua = False
+            have_ua = have_ct = False
             for k, v in items:
                 have_ua = have_ua or k.lower() == "user-agent"
-                vb = str(v).encode("latin-1")
+                have_ct = have_ct or k.lower() == "content-type"
+                vb = v if isinstance(v, bytes) else str(v).encode("latin-1")
                 if lib.sq_fetch_request_set_header(r, k.encode("latin-1"), vb, len(vb)) != b.SQ_OK:
                     raise ValueError("bad request header %r" % k)
             ua = self._option(request, "user_agent")
             if ua and not have_ua:
-                ub = ua.encode("latin-1")
+                ub = ua if isinstance(ua, bytes) else ua.encode("latin-1")
                 lib.sq_fetch_request_set_header(r, b"User-Agent", ub, len(ub))
+            if method == "POST" and not have_ct:
+                # as Tornado's client: a POST body is a form unless said otherwise
+                lib.sq_fetch_request_set_header(r, b"Content-Type", b"application/x-www-form-urlencoded", 33)
             if body is not None:
                 lib.sq_fetch_request_set_body(r, body, len(body))
             ct = float(self._option(request, "connect_timeout") or 0)
@@ -431,9 +495,12 @@ class AsyncHTTPClient:
             lib.sq_fetch_request_set_decompress(r, 1 if decompress else 0, limit)
             if request.max_body_size is not None:
                 lib.sq_fetch_request_set_max_body(r, int(request.max_body_size))
-            if request.auth_username is not None:
-                if lib.sq_fetch_request_set_basic_auth(r, request.auth_username.encode("utf-8"),
-                                                       (request.auth_password or "").encode("utf-8")) != b.SQ_OK:
+            if auth_username is not None:
+                # NFC, as Tornado (RFC 7617 2.1: the user-id and password are normalized)
+                import unicodedata
+                user = unicodedata.normalize("NFC", auth_username)
+                password = unicodedata.normalize("NFC", auth_password or "")
+                if lib.sq_fetch_request_set_basic_auth(r, user.encode("utf-8"), password.encode("utf-8")) != b.SQ_OK:
                     raise ValueError("basic auth user names cannot contain ':'")
             if request.ca_certs:
                 if lib.sq_fetch_request_set_ca_file(r, str(request.ca_certs).encode()) != b.SQ_OK:

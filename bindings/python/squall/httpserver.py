@@ -136,6 +136,16 @@ class Server:
         self.ports.append(out.value)
         return out.value
 
+    def listen_fd(self, fd: int) -> int:
+        """Serves on a listening socket the caller bound (``sq_server_listen_fd``:
+        squall owns ``fd`` once this returns)."""
+        out = ctypes.c_uint16(0)
+        st = lib.sq_server_listen_fd(self._live(), fd, ctypes.byref(out))
+        if st < 0:
+            raise OSError(f"cannot serve on fd {fd}: {_ffi.SquallError(st)}")
+        self.ports.append(out.value)
+        return out.value
+
     def set_limits(self, *, max_header_size: Optional[int] = None, max_body_size: Optional[int] = None,
                    idle_connection_timeout: Optional[float] = None, body_timeout: Optional[float] = None,
                    header_timeout: Optional[float] = None, max_connections: Optional[int] = None,
@@ -335,6 +345,23 @@ class HTTPServer:
         if backlog is not None:
             srv.set_limits(backlog=backlog)
         return srv.listen(port, address)
+
+    def add_sockets(self, sockets: Any) -> None:
+        """Serves on listening sockets bound by the caller (Tornado's
+        ``add_sockets``; e.g. ``testing.bind_unused_port``). squall takes a
+        duplicate of each descriptor, so the caller's socket objects stay
+        theirs to close."""
+        srv = self._ensure()
+        for sock in sockets:
+            fd = os.dup(sock.fileno())
+            try:
+                srv.listen_fd(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+
+    def add_socket(self, socket: Any) -> None:
+        self.add_sockets([socket])
 
     def bind(self, port: int, address: Optional[str] = None, family: int = socket.AF_UNSPEC,
              backlog: int = 128, reuse_port: bool = False) -> int:

@@ -19,6 +19,7 @@ import functools
 import logging
 import re
 import time
+import typing
 import urllib.parse
 from http.client import responses
 from typing import Any, Iterable, Iterator, Mapping, Optional, Union
@@ -28,7 +29,9 @@ __all__ = [
     "parse_body_arguments", "parse_multipart_form_data", "url_concat", "format_timestamp",
     "parse_cookie", "parse_header", "responses", "split_host_and_port", "qs_to_qsl",
     "HTTPServerRequest", "ParseMultipartConfig", "ParseUrlEncodedConfig", "ParseBodyConfig",
-    "set_parse_body_config", "parse_qs_bytes",
+    "set_parse_body_config", "parse_qs_bytes", "RequestStartLine", "ResponseStartLine",
+    "parse_request_start_line", "parse_response_start_line", "HTTPServerConnectionDelegate",
+    "HTTPMessageDelegate", "HTTPConnection",
 ]
 
 gen_log = logging.getLogger("squall.general")
@@ -103,9 +106,9 @@ class HTTPHeaders(collections.abc.MutableMapping):
             raise HTTPInputError(f"invalid header name {name!r}")
         if octets:
             if not _FIELD_VALUE_RE.fullmatch(value):
-                raise HTTPInputError(f"invalid header value {value!r}")
+                raise HTTPInputError(f"Invalid header value {value!r}")
         elif _FORBIDDEN_TEXT_RE.search(value):
-            raise HTTPInputError(f"invalid header value {value!r}")
+            raise HTTPInputError(f"Invalid header value {value!r}")
         self._add(name, value)
 
     def _add(self, name: str, value: str) -> None:
@@ -355,6 +358,8 @@ class ParseBodyConfig:
 
 
 _parse_body_config = ParseBodyConfig()
+# Tornado's name for the defaults (its tests read the limits from it).
+_DEFAULT_PARSE_BODY_CONFIG = ParseBodyConfig()
 
 
 def set_parse_body_config(config: ParseBodyConfig) -> None:
@@ -391,7 +396,7 @@ def parse_qs_bytes(qs: Union[str, bytes], keep_blank_values: bool = False, stric
     if not qs:
         return out
     if max_num_fields is not None and qs.count(b"&") + 1 > max_num_fields:
-        raise ValueError("too many fields")
+        raise ValueError("Max number of fields exceeded")  # urllib.parse's (and Tornado's) words
     for field in qs.split(b"&"):
         if not field:
             if strict_parsing:
@@ -635,6 +640,96 @@ def split_host_and_port(netloc: str) -> tuple[str, Optional[int]]:
     if m:
         return m.group(1), int(m.group(2))
     return netloc, None
+
+
+# --- start lines (RFC 9112 3 and 4) ---------------------------------------------
+
+class RequestStartLine(typing.NamedTuple):
+    method: str
+    path: str
+    version: str
+
+
+class ResponseStartLine(typing.NamedTuple):
+    version: str
+    code: int
+    reason: str
+
+
+# request-line = method SP request-target SP HTTP-version; method = token;
+# the target is checked here only for what cannot be in any of its forms
+# (whitespace, controls, DEL); HTTP-version = "HTTP/" DIGIT "." DIGIT.
+_VERSION_RE = re.compile(r"HTTP/[0-9]\.[0-9]")
+_TARGET_RE = re.compile(r"[\x21-\x7e\x80-\xff]+")
+# status-line = HTTP-version SP status-code SP [ reason-phrase ];
+# reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ).
+_REASON_RE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
+
+
+def parse_request_start_line(line: str) -> RequestStartLine:
+    """``"GET /foo HTTP/1.1"`` -> ``RequestStartLine("GET", "/foo", "HTTP/1.1")``;
+    anything else is an ``HTTPInputError``."""
+    parts = line.split(" ")
+    if len(parts) != 3 or not _TOKEN_RE.fullmatch(parts[0]) or not _TARGET_RE.fullmatch(parts[1]):
+        raise HTTPInputError("Malformed HTTP request line")
+    if not _VERSION_RE.fullmatch(parts[2]):
+        raise HTTPInputError(f"Malformed HTTP version in HTTP Request-Line: {parts[2]!r}")
+    return RequestStartLine(parts[0], parts[1], parts[2])
+
+
+def parse_response_start_line(line: str) -> ResponseStartLine:
+    """``"HTTP/1.1 200 OK"`` -> ``ResponseStartLine("HTTP/1.1", 200, "OK")``;
+    anything else is an ``HTTPInputError``."""
+    version, sp1, rest = line.partition(" ")
+    code, sp2, reason = rest.partition(" ")
+    if (not sp1 or not _VERSION_RE.fullmatch(version) or len(code) != 3 or not code.isascii()
+            or not code.isdigit() or not _REASON_RE.fullmatch(reason)):
+        raise HTTPInputError("Error parsing response start line")
+    return ResponseStartLine(version, int(code), reason)
+
+
+# --- the delegate interfaces (what a server connection calls) ------------------
+
+class HTTPServerConnectionDelegate:
+    """Made by a server for each connection's requests."""
+
+    def start_request(self, server_conn: object, request_conn: "HTTPConnection") -> "HTTPMessageDelegate":
+        raise NotImplementedError()
+
+    def on_close(self, server_conn: object) -> None:
+        pass
+
+
+class HTTPMessageDelegate:
+    """Receives one message: ``headers_received``, ``data_received`` per
+    chunk, then ``finish`` (or ``on_connection_close``)."""
+
+    def headers_received(self, start_line: Union[RequestStartLine, ResponseStartLine],
+                         headers: "HTTPHeaders") -> Optional[Any]:
+        pass
+
+    def data_received(self, chunk: bytes) -> Optional[Any]:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def on_connection_close(self) -> None:
+        pass
+
+
+class HTTPConnection:
+    """What a message delegate writes its response through."""
+
+    def write_headers(self, start_line: Union[RequestStartLine, ResponseStartLine], headers: "HTTPHeaders",
+                      chunk: Optional[bytes] = None) -> Any:
+        raise NotImplementedError()
+
+    def write(self, chunk: bytes) -> Any:
+        raise NotImplementedError()
+
+    def finish(self) -> None:
+        raise NotImplementedError()
 
 
 def qs_to_qsl(qs: Mapping[str, list[Any]]) -> Iterator[tuple[str, Any]]:

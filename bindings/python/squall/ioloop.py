@@ -14,9 +14,11 @@ thread too).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import datetime
 import functools
+import inspect
 import logging
 import math
 import os
@@ -50,7 +52,11 @@ def _run_added(ud: int) -> None:
         entry[0]._run_callback(entry[1])
 
 
-_LEVELS = {b.SQ_LOG_ERROR: logging.ERROR, b.SQ_LOG_WARN: logging.WARNING, b.SQ_LOG_INFO: logging.INFO,
+# The library's INFO records (listening on ..., shutting down) are logged at
+# DEBUG: a Tornado server says nothing at INFO about its own life cycle, and
+# a ported application (or test suite asserting that nothing was logged)
+# must not start seeing lines it never saw.
+_LEVELS = {b.SQ_LOG_ERROR: logging.ERROR, b.SQ_LOG_WARN: logging.WARNING, b.SQ_LOG_INFO: logging.DEBUG,
            b.SQ_LOG_DEBUG: logging.DEBUG, b.SQ_LOG_TRACE: 5}
 _log_installed = False
 
@@ -72,14 +78,14 @@ def install_log_bridge(level: Optional[int] = None) -> None:
     automatically when the first loop starts; call again after changing the
     logger's level."""
     global _log_installed
+    if not _log_installed:
+        atexit.register(_log_bridge_off)
     _log_installed = True
     py = level if level is not None else gen_log.getEffectiveLevel()
     if py <= 5:
         sq = b.SQ_LOG_TRACE
     elif py <= logging.DEBUG:
         sq = b.SQ_LOG_DEBUG
-    elif py <= logging.INFO:
-        sq = b.SQ_LOG_INFO
     elif py <= logging.WARNING:
         sq = b.SQ_LOG_WARN
     elif py <= logging.ERROR:
@@ -87,6 +93,15 @@ def install_log_bridge(level: Optional[int] = None) -> None:
     else:
         sq = b.SQ_LOG_OFF
     lib.sq_log_set_callback(sq, _log_record if sq != b.SQ_LOG_OFF else b.sq_log_callback(), 0)
+
+
+def _log_bridge_off() -> None:
+    # At interpreter exit: a reactor thread must not call into a Python that
+    # is finalizing (taking the GIL then ends the thread from under Rust).
+    try:
+        lib.sq_log_set_callback(b.SQ_LOG_OFF, b.sq_log_callback(), 0)
+    except Exception:  # pragma: no cover
+        pass
 
 
 def _default_io_threads() -> int:
@@ -109,14 +124,65 @@ class IOLoop:
     """
 
     _instances: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IOLoop]" = weakref.WeakKeyDictionary()
+    _by_asyncio: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IOLoop]" = weakref.WeakKeyDictionary()
     _started_any = False
+    _configured: Optional[type] = None
+    _configured_kwargs: dict[str, Any] = {}
+
+    # Tornado's event masks for add_handler (the same values).
+    NONE = 0
+    READ = 0x001
+    WRITE = 0x004
+    ERROR = 0x018
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "IOLoop":
+        # IOLoop.configure(impl): IOLoop() makes the configured class, as
+        # Tornado's Configurable does.
+        impl = cls._configured if cls is IOLoop else None
+        if impl is not None and impl is not cls:
+            kwargs = {**IOLoop._configured_kwargs, **kwargs}
+            obj = impl(*args, **kwargs)
+            return obj
+        return super().__new__(cls)
+
+    @classmethod
+    def configure(cls, impl: Any, **kwargs: Any) -> None:
+        """Chooses the class ``IOLoop()`` makes (a subclass of squall's
+        IOLoop, or its dotted name) and default keyword arguments for it;
+        ``None`` restores the default."""
+        if isinstance(impl, str):
+            import importlib
+            mod, _, name = impl.rpartition(".")
+            impl = getattr(importlib.import_module(mod), name)
+        if impl is not None and not (isinstance(impl, type) and issubclass(impl, IOLoop)):
+            raise ValueError(f"Invalid subclass of {cls!r}")
+        IOLoop._configured = impl
+        IOLoop._configured_kwargs = dict(kwargs)
+
+    @classmethod
+    def configured_class(cls) -> type:
+        return IOLoop._configured or IOLoop
+
+    @staticmethod
+    def instance() -> "IOLoop":
+        """Deprecated alias of ``IOLoop.current()`` (as in Tornado 6)."""
+        loop = IOLoop.current()
+        assert loop is not None
+        return loop
 
     # --- construction -------------------------------------------------------
 
     def __init__(self, asyncio_loop: Optional[asyncio.AbstractEventLoop] = None,
                  io_threads: Optional[int] = None, make_current: bool = True) -> None:
+        if getattr(self, "asyncio_loop", None) is not None:
+            return  # made by __new__ through configure(): already initialised
         if asyncio_loop is None:
             asyncio_loop = asyncio.new_event_loop()
+        elif IOLoop._by_asyncio.get(asyncio_loop) is not None:
+            # one IOLoop per asyncio loop, as Tornado (two would each embed a squall loop)
+            raise RuntimeError("an IOLoop already exists for this asyncio event loop")
+        IOLoop._by_asyncio[asyncio_loop] = self
+        self._handlers: dict[int, tuple[Any, Callable[..., Any], int]] = {}
         self.asyncio_loop = asyncio_loop
         self._io_threads = _default_io_threads() if io_threads is None else io_threads
         self._sq: Any = None  # POINTER(sq_loop) once made
@@ -140,6 +206,9 @@ class IOLoop:
                 return None
             aio = asyncio.get_event_loop_policy().get_event_loop()
         loop = cls._instances.get(aio)
+        if loop is None:
+            # the asyncio loop's IOLoop, made current or not (as Tornado's map)
+            loop = IOLoop._by_asyncio.get(aio)
         if loop is None and instance:
             loop = cls(aio)
         return loop
@@ -282,6 +351,16 @@ class IOLoop:
         if self._closing:
             return
         self._closing = True
+        for num, (obj, _h, _ev) in list(getattr(self, "_handlers", {}).items()):
+            self.remove_handler(num)
+            if all_fds:
+                try:
+                    if isinstance(obj, int):
+                        os.close(obj)
+                    else:
+                        obj.close()
+                except OSError:
+                    pass
         for server in list(self._servers):
             try:
                 server._free()
@@ -301,6 +380,8 @@ class IOLoop:
                 lib.sq_loop_free(self._sq)
                 self._sq = None
         IOLoop._instances.pop(self.asyncio_loop, None)
+        if IOLoop._by_asyncio.get(self.asyncio_loop) is self:
+            del IOLoop._by_asyncio[self.asyncio_loop]
         if not self.asyncio_loop.is_running():
             self.asyncio_loop.close()
 
@@ -364,6 +445,11 @@ class IOLoop:
         timeout.cancel()
 
     def add_future(self, future: "Awaitable[Any]", callback: Callable[[Any], Any]) -> None:
+        """Calls ``callback(future)`` on this loop once ``future`` (asyncio's,
+        ``concurrent.futures``' from any thread, or any awaitable) is done."""
+        if isinstance(future, concurrent.futures.Future):
+            future.add_done_callback(lambda f: self.add_callback(callback, f))
+            return
         fut = asyncio.ensure_future(future)
         fut.add_done_callback(lambda f: self.add_callback(callback, f))
 
@@ -372,6 +458,51 @@ class IOLoop:
 
     def set_default_executor(self, executor: concurrent.futures.Executor) -> None:
         self.asyncio_loop.set_default_executor(executor)
+
+    # --- file descriptors of the application's own (Tornado's add_handler) ----
+
+    @staticmethod
+    def _split_fd(fd: Any) -> tuple[int, Any]:
+        return (fd, fd) if isinstance(fd, int) else (fd.fileno(), fd)
+
+    def add_handler(self, fd: Any, handler: Callable[[Any, int], Any], events: int) -> None:
+        """Calls ``handler(fd, events)`` when ``fd`` (an int or an object with
+        ``fileno()``) is ready, through asyncio's ``add_reader``/``add_writer``
+        on this loop (never through a Tornado IOLoop)."""
+        num, obj = self._split_fd(fd)
+        if num in self._handlers:
+            raise ValueError(f"fd {num} added twice")
+        self._handlers[num] = (obj, handler, 0)
+        self.update_handler(fd, events)
+
+    def update_handler(self, fd: Any, events: int) -> None:
+        num, _ = self._split_fd(fd)
+        obj, handler, old = self._handlers[num]
+        if old & IOLoop.READ and not events & IOLoop.READ:
+            self.asyncio_loop.remove_reader(num)
+        if old & IOLoop.WRITE and not events & IOLoop.WRITE:
+            self.asyncio_loop.remove_writer(num)
+        if events & IOLoop.READ and not old & IOLoop.READ:
+            self.asyncio_loop.add_reader(num, self._handle_events, num, IOLoop.READ)
+        if events & IOLoop.WRITE and not old & IOLoop.WRITE:
+            self.asyncio_loop.add_writer(num, self._handle_events, num, IOLoop.WRITE)
+        self._handlers[num] = (obj, handler, events & (IOLoop.READ | IOLoop.WRITE))
+
+    def remove_handler(self, fd: Any) -> None:
+        num, _ = self._split_fd(fd)
+        entry = self._handlers.pop(num, None)
+        if entry is None:
+            return
+        if entry[2] & IOLoop.READ:
+            self.asyncio_loop.remove_reader(num)
+        if entry[2] & IOLoop.WRITE:
+            self.asyncio_loop.remove_writer(num)
+
+    def _handle_events(self, num: int, events: int) -> None:
+        entry = self._handlers.get(num)
+        if entry is None:
+            return
+        self._run_callback(functools.partial(entry[1], entry[0], events))
 
 
 class PeriodicCallback:
@@ -412,12 +543,20 @@ class PeriodicCallback:
             return
         try:
             r = self.callback()
-            if r is not None and (asyncio.iscoroutine(r) or isinstance(r, asyncio.Future)):
-                asyncio.ensure_future(r)
+            if r is not None and inspect.isawaitable(r):
+                # as Tornado: the next call is scheduled once this one is done
+                fut = asyncio.ensure_future(r)
+                fut.add_done_callback(self._awaited)
+                return
         except Exception:
             app_log.error("Exception in callback %r", self.callback, exc_info=True)
-        finally:
-            self._schedule_next()
+        self._schedule_next()
+
+    def _awaited(self, fut: "asyncio.Future[Any]") -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            exc = fut.exception()
+            app_log.error("Exception in callback %r", self.callback, exc_info=(type(exc), exc, exc.__traceback__))
+        self._schedule_next()
 
     def _schedule_next(self) -> None:
         if not self._running or self.io_loop is None:

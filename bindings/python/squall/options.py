@@ -158,6 +158,26 @@ def _parse_timedelta(text: str) -> datetime.timedelta:
     return total
 
 
+class _Mockable:
+    """See ``OptionParser.mockable``."""
+
+    def __init__(self, options: "OptionParser") -> None:
+        self.__dict__["_options"] = options
+        self.__dict__["_originals"] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._options, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._originals:
+            raise RuntimeError(f"option {name!r} is already patched through this object")
+        self._originals[name] = getattr(self._options, name)
+        setattr(self._options, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        setattr(self._options, name, self._originals.pop(name))
+
+
 class OptionParser:
     """A set of options. ``squall.options.options`` is the global one; make
     your own to keep options apart (tests, libraries)."""
@@ -204,6 +224,12 @@ class OptionParser:
 
     def items(self) -> list[tuple[str, Any]]:
         return [(opt.name, opt.value()) for opt in self._options.values()]
+
+    def mockable(self) -> "_Mockable":
+        """An object for ``mock.patch.object(options.mockable(), "name",
+        value)``: setting an attribute sets the option, deleting it restores
+        the value it had."""
+        return _Mockable(self)
 
     def groups(self) -> set[str]:
         return {opt.group_name for opt in self._options.values()}

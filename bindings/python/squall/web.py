@@ -15,6 +15,7 @@ import base64
 import datetime
 import functools
 import hashlib
+import hmac
 import html
 import http.cookies
 import inspect
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 import urllib.parse
 from ctypes import byref, string_at
 from http.client import responses
@@ -46,7 +48,8 @@ __all__ = [
     "Application", "RequestHandler", "HTTPError", "Finish", "MissingArgumentError",
     "ErrorHandler", "RedirectHandler", "StaticFileHandler", "URLSpec", "url",
     "stream_request_body", "authenticated", "FastRequest", "DEFER",
-    "create_signed_value", "decode_signed_value",
+    "create_signed_value", "decode_signed_value", "UIModule", "TemplateModule", "addslash",
+    "removeslash", "GZipContentEncoding", "OutputTransform", "get_signature_key_version",
 ]
 
 app_log = logging.getLogger("squall.application")
@@ -125,7 +128,9 @@ DEFER = object()
 
 _ARG_DEFAULT = object()
 _REMOVE_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
-_HEADER_BAD = re.compile(r"[\x00-\x1f]")
+# RFC 9110 5.5: a field value is VCHAR, obs-text, SP and HTAB: every other
+# control, and DEL, is refused (Tornado's rule too).
+_HEADER_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _utf8(v: Union[str, bytes, None]) -> Optional[bytes]:
@@ -156,7 +161,6 @@ class RequestHandler:
     def __init__(self, application: "Application", request: HTTPServerRequest, **kwargs: Any) -> None:
         self.application = application
         self.request = request
-        self.ui: dict[str, Any] = {}
         self.path_args: list[str] = []
         self.path_kwargs: dict[str, str] = {}
         self._headers_written = False
@@ -228,6 +232,10 @@ class RequestHandler:
         if not (100 <= status_code <= 999):
             raise ValueError("bad status code %r" % status_code)
         self._status_code = status_code
+        if reason is not None and ("<" in reason or not httputil._REASON_RE.fullmatch(reason)):
+            # not a reason-phrase (RFC 9112 4: no CR/LF, no controls), or
+            # markup: "Unknown", as Tornado 6.6 (error pages show the reason)
+            reason = "Unknown"
         # Tornado: a code with no standard phrase is sent as "Unknown"
         self._reason = reason if reason is not None or status_code in responses else "Unknown"
 
@@ -328,10 +336,16 @@ class RequestHandler:
                     status = 304
             if status in (204, 304) or 100 <= status < 200:
                 self._write_buffer = []
-                for h in ("Content-Type", "Content-Length", "Transfer-Encoding"):
+                # no body, so no representation metadata (RFC 9110 15.4.5), as Tornado
+                for h in ("Content-Type", "Content-Length", "Transfer-Encoding", "Content-Encoding",
+                          "Content-Language"):
                     self._headers.pop(h, None)
             body = b"".join(self._write_buffer) if self._write_buffer else b""
             self._write_buffer = []
+            settings = self.application.settings
+            if "compress_response" in settings or "gzip" in settings:
+                if settings.get("compress_response") or settings.get("gzip"):
+                    body = self._gzip(status, body)
             self._log()
             self._freeze_unless_done()
             if self._reason is None or self._reason == responses.get(status):
@@ -358,8 +372,30 @@ class RequestHandler:
             self.on_finish()
         except Exception:
             app_log.error("Exception in on_finish", exc_info=True)
-        self.ui = None  # type: ignore[assignment]
+        self.__dict__["_ui"] = None  # (not through the property: this is the hot path)
         return _DONE
+
+    def _gzip(self, status: int, body: bytes) -> bytes:
+        """``compress_response``: the body gzipped when the client accepts
+        gzip and the response is eligible (``GZipContentEncoding``'s rules);
+        ``Vary: Accept-Encoding`` either way. Responses sent in pieces with
+        ``flush()`` are not compressed."""
+        vary = ",".join(self._headers.get("Vary", []))
+        if "accept-encoding" not in [v.strip().lower() for v in vary.split(",")]:
+            self._headers.setdefault("Vary", []).append("Accept-Encoding")
+        if (status in (204, 304) or status < 200 or len(body) < GZipContentEncoding.MIN_LENGTH
+                or "Content-Encoding" in self._headers):
+            return body
+        accept = self.request.headers.get("Accept-Encoding") or ""
+        if "gzip" not in [a.split(";")[0].strip().lower() for a in accept.split(",")]:
+            return body
+        ctype = (self._headers.get("Content-Type") or [""])[0].split(";")[0].strip().lower()
+        if not GZipContentEncoding._compressible_type(ctype):
+            return body
+        import gzip
+        self._headers["Content-Encoding"] = ["gzip"]
+        self._headers.pop("Content-Length", None)
+        return gzip.compress(body, compresslevel=GZipContentEncoding.GZIP_LEVEL, mtime=0)
 
     def _respond_with_reason(self, req: int, status: int, body: bytes) -> int:
         st = lib.sq_response_status(req, status, _utf8(self._reason))
@@ -543,8 +579,14 @@ class RequestHandler:
                    samesite: Optional[str] = None, **kwargs: Any) -> None:
         name = name if isinstance(name, str) else name.decode()
         value = value if isinstance(value, str) else value.decode("latin-1")
-        if re.search(r"[\x00-\x20]", name + value):
+        if re.search(r"[\x00-\x20]", value):
             raise ValueError("Invalid cookie %r: %r" % (name, value))
+        # RFC 6265 4.1.1: a cookie name is a token and attribute values have
+        # no controls or ";": anything else could add attributes of its own.
+        for attr, v in [("name", name), ("domain", domain), ("path", path), ("samesite", samesite),
+                        *kwargs.items()]:
+            if v is not None and re.search(r"[\x00-\x20;\x7f]", str(v)):
+                raise http.cookies.CookieError("Invalid cookie attribute %s=%r for cookie %r" % (attr, v, name))
         if self._new_cookie is None:
             self._new_cookie = http.cookies.SimpleCookie()
         if name in self._new_cookie:
@@ -567,7 +609,7 @@ class RequestHandler:
         if path:
             morsel["path"] = path
         if max_age is not None:
-            morsel["max-age"] = str(max_age)
+            morsel["max-age"] = str(int(max_age))  # a non-integer is a ValueError, never text in the header
         if httponly:
             morsel["httponly"] = True
         if secure:
@@ -643,7 +685,7 @@ class RequestHandler:
     def set_etag_header(self) -> None:
         etag = self.compute_etag()
         if etag is not None:
-            self._headers["Etag"] = [etag]
+            self._headers["Etag"] = [etag if type(etag) is str else self._convert_header_value(etag)]
 
     def check_etag_header(self) -> bool:
         vals = self._headers.get("Etag")
@@ -685,29 +727,257 @@ class RequestHandler:
         return self.application.reverse_url(name, *args)
 
     def static_url(self, path: str, include_host: Optional[bool] = None, **kwargs: Any) -> str:
-        return self.application.static_url(path, include_host=include_host, request=self.request)
+        """The URL of a file of ``static_path`` with its content's version
+        (``?v=``; ``include_version=False`` leaves it out); absolute with
+        ``include_host`` (default: the handler's ``include_host`` attribute)."""
+        if include_host is None:
+            include_host = getattr(self, "include_host", False)
+        return self.application.static_url(path, include_host=include_host, request=self.request,
+                                           include_version=kwargs.get("include_version", True))
+
+    # --- XSRF protection (Tornado's token format, versions 1 and 2) ------------
+
+    @property
+    def xsrf_token(self) -> bytes:
+        """The XSRF token of this session, masked afresh for each request (so
+        a page does not leak it to a compression side channel); sets the
+        ``_xsrf`` cookie when the browser has none."""
+        if not hasattr(self, "_xsrf_token"):
+            version, token, timestamp = self._get_raw_xsrf_token()
+            output_version = self.settings.get("xsrf_cookie_version", 2)
+            cookie_kwargs = dict(self.settings.get("xsrf_cookie_kwargs", {}))
+            if output_version == 1:
+                self._xsrf_token = _xsrf_encode_v1(token)
+            elif output_version == 2:
+                self._xsrf_token = _xsrf_encode_v2(token, timestamp)
+            else:
+                raise ValueError("unknown xsrf cookie version %d" % output_version)
+            if version is None:
+                if self.current_user and "expires_days" not in cookie_kwargs:
+                    cookie_kwargs["expires_days"] = 30
+                self.set_cookie(self.settings.get("xsrf_cookie_name", "_xsrf"), self._xsrf_token, **cookie_kwargs)
+        return self._xsrf_token
+
+    def _get_raw_xsrf_token(self) -> tuple[Optional[int], bytes, float]:
+        if not hasattr(self, "_raw_xsrf_token"):
+            cookie = self.get_cookie(self.settings.get("xsrf_cookie_name", "_xsrf"))
+            version, token, timestamp = _xsrf_decode(cookie) if cookie else (None, None, None)
+            if token is None:
+                version = None
+                token = os.urandom(16)
+                timestamp = time.time()
+            assert timestamp is not None
+            self._raw_xsrf_token = (version, token, timestamp)
+        return self._raw_xsrf_token
+
+    def check_xsrf_cookie(self) -> None:
+        """403 unless the ``_xsrf`` argument (or the ``X-Xsrftoken`` /
+        ``X-Csrftoken`` header) carries the token of the ``_xsrf`` cookie."""
+        token = (self.get_argument("_xsrf", None) or self.request.headers.get("X-Xsrftoken")
+                 or self.request.headers.get("X-Csrftoken"))
+        if not token:
+            raise HTTPError(403, "'_xsrf' argument missing from POST")
+        _, token_raw, _ = _xsrf_decode(token)
+        _, expected, _ = self._get_raw_xsrf_token()
+        if not token_raw:
+            raise HTTPError(403, "'_xsrf' argument has invalid format")
+        if not hmac.compare_digest(token_raw, expected):
+            raise HTTPError(403, "XSRF cookie does not match POST argument")
+
+    def _cross_origin_protection(self) -> None:
+        """Before ``prepare`` for a state-changing method: the XSRF cookie
+        check (``xsrf_cookies``) and the cross-origin check
+        (``cross_origin_protection``), each a 403 when it fails."""
+        if self.settings.get("xsrf_cookies"):
+            self.check_xsrf_cookie()
+        if self.settings.get("cross_origin_protection"):
+            why = self._cross_origin_refusal(self.check_trusted_origin)
+            if why is not None:
+                raise HTTPError(403, why)
+
+    def _cross_origin_refusal(self, trusted: Callable[[str], bool]) -> Optional[str]:
+        """Why a request looks cross-origin and untrusted, or None. The
+        browser's ``Sec-Fetch-Site`` decides when present (same-origin and
+        none pass; same-site and cross-site need a trusted ``Origin``);
+        without it, an ``Origin`` must be this host or trusted (no
+        ``Origin``: not a browser, allowed)."""
+        site = self.request.headers.get("Sec-Fetch-Site")
+        origin = self.request.headers.get("Origin")
+        if site in ("same-origin", "none"):
+            return None
+        if site is None:
+            if origin is None:
+                return None
+            netloc = urllib.parse.urlsplit(origin).netloc.lower()
+            if netloc == self.request.headers.get("Host", "").lower() or trusted(origin):
+                return None
+            return "Origin %r not allowed" % origin
+        if origin and trusted(origin):
+            return None
+        return "Sec-Fetch-Site %s & origin %r not allowed" % (site, origin)
+
+    def check_trusted_origin(self, origin: str) -> bool:
+        """With ``cross_origin_protection``: may a cross-origin,
+        state-changing request from ``origin`` go on? Default: ``origin`` is
+        in the ``trusted_origins`` setting. Called before ``prepare``."""
+        return origin in self.settings.get("trusted_origins", [])
 
     def xsrf_form_html(self) -> str:
-        return ""
+        """``<input type="hidden" name="_xsrf" value="...">`` for a form."""
+        return '<input type="hidden" name="_xsrf" value="' + html.escape(self.xsrf_token.decode("latin-1"), quote=True) + '"/>'
 
-    # --- templates (Jinja2) ---------------------------------------------------
+    # --- locale ----------------------------------------------------------------
+
+    @property
+    def locale(self) -> Any:
+        """The user's locale: ``get_user_locale()``, else the browser's
+        (``Accept-Language``)."""
+        if not hasattr(self, "_locale"):
+            loc = self.get_user_locale()
+            self._locale = loc if loc is not None else self.get_browser_locale()
+        return self._locale
+
+    @locale.setter
+    def locale(self, value: Any) -> None:
+        self._locale = value
+
+    def get_user_locale(self) -> Any:
+        """Override to take the locale from the user's settings (None: use
+        the browser's)."""
+        return None
+
+    def get_browser_locale(self, default: str = "en_US") -> Any:
+        """The best locale of ``Accept-Language`` (q-values honoured, a bad
+        q-value drops that entry), or ``default``."""
+        from . import locale as _locale
+        header = self.request.headers.get("Accept-Language")
+        if header:
+            ranked = []
+            for i, part in enumerate(header.split(",")):
+                fields = part.strip().split(";")
+                code = fields[0].strip()
+                if not code:
+                    continue
+                q = 1.0
+                for f in fields[1:]:
+                    f = f.strip()
+                    if f.startswith("q="):
+                        try:
+                            q = float(f[2:])
+                        except ValueError:
+                            q = -1.0
+                if q > 0:
+                    ranked.append((-q, i, code))
+            if ranked:
+                return _locale.get(*[code for _, _, code in sorted(ranked)])
+        return _locale.get(default)
+
+    # --- UI modules and methods ------------------------------------------------
+
+    @property
+    def ui(self) -> Any:
+        """The template namespace of the application's ``ui_methods`` (bound
+        to this handler) and ``ui_modules`` (as ``modules`` / ``_tt_modules``);
+        built on first use."""
+        d = self.__dict__
+        if "_ui" in d:  # built, or None once the response is finished
+            return d["_ui"]
+        from .util import ObjectDict
+        ui = ObjectDict((n, self._ui_method(m)) for n, m in self.application.ui_methods.items())
+        ui["_tt_modules"] = _UIModuleNamespace(self, self.application.ui_modules)
+        ui["modules"] = ui["_tt_modules"]
+        d["_ui"] = ui
+        return ui
+
+    @ui.setter
+    def ui(self, value: Any) -> None:
+        self.__dict__["_ui"] = value
+
+    def _ui_method(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda *args, **kwargs: method(self, *args, **kwargs)
+
+    def _ui_module(self, name: str, module: type) -> Callable[..., Any]:
+        def render(*args: Any, **kwargs: Any) -> Any:
+            if not hasattr(self, "_active_modules"):
+                self._active_modules: dict[str, UIModule] = {}
+            if name not in self._active_modules:
+                self._active_modules[name] = module(self)
+            return self._active_modules[name].render(*args, **kwargs)
+        return render
+
+    # --- templates: Tornado's language, or Jinja2 through template_loader -------
+
+    _template_loaders: dict[str, Any] = {}
+    _template_loader_lock = threading.Lock()
+
+    def get_template_path(self) -> Optional[str]:
+        """The directory of templates (the ``template_path`` setting)."""
+        return self.settings.get("template_path")
+
+    def create_template_loader(self, template_path: str) -> Any:
+        """The loader for ``template_path``: the ``template_loader`` setting
+        when given, else Tornado's template ``Loader`` (``autoescape`` and
+        ``template_whitespace`` settings honoured)."""
+        settings = self.application.settings
+        if "template_loader" in settings:
+            return settings["template_loader"]
+        from . import template
+        kwargs: dict[str, Any] = {}
+        if "autoescape" in settings:
+            kwargs["autoescape"] = settings["autoescape"]
+        if "template_whitespace" in settings:
+            kwargs["whitespace"] = settings["template_whitespace"]
+        return template.Loader(template_path, **kwargs)
 
     def get_template_namespace(self) -> dict[str, Any]:
-        return dict(handler=self, request=self.request, current_user=self.current_user,
-                    static_url=self.static_url, reverse_url=self.reverse_url,
-                    xsrf_form_html=self.xsrf_form_html, settings=self.settings)
+        """What every template sees (Tornado's names)."""
+        namespace = dict(handler=self, request=self.request, current_user=self.current_user,
+                         locale=self.locale, _=self.locale.translate, pgettext=self.locale.pgettext,
+                         static_url=self.static_url, xsrf_form_html=self.xsrf_form_html,
+                         reverse_url=self.reverse_url)
+        namespace.update(self.ui)
+        return namespace
 
     def render_string(self, template_name: str, **kwargs: Any) -> bytes:
-        env = self.application._jinja_env()
+        """The template rendered with the handler's namespace and
+        ``kwargs``. Jinja2 when the ``template_loader`` setting is a Jinja2
+        loader or environment; Tornado's template language otherwise."""
+        jinja = self.application._jinja_env()
+        if jinja is not None:
+            namespace = dict(handler=self, request=self.request, current_user=self.current_user,
+                             static_url=self.static_url, reverse_url=self.reverse_url,
+                             xsrf_form_html=self.xsrf_form_html, settings=self.settings)
+            namespace.update(kwargs)
+            return jinja.get_template(template_name).render(**namespace).encode("utf-8")
+        template_path = self.get_template_path()
+        if not template_path:
+            frame = sys._getframe(0)
+            web_file = frame.f_code.co_filename
+            while frame.f_code.co_filename == web_file and frame.f_back is not None:
+                frame = frame.f_back
+            template_path = os.path.dirname(frame.f_code.co_filename)
+        with RequestHandler._template_loader_lock:
+            loader = RequestHandler._template_loaders.get(template_path)
+            if loader is None:
+                loader = RequestHandler._template_loaders[template_path] = self.create_template_loader(template_path)
+        if not self.settings.get("compiled_template_cache", True) and hasattr(loader, "reset"):
+            loader.reset()
+        t = loader.load(template_name)
         namespace = self.get_template_namespace()
         namespace.update(kwargs)
-        return env.get_template(template_name).render(**namespace).encode("utf-8")
+        return t.generate(**namespace)
 
     def render(self, template_name: str, **kwargs: Any) -> Any:
+        """Renders the template and finishes the response, with the
+        resources the UI modules used (JavaScript and CSS files, embedded
+        code, head and body HTML) put before ``</head>`` and ``</body>``."""
         if self._finished:
             raise RuntimeError("Cannot render() after finish()")
-        html = self.render_string(template_name, **kwargs)
-        return self.finish(html)
+        html_bytes = self.render_string(template_name, **kwargs)
+        modules = list(getattr(self, "_active_modules", {}).values())
+        if modules:
+            html_bytes = _insert_module_resources(self, html_bytes, modules)
+        return self.finish(html_bytes)
 
     # --- running -------------------------------------------------------------
 
@@ -721,6 +991,8 @@ class RequestHandler:
             self.path_args, self.path_kwargs = args, kwargs
             self.request.path_args, self.request.path_kwargs = args, kwargs
             self.set_default_headers()
+            if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+                self._cross_origin_protection()
             r = self.prepare()
             if r is not None:
                 self._go_async(r, args, kwargs, after_prepare=True)
@@ -767,7 +1039,8 @@ class RequestHandler:
                         await r
                 if self._auto_finish and not self._finished:
                     self._finish_after_method()
-            except Exception as e:
+            except (Exception, asyncio.CancelledError) as e:
+                # awaiting a cancelled future is an uncaught exception (a 500), as in Tornado
                 self._handle_request_exception(e)
 
         asyncio.ensure_future(run())
@@ -876,13 +1149,341 @@ def authenticated(method: Callable[..., Any]) -> Callable[..., Any]:
             if self.request.method in ("GET", "HEAD"):
                 url = self.get_login_url()
                 if "?" not in url:
-                    next_url = self.request.uri
+                    # an absolute login URL (another host) gets the full URL back
+                    next_url = self.request.full_url() if urllib.parse.urlsplit(url).scheme else self.request.uri
                     url += "?" + urllib.parse.urlencode(dict(next=next_url))
                 self.redirect(url)
                 return None
             raise HTTPError(403)
         return method(self, *args, **kwargs)
     return wrapper
+
+
+def _refuse_protocol_relative(path: str) -> None:
+    # "//host/..." (or more slashes, or backslashes) as a Location is a
+    # redirect to another host: refused, as Tornado does
+    if re.match(r"[/\\]{2}", path):
+        raise HTTPError(403, "cannot redirect path with two initial slashes: %r", path)
+
+
+def addslash(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Redirects (301) a GET/HEAD whose path lacks a trailing slash to the
+    path with one; other methods get a 404."""
+    @functools.wraps(method)
+    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Any:
+        if not self.request.path.endswith("/"):
+            if self.request.method in ("GET", "HEAD"):
+                uri = self.request.path + "/"
+                _refuse_protocol_relative(uri)
+                if self.request.query:
+                    uri += "?" + self.request.query
+                self.redirect(uri, permanent=True)
+                return None
+            raise HTTPError(404)
+        return method(self, *args, **kwargs)
+    return wrapper
+
+
+def removeslash(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Redirects (301) a GET/HEAD whose path ends in slashes to the path
+    without them; other methods get a 404."""
+    @functools.wraps(method)
+    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Any:
+        if self.request.path.endswith("/"):
+            if self.request.method in ("GET", "HEAD"):
+                uri = self.request.path.rstrip("/")
+                if uri:  # never redirect "/" (or "//...") to an empty path
+                    _refuse_protocol_relative(uri)
+                    if self.request.query:
+                        uri += "?" + self.request.query
+                    self.redirect(uri, permanent=True)
+                    return None
+            else:
+                raise HTTPError(404)
+        return method(self, *args, **kwargs)
+    return wrapper
+
+
+# --- XSRF tokens: Tornado's formats ------------------------------------------------
+# version 1: hex(mask + masked token); version 2: "2|hex(mask)|hex(masked)|time";
+# version 0 (a raw token in the cookie) is read, never written. The 4-byte
+# mask changes per request; masking is the WebSocket XOR.
+
+def _xor_mask(mask: bytes, data: bytes) -> bytes:
+    reps = (mask * (len(data) // 4 + 1))[:len(data)]
+    return bytes(a ^ b for a, b in zip(reps, data))
+
+
+def _xsrf_encode_v1(token: bytes) -> bytes:
+    mask = os.urandom(4)
+    return (mask + _xor_mask(mask, token)).hex().encode("ascii")
+
+
+def _xsrf_encode_v2(token: bytes, timestamp: float) -> bytes:
+    mask = os.urandom(4)
+    return b"|".join([b"2", mask.hex().encode("ascii"), _xor_mask(mask, token).hex().encode("ascii"),
+                      str(int(timestamp)).encode("ascii")])
+
+
+def _xsrf_decode(cookie: Union[str, bytes]) -> tuple[Optional[int], Optional[bytes], Optional[float]]:
+    """(version, token, timestamp) of a token or cookie; (None, None, None)
+    when it cannot be read (logged at debug)."""
+    raw = cookie.encode("latin-1", "replace") if isinstance(cookie, str) else cookie
+    m = re.fullmatch(rb"([0-9]+)\|", raw[:2]) if raw[1:2] == b"|" else None
+    try:
+        if m is not None:
+            version = int(m.group(1))
+            if version != 2:
+                raise ValueError("unknown xsrf token version %d" % version)
+            _, mask_hex, masked_hex, ts = raw.split(b"|")
+            mask = bytes.fromhex(mask_hex.decode("ascii"))
+            token = _xor_mask(mask, bytes.fromhex(masked_hex.decode("ascii")))
+            return 2, token, float(int(ts))
+        # version 1 (hex) or 0 (the token as is)
+        try:
+            data = bytes.fromhex(raw.decode("ascii"))
+        except ValueError:
+            data = b""
+        if len(data) == 4 + 16 and len(raw) == 40:
+            return 1, _xor_mask(data[:4], data[4:]), time.time()
+        return 0, raw, time.time()
+    except Exception:
+        gen_log.debug("Uncaught exception in _decode_xsrf_token", exc_info=True)
+        return None, None, None
+
+
+# --- UI modules ------------------------------------------------------------------
+
+class UIModule:
+    """A reusable piece of a page, used in templates as ``{% module
+    Name(...) %}``; it may add JavaScript, CSS and head/body HTML to the page
+    it is on (the ``embedded_*``, ``*_files``, ``html_head``, ``html_body``
+    methods)."""
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self.handler = handler
+        self.request = handler.request
+        self.ui = handler.ui
+        self.locale = handler.locale
+
+    @property
+    def current_user(self) -> Any:
+        return self.handler.current_user
+
+    def render(self, *args: Any, **kwargs: Any) -> Union[str, bytes]:
+        raise NotImplementedError()
+
+    def embedded_javascript(self) -> Optional[str]:
+        return None
+
+    def javascript_files(self) -> Optional[Any]:
+        return None
+
+    def embedded_css(self) -> Optional[str]:
+        return None
+
+    def css_files(self) -> Optional[Any]:
+        return None
+
+    def html_head(self) -> Optional[str]:
+        return None
+
+    def html_body(self) -> Optional[str]:
+        return None
+
+    def render_string(self, path: str, **kwargs: Any) -> bytes:
+        return self.handler.render_string(path, **kwargs)
+
+
+class _linkify(UIModule):
+    def render(self, text: str, **kwargs: Any) -> str:  # type: ignore[override]
+        from . import escape
+        return escape.linkify(text, **kwargs)
+
+
+class _xsrf_form_html(UIModule):
+    def render(self) -> str:  # type: ignore[override]
+        return self.handler.xsrf_form_html()
+
+
+class TemplateModule(UIModule):
+    """``{% module Template("x.html", **kw) %}``: renders another template;
+    a template may call ``set_resources(embedded_css=..., ...)`` to add to
+    the page what a UI module would."""
+
+    def __init__(self, handler: RequestHandler) -> None:
+        super().__init__(handler)
+        self._resource_list: list[dict[str, Any]] = []
+        self._resource_dict: dict[str, dict[str, Any]] = {}
+
+    def render(self, path: str, **kwargs: Any) -> bytes:  # type: ignore[override]
+        def set_resources(**kw: Any) -> str:
+            if path not in self._resource_dict:
+                self._resource_list.append(kw)
+                self._resource_dict[path] = kw
+            elif self._resource_dict[path] != kw:
+                raise ValueError("set_resources called with different resources for the same template")
+            return ""
+        return self.render_string(path, set_resources=set_resources, **kwargs)
+
+    def _get_resources(self, key: str) -> list[Any]:
+        return [r[key] for r in self._resource_list if key in r]
+
+    def embedded_javascript(self) -> str:
+        return "\n".join(self._get_resources("embedded_javascript"))
+
+    def javascript_files(self) -> list[str]:
+        out: list[str] = []
+        for f in self._get_resources("javascript_files"):
+            out.extend([f] if isinstance(f, (str, bytes)) else f)
+        return out
+
+    def embedded_css(self) -> str:
+        return "\n".join(self._get_resources("embedded_css"))
+
+    def css_files(self) -> list[str]:
+        out: list[str] = []
+        for f in self._get_resources("css_files"):
+            out.extend([f] if isinstance(f, (str, bytes)) else f)
+        return out
+
+    def html_head(self) -> str:
+        return "".join(self._get_resources("html_head"))
+
+    def html_body(self) -> str:
+        return "".join(self._get_resources("html_body"))
+
+
+class _UIModuleNamespace:
+    """``modules.Name(...)`` in a template: the handler's instance of the
+    UI module ``Name``."""
+
+    def __init__(self, handler: RequestHandler, ui_modules: dict[str, type]) -> None:
+        self.handler = handler
+        self.ui_modules = ui_modules
+
+    def __getitem__(self, key: str) -> Callable[..., Any]:
+        return self.handler._ui_module(key, self.ui_modules[key])
+
+    def __getattr__(self, key: str) -> Callable[..., Any]:
+        try:
+            return self[key]
+        except KeyError as e:
+            raise AttributeError(str(e))
+
+
+def _utf8s(v: Any) -> bytes:
+    return v if isinstance(v, bytes) else str(v).encode("utf-8")
+
+
+def _insert_module_resources(handler: RequestHandler, page: bytes, modules: list[UIModule]) -> bytes:
+    js_embed: list[bytes] = []
+    js_files: list[str] = []
+    css_embed: list[bytes] = []
+    css_files: list[str] = []
+    heads: list[bytes] = []
+    bodies: list[bytes] = []
+    for m in modules:
+        e = m.embedded_javascript()
+        if e:
+            js_embed.append(_utf8s(e))
+        f = m.javascript_files()
+        if f:
+            js_files.extend([f] if isinstance(f, (str, bytes)) else f)
+        e = m.embedded_css()
+        if e:
+            css_embed.append(_utf8s(e))
+        f = m.css_files()
+        if f:
+            css_files.extend([f] if isinstance(f, (str, bytes)) else f)
+        h = m.html_head()
+        if h:
+            heads.append(_utf8s(h))
+        h = m.html_body()
+        if h:
+            bodies.append(_utf8s(h))
+
+    def urls(paths: list[Any]) -> list[str]:
+        out: list[str] = []
+        for p in paths:
+            p = p.decode("utf-8") if isinstance(p, bytes) else p
+            if not p.startswith("/") and not p.startswith("http:") and not p.startswith("https:"):
+                p = handler.static_url(p)
+            if p not in out:
+                out.append(p)
+        return out
+
+    head_add = b""
+    body_add = b""
+    if css_files:
+        head_add += "".join('<link href="%s" type="text/css" rel="stylesheet"/>' % html.escape(p)
+                            for p in urls(css_files)).encode("utf-8")
+    if css_embed:
+        head_add += b'\n<style type="text/css">\n' + b"\n".join(css_embed) + b"\n</style>"
+    if heads:
+        head_add += b"\n" + b"\n".join(heads) + b"\n"
+    if js_files:
+        body_add += "".join('<script src="%s" type="text/javascript"></script>' % html.escape(p)
+                            for p in urls(js_files)).encode("utf-8")
+    if js_embed:
+        body_add += (b'\n<script type="text/javascript">\n//<![CDATA[\n' + b"\n".join(js_embed)
+                     + b"\n//]]>\n</script>")
+    if bodies:
+        body_add += b"\n" + b"\n".join(bodies) + b"\n"
+    if head_add:
+        i = page.rindex(b"</head>") if b"</head>" in page else -1
+        if i >= 0:
+            page = page[:i] + head_add + page[i:]
+    if body_add:
+        i = page.rindex(b"</body>") if b"</body>" in page else -1
+        if i >= 0:
+            page = page[:i] + body_add + page[i:]
+    return page
+
+
+# --- output transforms -------------------------------------------------------------
+
+class OutputTransform:
+    """Tornado's response transform interface (squall applies
+    ``GZipContentEncoding`` itself when ``compress_response`` is set)."""
+
+    def __init__(self, request: Any) -> None:
+        pass
+
+
+class GZipContentEncoding(OutputTransform):
+    """gzip of eligible responses (``compress_response``): a text type of
+    ``CONTENT_TYPES`` or ``+json``/``+xml``, at least ``MIN_LENGTH`` bytes,
+    to a client that accepts gzip; the response gets ``Vary:
+    Accept-Encoding`` either way."""
+
+    CONTENT_TYPES = {
+        "application/javascript", "application/x-javascript", "application/xml",
+        "application/atom+xml", "application/json", "application/xhtml+xml", "image/svg+xml",
+    }
+    GZIP_LEVEL = 6
+    MIN_LENGTH = 1024
+
+    @classmethod
+    def _compressible_type(cls, ctype: str) -> bool:
+        return ctype.startswith("text/") or ctype in cls.CONTENT_TYPES
+
+
+def _create_signature_v1(secret: Union[str, bytes], *parts: Union[str, bytes]) -> bytes:
+    from . import _signing
+    return _signing._mac_v1(secret, *[_signing._b(p) for p in parts])
+
+
+def _create_signature_v2(secret: Union[str, bytes], s: Union[str, bytes]) -> bytes:
+    from . import _signing
+    return _signing._mac_v2(secret, _signing._b(s))
+
+
+def get_signature_key_version(value: Union[str, bytes]) -> Optional[int]:
+    """The key version a version-2 signed value was made with (None for
+    older versions or a malformed value)."""
+    from . import _signing
+    return _signing.get_signature_key_version(value)
 
 
 class ErrorHandler(RequestHandler):
@@ -894,18 +1495,56 @@ class ErrorHandler(RequestHandler):
     def prepare(self) -> None:
         raise HTTPError(self._status_code)
 
+    def _cross_origin_protection(self) -> None:
+        pass  # its own status, whatever the method or origin
+
+
+def _scheme_and_host(url: str) -> tuple[str, Optional[str]]:
+    """The scheme and host a browser would take from ``url``: tabs and
+    newlines dropped, backslashes read as slashes, any number of slashes
+    before an authority, and for http(s) a host even without the slashes.
+    The host is None when the URL has no authority (a path)."""
+    u = re.sub(r"[\t\n\r]", "", url).replace("\\", "/")
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", u)
+    scheme = m.group(1).lower() if m else ""
+    rest = u[m.end():] if m else u
+    if scheme in ("http", "https") or rest.startswith("//"):
+        return scheme, re.split(r"[/?#]", rest.lstrip("/"), maxsplit=1)[0].lower()
+    return scheme, None
+
 
 class RedirectHandler(RequestHandler):
-    """Redirects to ``url`` (formatted with the path's groups)."""
+    """Redirects to ``url``, a ``str.format`` template filled with the
+    path's groups; the query string is carried over. A redirect whose
+    scheme or host would come from the request (not from the template's
+    text before its first substitution), or that holds control characters,
+    is a 400: no open redirects."""
 
     def initialize(self, url: str, permanent: bool = True) -> None:  # type: ignore[override]
         self._url = url
         self._permanent = permanent
 
     def get(self, *args: Any, **kwargs: Any) -> None:
+        import string
         to_url = self._url.format(*args, **kwargs)
         if self.request.query_arguments:
-            to_url += ("&" if "?" in to_url else "?") + self.request.query
+            try:
+                to_url = httputil.url_concat(to_url, list(httputil.qs_to_qsl(self.request.query_arguments)))
+            except ValueError:  # not a URL urllib can split (e.g. "//[")
+                raise HTTPError(400, "Redirect URL cannot change the scheme or netloc: %r", to_url)
+        fixed = ""
+        substituted = False
+        for literal, field, _spec, _conv in string.Formatter().parse(self._url):
+            fixed += literal
+            if field is not None:
+                substituted = True
+                break
+        want = _scheme_and_host(fixed)
+        got = _scheme_and_host(to_url)
+        if got != want or (substituted and want[0] in ("http", "https") and not want[1]):
+            raise HTTPError(400, "Redirect URL cannot change the scheme or netloc: %r", to_url)
+        if re.search(r"[\x00-\x1f\x7f]", to_url):
+            raise HTTPError(400, "Redirect URL contains invalid characters: %r", to_url)
         self.redirect(to_url, permanent=self._permanent)
 
 
@@ -930,6 +1569,9 @@ class URLSpec:
             pattern += "$"
         self.pattern = pattern
         self.regex = re.compile(pattern)
+        if isinstance(handler, str):
+            from .util import import_object  # a handler named by its dotted path
+            handler = import_object(handler)
         self.handler_class = handler
         self.kwargs = kwargs or {}
         self.name = name
@@ -1254,6 +1896,11 @@ class Application:
         self._servers: list[Server] = []
         self._cluster: Optional[_Cluster] = None
         self._jinja: Any = None
+        self.ui_modules: dict[str, type] = {"linkify": _linkify, "xsrf_form_html": _xsrf_form_html,
+                                            "Template": TemplateModule}
+        self.ui_methods: dict[str, Callable[..., Any]] = {}
+        self._load_ui_modules(settings.get("ui_modules", {}))
+        self._load_ui_methods(settings.get("ui_methods", {}))
         self._static_hashes: dict[str, Optional[str]] = {}
         self._static_lock = threading.Lock()
         if handlers:
@@ -1422,16 +2069,55 @@ class Application:
         from . import metrics
         return metrics.snapshot(self)
 
+    # --- UI modules and methods -------------------------------------------------
+
+    def _load_ui_modules(self, modules: Any) -> None:
+        """A module (its UIModule subclasses), a dict name -> class, or a
+        list of either."""
+        if isinstance(modules, types.ModuleType):
+            self._load_ui_modules({n: getattr(modules, n) for n in dir(modules)})
+        elif isinstance(modules, list):
+            for m in modules:
+                self._load_ui_modules(m)
+        else:
+            assert isinstance(modules, dict)
+            for name, cls in modules.items():
+                try:
+                    if issubclass(cls, UIModule):
+                        self.ui_modules[name] = cls
+                except TypeError:
+                    pass
+
+    def _load_ui_methods(self, methods: Any) -> None:
+        """A module (its public functions), a dict name -> function, or a
+        list of either."""
+        if isinstance(methods, types.ModuleType):
+            self._load_ui_methods({n: getattr(methods, n) for n in dir(methods)})
+        elif isinstance(methods, list):
+            for m in methods:
+                self._load_ui_methods(m)
+        else:
+            for name, fn in methods.items():
+                if not name.startswith("_") and callable(fn) and not (isinstance(fn, type) and issubclass(fn, UIModule)) \
+                        and name[0].islower():
+                    self.ui_methods[name] = fn
+
     # --- templates and static files ------------------------------------------
 
     def _jinja_env(self) -> Any:
-        if self._jinja is None or self.settings.get("compiled_template_cache") is False:
-            if self._jinja is None:
-                import jinja2
-                path = self.settings.get("template_path") or os.getcwd()
+        """The Jinja2 environment when the ``template_loader`` setting is a
+        Jinja2 loader or environment; None means Tornado's templates."""
+        loader = self.settings.get("template_loader")
+        if loader is None or not type(loader).__module__.startswith("jinja2"):
+            return None
+        if self._jinja is None:
+            import jinja2
+            if isinstance(loader, jinja2.Environment):
+                self._jinja = loader
+            else:
                 autoescape = self.settings.get("autoescape", "xhtml_escape") is not None
                 self._jinja = jinja2.Environment(
-                    loader=jinja2.FileSystemLoader(path),
+                    loader=loader,
                     autoescape=jinja2.select_autoescape(default=autoescape, default_for_string=autoescape)
                     if autoescape else False,
                     auto_reload=bool(self.settings.get("debug")),
@@ -1439,12 +2125,13 @@ class Application:
                 self._jinja.globals.update(json_encode=_json)
         return self._jinja
 
-    def static_url(self, path: str, include_host: Optional[bool] = None, request: Any = None) -> str:
+    def static_url(self, path: str, include_host: Optional[bool] = None, request: Any = None,
+                   include_version: bool = True) -> str:
         prefix = self.settings.get("static_url_prefix", "/static/")
         base = ""
         if include_host and request is not None:
             base = request.protocol + "://" + request.host
-        version = self._static_version(path)
+        version = self._static_version(path) if include_version else None
         if version:
             return "%s%s%s?v=%s" % (base, prefix, path, version)
         return base + prefix + path
@@ -1461,7 +2148,8 @@ class Application:
             h: Optional[str] = None
             if full.startswith(os.path.abspath(root) + os.sep) and os.path.isfile(full):
                 with open(full, "rb") as f:
-                    h = hashlib.md5(f.read()).hexdigest()[:12]
+                    # the content's SHA-512, as Tornado's get_content_version
+                    h = hashlib.sha512(f.read()).hexdigest()
             if cache:
                 self._static_hashes[path] = h
             return h

@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import json
 import logging
+import re
 import urllib.parse
 from ctypes import byref, c_size_t, pointer, sizeof, string_at
 from typing import Any, Awaitable, Callable, Optional, Union
@@ -37,6 +38,15 @@ gen_log = logging.getLogger("squall.general")
 
 class WebSocketError(Exception):
     pass
+
+
+def _handshake_refused(code: int, message: str) -> Exception:
+    from .httpclient import HTTPClientError
+
+    class WebSocketHandshakeError(HTTPClientError, WebSocketError):
+        """The server answered the handshake with ``code`` instead of 101."""
+
+    return WebSocketHandshakeError(code, message)
 
 
 class WebSocketClosedError(WebSocketError):
@@ -351,9 +361,17 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         pass
 
     def check_origin(self, origin: str) -> bool:
-        """Same-origin by default: the Origin's host must be the Host header."""
-        parsed = urllib.parse.urlparse(origin.lower())
-        return parsed.netloc == self.request.headers.get("Host", "").lower()
+        """May a handshake that looks cross-origin (``Origin`` not this
+        host, or ``Sec-Fetch-Site`` other than same-origin) go on? Default:
+        ``check_trusted_origin`` (the ``trusted_origins`` setting); a
+        same-origin handshake never gets here (Tornado 6.6)."""
+        return self.check_trusted_origin(origin)
+
+    def set_nodelay(self, value: bool) -> None:
+        """squall sets TCP_NODELAY on every connection it accepts, so
+        ``True`` is already in effect; ``False`` cannot be had."""
+        if not value:
+            raise NotImplementedError("squall's connections always have TCP_NODELAY set")
 
     def select_subprotocol(self, subprotocols: list[str]) -> Optional[str]:
         """Picks one of the offered subprotocols (default: the first one the
@@ -459,9 +477,17 @@ class _WSRoute:
                 asyncio.ensure_future(r)
             if h._finished:
                 return 0
-            if origin is not None and not h.check_origin(origin):
-                gen_log.info("Cross origin websockets not allowed (%s)", origin)
+            # Always on for WebSockets (browsers do not apply the same-origin
+            # policy to them), after prepare(), as Tornado 6.6: Sec-Fetch-Site,
+            # else Origin against Host, else check_origin().
+            why = h._cross_origin_refusal(h.check_origin)
+            if why is not None:
+                gen_log.debug("Cross origin websockets not allowed: %s", why)
                 return 0
+            if "Sec-WebSocket-Protocol" not in h.request.headers:
+                # Tornado asks select_subprotocol even when none is offered;
+                # squall asks only for offers, so ask here (nothing to pick)
+                h.select_subprotocol([])
         except HTTPError as e:
             gen_log.info("WebSocket handshake refused: %s", e)
             return 0
@@ -592,6 +618,10 @@ class WebSocketClientConnection(_SocketMixin):
             exc = OSError(message)
         else:
             exc = WebSocketError(message or str(_ffi.SquallError(status)))
+            m = re.search(r"answered (\d{3})\b", message or "")
+            if m:
+                # a refused handshake is an HTTP error with its status, as in Tornado
+                exc = _handshake_refused(int(m.group(1)), message)
         self._connect_future.set_exception(exc)
 
     def on_ping(self, data: bytes) -> None:

@@ -16,6 +16,7 @@ from conftest import child_env, launch
 
 APP = r'''
 import asyncio, os, sys, threading
+import jinja2
 from squall import web, ioloop
 
 class Verbs(web.RequestHandler):
@@ -169,6 +170,7 @@ app = web.Application([
     (r"/long", Long), (r"/closed", Closed), (r"/upload", Upload), (r"/rev", Rev), (r"/xh", XH), (r"/form", Form),
     (r"/files/(.*)", web.StaticFileHandler, {"path": os.path.join(here, "static")}),
 ], template_path=os.path.join(here, "templates"), static_path=os.path.join(here, "static"),
+   template_loader=jinja2.FileSystemLoader(os.path.join(here, "templates")),  # page.html is Jinja2
    cookie_secret="s3cret", default_handler_class=Fallback, debug=os.environ.get("DEBUG") == "1",
    xheaders=True)
 

@@ -360,6 +360,10 @@ def _outcome_seen(fut: Any) -> None:
 
 def make_app(cluster: str = "", **settings: Any) -> web.Application:
     settings.setdefault("template_path", os.path.join(HERE, "templates"))
+    # index.html is a Jinja2 template (squall's default is Tornado's template
+    # language; a Jinja2 loader as template_loader selects Jinja2)
+    import jinja2
+    settings.setdefault("template_loader", jinja2.FileSystemLoader(settings["template_path"]))
     settings.setdefault("static_path", os.path.join(HERE, "static"))
     settings.setdefault("static_url_prefix", "/static/")
     room = Room(cluster=bool(cluster))

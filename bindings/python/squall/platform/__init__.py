@@ -1,0 +1,1 @@
+"""``squall.platform``: ``squall.platform.asyncio`` (as Tornado's)."""
