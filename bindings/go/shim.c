@@ -332,6 +332,29 @@ sq_status sqgo_ws_route(sq_server *s, const char *pattern, const sq_ws_options *
     return sq_ws_route(s, pattern, &cb, o, (void *)ud);
 }
 
+static void on_ws_connect_error(void *ud, sq_status status, const char *message, size_t len) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    sqgo_event *e = push(p, SQGO_WS_CONNECT_ERROR, UD(ud), 0);
+    if (!e) return;
+    e->arg = status;
+    if (copy_bytes(p, e, message, len) < 0) e->len = 0;
+}
+
+sq_status sqgo_ws_connect(sq_loop *l, const char *url, const sq_ws_options *o, uintptr_t ud) {
+    sq_ws_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.size = sizeof cb;
+    cb.on_open = on_ws_open;
+    cb.on_message = on_ws_message;
+    cb.on_close = on_ws_close;
+    cb.on_drain = on_ws_drain;
+    cb.on_ping = on_ws_ping;
+    cb.on_pong = on_ws_pong;
+    cb.on_connect_error = on_ws_connect_error;
+    return sq_ws_connect(l, url, &cb, o, (void *)ud);
+}
+
 sq_status sqgo_ws_send(uint64_t ws, const void *data, size_t len, int opcode) {
     return sq_ws_send(WS(ws), data, len, opcode);
 }
