@@ -164,8 +164,8 @@ func (d *dialer) dispatch(ev *C.sqgo_event, arena []byte) {
 	case C.SQGO_WS_CONNECT_ERROR:
 		r := cgoValue(ev.ud).(*wsRoute)
 		msg := string(arena[ev.off : ev.off+ev.len])
+		deleteHandle(cgo.Handle(ev.ud)) // before Dial wakes (and may count handles)
 		r.dial <- dialResult{err: &Error{Op: "WebSocket dial " + r.pattern, Code: int(ev.arg), Message: msg}}
-		deleteHandle(cgo.Handle(ev.ud))
 	case C.SQGO_WS_OPEN:
 		r := cgoValue(ev.ud).(*wsRoute)
 		if r.abandoned.Load() {
@@ -175,8 +175,8 @@ func (d *dialer) dispatch(ev *C.sqgo_event, arena []byte) {
 		d.srv.dispatchWS(ev, arena)
 		r.dial <- dialResult{c: d.srv.conns[uint64(ev.handle)]}
 	case C.SQGO_WS_CLOSE:
+		deleteHandle(cgo.Handle(ev.ud)) // before OnClose can run
 		d.srv.dispatchWS(ev, arena)
-		deleteHandle(cgo.Handle(ev.ud))
 	default:
 		d.srv.dispatchWS(ev, arena)
 	}

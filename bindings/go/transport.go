@@ -673,14 +673,13 @@ func (f *fetch) onChunk(data []byte) {
 	}
 	f.chunks = append(f.chunks, append([]byte(nil), data...))
 	f.buffered += len(data)
-	pause := !f.paused && f.buffered > bodyHighWater
-	if pause {
+	if !f.paused && f.buffered > bodyHighWater {
 		f.paused = true
-	}
-	f.mu.Unlock()
-	if pause {
+		// Under the lock, as the resume in Read: squall follows the last
+		// of the two it gets, so they must reach it in this order.
 		C.sq_fetch_pause_reading(f.t.lp.ptr, f.id)
 	}
+	f.mu.Unlock()
 	f.signal()
 }
 
@@ -707,6 +706,8 @@ func (f *fetch) end(err error) {
 	f.headDone = true
 	stopCtx, timer := f.stopCtx, f.timer
 	f.mu.Unlock()
+	// First: whoever the channels below wake may count the handles.
+	deleteHandle(f.h)
 	if stopCtx != nil {
 		stopCtx()
 	}
@@ -718,7 +719,6 @@ func (f *fetch) end(err error) {
 		close(f.head)
 	}
 	f.signal()
-	deleteHandle(f.h)
 }
 
 // fetchBody is Response.Body: the pieces squall handed over, in order.
@@ -747,14 +747,11 @@ func (b *fetchBody) Read(p []byte) (int, error) {
 				}
 			}
 			f.buffered -= n
-			resume := f.paused && f.buffered < bodyLowWater && !f.finished
-			if resume {
+			if f.paused && f.buffered < bodyLowWater && !f.finished {
 				f.paused = false
-			}
-			f.mu.Unlock()
-			if resume {
 				f.t.withLoop(func(l *C.sq_loop) C.sq_status { return C.sq_fetch_resume_reading(l, f.id) })
 			}
+			f.mu.Unlock()
 			return n, nil
 		}
 		if f.finished {
