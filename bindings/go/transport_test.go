@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -777,4 +778,100 @@ func TestTransportBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	readAll(t, resp)
+}
+
+// Mixed traffic through one Transport while the collector runs in a loop:
+// plain GETs, streamed uploads, bodies abandoned half-read and requests
+// cancelled mid-body. Every answer is right, and once the Transport is
+// closed it holds no cgo.Handle.
+func TestTransportGCPressure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo":
+			// Read first: net/http's server is not full duplex, so an
+			// echo written while reading would cut the body short.
+			b, _ := io.ReadAll(r.Body)
+			w.Write(b)
+		case "/big":
+			w.Write(pattern(256 << 10))
+		default:
+			fmt.Fprintf(w, "i=%s", r.URL.Query().Get("i"))
+		}
+	}))
+	defer srv.Close()
+	c := newTransport(t, &Transport{})
+	stop := make(chan struct{})
+	var gcs sync.WaitGroup
+	gcs.Add(1)
+	go func() {
+		defer gcs.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	deadline := time.Now().Add(2 * time.Second)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				var err error
+				switch i % 4 {
+				case 0:
+					var resp *http.Response
+					if resp, err = c.Get(fmt.Sprintf("%s/?i=%d", srv.URL, i)); err == nil {
+						b, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if string(b) != fmt.Sprintf("i=%d", i) {
+							err = fmt.Errorf("got %q", b)
+						}
+					}
+				case 1:
+					body := pattern(100<<10 + i)
+					var resp *http.Response
+					if resp, err = c.Post(srv.URL+"/echo", "x/y", io.MultiReader(bytes.NewReader(body))); err == nil {
+						b, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if !bytes.Equal(b, body) {
+							err = fmt.Errorf("echo of %d bytes came back as %d", len(body), len(b))
+						}
+					}
+				case 2:
+					var resp *http.Response
+					if resp, err = c.Get(srv.URL + "/big"); err == nil {
+						io.ReadFull(resp.Body, make([]byte, 1000))
+						resp.Body.Close() // abandoned half-read
+					}
+				case 3:
+					ctx, cancel := context.WithCancel(context.Background())
+					req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/big", nil)
+					if resp, e := c.Do(req); e == nil {
+						io.ReadFull(resp.Body, make([]byte, 1000))
+						cancel()
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+					cancel()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	gcs.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
