@@ -1,12 +1,14 @@
 package squall
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +168,63 @@ func TestDial(t *testing.T) {
 	}
 	if n := liveHandles.Load(); n != before {
 		t.Fatalf("cgo handles: %d before, %d after", before, n)
+	}
+}
+
+// pyEchoServer is a Python `websockets` echo server on 127.0.0.1 (a port of
+// its own, printed on stdout); the test skips when the package is missing.
+const pyEchoServer = `
+import asyncio, sys
+from websockets.asyncio.server import serve
+
+async def echo(ws):
+    async for m in ws:
+        await ws.send(m)
+
+async def main():
+    async with serve(echo, "127.0.0.1", 0, max_size=2**24) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.get_running_loop().create_future()
+
+asyncio.run(main())
+`
+
+// squall.Dial against Python's websockets: 1 MiB binary and text messages
+// echoed in order, then a close the server answers.
+func TestDialPythonWebsockets(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import websockets.asyncio.server").Run(); err != nil {
+		t.Skip("python3 with websockets >= 13 missing: pip install -r tests/requirements.txt")
+	}
+	cmd := exec.Command("python3", "-c", pyEchoServer)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the Python server said nothing: %v", err)
+	}
+	port := strings.TrimSpace(line)
+	ev := newClientEvents()
+	c, err := Dial(context.Background(), "ws://127.0.0.1:"+port+"/", ev, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := pattern(1 << 20)
+	c.WriteMessage(BinaryMessage, big)
+	c.WriteText("after the big one")
+	if got := recvOr(t, ev.msgs, "binary echo"); got != "binary:"+string(big) {
+		t.Fatalf("1 MiB echo: %d bytes", len(got)-len("binary:"))
+	}
+	if got := recvOr(t, ev.msgs, "text echo"); got != "text:after the big one" {
+		t.Fatalf("text echo %q", got)
+	}
+	c.Close(CloseNormalClosure, "done")
+	if got := recvOr(t, ev.close, "close"); got != "1000 done" {
+		t.Fatalf("close %q", got)
 	}
 }
