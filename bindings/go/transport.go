@@ -245,6 +245,12 @@ func (headerTimeoutError) Temporary() bool { return true }
 // RoundTrip sends req and returns its response once the head has arrived;
 // the body streams from Response.Body.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil { // nothing is started, as with net/http
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
 	creq, streamed, err := t.build(req)
 	if err != nil {
 		if req.Body != nil {

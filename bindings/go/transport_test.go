@@ -361,10 +361,19 @@ func TestTransportContextCancel(t *testing.T) {
 	}
 	waitGone(t, gone, "/body")
 
-	// A context already done: nothing is sent.
-	req, _ = http.NewRequestWithContext(ctx, "GET", srv.URL+"/head", nil)
+	// A context already done: nothing is sent (no connection either).
+	var conns atomic.Int32
+	counted := httptest.NewUnstartedServer(http.NotFoundHandler())
+	counted.Config.ConnState = func(net.Conn, http.ConnState) { conns.Add(1) }
+	counted.Start()
+	defer counted.Close()
+	req, _ = http.NewRequestWithContext(ctx, "GET", counted.URL+"/head", nil)
 	if _, err := c.Do(req); !errors.Is(err, context.Canceled) {
 		t.Fatalf("done context: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := conns.Load(); n != 0 {
+		t.Fatalf("a request whose context was done made %d connection events", n)
 	}
 }
 
