@@ -211,7 +211,8 @@ typedef struct sq_loop sq_loop;
  *
  * Accessors: `sq_request_method`, `_uri`, `_path`, `_query`, `_header`,
  * `_header_count`, `_header_at`, `_cookie`, `_body`, `_argument`, `_argument_count`,
- * `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`,
+ * `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_remote_port`,
+ * `_version`, `_on_close`,
  * `_on_body` (streamed bodies).
  * Response: `sq_respond` (one call), or `sq_response_status`,
  * `sq_response_header`, `sq_response_write`, `sq_response_flush`,
@@ -326,6 +327,35 @@ typedef struct {
    */
   size_t len;
 } sq_str;
+
+/**
+ * What the TLS handshake of a request's connection agreed on, filled by
+ * `sq_request_tls`. A view struct squall fills that may grow at the end:
+ * set `size` to `sizeof(sq_tls_info)` as the program was compiled; squall
+ * writes only the fields that size covers.
+ */
+typedef struct {
+  /**
+   * `sizeof(sq_tls_info)` as the program was compiled (set by the caller).
+   */
+  size_t size;
+  /**
+   * The protocol version: 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
+   */
+  uint64_t version;
+  /**
+   * The cipher suite's IANA number (0x1301 for TLS_AES_128_GCM_SHA256).
+   */
+  uint64_t cipher_suite;
+  /**
+   * The name the client asked for (SNI); empty if it sent none.
+   */
+  sq_str server_name;
+  /**
+   * The protocol agreed by ALPN ("http/1.1"); empty if none.
+   */
+  sq_str alpn;
+} sq_tls_info;
 
 /**
  * Log levels. A callback set for a level receives that level and the more
@@ -610,35 +640,6 @@ typedef struct {
    */
   uint64_t host_wait_buckets[SQ_METRICS_LATENCY_BUCKETS];
 } sq_metrics;
-
-/**
- * What the TLS handshake of a request's connection agreed on, filled by
- * `sq_request_tls`. A view struct squall fills that may grow at the end:
- * set `size` to `sizeof(sq_tls_info)` as the program was compiled; squall
- * writes only the fields that size covers.
- */
-typedef struct {
-  /**
-   * `sizeof(sq_tls_info)` as the program was compiled (set by the caller).
-   */
-  size_t size;
-  /**
-   * The protocol version: 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
-   */
-  uint64_t version;
-  /**
-   * The cipher suite's IANA number (0x1301 for TLS_AES_128_GCM_SHA256).
-   */
-  uint64_t cipher_suite;
-  /**
-   * The name the client asked for (SNI); empty if it sent none.
-   */
-  sq_str server_name;
-  /**
-   * The protocol agreed by ALPN ("http/1.1"); empty if none.
-   */
-  sq_str alpn;
-} sq_tls_info;
 
 /**
  * Receives a streamed request body: `len` bytes at `data` (valid only
@@ -1079,6 +1080,11 @@ typedef struct {
 #define SQ_ERR_PROTOCOL (-17)
 
 /**
+ * The caller cancelled the operation (a fetch: `sq_fetch_cancel`).
+ */
+#define SQ_ERR_CANCELLED (-18)
+
+/**
  * `sq_ws_send` / `sq_publish` status: the message was queued, but more than
  * the route's `high_water` bytes are now buffered for the socket. Not an
  * error (it is positive); the sender should wait for `on_drain` before
@@ -1395,6 +1401,18 @@ sq_status sq_batch_end(void);
 sq_fetch_request *sq_fetch_request_new(const char *method, const char *url);
 
 /**
+ * The id the fetch of this request has: read it before `sq_fetch` takes
+ * the request, to cancel the fetch (`sq_fetch_cancel`) or pause and resume
+ * the reading of its response (`sq_fetch_pause_reading`). Ids are unique
+ * in the process and never 0.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: the id; 0 for a NULL `req`.
+ */
+uint64_t sq_fetch_request_id(const sq_fetch_request *req);
+
+/**
  * Frees a request that was not handed to `sq_fetch`. NULL is a no-op.
  *
  * Thread: any thread.
@@ -1419,13 +1437,80 @@ sq_status sq_fetch_request_set_header(sq_fetch_request *req,
                                       size_t value_len);
 
 /**
- * Sets the request body (sent with a `Content-Length`).
+ * Sets the request body (sent with a `Content-Length`); undoes
+ * `sq_fetch_request_stream_body`.
  *
  * Thread: the thread that holds the request.
  * Ownership: `data` is copied.
  * Returns: `SQ_OK`; `SQ_ERR_NULL` (NULL data with a non-zero length, or req).
  */
 sq_status sq_fetch_request_set_body(sq_fetch_request *req, const void *data, size_t len);
+
+/**
+ * Makes the request body a stream the host writes after `sq_fetch`, from
+ * any thread, with `sq_fetch_body_write` and ends with
+ * `sq_fetch_body_finish` (instead of `sq_fetch_request_set_body`). With
+ * `length` >= 0 the request says `Content-Length: length` and the body must
+ * be exactly that long (it is complete with its last byte:
+ * `sq_fetch_body_finish` is then optional); with `length` < 0 it goes
+ * chunked and ends with `sq_fetch_body_finish`. Writes queue
+ * while the connection is made and are sent as the socket takes them; a
+ * write that leaves more than 1 MiB queued returns `SQ_BACKPRESSURE`, and
+ * the callback set with `sq_fetch_request_set_on_drain` then says when the
+ * queue is below 256 KiB again. A streamed request is never sent twice: a
+ * 3xx response to it is handed back as it is (no redirect followed), and a
+ * pooled connection found closed fails it once a byte of the body went.
+ * The response may come before the body is finished (a 413, say); then
+ * later writes return `SQ_ERR_CLOSED`.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_stream_body(sq_fetch_request *req, int64_t length);
+
+/**
+ * Sets the callback that says, on the host thread and with the userdata
+ * given to `sq_fetch`, that a streamed request body
+ * (`sq_fetch_request_stream_body`) which had returned `SQ_BACKPRESSURE` has
+ * less than 256 KiB queued again. NULL removes it.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` (req).
+ */
+sq_status sq_fetch_request_set_on_drain(sq_fetch_request *req, sq_callback cb);
+
+/**
+ * Queues `len` bytes of the streamed request body of fetch `id` (see
+ * `sq_fetch_request_stream_body`); they are sent in order.
+ *
+ * Thread: any thread.
+ * Ownership: `data` is copied.
+ * Returns: `SQ_OK`; `SQ_BACKPRESSURE` (queued, but more than 1 MiB waits:
+ * wait for `on_drain`); `SQ_ERR_LIMIT` (not queued: 64 MiB wait already);
+ * `SQ_ERR_INVALID_ARG` (past the `Content-Length` given, or an id never
+ * issued); `SQ_ERR_ALREADY_DONE` (the body was finished, or has all of
+ * its `Content-Length`); `SQ_ERR_CLOSED`
+ * (the fetch is over — answered, failed, cancelled — or its body is not
+ * streamed); `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_body_write(sq_loop *loop, uint64_t id, const void *data, size_t len);
+
+/**
+ * Ends the streamed request body of fetch `id`: the last piece goes (and
+ * the chunked body's end), then the response is awaited.
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK` (also for a `Content-Length` body that has all its
+ * bytes already); `SQ_ERR_INVALID_ARG` (fewer bytes than the
+ * `Content-Length` given: the body is not finished; or an id never
+ * issued); `SQ_ERR_ALREADY_DONE` (a chunked body finished before);
+ * `SQ_ERR_CLOSED` (the fetch is over — which a complete body's response
+ * may already have made it — or its body is not streamed); `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_body_finish(sq_loop *loop, uint64_t id);
 
 /**
  * Sets the timeouts in milliseconds (0: none): `connect_ms` for resolving,
@@ -1527,7 +1612,7 @@ sq_status sq_fetch_request_set_on_chunk(sq_fetch_request *req, sq_fetch_chunk_ca
  * `on_response` is called exactly once, on the host thread, with the
  * response or the failure (`sq_fetch_response_error`: `SQ_ERR_TIMEOUT`,
  * `SQ_ERR_RESOLVE`, `SQ_ERR_CONNECT`, `SQ_ERR_TLS`, `SQ_ERR_PROTOCOL`,
- * `SQ_ERR_LIMIT`, `SQ_ERR_CLOSED`, `SQ_ERR_INVALID_ARG` for a redirect to
+ * `SQ_ERR_LIMIT`, `SQ_ERR_CLOSED`, `SQ_ERR_CANCELLED` (`sq_fetch_cancel`), `SQ_ERR_INVALID_ARG` for a redirect to
  * another scheme) — unless the loop is freed first, in which case no
  * callback of this fetch runs.
  *
@@ -1542,6 +1627,52 @@ sq_status sq_fetch(sq_loop *loop,
                    sq_fetch_request *req,
                    sq_fetch_callback on_response,
                    void *userdata);
+
+/**
+ * Cancels fetch `id` (from `sq_fetch_request_id`) of this loop: it stops
+ * wherever it is (queued for a connection, connecting, sending, reading
+ * the response; its connection is closed, not reused) and its
+ * `on_response` is called with `SQ_ERR_CANCELLED`, on the host thread,
+ * after any chunk already handed over. A fetch whose response was already
+ * on its way to the host is not cancelled: `on_response` runs exactly
+ * once either way. Cancelling a fetch that is done, or twice, does nothing.
+ *
+ * Thread: any thread (also inside a callback of the fetch); it takes effect
+ * on the loop's first reactor, after what this thread asked before.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK` (the cancel is on its way); `SQ_ERR_INVALID_ARG` for an
+ * id that no request was given (0, or never issued); `SQ_ERR_NULL`;
+ * `SQ_ERR_CLOSED` (loop freed); `SQ_ERR_FORKED`.
+ */
+sq_status sq_fetch_cancel(sq_loop *loop, uint64_t id);
+
+/**
+ * Stops reading the response of fetch `id` (from `sq_fetch_request_id`)
+ * until `sq_fetch_resume_reading`: the host's own flow control for a
+ * streamed body (`sq_fetch_request_set_on_chunk`), when it hands the
+ * chunks on to a consumer slower than its callback. Chunks already handed
+ * over still arrive; then the kernel's buffers fill and the server slows
+ * down. The request timeout keeps running. Pausing a fetch queued for a
+ * connection holds it from its first byte.
+ *
+ * Thread: any thread; takes effect on the loop's first reactor.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK` (also for a fetch that is done: nothing happens);
+ * `SQ_ERR_INVALID_ARG` for an id never issued; `SQ_ERR_NULL`;
+ * `SQ_ERR_CLOSED`; `SQ_ERR_FORKED`.
+ */
+sq_status sq_fetch_pause_reading(sq_loop *loop, uint64_t id);
+
+/**
+ * Reads the response of fetch `id` again after `sq_fetch_pause_reading`.
+ *
+ * Thread: any thread; takes effect on the loop's first reactor.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK` (also when it was not paused, or is done);
+ * `SQ_ERR_INVALID_ARG` for an id never issued; `SQ_ERR_NULL`;
+ * `SQ_ERR_CLOSED`; `SQ_ERR_FORKED`.
+ */
+sq_status sq_fetch_resume_reading(sq_loop *loop, uint64_t id);
 
 /**
  * Sets the client's connection pool limits for this loop: at most
@@ -1655,6 +1786,22 @@ sq_status sq_fetch_response_url(const sq_fetch_response *resp, sq_str *out);
  * Returns: the count; 0 for a NULL `resp`.
  */
 uint32_t sq_fetch_response_redirects(const sq_fetch_response *resp);
+
+/**
+ * What the TLS handshake of the response's connection agreed on (Go's
+ * `Response.TLS`): the version, the cipher suite, the server name this
+ * client asked for (SNI) and the ALPN protocol, in the caller's
+ * `sq_tls_info` (set its `size` first, as for `sq_request_tls`). Works on
+ * the head (`sq_fetch_request_set_on_headers`) and the final response.
+ *
+ * Thread: inside the callback that got `resp`.
+ * Ownership: the strings in `*out` point into the response: valid until
+ * the callback returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` for plain http or a failed fetch
+ * (`*out` untouched); `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a `size`
+ * smaller than the `size` field.
+ */
+sq_status sq_fetch_response_tls(const sq_fetch_response *resp, sq_tls_info *out);
 
 /**
  * When a phase of the fetch ended, in milliseconds since `sq_fetch`:
@@ -1904,6 +2051,28 @@ sq_status sq_request_capture_count(sq_request *req, size_t *count_out);
  * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
  */
 sq_status sq_request_remote_ip(sq_request *req, sq_str *out);
+
+/**
+ * The client's TCP port (the peer port of the connection the request came on).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK` with the port in `*port_out`; `SQ_ERR_NULL`;
+ * `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_remote_port(sq_request *req, uint16_t *port_out);
+
+/**
+ * The HTTP version of the request line: `*major_out` and `*minor_out` get
+ * 1 and 1 for "HTTP/1.1", 1 and 0 for "HTTP/1.0" (the server speaks
+ * HTTP/1.x only).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` (req or an out-parameter);
+ * `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_request_version(sq_request *req, uint32_t *major_out, uint32_t *minor_out);
 
 /**
  * The TLS details of the connection `req` arrived on (Go's `r.TLS`).

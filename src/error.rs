@@ -42,6 +42,8 @@ pub enum ErrorKind {
     Tls,
     /// The peer broke the protocol.
     Protocol,
+    /// The operation was cancelled by its caller (a fetch, `sq_fetch_cancel`).
+    Cancelled,
 }
 
 /// An error: a kind and a human-readable message.

@@ -81,7 +81,11 @@ func TestRequestAndResponse(t *testing.T) {
 		t.Fatalf("Date/Content-Length missing: %v", resp.Header)
 	}
 
-	req, _ := http.NewRequest("GET", base+"/items/a%2Fb?q=1", nil)
+	// RemoteAddr carries the client's real port: the one its connection
+	// was made from, as the client saw it.
+	var local string
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { local = i.Conn.LocalAddr().String() }}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", base+"/items/a%2Fb?q=1", nil)
 	req.Header.Set("X-Test", "v1")
 	resp, err := c.Do(req)
 	if err != nil {
@@ -89,9 +93,25 @@ func TestRequestAndResponse(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	want := fmt.Sprintf("id=a/b host=%s method=GET uri=/items/a%%2Fb?q=1 remote=127.0.0.1:0 err=<nil> x=v1 proto=HTTP/1.1", addr)
+	if _, lport, _ := net.SplitHostPort(local); lport == "" || lport == "0" {
+		t.Fatalf("client local address %q", local)
+	}
+	want := fmt.Sprintf("id=a/b host=%s method=GET uri=/items/a%%2Fb?q=1 remote=%s err=<nil> x=v1 proto=HTTP/1.1", addr, local)
 	if string(b) != want {
 		t.Fatalf("items:\n got %q\nwant %q", b, want)
+	}
+
+	// An HTTP/1.0 request line is seen as such (r.Proto, ProtoMinor).
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /items/x HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+	raw, _ := io.ReadAll(conn)
+	conn.Close()
+	want10 := fmt.Sprintf("remote=%s err=<nil> x= proto=HTTP/1.0", conn.LocalAddr())
+	if !strings.HasSuffix(string(raw), want10) {
+		t.Fatalf("HTTP/1.0 request: got %q, want it to end with %q", raw, want10)
 	}
 
 	for _, code := range []int{200, 201, 204, 304, 404, 418, 503} {

@@ -16,6 +16,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,9 +52,10 @@ type response struct {
 	watching    bool // registered for the client's leaving
 }
 
-// parseHead decodes the shim's packed head (method, target, remote IP,
-// headers). The strings share b's memory, which is never written again.
-func parseHead(b []byte) (method, target, ip string, h http.Header, ok bool) {
+// parseHead decodes the shim's packed head (method, target, remote IP, peer
+// port and HTTP minor version, headers). The strings share b's memory, which
+// is never written again.
+func parseHead(b []byte) (method, target, ip string, port uint16, minor int, h http.Header, ok bool) {
 	field := func() (string, bool) {
 		if len(b) < 4 {
 			return "", false
@@ -70,9 +72,12 @@ func parseHead(b []byte) (method, target, ip string, h http.Header, ok bool) {
 	method, ok1 = field()
 	target, ok2 = field()
 	ip, ok3 = field()
-	if !ok1 || !ok2 || !ok3 || len(b) < 4 {
+	if !ok1 || !ok2 || !ok3 || len(b) < 8 {
 		return
 	}
+	peer := binary.NativeEndian.Uint32(b)
+	port, minor = uint16(peer), int(peer>>16&0xff)
+	b = b[4:]
 	n := int(binary.NativeEndian.Uint32(b))
 	b = b[4:]
 	h = make(http.Header, n)
@@ -89,11 +94,14 @@ func parseHead(b []byte) (method, target, ip string, h http.Header, ok bool) {
 	return
 }
 
+// protos are the request versions the server speaks, by minor version.
+var protos = [2]string{"HTTP/1.0", "HTTP/1.1"}
+
 // newRequest builds the *http.Request of a packed head, with ctx (nil:
 // context.Background). The first copy stays on the stack: WithContext's is
 // the only one on the heap.
 func newRequest(head []byte, ctx context.Context) (*http.Request, error) {
-	method, target, ip, h, ok := parseHead(head)
+	method, target, ip, port, minor, h, ok := parseHead(head)
 	if !ok {
 		return nil, errors.New("malformed request head")
 	}
@@ -104,12 +112,12 @@ func newRequest(head []byte, ctx context.Context) (*http.Request, error) {
 	r := http.Request{
 		Method:     method,
 		URL:        u,
-		Proto:      "HTTP/1.1",
+		Proto:      protos[minor&1],
 		ProtoMajor: 1,
-		ProtoMinor: 1,
+		ProtoMinor: minor,
 		Header:     h,
 		RequestURI: target,
-		RemoteAddr: net.JoinHostPort(ip, "0"),
+		RemoteAddr: net.JoinHostPort(ip, strconv.Itoa(int(port))),
 		Body:       http.NoBody,
 	}
 	if hosts, ok := h["Host"]; ok {

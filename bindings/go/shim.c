@@ -83,8 +83,9 @@ static int put_field(sqgo_pump *p, const char *s, size_t n) {
 }
 
 /* Packs a request head into the arena, in one pass over the request:
- * method, request-target, remote IP, then a native u32 count and that many
- * header name/value pairs.
+ * method, request-target, remote IP, a native u32 holding the peer port
+ * (low 16 bits) and the HTTP minor version (bits 16-23), then a native u32
+ * count and that many header name/value pairs.
  * Returns the offset (and the length in *len_out), or -1 with the arena as
  * it was. */
 static int64_t pack_head(sqgo_pump *p, sq_request *req, size_t *len_out) {
@@ -93,10 +94,19 @@ static int64_t pack_head(sqgo_pump *p, sq_request *req, size_t *len_out) {
     if (sq_request_method(req, &method) != SQ_OK || sq_request_uri(req, &uri) != SQ_OK ||
         sq_request_header_count(req, &nh) != SQ_OK)
         return -1;
+    uint16_t pport = 0;
+    uint32_t major = 1, minor = 1;
     (void)sq_request_remote_ip(req, &ip);
+    (void)sq_request_remote_port(req, &pport);
+    (void)sq_request_version(req, &major, &minor);
     int ok = put_field(p, method.ptr, method.len) == 0 && put_field(p, uri.ptr, uri.len) == 0 &&
              put_field(p, ip.ptr, ip.len) == 0;
-    int64_t count = ok ? reserve(p, 4) : -1;
+    int64_t peer = ok ? reserve(p, 4) : -1;
+    if (peer >= 0) {
+        uint32_t word = (uint32_t)pport | ((minor & 0xff) << 16);
+        memcpy(p->arena + peer, &word, 4);
+    }
+    int64_t count = peer >= 0 ? reserve(p, 4) : -1;
     if (count >= 0) {
         uint32_t n32 = (uint32_t)nh;
         memcpy(p->arena + count, &n32, 4);
@@ -322,6 +332,29 @@ sq_status sqgo_ws_route(sq_server *s, const char *pattern, const sq_ws_options *
     return sq_ws_route(s, pattern, &cb, o, (void *)ud);
 }
 
+static void on_ws_connect_error(void *ud, sq_status status, const char *message, size_t len) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    sqgo_event *e = push(p, SQGO_WS_CONNECT_ERROR, UD(ud), 0);
+    if (!e) return;
+    e->arg = status;
+    if (copy_bytes(p, e, message, len) < 0) e->len = 0;
+}
+
+sq_status sqgo_ws_connect(sq_loop *l, const char *url, const sq_ws_options *o, uintptr_t ud) {
+    sq_ws_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.size = sizeof cb;
+    cb.on_open = on_ws_open;
+    cb.on_message = on_ws_message;
+    cb.on_close = on_ws_close;
+    cb.on_drain = on_ws_drain;
+    cb.on_ping = on_ws_ping;
+    cb.on_pong = on_ws_pong;
+    cb.on_connect_error = on_ws_connect_error;
+    return sq_ws_connect(l, url, &cb, o, (void *)ud);
+}
+
 sq_status sqgo_ws_send(uint64_t ws, const void *data, size_t len, int opcode) {
     return sq_ws_send(WS(ws), data, len, opcode);
 }
@@ -342,4 +375,96 @@ sq_status sqgo_ws_subprotocol(uint64_t ws, sq_str *out) { return sq_ws_subprotoc
 
 sq_status sqgo_request_tls(uint64_t req, sq_tls_info *out) {
     return sq_request_tls((sq_request *)(uintptr_t)req, out);
+}
+
+/* ---- the client -------------------------------------------------------- */
+
+sq_status sqgo_fetch_headers(sq_fetch_request *req, const char *hdrs, size_t nh) {
+    const char *at = hdrs;
+    for (size_t i = 0; i < nh; i++) {
+        const char *name = at;
+        at += strlen(at) + 1;
+        size_t vlen = strlen(at);
+        sq_status st = sq_fetch_request_set_header(req, name, at, vlen);
+        if (st != SQ_OK) return st;
+        at += vlen + 1;
+    }
+    return SQ_OK;
+}
+
+static void put_u32(sqgo_pump *p, int64_t *at, uint32_t v) {
+    if (*at < 0) return;
+    int64_t off = reserve(p, 4);
+    if (off < 0) {
+        *at = -1;
+        return;
+    }
+    memcpy(p->arena + off, &v, 4);
+}
+
+/* The head of the final response: reason, a native u32 TLS version (0:
+ * plain http) and cipher suite, server name, ALPN, then a native u32 count
+ * and that many header name/value pairs. */
+static void on_fetch_head(void *ud, const sq_fetch_response *resp) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    size_t start = p->used, nh = 0;
+    sq_str reason = {0}, name, value;
+    sq_tls_info tls = {.size = sizeof tls};
+    int has_tls = sq_fetch_response_tls(resp, &tls) == SQ_OK;
+    (void)sq_fetch_response_reason(resp, &reason);
+    (void)sq_fetch_response_header_count(resp, &nh);
+    int64_t ok = put_field(p, reason.ptr, reason.len) == 0 ? 0 : -1;
+    put_u32(p, &ok, has_tls ? (uint32_t)tls.version : 0);
+    put_u32(p, &ok, has_tls ? (uint32_t)tls.cipher_suite : 0);
+    if (ok == 0 && (put_field(p, has_tls ? tls.server_name.ptr : NULL, has_tls ? tls.server_name.len : 0) < 0 ||
+                    put_field(p, has_tls ? tls.alpn.ptr : NULL, has_tls ? tls.alpn.len : 0) < 0))
+        ok = -1;
+    put_u32(p, &ok, (uint32_t)nh);
+    for (size_t i = 0; ok == 0 && i < nh; i++) {
+        if (sq_fetch_response_header_at(resp, i, &name, &value) != SQ_OK || put_field(p, name.ptr, name.len) < 0 ||
+            put_field(p, value.ptr, value.len) < 0)
+            ok = -1;
+    }
+    sqgo_event *e = ok == 0 ? push(p, SQGO_FETCH_HEAD, UD(ud), 0) : NULL;
+    if (!e) { /* the Go side then sees the fetch end without a head */
+        p->used = start;
+        return;
+    }
+    e->arg = (int32_t)sq_fetch_response_status(resp);
+    e->off = start;
+    e->len = p->used - start;
+}
+
+static void on_fetch_chunk(void *ud, const uint8_t *data, size_t len) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    sqgo_event *e = push(p, SQGO_FETCH_CHUNK, UD(ud), 0);
+    if (e && copy_bytes(p, e, data, len) < 0) e->arg = -1; /* lost: the Go side fails the body */
+}
+
+static void on_fetch_done(void *ud, const sq_fetch_response *resp) {
+    sqgo_pump *p = current;
+    if (!p) return;
+    sqgo_event *e = push(p, SQGO_FETCH_DONE, UD(ud), 0);
+    if (!e) return;
+    sq_str m = {0};
+    e->arg = sq_fetch_response_error(resp);
+    (void)sq_fetch_response_message(resp, &m);
+    (void)copy_bytes(p, e, m.ptr, m.len);
+}
+
+static void on_fetch_drain(void *ud) {
+    sqgo_pump *p = current;
+    if (p) push(p, SQGO_FETCH_DRAIN, UD(ud), 0);
+}
+
+sq_status sqgo_fetch(sq_loop *l, sq_fetch_request *req, uintptr_t ud) {
+    if (sq_fetch_request_set_on_headers(req, on_fetch_head) != SQ_OK ||
+        sq_fetch_request_set_on_chunk(req, on_fetch_chunk) != SQ_OK ||
+        sq_fetch_request_set_on_drain(req, on_fetch_drain) != SQ_OK) {
+        sq_fetch_request_free(req);
+        return SQ_ERR_NULL;
+    }
+    return sq_fetch(l, req, on_fetch_done, (void *)ud);
 }

@@ -25,7 +25,12 @@ enum {
     SQGO_WS_PONG,        /* ud: route; handle: ws; off/len: payload */
     SQGO_TIMER,          /* ud: timer handle; handle: timer id */
     SQGO_CALLBACK,       /* ud: callback handle */
-    SQGO_CLUSTER_STATE   /* arg: the SQ_CLUSTER_* state */
+    SQGO_CLUSTER_STATE,  /* arg: the SQ_CLUSTER_* state */
+    SQGO_FETCH_HEAD,     /* ud: fetch handle; arg: status; off/len: packed response head */
+    SQGO_FETCH_CHUNK,    /* ud: fetch handle; off/len: a piece of the response body */
+    SQGO_FETCH_DONE,     /* ud: fetch handle; arg: sq_status of the fetch; off/len: its message */
+    SQGO_FETCH_DRAIN,    /* ud: fetch handle: the streamed request body's queue is low again */
+    SQGO_WS_CONNECT_ERROR /* ud: dial's route handle; arg: sq_status; off/len: message */
 };
 
 typedef struct {
@@ -80,6 +85,16 @@ sq_status sqgo_ws_pause_reading(uint64_t ws);
 sq_status sqgo_ws_resume_reading(uint64_t ws);
 sq_status sqgo_ws_subscribe(uint64_t ws, const char *topic, int on);
 sq_status sqgo_ws_subprotocol(uint64_t ws, sq_str *out);
+
+/* The WebSocket client (squall.Dial): the route callbacks plus
+ * on_connect_error; `ud` is the dial's route handle. */
+sq_status sqgo_ws_connect(sq_loop *l, const char *url, const sq_ws_options *o, uintptr_t ud);
+
+/* The client (squall.Transport). `hdrs` holds `nh` pairs "name\0value\0".
+ * sqgo_fetch sets the head, chunk and drain callbacks, then calls sq_fetch
+ * with `ud` (a cgo.Handle value); the events above report the fetch. */
+sq_status sqgo_fetch_headers(sq_fetch_request *req, const char *hdrs, size_t nh);
+sq_status sqgo_fetch(sq_loop *l, sq_fetch_request *req, uintptr_t ud);
 
 /* sq_request_tls for a request handle Go holds as an integer. */
 sq_status sqgo_request_tls(uint64_t req, sq_tls_info *out);

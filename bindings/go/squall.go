@@ -76,6 +76,10 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("squall: %s: %s", e.Op, e.Message)
 }
 
+// Timeout reports whether the library gave up waiting (SQ_ERR_TIMEOUT), as
+// net.Error's Timeout does.
+func (e *Error) Timeout() bool { return e.Code == int(C.SQ_ERR_TIMEOUT) }
+
 // Is makes a closed-object error match ErrClosed.
 func (e *Error) Is(target error) bool {
 	return target == ErrClosed && e.Code == int(C.SQ_ERR_CLOSED)

@@ -132,6 +132,11 @@ type wsRoute struct {
 	pattern string
 	h       WebSocketHandler
 	opts    WebSocketOptions
+
+	// A Dial's own route (nil for a server's): where the outcome of the
+	// handshake goes, and whether Dial gave up waiting for it.
+	dial      chan dialResult
+	abandoned atomic.Bool
 }
 
 // HandleWebSocket upgrades GET requests whose path matches pattern (a
@@ -157,7 +162,26 @@ func (s *Server) HandleWebSocket(pattern string, h WebSocketHandler, opts *WebSo
 
 func (r *wsRoute) register(s *Server) error {
 	var o C.sq_ws_options
-	C.sq_ws_options_init(&o, C.size_t(unsafe.Sizeof(o)))
+	free := r.fillOptions(&o)
+	defer free()
+	h := newHandle(r)
+	s.handles = append(s.handles, h)
+	pattern := C.CString(r.pattern)
+	defer C.free(unsafe.Pointer(pattern))
+	check := C.int(0)
+	if r.opts.CheckOrigin != nil {
+		check = 1
+	}
+	return call("WebSocket route "+r.pattern, func() C.sq_status {
+		return C.sqgo_ws_route(s.srv, pattern, &o, C.uintptr_t(h), check)
+	})
+}
+
+// fillOptions sets o from the route's options (squall's defaults for the
+// zero ones); free releases the C strings it made, after the C call.
+func (r *wsRoute) fillOptions(o *C.sq_ws_options) (free func()) {
+	free = func() {}
+	C.sq_ws_options_init(o, C.size_t(unsafe.Sizeof(*o)))
 	if r.opts.MaxMessageSize > 0 {
 		o.max_message_size = C.size_t(r.opts.MaxMessageSize)
 	}
@@ -183,20 +207,11 @@ func (r *wsRoute) register(s *Server) error {
 		o.compression = C.SQ_WS_COMPRESSION_SHARED
 	}
 	if len(r.opts.Subprotocols) > 0 {
-		o.subprotocols = C.CString(strings.Join(r.opts.Subprotocols, ","))
-		defer C.free(unsafe.Pointer(o.subprotocols))
+		p := C.CString(strings.Join(r.opts.Subprotocols, ","))
+		o.subprotocols = p
+		free = func() { C.free(unsafe.Pointer(p)) }
 	}
-	h := newHandle(r)
-	s.handles = append(s.handles, h)
-	pattern := C.CString(r.pattern)
-	defer C.free(unsafe.Pointer(pattern))
-	check := C.int(0)
-	if r.opts.CheckOrigin != nil {
-		check = 1
-	}
-	return call("WebSocket route "+r.pattern, func() C.sq_status {
-		return C.sqgo_ws_route(s.srv, pattern, &o, C.uintptr_t(h), check)
-	})
+	return free
 }
 
 // Conn is an open WebSocket. Its methods may be called from any goroutine.
@@ -420,5 +435,11 @@ func (c *Conn) Subprotocol() string {
 // Request is the upgrade request (headers, URL, RemoteAddr).
 func (c *Conn) Request() *http.Request { return c.req }
 
-// Server is the server the socket belongs to (for Publish).
-func (c *Conn) Server() *Server { return c.srv }
+// Server is the server the socket belongs to (for Publish); nil for a
+// socket opened with Dial.
+func (c *Conn) Server() *Server {
+	if c.route.dial != nil {
+		return nil
+	}
+	return c.srv
+}

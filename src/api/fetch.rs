@@ -129,7 +129,7 @@ fn spec(req: Request) -> Result<Spec> {
 /// first. Any thread. A bad method, URL or header is refused here, and
 /// `on_response` is then never called.
 pub fn fetch(lp: &Loop, req: Request, on_response: impl FnOnce(Result<Response>) + Send + 'static) -> Result<()> {
-    client::start(lp.handle(), spec(req)?, Arc::new(Pending(Mutex::new(Some(Box::new(on_response))))))
+    client::start(lp.handle(), client::next_id(), spec(req)?, Arc::new(Pending(Mutex::new(Some(Box::new(on_response))))))
 }
 
 /// A [`fetch`] whose body is not gathered: `on_chunk` gets each piece as it
@@ -143,5 +143,5 @@ pub fn fetch_streamed(
     on_response: impl FnOnce(Result<Response>) + Send + 'static,
 ) -> Result<()> {
     let events = Streaming { on_chunk: Mutex::new(Box::new(on_chunk)), done: Pending(Mutex::new(Some(Box::new(on_response)))) };
-    client::start(lp.handle(), spec(req)?, Arc::new(events))
+    client::start(lp.handle(), client::next_id(), spec(req)?, Arc::new(events))
 }

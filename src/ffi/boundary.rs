@@ -46,6 +46,12 @@ impl Failure for u32 {
         0
     }
 }
+impl Failure for u64 {
+    /// An id (a fetch's): 0 is never one.
+    fn failure(_: ErrorKind) -> Self {
+        0
+    }
+}
 impl Failure for usize {
     fn failure(_: ErrorKind) -> Self {
         0

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use super::boundary::{Castable, fail, fail_null, ffi_boundary, ffi_try, into_ptr, str_arg, take_box, try_ref};
 use super::event_loop::sq_loop;
-use super::request::sq_str;
+use super::request::{sq_str, sq_tls_info, write_tls_info};
 use super::status::{SQ_OK, sq_status, status_of};
-use super::ws::bytes_arg;
-use crate::http::client::{self, FetchEvents, Limits, Response, Spec};
+use super::event_loop::sq_callback;
+use super::ws::{SQ_BACKPRESSURE, bytes_arg};
+use crate::http::client::conn::Control;
+use crate::http::client::{self, FetchEvents, Limits, Queued, Response, Spec, Upload};
 use crate::{Error, ErrorKind};
 
 /// A request being built for `sq_fetch`: `sq_fetch_request_new(method, url)`,
@@ -24,9 +26,12 @@ pub struct sq_fetch_request {
 
 /// What the request builder holds.
 pub(crate) struct RequestBuilder {
+    /// The fetch's id (`sq_fetch_request_id`), fixed when the request is made.
+    id: u64,
     spec: Spec,
     on_headers: sq_fetch_callback,
     on_chunk: sq_fetch_chunk_callback,
+    on_drain: sq_callback,
 }
 
 impl Castable for sq_fetch_request {
@@ -52,6 +57,7 @@ struct CFetchEvents {
     on_response: unsafe extern "C" fn(userdata: *mut c_void, resp: *const sq_fetch_response),
     on_headers: sq_fetch_callback,
     on_chunk: sq_fetch_chunk_callback,
+    on_drain: sq_callback,
     userdata: *mut c_void,
 }
 // SAFETY: squall never dereferences `userdata`; it only hands it back,
@@ -87,6 +93,13 @@ impl FetchEvents for CFetchEvents {
             // SAFETY: the host's callback with its userdata; the bytes live
             // until it returns.
             unsafe { f(self.userdata, chunk.as_ptr(), chunk.len()) };
+        }
+    }
+
+    fn on_drain(&self) {
+        if let Some(f) = self.on_drain {
+            // SAFETY: the host's callback with its userdata.
+            unsafe { f(self.userdata) };
         }
     }
 }
@@ -141,7 +154,22 @@ pub extern "C" fn sq_fetch_request_new(method: *const c_char, url: *const c_char
         // SAFETY: as above.
         let url = ffi_try!(unsafe { str_arg(url, "url") });
         let spec = ffi_try!(Spec::new(method, url));
-        into_ptr::<sq_fetch_request>(RequestBuilder { spec, on_headers: None, on_chunk: None })
+        into_ptr::<sq_fetch_request>(RequestBuilder { id: client::next_id(), spec, on_headers: None, on_chunk: None, on_drain: None })
+    }
+}
+
+/// The id the fetch of this request has: read it before `sq_fetch` takes
+/// the request, to cancel the fetch (`sq_fetch_cancel`) or pause and resume
+/// the reading of its response (`sq_fetch_pause_reading`). Ids are unique
+/// in the process and never 0.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: the id; 0 for a NULL `req`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_id(req: *const sq_fetch_request) -> u64 {
+    ffi_boundary! {
+        ffi_try!(builder(req.cast_mut())).id
     }
 }
 
@@ -184,7 +212,8 @@ pub extern "C" fn sq_fetch_request_set_header(
     }
 }
 
-/// Sets the request body (sent with a `Content-Length`).
+/// Sets the request body (sent with a `Content-Length`); undoes
+/// `sq_fetch_request_stream_body`.
 ///
 /// Thread: the thread that holds the request.
 /// Ownership: `data` is copied.
@@ -195,6 +224,101 @@ pub extern "C" fn sq_fetch_request_set_body(req: *mut sq_fetch_request, data: *c
         let b = ffi_try!(builder(req));
         let data = ffi_try!(bytes_arg(data, len));
         b.spec.body = Arc::from(data);
+        b.spec.upload = None;
+        SQ_OK
+    }
+}
+
+/// Makes the request body a stream the host writes after `sq_fetch`, from
+/// any thread, with `sq_fetch_body_write` and ends with
+/// `sq_fetch_body_finish` (instead of `sq_fetch_request_set_body`). With
+/// `length` >= 0 the request says `Content-Length: length` and the body must
+/// be exactly that long (it is complete with its last byte:
+/// `sq_fetch_body_finish` is then optional); with `length` < 0 it goes
+/// chunked and ends with `sq_fetch_body_finish`. Writes queue
+/// while the connection is made and are sent as the socket takes them; a
+/// write that leaves more than 1 MiB queued returns `SQ_BACKPRESSURE`, and
+/// the callback set with `sq_fetch_request_set_on_drain` then says when the
+/// queue is below 256 KiB again. A streamed request is never sent twice: a
+/// 3xx response to it is handed back as it is (no redirect followed), and a
+/// pooled connection found closed fails it once a byte of the body went.
+/// The response may come before the body is finished (a 413, say); then
+/// later writes return `SQ_ERR_CLOSED`.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_stream_body(req: *mut sq_fetch_request, length: i64) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.body = Arc::from(&[][..]);
+        b.spec.upload = Some(Arc::new(Upload::new(u64::try_from(length).ok())));
+        SQ_OK
+    }
+}
+
+/// Sets the callback that says, on the host thread and with the userdata
+/// given to `sq_fetch`, that a streamed request body
+/// (`sq_fetch_request_stream_body`) which had returned `SQ_BACKPRESSURE` has
+/// less than 256 KiB queued again. NULL removes it.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL` (req).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_on_drain(req: *mut sq_fetch_request, cb: sq_callback) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.on_drain = cb;
+        SQ_OK
+    }
+}
+
+/// Queues `len` bytes of the streamed request body of fetch `id` (see
+/// `sq_fetch_request_stream_body`); they are sent in order.
+///
+/// Thread: any thread.
+/// Ownership: `data` is copied.
+/// Returns: `SQ_OK`; `SQ_BACKPRESSURE` (queued, but more than 1 MiB waits:
+/// wait for `on_drain`); `SQ_ERR_LIMIT` (not queued: 64 MiB wait already);
+/// `SQ_ERR_INVALID_ARG` (past the `Content-Length` given, or an id never
+/// issued); `SQ_ERR_ALREADY_DONE` (the body was finished, or has all of
+/// its `Content-Length`); `SQ_ERR_CLOSED`
+/// (the fetch is over — answered, failed, cancelled — or its body is not
+/// streamed); `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_body_write(r#loop: *mut sq_loop, id: u64, data: *const c_void, len: usize) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        ffi_try!(lp.handle().check_usable());
+        let data = ffi_try!(bytes_arg(data, len));
+        let up = ffi_try!(Upload::of(id));
+        match ffi_try!(up.write(data)) {
+            Queued::Ok => SQ_OK,
+            Queued::Backpressure => SQ_BACKPRESSURE,
+        }
+    }
+}
+
+/// Ends the streamed request body of fetch `id`: the last piece goes (and
+/// the chunked body's end), then the response is awaited.
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK` (also for a `Content-Length` body that has all its
+/// bytes already); `SQ_ERR_INVALID_ARG` (fewer bytes than the
+/// `Content-Length` given: the body is not finished; or an id never
+/// issued); `SQ_ERR_ALREADY_DONE` (a chunked body finished before);
+/// `SQ_ERR_CLOSED` (the fetch is over — which a complete body's response
+/// may already have made it — or its body is not streamed); `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_body_finish(r#loop: *mut sq_loop, id: u64) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        ffi_try!(lp.handle().check_usable());
+        let up = ffi_try!(Upload::of(id));
+        ffi_try!(up.finish());
         SQ_OK
     }
 }
@@ -347,7 +471,7 @@ pub extern "C" fn sq_fetch_request_set_on_chunk(req: *mut sq_fetch_request, cb: 
 /// `on_response` is called exactly once, on the host thread, with the
 /// response or the failure (`sq_fetch_response_error`: `SQ_ERR_TIMEOUT`,
 /// `SQ_ERR_RESOLVE`, `SQ_ERR_CONNECT`, `SQ_ERR_TLS`, `SQ_ERR_PROTOCOL`,
-/// `SQ_ERR_LIMIT`, `SQ_ERR_CLOSED`, `SQ_ERR_INVALID_ARG` for a redirect to
+/// `SQ_ERR_LIMIT`, `SQ_ERR_CLOSED`, `SQ_ERR_CANCELLED` (`sq_fetch_cancel`), `SQ_ERR_INVALID_ARG` for a redirect to
 /// another scheme) — unless the loop is freed first, in which case no
 /// callback of this fetch runs.
 ///
@@ -370,8 +494,69 @@ pub extern "C" fn sq_fetch(
         let Some(b) = b else { return fail_null("req") };
         let lp = try_ref!(sq_loop, r#loop, "loop");
         let Some(on_response) = on_response else { return fail_null("on_response") };
-        let events = CFetchEvents { on_response, on_headers: b.on_headers, on_chunk: b.on_chunk, userdata };
-        ffi_try!(client::start(lp.handle(), b.spec, Arc::new(events)));
+        let events = CFetchEvents { on_response, on_headers: b.on_headers, on_chunk: b.on_chunk, on_drain: b.on_drain, userdata };
+        ffi_try!(client::start(lp.handle(), b.id, b.spec, Arc::new(events)));
+        SQ_OK
+    }
+}
+
+/// Cancels fetch `id` (from `sq_fetch_request_id`) of this loop: it stops
+/// wherever it is (queued for a connection, connecting, sending, reading
+/// the response; its connection is closed, not reused) and its
+/// `on_response` is called with `SQ_ERR_CANCELLED`, on the host thread,
+/// after any chunk already handed over. A fetch whose response was already
+/// on its way to the host is not cancelled: `on_response` runs exactly
+/// once either way. Cancelling a fetch that is done, or twice, does nothing.
+///
+/// Thread: any thread (also inside a callback of the fetch); it takes effect
+/// on the loop's first reactor, after what this thread asked before.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK` (the cancel is on its way); `SQ_ERR_INVALID_ARG` for an
+/// id that no request was given (0, or never issued); `SQ_ERR_NULL`;
+/// `SQ_ERR_CLOSED` (loop freed); `SQ_ERR_FORKED`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_cancel(r#loop: *mut sq_loop, id: u64) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        ffi_try!(client::control(lp.handle(), id, Control::Cancel));
+        SQ_OK
+    }
+}
+
+/// Stops reading the response of fetch `id` (from `sq_fetch_request_id`)
+/// until `sq_fetch_resume_reading`: the host's own flow control for a
+/// streamed body (`sq_fetch_request_set_on_chunk`), when it hands the
+/// chunks on to a consumer slower than its callback. Chunks already handed
+/// over still arrive; then the kernel's buffers fill and the server slows
+/// down. The request timeout keeps running. Pausing a fetch queued for a
+/// connection holds it from its first byte.
+///
+/// Thread: any thread; takes effect on the loop's first reactor.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK` (also for a fetch that is done: nothing happens);
+/// `SQ_ERR_INVALID_ARG` for an id never issued; `SQ_ERR_NULL`;
+/// `SQ_ERR_CLOSED`; `SQ_ERR_FORKED`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_pause_reading(r#loop: *mut sq_loop, id: u64) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        ffi_try!(client::control(lp.handle(), id, Control::Hold));
+        SQ_OK
+    }
+}
+
+/// Reads the response of fetch `id` again after `sq_fetch_pause_reading`.
+///
+/// Thread: any thread; takes effect on the loop's first reactor.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK` (also when it was not paused, or is done);
+/// `SQ_ERR_INVALID_ARG` for an id never issued; `SQ_ERR_NULL`;
+/// `SQ_ERR_CLOSED`; `SQ_ERR_FORKED`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_resume_reading(r#loop: *mut sq_loop, id: u64) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        ffi_try!(client::control(lp.handle(), id, Control::Release));
         SQ_OK
     }
 }
@@ -570,6 +755,26 @@ pub extern "C" fn sq_fetch_response_url(resp: *const sq_fetch_response, out: *mu
 pub extern "C" fn sq_fetch_response_redirects(resp: *const sq_fetch_response) -> u32 {
     ffi_boundary! {
         ffi_try!(response(resp)).redirects
+    }
+}
+
+/// What the TLS handshake of the response's connection agreed on (Go's
+/// `Response.TLS`): the version, the cipher suite, the server name this
+/// client asked for (SNI) and the ALPN protocol, in the caller's
+/// `sq_tls_info` (set its `size` first, as for `sq_request_tls`). Works on
+/// the head (`sq_fetch_request_set_on_headers`) and the final response.
+///
+/// Thread: inside the callback that got `resp`.
+/// Ownership: the strings in `*out` point into the response: valid until
+/// the callback returns.
+/// Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` for plain http or a failed fetch
+/// (`*out` untouched); `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` for a `size`
+/// smaller than the `size` field.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_response_tls(resp: *const sq_fetch_response, out: *mut sq_tls_info) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(response(resp));
+        write_tls_info(out, r.tls.as_deref(), "the response did not come over TLS")
     }
 }
 

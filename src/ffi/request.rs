@@ -19,7 +19,8 @@ use crate::{Error, ErrorKind};
 ///
 /// Accessors: `sq_request_method`, `_uri`, `_path`, `_query`, `_header`,
 /// `_header_count`, `_header_at`, `_cookie`, `_body`, `_argument`, `_argument_count`,
-/// `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_on_close`,
+/// `_argument_at`, `_capture`, `_capture_count`, `_remote_ip`, `_remote_port`,
+/// `_version`, `_on_close`,
 /// `_on_body` (streamed bodies).
 /// Response: `sq_respond` (one call), or `sq_response_status`,
 /// `sq_response_header`, `sq_response_write`, `sq_response_flush`,
@@ -365,6 +366,49 @@ pub extern "C" fn sq_request_remote_ip(req: *mut sq_request, out: *mut sq_str) -
     }
 }
 
+/// The client's TCP port (the peer port of the connection the request came on).
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK` with the port in `*port_out`; `SQ_ERR_NULL`;
+/// `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_request_remote_port(req: *mut sq_request, port_out: *mut u16) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(request(req));
+        if port_out.is_null() {
+            return fail_null("port_out");
+        }
+        // SAFETY: non-NULL out-parameter given by the caller.
+        unsafe { *port_out = r.data.remote.port() };
+        SQ_OK
+    }
+}
+
+/// The HTTP version of the request line: `*major_out` and `*minor_out` get
+/// 1 and 1 for "HTTP/1.1", 1 and 0 for "HTTP/1.0" (the server speaks
+/// HTTP/1.x only).
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL` (req or an out-parameter);
+/// `SQ_ERR_ALREADY_DONE`; `SQ_ERR_INVALID_ARG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_request_version(req: *mut sq_request, major_out: *mut u32, minor_out: *mut u32) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(request(req));
+        if major_out.is_null() || minor_out.is_null() {
+            return fail_null("major_out/minor_out");
+        }
+        // SAFETY: non-NULL out-parameters given by the caller.
+        unsafe {
+            *major_out = 1;
+            *minor_out = u32::from(r.data.version_minor);
+        }
+        SQ_OK
+    }
+}
+
 /// What the TLS handshake of a request's connection agreed on, filled by
 /// `sq_request_tls`. A view struct squall fills that may grow at the end:
 /// set `size` to `sizeof(sq_tls_info)` as the program was compiled; squall
@@ -396,29 +440,36 @@ pub struct sq_tls_info {
 pub extern "C" fn sq_request_tls(req: *mut sq_request, out: *mut sq_tls_info) -> sq_status {
     ffi_boundary! {
         let r = ffi_try!(request(req));
-        if out.is_null() {
-            return fail_null("out");
-        }
-        // SAFETY: the caller's struct starts with its size.
-        let size = unsafe { out.cast::<usize>().read_unaligned() };
-        let n = size.min(std::mem::size_of::<sq_tls_info>()) / 8 * 8;
-        if n < 8 {
-            return fail(Error::new(ErrorKind::InvalidArg, "out->size is smaller than the struct's size field"));
-        }
-        let Some(tls) = r.data.tls.as_ref() else {
-            return not_found("the request did not come over TLS".to_owned());
-        };
-        let info = sq_tls_info {
-            size: n,
-            version: u64::from(tls.version),
-            cipher_suite: u64::from(tls.cipher_suite),
-            server_name: view(tls.server_name.as_bytes()),
-            alpn: view(&tls.alpn),
-        };
-        // SAFETY: the caller's struct has at least `size` >= n bytes.
-        unsafe { std::ptr::copy_nonoverlapping((&raw const info).cast::<u8>(), out.cast::<u8>(), n) };
-        SQ_OK
+        write_tls_info(out, r.data.tls.as_deref(), "the request did not come over TLS")
     }
+}
+
+/// Fills the caller's `sq_tls_info` (as much as its `size` covers) from
+/// `tls`; `SQ_ERR_NOT_FOUND` with `plain` as the message when there is none.
+/// The strings point into `tls`.
+pub(super) fn write_tls_info(out: *mut sq_tls_info, tls: Option<&crate::net::tls::TlsInfo>, plain: &str) -> sq_status {
+    if out.is_null() {
+        return fail_null("out");
+    }
+    // SAFETY: the caller's struct starts with its size.
+    let size = unsafe { out.cast::<usize>().read_unaligned() };
+    let n = size.min(std::mem::size_of::<sq_tls_info>()) / 8 * 8;
+    if n < 8 {
+        return fail(Error::new(ErrorKind::InvalidArg, "out->size is smaller than the struct's size field"));
+    }
+    let Some(tls) = tls else {
+        return not_found(plain.to_owned());
+    };
+    let info = sq_tls_info {
+        size: n,
+        version: u64::from(tls.version),
+        cipher_suite: u64::from(tls.cipher_suite),
+        server_name: view(tls.server_name.as_bytes()),
+        alpn: view(&tls.alpn),
+    };
+    // SAFETY: the caller's struct has at least `size` >= n bytes.
+    unsafe { std::ptr::copy_nonoverlapping((&raw const info).cast::<u8>(), out.cast::<u8>(), n) };
+    SQ_OK
 }
 
 const _: () = assert!(std::mem::size_of::<sq_tls_info>() == 7 * 8);

@@ -51,6 +51,9 @@ pub const SQ_ERR_TLS: sq_status = -16;
 /// The peer broke the protocol.
 pub const SQ_ERR_PROTOCOL: sq_status = -17;
 
+/// The caller cancelled the operation (a fetch: `sq_fetch_cancel`).
+pub const SQ_ERR_CANCELLED: sq_status = -18;
+
 /// The status code of an error kind.
 pub(crate) fn status_of(kind: ErrorKind) -> sq_status {
     match kind {
@@ -71,5 +74,6 @@ pub(crate) fn status_of(kind: ErrorKind) -> sq_status {
         ErrorKind::Connect => SQ_ERR_CONNECT,
         ErrorKind::Tls => SQ_ERR_TLS,
         ErrorKind::Protocol => SQ_ERR_PROTOCOL,
+        ErrorKind::Cancelled => SQ_ERR_CANCELLED,
     }
 }

@@ -59,6 +59,7 @@ pub extern "C" fn sq_status_str(status: sq_status) -> *const c_char {
             SQ_ERR_CONNECT => "SQ_ERR_CONNECT: the connection could not be established\0",
             SQ_ERR_TLS => "SQ_ERR_TLS: the TLS handshake or a TLS record failed\0",
             SQ_ERR_PROTOCOL => "SQ_ERR_PROTOCOL: the peer broke the protocol\0",
+            SQ_ERR_CANCELLED => "SQ_ERR_CANCELLED: the caller cancelled the operation\0",
             _ => "unknown status code\0",
         };
         s.as_ptr().cast()

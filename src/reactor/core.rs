@@ -407,6 +407,10 @@ pub(super) struct Shared {
     pub(super) reactors: OnceLock<Vec<ReactorLink>>,
     /// Work that waits for the reactors to exist (listeners bound before start).
     pub(super) start_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// The starting thread is still running `start_hooks` (read and written
+    /// under that lock): later work queues behind them, so that work one
+    /// thread asks for keeps its order across the start.
+    pub(super) hooks_running: AtomicBool,
     /// Whether the reactor is turned by the host thread (io_threads = 0).
     pub(super) local_reactor: AtomicBool,
     /// With a local reactor: when (on `now()`'s clock) it next needs a turn

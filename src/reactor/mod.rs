@@ -224,7 +224,7 @@ impl LoopHandle {
     /// after they are created (on the thread that starts the loop).
     pub(crate) fn when_started(&self, f: Box<dyn FnOnce() + Send>) {
         let mut hooks = lock(&self.shared.start_hooks);
-        if self.shared.reactors.get().is_some() {
+        if self.shared.reactors.get().is_some() && !self.shared.hooks_running.load(Ordering::Acquire) {
             drop(hooks);
             f();
         } else {
@@ -340,6 +340,7 @@ impl Loop {
             io_threads: AtomicUsize::new(options.io_threads.min(MAX_IO_THREADS)),
             reactors: OnceLock::new(),
             start_hooks: Mutex::new(Vec::new()),
+            hooks_running: AtomicBool::new(false),
             local_reactor: AtomicBool::new(false),
             reactor_due: AtomicU64::new(u64::MAX),
         });
@@ -460,13 +461,25 @@ impl Loop {
 
     fn set_reactors(&self, links: Vec<ReactorLink>) {
         let shared = self.shared();
-        let hooks = {
-            let mut hooks = lock(&shared.start_hooks);
+        {
+            let _hooks = lock(&shared.start_hooks);
             let _ = shared.reactors.set(links);
-            std::mem::take(&mut *hooks)
-        };
-        for hook in hooks {
-            hook();
+            shared.hooks_running.store(true, Ordering::Release);
+        }
+        // Hooks queued while these run (from any thread, or by a hook) run
+        // after them, in order: a fetch's cancel never overtakes the fetch.
+        loop {
+            let batch = {
+                let mut hooks = lock(&shared.start_hooks);
+                if hooks.is_empty() {
+                    shared.hooks_running.store(false, Ordering::Release);
+                    break;
+                }
+                std::mem::take(&mut *hooks)
+            };
+            for hook in batch {
+                hook();
+            }
         }
     }
 

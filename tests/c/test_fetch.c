@@ -7,6 +7,10 @@
  *  - a streamed body (on_chunk) with on_headers first;
  *  - 50 concurrent fetches through a pool of 4 connections, and fetches
  *    started from 4 threads at once;
+ *  - sq_fetch_cancel mid-body, queued, at once, twice; misuse;
+ *  - sq_fetch_pause_reading / _resume_reading on a 32 MiB streamed body;
+ *  - a streamed request body: chunked with backpressure and on_drain, a
+ *    Content-Length one held to its length, cancelled mid-body; misuse;
  *  - a refused port (SQ_ERR_CONNECT with a message), misuse (NULL
  *    arguments, bad method, URL, header; sq_fetch consumes the request even
  *    when it fails);
@@ -111,12 +115,14 @@ static sq_status h_big(void *ud, sq_request *req) {
     return SQ_OK;
 }
 
-/* GET /id/N: body "N" */
+/* GET /id/N: body "N" (the client of /id/8 may have cancelled and left) */
 static sq_status h_id(void *ud, sq_request *req) {
     (void)ud;
     sq_str n;
     CHECK_EQ(sq_request_capture(req, 0, &n), SQ_OK);
-    CHECK_EQ(sq_respond(req, 200, NULL, 0, n.ptr, n.len), SQ_OK);
+    int may_leave = n.len == 1 && n.ptr[0] == '8';
+    sq_status st = sq_respond(req, 200, NULL, 0, n.ptr, n.len);
+    CHECK(st == SQ_OK || (may_leave && st == SQ_ERR_CLOSED));
     return SQ_OK;
 }
 
@@ -139,6 +145,34 @@ static sq_status h_slow(void *ud, sq_request *req) {
     while (now > m && !atomic_compare_exchange_weak(&slow_max, &m, now)) {
     }
     CHECK_EQ(sq_call_later(lp, 20, slow_answer, req, NULL), SQ_OK);
+    return SQ_OK;
+}
+
+/* GET /hang: the head and 1000 bytes of a chunked body, then nothing until
+ * the client leaves (counted in hang_closed; the request is then finished,
+ * which releases it). */
+static atomic_int hang_closed;
+static void on_hang_close(void *ud) {
+    CHECK_EQ(sq_response_finish((sq_request *)ud), SQ_ERR_CLOSED);
+    atomic_fetch_add(&hang_closed, 1);
+}
+static sq_status h_hang(void *ud, sq_request *req) {
+    (void)ud;
+    CHECK_EQ(sq_request_on_close(req, on_hang_close, req), SQ_OK);
+    CHECK_EQ(sq_response_write(req, big, 1000), SQ_OK);
+    CHECK_EQ(sq_response_flush(req), SQ_OK);
+    return SQ_OK;
+}
+
+/* GET /huge: HUGE bytes (big repeated), written at once */
+#define HUGE (32u << 20)
+static sq_status h_huge(void *ud, sq_request *req) {
+    (void)ud;
+    for (size_t off = 0; off < HUGE; off += BIG) {
+        size_t n = HUGE - off < BIG ? HUGE - off : BIG;
+        CHECK_EQ(sq_response_write(req, big, n), SQ_OK);
+    }
+    CHECK_EQ(sq_response_finish(req), SQ_OK);
     return SQ_OK;
 }
 
@@ -356,6 +390,302 @@ static void streaming(void) {
     CHECK(st.chunks >= 1);
     CHECK_EQ(st.mismatch, 0);
     CHECK_EQ(st.order_bad, 0);
+}
+
+/* sq_fetch_cancel: mid-body (from inside on_chunk), queued behind the
+ * per-host cap, right after sq_fetch, after the response; misuse. */
+static struct cancelled {
+    atomic_int done;
+    int calls, chunks;
+    sq_status err;
+    uint64_t id;
+} cx[4];
+
+static void on_cancel_chunk(void *ud, const uint8_t *data, size_t len) {
+    struct cancelled *c = ud;
+    (void)data;
+    (void)len;
+    if (c->chunks++ == 0) CHECK_EQ(sq_fetch_cancel(lp, c->id), SQ_OK);
+}
+static void on_cancel_done(void *ud, const sq_fetch_response *resp) {
+    struct cancelled *c = ud;
+    CHECK(pthread_equal(pthread_self(), host));
+    c->calls++;
+    c->err = sq_fetch_response_error(resp);
+    if (c->err == SQ_ERR_CANCELLED) {
+        sq_str m;
+        CHECK_EQ(sq_fetch_response_message(resp, &m), SQ_OK);
+        CHECK(m.len > 0 && memmem(m.ptr, m.len, "cancel", 6) != NULL);
+        CHECK_EQ(sq_fetch_response_status(resp), 0);
+    }
+    atomic_store(&c->done, 1);
+}
+
+/* `path` on base, or on "http://localhost:PORT" (an origin of its own, with
+ * no idle connection in the pool) when `other_origin` */
+static uint64_t start_cancellable(const char *path, struct cancelled *c, int chunked, int other_origin) {
+    memset(c, 0, sizeof *c);
+    char url[96];
+    if (other_origin)
+        snprintf(url, sizeof url, "http://localhost:%d%s", port, path);
+    else
+        url_of(url, sizeof url, path);
+    sq_fetch_request *req = sq_fetch_request_new("GET", url);
+    CHECK(req != NULL);
+    c->id = sq_fetch_request_id(req);
+    CHECK(c->id != 0);
+    if (chunked) CHECK_EQ(sq_fetch_request_set_on_chunk(req, on_cancel_chunk), SQ_OK);
+    CHECK_EQ(sq_fetch(lp, req, on_cancel_done, c), SQ_OK);
+    return c->id;
+}
+
+static void cancelling(void) {
+    /* mid-body: the server sees the connection close */
+    int closed_before = atomic_load(&hang_closed);
+    start_cancellable("/hang", &cx[0], 1, 0);
+    CHECK(wait_for(&cx[0].done, 1, WAIT_MS));
+    CHECK_EQ(cx[0].err, SQ_ERR_CANCELLED);
+    CHECK_EQ(cx[0].chunks, 1);
+    CHECK(wait_for(&hang_closed, closed_before + 1, WAIT_MS));
+    /* twice, and after it ended: nothing more happens */
+    CHECK_EQ(sq_fetch_cancel(lp, cx[0].id), SQ_OK);
+
+    /* queued: one connection per host (a fresh origin), held by /hang; the
+     * queued fetch is cancelled without ever being sent, then the one
+     * holding the slot */
+    CHECK_EQ(sq_fetch_set_limits(lp, 100, 1, 30000), SQ_OK);
+    start_cancellable("/hang", &cx[1], 0, 1);
+    start_cancellable("/id/7", &cx[2], 0, 1);
+    sleep_ms(50);
+    CHECK_EQ(atomic_load(&cx[2].done), 0);
+    CHECK_EQ(sq_fetch_cancel(lp, cx[2].id), SQ_OK);
+    CHECK(wait_for(&cx[2].done, 1, WAIT_MS));
+    CHECK_EQ(cx[2].err, SQ_ERR_CANCELLED);
+    CHECK_EQ(atomic_load(&cx[1].done), 0);
+    CHECK_EQ(sq_fetch_cancel(lp, cx[1].id), SQ_OK);
+    CHECK(wait_for(&cx[1].done, 1, WAIT_MS));
+    CHECK_EQ(cx[1].err, SQ_ERR_CANCELLED);
+    CHECK_EQ(sq_fetch_set_limits(lp, 100, 0, 30000), SQ_OK);
+
+    /* right after sq_fetch: cancelled or answered, exactly once */
+    start_cancellable("/id/8", &cx[3], 0, 0);
+    CHECK_EQ(sq_fetch_cancel(lp, cx[3].id), SQ_OK);
+    CHECK(wait_for(&cx[3].done, 1, WAIT_MS));
+    CHECK(cx[3].err == SQ_ERR_CANCELLED || cx[3].err == SQ_OK);
+
+    /* the pool is still good: a fetch goes through */
+    char url[96];
+    url_of(url, sizeof url, "/id/9");
+    struct result r = {0};
+    fetch_and_wait(sq_fetch_request_new("GET", url), on_plain, &r);
+    CHECK_EQ(r.err, SQ_OK);
+    CHECK(r.body_len == 1 && r.body[0] == '9');
+
+    sleep_ms(50);
+    for (int i = 0; i < 4; i++) CHECK_EQ(cx[i].calls, 1);
+
+    /* misuse */
+    CHECK_EQ(sq_fetch_cancel(NULL, cx[0].id), SQ_ERR_NULL);
+    CHECK_EQ(sq_fetch_cancel(lp, 0), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_fetch_cancel(lp, UINT64_MAX), SQ_ERR_INVALID_ARG);
+    CHECK(strlen(sq_last_error()) > 0);
+    CHECK_EQ(sq_fetch_pause_reading(lp, 0), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_fetch_resume_reading(NULL, cx[0].id), SQ_ERR_NULL);
+    CHECK_EQ(sq_fetch_request_id(NULL), 0);
+    CHECK(strcmp(sq_status_str(SQ_ERR_CANCELLED), "unknown status code") != 0);
+}
+
+/* sq_fetch_pause_reading: a streamed 32 MiB body paused at its first chunk
+ * stops arriving (what the kernel buffers aside), then completes intact
+ * after sq_fetch_resume_reading. */
+static struct {
+    atomic_int done;
+    atomic_size_t got;
+    uint64_t id;
+    int mismatch, calls;
+    sq_status err;
+} pz;
+
+static void on_pause_chunk(void *ud, const uint8_t *data, size_t len) {
+    (void)ud;
+    size_t got = atomic_load(&pz.got);
+    for (size_t i = 0; i < len && !pz.mismatch; i += 4093)
+        if (data[i] != big[(got + i) % BIG]) pz.mismatch = 1;
+    if (got == 0) CHECK_EQ(sq_fetch_pause_reading(lp, pz.id), SQ_OK);
+    atomic_store(&pz.got, got + len);
+}
+static void on_pause_done(void *ud, const sq_fetch_response *resp) {
+    (void)ud;
+    pz.calls++;
+    pz.err = sq_fetch_response_error(resp);
+    atomic_store(&pz.done, 1);
+}
+
+static void pausing(void) {
+    memset(&pz, 0, sizeof pz);
+    char url[96];
+    url_of(url, sizeof url, "/huge");
+    sq_fetch_request *req = sq_fetch_request_new("GET", url);
+    CHECK(req != NULL);
+    pz.id = sq_fetch_request_id(req);
+    CHECK_EQ(sq_fetch_request_set_on_chunk(req, on_pause_chunk), SQ_OK);
+    CHECK_EQ(sq_fetch(lp, req, on_pause_done, NULL), SQ_OK);
+    size_t before = 0;
+    for (int i = 0; i < 200; i++) { /* wait until the flow stops */
+        sleep_ms(50);
+        size_t now = atomic_load(&pz.got);
+        if (now > 0 && now == before) break;
+        before = now;
+    }
+    sleep_ms(200);
+    size_t paused = atomic_load(&pz.got);
+    CHECK(paused > 0);
+    CHECK(paused < HUGE / 2);
+    printf("pausing: %zu of %u bytes arrived while paused\n", paused, HUGE);
+    CHECK_EQ(atomic_load(&pz.done), 0);
+    CHECK_EQ(sq_fetch_resume_reading(lp, pz.id), SQ_OK);
+    CHECK(wait_for(&pz.done, 1, WAIT_MS));
+    CHECK_EQ(pz.err, SQ_OK);
+    CHECK_EQ(pz.calls, 1);
+    CHECK_EQ(atomic_load(&pz.got), HUGE);
+    CHECK_EQ(pz.mismatch, 0);
+}
+
+/* A streamed request body (sq_fetch_request_stream_body): 3 MiB chunked
+ * from another thread, which waits for on_drain whenever a write reports
+ * SQ_BACKPRESSURE, echoed back whole; a Content-Length body held to its
+ * length; writes after the response and after a cancel; misuse. */
+#define UPLOAD (3u << 20)
+static struct {
+    atomic_int done, drains;
+    int calls, backpressured;
+    sq_status err;
+    uint32_t status;
+    size_t len;
+    int same;
+    uint64_t id;
+    char small[16];
+} up;
+
+static void on_up_drain(void *ud) {
+    CHECK(ud == &up);
+    CHECK(pthread_equal(pthread_self(), host));
+    atomic_fetch_add(&up.drains, 1);
+}
+static void on_up_done(void *ud, const sq_fetch_response *resp) {
+    CHECK(ud == &up);
+    up.calls++;
+    up.err = sq_fetch_response_error(resp);
+    up.status = sq_fetch_response_status(resp);
+    sq_str b = {0};
+    CHECK_EQ(sq_fetch_response_body(resp, &b), SQ_OK);
+    up.len = b.len;
+    if (b.len == UPLOAD) {
+        up.same = 1;
+        for (size_t off = 0; off < UPLOAD && up.same; off += BIG) {
+            size_t n = UPLOAD - off < BIG ? UPLOAD - off : BIG;
+            up.same = memcmp((const char *)b.ptr + off, big, n) == 0;
+        }
+    }
+    snprintf(up.small, sizeof up.small, "%.*s", (int)(b.len < 15 ? b.len : 15), b.ptr ? b.ptr : "");
+    atomic_store(&up.done, 1);
+}
+
+static uint64_t start_upload(int64_t length) {
+    memset(&up, 0, sizeof up);
+    char url[96];
+    url_of(url, sizeof url, "/echo");
+    sq_fetch_request *req = sq_fetch_request_new("POST", url);
+    CHECK(req != NULL);
+    CHECK_EQ(sq_fetch_request_stream_body(req, length), SQ_OK);
+    CHECK_EQ(sq_fetch_request_set_on_drain(req, on_up_drain), SQ_OK);
+    up.id = sq_fetch_request_id(req);
+    CHECK_EQ(sq_fetch(lp, req, on_up_done, &up), SQ_OK);
+    return up.id;
+}
+
+static void *upload_writer(void *arg) {
+    (void)arg;
+    size_t off = 0;
+    while (off < UPLOAD) {
+        size_t n = 64 * 1024;
+        if (n > UPLOAD - off) n = UPLOAD - off;
+        /* big repeats every BIG bytes; a piece never crosses its end */
+        size_t in = off % BIG;
+        if (n > BIG - in) n = BIG - in;
+        int drains = atomic_load(&up.drains);
+        sq_status st = sq_fetch_body_write(lp, up.id, big + in, n);
+        CHECK(st == SQ_OK || st == SQ_BACKPRESSURE);
+        off += n;
+        if (st == SQ_BACKPRESSURE) {
+            up.backpressured++;
+            CHECK(wait_for(&up.drains, drains + 1, WAIT_MS));
+        }
+    }
+    CHECK_EQ(sq_fetch_body_finish(lp, up.id), SQ_OK);
+    return NULL;
+}
+
+static void uploading(void) {
+    /* chunked, from a writer thread */
+    start_upload(-1);
+    pthread_t w;
+    CHECK_EQ(pthread_create(&w, NULL, upload_writer, NULL), 0);
+    CHECK_EQ(pthread_join(w, NULL), 0);
+    CHECK(wait_for(&up.done, 1, WAIT_MS));
+    CHECK_EQ(up.err, SQ_OK);
+    CHECK_EQ(up.status, 200);
+    CHECK_EQ(up.len, UPLOAD);
+    CHECK(up.same);
+    CHECK(up.backpressured >= 1);
+    CHECK(atomic_load(&up.drains) >= up.backpressured);
+    uint64_t done_id = up.id;
+    CHECK_EQ(sq_fetch_body_write(lp, done_id, "x", 1), SQ_ERR_CLOSED); /* the fetch is over */
+    CHECK_EQ(sq_fetch_body_finish(lp, done_id), SQ_ERR_CLOSED);
+
+    /* Content-Length 5: held to exactly five bytes */
+    uint64_t id = start_upload(5);
+    CHECK_EQ(sq_fetch_body_write(lp, id, "hel", 3), SQ_OK);
+    CHECK_EQ(sq_fetch_body_finish(lp, id), SQ_ERR_INVALID_ARG); /* short */
+    CHECK_EQ(sq_fetch_body_write(lp, id, "lo!", 3), SQ_ERR_INVALID_ARG); /* past the length */
+    CHECK_EQ(sq_fetch_body_write(lp, id, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_fetch_body_write(lp, id, "lo", 2), SQ_OK); /* complete: it goes */
+    /* finished, or (once the answer came) over */
+    sq_status st = sq_fetch_body_write(lp, id, "x", 1);
+    CHECK(st == SQ_ERR_ALREADY_DONE || st == SQ_ERR_CLOSED);
+    st = sq_fetch_body_finish(lp, id); /* optional, and harmless */
+    CHECK(st == SQ_OK || st == SQ_ERR_CLOSED);
+    CHECK(wait_for(&up.done, 1, WAIT_MS));
+    CHECK_EQ(up.err, SQ_OK);
+    CHECK(strcmp(up.small, "hello") == 0);
+    CHECK_EQ(sq_fetch_body_write(lp, id, "x", 1), SQ_ERR_CLOSED);
+
+    /* cancelled mid-body: the writer hears SQ_ERR_CLOSED */
+    id = start_upload(-1);
+    CHECK_EQ(sq_fetch_body_write(lp, id, "part", 4), SQ_OK);
+    sleep_ms(20);
+    CHECK_EQ(sq_fetch_cancel(lp, id), SQ_OK);
+    CHECK(wait_for(&up.done, 1, WAIT_MS));
+    CHECK_EQ(up.err, SQ_ERR_CANCELLED);
+    CHECK_EQ(sq_fetch_body_write(lp, id, "more", 4), SQ_ERR_CLOSED);
+
+    /* misuse */
+    CHECK_EQ(sq_fetch_body_write(NULL, id, "x", 1), SQ_ERR_NULL);
+    CHECK_EQ(sq_fetch_body_write(lp, 0, "x", 1), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_fetch_body_write(lp, UINT64_MAX, "x", 1), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_fetch_body_write(lp, id, NULL, 1), SQ_ERR_NULL);
+    CHECK_EQ(sq_fetch_body_finish(lp, 0), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_fetch_request_stream_body(NULL, -1), SQ_ERR_NULL);
+    CHECK_EQ(sq_fetch_request_set_on_drain(NULL, on_up_drain), SQ_ERR_NULL);
+    /* a fetch whose body is not streamed has nothing to write to */
+    char url[96];
+    url_of(url, sizeof url, "/slow/1");
+    sq_fetch_request *plain = sq_fetch_request_new("GET", url);
+    uint64_t pid = sq_fetch_request_id(plain);
+    struct result r = {0};
+    CHECK_EQ(sq_fetch(lp, plain, on_plain, &r), SQ_OK);
+    CHECK_EQ(sq_fetch_body_write(lp, pid, "x", 1), SQ_ERR_CLOSED);
+    CHECK(wait_for(&r.done, 1, WAIT_MS));
 }
 
 /* 50 concurrent fetches through at most 4 connections */
@@ -765,6 +1095,8 @@ static void run(uint32_t io_threads) {
     CHECK_EQ(sq_route(srv, "GET", "/big", h_big, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/id/(\\d+)", h_id, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/slow/(\\d+)", h_slow, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/hang", h_hang, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/huge", h_huge, NULL, 0), SQ_OK);
     sq_ws_callbacks wcb = {.size = sizeof wcb, .on_message = ws_srv_message, .on_close = ws_srv_close};
     CHECK_EQ(sq_ws_route(srv, "/ws/echo", &wcb, NULL, NULL), SQ_OK);
     uint16_t bound = 0;
@@ -779,6 +1111,9 @@ static void run(uint32_t io_threads) {
     concurrent();
     from_threads();
     refused();
+    cancelling();
+    pausing();
+    uploading();
     misuse();
     ws_client();
 

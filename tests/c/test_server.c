@@ -96,6 +96,23 @@ static sq_status h_twice(void *ud, sq_request *req) {
     return SQ_OK;
 }
 
+/* Answers "<major>.<minor> <peer port>" (sq_request_version, sq_request_remote_port). */
+static sq_status h_peer(void *ud, sq_request *req) {
+    (void)ud;
+    uint32_t major = 0, minor = 0;
+    uint16_t pport = 0;
+    CHECK_EQ(sq_request_version(req, &major, &minor), SQ_OK);
+    CHECK_EQ(sq_request_version(req, NULL, &minor), SQ_ERR_NULL);
+    CHECK_EQ(sq_request_remote_port(req, &pport), SQ_OK);
+    CHECK_EQ(sq_request_remote_port(req, NULL), SQ_ERR_NULL);
+    char out[64];
+    int n = snprintf(out, sizeof out, "%u.%u %u", major, minor, (unsigned)pport);
+    CHECK_EQ(sq_respond(req, 200, NULL, 0, out, (size_t)n), SQ_OK);
+    CHECK_EQ(sq_request_remote_port(req, &pport), SQ_ERR_ALREADY_DONE);
+    CHECK_EQ(sq_request_version(req, &major, &minor), SQ_ERR_ALREADY_DONE);
+    return SQ_OK;
+}
+
 static sq_status h_badheader(void *ud, sq_request *req) {
     (void)ud;
     CHECK_EQ(sq_response_header(req, "X-Bad", "a\r\nInjected: 1", 14, 0), SQ_ERR_INVALID_ARG);
@@ -222,6 +239,29 @@ static void send_all(int fd, const void *buf, size_t len) {
     }
 }
 
+/* GET /peer with `version` ("1.0" or "1.1") from a socket whose port is known:
+ * the body must name that version and port. */
+static void check_peer(const char *version) {
+    int fd = http_connect(port);
+    CHECK(fd >= 0);
+    struct sockaddr_in me;
+    socklen_t mlen = sizeof me;
+    CHECK_EQ(getsockname(fd, (struct sockaddr *)&me, &mlen), 0);
+    char req[128], buf[1024], want[64];
+    int n = snprintf(req, sizeof req, "GET /peer HTTP/%s\r\nHost: t\r\nConnection: close\r\n\r\n", version);
+    send_all(fd, req, (size_t)n);
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = 0;
+    snprintf(want, sizeof want, "\r\n\r\n%s %u", version, (unsigned)ntohs(me.sin_port));
+    CHECK(strstr(buf, want) != NULL);
+}
+
 /* POSTs `total` pattern bytes to /upload (chunked or with a length) and
  * checks the byte count and checksum the server computed. */
 static void upload(size_t total, int chunked) {
@@ -293,6 +333,8 @@ static void *driver(void *arg) {
     CHECK_EQ(http_get(port, "/badheader", body, sizeof body), 200);
     CHECK(strcmp(body, "fine") == 0);
     CHECK_EQ(http_get(port, "/error", body, sizeof body), 500);
+    check_peer("1.0");
+    check_peer("1.1");
     upload(3u << 20, 0); /* past the 1 MiB flow-control mark */
     upload(3u << 20, 1);
     upload(0, 0);
@@ -394,6 +436,7 @@ static void run(unsigned io_threads) {
     CHECK_EQ(sq_route(srv, "GET", "/defer/(\\d+)", h_defer, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/twice", h_twice, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/badheader", h_badheader, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/peer", h_peer, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/leave", h_leave, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/error", h_fail, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/hold", h_hold, NULL, 0), SQ_OK);

@@ -129,6 +129,8 @@ struct result {
     size_t body_len;
     int body_ok;
     char text[128];
+    sq_status tls_st;      /* sq_fetch_response_tls */
+    char tls_text[128];    /* "<version> <suite> <server name> <alpn>" */
 };
 
 #define BIG (300 * 1000)
@@ -169,6 +171,15 @@ static void on_done(void *ud, const sq_fetch_response *resp) {
     r->body_len = b.len;
     r->body_ok = b.len == BIG && memcmp(b.ptr, big, BIG) == 0;
     snprintf(r->text, sizeof r->text, "%.*s", (int)(b.len < 100 ? b.len : 100), b.ptr ? b.ptr : "");
+    sq_tls_info info = {.size = sizeof info};
+    r->tls_st = sq_fetch_response_tls(resp, &info);
+    if (r->tls_st == SQ_OK)
+        snprintf(r->tls_text, sizeof r->tls_text, "%llx %llx %.*s %.*s", (unsigned long long)info.version,
+                 (unsigned long long)info.cipher_suite, (int)info.server_name.len, info.server_name.ptr,
+                 (int)info.alpn.len, info.alpn.ptr);
+    CHECK_EQ(sq_fetch_response_tls(resp, NULL), SQ_ERR_NULL);
+    sq_tls_info tiny = {.size = 4};
+    CHECK_EQ(sq_fetch_response_tls(resp, &tiny), SQ_ERR_INVALID_ARG);
     atomic_store(&r->done, 1);
 }
 
@@ -314,11 +325,16 @@ static void run(uint32_t io_threads) {
     CHECK(r.body_ok);
     fetch_trusting("b.pem", &r);
     CHECK_EQ(r.err, SQ_ERR_TLS);
+    CHECK_EQ(r.tls_st, SQ_ERR_NOT_FOUND); /* a failed fetch has none */
     /* the request's view of its TLS: 1.3, an AEAD suite, SNI, ALPN */
     fetch_path("a.pem", "/tls", &r);
     CHECK_EQ(r.err, SQ_OK);
     CHECK(strncmp(r.text, "304 130", 7) == 0);
     CHECK(strstr(r.text, " localhost http/1.1") != NULL);
+    /* and the client's view of the same handshake (sq_fetch_response_tls) */
+    CHECK_EQ(r.tls_st, SQ_OK);
+    CHECK(strncmp(r.tls_text, "304 130", 7) == 0);
+    CHECK(strstr(r.tls_text, " localhost http/1.1") != NULL);
 
     /* reload from another thread while the loop runs */
     struct reloader rl = {config_of("b"), SQ_ERR_IO};

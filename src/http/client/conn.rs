@@ -11,9 +11,9 @@ use std::time::Instant;
 use mio::event::Event;
 
 use super::connect::{Connector, Connects, Progress};
-use super::job::{Job, Key, Limits, Response, Spec};
+use super::job::{Job, Key, Limits, Response, Running, Spec};
 use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, ResponseHead};
-use crate::net::tls::{Stream, is_tls_error};
+use crate::net::tls::{Stream, TlsInfo, is_tls_error};
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::reactor::Reactor;
@@ -151,6 +151,10 @@ pub(crate) struct FetchConn {
     idle_since: Instant,
     /// Reading stopped: the host is behind on streamed chunks.
     read_paused: bool,
+    /// Reading held by the host (`Control::Hold`) until it releases it.
+    host_hold: bool,
+    /// The request's streamed body is not all sent yet.
+    body_pending: bool,
     /// The last decode, during a read, ended the connection.
     decode_ended: bool,
 }
@@ -191,12 +195,18 @@ impl FetchConn {
             sent_any: false,
             idle_since: now,
             read_paused: false,
+            host_hold: false,
+            body_pending: false,
             decode_ended: false,
         };
         let inserted = r.insert(Box::new(conn), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<FetchConn>() else { return false };
             c.token = token;
             c.generation = generation;
+            if let Some(job) = c.job.as_ref() {
+                c.host_hold = job.held;
+                r.ext::<Running>().0.insert(job.id, (token, generation));
+            }
             c.arm(r);
             c.connector.start::<FetchConn>(r, token, generation);
             true
@@ -249,6 +259,8 @@ impl FetchConn {
         if self.key.https {
             job.times.tls = Some(now);
         }
+        self.host_hold = job.held;
+        r.ext::<Running>().0.insert(job.id, (self.token, self.generation));
         self.job = Some(job);
         if !self.begin(r) {
             self.phase = Phase::Closed;
@@ -270,27 +282,46 @@ impl FetchConn {
         self.sent_any = false;
         self.incoming = None;
         self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false);
+        self.body_pending = false;
+        if let Some(up) = job.spec.upload.as_ref() {
+            if let Some(link) = r.loop_handle.reactor_link(r.index).cloned() {
+                let (token, generation) = (self.token, self.generation);
+                up.attach(std::sync::Arc::new(move || {
+                    link.send(Box::new(move |r: &mut Reactor| {
+                        r.with_watcher_as::<FetchConn, _>(token, Some(generation), |r, c| c.body_ready(r));
+                    }));
+                }));
+            }
+            self.body_pending = true;
+        }
         self.arm(r);
         // The response raises a readiness edge of its own (or the read loop
         // this runs under goes on reading).
         self.write_out(r)
     }
 
-    /// Writes queued request bytes; false when the connection ended.
+    /// Writes queued request bytes (and the streamed body's pieces as they
+    /// come); false when the connection ended.
     fn write_out(&mut self, r: &mut Reactor) -> bool {
-        let Some(st) = self.stream.as_mut() else { return false };
-        while self.out_pos < self.out.len() {
-            match st.write(&self.out[self.out_pos..]) {
-                Ok(0) => return self.io_failed(r, io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out_pos += n;
-                    self.sent_any = true;
+        loop {
+            let Some(st) = self.stream.as_mut() else { return false };
+            while self.out_pos < self.out.len() {
+                match st.write(&self.out[self.out_pos..]) {
+                    Ok(0) => return self.io_failed(r, io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        self.out_pos += n;
+                        self.sent_any = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return self.io_failed(r, e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.io_failed(r, e),
+            }
+            if !self.refill(r) {
+                break;
             }
         }
+        let Some(st) = self.stream.as_mut() else { return false };
         match st.flush() {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
@@ -301,6 +332,50 @@ impl FetchConn {
             self.out_pos = 0;
         }
         true
+    }
+
+    /// Moves the streamed body's queued pieces into `out`, framed; true when
+    /// there are bytes to write.
+    fn refill(&mut self, r: &mut Reactor) -> bool {
+        if !self.body_pending {
+            return false;
+        }
+        let Some(job) = self.job.as_ref() else { return false };
+        let Some(up) = job.spec.upload.clone() else { return false };
+        let taken = up.take();
+        if taken.drained {
+            let events = job.events.clone();
+            r.deliver(false, move || events.on_drain());
+        }
+        if self.out_pos >= self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        let chunked = up.length.is_none();
+        for piece in taken.pieces {
+            if chunked {
+                self.out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            }
+            self.out.extend_from_slice(&piece);
+            if chunked {
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+        if taken.done {
+            if chunked {
+                self.out.extend_from_slice(b"0\r\n\r\n");
+            }
+            self.body_pending = false;
+        }
+        self.out_pos < self.out.len()
+    }
+
+    /// A streamed body piece (or its end) was queued: send it.
+    pub(crate) fn body_ready(&mut self, r: &mut Reactor) -> bool {
+        if self.phase == Phase::Busy && self.body_pending {
+            return self.write_out(r);
+        }
+        self.alive()
     }
 
     /// Reads and decodes what the socket holds; false when the connection ended.
@@ -324,7 +399,7 @@ impl FetchConn {
         let rbuf = std::mem::take(&mut self.rbuf);
         let mut pos = 0;
         let alive = loop {
-            if self.phase != Phase::Busy || self.read_paused {
+            if self.phase != Phase::Busy || self.read_paused || self.host_hold {
                 break self.alive();
             }
             let (used, ev) = match self.decoder.decode(&rbuf[pos..]) {
@@ -372,11 +447,26 @@ impl FetchConn {
         alive
     }
 
+    /// What the connection's TLS handshake agreed on (None: plain http), with
+    /// the name this client asked for as the server name.
+    fn tls_of(&mut self) -> Option<std::sync::Arc<TlsInfo>> {
+        let info = self.stream.as_mut()?.tls_info()?;
+        if !info.server_name.is_empty() {
+            return Some(info);
+        }
+        let mut named = (*info).clone();
+        named.server_name = self.key.host.clone();
+        Some(std::sync::Arc::new(named))
+    }
+
     fn on_head(&mut self, r: &mut Reactor, head: ResponseHead) -> bool {
+        let tls = self.tls_of();
         let Some(job) = self.job.as_ref() else { return false };
         let spec = &job.spec;
         let mut redirect = None;
+        // A streamed body cannot go again: its 3xx is handed back as it is.
         if spec.max_redirects > 0
+            && spec.upload.is_none()
             && matches!(head.status, 301 | 302 | 303 | 307 | 308)
             && let Some(loc) = head.header("location")
         {
@@ -425,6 +515,7 @@ impl FetchConn {
                 headers: head.headers.clone(),
                 url: spec.url.to_string(),
                 redirects: job.redirects,
+                tls,
                 ..Response::default()
             };
             let events = job.events.clone();
@@ -481,7 +572,7 @@ impl FetchConn {
         let mut off = 0;
         while off < data.len() {
             let Some(inc) = self.incoming.as_mut() else { return false };
-            if self.read_paused {
+            if self.read_paused || self.host_hold {
                 inc.held.extend_from_slice(&data[off..]);
                 return true;
             }
@@ -534,12 +625,29 @@ impl FetchConn {
             return self.alive();
         }
         self.read_paused = false;
+        self.unpause(r)
+    }
+
+    /// The host let go of its hold on reading (`Control::Release`).
+    fn release(&mut self, r: &mut Reactor) -> bool {
+        if !self.host_hold {
+            return self.alive();
+        }
+        self.host_hold = false;
+        self.unpause(r)
+    }
+
+    /// Reads on, unless the gate or the host still holds reading.
+    fn unpause(&mut self, r: &mut Reactor) -> bool {
+        if self.read_paused || self.host_hold || self.phase != Phase::Busy {
+            return self.alive();
+        }
         // Compressed bytes held back come before anything still unread.
         let held = self.incoming.as_mut().map(|inc| std::mem::take(&mut inc.held)).unwrap_or_default();
         if !held.is_empty() && !self.inflate_streamed(r, &held) {
             return false;
         }
-        if self.read_paused {
+        if self.read_paused || self.host_hold {
             return self.alive();
         }
         // Edge-triggered: what arrived meanwhile raised no new event.
@@ -547,6 +655,7 @@ impl FetchConn {
     }
 
     fn on_end(&mut self, r: &mut Reactor) -> bool {
+        let tls = self.tls_of();
         let Some(mut inc) = self.incoming.take() else { return false };
         let Some(mut job) = self.job.take() else { return false };
         if let Some(inf) = inc.inflate.as_mut() {
@@ -571,7 +680,9 @@ impl FetchConn {
                 }
             }
         }
-        let reuse = inc.head.keep_alive && !job.spec.wants_close() && self.rbuf.is_empty();
+        // A response that came before the whole streamed body went leaves
+        // the connection mid-request: not reused.
+        let reuse = inc.head.keep_alive && !job.spec.wants_close() && self.rbuf.is_empty() && !self.body_pending;
         self.served += 1;
         match inc.redirect.take() {
             Some(next) => {
@@ -594,6 +705,7 @@ impl FetchConn {
                     headers: inc.head.headers,
                     body: inc.body,
                     url: job.spec.url.to_string(),
+                    tls,
                     ..Response::default()
                 };
                 job.finish(r, Ok(resp));
@@ -682,7 +794,9 @@ impl FetchConn {
     /// once, on a new connection, when that is safe (an idempotent request,
     /// or nothing of it sent). True when it was resubmitted.
     fn retry(&mut self, r: &mut Reactor) -> bool {
-        let safe = self.job.as_ref().is_some_and(|j| !j.retried && (j.spec.idempotent() || !self.sent_any));
+        let safe = self.job.as_ref().is_some_and(|j| {
+            !j.retried && (j.spec.idempotent() || !self.sent_any) && j.spec.upload.as_ref().is_none_or(|u| !u.started())
+        });
         if self.served == 0 || !safe || self.got_bytes {
             return false;
         }
@@ -758,7 +872,7 @@ impl Input for FetchConn {
     }
 
     fn wants_input(&self) -> bool {
-        self.phase == Phase::Busy && !self.read_paused && !self.decode_ended
+        self.phase == Phase::Busy && !self.read_paused && !self.host_hold && !self.decode_ended
     }
 
     /// Read on to `EAGAIN`: TLS may hold records, and a response's end is
@@ -892,6 +1006,63 @@ pub(crate) struct Pool {
     pub(crate) limits: Limits,
     hosts: HashMap<Key, Host>,
     open: usize,
+}
+
+/// What the host asks of a fetch ([`super::control`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// End it now: `on_response` gets a `Cancelled` error.
+    Cancel,
+    /// Stop reading its response until `Release` (the host's flow control).
+    Hold,
+    /// Read its response again.
+    Release,
+}
+
+/// Applies `what` to fetch `id`, wherever it is: queued for a connection,
+/// or on one. A fetch that is done is not found (nothing happens).
+pub(crate) fn control(r: &mut Reactor, id: u64, what: Control) {
+    let mut queued = None;
+    for host in r.ext::<Pool>().hosts.values_mut() {
+        if let Some(i) = host.queue.iter().position(|j| j.id == id) {
+            match what {
+                Control::Cancel => queued = host.queue.remove(i),
+                Control::Hold => host.queue[i].held = true,
+                Control::Release => host.queue[i].held = false,
+            }
+            break;
+        }
+    }
+    if let Some(job) = queued {
+        job.finish(r, Err(cancelled()));
+        return;
+    }
+    let Some(&(token, generation)) = r.ext::<Running>().0.get(&id) else { return };
+    r.with_watcher_as::<FetchConn, _>(token, Some(generation), |r, c| {
+        if c.job.as_ref().is_none_or(|j| j.id != id) {
+            return c.alive();
+        }
+        match what {
+            Control::Cancel => c.fail(r, cancelled()),
+            Control::Hold => {
+                c.host_hold = true;
+                if let Some(j) = c.job.as_mut() {
+                    j.held = true;
+                }
+                c.alive()
+            }
+            Control::Release => {
+                if let Some(j) = c.job.as_mut() {
+                    j.held = false;
+                }
+                c.release(r)
+            }
+        }
+    });
+}
+
+fn cancelled() -> Error {
+    Error::new(ErrorKind::Cancelled, "the fetch was cancelled")
 }
 
 impl std::fmt::Debug for Pool {

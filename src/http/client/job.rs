@@ -37,6 +37,9 @@ pub(crate) trait FetchEvents: Send + Sync {
     }
     /// A piece of the (decompressed) body, in order, when streamed.
     fn on_chunk(&self, _chunk: &[u8]) {}
+    /// The streamed request body's queue went low after a write reported
+    /// backpressure: write on.
+    fn on_drain(&self) {}
 }
 
 /// A request: what the host's request builder fills in.
@@ -58,6 +61,8 @@ pub(crate) struct Spec {
     pub(crate) auth: Option<Vec<u8>>,
     /// Trust for https (None: the default roots).
     pub(crate) tls: Option<TlsConfig>,
+    /// A body written while the request goes ([`Upload`]) instead of `body`.
+    pub(crate) upload: Option<Arc<Upload>>,
 }
 
 fn is_token(s: &str) -> bool {
@@ -105,6 +110,7 @@ impl Spec {
             max_body: DEFAULT_MAX_BODY,
             auth: None,
             tls: None,
+            upload: None,
         })
     }
 
@@ -155,8 +161,13 @@ impl Spec {
             out.extend_from_slice(auth);
             out.extend_from_slice(b"\r\n");
         }
-        if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
-            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+        match self.upload.as_ref().map(|u| u.length) {
+            Some(Some(n)) => out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes()),
+            Some(None) => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            None if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") => {
+                out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+            }
+            None => {}
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.body);
@@ -219,6 +230,210 @@ impl Spec {
     }
 }
 
+/// Fetch id -> the connection (token, generation) that took it last, per
+/// reactor: how a fetch is found to cancel, pause or resume it. An entry
+/// may be stale (the fetch moved on); the connection's job id says.
+#[derive(Debug, Default)]
+pub(crate) struct Running(pub(crate) std::collections::HashMap<u64, (usize, u64)>);
+
+/// Streamed request-body bytes queued above which a write reports
+/// backpressure, and below which the host hears `on_drain` again.
+pub(crate) const UPLOAD_HIGH: usize = crate::reactor::flow::HIGH_WATER;
+pub(crate) const UPLOAD_LOW: usize = crate::reactor::flow::LOW_WATER;
+/// Queued bytes past which a write is refused (a host that ignores
+/// backpressure).
+pub(crate) const UPLOAD_MAX_QUEUED: usize = 64 << 20;
+
+/// A request body the host writes while the request goes (any thread):
+/// pieces queue here; the connection sending the request takes them as the
+/// socket accepts them and frames them (chunked, or within the
+/// `Content-Length` given).
+pub(crate) struct Upload {
+    /// `Content-Length` (None: chunked).
+    pub(crate) length: Option<u64>,
+    state: std::sync::Mutex<UploadState>,
+}
+
+#[derive(Default)]
+struct UploadState {
+    queue: std::collections::VecDeque<Vec<u8>>,
+    queued: usize,
+    /// Bytes written by the host in all.
+    written: u64,
+    /// Bytes taken by a connection (so the request cannot go again).
+    taken: u64,
+    finished: bool,
+    /// The fetch is over: writes fail.
+    over: bool,
+    /// A write reported backpressure: `on_drain` once the queue is low.
+    backpressured: bool,
+    /// Wakes the connection sending the body when a piece arrives.
+    waker: Option<Waker>,
+    wake_sent: bool,
+}
+
+/// What wakes the connection sending a streamed body (it sends it a
+/// command): set by the connection, called by the host's writes.
+pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Upload").field("length", &self.length).field("written", &st.written).field("queued", &st.queued).finish()
+    }
+}
+
+/// What a write or finish did ([`Upload::write`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Queued {
+    Ok,
+    /// Queued, above the high mark: wait for `on_drain`.
+    Backpressure,
+}
+
+/// What a connection takes from an upload ([`Upload::take`]).
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    pub(crate) pieces: Vec<Vec<u8>>,
+    /// The host finished and everything is taken.
+    pub(crate) done: bool,
+    /// The host should hear `on_drain`.
+    pub(crate) drained: bool,
+}
+
+/// The uploads of running fetches, by fetch id (ids are unique in the process).
+fn uploads() -> std::sync::MutexGuard<'static, std::collections::HashMap<u64, Arc<Upload>>> {
+    static UPLOADS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<u64, Arc<Upload>>>> =
+        std::sync::LazyLock::new(Default::default);
+    UPLOADS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Upload {
+    pub(crate) fn new(length: Option<u64>) -> Upload {
+        Upload { length, state: std::sync::Mutex::new(UploadState::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, UploadState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The upload of fetch `id`, while it runs.
+    pub(crate) fn of(id: u64) -> Result<Arc<Upload>> {
+        uploads().get(&id).cloned().ok_or_else(|| {
+            if id_issued(id) {
+                Error::new(ErrorKind::Closed, format!("fetch {id} is over, or its body is not streamed"))
+            } else {
+                Error::new(ErrorKind::InvalidArg, format!("{id} is not a fetch id"))
+            }
+        })
+    }
+
+    /// Queues `data` (any thread).
+    pub(crate) fn write(&self, data: &[u8]) -> Result<Queued> {
+        let mut st = self.lock();
+        if st.finished {
+            return Err(Error::new(ErrorKind::AlreadyDone, "the body was already finished"));
+        }
+        if st.over {
+            return Err(Error::new(ErrorKind::Closed, "the fetch is over"));
+        }
+        if let Some(n) = self.length
+            && st.written + data.len() as u64 > n
+        {
+            return Err(Error::new(ErrorKind::InvalidArg, format!("the body would exceed its Content-Length of {n} bytes")));
+        }
+        if st.queued + data.len() > UPLOAD_MAX_QUEUED {
+            return Err(Error::new(ErrorKind::Limit, format!("over {UPLOAD_MAX_QUEUED} bytes of body queued: wait for on_drain")));
+        }
+        if data.is_empty() {
+            return Ok(if st.queued > UPLOAD_HIGH { Queued::Backpressure } else { Queued::Ok });
+        }
+        st.queue.push_back(data.to_vec());
+        st.queued += data.len();
+        st.written += data.len() as u64;
+        if self.length == Some(st.written) {
+            // A Content-Length body is complete with its last byte.
+            st.finished = true;
+        }
+        let full = st.queued > UPLOAD_HIGH;
+        if full {
+            st.backpressured = true;
+        }
+        Self::wake(&mut st);
+        Ok(if full { Queued::Backpressure } else { Queued::Ok })
+    }
+
+    /// Ends the body (any thread). A body shorter than its Content-Length is
+    /// refused (the fetch goes on waiting for the rest); one that has all of
+    /// its Content-Length was complete with its last byte (this is then a
+    /// no-op).
+    pub(crate) fn finish(&self) -> Result<()> {
+        let mut st = self.lock();
+        if self.length.is_some_and(|n| n == st.written) {
+            return Ok(());
+        }
+        if st.over {
+            return Err(Error::new(ErrorKind::Closed, "the fetch is over"));
+        }
+        if st.finished {
+            return Err(Error::new(ErrorKind::AlreadyDone, "the body was already finished"));
+        }
+        if let Some(n) = self.length
+            && st.written < n
+        {
+            return Err(Error::new(ErrorKind::InvalidArg, format!("the body has {} of its {n} bytes", st.written)));
+        }
+        st.finished = true;
+        Self::wake(&mut st);
+        Ok(())
+    }
+
+    fn wake(st: &mut UploadState) {
+        if st.wake_sent {
+            return;
+        }
+        let Some(waker) = st.waker.clone() else { return };
+        st.wake_sent = true;
+        waker();
+    }
+
+    /// A connection starts sending the request: `waker` wakes it as pieces come.
+    pub(crate) fn attach(&self, waker: Waker) {
+        let mut st = self.lock();
+        st.waker = Some(waker);
+        st.wake_sent = false;
+    }
+
+    /// Takes what is queued (on the connection's reactor).
+    pub(crate) fn take(&self) -> Taken {
+        let mut st = self.lock();
+        st.wake_sent = false;
+        let pieces: Vec<Vec<u8>> = st.queue.drain(..).collect();
+        let n: usize = pieces.iter().map(Vec::len).sum();
+        st.queued -= n;
+        st.taken += n as u64;
+        let drained = st.backpressured && st.queued < UPLOAD_LOW;
+        if drained {
+            st.backpressured = false;
+        }
+        Taken { pieces, done: st.finished && st.queue.is_empty(), drained }
+    }
+
+    /// Whether any byte was taken (the request must not go again).
+    pub(crate) fn started(&self) -> bool {
+        self.lock().taken > 0
+    }
+
+    /// The fetch is over: later writes fail; nothing wakes a connection.
+    fn end(&self) {
+        let mut st = self.lock();
+        st.over = true;
+        st.waker = None;
+        st.queue.clear();
+        st.queued = 0;
+    }
+}
+
 /// Times of a fetch's phases, as offsets from its start.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Times {
@@ -229,8 +444,23 @@ pub(crate) struct Times {
     pub(crate) first_byte: Option<Instant>,
 }
 
+/// The ids of fetches ([`next_id`]): unique in the process, never 0.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A new fetch id (for cancelling, pausing and resuming a fetch).
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether `id` was ever handed out by [`next_id`].
+pub(crate) fn id_issued(id: u64) -> bool {
+    id != 0 && id < NEXT_ID.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One fetch between its start and its `on_response`.
 pub(crate) struct Job {
+    /// The fetch's id ([`next_id`]).
+    pub(crate) id: u64,
     pub(crate) spec: Spec,
     pub(crate) events: Arc<dyn FetchEvents>,
     pub(crate) start: Instant,
@@ -244,13 +474,19 @@ pub(crate) struct Job {
     /// Streamed body bytes handed to the host and not yet taken: more than
     /// 1 MiB pauses the connection's reading, until under 256 KiB.
     pub(crate) pending: Arc<FlowGate>,
+    /// The host holds the reading of the response (`Control::Hold`).
+    pub(crate) held: bool,
 }
 
 impl Job {
-    pub(crate) fn new(spec: Spec, events: Arc<dyn FetchEvents>) -> Job {
+    pub(crate) fn new(id: u64, spec: Spec, events: Arc<dyn FetchEvents>) -> Job {
+        if let Some(u) = spec.upload.as_ref() {
+            uploads().insert(id, u.clone());
+        }
         let start = Instant::now();
         let deadline = (!spec.request_timeout.is_zero()).then(|| start + spec.request_timeout);
         Job {
+            id,
             spec,
             events,
             start,
@@ -260,6 +496,7 @@ impl Job {
             fresh: false,
             times: Times::default(),
             pending: Arc::new(FlowGate::default()),
+            held: false,
         }
     }
 
@@ -269,6 +506,8 @@ impl Job {
 
     /// Hands the outcome to the host (on_response, once).
     pub(crate) fn finish(self, r: &mut Reactor, outcome: std::result::Result<Response, Error>) {
+        r.ext::<Running>().0.remove(&self.id);
+        self.end_upload();
         let now = Instant::now();
         let t = self.times;
         let times = [self.ms(t.queue), self.ms(t.namelookup), self.ms(t.connect), self.ms(t.tls), self.ms(t.first_byte), self.ms(Some(now))];
@@ -289,8 +528,25 @@ impl Job {
                 }
             }
         };
-        let events = self.events;
+        let events = self.events.clone();
         r.deliver(false, move || events.on_response(&resp));
+    }
+}
+
+impl Job {
+    /// Ends the upload, if any: no longer found by id, writes fail.
+    fn end_upload(&self) {
+        if let Some(u) = self.spec.upload.as_ref() {
+            u.end();
+            uploads().remove(&self.id);
+        }
+    }
+}
+
+impl Drop for Job {
+    /// A job dropped unfinished (its loop went away) leaves no upload behind.
+    fn drop(&mut self) {
+        self.end_upload();
     }
 }
 
@@ -307,6 +563,8 @@ pub(crate) struct Response {
     /// Milliseconds from the start: queue, namelookup, connect, tls,
     /// first byte, total (-1: not reached).
     pub(crate) times: [f64; 6],
+    /// What the TLS handshake agreed on (None: plain http, or a failure).
+    pub(crate) tls: Option<Arc<crate::net::tls::TlsInfo>>,
 }
 
 /// Where connections go: scheme, host, port and the TLS trust they were
@@ -391,6 +649,79 @@ mod tests {
         assert!(text.starts_with("GET / HTTP/1.1\r\nHost: [::1]\r\n"), "{text}");
         assert!(!text.contains("Content-Length"));
         assert_eq!(get.key().port, 443);
+    }
+
+    #[test]
+    fn streamed_body_framing() {
+        let mut s = Spec::new("POST", "http://a.test/up").unwrap();
+        s.upload = Some(Arc::new(Upload::new(None)));
+        let text = String::from_utf8(s.encode()).unwrap();
+        assert!(text.ends_with("Transfer-Encoding: chunked\r\n\r\n"), "{text}");
+        assert!(!text.contains("Content-Length"));
+        s.upload = Some(Arc::new(Upload::new(Some(7))));
+        let text = String::from_utf8(s.encode()).unwrap();
+        assert!(text.ends_with("Content-Length: 7\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn upload_queue_backpressure_and_drain() {
+        let up = Upload::new(None);
+        let piece = vec![7u8; 256 << 10];
+        // 4 pieces fill to the high mark; the 5th goes over it.
+        for _ in 0..4 {
+            assert_eq!(up.write(&piece).unwrap(), Queued::Ok);
+        }
+        assert_eq!(up.write(&piece).unwrap(), Queued::Backpressure);
+        assert!(!up.started());
+        let t = up.take();
+        assert_eq!(t.pieces.len(), 5);
+        assert!(t.drained && !t.done);
+        assert!(up.started());
+        // Drained once: the next take says nothing.
+        assert!(!up.take().drained);
+        up.finish().unwrap();
+        assert_eq!(up.finish().unwrap_err().kind(), ErrorKind::AlreadyDone);
+        assert_eq!(up.write(b"x").unwrap_err().kind(), ErrorKind::AlreadyDone);
+        let t = up.take();
+        assert!(t.done && t.pieces.is_empty());
+        // A host that ignores backpressure is refused past the cap.
+        let up = Upload::new(None);
+        let big = vec![0u8; 8 << 20];
+        for _ in 0..8 {
+            up.write(&big).unwrap();
+        }
+        assert_eq!(up.write(b"x").unwrap_err().kind(), ErrorKind::Limit);
+        // The fetch ended: writes and finish are refused.
+        up.end();
+        assert_eq!(up.write(b"x").unwrap_err().kind(), ErrorKind::Closed);
+        assert_eq!(up.finish().unwrap_err().kind(), ErrorKind::Closed);
+    }
+
+    #[test]
+    fn upload_held_to_its_length() {
+        let up = Upload::new(Some(5));
+        up.write(b"hel").unwrap();
+        assert_eq!(up.finish().unwrap_err().kind(), ErrorKind::InvalidArg);
+        assert_eq!(up.write(b"lo!").unwrap_err().kind(), ErrorKind::InvalidArg);
+        up.write(b"lo").unwrap();
+        // Complete with its last byte: done without a finish.
+        let t = up.take();
+        assert!(t.done);
+        assert_eq!(t.pieces.concat(), b"hello");
+        up.finish().unwrap();
+        assert_eq!(up.write(b"").unwrap_err().kind(), ErrorKind::AlreadyDone);
+    }
+
+    #[test]
+    fn fetch_ids() {
+        let a = next_id();
+        let b = next_id();
+        assert!(a != 0 && b > a);
+        assert!(id_issued(a) && id_issued(b));
+        assert!(!id_issued(0) && !id_issued(u64::MAX));
+        // Only a running fetch with a streamed body has an upload.
+        assert_eq!(Upload::of(a).unwrap_err().kind(), ErrorKind::Closed);
+        assert_eq!(Upload::of(u64::MAX).unwrap_err().kind(), ErrorKind::InvalidArg);
     }
 
     #[test]

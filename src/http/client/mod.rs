@@ -22,15 +22,16 @@ use std::sync::Arc;
 
 pub(crate) use job::*;
 
-use self::conn::{Pool, kick, submit};
+use self::conn::{Pool, kick, submit, Control};
 use crate::Result;
 use crate::reactor::{LoopHandle, Reactor};
 
 /// Starts a fetch from any thread: it runs on reactor 0 once the loop has
 /// started; its callbacks run on the host thread.
-pub(crate) fn start(lp: &LoopHandle, spec: Spec, events: Arc<dyn FetchEvents>) -> Result<()> {
+/// `id` comes from [`next_id`].
+pub(crate) fn start(lp: &LoopHandle, id: u64, spec: Spec, events: Arc<dyn FetchEvents>) -> Result<()> {
     lp.check_usable()?;
-    let job = Job::new(spec, events);
+    let job = Job::new(id, spec, events);
     let h = lp.clone();
     lp.when_started(Box::new(move || {
         if let Err(e) = h.send_to_reactor(0, Box::new(move |r: &mut Reactor| submit(r, job))) {
@@ -49,6 +50,23 @@ pub(crate) fn set_limits(lp: &LoopHandle, limits: Limits) -> Result<()> {
             r.ext::<Pool>().limits = limits;
             kick(r);
         }));
+    }));
+    Ok(())
+}
+
+/// Acts on fetch `id` from any thread, on reactor 0 after what was sent
+/// before: cancel it (its `on_response` gets a `Cancelled` error, unless
+/// it was already on its way), or hold / release the reading of its
+/// response (the host's own flow control). An id that is done or unknown
+/// is ignored there.
+pub(crate) fn control(lp: &LoopHandle, id: u64, what: Control) -> Result<()> {
+    lp.check_usable()?;
+    if !id_issued(id) {
+        return Err(crate::Error::new(crate::ErrorKind::InvalidArg, format!("{id} is not a fetch id")));
+    }
+    let h = lp.clone();
+    lp.when_started(Box::new(move || {
+        let _ = h.send_to_reactor(0, Box::new(move |r: &mut Reactor| conn::control(r, id, what)));
     }));
     Ok(())
 }
