@@ -300,7 +300,7 @@ class HTTPServer:
         self.protocol = protocol or ("https" if self._tls else None)
         self.trusted_downstream = set(trusted_downstream or ())
         self.no_keep_alive = no_keep_alive
-        self._limits = dict(max_header_size=max_header_size,
+        self._limits: dict[str, Any] = dict(max_header_size=max_header_size,
                             max_body_size=max_body_size if max_body_size is not None else max_buffer_size,
                             idle_connection_timeout=idle_connection_timeout, body_timeout=body_timeout,
                             header_timeout=header_timeout, max_connections=max_connections,
@@ -393,7 +393,10 @@ class HTTPServer:
         if self._server is None:
             return
         fut = asyncio.get_running_loop().create_future()
-        self._server.shutdown(10.0, lambda: fut.done() or fut.set_result(None))
+        def _closed() -> None:
+            if not fut.done():
+                fut.set_result(None)
+        self._server.shutdown(10.0, _closed)
         try:
             await asyncio.wait_for(fut, 30)
         except asyncio.TimeoutError:

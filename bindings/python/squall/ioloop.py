@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+from typing import Any, Awaitable, Callable, Optional, TypeVar, Union, overload
 
 from . import _ffi
 from ._ffi import b, lib
@@ -196,6 +196,16 @@ class IOLoop:
         self._servers: "weakref.WeakSet[Any]" = weakref.WeakSet()
         if make_current:
             IOLoop._instances[asyncio_loop] = self
+
+    # As Tornado: current() always gives a loop (making one if need be);
+    # only current(instance=False) may give None.
+    @overload
+    @classmethod
+    def current(cls) -> "IOLoop": ...
+
+    @overload
+    @classmethod
+    def current(cls, instance: bool = True) -> Optional["IOLoop"]: ...
 
     @classmethod
     def current(cls, instance: bool = True) -> Optional["IOLoop"]:
@@ -555,6 +565,7 @@ class PeriodicCallback:
     def _awaited(self, fut: "asyncio.Future[Any]") -> None:
         if not fut.cancelled() and fut.exception() is not None:
             exc = fut.exception()
+            assert exc is not None
             app_log.error("Exception in callback %r", self.callback, exc_info=(type(exc), exc, exc.__traceback__))
         self._schedule_next()
 

@@ -189,13 +189,16 @@ class RequestHandler:
     def _unimplemented_method(self, *args: str, **kwargs: str) -> None:
         raise HTTPError(405)
 
-    head = _unimplemented_method
-    get = _unimplemented_method
-    post = _unimplemented_method
-    delete = _unimplemented_method
-    patch = _unimplemented_method
-    put = _unimplemented_method
-    options = _unimplemented_method
+    # Declared as attributes, not methods, so a subclass may define them with
+    # any signature its route needs (``def get(self)``, ``async def
+    # post(self, id)``) without being an incompatible override.
+    head: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    get: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    post: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    delete: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    patch: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    put: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    options: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
 
     def _allowed_methods(self) -> list[str]:
         """The verbs this class implements (a 405's ``Allow``, RFC 9110)."""
