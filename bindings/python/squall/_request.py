@@ -82,7 +82,7 @@ class RequestHeaders:
         return ",".join(vals) if vals else default
 
     def __getitem__(self, name: str) -> str:
-        v = self.get(name)
+        v: Optional[str] = self.get(name)
         if v is None:
             raise KeyError(name)
         return v

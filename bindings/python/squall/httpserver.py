@@ -14,7 +14,7 @@ import socket
 from typing import Any, Callable, Optional
 
 from . import _ffi
-from ._ffi import b, lib
+from ._ffi import b, c_callback, lib
 from ._slab import Slab
 from .ioloop import IOLoop
 
@@ -32,7 +32,7 @@ _DONE = Slab()
 _ROUTE_ITEMS = _ROUTES._items  # the hot path indexes the slab's list directly
 
 
-@b.sq_handler
+@c_callback(b.sq_handler)
 def _handle(ud: int, req: int) -> int:
     try:
         _ROUTE_ITEMS[ud](req)
@@ -45,7 +45,7 @@ def _handle(ud: int, req: int) -> int:
     return b.SQ_OK
 
 
-@b.sq_callback
+@c_callback(b.sq_callback)
 def _shutdown_done(ud: int) -> None:
     cb = _DONE.pop(ud)
     if cb is not None:
@@ -215,12 +215,14 @@ class Server:
     def publish(self, topic: str, data: bytes, opcode: int) -> int:
         if self.ptr is None:
             return b.SQ_ERR_CLOSED
-        return lib.sq_publish(self.ptr, topic.encode(), data, len(data), opcode)
+        st: int = lib.sq_publish(self.ptr, topic.encode(), data, len(data), opcode)
+        return st
 
     def subscribers(self, topic: str) -> int:
         if self.ptr is None:
             return 0
-        return lib.sq_topic_subscribers(self.ptr, topic.encode())
+        n: int = lib.sq_topic_subscribers(self.ptr, topic.encode())
+        return n
 
     def _free(self) -> None:
         if self.ptr is not None:

@@ -80,7 +80,7 @@ def _lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
-class HTTPHeaders(collections.abc.MutableMapping):
+class HTTPHeaders(collections.abc.MutableMapping[str, str]):
     """Header names are case-insensitive and kept in canonical form
     (``Content-Type``). A name may have several values: ``add`` appends one,
     ``get_list`` returns them all, ``h[name]`` returns them joined by commas,
@@ -210,7 +210,7 @@ class HTTPHeaders(collections.abc.MutableMapping):
         return f"{self.__class__.__name__}({dict(self.items())!r})"
 
 
-class ObjectDict(dict):
+class ObjectDict(dict[str, Any]):
     """A dict whose keys can also be read and set as attributes."""
 
     def __getattr__(self, name: str) -> Any:
@@ -590,7 +590,7 @@ def url_concat(url: str, args: Union[None, dict[str, str], list[tuple[str, str]]
     return urllib.parse.urlunparse(parts._replace(query=urllib.parse.urlencode(query)))
 
 
-def format_timestamp(ts: Union[int, float, tuple, time.struct_time, datetime.datetime]) -> str:
+def format_timestamp(ts: Union[int, float, tuple[Any, ...], time.struct_time, datetime.datetime]) -> str:
     """An HTTP date (``Sun, 06 Nov 1994 08:49:37 GMT``) from a Unix time, a
     UTC time tuple, or a datetime (naive ones are taken as UTC)."""
     if isinstance(ts, (int, float)):
