@@ -157,3 +157,5 @@ _fill_from_tornado()
 if TYPE_CHECKING:
     # What _fill_from_tornado() adds at run time, spelled out for type checkers.
     from tornado.escape import linkify as linkify, parse_qs_bytes as parse_qs_bytes  # noqa: F401
+
+del TYPE_CHECKING  # only for the block above: the module exports what it did before

@@ -14,3 +14,5 @@ if TYPE_CHECKING:
     from tornado.locale import *  # noqa: F401,F403
 
 _tornado_module = reexport(globals(), "tornado.locale")
+
+del TYPE_CHECKING  # only for the block above: the module exports what it did before
