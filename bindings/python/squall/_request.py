@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 import urllib.parse
 from ctypes import byref, c_size_t, string_at
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
 from ._ffi import b, lib
 from ._bindings import sq_str
-from .httputil import _canonical
+from .httputil import HTTPHeaders, _canonical
 
 _OK = b.SQ_OK
 _NOT_FOUND = b.SQ_ERR_NOT_FOUND
@@ -82,7 +82,7 @@ class RequestHeaders:
         return ",".join(vals) if vals else default
 
     def __getitem__(self, name: str) -> str:
-        v = self.get(name)
+        v: Optional[str] = self.get(name)
         if v is None:
             raise KeyError(name)
         return v
@@ -136,6 +136,17 @@ class HTTPServerRequest:
     version = "HTTP/1.1"
     connection = None
 
+    # Set by _init_handle (every request) and then by __init__ (one made by
+    # hand): declared once here for type checkers.
+    _headers: Optional[Union[RequestHeaders, HTTPHeaders]]
+    _body: Optional[bytes]
+    _host: Optional[str]
+    _remote_ip: Optional[str]
+    _protocol: Optional[str]
+    _query_arguments: Optional[dict[str, list[bytes]]]
+    _body_arguments: Optional[dict[str, list[bytes]]]
+    _files: Optional[dict[str, list[Any]]]
+
     def __init__(self, method: Optional[str] = None, uri: Optional[str] = None, version: str = "HTTP/1.0",
                  headers: Any = None, body: Optional[bytes] = None, host: Optional[str] = None,
                  files: Optional[dict[str, list[Any]]] = None, connection: Any = None, start_line: Any = None,
@@ -148,12 +159,12 @@ class HTTPServerRequest:
             method, uri, version = start_line
         self._init_handle(0, method or "GET", uri or "/", False)
         self.version = version
-        from .httputil import HTTPHeaders, parse_query_arguments
-        self._headers = headers if headers is not None else HTTPHeaders()  # type: ignore[assignment]
+        from .httputil import parse_query_arguments
+        self._headers = headers if headers is not None else HTTPHeaders()
         self._body = body or b""
         self._host = host
         context = getattr(connection, "context", None)
-        self._remote_ip = getattr(context, "remote_ip", None)  # type: ignore[assignment]
+        self._remote_ip = getattr(context, "remote_ip", None)
         self._protocol = getattr(context, "protocol", "http")
         self._files = files or {}
         self.connection = connection
@@ -171,15 +182,15 @@ class HTTPServerRequest:
         self._xheaders = xheaders
         self._start_time = time.time()
         self._finish_time: Optional[float] = None
-        self._headers: Optional[RequestHeaders] = None
-        self._body: Optional[bytes] = None
-        self._host: Optional[str] = None
-        self._remote_ip: Optional[str] = None
-        self._protocol: Optional[str] = None
-        self._query_arguments: Optional[dict[str, list[bytes]]] = None
-        self._body_arguments: Optional[dict[str, list[bytes]]] = None
+        self._headers = None
+        self._body = None
+        self._host = None
+        self._remote_ip = None
+        self._protocol = None
+        self._query_arguments = None
+        self._body_arguments = None
         self._arguments: Optional[dict[str, list[bytes]]] = None
-        self._files: Optional[dict[str, list[Any]]] = None
+        self._files = None
         self._cookies: Any = None
         self.path_args: list[str] = []
         self.path_kwargs: dict[str, str] = {}
@@ -199,7 +210,7 @@ class HTTPServerRequest:
     # --- lazily read parts -----------------------------------------------------
 
     @property
-    def headers(self) -> RequestHeaders:
+    def headers(self) -> Union[RequestHeaders, HTTPHeaders]:
         if self._headers is None:
             self._headers = RequestHeaders(self._req)
         return self._headers
@@ -227,7 +238,9 @@ class HTTPServerRequest:
                 v = _read(lib.sq_request_remote_ip, self._req)
                 ip = v.decode() if v else ""
             self._remote_ip = ip
-        return self._remote_ip
+        # None only on a request built by hand without a connection context,
+        # as Tornado gives there; a served request always has a str.
+        return self._remote_ip  # type: ignore[return-value]
 
     @remote_ip.setter
     def remote_ip(self, value: str) -> None:
@@ -329,7 +342,9 @@ class HTTPServerRequest:
     def _freeze(self) -> None:
         """Reads everything from squall now (the handle is about to go stale)."""
         try:
-            self.headers._load()
+            h = self.headers
+            if isinstance(h, RequestHeaders):  # one made by hand holds HTTPHeaders, nothing to read
+                h._load()
             _ = self.body, self.remote_ip
         except RequestGone:
             pass

@@ -9,7 +9,7 @@ import html
 import json
 import re
 import urllib.parse
-from typing import Any, Optional, Union, overload
+from typing import TYPE_CHECKING, Any, Optional, Union, overload
 
 __all__ = [
     "utf8", "to_unicode", "native_str", "to_basestring", "json_encode",
@@ -153,3 +153,9 @@ def _fill_from_tornado() -> None:
 
 
 _fill_from_tornado()
+
+if TYPE_CHECKING:
+    # What _fill_from_tornado() adds at run time, spelled out for type checkers.
+    from tornado.escape import linkify as linkify, parse_qs_bytes as parse_qs_bytes  # noqa: F401
+
+del TYPE_CHECKING  # only for the block above: the module exports what it did before

@@ -36,7 +36,7 @@ from typing import Any, Awaitable, Callable, Optional, Union
 
 from . import _ffi
 from ._bindings import sq_str
-from ._ffi import b, lib
+from ._ffi import b, c_callback, lib
 from ._slab import Slab
 from .httputil import HTTPHeaders
 from .ioloop import IOLoop
@@ -126,7 +126,7 @@ class HTTPRequest:
             elif if_modified_since.tzinfo is None:  # naive: taken as UTC, as Tornado does
                 if_modified_since = if_modified_since.replace(tzinfo=datetime.timezone.utc)
             self.headers["If-Modified-Since"] = format_datetime(if_modified_since, usegmt=True)
-        self.body = body  # type: ignore[assignment]
+        self.body = body
         self.auth_username = auth_username
         self.auth_password = auth_password
         self.auth_mode = auth_mode
@@ -279,7 +279,7 @@ def _error_for(status: int, message: str) -> BaseException:
     return HTTPStreamClosedError(message or "Stream closed")
 
 
-@b.sq_fetch_callback
+@c_callback(b.sq_fetch_callback)
 def _on_response(ud: int, resp: int) -> None:
     f: Optional[_Fetch] = _FETCHES.pop(ud)
     if f is None:
@@ -332,7 +332,7 @@ def _complete(f: _Fetch, resp: int) -> None:
         fut.set_result(response)
 
 
-@b.sq_fetch_callback
+@c_callback(b.sq_fetch_callback)
 def _on_headers(ud: int, resp: int) -> None:
     f: Optional[_Fetch] = _FETCHES.get(ud)
     if f is None or f.failed is not None or f.request.header_callback is None:
@@ -351,7 +351,7 @@ def _on_headers(ud: int, resp: int) -> None:
         f.failed = e
 
 
-@b.sq_fetch_chunk_callback
+@c_callback(b.sq_fetch_chunk_callback)
 def _on_chunk(ud: int, data: int, n: int) -> None:
     f: Optional[_Fetch] = _FETCHES.get(ud)
     if f is None or f.failed is not None or f.request.streaming_callback is None:

@@ -14,7 +14,7 @@ import socket
 from typing import Any, Callable, Optional
 
 from . import _ffi
-from ._ffi import b, lib
+from ._ffi import b, c_callback, lib
 from ._slab import Slab
 from .ioloop import IOLoop
 
@@ -32,7 +32,7 @@ _DONE = Slab()
 _ROUTE_ITEMS = _ROUTES._items  # the hot path indexes the slab's list directly
 
 
-@b.sq_handler
+@c_callback(b.sq_handler)
 def _handle(ud: int, req: int) -> int:
     try:
         _ROUTE_ITEMS[ud](req)
@@ -45,7 +45,7 @@ def _handle(ud: int, req: int) -> int:
     return b.SQ_OK
 
 
-@b.sq_callback
+@c_callback(b.sq_callback)
 def _shutdown_done(ud: int) -> None:
     cb = _DONE.pop(ud)
     if cb is not None:
@@ -215,12 +215,14 @@ class Server:
     def publish(self, topic: str, data: bytes, opcode: int) -> int:
         if self.ptr is None:
             return b.SQ_ERR_CLOSED
-        return lib.sq_publish(self.ptr, topic.encode(), data, len(data), opcode)
+        st: int = lib.sq_publish(self.ptr, topic.encode(), data, len(data), opcode)
+        return st
 
     def subscribers(self, topic: str) -> int:
         if self.ptr is None:
             return 0
-        return lib.sq_topic_subscribers(self.ptr, topic.encode())
+        n: int = lib.sq_topic_subscribers(self.ptr, topic.encode())
+        return n
 
     def _free(self) -> None:
         if self.ptr is not None:
@@ -300,7 +302,7 @@ class HTTPServer:
         self.protocol = protocol or ("https" if self._tls else None)
         self.trusted_downstream = set(trusted_downstream or ())
         self.no_keep_alive = no_keep_alive
-        self._limits = dict(max_header_size=max_header_size,
+        self._limits: dict[str, Any] = dict(max_header_size=max_header_size,
                             max_body_size=max_body_size if max_body_size is not None else max_buffer_size,
                             idle_connection_timeout=idle_connection_timeout, body_timeout=body_timeout,
                             header_timeout=header_timeout, max_connections=max_connections,
@@ -393,7 +395,10 @@ class HTTPServer:
         if self._server is None:
             return
         fut = asyncio.get_running_loop().create_future()
-        self._server.shutdown(10.0, lambda: fut.done() or fut.set_result(None))
+        def _closed() -> None:
+            if not fut.done():
+                fut.set_result(None)
+        self._server.shutdown(10.0, _closed)
         try:
             await asyncio.wait_for(fut, 30)
         except asyncio.TimeoutError:

@@ -22,7 +22,10 @@ import time
 import typing
 import urllib.parse
 from http.client import responses
-from typing import Any, Iterable, Iterator, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Union
+
+if TYPE_CHECKING:
+    from ._request import RequestHeaders
 
 __all__ = [
     "HTTPHeaders", "HTTPFile", "ObjectDict", "HTTPInputError", "HTTPOutputError",
@@ -77,7 +80,7 @@ def _lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
-class HTTPHeaders(collections.abc.MutableMapping):
+class HTTPHeaders(collections.abc.MutableMapping[str, str]):
     """Header names are case-insensitive and kept in canonical form
     (``Content-Type``). A name may have several values: ``add`` appends one,
     ``get_list`` returns them all, ``h[name]`` returns them joined by commas,
@@ -207,7 +210,7 @@ class HTTPHeaders(collections.abc.MutableMapping):
         return f"{self.__class__.__name__}({dict(self.items())!r})"
 
 
-class ObjectDict(dict):
+class ObjectDict(dict[str, Any]):
     """A dict whose keys can also be read and set as attributes."""
 
     def __getattr__(self, name: str) -> Any:
@@ -233,7 +236,9 @@ class HTTPFile(ObjectDict):
 
 def _split_params(line: str) -> list[str]:
     """Splits on ``;`` outside double quotes."""
-    pieces, current, quoted, escaped = [], [], False, False
+    pieces: list[str] = []
+    current: list[str] = []
+    quoted, escaped = False, False
     for ch in line:
         if escaped:
             escaped = False
@@ -422,7 +427,7 @@ def parse_query_arguments(query: Union[str, bytes]) -> dict[str, list[bytes]]:
         raise HTTPInputError(f"Invalid query string: {e}") from e
 
 
-def _refuse_content_encoding(headers: Optional[Mapping[str, str]]) -> None:
+def _refuse_content_encoding(headers: Optional[Union[Mapping[str, str], "RequestHeaders"]]) -> None:
     # A form body is parsed as sent; an encoded one (gzip, ...) is refused
     # rather than read as garbage.
     if headers and "Content-Encoding" in headers:
@@ -430,7 +435,7 @@ def _refuse_content_encoding(headers: Optional[Mapping[str, str]]) -> None:
 
 
 def parse_body_arguments(content_type: str, body: bytes, arguments: dict[str, list[bytes]],
-                         files: dict[str, list[HTTPFile]], headers: Optional[Mapping[str, str]] = None, *,
+                         files: dict[str, list[HTTPFile]], headers: Optional[Union[Mapping[str, str], "RequestHeaders"]] = None, *,
                          config: Optional[ParseBodyConfig] = None) -> None:
     """Adds the fields of a form body to ``arguments`` (name -> list of
     bytes values) and its uploads to ``files`` (name -> list of
@@ -585,7 +590,7 @@ def url_concat(url: str, args: Union[None, dict[str, str], list[tuple[str, str]]
     return urllib.parse.urlunparse(parts._replace(query=urllib.parse.urlencode(query)))
 
 
-def format_timestamp(ts: Union[int, float, tuple, time.struct_time, datetime.datetime]) -> str:
+def format_timestamp(ts: Union[int, float, tuple[Any, ...], time.struct_time, datetime.datetime]) -> str:
     """An HTTP date (``Sun, 06 Nov 1994 08:49:37 GMT``) from a Unix time, a
     UTC time tuple, or a datetime (naive ones are taken as UTC)."""
     if isinstance(ts, (int, float)):

@@ -25,10 +25,10 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+from typing import Any, Awaitable, Callable, Optional, TypeVar, Union, overload
 
 from . import _ffi
-from ._ffi import b, lib
+from ._ffi import b, c_callback, lib
 
 __all__ = ["IOLoop", "PeriodicCallback", "TimeoutError", "install_log_bridge"]
 
@@ -45,7 +45,7 @@ _pending: dict[int, tuple["IOLoop", Callable[[], Any]]] = {}
 _next_id = iter(range(1, 1 << 62)).__next__
 
 
-@b.sq_callback
+@c_callback(b.sq_callback)
 def _run_added(ud: int) -> None:
     entry = _pending.pop(ud, None)
     if entry is not None:
@@ -61,7 +61,7 @@ _LEVELS = {b.SQ_LOG_ERROR: logging.ERROR, b.SQ_LOG_WARN: logging.WARNING, b.SQ_L
 _log_installed = False
 
 
-@b.sq_log_callback
+@c_callback(b.sq_log_callback)
 def _log_record(ud: int, level: int, target: int, message: int) -> None:
     # May run on a reactor thread: keep it short and never raise into C.
     try:
@@ -141,7 +141,7 @@ class IOLoop:
         impl = cls._configured if cls is IOLoop else None
         if impl is not None and impl is not cls:
             kwargs = {**IOLoop._configured_kwargs, **kwargs}
-            obj = impl(*args, **kwargs)
+            obj: IOLoop = impl(*args, **kwargs)
             return obj
         return super().__new__(cls)
 
@@ -196,6 +196,16 @@ class IOLoop:
         self._servers: "weakref.WeakSet[Any]" = weakref.WeakSet()
         if make_current:
             IOLoop._instances[asyncio_loop] = self
+
+    # As Tornado: current() always gives a loop (making one if need be);
+    # only current(instance=False) may give None.
+    @overload
+    @classmethod
+    def current(cls) -> "IOLoop": ...
+
+    @overload
+    @classmethod
+    def current(cls, instance: bool = True) -> Optional["IOLoop"]: ...
 
     @classmethod
     def current(cls, instance: bool = True) -> Optional["IOLoop"]:
@@ -555,6 +565,7 @@ class PeriodicCallback:
     def _awaited(self, fut: "asyncio.Future[Any]") -> None:
         if not fut.cancelled() and fut.exception() is not None:
             exc = fut.exception()
+            assert exc is not None
             app_log.error("Exception in callback %r", self.callback, exc_info=(type(exc), exc, exc.__traceback__))
         self._schedule_next()
 

@@ -15,7 +15,7 @@ import os
 import socket
 import ssl
 import stat
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Any, Awaitable, Callable, Optional, Sequence, Union
 
 from .ioloop import IOLoop
 
@@ -42,7 +42,9 @@ def bind_sockets(port: int, address: Optional[str] = None, family: socket.Addres
     sockets: list[socket.socket] = []
     bound_port: Optional[int] = None
     seen = set()
-    infos = socket.getaddrinfo(address, port, family, socket.SOCK_STREAM, 0, flags)
+    # sockaddr's shape depends on the family (checked below): any tuple.
+    infos: Sequence[tuple[Any, Any, Any, Any, tuple[Any, ...]]] = socket.getaddrinfo(
+        address, port, family, socket.SOCK_STREAM, 0, flags)
     for af, socktype, proto, _canon, sockaddr in sorted(infos, key=lambda i: i[0]):
         if af == socket.AF_INET6 and sockaddr[3] != 0:
             continue  # link-local addresses need a scope; skip them
@@ -153,7 +155,7 @@ class Resolver:
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Resolver":
         impl = (Resolver._impl or DefaultLoopResolver) if cls is Resolver else cls
-        obj = super().__new__(impl)
+        obj: Any = super().__new__(impl)
         obj._configured_kwargs = dict(Resolver._impl_kwargs) if cls is Resolver else {}
         return obj
 

@@ -33,11 +33,11 @@ import types
 import urllib.parse
 from ctypes import byref, string_at
 from http.client import responses
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Any, Awaitable, Callable, Optional, Union, overload
 
 from . import _ffi
 from ._bindings import sq_header, sq_str
-from ._ffi import b, lib
+from ._ffi import b, c_callback, lib
 from ._request import HTTPServerRequest, RequestGone
 from . import httputil
 from .httputil import _canonical
@@ -133,6 +133,12 @@ _REMOVE_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _HEADER_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+@overload
+def _utf8(v: Union[str, bytes]) -> bytes: ...
+@overload
+def _utf8(v: None) -> None: ...
+@overload
+def _utf8(v: Union[str, bytes, None]) -> Optional[bytes]: ...
 def _utf8(v: Union[str, bytes, None]) -> Optional[bytes]:
     if v is None or isinstance(v, bytes):
         return v
@@ -149,7 +155,9 @@ def _json(obj: Any) -> str:
 
 def _header_array(pairs: list[tuple[bytes, bytes]]) -> Any:
     n = len(pairs)
-    return (sq_header * n)(*[(k, v, len(v)) for k, v in pairs])
+    # ctypes fills each sq_header from a (name, value, value_len) tuple, at
+    # run time cheaper than a Structure per header; the stubs only know the latter.
+    return (sq_header * n)(*[(k, v, len(v)) for k, v in pairs])  # type: ignore[misc]
 
 
 class RequestHandler:
@@ -189,13 +197,16 @@ class RequestHandler:
     def _unimplemented_method(self, *args: str, **kwargs: str) -> None:
         raise HTTPError(405)
 
-    head = _unimplemented_method
-    get = _unimplemented_method
-    post = _unimplemented_method
-    delete = _unimplemented_method
-    patch = _unimplemented_method
-    put = _unimplemented_method
-    options = _unimplemented_method
+    # Declared as attributes, not methods, so a subclass may define them with
+    # any signature its route needs (``def get(self)``, ``async def
+    # post(self, id)``) without being an incompatible override.
+    head: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    get: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    post: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    delete: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    patch: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    put: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
+    options: Callable[..., Optional[Awaitable[None]]] = _unimplemented_method
 
     def _allowed_methods(self) -> list[str]:
         """The verbs this class implements (a 405's ``Allow``, RFC 9110)."""
@@ -269,7 +280,7 @@ class RequestHandler:
     def clear_header(self, name: str) -> None:
         self._headers.pop(_canonical(name), None)
 
-    def write(self, chunk: Union[str, bytes, dict, list]) -> None:
+    def write(self, chunk: Union[str, bytes, dict[str, Any], list[Any]]) -> None:
         if self._finished:
             raise RuntimeError("Cannot write() after finish()")
         if not isinstance(chunk, (bytes, str, dict, list)):
@@ -319,7 +330,7 @@ class RequestHandler:
             return fut
         return _DONE
 
-    def finish(self, chunk: Union[str, bytes, dict, None] = None) -> Any:
+    def finish(self, chunk: Union[str, bytes, dict[str, Any], None] = None) -> Any:
         """Finishes the response (answers the request) and calls ``on_finish``."""
         if self._finished:
             raise RuntimeError("finish() called twice")
@@ -398,14 +409,15 @@ class RequestHandler:
         return gzip.compress(body, compresslevel=GZipContentEncoding.GZIP_LEVEL, mtime=0)
 
     def _respond_with_reason(self, req: int, status: int, body: bytes) -> int:
-        st = lib.sq_response_status(req, status, _utf8(self._reason))
+        st: int = lib.sq_response_status(req, status, _utf8(self._reason))
         if st < 0:
             return st
         for k, v in self._header_pairs():
             lib.sq_response_header(req, k, v, len(v), 0)
         if body:
             lib.sq_response_write(req, body, len(body))
-        return lib.sq_response_finish(req)
+        st = lib.sq_response_finish(req)
+        return st
 
     def _has_on_finish(self) -> bool:
         return type(self).on_finish is not RequestHandler.on_finish
@@ -570,7 +582,8 @@ class RequestHandler:
     def get_cookie(self, name: str, default: Optional[str] = None) -> Optional[str]:
         c = self.request.cookies
         if name in c:
-            return c[name].value
+            value: str = c[name].value
+            return value
         return default
 
     def set_cookie(self, name: str, value: Union[str, bytes], domain: Optional[str] = None,
@@ -718,7 +731,7 @@ class RequestHandler:
         return None
 
     def get_login_url(self) -> str:
-        url = self.settings.get("login_url")
+        url: Optional[str] = self.settings.get("login_url")
         if not url:
             raise RuntimeError("You must define the 'login_url' setting to use @authenticated")
         return url
@@ -948,7 +961,8 @@ class RequestHandler:
                              static_url=self.static_url, reverse_url=self.reverse_url,
                              xsrf_form_html=self.xsrf_form_html, settings=self.settings)
             namespace.update(kwargs)
-            return jinja.get_template(template_name).render(**namespace).encode("utf-8")
+            text: str = jinja.get_template(template_name).render(**namespace)
+            return text.encode("utf-8")
         template_path = self.get_template_path()
         if not template_path:
             frame = sys._getframe(0)
@@ -965,7 +979,8 @@ class RequestHandler:
         t = loader.load(template_name)
         namespace = self.get_template_namespace()
         namespace.update(kwargs)
-        return t.generate(**namespace)
+        page: bytes = t.generate(**namespace)
+        return page
 
     def render(self, template_name: str, **kwargs: Any) -> Any:
         """Renders the template and finishes the response, with the
@@ -1110,7 +1125,7 @@ _CLOSE_LISTENERS: dict[int, "RequestHandler"] = {}
 _BODY_STREAMS: dict[int, "RequestHandler"] = {}
 
 
-@b.sq_callback
+@c_callback(b.sq_callback)
 def _on_request_close(ud: int) -> None:
     h = _CLOSE_LISTENERS.pop(ud, None)
     if h is not None:
@@ -1122,7 +1137,7 @@ def _on_request_close(ud: int) -> None:
             app_log.error("Exception in on_connection_close", exc_info=True)
 
 
-@b.sq_body_callback
+@c_callback(b.sq_body_callback)
 def _on_body_chunk(ud: int, req: int, data: int, n: int, last: int) -> None:
     h = _BODY_STREAMS.get(ud)
     if h is not None:
@@ -1296,13 +1311,13 @@ class UIModule:
 
 
 class _linkify(UIModule):
-    def render(self, text: str, **kwargs: Any) -> str:  # type: ignore[override]
+    def render(self, text: str, **kwargs: Any) -> str:
         from . import escape
         return escape.linkify(text, **kwargs)
 
 
 class _xsrf_form_html(UIModule):
-    def render(self) -> str:  # type: ignore[override]
+    def render(self) -> str:
         return self.handler.xsrf_form_html()
 
 
@@ -1316,7 +1331,7 @@ class TemplateModule(UIModule):
         self._resource_list: list[dict[str, Any]] = []
         self._resource_dict: dict[str, dict[str, Any]] = {}
 
-    def render(self, path: str, **kwargs: Any) -> bytes:  # type: ignore[override]
+    def render(self, path: str, **kwargs: Any) -> bytes:
         def set_resources(**kw: Any) -> str:
             if path not in self._resource_dict:
                 self._resource_list.append(kw)
@@ -1332,8 +1347,8 @@ class TemplateModule(UIModule):
     def embedded_javascript(self) -> str:
         return "\n".join(self._get_resources("embedded_javascript"))
 
-    def javascript_files(self) -> list[str]:
-        out: list[str] = []
+    def javascript_files(self) -> list[Union[str, bytes]]:
+        out: list[Union[str, bytes]] = []
         for f in self._get_resources("javascript_files"):
             out.extend([f] if isinstance(f, (str, bytes)) else f)
         return out
@@ -1341,8 +1356,8 @@ class TemplateModule(UIModule):
     def embedded_css(self) -> str:
         return "\n".join(self._get_resources("embedded_css"))
 
-    def css_files(self) -> list[str]:
-        out: list[str] = []
+    def css_files(self) -> list[Union[str, bytes]]:
+        out: list[Union[str, bytes]] = []
         for f in self._get_resources("css_files"):
             out.extend([f] if isinstance(f, (str, bytes)) else f)
         return out
@@ -1378,9 +1393,9 @@ def _utf8s(v: Any) -> bytes:
 
 def _insert_module_resources(handler: RequestHandler, page: bytes, modules: list[UIModule]) -> bytes:
     js_embed: list[bytes] = []
-    js_files: list[str] = []
+    js_files: list[Union[str, bytes]] = []  # bytes paths are decoded by urls()
     css_embed: list[bytes] = []
-    css_files: list[str] = []
+    css_files: list[Union[str, bytes]] = []
     heads: list[bytes] = []
     bodies: list[bytes] = []
     for m in modules:
@@ -1636,7 +1651,8 @@ class FastRequest:
 
     def __init__(self, req: int, captures: tuple[str, ...]) -> None:
         self._req = req
-        self._method = self._uri = None
+        self._method: Optional[str] = None
+        self._uri: Optional[str] = None
         self.captures = captures
 
     def _str(self, fn: Any) -> str:
@@ -1690,8 +1706,8 @@ class FastRequest:
 
 _TEXT = b"text/plain; charset=utf-8"
 _JSON = b"application/json"
-_TEXT_HEADERS = (sq_header * 1)((b"Content-Type", _TEXT, len(_TEXT)))
-_JSON_HEADERS = (sq_header * 1)((b"Content-Type", _JSON, len(_JSON)))
+_TEXT_HEADERS = (sq_header * 1)(sq_header(b"Content-Type", _TEXT, len(_TEXT)))
+_JSON_HEADERS = (sq_header * 1)(sq_header(b"Content-Type", _JSON, len(_JSON)))
 _respond = lib.sq_respond
 
 
@@ -1715,7 +1731,7 @@ def _fast_respond(req: int, status: int, headers: Any, body: Any) -> int:
         pairs = [(_utf8(k), _utf8(str(v) if not isinstance(v, (str, bytes)) else v)) for k, v in items]
         if not any(k.lower() == b"content-type" for k, _ in pairs):
             pairs.append((b"Content-Type", default[0].value[:default[0].value_len]))
-        st = _respond(req, status, _header_array(pairs), len(pairs), body, len(body))
+        st: int = _respond(req, status, _header_array(pairs), len(pairs), body, len(body))
     else:
         st = _respond(req, status, default, 1, body, len(body))
     if st == b.SQ_ERR_INVALID_ARG:
@@ -1812,7 +1828,7 @@ class _HandlerRoute:
             h = RequestHandler(self.app, request)
             h._handle_request_exception(e)
             return
-        handler._execute(args, kwargs)  # type: ignore[arg-type]
+        handler._execute(args, kwargs)
 
 
 
@@ -2017,7 +2033,7 @@ class Application:
 
     # --- WebSocket topics ----------------------------------------------------
 
-    def publish(self, topic: str, message: Union[str, bytes, dict], binary: Optional[bool] = None) -> int:
+    def publish(self, topic: str, message: Union[str, bytes, dict[str, Any]], binary: Optional[bool] = None) -> int:
         """Sends ``message`` to every WebSocket subscribed to ``topic`` on this
         application's servers (fan-out in Rust, on every reactor thread; the
         frame is built once). ``str``/``dict`` go as text, ``bytes`` as binary
@@ -2134,7 +2150,8 @@ class Application:
         version = self._static_version(path) if include_version else None
         if version:
             return "%s%s%s?v=%s" % (base, prefix, path, version)
-        return base + prefix + path
+        url: str = base + prefix + path
+        return url
 
     def _static_version(self, path: str) -> Optional[str]:
         root = self.settings.get("static_path")

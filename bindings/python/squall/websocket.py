@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Optional, Union
 
 from . import _ffi
 from ._bindings import sq_str, sq_ws_callbacks, sq_ws_options
-from ._ffi import b, lib
+from ._ffi import b, c_callback, lib
 from ._request import HTTPServerRequest
 from ._slab import Slab
 from .ioloop import IOLoop
@@ -70,7 +70,7 @@ def _sock(ud: int) -> Any:
     return _SOCKETS.get(ud)
 
 
-@b.sq_ws_callbacks._fields_[1][1]  # on_open (server routes)
+@c_callback(b.sq_ws_callbacks._fields_[1][1])  # on_open (server routes)
 def _on_open(ud: int, ws: int, req: int) -> None:
     route = _ROUTES.get(ud)
     if route is None:
@@ -79,14 +79,14 @@ def _on_open(ud: int, ws: int, req: int) -> None:
     route.open(ws, req)
 
 
-@b.sq_ws_callbacks._fields_[1][1]  # on_open (client connections)
+@c_callback(b.sq_ws_callbacks._fields_[1][1])  # on_open (client connections)
 def _on_client_open(ud: int, ws: int, req: int) -> None:
     conn = _SOCKETS.get(ud)
     if conn is not None:
         conn._opened(ws)
 
 
-@b.sq_ws_callbacks._fields_[2][1]
+@c_callback(b.sq_ws_callbacks._fields_[2][1])
 def _on_message(ud: int, ws: int, data: int, n: int, opcode: int) -> None:
     s = _SOCKETS.get(ud)
     if s is not None:
@@ -94,7 +94,7 @@ def _on_message(ud: int, ws: int, data: int, n: int, opcode: int) -> None:
         s._on_message_raw(raw.decode("utf-8") if opcode == b.SQ_WS_TEXT else raw)
 
 
-@b.sq_ws_callbacks._fields_[3][1]
+@c_callback(b.sq_ws_callbacks._fields_[3][1])
 def _on_close(ud: int, ws: int, code: int, reason: int, n: int) -> None:
     s = _SOCKETS.pop(ud)
     if s is not None:
@@ -102,36 +102,37 @@ def _on_close(ud: int, ws: int, code: int, reason: int, n: int) -> None:
         s._closed(code, text)
 
 
-@b.sq_ws_callbacks._fields_[4][1]
+@c_callback(b.sq_ws_callbacks._fields_[4][1])
 def _on_drain(ud: int, ws: int) -> None:
     s = _SOCKETS.get(ud)
     if s is not None:
         s._drained()
 
 
-@b.sq_ws_callbacks._fields_[5][1]
+@c_callback(b.sq_ws_callbacks._fields_[5][1])
 def _on_ping(ud: int, ws: int, data: int, n: int) -> None:
     s = _SOCKETS.get(ud)
     if s is not None:
         s._guard(s.on_ping, string_at(data, n) if n else b"")
 
 
-@b.sq_ws_callbacks._fields_[6][1]
+@c_callback(b.sq_ws_callbacks._fields_[6][1])
 def _on_pong(ud: int, ws: int, data: int, n: int) -> None:
     s = _SOCKETS.get(ud)
     if s is not None:
         s._guard(s.on_pong, string_at(data, n) if n else b"")
 
 
-@b.sq_ws_callbacks._fields_[7][1]
+@c_callback(b.sq_ws_callbacks._fields_[7][1])
 def _check_origin(ud: int, req: int, origin: int, n: int) -> int:
     route = _ROUTES.get(ud)
     if route is None:
         return 0
-    return route.check(req, string_at(origin, n).decode("latin-1") if n else None)
+    ok: int = route.check(req, string_at(origin, n).decode("latin-1") if n else None)
+    return ok
 
 
-@b.sq_ws_callbacks._fields_[8][1]
+@c_callback(b.sq_ws_callbacks._fields_[8][1])
 def _select_subprotocol(ud: int, req: int, offered: Any, count: int) -> int:
     h = _PENDING.get(req)
     if h is None:
@@ -151,7 +152,7 @@ def _select_subprotocol(ud: int, req: int, offered: Any, count: int) -> int:
         return -1
 
 
-@b.sq_ws_callbacks._fields_[9][1]
+@c_callback(b.sq_ws_callbacks._fields_[9][1])
 def _on_connect_error(ud: int, status: int, message: int, n: int) -> None:
     conn = _SOCKETS.pop(ud)
     if conn is not None:
@@ -179,7 +180,7 @@ _SERVER_CALLBACKS = _callbacks(client=False)
 _CLIENT_CALLBACKS = _callbacks(client=True)
 
 
-def _encode(message: Union[str, bytes, dict], binary: bool) -> tuple[bytes, int]:
+def _encode(message: Union[str, bytes, dict[str, Any]], binary: bool) -> tuple[bytes, int]:
     if isinstance(message, dict):
         message = json.dumps(message)
     if isinstance(message, str):
@@ -264,7 +265,7 @@ class _SocketMixin:
             if not f.done():
                 f.set_result(None)
 
-    def write_message(self, message: Union[str, bytes, dict], binary: bool = False) -> Any:
+    def write_message(self, message: Union[str, bytes, dict[str, Any]], binary: bool = False) -> Any:
         """Sends a message (``dict`` as JSON). Returns an awaitable that is
         done at once, or, when the socket's output is over its high-water
         mark, when it has drained. Raises ``WebSocketClosedError`` on a closed
@@ -345,8 +346,13 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
 
     # --- what subclasses define ---------------------------------------------
 
-    def open(self, *args: str, **kwargs: str) -> Optional[Awaitable[None]]:
-        pass
+    def _default_open(self, *args: str, **kwargs: str) -> Optional[Awaitable[None]]:
+        return None
+
+    # Declared as an attribute, as RequestHandler's verbs are, so that a
+    # subclass defines open() with the groups its route captures (``def
+    # open(self)``, ``async def open(self, room)``) under a type checker.
+    open: Callable[..., Optional[Awaitable[None]]] = _default_open
 
     def on_message(self, message: Union[str, bytes]) -> Optional[Awaitable[None]]:
         raise NotImplementedError
@@ -402,7 +408,8 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
 
     @property
     def max_message_size(self) -> int:
-        return self.settings.get("websocket_max_message_size", 10 * 1024 * 1024)
+        size: int = self.settings.get("websocket_max_message_size", 10 * 1024 * 1024)
+        return size
 
     # --- topics -----------------------------------------------------------------
 
@@ -422,7 +429,7 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         if st not in (b.SQ_OK, b.SQ_ERR_CLOSED):
             _ffi.check(st)
 
-    def publish(self, topic: str, message: Union[str, bytes, dict], binary: Optional[bool] = None) -> int:
+    def publish(self, topic: str, message: Union[str, bytes, dict[str, Any]], binary: Optional[bool] = None) -> int:
         return self.application.publish(topic, message, binary)
 
     # --- plumbing --------------------------------------------------------------
@@ -440,7 +447,7 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         except Exception:
             app_log.error("Uncaught exception in on_close", exc_info=True)
 
-    def write(self, chunk: Any) -> None:  # type: ignore[override]
+    def write(self, chunk: Any) -> None:
         raise RuntimeError("Method not supported for Web Sockets")
 
     def send_error(self, *args: Any, **kwargs: Any) -> None:
@@ -465,7 +472,7 @@ class _WSRoute:
         request = HTTPServerRequest.from_handle(req, self.xheaders)
         request._freeze()  # the upgrade request is readable only during the handshake
         _ = request.arguments, request.cookies
-        h = self.cls(self.app, request, **self.spec.kwargs)
+        h: WebSocketHandler = self.cls(self.app, request, **self.spec.kwargs)
         return h
 
     def check(self, req: int, origin: Optional[str]) -> int:
@@ -510,8 +517,10 @@ class _WSRoute:
                 lib.sq_ws_close(ws, 1011, b"")
                 return
         raw_args, raw_kwargs = self.spec.path_arguments(req, h.request.path)
-        args = [_text(a) for a in raw_args]
-        kwargs = {k: _text(v) for k, v in raw_kwargs.items()}
+        # str, or None for a group that did not take part: Tornado passes
+        # that None too while declaring open(*args: str), and so do we.
+        args: list[Any] = [_text(a) for a in raw_args]
+        kwargs: dict[str, Any] = {k: _text(v) for k, v in raw_kwargs.items()}
         h.path_args, h.path_kwargs = args, kwargs
         h._ws = ws
         h._ud = _SOCKETS.put(h)
@@ -528,7 +537,7 @@ class _WSRoute:
             asyncio.ensure_future(h._finish_async(r))
 
 
-def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
+def _route_options(app: Application, cls: "type[WebSocketHandler]") -> tuple[Any, list[Any]]:
     o = sq_ws_options()
     _ffi.check(lib.sq_ws_options_init(byref(o), sizeof(o)))
     probe = cls.__new__(cls)
@@ -555,9 +564,9 @@ def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
     idle = getattr(cls, "idle_timeout", None)
     if idle:
         o.idle_timeout_ms = int(float(idle) * 1000)
-    if getattr(cls, "high_water", None):
+    if cls.high_water:
         o.high_water = int(cls.high_water)
-    if getattr(cls, "max_backpressure", None):
+    if cls.max_backpressure:
         o.max_backpressure = int(cls.max_backpressure)
     try:
         compression = probe.get_compression_options()
@@ -566,7 +575,7 @@ def _route_options(app: Application, cls: type) -> tuple[Any, list[Any]]:
     if compression is not None:
         o.compression = b.SQ_WS_COMPRESSION_SHARED
     keep: list[Any] = []
-    if getattr(cls, "subprotocols", None):
+    if cls.subprotocols:
         sp = ",".join(cls.subprotocols).encode()
         keep.append(sp)
         o.subprotocols = sp

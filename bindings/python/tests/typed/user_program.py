@@ -27,6 +27,27 @@ class Echo(websocket.WebSocketHandler):
         self.unsubscribe("room")
 
 
+# The top-level README's Python example, annotated as a --strict user writes it.
+class Main(web.RequestHandler):
+    async def get(self) -> None:
+        self.write({"hello": self.get_argument("name", "world")})
+
+
+class Chat(websocket.WebSocketHandler):
+    def open(self) -> None:
+        self.subscribe("room")
+
+    def on_message(self, message: str | bytes) -> None:
+        self.application.publish("room", message)
+
+
+def readme_app() -> None:
+    app = web.Application([(r"/", Main), (r"/chat", Chat)])
+    app.route("/ping", lambda req: b"pong")
+    app.listen(8888, "127.0.0.1")
+    ioloop.IOLoop.current().start()
+
+
 def make_app() -> web.Application:
     return web.Application([(r"/", Hello), (r"/ws", Echo)])
 
