@@ -213,7 +213,12 @@ async def close_all(*socks: Any) -> None:
 # --- the page and its files ------------------------------------------------------
 
 def test_start_logs_the_url(healthy: ChatServer) -> None:
-    assert "chat room on http://127.0.0.1:%d/" % healthy.port in healthy.log()
+    # the line follows the listen by a moment: the fixture only waited for the port
+    line = "chat room on http://127.0.0.1:%d/" % healthy.port
+    deadline = time.monotonic() + 10
+    while line not in healthy.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert line in healthy.log()
 
 
 def test_page_renders(healthy: ChatServer) -> None:
