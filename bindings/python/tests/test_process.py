@@ -18,8 +18,9 @@ from squall import process
 PKG = Path(__file__).resolve().parents[1]
 
 PRELUDE = """
-import logging, os, random, signal, sys, time
+import faulthandler, logging, os, random, signal, sys, time
 from pathlib import Path
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # finish() asks for stacks on a hang
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 from squall import process
 OUT = Path(sys.argv[1])
@@ -37,9 +38,18 @@ def finish(proc: subprocess.Popen, timeout: float = 15) -> tuple[int, str, str]:
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        # what every process of the group (ours) is doing, for the report
+        group = subprocess.run(["ps", "-o", "pid,stat,wchan:20,args", "--sid", str(proc.pid)],
+                               capture_output=True, text=True).stdout
+        for pid in [int(line.split()[0]) for line in group.splitlines()[1:] if line.split()]:
+            try:
+                os.kill(pid, signal.SIGUSR1)  # faulthandler: Python stacks to stderr
+            except ProcessLookupError:
+                pass
+        time.sleep(0.5)
         os.killpg(proc.pid, signal.SIGKILL)  # the group of the process this test started
-        proc.communicate()
-        pytest.fail("fork_processes scenario did not finish in time")
+        out, err = proc.communicate()
+        pytest.fail("fork_processes scenario did not finish in time\nprocesses:\n%s\nstderr:\n%s" % (group, err))
     return proc.returncode, out, err
 
 
