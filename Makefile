@@ -52,7 +52,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-autobahn-deflate-full test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: test-python-types demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
-.PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan fuzz-deps test-fuzz fuzz-long
+.PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan rasan-lib fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
         install uninstall bench check-header clean
 
@@ -70,13 +70,18 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 
 # The suites of `make test`, in the order they run (tests/suites.sh times
 # each and goes on past a failure, so one run shows every failing suite).
-SUITES := test-deps test-rust test-miri test-c test-fault test-readme test-install test-conformance \
-	test-conformance-tls test-tls test-tls-fronts test-autobahn test-autobahn-deflate test-client test-python test-tornado \
+SUITES := test-deps test-rust test-readme test-install test-conformance \
+	test-conformance-tls test-tls test-tls-fronts test-autobahn test-autobahn-deflate test-client test-c test-fault \
+	test-python test-tornado \
 	test-conformance-python test-autobahn-python test-python-install test-python-types test-go test-conformance-go \
-	test-autobahn-go test-go-pkgconfig test-cluster test-deployment test-docs docs test-fresh-clone
-# CPU-bound and needing nothing from the others: run at nice 19 beside them
-# from the start, on the CPU they leave idle while waiting on sockets.
-BACKGROUND_SUITES := test-fuzz
+	test-autobahn-go test-go-pkgconfig test-cluster test-deployment test-docs docs
+# CPU-bound, and timing-free or generous with time: run at nice 19 beside
+# the others from the start, one after the other, on the CPU the others
+# leave idle while they wait on sockets and timers. rasan-lib only builds
+# the AddressSanitizer library test-c-rust-asan (in test-c) links; Miri's
+# clock is virtual; the fuzz smoke run counts seconds, not executions; the
+# fresh clone waits up to 900 s for its demo.
+BACKGROUND_SUITES := rasan-lib test-miri test-fuzz test-fresh-clone
 comma := ,
 space := $(subst ,, )
 
@@ -224,6 +229,8 @@ test-miri: nightly-tools
 RASAN_TARGET := x86_64-unknown-linux-gnu
 RASAN_DIR    := target/asan
 RASAN_LIB    := $(RASAN_DIR)/$(RASAN_TARGET)/debug/libsquall.a
+
+rasan-lib: $(RASAN_LIB)
 
 $(RASAN_LIB): $(LIB_SRC) | nightly-tools
 	RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes" \

@@ -317,8 +317,15 @@ def main() -> int:
             share = f"{100 * len(ok_s) / len(ok_t):.0f}%" if ok_t else "-"
             print(fmt.format(m, len(ids), len(ok_t), len(ok_s), len(ex), floor, share), flush=True)
             totals = [a + b for a, b in zip(totals, (len(ids), len(ok_t), len(ok_s), len(ex)))]
-            if len(ok_s) < floor:
-                bad.append(f"{m}: {len(ok_s)} tests pass on squall, below the floor {floor}")
+            # A test of Tornado's that depends on timing can fail now and
+            # then on a loaded machine: a module fails below its floor less
+            # a margin (2 %, at least one test) so that one such flake does
+            # not fail the run; a real regression of more does.
+            margin = max(1, floor // 50)
+            if len(ok_s) < floor - margin:
+                bad.append(f"{m}: {len(ok_s)} tests pass on squall, below the floor {floor} (less {margin})")
+            elif len(ok_s) < floor:
+                print(f"    note: {m} is {floor - len(ok_s)} below its floor {floor}, within the margin of {margin}")
             if rt["import_error"] or rt["timed_out"] or rt["crashed"]:
                 bad.append(f"{m}: the Tornado run did not complete "
                            f"({'timeout' if rt['timed_out'] else rt['import_error'] or 'crash'})")
