@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -856,6 +857,43 @@ func (s *Server) configureTLS() error {
 		}
 	}
 	return call("TLS", func() C.sq_status { return C.sq_server_set_tls(s.srv, cfg) })
+}
+
+// tlsFromArena is r.TLS for a WebSocket's upgrade request, from what the
+// shim packed in its open event (on_ws_open): a native u32 (version low,
+// cipher suite high), then the server name and the ALPN protocol as
+// length-prefixed fields. Nil if the bytes are short.
+func tlsFromArena(b []byte) *tls.ConnectionState {
+	if len(b) < 4 {
+		return nil
+	}
+	vc := binary.NativeEndian.Uint32(b)
+	b = b[4:]
+	field := func() (string, bool) {
+		if len(b) < 4 {
+			return "", false
+		}
+		n := int(binary.NativeEndian.Uint32(b))
+		if len(b) < 4+n {
+			return "", false
+		}
+		s := string(b[4 : 4+n])
+		b = b[4+n:]
+		return s, true
+	}
+	name, ok1 := field()
+	alpn, ok2 := field()
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return &tls.ConnectionState{
+		Version:                    uint16(vc),
+		CipherSuite:                uint16(vc >> 16),
+		ServerName:                 name,
+		NegotiatedProtocol:         alpn,
+		NegotiatedProtocolIsMutual: true,
+		HandshakeComplete:          true,
+	}
 }
 
 // tlsState is r.TLS for a request that came over TLS.

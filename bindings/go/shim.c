@@ -262,6 +262,28 @@ static void on_ws_open(void *ud, sq_ws *ws, sq_request *req) {
         e->len = len;
         e->arg = 1;
     }
+    /* Over TLS: what the handshake agreed on, for the Conn's Request().TLS
+     * (the request is only valid during this callback). At body_len: a
+     * native u32 (version in the low 16 bits, cipher suite in the high),
+     * then the server name and the ALPN protocol as fields; arg bit 2. */
+    sq_tls_info info;
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    if (req && sq_request_tls(req, &info) == SQ_OK) {
+        size_t start = p->used;
+        int64_t w = reserve(p, 4);
+        if (w >= 0) {
+            uint32_t vc = (uint32_t)(info.version & 0xffff) | (uint32_t)((info.cipher_suite & 0xffff) << 16);
+            memcpy(p->arena + w, &vc, 4);
+        }
+        if (w >= 0 && put_field(p, info.server_name.ptr, info.server_name.len) == 0 &&
+            put_field(p, info.alpn.ptr, info.alpn.len) == 0) {
+            e->body_len = (uint64_t)start;
+            e->arg |= 2;
+        } else {
+            p->used = start;
+        }
+    }
 }
 
 static void on_ws_message(void *ud, sq_ws *ws, const void *data, size_t len, int opcode) {

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // testCert makes a self-signed ECDSA P-256 certificate for localhost and
@@ -180,5 +182,48 @@ func TestTLSConfigThatCannotBeHonoured(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ServeTLS: %v, want an error containing %q", err, c.want)
 		}
+	}
+}
+
+// A WebSocket upgraded over TLS (wss) carries the handshake's TLS state in
+// Conn.Request().TLS, as an http.Handler's request does.
+func TestWebSocketOverTLSFillsRequestTLS(t *testing.T) {
+	_, pool, certFile, keyFile := testCert(t)
+	srv := &Server{Handler: http.NotFoundHandler()}
+	seen := make(chan string, 1)
+	err := srv.HandleWebSocket("/ws", WebSocketFuncs{
+		Open: func(c *Conn) {
+			st := c.Request().TLS
+			if st == nil {
+				seen <- "no TLS state"
+				return
+			}
+			seen <- fmt.Sprintf("%x %s %s %v", st.Version, st.ServerName, st.NegotiatedProtocol, st.CipherSuite != 0)
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, srv, certFile, keyFile)
+	port := addr[strings.LastIndex(addr, ":"):]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "wss://localhost"+port+"/ws", &websocket.DialOptions{HTTPClient: httpsClient(pool, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(websocket.StatusNormalClosure, "")
+	if resp.TLS == nil || resp.TLS.Version != tls.VersionTLS13 {
+		t.Fatalf("the client saw no TLS 1.3: %+v", resp.TLS)
+	}
+	select {
+	case got := <-seen:
+		// what the client agreed on (this client offers no ALPN for an upgrade)
+		want := fmt.Sprintf("%x localhost %s true", resp.TLS.Version, resp.TLS.NegotiatedProtocol)
+		if got != want {
+			t.Fatalf("Conn.Request().TLS: got %q, want %q", got, want)
+		}
+	case <-ctx.Done():
+		t.Fatal("no open event")
 	}
 }

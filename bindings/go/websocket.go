@@ -266,8 +266,11 @@ func (s *Server) dispatchWS(ev *C.sqgo_event, arena []byte) {
 	if ev.kind == C.SQGO_WS_OPEN {
 		route := cgoValue(ev.ud).(*wsRoute)
 		c := &Conn{h: handle, srv: s, route: route}
-		if ev.arg == 1 {
+		if ev.arg&1 != 0 {
 			c.req, _ = newRequest(data, nil)
+		}
+		if c.req != nil && ev.arg&2 != 0 {
+			c.req.TLS = tlsFromArena(arena[ev.body_len:])
 		}
 		s.conns[handle] = c
 		c.enqueue(connEvent{kind: evOpen})
