@@ -502,9 +502,10 @@ class AsyncHTTPClient:
                 password = unicodedata.normalize("NFC", auth_password or "")
                 if lib.sq_fetch_request_set_basic_auth(r, user.encode("utf-8"), password.encode("utf-8")) != b.SQ_OK:
                     raise ValueError("basic auth user names cannot contain ':'")
-            if request.ca_certs:
-                if lib.sq_fetch_request_set_ca_file(r, str(request.ca_certs).encode()) != b.SQ_OK:
-                    raise ValueError("cannot read CA file %r" % request.ca_certs)
+            ca_certs = self._option(request, "ca_certs")  # the client's defaults too, as Tornado's
+            if ca_certs:
+                if lib.sq_fetch_request_set_ca_file(r, str(ca_certs).encode()) != b.SQ_OK:
+                    raise ValueError("cannot read CA file %r" % ca_certs)
             if request.header_callback is not None:
                 lib.sq_fetch_request_set_on_headers(r, _on_headers)
             if request.streaming_callback is not None:

@@ -251,10 +251,18 @@ class AsyncHTTPTestCase(AsyncTestCase):
 
 class AsyncHTTPSTestCase(AsyncHTTPTestCase):
     """``AsyncHTTPTestCase`` over TLS: serves with ``get_ssl_options()``
-    (a certificate and key file) and fetches with ``validate_cert=False``."""
+    (a certificate and key file). Tornado's fetches with
+    ``validate_cert=False``; squall's client always verifies, so this one
+    trusts ``get_ssl_ca_certs()`` instead: by default the served certificate
+    file itself, which works for a self-signed certificate naming
+    127.0.0.1; return the CA's file when a CA signed it."""
 
     def get_http_client(self) -> AsyncHTTPClient:
-        return AsyncHTTPClient(force_instance=True, defaults=dict(validate_cert=False))
+        return AsyncHTTPClient(force_instance=True, defaults=dict(ca_certs=self.get_ssl_ca_certs()))
+
+    def get_ssl_ca_certs(self) -> str:
+        """The PEM file the test's client trusts (default: the certfile)."""
+        return str(self.get_ssl_options()["certfile"])
 
     def get_httpserver_options(self) -> dict[str, Any]:
         return dict(ssl_options=self.get_ssl_options())

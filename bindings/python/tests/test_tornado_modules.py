@@ -10,6 +10,7 @@ with real clients (http.client, websockets) talking to it meanwhile.
 from __future__ import annotations
 
 import asyncio
+import os
 import http.client
 import json
 import subprocess
@@ -124,3 +125,38 @@ def test_no_tornado_io_module_while_squall_serves(run_server):
     assert {"tornado.gen", "tornado.locks", "tornado.queues", "tornado.template"} <= loaded
     # ... and none of its I/O modules is.
     assert not (loaded & TORNADO_IO), sorted(loaded & TORNADO_IO)
+
+
+def test_async_https_test_case_serves_and_fetches_over_tls(tmp_path):
+    """squall.testing.AsyncHTTPSTestCase: squall's HTTPServer over TLS, fetched
+    by squall's client trusting the test's own certificate (openssl makes a
+    self-signed one for 127.0.0.1 at test time)."""
+    import subprocess
+    import unittest
+
+    from squall import testing, web
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"],
+                   check=True, capture_output=True)
+
+    class Hello(web.RequestHandler):
+        def get(self):
+            self.write("%s %s" % (self.request.protocol, self.request.path))
+
+    class Case(testing.AsyncHTTPSTestCase):
+        def get_app(self):
+            return web.Application([(r"/hi", Hello)])
+
+        def get_ssl_options(self):
+            return {"certfile": str(cert), "keyfile": str(key)}
+
+        def test_fetch(self):
+            r = self.fetch("/hi")
+            self.assertEqual((r.code, r.body), (200, b"https /hi"))
+            self.assertTrue(self.get_url("/hi").startswith("https://127.0.0.1:"))
+
+    result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(unittest.defaultTestLoader.loadTestsFromTestCase(Case))
+    assert result.wasSuccessful(), result.failures + result.errors
