@@ -147,10 +147,13 @@ pub(crate) struct Conn {
     /// Its TLS handshake step waits for the next turn (the turn's
     /// [`HandshakeBudget`] was spent).
     handshake_waits: bool,
+    /// A TLS connection whose handshake is not counted in the metrics yet
+    /// (done, failed or timed out): counted once, when it ends.
+    tls_uncounted: bool,
     token: usize,
     generation: u64,
     /// The reactor it lives on (its metrics shard).
-    reactor: u32,
+    reactor: u16,
     /// The send timeout, in ms (0: none), and the sweeps that found output
     /// waiting since the last byte written.
     send_timeout_ms: u32,
@@ -231,6 +234,9 @@ impl Input for Conn {
     }
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
+        // plaintext means the handshake is done: counted before the request
+        // it carries is decoded (and perhaps answered on this reactor)
+        self.handshake_ended(Counter::TlsHandshakes);
         self.count(Counter::BytesIn, bytes.len() as u64);
         if self.rbuf.is_empty() {
             let used = self.decode(r, bytes);
@@ -383,9 +389,10 @@ pub(super) fn add_conn(r: &mut Reactor, server: Arc<ServerShared>, config: Confi
         upgrade: None,
         broken: false,
         handshake_waits: false,
+        tls_uncounted: config.tls.is_some(),
         token: 0,
         generation: 0,
-        reactor: r.index as u32,
+        reactor: r.index as u16, // MAX_IO_THREADS is 64
         send_timeout_ms: u32::try_from(config.send_timeout_ms).unwrap_or(u32::MAX),
         stalled_sweeps: 0,
         close_reason: Counter::ConnClosedClient,
@@ -481,12 +488,10 @@ impl Conn {
             }
         }
         let end = read_ready(r, self);
-        if handshaking {
-            if !self.stream.is_handshaking() {
-                self.count(Counter::TlsHandshakes, 1);
-            } else if matches!(end, ReadEnd::Eof | ReadEnd::Failed(_)) {
-                self.count(Counter::TlsHandshakeFailures, 1);
-            }
+        if !self.stream.is_handshaking() {
+            self.handshake_ended(Counter::TlsHandshakes);
+        } else if matches!(end, ReadEnd::Eof | ReadEnd::Failed(_)) {
+            self.handshake_ended(Counter::TlsHandshakeFailures);
         }
         match end {
             ReadEnd::Eof => {
@@ -688,7 +693,7 @@ impl Conn {
                 // The handshake did not finish within the header timeout
                 // (counted from the accept): nothing can be answered, close.
                 tracing::debug!(target: "squall::http", "{}: TLS handshake timed out", self.remote);
-                self.count(Counter::TlsHandshakeTimeouts, 1);
+                self.handshake_ended(Counter::TlsHandshakeTimeouts);
                 self.on_socket_error();
                 self.close_reason = Counter::ConnClosedTimeout;
             }
@@ -713,6 +718,14 @@ impl Conn {
                     self.stop_taking_requests();
                 }
             }
+        }
+    }
+
+    /// Counts how this connection's TLS handshake ended, once.
+    fn handshake_ended(&mut self, how: Counter) {
+        if self.tls_uncounted {
+            self.tls_uncounted = false;
+            self.count(how, 1);
         }
     }
 
