@@ -21,6 +21,10 @@ PRELUDE = """
 import faulthandler, logging, os, random, signal, sys, time
 from pathlib import Path
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # finish() asks for stacks on a hang
+# Python leaves SIGINT ignored when it started ignored (a job a non-interactive
+# shell put in the background, as a CI runner may): the scenarios want the
+# usual start, KeyboardInterrupt on SIGINT, which the children inherit.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 from squall import process
 OUT = Path(sys.argv[1])
