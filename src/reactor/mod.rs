@@ -155,13 +155,13 @@ impl LoopHandle {
         self.shared.push_task(Task::Boxed(Box::new(f)))
     }
 
-    /// Queues several host tasks with one lock and one wake (the reactors'
-    /// batch at the end of a turn).
     /// The host queue's figures now (depth, tasks taken, waits).
     pub(crate) fn host_stats(&self) -> crate::metrics::HostSnapshot {
         self.shared.host_stats.snapshot()
     }
 
+    /// Queues several host tasks with one lock and one wake (the reactors'
+    /// batch at the end of a turn).
     pub(crate) fn add_tasks(&self, tasks: &mut Vec<Task>) -> Result<()> {
         if tasks.is_empty() {
             return Ok(());
