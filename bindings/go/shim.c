@@ -340,16 +340,21 @@ static int check_origin(void *ud, sq_request *req, const char *origin, size_t or
     return ok;
 }
 
+/* The events every socket of the Go package hands on, server's or dialed. */
+static void ws_callbacks(sq_ws_callbacks *cb) {
+    memset(cb, 0, sizeof *cb);
+    cb->size = sizeof *cb;
+    cb->on_open = on_ws_open;
+    cb->on_message = on_ws_message;
+    cb->on_close = on_ws_close;
+    cb->on_drain = on_ws_drain;
+    cb->on_ping = on_ws_ping;
+    cb->on_pong = on_ws_pong;
+}
+
 sq_status sqgo_ws_route(sq_server *s, const char *pattern, const sq_ws_options *o, uintptr_t ud, int with_check) {
     sq_ws_callbacks cb;
-    memset(&cb, 0, sizeof cb);
-    cb.size = sizeof cb;
-    cb.on_open = on_ws_open;
-    cb.on_message = on_ws_message;
-    cb.on_close = on_ws_close;
-    cb.on_drain = on_ws_drain;
-    cb.on_ping = on_ws_ping;
-    cb.on_pong = on_ws_pong;
+    ws_callbacks(&cb);
     if (with_check) cb.check_origin = check_origin;
     return sq_ws_route(s, pattern, &cb, o, (void *)ud);
 }
@@ -365,14 +370,7 @@ static void on_ws_connect_error(void *ud, sq_status status, const char *message,
 
 sq_status sqgo_ws_connect(sq_loop *l, const char *url, const sq_ws_options *o, uintptr_t ud) {
     sq_ws_callbacks cb;
-    memset(&cb, 0, sizeof cb);
-    cb.size = sizeof cb;
-    cb.on_open = on_ws_open;
-    cb.on_message = on_ws_message;
-    cb.on_close = on_ws_close;
-    cb.on_drain = on_ws_drain;
-    cb.on_ping = on_ws_ping;
-    cb.on_pong = on_ws_pong;
+    ws_callbacks(&cb);
     cb.on_connect_error = on_ws_connect_error;
     return sq_ws_connect(l, url, &cb, o, (void *)ud);
 }

@@ -1347,20 +1347,21 @@ class TemplateModule(UIModule):
     def embedded_javascript(self) -> str:
         return "\n".join(self._get_resources("embedded_javascript"))
 
-    def javascript_files(self) -> list[Union[str, bytes]]:
+    def _get_resource_files(self, key: str) -> list[Union[str, bytes]]:
+        """A resource's file paths: each module gives one path or a list."""
         out: list[Union[str, bytes]] = []
-        for f in self._get_resources("javascript_files"):
+        for f in self._get_resources(key):
             out.extend([f] if isinstance(f, (str, bytes)) else f)
         return out
+
+    def javascript_files(self) -> list[Union[str, bytes]]:
+        return self._get_resource_files("javascript_files")
 
     def embedded_css(self) -> str:
         return "\n".join(self._get_resources("embedded_css"))
 
     def css_files(self) -> list[Union[str, bytes]]:
-        out: list[Union[str, bytes]] = []
-        for f in self._get_resources("css_files"):
-            out.extend([f] if isinstance(f, (str, bytes)) else f)
-        return out
+        return self._get_resource_files("css_files")
 
     def html_head(self) -> str:
         return "".join(self._get_resources("html_head"))
