@@ -201,11 +201,10 @@ impl Stream {
     pub(crate) fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.write_vectored(bufs),
-            Stream::Tls(_) => {
-                // rustls takes what fits its buffer; sent as records.
-                let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
-                self.write(first)
-            }
+            // All the buffers go into the same records (rustls gathers
+            // them), then out in one flush: a WebSocket frame's header and
+            // payload are one record and one syscall, not two of each.
+            Stream::Tls(b) => b.send(|w| w.write_vectored(bufs), bufs.iter().all(|b| b.is_empty())),
         }
     }
 
@@ -285,30 +284,7 @@ impl Stream {
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.write(buf),
-            Stream::Tls(b) => {
-                let (sock, tls) = (&mut b.sock, &mut b.conn);
-                // Records already made go first: plaintext is only taken
-                // while the socket keeps up (the same backpressure as plain).
-                match write_tls(sock, tls) {
-                    Ok(()) => {}
-                    Err(e) => return Err(e),
-                }
-                // Taken into rustls's buffer (bounded by its limit), then sent.
-                let n = tls.writer().write(buf)?;
-                match write_tls(sock, tls) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if n == 0 {
-                            return Err(e);
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-                if n == 0 && !buf.is_empty() {
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(n)
-            }
+            Stream::Tls(b) => b.send(|w| w.write(buf), buf.is_empty()),
         }
     }
 
@@ -368,6 +344,32 @@ impl Stream {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl TlsStream {
+    /// Encrypts what `take` hands rustls's writer and sends what the socket
+    /// takes. Records already made go first: plaintext is only taken while
+    /// the socket keeps up (the same backpressure as plain). Returns how
+    /// much plaintext was taken; `WouldBlock` when none was (and `empty`
+    /// says there was some to take).
+    fn send(&mut self, take: impl FnOnce(&mut rustls::Writer<'_>) -> io::Result<usize>, empty: bool) -> io::Result<usize> {
+        write_tls(&mut self.sock, &mut self.conn)?;
+        // Taken into rustls's buffer (bounded by its limit), then sent.
+        let n = take(&mut self.conn.writer())?;
+        match write_tls(&mut self.sock, &mut self.conn) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if n == 0 {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        if n == 0 && !empty {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
     }
 }
 
