@@ -173,6 +173,8 @@
     ws = new WebSocket(scheme + "//" + window.location.host + "/message?" + params.toString());
     ws.onopen = function () {
       retryDelay = 500;
+      // what the server accepted (permessage-deflate when it compresses)
+      statusEl.setAttribute("data-extensions", ws.extensions);
       setStatus("open", "connected");
     };
     ws.onmessage = function (e) {
