@@ -12,6 +12,8 @@
 #   bench/run.sh metrics    the C demo with its metrics on and compiled out (~4 min)
 #   bench/run.sh tls        the C demo over TLS beside nginx: keep-alive, handshakes, idle memory (~6 min)
 #   bench/run.sh cluster    broadcast across 2 processes through Redis beside Socket.IO 4 (~4 min)
+#   bench/run.sh deflate    WebSocket broadcast and echo with permessage-deflate beside
+#                           socketify.py and Tornado, idle compressed sockets (~6 min)
 #   bench/run.sh fetch [args]  the HTTP client (sqfetch) beside Tornado's and aiohttp's
 #                           clients against a local nginx (2-7 min; args go to fetch_bench.py)
 #
@@ -54,6 +56,12 @@ fi
 
 if [[ "$what" == all || "$what" == cluster ]]; then
     python3 bench/cluster_bench.py
+fi
+
+if [[ "$what" == all || "$what" == deflate ]]; then
+    # socketify.py is the anchors' (their run.sh installs it); Node's client needs no package
+    python3 -c 'import socketify' 2>/dev/null || python3 -m pip install -q "socketify==0.0.31"
+    python3 bench/deflate_bench.py
 fi
 
 if [[ "$what" == all || "$what" == ws ]]; then
