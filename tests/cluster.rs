@@ -707,3 +707,29 @@ fn tls_a_handshake_that_stalls_counts_under_the_connect_timeout() {
     eventually("tried again after the backoff", T5, || held.lock().unwrap().len() >= 3);
     assert_eq!(node.cluster.state(), ClusterState::Lost);
 }
+
+#[test]
+fn tls_a_burst_larger_than_the_socket_buffers_is_all_sent() {
+    // rustls takes plaintext into its own buffer while the socket is full:
+    // every byte of a burst that fills the kernel's buffers must still go
+    // out once Redis reads again, with no PING to push anything along
+    // (ping_ms is long here). (Each TLS read also sends records rustls
+    // holds, and Redis answers every PUBLISH, so this passes with or
+    // without the write path's own flush: that one is defensive.)
+    let certs = Certs::make();
+    let redis = Redis::start_tls(closed_port(), None, &certs, false);
+    let a = Node::new(&redis.url("", &format!("&ca={}&ping_ms=60000&timeout_ms=120000", certs.path("ca.pem"))), &[]);
+    a.wait_state(ClusterState::Connected, T5);
+    let pid = redis.child.id().to_string();
+    let signal = |sig: &str| assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    signal("-STOP");
+    let chunk = vec![b'x'; 8192];
+    for _ in 0..3000 {
+        a.server.publish("room", Message::Binary(&chunk)).unwrap();
+    }
+    // 24 MB: more than the kernel buffers between a and a stopped Redis.
+    std::thread::sleep(Duration::from_millis(500));
+    signal("-CONT");
+    eventually("every publish answered by Redis", Duration::from_secs(20), || a.counter("outbox") == 0);
+    assert_eq!(a.counter("published"), 3000);
+}
