@@ -86,9 +86,9 @@ type Server struct {
 	// certificates and a MaxVersion below TLS 1.3 are refused with an error.
 	TLSConfig *tls.Config
 	// Cluster, when set ("redis://[[user]:password@]host[:port][/db][?options]",
-	// docs/DEPLOYMENT.md), makes the server's topics span every process
-	// joined to the same Redis: Publish delivers locally first, then
-	// through Redis. A URL that does not parse makes Serve fail.
+	// or rediss:// for TLS, docs/DEPLOYMENT.md), makes the server's topics
+	// span every process joined to the same Redis: Publish delivers
+	// locally first, then through Redis. A URL that does not parse makes Serve fail.
 	Cluster string
 	// OnClusterState hears the cluster's state changes: "connected",
 	// "lost", "resynced", and "gap" (messages of another process were

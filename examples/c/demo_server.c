@@ -9,8 +9,8 @@
  * SQUALL_IDLE_TIMEOUT_MS (the conformance suite shortens them),
  * SQUALL_STATIC_DIR (served under /static/), SQUALL_WS_PING_MS /
  * SQUALL_WS_IDLE_MS (WebSocket keep-alive ping interval and idle timeout),
- * SQUALL_CLUSTER=redis://... (/ws/chat spans every process joined to the
- * same Redis; GET /cluster then shows the cluster's state and counters, and
+ * SQUALL_CLUSTER=redis://... or rediss://... (/ws/chat spans every process
+ * joined to the same Redis; GET /cluster then shows the cluster's state and counters, and
  * each state change is printed as a line "cluster <state>").
  * WebSockets: /ws/echo echoes every message; /ws/chat forwards every message
  * to every client of the room (topic "chat"), sender included. Ctrl-C or

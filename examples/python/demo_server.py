@@ -10,7 +10,7 @@ SQUALL_STATIC_DIR (served under /static/ by squall's Rust static files),
 SQUALL_WS_PING_MS / SQUALL_WS_IDLE_MS, SQUALL_SHUTDOWN_MS (the graceful
 shutdown's deadline on SIGTERM/SIGINT, default 5000), SQUALL_TLS_CERT and
 SQUALL_TLS_KEY (PEM files: serve https and wss), SQUALL_CLUSTER=redis://...
-(/ws/chat spans every process joined to that Redis; GET /cluster shows the
+or rediss://... (/ws/chat spans every process joined to that Redis; GET /cluster shows the
 cluster's state and counters; each state change is printed as
 "cluster <state>"). Request bodies and WebSocket messages up to 64 MiB.
 """

@@ -128,6 +128,7 @@ impl Cluster {
     pub fn new(loop_handle: &LoopHandle, url: &str) -> Result<Cluster> {
         loop_handle.check_usable()?;
         let config = Config::parse(url)?;
+        let tls = config.tls_config()?;
         let core = Arc::new(Core {
             node: OnceLock::new(),
             config,
@@ -143,7 +144,7 @@ impl Cluster {
             events: Mutex::new(None),
         });
         let sink: Weak<dyn Sink> = Arc::downgrade(&core) as Weak<dyn Sink>;
-        let engine = redis::RedisEngine::new(core.config.clone(), loop_handle.clone(), sink, core.counters.clone());
+        let engine = redis::RedisEngine::new(core.config.clone(), tls, loop_handle.clone(), sink, core.counters.clone());
         let _ = core.engine.set(Box::new(engine));
         let c2 = core.clone();
         loop_handle.when_started(Box::new(move || {

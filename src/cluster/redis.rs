@@ -5,6 +5,12 @@
 //! reconnects (backoff with jitter), and holds what other threads hand
 //! over: the outbox and the wanted channels, under one mutex, with one
 //! wake of reactor 0 per batch of changes.
+//!
+//! Over `rediss://` each connection runs its TLS handshake (the
+//! connector's, as the HTTP and WebSocket clients do) before AUTH and
+//! SELECT, within the connect timeout; a certificate that does not verify
+//! is an error in the log and a failed attempt like any other (`lost`,
+//! then retried with backoff). The link sees plaintext either way.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -19,7 +25,7 @@ use super::config::Config;
 use super::link::{Broken, Event, Link, Role};
 use super::engine::{Counters, Engine, Sink};
 use crate::http::client::connect::{Connector, Connects, Progress};
-use crate::net::tls::Stream;
+use crate::net::tls::{Stream, TlsConfig};
 use crate::reactor::watcher::{Step, Stop, Watcher};
 use crate::reactor::{LoopHandle, Reactor};
 use crate::{Error, ErrorKind, Result};
@@ -54,6 +60,8 @@ struct Pending {
 
 struct Shared {
     config: Config,
+    /// TLS for `rediss://`.
+    tls: Option<TlsConfig>,
     loop_handle: LoopHandle,
     sink: Weak<dyn Sink>,
     counters: Arc<Counters>,
@@ -121,10 +129,17 @@ impl std::fmt::Debug for RedisEngine {
 }
 
 impl RedisEngine {
-    pub(crate) fn new(config: Config, loop_handle: LoopHandle, sink: Weak<dyn Sink>, counters: Arc<Counters>) -> RedisEngine {
+    pub(crate) fn new(
+        config: Config,
+        tls: Option<TlsConfig>,
+        loop_handle: LoopHandle,
+        sink: Weak<dyn Sink>,
+        counters: Arc<Counters>,
+    ) -> RedisEngine {
         RedisEngine {
             shared: Arc::new(Shared {
                 config,
+                tls,
                 loop_handle,
                 sink,
                 counters,
@@ -273,7 +288,7 @@ impl RedisConn {
 
     fn connect(&mut self, r: &mut Reactor) {
         let c = &self.shared.config;
-        self.connector = Connector::new(&c.host, c.port, None, Some(r.now + c.timeout));
+        self.connector = Connector::new(&c.host, c.port, self.shared.tls.clone(), Some(r.now + c.timeout));
         self.phase = Phase::Connecting;
         self.connector.start::<RedisConn>(r, self.token, self.generation);
     }
@@ -422,6 +437,16 @@ impl RedisConn {
             }
         };
         self.out.drain(..done);
+        // TLS records made from plaintext already taken, which the socket
+        // did not take then: sent as it drains (the socket's writable edge
+        // comes back here).
+        let failed = match failed {
+            None if s.wants_write() => match s.flush() {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted => Some(e),
+                _ => None,
+            },
+            f => f,
+        };
         if let Some(e) = failed {
             self.down(r, &format!("write failed: {e}"));
         }
@@ -501,7 +526,14 @@ impl Connects for RedisConn {
         match p {
             Progress::Pending => {}
             Progress::Ready => self.established(r),
-            Progress::Failed(e) => self.down(r, &e.to_string()),
+            Progress::Failed(e) => {
+                if e.kind() == ErrorKind::Tls {
+                    // A certificate that does not verify, or a server that
+                    // does not speak TLS: retrying will not mend it by itself.
+                    tracing::error!(target: "squall::cluster", "redis over TLS: {e}");
+                }
+                self.down(r, &e.to_string());
+            }
         }
         self.phase != Phase::Closed
     }

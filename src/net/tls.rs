@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mio::net::TcpStream;
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection};
 
 use crate::{Error, ErrorKind, Result};
@@ -33,14 +33,68 @@ impl std::fmt::Debug for TlsConfig {
 }
 
 fn build(roots: RootCertStore) -> Result<Arc<ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS configuration: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut config = builder(roots)?.with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+fn builder(roots: RootCertStore) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots))
+}
+
+/// The certificates of the PEM file `path`, as trust anchors.
+fn roots_from_file(path: &str) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| Error::new(ErrorKind::InvalidArg, format!("cannot read CA file {path:?}: {e}")))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| Error::new(ErrorKind::InvalidArg, format!("bad certificate in {path:?}: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| Error::new(ErrorKind::InvalidArg, format!("unusable certificate in {path:?}: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidArg, format!("no certificate in {path:?}")));
+    }
+    Ok(roots)
+}
+
+/// A client configuration for a protocol other than HTTP (no ALPN offered):
+/// trusting only the certificates in the PEM file `ca` when given, else the
+/// webpki roots; presenting the chain in the PEM file `identity.0` (leaf
+/// first), signed for by the key in `identity.1`, to a server that asks for
+/// a client certificate. The files are read now, on the calling thread;
+/// each call makes a configuration of its own.
+pub(crate) fn client_config(ca: Option<&str>, identity: Option<(&str, &str)>) -> Result<TlsConfig> {
+    let invalid = |m: String| Error::new(ErrorKind::InvalidArg, m);
+    let roots = match ca {
+        Some(path) => roots_from_file(path)?,
+        None => RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+    };
+    let builder = builder(roots)?;
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| invalid(format!("cannot read certificate file {cert:?}: {e}")))?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| invalid(format!("bad certificate in {cert:?}: {e}")))?;
+            if chain.is_empty() {
+                return Err(invalid(format!("no certificate in {cert:?}")));
+            }
+            let key_der = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| invalid(format!("no usable PEM private key (PKCS#8, PKCS#1 or SEC1) in {key:?}: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| invalid(format!("the client certificate {cert:?} with the key {key:?}: {e}")))?
+        }
+    };
+    let config = Arc::new(config);
+    Ok(TlsConfig { id: Arc::as_ptr(&config) as usize, config })
 }
 
 /// The default configuration: webpki roots.
@@ -63,19 +117,7 @@ pub(crate) fn ca_file_config(path: &str) -> Result<TlsConfig> {
     if let Some(c) = map.get(path) {
         return Ok(c.clone());
     }
-    let mut roots = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| Error::new(ErrorKind::InvalidArg, format!("cannot read CA file {path:?}: {e}")))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| Error::new(ErrorKind::InvalidArg, format!("bad certificate in {path:?}: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| Error::new(ErrorKind::InvalidArg, format!("unusable certificate in {path:?}: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidArg, format!("no certificate in {path:?}")));
-    }
-    let config = build(roots)?;
+    let config = build(roots_from_file(path)?)?;
     let tls = TlsConfig { id: Arc::as_ptr(&config) as usize, config };
     map.insert(path.to_owned(), tls.clone());
     Ok(tls)

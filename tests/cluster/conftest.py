@@ -5,6 +5,9 @@ demo; with SQUALL_DEMO_B set, every second demo a test starts runs that
 command instead, so one process of each language share a room) joined to it
 through SQUALL_CLUSTER.
 
+Redis(tls=dir) serves TLS only (rediss://) with the certificates that
+make_certs(dir) writes (trustme, at test time; no key is committed).
+
 The demo prints each cluster state change as a line "cluster <state>" and
 serves GET /cluster: "state <state>" then one "<counter> <value>" per line."""
 import http.client
@@ -40,14 +43,34 @@ def wait_for(what, cond, timeout=10.0):
         time.sleep(0.02)
 
 
+def make_certs(d: Path) -> Path:
+    """Writes into `d`: ca.pem; server.pem (chain) and server.key for
+    127.0.0.1; other-ca.pem, a CA that signed nothing. Returns `d`."""
+    import trustme
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(d / "ca.pem"))
+    server = ca.issue_cert("127.0.0.1")
+    server.private_key_pem.write_to_path(str(d / "server.key"))
+    (d / "server.pem").write_bytes(b"".join(b.bytes() for b in server.cert_chain_pems))
+    trustme.CA().cert_pem.write_to_path(str(d / "other-ca.pem"))
+    return d
+
+
 class Redis:
-    def __init__(self, port=None, args=(), password=None):
+    def __init__(self, port=None, args=(), password=None, tls=None):
         self.port = port or free_port()
         self.password = password
+        self.tls = tls
         if password:
             args = (*args, "--requirepass", password)
+        if tls:
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(tls / "server.pem"),
+                      "--tls-key-file", str(tls / "server.key"), "--tls-ca-cert-file", str(tls / "ca.pem"),
+                      "--tls-auth-clients", "no"]
+        else:
+            listen = ["--port", str(self.port)]
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            ["redis-server", *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--enable-debug-command", "local", *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -58,6 +81,8 @@ class Redis:
 
     def cli(self, *args) -> str:
         cmd = ["redis-cli", "-p", str(self.port), "--no-auth-warning"]
+        if self.tls:
+            cmd += ["--tls", "--cacert", str(self.tls / "ca.pem")]
         if self.password:
             cmd += ["-a", self.password]
         r = subprocess.run(cmd + [str(a) for a in args], capture_output=True, timeout=20)
@@ -68,7 +93,8 @@ class Redis:
         return int(out[1]) if len(out) == 2 else -1
 
     def url(self, auth="", opts="") -> str:
-        return f"redis://{auth}127.0.0.1:{self.port}/0?ping_ms=200&timeout_ms=1000{opts}"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0?ping_ms=200&timeout_ms=1000{opts}"
 
     def kill9(self):
         if self.proc.poll() is None:

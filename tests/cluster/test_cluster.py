@@ -2,18 +2,20 @@
 (SQUALL_CLUSTER), with Python's websockets as the client, and the faults a
 deployment meets: Redis killed and restarted, pub/sub clients killed, Redis
 asleep past the liveness timeout, Redis cutting off a slow process, a wrong
-password, a URL that does not parse, junk on the channel prefix."""
+password, a URL that does not parse, junk on the channel prefix; and Redis
+over TLS (rediss://), trusted through ca= or not at all."""
 import contextlib
 import os
 import signal
 import subprocess
 import threading
 import time
+import urllib.parse
 
 import pytest
 from websockets.sync.client import connect
 
-from conftest import Redis, wait_for
+from conftest import Redis, make_certs, wait_for
 
 CHAT = "squall:chat"
 
@@ -213,3 +215,37 @@ def test_junk_on_the_prefix_is_counted_and_dropped(redis, demos, chat):
     wait_for("junk counted", lambda: a.info()["junk"] == 2)
     wa.send("next")
     assert collect(wa, 1) == ["next"], "the junk never reached the socket"
+
+
+def test_a_chat_message_crosses_a_tls_redis(demos, chat, tmp_path):
+    certs = make_certs(tmp_path)
+    r = Redis(tls=certs)
+    try:
+        ca = urllib.parse.quote(str(certs / "ca.pem"))
+        a, b = demos(r.url(opts=f"&ca={ca}")), demos(r.url(opts=f"&ca={ca}"))
+        both_connected(a, b)
+        wa, wb = chat(a), chat(b)
+        wait_for("both subscribed over TLS", lambda: r.numsub(CHAT) == 2)
+        wa.send("over TLS: h\u00e9llo \u2603")
+        assert collect(wb, 1) == ["over TLS: h\u00e9llo \u2603"], "a's message reached b's process through Redis"
+        assert collect(wa, 1) == ["over TLS: h\u00e9llo \u2603"]
+        assert b.info()["delivered"] == 1
+    finally:
+        r.stop()
+
+
+def test_an_untrusted_tls_redis_is_lost_with_the_reason_in_the_log(demos, chat, tmp_path):
+    certs = make_certs(tmp_path)
+    r = Redis(tls=certs)
+    try:
+        other = urllib.parse.quote(str(certs / "other-ca.pem"))
+        d = demos(r.url(opts=f"&ca={other}"), extra_env={"SQUALL_LOG": "error"})
+        d.wait_state("lost")
+        wait_for("the certificate error in the log", lambda: "invalid peer certificate" in d.output())
+        assert r.numsub(CHAT) == 0
+        ws = chat(d)
+        ws.send("local still works")
+        assert collect(ws, 1) == ["local still works"]
+        assert d.info()["state"] == "lost"
+    finally:
+        r.stop()

@@ -11,7 +11,7 @@
 // under /static/ by squall), SQUALL_WS_PING_MS / SQUALL_WS_IDLE_MS,
 // SQUALL_SHUTDOWN_MS (the graceful shutdown's deadline on SIGTERM/SIGINT,
 // default 5000; a second signal closes at once), SQUALL_CLUSTER=redis://...
-// (/ws/chat spans every process joined to that Redis; GET /cluster shows
+// or rediss://... (/ws/chat spans every process joined to that Redis; GET /cluster shows
 // the cluster's state and counters; each state change is printed as
 // "cluster <state>"). Request bodies and WebSocket messages up to 64 MiB.
 package main
