@@ -49,7 +49,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-tls test-tls-fronts test-conformance-tls
-.PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-autobahn-deflate-full test-client test-python demo-c \
+.PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-autobahn-deflate-full test-autobahn-client-deflate test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: test-python-types demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan rasan-lib fuzz-deps test-fuzz fuzz-long
@@ -71,7 +71,7 @@ $(REL)/libsquall.so $(REL)/libsquall.a include/squall.h: $(LIB_SRC)
 # The suites of `make test`, in the order they run (tests/suites.sh times
 # each and goes on past a failure, so one run shows every failing suite).
 SUITES := test-deps test-rust test-readme test-install test-conformance \
-	test-conformance-tls test-tls test-tls-fronts test-autobahn test-autobahn-deflate test-client test-c test-fault \
+	test-conformance-tls test-tls test-tls-fronts test-autobahn test-autobahn-deflate test-autobahn-client-deflate test-client test-c test-fault \
 	test-python test-tornado \
 	test-conformance-python test-autobahn-python test-python-install test-python-types test-go test-conformance-go \
 	test-autobahn-go test-go-pkgconfig test-cluster test-deployment test-docs docs
@@ -331,9 +331,25 @@ test-autobahn-deflate-full: $(BUILD)/examples/c/demo_server
 		--expected tests/autobahn/expected-deflate.json --output target/autobahn/results-deflate.json \
 		--timeout 900 $(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP)) -q
 
+# Autobahn groups 12 and 13 against squall's WebSocket client: kosoku's
+# fuzzing server serves the cases, squall's client (through the Python
+# package) echoes them, verdicts compared with
+# tests/autobahn/expected-client-deflate.json (tests/autobahn/client_run.py).
+# The same cases are left out as against the servers.
+test-autobahn-client-deflate: build
+	$(PYTHON) tests/autobahn/client_run.py --groups 12,13 \
+		$(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP) $(AUTOBAHN_DEFLATE_SLOW)) -q
+
 # The same Autobahn groups against the Python demo (examples/python/demo_server.py).
+# Then groups 12 and 13 (permessage-deflate, shared mode), the small-message
+# cases test-autobahn-deflate runs against the C demo, with the same
+# expected verdicts (tests/autobahn/expected-deflate.json).
+AUTOBAHN_DEFLATE_ARGS = --groups 12,13 --expected tests/autobahn/expected-deflate.json --timeout 600 \
+	$(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP) $(AUTOBAHN_DEFLATE_SLOW)) -q
 test-autobahn-python: build
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py --cmd "$(PYTHON) examples/python/demo_server.py" -q
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py --cmd "$(PYTHON) examples/python/demo_server.py" \
+		--output target/autobahn/results-deflate-python.json $(AUTOBAHN_DEFLATE_ARGS)
 
 # The HTTP conformance suite against the C demo server (SQUALL_DEMO selects
 # another demo: the Python and Go ones run the same suite).
@@ -430,6 +446,8 @@ test-conformance-go: $(BUILD)/examples/go/demo_server
 
 test-autobahn-go: $(BUILD)/examples/go/demo_server
 	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/go/demo_server -q
+	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/go/demo_server \
+		--output target/autobahn/results-deflate-go.json $(AUTOBAHN_DEFLATE_ARGS)
 
 # The Go package built against an installed squall through pkg-config
 # (-tags squall_pkgconfig), then serving a request.

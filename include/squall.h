@@ -150,6 +150,25 @@
 #define SQ_WS_COMPRESSION_SHARED 1
 
 /**
+ * `sq_ws_options.compression`: permessage-deflate accepted in the
+ * dedicated mode: context takeover both ways (unless the client asks for
+ * none), so repeated content compresses across messages, at a memory cost
+ * per socket: its own compressor (window `compression_window_bits`, memory
+ * level `compression_mem_level`, level `compression_level`) and its own
+ * inflater, compressing on the socket's reactor in the order messages go
+ * out. Route options only (a client socket offers and speaks what the
+ * server accepts, as with `SQ_WS_COMPRESSION_SHARED`).
+ */
+#define SQ_WS_COMPRESSION_DEDICATED 2
+
+/**
+ * `sq_ws_send_ex` / `sq_publish_ex` flag: never compress this message, whatever the socket
+ * negotiated: for a secret sent next to data an attacker chooses, whose
+ * compressed size would let them guess it (CRIME, BREACH).
+ */
+#define SQ_WS_SEND_NO_COMPRESS 1
+
+/**
  * A cluster: the topics of the servers attached to it span every process
  * attached to the same broker and channel prefix.
  *
@@ -880,9 +899,25 @@ typedef struct {
    * a route accepts permessage-deflate when the client offers it; a
    * client socket (`sq_ws_connect`) offers it (`permessage-deflate;
    * client_max_window_bits`, as browsers do) and speaks what the server
-   * accepts.
+   * accepts. `SQ_WS_COMPRESSION_DEDICATED`: routes only, see the constant.
    */
   uint64_t compression;
+  /**
+   * Dedicated mode: the compressor's window, 9..=15 (default 15; the
+   * window is 2^bits bytes). Ignored in the other modes.
+   */
+  uint64_t compression_window_bits;
+  /**
+   * Dedicated mode: the compressor's memory level, 1..=9 (default 8,
+   * zlib's: its hash table has 2^(level + 7) entries). Ignored in the
+   * other modes.
+   */
+  uint64_t compression_mem_level;
+  /**
+   * Dedicated mode: the compression level, 0..=9 (default 6, zlib's).
+   * Ignored in the other modes.
+   */
+  uint64_t compression_level;
 } sq_ws_options;
 
 /**
@@ -2833,6 +2868,17 @@ sq_status sq_ws_connect(sq_loop *loop,
 sq_status sq_ws_send(sq_ws *ws, const void *data, size_t len, int opcode);
 
 /**
+ * `sq_ws_send` with `flags`: `SQ_WS_SEND_NO_COMPRESS` sends the message
+ * uncompressed (RSV1 clear) even when the socket negotiated
+ * permessage-deflate; 0 is `sq_ws_send`.
+ *
+ * Thread: any thread.
+ * Ownership: `data` is copied before the call returns.
+ * Returns: as `sq_ws_send`; `SQ_ERR_INVALID_ARG` for unknown flags too.
+ */
+sq_status sq_ws_send_ex(sq_ws *ws, const void *data, size_t len, int opcode, uint32_t flags);
+
+/**
  * Starts the close handshake with `code` (1000–1003, 1007–1014 or
  * 3000–4999) and `reason` (UTF-8, at most 123 bytes; NULL for none). Sends
  * fail with `SQ_ERR_CLOSED` from now on; `on_close` follows when the peer
@@ -2964,6 +3010,24 @@ sq_status sq_publish(sq_server *server,
                      const void *data,
                      size_t len,
                      int opcode);
+
+/**
+ * `sq_publish` with `flags`: `SQ_WS_SEND_NO_COMPRESS` sends the message
+ * uncompressed (RSV1 clear) to every subscriber, whatever it negotiated,
+ * here and (on a clustered server) in the other processes; 0 is
+ * `sq_publish`. A process running an older squall drops such a message
+ * from the broker rather than compress it.
+ *
+ * Thread: any thread.
+ * Ownership: `topic` and `data` are copied.
+ * Returns: as `sq_publish`; `SQ_ERR_INVALID_ARG` for unknown flags too.
+ */
+sq_status sq_publish_ex(sq_server *server,
+                        const char *topic,
+                        const void *data,
+                        size_t len,
+                        int opcode,
+                        uint32_t flags);
 
 /**
  * The number of sockets subscribed to `topic` on `server`, across every

@@ -63,6 +63,12 @@ fn start() -> Setup {
     server.ws_route_with("/dedicated", Echo { tx: Mutex::new(tx.clone()) }, dedicated).unwrap();
     let small = RouteOptions::with_compression(Compression::Dedicated { window_bits: 9 });
     server.ws_route_with("/dedicated9", Echo { tx: Mutex::new(tx.clone()) }, small).unwrap();
+    let tuned = RouteOptions::with_compression(Compression::DedicatedTuned { window_bits: 12, mem_level: 2, level: 9 });
+    server.ws_route_with("/dedicated-tuned", Echo { tx: Mutex::new(tx.clone()) }, tuned).unwrap();
+    for (window_bits, mem_level, level) in [(12, 0, 6), (12, 10, 6), (12, 8, 10)] {
+        let bad = RouteOptions::with_compression(Compression::DedicatedTuned { window_bits, mem_level, level });
+        assert!(server.ws_route_with("/bad", Echo { tx: Mutex::new(tx.clone()) }, bad).is_err(), "{mem_level} {level}");
+    }
     let bad = RouteOptions::with_compression(Compression::Dedicated { window_bits: 8 });
     assert!(server.ws_route_with("/bad", Echo { tx: Mutex::new(tx.clone()) }, bad).is_err(), "window 8 refused");
     server.ws_route("/plain", Echo { tx: Mutex::new(tx) }).unwrap();
@@ -434,6 +440,46 @@ fn python_websockets_echo_through_a_dedicated_route() {
     let ext = lines.next().unwrap();
     assert!(ext.starts_with("permessage-deflate") && !ext.contains("no_context_takeover"), "negotiated: {out}");
     assert_eq!(lines.next(), Some("ok"), "{out}");
+    running.stop();
+}
+
+#[test]
+fn python_websockets_echo_through_a_tuned_dedicated_route() {
+    let t = start();
+    let running = Running::start(&t.lp);
+    let out = python(PY_ECHO, &[&format!("ws://{}/dedicated-tuned", t.addr)]);
+    let mut lines = out.lines();
+    let ext = lines.next().unwrap();
+    assert!(ext.contains("server_max_window_bits=12") && !ext.contains("no_context_takeover"), "negotiated: {out}");
+    assert_eq!(lines.next(), Some("ok"), "{out}");
+    running.stop();
+}
+
+/// A message sent uncompressed on a dedicated socket goes out with RSV1
+/// clear, in order, and leaves the compressor's history as the peer's
+/// inflater has it: the next compressed message still refers to the one
+/// before the plain one.
+#[test]
+fn an_uncompressed_send_on_a_dedicated_socket_keeps_the_history() {
+    let t = start();
+    let running = Running::start(&t.lp);
+    let mut c = Raw::open(t.addr, "/dedicated-tuned", "permessage-deflate; client_max_window_bits");
+    next(&t.rx, "open");
+    let mut inf = Takeover(Decompress::new(false));
+    let text = chatty(3000);
+    c.send(0x81, text.as_bytes());
+    let (b0, first) = c.frame().unwrap();
+    assert_eq!(b0, 0xc1);
+    assert_eq!(inf.inflate(&first), text.as_bytes());
+    let secret = format!("secret:{}", chatty(500));
+    c.send(0x81, secret.as_bytes());
+    let (b0, plain) = c.frame().unwrap();
+    assert_eq!((b0, plain.as_slice()), (0x81, secret.as_bytes()), "RSV1 clear, the bytes as they are");
+    c.send(0x81, text.as_bytes());
+    let (b0, again) = c.frame().unwrap();
+    assert_eq!(b0, 0xc1);
+    assert!(again.len() * 4 < first.len(), "history kept: {} then {} bytes", first.len(), again.len());
+    assert_eq!(inf.inflate(&again), text.as_bytes());
     running.stop();
 }
 

@@ -574,6 +574,24 @@ func (s *Server) Publish(topic string, typ MessageType, data []byte) error {
 	return statusError("publish", st)
 }
 
+// PublishUncompressed is Publish with the message never compressed for
+// any subscriber (here or in the cluster's other processes), whatever it
+// negotiated: for a secret next to data an attacker chooses (CRIME,
+// BREACH). Any goroutine.
+func (s *Server) PublishUncompressed(topic string, typ MessageType, data []byte) error {
+	t := cstr(topic)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.srv == nil || !s.started {
+		return ErrNotRunning
+	}
+	st := C.sq_publish_ex(s.srv, (*C.char)(unsafe.Pointer(&t[0])), bytesPtr(data), C.size_t(len(data)), C.int(typ), C.SQ_WS_SEND_NO_COMPRESS)
+	if st == C.SQ_ERR_LIMIT && s.cluster != nil {
+		return ErrClusterOutboxFull
+	}
+	return statusError("publish", st)
+}
+
 var clusterStates = map[C.int]string{0: "connecting", 1: "connected", 2: "lost", 3: "resynced", 4: "gap"}
 
 // joinCluster makes the cluster of s.Cluster and attaches the server (in

@@ -379,6 +379,10 @@ sq_status sqgo_ws_send(uint64_t ws, const void *data, size_t len, int opcode) {
     return sq_ws_send(WS(ws), data, len, opcode);
 }
 
+sq_status sqgo_ws_send_ex(uint64_t ws, const void *data, size_t len, int opcode, uint32_t flags) {
+    return sq_ws_send_ex(WS(ws), data, len, opcode, flags);
+}
+
 sq_status sqgo_ws_close(uint64_t ws, uint16_t code, const char *reason) { return sq_ws_close(WS(ws), code, reason); }
 
 sq_status sqgo_ws_ping(uint64_t ws, const void *data, size_t len) { return sq_ws_ping(WS(ws), data, len); }

@@ -78,6 +78,7 @@ sq_status sqgo_request_on_close(uint64_t req);
 
 /* WebSockets: `ws` is the squall handle as an integer. */
 sq_status sqgo_ws_send(uint64_t ws, const void *data, size_t len, int opcode);
+sq_status sqgo_ws_send_ex(uint64_t ws, const void *data, size_t len, int opcode, uint32_t flags);
 sq_status sqgo_ws_close(uint64_t ws, uint16_t code, const char *reason);
 sq_status sqgo_ws_ping(uint64_t ws, const void *data, size_t len);
 size_t sqgo_ws_buffered_amount(uint64_t ws);

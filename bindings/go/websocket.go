@@ -126,6 +126,17 @@ type WebSocketOptions struct {
 	// each message compressed on its own, no compression state held by an
 	// idle socket. A message that does not shrink is sent uncompressed.
 	Compression bool
+	// CompressionDedicated (with Compression) runs the dedicated mode
+	// instead: context takeover both ways (unless the client asks for
+	// none), a compressor and an inflater per socket, so repeated content
+	// compresses across messages at a memory cost per socket. Its
+	// compressor's window (CompressionWindowBits, 9..15, default 15),
+	// memory level (CompressionMemLevel, 1..9, default 8) and level
+	// (CompressionLevel, 1..9, default 6; zero means the default) follow.
+	CompressionDedicated  bool
+	CompressionWindowBits int
+	CompressionMemLevel   int
+	CompressionLevel      int
 }
 
 type wsRoute struct {
@@ -205,6 +216,18 @@ func (r *wsRoute) fillOptions(o *C.sq_ws_options) (free func()) {
 	}
 	if r.opts.Compression {
 		o.compression = C.SQ_WS_COMPRESSION_SHARED
+		if r.opts.CompressionDedicated {
+			o.compression = C.SQ_WS_COMPRESSION_DEDICATED
+		}
+		if r.opts.CompressionWindowBits != 0 {
+			o.compression_window_bits = C.uint64_t(r.opts.CompressionWindowBits)
+		}
+		if r.opts.CompressionMemLevel != 0 {
+			o.compression_mem_level = C.uint64_t(r.opts.CompressionMemLevel)
+		}
+		if r.opts.CompressionLevel != 0 {
+			o.compression_level = C.uint64_t(r.opts.CompressionLevel)
+		}
 	}
 	if len(r.opts.Subprotocols) > 0 {
 		p := C.CString(strings.Join(r.opts.Subprotocols, ","))
@@ -390,6 +413,16 @@ func (c *Conn) WriteMessage(typ MessageType, data []byte) error {
 		return ErrClosed
 	}
 	return statusError("WebSocket send", C.sqgo_ws_send(C.uint64_t(c.h), bytesPtr(data), C.size_t(len(data)), C.int(typ)))
+}
+
+// WriteMessageUncompressed sends a message never compressed, whatever the
+// socket negotiated: for a secret sent next to data an attacker chooses,
+// whose compressed size would let them guess it (CRIME, BREACH).
+func (c *Conn) WriteMessageUncompressed(typ MessageType, data []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return statusError("WebSocket send", C.sqgo_ws_send_ex(C.uint64_t(c.h), bytesPtr(data), C.size_t(len(data)), C.int(typ), C.SQ_WS_SEND_NO_COMPRESS))
 }
 
 // WriteText sends a text message.

@@ -154,6 +154,14 @@ impl Server {
         crate::ws::ops::publish(&self.core.shared, topic, binary, data)
     }
 
+    /// `publish`, the message never compressed for any subscriber (here or
+    /// in the other processes of a cluster), whatever it negotiated: for a
+    /// secret next to data an attacker chooses (CRIME, BREACH). Any thread.
+    pub fn publish_uncompressed(&self, topic: &str, msg: Message<'_>) -> Result<usize> {
+        let (binary, data) = msg.parts();
+        crate::ws::ops::publish_with(&self.core.shared, topic, binary, false, data)
+    }
+
     /// Makes `cluster` carry this server's topics across processes
     /// (`sq_cluster_attach`): publishes go to the other processes after the
     /// local fan-out, and theirs reach this server's subscribers.

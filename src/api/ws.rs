@@ -213,6 +213,18 @@ pub enum Compression {
         /// The compressor's window, 9..=15.
         window_bits: u8,
     },
+    /// `Dedicated` with the compressor's memory level and compression
+    /// level chosen too (zlib's meanings; `Dedicated` uses 8 and 6): a
+    /// smaller memory level costs less per socket and compresses less.
+    DedicatedTuned {
+        /// The compressor's window, 9..=15.
+        window_bits: u8,
+        /// The compressor's memory level, 1..=9 (a hash table of
+        /// 2^(mem_level + 7) entries).
+        mem_level: u8,
+        /// The compression level, 0..=9.
+        level: u8,
+    },
 }
 
 /// Options of a WebSocket route ([`Server::ws_route_with`](super::Server::ws_route_with)).
@@ -240,6 +252,16 @@ pub(super) fn route_with(events: impl Events, options: RouteOptions) -> Result<W
             let p = Policy::dedicated(window_bits);
             if !p.is_valid() {
                 return Err(Error::new(ErrorKind::InvalidArg, format!("window_bits {window_bits} is not in 9..=15")));
+            }
+            Some(p)
+        }
+        Compression::DedicatedTuned { window_bits, mem_level, level } => {
+            let p = Policy::dedicated_with(window_bits, level, mem_level);
+            if !p.is_valid() {
+                return Err(Error::new(
+                    ErrorKind::InvalidArg,
+                    format!("window_bits {window_bits} (9..=15), mem_level {mem_level} (1..=9) or level {level} (0..=9) out of range"),
+                ));
             }
             Some(p)
         }

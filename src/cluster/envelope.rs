@@ -4,7 +4,8 @@
 //! ```text
 //! offset  size  field
 //! 0       4     magic "SQC1" (the 1 is the format's version)
-//! 4       1     flags: bit 0 = binary (else text, valid UTF-8)
+//! 4       1     flags: bit 0 = binary (else text, valid UTF-8),
+//!               bit 1 = never compress (sent with RSV1 clear: a secret)
 //! 5       16    node id: random per cluster object (per process)
 //! 21      8     sequence, big-endian: per (node, topic), from 1
 //! 29      …     the message
@@ -25,10 +26,18 @@ pub(crate) const HEADER: usize = 29;
 pub(crate) type NodeId = [u8; 16];
 
 /// Prepends the header to `data`.
+#[cfg(test)]
 pub(crate) fn encode(node: &NodeId, seq: u64, binary: bool, data: &[u8]) -> Vec<u8> {
+    encode_with(node, seq, binary, true, data)
+}
+
+/// Prepends the header to `data`, `compress` false for a message its
+/// receivers must never compress. An older receiver drops such a message
+/// (unknown flag bit) rather than compress it.
+pub(crate) fn encode_with(node: &NodeId, seq: u64, binary: bool, compress: bool, data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(HEADER + data.len());
     v.extend_from_slice(MAGIC);
-    v.push(u8::from(binary));
+    v.push(u8::from(binary) | if compress { 0 } else { 2 });
     v.extend_from_slice(node);
     v.extend_from_slice(&seq.to_be_bytes());
     v.extend_from_slice(data);
@@ -41,6 +50,8 @@ pub(crate) struct Envelope<'a> {
     pub(crate) node: NodeId,
     pub(crate) seq: u64,
     pub(crate) binary: bool,
+    /// False: never compressed on the way to a subscriber.
+    pub(crate) compress: bool,
     pub(crate) data: &'a [u8],
 }
 
@@ -48,17 +59,18 @@ pub(crate) struct Envelope<'a> {
 /// program's message on the prefix): unknown flag bits, sequence 0, a
 /// text message that is not UTF-8.
 pub(crate) fn decode(b: &[u8]) -> Option<Envelope<'_>> {
-    if b.len() < HEADER || &b[..4] != MAGIC || b[4] > 1 {
+    if b.len() < HEADER || &b[..4] != MAGIC || b[4] > 3 {
         return None;
     }
     let node: NodeId = b[5..21].try_into().ok()?;
     let seq = u64::from_be_bytes(b[21..29].try_into().ok()?);
-    let binary = b[4] == 1;
+    let binary = b[4] & 1 == 1;
+    let compress = b[4] & 2 == 0;
     let data = &b[HEADER..];
     if seq == 0 || !binary && std::str::from_utf8(data).is_err() {
         return None;
     }
-    Some(Envelope { node, seq, binary, data })
+    Some(Envelope { node, seq, binary, compress, data })
 }
 
 /// What a receiver makes of a sequence number.
@@ -114,7 +126,9 @@ mod tests {
         let node = [7u8; 16];
         let e = encode(&node, 42, true, b"\x00\xff");
         assert_eq!(e.len(), HEADER + 2);
-        assert_eq!(decode(&e), Some(Envelope { node, seq: 42, binary: true, data: b"\x00\xff" }));
+        assert_eq!(decode(&e), Some(Envelope { node, seq: 42, binary: true, compress: true, data: b"\x00\xff" }));
+        let secret = encode_with(&node, 43, false, false, b"token");
+        assert_eq!(decode(&secret), Some(Envelope { node, seq: 43, binary: false, compress: false, data: b"token" }));
         let t = encode(&node, 1, false, "héllo".as_bytes());
         assert_eq!(decode(&t).unwrap().data, "héllo".as_bytes());
         assert!(decode(&encode(&node, 1, false, b"\xff")).is_none(), "text not UTF-8");
@@ -122,7 +136,7 @@ mod tests {
         assert!(decode(b"hello").is_none());
         assert!(decode(&e[..HEADER - 1]).is_none());
         let mut f = e.clone();
-        f[4] = 2;
+        f[4] = 4;
         assert!(decode(&f).is_none(), "unknown flags");
         let mut m = e;
         m[3] = b'2';

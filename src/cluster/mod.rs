@@ -282,15 +282,15 @@ impl Core {
         }
     }
 
-    fn publish(&self, from: &Weak<ServerShared>, topic: &str, binary: bool, data: &[u8]) -> Result<()> {
+    fn publish(&self, from: &Weak<ServerShared>, topic: &str, binary: bool, compress: bool, data: &[u8]) -> Result<()> {
         for s in self.servers() {
             if !Weak::ptr_eq(&Arc::downgrade(&s), from) {
-                let _ = crate::ws::ops::publish_local(&s, topic, binary, data);
+                let _ = crate::ws::ops::publish_local(&s, topic, binary, compress, data);
             }
         }
         let mut seqs = lock(&self.seqs);
         let next = seqs.get(topic).copied().unwrap_or(0) + 1;
-        let env = envelope::encode(self.node(), next, binary, data);
+        let env = envelope::encode_with(self.node(), next, binary, compress, data);
         match self.engine().publish(&self.config.channel(topic), env) {
             Ok(()) => {
                 seqs.insert(topic.into(), next);
@@ -354,7 +354,7 @@ impl Sink for Core {
         }
         c.delivered.fetch_add(1, Ordering::Relaxed);
         for s in self.servers() {
-            let _ = crate::ws::ops::publish_local(&s, topic, env.binary, env.data);
+            let _ = crate::ws::ops::publish_local(&s, topic, env.binary, env.compress, env.data);
         }
     }
 
@@ -392,7 +392,7 @@ impl Backplane for Attached {
         self.core.want(name, false);
     }
 
-    fn publish(&self, name: &str, binary: bool, data: &[u8]) -> Result<()> {
-        self.core.publish(&self.server, name, binary, data)
+    fn publish(&self, name: &str, binary: bool, compress: bool, data: &[u8]) -> Result<()> {
+        self.core.publish(&self.server, name, binary, compress, data)
     }
 }

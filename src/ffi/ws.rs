@@ -11,6 +11,7 @@ use super::server::{SQ_INLINE, sq_server};
 use super::status::{SQ_OK, sq_status, status_of};
 use crate::reactor::handles::Stale;
 use crate::ws::deflate::offer::Policy;
+use crate::ws::deflate::codec::{DEFAULT_LEVEL, DEFAULT_MEM_LEVEL};
 use crate::ws::route::{Options, WsRoute};
 use crate::net::writeq::Sent;
 use crate::ws::socket::WsSocket;
@@ -53,6 +54,20 @@ pub const SQ_WS_COMPRESSION_OFF: u64 = 0;
 /// compressor and inflated by the reactor thread's, so an idle socket holds
 /// no compression state. A message that does not shrink goes uncompressed.
 pub const SQ_WS_COMPRESSION_SHARED: u64 = 1;
+/// `sq_ws_options.compression`: permessage-deflate accepted in the
+/// dedicated mode: context takeover both ways (unless the client asks for
+/// none), so repeated content compresses across messages, at a memory cost
+/// per socket: its own compressor (window `compression_window_bits`, memory
+/// level `compression_mem_level`, level `compression_level`) and its own
+/// inflater, compressing on the socket's reactor in the order messages go
+/// out. Route options only (a client socket offers and speaks what the
+/// server accepts, as with `SQ_WS_COMPRESSION_SHARED`).
+pub const SQ_WS_COMPRESSION_DEDICATED: u64 = 2;
+
+/// `sq_ws_send_ex` / `sq_publish_ex` flag: never compress this message, whatever the socket
+/// negotiated: for a secret sent next to data an attacker chooses, whose
+/// compressed size would let them guess it (CRIME, BREACH).
+pub const SQ_WS_SEND_NO_COMPRESS: u32 = 1;
 
 /// The callbacks of a WebSocket route. Every callback is optional (NULL).
 /// `userdata` is the socket's userdata: the route's, until the socket sets
@@ -154,8 +169,18 @@ pub struct sq_ws_options {
     /// a route accepts permessage-deflate when the client offers it; a
     /// client socket (`sq_ws_connect`) offers it (`permessage-deflate;
     /// client_max_window_bits`, as browsers do) and speaks what the server
-    /// accepts.
+    /// accepts. `SQ_WS_COMPRESSION_DEDICATED`: routes only, see the constant.
     pub compression: u64,
+    /// Dedicated mode: the compressor's window, 9..=15 (default 15; the
+    /// window is 2^bits bytes). Ignored in the other modes.
+    pub compression_window_bits: u64,
+    /// Dedicated mode: the compressor's memory level, 1..=9 (default 8,
+    /// zlib's: its hash table has 2^(level + 7) entries). Ignored in the
+    /// other modes.
+    pub compression_mem_level: u64,
+    /// Dedicated mode: the compression level, 0..=9 (default 6, zlib's).
+    /// Ignored in the other modes.
+    pub compression_level: u64,
 }
 
 /// Fills `options` with the defaults and sets its `size`. Pass
@@ -185,7 +210,7 @@ pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options, size: usize) -
 
 // Versioned structs: every field 8 bytes wide, no padding, so that a `size`
 // cut to a multiple of 8 ends on a field.
-const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 13 * 8);
+const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 16 * 8);
 const _: () = assert!(std::mem::size_of::<sq_ws_callbacks>() == 10 * 8);
 
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 20_000;
@@ -262,6 +287,9 @@ fn default_options() -> sq_ws_options {
         headers: std::ptr::null(),
         ca_file: std::ptr::null(),
         compression: SQ_WS_COMPRESSION_OFF,
+        compression_window_bits: 15,
+        compression_mem_level: u64::from(DEFAULT_MEM_LEVEL),
+        compression_level: u64::from(DEFAULT_LEVEL),
     }
 }
 
@@ -310,6 +338,24 @@ fn read_route(
     let compression = match o.compression {
         SQ_WS_COMPRESSION_OFF => None,
         SQ_WS_COMPRESSION_SHARED => Some(Policy::SHARED),
+        SQ_WS_COMPRESSION_DEDICATED => {
+            let narrow = |v: u64| u8::try_from(v).unwrap_or(u8::MAX);
+            let p = Policy::dedicated_with(
+                narrow(o.compression_window_bits),
+                narrow(o.compression_level),
+                narrow(o.compression_mem_level),
+            );
+            if !p.is_valid() {
+                return Err(Error::new(
+                    ErrorKind::InvalidArg,
+                    format!(
+                        "dedicated compression: window bits {} (9..=15), memory level {} (1..=9), level {} (0..=9)",
+                        o.compression_window_bits, o.compression_mem_level, o.compression_level
+                    ),
+                ));
+            }
+            Some(p)
+        }
         other => return Err(Error::new(ErrorKind::InvalidArg, format!("unknown compression mode {other}"))),
     };
     let mut opts = Options {
@@ -558,6 +604,30 @@ pub extern "C" fn sq_ws_send(ws: *mut sq_ws, data: *const c_void, len: usize, op
     }
 }
 
+/// `sq_ws_send` with `flags`: `SQ_WS_SEND_NO_COMPRESS` sends the message
+/// uncompressed (RSV1 clear) even when the socket negotiated
+/// permessage-deflate; 0 is `sq_ws_send`.
+///
+/// Thread: any thread.
+/// Ownership: `data` is copied before the call returns.
+/// Returns: as `sq_ws_send`; `SQ_ERR_INVALID_ARG` for unknown flags too.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_send_ex(ws: *mut sq_ws, data: *const c_void, len: usize, opcode: c_int, flags: u32) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        let binary = ffi_try!(binary_opcode(opcode));
+        let bytes = ffi_try!(bytes_arg(data, len));
+        if flags & !SQ_WS_SEND_NO_COMPRESS != 0 {
+            return fail(Error::new(ErrorKind::InvalidArg, format!("unknown send flags {flags:#x}")));
+        }
+        let compress = flags & SQ_WS_SEND_NO_COMPRESS == 0;
+        match ffi_try!(sock.send_with(binary, bytes, compress)) {
+            Sent::Queued => SQ_OK,
+            Sent::Backpressure => SQ_BACKPRESSURE,
+        }
+    }
+}
+
 /// Starts the close handshake with `code` (1000–1003, 1007–1014 or
 /// 3000–4999) and `reason` (UTF-8, at most 123 bytes; NULL for none). Sends
 /// fail with `SQ_ERR_CLOSED` from now on; `on_close` follows when the peer
@@ -764,6 +834,39 @@ pub extern "C" fn sq_publish(server: *mut sq_server, topic: *const c_char, data:
         let binary = ffi_try!(binary_opcode(opcode));
         let bytes = ffi_try!(bytes_arg(data, len));
         ffi_try!(crate::ws::ops::publish(&s.shared, topic, binary, bytes));
+        SQ_OK
+    }
+}
+
+/// `sq_publish` with `flags`: `SQ_WS_SEND_NO_COMPRESS` sends the message
+/// uncompressed (RSV1 clear) to every subscriber, whatever it negotiated,
+/// here and (on a clustered server) in the other processes; 0 is
+/// `sq_publish`. A process running an older squall drops such a message
+/// from the broker rather than compress it.
+///
+/// Thread: any thread.
+/// Ownership: `topic` and `data` are copied.
+/// Returns: as `sq_publish`; `SQ_ERR_INVALID_ARG` for unknown flags too.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_publish_ex(
+    server: *mut sq_server,
+    topic: *const c_char,
+    data: *const c_void,
+    len: usize,
+    opcode: c_int,
+    flags: u32,
+) -> sq_status {
+    ffi_boundary! {
+        let s = try_ref!(sq_server, server, "server");
+        // SAFETY: NUL-terminated string per the API contract.
+        let topic = ffi_try!(unsafe { str_arg(topic, "topic") });
+        let binary = ffi_try!(binary_opcode(opcode));
+        let bytes = ffi_try!(bytes_arg(data, len));
+        if flags & !SQ_WS_SEND_NO_COMPRESS != 0 {
+            return fail(Error::new(ErrorKind::InvalidArg, format!("unknown publish flags {flags:#x}")));
+        }
+        let compress = flags & SQ_WS_SEND_NO_COMPRESS == 0;
+        ffi_try!(crate::ws::ops::publish_with(&s.shared, topic, binary, compress, bytes));
         SQ_OK
     }
 }

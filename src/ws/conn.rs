@@ -14,7 +14,7 @@ use tungstenite::protocol::Role;
 
 use super::MessageKind;
 use super::route::WsRoute;
-use super::deflate::codec::{Deflater, Inflater};
+use super::deflate::codec::{DEFAULT_LEVEL, DEFAULT_MEM_LEVEL, Deflater, Inflater};
 use super::deflate::offer::Agreed;
 use super::topics::Published;
 use super::session::{Limits, Session, WsEvent};
@@ -162,9 +162,12 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         let bits = deflate.filter(Agreed::server_compresses).map_or(0, |a| a.deflate_window());
         // Dedicated mode: a compressor per connection when the server keeps
         // its context, an inflater per connection when the client keeps its own.
+        // At the route's level and memory level.
+        let (level, mem_level) =
+            route.opts.compression.map_or((DEFAULT_LEVEL, DEFAULT_MEM_LEVEL), |p| (p.level, p.mem_level));
         let deflater = deflate
             .filter(|a| a.server_compresses() && !a.server_no_context_takeover)
-            .map(|a| Box::new(Deflater::new(a.deflate_window(), true)));
+            .map(|a| Box::new(Deflater::with_levels(a.deflate_window(), true, level, mem_level)));
         let session = match deflate {
             None => Session::new(role, limits, leftover),
             Some(a) if a.client_no_context_takeover => Session::new(role, limits, leftover).with_deflate(true),

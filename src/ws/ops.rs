@@ -157,16 +157,23 @@ impl WsSocket {
 /// call; an error from the backplane (local delivery done, the message did
 /// not go to the other processes) is returned after the local fan-out.
 pub(crate) fn publish(server: &Arc<ServerShared>, name: &str, binary: bool, data: &[u8]) -> Result<usize> {
-    let reached = publish_local(server, name, binary, data)?;
+    publish_with(server, name, binary, true, data)
+}
+
+/// `publish`, with `compress` false for a message that every subscriber
+/// (here and in the other processes) gets uncompressed, whatever it
+/// negotiated (CRIME, BREACH). Any thread.
+pub(crate) fn publish_with(server: &Arc<ServerShared>, name: &str, binary: bool, compress: bool, data: &[u8]) -> Result<usize> {
+    let reached = publish_local(server, name, binary, compress, data)?;
     if let Some(b) = server.ext::<Registry>().publish_backplane() {
-        b.publish(name, binary, data)?;
+        b.publish(name, binary, compress, data)?;
     }
     Ok(reached)
 }
 
 /// Publishes to the subscribers of `name` on `server` only (a message from
 /// another process). Any thread.
-pub(crate) fn publish_local(server: &Arc<ServerShared>, name: &str, binary: bool, data: &[u8]) -> Result<usize> {
+pub(crate) fn publish_local(server: &Arc<ServerShared>, name: &str, binary: bool, compress: bool, data: &[u8]) -> Result<usize> {
     check_topic(name)?;
     if !binary && std::str::from_utf8(data).is_err() {
         return Err(Error::new(ErrorKind::InvalidArg, "a text message must be valid UTF-8"));
@@ -176,7 +183,8 @@ pub(crate) fn publish_local(server: &Arc<ServerShared>, name: &str, binary: bool
     }
     server.metrics.inc(Writer::Other, Counter::TopicPublishes);
     let Some(topic) = server.ext::<Registry>().get(name) else { return Ok(0) };
-    let frame = Arc::new(Published::new(binary, super::session::encode_frame(binary, data, false).into()));
+    let plain: Arc<[u8]> = super::session::encode_frame(binary, data, false).into();
+    let frame = Arc::new(if compress { Published::new(binary, plain) } else { Published::never_compressed(binary, plain) });
     let mut reached = 0;
     for r in 0..topic.reactors() {
         let n = topic.count_on(r);

@@ -57,7 +57,9 @@ pub(crate) trait Backplane: Send + Sync + std::fmt::Debug {
     fn last(&self, name: &str);
     /// A publish on this server, once its local fan-out is queued. An error
     /// says the message did not go to the other processes (and why).
-    fn publish(&self, name: &str, binary: bool, data: &[u8]) -> crate::Result<()>;
+    /// `compress` false: the message must reach every subscriber
+    /// uncompressed.
+    fn publish(&self, name: &str, binary: bool, compress: bool, data: &[u8]) -> crate::Result<()>;
 }
 
 /// The topics of a server.
@@ -233,6 +235,12 @@ pub(crate) struct Published {
 impl Published {
     pub(crate) fn new(binary: bool, plain: Arc<[u8]>) -> Published {
         Published { plain, binary, compressed: std::sync::OnceLock::new() }
+    }
+
+    /// A message every subscriber gets uncompressed (RSV1 clear), whatever
+    /// it negotiated: a secret next to data an attacker chooses.
+    pub(crate) fn never_compressed(binary: bool, plain: Arc<[u8]>) -> Published {
+        Published { plain, binary, compressed: std::sync::OnceLock::from(None) }
     }
 
     /// The frame for a subscriber whose messages may be compressed with a

@@ -386,8 +386,28 @@ static void run(uint32_t io_threads) {
     CHECK_EQ(sq_ws_route(srv, "/z", &cb, &o, NULL), SQ_ERR_INVALID_ARG);
     o.compression = SQ_WS_COMPRESSION_SHARED;
     CHECK_EQ(sq_ws_route(srv, "/deflate", &cb, &o, NULL), SQ_OK);
+    /* the dedicated mode: defaults from init, each value checked */
+    CHECK_EQ(o.compression_window_bits, 15);
+    CHECK_EQ(o.compression_mem_level, 8);
+    CHECK_EQ(o.compression_level, 6);
+    o.compression = SQ_WS_COMPRESSION_DEDICATED;
+    o.compression_window_bits = 11;
+    o.compression_mem_level = 3;
+    CHECK_EQ(sq_ws_route(srv, "/deflate-dedicated", &cb, &o, NULL), SQ_OK);
+    o.compression_window_bits = 8;
+    CHECK_EQ(sq_ws_route(srv, "/z", &cb, &o, NULL), SQ_ERR_INVALID_ARG);
+    o.compression_window_bits = 15;
+    o.compression_mem_level = 0;
+    CHECK_EQ(sq_ws_route(srv, "/z", &cb, &o, NULL), SQ_ERR_INVALID_ARG);
+    o.compression_mem_level = 8;
+    o.compression_level = 10;
+    CHECK_EQ(sq_ws_route(srv, "/z", &cb, &o, NULL), SQ_ERR_INVALID_ARG);
+    o.compression_level = 6;
     o.compression = SQ_WS_COMPRESSION_OFF;
     CHECK_EQ(sq_ws_send(NULL, "x", 1, SQ_WS_TEXT), SQ_ERR_NULL);
+    CHECK_EQ(sq_ws_send_ex(NULL, "x", 1, SQ_WS_TEXT, SQ_WS_SEND_NO_COMPRESS), SQ_ERR_NULL);
+    CHECK_EQ(sq_publish_ex(srv, "room", "x", 1, SQ_WS_TEXT, 0x80), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_publish_ex(srv, "room", "x", 1, SQ_WS_TEXT, SQ_WS_SEND_NO_COMPRESS), SQ_OK);
     CHECK_EQ(sq_ws_send((sq_ws *)(uintptr_t)0x12345, "x", 1, SQ_WS_TEXT), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_ws_buffered_amount(NULL), 0);
 
@@ -402,6 +422,7 @@ static void run(uint32_t io_threads) {
     sq_ws *h0 = atomic_load(&handles[0]);
     CHECK_EQ(sq_ws_send(h0, "\xff\xfe", 2, SQ_WS_TEXT), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_ws_send(h0, "x", 1, 7), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_send_ex(h0, "x", 1, SQ_WS_TEXT, 0x80), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_ws_close(h0, 1005, NULL), SQ_ERR_INVALID_ARG);
     CHECK_EQ(sq_ws_ping(h0, "x", 126), SQ_ERR_INVALID_ARG);
     sq_str proto;

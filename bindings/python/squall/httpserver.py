@@ -212,10 +212,13 @@ class Server:
         for w in waiters:
             w()
 
-    def publish(self, topic: str, data: bytes, opcode: int) -> int:
+    def publish(self, topic: str, data: bytes, opcode: int, compress: bool = True) -> int:
         if self.ptr is None:
             return b.SQ_ERR_CLOSED
-        st: int = lib.sq_publish(self.ptr, topic.encode(), data, len(data), opcode)
+        if compress:
+            st: int = lib.sq_publish(self.ptr, topic.encode(), data, len(data), opcode)
+        else:
+            st = lib.sq_publish_ex(self.ptr, topic.encode(), data, len(data), opcode, b.SQ_WS_SEND_NO_COMPRESS)
         return st
 
     def subscribers(self, topic: str) -> int:

@@ -2034,12 +2034,15 @@ class Application:
 
     # --- WebSocket topics ----------------------------------------------------
 
-    def publish(self, topic: str, message: Union[str, bytes, dict[str, Any]], binary: Optional[bool] = None) -> int:
+    def publish(self, topic: str, message: Union[str, bytes, dict[str, Any]], binary: Optional[bool] = None, *,
+                compress: bool = True) -> int:
         """Sends ``message`` to every WebSocket subscribed to ``topic`` on this
         application's servers (fan-out in Rust, on every reactor thread; the
         frame is built once). ``str``/``dict`` go as text, ``bytes`` as binary
         (or as text with ``binary=False``: it must be UTF-8). Safe from any
-        thread. Returns the number of subscribers at the time of the call."""
+        thread. Returns the number of subscribers at the time of the call.
+        ``compress=False``: every subscriber gets it uncompressed, whatever
+        it negotiated (a secret next to data an attacker chooses)."""
         if isinstance(message, dict):
             message = json.dumps(message)
         if isinstance(message, str):
@@ -2053,7 +2056,7 @@ class Application:
         # In a cluster, one publish reaches every attached server of the
         # process (and the other processes): publish on one of them.
         for srv in (live[:1] if self._cluster is not None and self._cluster.ptr else live):
-            st = srv.publish(topic, data, opcode)
+            st = srv.publish(topic, data, opcode, compress)
             if st == b.SQ_ERR_INVALID_ARG:
                 raise ValueError("cannot publish: %s" % _ffi.SquallError(st))
             if st == b.SQ_ERR_LIMIT:

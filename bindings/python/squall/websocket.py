@@ -265,16 +265,25 @@ class _SocketMixin:
             if not f.done():
                 f.set_result(None)
 
-    def write_message(self, message: Union[str, bytes, dict[str, Any]], binary: bool = False) -> Any:
+    def write_message(self, message: Union[str, bytes, dict[str, Any]], binary: bool = False, *,
+                      compress: bool = True) -> Any:
         """Sends a message (``dict`` as JSON). Returns an awaitable that is
         done at once, or, when the socket's output is over its high-water
         mark, when it has drained. Raises ``WebSocketClosedError`` on a closed
-        socket, ``BackpressureError`` when the message had to be dropped."""
+        socket, ``BackpressureError`` when the message had to be dropped.
+
+        ``compress=False`` (squall's, keyword-only; Tornado has no such
+        argument) sends the message uncompressed even when the socket
+        negotiated permessage-deflate: for a secret sent next to data an
+        attacker chooses (CRIME, BREACH)."""
         ws = self._ws
         if ws is None:
             raise WebSocketClosedError()
         data, opcode = _encode(message, binary)
-        st = lib.sq_ws_send(ws, data, len(data), opcode)
+        if compress:
+            st = lib.sq_ws_send(ws, data, len(data), opcode)
+        else:
+            st = lib.sq_ws_send_ex(ws, data, len(data), opcode, b.SQ_WS_SEND_NO_COMPRESS)
         if st == b.SQ_OK:
             return _DONE
         if st == b.SQ_BACKPRESSURE:
@@ -390,10 +399,18 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
 
     def get_compression_options(self) -> Optional[dict[str, Any]]:
         """Tornado's: ``None`` (the default) declines permessage-deflate, a
-        dict (``{}``) accepts it when the client offers it. squall asks once
-        per route, on an instance that has no request yet, and runs the
-        shared mode (no context takeover either way, no zlib state per idle
-        socket): ``compression_level`` and ``mem_level`` are not used."""
+        dict accepts it when the client offers it. squall asks once per
+        route, on an instance that has no request yet.
+
+        ``{}`` (or ``{"mode": "shared"}``) runs the shared mode: no context
+        takeover either way, no zlib state per idle socket; Tornado's
+        ``compression_level`` and ``mem_level`` are not used there.
+        ``{"mode": "dedicated"}`` keeps the context both ways (unless the
+        client asks for none), with a compressor and an inflater per socket:
+        ``window_bits`` (9..15, default 15), Tornado's ``mem_level`` (1..9,
+        default 8) and ``compression_level`` (0..9, default 6) set its
+        compressor. A bad value raises ``ValueError`` when the route is
+        installed."""
         return None
 
     # --- settings -------------------------------------------------------------
@@ -429,8 +446,9 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         if st not in (b.SQ_OK, b.SQ_ERR_CLOSED):
             _ffi.check(st)
 
-    def publish(self, topic: str, message: Union[str, bytes, dict[str, Any]], binary: Optional[bool] = None) -> int:
-        return self.application.publish(topic, message, binary)
+    def publish(self, topic: str, message: Union[str, bytes, dict[str, Any]], binary: Optional[bool] = None, *,
+                compress: bool = True) -> int:
+        return self.application.publish(topic, message, binary, compress=compress)
 
     # --- plumbing --------------------------------------------------------------
 
@@ -573,13 +591,33 @@ def _route_options(app: Application, cls: "type[WebSocketHandler]") -> tuple[Any
     except Exception:
         compression = None
     if compression is not None:
-        o.compression = b.SQ_WS_COMPRESSION_SHARED
+        _set_compression(o, compression)
     keep: list[Any] = []
     if cls.subprotocols:
         sp = ",".join(cls.subprotocols).encode()
         keep.append(sp)
         o.subprotocols = sp
     return o, keep
+
+
+def _set_compression(o: Any, options: dict[str, Any]) -> None:
+    """A route's ``get_compression_options()`` into its C options."""
+    mode = options.get("mode", "shared")
+    if mode == "shared":
+        o.compression = b.SQ_WS_COMPRESSION_SHARED
+        return
+    if mode != "dedicated":
+        raise ValueError(f"compression mode {mode!r}: 'shared' or 'dedicated'")
+    o.compression = b.SQ_WS_COMPRESSION_DEDICATED
+    for key, field, low, high in (("window_bits", "compression_window_bits", 9, 15),
+                                  ("mem_level", "compression_mem_level", 1, 9),
+                                  ("compression_level", "compression_level", 0, 9)):
+        value = options.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"compression option {key}={value!r}: an int in {low}..{high}")
+        setattr(o, field, value)
 
 
 def _install_route(app: Application, srv: Any, spec: URLSpec) -> None:

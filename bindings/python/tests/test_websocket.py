@@ -71,9 +71,27 @@ class Deflate(Echo):
 class DeflateRoom(Room):
     def get_compression_options(self): return {}
 
+class DeflateSecret(websocket.WebSocketHandler):
+    # each message comes back twice: first never compressed, then as usual;
+    # "pub:..." the same through a topic the socket subscribes to
+    def get_compression_options(self): return {}
+    def open(self): self.subscribe("secrets")
+    def on_message(self, m):
+        if m.startswith("pub:"):
+            self.publish("secrets", m, compress=False)
+            self.publish("secrets", m)
+            return
+        self.write_message(m, compress=False)
+        self.write_message(m)
+
+class DeflateDedicated(Echo):
+    def get_compression_options(self):
+        return {"mode": "dedicated", "window_bits": 12, "mem_level": 5, "compression_level": 9}
+
 app = web.Application([(r"/echo", Echo), (r"/events", Events), (r"/ordered", Ordered), (r"/origins", Origins),
                        (r"/proto", Proto), (r"/small", Small), (r"/room/(\w+)", Room),
-                       (r"/deflate", Deflate), (r"/droom/(\w+)", DeflateRoom)],
+                       (r"/deflate", Deflate), (r"/droom/(\w+)", DeflateRoom),
+                       (r"/dsecret", DeflateSecret), (r"/ddedicated", DeflateDedicated)],
                       websocket_ping_interval=float(os.environ.get("PING", "0")) or None)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -328,6 +346,112 @@ ioloop.IOLoop.current().run_sync(main, timeout=20)
 '''
     r = subprocess.run([sys.executable, "-c", code, str(port)], env=child_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "client ok" in r.stdout, r.stdout + r.stderr
+
+
+def raw_deflate_frames(port, path, text, count):
+    """A raw client that offers permessage-deflate, sends one masked text
+    frame and reads `count` frames back: [(rsv1, fin, opcode, payload)]."""
+    import base64, socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        assert chunk, buf
+        buf += chunk
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    assert b" 101 " in head and b"permessage-deflate" in head, head
+    data = text.encode()
+    mask = os.urandom(4)
+    n = len(data)
+    hdr = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+    s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def need(k):
+        nonlocal buf
+        while len(buf) < k:
+            chunk = s.recv(65536)
+            assert chunk, "connection ended"
+            buf += chunk
+
+    frames = []
+    for _ in range(count):
+        need(2)
+        b0, b1 = buf[0], buf[1]
+        n, off = b1 & 0x7F, 2
+        if n == 126:
+            need(4); n, off = int.from_bytes(buf[2:4], "big"), 4
+        elif n == 127:
+            need(10); n, off = int.from_bytes(buf[2:10], "big"), 10
+        need(off + n)
+        frames.append((bool(b0 & 0x40), bool(b0 & 0x80), b0 & 0x0F, buf[off:off + n]))
+        buf = buf[off + n:]
+    s.close()
+    return frames
+
+
+def test_write_message_compress_false_sends_rsv1_clear(port):
+    import zlib
+    text = "the secret sits next to what an attacker chose, " * 40
+    plain, compressed = raw_deflate_frames(port, "/dsecret", text, 2)
+    # compress=False: RSV1 clear, the payload as it is
+    assert plain == (False, True, 1, text.encode()), plain[:3]
+    # the same message without the flag: RSV1 set, smaller, inflates to it
+    rsv1, fin, op, payload = compressed
+    assert (rsv1, fin, op) == (True, True, 1) and len(payload) < len(text) // 4, (rsv1, fin, op, len(payload))
+    assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff").decode() == text
+    # the same through a topic: publish(..., compress=False) reaches the
+    # subscriber with RSV1 clear, a plain publish compressed
+    text = "pub:" + text
+    plain, compressed = raw_deflate_frames(port, "/dsecret", text, 2)
+    assert plain == (False, True, 1, text.encode()), plain[:3]
+    rsv1, fin, op, payload = compressed
+    assert (rsv1, fin, op) == (True, True, 1) and len(payload) < len(text) // 4, (rsv1, fin, op, len(payload))
+    assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff").decode() == text
+
+
+def test_dedicated_compression_keeps_context(port):
+    async def main():
+        async with connect(port, "/ddedicated") as ws:  # websockets keeps its context by default
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert ext.startswith("permessage-deflate"), ext
+            assert "no_context_takeover" not in ext, ext
+            assert "server_max_window_bits=12" in ext, ext
+            line = json.dumps({"user": "ann", "room": "lobby", "text": "hello again"})
+            for i in range(300):
+                m = f"{line} #{i}" if i % 3 else bytes(range(256)) * (i % 7 + 1)
+                await ws.send(m)
+                assert await ws.recv() == m, i
+            big = "x" * 300_000 + "y" * 1000
+            await ws.send(big)
+            assert await ws.recv() == big
+        # a client asking for no context takeover gets it on the same route
+        async with connect(port, "/ddedicated", compression=None,
+                           extensions=[websockets.extensions.permessage_deflate.ClientPerMessageDeflateFactory(
+                               server_no_context_takeover=True, client_no_context_takeover=True)]) as ws:
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert "server_no_context_takeover" in ext and "client_no_context_takeover" in ext, ext
+            for i in range(50):
+                await ws.send(f"again {i} " * 50)
+                assert await ws.recv() == f"again {i} " * 50
+    run(main())
+
+
+def test_compression_options_refuse_bad_values():
+    from squall import _bindings as b, websocket
+    o = b.sq_ws_options()
+    websocket._set_compression(o, {"mode": "dedicated", "window_bits": 10, "mem_level": 3, "compression_level": 1})
+    assert (o.compression, o.compression_window_bits, o.compression_mem_level, o.compression_level) == \
+        (b.SQ_WS_COMPRESSION_DEDICATED, 10, 3, 1)
+    websocket._set_compression(o, {"compression_level": 5})  # Tornado's dict: the shared mode
+    assert o.compression == b.SQ_WS_COMPRESSION_SHARED
+    for bad in [{"mode": "dedicated", "window_bits": 8}, {"mode": "dedicated", "mem_level": 0},
+                {"mode": "dedicated", "compression_level": 10}, {"mode": "private"}]:
+        with pytest.raises(ValueError):
+            websocket._set_compression(b.sq_ws_options(), bad)
 
 
 def test_squall_client_compression_options_against_squall_and_websockets(port):

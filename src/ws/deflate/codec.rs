@@ -1,5 +1,5 @@
 //! The per-message compressor and inflater of permessage-deflate (RFC 7692
-//! §7.2), over flate2 with its zlib-rs backend (the only pure-Rust backend
+//! §7.2): inflated over flate2 with its zlib-rs backend (the only pure-Rust backend
 //! that honours window bits; miniz ignores them).
 //!
 //! A message is compressed with a sync flush and the flush's trailing
@@ -10,7 +10,7 @@
 //! small frame that inflates to gigabytes is refused once the limit is
 //! passed, having cost at most the limit.
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
 
 /// The sync flush's empty stored block that ends every message on the wire
 /// without its last four bytes (RFC 7692 §7.2.1, §7.2.2).
@@ -20,9 +20,9 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// at a time, never past the limit).
 const STEP: usize = 16 * 1024;
 
-/// One direction's compressor.
+/// One direction's compressor (zlib-rs itself: flate2 has no memory level).
 pub(crate) struct Deflater {
-    c: Compress,
+    c: zlib_rs::Deflate,
     takeover: bool,
 }
 
@@ -32,11 +32,30 @@ impl std::fmt::Debug for Deflater {
     }
 }
 
+/// zlib's default compression level and memory level.
+pub(crate) const DEFAULT_LEVEL: u8 = 6;
+pub(crate) const DEFAULT_MEM_LEVEL: u8 = 8;
+
 impl Deflater {
     /// A raw-deflate compressor with a window of `window_bits` (clamped to
-    /// 9..=15) that keeps its history between messages if `takeover`.
+    /// 9..=15) that keeps its history between messages if `takeover`, at
+    /// zlib's default level and memory level.
     pub(crate) fn new(window_bits: u8, takeover: bool) -> Deflater {
-        Deflater { c: Compress::new_with_window_bits(Compression::default(), false, window_bits.clamp(9, 15)), takeover }
+        Deflater::with_levels(window_bits, takeover, DEFAULT_LEVEL, DEFAULT_MEM_LEVEL)
+    }
+
+    /// As `new`, with a compression `level` (0..=9) and a memory level
+    /// (1..=9: the hash table is 2^(mem_level + 7) entries, zlib's own
+    /// meaning), each clamped to its range.
+    pub(crate) fn with_levels(window_bits: u8, takeover: bool, level: u8, mem_level: u8) -> Deflater {
+        let config = zlib_rs::DeflateConfig {
+            level: i32::from(level.min(9)),
+            // Negative: a raw stream, without zlib's header and checksum.
+            window_bits: -i32::from(window_bits.clamp(9, 15)),
+            mem_level: i32::from(mem_level.clamp(1, 9)),
+            ..zlib_rs::DeflateConfig::default()
+        };
+        Deflater { c: zlib_rs::Deflate::new_with_config(config), takeover }
     }
 
     /// One message's payload compressed (tail taken off), or `None` when
@@ -45,18 +64,23 @@ impl Deflater {
     /// peer never saw (a reset is always safe: the peer's window just goes
     /// unused).
     pub(crate) fn compress(&mut self, data: &[u8]) -> Option<Vec<u8>> {
-        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        let mut out: Vec<u8> = Vec::with_capacity(data.len() / 2 + 64);
         let mut consumed = 0usize;
         loop {
             if out.len() == out.capacity() {
                 out.reserve(out.capacity().max(64));
             }
-            let before = self.c.total_in();
-            if self.c.compress_vec(&data[consumed..], &mut out, FlushCompress::Sync).is_err() {
+            let (in0, out0) = (self.c.total_in(), self.c.total_out());
+            let r = self.c.compress_uninit(&data[consumed..], out.spare_capacity_mut(), zlib_rs::DeflateFlush::SyncFlush);
+            let produced = usize::try_from(self.c.total_out() - out0).unwrap_or(usize::MAX);
+            // SAFETY: zlib-rs initialised the `produced` bytes it wrote
+            // into the spare capacity (its contract for `compress_uninit`).
+            unsafe { out.set_len(out.len() + produced) };
+            if r.is_err() {
                 self.c.reset();
                 return None;
             }
-            consumed += usize::try_from(self.c.total_in() - before).unwrap_or(usize::MAX);
+            consumed += usize::try_from(self.c.total_in() - in0).unwrap_or(usize::MAX);
             // A sync flush is complete when it left room in the output.
             if consumed >= data.len() && out.len() < out.capacity() {
                 break;

@@ -41,6 +41,11 @@ pub(crate) struct Policy {
     /// The largest window the server asks the client to use (8..=15); only
     /// sent when the client offered `client_max_window_bits`.
     pub(crate) client_max_window_bits: u8,
+    /// The dedicated compressor's level (0..=9; zlib's meaning).
+    pub(crate) level: u8,
+    /// The dedicated compressor's memory level (1..=9; zlib's meaning: a
+    /// hash table of 2^(mem_level + 7) entries).
+    pub(crate) mem_level: u8,
 }
 
 impl Policy {
@@ -50,23 +55,36 @@ impl Policy {
         client_no_context_takeover: true,
         server_max_window_bits: 15,
         client_max_window_bits: 15,
+        level: super::codec::DEFAULT_LEVEL,
+        mem_level: super::codec::DEFAULT_MEM_LEVEL,
     };
 
     /// The `dedicated` mode: context takeover both ways (unless the client
-    /// asks otherwise), the server's compressor window `window_bits`.
+    /// asks otherwise), the server's compressor window `window_bits`, at
+    /// zlib's default level and memory level.
     pub(crate) const fn dedicated(window_bits: u8) -> Policy {
+        Policy::dedicated_with(window_bits, super::codec::DEFAULT_LEVEL, super::codec::DEFAULT_MEM_LEVEL)
+    }
+
+    /// The `dedicated` mode with the compressor's `level` and `mem_level`.
+    pub(crate) const fn dedicated_with(window_bits: u8, level: u8, mem_level: u8) -> Policy {
         Policy {
             server_no_context_takeover: false,
             client_no_context_takeover: false,
             server_max_window_bits: window_bits,
             client_max_window_bits: 15,
+            level,
+            mem_level,
         }
     }
 
     /// Whether the window values are in range (a C caller's options are
     /// checked with this before a route is made).
     pub(crate) fn is_valid(&self) -> bool {
-        (9..=15).contains(&self.server_max_window_bits) && (8..=15).contains(&self.client_max_window_bits)
+        (9..=15).contains(&self.server_max_window_bits)
+            && (8..=15).contains(&self.client_max_window_bits)
+            && self.level <= 9
+            && (1..=9).contains(&self.mem_level)
     }
 }
 

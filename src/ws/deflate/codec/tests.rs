@@ -211,3 +211,34 @@ fn deflater_reset_forgets_history() {
     assert_eq!(after, first);
     assert_eq!(inflate(&mut Inflater::new(15, false), &after, 100, 1 << 20).unwrap(), a);
 }
+
+#[test]
+fn levels_and_memory_levels_round_trip_with_context() {
+    // every memory level and a few compression levels: messages that refer
+    // to the ones before them inflate right through a takeover inflater
+    for (level, mem_level) in [(0, 1), (1, 1), (6, 5), (9, 9), (6, 8)] {
+        let mut def = Deflater::with_levels(12, true, level, mem_level);
+        let mut inf = Inflater::new(12, true);
+        let mut sizes = Vec::new();
+        for i in 0..50 {
+            let msg = json(i);
+            let wire = def.compress(&msg);
+            if level == 0 {
+                // stored blocks never get smaller: sent plain (and reset)
+                assert_eq!(wire, None);
+                continue;
+            }
+            let wire = wire.expect("json compresses");
+            sizes.push(wire.len());
+            assert_eq!(inflate(&mut inf, &wire, 7, 1 << 20).unwrap(), msg, "level {level} mem_level {mem_level} message {i}");
+        }
+        if level > 0 {
+            // with context, later messages cost a fraction of the first
+            assert!(sizes[10] * 2 < sizes[0], "level {level} mem_level {mem_level}: {sizes:?}");
+        }
+    }
+    // out-of-range values are clamped, never a failed compressor
+    let msg = json(1);
+    let wire = Deflater::with_levels(15, false, 42, 0).compress(&msg).unwrap();
+    assert_eq!(inflate(&mut Inflater::new(15, false), &wire, 64, 1 << 20).unwrap(), msg);
+}

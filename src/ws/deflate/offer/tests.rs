@@ -10,6 +10,8 @@ const OPEN: Policy = Policy {
     client_no_context_takeover: false,
     server_max_window_bits: 15,
     client_max_window_bits: 15,
+    level: 6,
+    mem_level: 8,
 };
 
 #[test]
