@@ -639,6 +639,67 @@ typedef struct {
    * Batches per wait bucket (see `host_batches`).
    */
   uint64_t host_wait_buckets[SQ_METRICS_LATENCY_BUCKETS];
+  /**
+   * 1 when a cluster is attached to the server (`sq_cluster_attach`);
+   * the `cluster_*` fields below are 0 when none is.
+   */
+  uint64_t cluster_attached;
+  /**
+   * 1 when the cluster's broker connections are all up now, else 0.
+   */
+  uint64_t cluster_connected;
+  /**
+   * Publishes sent to the broker (to the other processes).
+   */
+  uint64_t cluster_published;
+  /**
+   * Publishes not sent: the cluster's outbox was full.
+   */
+  uint64_t cluster_outbox_full;
+  /**
+   * Messages received from the broker.
+   */
+  uint64_t cluster_received;
+  /**
+   * Of those, messages fanned out to local subscribers.
+   */
+  uint64_t cluster_delivered;
+  /**
+   * This process's own messages heard back (ignored).
+   */
+  uint64_t cluster_echo;
+  /**
+   * Messages of other processes missed (sequence gaps).
+   */
+  uint64_t cluster_gaps;
+  /**
+   * Messages heard twice (replays dropped).
+   */
+  uint64_t cluster_repeats;
+  /**
+   * Broker messages that are no squall envelope.
+   */
+  uint64_t cluster_junk;
+  /**
+   * Broker messages over the size limit.
+   */
+  uint64_t cluster_oversized;
+  /**
+   * Broker messages on a channel that names no squall topic.
+   */
+  uint64_t cluster_bad_topic;
+  /**
+   * Reconnections to the broker.
+   */
+  uint64_t cluster_reconnects;
+  /**
+   * Broker channels heard now.
+   */
+  uint64_t cluster_subscribed;
+  /**
+   * Publishes waiting to be written to the broker now.
+   */
+  uint64_t cluster_outbox;
 } sq_metrics;
 
 /**

@@ -80,6 +80,24 @@ type Metrics struct {
 	HostBatches     uint64
 	HostWaitSumUS   uint64
 	HostWaitBuckets [19]uint64
+	// The cluster attached to the server (sq_cluster_attach), all 0 when
+	// none is: ClusterAttached and ClusterConnected are 1 or 0; the others
+	// count broker traffic (ClusterSubscribed and ClusterOutbox are now).
+	ClusterAttached   uint64
+	ClusterConnected  uint64
+	ClusterPublished  uint64
+	ClusterOutboxFull uint64
+	ClusterReceived   uint64
+	ClusterDelivered  uint64
+	ClusterEcho       uint64
+	ClusterGaps       uint64
+	ClusterRepeats    uint64
+	ClusterJunk       uint64
+	ClusterOversized  uint64
+	ClusterBadTopic   uint64
+	ClusterReconnects uint64
+	ClusterSubscribed uint64
+	ClusterOutbox     uint64
 }
 
 // LatencyBucketsUS are the upper bounds, in microseconds, of the request
@@ -153,6 +171,21 @@ func metricsFrom(c *C.sq_metrics) Metrics {
 	for i := range m.HostWaitBuckets {
 		m.HostWaitBuckets[i] = uint64(c.host_wait_buckets[i])
 	}
+	m.ClusterAttached = uint64(c.cluster_attached)
+	m.ClusterConnected = uint64(c.cluster_connected)
+	m.ClusterPublished = uint64(c.cluster_published)
+	m.ClusterOutboxFull = uint64(c.cluster_outbox_full)
+	m.ClusterReceived = uint64(c.cluster_received)
+	m.ClusterDelivered = uint64(c.cluster_delivered)
+	m.ClusterEcho = uint64(c.cluster_echo)
+	m.ClusterGaps = uint64(c.cluster_gaps)
+	m.ClusterRepeats = uint64(c.cluster_repeats)
+	m.ClusterJunk = uint64(c.cluster_junk)
+	m.ClusterOversized = uint64(c.cluster_oversized)
+	m.ClusterBadTopic = uint64(c.cluster_bad_topic)
+	m.ClusterReconnects = uint64(c.cluster_reconnects)
+	m.ClusterSubscribed = uint64(c.cluster_subscribed)
+	m.ClusterOutbox = uint64(c.cluster_outbox)
 	return m
 }
 

@@ -161,6 +161,37 @@ pub struct sq_metrics {
     pub host_wait_sum_us: u64,
     /// Batches per wait bucket (see `host_batches`).
     pub host_wait_buckets: [u64; SQ_METRICS_LATENCY_BUCKETS],
+    /// 1 when a cluster is attached to the server (`sq_cluster_attach`);
+    /// the `cluster_*` fields below are 0 when none is.
+    pub cluster_attached: u64,
+    /// 1 when the cluster's broker connections are all up now, else 0.
+    pub cluster_connected: u64,
+    /// Publishes sent to the broker (to the other processes).
+    pub cluster_published: u64,
+    /// Publishes not sent: the cluster's outbox was full.
+    pub cluster_outbox_full: u64,
+    /// Messages received from the broker.
+    pub cluster_received: u64,
+    /// Of those, messages fanned out to local subscribers.
+    pub cluster_delivered: u64,
+    /// This process's own messages heard back (ignored).
+    pub cluster_echo: u64,
+    /// Messages of other processes missed (sequence gaps).
+    pub cluster_gaps: u64,
+    /// Messages heard twice (replays dropped).
+    pub cluster_repeats: u64,
+    /// Broker messages that are no squall envelope.
+    pub cluster_junk: u64,
+    /// Broker messages over the size limit.
+    pub cluster_oversized: u64,
+    /// Broker messages on a channel that names no squall topic.
+    pub cluster_bad_topic: u64,
+    /// Reconnections to the broker.
+    pub cluster_reconnects: u64,
+    /// Broker channels heard now.
+    pub cluster_subscribed: u64,
+    /// Publishes waiting to be written to the broker now.
+    pub cluster_outbox: u64,
 }
 
 fn fill(s: &Snapshot) -> sq_metrics {
@@ -227,6 +258,21 @@ fn fill(s: &Snapshot) -> sq_metrics {
         host_batches: s.host.batches,
         host_wait_sum_us: s.host.wait_sum_us,
         host_wait_buckets: s.host.wait_buckets,
+        cluster_attached: u64::from(s.cluster.attached),
+        cluster_connected: u64::from(s.cluster.connected),
+        cluster_published: s.cluster.published,
+        cluster_outbox_full: s.cluster.outbox_full,
+        cluster_received: s.cluster.received,
+        cluster_delivered: s.cluster.delivered,
+        cluster_echo: s.cluster.echo,
+        cluster_gaps: s.cluster.gaps,
+        cluster_repeats: s.cluster.repeats,
+        cluster_junk: s.cluster.junk,
+        cluster_oversized: s.cluster.oversized,
+        cluster_bad_topic: s.cluster.bad_topic,
+        cluster_reconnects: s.cluster.reconnects,
+        cluster_subscribed: s.cluster.subscribed,
+        cluster_outbox: s.cluster.outbox,
     }
 }
 

@@ -180,6 +180,21 @@ class sq_metrics(Structure):
         ('host_batches', c_uint64),
         ('host_wait_sum_us', c_uint64),
         ('host_wait_buckets', c_uint64 * SQ_METRICS_LATENCY_BUCKETS),
+        ('cluster_attached', c_uint64),
+        ('cluster_connected', c_uint64),
+        ('cluster_published', c_uint64),
+        ('cluster_outbox_full', c_uint64),
+        ('cluster_received', c_uint64),
+        ('cluster_delivered', c_uint64),
+        ('cluster_echo', c_uint64),
+        ('cluster_gaps', c_uint64),
+        ('cluster_repeats', c_uint64),
+        ('cluster_junk', c_uint64),
+        ('cluster_oversized', c_uint64),
+        ('cluster_bad_topic', c_uint64),
+        ('cluster_reconnects', c_uint64),
+        ('cluster_subscribed', c_uint64),
+        ('cluster_outbox', c_uint64),
     ]
 
 sq_body_callback = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p, c_size_t, c_int)

@@ -29,14 +29,15 @@ __all__ = ["MetricsHandler", "prometheus", "snapshot"]
 def snapshot(target: Union[Application, HTTPServer]) -> dict[str, Any]:
     """The counters now: of an ``HTTPServer``, or of every server an
     ``Application`` is installed on, summed (``connections_open`` included);
-    the ``host_*`` figures are the loop's, shared by its servers, so they
-    are taken once."""
+    the ``host_*`` figures are the loop's, shared by its servers, and the
+    ``cluster_*`` ones the attached cluster's (one per loop), so they are
+    taken once."""
     if isinstance(target, HTTPServer):
         return target.metrics()
     total: dict[str, Any] = {}
     for srv in getattr(target, "_servers", []):
         for k, v in srv.metrics().items():
-            if k.startswith("host_") and k in total:
+            if k.startswith(("host_", "cluster_")) and k in total:
                 continue
             if isinstance(v, list):
                 prev = total.get(k) or [0] * len(v)
