@@ -700,6 +700,73 @@ typedef struct {
    * Publishes waiting to be written to the broker now.
    */
   uint64_t cluster_outbox;
+  /**
+   * The loop's HTTP client (`sq_fetch`; the same figures in every server
+   * of the loop): fetches started (redirects and retries are part of
+   * their fetch), and completed with a response, by status class.
+   */
+  uint64_t client_started;
+  /**
+   * Fetches completed with a 1xx status.
+   */
+  uint64_t client_responses_1xx;
+  /**
+   * Fetches completed with a 2xx status.
+   */
+  uint64_t client_responses_2xx;
+  /**
+   * Fetches completed with a 3xx status (a redirect not followed).
+   */
+  uint64_t client_responses_3xx;
+  /**
+   * Fetches completed with a 4xx status.
+   */
+  uint64_t client_responses_4xx;
+  /**
+   * Fetches completed with a 5xx status.
+   */
+  uint64_t client_responses_5xx;
+  /**
+   * Fetches failed: the name did not resolve or no address took the
+   * connection (`SQ_ERR_RESOLVE`, `SQ_ERR_CONNECT`).
+   */
+  uint64_t client_failed_connect;
+  /**
+   * Fetches failed in the TLS handshake or its verification.
+   */
+  uint64_t client_failed_tls;
+  /**
+   * Fetches failed on a connect, request or pool-wait timeout.
+   */
+  uint64_t client_failed_timeout;
+  /**
+   * Fetches cancelled (`sq_fetch_cancel`).
+   */
+  uint64_t client_failed_cancelled;
+  /**
+   * Fetches failed on a malformed or over-limit response.
+   */
+  uint64_t client_failed_protocol;
+  /**
+   * Fetches failed for any other reason (an I/O error, a limit...).
+   */
+  uint64_t client_failed_other;
+  /**
+   * Connections the client's pool opened.
+   */
+  uint64_t client_connections_opened;
+  /**
+   * Requests sent on a pooled connection that had served one before.
+   */
+  uint64_t client_connections_reused;
+  /**
+   * Bytes the client read (after TLS) and wrote (before TLS).
+   */
+  uint64_t client_bytes_in;
+  /**
+   * Bytes the client wrote.
+   */
+  uint64_t client_bytes_out;
 } sq_metrics;
 
 /**
@@ -1922,6 +1989,19 @@ const char *sq_log_level_str(sq_log_level level);
  * smaller than the `size` field itself.
  */
 sq_status sq_metrics_snapshot(sq_server *server, sq_metrics *out, size_t size);
+
+/**
+ * Fills `out` with the figures of the loop itself, for a program with no
+ * server (a client only): the `host_*` and `client_*` fields; every
+ * server field is 0. Pass `sizeof(sq_metrics)` as `size`, as for
+ * `sq_metrics_snapshot` (`out->size` says how many bytes were written).
+ *
+ * Thread: any thread (relaxed atomic loads; nothing waits).
+ * Ownership: writes into the caller's struct; nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+ * smaller than the `size` field itself.
+ */
+sq_status sq_loop_metrics_snapshot(sq_loop *loop, sq_metrics *out, size_t size);
 
 /**
  * Writes the server's counters in Prometheus' text exposition format

@@ -98,6 +98,26 @@ type Metrics struct {
 	ClusterReconnects uint64
 	ClusterSubscribed uint64
 	ClusterOutbox     uint64
+	// The loop's HTTP client (the same in every server of the loop; a
+	// Transport's own with Transport.Metrics): fetches started, completed
+	// by status class, failed by reason; connections its pool opened and
+	// requests on reused ones; bytes read and written.
+	ClientStarted           uint64
+	ClientResponses1xx      uint64
+	ClientResponses2xx      uint64
+	ClientResponses3xx      uint64
+	ClientResponses4xx      uint64
+	ClientResponses5xx      uint64
+	ClientFailedConnect     uint64
+	ClientFailedTLS         uint64
+	ClientFailedTimeout     uint64
+	ClientFailedCancelled   uint64
+	ClientFailedProtocol    uint64
+	ClientFailedOther       uint64
+	ClientConnectionsOpened uint64
+	ClientConnectionsReused uint64
+	ClientBytesIn           uint64
+	ClientBytesOut          uint64
 }
 
 // LatencyBucketsUS are the upper bounds, in microseconds, of the request
@@ -186,6 +206,22 @@ func metricsFrom(c *C.sq_metrics) Metrics {
 	m.ClusterReconnects = uint64(c.cluster_reconnects)
 	m.ClusterSubscribed = uint64(c.cluster_subscribed)
 	m.ClusterOutbox = uint64(c.cluster_outbox)
+	m.ClientStarted = uint64(c.client_started)
+	m.ClientResponses1xx = uint64(c.client_responses_1xx)
+	m.ClientResponses2xx = uint64(c.client_responses_2xx)
+	m.ClientResponses3xx = uint64(c.client_responses_3xx)
+	m.ClientResponses4xx = uint64(c.client_responses_4xx)
+	m.ClientResponses5xx = uint64(c.client_responses_5xx)
+	m.ClientFailedConnect = uint64(c.client_failed_connect)
+	m.ClientFailedTLS = uint64(c.client_failed_tls)
+	m.ClientFailedTimeout = uint64(c.client_failed_timeout)
+	m.ClientFailedCancelled = uint64(c.client_failed_cancelled)
+	m.ClientFailedProtocol = uint64(c.client_failed_protocol)
+	m.ClientFailedOther = uint64(c.client_failed_other)
+	m.ClientConnectionsOpened = uint64(c.client_connections_opened)
+	m.ClientConnectionsReused = uint64(c.client_connections_reused)
+	m.ClientBytesIn = uint64(c.client_bytes_in)
+	m.ClientBytesOut = uint64(c.client_bytes_out)
 	return m
 }
 
@@ -241,4 +277,28 @@ func (s *Server) MetricsHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = w.Write([]byte(text))
 	})
+}
+
+// Metrics returns the figures of the Transport's own loop
+// (sq_loop_metrics_snapshot): its HTTP client's Client* fields (fetches,
+// responses by class, failures by reason, pool connections, bytes) and the
+// loop's Host* ones; every server field is 0. ErrClosed after Close; all
+// zero before the first request.
+func (t *Transport) Metrics() (Metrics, error) {
+	var c C.sq_metrics
+	st := t.withLoop(func(l *C.sq_loop) C.sq_status {
+		return C.sq_loop_metrics_snapshot(l, &c, C.size_t(unsafe.Sizeof(c)))
+	})
+	if st == C.SQ_ERR_CLOSED {
+		t.mu.RLock()
+		closed := t.closed
+		t.mu.RUnlock()
+		if !closed {
+			return Metrics{}, nil // no loop yet: nothing fetched
+		}
+	}
+	if err := statusError("metrics", st); err != nil {
+		return Metrics{}, err
+	}
+	return metricsFrom(&c), nil
 }

@@ -7,7 +7,8 @@ use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, str_arg, try_ref};
 use super::server::sq_server;
 use super::status::{SQ_OK, sq_status};
 use super::ws::known_prefix;
-use crate::metrics::{BUCKETS_US, Counter, Snapshot};
+use super::event_loop::sq_loop;
+use crate::metrics::{BUCKETS_US, ClientCounter, Counter, Snapshot};
 use crate::{Error, ErrorKind};
 
 /// Buckets of the request latency histogram: the upper bounds, in
@@ -192,6 +193,41 @@ pub struct sq_metrics {
     pub cluster_subscribed: u64,
     /// Publishes waiting to be written to the broker now.
     pub cluster_outbox: u64,
+    /// The loop's HTTP client (`sq_fetch`; the same figures in every server
+    /// of the loop): fetches started (redirects and retries are part of
+    /// their fetch), and completed with a response, by status class.
+    pub client_started: u64,
+    /// Fetches completed with a 1xx status.
+    pub client_responses_1xx: u64,
+    /// Fetches completed with a 2xx status.
+    pub client_responses_2xx: u64,
+    /// Fetches completed with a 3xx status (a redirect not followed).
+    pub client_responses_3xx: u64,
+    /// Fetches completed with a 4xx status.
+    pub client_responses_4xx: u64,
+    /// Fetches completed with a 5xx status.
+    pub client_responses_5xx: u64,
+    /// Fetches failed: the name did not resolve or no address took the
+    /// connection (`SQ_ERR_RESOLVE`, `SQ_ERR_CONNECT`).
+    pub client_failed_connect: u64,
+    /// Fetches failed in the TLS handshake or its verification.
+    pub client_failed_tls: u64,
+    /// Fetches failed on a connect, request or pool-wait timeout.
+    pub client_failed_timeout: u64,
+    /// Fetches cancelled (`sq_fetch_cancel`).
+    pub client_failed_cancelled: u64,
+    /// Fetches failed on a malformed or over-limit response.
+    pub client_failed_protocol: u64,
+    /// Fetches failed for any other reason (an I/O error, a limit...).
+    pub client_failed_other: u64,
+    /// Connections the client's pool opened.
+    pub client_connections_opened: u64,
+    /// Requests sent on a pooled connection that had served one before.
+    pub client_connections_reused: u64,
+    /// Bytes the client read (after TLS) and wrote (before TLS).
+    pub client_bytes_in: u64,
+    /// Bytes the client wrote.
+    pub client_bytes_out: u64,
 }
 
 fn fill(s: &Snapshot) -> sq_metrics {
@@ -273,6 +309,22 @@ fn fill(s: &Snapshot) -> sq_metrics {
         cluster_reconnects: s.cluster.reconnects,
         cluster_subscribed: s.cluster.subscribed,
         cluster_outbox: s.cluster.outbox,
+        client_started: s.client.get(ClientCounter::Started),
+        client_responses_1xx: s.client.get(ClientCounter::Status1xx),
+        client_responses_2xx: s.client.get(ClientCounter::Status2xx),
+        client_responses_3xx: s.client.get(ClientCounter::Status3xx),
+        client_responses_4xx: s.client.get(ClientCounter::Status4xx),
+        client_responses_5xx: s.client.get(ClientCounter::Status5xx),
+        client_failed_connect: s.client.get(ClientCounter::FailedConnect),
+        client_failed_tls: s.client.get(ClientCounter::FailedTls),
+        client_failed_timeout: s.client.get(ClientCounter::FailedTimeout),
+        client_failed_cancelled: s.client.get(ClientCounter::FailedCancelled),
+        client_failed_protocol: s.client.get(ClientCounter::FailedProtocol),
+        client_failed_other: s.client.get(ClientCounter::FailedOther),
+        client_connections_opened: s.client.get(ClientCounter::ConnOpened),
+        client_connections_reused: s.client.get(ClientCounter::ConnReused),
+        client_bytes_in: s.client.get(ClientCounter::BytesIn),
+        client_bytes_out: s.client.get(ClientCounter::BytesOut),
     }
 }
 
@@ -298,6 +350,36 @@ pub extern "C" fn sq_metrics_snapshot(server: *mut sq_server, out: *mut sq_metri
             return fail(Error::new(ErrorKind::InvalidArg, "size is smaller than the struct's size field"));
         }
         let m = sq_metrics { size: n, ..fill(&s.metrics()) };
+        // SAFETY: the caller's struct has at least `size` >= n bytes.
+        unsafe { std::ptr::copy_nonoverlapping((&raw const m).cast::<u8>(), out.cast::<u8>(), n) };
+        SQ_OK
+    }
+}
+
+/// Fills `out` with the figures of the loop itself, for a program with no
+/// server (a client only): the `host_*` and `client_*` fields; every
+/// server field is 0. Pass `sizeof(sq_metrics)` as `size`, as for
+/// `sq_metrics_snapshot` (`out->size` says how many bytes were written).
+///
+/// Thread: any thread (relaxed atomic loads; nothing waits).
+/// Ownership: writes into the caller's struct; nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+/// smaller than the `size` field itself.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_loop_metrics_snapshot(r#loop: *mut sq_loop, out: *mut sq_metrics, size: usize) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        if out.is_null() {
+            return fail_null("out");
+        }
+        let n = known_prefix::<sq_metrics>(size);
+        if n == 0 {
+            return fail(Error::new(ErrorKind::InvalidArg, "size is smaller than the struct's size field"));
+        }
+        let mut snap = crate::metrics::Metrics::default().snapshot();
+        snap.host = lp.handle().host_stats();
+        snap.client = lp.handle().client_stats().snapshot();
+        let m = sq_metrics { size: n, ..fill(&snap) };
         // SAFETY: the caller's struct has at least `size` >= n bytes.
         unsafe { std::ptr::copy_nonoverlapping((&raw const m).cast::<u8>(), out.cast::<u8>(), n) };
         SQ_OK

@@ -201,6 +201,118 @@ pub(crate) struct HostSnapshot {
     pub(crate) wait_buckets: [u64; BUCKETS_US.len() + 1],
 }
 
+/// One of the HTTP client's counters (per loop: [`ClientStats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum ClientCounter {
+    /// Fetches handed to the client (on its reactor).
+    Started,
+    /// Fetches completed with a response, by status class.
+    Status1xx,
+    Status2xx,
+    Status3xx,
+    Status4xx,
+    Status5xx,
+    /// Fetches that failed, by reason.
+    FailedConnect,
+    FailedTls,
+    FailedTimeout,
+    FailedCancelled,
+    FailedProtocol,
+    FailedOther,
+    /// Connections the pool opened, and requests sent on a connection that
+    /// had served one before.
+    ConnOpened,
+    ConnReused,
+    /// Bytes read (after TLS) and written (before TLS) on its connections.
+    BytesIn,
+    BytesOut,
+}
+
+/// How many client counters there are.
+pub(crate) const CLIENT_COUNTERS: usize = ClientCounter::BytesOut as usize + 1;
+
+/// The HTTP client's counters, one set per loop: the client runs on the
+/// loop's first reactor, the only thread that writes them (relaxed adds,
+/// no lock); any thread reads them.
+pub(crate) struct ClientStats {
+    counters: [AtomicU64; CLIENT_COUNTERS],
+}
+
+impl Default for ClientStats {
+    fn default() -> Self {
+        ClientStats { counters: [const { AtomicU64::new(0) }; CLIENT_COUNTERS] }
+    }
+}
+
+impl std::fmt::Debug for ClientStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientStats").finish_non_exhaustive()
+    }
+}
+
+impl ClientStats {
+    /// Adds `n` to `c`.
+    #[inline]
+    pub(crate) fn add(&self, c: ClientCounter, n: u64) {
+        if cfg!(feature = "bench-metrics-off") {
+            return;
+        }
+        self.counters[c as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one to `c`.
+    #[inline]
+    pub(crate) fn inc(&self, c: ClientCounter) {
+        self.add(c, 1);
+    }
+
+    /// A fetch completed with `status`.
+    pub(crate) fn completed(&self, status: u16) {
+        self.inc(match status {
+            100..=199 => ClientCounter::Status1xx,
+            200..=299 => ClientCounter::Status2xx,
+            300..=399 => ClientCounter::Status3xx,
+            400..=499 => ClientCounter::Status4xx,
+            _ => ClientCounter::Status5xx,
+        });
+    }
+
+    /// A fetch failed with an error of `kind`.
+    pub(crate) fn failed(&self, kind: crate::ErrorKind) {
+        use crate::ErrorKind as K;
+        self.inc(match kind {
+            K::Connect | K::Resolve => ClientCounter::FailedConnect,
+            K::Tls => ClientCounter::FailedTls,
+            K::Timeout => ClientCounter::FailedTimeout,
+            K::Cancelled => ClientCounter::FailedCancelled,
+            K::Protocol => ClientCounter::FailedProtocol,
+            _ => ClientCounter::FailedOther,
+        });
+    }
+
+    /// The counters now.
+    pub(crate) fn snapshot(&self) -> ClientSnapshot {
+        let mut counters = [0; CLIENT_COUNTERS];
+        for (o, c) in counters.iter_mut().zip(&self.counters) {
+            *o = c.load(Ordering::Relaxed);
+        }
+        ClientSnapshot { counters }
+    }
+}
+
+/// [`ClientStats`] read at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ClientSnapshot {
+    pub(crate) counters: [u64; CLIENT_COUNTERS],
+}
+
+impl ClientSnapshot {
+    pub(crate) fn get(&self, c: ClientCounter) -> u64 {
+        self.counters[c as usize]
+    }
+}
+
 /// A cluster's counters, as the metrics show them (the cluster module
 /// fills them; see `cluster::engine::Counters`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -331,6 +443,7 @@ impl Metrics {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let mut out = Snapshot {
             host: HostSnapshot::default(),
+            client: ClientSnapshot::default(),
             cluster: ClusterSnapshot::default(),
             counters: [0; COUNTERS],
             buckets: [0; BUCKETS_US.len() + 1],
@@ -354,6 +467,8 @@ impl Metrics {
 pub(crate) struct Snapshot {
     /// The server's loop's figures (zero until the server fills them in).
     pub(crate) host: HostSnapshot,
+    /// The loop's HTTP client (zero until the server fills them in).
+    pub(crate) client: ClientSnapshot,
     /// The attached cluster's counters (zero until the server fills them in).
     pub(crate) cluster: ClusterSnapshot,
     pub(crate) counters: [u64; COUNTERS],

@@ -284,8 +284,43 @@ pub(crate) fn prometheus(s: &Snapshot) -> String {
         h.wait_sum_us,
         h.batches,
     );
+    client(&mut out, &s.client);
     cluster(&mut out, &s.cluster);
     out
+}
+
+/// The loop's HTTP client's families (`squall_client_*`).
+fn client(out: &mut String, c: &super::ClientSnapshot) {
+    use super::ClientCounter as C;
+    let name = "squall_client_fetches_started_total";
+    header(out, name, "counter", "Fetches the loop's HTTP client started.");
+    sample(out, name, &[], c.get(C::Started));
+    let name = "squall_client_responses_total";
+    header(out, name, "counter", "Fetches completed with a response, by status class.");
+    for (class, k) in [("1xx", C::Status1xx), ("2xx", C::Status2xx), ("3xx", C::Status3xx), ("4xx", C::Status4xx), ("5xx", C::Status5xx)] {
+        sample(out, name, &[("class", class)], c.get(k));
+    }
+    let name = "squall_client_failures_total";
+    header(out, name, "counter", "Fetches that failed, by reason: connect (resolve or connect), tls, timeout, cancelled, protocol, other.");
+    for (reason, k) in [
+        ("connect", C::FailedConnect),
+        ("tls", C::FailedTls),
+        ("timeout", C::FailedTimeout),
+        ("cancelled", C::FailedCancelled),
+        ("protocol", C::FailedProtocol),
+        ("other", C::FailedOther),
+    ] {
+        sample(out, name, &[("reason", reason)], c.get(k));
+    }
+    for (name, help, k) in [
+        ("squall_client_connections_opened_total", "Connections the HTTP client's pool opened.", C::ConnOpened),
+        ("squall_client_connections_reused_total", "Requests sent on a pooled connection that had served one before.", C::ConnReused),
+        ("squall_client_received_bytes_total", "Bytes the HTTP client read (after TLS).", C::BytesIn),
+        ("squall_client_sent_bytes_total", "Bytes the HTTP client wrote (before TLS).", C::BytesOut),
+    ] {
+        header(out, name, "counter", help);
+        sample(out, name, &[], c.get(k));
+    }
 }
 
 /// The attached cluster's families (`squall_cluster_*`), none when no
