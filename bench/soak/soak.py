@@ -16,8 +16,9 @@ time, not load):
 * WebSockets on ``/ws/echo`` and ``/ws/chat`` (C) and ``/message`` (the chat
   room) that join, talk (each message must come back), then leave in one of
   three ways: a close handshake, a half-close (FIN, then wait), or vanishing
-  (RST: SO_LINGER 0); WebSockets that stall (stop reading while the room
-  talks) and then vanish;
+  (RST: SO_LINGER 0); WebSockets that stall (stop reading while a room
+  talks, or while sending 32 KiB messages to /ws/echo whose echoes back up)
+  and then vanish;
 * clients that connect and never send, and malformed requests (garbage,
   an oversized header, a bad chunk size): their answers are not checked
   beyond "the server answered or closed", and they are no failure.
@@ -448,29 +449,48 @@ class Run:
             await self.pace(0.5)
 
     async def ws_staller(self, kind: str) -> None:
-        """Joins a room, stops reading for a while (the server's output to it
-        backs up: its pauses and drops), then vanishes with a RST."""
+        """Joins, stops reading for a while, then vanishes with a RST. In a
+        room the others' messages back up towards it; on /ws/echo it sends
+        32 KiB messages and reads none of the echoes, so the server's output
+        to it fills and the server stops reading it (its pauses and drops
+        in /metrics)."""
+        paths = {"chat-room": (self.chat.port, "/message?name=staller"), "c-chat": (self.c.port, "/ws/chat"),
+                 "echo": (self.c.port, "/ws/echo")}
+        port, path = paths[kind]
+        frame = bytes([0x82, 0x80 | 126]) + (32 << 10).to_bytes(2, "big") + b"\0\0\0\0" + b"s" * (32 << 10)
         while self.running():
-            port, path = (self.chat.port, "/message?name=staller") if kind == "chat-room" else (self.c.port, "/ws/chat")
+            w = None
             try:
-                s = socket.create_connection(("127.0.0.1", port), TIMEOUT)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-                s.settimeout(TIMEOUT)
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = s.recv(1)  # byte by byte: nothing after the head is read
-                    if not chunk:
-                        break
-                    head += chunk
+                r, w = await asyncio.open_connection("127.0.0.1", port, limit=4096)
+                sock = w.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                w.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), TIMEOUT)
                 if not head.startswith(b"HTTP/1.1 101"):
                     raise HTTPError(f"staller upgrade: {head[:40]!r}")
-                await asyncio.sleep(self.rng.uniform(5, 20))
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                s.close()
+                w.transport.pause_reading()  # from here on nothing is read
+                end = time.monotonic() + self.rng.uniform(5, 20)
+                while kind == "echo" and time.monotonic() < end:
+                    w.write(frame)
+                    try:
+                        await asyncio.wait_for(w.drain(), 1)
+                    except asyncio.TimeoutError:
+                        break  # the server stopped reading us: stalled both ways
+                    except ConnectionError:
+                        break  # closed by the server (over its limits): fine
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(max(0.0, end - time.monotonic()))
             except Exception as e:  # noqa: BLE001
                 self.stats.fail(f"staller {kind}: {type(e).__name__}: {e}")
+            if w is not None:
+                sock = w.get_extra_info("socket")
+                try:
+                    if sock is not None and sock.fileno() >= 0:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+                w.transport.abort()
             await self.pace(2)
 
 
@@ -487,6 +507,7 @@ METRICS = {
     "requests": "squall_http_requests_total",
     "conns_open": "squall_connections_open",
     "ws_open": "squall_websocket_opened_total",
+    "ws_pauses": "squall_websocket_pauses_total",
     "ws_dropped": "squall_websocket_dropped_total",
     "ws_bp_closed": "squall_websocket_backpressure_closed_total",
     "refused": "squall_http_refused_total",
@@ -672,6 +693,7 @@ async def drive(run: Run, every: float, rows: list[dict]) -> None:
         *(run.ws_talker(k) for k in ("echo", "echo", "c-chat", "c-chat", "chat-room", "chat-room", "chat-room")),
         run.ws_staller("c-chat"),
         run.ws_staller("chat-room"),
+        run.ws_staller("echo"),
         lag_probe(run),
         sampler(run, every, rows),
     ]
