@@ -767,6 +767,20 @@ typedef struct {
    * Bytes the client wrote.
    */
   uint64_t client_bytes_out;
+  /**
+   * WebSocket client connects (`sq_ws_connect`) started, opened (the
+   * server's 101 accepted) and failed (resolve, connect, TLS, timeout, a
+   * refused handshake: what `on_connect_error` is told).
+   */
+  uint64_t client_ws_connects;
+  /**
+   * WebSocket client connects that opened.
+   */
+  uint64_t client_ws_opened;
+  /**
+   * WebSocket client connects that failed.
+   */
+  uint64_t client_ws_failed;
 } sq_metrics;
 
 /**

@@ -188,5 +188,6 @@ fn the_client_counters_follow_known_fetches() {
     assert_eq!(sample(&t, "squall_client_connections_reused_total"), N as u64 - 1);
     assert_eq!(sample(&t, "squall_client_received_bytes_total"), server_wrote);
     assert_eq!(sample(&t, "squall_client_sent_bytes_total"), server_read);
+    assert_eq!(sample(&t, "squall_client_websocket_connects_total"), 0, "a fetch is no WebSocket connect");
     running.stop();
 }

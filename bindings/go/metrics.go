@@ -118,6 +118,10 @@ type Metrics struct {
 	ClientConnectionsReused uint64
 	ClientBytesIn           uint64
 	ClientBytesOut          uint64
+	// WebSocket client connects (sq_ws_connect) started, opened, failed.
+	ClientWSConnects uint64
+	ClientWSOpened   uint64
+	ClientWSFailed   uint64
 }
 
 // LatencyBucketsUS are the upper bounds, in microseconds, of the request
@@ -222,6 +226,9 @@ func metricsFrom(c *C.sq_metrics) Metrics {
 	m.ClientConnectionsReused = uint64(c.client_connections_reused)
 	m.ClientBytesIn = uint64(c.client_bytes_in)
 	m.ClientBytesOut = uint64(c.client_bytes_out)
+	m.ClientWSConnects = uint64(c.client_ws_connects)
+	m.ClientWSOpened = uint64(c.client_ws_opened)
+	m.ClientWSFailed = uint64(c.client_ws_failed)
 	return m
 }
 

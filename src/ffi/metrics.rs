@@ -228,6 +228,14 @@ pub struct sq_metrics {
     pub client_bytes_in: u64,
     /// Bytes the client wrote.
     pub client_bytes_out: u64,
+    /// WebSocket client connects (`sq_ws_connect`) started, opened (the
+    /// server's 101 accepted) and failed (resolve, connect, TLS, timeout, a
+    /// refused handshake: what `on_connect_error` is told).
+    pub client_ws_connects: u64,
+    /// WebSocket client connects that opened.
+    pub client_ws_opened: u64,
+    /// WebSocket client connects that failed.
+    pub client_ws_failed: u64,
 }
 
 fn fill(s: &Snapshot) -> sq_metrics {
@@ -325,6 +333,9 @@ fn fill(s: &Snapshot) -> sq_metrics {
         client_connections_reused: s.client.get(ClientCounter::ConnReused),
         client_bytes_in: s.client.get(ClientCounter::BytesIn),
         client_bytes_out: s.client.get(ClientCounter::BytesOut),
+        client_ws_connects: s.client.get(ClientCounter::WsConnects),
+        client_ws_opened: s.client.get(ClientCounter::WsOpened),
+        client_ws_failed: s.client.get(ClientCounter::WsFailed),
     }
 }
 

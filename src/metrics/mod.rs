@@ -227,10 +227,16 @@ pub(crate) enum ClientCounter {
     /// Bytes read (after TLS) and written (before TLS) on its connections.
     BytesIn,
     BytesOut,
+    /// WebSocket client connects started, opened (the server's 101
+    /// accepted), and failed (resolve, connect, TLS, timeout, a refused
+    /// handshake).
+    WsConnects,
+    WsOpened,
+    WsFailed,
 }
 
 /// How many client counters there are.
-pub(crate) const CLIENT_COUNTERS: usize = ClientCounter::BytesOut as usize + 1;
+pub(crate) const CLIENT_COUNTERS: usize = ClientCounter::WsFailed as usize + 1;
 
 /// The HTTP client's counters, one set per loop: the client runs on the
 /// loop's first reactor, the only thread that writes them (relaxed adds,

@@ -317,6 +317,9 @@ fn client(out: &mut String, c: &super::ClientSnapshot) {
         ("squall_client_connections_reused_total", "Requests sent on a pooled connection that had served one before.", C::ConnReused),
         ("squall_client_received_bytes_total", "Bytes the HTTP client read (after TLS).", C::BytesIn),
         ("squall_client_sent_bytes_total", "Bytes the HTTP client wrote (before TLS).", C::BytesOut),
+        ("squall_client_websocket_connects_total", "WebSocket client connects started.", C::WsConnects),
+        ("squall_client_websocket_opened_total", "WebSocket client connects that opened (the server's 101 accepted).", C::WsOpened),
+        ("squall_client_websocket_failed_total", "WebSocket client connects that failed (resolve, connect, TLS, timeout, a refused handshake).", C::WsFailed),
     ] {
         header(out, name, "counter", help);
         sample(out, name, &[], c.get(k));

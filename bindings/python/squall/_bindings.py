@@ -211,6 +211,9 @@ class sq_metrics(Structure):
         ('client_connections_reused', c_uint64),
         ('client_bytes_in', c_uint64),
         ('client_bytes_out', c_uint64),
+        ('client_ws_connects', c_uint64),
+        ('client_ws_opened', c_uint64),
+        ('client_ws_failed', c_uint64),
     ]
 
 sq_body_callback = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p, c_size_t, c_int)

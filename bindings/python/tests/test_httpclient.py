@@ -212,3 +212,30 @@ def test_the_client_counters_follow_known_fetches(origin):
         assert metrics.snapshot(srv)["client_started"] == n + 1
         assert 'squall_client_failures_total{reason="connect"} 1\n' in srv.metrics_text()
     run(main)
+
+
+def test_the_websocket_client_connects_are_counted():
+    from squall import metrics, websocket
+
+    class Echo(websocket.WebSocketHandler):
+        def on_message(self, message):
+            self.write_message(message)
+
+    def closed_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    async def main():
+        port = web.Application([(r"/ws", Echo)]).listen(0, "127.0.0.1").ports[0]
+        for i in range(3):
+            ws = await websocket.websocket_connect(f"ws://127.0.0.1:{port}/ws")
+            await ws.write_message(f"m{i}")
+            assert await ws.read_message() == f"m{i}"
+            ws.close()
+        with pytest.raises(Exception):
+            await websocket.websocket_connect(f"ws://127.0.0.1:{closed_port()}/ws")
+        m = metrics.loop_snapshot()
+        assert (m["client_ws_connects"], m["client_ws_opened"], m["client_ws_failed"]) == (4, 3, 1), m
+        assert m["client_started"] == 0, "a WebSocket connect is no fetch"
+    run(main)
