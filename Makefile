@@ -16,6 +16,8 @@
 #   make demo-go         the Go demo server (examples/go/demo_server)
 #   make install PREFIX=/usr/local   lib, header, pkg-config file
 #   make bench           bench/run.sh (see bench/README.md)
+#   make soak            the endurance run (bench/soak): the C demo and the chat room under a mixed load for
+#                        SOAK_SECONDS (1800); fails on RSS/descriptor growth, a failed request, p99 drift. Not in `make test`
 #   make check-header    fails if include/squall.h is stale after a build
 #   make test-fuzz       every fuzz target 20 s from its corpus (nightly and cargo-fuzz installed when missing)
 #   make fuzz-long HOURS=n  every fuzz target n hours (CPU time kept in fuzz/hours.tsv)
@@ -54,7 +56,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 .PHONY: test-python-types demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan rasan-lib fuzz-deps test-fuzz fuzz-long
 .PHONY: all build test test-rust test-c test-c-plain test-c-asan test-c-valgrind test-fault examples demo \
-        install uninstall bench check-header clean
+        install uninstall bench soak check-header clean
 
 all: build
 
@@ -576,6 +578,13 @@ uninstall:
 
 bench: build
 	bench/run.sh
+
+# The endurance run (docs/guide/metrics.md, "Endurance"): loopback only,
+# bounded (30 s to 6 h), writes bench/results/soak.{md,csv,svg}.
+SOAK_SECONDS ?= 1800
+soak: build $(BUILD)/examples/c/demo_server
+	@$(PYTHON) -c "import websockets, jinja2" 2>/dev/null || $(PYTHON) -m pip install -q -r bench/soak/requirements.txt </dev/null
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) bench/soak/soak.py
 
 clean:
 	$(CARGO) clean

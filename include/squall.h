@@ -658,6 +658,148 @@ typedef struct {
    * Batches per wait bucket (see `host_batches`).
    */
   uint64_t host_wait_buckets[SQ_METRICS_LATENCY_BUCKETS];
+  /**
+   * 1 when a cluster is attached to the server (`sq_cluster_attach`);
+   * the `cluster_*` fields below are 0 when none is.
+   */
+  uint64_t cluster_attached;
+  /**
+   * 1 when the cluster's broker connections are all up now, else 0.
+   */
+  uint64_t cluster_connected;
+  /**
+   * Publishes sent to the broker (to the other processes).
+   */
+  uint64_t cluster_published;
+  /**
+   * Publishes not sent: the cluster's outbox was full.
+   */
+  uint64_t cluster_outbox_full;
+  /**
+   * Messages received from the broker.
+   */
+  uint64_t cluster_received;
+  /**
+   * Of those, messages fanned out to local subscribers.
+   */
+  uint64_t cluster_delivered;
+  /**
+   * This process's own messages heard back (ignored).
+   */
+  uint64_t cluster_echo;
+  /**
+   * Messages of other processes missed (sequence gaps).
+   */
+  uint64_t cluster_gaps;
+  /**
+   * Messages heard twice (replays dropped).
+   */
+  uint64_t cluster_repeats;
+  /**
+   * Broker messages that are no squall envelope.
+   */
+  uint64_t cluster_junk;
+  /**
+   * Broker messages over the size limit.
+   */
+  uint64_t cluster_oversized;
+  /**
+   * Broker messages on a channel that names no squall topic.
+   */
+  uint64_t cluster_bad_topic;
+  /**
+   * Reconnections to the broker.
+   */
+  uint64_t cluster_reconnects;
+  /**
+   * Broker channels heard now.
+   */
+  uint64_t cluster_subscribed;
+  /**
+   * Publishes waiting to be written to the broker now.
+   */
+  uint64_t cluster_outbox;
+  /**
+   * The loop's HTTP client (`sq_fetch`; the same figures in every server
+   * of the loop): fetches started (redirects and retries are part of
+   * their fetch), and completed with a response, by status class.
+   */
+  uint64_t client_started;
+  /**
+   * Fetches completed with a 1xx status.
+   */
+  uint64_t client_responses_1xx;
+  /**
+   * Fetches completed with a 2xx status.
+   */
+  uint64_t client_responses_2xx;
+  /**
+   * Fetches completed with a 3xx status (a redirect not followed).
+   */
+  uint64_t client_responses_3xx;
+  /**
+   * Fetches completed with a 4xx status.
+   */
+  uint64_t client_responses_4xx;
+  /**
+   * Fetches completed with a 5xx status.
+   */
+  uint64_t client_responses_5xx;
+  /**
+   * Fetches failed: the name did not resolve or no address took the
+   * connection (`SQ_ERR_RESOLVE`, `SQ_ERR_CONNECT`).
+   */
+  uint64_t client_failed_connect;
+  /**
+   * Fetches failed in the TLS handshake or its verification.
+   */
+  uint64_t client_failed_tls;
+  /**
+   * Fetches failed on a connect, request or pool-wait timeout.
+   */
+  uint64_t client_failed_timeout;
+  /**
+   * Fetches cancelled (`sq_fetch_cancel`).
+   */
+  uint64_t client_failed_cancelled;
+  /**
+   * Fetches failed on a malformed or over-limit response.
+   */
+  uint64_t client_failed_protocol;
+  /**
+   * Fetches failed for any other reason (an I/O error, a limit...).
+   */
+  uint64_t client_failed_other;
+  /**
+   * Connections the client's pool opened.
+   */
+  uint64_t client_connections_opened;
+  /**
+   * Requests sent on a pooled connection that had served one before.
+   */
+  uint64_t client_connections_reused;
+  /**
+   * Bytes the client read (after TLS) and wrote (before TLS).
+   */
+  uint64_t client_bytes_in;
+  /**
+   * Bytes the client wrote.
+   */
+  uint64_t client_bytes_out;
+  /**
+   * WebSocket client connects (`sq_ws_connect`) started, opened (the
+   * server's 101 accepted) and failed (resolve, connect, TLS, timeout, a
+   * refused handshake: what `on_connect_error` is told).
+   */
+  uint64_t client_ws_connects;
+  /**
+   * WebSocket client connects that opened.
+   */
+  uint64_t client_ws_opened;
+  /**
+   * WebSocket client connects that failed.
+   */
+  uint64_t client_ws_failed;
 } sq_metrics;
 
 /**
@@ -1896,6 +2038,19 @@ const char *sq_log_level_str(sq_log_level level);
  * smaller than the `size` field itself.
  */
 sq_status sq_metrics_snapshot(sq_server *server, sq_metrics *out, size_t size);
+
+/**
+ * Fills `out` with the figures of the loop itself, for a program with no
+ * server (a client only): the `host_*` and `client_*` fields; every
+ * server field is 0. Pass `sizeof(sq_metrics)` as `size`, as for
+ * `sq_metrics_snapshot` (`out->size` says how many bytes were written).
+ *
+ * Thread: any thread (relaxed atomic loads; nothing waits).
+ * Ownership: writes into the caller's struct; nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+ * smaller than the `size` field itself.
+ */
+sq_status sq_loop_metrics_snapshot(sq_loop *loop, sq_metrics *out, size_t size);
 
 /**
  * Writes the server's counters in Prometheus' text exposition format

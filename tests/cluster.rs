@@ -733,3 +733,63 @@ fn tls_a_burst_larger_than_the_socket_buffers_is_all_sent() {
     eventually("every publish answered by Redis", Duration::from_secs(20), || a.counter("outbox") == 0);
     assert_eq!(a.counter("published"), 3000);
 }
+
+/// The value of the sample `name` (no labels) in a Prometheus text.
+fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn cluster_counters_are_in_the_metrics_and_promtool_accepts_them() {
+    let redis = Redis::start(None);
+    let room = vec!["room".to_owned()];
+    let a = Node::new(&redis.url("", ""), &room);
+    let b = Node::new(&redis.url("", ""), &room);
+    a.wait_state(ClusterState::Connected, T5);
+    b.wait_state(ClusterState::Connected, T5);
+    let mut cb = b.client();
+    let _ca = a.client();
+    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    const M: u64 = 120;
+    for i in 0..M {
+        a.server.publish("room", Message::Text(&format!("m{i}"))).unwrap();
+    }
+    for _ in 0..M {
+        text(&mut cb);
+    }
+    eventually("a to hear its own messages back", T5, || a.counter("echo") >= M);
+    let ta = a.server.metrics_text();
+    let tb = b.server.metrics_text();
+    assert_eq!(sample(&ta, "squall_cluster_published_total"), Some(M), "{ta}");
+    assert_eq!(sample(&ta, "squall_cluster_echo_total"), Some(M));
+    assert_eq!(sample(&tb, "squall_cluster_received_total"), Some(M));
+    assert_eq!(sample(&tb, "squall_cluster_delivered_total"), Some(M));
+    assert_eq!(sample(&tb, "squall_cluster_published_total"), Some(0));
+    for t in [&ta, &tb] {
+        assert_eq!(sample(t, "squall_cluster_connected"), Some(1));
+        assert_eq!(sample(t, "squall_cluster_gaps_total"), Some(0));
+        assert_eq!(sample(t, "squall_cluster_subscribed"), Some(1));
+    }
+    // what the text says is what the cluster's own counters say
+    assert_eq!(sample(&ta, "squall_cluster_reconnects_total"), Some(a.counter("reconnects")));
+    // A server with no cluster has no cluster families.
+    let lp = Loop::new();
+    let plain = Server::new(&lp);
+    assert!(!plain.metrics_text().contains("squall_cluster_"));
+    // The format, checked by Prometheus' own tool.
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package, installed by tests/setup.sh)");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(ta.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The cluster down: the gauge says so.
+    drop(redis);
+    a.wait_state(ClusterState::Lost, Duration::from_secs(10));
+    assert_eq!(sample(&a.server.metrics_text(), "squall_cluster_connected"), Some(0));
+}

@@ -127,3 +127,67 @@ fn a_bad_request_is_refused_before_it_starts() {
     // Refused fetches never call back: their closures were dropped unused.
     assert!(matches!(rx.recv_timeout(WAIT), Err(mpsc::RecvTimeoutError::Disconnected)));
 }
+
+/// The value of the sample `name` (labels included, as written) in a
+/// Prometheus text.
+fn sample(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
+}
+
+#[test]
+fn the_client_counters_follow_known_fetches() {
+    const N: usize = 10;
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    const MISSING: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope";
+    // One keep-alive connection: N requests, every fourth answered 404.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut r = BufReader::new(s);
+        let (mut read, mut written) = (0u64, 0u64);
+        for i in 0..N {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                read += r.read_line(&mut line).unwrap() as u64;
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let resp = if i % 4 == 3 { MISSING } else { OK };
+            r.get_mut().write_all(resp).unwrap();
+            written += resp.len() as u64;
+        }
+        (read, written)
+    });
+    let lp = Arc::new(Loop::new());
+    let running = Running::start(&lp);
+    let text = || squall::api::Server::new(&lp).metrics_text();
+    assert_eq!(sample(&text(), "squall_client_fetches_started_total"), 0);
+    for i in 0..N {
+        let resp = next(&fetch(&lp, Request::get(&format!("http://127.0.0.1:{port}/{i}"))), "a response").expect("a response");
+        assert_eq!(resp.status, if i % 4 == 3 { 404 } else { 200 });
+    }
+    let (server_read, server_wrote) = server.join().unwrap();
+    // A refused connect.
+    let err = next(&fetch(&lp, Request::get(&format!("http://127.0.0.1:{}/", closed_port()))), "the error").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect);
+    let t = text();
+    assert_eq!(sample(&t, "squall_client_fetches_started_total"), N as u64 + 1);
+    let missing = (0..N).filter(|i| i % 4 == 3).count() as u64;
+    assert_eq!(sample(&t, "squall_client_responses_total{class=\"2xx\"}"), N as u64 - missing);
+    assert_eq!(sample(&t, "squall_client_responses_total{class=\"4xx\"}"), missing);
+    assert_eq!(sample(&t, "squall_client_failures_total{reason=\"connect\"}"), 1);
+    assert_eq!(sample(&t, "squall_client_failures_total{reason=\"timeout\"}"), 0);
+    // one connection for the N keep-alive requests, one for the refused one
+    assert_eq!(sample(&t, "squall_client_connections_opened_total"), 2);
+    assert_eq!(sample(&t, "squall_client_connections_reused_total"), N as u64 - 1);
+    assert_eq!(sample(&t, "squall_client_received_bytes_total"), server_wrote);
+    assert_eq!(sample(&t, "squall_client_sent_bytes_total"), server_read);
+    assert_eq!(sample(&t, "squall_client_websocket_connects_total"), 0, "a fetch is no WebSocket connect");
+    running.stop();
+}

@@ -80,6 +80,48 @@ type Metrics struct {
 	HostBatches     uint64
 	HostWaitSumUS   uint64
 	HostWaitBuckets [19]uint64
+	// The cluster attached to the server (sq_cluster_attach), all 0 when
+	// none is: ClusterAttached and ClusterConnected are 1 or 0; the others
+	// count broker traffic (ClusterSubscribed and ClusterOutbox are now).
+	ClusterAttached   uint64
+	ClusterConnected  uint64
+	ClusterPublished  uint64
+	ClusterOutboxFull uint64
+	ClusterReceived   uint64
+	ClusterDelivered  uint64
+	ClusterEcho       uint64
+	ClusterGaps       uint64
+	ClusterRepeats    uint64
+	ClusterJunk       uint64
+	ClusterOversized  uint64
+	ClusterBadTopic   uint64
+	ClusterReconnects uint64
+	ClusterSubscribed uint64
+	ClusterOutbox     uint64
+	// The loop's HTTP client (the same in every server of the loop; a
+	// Transport's own with Transport.Metrics): fetches started, completed
+	// by status class, failed by reason; connections its pool opened and
+	// requests on reused ones; bytes read and written.
+	ClientStarted           uint64
+	ClientResponses1xx      uint64
+	ClientResponses2xx      uint64
+	ClientResponses3xx      uint64
+	ClientResponses4xx      uint64
+	ClientResponses5xx      uint64
+	ClientFailedConnect     uint64
+	ClientFailedTLS         uint64
+	ClientFailedTimeout     uint64
+	ClientFailedCancelled   uint64
+	ClientFailedProtocol    uint64
+	ClientFailedOther       uint64
+	ClientConnectionsOpened uint64
+	ClientConnectionsReused uint64
+	ClientBytesIn           uint64
+	ClientBytesOut          uint64
+	// WebSocket client connects (sq_ws_connect) started, opened, failed.
+	ClientWSConnects uint64
+	ClientWSOpened   uint64
+	ClientWSFailed   uint64
 }
 
 // LatencyBucketsUS are the upper bounds, in microseconds, of the request
@@ -153,6 +195,40 @@ func metricsFrom(c *C.sq_metrics) Metrics {
 	for i := range m.HostWaitBuckets {
 		m.HostWaitBuckets[i] = uint64(c.host_wait_buckets[i])
 	}
+	m.ClusterAttached = uint64(c.cluster_attached)
+	m.ClusterConnected = uint64(c.cluster_connected)
+	m.ClusterPublished = uint64(c.cluster_published)
+	m.ClusterOutboxFull = uint64(c.cluster_outbox_full)
+	m.ClusterReceived = uint64(c.cluster_received)
+	m.ClusterDelivered = uint64(c.cluster_delivered)
+	m.ClusterEcho = uint64(c.cluster_echo)
+	m.ClusterGaps = uint64(c.cluster_gaps)
+	m.ClusterRepeats = uint64(c.cluster_repeats)
+	m.ClusterJunk = uint64(c.cluster_junk)
+	m.ClusterOversized = uint64(c.cluster_oversized)
+	m.ClusterBadTopic = uint64(c.cluster_bad_topic)
+	m.ClusterReconnects = uint64(c.cluster_reconnects)
+	m.ClusterSubscribed = uint64(c.cluster_subscribed)
+	m.ClusterOutbox = uint64(c.cluster_outbox)
+	m.ClientStarted = uint64(c.client_started)
+	m.ClientResponses1xx = uint64(c.client_responses_1xx)
+	m.ClientResponses2xx = uint64(c.client_responses_2xx)
+	m.ClientResponses3xx = uint64(c.client_responses_3xx)
+	m.ClientResponses4xx = uint64(c.client_responses_4xx)
+	m.ClientResponses5xx = uint64(c.client_responses_5xx)
+	m.ClientFailedConnect = uint64(c.client_failed_connect)
+	m.ClientFailedTLS = uint64(c.client_failed_tls)
+	m.ClientFailedTimeout = uint64(c.client_failed_timeout)
+	m.ClientFailedCancelled = uint64(c.client_failed_cancelled)
+	m.ClientFailedProtocol = uint64(c.client_failed_protocol)
+	m.ClientFailedOther = uint64(c.client_failed_other)
+	m.ClientConnectionsOpened = uint64(c.client_connections_opened)
+	m.ClientConnectionsReused = uint64(c.client_connections_reused)
+	m.ClientBytesIn = uint64(c.client_bytes_in)
+	m.ClientBytesOut = uint64(c.client_bytes_out)
+	m.ClientWSConnects = uint64(c.client_ws_connects)
+	m.ClientWSOpened = uint64(c.client_ws_opened)
+	m.ClientWSFailed = uint64(c.client_ws_failed)
 	return m
 }
 
@@ -208,4 +284,28 @@ func (s *Server) MetricsHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = w.Write([]byte(text))
 	})
+}
+
+// Metrics returns the figures of the Transport's own loop
+// (sq_loop_metrics_snapshot): its HTTP client's Client* fields (fetches,
+// responses by class, failures by reason, pool connections, bytes) and the
+// loop's Host* ones; every server field is 0. ErrClosed after Close; all
+// zero before the first request.
+func (t *Transport) Metrics() (Metrics, error) {
+	var c C.sq_metrics
+	st := t.withLoop(func(l *C.sq_loop) C.sq_status {
+		return C.sq_loop_metrics_snapshot(l, &c, C.size_t(unsafe.Sizeof(c)))
+	})
+	if st == C.SQ_ERR_CLOSED {
+		t.mu.RLock()
+		closed := t.closed
+		t.mu.RUnlock()
+		if !closed {
+			return Metrics{}, nil // no loop yet: nothing fetched
+		}
+	}
+	if err := statusError("metrics", st); err != nil {
+		return Metrics{}, err
+	}
+	return metricsFrom(&c), nil
 }

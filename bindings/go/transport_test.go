@@ -884,3 +884,50 @@ func TestTransportGCPressure(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestTransportMetrics(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	tr := &Transport{}
+	c := newTransport(t, tr)
+	if m, err := tr.Metrics(); err != nil || m.ClientStarted != 0 {
+		t.Fatalf("before any request: %+v, %v", m, err)
+	}
+	const n = 9
+	for i := 0; i < n; i++ {
+		path := "/ok"
+		if i%3 == 0 {
+			path = "/missing"
+		}
+		resp, err := c.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	if _, err := c.Get("http://" + closed + "/"); err == nil {
+		t.Fatal("a fetch to a closed port succeeded")
+	}
+	m, err := tr.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ClientStarted != n+1 || m.ClientResponses2xx != 6 || m.ClientResponses4xx != 3 || m.ClientFailedConnect != 1 {
+		t.Fatalf("after %d fetches (3 of them 404) and a refused connect: %+v", n, m)
+	}
+	if m.ClientConnectionsOpened+m.ClientConnectionsReused != n+1 || m.ClientBytesIn == 0 || m.ClientBytesOut == 0 {
+		t.Fatalf("connections and bytes: %+v", m)
+	}
+}

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::http::shared::ServerShared;
+use crate::metrics::{ClusterSlot, ClusterSnapshot, ClusterSource};
 use crate::reactor::LoopHandle;
 use crate::ws::topics::{Backplane, Registry};
 use crate::{Error, ErrorKind, Result};
@@ -171,6 +172,8 @@ impl Cluster {
             servers.push((Arc::downgrade(server), Arc::downgrade(&plane)));
         }
         server.ext::<Registry>().set_backplane(Some(plane));
+        let source: Weak<dyn ClusterSource> = Arc::downgrade(&self.core) as Weak<dyn ClusterSource>;
+        server.ext::<ClusterSlot>().set(Some(source));
         Ok(())
     }
 
@@ -222,6 +225,7 @@ impl Drop for Cluster {
         for (w, a) in &servers {
             if let Some(s) = w.upgrade() {
                 s.ext::<Registry>().detach_backplane(Weak::as_ptr(a).cast());
+                s.ext::<ClusterSlot>().clear_if(Arc::as_ptr(&self.core).cast());
             }
         }
         self.core.engine().stop();
@@ -307,6 +311,31 @@ impl Core {
     fn tell(&self, state: ClusterState) {
         if let Some(ev) = lock(&self.events).clone() {
             let _ = self.loop_handle.add_callback(move || ev.on_state(state));
+        }
+    }
+}
+
+impl ClusterSource for Core {
+    fn cluster_snapshot(&self) -> ClusterSnapshot {
+        let c = &self.counters;
+        let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let state = ClusterState::from_u8(self.state.load(Ordering::Acquire));
+        ClusterSnapshot {
+            attached: true,
+            connected: matches!(state, ClusterState::Connected | ClusterState::Resynced),
+            published: l(&c.published),
+            outbox_full: l(&c.outbox_full),
+            received: l(&c.received),
+            delivered: l(&c.delivered),
+            echo: l(&c.echo),
+            gaps: l(&c.gaps),
+            repeats: l(&c.repeats),
+            junk: l(&c.junk),
+            oversized: l(&c.oversized),
+            bad_topic: l(&c.bad_topic),
+            reconnects: l(&c.reconnects),
+            subscribed: l(&c.subscribed),
+            outbox: l(&c.outbox),
         }
     }
 }

@@ -7,7 +7,8 @@ use super::boundary::{fail, fail_null, ffi_boundary, ffi_try, str_arg, try_ref};
 use super::server::sq_server;
 use super::status::{SQ_OK, sq_status};
 use super::ws::known_prefix;
-use crate::metrics::{BUCKETS_US, Counter, Snapshot};
+use super::event_loop::sq_loop;
+use crate::metrics::{BUCKETS_US, ClientCounter, Counter, Snapshot};
 use crate::{Error, ErrorKind};
 
 /// Buckets of the request latency histogram: the upper bounds, in
@@ -161,6 +162,80 @@ pub struct sq_metrics {
     pub host_wait_sum_us: u64,
     /// Batches per wait bucket (see `host_batches`).
     pub host_wait_buckets: [u64; SQ_METRICS_LATENCY_BUCKETS],
+    /// 1 when a cluster is attached to the server (`sq_cluster_attach`);
+    /// the `cluster_*` fields below are 0 when none is.
+    pub cluster_attached: u64,
+    /// 1 when the cluster's broker connections are all up now, else 0.
+    pub cluster_connected: u64,
+    /// Publishes sent to the broker (to the other processes).
+    pub cluster_published: u64,
+    /// Publishes not sent: the cluster's outbox was full.
+    pub cluster_outbox_full: u64,
+    /// Messages received from the broker.
+    pub cluster_received: u64,
+    /// Of those, messages fanned out to local subscribers.
+    pub cluster_delivered: u64,
+    /// This process's own messages heard back (ignored).
+    pub cluster_echo: u64,
+    /// Messages of other processes missed (sequence gaps).
+    pub cluster_gaps: u64,
+    /// Messages heard twice (replays dropped).
+    pub cluster_repeats: u64,
+    /// Broker messages that are no squall envelope.
+    pub cluster_junk: u64,
+    /// Broker messages over the size limit.
+    pub cluster_oversized: u64,
+    /// Broker messages on a channel that names no squall topic.
+    pub cluster_bad_topic: u64,
+    /// Reconnections to the broker.
+    pub cluster_reconnects: u64,
+    /// Broker channels heard now.
+    pub cluster_subscribed: u64,
+    /// Publishes waiting to be written to the broker now.
+    pub cluster_outbox: u64,
+    /// The loop's HTTP client (`sq_fetch`; the same figures in every server
+    /// of the loop): fetches started (redirects and retries are part of
+    /// their fetch), and completed with a response, by status class.
+    pub client_started: u64,
+    /// Fetches completed with a 1xx status.
+    pub client_responses_1xx: u64,
+    /// Fetches completed with a 2xx status.
+    pub client_responses_2xx: u64,
+    /// Fetches completed with a 3xx status (a redirect not followed).
+    pub client_responses_3xx: u64,
+    /// Fetches completed with a 4xx status.
+    pub client_responses_4xx: u64,
+    /// Fetches completed with a 5xx status.
+    pub client_responses_5xx: u64,
+    /// Fetches failed: the name did not resolve or no address took the
+    /// connection (`SQ_ERR_RESOLVE`, `SQ_ERR_CONNECT`).
+    pub client_failed_connect: u64,
+    /// Fetches failed in the TLS handshake or its verification.
+    pub client_failed_tls: u64,
+    /// Fetches failed on a connect, request or pool-wait timeout.
+    pub client_failed_timeout: u64,
+    /// Fetches cancelled (`sq_fetch_cancel`).
+    pub client_failed_cancelled: u64,
+    /// Fetches failed on a malformed or over-limit response.
+    pub client_failed_protocol: u64,
+    /// Fetches failed for any other reason (an I/O error, a limit...).
+    pub client_failed_other: u64,
+    /// Connections the client's pool opened.
+    pub client_connections_opened: u64,
+    /// Requests sent on a pooled connection that had served one before.
+    pub client_connections_reused: u64,
+    /// Bytes the client read (after TLS) and wrote (before TLS).
+    pub client_bytes_in: u64,
+    /// Bytes the client wrote.
+    pub client_bytes_out: u64,
+    /// WebSocket client connects (`sq_ws_connect`) started, opened (the
+    /// server's 101 accepted) and failed (resolve, connect, TLS, timeout, a
+    /// refused handshake: what `on_connect_error` is told).
+    pub client_ws_connects: u64,
+    /// WebSocket client connects that opened.
+    pub client_ws_opened: u64,
+    /// WebSocket client connects that failed.
+    pub client_ws_failed: u64,
 }
 
 fn fill(s: &Snapshot) -> sq_metrics {
@@ -227,6 +302,40 @@ fn fill(s: &Snapshot) -> sq_metrics {
         host_batches: s.host.batches,
         host_wait_sum_us: s.host.wait_sum_us,
         host_wait_buckets: s.host.wait_buckets,
+        cluster_attached: u64::from(s.cluster.attached),
+        cluster_connected: u64::from(s.cluster.connected),
+        cluster_published: s.cluster.published,
+        cluster_outbox_full: s.cluster.outbox_full,
+        cluster_received: s.cluster.received,
+        cluster_delivered: s.cluster.delivered,
+        cluster_echo: s.cluster.echo,
+        cluster_gaps: s.cluster.gaps,
+        cluster_repeats: s.cluster.repeats,
+        cluster_junk: s.cluster.junk,
+        cluster_oversized: s.cluster.oversized,
+        cluster_bad_topic: s.cluster.bad_topic,
+        cluster_reconnects: s.cluster.reconnects,
+        cluster_subscribed: s.cluster.subscribed,
+        cluster_outbox: s.cluster.outbox,
+        client_started: s.client.get(ClientCounter::Started),
+        client_responses_1xx: s.client.get(ClientCounter::Status1xx),
+        client_responses_2xx: s.client.get(ClientCounter::Status2xx),
+        client_responses_3xx: s.client.get(ClientCounter::Status3xx),
+        client_responses_4xx: s.client.get(ClientCounter::Status4xx),
+        client_responses_5xx: s.client.get(ClientCounter::Status5xx),
+        client_failed_connect: s.client.get(ClientCounter::FailedConnect),
+        client_failed_tls: s.client.get(ClientCounter::FailedTls),
+        client_failed_timeout: s.client.get(ClientCounter::FailedTimeout),
+        client_failed_cancelled: s.client.get(ClientCounter::FailedCancelled),
+        client_failed_protocol: s.client.get(ClientCounter::FailedProtocol),
+        client_failed_other: s.client.get(ClientCounter::FailedOther),
+        client_connections_opened: s.client.get(ClientCounter::ConnOpened),
+        client_connections_reused: s.client.get(ClientCounter::ConnReused),
+        client_bytes_in: s.client.get(ClientCounter::BytesIn),
+        client_bytes_out: s.client.get(ClientCounter::BytesOut),
+        client_ws_connects: s.client.get(ClientCounter::WsConnects),
+        client_ws_opened: s.client.get(ClientCounter::WsOpened),
+        client_ws_failed: s.client.get(ClientCounter::WsFailed),
     }
 }
 
@@ -252,6 +361,36 @@ pub extern "C" fn sq_metrics_snapshot(server: *mut sq_server, out: *mut sq_metri
             return fail(Error::new(ErrorKind::InvalidArg, "size is smaller than the struct's size field"));
         }
         let m = sq_metrics { size: n, ..fill(&s.metrics()) };
+        // SAFETY: the caller's struct has at least `size` >= n bytes.
+        unsafe { std::ptr::copy_nonoverlapping((&raw const m).cast::<u8>(), out.cast::<u8>(), n) };
+        SQ_OK
+    }
+}
+
+/// Fills `out` with the figures of the loop itself, for a program with no
+/// server (a client only): the `host_*` and `client_*` fields; every
+/// server field is 0. Pass `sizeof(sq_metrics)` as `size`, as for
+/// `sq_metrics_snapshot` (`out->size` says how many bytes were written).
+///
+/// Thread: any thread (relaxed atomic loads; nothing waits).
+/// Ownership: writes into the caller's struct; nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
+/// smaller than the `size` field itself.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_loop_metrics_snapshot(r#loop: *mut sq_loop, out: *mut sq_metrics, size: usize) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        if out.is_null() {
+            return fail_null("out");
+        }
+        let n = known_prefix::<sq_metrics>(size);
+        if n == 0 {
+            return fail(Error::new(ErrorKind::InvalidArg, "size is smaller than the struct's size field"));
+        }
+        let mut snap = crate::metrics::Metrics::default().snapshot();
+        snap.host = lp.handle().host_stats();
+        snap.client = lp.handle().client_stats().snapshot();
+        let m = sq_metrics { size: n, ..fill(&snap) };
         // SAFETY: the caller's struct has at least `size` >= n bytes.
         unsafe { std::ptr::copy_nonoverlapping((&raw const m).cast::<u8>(), out.cast::<u8>(), n) };
         SQ_OK

@@ -137,6 +137,8 @@ impl ServerShared {
     pub(crate) fn snapshot(&self) -> crate::metrics::Snapshot {
         let mut s = self.metrics.snapshot();
         s.host = self.loop_handle.host_stats();
+        s.client = self.loop_handle.client_stats().snapshot();
+        s.cluster = self.ext::<crate::metrics::ClusterSlot>().snapshot();
         s
     }
 }

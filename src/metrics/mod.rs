@@ -201,6 +201,190 @@ pub(crate) struct HostSnapshot {
     pub(crate) wait_buckets: [u64; BUCKETS_US.len() + 1],
 }
 
+/// One of the HTTP client's counters (per loop: [`ClientStats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum ClientCounter {
+    /// Fetches handed to the client (on its reactor).
+    Started,
+    /// Fetches completed with a response, by status class.
+    Status1xx,
+    Status2xx,
+    Status3xx,
+    Status4xx,
+    Status5xx,
+    /// Fetches that failed, by reason.
+    FailedConnect,
+    FailedTls,
+    FailedTimeout,
+    FailedCancelled,
+    FailedProtocol,
+    FailedOther,
+    /// Connections the pool opened, and requests sent on a connection that
+    /// had served one before.
+    ConnOpened,
+    ConnReused,
+    /// Bytes read (after TLS) and written (before TLS) on its connections.
+    BytesIn,
+    BytesOut,
+    /// WebSocket client connects started, opened (the server's 101
+    /// accepted), and failed (resolve, connect, TLS, timeout, a refused
+    /// handshake).
+    WsConnects,
+    WsOpened,
+    WsFailed,
+}
+
+/// How many client counters there are.
+pub(crate) const CLIENT_COUNTERS: usize = ClientCounter::WsFailed as usize + 1;
+
+/// The HTTP client's counters, one set per loop: the client runs on the
+/// loop's first reactor, the only thread that writes them (relaxed adds,
+/// no lock); any thread reads them.
+pub(crate) struct ClientStats {
+    counters: [AtomicU64; CLIENT_COUNTERS],
+}
+
+impl Default for ClientStats {
+    fn default() -> Self {
+        ClientStats { counters: [const { AtomicU64::new(0) }; CLIENT_COUNTERS] }
+    }
+}
+
+impl std::fmt::Debug for ClientStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientStats").finish_non_exhaustive()
+    }
+}
+
+impl ClientStats {
+    /// Adds `n` to `c`.
+    #[inline]
+    pub(crate) fn add(&self, c: ClientCounter, n: u64) {
+        if cfg!(feature = "bench-metrics-off") {
+            return;
+        }
+        self.counters[c as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one to `c`.
+    #[inline]
+    pub(crate) fn inc(&self, c: ClientCounter) {
+        self.add(c, 1);
+    }
+
+    /// A fetch completed with `status`.
+    pub(crate) fn completed(&self, status: u16) {
+        self.inc(match status {
+            100..=199 => ClientCounter::Status1xx,
+            200..=299 => ClientCounter::Status2xx,
+            300..=399 => ClientCounter::Status3xx,
+            400..=499 => ClientCounter::Status4xx,
+            _ => ClientCounter::Status5xx,
+        });
+    }
+
+    /// A fetch failed with an error of `kind`.
+    pub(crate) fn failed(&self, kind: crate::ErrorKind) {
+        use crate::ErrorKind as K;
+        self.inc(match kind {
+            K::Connect | K::Resolve => ClientCounter::FailedConnect,
+            K::Tls => ClientCounter::FailedTls,
+            K::Timeout => ClientCounter::FailedTimeout,
+            K::Cancelled => ClientCounter::FailedCancelled,
+            K::Protocol => ClientCounter::FailedProtocol,
+            _ => ClientCounter::FailedOther,
+        });
+    }
+
+    /// The counters now.
+    pub(crate) fn snapshot(&self) -> ClientSnapshot {
+        let mut counters = [0; CLIENT_COUNTERS];
+        for (o, c) in counters.iter_mut().zip(&self.counters) {
+            *o = c.load(Ordering::Relaxed);
+        }
+        ClientSnapshot { counters }
+    }
+}
+
+/// [`ClientStats`] read at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ClientSnapshot {
+    pub(crate) counters: [u64; CLIENT_COUNTERS],
+}
+
+impl ClientSnapshot {
+    pub(crate) fn get(&self, c: ClientCounter) -> u64 {
+        self.counters[c as usize]
+    }
+}
+
+/// A cluster's counters, as the metrics show them (the cluster module
+/// fills them; see `cluster::engine::Counters`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ClusterSnapshot {
+    /// Whether a cluster is attached to the server (else all zero).
+    pub(crate) attached: bool,
+    /// Whether its broker connections are all up now.
+    pub(crate) connected: bool,
+    pub(crate) published: u64,
+    pub(crate) outbox_full: u64,
+    pub(crate) received: u64,
+    pub(crate) delivered: u64,
+    pub(crate) echo: u64,
+    pub(crate) gaps: u64,
+    pub(crate) repeats: u64,
+    pub(crate) junk: u64,
+    pub(crate) oversized: u64,
+    pub(crate) bad_topic: u64,
+    pub(crate) reconnects: u64,
+    /// Channels heard now (a gauge).
+    pub(crate) subscribed: u64,
+    /// Publishes waiting to be written now (a gauge).
+    pub(crate) outbox: u64,
+}
+
+/// What reads a cluster's counters (the cluster module implements it).
+pub(crate) trait ClusterSource: Send + Sync {
+    fn cluster_snapshot(&self) -> ClusterSnapshot;
+}
+
+/// Where a server finds the cluster attached to it, if any: kept as one of
+/// the server's extensions, set by the cluster when it attaches (a weak
+/// reference: the server does not keep the cluster alive). Read only when
+/// a snapshot is taken, never on a path that counts.
+#[derive(Default)]
+pub(crate) struct ClusterSlot {
+    source: std::sync::Mutex<Option<std::sync::Weak<dyn ClusterSource>>>,
+}
+
+impl std::fmt::Debug for ClusterSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSlot").finish_non_exhaustive()
+    }
+}
+
+impl ClusterSlot {
+    /// Sets (or clears) the cluster read from now on.
+    pub(crate) fn set(&self, source: Option<std::sync::Weak<dyn ClusterSource>>) {
+        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = source;
+    }
+
+    /// Clears the slot if it still holds `source` (its address).
+    pub(crate) fn clear_if(&self, source: *const ()) {
+        let mut slot = self.source.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|w| w.as_ptr().cast::<()>() == source) {
+            *slot = None;
+        }
+    }
+
+    /// The attached cluster's counters, or all zero (`attached` false).
+    pub(crate) fn snapshot(&self) -> ClusterSnapshot {
+        let source = self.source.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(std::sync::Weak::upgrade);
+        source.map(|s| ClusterSnapshot { attached: true, ..s.cluster_snapshot() }).unwrap_or_default()
+    }
+}
+
 /// When a request's head arrived, for its latency: the clock, or with the
 /// benchmark feature `bench-metrics-off` (every counter compiled out) one
 /// fixed instant, so that build reads no clock for metrics either.
@@ -265,6 +449,8 @@ impl Metrics {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let mut out = Snapshot {
             host: HostSnapshot::default(),
+            client: ClientSnapshot::default(),
+            cluster: ClusterSnapshot::default(),
             counters: [0; COUNTERS],
             buckets: [0; BUCKETS_US.len() + 1],
             latency_sum_us: 0,
@@ -287,6 +473,10 @@ impl Metrics {
 pub(crate) struct Snapshot {
     /// The server's loop's figures (zero until the server fills them in).
     pub(crate) host: HostSnapshot,
+    /// The loop's HTTP client (zero until the server fills them in).
+    pub(crate) client: ClientSnapshot,
+    /// The attached cluster's counters (zero until the server fills them in).
+    pub(crate) cluster: ClusterSnapshot,
     pub(crate) counters: [u64; COUNTERS],
     /// Per bucket, not cumulative; the last is above every bound.
     pub(crate) buckets: [u64; BUCKETS_US.len() + 1],

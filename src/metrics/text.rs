@@ -284,7 +284,80 @@ pub(crate) fn prometheus(s: &Snapshot) -> String {
         h.wait_sum_us,
         h.batches,
     );
+    client(&mut out, &s.client);
+    cluster(&mut out, &s.cluster);
     out
+}
+
+/// The loop's HTTP client's families (`squall_client_*`).
+fn client(out: &mut String, c: &super::ClientSnapshot) {
+    use super::ClientCounter as C;
+    let name = "squall_client_fetches_started_total";
+    header(out, name, "counter", "Fetches the loop's HTTP client started.");
+    sample(out, name, &[], c.get(C::Started));
+    let name = "squall_client_responses_total";
+    header(out, name, "counter", "Fetches completed with a response, by status class.");
+    for (class, k) in [("1xx", C::Status1xx), ("2xx", C::Status2xx), ("3xx", C::Status3xx), ("4xx", C::Status4xx), ("5xx", C::Status5xx)] {
+        sample(out, name, &[("class", class)], c.get(k));
+    }
+    let name = "squall_client_failures_total";
+    header(out, name, "counter", "Fetches that failed, by reason: connect (resolve or connect), tls, timeout, cancelled, protocol, other.");
+    for (reason, k) in [
+        ("connect", C::FailedConnect),
+        ("tls", C::FailedTls),
+        ("timeout", C::FailedTimeout),
+        ("cancelled", C::FailedCancelled),
+        ("protocol", C::FailedProtocol),
+        ("other", C::FailedOther),
+    ] {
+        sample(out, name, &[("reason", reason)], c.get(k));
+    }
+    for (name, help, k) in [
+        ("squall_client_connections_opened_total", "Connections the HTTP client's pool opened.", C::ConnOpened),
+        ("squall_client_connections_reused_total", "Requests sent on a pooled connection that had served one before.", C::ConnReused),
+        ("squall_client_received_bytes_total", "Bytes the HTTP client read (after TLS).", C::BytesIn),
+        ("squall_client_sent_bytes_total", "Bytes the HTTP client wrote (before TLS).", C::BytesOut),
+        ("squall_client_websocket_connects_total", "WebSocket client connects started.", C::WsConnects),
+        ("squall_client_websocket_opened_total", "WebSocket client connects that opened (the server's 101 accepted).", C::WsOpened),
+        ("squall_client_websocket_failed_total", "WebSocket client connects that failed (resolve, connect, TLS, timeout, a refused handshake).", C::WsFailed),
+    ] {
+        header(out, name, "counter", help);
+        sample(out, name, &[], c.get(k));
+    }
+}
+
+/// The attached cluster's families (`squall_cluster_*`), none when no
+/// cluster is attached.
+fn cluster(out: &mut String, c: &super::ClusterSnapshot) {
+    if !c.attached {
+        return;
+    }
+    let counters: [(&str, &str, u64); 11] = [
+        ("squall_cluster_published_total", "Publishes sent to the broker (to the other processes).", c.published),
+        ("squall_cluster_outbox_full_total", "Publishes not sent to the broker: its outbox was full.", c.outbox_full),
+        ("squall_cluster_received_total", "Messages received from the broker.", c.received),
+        ("squall_cluster_delivered_total", "Messages received from the broker and fanned out to local subscribers.", c.delivered),
+        ("squall_cluster_echo_total", "This process's own messages heard back from the broker (ignored).", c.echo),
+        ("squall_cluster_gaps_total", "Messages of other processes missed (sequence gaps).", c.gaps),
+        ("squall_cluster_repeats_total", "Messages heard twice (replays dropped).", c.repeats),
+        ("squall_cluster_junk_total", "Broker messages that are no squall envelope.", c.junk),
+        ("squall_cluster_oversized_total", "Broker messages over the size limit.", c.oversized),
+        ("squall_cluster_bad_topic_total", "Broker messages on a channel that names no squall topic.", c.bad_topic),
+        ("squall_cluster_reconnects_total", "Reconnections to the broker.", c.reconnects),
+    ];
+    for (name, help, v) in counters {
+        header(out, name, "counter", help);
+        sample(out, name, &[], v);
+    }
+    let gauges: [(&str, &str, u64); 3] = [
+        ("squall_cluster_connected", "1 when the cluster's broker connections are all up, else 0.", u64::from(c.connected)),
+        ("squall_cluster_subscribed", "Broker channels heard now.", c.subscribed),
+        ("squall_cluster_outbox", "Publishes waiting to be written to the broker now.", c.outbox),
+    ];
+    for (name, help, v) in gauges {
+        header(out, name, "gauge", help);
+        sample(out, name, &[], v);
+    }
 }
 
 #[cfg(test)]
@@ -316,8 +389,10 @@ mod tests {
         m.add(Writer::Reactor(0), Counter::ReqGet, 3);
         m.latency(Writer::Reactor(0), std::time::Duration::from_micros(40));
         m.latency(Writer::Reactor(0), std::time::Duration::from_millis(3));
-        let text = prometheus(&m.snapshot());
+        let mut snap = m.snapshot();
+        let text = prometheus(&snap);
         assert!(text.ends_with('\n'));
+        assert!(!text.contains("squall_cluster_"), "no cluster attached: no cluster families");
         assert!(text.contains("squall_http_requests_total{method=\"GET\"} 3\n"));
         assert!(text.contains("squall_http_request_duration_seconds_bucket{le=\"0.00005\"} 1\n"));
         assert!(text.contains("squall_http_request_duration_seconds_bucket{le=\"0.005\"} 2\n"));
@@ -336,5 +411,9 @@ mod tests {
                 assert!(name.starts_with(current), "{name} outside its family {current}");
             }
         }
+        snap.cluster = super::super::ClusterSnapshot { attached: true, connected: true, published: 7, ..Default::default() };
+        let text = prometheus(&snap);
+        assert!(text.contains("# TYPE squall_cluster_published_total counter\nsquall_cluster_published_total 7\n"));
+        assert!(text.contains("# TYPE squall_cluster_connected gauge\nsquall_cluster_connected 1\n"));
     }
 }

@@ -392,6 +392,8 @@ pub(super) struct Shared {
     /// What the host queue carries and how long its tasks wait
     /// (`crate::metrics`, read by a server's metrics).
     pub(super) host_stats: crate::metrics::HostStats,
+    /// The loop's HTTP client's counters (written on reactor 0).
+    pub(super) client_stats: crate::metrics::ClientStats,
     pub(super) timers: Mutex<TimerQueue<TimerTask>>,
     pub(super) origin: Instant,
     pub(super) stop: AtomicBool,

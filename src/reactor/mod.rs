@@ -160,6 +160,12 @@ impl LoopHandle {
         self.shared.host_stats.snapshot()
     }
 
+    /// The loop's HTTP client counters: written by the client on reactor 0,
+    /// read from any thread.
+    pub(crate) fn client_stats(&self) -> &crate::metrics::ClientStats {
+        &self.shared.client_stats
+    }
+
     /// Queues several host tasks with one lock and one wake (the reactors'
     /// batch at the end of a turn).
     pub(crate) fn add_tasks(&self, tasks: &mut Vec<Task>) -> Result<()> {
@@ -329,6 +335,7 @@ impl Loop {
             notifier: Arc::new(Notifier::default()),
             tasks: Queue::default(),
             host_stats: crate::metrics::HostStats::default(),
+            client_stats: crate::metrics::ClientStats::default(),
             timers: Mutex::new(TimerQueue::default()),
             origin: Instant::now(),
             stop: AtomicBool::new(false),

@@ -61,7 +61,10 @@ pub(crate) fn connect(lp: &LoopHandle, url: &str, route: WsRoute, opts: ClientOp
     let h = lp.clone();
     let route = Arc::new(route);
     lp.when_started(Box::new(move || {
-        let cmd = Box::new(move |r: &mut Reactor| WsConnecting::start(r, url, route, opts, tls));
+        let cmd = Box::new(move |r: &mut Reactor| {
+            r.loop_handle.client_stats().inc(crate::metrics::ClientCounter::WsConnects);
+            WsConnecting::start(r, url, route, opts, tls)
+        });
         if let Err(e) = h.send_to_reactor(0, cmd) {
             tracing::debug!(target: "squall::ws", "a WebSocket connect was dropped: {e}");
         }
@@ -166,6 +169,9 @@ impl WsConnecting {
 
     /// Tells the host the connection failed and ends.
     fn fail(&mut self, r: &mut Reactor, e: Error) -> bool {
+        if !self.done {
+            r.loop_handle.client_stats().inc(crate::metrics::ClientCounter::WsFailed);
+        }
         self.done = true;
         self.connector.abandon(r);
         if let Some(mut s) = self.stream.take() {
@@ -248,6 +254,7 @@ impl WsConnecting {
         };
         let Some(stream) = self.stream.take() else { return false };
         self.done = true;
+        r.loop_handle.client_stats().inc(crate::metrics::ClientCounter::WsOpened);
         let loop_handle = r.loop_handle.clone();
         let server = r.ext::<ClientOwner>().0.get_or_insert_with(|| ServerShared::new(loop_handle)).clone();
         server.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -87,6 +87,17 @@ int main(void) {
     CHECK_EQ(m.connections_accepted, 0);
     CHECK_EQ(m.connections_open, 0);
     CHECK(m.connections_closed_client == 0xababababababababULL);
+    /* the loop's own figures: no fetch yet, every server field 0 */
+    CHECK_EQ(sq_loop_metrics_snapshot(NULL, &m, sizeof m), SQ_ERR_NULL);
+    CHECK_EQ(sq_loop_metrics_snapshot(lp, NULL, sizeof m), SQ_ERR_NULL);
+    CHECK_EQ(sq_loop_metrics_snapshot(lp, &m, 4), SQ_ERR_INVALID_ARG);
+    memset(&m, 0xab, sizeof m);
+    CHECK_EQ(sq_loop_metrics_snapshot(lp, &m, sizeof m), SQ_OK);
+    CHECK_EQ(m.size, sizeof m);
+    CHECK_EQ(m.client_started, 0);
+    CHECK_EQ(m.client_bytes_out, 0);
+    CHECK_EQ(m.connections_accepted, 0);
+    CHECK_EQ(m.cluster_attached, 0);
 
     pthread_t loop_thread;
     CHECK_EQ(pthread_create(&loop_thread, NULL, serve, lp), 0);
@@ -188,6 +199,8 @@ int main(void) {
     CHECK(strstr(text, want) != NULL);
     CHECK(strstr(text, "\n# TYPE squall_host_wait_seconds histogram\n") != NULL);
     CHECK(strstr(text, "\nsquall_tls_handshakes_total{result=\"ok\"} 0\n") != NULL);
+    CHECK(strstr(text, "\nsquall_client_fetches_started_total 0\n") != NULL);
+    CHECK(strstr(text, "squall_cluster_") == NULL); /* no cluster attached */
     CHECK(text[needed - 1] == '\n');
     free(text);
 

@@ -33,6 +33,15 @@ def both_connected(a, b):
     b.wait_state("connected")
 
 
+def metrics(demo) -> dict:
+    """The demo's GET /metrics, unlabelled samples only: name -> value."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{demo.port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in text.splitlines()
+            if ln and not ln.startswith("#") and "{" not in ln}
+
+
 def collect(ws, n, timeout=10.0):
     got = []
     end = time.monotonic() + timeout
@@ -66,6 +75,13 @@ def test_a_message_in_either_process_reaches_both_in_order_byte_for_byte(redis, 
     assert ia["echo"] == 100 and ib["echo"] == 100, (ia, ib)
     assert ia["delivered"] == 100 and ib["delivered"] == 100, (ia, ib)
     assert ia["gaps"] + ib["gaps"] + ia["repeats"] + ib["repeats"] == 0, (ia, ib)
+    # the same counters in the demo's /metrics text (squall_cluster_*)
+    for d in (a, b):
+        m = metrics(d)
+        assert m["squall_cluster_published_total"] == 100, m
+        assert m["squall_cluster_echo_total"] == 100 and m["squall_cluster_delivered_total"] == 100, m
+        assert m["squall_cluster_received_total"] == 200, m
+        assert m["squall_cluster_connected"] == 1 and m["squall_cluster_gaps_total"] == 0, m
     wa.close()
     wb.close()
     wait_for("the channel released when the last local subscriber left", lambda: redis.numsub(CHAT) == 0)

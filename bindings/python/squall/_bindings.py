@@ -182,6 +182,40 @@ class sq_metrics(Structure):
         ('host_batches', c_uint64),
         ('host_wait_sum_us', c_uint64),
         ('host_wait_buckets', c_uint64 * SQ_METRICS_LATENCY_BUCKETS),
+        ('cluster_attached', c_uint64),
+        ('cluster_connected', c_uint64),
+        ('cluster_published', c_uint64),
+        ('cluster_outbox_full', c_uint64),
+        ('cluster_received', c_uint64),
+        ('cluster_delivered', c_uint64),
+        ('cluster_echo', c_uint64),
+        ('cluster_gaps', c_uint64),
+        ('cluster_repeats', c_uint64),
+        ('cluster_junk', c_uint64),
+        ('cluster_oversized', c_uint64),
+        ('cluster_bad_topic', c_uint64),
+        ('cluster_reconnects', c_uint64),
+        ('cluster_subscribed', c_uint64),
+        ('cluster_outbox', c_uint64),
+        ('client_started', c_uint64),
+        ('client_responses_1xx', c_uint64),
+        ('client_responses_2xx', c_uint64),
+        ('client_responses_3xx', c_uint64),
+        ('client_responses_4xx', c_uint64),
+        ('client_responses_5xx', c_uint64),
+        ('client_failed_connect', c_uint64),
+        ('client_failed_tls', c_uint64),
+        ('client_failed_timeout', c_uint64),
+        ('client_failed_cancelled', c_uint64),
+        ('client_failed_protocol', c_uint64),
+        ('client_failed_other', c_uint64),
+        ('client_connections_opened', c_uint64),
+        ('client_connections_reused', c_uint64),
+        ('client_bytes_in', c_uint64),
+        ('client_bytes_out', c_uint64),
+        ('client_ws_connects', c_uint64),
+        ('client_ws_opened', c_uint64),
+        ('client_ws_failed', c_uint64),
     ]
 
 sq_body_callback = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p, c_size_t, c_int)
@@ -377,6 +411,8 @@ def declare(lib):
     lib.sq_log_level_str.restype = c_char_p
     lib.sq_metrics_snapshot.argtypes = [POINTER(sq_server), POINTER(sq_metrics), c_size_t]
     lib.sq_metrics_snapshot.restype = c_int32
+    lib.sq_loop_metrics_snapshot.argtypes = [POINTER(sq_loop), POINTER(sq_metrics), c_size_t]
+    lib.sq_loop_metrics_snapshot.restype = c_int32
     lib.sq_metrics_prometheus.argtypes = [POINTER(sq_server), c_char_p, c_size_t, POINTER(c_size_t)]
     lib.sq_metrics_prometheus.restype = c_int32
     lib.sq_server_metrics_route.argtypes = [POINTER(sq_server), c_char_p]
@@ -555,4 +591,4 @@ def declare(lib):
     lib.sq_topic_subscribers.restype = c_size_t
 
 
-FUNCTIONS = ('sq_cluster_new', 'sq_cluster_attach', 'sq_cluster_on_state', 'sq_cluster_state', 'sq_cluster_counter', 'sq_cluster_free', 'sq_loop_new', 'sq_loop_free', 'sq_loop_set_io_threads', 'sq_loop_run', 'sq_loop_stop', 'sq_loop_poll', 'sq_loop_fd', 'sq_loop_timeout_ms', 'sq_loop_add_callback', 'sq_call_later', 'sq_call_every', 'sq_timer_cancel', 'sq_batch_begin', 'sq_batch_end', 'sq_fetch_request_new', 'sq_fetch_request_id', 'sq_fetch_request_free', 'sq_fetch_request_set_header', 'sq_fetch_request_set_body', 'sq_fetch_request_stream_body', 'sq_fetch_request_set_on_drain', 'sq_fetch_body_write', 'sq_fetch_body_finish', 'sq_fetch_request_set_timeouts', 'sq_fetch_request_set_max_redirects', 'sq_fetch_request_set_decompress', 'sq_fetch_request_set_max_body', 'sq_fetch_request_set_basic_auth', 'sq_fetch_request_set_ca_file', 'sq_fetch_request_set_on_headers', 'sq_fetch_request_set_on_chunk', 'sq_fetch', 'sq_fetch_cancel', 'sq_fetch_pause_reading', 'sq_fetch_resume_reading', 'sq_fetch_set_limits', 'sq_fetch_response_error', 'sq_fetch_response_message', 'sq_fetch_response_status', 'sq_fetch_response_reason', 'sq_fetch_response_header', 'sq_fetch_response_header_count', 'sq_fetch_response_header_at', 'sq_fetch_response_body', 'sq_fetch_response_url', 'sq_fetch_response_redirects', 'sq_fetch_response_tls', 'sq_fetch_response_time', 'sq_log_set_callback', 'sq_log_level_str', 'sq_metrics_snapshot', 'sq_metrics_prometheus', 'sq_server_metrics_route', 'sq_request_method', 'sq_request_uri', 'sq_request_path', 'sq_request_query', 'sq_request_cookie', 'sq_request_header', 'sq_request_header_count', 'sq_request_header_at', 'sq_request_body', 'sq_request_argument', 'sq_request_argument_count', 'sq_request_argument_at', 'sq_request_capture', 'sq_request_capture_count', 'sq_request_remote_ip', 'sq_request_remote_port', 'sq_request_version', 'sq_request_tls', 'sq_request_on_body', 'sq_request_on_close', 'sq_respond', 'sq_response_status', 'sq_response_header', 'sq_response_write', 'sq_response_flush', 'sq_response_finish', 'sq_server_new', 'sq_server_free', 'sq_route', 'sq_server_static', 'sq_server_listen', 'sq_server_listen_fd', 'sq_server_shutdown', 'sq_server_set_max_header_size', 'sq_server_set_max_headers', 'sq_server_set_max_request_target', 'sq_server_set_max_body_size', 'sq_server_set_header_timeout_ms', 'sq_server_set_body_timeout_ms', 'sq_server_set_idle_timeout_ms', 'sq_server_set_max_connections', 'sq_server_set_backlog', 'sq_server_set_flow_limits', 'sq_server_set_send_timeout_ms', 'sq_version', 'sq_abi_version', 'sq_status_str', 'sq_last_error', 'sq_tcp_options_init', 'sq_tcp_listen', 'sq_tcp_listener_port', 'sq_tcp_listener_free', 'sq_tcp_connect', 'sq_tcp_write', 'sq_tcp_buffered_amount', 'sq_tcp_close', 'sq_tcp_abort', 'sq_tcp_pause_reading', 'sq_tcp_resume_reading', 'sq_tcp_set_userdata', 'sq_tcp_userdata', 'sq_tcp_address', 'sq_tls_options_init', 'sq_tls_config_new', 'sq_tls_config_free', 'sq_tls_config_add_cert_file', 'sq_tls_config_add_cert_pem', 'sq_server_set_tls', 'sq_ws_options_init', 'sq_ws_route', 'sq_ws_connect', 'sq_ws_send', 'sq_ws_send_ex', 'sq_ws_close', 'sq_ws_ping', 'sq_ws_pause_reading', 'sq_ws_resume_reading', 'sq_ws_buffered_amount', 'sq_ws_set_userdata', 'sq_ws_userdata', 'sq_ws_subprotocol', 'sq_ws_subscribe', 'sq_ws_unsubscribe', 'sq_publish', 'sq_publish_ex', 'sq_topic_subscribers',)
+FUNCTIONS = ('sq_cluster_new', 'sq_cluster_attach', 'sq_cluster_on_state', 'sq_cluster_state', 'sq_cluster_counter', 'sq_cluster_free', 'sq_loop_new', 'sq_loop_free', 'sq_loop_set_io_threads', 'sq_loop_run', 'sq_loop_stop', 'sq_loop_poll', 'sq_loop_fd', 'sq_loop_timeout_ms', 'sq_loop_add_callback', 'sq_call_later', 'sq_call_every', 'sq_timer_cancel', 'sq_batch_begin', 'sq_batch_end', 'sq_fetch_request_new', 'sq_fetch_request_id', 'sq_fetch_request_free', 'sq_fetch_request_set_header', 'sq_fetch_request_set_body', 'sq_fetch_request_stream_body', 'sq_fetch_request_set_on_drain', 'sq_fetch_body_write', 'sq_fetch_body_finish', 'sq_fetch_request_set_timeouts', 'sq_fetch_request_set_max_redirects', 'sq_fetch_request_set_decompress', 'sq_fetch_request_set_max_body', 'sq_fetch_request_set_basic_auth', 'sq_fetch_request_set_ca_file', 'sq_fetch_request_set_on_headers', 'sq_fetch_request_set_on_chunk', 'sq_fetch', 'sq_fetch_cancel', 'sq_fetch_pause_reading', 'sq_fetch_resume_reading', 'sq_fetch_set_limits', 'sq_fetch_response_error', 'sq_fetch_response_message', 'sq_fetch_response_status', 'sq_fetch_response_reason', 'sq_fetch_response_header', 'sq_fetch_response_header_count', 'sq_fetch_response_header_at', 'sq_fetch_response_body', 'sq_fetch_response_url', 'sq_fetch_response_redirects', 'sq_fetch_response_tls', 'sq_fetch_response_time', 'sq_log_set_callback', 'sq_log_level_str', 'sq_metrics_snapshot', 'sq_loop_metrics_snapshot', 'sq_metrics_prometheus', 'sq_server_metrics_route', 'sq_request_method', 'sq_request_uri', 'sq_request_path', 'sq_request_query', 'sq_request_cookie', 'sq_request_header', 'sq_request_header_count', 'sq_request_header_at', 'sq_request_body', 'sq_request_argument', 'sq_request_argument_count', 'sq_request_argument_at', 'sq_request_capture', 'sq_request_capture_count', 'sq_request_remote_ip', 'sq_request_remote_port', 'sq_request_version', 'sq_request_tls', 'sq_request_on_body', 'sq_request_on_close', 'sq_respond', 'sq_response_status', 'sq_response_header', 'sq_response_write', 'sq_response_flush', 'sq_response_finish', 'sq_server_new', 'sq_server_free', 'sq_route', 'sq_server_static', 'sq_server_listen', 'sq_server_listen_fd', 'sq_server_shutdown', 'sq_server_set_max_header_size', 'sq_server_set_max_headers', 'sq_server_set_max_request_target', 'sq_server_set_max_body_size', 'sq_server_set_header_timeout_ms', 'sq_server_set_body_timeout_ms', 'sq_server_set_idle_timeout_ms', 'sq_server_set_max_connections', 'sq_server_set_backlog', 'sq_server_set_flow_limits', 'sq_server_set_send_timeout_ms', 'sq_version', 'sq_abi_version', 'sq_status_str', 'sq_last_error', 'sq_tcp_options_init', 'sq_tcp_listen', 'sq_tcp_listener_port', 'sq_tcp_listener_free', 'sq_tcp_connect', 'sq_tcp_write', 'sq_tcp_buffered_amount', 'sq_tcp_close', 'sq_tcp_abort', 'sq_tcp_pause_reading', 'sq_tcp_resume_reading', 'sq_tcp_set_userdata', 'sq_tcp_userdata', 'sq_tcp_address', 'sq_tls_options_init', 'sq_tls_config_new', 'sq_tls_config_free', 'sq_tls_config_add_cert_file', 'sq_tls_config_add_cert_pem', 'sq_server_set_tls', 'sq_ws_options_init', 'sq_ws_route', 'sq_ws_connect', 'sq_ws_send', 'sq_ws_send_ex', 'sq_ws_close', 'sq_ws_ping', 'sq_ws_pause_reading', 'sq_ws_resume_reading', 'sq_ws_buffered_amount', 'sq_ws_set_userdata', 'sq_ws_userdata', 'sq_ws_subprotocol', 'sq_ws_subscribe', 'sq_ws_unsubscribe', 'sq_publish', 'sq_publish_ex', 'sq_topic_subscribers',)

@@ -16,27 +16,32 @@ gets its answer even while Python is busy; no Python code runs for it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Union
+import ctypes
+from typing import TYPE_CHECKING, Any, Optional, Union
 
+from . import _ffi
+from ._ffi import b, lib
 from .httpserver import HTTPServer
+from .ioloop import IOLoop
 
 if TYPE_CHECKING:
     from .web import Application
 
-__all__ = ["MetricsHandler", "prometheus", "snapshot"]
+__all__ = ["MetricsHandler", "loop_snapshot", "prometheus", "snapshot"]
 
 
 def snapshot(target: Union[Application, HTTPServer]) -> dict[str, Any]:
     """The counters now: of an ``HTTPServer``, or of every server an
     ``Application`` is installed on, summed (``connections_open`` included);
-    the ``host_*`` figures are the loop's, shared by its servers, so they
-    are taken once."""
+    the ``host_*`` and ``client_*`` figures are the loop's, shared by its
+    servers, and the ``cluster_*`` ones the attached cluster's (one per
+    loop), so they are taken once."""
     if isinstance(target, HTTPServer):
         return target.metrics()
     total: dict[str, Any] = {}
     for srv in getattr(target, "_servers", []):
         for k, v in srv.metrics().items():
-            if k.startswith("host_") and k in total:
+            if k.startswith(("host_", "client_", "cluster_")) and k in total:
                 continue
             if isinstance(v, list):
                 prev = total.get(k) or [0] * len(v)
@@ -44,6 +49,22 @@ def snapshot(target: Union[Application, HTTPServer]) -> dict[str, Any]:
             else:
                 total[k] = total.get(k, 0) + v
     return total
+
+
+def loop_snapshot(io_loop: Optional[IOLoop] = None) -> dict[str, Any]:
+    """The figures of an ``IOLoop`` itself (the current one by default),
+    for a program with no server: the same keys as ``snapshot``, with the
+    loop's ``host_*`` and ``client_*`` (its ``AsyncHTTPClient`` fetches)
+    filled in and every server counter 0 (``sq_loop_metrics_snapshot``)."""
+    loop = io_loop or IOLoop.current()
+    m = b.sq_metrics()
+    _ffi.check(lib.sq_loop_metrics_snapshot(loop._loop_ptr(), ctypes.byref(m), ctypes.sizeof(m)))
+    out: dict[str, Any] = {}
+    for name, *_ in b.sq_metrics._fields_:
+        if name != "size":
+            v = getattr(m, name)
+            out[name] = list(v) if name.endswith("_buckets") else int(v)
+    return out
 
 
 def prometheus(server: HTTPServer) -> str:

@@ -180,3 +180,62 @@ def test_blocking_client(origin):
             c.fetch(origin + "/missing")
     finally:
         c.close()
+
+
+def test_the_client_counters_follow_known_fetches(origin):
+    from squall import metrics
+
+    def closed_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    async def main():
+        before = metrics.loop_snapshot()
+        assert before["client_started"] == 0 and before["requests_get"] == 0, before
+        c = httpclient.AsyncHTTPClient()
+        n = 12
+        for i in range(n):
+            r = await c.fetch(origin + ("/echo?i=%d" % i if i % 3 else "/missing"), raise_error=False)
+            assert r.code == (200 if i % 3 else 404)
+        with pytest.raises(Exception):
+            await c.fetch(f"http://127.0.0.1:{closed_port()}/")
+        m = metrics.loop_snapshot()
+        missing = len([i for i in range(n) if i % 3 == 0])
+        assert m["client_started"] == n + 1, m
+        assert m["client_responses_2xx"] == n - missing and m["client_responses_4xx"] == missing, m
+        assert m["client_failed_connect"] == 1 and m["client_failed_timeout"] == 0, m
+        assert m["client_connections_opened"] + m["client_connections_reused"] == n + 1, m
+        assert m["client_bytes_in"] > 0 and m["client_bytes_out"] > 0, m
+        # a server of the same loop shows the loop's client figures too
+        srv = web.Application([]).listen(0, "127.0.0.1")
+        assert metrics.snapshot(srv)["client_started"] == n + 1
+        assert 'squall_client_failures_total{reason="connect"} 1\n' in srv.metrics_text()
+    run(main)
+
+
+def test_the_websocket_client_connects_are_counted():
+    from squall import metrics, websocket
+
+    class Echo(websocket.WebSocketHandler):
+        def on_message(self, message):
+            self.write_message(message)
+
+    def closed_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    async def main():
+        port = web.Application([(r"/ws", Echo)]).listen(0, "127.0.0.1").ports[0]
+        for i in range(3):
+            ws = await websocket.websocket_connect(f"ws://127.0.0.1:{port}/ws")
+            await ws.write_message(f"m{i}")
+            assert await ws.read_message() == f"m{i}"
+            ws.close()
+        with pytest.raises(Exception):
+            await websocket.websocket_connect(f"ws://127.0.0.1:{closed_port()}/ws")
+        m = metrics.loop_snapshot()
+        assert (m["client_ws_connects"], m["client_ws_opened"], m["client_ws_failed"]) == (4, 3, 1), m
+        assert m["client_started"] == 0, "a WebSocket connect is no fetch"
+    run(main)

@@ -16,6 +16,7 @@ use super::response::{DecodeError, Event as Ev, Framing, ResponseDecoder, Respon
 use crate::net::tls::{Stream, TlsInfo, is_tls_error};
 use crate::reactor::read::{Input, ReadEnd, read_ready};
 use crate::reactor::watcher::{Step, Stop, Watcher};
+use crate::metrics::ClientCounter;
 use crate::reactor::Reactor;
 use crate::{Error, ErrorKind};
 
@@ -176,6 +177,7 @@ impl FetchConn {
         } else {
             None
         };
+        r.loop_handle.client_stats().inc(ClientCounter::ConnOpened);
         let deadline = (!job.spec.connect_timeout.is_zero()).then(|| now + job.spec.connect_timeout);
         let conn = FetchConn {
             connector: Connector::new(&key.host, key.port, tls, deadline),
@@ -252,6 +254,7 @@ impl FetchConn {
 
     /// Takes a request from the pool (this connection was idle).
     pub(crate) fn assign(&mut self, r: &mut Reactor, mut job: Job) {
+        r.loop_handle.client_stats().inc(ClientCounter::ConnReused);
         let now = Instant::now();
         job.times.queue = Some(now);
         job.times.namelookup = Some(now);
@@ -311,6 +314,7 @@ impl FetchConn {
                     Ok(n) => {
                         self.out_pos += n;
                         self.sent_any = true;
+                        r.loop_handle.client_stats().add(ClientCounter::BytesOut, n as u64);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -883,6 +887,7 @@ impl Input for FetchConn {
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
         self.got_bytes = true;
+        r.loop_handle.client_stats().add(ClientCounter::BytesIn, bytes.len() as u64);
         if let Some(job) = self.job.as_mut()
             && job.times.first_byte.is_none()
         {

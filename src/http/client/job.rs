@@ -511,6 +511,11 @@ impl Job {
         let now = Instant::now();
         let t = self.times;
         let times = [self.ms(t.queue), self.ms(t.namelookup), self.ms(t.connect), self.ms(t.tls), self.ms(t.first_byte), self.ms(Some(now))];
+        let stats = r.loop_handle.client_stats();
+        match &outcome {
+            Ok(resp) => stats.completed(resp.status),
+            Err(e) => stats.failed(e.kind()),
+        }
         let resp = match outcome {
             Ok(mut resp) => {
                 resp.times = times;

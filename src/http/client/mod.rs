@@ -34,7 +34,10 @@ pub(crate) fn start(lp: &LoopHandle, id: u64, spec: Spec, events: Arc<dyn FetchE
     let job = Job::new(id, spec, events);
     let h = lp.clone();
     lp.when_started(Box::new(move || {
-        if let Err(e) = h.send_to_reactor(0, Box::new(move |r: &mut Reactor| submit(r, job))) {
+        if let Err(e) = h.send_to_reactor(0, Box::new(move |r: &mut Reactor| {
+            r.loop_handle.client_stats().inc(crate::metrics::ClientCounter::Started);
+            submit(r, job)
+        })) {
             tracing::debug!(target: "squall::client", "a fetch was dropped: {e}");
         }
     }));
