@@ -1281,18 +1281,24 @@ extern "C" {
  * `max_message` (largest message accepted from the broker, in bytes;
  * default 16 MiB), `ping_ms` (idle time before a PING; default 1000) and
  * `timeout_ms` (a PING unanswered or a connect not done this long drops
- * the connection; default 3000). Nothing is connected before the loop
- * starts; a broker that cannot be reached is retried with backoff, never
- * an error here.
+ * the connection; default 3000). `rediss://` is Redis over TLS: the
+ * server's certificate is verified against the webpki roots, or only
+ * against the PEM file of option `ca`; options `cert` and `key` (PEM files,
+ * both or neither) present a client certificate. There is no option that
+ * skips verification. Nothing is connected before the loop starts; a
+ * broker that cannot be reached (or whose certificate does not verify) is
+ * retried with backoff and logged, never an error here.
  *
  * Thread: any thread.
- * Ownership: `url` is copied. The caller owns the cluster and frees it with
+ * Ownership: `url` is copied; the files it names are read during the call. The caller owns the cluster and frees it with
  * `sq_cluster_free`, before freeing the loop.
  * Returns: the cluster, or NULL with `sq_last_error()` saying why (a URL
- * that does not parse or names an unknown option, another scheme, a NULL
+ * that does not parse or names an unknown option, another scheme, a TLS
+ * file named by `ca`, `cert` or `key` that cannot be read or used, a NULL
  * argument, a freed loop).
  */
-sq_cluster *sq_cluster_new(sq_loop *loop, const char *url);
+sq_cluster *sq_cluster_new(sq_loop *loop,
+                           const char *url);
 
 /**
  * Makes `cluster` carry the topics of `server` (a server of the same
@@ -2032,7 +2038,8 @@ const char *sq_log_level_str(sq_log_level level);
  * many were.
  *
  * Thread: any thread (the counters are read with relaxed atomic loads;
- * nothing waits).
+ * an attached cluster's are found under two short locks, held for a
+ * pointer's read: never a wait on I/O or on a reactor).
  * Ownership: writes into the caller's struct; nothing changes hands.
  * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
  * smaller than the `size` field itself.

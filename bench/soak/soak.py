@@ -588,7 +588,15 @@ def verdict(rows: list[dict], stats: Stats, warm: float) -> tuple[list[str], lis
     if not first:
         problems.append("too few samples after the warm-up to judge growth (run longer)")
         return problems, figures
-    med = lambda rs, k: statistics.median(r[k] for r in rs if r[k] == r[k])  # noqa: E731 - NaN dropped
+    def med(rs: list[dict], k: str) -> float:
+        # NaN (a window with nothing completed) dropped; a third with no
+        # figure at all is a problem, not a crash
+        vals = [r[k] for r in rs if r[k] == r[k]]
+        if not vals:
+            problems.append(f"{k}: no figure in a whole third of the run after the warm-up")
+            return float("nan")
+        return statistics.median(vals)
+
     lag_a, lag_b = med(first, "client_lag_p99_ms"), med(last, "client_lag_p99_ms")
     noise = max(0.0, lag_b - lag_a)
     figures.append(f"| client | event loop lag p99 (ms, median of windows) | {lag_a:.2f} | {lag_b:.2f} | {lag_b - lag_a:+.2f} | (noise: taken off the p99 drift) |")

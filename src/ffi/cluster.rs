@@ -86,15 +86,20 @@ impl ClusterEvents for CEvents {
 /// `max_message` (largest message accepted from the broker, in bytes;
 /// default 16 MiB), `ping_ms` (idle time before a PING; default 1000) and
 /// `timeout_ms` (a PING unanswered or a connect not done this long drops
-/// the connection; default 3000). Nothing is connected before the loop
-/// starts; a broker that cannot be reached is retried with backoff, never
-/// an error here.
+/// the connection; default 3000). `rediss://` is Redis over TLS: the
+/// server's certificate is verified against the webpki roots, or only
+/// against the PEM file of option `ca`; options `cert` and `key` (PEM files,
+/// both or neither) present a client certificate. There is no option that
+/// skips verification. Nothing is connected before the loop starts; a
+/// broker that cannot be reached (or whose certificate does not verify) is
+/// retried with backoff and logged, never an error here.
 ///
 /// Thread: any thread.
-/// Ownership: `url` is copied. The caller owns the cluster and frees it with
+/// Ownership: `url` is copied; the files it names are read during the call. The caller owns the cluster and frees it with
 /// `sq_cluster_free`, before freeing the loop.
 /// Returns: the cluster, or NULL with `sq_last_error()` saying why (a URL
-/// that does not parse or names an unknown option, another scheme, a NULL
+/// that does not parse or names an unknown option, another scheme, a TLS
+/// file named by `ca`, `cert` or `key` that cannot be read or used, a NULL
 /// argument, a freed loop).
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_cluster_new(r#loop: *mut sq_loop, url: *const c_char) -> *mut sq_cluster {

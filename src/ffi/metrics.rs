@@ -345,7 +345,8 @@ fn fill(s: &Snapshot) -> sq_metrics {
 /// many were.
 ///
 /// Thread: any thread (the counters are read with relaxed atomic loads;
-/// nothing waits).
+/// an attached cluster's are found under two short locks, held for a
+/// pointer's read: never a wait on I/O or on a reactor).
 /// Ownership: writes into the caller's struct; nothing changes hands.
 /// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` when `size` is
 /// smaller than the `size` field itself.

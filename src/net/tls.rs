@@ -393,33 +393,35 @@ impl TlsStream {
     /// Encrypts what `take` hands rustls's writer and sends what the socket
     /// takes. Records already made go first: plaintext is only taken while
     /// the socket keeps up (the same backpressure as plain). Returns how
-    /// much plaintext was taken; `WouldBlock` when none was (and `empty`
-    /// says there was some to take).
+    /// much plaintext was taken, exactly: once rustls holds some, that is
+    /// the answer even if sending then fails (the caller must not hand the
+    /// same bytes again; the error comes back on the next call, from the
+    /// records still held). `WouldBlock` when none was taken though `empty`
+    /// is false.
     fn send(&mut self, take: impl FnOnce(&mut rustls::Writer<'_>) -> io::Result<usize>, empty: bool) -> io::Result<usize> {
         write_tls(&mut self.sock, &mut self.conn)?;
         // Taken into rustls's buffer (bounded by its limit), then sent.
         let n = take(&mut self.conn.writer())?;
-        match write_tls(&mut self.sock, &mut self.conn) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if n == 0 {
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
+        let sent = write_tls(&mut self.sock, &mut self.conn);
+        if n > 0 {
+            return Ok(n);
         }
-        if n == 0 && !empty {
+        sent?;
+        if !empty {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        Ok(n)
+        Ok(0)
     }
 }
 
+/// Sends the records rustls holds until it holds none (`Ok`) or the socket
+/// is full (`WouldBlock`); a signal's interruption is retried.
 fn write_tls(sock: &mut TcpStream, tls: &mut Connection) -> io::Result<()> {
     while tls.wants_write() {
         match tls.write_tls(sock) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
