@@ -800,6 +800,17 @@ typedef struct {
    * WebSocket client connects that failed.
    */
   uint64_t client_ws_failed;
+  /**
+   * WebSocket bytes read as frames (headers included, payloads as they
+   * came: compressed when they were; after TLS). With `ws_bytes_in`, the
+   * deflate ratio.
+   */
+  uint64_t ws_wire_bytes_in;
+  /**
+   * WebSocket bytes written as frames (headers included, payloads as
+   * sent: compressed when they were; before TLS).
+   */
+  uint64_t ws_wire_bytes_out;
 } sq_metrics;
 
 /**

@@ -122,6 +122,11 @@ type Metrics struct {
 	ClientWSConnects uint64
 	ClientWSOpened   uint64
 	ClientWSFailed   uint64
+	// WebSocket bytes as frames on the connections (headers included,
+	// payloads compressed when they were; inside TLS): beside WSBytesIn and
+	// WSBytesOut, the deflate ratio.
+	WSWireBytesIn  uint64
+	WSWireBytesOut uint64
 }
 
 // LatencyBucketsUS are the upper bounds, in microseconds, of the request
@@ -229,6 +234,8 @@ func metricsFrom(c *C.sq_metrics) Metrics {
 	m.ClientWSConnects = uint64(c.client_ws_connects)
 	m.ClientWSOpened = uint64(c.client_ws_opened)
 	m.ClientWSFailed = uint64(c.client_ws_failed)
+	m.WSWireBytesIn = uint64(c.ws_wire_bytes_in)
+	m.WSWireBytesOut = uint64(c.ws_wire_bytes_out)
 	return m
 }
 

@@ -236,6 +236,13 @@ pub struct sq_metrics {
     pub client_ws_opened: u64,
     /// WebSocket client connects that failed.
     pub client_ws_failed: u64,
+    /// WebSocket bytes read as frames (headers included, payloads as they
+    /// came: compressed when they were; after TLS). With `ws_bytes_in`, the
+    /// deflate ratio.
+    pub ws_wire_bytes_in: u64,
+    /// WebSocket bytes written as frames (headers included, payloads as
+    /// sent: compressed when they were; before TLS).
+    pub ws_wire_bytes_out: u64,
 }
 
 fn fill(s: &Snapshot) -> sq_metrics {
@@ -336,6 +343,8 @@ fn fill(s: &Snapshot) -> sq_metrics {
         client_ws_connects: s.client.get(ClientCounter::WsConnects),
         client_ws_opened: s.client.get(ClientCounter::WsOpened),
         client_ws_failed: s.client.get(ClientCounter::WsFailed),
+        ws_wire_bytes_in: g(Counter::WsWireIn),
+        ws_wire_bytes_out: g(Counter::WsWireOut),
     }
 }
 

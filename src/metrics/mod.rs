@@ -72,10 +72,15 @@ pub(crate) enum Counter {
     TlsHandshakes,
     TlsHandshakeFailures,
     TlsHandshakeTimeouts,
+    /// WebSocket bytes as frames on the connection (headers included,
+    /// payloads as sent: compressed when they were; before TLS), read and
+    /// written. Beside the payload counters, the deflate ratio.
+    WsWireIn,
+    WsWireOut,
 }
 
 /// How many counters a shard holds.
-pub(crate) const COUNTERS: usize = Counter::TlsHandshakeTimeouts as usize + 1;
+pub(crate) const COUNTERS: usize = Counter::WsWireOut as usize + 1;
 
 /// The upper bounds of the request latency histogram, in microseconds:
 /// log-spaced, 50 µs to 10 s (the `+Inf` bucket is the count).

@@ -124,6 +124,12 @@ const FAMILIES: &[Family] = &[
         samples: &[(&[("direction", "in")], Counter::WsBytesIn), (&[("direction", "out")], Counter::WsBytesOut)],
     },
     Family {
+        name: "squall_websocket_wire_bytes_total",
+        kind: "counter",
+        help: "WebSocket bytes as frames on the connection (headers included, payloads compressed when they were; inside TLS), received and sent.",
+        samples: &[(&[("direction", "in")], Counter::WsWireIn), (&[("direction", "out")], Counter::WsWireOut)],
+    },
+    Family {
         name: "squall_websocket_pauses_total",
         kind: "counter",
         help: "Times a WebSocket stopped reading: the host was behind (input) or the peer did not read its output (output).",

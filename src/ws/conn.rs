@@ -84,6 +84,9 @@ pub(crate) struct WsConn {
     out: VecDeque<Out>,
     /// Bytes of the front of `out` already written.
     out_pos: usize,
+    /// Bytes at the front of `out` that are no frames (the 101 response):
+    /// written, they are not counted as WebSocket wire bytes.
+    unmetered: usize,
     topics: Vec<Arc<Topic>>,
     last_read_ms: u64,
     last_ping_ms: u64,
@@ -143,6 +146,8 @@ pub(crate) struct Opening {
 /// client ones from the WebSocket client's handshake.
 pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, route: Arc<WsRoute>, conn: Opening, req: Option<Arc<Request>>) {
     let Opening { stream, role, protocol, leftover, read_closed, hello, deflate } = conn;
+    // frames that came in the same read as the upgrade's head
+    let early = leftover.len() as u64;
     let limits = Limits { max_message_size: route.opts.max_message_size };
     // The window our messages may use; 0: never compress (not negotiated,
     // or a window of 8 asked for: see `deflate::offer`).
@@ -184,6 +189,7 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         sock: sock.clone(),
         out: VecDeque::new(),
         out_pos: 0,
+        unmetered: 0,
         topics: Vec::new(),
         last_read_ms: now,
         last_ping_ms: now,
@@ -203,8 +209,10 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         write_blocked: false,
     });
     c.count(Counter::WsOpened, 1);
+    c.count(Counter::WsWireIn, early);
     tracing::trace!(target: "squall::ws", "WebSocket open on token {}", addr.token);
     if !hello.is_empty() {
+        c.unmetered = hello.len();
         c.queue_new(hello);
     }
     let s = sock.clone();
@@ -249,6 +257,7 @@ impl Input for WsConn {
 
     fn input(&mut self, r: &mut Reactor, bytes: &[u8]) {
         self.last_read_ms = r.now_ms();
+        self.count(Counter::WsWireIn, bytes.len() as u64);
         self.feed(r, bytes);
     }
 }
@@ -394,12 +403,14 @@ pub(crate) fn fan_out(r: &mut Reactor, topic: &Arc<Topic>, published: Arc<Publis
     let Some(mut members) = r.ext::<super::topics::Local>().take(topic) else { return };
     let mut stale = Vec::new();
     let mut dirty = Vec::new();
+    // the message's own length, whichever frame a member gets
+    let payload = super::session::payload_len(&published.plain);
     for (&token, &generation) in &members {
         match r.watcher_mut::<WsConn>(token, generation) {
             Some(c) => {
                 let frame = published.frame_for(c.sock.compress_bits);
                 let shared_compressed = !Arc::ptr_eq(frame, &published.plain);
-                let taken = c.accept_shared(frame);
+                let taken = c.accept_shared(frame, payload);
                 // The shared frame refers to no history, but the peer's
                 // inflater appends it to its window, which our compressor
                 // does not hold: forget our history (always safe).
@@ -478,8 +489,9 @@ impl WsConn {
         self.out.push_back(Out::Owned(bytes));
     }
 
-    /// A published frame; false when this subscriber does not take it.
-    fn accept_shared(&mut self, frame: &Arc<[u8]>) -> bool {
+    /// A published frame (of a message of `payload` bytes, before any
+    /// compression); false when this subscriber does not take it.
+    fn accept_shared(&mut self, frame: &Arc<[u8]>, payload: usize) -> bool {
         if self.gone() || !self.session.can_send() {
             return false;
         }
@@ -487,7 +499,7 @@ impl WsConn {
             Ok(_) => {
                 self.count(Counter::TopicDeliveries, 1);
                 self.count(Counter::WsMessagesOut, 1);
-                self.count(Counter::WsBytesOut, super::session::payload_len(frame) as u64);
+                self.count(Counter::WsBytesOut, payload as u64);
                 self.out.push_back(Out::Shared(frame.clone()));
                 true
             }
@@ -799,6 +811,9 @@ impl WsConn {
             }
         }
         if written_total > 0 {
+            let head = self.unmetered.min(written_total);
+            self.unmetered -= head;
+            self.count(Counter::WsWireOut, (written_total - head) as u64);
             self.stalled_sweeps = 0;
             self.sock.buffered.fetch_sub(written_total, Ordering::AcqRel);
             let left = self.sock.output_cost();

@@ -165,6 +165,10 @@ int main(void) {
     CHECK_EQ(m.ws_messages_out, 3);
     CHECK_EQ(m.ws_bytes_in, payload);
     CHECK_EQ(m.ws_bytes_out, payload);
+    /* on the wire: our frames masked (2 + 4 + payload each, the close 2 + 4
+     * + 2), the server's not (2 + payload each, its close 2 + 2) */
+    CHECK_EQ(m.ws_wire_bytes_in, payload + 3 * 6 + 8);
+    CHECK_EQ(m.ws_wire_bytes_out, payload + 3 * 2 + 4);
     CHECK_EQ(m.ws_closed_1000, 1);
     CHECK_EQ(m.ws_dropped + m.topic_publishes, 0);
     CHECK_EQ(m.tls_handshakes + m.tls_handshake_failures + m.tls_handshake_timeouts, 0); /* no TLS here */

@@ -136,6 +136,10 @@ def test_counters_follow_known_traffic(demo):
     assert d['squall_websocket_messages_total{direction="in"}'] == 3, d
     assert d['squall_websocket_messages_total{direction="out"}'] == 3, d
     assert d['squall_websocket_payload_bytes_total{direction="in"}'] == len("onetwo!three"), d
+    # the frames: the client's masked (6 bytes of header each, the close's 2
+    # bytes of code too), the server's not (2 each, its close 2 + 2)
+    assert d['squall_websocket_wire_bytes_total{direction="in"}'] == len("onetwo!three") + 3 * 6 + 8, d
+    assert d['squall_websocket_wire_bytes_total{direction="out"}'] == len("onetwo!three") + 3 * 2 + 4, d
     assert d['squall_websocket_closed_total{code="1000"}'] == 1, d
     assert d['squall_connections_closed_total{reason="limit"}'] == 2, d
     assert d["squall_http_request_duration_seconds_count"] == 20 + 2 + 1 + scrapes, d

@@ -216,6 +216,8 @@ class sq_metrics(Structure):
         ('client_ws_connects', c_uint64),
         ('client_ws_opened', c_uint64),
         ('client_ws_failed', c_uint64),
+        ('ws_wire_bytes_in', c_uint64),
+        ('ws_wire_bytes_out', c_uint64),
     ]
 
 sq_body_callback = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p, c_size_t, c_int)
