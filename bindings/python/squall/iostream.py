@@ -942,3 +942,12 @@ class PipeIOStream(BaseIOStream):
         self.fd = fd
         self._fio = _FdTransport(self, fd, readable=True)
         self._attach(self._fio)
+
+
+class _StreamBuffer:
+    """Not in squall: Tornado's private write-buffer class (squall's streams
+    queue output in squall's own buffer). The name exists so that code
+    importing it loads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("squall.iostream._StreamBuffer: Tornado's private class is not part of squall")
