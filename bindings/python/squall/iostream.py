@@ -474,6 +474,7 @@ class BaseIOStream:
         self._read_max: Optional[int] = None
         self._read_partial = False
         self._read_target: Optional[memoryview] = None
+        self._into_filled = 0
         self._wq: collections.deque[bytearray] = collections.deque()
         self._wq_off = 0
         self._wq_size = 0
@@ -574,6 +575,7 @@ class BaseIOStream:
         view = memoryview(buf).cast("B")
         self._read_target = view
         self._read_arg = len(view)
+        self._into_filled = 0
         self._read_partial = partial
         self._try_read()
         return fut
@@ -590,7 +592,9 @@ class BaseIOStream:
     def _find(self) -> Optional[int]:
         """How many buffered bytes the pending read takes, or None."""
         kind, buf = self._read_kind, self._buf
-        if kind == "bytes" or kind == "into":
+        if kind == "into":
+            return None  # served in _service_read
+        if kind == "bytes":
             want = self._read_arg
             if self._read_partial and buf:
                 return min(want, len(buf))
@@ -624,6 +628,23 @@ class BaseIOStream:
         if self._read_future.done():  # cancelled by its awaiter
             self._clear_read()
             return
+        if self._read_kind == "into":
+            # as Tornado: buffered bytes go into the caller's buffer at once
+            target = self._read_target
+            assert target is not None
+            filled = self._into_filled
+            n = min(len(self._buf), self._read_arg - filled)
+            if n:
+                target[filled:filled + n] = self._buf[:n]
+                del self._buf[:n]
+                filled = self._into_filled = filled + n
+            if filled == self._read_arg or (self._read_partial and filled):
+                fut = self._read_future
+                self._clear_read()
+                if not fut.done():
+                    fut.set_result(filled)
+            self._maybe_resume()
+            return
         try:
             pos = self._find()
         except UnsatisfiableReadError as e:
@@ -650,19 +671,15 @@ class BaseIOStream:
         self._read_future = None
         self._read_kind = None
         self._read_target = None
+        self._into_filled = 0
         self._read_max = None
         self._read_partial = False
 
     def _finish_read(self, n: int) -> None:
-        fut, kind, target = self._read_future, self._read_kind, self._read_target
+        fut = self._read_future
         self._clear_read()
         result: Any
-        if kind == "into":
-            assert target is not None
-            target[:n] = self._buf[:n]
-            result = n
-        else:
-            result = bytes(self._buf[:n])
+        result = bytes(self._buf[:n])
         del self._buf[:n]
         if fut is not None and not fut.done():
             fut.set_result(result)
