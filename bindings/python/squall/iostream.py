@@ -913,7 +913,6 @@ class IOStream(BaseIOStream):
                     self.socket.close()
                 except OSError:
                     pass
-            gen_log.warning("Connect error on stream: %s", e)
             self.close(exc_info=e)
             return
         self._connecting = False

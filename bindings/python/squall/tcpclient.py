@@ -31,8 +31,10 @@ from .iostream import IOStream, _FdTransport, sq_connect
 __all__ = ["TCPClient"]
 
 
-def _format_addr(addr: tuple[Any, ...]) -> str:
+def _format_addr(addr: Any) -> str:
     """``host:port``, with an IPv6 host in brackets."""
+    if not isinstance(addr, tuple):
+        return str(addr)
     if len(addr) == 4 or ":" in str(addr[0]):
         return f"[{addr[0]}]:{addr[1]}"
     return f"{addr[0]}:{addr[1]}"
@@ -68,17 +70,21 @@ class TCPClient:
             timeout = timeout.total_seconds()
         elif timeout is not None and not isinstance(timeout, (int, float)):
             raise TypeError(f"Unsupported timeout {timeout!r}")
-        attempt = self._connect(host, port, af, max_buffer_size, source_ip, source_port)
+        tried: list[str] = []
+        attempt = self._connect(host, port, af, max_buffer_size, source_ip, source_port, tried)
         if timeout is None:
             return await attempt
         try:
             return await asyncio.wait_for(attempt, timeout)
         except asyncio.TimeoutError:
-            raise TimeoutError(f"Timeout connecting to {host}:{port}") from None
+            if tried:
+                raise TimeoutError("Timeout while connecting to " + ", ".join(tried)) from None
+            raise TimeoutError(f"Timeout while resolving {host}") from None
 
     async def _connect(self, host: str, port: int, af: socket.AddressFamily, max_buffer_size: Optional[int],
-                       source_ip: Optional[str], source_port: Optional[int]) -> IOStream:
+                       source_ip: Optional[str], source_port: Optional[int], tried: list[str]) -> IOStream:
         if self.resolver is None and af == socket.AF_UNSPEC and source_ip is None and source_port is None:
+            tried.append(_format_addr((host, port)))
             transport = await sq_connect(host, port)
             return IOStream._from_sq(transport, max_buffer_size=max_buffer_size)
         resolver = self.resolver
@@ -88,6 +94,7 @@ class TCPClient:
         addrs = await resolver.resolve(host, port, af)
         last: Optional[BaseException] = None
         for family, sockaddr in addrs:
+            tried.append(_format_addr(sockaddr))
             try:
                 if source_ip is None and source_port is None:
                     transport = await sq_connect(sockaddr[0], sockaddr[1])

@@ -9,8 +9,10 @@ callback") and the server goes on.
 
 ``add_sockets``/``add_socket`` with sockets the program bound itself
 (``bind_sockets``, ``testing.bind_unused_port``): squall's C ABI cannot adopt
-a listening TCP descriptor, so squall takes over the address: the socket is
-closed and a squall listener is bound on the same address and port at once
+a listening TCP descriptor, so squall takes over the address: the socket
+stops listening (``shutdown``; it keeps its address, so ``getsockname()``
+goes on answering, until ``stop()`` closes it) and a squall listener is
+bound on the same address and port at once
 (a Unix socket stays the program's: its connections are accepted with
 ``netutil.add_accept_handler`` and streamed in Python, see
 ``squall.iostream``). ``bind`` + ``start(num_processes)`` binds after the
@@ -69,6 +71,7 @@ class TCPServer:
         self._listeners: list[Any] = []
         self._python_sockets: dict[int, tuple[socket.socket, Any]] = {}
         self._pending: list[dict[str, Any]] = []
+        self._held: list[socket.socket] = []
         self._started = False
         self._stopped = False
 
@@ -137,12 +140,17 @@ class TCPServer:
     def add_socket(self, socket_: socket.socket) -> None:
         if socket_.family in (socket.AF_INET, socket.AF_INET6):
             addr = socket_.getsockname()
+            # The socket stops listening but keeps its address (so that
+            # getsockname() on it goes on working); squall's listener binds
+            # beside it (SO_REUSEADDR). Closed by stop().
             try:
-                backlog = 128
+                socket_.shutdown(socket.SHUT_RD)
+                self._listen_sq(addr[0], addr[1])
+            except OSError:
                 socket_.close()
-                self._listen_sq(addr[0], addr[1], backlog)
-            except Exception:
-                raise
+                self._listen_sq(addr[0], addr[1])
+            else:
+                self._held.append(socket_)
             return
         from .netutil import add_accept_handler
         remove = add_accept_handler(socket_, self._accepted_python)
@@ -179,6 +187,9 @@ class TCPServer:
             remove()
             sock.close()
         self._python_sockets.clear()
+        for sock in self._held:
+            sock.close()
+        self._held.clear()
         _servers.pop(self._ud)
 
     # -- connections -----------------------------------------------------------------
