@@ -478,6 +478,9 @@ class BaseIOStream:
         self._wq: collections.deque[bytearray] = collections.deque()
         self._wq_off = 0
         self._wq_size = 0
+        # Tornado's name for the output not yet written (code holding a
+        # reference to it keeps working); squall's is the queue above
+        self._write_buffer = self._wq
         self._handed = 0
         self._queued = 0
         self._write_futures: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
@@ -919,11 +922,11 @@ class IOStream(BaseIOStream):
         if self._closed:
             transport.close()
             return
-        self._attach(transport)
+        # the connect Future resolves before any write Future (as Tornado)
         fut, self._connect_future = self._connect_future, None
         if fut is not None and not fut.done():
             fut.set_result(self)
-        self._flush()
+        self._attach(transport)
 
     def start_tls(self, server_side: bool, ssl_options: Any = None, server_hostname: Optional[str] = None) -> Any:
         raise NotImplementedError("squall.iostream: start_tls is not built (squall's raw TCP client has no TLS)")
