@@ -30,8 +30,11 @@ here (``max_write_buffer_size`` bounds it) and goes out on ``on_drain``. A
 ``write`` Future resolves once its bytes are in squall's buffer below its
 high-water mark.
 
-TLS streams (``SSLIOStream``) are not built: squall's client side of a raw
-TCP stream has no TLS (``sq_tcp_connect`` refuses a TLS configuration).
+TLS: ``SSLIOStream``, ``IOStream.start_tls`` and ``TCPClient.connect(
+ssl_options=...)`` run Python's ``ssl`` (an ``SSLObject`` on memory buffers)
+between the stream and its transport: squall carries the ciphertext. (squall's
+own TLS, in Rust, serves ``TCPServer(ssl_options=...)``; its raw TCP connect
+has no client TLS.)
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ import numbers
 import os
 import re
 import socket
+import ssl
 import sys
 from typing import Any, Awaitable, Callable, Optional, Union
 
@@ -89,7 +93,10 @@ def _is_connreset(exc: Optional[BaseException]) -> bool:
 
 class _Transport:
     """What a stream asks of its socket. ``write`` returns True while more
-    may be written at once, False once the transport wants ``on_drain``."""
+    may be written at once, False once the transport wants ``on_drain``.
+    ``stream`` is what its events go to (a stream, or a TLS layer)."""
+
+    stream: Any = None
 
     def write(self, data: Any) -> bool:
         raise NotImplementedError
@@ -143,7 +150,7 @@ class _SqTransport(_Transport):
 
     def __init__(self, handle: int) -> None:
         self.handle = handle
-        self.stream: Optional[BaseIOStream] = None
+        self.stream = None
         self.ud = _streams.put(self)
         self.closing = False
         self.blocked = False
@@ -928,8 +935,31 @@ class IOStream(BaseIOStream):
             fut.set_result(self)
         self._attach(transport)
 
-    def start_tls(self, server_side: bool, ssl_options: Any = None, server_hostname: Optional[str] = None) -> Any:
-        raise NotImplementedError("squall.iostream: start_tls is not built (squall's raw TCP client has no TLS)")
+    def start_tls(self, server_side: bool, ssl_options: Any = None,
+                  server_hostname: Optional[str] = None) -> "asyncio.Future[SSLIOStream]":
+        """Turns this stream into an ``SSLIOStream`` (this one is unusable
+        afterwards); resolves with it once the handshake is done. The stream
+        must be idle: no pending read or write, nothing buffered."""
+        return self._start_tls(server_side, ssl_options, server_hostname)[1]
+
+    def _start_tls(self, server_side: bool, ssl_options: Any,
+                   server_hostname: Optional[str]) -> "tuple[SSLIOStream, asyncio.Future[SSLIOStream]]":
+        if (self._read_future is not None or self._write_futures or self._wq or self._buf
+                or self._closed or self._transport is None or self._connecting):
+            raise ValueError("IOStream is not idle; cannot convert to SSL")
+        transport = self._transport
+        self._transport = None
+        self._closed = True
+        self._close_callback = None
+        new = SSLIOStream(None, ssl_options=ssl_options, server_hostname=server_hostname, server_side=server_side,
+                          max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size,
+                          max_write_buffer_size=self.max_write_buffer_size)
+        new.socket = self.socket
+        if self._paused:
+            transport.resume()
+        fut = new.wait_for_handshake()
+        new._attach(transport)
+        return new, fut
 
     def address(self) -> tuple[str, int]:
         t = self._transport
@@ -945,11 +975,258 @@ class IOStream(BaseIOStream):
 
 
 class SSLIOStream(IOStream):
-    """Not built: squall's client side of a raw TCP stream has no TLS."""
+    """A TLS stream: Python's ``ssl`` (an ``SSLObject`` on memory buffers)
+    over the same transports as ``IOStream`` (a squall TCP stream, or a
+    socket the program connected). ``ssl_options`` is a dict or an
+    ``ssl.SSLContext``; a socket already wrapped by ``ssl.wrap_socket``
+    (``do_handshake_on_connect=False``) is unwrapped and its context used."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("squall.iostream.SSLIOStream is not built: squall's raw TCP streams have no "
-                                  "client-side TLS (TCPServer(ssl_options=...) serves TLS)")
+        self._ssl_options = kwargs.pop("ssl_options", None)
+        self._server_hostname: Optional[str] = kwargs.pop("server_hostname", None)
+        self._tls_server_side = bool(kwargs.pop("server_side", False))
+        self._tls_ctx: Optional[ssl.SSLContext] = None
+        self._ssl_connect_future: Optional[asyncio.Future[Any]] = None
+        self._handshake_done = False
+        self._tls_started = False
+        args_l = list(args)
+        sock = args_l[0] if args_l else kwargs.pop("socket", None)
+        if isinstance(sock, ssl.SSLSocket):
+            self._tls_ctx = sock.context
+            self._tls_server_side = sock.server_side
+            self._server_hostname = sock.server_hostname
+            fam, typ = sock.family, sock.type
+            sock = socket.socket(fam, typ, fileno=sock.detach())
+        if args_l:
+            args_l[0] = sock
+        else:
+            args_l = [sock]
+        super().__init__(*args_l, **kwargs)
+
+    def _context(self) -> ssl.SSLContext:
+        if self._tls_ctx is None:
+            opts = self._ssl_options
+            if opts is None:
+                if self._tls_server_side:
+                    raise ValueError("a server-side SSLIOStream needs ssl_options (certfile, keyfile)")
+                self._tls_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+            else:
+                from .netutil import ssl_options_to_context
+                self._tls_ctx = ssl_options_to_context(opts, server_side=self._tls_server_side)
+        return self._tls_ctx
+
+    def _attach(self, transport: _Transport) -> None:
+        if isinstance(transport, _TlsTransport):
+            super()._attach(transport)
+            return
+        try:
+            tls = _TlsTransport(self, transport, self._context(), self._tls_server_side,
+                                None if self._tls_server_side else self._server_hostname)
+        except (ValueError, ssl.SSLError) as e:
+            transport.stream = self
+            super()._attach(transport)
+            self.close(exc_info=e)
+            return
+        self._tls_started = True
+        super()._attach(tls)
+        tls.start()
+
+    def connect(self, address: Any, server_hostname: Optional[str] = None) -> "asyncio.Future[Any]":
+        """Connects, then runs the TLS handshake; resolves with the stream
+        once the handshake is done."""
+        self._server_hostname = server_hostname or self._server_hostname
+        if self._server_hostname is None and isinstance(address, tuple):
+            self._server_hostname = str(address[0])
+        fut = self.wait_for_handshake()
+        plain = super().connect(address)
+        plain.add_done_callback(_retrieve)
+        return fut
+
+    def wait_for_handshake(self) -> "asyncio.Future[Any]":
+        """Resolves with the stream once the TLS handshake is done."""
+        if self._ssl_connect_future is not None:
+            raise RuntimeError("Already waiting")
+        fut: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+        fut.add_done_callback(self._handshake_cancelled)
+        self._ssl_connect_future = fut
+        if self._handshake_done:
+            self._tls_done()
+        elif self._closed:
+            self._signal_closed()
+        return fut
+
+    def _handshake_cancelled(self, fut: "asyncio.Future[Any]") -> None:
+        if fut.cancelled() and not self._handshake_done:
+            self.close()
+
+    def _tls_done(self) -> None:
+        self._handshake_done = True
+        fut, self._ssl_connect_future = self._ssl_connect_future, None
+        if fut is not None and not fut.done():
+            fut.set_result(self)
+
+    def _tls_failed(self, err: BaseException) -> None:
+        if isinstance(err, ssl.SSLError):
+            gen_log.warning("SSL Error on %s %s: %s", self.fileno(), self.address(), err)
+        self.close(exc_info=err)
+
+    def _signal_closed(self) -> None:
+        fut, self._ssl_connect_future = self._ssl_connect_future, None
+        if fut is not None and not fut.done():
+            # the handshake's own error (an ssl.SSLError), as Tornado
+            if self._tls_started and self.error is not None:
+                fut.set_exception(self.error)
+            else:
+                fut.set_exception(StreamClosedError(real_error=self.error))
+            fut.exception()
+        super()._signal_closed()
+
+    def start_tls(self, server_side: bool, ssl_options: Any = None, server_hostname: Optional[str] = None) -> Any:
+        raise ValueError("the stream is already TLS")
+
+
+class _TlsTransport(_Transport):
+    """TLS (an ``ssl.SSLObject`` on memory buffers) between a stream and
+    its transport: ciphertext in and out of the transport, plaintext to and
+    from the stream."""
+
+    def __init__(self, stream: SSLIOStream, inner: _Transport, ctx: ssl.SSLContext, server_side: bool,
+                 server_hostname: Optional[str]) -> None:
+        self.stream = stream
+        self.inner = inner
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
+                                server_hostname=server_hostname)
+        inner.stream = self
+        self.handshaken = False
+        self.closed = False
+        self.inner_blocked = False
+
+    @property
+    def blocked(self) -> bool:
+        return not self.handshaken or self.inner_blocked
+
+    def start(self) -> None:
+        self._handshake()
+
+    def _send_out(self) -> None:
+        data = self.outgoing.read()
+        if data and not self.closed:
+            try:
+                if not self.inner.write(memoryview(bytearray(data))):
+                    self.inner_blocked = True
+            except StreamClosedError:
+                pass  # the transport's own close follows
+
+    def _handshake(self) -> None:
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            self._send_out()
+            return
+        except (ssl.SSLError, ssl.CertificateError, OSError, ValueError) as e:
+            self._send_out()
+            self.stream._tls_failed(e)
+            return
+        self.handshaken = True
+        self._send_out()
+        self.stream._tls_done()
+        self._read_plain()
+        if not self.inner_blocked and not self.closed:
+            self.stream._on_drain()
+
+    def _on_input(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.incoming.write(data)
+        if not self.handshaken:
+            self._handshake()
+            return
+        self._read_plain()
+
+    def _read_plain(self) -> None:
+        chunks = []
+        eof = False
+        err: Optional[BaseException] = None
+        while not self.closed:
+            try:
+                chunk = self.obj.read(262144)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                eof = True
+                break
+            except ssl.SSLError as e:
+                err = e
+                break
+            if not chunk:
+                eof = True
+                break
+            chunks.append(chunk)
+        self._send_out()
+        if chunks:
+            self.stream._on_input(b"".join(chunks))
+        if err is not None:
+            self.stream._on_transport_closed(err)
+        elif eof:
+            self.stream._on_eof()
+
+    def _on_eof(self) -> None:
+        if not self.handshaken:
+            self.stream._on_transport_closed(ConnectionResetError(errno.ECONNRESET,
+                                                                  "connection closed during the TLS handshake"))
+            return
+        self.stream._on_eof()
+
+    def _on_drain(self) -> None:
+        self.inner_blocked = False
+        if self.handshaken:
+            self.stream._on_drain()
+
+    def _on_transport_closed(self, err: Optional[BaseException]) -> None:
+        self.stream._on_transport_closed(err)
+
+    def write(self, data: Any) -> bool:
+        if self.closed:
+            raise StreamClosedError()
+        try:
+            self.obj.write(data)
+        except ssl.SSLError as e:
+            raise StreamClosedError(e) from None
+        self._send_out()
+        return not self.inner_blocked
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self.handshaken:
+            try:
+                self.obj.unwrap()  # queues close_notify
+            except (ssl.SSLError, ValueError):
+                pass
+            self._send_out()
+        self.closed = True
+        self.inner.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        self.inner.abort()
+
+    def pause(self) -> None:
+        self.inner.pause()
+
+    def resume(self) -> None:
+        self.inner.resume()
+
+    def set_nodelay(self, value: bool) -> None:
+        self.inner.set_nodelay(value)
+
+    def buffered(self) -> int:
+        return self.inner.buffered()
+
+    def fileno(self) -> Any:
+        return self.inner.fileno()
 
 
 class PipeIOStream(BaseIOStream):

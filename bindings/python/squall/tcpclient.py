@@ -11,10 +11,10 @@ tries every address in order). Where it differs from Tornado:
 - ``source_ip``/``source_port``: squall's connect cannot bind a source
   address, so such a connection is made in Python (a socket bound to it,
   connected by asyncio) and streamed as ``squall.iostream`` describes.
-- ``ssl_options``: not built (squall's raw TCP client has no TLS): raises
-  ``NotImplementedError``.
-- ``timeout`` (seconds or a ``timedelta``) covers resolution and connect and
-  raises ``TimeoutError``.
+- ``ssl_options``: the TLS handshake runs in Python's ``ssl`` over the squall
+  stream (``IOStream.start_tls``): squall's raw TCP connect has no client TLS.
+- ``timeout`` (seconds or a ``timedelta``) covers resolution, connect and
+  the TLS handshake and raises ``TimeoutError``.
 
 ``_Connector`` (Tornado's private happy-eyeballs helper) does not exist in
 squall; the name is kept so that code importing it loads.
@@ -63,23 +63,42 @@ class TCPClient:
                       ssl_options: Any = None, max_buffer_size: Optional[int] = None,
                       source_ip: Optional[str] = None, source_port: Optional[int] = None,
                       timeout: Optional[Union[float, datetime.timedelta]] = None) -> IOStream:
-        """Connects to ``host:port`` and resolves with the ``IOStream``."""
-        if ssl_options is not None:
-            raise NotImplementedError("squall.tcpclient: TLS client connections (ssl_options) are not built")
+        """Connects to ``host:port`` and resolves with the ``IOStream`` (an
+        ``SSLIOStream`` once its handshake is done, with ``ssl_options``)."""
         if isinstance(timeout, datetime.timedelta):
             timeout = timeout.total_seconds()
         elif timeout is not None and not isinstance(timeout, (int, float)):
             raise TypeError(f"Unsupported timeout {timeout!r}")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         tried: list[str] = []
         attempt = self._connect(host, port, af, max_buffer_size, source_ip, source_port, tried)
         if timeout is None:
-            return await attempt
+            stream = await attempt
+        else:
+            try:
+                stream = await asyncio.wait_for(attempt, timeout)
+            except asyncio.TimeoutError:
+                if tried:
+                    raise TimeoutError("Timeout while connecting to " + ", ".join(tried)) from None
+                raise TimeoutError(f"Timeout while resolving {host}") from None
+        if ssl_options is None:
+            return stream
         try:
-            return await asyncio.wait_for(attempt, timeout)
+            tls_stream, handshake = stream._start_tls(False, ssl_options, host)
+        except BaseException:
+            stream.close()
+            raise
+        try:
+            if deadline is None:
+                return await handshake
+            return await asyncio.wait_for(handshake, max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
-            if tried:
-                raise TimeoutError("Timeout while connecting to " + ", ".join(tried)) from None
-            raise TimeoutError(f"Timeout while resolving {host}") from None
+            tls_stream.close()
+            raise TimeoutError(f"Timeout during TLS handshake with {host}:{port}") from None
+        except BaseException:
+            tls_stream.close()
+            raise
 
     async def _connect(self, host: str, port: int, af: socket.AddressFamily, max_buffer_size: Optional[int],
                        source_ip: Optional[str], source_port: Optional[int], tried: list[str]) -> IOStream:
