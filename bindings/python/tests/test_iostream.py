@@ -323,8 +323,6 @@ def test_misuse_raises_python_errors():
             await TCPClient().connect("127.0.0.1", free_refused_port())
         with pytest.raises(OSError):
             TCPServer().listen(port, "256.1.1.1")
-        with pytest.raises(NotImplementedError):
-            await TCPClient().connect("127.0.0.1", port, ssl_options={})
         srv.stop()
         srv.stop()  # twice is harmless
     run(main)
@@ -370,4 +368,78 @@ def test_connected_socket_and_pipe_streams():
         pw.close()
         assert await pr.read_until_close() == b"pipe"
         pr.close()
+    run(main)
+
+
+# --- TLS: Python's ssl over squall's streams, against squall's Rust TLS -------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    trustme = pytest.importorskip("trustme")
+    d = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    ca.cert_pem.write_to_path(d / "ca.pem")
+    leaf.cert_chain_pems[0].write_to_path(d / "cert.pem")
+    leaf.private_key_pem.write_to_path(d / "key.pem")
+    return {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
+
+
+def test_tls_client_against_squall_tls_server(pki):
+    import ssl
+
+    async def main():
+        # the server's TLS is squall's (Rust); the client's is Python's ssl
+        # over a squall TCP stream, verifying the certificate and the name
+        srv = Echo(ssl_options={"certfile": pki["cert"], "keyfile": pki["key"]})
+        port = listen(srv)
+        ctx = ssl.create_default_context(cafile=pki["ca"])
+        c = await TCPClient().connect("localhost", port, ssl_options=ctx)
+        big = b"z" * (3 * 1024 * 1024) + b"\n"
+        c.write(b"over tls\n")
+        assert await c.read_until(b"\n") == b"over tls\n"
+        c.write(big)
+        assert await c.read_until(b"\n", max_bytes=4 * 1024 * 1024) == big
+        c.close()
+        # a client that does not trust the CA fails with the ssl error
+        with pytest.raises(ssl.SSLError):
+            await TCPClient().connect("localhost", port, ssl_options=ssl.create_default_context())
+        # and a name the certificate does not carry
+        with pytest.raises(ssl.SSLError):
+            await _connect_with_name(port, ctx, "not-localhost.example")
+        srv.stop()
+    run(main)
+
+
+async def _connect_with_name(port, ctx, name):
+    from squall.iostream import SSLIOStream
+    s = SSLIOStream(socket.socket(), ssl_options=ctx)
+    return await s.connect(("127.0.0.1", port), server_hostname=name)
+
+
+def test_start_tls_between_two_squall_streams(pki):
+    import ssl
+
+    class StartTLS(TCPServer):
+        async def handle_stream(self, stream, address):
+            assert await stream.read_until(b"\n") == b"STARTTLS\n"
+            await stream.write(b"GO\n")
+            tls = await stream.start_tls(True, {"certfile": pki["cert"], "keyfile": pki["key"]})
+            line = await tls.read_until(b"\n")
+            await tls.write(line.upper())
+            tls.close()
+
+    async def main():
+        srv = StartTLS()
+        port = listen(srv)
+        c = await TCPClient().connect("127.0.0.1", port)
+        c.write(b"STARTTLS\n")
+        assert await c.read_until(b"\n") == b"GO\n"
+        tls = await c.start_tls(False, ssl.create_default_context(cafile=pki["ca"]), "localhost")
+        with pytest.raises(StreamClosedError):
+            c.write(b"old stream")  # the plain stream is gone once TLS starts
+        tls.write(b"secret\n")
+        assert await tls.read_until(b"\n") == b"SECRET\n"
+        assert await tls.read_until_close() == b""
+        srv.stop()
     run(main)
