@@ -542,7 +542,15 @@ class BaseIOStream:
     def _try_read(self) -> None:
         """Serves the pending read from the buffer; on a closed stream, a
         read the buffer cannot serve raises ``StreamClosedError`` (as Tornado)."""
-        self._service_read()
+        try:
+            self._service_read()
+        except BaseException:
+            # a bad argument (a str pattern for bytes...): the read is not pending
+            fut = self._read_future
+            self._clear_read()
+            if fut is not None:
+                fut.cancel()
+            raise
         if self._read_future is not None and self._closed:
             fut = self._read_future
             self._clear_read()

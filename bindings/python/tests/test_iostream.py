@@ -314,6 +314,14 @@ def test_misuse_raises_python_errors():
             c.read_bytes(1)  # one read at a time, as Tornado
         with pytest.raises(ValueError):
             IOStream(None).read_bytes(-1)
+        c2 = await TCPClient().connect("127.0.0.1", port)
+        with pytest.raises(TypeError):
+            c2.read_until_regex("a str pattern")  # bytes are read, not str
+        c2.write(b"still usable\n")
+        assert await c2.read_until(b"\n") == b"still usable\n"
+        with pytest.raises(TypeError):
+            c2.write("a str")
+        c2.close()
         c.close()
         with pytest.raises(StreamClosedError):
             await c.read_bytes(1)
