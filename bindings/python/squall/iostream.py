@@ -613,7 +613,7 @@ class BaseIOStream:
         if kind == "into":
             return None  # served in _service_read
         if kind == "bytes":
-            want = self._read_arg
+            want: int = self._read_arg
             if self._read_partial and buf:
                 return min(want, len(buf))
             return want if len(buf) >= want else None
@@ -628,8 +628,9 @@ class BaseIOStream:
         if kind == "regex":
             m = self._read_arg.search(buf)
             if m is not None:
-                self._check_max(m.end())
-                return m.end()
+                matched: int = m.end()
+                self._check_max(matched)
+                return matched
             self._check_max(len(buf))
             return None
         return None  # close: only at the end
