@@ -923,10 +923,8 @@ class IOStream(BaseIOStream):
                 sock.setblocking(False)
                 await asyncio.get_running_loop().sock_connect(sock, address)
                 transport = _FdTransport(self, sock)
-        except Exception as e:
+        except Exception as e:  # the connect Future gets it (StreamClosedError with real_error)
             self._connecting = False
-            if not isinstance(e, (OSError, ValueError)):
-                raise
             if self.socket is not None:
                 try:
                     self.socket.close()
