@@ -479,6 +479,7 @@ class BaseIOStream:
         self._read_kind: Optional[str] = None
         self._read_arg: Any = None
         self._read_max: Optional[int] = None
+        self._scanned = 0
         self._read_partial = False
         self._read_target: Optional[memoryview] = None
         self._into_filled = 0
@@ -618,7 +619,10 @@ class BaseIOStream:
                 return min(want, len(buf))
             return want if len(buf) >= want else None
         if kind == "until":
-            loc = buf.find(self._read_arg)
+            # only the new bytes (and a delimiter's worth before them) are searched
+            start = max(0, self._scanned - len(self._read_arg) + 1)
+            loc = buf.find(self._read_arg, start)
+            self._scanned = len(buf)
             if loc != -1:
                 end = loc + len(self._read_arg)
                 self._check_max(end)
@@ -691,6 +695,7 @@ class BaseIOStream:
         self._read_kind = None
         self._read_target = None
         self._into_filled = 0
+        self._scanned = 0
         self._read_max = None
         self._read_partial = False
 
