@@ -18,8 +18,12 @@ bound on the same address and port at once
 ``squall.iostream``). ``bind`` + ``start(num_processes)`` binds after the
 fork, each process with its own SO_REUSEPORT listener.
 
-``ssl_options`` (the dict form, ``certfile``/``keyfile``) serves TLS through
-squall's Rust TLS, as ``HTTPServer`` does.
+``ssl_options`` in the dict form squall's TLS honours (``certfile``/
+``keyfile``, see ``httpserver.tls_files``) serves TLS in Rust, as
+``HTTPServer`` does: ``handle_stream`` gets a plain ``IOStream`` of
+decrypted bytes. Anything else (an ``ssl.SSLContext``, client certificates,
+``ciphers``) runs Python's ``ssl`` over the squall stream: ``handle_stream``
+gets an ``SSLIOStream`` (``wait_for_handshake()``), as in Tornado.
 """
 from __future__ import annotations
 
@@ -28,12 +32,13 @@ import ctypes
 import logging
 import os
 import socket
+import ssl
 from typing import Any, Awaitable, Iterable, Optional, Union
 
 from . import _ffi
 from ._ffi import b, c_callback, lib
 from ._slab import Slab
-from .iostream import IOStream, _callbacks, _guard, _SqTransport, tcp_options
+from .iostream import IOStream, SSLIOStream, _callbacks, _guard, _SqTransport, tcp_options
 
 __all__ = ["TCPServer"]
 
@@ -64,7 +69,16 @@ class TCPServer:
                  read_chunk_size: Optional[int] = None) -> None:
         from .httpserver import tls_files
         self.ssl_options = ssl_options
-        self._tls = tls_files(ssl_options) if ssl_options is not None else None
+        self._tls: Optional[list[tuple[str, str]]] = None
+        self._py_tls: Optional[ssl.SSLContext] = None
+        if ssl_options is not None:
+            try:
+                self._tls = tls_files(ssl_options)
+            except (ValueError, TypeError):
+                # what squall's TLS cannot honour (an SSLContext, client
+                # certificates, ciphers): Python's ssl over the squall stream
+                from .netutil import ssl_options_to_context
+                self._py_tls = ssl_options_to_context(ssl_options, server_side=True)
         self.max_buffer_size = max_buffer_size
         self.read_chunk_size = read_chunk_size
         self._ud = _servers.put(self)
@@ -206,10 +220,20 @@ class TCPServer:
             transport.abort()
             return
         address = transport.address(True)
+        if self._py_tls is not None:
+            tls_stream = SSLIOStream(None, ssl_options=self._py_tls, server_side=True, **self._stream_kwargs())
+            tls_stream._attach(transport)
+            self._handle(tls_stream, address)
+            return
         stream = IOStream._from_sq(transport, **self._stream_kwargs())
         self._handle(stream, address)
 
     def _accepted_python(self, conn: socket.socket, address: Any) -> None:
+        if self.ssl_options is not None:  # a Unix socket: Python's ssl
+            from .netutil import ssl_options_to_context
+            ctx = self._py_tls or ssl_options_to_context(self.ssl_options, server_side=True)
+            self._handle(SSLIOStream(conn, ssl_options=ctx, server_side=True, **self._stream_kwargs()), address)
+            return
         self._handle(IOStream(conn, **self._stream_kwargs()), address)
 
     def _handle(self, stream: IOStream, address: Any) -> None:

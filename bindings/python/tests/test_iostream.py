@@ -451,3 +451,31 @@ def test_start_tls_between_two_squall_streams(pki):
         assert await tls.read_until_close() == b""
         srv.stop()
     run(main)
+
+
+def test_tcp_server_with_an_ssl_context_hands_out_ssl_streams(pki):
+    import ssl
+    from squall.iostream import SSLIOStream
+    seen = {}
+
+    class Server(TCPServer):
+        async def handle_stream(self, stream, address):
+            seen["type"] = type(stream)
+            await stream.wait_for_handshake()
+            seen["handshake"] = True
+            await stream.write(await stream.read_until(b"\n"))
+            stream.close()
+
+    async def main():
+        # an ssl.SSLContext cannot go to squall's Rust TLS: Python's ssl serves it
+        sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        sctx.load_cert_chain(pki["cert"], pki["key"])
+        srv = Server(ssl_options=sctx)
+        port = listen(srv)
+        c = await TCPClient().connect("localhost", port, ssl_options=ssl.create_default_context(cafile=pki["ca"]))
+        c.write(b"context\n")
+        assert await c.read_until(b"\n") == b"context\n"
+        c.close()
+        srv.stop()
+    run(main)
+    assert seen == {"type": SSLIOStream, "handshake": True}
