@@ -49,7 +49,7 @@ import re
 import socket
 import ssl
 import sys
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import _ffi
 from ._ffi import b, c_callback, lib
@@ -830,7 +830,6 @@ class BaseIOStream:
         self._signal_closed()
 
     def _signal_closed(self) -> None:
-        err = StreamClosedError(real_error=self.error)
         futures: list[asyncio.Future[Any]] = []
         if self._read_future is not None:
             futures.append(self._read_future)
@@ -845,7 +844,6 @@ class BaseIOStream:
                 f.set_exception(StreamClosedError(real_error=self.error))
             if not f.cancelled():
                 f.exception()
-        del err
         if self._close_callback is not None:
             cb, self._close_callback = self._close_callback, None
             self.io_loop.add_callback(cb)

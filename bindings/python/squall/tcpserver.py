@@ -33,7 +33,7 @@ import logging
 import os
 import socket
 import ssl
-from typing import Any, Awaitable, Iterable, Optional, Union
+from typing import Any, Awaitable, Iterable, Optional
 
 from . import _ffi
 from ._ffi import b, c_callback, lib
