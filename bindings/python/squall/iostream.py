@@ -1120,14 +1120,16 @@ class _TlsTransport(_Transport):
     def start(self) -> None:
         self._handshake()
 
-    def _send_out(self) -> None:
+    def _send_out(self) -> bool:
+        """Hands the TLS output to the transport; False once it is closed."""
         data = self.outgoing.read()
         if data and not self.closed:
             try:
                 if not self.inner.write(memoryview(bytearray(data))):
                     self.inner_blocked = True
             except StreamClosedError:
-                pass  # the transport's own close follows
+                return False  # the transport's own close follows
+        return True
 
     def _handshake(self) -> None:
         try:
@@ -1204,7 +1206,8 @@ class _TlsTransport(_Transport):
             self.obj.write(data)
         except ssl.SSLError as e:
             raise StreamClosedError(e) from None
-        self._send_out()
+        if not self._send_out():
+            raise StreamClosedError()  # never a write that "succeeds" into a closed transport
         return not self.inner_blocked
 
     def close(self) -> None:
