@@ -141,6 +141,7 @@ class TCPServer:
             msg = (lib.sq_last_error() or b"").decode("utf-8", "replace")
             raise OSError(f"cannot listen on {host}:{port}: {msg}")
         self._listeners.append(listener)
+        loop._servers.add(self)  # IOLoop.close() stops it (_free) before freeing squall's loop
         loop._arm()
         return int(lib.sq_tcp_listener_port(listener))
 
@@ -205,6 +206,9 @@ class TCPServer:
             sock.close()
         self._held.clear()
         _servers.pop(self._ud)
+
+    def _free(self) -> None:
+        self.stop()
 
     # -- connections -----------------------------------------------------------------
 
