@@ -406,6 +406,11 @@ class AsyncHTTPClient:
             raise ValueError("squall has one HTTP client implementation")
         cls._config = dict(kwargs)
 
+    @classmethod
+    def configured_class(cls) -> type:
+        """The class ``AsyncHTTPClient()`` makes: always squall's."""
+        return AsyncHTTPClient
+
     def close(self) -> None:
         self._closed = True
         for k, v in list(AsyncHTTPClient._instances.items()):

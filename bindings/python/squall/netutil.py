@@ -157,7 +157,8 @@ class Resolver:
         impl = (Resolver._impl or DefaultLoopResolver) if cls is Resolver else cls
         obj: Any = super().__new__(impl)
         obj._configured_kwargs = dict(Resolver._impl_kwargs) if cls is Resolver else {}
-        return obj
+        made: Resolver = obj
+        return made
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.initialize(*args, **{**getattr(self, "_configured_kwargs", {}), **kwargs})

@@ -2,7 +2,8 @@
 
 squall re-exports some of Tornado's pure-Python modules (gen, locks, queues,
 concurrent, util, locale, template, the rest of escape). A server that
-serves HTTP and WebSockets through squall while using every module must
+serves HTTP, WebSockets and raw TCP (TCPServer, TCPClient, IOStream) through
+squall while using every module must
 never import Tornado's I/O modules (iostream, httpserver, web, websocket,
 testing, ...): the server reports ``sys.modules`` and the test checks it,
 with real clients (http.client, websockets) talking to it meanwhile.
@@ -30,7 +31,7 @@ SERVER = '''
 import asyncio, os, sys, json
 import squall
 from squall import gen, locks, queues, concurrent, util, locale, template, escape, options, testing
-from squall import netutil, simple_httpclient, iostream
+from squall import netutil, simple_httpclient, iostream, tcpserver, tcpclient
 from squall.platform.asyncio import AsyncIOMainLoop
 from squall.web import Application, RequestHandler
 from squall.websocket import WebSocketHandler
@@ -52,13 +53,36 @@ class Modules(RequestHandler):
     def get(self):
         self.write(json.dumps(sorted(m for m in sys.modules if m.startswith("tornado"))))
 
+class TCPEcho(tcpserver.TCPServer):
+    async def handle_stream(self, stream, address):
+        try:
+            while True:
+                await stream.write(await stream.read_until(b"\\n"))
+        except iostream.StreamClosedError:
+            pass
+
+TCP_PORT = 0
+
+class TCPHandler(RequestHandler):
+    async def get(self):
+        # squall's TCPClient to squall's TCPServer, and the port for the test's own socket
+        c = await tcpclient.TCPClient().connect("127.0.0.1", TCP_PORT)
+        c.write(b"via tcpclient\\n")
+        line = await c.read_until(b"\\n")
+        c.close()
+        self.write({"port": TCP_PORT, "line": line.decode()})
+
 class Echo(WebSocketHandler):
     async def on_message(self, message):
         await gen.sleep(0)
         self.write_message(escape.xhtml_escape(message))
 
 async def main():
-    app = Application([("/page", Page), ("/modules", Modules), ("/ws", Echo)])
+    global TCP_PORT
+    port_socket = netutil.bind_sockets(0, "127.0.0.1")
+    TCP_PORT = port_socket[0].getsockname()[1]
+    TCPEcho().add_sockets(port_socket)
+    app = Application([("/page", Page), ("/modules", Modules), ("/ws", Echo), ("/tcp", TCPHandler)])
     app.listen(int(os.environ["PORT"]), "127.0.0.1")
     await asyncio.Event().wait()
 
@@ -116,6 +140,16 @@ def test_no_tornado_io_module_while_squall_serves(run_server):
             return await asyncio.wait_for(c.recv(), 10)
 
     assert asyncio.run(ws()) == "&lt;hi&gt;"
+    conn.request("GET", "/tcp")
+    tcp = json.loads(conn.getresponse().read())
+    assert tcp["line"] == "via tcpclient\n"
+    import socket
+    with socket.create_connection(("127.0.0.1", tcp["port"]), timeout=10) as s:
+        s.sendall(b"raw socket\n")
+        got = b""
+        while not got.endswith(b"\n"):
+            got += s.recv(100)
+    assert got == b"raw socket\n"
     conn.request("GET", "/modules")
     r = conn.getresponse()
     loaded = set(json.loads(r.read()))

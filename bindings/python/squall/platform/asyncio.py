@@ -12,7 +12,8 @@ from typing import Any
 
 from ..ioloop import IOLoop
 
-__all__ = ["AsyncIOMainLoop", "AsyncIOLoop", "BaseAsyncIOLoop", "to_asyncio_future", "to_tornado_future"]
+__all__ = ["AsyncIOMainLoop", "AsyncIOLoop", "BaseAsyncIOLoop", "AddThreadSelectorEventLoop", "to_asyncio_future",
+           "to_tornado_future"]
 
 
 class BaseAsyncIOLoop(IOLoop):
@@ -40,3 +41,13 @@ def to_asyncio_future(future: Any) -> "asyncio.Future[Any]":
 
 def to_tornado_future(future: Any) -> "asyncio.Future[Any]":
     return asyncio.ensure_future(future)
+
+
+class AddThreadSelectorEventLoop(asyncio.AbstractEventLoop):
+    """Tornado's wrapper giving a Windows proactor loop ``add_reader``. squall
+    runs on Linux only, where every asyncio loop has it: no squall loop is
+    ever one of these, and making one raises ``NotImplementedError`` (the
+    name exists for code that tests ``isinstance`` against it)."""
+
+    def __init__(self, real_loop: asyncio.AbstractEventLoop) -> None:
+        raise NotImplementedError("AddThreadSelectorEventLoop is for Windows; squall runs on Linux only")
