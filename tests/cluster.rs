@@ -257,6 +257,18 @@ impl Node {
     }
 }
 
+/// Waits until `a` and `b` are connected and both subscribed to the test
+/// topic in Redis (two subscribers of its channel, no more), with one
+/// WebSocket client on each: (a's, b's).
+fn joined(redis: &Redis, a: &Node, b: &Node) -> (Client<TcpStream>, Client<TcpStream>) {
+    a.wait_state(ClusterState::Connected, T5);
+    b.wait_state(ClusterState::Connected, T5);
+    let ca = a.client();
+    let cb = b.client();
+    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    (ca, cb)
+}
+
 fn eventually(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + within;
     while !cond() {
@@ -299,11 +311,7 @@ fn two_nodes_in_order_none_twice_and_own_echo_ignored() {
     let room = vec!["room".to_owned()];
     let a = Node::new(&redis.url("", ""), &room);
     let b = Node::new(&redis.url("", ""), &room);
-    a.wait_state(ClusterState::Connected, T5);
-    b.wait_state(ClusterState::Connected, T5);
-    let mut ca = a.client();
-    let mut cb = b.client();
-    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    let (mut ca, mut cb) = joined(&redis, &a, &b);
     for i in 0..300 {
         let (from, tag) = if i % 3 == 0 { (&b, "b") } else { (&a, "a") };
         from.server.publish("room", Message::Text(&format!("{tag}{i}"))).unwrap();
@@ -335,11 +343,7 @@ fn redis_killed_then_restarted_outbox_replayed_gaps_exact() {
     let room = vec!["room".to_owned()];
     let a = Node::new(&redis.url("", ""), &room);
     let b = Node::new(&redis.url("", ""), &room);
-    a.wait_state(ClusterState::Connected, T5);
-    b.wait_state(ClusterState::Connected, T5);
-    let mut ca = a.client();
-    let mut cb = b.client();
-    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    let (mut ca, mut cb) = joined(&redis, &a, &b);
     for i in 0..20 {
         a.server.publish("room", Message::Text(&format!("m{i}"))).unwrap();
     }
@@ -427,11 +431,7 @@ fn an_oversized_message_is_counted_and_dropped() {
     let room = vec!["room".to_owned()];
     let small = Node::new(&redis.url("", "&max_message=100"), &room);
     let big = Node::new(&redis.url("", ""), &room);
-    small.wait_state(ClusterState::Connected, T5);
-    big.wait_state(ClusterState::Connected, T5);
-    let mut cs = small.client();
-    let mut cb = big.client();
-    eventually("both subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    let (mut cs, mut cb) = joined(&redis, &small, &big);
     big.server.publish("room", Message::Text("first")).unwrap();
     big.server.publish("room", Message::Text(&"x".repeat(101))).unwrap();
     big.server.publish("room", Message::Text(&"y".repeat(100))).unwrap();
@@ -497,11 +497,7 @@ fn tls_two_nodes_both_ways_in_order_byte_for_byte() {
     let url = redis.url("", &format!("&ca={}", certs.path("ca.pem")));
     let a = Node::new(&url, &room);
     let b = Node::new(&url, &room);
-    a.wait_state(ClusterState::Connected, T5);
-    b.wait_state(ClusterState::Connected, T5);
-    let mut ca = a.client();
-    let mut cb = b.client();
-    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    let (mut ca, mut cb) = joined(&redis, &a, &b);
     let mut sent = Vec::new();
     for i in 0..200u16 {
         let (from, tag) = if i % 2 == 0 { (&a, b'a') } else { (&b, b'b') };
@@ -577,11 +573,7 @@ fn tls_redis_killed_then_restarted_resubscribed_outbox_replayed() {
     let url = redis.url("", &format!("&ca={}", certs.path("ca.pem")));
     let a = Node::new(&url, &room);
     let b = Node::new(&url, &room);
-    a.wait_state(ClusterState::Connected, T5);
-    b.wait_state(ClusterState::Connected, T5);
-    let mut ca = a.client();
-    let mut cb = b.client();
-    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    let (mut ca, mut cb) = joined(&redis, &a, &b);
     a.server.publish("room", Message::Text("before")).unwrap();
     assert_eq!(text(&mut ca), "before");
     assert_eq!(text(&mut cb), "before");
@@ -632,11 +624,7 @@ fn tls_with_a_password_wrong_then_right() {
     let room = vec!["room".to_owned()];
     let a = Node::new(&redis.url(":s3cret@", &ca), &room);
     let b = Node::new(&redis.url("default:s3cret@", &ca), &room);
-    a.wait_state(ClusterState::Connected, T5);
-    b.wait_state(ClusterState::Connected, T5);
-    let mut cb = b.client();
-    let _ca = a.client();
-    eventually("both subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    let (_ca, mut cb) = joined(&redis, &a, &b);
     a.server.publish("room", Message::Text("over TLS, authenticated")).unwrap();
     assert_eq!(text(&mut cb), "over TLS, authenticated");
     assert_eq!(bad.cluster.state(), ClusterState::Lost);
@@ -653,11 +641,7 @@ fn tls_client_certificate_when_redis_asks_for_one() {
     let with = format!("{ca}&cert={}&key={}", certs.path("client.pem"), certs.path("client.key"));
     let a = Node::new(&redis.url("", &with), &room);
     let b = Node::new(&redis.url("", &with), &room);
-    a.wait_state(ClusterState::Connected, T5);
-    b.wait_state(ClusterState::Connected, T5);
-    let mut cb = b.client();
-    let _ca = a.client();
-    eventually("a and b subscribed, not the one without a certificate", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    let (_ca, mut cb) = joined(&redis, &a, &b);
     a.server.publish("room", Message::Text("with a client certificate")).unwrap();
     assert_eq!(text(&mut cb), "with a client certificate");
     assert_eq!(without.cluster.state(), ClusterState::Lost);
@@ -745,11 +729,7 @@ fn cluster_counters_are_in_the_metrics_and_promtool_accepts_them() {
     let room = vec!["room".to_owned()];
     let a = Node::new(&redis.url("", ""), &room);
     let b = Node::new(&redis.url("", ""), &room);
-    a.wait_state(ClusterState::Connected, T5);
-    b.wait_state(ClusterState::Connected, T5);
-    let mut cb = b.client();
-    let _ca = a.client();
-    eventually("both nodes subscribed", T5, || redis.cli(&["PUBSUB", "NUMSUB", "squall:room"]).ends_with("\n2"));
+    let (_ca, mut cb) = joined(&redis, &a, &b);
     const M: u64 = 120;
     for i in 0..M {
         a.server.publish("room", Message::Text(&format!("m{i}"))).unwrap();
