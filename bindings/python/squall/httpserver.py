@@ -95,12 +95,7 @@ class Server:
         field of ``sq_metrics`` (the ``*_buckets`` histograms lists)."""
         m = b.sq_metrics()
         _ffi.check(lib.sq_metrics_snapshot(self._live(), ctypes.byref(m), ctypes.sizeof(m)))
-        out: dict[str, Any] = {}
-        for name, *_ in b.sq_metrics._fields_:
-            if name != "size":
-                v = getattr(m, name)
-                out[name] = list(v) if name.endswith("_buckets") else int(v)
-        return out
+        return metrics_dict(m)
 
     def metrics_text(self) -> str:
         """The counters in Prometheus' text format 0.0.4 (``sq_metrics_prometheus``)."""
@@ -270,6 +265,17 @@ def tls_files(ssl_options: Any) -> list[tuple[str, str]]:
         raise ValueError(f"ssl_options: {', '.join(sorted(map(str, opts)))} cannot be honoured by squall's TLS "
                          f"(rustls, its own cipher suites); supported: {_SSL_DICT_FORM}")
     return [(os.fspath(certfile), os.fspath(keyfile))]
+
+
+def metrics_dict(m: Any) -> dict[str, Any]:
+    """An ``sq_metrics`` filled by squall as a dict: one key per field but
+    ``size`` (the ``*_buckets`` histograms as lists)."""
+    out: dict[str, Any] = {}
+    for name, *_ in b.sq_metrics._fields_:
+        if name != "size":
+            v = getattr(m, name)
+            out[name] = list(v) if name.endswith("_buckets") else int(v)
+    return out
 
 
 class HTTPServer:

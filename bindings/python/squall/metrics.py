@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import _ffi
 from ._ffi import b, lib
-from .httpserver import HTTPServer
+from .httpserver import HTTPServer, metrics_dict
 from .ioloop import IOLoop
 
 if TYPE_CHECKING:
@@ -59,12 +59,7 @@ def loop_snapshot(io_loop: Optional[IOLoop] = None) -> dict[str, Any]:
     loop = io_loop or IOLoop.current()
     m = b.sq_metrics()
     _ffi.check(lib.sq_loop_metrics_snapshot(loop._loop_ptr(), ctypes.byref(m), ctypes.sizeof(m)))
-    out: dict[str, Any] = {}
-    for name, *_ in b.sq_metrics._fields_:
-        if name != "size":
-            v = getattr(m, name)
-            out[name] = list(v) if name.endswith("_buckets") else int(v)
-    return out
+    return metrics_dict(m)
 
 
 def prometheus(server: HTTPServer) -> str:

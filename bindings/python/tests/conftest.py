@@ -131,3 +131,17 @@ def run_server(tmp_path: Path) -> Callable[..., Server]:
     yield start
     for srv in started:
         srv.stop_cleanly()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A test CA made now (trustme) and a certificate it signed for
+    localhost and 127.0.0.1: the paths of ca.pem, cert.pem and key.pem."""
+    import trustme
+    d = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    ca.cert_pem.write_to_path(d / "ca.pem")
+    leaf.cert_chain_pems[0].write_to_path(d / "cert.pem")
+    leaf.private_key_pem.write_to_path(d / "key.pem")
+    return {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}

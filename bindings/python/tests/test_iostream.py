@@ -383,18 +383,6 @@ def test_connected_socket_and_pipe_streams():
 
 # --- TLS: Python's ssl over squall's streams, against squall's Rust TLS -------
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    trustme = pytest.importorskip("trustme")
-    d = tmp_path_factory.mktemp("pki")
-    ca = trustme.CA()
-    leaf = ca.issue_cert("localhost", "127.0.0.1")
-    ca.cert_pem.write_to_path(d / "ca.pem")
-    leaf.cert_chain_pems[0].write_to_path(d / "cert.pem")
-    leaf.private_key_pem.write_to_path(d / "key.pem")
-    return {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
-
-
 def test_tls_client_against_squall_tls_server(pki):
     import ssl
 

@@ -8,7 +8,6 @@ import http.client
 import ssl
 
 import pytest
-import trustme
 
 APP = r'''
 import os
@@ -31,17 +30,6 @@ else:
     server.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
 '''
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    ca = trustme.CA()
-    leaf = ca.issue_cert("localhost", "127.0.0.1")
-    ca.cert_pem.write_to_path(d / "ca.pem")
-    leaf.cert_chain_pems[0].write_to_path(d / "cert.pem")
-    leaf.private_key_pem.write_to_path(d / "key.pem")
-    return {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
 
 
 @pytest.mark.parametrize("via", ["server", "listen"])
