@@ -413,7 +413,7 @@ test-python-types: test-deps
 # `squall`, on squall; fails when a module's squall figure drops below its
 # floor in tests/tornado/floors.txt.
 test-tornado: test-deps build
-	@# about 90 s on two cores
+	@# about 40 s on two cores (four module runs at once)
 	$(PYTHON) tests/tornado/run.py
 
 # The Python package from its sdist alone: a stripped wheel installed into a
