@@ -299,7 +299,7 @@ setup:
 	@bash tests/setup.sh </dev/null
 
 test-deps:
-	@$(PYTHON) -c 'import pytest, websockets, kosoku, trustme, jinja2, tornado, h11, pdoc, mypy' 2>/dev/null || \
+	@$(PYTHON) -c 'import pytest, xdist, websockets, kosoku, trustme, jinja2, tornado, h11, pdoc, mypy' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
 
 # Autobahn|Testsuite groups 1-7 and 10 against the demo's /ws/echo, compared
@@ -353,15 +353,22 @@ test-autobahn-python: build
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py --cmd "$(PYTHON) examples/python/demo_server.py" \
 		--output target/autobahn/results-deflate-python.json $(AUTOBAHN_DEFLATE_ARGS)
 
+# The conformance and client suites run on two workers (pytest-xdist): their
+# tests mostly wait on sockets and timers. A conformance file's tests stay on
+# one worker (its demo server is started once per file). XDIST= runs them
+# one at a time.
+XDIST       ?= -n 2
+XDIST_FILES ?= $(if $(XDIST),$(XDIST) --dist loadfile)
+
 # The HTTP conformance suite against the C demo server (SQUALL_DEMO selects
 # another demo: the Python and Go ones run the same suite).
 test-conformance: $(BUILD)/examples/c/demo_server
-	cd tests/conformance && $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/conformance && $(PYTHON) -m pytest -q -p no:cacheprovider $(XDIST_FILES) .
 
 # The same conformance suite over TLS (every connection wrapped, a CA made
 # at test time).
 test-conformance-tls: test-deps $(BUILD)/examples/c/demo_server
-	cd tests/conformance && SQUALL_CONFORMANCE_TLS=1 $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/conformance && SQUALL_CONFORMANCE_TLS=1 $(PYTHON) -m pytest -q -p no:cacheprovider $(XDIST_FILES) .
 
 # The TLS server (https, wss) of the C demo: curl, openssl s_client, Python
 # ssl/http.client/websockets, bad input; certificates made at test time.
@@ -381,15 +388,15 @@ test-tls-fronts: test-deps build $(BUILD)/examples/go/demo_server
 # sq_loop_fd / sq_loop_timeout_ms, so its timeouts depend on them).
 test-conformance-python: build
 	cd tests/conformance && SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
-		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider $(XDIST_FILES) .
 	cd tests/conformance && SQUALL_IO_THREADS=0 SQUALL_DEMO="$(PYTHON) $(CURDIR)/examples/python/demo_server.py" \
-		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider .
+		PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -p no:cacheprovider $(XDIST_FILES) .
 
 # The HTTP client suite: build/examples/c/sqfetch (SQFETCH selects another
 # binary) against scripted Python servers, TLS ones with a CA made at test
 # time, nginx (skipped when not installed) and the C demo server.
 test-client: test-deps examples
-	cd tests/client && $(PYTHON) -m pytest -q -p no:cacheprovider .
+	cd tests/client && $(PYTHON) -m pytest -q -p no:cacheprovider $(XDIST) .
 
 # The Python package (bindings/python): its own suite against the library
 # built here (found at target/release by the loader), a headless Chromium
@@ -442,9 +449,9 @@ test-go: $(REL)/libsquall.a
 # the reactor on the host goroutine.
 test-conformance-go: $(BUILD)/examples/go/demo_server
 	cd tests/conformance && SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server \
-		$(PYTHON) -m pytest -q -p no:cacheprovider .
+		$(PYTHON) -m pytest -q -p no:cacheprovider $(XDIST_FILES) .
 	cd tests/conformance && SQUALL_IO_THREADS=0 SQUALL_DEMO=$(CURDIR)/$(BUILD)/examples/go/demo_server \
-		$(PYTHON) -m pytest -q -p no:cacheprovider .
+		$(PYTHON) -m pytest -q -p no:cacheprovider $(XDIST_FILES) .
 
 test-autobahn-go: $(BUILD)/examples/go/demo_server
 	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/go/demo_server -q

@@ -201,9 +201,12 @@ def test_static_files_without_sendfile(pki, tmp_path):
         assert r.returncode == 0 and r.stdout == blob, r.stderr
         r = subprocess.run(["curl", "-sS", "--cacert", pki["ca"], "-r", "1000-1999", url], capture_output=True, timeout=30)
         assert r.stdout == blob[1000:2000]
-        # a client that reads slowly: the file is read as the socket drains
+        # a client that reads slowly: the file is read as the socket drains.
+        # Its receive buffer holds a few TLS records: one smaller than a
+        # record (16 KiB) makes Linux's window updates crawl (about 100 ms a
+        # record, 30 s for this file) without testing anything more.
         raw = socket.create_connection(("127.0.0.1", d.port))
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         s = client_ctx(pki["ca"]).wrap_socket(raw, server_hostname="localhost")
         s.sendall(b"GET /static/blob.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         time.sleep(1.0)
