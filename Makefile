@@ -261,9 +261,15 @@ VG := $(VALGRIND) -q --error-exitcode=99 --leak-check=full --errors-for-leak-kin
 
 # test_misuse's fork() part runs separately with the leak check off: a forked
 # child holds the parent's reactor-thread memory with no thread to own it.
+# Two at a time (each test mostly waits on its sockets and timers under
+# valgrind); each one's output is printed whole when it ends.
 test-c-valgrind: $(addprefix $(BUILD)/tests/c/plain/,$(CTESTS))
-	@set -e; for t in $(CTESTS); do echo "== C (valgrind) $$t"; \
-		$(VG) $(BUILD)/tests/c/plain/$$t $$( [ $$t = test_misuse ] && echo --no-fork ); done
+	@mkdir -p $(BUILD)/tests/c/valgrind
+	@printf '%s\n' $(CTESTS) | xargs -P 2 -I{} sh -c '\
+		log=$(BUILD)/tests/c/valgrind/{}.log; \
+		if $(VG) $(BUILD)/tests/c/plain/{} $$( [ {} = test_misuse ] && echo --no-fork ) >$$log 2>&1; then \
+			echo "== C (valgrind) {}"; cat $$log; \
+		else echo "== C (valgrind) {}: FAILED"; cat $$log; exit 255; fi'
 	@echo "== C (valgrind, no leak check) test_misuse --fork-only"
 	@$(VALGRIND) -q --error-exitcode=99 --leak-check=no $(BUILD)/tests/c/plain/test_misuse --fork-only
 
