@@ -308,10 +308,14 @@ test-deps:
 	@$(PYTHON) -c 'import pytest, xdist, websockets, kosoku, trustme, jinja2, tornado, h11, pdoc, mypy' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -r tests/requirements.txt </dev/null
 
+# Autobahn's cases run four at a time (kosoku's --parallelism): each mostly
+# waits on the server's answers, and their verdicts do not depend on it.
+AUTOBAHN_PAR ?= --parallelism 4
+
 # Autobahn|Testsuite groups 1-7 and 10 against the demo's /ws/echo, compared
 # with the committed verdicts (tests/autobahn/expected.json).
 test-autobahn: $(BUILD)/examples/c/demo_server
-	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/c/demo_server -q
+	$(PYTHON) tests/autobahn/run.py $(AUTOBAHN_PAR) --cmd $(BUILD)/examples/c/demo_server -q
 
 # Autobahn groups 12 and 13 (permessage-deflate) against the C demo's
 # /ws/echo, which enables it, compared with tests/autobahn/expected-deflate.json.
@@ -330,12 +334,12 @@ AUTOBAHN_DEFLATE_SKIP := 12.1.1 12.1.2 12.2.1 12.2.2 12.2.3 12.3.1 12.3.2 12.4.1
 # test-autobahn-deflate-full, which checks every case.
 AUTOBAHN_DEFLATE_SLOW := $(foreach n,9 10 13 14 15 16 17 18,12.*.$(n) 13.*.$(n))
 test-autobahn-deflate: $(BUILD)/examples/c/demo_server
-	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/c/demo_server --groups 12,13 \
+	$(PYTHON) tests/autobahn/run.py $(AUTOBAHN_PAR) --cmd $(BUILD)/examples/c/demo_server --groups 12,13 \
 		--expected tests/autobahn/expected-deflate.json --output target/autobahn/results-deflate.json \
 		--timeout 600 $(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP) $(AUTOBAHN_DEFLATE_SLOW)) -q
 
 test-autobahn-deflate-full: $(BUILD)/examples/c/demo_server
-	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/c/demo_server --groups 12,13 \
+	$(PYTHON) tests/autobahn/run.py $(AUTOBAHN_PAR) --cmd $(BUILD)/examples/c/demo_server --groups 12,13 \
 		--expected tests/autobahn/expected-deflate.json --output target/autobahn/results-deflate.json \
 		--timeout 900 $(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP)) -q
 
@@ -355,8 +359,8 @@ test-autobahn-client-deflate: build
 AUTOBAHN_DEFLATE_ARGS = --groups 12,13 --expected tests/autobahn/expected-deflate.json --timeout 600 \
 	$(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP) $(AUTOBAHN_DEFLATE_SLOW)) -q
 test-autobahn-python: build
-	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py --cmd "$(PYTHON) examples/python/demo_server.py" -q
-	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py --cmd "$(PYTHON) examples/python/demo_server.py" \
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py $(AUTOBAHN_PAR) --cmd "$(PYTHON) examples/python/demo_server.py" -q
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py $(AUTOBAHN_PAR) --cmd "$(PYTHON) examples/python/demo_server.py" \
 		--output target/autobahn/results-deflate-python.json $(AUTOBAHN_DEFLATE_ARGS)
 
 # The conformance and client suites run on two workers (pytest-xdist): their
@@ -460,8 +464,8 @@ test-conformance-go: $(BUILD)/examples/go/demo_server
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(XDIST_FILES) .
 
 test-autobahn-go: $(BUILD)/examples/go/demo_server
-	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/go/demo_server -q
-	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/go/demo_server \
+	$(PYTHON) tests/autobahn/run.py $(AUTOBAHN_PAR) --cmd $(BUILD)/examples/go/demo_server -q
+	$(PYTHON) tests/autobahn/run.py $(AUTOBAHN_PAR) --cmd $(BUILD)/examples/go/demo_server \
 		--output target/autobahn/results-deflate-go.json $(AUTOBAHN_DEFLATE_ARGS)
 
 # The Go package built against an installed squall through pkg-config
