@@ -51,7 +51,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-tls test-tls-fronts test-conformance-tls
-.PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-autobahn-deflate-full test-autobahn-client-deflate test-client test-python demo-c \
+.PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-autobahn-deflate-full test-autobahn-client-deflate test-autobahn-client-deflate-full test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: test-python-types demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan rasan-lib fuzz-deps test-fuzz fuzz-long
@@ -351,6 +351,11 @@ test-autobahn-deflate-full: $(BUILD)/examples/c/demo_server
 test-autobahn-client-deflate: build
 	$(PYTHON) tests/autobahn/client_run.py --groups 12,13 \
 		$(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP) $(AUTOBAHN_DEFLATE_SLOW)) -q
+
+# The same with the large-message cases (64 KiB to 16 MiB messages).
+test-autobahn-client-deflate-full: build
+	$(PYTHON) tests/autobahn/client_run.py --groups 12,13 --timeout 1200 \
+		$(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP)) -q
 
 # The same Autobahn groups against the Python demo (examples/python/demo_server.py).
 # Then groups 12 and 13 (permessage-deflate, shared mode), the small-message

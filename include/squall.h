@@ -1071,6 +1071,16 @@ typedef struct {
    * Ignored in the other modes.
    */
   uint64_t compression_level;
+  /**
+   * Client sockets only, with compression on: non-zero adds
+   * `client_no_context_takeover` to the offer (RFC 7692 §7.1.1.2). The
+   * client then compresses each message on its own (no compression
+   * context kept between messages: less memory, a lower ratio on
+   * similar messages) whatever the server answers, and a server that
+   * accepts only offers with it (some do, to bound their memory) takes
+   * this one. Default 0. Ignored by routes.
+   */
+  uint64_t compression_client_no_context_takeover;
 } sq_ws_options;
 
 /**

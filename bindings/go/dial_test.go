@@ -173,12 +173,16 @@ func TestDial(t *testing.T) {
 
 // pyEchoServer is a Python `websockets` echo server on 127.0.0.1 (a port of
 // its own, printed on stdout); the test skips when the package is missing.
+// It answers "ext?" with the extension offer and its answer.
 const pyEchoServer = `
 import asyncio, sys
 from websockets.asyncio.server import serve
 
 async def echo(ws):
     async for m in ws:
+        if m == "ext?":
+            m = "offer=%s answer=%s" % (ws.request.headers.get("Sec-WebSocket-Extensions"),
+                                        ws.response.headers.get("Sec-WebSocket-Extensions"))
         await ws.send(m)
 
 async def main():
@@ -189,9 +193,8 @@ async def main():
 asyncio.run(main())
 `
 
-// squall.Dial against Python's websockets: 1 MiB binary and text messages
-// echoed in order, then a close the server answers.
-func TestDialPythonWebsockets(t *testing.T) {
+// startPyEcho starts pyEchoServer and returns its port.
+func startPyEcho(t *testing.T) string {
 	if err := exec.Command("python3", "-c", "import websockets.asyncio.server").Run(); err != nil {
 		t.Skip("python3 with websockets >= 13 missing: pip install -r tests/requirements.txt")
 	}
@@ -208,7 +211,13 @@ func TestDialPythonWebsockets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the Python server said nothing: %v", err)
 	}
-	port := strings.TrimSpace(line)
+	return strings.TrimSpace(line)
+}
+
+// squall.Dial against Python's websockets: 1 MiB binary and text messages
+// echoed in order, then a close the server answers.
+func TestDialPythonWebsockets(t *testing.T) {
+	port := startPyEcho(t)
 	ev := newClientEvents()
 	c, err := Dial(context.Background(), "ws://127.0.0.1:"+port+"/", ev, nil)
 	if err != nil {
@@ -227,4 +236,32 @@ func TestDialPythonWebsockets(t *testing.T) {
 	if got := recvOr(t, ev.close, "close"); got != "1000 done" {
 		t.Fatalf("close %q", got)
 	}
+}
+
+// Dial with compression offering client_no_context_takeover: Python's
+// websockets takes it, and compressible messages (each compressed afresh
+// by squall) come back whole, in order.
+func TestDialCompressionNoContextTakeover(t *testing.T) {
+	port := startPyEcho(t)
+	ev := newClientEvents()
+	opts := &DialOptions{WebSocketOptions: WebSocketOptions{Compression: true, CompressionClientNoContextTakeover: true}}
+	c, err := Dial(context.Background(), "ws://127.0.0.1:"+port+"/", ev, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WriteText("ext?")
+	got := recvOr(t, ev.msgs, "extensions")
+	if !strings.Contains(got, "offer=permessage-deflate; client_no_context_takeover") ||
+		!strings.Contains(got, "answer=permessage-deflate") || !strings.Contains(strings.SplitN(got, "answer=", 2)[1], "client_no_context_takeover") {
+		t.Fatalf("negotiation: %q", got)
+	}
+	line := strings.Repeat("the same line again and again, ", 2000)
+	for i := 0; i < 3; i++ {
+		c.WriteText(line + fmt.Sprint(i))
+		if got := recvOr(t, ev.msgs, "echo"); got != "text:"+line+fmt.Sprint(i) {
+			t.Fatalf("echo %d: %d bytes", i, len(got))
+		}
+	}
+	c.Close(CloseNormalClosure, "done")
+	recvOr(t, ev.close, "close")
 }

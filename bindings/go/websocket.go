@@ -137,6 +137,11 @@ type WebSocketOptions struct {
 	CompressionWindowBits int
 	CompressionMemLevel   int
 	CompressionLevel      int
+	// CompressionClientNoContextTakeover (Dial only, with Compression) adds
+	// client_no_context_takeover to the offer: the client compresses each
+	// message afresh (no context kept between messages), and a server that
+	// takes only such offers accepts this one.
+	CompressionClientNoContextTakeover bool
 }
 
 type wsRoute struct {
@@ -227,6 +232,9 @@ func (r *wsRoute) fillOptions(o *C.sq_ws_options) (free func()) {
 		}
 		if r.opts.CompressionLevel != 0 {
 			o.compression_level = C.uint64_t(r.opts.CompressionLevel)
+		}
+		if r.opts.CompressionClientNoContextTakeover {
+			o.compression_client_no_context_takeover = 1
 		}
 	}
 	if len(r.opts.Subprotocols) > 0 {

@@ -181,6 +181,14 @@ pub struct sq_ws_options {
     /// Dedicated mode: the compression level, 0..=9 (default 6, zlib's).
     /// Ignored in the other modes.
     pub compression_level: u64,
+    /// Client sockets only, with compression on: non-zero adds
+    /// `client_no_context_takeover` to the offer (RFC 7692 §7.1.1.2). The
+    /// client then compresses each message on its own (no compression
+    /// context kept between messages: less memory, a lower ratio on
+    /// similar messages) whatever the server answers, and a server that
+    /// accepts only offers with it (some do, to bound their memory) takes
+    /// this one. Default 0. Ignored by routes.
+    pub compression_client_no_context_takeover: u64,
 }
 
 /// Fills `options` with the defaults and sets its `size`. Pass
@@ -210,7 +218,7 @@ pub extern "C" fn sq_ws_options_init(options: *mut sq_ws_options, size: usize) -
 
 // Versioned structs: every field 8 bytes wide, no padding, so that a `size`
 // cut to a multiple of 8 ends on a field.
-const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 16 * 8);
+const _: () = assert!(std::mem::size_of::<sq_ws_options>() == 17 * 8);
 const _: () = assert!(std::mem::size_of::<sq_ws_callbacks>() == 10 * 8);
 
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 20_000;
@@ -290,6 +298,7 @@ fn default_options() -> sq_ws_options {
         compression_window_bits: 15,
         compression_mem_level: u64::from(DEFAULT_MEM_LEVEL),
         compression_level: u64::from(DEFAULT_LEVEL),
+        compression_client_no_context_takeover: 0,
     }
 }
 
@@ -542,6 +551,7 @@ pub extern "C" fn sq_ws_connect(
             headers,
             tls,
             deflate: o.compression != SQ_WS_COMPRESSION_OFF,
+            deflate_no_context_takeover: o.compression_client_no_context_takeover != 0,
         };
         ffi_try!(crate::ws::client::connect(lp.handle(), url, route, opts));
         SQ_OK

@@ -41,6 +41,10 @@ pub(crate) struct ClientOptions {
     /// Offer permessage-deflate (`permessage-deflate;
     /// client_max_window_bits`, as browsers do).
     pub(crate) deflate: bool,
+    /// Offer `client_no_context_takeover` too (RFC 7692 §7.1.1.2): this
+    /// client compresses each message on its own, keeping no context
+    /// between messages, whatever the server answers.
+    pub(crate) deflate_no_context_takeover: bool,
 }
 
 /// Starts a connection to `url` (ws:// or wss://) from any thread.
@@ -145,7 +149,9 @@ impl WsConnecting {
             out.extend_from_slice(self.route.opts.protocols.join(", ").as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        if self.opts.deflate {
+        if self.opts.deflate && self.opts.deflate_no_context_takeover {
+            out.extend_from_slice(b"Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; client_max_window_bits\r\n");
+        } else if self.opts.deflate {
             out.extend_from_slice(b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
         }
         let reserved = ["host", "upgrade", "connection", "sec-websocket-version", "sec-websocket-key", "sec-websocket-protocol", "sec-websocket-extensions"];
@@ -248,10 +254,17 @@ impl WsConnecting {
 
     /// Checks the 101 and opens the WebSocket in this token's slot.
     fn on_response(&mut self, r: &mut Reactor, head: ResponseHead) -> bool {
-        let (protocol, deflate) = match check_response(&head, &self.key, &self.route.opts.protocols, self.opts.deflate) {
+        let (protocol, mut deflate) = match check_response(&head, &self.key, &self.route.opts.protocols, self.opts.deflate) {
             Ok(p) => p,
             Err(e) => return self.fail(r, e),
         };
+        // Offered: our compressor keeps no context even where the server's
+        // answer leaves it out (a compressor may always start afresh).
+        if let Some(a) = deflate.as_mut()
+            && self.opts.deflate_no_context_takeover
+        {
+            a.client_no_context_takeover = true;
+        }
         let Some(stream) = self.stream.take() else { return false };
         self.done = true;
         r.loop_handle.client_stats().inc(crate::metrics::ClientCounter::WsOpened);

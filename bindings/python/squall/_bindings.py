@@ -280,6 +280,7 @@ class sq_ws_options(Structure):
         ('compression_window_bits', c_uint64),
         ('compression_mem_level', c_uint64),
         ('compression_level', c_uint64),
+        ('compression_client_no_context_takeover', c_uint64),
     ]
 
 class sq_ws_callbacks(Structure):

@@ -743,8 +743,12 @@ def websocket_connect(url: Any, callback: Optional[Callable[[Any], Any]] = None,
         o.connect_timeout_ms = max(1, int(connect_timeout * 1000))
     if compression_options is not None:
         # Tornado's meaning: None offers nothing, a dict offers
-        # permessage-deflate (its level and mem_level are not used)
+        # permessage-deflate (its level and mem_level are not used);
+        # squall's addition: "client_no_context_takeover": True offers that
+        # too (each message compressed on its own)
         o.compression = b.SQ_WS_COMPRESSION_SHARED
+        if dict(compression_options).get("client_no_context_takeover"):
+            o.compression_client_no_context_takeover = 1
     keep = []
     if subprotocols:
         sp = ",".join(subprotocols).encode()

@@ -484,6 +484,17 @@ async def main():
             c.write_message(m)
             assert await c.read_message() == m
         c.close()
+        # client_no_context_takeover offered: websockets agrees, and the
+        # client's messages (each compressed afresh) still inflate there
+        c = await websocket.websocket_connect(f"ws://127.0.0.1:{p}/",
+                                              compression_options={"client_no_context_takeover": True})
+        ext = await c.read_message()
+        assert ext.startswith("ext:permessage-deflate") and "client_no_context_takeover" in ext, ext
+        for i in range(5):
+            m = text + str(i)
+            c.write_message(m)
+            assert await c.read_message() == m
+        c.close()
         # without compression_options nothing is offered
         c = await websocket.websocket_connect(f"ws://127.0.0.1:{p}/")
         assert await c.read_message() == "ext:None"
