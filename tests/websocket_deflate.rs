@@ -63,10 +63,13 @@ fn start() -> Setup {
     server.ws_route_with("/dedicated", Echo { tx: Mutex::new(tx.clone()) }, dedicated).unwrap();
     let small = RouteOptions::with_compression(Compression::Dedicated { window_bits: 9 });
     server.ws_route_with("/dedicated9", Echo { tx: Mutex::new(tx.clone()) }, small).unwrap();
-    let tuned = RouteOptions::with_compression(Compression::DedicatedTuned { window_bits: 12, mem_level: 2, level: 9 });
+    let tuned = RouteOptions::with_compression(Compression::DedicatedTuned { window_bits: 12, mem_level: 2, level: 9, client_no_context_takeover: false });
     server.ws_route_with("/dedicated-tuned", Echo { tx: Mutex::new(tx.clone()) }, tuned).unwrap();
+    // uWebSockets' DEDICATED_COMPRESSOR_3KB with its shared decompressor
+    let small = Compression::DedicatedTuned { window_bits: 9, mem_level: 1, level: 6, client_no_context_takeover: true };
+    server.ws_route_with("/dedicated3k", Echo { tx: Mutex::new(tx.clone()) }, RouteOptions::with_compression(small)).unwrap();
     for (window_bits, mem_level, level) in [(12, 0, 6), (12, 10, 6), (12, 8, 10)] {
-        let bad = RouteOptions::with_compression(Compression::DedicatedTuned { window_bits, mem_level, level });
+        let bad = RouteOptions::with_compression(Compression::DedicatedTuned { window_bits, mem_level, level, client_no_context_takeover: false });
         assert!(server.ws_route_with("/bad", Echo { tx: Mutex::new(tx.clone()) }, bad).is_err(), "{mem_level} {level}");
     }
     let bad = RouteOptions::with_compression(Compression::Dedicated { window_bits: 8 });
@@ -455,6 +458,35 @@ fn python_websockets_echo_through_a_tuned_dedicated_route() {
     running.stop();
 }
 
+/// A dedicated route that answers `client_no_context_takeover` (the client
+/// did not offer it): the client's messages, each compressed afresh, are
+/// inflated by the shared inflater, and the server's own keep their history
+/// (window 9): the second echo of the same text refers to the first.
+#[test]
+fn a_dedicated_route_can_take_the_clients_context_away() {
+    let t = start();
+    let running = Running::start(&t.lp);
+    let mut c = Raw::open(t.addr, "/dedicated3k", "permessage-deflate; client_max_window_bits");
+    next(&t.rx, "open");
+    let ext = c.extension().expect("negotiated");
+    assert!(ext.contains("client_no_context_takeover") && !ext.contains("server_no_context_takeover"), "{ext}");
+    let mut inf = Takeover(Decompress::new_with_window_bits(false, 9));
+    let text = chatty(3000);
+    let mut sizes = Vec::new();
+    for _ in 0..2 {
+        c.send(0xc1, &deflate(text.as_bytes()));
+        let (b0, payload) = c.frame().expect("the echo");
+        assert_eq!(b0, 0xc1, "compressed text");
+        assert_eq!(inf.inflate(&payload), text.as_bytes());
+        sizes.push(payload.len());
+    }
+    assert!(sizes[1] < sizes[0], "the second echo uses the first's history: {sizes:?}");
+    // a plain message still passes
+    c.send(0x81, b"plain");
+    assert_eq!(c.frame().unwrap(), (0x81, b"plain".to_vec()));
+    running.stop();
+}
+
 /// A message sent uncompressed on a dedicated socket goes out with RSV1
 /// clear, in order, and leaves the compressor's history as the peer's
 /// inflater has it: the next compressed message still refers to the one
@@ -537,7 +569,7 @@ fn dedicated_mode_keeps_history_and_a_shared_frame_does_not_corrupt_it() {
 }
 
 /// Not a check: the server's memory per idle socket in one mode, printed.
-/// `MODE=plain|shared|dedicated|dedicated9 cargo test --release --test
+/// `MODE=plain|shared|dedicated|dedicated9|dedicated3k cargo test --release --test
 /// websocket_deflate measure -- --ignored --nocapture`, one mode per
 /// process. Each socket sends one compressed message (plain for `plain`)
 /// and reads its echo; the figure is the slope between 500 and 1,500 idle
@@ -553,6 +585,7 @@ fn measure_idle_memory_per_socket() {
         "shared" => ("/deflate", "permessage-deflate"),
         "dedicated" => ("/dedicated", "permessage-deflate"),
         "dedicated9" => ("/dedicated9", "permessage-deflate"),
+        "dedicated3k" => ("/dedicated3k", "permessage-deflate"),
         m => panic!("unknown MODE {m}"),
     };
     let running = Running::start(&t.lp);

@@ -187,3 +187,40 @@ func TestWebSocketDedicatedCompression(t *testing.T) {
 		t.Fatalf("a window of 8 for the compressor: %v", err)
 	}
 }
+
+// TestWebSocketDedicatedNoClientContext: a dedicated route with
+// CompressionClientNoContextTakeover answers client_no_context_takeover
+// although the client did not offer it, keeps its own context, and echoes
+// coder/websocket's messages (compressed afresh, as told) correctly.
+func TestWebSocketDedicatedNoClientContext(t *testing.T) {
+	echo := WebSocketFuncs{Message: func(c *Conn, typ MessageType, data []byte) { c.WriteMessage(typ, data) }}
+	srv := &Server{Handler: http.NotFoundHandler()}
+	opts := &WebSocketOptions{Compression: true, CompressionDedicated: true, CompressionWindowBits: 9, CompressionMemLevel: 1,
+		CompressionClientNoContextTakeover: true}
+	if err := srv.HandleWebSocket("/ws/small", echo, opts); err != nil {
+		t.Fatal(err)
+	}
+	addr := start(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/small", &websocket.DialOptions{CompressionMode: websocket.CompressionContextTakeover})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	ext := resp.Header.Get("Sec-WebSocket-Extensions")
+	if !strings.Contains(ext, "client_no_context_takeover") || strings.Contains(ext, "server_no_context_takeover") {
+		t.Fatalf("extension %q", ext)
+	}
+	for i := range 100 {
+		m := []byte(fmt.Sprintf(`{"user":"ann","room":"lobby","text":"hello again"} #%d`, i))
+		if err := c.Write(ctx, websocket.MessageText, m); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.Read(ctx)
+		if err != nil || !bytes.Equal(got, m) {
+			t.Fatalf("message %d: %q, %v", i, got, err)
+		}
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+}

@@ -137,10 +137,12 @@ type WebSocketOptions struct {
 	CompressionWindowBits int
 	CompressionMemLevel   int
 	CompressionLevel      int
-	// CompressionClientNoContextTakeover (Dial only, with Compression) adds
-	// client_no_context_takeover to the offer: the client compresses each
-	// message afresh (no context kept between messages), and a server that
-	// takes only such offers accepts this one.
+	// CompressionClientNoContextTakeover puts client_no_context_takeover in
+	// the negotiation. Dial (with Compression): the offer carries it, the
+	// client compresses each message afresh, and a server that takes only
+	// such offers accepts this one. A route in dedicated mode: every answer
+	// carries it, so clients compress each message afresh and the socket
+	// keeps no inflater of its own (its compressor alone).
 	CompressionClientNoContextTakeover bool
 }
 

@@ -224,6 +224,11 @@ pub enum Compression {
         mem_level: u8,
         /// The compression level, 0..=9.
         level: u8,
+        /// Answer `client_no_context_takeover` to every accepted offer: the
+        /// client compresses each message afresh and the socket inflates
+        /// with its reactor's shared inflater, keeping only its compressor
+        /// (window 9, memory level 1: about 3 KiB).
+        client_no_context_takeover: bool,
     },
 }
 
@@ -255,8 +260,9 @@ pub(super) fn route_with(events: impl Events, options: RouteOptions) -> Result<W
             }
             Some(p)
         }
-        Compression::DedicatedTuned { window_bits, mem_level, level } => {
-            let p = Policy::dedicated_with(window_bits, level, mem_level);
+        Compression::DedicatedTuned { window_bits, mem_level, level, client_no_context_takeover } => {
+            let mut p = Policy::dedicated_with(window_bits, level, mem_level);
+            p.client_no_context_takeover = client_no_context_takeover;
             if !p.is_valid() {
                 return Err(Error::new(
                     ErrorKind::InvalidArg,

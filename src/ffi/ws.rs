@@ -181,13 +181,24 @@ pub struct sq_ws_options {
     /// Dedicated mode: the compression level, 0..=9 (default 6, zlib's).
     /// Ignored in the other modes.
     pub compression_level: u64,
-    /// Client sockets only, with compression on: non-zero adds
-    /// `client_no_context_takeover` to the offer (RFC 7692 §7.1.1.2). The
-    /// client then compresses each message on its own (no compression
+    /// `client_no_context_takeover` (RFC 7692 §7.1.1.2) in the negotiation;
+    /// default 0.
+    ///
+    /// Client sockets, with compression on: non-zero adds it to the offer.
+    /// The client then compresses each message on its own (no compression
     /// context kept between messages: less memory, a lower ratio on
     /// similar messages) whatever the server answers, and a server that
     /// accepts only offers with it (some do, to bound their memory) takes
-    /// this one. Default 0. Ignored by routes.
+    /// this one.
+    ///
+    /// Routes in `SQ_WS_COMPRESSION_DEDICATED`: non-zero answers it to every
+    /// accepted offer (a server may add it whether or not the client
+    /// offered it), so the client compresses each message afresh and the
+    /// socket inflates with its reactor thread's shared inflater, keeping
+    /// none of its own: the socket's compression state is its compressor
+    /// alone (window 9 and memory level 1 make that about 3 KiB, as
+    /// uWebSockets' `DEDICATED_COMPRESSOR_3KB` with its shared
+    /// decompressor). Shared mode always answers it.
     pub compression_client_no_context_takeover: u64,
 }
 
@@ -349,11 +360,12 @@ fn read_route(
         SQ_WS_COMPRESSION_SHARED => Some(Policy::SHARED),
         SQ_WS_COMPRESSION_DEDICATED => {
             let narrow = |v: u64| u8::try_from(v).unwrap_or(u8::MAX);
-            let p = Policy::dedicated_with(
+            let mut p = Policy::dedicated_with(
                 narrow(o.compression_window_bits),
                 narrow(o.compression_level),
                 narrow(o.compression_mem_level),
             );
+            p.client_no_context_takeover = o.compression_client_no_context_takeover != 0;
             if !p.is_valid() {
                 return Err(Error::new(
                     ErrorKind::InvalidArg,

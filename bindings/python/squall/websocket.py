@@ -409,8 +409,10 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         client asks for none), with a compressor and an inflater per socket:
         ``window_bits`` (9..15, default 15), Tornado's ``mem_level`` (1..9,
         default 8) and ``compression_level`` (0..9, default 6) set its
-        compressor. A bad value raises ``ValueError`` when the route is
-        installed."""
+        compressor; ``"client_no_context_takeover": True`` answers that to
+        every offer, so clients compress each message afresh and the socket
+        keeps no inflater of its own (its compressor alone). A bad value
+        raises ``ValueError`` when the route is installed."""
         return None
 
     # --- settings -------------------------------------------------------------
@@ -618,6 +620,10 @@ def _set_compression(o: Any, options: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"compression option {key}={value!r}: an int in {low}..{high}")
         setattr(o, field, value)
+    if options.get("client_no_context_takeover"):
+        # answered to every offer: the client compresses each message
+        # afresh and the socket keeps no inflater of its own
+        o.compression_client_no_context_takeover = 1
 
 
 def _install_route(app: Application, srv: Any, spec: URLSpec) -> None:

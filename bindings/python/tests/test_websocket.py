@@ -88,10 +88,15 @@ class DeflateDedicated(Echo):
     def get_compression_options(self):
         return {"mode": "dedicated", "window_bits": 12, "mem_level": 5, "compression_level": 9}
 
+class DeflateDedicatedSmall(Echo):
+    def get_compression_options(self):
+        return {"mode": "dedicated", "window_bits": 9, "mem_level": 1, "client_no_context_takeover": True}
+
 app = web.Application([(r"/echo", Echo), (r"/events", Events), (r"/ordered", Ordered), (r"/origins", Origins),
                        (r"/proto", Proto), (r"/small", Small), (r"/room/(\w+)", Room),
                        (r"/deflate", Deflate), (r"/droom/(\w+)", DeflateRoom),
-                       (r"/dsecret", DeflateSecret), (r"/ddedicated", DeflateDedicated)],
+                       (r"/dsecret", DeflateSecret), (r"/ddedicated", DeflateDedicated),
+                       (r"/dsmall", DeflateDedicatedSmall)],
                       websocket_ping_interval=float(os.environ.get("PING", "0")) or None)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -434,6 +439,14 @@ def test_dedicated_compression_keeps_context(port):
                                server_no_context_takeover=True, client_no_context_takeover=True)]) as ws:
             ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
             assert "server_no_context_takeover" in ext and "client_no_context_takeover" in ext, ext
+            for i in range(50):
+                await ws.send(f"again {i} " * 50)
+                assert await ws.recv() == f"again {i} " * 50
+        # a route that takes the client's context away: answered although
+        # websockets did not offer it; the server keeps its own
+        async with connect(port, "/dsmall") as ws:
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert "client_no_context_takeover" in ext and "server_no_context_takeover" not in ext, ext
             for i in range(50):
                 await ws.send(f"again {i} " * 50)
                 assert await ws.recv() == f"again {i} " * 50
