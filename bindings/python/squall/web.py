@@ -1838,12 +1838,13 @@ class _HandlerRoute:
 
 
 def _is_handler_rule(h: Any) -> bool:
-    """``(regex, RequestHandler class or its dotted name[, kwargs[, name]])``:
-    a route for squall's router; anything else is a routing rule."""
+    """``(regex, handler class or its dotted name[, kwargs[, name]])``: a
+    route for squall's router (a RequestHandler, or a class squall mounts
+    itself such as ``metrics.MetricsHandler``); anything else (a Matcher
+    first, an object or a list as target) is a routing rule."""
     if not isinstance(h, (tuple, list)) or not 2 <= len(h) <= 4 or not isinstance(h[0], str):
         return False
-    target = h[1]
-    return isinstance(target, str) or (isinstance(target, type) and issubclass(target, RequestHandler))
+    return isinstance(h[1], (str, type))
 
 
 class _HandlerDelegate(httputil.HTTPMessageDelegate):

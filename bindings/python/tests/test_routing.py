@@ -214,13 +214,17 @@ def test_delegates_routers_and_wsgi(run_server):
 
 
 def test_plain_application_stays_in_squalls_router():
-    from squall import web
+    from squall import metrics, web
 
     class H(web.RequestHandler):
         def get(self):
             pass
 
-    app = web.Application([(r"/", H)])
+    app = web.Application([(r"/", H), (r"/metrics", metrics.MetricsHandler)])
     assert app._rule_router is None
     app.add_handlers(".*$", [(r"/x", H, {}, "x")])
     assert app._rule_router is None and app.reverse_url("x") == "/x"
+    # a rule switches the application to routing in Python, in order
+    from squall.routing import PathMatches, Rule
+    app.add_handlers(".*$", [Rule(PathMatches("/r"), lambda request: None, name="r")])
+    assert app._rule_router is not None and app.reverse_url("r") == "/r"
