@@ -33,18 +33,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
 import time
 import types
 import zlib
 from ctypes import byref, c_uint32, string_at
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from ._ffi import b, c_callback, lib
 from ._request import HTTPServerRequest, RequestHeaders
-from .httputil import (HTTPHeaders, HTTPInputError, HTTPOutputError, HTTPServerConnectionDelegate,
-                       RequestStartLine, ResponseStartLine, parse_response_start_line)
-from .log import app_log, gen_log
+from .httputil import (HTTPConnection, HTTPHeaders, HTTPInputError, HTTPOutputError,
+                       HTTPServerConnectionDelegate, RequestStartLine, ResponseStartLine, parse_response_start_line)
+
+app_log = logging.getLogger("squall.application")
+gen_log = logging.getLogger("squall.general")
 
 __all__ = ["RequestConnection", "install_delegate"]
 
@@ -125,7 +128,7 @@ class _DelegateRoute:
         conn._start(md, RequestStartLine(request.method, request.uri, request.version), headers)
 
 
-class RequestConnection:
+class RequestConnection(HTTPConnection):
     """``request.connection`` of a request served to a delegate: Tornado's
     ``HTTPConnection`` over squall's response calls (host thread only)."""
 
@@ -195,8 +198,10 @@ class RequestConnection:
             IOLoop.current().remove_timeout(self._body_timer)
         self._body_timer = IOLoop.current().call_later(timeout, self._body_timed_out)
 
-    def write_headers(self, start_line: ResponseStartLine, headers: HTTPHeaders,
+    def write_headers(self, start_line: Union[RequestStartLine, ResponseStartLine], headers: HTTPHeaders,
                       chunk: Optional[bytes] = None) -> "asyncio.Future[None]":
+        if isinstance(start_line, RequestStartLine):
+            raise HTTPOutputError("a server connection writes a ResponseStartLine")
         if self._finished:
             raise HTTPOutputError("write_headers() after finish()")
         if self._started:
@@ -458,7 +463,7 @@ class RequestConnection:
 
     def _request_gone(self) -> bool:
         major, minor = c_uint32(0), c_uint32(0)
-        return lib.sq_request_version(self._req, byref(major), byref(minor)) != b.SQ_OK
+        return bool(lib.sq_request_version(self._req, byref(major), byref(minor)) != b.SQ_OK)
 
     def _client_left(self) -> None:
         self._closed = True

@@ -17,6 +17,7 @@ its routes live in the Rust router.
 """
 from __future__ import annotations
 
+import logging
 import re
 from functools import partial
 from typing import Any, Optional, Union
@@ -24,7 +25,8 @@ from typing import Any, Optional, Union
 from . import httputil
 from .escape import url_escape, url_unescape
 from .httputil import HTTPHeaders, HTTPMessageDelegate, HTTPServerConnectionDelegate, ResponseStartLine
-from .log import app_log
+
+app_log = logging.getLogger("squall.application")
 
 __all__ = ["Router", "ReversibleRouter", "RuleRouter", "ReversibleRuleRouter", "Rule", "Matcher",
            "AnyMatches", "HostMatches", "DefaultHostMatches", "PathMatches", "URLSpec"]
@@ -64,7 +66,7 @@ class _RoutingDelegate(HTTPMessageDelegate):
     """Asks the router once the head is in, then passes everything on to
     the delegate it found (404 when there is none)."""
 
-    def __init__(self, router: Router, server_conn: object, request_conn: httputil.HTTPConnection) -> None:
+    def __init__(self, router: Any, server_conn: object, request_conn: httputil.HTTPConnection) -> None:
         self.server_conn = server_conn
         self.request_conn = request_conn
         self.delegate: Optional[HTTPMessageDelegate] = None
@@ -177,7 +179,8 @@ class RuleRouter(Router):
         (``find_handler``), an ``HTTPServerConnectionDelegate`` starts the
         request, a callable is called with the request once it is read."""
         if isinstance(target, Router) or hasattr(target, "find_handler"):  # a Router, an Application
-            return target.find_handler(request, **target_params)
+            found: Optional[HTTPMessageDelegate] = target.find_handler(request, **target_params)
+            return found
         if isinstance(target, HTTPServerConnectionDelegate):
             if request.connection is None:
                 raise ValueError("a delegate target needs request.connection")
@@ -415,5 +418,6 @@ class _ApplicationRouter(ReversibleRuleRouter):
     def get_target_delegate(self, target: Any, request: Any, **target_params: Any) -> Optional[HTTPMessageDelegate]:
         from .web import RequestHandler
         if isinstance(target, type) and issubclass(target, RequestHandler):
-            return self.application.get_handler_delegate(request, target, **target_params)
+            delegate: HTTPMessageDelegate = self.application.get_handler_delegate(request, target, **target_params)
+            return delegate
         return super().get_target_delegate(target, request, **target_params)

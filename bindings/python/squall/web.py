@@ -1917,7 +1917,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             handler._handle_request_exception(e)
             return
         self.handler = handler
-        handler._body_feeder = self  # type: ignore[attr-defined]
+        handler._body_feeder = self
         conn = request.connection
         release = getattr(conn, "_handler_done", None)
         if release is not None:
@@ -1926,7 +1926,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             def on_finish() -> None:
                 release()
                 original()
-            handler.on_finish = on_finish  # type: ignore[method-assign]
+            handler.on_finish = on_finish
         handler._execute(self.path_args, self.path_kwargs)
 
 
@@ -2205,7 +2205,7 @@ class Application:
         if self._rule_router is not None:
             url = self._rule_router.reverse_url(name, *args)
             if url is not None:
-                return url
+                return str(url)
         raise KeyError("%s not found in named urls" % name)
 
     def log_request(self, handler: RequestHandler) -> None:

@@ -34,7 +34,7 @@ def to_wsgi_str(s: bytes) -> str:
 class _Inline(concurrent.futures.Executor):
     """Runs a call at once, on the calling (IOLoop) thread."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "concurrent.futures.Future[Any]":
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "concurrent.futures.Future[Any]":  # type: ignore[override]
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         try:
             fut.set_result(fn(*args, **kwargs))

@@ -6,7 +6,6 @@ import gzip
 import http.client
 import json
 import socket
-import time
 
 SERVER = r'''
 import concurrent.futures
@@ -110,9 +109,10 @@ class Inner(ReversibleRuleRouter):
 
 def main():
     port = int(os.environ["PORT"])
-    HTTPServer(SizesApp(), chunk_size=16, decompress_request=True).listen(port + 1, "127.0.0.1")
-    HTTPServer(WrongApp()).listen(port + 2, "127.0.0.1")
-    HTTPServer(legacy).listen(port + 3, "127.0.0.1")
+    ports = [HTTPServer(SizesApp(), chunk_size=16, decompress_request=True).listen(0, "127.0.0.1"),
+             HTTPServer(WrongApp()).listen(0, "127.0.0.1"),
+             HTTPServer(legacy).listen(0, "127.0.0.1")]
+    print("PORTS", *ports, flush=True)  # before PORT opens
     app = Application([
         Rule(HostMatches("other\\.example"), [(PathMatches("/hello"), Other, {}, None)]),
         (r"/hello", Hello, {}, "hello"),
@@ -140,39 +140,26 @@ def _get(port, path, method="GET", body=None, headers=None):
     return r, data
 
 
-def _wait(port):
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def test_delegates_routers_and_wsgi(run_server):
     srv = run_server(SERVER)
     port = srv.port
-    for p in (port + 1, port + 2, port + 3):
-        _wait(p)
+    sizes_port, wrong_port, legacy_port = (int(p) for p in srv.log().split("PORTS", 1)[1].split()[:3])
 
     # a delegate: chunk_size bounds data_received; a Content-Length body is
     # cut in pieces of exactly chunk_size; the answer is chunked
-    r, data = _get(port + 1, "/", "POST", b"x" * 50)
+    r, data = _get(sizes_port, "/", "POST", b"x" * 50)
     assert (r.status, r.reason) == (201, "Made")
     assert r.getheader("Transfer-Encoding") == "chunked"
     assert data == b"16,16,16,2,"
     # decompress_request: gunzipped pieces, each at most chunk_size
-    r, data = _get(port + 1, "/", "POST", gzip.compress(b"y" * 100), {"Content-Encoding": "gzip"})
+    r, data = _get(sizes_port, "/", "POST", gzip.compress(b"y" * 100), {"Content-Encoding": "gzip"})
     sizes = [int(s) for s in data.decode().strip(",").split(",")]
     assert sum(sizes) == 100 and max(sizes) <= 16, sizes
     assert r.getheader("X-Consumed") == "gzip"
 
     # a response shorter than its Content-Length: the connection is cut,
     # never a response that looks whole
-    with socket.create_connection(("127.0.0.1", port + 2), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", wrong_port), timeout=10) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         got = b""
         while True:
@@ -184,7 +171,7 @@ def test_delegates_routers_and_wsgi(run_server):
     assert "Uncaught exception" in srv.log() and "less than Content-Length" in srv.log()
 
     # the legacy interface: a whole response written as bytes
-    r, data = _get(port + 3, "/", "POST", b"body")
+    r, data = _get(legacy_port, "/", "POST", b"body")
     assert (r.status, r.reason, r.getheader("X-Legacy"), data) == (202, "Fine", "yes", b"legacy body")
 
     # an Application with routing rules, in order
