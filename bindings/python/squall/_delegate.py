@@ -241,7 +241,7 @@ class RequestConnection(HTTPConnection):
         if self._expected is not None:
             self._written += len(chunk)
             if self._written > self._expected:
-                self._failed = True
+                self._abort()  # as Tornado closes the stream
                 raise HTTPOutputError("Tried to write more data than Content-Length")
             self._held.append(chunk)
             self._held_len += len(chunk)
@@ -266,7 +266,7 @@ class RequestConnection(HTTPConnection):
                 raise HTTPOutputError("finish() before a whole response head was written")
             raise HTTPOutputError("finish() before write_headers()")
         if self._expected is not None and self._written < self._expected and not self._failed:
-            self._failed = True
+            self._abort()  # as Tornado closes the stream
             raise HTTPOutputError("Tried to write %d bytes less than Content-Length"
                                   % (self._expected - self._written))
         self._send_head()
