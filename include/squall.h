@@ -2421,6 +2421,20 @@ sq_status sq_response_write(sq_request *req, const void *data, size_t len);
 sq_status sq_response_flush(sq_request *req);
 
 /**
+ * Gives up on the request: no response is sent (or, when its head was
+ * already flushed, the rest of it is not) and the connection is closed
+ * once what was queued before is written, so the client sees the exchange
+ * cut, never a response that looks whole. For a handler that failed and
+ * has already said so. Releases the request: the handle is stale afterwards.
+ *
+ * Thread: any thread, also after the handler returned.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` when the client went away (the request
+ * is released all the same); `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+ */
+sq_status sq_request_abort(sq_request *req);
+
+/**
  * Finishes the response (with a Content-Length when nothing was flushed)
  * and releases the request: the handle is stale afterwards.
  *

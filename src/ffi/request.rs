@@ -709,6 +709,25 @@ pub extern "C" fn sq_response_flush(req: *mut sq_request) -> sq_status {
     }
 }
 
+/// Gives up on the request: no response is sent (or, when its head was
+/// already flushed, the rest of it is not) and the connection is closed
+/// once what was queued before is written, so the client sees the exchange
+/// cut, never a response that looks whole. For a handler that failed and
+/// has already said so. Releases the request: the handle is stale afterwards.
+///
+/// Thread: any thread, also after the handler returned.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED` when the client went away (the request
+/// is released all the same); `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_request_abort(req: *mut sq_request) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(request(req));
+        ffi_try!(r.abort_by_host());
+        SQ_OK
+    }
+}
+
 /// Finishes the response (with a Content-Length when nothing was flushed)
 /// and releases the request: the handle is stale afterwards.
 ///

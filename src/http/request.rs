@@ -692,6 +692,15 @@ impl Request {
         self.release();
     }
 
+    /// The host gives up on the request (`sq_request_abort`): no response,
+    /// or the rest of a started one, is sent; the connection is closed.
+    pub(crate) fn abort_by_host(&self) -> Result<()> {
+        let st = self.lock_to_finish()?;
+        drop(st);
+        self.abort();
+        Ok(())
+    }
+
     /// Drops the handle from the table (idempotent).
     pub(crate) fn release(&self) {
         let h = self.handle();

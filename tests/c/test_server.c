@@ -1,7 +1,8 @@
 /* The HTTP server through the C ABI, over real sockets: deferred responses
  * from 8 threads, responding twice, responding after the client left (with
  * the on-close callback), stale and forged request handles, header injection
- * refused, a failing handler (500), an inline handler, and a graceful
+ * refused, a failing handler (500), requests aborted (sq_request_abort)
+ * before and after the head, an inline handler, and a graceful
  * shutdown with a request in flight, a listening socket handed over by the
  * caller (sq_server_listen_fd). Run with io_threads
  * 1, 0 and 2. */
@@ -125,6 +126,26 @@ static sq_status h_badheader(void *ud, sq_request *req) {
     /* nothing was sent: the request is still answerable */
     sq_header good = {"X-Good", "yes", 3};
     CHECK_EQ(sq_respond(req, 200, &good, 1, "fine", 4), SQ_OK);
+    return SQ_OK;
+}
+
+/* sq_request_abort: nothing sent (the client sees the connection close), or
+ * a started response cut before its last chunk. */
+static sq_status h_abort(void *ud, sq_request *req) {
+    (void)ud;
+    CHECK_EQ(sq_request_abort(req), SQ_OK);
+    CHECK_EQ(sq_request_abort(req), SQ_ERR_ALREADY_DONE);
+    CHECK_EQ(sq_respond(req, 200, NULL, 0, "late", 4), SQ_ERR_ALREADY_DONE);
+    return SQ_OK;
+}
+
+static sq_status h_abort_started(void *ud, sq_request *req) {
+    (void)ud;
+    CHECK_EQ(sq_response_write(req, "part", 4), SQ_OK);
+    CHECK_EQ(sq_response_flush(req), SQ_OK);
+    CHECK_EQ(sq_request_abort(req), SQ_OK);
+    CHECK_EQ(sq_response_finish(req), SQ_ERR_ALREADY_DONE);
+    CHECK_EQ(sq_request_abort(NULL), SQ_ERR_NULL);
     return SQ_OK;
 }
 
@@ -333,6 +354,9 @@ static void *driver(void *arg) {
     CHECK_EQ(http_get(port, "/badheader", body, sizeof body), 200);
     CHECK(strcmp(body, "fine") == 0);
     CHECK_EQ(http_get(port, "/error", body, sizeof body), 500);
+    CHECK_EQ(http_get(port, "/abort", body, sizeof body), -1); /* closed, no response */
+    CHECK_EQ(http_get(port, "/abort-started", body, sizeof body), 200);
+    CHECK(strstr(body, "part") != NULL && strstr(body, "0\r\n\r\n") == NULL); /* no last chunk */
     check_peer("1.0");
     check_peer("1.1");
     upload(3u << 20, 0); /* past the 1 MiB flow-control mark */
@@ -439,6 +463,8 @@ static void run(unsigned io_threads) {
     CHECK_EQ(sq_route(srv, "GET", "/peer", h_peer, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/leave", h_leave, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/error", h_fail, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/abort", h_abort, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/abort-started", h_abort_started, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/hold", h_hold, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "POST", "/upload", h_upload, NULL, SQ_STREAM_BODY), SQ_OK);
     CHECK_EQ(sq_route(srv, "POST", "/plain", h_not_streamed, NULL, 0), SQ_OK);

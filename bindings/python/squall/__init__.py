@@ -6,7 +6,8 @@ Modules mirror Tornado 6.6's: ``squall.web``, ``squall.websocket``,
 ``squall.options``, ``squall.process``, ``squall.escape``,
 ``squall.httputil``, ``squall.log``, ``squall.testing``, ``squall.gen``,
 ``squall.locks``, ``squall.queues``, ``squall.concurrent``, ``squall.util``,
-``squall.locale``, ``squall.template``, ``squall.platform.asyncio``. As in
+``squall.locale``, ``squall.template``, ``squall.routing``,
+``squall.wsgi``, ``squall.platform.asyncio``. As in
 Tornado >= 6.3, a submodule is imported on first attribute access
 (``import squall; squall.web.Application``). Importing ``squall`` itself
 does not load the native library; its first submodule that needs it does.
@@ -36,6 +37,7 @@ __all__ = [
     "platform",
     "process",
     "queues",
+    "routing",
     "simple_httpclient",
     "tcpclient",
     "tcpserver",
@@ -44,6 +46,7 @@ __all__ = [
     "util",
     "web",
     "websocket",
+    "wsgi",
 ]
 
 

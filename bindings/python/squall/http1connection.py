@@ -6,6 +6,10 @@ squall's HTTP/1.1 connections (server and client) live in Rust
 ``HTTP1Connection`` and ``HTTP1ServerConnection`` raise
 ``NotImplementedError`` when made. ``HTTP1ConnectionParameters`` holds the
 same settings as Tornado's (``HTTPServer`` takes them as keyword arguments).
+The ``request.connection`` of a request served to an
+``HTTPServerConnectionDelegate`` or a ``request_callback`` (Tornado's
+``HTTPConnection`` interface over squall's response path) is
+``squall._delegate.RequestConnection``.
 ``_MAX_1XX_RESPONSES`` is the number of interim (1xx) responses squall's
 client skips before it gives up (``MAX_INTERIM`` in
 src/http/client/response.rs).

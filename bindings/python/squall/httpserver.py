@@ -279,8 +279,12 @@ def metrics_dict(m: Any) -> dict[str, Any]:
 
 
 class HTTPServer:
-    """Serves an ``Application`` (or any object with an ``_install(server)``
-    method) over HTTP/1.1, as Tornado's ``HTTPServer``.
+    """Serves an ``Application`` over HTTP/1.1, as Tornado's ``HTTPServer``;
+    or, as Tornado's too, any ``httputil.HTTPServerConnectionDelegate`` (a
+    ``routing.Router``...) or a plain ``request_callback(request)``: those
+    get every request through ``request.connection`` (see
+    ``squall._delegate``), ``chunk_size`` bounding the pieces
+    ``data_received`` gets and ``decompress_request`` gunzipping bodies.
 
     Beyond Tornado's arguments: ``max_connections``, ``header_timeout`` (s)
     and ``flow_limits=(high_water, low_water)``, the bytes (plus 1 KiB per
@@ -311,6 +315,8 @@ class HTTPServer:
         self.protocol = protocol or ("https" if self._tls else None)
         self.trusted_downstream = set(trusted_downstream or ())
         self.no_keep_alive = no_keep_alive
+        self.chunk_size = chunk_size or 65536
+        self.decompress = bool(decompress_request)
         self._limits: dict[str, Any] = dict(max_header_size=max_header_size,
                             max_body_size=max_body_size if max_body_size is not None else max_buffer_size,
                             idle_connection_timeout=idle_connection_timeout, body_timeout=body_timeout,
@@ -331,9 +337,13 @@ class HTTPServer:
             if self._tls:
                 srv.set_tls(self._tls)
             install = getattr(self.request_callback, "_install", None)
-            if install is None:
-                raise TypeError("HTTPServer needs a squall.web.Application")
-            install(srv, self)
+            if install is not None:
+                install(srv, self)
+            else:
+                # an HTTPServerConnectionDelegate (a Router...) or a plain
+                # request_callback: every request goes to Python
+                from ._delegate import install_delegate
+                install_delegate(srv, self, self.request_callback)
             self._server = srv
         return self._server
 

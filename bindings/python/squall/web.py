@@ -1077,6 +1077,10 @@ class RequestHandler:
         self._stream_args = (args, kwargs)
         self._stream_queue: list[Optional[bytes]] = []
         self._stream_busy = False
+        feeder = self.__dict__.get("_body_feeder")
+        if feeder is not None:  # run by a router: its delegate has the body
+            feeder._attach(self)
+            return
         self._watch_close(always=True)  # also drops the stream if the client leaves
         req = self.request._req
         _BODY_STREAMS[req] = self
@@ -1833,6 +1837,99 @@ class _HandlerRoute:
 
 
 
+def _is_handler_rule(h: Any) -> bool:
+    """``(regex, handler class or its dotted name[, kwargs[, name]])``: a
+    route for squall's router (a RequestHandler, or a class squall mounts
+    itself such as ``metrics.MetricsHandler``); anything else (a Matcher
+    first, an object or a list as target) is a routing rule."""
+    if not isinstance(h, (tuple, list)) or not 2 <= len(h) <= 4 or not isinstance(h[0], str):
+        return False
+    return isinstance(h[1], (str, type))
+
+
+class _HandlerDelegate(httputil.HTTPMessageDelegate):
+    """Runs a RequestHandler for a request a router found
+    (``Application.get_handler_delegate``): the body is collected, then the
+    handler runs; a ``@stream_request_body`` handler runs at the head and
+    gets the body as it comes."""
+
+    def __init__(self, application: "Application", request: Any, handler_class: type,
+                 handler_kwargs: Optional[dict[str, Any]], path_args: Optional[list[Any]],
+                 path_kwargs: Optional[dict[str, Any]]) -> None:
+        self.application = application
+        self.request = request
+        self.handler_class = handler_class
+        self.handler_kwargs = handler_kwargs or {}
+        self.path_args = path_args or []
+        self.path_kwargs = path_kwargs or {}
+        self.chunks: list[bytes] = []
+        self.stream_request_body = bool(getattr(handler_class, "_stream_request_body", False))
+        self.handler: Optional[RequestHandler] = None
+        self._early: list[Optional[bytes]] = []  # body pieces before the handler asked for them
+
+    def headers_received(self, start_line: Any, headers: Any) -> None:
+        if self.stream_request_body:
+            self.execute()
+
+    def data_received(self, data: bytes) -> None:
+        if self.stream_request_body:
+            self._feed(data)
+        else:
+            self.chunks.append(data)
+
+    def finish(self) -> None:
+        if self.stream_request_body:
+            self._feed(None)
+        else:
+            self.request.body = b"".join(self.chunks)
+            self.chunks = []
+            self.execute()
+
+    def on_connection_close(self) -> None:
+        h = self.handler
+        if h is not None and not h._finished:
+            h._connection_closed = True
+            try:
+                h.on_connection_close()
+            except Exception:
+                app_log.error("Exception in on_connection_close", exc_info=True)
+        self.chunks = []
+
+    def _feed(self, data: Optional[bytes]) -> None:
+        h = self.handler
+        if h is not None and h.__dict__.get("_stream_queue") is not None and not self._early:
+            h._body_chunk(data)
+        else:
+            self._early.append(data)
+
+    def _attach(self, handler: RequestHandler) -> None:
+        early, self._early = self._early, []
+        for piece in early:
+            handler._body_chunk(piece)
+
+    def execute(self) -> None:
+        request = self.request
+        try:
+            handler = self.handler_class(self.application, request, **self.handler_kwargs)
+        except Exception as e:
+            app_log.error("Uncaught exception creating %s", self.handler_class.__name__, exc_info=True)
+            handler = RequestHandler(self.application, request)
+            handler._handle_request_exception(e)
+            return
+        self.handler = handler
+        handler._body_feeder = self
+        conn = request.connection
+        release = getattr(conn, "_handler_done", None)
+        if release is not None:
+            original = handler.on_finish
+
+            def on_finish() -> None:
+                release()
+                original()
+            handler.on_finish = on_finish
+        handler._execute(self.path_args, self.path_kwargs)
+
+
 class ClusterOutboxFull(Exception):
     """A publish was delivered to this process's subscribers but not to the
     other processes: the cluster's outbox (publishes waiting for Redis) is
@@ -1929,13 +2026,95 @@ class Application:
         for h in host_handlers:
             if isinstance(h, URLSpec):
                 spec = h
-            else:
+            elif _is_handler_rule(h):
                 spec = URLSpec(*h)
+            else:
+                self._add_rule(h)
+                continue
             if spec.name:
                 self.named_handlers[spec.name] = spec
             self._specs.append(spec)
             for srv in self._servers:
                 self._install_spec(srv, spec, getattr(srv, "_squall_http", None))
+
+    # --- routing (squall.routing): rules whose target is not a handler class --------
+    #
+    # An application with such a rule (a Router, an HTTPServerConnectionDelegate,
+    # a callable, a nested list, a Matcher other than a path) is routed in
+    # Python: one catch-all route in squall's router hands every request to
+    # ``find_handler``, which tries the rules and handler specs in order.
+    # WebSocket, static, metrics and fast-path routes stay in squall's router
+    # (looked up first). Applications without rules never come here.
+
+    _rule_router: Any = None
+
+    def _add_rule(self, h: Any) -> None:
+        from . import routing
+        if self._rule_router is None:
+            self._rule_router = routing._ApplicationRouter(self)
+        if isinstance(h, routing.URLSpec) and isinstance(h.target, type) and issubclass(h.target, RequestHandler):
+            spec = URLSpec(h.regex.pattern, h.target, h.target_kwargs, h.name)
+            if spec.name:
+                self.named_handlers[spec.name] = spec
+            self._specs.append(spec)
+            return
+        self._rule_router.add_rules([h])
+        rule = self._rule_router.rules[-1]
+        self._specs.append(rule)
+        for srv in self._servers:
+            self._install_catch_all(srv, getattr(srv, "_squall_http", None))
+
+    def _install_catch_all(self, srv: Server, http_server: Optional[HTTPServer]) -> None:
+        if getattr(srv, "_squall_delegated", False):
+            return
+        srv._squall_delegated = True  # type: ignore[attr-defined]
+        from ._delegate import install_delegate
+        install_delegate(srv, http_server, self)
+
+    def start_request(self, server_conn: object, request_conn: Any) -> Any:
+        """``HTTPServerConnectionDelegate``: routes one request (``find_handler``)."""
+        from . import routing
+        return routing._RoutingDelegate(self, server_conn, request_conn)
+
+    def find_handler(self, request: Any, **kwargs: Any) -> Any:
+        """The delegate that runs the handler for ``request``, matched in
+        Python against this application's handlers and rules, in order;
+        ``default_handler_class`` or a 404 when none matches."""
+        for spec in self._specs:
+            if isinstance(spec, tuple):
+                continue  # fast-path routes answer in squall's router only
+            if isinstance(spec, URLSpec):
+                m = spec.regex.match(request.path)
+                if m is None:
+                    continue
+                args: list[Any] = []
+                kw: dict[str, Any] = {}
+                if spec.regex.groups:
+                    unq = [urllib.parse.unquote_to_bytes(g) if g is not None else None for g in m.groups()]
+                    if spec.regex.groupindex:
+                        kw = {n: unq[i - 1] for n, i in spec.regex.groupindex.items()}
+                    else:
+                        args = unq
+                return self.get_handler_delegate(request, spec.handler_class, spec.kwargs, args, kw)
+            params = spec.matcher.match(request)
+            if params is None:
+                continue
+            if spec.target_kwargs:
+                params["target_kwargs"] = spec.target_kwargs
+            delegate = self._rule_router.get_target_delegate(spec.target, request, **params)
+            if delegate is not None:
+                return delegate
+        default = self.settings.get("default_handler_class")
+        if default is not None:
+            return self.get_handler_delegate(request, default, self.settings.get("default_handler_args", {}))
+        return self.get_handler_delegate(request, ErrorHandler, {"status_code": 404})
+
+    def get_handler_delegate(self, request: Any, target_class: type, target_kwargs: Optional[dict[str, Any]] = None,
+                             path_args: Optional[list[Any]] = None,
+                             path_kwargs: Optional[dict[str, Any]] = None) -> "_HandlerDelegate":
+        """An ``HTTPMessageDelegate`` that runs ``target_class`` for
+        ``request`` (served through ``request.connection``)."""
+        return _HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
 
     def route(self, pattern: str, fn: Optional[Callable[[FastRequest], Any]] = None, methods: Any = None) -> Any:
         """The fast path: ``fn(req)`` gets a ``FastRequest`` and returns the
@@ -1962,10 +2141,13 @@ class Application:
             srv.static(self.settings.get("static_url_prefix", "/static/"), static_path)
         for spec in self._specs:
             self._install_spec(srv, spec, http_server)
-        default = self.settings.get("default_handler_class")
-        if default is not None:
-            spec = URLSpec(r"/.*", default, self.settings.get("default_handler_args", {}))
-            self._install_spec(srv, spec, http_server)
+        if self._rule_router is not None:
+            self._install_catch_all(srv, http_server)  # find_handler does the default handler
+        else:
+            default = self.settings.get("default_handler_class")
+            if default is not None:
+                spec = URLSpec(r"/.*", default, self.settings.get("default_handler_args", {}))
+                self._install_spec(srv, spec, http_server)
         self._servers.append(srv)
         url = self.settings.get("cluster")
         if url:
@@ -1978,6 +2160,8 @@ class Application:
             _, method, pattern, fn = spec
             srv.route(method, pattern, _fast_route(fn, pattern))
             return
+        if not isinstance(spec, URLSpec):
+            return  # a routing rule: find_handler's, behind the catch-all route
         cls = spec.handler_class
         if isinstance(cls, type) and issubclass(cls, StaticFileHandler):
             prefix = spec.rust_pattern
@@ -1995,6 +2179,8 @@ class Application:
         if isinstance(cls, type) and issubclass(cls, websocket.WebSocketHandler):
             websocket._install_route(self, srv, spec)
             return
+        if self._rule_router is not None:
+            return  # routed in Python, in order with the rules (find_handler)
         xheaders = bool(http_server.xheaders) if http_server else bool(self.settings.get("xheaders"))
         flags = b.SQ_STREAM_BODY if getattr(cls, "_stream_request_body", False) else 0
         protocol = getattr(http_server, "protocol", None) if http_server else None
@@ -2016,6 +2202,10 @@ class Application:
     def reverse_url(self, name: str, *args: Any) -> str:
         if name in self.named_handlers:
             return self.named_handlers[name].reverse(*args)
+        if self._rule_router is not None:
+            url = self._rule_router.reverse_url(name, *args)
+            if url is not None:
+                return str(url)
         raise KeyError("%s not found in named urls" % name)
 
     def log_request(self, handler: RequestHandler) -> None:
