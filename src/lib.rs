@@ -127,4 +127,17 @@ pub mod fuzzing {
     pub fn resp(data: &[u8]) {
         crate::cluster::resp::fuzz_check(data);
     }
+
+    /// permessage-deflate negotiation: `Sec-WebSocket-Extensions` values
+    /// (NUL-separated) under every policy the fronts make, and each read as
+    /// a server's answer by the client; panics only on a bug.
+    pub fn deflate_offer(data: &[u8]) {
+        crate::ws::deflate::offer::fuzz_check(data);
+    }
+
+    /// TLS server configuration loading: a chain's PEM, NUL, a key's PEM,
+    /// NUL, an SNI name; panics only on a bug.
+    pub fn tls_config(data: &[u8]) {
+        crate::net::tls_server::fuzz_check(data);
+    }
 }

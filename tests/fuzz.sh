@@ -33,6 +33,8 @@ dict_for() {
     case $1 in
         ws|ws_message) echo fuzz/dict/ws.dict ;;
         resp) echo fuzz/dict/resp.dict ;;
+        deflate_offer) echo fuzz/dict/deflate.dict ;;
+        tls_config) echo fuzz/dict/pem.dict ;;
         *) echo fuzz/dict/http.dict ;;
     esac
 }

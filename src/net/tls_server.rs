@@ -161,9 +161,45 @@ impl ResolvesServerCert for BySni {
     }
 }
 
+/// The fuzz driver: `data` is a certificate chain's PEM, a NUL, a private
+/// key's PEM, a NUL, an SNI name. Loading either refuses with
+/// `InvalidArg` (a message naming what was wrong) or succeeds; a loaded
+/// pair builds a configuration, and choosing a certificate for the name
+/// (with the schemes clients offer) always gives one. Panics only on a bug.
+pub(crate) fn fuzz_check(data: &[u8]) {
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let chain = parts.next().unwrap_or_default();
+    let key = parts.next().unwrap_or_default();
+    let name = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let mut t = ServerTls::default();
+    match t.add_pem(chain, key, "fuzz") {
+        Ok(()) => {
+            t.build().expect("a chain and a matching key make a configuration");
+            let sni = BySni { keys: t.keys.clone() };
+            use rustls::SignatureScheme as S;
+            let schemes = [S::ECDSA_NISTP256_SHA256, S::ECDSA_NISTP384_SHA384, S::RSA_PSS_SHA256, S::RSA_PKCS1_SHA256, S::ED25519];
+            assert!(sni.choose(Some(&name), &schemes).is_some() && sni.choose(None, &[]).is_some());
+        }
+        Err(e) => assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz_driver_on_samples() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/tls_config");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("the committed corpus") {
+            fuzz_check(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0);
+        fuzz_check(b"");
+        fuzz_check(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n\0x\0name");
+    }
 
     #[test]
     fn the_handshake_budget_is_per_turn() {

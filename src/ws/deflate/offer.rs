@@ -341,5 +341,57 @@ fn split_outside_quotes(s: &str, sep: u8) -> impl Iterator<Item = &str> {
     })
 }
 
+/// The fuzz driver: `data` split at NUL bytes into `Sec-WebSocket-Extensions`
+/// values, negotiated under every policy the fronts can make (shared,
+/// dedicated at each window, with `client_no_context_takeover`, small client
+/// windows), and each value read as a server's answer by the client. Checks:
+/// an agreement keeps within the policy (windows in range, the server's no
+/// larger than the policy's, the no-context-takeover flags the policy
+/// forces), its response value reads back through the client's parser as
+/// the same agreement, and negotiation is the same whether the values come
+/// one by one or joined into one list. Panics only on a bug.
+pub(crate) fn fuzz_check(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let values: Vec<&str> = text.split('\0').collect();
+    let mut policies = vec![Policy::SHARED];
+    for bits in 9..=15u8 {
+        policies.push(Policy::dedicated(bits));
+        let mut p = Policy::dedicated_with(bits, 1, 1);
+        p.client_no_context_takeover = true;
+        p.client_max_window_bits = bits - 1;
+        policies.push(p);
+    }
+    for policy in &policies {
+        let agreed = negotiate(values.iter().copied(), policy);
+        let joined = values.join(", ");
+        let once = negotiate([joined.as_str()], policy);
+        // joining with ", " can only merge two values when one ends inside
+        // a quoted string; then the element boundaries differ legitimately
+        if !text.contains('"') {
+            assert_eq!(agreed, once, "negotiation depends on how the values are split: {values:?}");
+        }
+        let Some(a) = agreed else { continue };
+        assert!((8..=15).contains(&a.server_max_window_bits) && a.server_max_window_bits <= policy.server_max_window_bits.max(8));
+        assert!((8..=15).contains(&a.client_max_window_bits));
+        assert!(!policy.server_no_context_takeover || a.server_no_context_takeover);
+        assert!(!policy.client_no_context_takeover || a.client_no_context_takeover);
+        let value = a.response_value();
+        let back = client_accepts(&value).unwrap_or_else(|e| panic!("our answer {value:?} does not parse: {e}"));
+        assert_eq!(
+            (back.server_no_context_takeover, back.client_no_context_takeover, back.server_max_window_bits),
+            (a.server_no_context_takeover, a.client_no_context_takeover, a.server_max_window_bits),
+            "{value}"
+        );
+        if a.client_bits_sent {
+            assert_eq!(back.client_max_window_bits, a.client_max_window_bits, "{value}");
+        }
+    }
+    for v in &values {
+        if let Ok(a) = client_accepts(v) {
+            assert!((8..=15).contains(&a.server_max_window_bits) && (8..=15).contains(&a.client_max_window_bits), "{v}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

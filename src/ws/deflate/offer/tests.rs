@@ -180,3 +180,17 @@ fn split_respects_quotes() {
     let v: Vec<&str> = split_outside_quotes("a; b=\"x;y\\\"z\"; c", b';').collect();
     assert_eq!(v, ["a", " b=\"x;y\\\"z\"", " c"]);
 }
+
+#[test]
+fn fuzz_driver_on_samples() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/deflate_offer");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("the committed corpus") {
+        super::fuzz_check(&std::fs::read(e.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n > 0);
+    for s in [&b""[..], b"permessage-deflate; server_max_window_bits=8", b"\0\0,,;;", b"permessage-deflate; client_max_window_bits=\"1\x005\""] {
+        super::fuzz_check(s);
+    }
+}
