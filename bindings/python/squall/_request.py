@@ -127,6 +127,59 @@ def _parse_qs(qs: str) -> dict[str, list[bytes]]:
     return httputil.parse_query_arguments(qs)
 
 
+class XHeaders:
+    """``xheaders=True``: the server is behind a proxy, so a request's
+    ``remote_ip`` and ``protocol`` are what the proxy says.
+
+    ``remote_ip``: ``X-Real-Ip`` when present, else the rightmost address
+    of ``X-Forwarded-For`` that is not one of ``trusted`` (the proxies'
+    own addresses, ``trusted_downstream``), else the peer's address; a
+    value that is not a literal IPv4/IPv6 address is ignored (the peer's
+    address stays). ``protocol``: the last comma-separated item of
+    ``X-Scheme`` (else of ``X-Forwarded-Proto``) when it is exactly
+    ``http`` or ``https``, else the server's own."""
+
+    __slots__ = ("trusted",)
+
+    def __init__(self, trusted: Any = ()) -> None:
+        self.trusted = frozenset(trusted or ())
+
+    @staticmethod
+    def of(http_server: Any, settings: Any) -> "Union[XHeaders, bool]":
+        """What a route passes to ``from_handle``: the ``HTTPServer``'s
+        ``xheaders`` and ``trusted_downstream``, else the application's
+        ``xheaders`` setting; False when off."""
+        if http_server is not None:
+            on = bool(getattr(http_server, "xheaders", False))
+            trusted = getattr(http_server, "trusted_downstream", ())
+        else:
+            on, trusted = bool(settings.get("xheaders")), ()
+        return XHeaders(trusted) if on else False
+
+    def remote_ip(self, headers: Any, peer: str) -> str:
+        from .netutil import is_valid_ip
+        ip = peer
+        forwarded = headers.get("X-Forwarded-For")
+        if forwarded:
+            items = [c.strip() for c in forwarded.split(",")]
+            ip = items[0]
+            for cand in reversed(items):
+                if cand not in self.trusted:
+                    ip = cand
+                    break
+        ip = headers.get("X-Real-Ip") or ip
+        return ip if ip != peer and is_valid_ip(ip) else peer
+
+    @staticmethod
+    def protocol(headers: Any, own: str) -> str:
+        p = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto")
+        if p:
+            p = p.split(",")[-1].strip()
+            if p in ("http", "https"):
+                return p
+        return own
+
+
 class HTTPServerRequest:
     """A request: ``method``, ``uri``, ``path``, ``query``, ``version``,
     ``headers``, ``body``, ``remote_ip``, ``protocol``, ``host``,
@@ -135,6 +188,8 @@ class HTTPServerRequest:
 
     version = "HTTP/1.1"
     connection = None
+    # "https" under TLS or HTTPServer(protocol=...); from_handle sets it
+    _server_protocol: Optional[str] = None
 
     # Set by _init_handle (every request) and then by __init__ (one made by
     # hand): declared once here for type checkers.
@@ -172,7 +227,7 @@ class HTTPServerRequest:
         self._query_arguments = parse_query_arguments(self.query)
         self._body_arguments = {}
 
-    def _init_handle(self, req: int, method: str, uri: str, xheaders: bool) -> None:
+    def _init_handle(self, req: int, method: str, uri: str, xheaders: Union[XHeaders, bool]) -> None:
         self._req = req
         self.method = method
         self.uri = uri
@@ -196,8 +251,13 @@ class HTTPServerRequest:
         self.path_kwargs: dict[str, str] = {}
 
     @classmethod
-    def from_handle(cls, req: int, xheaders: bool = False) -> "HTTPServerRequest":
-        """Host thread only (it reuses one out-parameter)."""
+    def from_handle(cls, req: int, xheaders: Union[XHeaders, bool] = False,
+                    protocol: Optional[str] = None) -> "HTTPServerRequest":
+        """Host thread only (it reuses one out-parameter). ``xheaders``:
+        an ``XHeaders`` (True: one trusting no proxy) or False;
+        ``protocol``: the server's ("http" when None)."""
+        if xheaders is True:
+            xheaders = XHeaders()
         s = _HOST_STR
         lib.sq_request_method(req, _HOST_REF)
         method = string_at(s.ptr, s.len).decode("latin-1")
@@ -205,6 +265,8 @@ class HTTPServerRequest:
         uri = string_at(s.ptr, s.len).decode("latin-1")
         self = cls.__new__(cls)
         self._init_handle(req, method, uri, xheaders)
+        if protocol:
+            self._server_protocol = protocol
         return self
 
     # --- lazily read parts -----------------------------------------------------
@@ -228,15 +290,10 @@ class HTTPServerRequest:
     @property
     def remote_ip(self) -> str:
         if self._remote_ip is None and self._req:
-            ip = None
+            v = _read(lib.sq_request_remote_ip, self._req)
+            ip = v.decode() if v else ""
             if self._xheaders:
-                h = self.headers
-                ip = h.get("X-Real-Ip") or h.get("X-Forwarded-For")
-                if ip:
-                    ip = ip.split(",")[-1].strip()
-            if not ip:
-                v = _read(lib.sq_request_remote_ip, self._req)
-                ip = v.decode() if v else ""
+                ip = self._xheaders.remote_ip(self.headers, ip)
             self._remote_ip = ip
         # None only on a request built by hand without a connection context,
         # as Tornado gives there; a served request always has a str.
@@ -249,13 +306,9 @@ class HTTPServerRequest:
     @property
     def protocol(self) -> str:
         if self._protocol is None:
-            proto = "http"
+            proto = self._server_protocol or "http"
             if self._xheaders:
-                p = self.headers.get("X-Scheme") or self.headers.get("X-Forwarded-Proto")
-                if p:
-                    p = p.split(",")[-1].strip().lower()
-                    if p in ("http", "https"):
-                        proto = p
+                proto = XHeaders.protocol(self.headers, proto)
             self._protocol = proto
         return self._protocol
 

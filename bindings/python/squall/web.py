@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable, Optional, Union, overload
 from . import _ffi
 from ._bindings import sq_header, sq_str
 from ._ffi import b, c_callback, lib
-from ._request import HTTPServerRequest, RequestGone
+from ._request import HTTPServerRequest, RequestGone, XHeaders
 from . import httputil
 from .httputil import _canonical
 from .httpserver import HTTPServer, Server
@@ -1807,7 +1807,8 @@ class _HandlerRoute:
 
     __slots__ = ("app", "spec", "xheaders", "cls", "kwargs", "protocol")
 
-    def __init__(self, app: "Application", spec: URLSpec, xheaders: bool, protocol: Optional[str] = None) -> None:
+    def __init__(self, app: "Application", spec: URLSpec, xheaders: Union[XHeaders, bool],
+                 protocol: Optional[str] = None) -> None:
         self.app = app
         self.spec = spec
         self.cls = spec.handler_class
@@ -1816,9 +1817,9 @@ class _HandlerRoute:
         self.protocol = protocol
 
     def __call__(self, req: int) -> None:
-        request = HTTPServerRequest.from_handle(req, self.xheaders)
-        if self.protocol:
-            request.protocol = self.protocol  # HTTPServer(protocol=...), "https" under TLS
+        # protocol: HTTPServer(protocol=...), "https" under TLS; X-Scheme
+        # overrides it when xheaders is on
+        request = HTTPServerRequest.from_handle(req, self.xheaders, self.protocol)
         # bytes: the handler's decode_argument makes them str (a 400 when
         # they are not UTF-8), as Tornado does
         args, kwargs = self.spec.path_arguments(req, request.path)
@@ -1995,7 +1996,7 @@ class Application:
         if isinstance(cls, type) and issubclass(cls, websocket.WebSocketHandler):
             websocket._install_route(self, srv, spec)
             return
-        xheaders = bool(http_server.xheaders) if http_server else bool(self.settings.get("xheaders"))
+        xheaders = XHeaders.of(http_server, self.settings)
         flags = b.SQ_STREAM_BODY if getattr(cls, "_stream_request_body", False) else 0
         protocol = getattr(http_server, "protocol", None) if http_server else None
         srv.route("*", spec.rust_pattern, _HandlerRoute(self, spec, xheaders, protocol), flags)
