@@ -180,6 +180,82 @@ class XHeaders:
         return own
 
 
+# What squall's Rust side allows a request body by default (max_body_size):
+# also the bound of a body inflated by decompress_request.
+DEFAULT_MAX_BODY_SIZE = 64 << 20
+_INFLATE_STEP = 64 << 10
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Inflates a gzip body (one member or several one after another) to at
+    most ``limit`` bytes, ``_INFLATE_STEP`` at a time, so a small body that
+    would inflate to far more is refused having held little more than
+    ``limit``. Raises ``HTTPInputError`` ("invalid gzip data: ...",
+    "decompressed body too large")."""
+    import zlib
+    from .httputil import HTTPInputError
+    out = bytearray()
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending = data
+    while True:
+        try:
+            piece = d.decompress(pending, _INFLATE_STEP)
+        except zlib.error as e:
+            raise HTTPInputError(f"invalid gzip data: {e}") from None
+        out += piece
+        if len(out) > limit:
+            raise HTTPInputError("decompressed body too large")
+        pending = d.unconsumed_tail
+        if d.eof:
+            pending = d.unused_data
+            if not pending:
+                return bytes(out)
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next member
+        elif not pending and not piece:
+            raise HTTPInputError("invalid gzip data: the stream ends before its end")
+
+
+def inflate_limit(http_server: Any) -> Optional[int]:
+    """The bound of inflated bodies when ``http_server`` was made with
+    ``decompress_request=True`` (its ``max_body_size``, else squall's
+    default), else None."""
+    if http_server is None or not getattr(http_server, "decompress_request", False):
+        return None
+    limit = getattr(http_server, "max_body_size", None)
+    return int(limit) if limit is not None else DEFAULT_MAX_BODY_SIZE
+
+
+def refuse_malformed(req: int, request: "HTTPServerRequest", error: Exception) -> None:
+    """Answers 400 for a request whose body cannot be read (bad gzip, too
+    large once inflated) without calling a handler, logging the refusal
+    as Tornado's server does (``squall.general``, INFO, "Malformed HTTP
+    message from <ip>: <why>")."""
+    import logging
+    logging.getLogger("squall.general").info("Malformed HTTP message from %s: %s", request.remote_ip, error)
+    body = b"400 Bad Request\n"
+    lib.sq_respond(req, 400, None, 0, body, len(body))
+
+
+def inflate_request(request: "HTTPServerRequest", limit: int) -> None:
+    """``decompress_request``: a body sent with ``Content-Encoding: gzip``
+    (any case) is replaced by its inflated bytes and the header renamed
+    ``X-Consumed-Content-Encoding`` (the handler sees a plain body, as
+    Tornado's). Raises ``HTTPInputError`` for bad gzip or an inflated body
+    over ``limit``; does nothing for other requests."""
+    enc = request.headers.get("Content-Encoding")
+    if enc is None or enc.strip().lower() != "gzip":
+        return
+    body = gunzip_bounded(request.body, limit)
+    headers = HTTPHeaders()
+    for k, v in request.headers.get_all():
+        if k.lower() == "content-encoding":
+            headers.add("X-Consumed-Content-Encoding", v)
+        else:
+            headers.add(k, v)
+    request._headers = headers
+    request._body = body
+
+
 class HTTPServerRequest:
     """A request: ``method``, ``uri``, ``path``, ``query``, ``version``,
     ``headers``, ``body``, ``remote_ip``, ``protocol``, ``host``,
