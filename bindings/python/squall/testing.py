@@ -353,6 +353,15 @@ class ExpectLog(logging.Filter):
         self.logged_stack = False
         self.orig_level: Optional[int] = None
 
+    def _resync_log_bridge(self) -> None:
+        # squall's Rust side filters its records by the level squall.general
+        # had when the bridge was set: follow the change made for the block
+        # (e.g. level=INFO to see a server's "Malformed HTTP message").
+        from .ioloop import gen_log as squall_log, install_log_bridge
+        if squall_log.name == self.logger.name or squall_log.name.startswith(self.logger.name + ".") \
+                or self.logger.name == "root":
+            install_log_bridge()
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info:
             self.logged_stack = True
@@ -371,12 +380,14 @@ class ExpectLog(logging.Filter):
         if self.level is not None and self.level < self.logger.getEffectiveLevel():
             self.orig_level = self.logger.level
             self.logger.setLevel(self.level)
+            self._resync_log_bridge()
         self.logger.addFilter(self)
         return self
 
     def __exit__(self, typ: Any, value: Any, tb: Optional[types.TracebackType]) -> None:
         if self.orig_level is not None:
             self.logger.setLevel(self.orig_level)
+            self._resync_log_bridge()
         self.logger.removeFilter(self)
         if typ is None and self.required:
             if not self.matched:

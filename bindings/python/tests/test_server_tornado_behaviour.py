@@ -119,3 +119,131 @@ class NoXHeadersTest(testing.AsyncHTTPTestCase):
     def test_headers_are_not_believed_without_xheaders(self):
         r = json.loads(self.fetch("/", headers={"X-Real-IP": "4.4.4.4", "X-Scheme": "https"}).body)
         self.assertEqual(r, {"ip": "127.0.0.1", "proto": "http"})
+
+
+class Echo(web.RequestHandler):
+    def post(self):
+        self.write({"body": self.request.body.decode("latin-1"),
+                    "enc": self.request.headers.get("Content-Encoding"),
+                    "consumed": self.request.headers.get("X-Consumed-Content-Encoding"),
+                    "args": {k: [v.decode() for v in vs] for k, vs in self.request.body_arguments.items()}})
+
+
+class DecompressRequestTest(testing.AsyncHTTPTestCase):
+    MAX = 1000
+
+    def get_app(self):
+        return web.Application([(r"/", Echo)])
+
+    def get_httpserver_options(self):
+        return dict(decompress_request=True, max_body_size=self.MAX)
+
+    def post(self, body, enc="gzip"):
+        return self.fetch("/", method="POST", body=body, headers={"Content-Encoding": enc,
+                          "Content-Type": "application/x-www-form-urlencoded"})
+
+    def test_gzip_body_is_inflated(self):
+        import gzip
+        for enc in ("gzip", "GZIP"):
+            r = self.post(gzip.compress(b"foo=bar"), enc)
+            self.assertEqual(r.code, 200)
+            d = json.loads(r.body)
+            self.assertEqual(d, {"body": "foo=bar", "enc": None, "consumed": enc, "args": {"foo": ["bar"]}})
+        # several members one after another are one body
+        r = self.post(gzip.compress(b"foo=") + gzip.compress(b"bar"))
+        self.assertEqual(json.loads(r.body)["args"], {"foo": ["bar"]})
+
+    def test_bad_gzip_and_bombs_are_400_and_logged(self):
+        import gzip
+        import logging
+        good = gzip.compress(b"foo=bar")
+        cases = [(good + b"\0", "invalid gzip data"), (good[:-1], "invalid gzip data"),
+                 (b"not gzip at all", "invalid gzip data"),
+                 (gzip.compress(b"x" * (self.MAX + 1)), "decompressed body too large"),
+                 (gzip.compress(b"\0" * (64 * self.MAX)), "decompressed body too large")]
+        for body, why in cases:
+            with testing.ExpectLog("squall.general", f"Malformed HTTP message from 127.0.0.1: {why}",
+                                   level=logging.INFO):
+                r = self.post(body)
+            self.assertEqual(r.code, 400, why)
+        # a body exactly at the limit is fine; the server goes on
+        self.assertEqual(len(json.loads(self.post(gzip.compress(b"x" * self.MAX)).body)["body"]), self.MAX)
+
+
+class NoDecompressTest(testing.AsyncHTTPTestCase):
+    def get_app(self):
+        return web.Application([(r"/", Echo)])
+
+    def test_gzip_body_is_left_alone_without_decompress_request(self):
+        # as Tornado's: the form parser refuses an encoded body (400)
+        import gzip
+        import logging
+        body = gzip.compress(b"foo=bar")
+        with testing.ExpectLog("squall.general", ".*Unsupported Content-Encoding", level=logging.WARNING):
+            r = self.fetch("/", method="POST", body=body, headers={"Content-Encoding": "gzip",
+                           "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.code, 400)
+
+
+class RefusalLogTest(testing.AsyncHTTPTestCase):
+    """The Rust server's refusals reach squall.general at INFO, worded as
+    Tornado's ("Malformed HTTP message from <ip>: ...")."""
+
+    def get_app(self):
+        return web.Application([(r"/", Who)])
+
+    def raw(self, data):
+        return run_in_executor(self, raw_exchange, self.get_http_port(), data)
+
+    def test_refusals_are_logged(self):
+        import logging
+        for data, pattern, status in [
+            (b"asdf\r\n\r\n", "Malformed HTTP message from 127.0.0.1: Malformed HTTP request line", b"400"),
+            (b"FOO,BAR / HTTP/1.1\r\nHost: x\r\n\r\n", ".*Malformed HTTP request line", b"400"),
+            (b"GET / HTTP/1.0\r\nasdf\r\n\r\n", ".*Malformed HTTP message.*no colon in header line", b"400"),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +10\r\n\r\n", ".*Only integer Content-Length", b"400"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", "Unsatisfiable read", b"431"),
+        ]:
+            with testing.ExpectLog("squall.general", pattern, level=logging.INFO):
+                out = self.raw(data)
+                # the record is logged on a reactor thread: give it the time
+                # the response took
+            self.assertTrue(out.startswith(b"HTTP/1.1 " + status), out[:60])
+
+    def test_nothing_is_logged_at_warning(self):
+        # at the default level the refusals stay quiet (INFO)
+        import logging
+        with self.assertNoLogs("squall.general", level=logging.WARNING):
+            out = self.raw(b"asdf\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 400"), out[:60])
+
+
+class IdleConnectionTimeoutTest(testing.AsyncHTTPTestCase):
+    def get_app(self):
+        return web.Application([(r"/", Who)])
+
+    def get_httpserver_options(self):
+        return dict(idle_connection_timeout=0.2)
+
+    def test_a_silent_connection_is_closed_without_a_word(self):
+        import time
+        t = time.monotonic()
+        out = run_in_executor(self, raw_exchange, self.get_http_port(), b"", False, 5.0)
+        self.assertEqual(out, b"")  # closed, no 408
+        self.assertLess(time.monotonic() - t, 3.0)
+
+    def test_a_request_on_time_is_served(self):
+        out = run_in_executor(self, raw_exchange, self.get_http_port(),
+                              b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK\r\n"), out[:60])
+
+
+class PlainHTTPToTLSTest(testing.AsyncHTTPSTestCase):
+    def get_app(self):
+        return web.Application([(r"/", Who)])
+
+    def test_plain_http_on_the_tls_port_is_an_ssl_error_warning(self):
+        with testing.ExpectLog("squall.general", "SSL Error on 127.0.0.1") as log:
+            out = run_in_executor(self, raw_exchange, self.get_http_port(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 400"), out[:60])
+        self.assertFalse(log.logged_stack)
