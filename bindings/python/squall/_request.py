@@ -167,16 +167,16 @@ class XHeaders:
                 if cand not in self.trusted:
                     ip = cand
                     break
-        ip = headers.get("X-Real-Ip") or ip
+        ip = str(headers.get("X-Real-Ip") or ip)
         return ip if ip != peer and is_valid_ip(ip) else peer
 
     @staticmethod
     def protocol(headers: Any, own: str) -> str:
-        p = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto")
+        p: Optional[str] = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto")
         if p:
-            p = p.split(",")[-1].strip()
-            if p in ("http", "https"):
-                return p
+            last = p.split(",")[-1].strip()
+            if last in ("http", "https"):
+                return last
         return own
 
 
@@ -310,7 +310,7 @@ class HTTPServerRequest:
         path, sep, query = uri.partition("?")
         self.path = path
         self.query = query
-        self._xheaders = xheaders
+        self._xheaders: Optional[XHeaders] = XHeaders() if xheaders is True else (xheaders or None)
         self._start_time = time.time()
         self._finish_time: Optional[float] = None
         self._headers = None
@@ -332,8 +332,6 @@ class HTTPServerRequest:
         """Host thread only (it reuses one out-parameter). ``xheaders``:
         an ``XHeaders`` (True: one trusting no proxy) or False;
         ``protocol``: the server's ("http" when None)."""
-        if xheaders is True:
-            xheaders = XHeaders()
         s = _HOST_STR
         lib.sq_request_method(req, _HOST_REF)
         method = string_at(s.ptr, s.len).decode("latin-1")
