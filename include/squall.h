@@ -2603,7 +2603,8 @@ sq_status sq_server_set_max_body_size(sq_server *server, uint64_t value);
 /**
  * Time allowed to receive a whole request head, counted from the
  * connection's accept for the first request (slowloris) and from the
- * first byte for later ones; past it the client gets 408. Default 10000 ms.
+ * first byte for later ones; past it the client gets 408 (a connection
+ * that sent nothing at all is closed without one). Default 10000 ms.
  *
  * Thread: the host thread.
  * Ownership: nothing changes hands.
@@ -2623,7 +2624,8 @@ sq_status sq_server_set_body_timeout_ms(sq_server *server, uint64_t value);
 
 /**
  * How long a keep-alive connection may stay idle between requests before
- * the server closes it. Default 75000 ms.
+ * the server closes it, and a new connection before its first byte
+ * arrives (when this is shorter than the header timeout). Default 75000 ms.
  *
  * Thread: the host thread.
  * Ownership: nothing changes hands.

@@ -366,14 +366,15 @@ fn justify(who: &str, kind: Kind, s: &Transcript, r: &Transcript, input: &[u8]) 
                 ("malformed HTTP version", "HTTP-version: \"HTTP/\" DIGIT \".\" DIGIT"),
                 ("header value", "field values: VCHAR / obs-text / SP / HTAB (RFC 9110 §5.5)"),
                 ("control character", "field values: VCHAR / obs-text / SP / HTAB (RFC 9110 §5.5)"),
-                ("malformed request line", "request-line: exactly one SP between its parts (RFC 9112 §3)"),
+
                 ("whitespace before", "field lines: no whitespace before the colon (RFC 9112 §5.1)"),
                 ("chunk data not followed by CRLF", "chunk-data CRLF (RFC 9112 §7.1)"),
                 ("before the request-line", "line endings: bare CR/LF before a request-line refused"),
-                ("malformed method", "method = token"),
+                ("method is not a token", "method = token"),
+                ("Malformed HTTP request line", "request-line: exactly one SP between its parts (RFC 9112 §3)"),
                 ("request body too large", "limits: a body over max_body_size (64 MiB by default) is 413 as soon as a chunk size says so"),
                 ("malformed header", "field-name = token (RFC 9110 §5.1)"),
-                ("header line without a colon", "field-line needs its colon (RFC 9112 §5)"),
+                ("no colon in header line", "field-line needs its colon (RFC 9112 §5)"),
             ] {
                 if has(needle) {
                     return Some(row);

@@ -19,7 +19,7 @@ PIP=("$VENV/bin/pip" --no-input --disable-pip-version-check)
 "$VENV/bin/python" -m build -q --sdist -o build/sdist bindings/python </dev/null >/dev/null
 sdist=$(ls build/sdist/squall-*.tar.gz)
 listing=$(tar -tzf "$sdist")
-for f in rust/Cargo.toml rust/Cargo.lock rust/build.rs rust/src/lib.rs rust/src/ffi/mod.rs squall/__init__.py squall/py.typed setup.py; do
+for f in rust/Cargo.toml rust/Cargo.lock rust/build.rs rust/src/lib.rs rust/src/ffi/mod.rs squall/__init__.py squall/py.typed squall/testing.crt squall/testing.key setup.py; do
     grep -q "^squall-[^/]*/$f\$" <<<"$listing" || { echo "$sdist lacks $f"; exit 1; }
 done
 mkdir -p build/pyinstall/outside
@@ -28,7 +28,9 @@ cp "$sdist" build/pyinstall/outside/
     -w "$ROOT/build/wheels" </dev/null)
 whl=$(ls build/wheels/squall-*-py3-none-linux_*.whl)
 wlisting=$(python3 -m zipfile -l "$whl")
-grep -q 'squall/libsquall.so' <<<"$wlisting" || { echo "$whl lacks squall/libsquall.so"; exit 1; }
+for f in squall/libsquall.so squall/testing.crt squall/testing.key; do
+    grep -q "$f" <<<"$wlisting" || { echo "$whl lacks $f"; exit 1; }
+done
 size=$(stat -c %s "$whl")
 (( size <= 6 * 1024 * 1024 )) || { echo "$whl is $size bytes, over 6 MiB"; exit 1; }
 "${PIP[@]}" install -q "$whl" </dev/null
@@ -47,6 +49,10 @@ import glob
 wheel = open(glob.glob(f"{site}/squall-*.dist-info/WHEEL")[0]).read()
 assert "Root-Is-Purelib: false" in wheel and "Tag: py3-none-linux_" in wheel, wheel
 from squall import web, websocket, httpclient, options  # the modules import from the installed package
+import os
+from squall.testing import AsyncHTTPSTestCase  # its default certificate ships in the package
+for path in AsyncHTTPSTestCase.default_ssl_options().values():
+    assert path.startswith(site) and os.path.exists(path), path
 print("installed:", f.LIBRARY_PATH)
 PY
 )

@@ -43,12 +43,15 @@ type Server struct {
 	Handler http.Handler
 
 	// ReadHeaderTimeout bounds the arrival of a request head (squall's
-	// default: 10 s); past it the client gets 408.
+	// default: 10 s); past it the client gets 408 (a connection that sent
+	// nothing at all is closed without one).
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds the arrival of a request body after its head
 	// (default 60 s).
 	ReadTimeout time.Duration
-	// IdleTimeout closes keep-alive connections idle this long (default 75 s).
+	// IdleTimeout closes keep-alive connections idle this long, and new ones
+	// that send nothing for this long when it is shorter than
+	// ReadHeaderTimeout (default 75 s).
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds a request head (default 64 KiB; at least 256);
 	// a larger one gets 431.

@@ -73,7 +73,7 @@ pub(crate) fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Resu
         let mut any = false;
         for item in list(value) {
             any = true;
-            let n = decimal(item).ok_or("Content-Length is not a decimal number")?;
+            let n = decimal(item).ok_or("Only integer Content-Length is allowed (1*DIGIT)")?;
             if length.is_some_and(|l| l != n) {
                 return Err("conflicting Content-Length values");
             }

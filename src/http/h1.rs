@@ -11,7 +11,9 @@
 //! connection (the framing can no longer be trusted).
 //!
 //! Timeouts: the first request's head must arrive within `header_timeout_ms`
-//! of the connection's start (slowloris); a later request's head within that
+//! of the connection's start (slowloris), and its first byte within
+//! `idle_timeout_ms` when that is shorter (a connection that never sends
+//! anything is idle: closed without a word); a later request's head within that
 //! time of its first byte; a body within `body_timeout_ms` of the end of its
 //! head. Between requests, once the caller says the response is done, the
 //! connection may stay idle `idle_timeout_ms`. While a request is being
@@ -112,6 +114,8 @@ enum Chunk {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
+    /// A new connection that sent nothing yet, since the given time.
+    Fresh(u64),
     /// Between requests, since the given time (keep-alive idle).
     Idle(u64),
     /// A request was decoded and is being answered: no timeout.
@@ -143,7 +147,7 @@ impl Decoder {
     /// A decoder for a connection that started at `now_ms`.
     pub(crate) fn new(limits: Limits, now_ms: u64) -> Decoder {
         // The first request's head is due header_timeout after the accept.
-        Decoder { limits, state: State::Head(now_ms, 0) }
+        Decoder { limits, state: State::Fresh(now_ms) }
     }
 
     /// The caller finished answering every request decoded so far: the
@@ -159,6 +163,7 @@ impl Decoder {
         let l = &self.limits;
         match self.state {
             State::Idle(since) => Some(since.saturating_add(l.idle_timeout_ms)),
+            State::Fresh(since) => Some(since.saturating_add(l.idle_timeout_ms.min(l.header_timeout_ms))),
             State::Head(started, _) => Some(started.saturating_add(l.header_timeout_ms)),
             State::Length { deadline, .. } | State::Chunked { deadline, .. } => Some(deadline),
             State::Handling | State::End | State::Failed(_) => None,
@@ -171,7 +176,7 @@ impl Decoder {
         if now_ms < deadline {
             return None;
         }
-        Some(if matches!(self.state, State::Idle(_)) { Timeout::Idle } else { Timeout::Request })
+        Some(if matches!(self.state, State::Idle(_) | State::Fresh(_)) { Timeout::Idle } else { Timeout::Request })
     }
 
     fn fail(&mut self, e: HttpError) -> Result<(usize, Decoded), HttpError> {
@@ -191,12 +196,15 @@ impl Decoder {
                 self.state = State::Handling;
                 Ok((0, Decoded::End))
             }
-            State::Idle(_) | State::Handling | State::Head(..) => {
+            State::Idle(_) | State::Handling | State::Head(..) | State::Fresh(_) => {
                 if buf.is_empty() {
                     return Ok((0, Decoded::NeedMore));
                 }
-                if !matches!(self.state, State::Head(..)) {
-                    self.state = State::Head(now_ms, 0);
+                match self.state {
+                    // the first head's time counts from the accept
+                    State::Fresh(since) => self.state = State::Head(since, 0),
+                    State::Head(..) => {}
+                    _ => self.state = State::Head(now_ms, 0),
                 }
                 self.decode_head(buf, now_ms)
             }
@@ -424,7 +432,7 @@ impl Decoder {
         if let Some(n) = content_length
             && n > self.limits.max_body_size
         {
-            return Err(self.failed(err(413, "request body too large")));
+            return Err(self.failed(err(413, "request body too large: Content-Length too long")));
         }
         // RFC 9110 §10.1.1: an expectation we cannot meet is 417 (HTTP/1.0
         // requests' Expect is ignored, as that section asks for 100-continue).
@@ -474,7 +482,7 @@ impl Decoder {
                     ChunkStep::End => Decoded::End,
                 }))
             }
-            Err(ChunkError::TooLarge) => self.fail(err(413, "request body too large")),
+            Err(ChunkError::TooLarge) => self.fail(err(413, "request body too large: chunked body too large")),
             Err(ChunkError::TrailersTooLarge) => self.fail(err(431, "trailers too large")),
             Err(ChunkError::Malformed(why)) => self.fail(err(400, why)),
         }
@@ -752,10 +760,10 @@ struct RequestLine<'a> {
 fn request_line(line: &[u8]) -> Result<RequestLine<'_>, HttpError> {
     let mut parts = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(err(400, "malformed request line"));
+        return Err(err(400, "Malformed HTTP request line"));
     };
     if !grammar::is_token(method) {
-        return Err(err(400, "malformed method"));
+        return Err(err(400, "Malformed HTTP request line: the method is not a token"));
     }
     // RFC 9110 §2.5: a higher minor version of a major we speak is served
     // as the highest we implement (1.1); another major is 505.
@@ -778,7 +786,7 @@ fn request_line(line: &[u8]) -> Result<RequestLine<'_>, HttpError> {
         return Err(err(400, "request-target form not allowed for this method"));
     }
     // Tokens and the target forms are ASCII: these conversions cannot fail.
-    let text = |v| std::str::from_utf8(v).map_err(|_| err(400, "malformed request line"));
+    let text = |v| std::str::from_utf8(v).map_err(|_| err(400, "Malformed HTTP request line"));
     Ok(RequestLine { method: text(method)?, target: text(target)?, form, version_minor })
 }
 
@@ -798,7 +806,7 @@ fn raw_head_violation(fields: &[u8]) -> Option<HttpError> {
         match line.iter().position(|&b| b == b':') {
             Some(c) if c > 0 && !matches!(line[c - 1], b' ' | b'\t') => {}
             Some(_) => return Some(err(400, "whitespace before a header's colon")),
-            None => return Some(err(400, "header line without a colon")),
+            None => return Some(err(400, "no colon in header line")),
         }
     }
     None

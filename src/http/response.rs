@@ -30,10 +30,14 @@ pub(crate) struct Head<'a> {
     pub(crate) reason: Option<&'a str>,
     pub(crate) headers: &'a [(String, Vec<u8>)],
     pub(crate) framing: Framing,
-    /// Send `Connection: close`.
+    /// The connection closes after this response.
     pub(crate) close: bool,
+    /// The request's minor version. The status line says `HTTP/1.1` either
+    /// way (RFC 9112 §2.6: the highest version the server conforms to whose
+    /// major is the request's); it chooses the `Connection` header.
     pub(crate) version_minor: u8,
-    /// An HTTP/1.0 client that asked for keep-alive (gets `Connection: keep-alive`).
+    /// An HTTP/1.0 client that asked for keep-alive (gets
+    /// `Connection: Keep-Alive` while the connection stays open).
     pub(crate) client_keep_alive_10: bool,
 }
 
@@ -123,7 +127,7 @@ fn server_owned(name: &str) -> bool {
 
 /// Appends the status line and headers (ending with the blank line).
 pub(crate) fn write_head(out: &mut Vec<u8>, head: &Head<'_>, date: &[u8]) {
-    out.extend_from_slice(if head.version_minor == 0 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+    out.extend_from_slice(b"HTTP/1.1 ");
     push_status(out, head.status);
     out.push(b' ');
     out.extend_from_slice(head.reason.unwrap_or_else(|| reason(head.status)).as_bytes());
@@ -153,10 +157,15 @@ pub(crate) fn write_head(out: &mut Vec<u8>, head: &Head<'_>, date: &[u8]) {
             }
         }
     }
-    if head.close {
-        out.extend_from_slice(b"Connection: close\r\n");
-    } else if head.client_keep_alive_10 {
-        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    // HTTP/1.1 closes only when told; HTTP/1.0 closes unless the client
+    // asked for keep-alive, so a 1.0 client that did not ask hears nothing
+    // (as Tornado: no `Connection` header), one that did hears either answer.
+    if head.version_minor >= 1 || head.client_keep_alive_10 {
+        if head.close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if head.client_keep_alive_10 {
+            out.extend_from_slice(b"Connection: Keep-Alive\r\n");
+        }
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -243,7 +252,19 @@ mod tests {
         assert!(!h.contains("Content-Length"));
         assert!(h.ends_with("Connection: close\r\n\r\n"));
         assert!(head(200, Framing::Chunked, false, 1, &[]).contains("Transfer-Encoding: chunked\r\n"));
-        assert!(head(200, Framing::UntilClose, true, 0, &[]).starts_with("HTTP/1.0 200 OK\r\n"));
+        // HTTP/1.0 requests are answered as HTTP/1.1 (RFC 9112 §2.6), with
+        // no Connection header unless the client asked for keep-alive
+        let h = head(200, Framing::UntilClose, true, 0, &[]);
+        assert!(h.starts_with("HTTP/1.1 200 OK\r\n") && !h.contains("Connection"), "{h}");
+        let ka = |close: bool| {
+            let mut out = vec![];
+            let hd = Head { status: 200, reason: None, headers: &[], framing: Framing::Length(0), close, version_minor: 0,
+                            client_keep_alive_10: true };
+            write_head(&mut out, &hd, b"d");
+            String::from_utf8(out).unwrap()
+        };
+        assert!(ka(false).starts_with("HTTP/1.1 200 OK\r\n") && ka(false).contains("\r\nConnection: Keep-Alive\r\n"));
+        assert!(ka(true).contains("\r\nConnection: close\r\n") && !ka(true).contains("Keep-Alive"));
         assert!(head(599, Framing::Length(0), false, 1, &[]).starts_with("HTTP/1.1 599 \r\n"));
     }
 

@@ -127,6 +127,135 @@ def _parse_qs(qs: str) -> dict[str, list[bytes]]:
     return httputil.parse_query_arguments(qs)
 
 
+class XHeaders:
+    """``xheaders=True``: the server is behind a proxy, so a request's
+    ``remote_ip`` and ``protocol`` are what the proxy says.
+
+    ``remote_ip``: ``X-Real-Ip`` when present, else the rightmost address
+    of ``X-Forwarded-For`` that is not one of ``trusted`` (the proxies'
+    own addresses, ``trusted_downstream``), else the peer's address; a
+    value that is not a literal IPv4/IPv6 address is ignored (the peer's
+    address stays). ``protocol``: the last comma-separated item of
+    ``X-Scheme`` (else of ``X-Forwarded-Proto``) when it is exactly
+    ``http`` or ``https``, else the server's own."""
+
+    __slots__ = ("trusted",)
+
+    def __init__(self, trusted: Any = ()) -> None:
+        self.trusted = frozenset(trusted or ())
+
+    @staticmethod
+    def of(http_server: Any, settings: Any) -> "Union[XHeaders, bool]":
+        """What a route passes to ``from_handle``: the ``HTTPServer``'s
+        ``xheaders`` and ``trusted_downstream``, else the application's
+        ``xheaders`` setting; False when off."""
+        if http_server is not None:
+            on = bool(getattr(http_server, "xheaders", False))
+            trusted = getattr(http_server, "trusted_downstream", ())
+        else:
+            on, trusted = bool(settings.get("xheaders")), ()
+        return XHeaders(trusted) if on else False
+
+    def remote_ip(self, headers: Any, peer: str) -> str:
+        from .netutil import is_valid_ip
+        ip = peer
+        forwarded = headers.get("X-Forwarded-For")
+        if forwarded:
+            items = [c.strip() for c in forwarded.split(",")]
+            ip = items[0]
+            for cand in reversed(items):
+                if cand not in self.trusted:
+                    ip = cand
+                    break
+        ip = str(headers.get("X-Real-Ip") or ip)
+        return ip if ip != peer and is_valid_ip(ip) else peer
+
+    @staticmethod
+    def protocol(headers: Any, own: str) -> str:
+        p: Optional[str] = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto")
+        if p:
+            last = p.split(",")[-1].strip()
+            if last in ("http", "https"):
+                return last
+        return own
+
+
+# What squall's Rust side allows a request body by default (max_body_size):
+# also the bound of a body inflated by decompress_request.
+DEFAULT_MAX_BODY_SIZE = 64 << 20
+_INFLATE_STEP = 64 << 10
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Inflates a gzip body (one member or several one after another) to at
+    most ``limit`` bytes, ``_INFLATE_STEP`` at a time, so a small body that
+    would inflate to far more is refused having held little more than
+    ``limit``. Raises ``HTTPInputError`` ("invalid gzip data: ...",
+    "decompressed body too large")."""
+    import zlib
+    from .httputil import HTTPInputError
+    out = bytearray()
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending = data
+    while True:
+        try:
+            piece = d.decompress(pending, _INFLATE_STEP)
+        except zlib.error as e:
+            raise HTTPInputError(f"invalid gzip data: {e}") from None
+        out += piece
+        if len(out) > limit:
+            raise HTTPInputError("decompressed body too large")
+        pending = d.unconsumed_tail
+        if d.eof:
+            pending = d.unused_data
+            if not pending:
+                return bytes(out)
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next member
+        elif not pending and not piece:
+            raise HTTPInputError("invalid gzip data: the stream ends before its end")
+
+
+def inflate_limit(http_server: Any) -> Optional[int]:
+    """The bound of inflated bodies when ``http_server`` was made with
+    ``decompress_request=True`` (its ``max_body_size``, else squall's
+    default), else None."""
+    if http_server is None or not getattr(http_server, "decompress_request", False):
+        return None
+    limit = getattr(http_server, "max_body_size", None)
+    return int(limit) if limit is not None else DEFAULT_MAX_BODY_SIZE
+
+
+def refuse_malformed(req: int, request: "HTTPServerRequest", error: Exception) -> None:
+    """Answers 400 for a request whose body cannot be read (bad gzip, too
+    large once inflated) without calling a handler, logging the refusal
+    as Tornado's server does (``squall.general``, INFO, "Malformed HTTP
+    message from <ip>: <why>")."""
+    import logging
+    logging.getLogger("squall.general").info("Malformed HTTP message from %s: %s", request.remote_ip, error)
+    body = b"400 Bad Request\n"
+    lib.sq_respond(req, 400, None, 0, body, len(body))
+
+
+def inflate_request(request: "HTTPServerRequest", limit: int) -> None:
+    """``decompress_request``: a body sent with ``Content-Encoding: gzip``
+    (any case) is replaced by its inflated bytes and the header renamed
+    ``X-Consumed-Content-Encoding`` (the handler sees a plain body, as
+    Tornado's). Raises ``HTTPInputError`` for bad gzip or an inflated body
+    over ``limit``; does nothing for other requests."""
+    enc = request.headers.get("Content-Encoding")
+    if enc is None or enc.strip().lower() != "gzip":
+        return
+    body = gunzip_bounded(request.body, limit)
+    headers = HTTPHeaders()
+    for k, v in request.headers.get_all():
+        if k.lower() == "content-encoding":
+            headers.add("X-Consumed-Content-Encoding", v)
+        else:
+            headers.add(k, v)
+    request._headers = headers
+    request._body = body
+
+
 class HTTPServerRequest:
     """A request: ``method``, ``uri``, ``path``, ``query``, ``version``,
     ``headers``, ``body``, ``remote_ip``, ``protocol``, ``host``,
@@ -135,6 +264,8 @@ class HTTPServerRequest:
 
     version = "HTTP/1.1"
     connection = None
+    # "https" under TLS or HTTPServer(protocol=...); from_handle sets it
+    _server_protocol: Optional[str] = None
 
     # Set by _init_handle (every request) and then by __init__ (one made by
     # hand): declared once here for type checkers.
@@ -172,14 +303,14 @@ class HTTPServerRequest:
         self._query_arguments = parse_query_arguments(self.query)
         self._body_arguments = {}
 
-    def _init_handle(self, req: int, method: str, uri: str, xheaders: bool) -> None:
+    def _init_handle(self, req: int, method: str, uri: str, xheaders: Union[XHeaders, bool]) -> None:
         self._req = req
         self.method = method
         self.uri = uri
         path, sep, query = uri.partition("?")
         self.path = path
         self.query = query
-        self._xheaders = xheaders
+        self._xheaders: Optional[XHeaders] = XHeaders() if xheaders is True else (xheaders or None)
         self._start_time = time.time()
         self._finish_time: Optional[float] = None
         self._headers = None
@@ -196,8 +327,11 @@ class HTTPServerRequest:
         self.path_kwargs: dict[str, str] = {}
 
     @classmethod
-    def from_handle(cls, req: int, xheaders: bool = False) -> "HTTPServerRequest":
-        """Host thread only (it reuses one out-parameter)."""
+    def from_handle(cls, req: int, xheaders: Union[XHeaders, bool] = False,
+                    protocol: Optional[str] = None) -> "HTTPServerRequest":
+        """Host thread only (it reuses one out-parameter). ``xheaders``:
+        an ``XHeaders`` (True: one trusting no proxy) or False;
+        ``protocol``: the server's ("http" when None)."""
         s = _HOST_STR
         lib.sq_request_method(req, _HOST_REF)
         method = string_at(s.ptr, s.len).decode("latin-1")
@@ -205,6 +339,8 @@ class HTTPServerRequest:
         uri = string_at(s.ptr, s.len).decode("latin-1")
         self = cls.__new__(cls)
         self._init_handle(req, method, uri, xheaders)
+        if protocol:
+            self._server_protocol = protocol
         return self
 
     # --- lazily read parts -----------------------------------------------------
@@ -228,15 +364,10 @@ class HTTPServerRequest:
     @property
     def remote_ip(self) -> str:
         if self._remote_ip is None and self._req:
-            ip = None
+            v = _read(lib.sq_request_remote_ip, self._req)
+            ip = v.decode() if v else ""
             if self._xheaders:
-                h = self.headers
-                ip = h.get("X-Real-Ip") or h.get("X-Forwarded-For")
-                if ip:
-                    ip = ip.split(",")[-1].strip()
-            if not ip:
-                v = _read(lib.sq_request_remote_ip, self._req)
-                ip = v.decode() if v else ""
+                ip = self._xheaders.remote_ip(self.headers, ip)
             self._remote_ip = ip
         # None only on a request built by hand without a connection context,
         # as Tornado gives there; a served request always has a str.
@@ -249,13 +380,9 @@ class HTTPServerRequest:
     @property
     def protocol(self) -> str:
         if self._protocol is None:
-            proto = "http"
+            proto = self._server_protocol or "http"
             if self._xheaders:
-                p = self.headers.get("X-Scheme") or self.headers.get("X-Forwarded-Proto")
-                if p:
-                    p = p.split(",")[-1].strip().lower()
-                    if p in ("http", "https"):
-                        proto = p
+                proto = XHeaders.protocol(self.headers, proto)
             self._protocol = proto
         return self._protocol
 

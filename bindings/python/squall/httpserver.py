@@ -235,6 +235,14 @@ class Server:
 _SSL_DICT_FORM = "ssl_options={'certfile': 'cert.pem', 'keyfile': 'key.pem'}"
 
 
+class MissingCertfileError(KeyError, ValueError):
+    """``ssl_options`` without ``certfile``: a ``KeyError`` as Tornado
+    raises, and a ``ValueError`` as squall's other ``ssl_options`` refusals."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def tls_files(ssl_options: Any) -> list[tuple[str, str]]:
     """The (certfile, keyfile) pairs of Tornado's ``ssl_options`` dict.
     squall's TLS runs in Rust (rustls: TLS 1.2 and 1.3, its own cipher
@@ -242,7 +250,11 @@ def tls_files(ssl_options: Any) -> list[tuple[str, str]]:
     keyfile (default: the certfile, which then holds the key too),
     ssl_version PROTOCOL_TLS_SERVER / PROTOCOL_TLS, cert_reqs CERT_NONE.
     Anything else, and an ``ssl.SSLContext`` (which cannot hand its key
-    over), is a ValueError that names the dict form."""
+    over), is a ValueError that names the dict form. As Tornado, a dict
+    without ``certfile`` is a KeyError (``MissingCertfileError``, also a
+    ValueError) and a certfile or keyfile that does not exist a ValueError,
+    at once (a file that exists but holds no usable certificate or key is
+    refused when the server is first used, e.g. at ``listen``)."""
     import ssl
     if isinstance(ssl_options, ssl.SSLContext):
         raise ValueError("ssl_options: an ssl.SSLContext cannot hand its certificate and key to squall, "
@@ -252,8 +264,11 @@ def tls_files(ssl_options: Any) -> list[tuple[str, str]]:
     opts = dict(ssl_options)
     certfile = opts.pop("certfile", None)
     if not certfile:
-        raise ValueError(f"ssl_options needs 'certfile': {_SSL_DICT_FORM}")
+        raise MissingCertfileError(f"ssl_options needs 'certfile': {_SSL_DICT_FORM}")
     keyfile = opts.pop("keyfile", None) or certfile
+    for what, path in (("certfile", certfile), ("keyfile", keyfile)):
+        if not os.path.exists(path):
+            raise ValueError(f"ssl_options: {what} {os.fspath(path)!r} does not exist")
     version = opts.pop("ssl_version", None)
     allowed = {getattr(ssl, "PROTOCOL_TLS_SERVER", None), getattr(ssl, "PROTOCOL_TLS", None), None}
     if version not in allowed:
@@ -317,6 +332,9 @@ class HTTPServer:
         self.no_keep_alive = no_keep_alive
         self.chunk_size = chunk_size or 65536
         self.decompress = bool(decompress_request)
+        # inflate gzip request bodies (squall.web's routes read these two)
+        self.decompress_request = decompress_request
+        self.max_body_size = max_body_size if max_body_size is not None else max_buffer_size
         self._limits: dict[str, Any] = dict(max_header_size=max_header_size,
                             max_body_size=max_body_size if max_body_size is not None else max_buffer_size,
                             idle_connection_timeout=idle_connection_timeout, body_timeout=body_timeout,

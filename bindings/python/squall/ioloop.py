@@ -61,13 +61,20 @@ _LEVELS = {b.SQ_LOG_ERROR: logging.ERROR, b.SQ_LOG_WARN: logging.WARNING, b.SQ_L
 _log_installed = False
 
 
+# ... except the server's refusals of malformed requests (target
+# squall::http::refused: "Malformed HTTP message from <ip>: <why>"), which
+# are INFO as Tornado's server logs them.
+_REFUSED = b"squall::http::refused"
+
+
 @c_callback(b.sq_log_callback)
 def _log_record(ud: int, level: int, target: int, message: int) -> None:
     # May run on a reactor thread: keep it short and never raise into C.
     try:
         from ctypes import string_at
-        gen_log.log(_LEVELS.get(level, logging.INFO), "%s [%s]", string_at(message).decode("utf-8", "replace"),
-                    string_at(target).decode("utf-8", "replace"))
+        tgt = string_at(target)
+        py = logging.INFO if level == b.SQ_LOG_INFO and tgt == _REFUSED else _LEVELS.get(level, logging.INFO)
+        gen_log.log(py, "%s [%s]", string_at(message).decode("utf-8", "replace"), tgt.decode("utf-8", "replace"))
     except Exception:  # pragma: no cover - logging itself failed
         pass
 
@@ -86,6 +93,8 @@ def install_log_bridge(level: Optional[int] = None) -> None:
         sq = b.SQ_LOG_TRACE
     elif py <= logging.DEBUG:
         sq = b.SQ_LOG_DEBUG
+    elif py <= logging.INFO:
+        sq = b.SQ_LOG_INFO  # the refusals; the library's own INFO records are DEBUG here
     elif py <= logging.WARNING:
         sq = b.SQ_LOG_WARN
     elif py <= logging.ERROR:

@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable, Optional, Union, overload
 from . import _ffi
 from ._bindings import sq_header, sq_str
 from ._ffi import b, c_callback, lib
-from ._request import HTTPServerRequest, RequestGone
+from ._request import HTTPServerRequest, RequestGone, XHeaders, inflate_limit, inflate_request, refuse_malformed
 from . import httputil
 from .httputil import _canonical
 from .httpserver import HTTPServer, Server
@@ -1809,20 +1809,30 @@ class _HandlerRoute:
     """What squall calls for a RequestHandler route: makes the handler and
     runs it."""
 
-    __slots__ = ("app", "spec", "xheaders", "cls", "kwargs", "protocol")
+    __slots__ = ("app", "spec", "xheaders", "cls", "kwargs", "protocol", "inflate")
 
-    def __init__(self, app: "Application", spec: URLSpec, xheaders: bool, protocol: Optional[str] = None) -> None:
+    def __init__(self, app: "Application", spec: URLSpec, xheaders: Union[XHeaders, bool],
+                 protocol: Optional[str] = None, inflate: Optional[int] = None) -> None:
         self.app = app
         self.spec = spec
         self.cls = spec.handler_class
         self.kwargs = spec.kwargs
         self.xheaders = xheaders
         self.protocol = protocol
+        # decompress_request: the bound of an inflated body (None: off;
+        # buffered bodies only)
+        self.inflate = None if getattr(self.cls, "_stream_request_body", False) else inflate
 
     def __call__(self, req: int) -> None:
-        request = HTTPServerRequest.from_handle(req, self.xheaders)
-        if self.protocol:
-            request.protocol = self.protocol  # HTTPServer(protocol=...), "https" under TLS
+        # protocol: HTTPServer(protocol=...), "https" under TLS; X-Scheme
+        # overrides it when xheaders is on
+        request = HTTPServerRequest.from_handle(req, self.xheaders, self.protocol)
+        if self.inflate is not None:
+            try:
+                inflate_request(request, self.inflate)
+            except httputil.HTTPInputError as e:
+                refuse_malformed(req, request, e)
+                return
         # bytes: the handler's decode_argument makes them str (a 400 when
         # they are not UTF-8), as Tornado does
         args, kwargs = self.spec.path_arguments(req, request.path)
@@ -2181,10 +2191,10 @@ class Application:
             return
         if self._rule_router is not None:
             return  # routed in Python, in order with the rules (find_handler)
-        xheaders = bool(http_server.xheaders) if http_server else bool(self.settings.get("xheaders"))
+        xheaders = XHeaders.of(http_server, self.settings)
         flags = b.SQ_STREAM_BODY if getattr(cls, "_stream_request_body", False) else 0
         protocol = getattr(http_server, "protocol", None) if http_server else None
-        srv.route("*", spec.rust_pattern, _HandlerRoute(self, spec, xheaders, protocol), flags)
+        srv.route("*", spec.rust_pattern, _HandlerRoute(self, spec, xheaders, protocol, inflate_limit(http_server)), flags)
 
     def listen(self, port: int, address: str = "", **kwargs: Any) -> HTTPServer:
         """Starts an HTTPServer for this application on ``address:port``

@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable, Optional, Union
 from . import _ffi
 from ._bindings import sq_str, sq_ws_callbacks, sq_ws_options
 from ._ffi import b, c_callback, lib
-from ._request import HTTPServerRequest
+from ._request import HTTPServerRequest, XHeaders
 from ._slab import Slab
 from .ioloop import IOLoop
 from .httputil import HTTPInputError
@@ -482,14 +482,16 @@ def _text(value: Optional[bytes]) -> Optional[str]:
 
 
 class _WSRoute:
-    def __init__(self, app: Application, spec: URLSpec, xheaders: bool = False) -> None:
+    def __init__(self, app: Application, spec: URLSpec, xheaders: Union[XHeaders, bool] = False,
+                 protocol: Optional[str] = None) -> None:
         self.app = app
+        self.protocol = protocol
         self.spec = spec
         self.xheaders = xheaders
         self.cls = spec.handler_class
 
     def _make(self, req: int) -> WebSocketHandler:
-        request = HTTPServerRequest.from_handle(req, self.xheaders)
+        request = HTTPServerRequest.from_handle(req, self.xheaders, self.protocol)
         request._freeze()  # the upgrade request is readable only during the handshake
         _ = request.arguments, request.cookies
         h: WebSocketHandler = self.cls(self.app, request, **self.spec.kwargs)
@@ -629,8 +631,8 @@ def _set_compression(o: Any, options: dict[str, Any]) -> None:
 def _install_route(app: Application, srv: Any, spec: URLSpec) -> None:
     # as for the HTTP routes: the HTTPServer's xheaders, else the setting
     http_server = getattr(srv, "_squall_http", None)
-    xheaders = bool(http_server.xheaders) if http_server else bool(app.settings.get("xheaders"))
-    route = _WSRoute(app, spec, xheaders)
+    xheaders = XHeaders.of(http_server, app.settings)
+    route = _WSRoute(app, spec, xheaders, getattr(http_server, "protocol", None) if http_server else None)
     rid = _ROUTES.put(route)
     options, keep = _route_options(app, spec.handler_class)
     st = lib.sq_ws_route(srv._live(), spec.rust_pattern.encode(), byref(_SERVER_CALLBACKS), byref(options), rid)

@@ -194,3 +194,91 @@ def test_async_https_test_case_serves_and_fetches_over_tls(tmp_path):
 
     result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(unittest.defaultTestLoader.loadTestsFromTestCase(Case))
     assert result.wasSuccessful(), result.failures + result.errors
+
+
+def test_async_https_test_case_default_certificate():
+    """AsyncHTTPSTestCase without get_ssl_options serves squall's own test
+    certificate (default_ssl_options(), shipped in the package): squall's
+    client fetches through it, and Python's ssl verifies it for localhost
+    and 127.0.0.1 with the certificate itself as the only trust anchor."""
+    import datetime
+    import socket
+    import ssl
+    import unittest
+
+    from squall import testing, web
+
+    opts = testing.AsyncHTTPSTestCase.default_ssl_options()
+    assert set(opts) == {"certfile", "keyfile"}
+    pkg = os.path.dirname(testing.__file__)
+    assert all(os.path.dirname(p) == pkg and os.path.isfile(p) for p in opts.values()), opts
+    assert "PRIVATE KEY" in open(opts["keyfile"]).read()
+    der = ssl.PEM_cert_to_DER_cert(open(opts["certfile"]).read())
+    assert der  # one PEM certificate
+
+    class Hello(web.RequestHandler):
+        def get(self):
+            self.write("%s %s" % (self.request.protocol, self.request.path))
+
+    seen = {}
+
+    class Case(testing.AsyncHTTPSTestCase):
+        def get_app(self):
+            return web.Application([(r"/hi", Hello)])
+
+        def test_fetch(self):
+            self.assertEqual(self.get_ssl_options(), opts)
+            r = self.fetch("/hi")
+            self.assertEqual((r.code, r.body), (200, b"https /hi"))
+
+        def test_raw_tls(self):
+            port = self.get_http_port()
+
+            def handshake(name):
+                ctx = ssl.create_default_context(cafile=opts["certfile"])
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                    with ctx.wrap_socket(raw, server_hostname=name) as s:
+                        cert = s.getpeercert()
+                        s.sendall(b"GET /hi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            chunk = s.recv(4096)
+                            if not chunk:
+                                break
+                            data += chunk
+                return cert, data
+
+            async def both():
+                loop = asyncio.get_running_loop()
+                return [await loop.run_in_executor(None, handshake, n) for n in ("localhost", "127.0.0.1")]
+
+            for cert, data in self.io_loop.run_sync(both):
+                self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:40])
+                self.assertTrue(data.endswith(b"https /hi"), data[-40:])
+                seen["notAfter"] = cert["notAfter"]
+                self.assertIn(("IP Address", "127.0.0.1"), cert["subjectAltName"])
+                self.assertIn(("DNS", "localhost"), cert["subjectAltName"])
+
+    result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(unittest.defaultTestLoader.loadTestsFromTestCase(Case))
+    assert result.wasSuccessful(), result.failures + result.errors
+    # long validity: the shipped certificate outlives any test run
+    not_after = datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(seen["notAfter"]))
+    assert not_after > datetime.datetime.now() + datetime.timedelta(days=365 * 50)
+
+
+def test_ssl_options_are_checked_at_construction(tmp_path):
+    """As Tornado's HTTPServer: no certfile is a KeyError, a certfile or
+    keyfile that does not exist a ValueError, when HTTPServer is made."""
+    import pytest
+
+    from squall import httpserver, testing, web
+
+    app = web.Application([])
+    good = testing.AsyncHTTPSTestCase.default_ssl_options()
+    with pytest.raises(KeyError):
+        httpserver.HTTPServer(app, ssl_options={"keyfile": good["keyfile"]})
+    with pytest.raises(ValueError, match="certfile .* does not exist"):
+        httpserver.HTTPServer(app, ssl_options={"certfile": str(tmp_path / "missing.crt")})
+    with pytest.raises(ValueError, match="keyfile .* does not exist"):
+        httpserver.HTTPServer(app, ssl_options={"certfile": good["certfile"], "keyfile": str(tmp_path / "no.key")})
+    httpserver.HTTPServer(app, ssl_options=good)  # both exist: accepted

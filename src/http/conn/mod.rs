@@ -498,15 +498,20 @@ impl Conn {
                 self.peer = Peer::Gone;
                 self.on_peer_closed();
             }
+            // Failed handshakes are warnings, worded as Tornado's ("SSL
+            // Error on <peer>: ...") so that programs and tests watching its
+            // log find them; errors after the handshake (resets) are debug.
             ReadEnd::Failed(e) if is_not_tls(&e) => {
-                tracing::debug!(target: "squall::http", "{}: plain HTTP on a TLS port: answered 400", self.remote);
+                tracing::warn!(target: "squall::http", "SSL Error on {}: plain HTTP on a TLS port: answered 400", self.remote);
                 let sock = self.stream.socket();
                 let _ = sock.write(PLAIN_HTTP_TO_TLS);
                 let _ = sock.shutdown(std::net::Shutdown::Write);
                 self.on_socket_error();
             }
             ReadEnd::Failed(e) => {
-                if self.stream.is_tls() {
+                if handshaking {
+                    tracing::warn!(target: "squall::http", "SSL Error on {}: {e}", self.remote);
+                } else if self.stream.is_tls() {
                     tracing::debug!(target: "squall::http", "{}: {e}", self.remote);
                 }
                 self.on_socket_error();

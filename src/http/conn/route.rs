@@ -215,7 +215,19 @@ impl Conn {
     }
 
     pub(super) fn on_bad_input(&mut self, r: &mut Reactor, e: HttpError) {
-        tracing::debug!(target: "squall::http", "{}: {} {}", self.remote, e.status, e.reason);
+        // INFO under its own target, worded as Tornado's server words it
+        // (bindings log it at INFO, e.g. Python's squall.general logger).
+        if e.status == 408 {
+            tracing::info!(target: "squall::http::refused", "Timeout reading request from {}: {} {}", self.remote.ip(), e.status, e.reason);
+        } else if e.status == 414 || e.status == 431 {
+            // Tornado reads a head up to max_header_size: a longer one is
+            // its "unsatisfiable read"
+            tracing::info!(target: "squall::http::refused", "Unsatisfiable read, closing connection from {}: {} ({} {})",
+                           self.remote.ip(), e.reason, e.status, response::reason(e.status));
+        } else {
+            tracing::info!(target: "squall::http::refused", "Malformed HTTP message from {}: {} ({} {})",
+                           self.remote.ip(), e.reason, e.status, response::reason(e.status));
+        }
         self.current = None;
         self.stop_taking_requests();
         let mut out = Vec::with_capacity(256);

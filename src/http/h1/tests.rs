@@ -231,13 +231,35 @@ fn errors_are_sticky() {
 #[test]
 fn header_timeout_counts_from_the_start_for_the_first_request() {
     let l = Limits { header_timeout_ms: 1000, body_timeout_ms: 500, idle_timeout_ms: 3000, ..Limits::default() };
-    let mut d = Decoder::new(l, 100);
+    let mut d = Decoder::new(l.clone(), 100);
     assert_eq!(d.next_deadline(), Some(1100));
     assert_eq!(d.check_timeout(1099), None);
-    assert_eq!(d.check_timeout(1100), Some(Timeout::Request));
+    // nothing was sent: an idle connection, closed without a 408
+    assert_eq!(d.check_timeout(1100), Some(Timeout::Idle));
     // bytes arriving do not extend the first request's deadline (slowloris)
     assert_eq!(d.decode(b"GET / HT", 900).unwrap(), (0, Decoded::NeedMore));
+    assert_eq!(d.next_deadline(), Some(1100));
     assert_eq!(d.check_timeout(1100), Some(Timeout::Request));
+    // empty lines before the first request-line are part of its head's time
+    let mut d = Decoder::new(l, 100);
+    assert_eq!(d.decode(b"\r\n", 500).unwrap(), (2, Decoded::NeedMore));
+    assert_eq!(d.check_timeout(1100), Some(Timeout::Request));
+}
+
+#[test]
+fn a_silent_new_connection_is_idle_after_the_shorter_timeout() {
+    // idle_connection_timeout shorter than header_timeout: a connection that
+    // sends nothing is closed once idle that long (as Tornado's); once its
+    // first byte arrives, the head has the whole header_timeout from the accept
+    let l = Limits { header_timeout_ms: 1000, idle_timeout_ms: 100, ..Limits::default() };
+    let d = Decoder::new(l.clone(), 0);
+    assert_eq!(d.next_deadline(), Some(100));
+    assert_eq!(d.check_timeout(99), None);
+    assert_eq!(d.check_timeout(100), Some(Timeout::Idle));
+    let mut d = Decoder::new(l, 0);
+    assert_eq!(d.decode(b"GET", 50).unwrap(), (0, Decoded::NeedMore));
+    assert_eq!(d.next_deadline(), Some(1000));
+    assert_eq!(d.check_timeout(500), None);
 }
 
 #[test]
