@@ -30,7 +30,7 @@ from .httputil import HTTPInputError
 from .web import Application, HTTPError, RequestHandler, URLSpec, _Done, _DONE
 
 __all__ = ["WebSocketHandler", "WebSocketClosedError", "WebSocketError", "BackpressureError",
-           "websocket_connect", "WebSocketClientConnection"]
+           "websocket_connect", "WebSocketClientConnection", "WebSocketProtocol", "WebSocketProtocol13"]
 
 app_log = logging.getLogger("squall.application")
 gen_log = logging.getLogger("squall.general")
@@ -190,6 +190,64 @@ def _encode(message: Union[str, bytes, dict[str, Any]], binary: bool) -> tuple[b
     raise TypeError("a WebSocket message is str, bytes or dict, not %r" % type(message))
 
 
+def _cancelled_from_outside() -> bool:
+    """In an ``except CancelledError``: was the current task itself
+    cancelled (rather than the code it awaited raising CancelledError)?"""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
+
+
+class WebSocketProtocol:
+    """The protocol side of one WebSocket, under Tornado's name: what
+    ``WebSocketHandler.ws_connection`` and
+    ``WebSocketClientConnection.protocol`` are. squall runs the protocol
+    (framing, masking, pings, the close handshake) in Rust; this object is
+    the socket's view of it."""
+
+    def __init__(self, owner: "_SocketMixin") -> None:
+        self._owner = owner
+
+    @property
+    def close_code(self) -> Optional[int]:
+        return self._owner.close_code
+
+    @property
+    def close_reason(self) -> Optional[str]:
+        return self._owner.close_reason
+
+    @property
+    def selected_subprotocol(self) -> Optional[str]:
+        return self._owner.selected_subprotocol
+
+    def is_closing(self) -> bool:
+        """True once the socket is closing or closed."""
+        return self._owner._ws is None
+
+    def write_message(self, message: Union[str, bytes, dict[str, Any]], binary: bool = False) -> Any:
+        return self._owner.write_message(message, binary)
+
+    def write_ping(self, data: bytes) -> None:
+        self._owner.ping(data)
+
+    def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
+        self._owner.close(code, reason)
+
+    def set_nodelay(self, value: bool) -> None:
+        if not value:
+            raise NotImplementedError("squall's connections always have TCP_NODELAY set")
+
+    @staticmethod
+    def ping_sleep_time(*, last_ping_time: float, interval: float, now: float) -> float:
+        """Seconds until the next keep-alive ping is due (none less than 0):
+        the rule squall's pinger follows, one ``interval`` after the last."""
+        return max(0, last_ping_time + interval - now)
+
+
+class WebSocketProtocol13(WebSocketProtocol):
+    """RFC 6455, the only version squall speaks (Tornado's name)."""
+
+
 class _SocketMixin:
     """What server handlers and client connections share: sending, closing,
     message dispatch (coroutine ``on_message`` runs one message at a time)."""
@@ -212,13 +270,17 @@ class _SocketMixin:
             r = fn(*args)
             if r is not None and inspect.isawaitable(r):
                 asyncio.ensure_future(self._await_guard(r))
-        except Exception:
+        except (Exception, asyncio.CancelledError):
             self._callback_failed()
 
     async def _await_guard(self, aw: Awaitable[Any]) -> None:
         try:
             await aw
         except Exception:
+            self._callback_failed()
+        except asyncio.CancelledError:
+            if _cancelled_from_outside():
+                raise
             self._callback_failed()
 
     def _callback_failed(self) -> None:
@@ -240,7 +302,9 @@ class _SocketMixin:
     def _dispatch(self, msg: Union[str, bytes]) -> None:
         try:
             r = self._deliver(msg)
-        except Exception:
+        except (Exception, asyncio.CancelledError):
+            # a CancelledError raised by the callback is its failure, as in
+            # Tornado (logged, the connection aborted)
             self._callback_failed()
             return
         if r is not None and inspect.isawaitable(r):
@@ -252,6 +316,10 @@ class _SocketMixin:
             await aw
         except Exception:
             self._callback_failed()
+        except asyncio.CancelledError:
+            if _cancelled_from_outside():
+                raise  # this task was cancelled (the loop is going away)
+            self._callback_failed()  # the coroutine awaited something cancelled
         self._busy = False
         while self._inbox and not self._busy and self._ws is not None:
             self._dispatch(self._inbox.pop(0))
@@ -332,6 +400,9 @@ class _SocketMixin:
         for f in waiters:
             if not f.done():
                 f.set_exception(WebSocketClosedError())
+                # retrieved: a write_message() whose result nobody awaits
+                # logs nothing when the connection goes (awaiting it raises)
+                f.exception()
 
 
 class WebSocketHandler(RequestHandler, _SocketMixin):
@@ -351,6 +422,8 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
 
     def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
         self._init_socket()
+        # the socket's protocol object while it is open (None before and after)
+        self.ws_connection: Optional[WebSocketProtocol] = None
         super().__init__(application, request, **kwargs)
 
     # --- what subclasses define ---------------------------------------------
@@ -459,6 +532,7 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         self.close_code = code
         self.close_reason = reason
         self._ws = None
+        self.ws_connection = None
         self._fail_waiters()
         try:
             self.on_close()
@@ -471,6 +545,10 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
     def send_error(self, *args: Any, **kwargs: Any) -> None:
         if self._ws is not None:
             lib.sq_ws_close(self._ws, 1011, b"")
+
+
+def _not_for_websockets(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("Method not supported for Web Sockets")
 
 
 def _text(value: Optional[bytes]) -> Optional[str]:
@@ -541,6 +619,10 @@ class _WSRoute:
         kwargs: dict[str, Any] = {k: _text(v) for k, v in raw_kwargs.items()}
         h.path_args, h.path_kwargs = args, kwargs
         h._ws = ws
+        h.ws_connection = WebSocketProtocol13(h)
+        # as Tornado: the HTTP response is over, its methods raise now
+        for name in ("write", "redirect", "set_header", "set_cookie", "set_status", "flush", "finish"):
+            setattr(h, name, _not_for_websockets)
         h._ud = _SOCKETS.put(h)
         lib.sq_ws_set_userdata(ws, h._ud)
         try:
@@ -648,9 +730,12 @@ class WebSocketClientConnection(_SocketMixin):
         self._messages: list[Union[None, str, bytes]] = []
         self._readers: list[asyncio.Future[Union[None, str, bytes]]] = []
         self._closed_flag = False
+        # the protocol object once connected; None again after close()
+        self.protocol: Optional[WebSocketProtocol] = None
 
     def _opened(self, ws: int) -> None:
         self._ws = ws
+        self.protocol = WebSocketProtocol13(self)
         if not self._connect_future.done():
             self._connect_future.set_result(self)
 
@@ -670,6 +755,11 @@ class WebSocketClientConnection(_SocketMixin):
                 # a refused handshake is an HTTP error with its status, as in Tornado
                 exc = _handshake_refused(int(m.group(1)), message)
         self._connect_future.set_exception(exc)
+
+    def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
+        """Starts the closing handshake (1000 by default)."""
+        super().close(code, reason)
+        self.protocol = None
 
     def on_ping(self, data: bytes) -> None:
         """Called when the server pings (squall has already answered)."""

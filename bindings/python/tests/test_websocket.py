@@ -582,10 +582,36 @@ class BigEcho(websocket.WebSocketHandler):
     max_message_size = 8 * 1024 * 1024
     def on_message(self, m): self.write_message(m, binary=isinstance(m, bytes))
 
+class Cancels(websocket.WebSocketHandler):
+    # a CancelledError out of on_message is its failure: logged, 1011
+    def on_message(self, m):
+        if m == "sync":
+            raise asyncio.CancelledError()
+        return self._cancel_async()
+    async def _cancel_async(self):
+        fut = asyncio.get_running_loop().create_future()
+        fut.cancel()
+        await fut
+
+class AfterOpen(websocket.WebSocketHandler):
+    # once open, the HTTP response's methods raise; ws_connection is the
+    # protocol object while the socket is open
+    def open(self):
+        raised = []
+        for name in ("write", "redirect", "set_header", "set_cookie", "set_status", "flush", "finish"):
+            try:
+                getattr(self, name)("x") if name in ("write", "redirect") else (
+                    getattr(self, name)("X-A", "b") if name in ("set_header", "set_cookie") else (
+                        getattr(self, name)(503) if name == "set_status" else getattr(self, name)()))
+            except RuntimeError:
+                raised.append(name)
+        self.write_message({"raised": raised, "protocol": type(self.ws_connection).__name__,
+                            "closing": self.ws_connection.is_closing()})
+
 app = web.Application([(r"/asyncopen", AsyncOpen), (r"/hs/(\w+)", Handshake), (r"/ends", Ends),
                        (r"/openfails", OpenFails), (r"/awaits", Awaits), (r"/pongs", Pongs), (r"/topics", Topics),
                        (r"/state", State), (r"/flood", Flood), (r"/bigecho", BigEcho),
-                       (r"/failsonce", FailsOnce)],
+                       (r"/failsonce", FailsOnce), (r"/cancels", Cancels), (r"/afteropen", AfterOpen)],
                       websocket_ping_interval=0.2, websocket_max_message_size=4096)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -910,3 +936,29 @@ ioloop.IOLoop.current().start()
         async with connect(srv.port, "/ws", additional_headers=headers) as ws:
             assert json.loads(await ws.recv()) == {"ip": "203.0.113.9", "protocol": "https"}
     run(main())
+
+
+@pytest.mark.parametrize("how", ["sync", "async"])
+def test_cancelled_error_in_on_message_is_1011(port2, how):
+    async def main():
+        async with connect(port2, "/cancels") as ws:
+            await ws.send(how)
+            with pytest.raises(ConnectionClosed) as e:
+                await ws.recv()
+            assert e.value.rcvd.code == 1011
+    run(main())
+
+
+def test_http_methods_raise_once_open_and_ws_connection(port2):
+    async def main():
+        async with connect(port2, "/afteropen") as ws:
+            got = json.loads(await ws.recv())
+            assert got == {"raised": ["write", "redirect", "set_header", "set_cookie", "set_status", "flush",
+                                      "finish"], "protocol": "WebSocketProtocol13", "closing": False}
+    run(main())
+
+
+def test_protocol_object_and_ping_sleep_time():
+    from squall.websocket import WebSocketProtocol13
+    assert WebSocketProtocol13.ping_sleep_time(last_ping_time=100.0, interval=10, now=106.0) == 4
+    assert WebSocketProtocol13.ping_sleep_time(last_ping_time=100.0, interval=10, now=125.0) == 0
