@@ -26,7 +26,7 @@ from ._ffi import b, c_callback, lib
 from ._request import HTTPServerRequest
 from ._slab import Slab
 from .ioloop import IOLoop
-from .httputil import HTTPInputError
+from .httputil import HTTPHeaders, HTTPInputError
 from .web import Application, HTTPError, RequestHandler, URLSpec, _Done, _DONE
 
 __all__ = ["WebSocketHandler", "WebSocketClosedError", "WebSocketError", "BackpressureError",
@@ -547,6 +547,9 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
             lib.sq_ws_close(self._ws, 1011, b"")
 
 
+_NOT_IN_101 = {b"content-type", b"content-length", b"transfer-encoding", b"date", b"connection", b"upgrade"}
+
+
 def _not_for_websockets(*args: Any, **kwargs: Any) -> None:
     raise RuntimeError("Method not supported for Web Sockets")
 
@@ -572,36 +575,80 @@ class _WSRoute:
         return h
 
     def check(self, req: int, origin: Optional[str]) -> int:
+        """The handshake's decision (squall's ``check_origin`` callback):
+        1 accept, 0 refuse (403); or, for a coroutine ``prepare()``,
+        ``SQ_WS_DECIDE_LATER``: the upgrade waits for it, as in Tornado, and
+        ``_prepared`` decides."""
         try:
             h = self._make(req)
+            h.set_default_headers()  # as for an HTTP request: before prepare()
             r = h.prepare()
             if r is not None and inspect.isawaitable(r):
-                gen_log.warning("%s.prepare is async: squall runs WebSocket prepare() synchronously", self.cls.__name__)
-                asyncio.ensure_future(r)
+                fut = asyncio.ensure_future(r)
+                fut.add_done_callback(lambda f: self._prepared(req, h, f))
+                return int(b.SQ_WS_DECIDE_LATER)
+        except Exception as e:
+            self._refusal(e)
+            return 0
+        return 0 if self._after_prepare(req, h) else 1
+
+    def _prepared(self, req: int, h: WebSocketHandler, fut: "asyncio.Future[Any]") -> None:
+        status = 403
+        try:
+            if fut.cancelled():
+                raise asyncio.CancelledError()
+            fut.result()
+            status = self._after_prepare(req, h)
+        except (Exception, asyncio.CancelledError) as e:
+            status = self._refusal(e)
+        st = lib.sq_ws_handshake_decide(req, status)
+        if st < 0:
+            _PENDING.pop(req, None)  # the server went away meanwhile
+
+    @staticmethod
+    def _refusal(e: BaseException) -> int:
+        """Logs why a handshake is refused; the status to refuse it with."""
+        if isinstance(e, HTTPError):
+            gen_log.info("WebSocket handshake refused: %s", e)
+            return e.status_code if 400 <= e.status_code <= 599 else 403
+        if isinstance(e, HTTPInputError):  # a malformed query: refused, not an application error
+            gen_log.info("WebSocket handshake refused: %s", e)
+            return 400
+        app_log.error("Uncaught exception in WebSocket handshake", exc_info=(type(e), e, e.__traceback__))
+        return 500
+
+    def _after_prepare(self, req: int, h: WebSocketHandler) -> int:
+        """What follows ``prepare()``: 0 to accept (the handler's headers go
+        into the 101), or the status to refuse with."""
+        try:
             if h._finished:
-                return 0
+                # prepare() answered (send_error, finish): no upgrade
+                code = h.get_status()
+                return code if 400 <= code <= 599 else 403
             # Always on for WebSockets (browsers do not apply the same-origin
             # policy to them), after prepare(), as Tornado 6.6: Sec-Fetch-Site,
             # else Origin against Host, else check_origin().
             why = h._cross_origin_refusal(h.check_origin)
             if why is not None:
                 gen_log.debug("Cross origin websockets not allowed: %s", why)
-                return 0
+                return 403
             if "Sec-WebSocket-Protocol" not in h.request.headers:
                 # Tornado asks select_subprotocol even when none is offered;
                 # squall asks only for offers, so ask here (nothing to pick)
                 h.select_subprotocol([])
-        except HTTPError as e:
-            gen_log.info("WebSocket handshake refused: %s", e)
-            return 0
-        except HTTPInputError as e:  # a malformed query: refused, not an application error
-            gen_log.info("WebSocket handshake refused: %s", e)
-            return 0
-        except Exception:
-            app_log.error("Uncaught exception in WebSocket handshake", exc_info=True)
-            return 0
+            # As Tornado's 101: the handler's headers (set_default_headers,
+            # set_header/set_cookie in prepare), but no Content-Type and none
+            # of what the handshake writes itself.
+            for name, value in h._header_pairs():
+                if name.lower() in _NOT_IN_101 or name.lower().startswith(b"sec-websocket-"):
+                    continue
+                st = lib.sq_ws_handshake_header(req, name, value, len(value))
+                if st < 0:
+                    gen_log.warning("header %r left out of the WebSocket handshake: %s", name, _ffi.SquallError(st))
+        except Exception as e:
+            return self._refusal(e)
         _PENDING[req] = h
-        return 1
+        return 0
 
     def open(self, ws: int, req: int) -> None:
         h = _PENDING.pop(req, None)
@@ -668,6 +715,8 @@ def _route_options(app: Application, cls: "type[WebSocketHandler]") -> tuple[Any
         o.high_water = int(cls.high_water)
     if cls.max_backpressure:
         o.max_backpressure = int(cls.max_backpressure)
+    # a coroutine prepare() decides the handshake later (_WSRoute.check)
+    o.flags |= b.SQ_WS_DEFERRED_HANDSHAKE
     try:
         compression = probe.get_compression_options()
     except Exception:
@@ -732,10 +781,21 @@ class WebSocketClientConnection(_SocketMixin):
         self._closed_flag = False
         # the protocol object once connected; None again after close()
         self.protocol: Optional[WebSocketProtocol] = None
+        # the headers of the server's 101, once connected (Tornado's)
+        self.headers: Optional[HTTPHeaders] = None
+        self.stream: Optional[_ClientStream] = None
 
     def _opened(self, ws: int) -> None:
         self._ws = ws
         self.protocol = WebSocketProtocol13(self)
+        self.stream = _ClientStream(self)
+        headers = HTTPHeaders()
+        name, value = sq_str(), sq_str()
+        i = 0
+        while lib.sq_ws_response_header(ws, i, byref(name), byref(value)) == b.SQ_OK:
+            headers.add(string_at(name.ptr, name.len).decode("latin-1"), string_at(value.ptr, value.len).decode("latin-1"))
+            i += 1
+        self.headers = headers
         if not self._connect_future.done():
             self._connect_future.set_result(self)
 
@@ -803,6 +863,28 @@ class WebSocketClientConnection(_SocketMixin):
         if callback is not None:
             fut.add_done_callback(lambda f: callback(f))
         return fut
+
+
+class _ClientStream:
+    """A client connection's TCP stream (Tornado's ``ws.stream``), as far
+    as squall's WebSocket client has one in Python: ``close()`` tears the
+    connection down at once, with no close frame (``sq_ws_abort``; the
+    connection then ends with 1006)."""
+
+    def __init__(self, conn: "WebSocketClientConnection") -> None:
+        self._conn = conn
+        self._closed = False
+
+    def close(self, exc_info: Any = False) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        ws = self._conn._ws
+        if ws is not None:
+            lib.sq_ws_abort(ws)
+
+    def closed(self) -> bool:
+        return self._closed or self._conn._ws is None
 
 
 def websocket_connect(url: Any, callback: Optional[Callable[[Any], Any]] = None, connect_timeout: Optional[float] = None,

@@ -12,6 +12,8 @@ mod pipeline;
 mod route;
 mod switch;
 
+pub(crate) use switch::hand_decision;
+
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::SocketAddr;

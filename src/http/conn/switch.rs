@@ -10,9 +10,27 @@ use super::{Conn, Inflight, Lifecycle, PendingUpgrade, Peer};
 use crate::http::h1::RequestHead;
 use crate::http::request::{REQUESTS, Request};
 use crate::http::response;
-use crate::http::upgrade::{UpgradeRoute, Upgraded};
+use crate::http::request::ConnAddr;
+use crate::http::shared::ServerShared;
+use crate::http::upgrade::{Handshake, Parked, UpgradeRoute, Upgraded, park};
 use crate::reactor::Reactor;
 use crate::reactor::watcher::Step;
+
+/// Hands a decision taken away from the reactor (on the host thread, now or
+/// later) to the connection at `addr`, which switches or refuses once its
+/// turn has come. Nothing happens if the connection is gone.
+pub(crate) fn hand_decision(server: &ServerShared, addr: ConnAddr, handshake: Box<dyn Handshake>, decision: Result<(), u16>) {
+    let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
+    link.send(Box::new(move |r: &mut Reactor| {
+        r.with_watcher_as::<Conn, _>(addr.token, Some(addr.generation), |_r, c| {
+            if let Some(u) = c.upgrade.as_mut() {
+                u.handshake = Some(handshake);
+                u.decision = Some(decision);
+            }
+            Step::Keep
+        });
+    }));
+}
 
 impl Conn {
     /// A request on an upgrade route: refused at once (the route's check
@@ -47,22 +65,24 @@ impl Conn {
                     req2.release(); // no callback once the server is freed
                     return;
                 }
-                let decision = handshake.decide(&req2);
-                let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
-                link.send(Box::new(move |r: &mut Reactor| {
-                    r.with_watcher_as::<Conn, _>(addr.token, Some(addr.generation), |_r, c| {
-                        if let Some(u) = c.upgrade.as_mut() {
-                            u.handshake = Some(handshake);
-                            u.decision = Some(decision);
-                        }
-                        Step::Keep
-                    });
-                }));
+                match handshake.decide(&req2) {
+                    Some(decision) => hand_decision(&server, addr, handshake, decision),
+                    // the host decides later (sq_ws_handshake_decide)
+                    None => park(Parked { handshake, server, addr, req: req2 }),
+                }
             });
             self.upgrade = Some(Box::new(PendingUpgrade { handshake: None, req, decision: None }));
         } else {
-            let decision = handshake.decide(&req);
-            self.upgrade = Some(Box::new(PendingUpgrade { handshake: Some(handshake), req, decision: Some(decision) }));
+            match handshake.decide(&req) {
+                Some(decision) => {
+                    self.upgrade = Some(Box::new(PendingUpgrade { handshake: Some(handshake), req, decision: Some(decision) }));
+                }
+                None => {
+                    let (server, addr) = (self.server.clone(), self.addr(r));
+                    park(Parked { handshake, server, addr, req: req.clone() });
+                    self.upgrade = Some(Box::new(PendingUpgrade { handshake: None, req, decision: None }));
+                }
+            }
         }
     }
 
