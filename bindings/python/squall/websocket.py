@@ -587,10 +587,17 @@ class _WSRoute:
                 fut = asyncio.ensure_future(r)
                 fut.add_done_callback(lambda f: self._prepared(req, h, f))
                 return int(b.SQ_WS_DECIDE_LATER)
+            status = self._after_prepare(req, h)
         except Exception as e:
-            self._refusal(e)
+            status = self._refusal(e)
+        if status == 0:
+            return 1
+        if status == 403:
             return 0
-        return 0 if self._after_prepare(req, h) else 1
+        # another refusal status (an HTTPError(401) of prepare(), a 500):
+        # answered once this callback has returned and the handshake waits
+        asyncio.get_event_loop().call_soon(lib.sq_ws_handshake_decide, req, status)
+        return int(b.SQ_WS_DECIDE_LATER)
 
     def _prepared(self, req: int, h: WebSocketHandler, fut: "asyncio.Future[Any]") -> None:
         status = 403

@@ -608,10 +608,35 @@ class AfterOpen(websocket.WebSocketHandler):
         self.write_message({"raised": raised, "protocol": type(self.ws_connection).__name__,
                             "closing": self.ws_connection.is_closing()})
 
+class AsyncPrepare(websocket.WebSocketHandler):
+    # the upgrade waits for a coroutine prepare(); what it sets goes into
+    # the 101; an HTTPError it raises refuses the handshake with its status
+    def set_default_headers(self):
+        self.set_header("X-Default", "d")
+    async def prepare(self):
+        await asyncio.sleep(0.05)
+        if self.get_argument("deny", None):
+            raise web.HTTPError(401)
+        self.set_header("X-Prepared", "p")
+        self.prepared = True
+    def open(self):
+        self.write_message("prepared=%s" % self.prepared)
+    def on_message(self, m):
+        self.write_message(m)
+
+class SyncPrepareRefuses(websocket.WebSocketHandler):
+    def prepare(self):
+        if self.get_argument("boom", None):
+            raise RuntimeError("prepare failed")
+        raise web.HTTPError(429)
+    def on_message(self, m):
+        pass
+
 app = web.Application([(r"/asyncopen", AsyncOpen), (r"/hs/(\w+)", Handshake), (r"/ends", Ends),
                        (r"/openfails", OpenFails), (r"/awaits", Awaits), (r"/pongs", Pongs), (r"/topics", Topics),
                        (r"/state", State), (r"/flood", Flood), (r"/bigecho", BigEcho),
-                       (r"/failsonce", FailsOnce), (r"/cancels", Cancels), (r"/afteropen", AfterOpen)],
+                       (r"/failsonce", FailsOnce), (r"/cancels", Cancels), (r"/afteropen", AfterOpen),
+                       (r"/asyncprepare", AsyncPrepare), (r"/syncrefuses", SyncPrepareRefuses)],
                       websocket_ping_interval=0.2, websocket_max_message_size=4096)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -962,3 +987,59 @@ def test_protocol_object_and_ping_sleep_time():
     from squall.websocket import WebSocketProtocol13
     assert WebSocketProtocol13.ping_sleep_time(last_ping_time=100.0, interval=10, now=106.0) == 4
     assert WebSocketProtocol13.ping_sleep_time(last_ping_time=100.0, interval=10, now=125.0) == 0
+
+
+def test_async_prepare_holds_the_upgrade_and_its_headers_go_into_the_101(port2):
+    async def main():
+        async with connect(port2, "/asyncprepare") as ws:
+            assert ws.response.status_code == 101
+            assert ws.response.headers["X-Prepared"] == "p"
+            assert ws.response.headers["X-Default"] == "d"
+            assert "Content-Type" not in ws.response.headers
+            assert await ws.recv() == "prepared=True"
+            await ws.send("echo")
+            assert await ws.recv() == "echo"
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(port2, "/asyncprepare?deny=1"):
+                pass
+        assert e.value.response.status_code == 401
+    run(main())
+
+
+def test_squall_client_headers_and_stream_close(port2):
+    code = f"""
+import asyncio
+from squall import websocket, ioloop
+async def main():
+    ws = await websocket.websocket_connect("ws://127.0.0.1:{port2}/asyncprepare")
+    assert ws.headers["X-Prepared"] == "p", dict(ws.headers)
+    assert ws.headers["Upgrade"].lower() == "websocket"
+    assert await ws.read_message() == "prepared=True"
+    assert type(ws.protocol).__name__ == "WebSocketProtocol13"
+    assert not ws.stream.closed()
+    ws.write_message("a")
+    ws.stream.close()  # the TCP connection goes at once, no close frame
+    assert ws.stream.closed()
+    assert await ws.read_message() is None
+    assert ws.close_code == 1006, ws.close_code
+    print("ok")
+ioloop.IOLoop.current().run_sync(main, timeout=10)
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_a_refusal_in_prepare_answers_its_status(port2):
+    async def main():
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(port2, "/syncrefuses"):
+                pass
+        assert e.value.response.status_code == 429
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(port2, "/syncrefuses?boom=1"):
+                pass
+        assert e.value.response.status_code == 500
+        async with connect(port2, "/asyncprepare") as ws:  # the server goes on
+            assert await ws.recv() == "prepared=True"
+    run(main())
