@@ -460,6 +460,10 @@ static void deferred_handshake(void) {
     CHECK(wait_for(&later_closed, 2, 5000));
     CHECK_EQ(atomic_load(&later_close_code), 1006); /* no close frame came */
     CHECK_EQ(sq_ws_abort(NULL), SQ_ERR_NULL);
+    CHECK_EQ(sq_ws_handshake_decide(NULL, 0), SQ_ERR_NULL);
+    CHECK_EQ(sq_ws_handshake_decide((sq_request *)(uintptr_t)0x12345, 0), SQ_ERR_NOT_FOUND);
+    CHECK_EQ(sq_ws_handshake_header((sq_request *)(uintptr_t)0x12345, "X-A", "b", 1), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_response_header(NULL, 0, NULL, NULL), SQ_ERR_NULL);
 }
 
 static void run(uint32_t io_threads) {
