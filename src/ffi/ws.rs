@@ -778,7 +778,7 @@ pub extern "C" fn sq_ws_handshake_decide(req: *mut sq_request, status: u16) -> s
         if id == 0 {
             return fail_null("req");
         }
-        ffi_try!(crate::http::upgrade::decide_parked(id, status));
+        ffi_try!(crate::http::conn::decide_parked(id, status));
         SQ_OK
     }
 }

@@ -5,9 +5,8 @@
 //! then hands the connection over in its reactor slot; it knows nothing of
 //! what the connection becomes.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 
 use super::h1::RequestHead;
@@ -34,7 +33,7 @@ pub(crate) trait Handshake: Send {
     /// Decides whether the switch happens, for the upgrade request `req`
     /// (a finished request: a view for the host, no response through it).
     /// Err(status): refused with that status. None: the host decides later
-    /// ([`decide_parked`]); the handshake is parked until then.
+    /// (`conn::decide_parked`); the handshake is parked until then.
     fn decide(&mut self, req: &Arc<Request>) -> Option<Result<(), u16>>;
 
     /// The rest of a decision the host took later: `status` 0 goes on with
@@ -103,43 +102,4 @@ pub(crate) fn lookup(
         Lookup::MethodNotAllowed(allow) => Err(allow),
         Lookup::NotFound => Ok(None),
     }
-}
-
-/// A handshake whose host decides later, with what it takes to hand the
-/// decision to the connection's reactor.
-pub(crate) struct Parked {
-    pub(crate) handshake: Box<dyn Handshake>,
-    pub(crate) server: Arc<ServerShared>,
-    pub(crate) addr: ConnAddr,
-    pub(crate) req: Arc<Request>,
-}
-
-/// Parked handshakes, by the upgrade request's handle.
-static PARKED: LazyLock<Mutex<HashMap<u64, Parked>>> = LazyLock::new(Default::default);
-
-/// Parks a handshake until [`decide_parked`] for `req`.
-pub(crate) fn park(p: Parked) {
-    let key = p.req.handle();
-    PARKED.lock().unwrap_or_else(|e| e.into_inner()).insert(key, p);
-}
-
-/// The host's later decision for the parked handshake of request `req`:
-/// `status` 0 goes on (the rest of the decision runs now, on the calling
-/// thread), 400..=599 refuses with it. NotFound: no handshake of that
-/// request waits for a decision.
-pub(crate) fn decide_parked(req: u64, status: u16) -> crate::Result<()> {
-    if status != 0 && !(400..=599).contains(&status) {
-        return Err(crate::Error::new(crate::ErrorKind::InvalidArg, format!("{status}: 0 or a status of 400..=599")));
-    }
-    let parked = PARKED.lock().unwrap_or_else(|e| e.into_inner()).remove(&req);
-    let Some(Parked { mut handshake, server, addr, req }) = parked else {
-        return Err(crate::Error::new(crate::ErrorKind::NotFound, "no WebSocket handshake of this request waits for a decision"));
-    };
-    if server.dead.load(Ordering::Acquire) {
-        req.release();
-        return Ok(());
-    }
-    let decision = handshake.resume(&req, status);
-    super::conn::hand_decision(&server, addr, handshake, decision);
-    Ok(())
 }

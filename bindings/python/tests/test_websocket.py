@@ -1020,7 +1020,9 @@ async def main():
     ws.write_message("a")
     ws.stream.close()  # the TCP connection goes at once, no close frame
     assert ws.stream.closed()
-    assert await ws.read_message() is None
+    # an echo of "a" may have come in before the abort went through
+    got = [await ws.read_message() for _ in range(2)]
+    assert got[-1] is None, got
     assert ws.close_code == 1006, ws.close_code
     print("ok")
 ioloop.IOLoop.current().run_sync(main, timeout=10)

@@ -12,7 +12,7 @@ mod pipeline;
 mod route;
 mod switch;
 
-pub(crate) use switch::hand_decision;
+pub(crate) use switch::decide_parked;
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
