@@ -118,6 +118,19 @@
 #define SQ_STREAM_BODY 2
 
 /**
+ * What `check_origin` returns to decide later, on a route with the
+ * `SQ_WS_DEFERRED_HANDSHAKE` flag: the handshake waits, and the host must
+ * call `sq_ws_handshake_decide` for its request (an async `prepare()` runs
+ * meanwhile). Without the flag it accepts, as any nonzero answer.
+ */
+#define SQ_WS_DECIDE_LATER 2
+
+/**
+ * Route option: `check_origin` may answer `SQ_WS_DECIDE_LATER`.
+ */
+#define SQ_WS_DEFERRED_HANDSHAKE 4
+
+/**
  * Opcode of a text message (valid UTF-8).
  */
 #define SQ_WS_TEXT 1
@@ -1028,7 +1041,8 @@ typedef struct {
    */
   const char *subprotocols;
   /**
-   * `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
+   * `SQ_INLINE` (callbacks on the reactor thread), `SQ_WS_CLOSE_ON_LIMIT`
+   * and `SQ_WS_DEFERRED_HANDSHAKE`.
    */
   uint64_t flags;
   /**
@@ -1144,7 +1158,9 @@ typedef struct {
   /**
    * Decides whether a handshake whose `Origin` is `origin` (`origin_len`
    * 0 when the request had none) is accepted: return nonzero to accept, 0
-   * to refuse with 403. NULL: same-origin only (no `Origin` passes; a
+   * to refuse with 403; on a route with `SQ_WS_DEFERRED_HANDSHAKE`,
+   * `SQ_WS_DECIDE_LATER` to decide later with `sq_ws_handshake_decide`
+   * (the handshake waits; `select_subprotocol` is called then). NULL: same-origin only (no `Origin` passes; a
    * browser's must name the `Host`). Gets the route's userdata.
    */
   int (*check_origin)(void *userdata, sq_request *req, const char *origin, size_t origin_len);
@@ -3100,6 +3116,67 @@ sq_status sq_ws_send_ex(sq_ws *ws, const void *data, size_t len, int opcode, uin
  * `SQ_ERR_INVALID_ARG` (code or reason); `SQ_ERR_NULL`.
  */
 sq_status sq_ws_close(sq_ws *ws, uint16_t code, const char *reason);
+
+/**
+ * Ends the connection at once, without a close frame (what closing its
+ * TCP stream does; Tornado's `ws.stream.close()`): queued output is
+ * dropped, `on_close` follows with 1006. Works while a close handshake is
+ * under way too.
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` (its `on_close` has returned);
+ * `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_abort(sq_ws *ws);
+
+/**
+ * A client socket's handshake response: the `index`-th header of the
+ * server's 101 (in the order received), name and value.
+ *
+ * Thread: any thread.
+ * Ownership: `*name` and `*value` point into the socket's memory, valid
+ * until its `on_close` returns.
+ * Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` past the last header (and for a
+ * server's socket, which has none); `SQ_ERR_CLOSED`; `SQ_ERR_NULL`.
+ */
+sq_status sq_ws_response_header(sq_ws *ws, size_t index, sq_str *name, sq_str *value);
+
+/**
+ * Adds a header to the 101 response of a WebSocket handshake (the headers
+ * a Tornado handler sets in `prepare()`), for the upgrade request `req`
+ * that `check_origin` or `select_subprotocol` was given: during those
+ * callbacks or, after `check_origin` answered `SQ_WS_DECIDE_LATER`, until
+ * `sq_ws_handshake_decide`. Headers the handshake writes itself
+ * (`Upgrade`, `Connection`, `Sec-WebSocket-*`, `Date`, `Content-Length`,
+ * `Transfer-Encoding`) are refused.
+ *
+ * Thread: the loop's host thread.
+ * Ownership: `name` and `value` are copied.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` (a name that is
+ * not a token, a value with CR, LF or NUL, a header of the handshake's
+ * own, or `req` not an upgrade request); `SQ_ERR_ALREADY_DONE` once the
+ * handshake is over.
+ */
+sq_status sq_ws_handshake_header(sq_request *req,
+                                 const char *name,
+                                 const void *value,
+                                 size_t value_len);
+
+/**
+ * The host's decision on a handshake whose `check_origin` answered
+ * `SQ_WS_DECIDE_LATER`: `status` 0 accepts (the route's
+ * `select_subprotocol` is called now, on this thread, then the 101 goes
+ * out with the headers given by `sq_ws_handshake_header`); 400..=599
+ * refuses with that status. A handshake whose client has left meanwhile
+ * is dropped quietly.
+ *
+ * Thread: the loop's host thread.
+ * Ownership: nothing changes hands; `req` is invalid afterwards.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` (another status);
+ * `SQ_ERR_NOT_FOUND` (no handshake of `req` waits for a decision).
+ */
+sq_status sq_ws_handshake_decide(sq_request *req, uint16_t status);
 
 /**
  * Sends a ping carrying `len` (at most 125) bytes.

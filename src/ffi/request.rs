@@ -56,7 +56,7 @@ pub struct sq_header {
     pub value_len: usize,
 }
 
-fn request(req: *mut sq_request) -> Result<Arc<Request>, Error> {
+pub(super) fn request(req: *mut sq_request) -> Result<Arc<Request>, Error> {
     let id = req as usize as u64;
     if id == 0 {
         return Err(Error::new(ErrorKind::Null, "req is NULL"));

@@ -29,6 +29,15 @@ pub struct sq_ws {
     _private: [u8; 0],
 }
 
+/// What `check_origin` returns to decide later, on a route with the
+/// `SQ_WS_DEFERRED_HANDSHAKE` flag: the handshake waits, and the host must
+/// call `sq_ws_handshake_decide` for its request (an async `prepare()` runs
+/// meanwhile). Without the flag it accepts, as any nonzero answer.
+pub const SQ_WS_DECIDE_LATER: c_int = 2;
+
+/// Route option: `check_origin` may answer `SQ_WS_DECIDE_LATER`.
+pub const SQ_WS_DEFERRED_HANDSHAKE: u32 = 4;
+
 /// Opcode of a text message (valid UTF-8).
 pub const SQ_WS_TEXT: c_int = 1;
 /// Opcode of a binary message.
@@ -106,7 +115,9 @@ pub struct sq_ws_callbacks {
     pub on_pong: Option<unsafe extern "C" fn(userdata: *mut c_void, ws: *mut sq_ws, data: *const c_void, len: usize)>,
     /// Decides whether a handshake whose `Origin` is `origin` (`origin_len`
     /// 0 when the request had none) is accepted: return nonzero to accept, 0
-    /// to refuse with 403. NULL: same-origin only (no `Origin` passes; a
+    /// to refuse with 403; on a route with `SQ_WS_DEFERRED_HANDSHAKE`,
+    /// `SQ_WS_DECIDE_LATER` to decide later with `sq_ws_handshake_decide`
+    /// (the handshake waits; `select_subprotocol` is called then). NULL: same-origin only (no `Origin` passes; a
     /// browser's must name the `Host`). Gets the route's userdata.
     pub check_origin: Option<
         unsafe extern "C" fn(userdata: *mut c_void, req: *mut sq_request, origin: *const c_char, origin_len: usize) -> c_int,
@@ -153,7 +164,8 @@ pub struct sq_ws_options {
     /// Subprotocols the route speaks, comma-separated, in its order of
     /// preference; NULL for none. Copied by `sq_ws_route`.
     pub subprotocols: *const c_char,
-    /// `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
+    /// `SQ_INLINE` (callbacks on the reactor thread), `SQ_WS_CLOSE_ON_LIMIT`
+    /// and `SQ_WS_DEFERRED_HANDSHAKE`.
     pub flags: u64,
     /// Client sockets only: the time allowed to resolve, connect, do TLS
     /// and the handshake, in milliseconds (0: none). Default 20000.
@@ -349,7 +361,7 @@ fn read_route(
     // SAFETY: a live struct starting with its size, per the contract.
     let cb = unsafe { read_versioned(callbacks, none) }?;
     let o = read_options(options)?;
-    if o.flags & !u64::from(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT) != 0 {
+    if o.flags & !u64::from(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT | SQ_WS_DEFERRED_HANDSHAKE) != 0 {
         return Err(Error::new(ErrorKind::InvalidArg, format!("unknown WebSocket flags {:#x}", o.flags)));
     }
     if o.max_message_size == 0 || o.high_water == 0 || o.max_backpressure == 0 {
@@ -396,7 +408,8 @@ fn read_route(
         let list = unsafe { str_arg(o.subprotocols, "subprotocols") }?;
         opts.protocols = list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
     }
-    Ok((WsRoute::new(Arc::new(CSocketEvents { cb, userdata }), opts), o))
+    let later = o.flags & u64::from(SQ_WS_DEFERRED_HANDSHAKE) != 0;
+    Ok((WsRoute::new(Arc::new(CSocketEvents { cb, userdata, later }), opts), o))
 }
 
 /// A route's (or a client socket's) events, handed to the host's C
@@ -408,6 +421,8 @@ struct CSocketEvents {
     /// The route's userdata: every socket's until it sets its own; the one
     /// `check_origin`, `select_subprotocol` and `on_connect_error` get.
     userdata: *mut c_void,
+    /// `SQ_WS_DEFERRED_HANDSHAKE`: `check_origin` may answer later.
+    later: bool,
 }
 
 // SAFETY: squall never dereferences `userdata`; the callbacks run where the
@@ -483,11 +498,18 @@ impl SocketEvents for CSocketEvents {
     }
 
     fn check_origin(&self, req: u64, origin: &str) -> bool {
-        let Some(cb) = self.cb.check_origin else { return true };
+        self.check_origin_or_later(req, origin).unwrap_or(false)
+    }
+
+    fn check_origin_or_later(&self, req: u64, origin: &str) -> Option<bool> {
+        let Some(cb) = self.cb.check_origin else { return Some(true) };
         let req = id_ptr::<sq_request>(req);
         // SAFETY: a callback the host registered, with the route's userdata,
         // a request handle and a string valid during the call.
-        unsafe { cb(self.userdata, req, origin.as_ptr().cast(), origin.len()) != 0 }
+        match unsafe { cb(self.userdata, req, origin.as_ptr().cast(), origin.len()) } {
+            SQ_WS_DECIDE_LATER if self.later => None,
+            answer => Some(answer != 0),
+        }
     }
 
     fn select_subprotocol(&self, req: u64, offered: &[String]) -> Option<usize> {
@@ -670,6 +692,115 @@ pub extern "C" fn sq_ws_close(ws: *mut sq_ws, code: u16, reason: *const c_char) 
             ffi_try!(unsafe { str_arg(reason, "reason") })
         };
         ffi_try!(sock.close(code, reason));
+        SQ_OK
+    }
+}
+
+/// Ends the connection at once, without a close frame (what closing its
+/// TCP stream does; Tornado's `ws.stream.close()`): queued output is
+/// dropped, `on_close` follows with 1006. Works while a close handshake is
+/// under way too.
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_CLOSED` (its `on_close` has returned);
+/// `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_abort(ws: *mut sq_ws) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        ffi_try!(sock.abort());
+        SQ_OK
+    }
+}
+
+/// A client socket's handshake response: the `index`-th header of the
+/// server's 101 (in the order received), name and value.
+///
+/// Thread: any thread.
+/// Ownership: `*name` and `*value` point into the socket's memory, valid
+/// until its `on_close` returns.
+/// Returns: `SQ_OK`; `SQ_ERR_NOT_FOUND` past the last header (and for a
+/// server's socket, which has none); `SQ_ERR_CLOSED`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_response_header(ws: *mut sq_ws, index: usize, name: *mut sq_str, value: *mut sq_str) -> sq_status {
+    ffi_boundary! {
+        let sock = ffi_try!(socket(ws));
+        if name.is_null() {
+            return fail_null("name");
+        }
+        if value.is_null() {
+            return fail_null("value");
+        }
+        match sock.response_headers.get().and_then(|h| h.get(index)) {
+            Some((n, v)) => {
+                // SAFETY: non-NULL out-parameters; the strings live as long
+                // as the socket.
+                unsafe {
+                    *name = sq_str { ptr: n.as_ptr().cast(), len: n.len() };
+                    *value = sq_str { ptr: v.as_ptr().cast(), len: v.len() };
+                }
+                SQ_OK
+            }
+            None => fail(Error::new(ErrorKind::NotFound, "no such header in the handshake response")),
+        }
+    }
+}
+
+/// Adds a header to the 101 response of a WebSocket handshake (the headers
+/// a Tornado handler sets in `prepare()`), for the upgrade request `req`
+/// that `check_origin` or `select_subprotocol` was given: during those
+/// callbacks or, after `check_origin` answered `SQ_WS_DECIDE_LATER`, until
+/// `sq_ws_handshake_decide`. Headers the handshake writes itself
+/// (`Upgrade`, `Connection`, `Sec-WebSocket-*`, `Date`, `Content-Length`,
+/// `Transfer-Encoding`) are refused.
+///
+/// Thread: the loop's host thread.
+/// Ownership: `name` and `value` are copied.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` (a name that is
+/// not a token, a value with CR, LF or NUL, a header of the handshake's
+/// own, or `req` not an upgrade request); `SQ_ERR_ALREADY_DONE` once the
+/// handshake is over.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_handshake_header(req: *mut sq_request, name: *const c_char, value: *const c_void, value_len: usize) -> sq_status {
+    ffi_boundary! {
+        let request = ffi_try!(super::request::request(req));
+        // SAFETY: NUL-terminated string per the API contract.
+        let name = ffi_try!(unsafe { str_arg(name, "name") });
+        let value = ffi_try!(bytes_arg(value, value_len));
+        ffi_try!(crate::http::response::check_header(name, value));
+        if crate::ws::handshake::handshake_owned(name) {
+            return fail(Error::new(ErrorKind::InvalidArg, format!("{name} is written by the handshake itself")));
+        }
+        let mut state = request.lock();
+        // the upgrade request is a finished view whose head never goes out
+        if !state.finished || state.head_sent {
+            return fail(Error::new(ErrorKind::InvalidArg, "not the request of a WebSocket handshake"));
+        }
+        state.headers.push((name.to_owned(), value.to_vec()));
+        SQ_OK
+    }
+}
+
+/// The host's decision on a handshake whose `check_origin` answered
+/// `SQ_WS_DECIDE_LATER`: `status` 0 accepts (the route's
+/// `select_subprotocol` is called now, on this thread, then the 101 goes
+/// out with the headers given by `sq_ws_handshake_header`); 400..=599
+/// refuses with that status. A handshake whose client has left meanwhile
+/// is dropped quietly.
+///
+/// Thread: the loop's host thread.
+/// Ownership: nothing changes hands; `req` is invalid afterwards.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` (another status);
+/// `SQ_ERR_NOT_FOUND` (no handshake of `req` waits for a decision).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_ws_handshake_decide(req: *mut sq_request, status: u16) -> sq_status {
+    ffi_boundary! {
+        let id = req as usize as u64;
+        if id == 0 {
+            return fail_null("req");
+        }
+        ffi_try!(crate::http::conn::decide_parked(id, status));
         SQ_OK
     }
 }

@@ -32,8 +32,14 @@ pub(crate) trait Handshake: Send {
 
     /// Decides whether the switch happens, for the upgrade request `req`
     /// (a finished request: a view for the host, no response through it).
-    /// Err(status): refused with that status.
-    fn decide(&mut self, req: &Arc<Request>) -> Result<(), u16>;
+    /// Err(status): refused with that status. None: the host decides later
+    /// (`conn::decide_parked`); the handshake is parked until then.
+    fn decide(&mut self, req: &Arc<Request>) -> Option<Result<(), u16>>;
+
+    /// The rest of a decision the host took later: `status` 0 goes on with
+    /// the switch (what [`Handshake::decide`] had left to do), another one
+    /// refuses with it.
+    fn resume(&mut self, req: &Arc<Request>, status: u16) -> Result<(), u16>;
 
     /// Takes the connection over: whatever it becomes goes into the slot of
     /// `conn.addr` (the same token and generation), which is empty now.

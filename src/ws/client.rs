@@ -280,6 +280,7 @@ impl WsConnecting {
             leftover: std::mem::take(&mut self.rbuf),
             read_closed: false,
             hello: Vec::new(),
+            response_headers: head.headers,
         };
         // Puts the WebSocket into this slot: `false` below hands it over.
         super::conn::open(r, addr, server, self.route.clone(), conn, None);
@@ -448,7 +449,7 @@ pub(crate) fn fuzz_handshake(data: &[u8]) {
             let _ = handshake::same_origin(up.origin.as_deref(), &up.host);
             let chosen = handshake::select_protocol(&up.protocols, &up.protocols[..up.protocols.len().min(1)]);
             let mut hello = Vec::new();
-            handshake::accept(&mut hello, &up.key, chosen.as_deref(), None, b"Mon, 07 Dec 2026 12:00:00 GMT");
+            handshake::accept(&mut hello, &up.key, chosen.as_deref(), None, &[], b"Mon, 07 Dec 2026 12:00:00 GMT");
             let rh = first_response_head(&hello).expect("the server's 101 decodes");
             match check_response(&rh, &up.key, &up.protocols, false) {
                 Ok((p, None)) => assert_eq!(p, chosen),

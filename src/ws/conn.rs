@@ -137,6 +137,8 @@ pub(crate) struct Opening {
     pub(crate) hello: Vec<u8>,
     /// permessage-deflate as negotiated in the handshake.
     pub(crate) deflate: Option<Agreed>,
+    /// A client's: the headers of the server's 101 (empty for a server's).
+    pub(crate) response_headers: Vec<(String, Vec<u8>)>,
 }
 
 /// Makes the WebSocket at `addr` (whose slot is taken out now): tells the
@@ -145,7 +147,7 @@ pub(crate) struct Opening {
 /// holds. Server sockets come from an HTTP upgrade (`super::upgrade`),
 /// client ones from the WebSocket client's handshake.
 pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, route: Arc<WsRoute>, conn: Opening, req: Option<Arc<Request>>) {
-    let Opening { stream, role, protocol, leftover, read_closed, hello, deflate } = conn;
+    let Opening { stream, role, protocol, leftover, read_closed, hello, deflate, response_headers } = conn;
     // frames that came in the same read as the upgrade's head
     let early = leftover.len() as u64;
     let limits = Limits { max_message_size: route.opts.max_message_size };
@@ -181,6 +183,9 @@ pub(crate) fn open(r: &mut Reactor, addr: ConnAddr, server: Arc<ServerShared>, r
         (bits, deflater, session)
     };
     let sock = WsSocket::new(addr, route, server, protocol, role == Role::Client, compress_bits, deflater.is_some());
+    if !response_headers.is_empty() {
+        let _ = sock.response_headers.set(response_headers);
+    }
     let now = r.now_ms();
     let mut c = Box::new(WsConn {
         stream,

@@ -62,6 +62,12 @@ pub(crate) trait SocketEvents: Send + Sync {
     /// Called only when [`Interest::check_origin`] is set.
     fn check_origin(&self, req: u64, origin: &str) -> bool;
 
+    /// [`SocketEvents::check_origin`], or None: the host decides later
+    /// (`sq_ws_handshake_decide`), the handshake waits for it.
+    fn check_origin_or_later(&self, req: u64, origin: &str) -> Option<bool> {
+        Some(self.check_origin(req, origin))
+    }
+
     /// The index of the subprotocol chosen among those `offered` (never
     /// empty), or None. Called only when [`Interest::select_subprotocol`]
     /// is set.

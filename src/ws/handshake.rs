@@ -112,7 +112,14 @@ pub(crate) fn select_protocol(offered: &[String], supported: &[String]) -> Optio
 
 /// The 101 response accepting `key`, naming the chosen subprotocol and the
 /// accepted extension (`Sec-WebSocket-Extensions` value), if any.
-pub(crate) fn accept(out: &mut Vec<u8>, key: &str, protocol: Option<&str>, extension: Option<&str>, date: &[u8]) {
+pub(crate) fn accept(
+    out: &mut Vec<u8>,
+    key: &str,
+    protocol: Option<&str>,
+    extension: Option<&str>,
+    extra: &[(String, Vec<u8>)],
+    date: &[u8],
+) {
     out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
@@ -128,7 +135,22 @@ pub(crate) fn accept(out: &mut Vec<u8>, key: &str, protocol: Option<&str>, exten
         out.extend_from_slice(e.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    // the host's headers (checked when given: tokens, no CR/LF/NUL, none of
+    // the handshake's own)
+    for (name, value) in extra {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Headers a host may not add to a 101: the handshake's own and framing.
+pub(crate) fn handshake_owned(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("sec-websocket-")
+        || ["upgrade", "connection", "content-length", "transfer-encoding", "date"].contains(&n.as_str())
 }
 
 #[cfg(test)]
@@ -167,7 +189,7 @@ mod tests {
         let u = check(&head(&[("Sec-WebSocket-Protocol", "chat, superchat")])).unwrap();
         assert_eq!(u.protocols, ["chat", "superchat"]);
         let mut out = vec![];
-        accept(&mut out, &u.key, Some("chat"), None, b"D");
+        accept(&mut out, &u.key, Some("chat"), None, &[], b"D");
         let s = String::from_utf8(out).unwrap();
         // RFC 6455 §1.3's worked example
         assert!(s.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{s}");

@@ -82,6 +82,15 @@ impl WsSocket {
         }
     }
 
+    /// Ends the connection at once: no close frame, queued output dropped;
+    /// `on_close` follows with 1006. Any thread; also while a close
+    /// handshake is under way.
+    pub(crate) fn abort(self: &Arc<Self>) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        command(self, |_r, c: &mut WsConn| c.kill(1006, "aborted"));
+        Ok(())
+    }
+
     /// Starts the close handshake. Any thread.
     pub(crate) fn close(self: &Arc<Self>, code: u16, reason: &str) -> Result<()> {
         if !valid_close_code(code) {

@@ -59,6 +59,8 @@ pub(crate) struct WsSocket {
     pub(crate) send_timeout_ms: u64,
     pub(crate) inbox: FlowGate,
     pub(crate) protocol: Option<String>,
+    /// A client's socket: the headers of the server's 101, set once at open.
+    pub(crate) response_headers: std::sync::OnceLock<Vec<(String, Vec<u8>)>>,
     /// A client's socket: frames it sends are masked; no topics.
     pub(crate) client: bool,
     /// permessage-deflate: the window of the thread's shared compressor
@@ -103,6 +105,7 @@ impl WsSocket {
             send_timeout_ms,
             lane,
             protocol,
+            response_headers: std::sync::OnceLock::new(),
             client,
             compress_bits,
             dedicated,

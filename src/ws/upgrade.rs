@@ -40,25 +40,30 @@ impl Handshake for WsHandshake {
     }
 
     /// The origin check and the subprotocol choice: by the route's callbacks
-    /// when it has them, else same-origin and the route's own list.
-    fn decide(&mut self, req: &Arc<Request>) -> Result<(), u16> {
+    /// when it has them, else same-origin and the route's own list. The
+    /// host's origin check may answer "later" (None): the subprotocol is
+    /// chosen once it has decided ([`Handshake::resume`]).
+    fn decide(&mut self, req: &Arc<Request>) -> Option<Result<(), u16>> {
         let (route, up) = (&self.route, &self.up);
         let ok = if route.interest.check_origin {
-            route.events.check_origin(req.handle(), up.origin.as_deref().unwrap_or(""))
+            route.events.check_origin_or_later(req.handle(), up.origin.as_deref().unwrap_or(""))?
         } else {
             handshake::same_origin(up.origin.as_deref(), &up.host)
         };
         if !ok {
             tracing::debug!(target: "squall::ws", "handshake refused: origin {:?} (host {:?})", up.origin, up.host);
-            return Err(403);
+            return Some(Err(403));
         }
-        self.protocol = if !route.interest.select_subprotocol {
-            handshake::select_protocol(&up.protocols, &route.opts.protocols)
-        } else if up.protocols.is_empty() {
-            None
-        } else {
-            route.events.select_subprotocol(req.handle(), &up.protocols).and_then(|i| up.protocols.get(i).cloned())
-        };
+        self.choose_protocol(req);
+        Some(Ok(()))
+    }
+
+    fn resume(&mut self, req: &Arc<Request>, status: u16) -> Result<(), u16> {
+        if status != 0 {
+            tracing::debug!(target: "squall::ws", "handshake refused by the host later: {status}");
+            return Err(status);
+        }
+        self.choose_protocol(req);
         Ok(())
     }
 
@@ -72,8 +77,29 @@ impl Handshake for WsHandshake {
         let deflate = route.opts.compression.as_ref().and_then(|p| negotiate(up.extensions.iter().map(String::as_str), p));
         let extension = deflate.map(|a| a.response_value());
         let mut hello = Vec::with_capacity(256);
-        crate::http::shared::with_date(|d| handshake::accept(&mut hello, &up.key, protocol.as_deref(), extension.as_deref(), d));
-        let opening = Opening { stream, role: Role::Server, protocol, leftover, read_closed, hello, deflate };
+        // the host's own headers for the 101 (sq_ws_handshake_header), kept
+        // in the upgrade request's response headers, which nothing else uses
+        let extra = std::mem::take(&mut req.lock().headers);
+        crate::http::shared::with_date(|d| {
+            handshake::accept(&mut hello, &up.key, protocol.as_deref(), extension.as_deref(), &extra, d)
+        });
+        let opening =
+            Opening { stream, role: Role::Server, protocol, leftover, read_closed, hello, deflate, response_headers: Vec::new() };
         open(r, addr, server, route, opening, Some(req));
+    }
+}
+
+impl WsHandshake {
+    /// The subprotocol: by the route's callback when it has one, else the
+    /// first offered one in the route's own list.
+    fn choose_protocol(&mut self, req: &Arc<Request>) {
+        let (route, up) = (&self.route, &self.up);
+        self.protocol = if !route.interest.select_subprotocol {
+            handshake::select_protocol(&up.protocols, &route.opts.protocols)
+        } else if up.protocols.is_empty() {
+            None
+        } else {
+            route.events.select_subprotocol(req.handle(), &up.protocols).and_then(|i| up.protocols.get(i).cloned())
+        };
     }
 }

@@ -6,7 +6,9 @@
  *  - a client that stops reading: SQ_OK, then SQ_BACKPRESSURE, then
  *    SQ_ERR_LIMIT with the buffer bounded; on_drain once it reads again; and
  *    with SQ_WS_CLOSE_ON_LIMIT, the socket closed (1006);
- *  - publish to a topic from a foreign thread, subscriber counts, bad args.
+ *  - publish to a topic from a foreign thread, subscriber counts, bad args;
+ *  - a handshake decided later, with the host's headers in the 101; a
+ *    client reading them, then aborting.
  * Run with io_threads 2 and 1. */
 #include <poll.h>
 #include <pthread.h>
@@ -341,7 +343,135 @@ static void shutdown_with_websockets(void) {
     }
 }
 
+/* A handshake decided later (SQ_WS_DEFERRED_HANDSHAKE): check_origin
+ * answers SQ_WS_DECIDE_LATER, the 101 waits for sq_ws_handshake_decide (on
+ * a timer here, as an async prepare() would) and carries the host's header;
+ * a refusal gets its status. A client (sq_ws_connect) reads the 101's
+ * headers and aborts its connection: both sides see 1006. */
+static atomic_int later_opened, later_closed, later_close_code;
+static atomic_int client_opened, client_closed, client_close_code, client_saw_header;
+
+static void later_decide(void *ud, sq_timer_id id) {
+    (void)id;
+    sq_request *req = ud;
+    sq_str k;
+    CHECK_EQ(sq_request_capture(req, 0, &k), SQ_OK); /* still readable while it waits */
+    int status = 0;
+    for (size_t j = 0; j < k.len; j++) status = status * 10 + (k.ptr[j] - '0');
+    CHECK_EQ(sq_ws_handshake_header(req, "X-Decided", "later", 5), SQ_OK);
+    CHECK_EQ(sq_ws_handshake_decide(req, (uint16_t)status), SQ_OK);
+}
+
+static int later_origin(void *ud, sq_request *req, const char *origin, size_t n) {
+    (void)ud, (void)origin, (void)n;
+    CHECK_EQ(sq_ws_handshake_header(req, "X-Later", "yes", 3), SQ_OK);
+    CHECK_EQ(sq_ws_handshake_header(req, "Upgrade", "h2c", 3), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_handshake_header(req, "Sec-WebSocket-Accept", "x", 1), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_handshake_header(req, "Bad Name", "v", 1), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_handshake_header(req, "X-Split", "a\r\nb", 4), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_handshake_header(NULL, "X-A", "b", 1), SQ_ERR_NULL);
+    /* nothing is parked until this callback returns */
+    CHECK_EQ(sq_ws_handshake_decide(req, 0), SQ_ERR_NOT_FOUND);
+    CHECK_EQ(sq_ws_handshake_decide(req, 302), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_call_later(lp, 150, later_decide, req, NULL), SQ_OK);
+    return SQ_WS_DECIDE_LATER;
+}
+
+static void later_open(void *ud, sq_ws *ws, sq_request *req) {
+    (void)ud, (void)ws, (void)req;
+    atomic_fetch_add(&later_opened, 1);
+}
+
+static void later_close(void *ud, sq_ws *ws, uint16_t code, const char *r, size_t n) {
+    (void)ud, (void)ws, (void)r, (void)n;
+    atomic_store(&later_close_code, code);
+    atomic_fetch_add(&later_closed, 1);
+}
+
+static void client_open(void *ud, sq_ws *ws, sq_request *req) {
+    (void)ud, (void)req;
+    sq_str name, value;
+    size_t i = 0;
+    for (; sq_ws_response_header(ws, i, &name, &value) == SQ_OK; i++) {
+        if (name.len == 7 && strncasecmp(name.ptr, "x-later", 7) == 0 && value.len == 3 && memcmp(value.ptr, "yes", 3) == 0)
+            atomic_store(&client_saw_header, 1);
+    }
+    CHECK(i >= 4); /* Upgrade, Connection, Sec-WebSocket-Accept, the host's */
+    CHECK_EQ(sq_ws_response_header(ws, i, &name, &value), SQ_ERR_NOT_FOUND);
+    CHECK_EQ(sq_ws_response_header(ws, 0, NULL, &value), SQ_ERR_NULL);
+    atomic_fetch_add(&client_opened, 1);
+    CHECK_EQ(sq_ws_abort(ws), SQ_OK);
+}
+
+static void client_close(void *ud, sq_ws *ws, uint16_t code, const char *r, size_t n) {
+    (void)ud, (void)ws, (void)r, (void)n;
+    atomic_store(&client_close_code, code);
+    atomic_fetch_add(&client_closed, 1);
+}
+
+/* The raw handshake on `path`: the response head, and how long it took. */
+static int raw_handshake(const char *path, char *head, size_t cap, long long *took_ms) {
+    int fd = http_connect(port);
+    CHECK(fd >= 0);
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     path, port);
+    long long t0 = now_ns();
+    CHECK_EQ(ws_write_all(fd, req, (size_t)n), 0);
+    size_t len = 0;
+    while (len < cap - 1) {
+        CHECK_EQ(recv(fd, head + len, 1, 0), 1);
+        len++;
+        if (len >= 4 && memcmp(head + len - 4, "\r\n\r\n", 4) == 0) break;
+    }
+    head[len] = 0;
+    *took_ms = (now_ns() - t0) / 1000000;
+    return fd;
+}
+
+static void deferred_handshake(void) {
+    char head[1024];
+    long long took;
+    int fd = raw_handshake("/later/0", head, sizeof head, &took);
+    CHECK(strncmp(head, "HTTP/1.1 101 ", 13) == 0);
+    CHECK(took >= 100); /* it waited for the decision */
+    CHECK(strstr(head, "\r\nX-Later: yes\r\n") && strstr(head, "\r\nX-Decided: later\r\n"));
+    CHECK(!strstr(head, "h2c") && !strstr(head, "X-Split"));
+    CHECK(wait_for(&later_opened, 1, 5000));
+    close(fd);
+    CHECK(wait_for(&later_closed, 1, 5000));
+    fd = raw_handshake("/later/401", head, sizeof head, &took);
+    CHECK(strncmp(head, "HTTP/1.1 401 ", 13) == 0);
+    CHECK(!strstr(head, "X-Later"));
+    close(fd);
+    CHECK_EQ(atomic_load(&later_opened), 1);
+
+    /* a client socket: the 101's headers, then an abort */
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/later/0", port);
+    sq_ws_callbacks ccb = {.size = sizeof ccb, .on_open = client_open, .on_close = client_close};
+    CHECK_EQ(sq_ws_connect(lp, url, &ccb, NULL, NULL), SQ_OK);
+    CHECK(wait_for(&client_closed, 1, 5000));
+    CHECK_EQ(atomic_load(&client_opened), 1);
+    CHECK_EQ(atomic_load(&client_saw_header), 1);
+    CHECK_EQ(atomic_load(&client_close_code), 1006);
+    CHECK(wait_for(&later_closed, 2, 5000));
+    CHECK_EQ(atomic_load(&later_close_code), 1006); /* no close frame came */
+    CHECK_EQ(sq_ws_abort(NULL), SQ_ERR_NULL);
+    CHECK_EQ(sq_ws_handshake_decide(NULL, 0), SQ_ERR_NULL);
+    CHECK_EQ(sq_ws_handshake_decide((sq_request *)(uintptr_t)0x12345, 0), SQ_ERR_NOT_FOUND);
+    CHECK_EQ(sq_ws_handshake_header((sq_request *)(uintptr_t)0x12345, "X-A", "b", 1), SQ_ERR_INVALID_ARG);
+    CHECK_EQ(sq_ws_response_header(NULL, 0, NULL, NULL), SQ_ERR_NULL);
+}
+
 static void run(uint32_t io_threads) {
+    atomic_store(&later_opened, 0);
+    atomic_store(&later_closed, 0);
+    atomic_store(&client_opened, 0);
+    atomic_store(&client_closed, 0);
+    atomic_store(&client_saw_header, 0);
     memset(closed_cb, 0, sizeof closed_cb);
     memset(accepted, 0, sizeof accepted);
     memset(received, 0, sizeof received);
@@ -371,6 +501,10 @@ static void run(uint32_t io_threads) {
     CHECK_EQ(sq_ws_route(srv, "/slow", &slow, &o, NULL), SQ_OK);
     o.flags = SQ_WS_CLOSE_ON_LIMIT;
     CHECK_EQ(sq_ws_route(srv, "/slow-close", &slow, &o, NULL), SQ_OK);
+    sq_ws_callbacks later = {.size = sizeof later, .on_open = later_open, .on_close = later_close,
+                             .check_origin = later_origin};
+    o.flags = SQ_WS_DEFERRED_HANDSHAKE;
+    CHECK_EQ(sq_ws_route(srv, "/later/(\\d+)", &later, &o, NULL), SQ_OK);
     sq_ws_callbacks sub = {.size = sizeof sub, .on_open = on_sub_open};
     CHECK_EQ(sq_ws_route(srv, "/sub/(\\d)", &sub, NULL, NULL), SQ_OK);
 
@@ -464,6 +598,7 @@ static void run(uint32_t io_threads) {
     slow_reader("/slow", 0);
     slow_reader("/slow-close", 1);
     topics();
+    deferred_handshake();
     shutdown_with_websockets();
 
     sq_loop_stop(lp);

@@ -79,9 +79,11 @@ def tornado_test_dir() -> Path:
     return d
 
 
-def rewrite(source: str, suite: str, to_squall: bool) -> str:
+def rewrite(source: str, suite: str, to_squall: bool, modules: frozenset[str] = frozenset()) -> str:
     """``tornado.test`` -> the suite package; with ``to_squall``, every other
-    NAME token ``tornado`` -> ``squall`` (strings and comments untouched)."""
+    NAME token ``tornado`` -> ``squall`` (comments untouched; strings only
+    when they hold Python source importing tornado, or are, whole, the dotted
+    name of one of ``modules`` or of something in it: see below)."""
     source = re.sub(r"\btornado\.test\b", suite, source)
     if not to_squall:
         return source
@@ -100,6 +102,16 @@ def rewrite(source: str, suite: str, to_squall: bool) -> str:
                 base = tok.start[1] if i == 0 else 0
                 for m in re.finditer(r"\btornado\b", part):
                     spots.append((row, base + m.start()))
+        elif tok.type == tokenize.STRING:
+            # A string that is, whole, a dotted name in one of Tornado's
+            # modules ("tornado.escape", "tornado.escape.utf8": what a test
+            # hands to import_object or mock.patch) is an import by name,
+            # which a port rewrites as it rewrites its imports. Logger names
+            # ("tornado.access", "tornado.application") name no module and
+            # stay as they are.
+            m = _DOTTED_NAME.match(tok.string)
+            if m and m.group(3) in modules:
+                spots.append((tok.start[0], tok.start[1] + m.start(2)))
     for row, col in sorted(spots, reverse=True):
         line = lines[row - 1]
         assert line[col:col + len("tornado")] == "tornado", (row, col, line)
@@ -108,16 +120,21 @@ def rewrite(source: str, suite: str, to_squall: bool) -> str:
 
 
 _CODE_IMPORT = re.compile(r"^\s*(from\s+tornado\b|import\s+tornado\b)", re.M)
+_DOTTED_NAME = re.compile(r"""^[uU]?(['"])(tornado)\.(\w+)(\.\w+)*\1$""")
 
 
 def make_suite(src: Path, dest_root: Path, front: str) -> Path:
     suite = SUITE[front]
     dest = dest_root / suite
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    # Tornado's module and package names (escape, web, platform, ...), not test
+    modules = frozenset(p.stem for p in src.parent.iterdir()
+                        if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.name != "test"
+                        and not p.name.startswith("_"))
     # .cfg files are Python too (options_test's config files)
     for py in [*dest.rglob("*.py"), *dest.rglob("*.cfg")]:
         text = py.read_text(encoding="utf-8")
-        py.write_text(rewrite(text, suite, front == "squall"), encoding="utf-8")
+        py.write_text(rewrite(text, suite, front == "squall", modules), encoding="utf-8")
     return dest
 
 

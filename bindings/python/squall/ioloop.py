@@ -123,6 +123,20 @@ def _default_io_threads() -> int:
     return 1
 
 
+def _thread_event_loop() -> Optional[asyncio.AbstractEventLoop]:
+    """The event loop set for this thread, or None; unlike the policy's
+    get_event_loop(), never makes one."""
+    policy = asyncio.get_event_loop_policy()
+    local = getattr(policy, "_local", None)
+    if local is not None and hasattr(local, "_loop"):
+        loop: Optional[asyncio.AbstractEventLoop] = local._loop
+        return loop
+    try:
+        return policy.get_event_loop()
+    except RuntimeError:
+        return None
+
+
 class IOLoop:
     """Tornado's IOLoop, on asyncio, with squall's loop inside.
 
@@ -203,8 +217,10 @@ class IOLoop:
         self._closing = False
         self._lock = threading.Lock()
         self._servers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._is_current = False
+        self._old_asyncio: Optional[asyncio.AbstractEventLoop] = None
         if make_current:
-            IOLoop._instances[asyncio_loop] = self
+            self._make_current()
 
     # As Tornado: current() always gives a loop (making one if need be);
     # only current(instance=False) may give None.
@@ -229,20 +245,44 @@ class IOLoop:
             # the asyncio loop's IOLoop, made current or not (as Tornado's map)
             loop = IOLoop._by_asyncio.get(aio)
         if loop is None and instance:
-            loop = cls(aio)
+            # the IOLoop of an asyncio loop that is already this thread's
+            # (Tornado's AsyncIOMainLoop): current, with nothing to set
+            loop = cls(aio, make_current=False)
+            IOLoop._instances[aio] = loop
         return loop
 
     def make_current(self) -> None:
+        """Makes this the thread's IOLoop and its asyncio loop the thread's
+        event loop (the one it replaces comes back at ``close()``)."""
+        self._make_current()
+
+    def _make_current(self) -> None:
+        if not self._is_current:
+            self._old_asyncio = _thread_event_loop()
+            if self._old_asyncio is self.asyncio_loop:
+                self._old_asyncio = None
+            self._is_current = True
         IOLoop._instances[self.asyncio_loop] = self
         asyncio.set_event_loop(self.asyncio_loop)
 
+    def _clear_current_hook(self) -> None:
+        # As Tornado's AsyncIOLoop: the event loop this one replaced is the
+        # thread's again (None if it has been closed since).
+        if not self._is_current:
+            return
+        self._is_current = False
+        old, self._old_asyncio = self._old_asyncio, None
+        if _thread_event_loop() is self.asyncio_loop:
+            asyncio.set_event_loop(old if old is not None and not old.is_closed() else None)
+
     @classmethod
     def clear_current(cls) -> None:
-        try:
-            aio = asyncio.get_event_loop_policy().get_event_loop()
-        except RuntimeError:
+        aio = _thread_event_loop()
+        if aio is None:
             return
-        cls._instances.pop(aio, None)
+        loop = cls._instances.pop(aio, None)
+        if loop is not None:
+            loop._clear_current_hook()
 
     @classmethod
     def initialized(cls) -> bool:
@@ -354,7 +394,13 @@ class IOLoop:
 
         async def main() -> Any:
             r = func()
-            if asyncio.iscoroutine(r) or isinstance(r, asyncio.Future):
+            if r is not None and not (asyncio.iscoroutine(r) or isinstance(r, asyncio.Future)):
+                # as Tornado: anything else a coroutine may yield (a list or
+                # dict of futures, a concurrent future, an awaitable) or
+                # BadYieldError for what is none of these (run_sync(lambda: 42))
+                from .gen import convert_yielded
+                r = convert_yielded(r)
+            if r is not None:
                 if timeout is not None:
                     return await asyncio.wait_for(r, timeout)
                 return await r
@@ -399,6 +445,7 @@ class IOLoop:
                 lib.sq_loop_free(self._sq)
                 self._sq = None
         IOLoop._instances.pop(self.asyncio_loop, None)
+        self._clear_current_hook()
         if IOLoop._by_asyncio.get(self.asyncio_loop) is self:
             del IOLoop._by_asyncio[self.asyncio_loop]
         if not self.asyncio_loop.is_running():
@@ -436,10 +483,19 @@ class IOLoop:
                     return
                 _pending.pop(key, None)
         # not attached yet (or refused): asyncio's own thread-safe queue
-        self.asyncio_loop.call_soon_threadsafe(self._run_callback, fn)
+        try:
+            self.asyncio_loop.call_soon_threadsafe(self._run_callback, fn)
+        except RuntimeError:
+            # "Event loop is closed": a callback racing with close() on
+            # another thread is dropped silently, as Tornado does (a
+            # callback added without error may still never run)
+            pass
 
     def add_callback_from_signal(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self.asyncio_loop.call_soon_threadsafe(functools.partial(self._run_callback, functools.partial(callback, *args, **kwargs)))
+        try:
+            self.asyncio_loop.call_soon_threadsafe(functools.partial(self._run_callback, functools.partial(callback, *args, **kwargs)))
+        except RuntimeError:
+            pass  # the loop is closed (see add_callback)
 
     def spawn_callback(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.add_callback(callback, *args, **kwargs)

@@ -26,11 +26,11 @@ from ._ffi import b, c_callback, lib
 from ._request import HTTPServerRequest, XHeaders
 from ._slab import Slab
 from .ioloop import IOLoop
-from .httputil import HTTPInputError
+from .httputil import HTTPHeaders, HTTPInputError
 from .web import Application, HTTPError, RequestHandler, URLSpec, _Done, _DONE
 
 __all__ = ["WebSocketHandler", "WebSocketClosedError", "WebSocketError", "BackpressureError",
-           "websocket_connect", "WebSocketClientConnection"]
+           "websocket_connect", "WebSocketClientConnection", "WebSocketProtocol", "WebSocketProtocol13"]
 
 app_log = logging.getLogger("squall.application")
 gen_log = logging.getLogger("squall.general")
@@ -190,6 +190,64 @@ def _encode(message: Union[str, bytes, dict[str, Any]], binary: bool) -> tuple[b
     raise TypeError("a WebSocket message is str, bytes or dict, not %r" % type(message))
 
 
+def _cancelled_from_outside() -> bool:
+    """In an ``except CancelledError``: was the current task itself
+    cancelled (rather than the code it awaited raising CancelledError)?"""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
+
+
+class WebSocketProtocol:
+    """The protocol side of one WebSocket, under Tornado's name: what
+    ``WebSocketHandler.ws_connection`` and
+    ``WebSocketClientConnection.protocol`` are. squall runs the protocol
+    (framing, masking, pings, the close handshake) in Rust; this object is
+    the socket's view of it."""
+
+    def __init__(self, owner: "_SocketMixin") -> None:
+        self._owner = owner
+
+    @property
+    def close_code(self) -> Optional[int]:
+        return self._owner.close_code
+
+    @property
+    def close_reason(self) -> Optional[str]:
+        return self._owner.close_reason
+
+    @property
+    def selected_subprotocol(self) -> Optional[str]:
+        return self._owner.selected_subprotocol
+
+    def is_closing(self) -> bool:
+        """True once the socket is closing or closed."""
+        return self._owner._ws is None
+
+    def write_message(self, message: Union[str, bytes, dict[str, Any]], binary: bool = False) -> Any:
+        return self._owner.write_message(message, binary)
+
+    def write_ping(self, data: bytes) -> None:
+        self._owner.ping(data)
+
+    def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
+        self._owner.close(code, reason)
+
+    def set_nodelay(self, value: bool) -> None:
+        if not value:
+            raise NotImplementedError("squall's connections always have TCP_NODELAY set")
+
+    @staticmethod
+    def ping_sleep_time(*, last_ping_time: float, interval: float, now: float) -> float:
+        """Seconds until the next keep-alive ping is due (none less than 0):
+        the rule squall's pinger follows, one ``interval`` after the last."""
+        return max(0, last_ping_time + interval - now)
+
+
+class WebSocketProtocol13(WebSocketProtocol):
+    """RFC 6455, the only version squall speaks (Tornado's name)."""
+
+
 class _SocketMixin:
     """What server handlers and client connections share: sending, closing,
     message dispatch (coroutine ``on_message`` runs one message at a time)."""
@@ -212,13 +270,17 @@ class _SocketMixin:
             r = fn(*args)
             if r is not None and inspect.isawaitable(r):
                 asyncio.ensure_future(self._await_guard(r))
-        except Exception:
+        except (Exception, asyncio.CancelledError):
             self._callback_failed()
 
     async def _await_guard(self, aw: Awaitable[Any]) -> None:
         try:
             await aw
         except Exception:
+            self._callback_failed()
+        except asyncio.CancelledError:
+            if _cancelled_from_outside():
+                raise
             self._callback_failed()
 
     def _callback_failed(self) -> None:
@@ -240,7 +302,9 @@ class _SocketMixin:
     def _dispatch(self, msg: Union[str, bytes]) -> None:
         try:
             r = self._deliver(msg)
-        except Exception:
+        except (Exception, asyncio.CancelledError):
+            # a CancelledError raised by the callback is its failure, as in
+            # Tornado (logged, the connection aborted)
             self._callback_failed()
             return
         if r is not None and inspect.isawaitable(r):
@@ -252,6 +316,10 @@ class _SocketMixin:
             await aw
         except Exception:
             self._callback_failed()
+        except asyncio.CancelledError:
+            if _cancelled_from_outside():
+                raise  # this task was cancelled (the loop is going away)
+            self._callback_failed()  # the coroutine awaited something cancelled
         self._busy = False
         while self._inbox and not self._busy and self._ws is not None:
             self._dispatch(self._inbox.pop(0))
@@ -332,6 +400,9 @@ class _SocketMixin:
         for f in waiters:
             if not f.done():
                 f.set_exception(WebSocketClosedError())
+                # retrieved: a write_message() whose result nobody awaits
+                # logs nothing when the connection goes (awaiting it raises)
+                f.exception()
 
 
 class WebSocketHandler(RequestHandler, _SocketMixin):
@@ -351,6 +422,8 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
 
     def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
         self._init_socket()
+        # the socket's protocol object while it is open (None before and after)
+        self.ws_connection: Optional[WebSocketProtocol] = None
         super().__init__(application, request, **kwargs)
 
     # --- what subclasses define ---------------------------------------------
@@ -461,6 +534,7 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
         self.close_code = code
         self.close_reason = reason
         self._ws = None
+        self.ws_connection = None
         self._fail_waiters()
         try:
             self.on_close()
@@ -473,6 +547,13 @@ class WebSocketHandler(RequestHandler, _SocketMixin):
     def send_error(self, *args: Any, **kwargs: Any) -> None:
         if self._ws is not None:
             lib.sq_ws_close(self._ws, 1011, b"")
+
+
+_NOT_IN_101 = {b"content-type", b"content-length", b"transfer-encoding", b"date", b"connection", b"upgrade"}
+
+
+def _not_for_websockets(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("Method not supported for Web Sockets")
 
 
 def _text(value: Optional[bytes]) -> Optional[str]:
@@ -498,36 +579,87 @@ class _WSRoute:
         return h
 
     def check(self, req: int, origin: Optional[str]) -> int:
+        """The handshake's decision (squall's ``check_origin`` callback):
+        1 accept, 0 refuse (403); or, for a coroutine ``prepare()``,
+        ``SQ_WS_DECIDE_LATER``: the upgrade waits for it, as in Tornado, and
+        ``_prepared`` decides."""
         try:
             h = self._make(req)
+            h.set_default_headers()  # as for an HTTP request: before prepare()
             r = h.prepare()
             if r is not None and inspect.isawaitable(r):
-                gen_log.warning("%s.prepare is async: squall runs WebSocket prepare() synchronously", self.cls.__name__)
-                asyncio.ensure_future(r)
+                fut = asyncio.ensure_future(r)
+                fut.add_done_callback(lambda f: self._prepared(req, h, f))
+                return int(b.SQ_WS_DECIDE_LATER)
+            status = self._after_prepare(req, h)
+        except Exception as e:
+            status = self._refusal(e)
+        if status == 0:
+            return 1
+        if status == 403:
+            return 0
+        # another refusal status (an HTTPError(401) of prepare(), a 500):
+        # answered once this callback has returned and the handshake waits
+        asyncio.get_event_loop().call_soon(lib.sq_ws_handshake_decide, req, status)
+        return int(b.SQ_WS_DECIDE_LATER)
+
+    def _prepared(self, req: int, h: WebSocketHandler, fut: "asyncio.Future[Any]") -> None:
+        status = 403
+        try:
+            if fut.cancelled():
+                raise asyncio.CancelledError()
+            fut.result()
+            status = self._after_prepare(req, h)
+        except (Exception, asyncio.CancelledError) as e:
+            status = self._refusal(e)
+        st = lib.sq_ws_handshake_decide(req, status)
+        if st < 0:
+            _PENDING.pop(req, None)  # the server went away meanwhile
+
+    @staticmethod
+    def _refusal(e: BaseException) -> int:
+        """Logs why a handshake is refused; the status to refuse it with."""
+        if isinstance(e, HTTPError):
+            gen_log.info("WebSocket handshake refused: %s", e)
+            return e.status_code if 400 <= e.status_code <= 599 else 403
+        if isinstance(e, HTTPInputError):  # a malformed query: refused, not an application error
+            gen_log.info("WebSocket handshake refused: %s", e)
+            return 400
+        app_log.error("Uncaught exception in WebSocket handshake", exc_info=(type(e), e, e.__traceback__))
+        return 500
+
+    def _after_prepare(self, req: int, h: WebSocketHandler) -> int:
+        """What follows ``prepare()``: 0 to accept (the handler's headers go
+        into the 101), or the status to refuse with."""
+        try:
             if h._finished:
-                return 0
+                # prepare() answered (send_error, finish): no upgrade
+                code = h.get_status()
+                return code if 400 <= code <= 599 else 403
             # Always on for WebSockets (browsers do not apply the same-origin
             # policy to them), after prepare(), as Tornado 6.6: Sec-Fetch-Site,
             # else Origin against Host, else check_origin().
             why = h._cross_origin_refusal(h.check_origin)
             if why is not None:
                 gen_log.debug("Cross origin websockets not allowed: %s", why)
-                return 0
+                return 403
             if "Sec-WebSocket-Protocol" not in h.request.headers:
                 # Tornado asks select_subprotocol even when none is offered;
                 # squall asks only for offers, so ask here (nothing to pick)
                 h.select_subprotocol([])
-        except HTTPError as e:
-            gen_log.info("WebSocket handshake refused: %s", e)
-            return 0
-        except HTTPInputError as e:  # a malformed query: refused, not an application error
-            gen_log.info("WebSocket handshake refused: %s", e)
-            return 0
-        except Exception:
-            app_log.error("Uncaught exception in WebSocket handshake", exc_info=True)
-            return 0
+            # As Tornado's 101: the handler's headers (set_default_headers,
+            # set_header/set_cookie in prepare), but no Content-Type and none
+            # of what the handshake writes itself.
+            for name, value in h._header_pairs():
+                if name.lower() in _NOT_IN_101 or name.lower().startswith(b"sec-websocket-"):
+                    continue
+                st = lib.sq_ws_handshake_header(req, name, value, len(value))
+                if st < 0:
+                    gen_log.warning("header %r left out of the WebSocket handshake: %s", name, _ffi.SquallError(st))
+        except Exception as e:
+            return self._refusal(e)
         _PENDING[req] = h
-        return 1
+        return 0
 
     def open(self, ws: int, req: int) -> None:
         h = _PENDING.pop(req, None)
@@ -545,6 +677,10 @@ class _WSRoute:
         kwargs: dict[str, Any] = {k: _text(v) for k, v in raw_kwargs.items()}
         h.path_args, h.path_kwargs = args, kwargs
         h._ws = ws
+        h.ws_connection = WebSocketProtocol13(h)
+        # as Tornado: the HTTP response is over, its methods raise now
+        for name in ("write", "redirect", "set_header", "set_cookie", "set_status", "flush", "finish"):
+            setattr(h, name, _not_for_websockets)
         h._ud = _SOCKETS.put(h)
         lib.sq_ws_set_userdata(ws, h._ud)
         try:
@@ -590,6 +726,8 @@ def _route_options(app: Application, cls: "type[WebSocketHandler]") -> tuple[Any
         o.high_water = int(cls.high_water)
     if cls.max_backpressure:
         o.max_backpressure = int(cls.max_backpressure)
+    # a coroutine prepare() decides the handshake later (_WSRoute.check)
+    o.flags |= b.SQ_WS_DEFERRED_HANDSHAKE
     try:
         compression = probe.get_compression_options()
     except Exception:
@@ -656,9 +794,23 @@ class WebSocketClientConnection(_SocketMixin):
         self._messages: list[Union[None, str, bytes]] = []
         self._readers: list[asyncio.Future[Union[None, str, bytes]]] = []
         self._closed_flag = False
+        # the protocol object once connected; None again after close()
+        self.protocol: Optional[WebSocketProtocol] = None
+        # the headers of the server's 101, once connected (Tornado's)
+        self.headers: Optional[HTTPHeaders] = None
+        self.stream: Optional[_ClientStream] = None
 
     def _opened(self, ws: int) -> None:
         self._ws = ws
+        self.protocol = WebSocketProtocol13(self)
+        self.stream = _ClientStream(self)
+        headers = HTTPHeaders()
+        name, value = sq_str(), sq_str()
+        i = 0
+        while lib.sq_ws_response_header(ws, i, byref(name), byref(value)) == b.SQ_OK:
+            headers.add(string_at(name.ptr, name.len).decode("latin-1"), string_at(value.ptr, value.len).decode("latin-1"))
+            i += 1
+        self.headers = headers
         if not self._connect_future.done():
             self._connect_future.set_result(self)
 
@@ -678,6 +830,11 @@ class WebSocketClientConnection(_SocketMixin):
                 # a refused handshake is an HTTP error with its status, as in Tornado
                 exc = _handshake_refused(int(m.group(1)), message)
         self._connect_future.set_exception(exc)
+
+    def close(self, code: Optional[int] = None, reason: Optional[str] = None) -> None:
+        """Starts the closing handshake (1000 by default)."""
+        super().close(code, reason)
+        self.protocol = None
 
     def on_ping(self, data: bytes) -> None:
         """Called when the server pings (squall has already answered)."""
@@ -721,6 +878,28 @@ class WebSocketClientConnection(_SocketMixin):
         if callback is not None:
             fut.add_done_callback(lambda f: callback(f))
         return fut
+
+
+class _ClientStream:
+    """A client connection's TCP stream (Tornado's ``ws.stream``), as far
+    as squall's WebSocket client has one in Python: ``close()`` tears the
+    connection down at once, with no close frame (``sq_ws_abort``; the
+    connection then ends with 1006)."""
+
+    def __init__(self, conn: "WebSocketClientConnection") -> None:
+        self._conn = conn
+        self._closed = False
+
+    def close(self, exc_info: Any = False) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        ws = self._conn._ws
+        if ws is not None:
+            lib.sq_ws_abort(ws)
+
+    def closed(self) -> bool:
+        return self._closed or self._conn._ws is None
 
 
 def websocket_connect(url: Any, callback: Optional[Callable[[Any], Any]] = None, connect_timeout: Optional[float] = None,

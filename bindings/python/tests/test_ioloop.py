@@ -23,7 +23,13 @@ def test_run_sync_result_exception_timeout():
         assert IOLoop.current() is loop
         async def f(): await asyncio.sleep(0.01); return 42
         assert loop.run_sync(f) == 42
-        assert loop.run_sync(lambda: 7) == 7
+        # as Tornado: a plain function may return None or something a
+        # coroutine could yield; anything else is BadYieldError
+        assert loop.run_sync(lambda: None) is None
+        from squall.gen import BadYieldError
+        try: loop.run_sync(lambda: 7); raise SystemExit("no BadYieldError")
+        except BadYieldError: pass
+        assert loop.run_sync(lambda: [f(), f()]) == [42, 42]
         async def bad(): raise KeyError("x")
         try: loop.run_sync(bad); raise SystemExit("no exception")
         except KeyError: pass
@@ -404,6 +410,37 @@ def test_ioloop_in_a_background_thread():
         holder["loop"].add_callback(holder["loop"].stop)
         t.join(10)
         assert not t.is_alive() and holder.get("closed")
+        print("ok")
+    ''')
+    assert out.strip() == "ok"
+
+
+def test_make_current_sets_and_close_restores_the_event_loop():
+    out = run_py('''
+        import asyncio, threading
+        from squall.ioloop import IOLoop
+        before = asyncio.new_event_loop()
+        asyncio.set_event_loop(before)
+        loop = IOLoop()  # make_current=True: the thread's loop now
+        assert asyncio.get_event_loop() is loop.asyncio_loop
+        assert IOLoop.current() is loop
+        loop.close()
+        assert asyncio.get_event_loop() is before, "close() gives the old event loop back"
+        other = IOLoop(make_current=False)
+        assert asyncio.get_event_loop() is before
+        assert IOLoop.current(instance=False) is not other
+        # a callback added from another thread after close() is dropped, not raised
+        other.close()
+        errors = []
+        def add():
+            try:
+                for _ in range(100):
+                    other.add_callback(lambda: None)
+            except Exception as e:
+                errors.append(e)
+        t = threading.Thread(target=add); t.start(); t.join()
+        assert not errors, errors
+        before.close()
         print("ok")
     ''')
     assert out.strip() == "ok"

@@ -282,3 +282,45 @@ def test_ssl_options_are_checked_at_construction(tmp_path):
     with pytest.raises(ValueError, match="keyfile .* does not exist"):
         httpserver.HTTPServer(app, ssl_options={"certfile": good["certfile"], "keyfile": str(tmp_path / "no.key")})
     httpserver.HTTPServer(app, ssl_options=good)  # both exist: accepted
+
+
+def test_reused_tornado_code_logs_on_squall_loggers():
+    # gen.multi (Tornado's code) logs its second failure; the record belongs
+    # to squall.application, not tornado.application. A record of one of
+    # Tornado's I/O modules (made up here: squall never imports them) stays.
+    code = '''
+import asyncio, logging, os, sys
+import tornado
+from squall import gen, ioloop
+seen = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        seen.append((record.name, record.getMessage()))
+logging.getLogger().addHandler(Keep())
+async def fail(n):
+    await asyncio.sleep(0)
+    raise RuntimeError(n)
+async def main():
+    try:
+        await gen.multi([fail(1), fail(2)])
+    except RuntimeError:
+        pass
+    await asyncio.sleep(0.01)
+ioloop.IOLoop.current().run_sync(main)
+assert ("squall.application", "Multiple exceptions in yield list") in seen, seen
+assert not [n for n, _ in seen if n.startswith("tornado")], seen
+assert gen.app_log is logging.getLogger("squall.application")
+io_record = logging.makeLogRecord({"name": "tornado.general", "levelno": logging.ERROR, "levelname": "ERROR",
+                                   "msg": "from an I/O module",
+                                   "pathname": os.path.join(os.path.dirname(tornado.__file__), "web.py")})
+logging.getLogger("tornado.general").handle(io_record)
+assert ("tornado.general", "from an I/O module") in seen, seen
+logging.getLogger("squall.application").setLevel(logging.CRITICAL)
+seen.clear()
+ioloop.IOLoop.current().run_sync(main)
+assert seen == [], seen
+print("ok")
+'''
+    out = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

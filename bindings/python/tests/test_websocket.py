@@ -606,10 +606,61 @@ class BigEcho(websocket.WebSocketHandler):
     max_message_size = 8 * 1024 * 1024
     def on_message(self, m): self.write_message(m, binary=isinstance(m, bytes))
 
+class Cancels(websocket.WebSocketHandler):
+    # a CancelledError out of on_message is its failure: logged, 1011
+    def on_message(self, m):
+        if m == "sync":
+            raise asyncio.CancelledError()
+        return self._cancel_async()
+    async def _cancel_async(self):
+        fut = asyncio.get_running_loop().create_future()
+        fut.cancel()
+        await fut
+
+class AfterOpen(websocket.WebSocketHandler):
+    # once open, the HTTP response's methods raise; ws_connection is the
+    # protocol object while the socket is open
+    def open(self):
+        raised = []
+        for name in ("write", "redirect", "set_header", "set_cookie", "set_status", "flush", "finish"):
+            try:
+                getattr(self, name)("x") if name in ("write", "redirect") else (
+                    getattr(self, name)("X-A", "b") if name in ("set_header", "set_cookie") else (
+                        getattr(self, name)(503) if name == "set_status" else getattr(self, name)()))
+            except RuntimeError:
+                raised.append(name)
+        self.write_message({"raised": raised, "protocol": type(self.ws_connection).__name__,
+                            "closing": self.ws_connection.is_closing()})
+
+class AsyncPrepare(websocket.WebSocketHandler):
+    # the upgrade waits for a coroutine prepare(); what it sets goes into
+    # the 101; an HTTPError it raises refuses the handshake with its status
+    def set_default_headers(self):
+        self.set_header("X-Default", "d")
+    async def prepare(self):
+        await asyncio.sleep(0.05)
+        if self.get_argument("deny", None):
+            raise web.HTTPError(401)
+        self.set_header("X-Prepared", "p")
+        self.prepared = True
+    def open(self):
+        self.write_message("prepared=%s" % self.prepared)
+    def on_message(self, m):
+        self.write_message(m)
+
+class SyncPrepareRefuses(websocket.WebSocketHandler):
+    def prepare(self):
+        if self.get_argument("boom", None):
+            raise RuntimeError("prepare failed")
+        raise web.HTTPError(429)
+    def on_message(self, m):
+        pass
+
 app = web.Application([(r"/asyncopen", AsyncOpen), (r"/hs/(\w+)", Handshake), (r"/ends", Ends),
                        (r"/openfails", OpenFails), (r"/awaits", Awaits), (r"/pongs", Pongs), (r"/topics", Topics),
                        (r"/state", State), (r"/flood", Flood), (r"/bigecho", BigEcho),
-                       (r"/failsonce", FailsOnce)],
+                       (r"/failsonce", FailsOnce), (r"/cancels", Cancels), (r"/afteropen", AfterOpen),
+                       (r"/asyncprepare", AsyncPrepare), (r"/syncrefuses", SyncPrepareRefuses)],
                       websocket_ping_interval=0.2, websocket_max_message_size=4096)
 app.listen(int(os.environ["PORT"]), "127.0.0.1")
 ioloop.IOLoop.current().start()
@@ -933,4 +984,88 @@ ioloop.IOLoop.current().start()
     async def main():
         async with connect(srv.port, "/ws", additional_headers=headers) as ws:
             assert json.loads(await ws.recv()) == {"ip": "203.0.113.9", "protocol": "https"}
+    run(main())
+
+
+@pytest.mark.parametrize("how", ["sync", "async"])
+def test_cancelled_error_in_on_message_is_1011(port2, how):
+    async def main():
+        async with connect(port2, "/cancels") as ws:
+            await ws.send(how)
+            with pytest.raises(ConnectionClosed) as e:
+                await ws.recv()
+            assert e.value.rcvd.code == 1011
+    run(main())
+
+
+def test_http_methods_raise_once_open_and_ws_connection(port2):
+    async def main():
+        async with connect(port2, "/afteropen") as ws:
+            got = json.loads(await ws.recv())
+            assert got == {"raised": ["write", "redirect", "set_header", "set_cookie", "set_status", "flush",
+                                      "finish"], "protocol": "WebSocketProtocol13", "closing": False}
+    run(main())
+
+
+def test_protocol_object_and_ping_sleep_time():
+    from squall.websocket import WebSocketProtocol13
+    assert WebSocketProtocol13.ping_sleep_time(last_ping_time=100.0, interval=10, now=106.0) == 4
+    assert WebSocketProtocol13.ping_sleep_time(last_ping_time=100.0, interval=10, now=125.0) == 0
+
+
+def test_async_prepare_holds_the_upgrade_and_its_headers_go_into_the_101(port2):
+    async def main():
+        async with connect(port2, "/asyncprepare") as ws:
+            assert ws.response.status_code == 101
+            assert ws.response.headers["X-Prepared"] == "p"
+            assert ws.response.headers["X-Default"] == "d"
+            assert "Content-Type" not in ws.response.headers
+            assert await ws.recv() == "prepared=True"
+            await ws.send("echo")
+            assert await ws.recv() == "echo"
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(port2, "/asyncprepare?deny=1"):
+                pass
+        assert e.value.response.status_code == 401
+    run(main())
+
+
+def test_squall_client_headers_and_stream_close(port2):
+    code = f"""
+import asyncio
+from squall import websocket, ioloop
+async def main():
+    ws = await websocket.websocket_connect("ws://127.0.0.1:{port2}/asyncprepare")
+    assert ws.headers["X-Prepared"] == "p", dict(ws.headers)
+    assert ws.headers["Upgrade"].lower() == "websocket"
+    assert await ws.read_message() == "prepared=True"
+    assert type(ws.protocol).__name__ == "WebSocketProtocol13"
+    assert not ws.stream.closed()
+    ws.write_message("a")
+    ws.stream.close()  # the TCP connection goes at once, no close frame
+    assert ws.stream.closed()
+    # an echo of "a" may have come in before the abort went through
+    got = [await ws.read_message() for _ in range(2)]
+    assert got[-1] is None, got
+    assert ws.close_code == 1006, ws.close_code
+    print("ok")
+ioloop.IOLoop.current().run_sync(main, timeout=10)
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_a_refusal_in_prepare_answers_its_status(port2):
+    async def main():
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(port2, "/syncrefuses"):
+                pass
+        assert e.value.response.status_code == 429
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(port2, "/syncrefuses?boom=1"):
+                pass
+        assert e.value.response.status_code == 500
+        async with connect(port2, "/asyncprepare") as ws:  # the server goes on
+            assert await ws.recv() == "prepared=True"
     run(main())

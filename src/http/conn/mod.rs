@@ -12,6 +12,8 @@ mod pipeline;
 mod route;
 mod switch;
 
+pub(crate) use switch::decide_parked;
+
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::SocketAddr;

@@ -3,16 +3,34 @@
 //! the connection is handed to what the route makes of it (see
 //! `http::upgrade`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::{Conn, Inflight, Lifecycle, PendingUpgrade, Peer};
 use crate::http::h1::RequestHead;
-use crate::http::request::{REQUESTS, Request};
+use crate::http::request::{ConnAddr, REQUESTS, Request};
 use crate::http::response;
-use crate::http::upgrade::{UpgradeRoute, Upgraded};
+use crate::http::shared::ServerShared;
+use crate::http::upgrade::{Handshake, UpgradeRoute, Upgraded};
 use crate::reactor::Reactor;
 use crate::reactor::watcher::Step;
+
+/// Hands a decision taken away from the reactor (on the host thread, now or
+/// later) to the connection at `addr`, which switches or refuses once its
+/// turn has come. Nothing happens if the connection is gone.
+fn hand_decision(server: &ServerShared, addr: ConnAddr, handshake: Box<dyn Handshake>, decision: Result<(), u16>) {
+    let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
+    link.send(Box::new(move |r: &mut Reactor| {
+        r.with_watcher_as::<Conn, _>(addr.token, Some(addr.generation), |_r, c| {
+            if let Some(u) = c.upgrade.as_mut() {
+                u.handshake = Some(handshake);
+                u.decision = Some(decision);
+            }
+            Step::Keep
+        });
+    }));
+}
 
 impl Conn {
     /// A request on an upgrade route: refused at once (the route's check
@@ -47,22 +65,24 @@ impl Conn {
                     req2.release(); // no callback once the server is freed
                     return;
                 }
-                let decision = handshake.decide(&req2);
-                let Some(link) = server.loop_handle.reactor_link(addr.reactor) else { return };
-                link.send(Box::new(move |r: &mut Reactor| {
-                    r.with_watcher_as::<Conn, _>(addr.token, Some(addr.generation), |_r, c| {
-                        if let Some(u) = c.upgrade.as_mut() {
-                            u.handshake = Some(handshake);
-                            u.decision = Some(decision);
-                        }
-                        Step::Keep
-                    });
-                }));
+                match handshake.decide(&req2) {
+                    Some(decision) => hand_decision(&server, addr, handshake, decision),
+                    // the host decides later (sq_ws_handshake_decide)
+                    None => park(Parked { handshake, server, addr, req: req2 }),
+                }
             });
             self.upgrade = Some(Box::new(PendingUpgrade { handshake: None, req, decision: None }));
         } else {
-            let decision = handshake.decide(&req);
-            self.upgrade = Some(Box::new(PendingUpgrade { handshake: Some(handshake), req, decision: Some(decision) }));
+            match handshake.decide(&req) {
+                Some(decision) => {
+                    self.upgrade = Some(Box::new(PendingUpgrade { handshake: Some(handshake), req, decision: Some(decision) }));
+                }
+                None => {
+                    let (server, addr) = (self.server.clone(), self.addr(r));
+                    park(Parked { handshake, server, addr, req: req.clone() });
+                    self.upgrade = Some(Box::new(PendingUpgrade { handshake: None, req, decision: None }));
+                }
+            }
         }
     }
 
@@ -122,4 +142,43 @@ impl Conn {
         handshake.take_over(r, conn);
         Step::Replaced
     }
+}
+
+/// A handshake whose host decides later, with what it takes to hand the
+/// decision to the connection's reactor.
+struct Parked {
+    handshake: Box<dyn Handshake>,
+    server: Arc<ServerShared>,
+    addr: ConnAddr,
+    req: Arc<Request>,
+}
+
+/// Parked handshakes, by the upgrade request's handle.
+static PARKED: LazyLock<Mutex<HashMap<u64, Parked>>> = LazyLock::new(Default::default);
+
+/// Parks a handshake until [`decide_parked`] for `req`.
+fn park(p: Parked) {
+    let key = p.req.handle();
+    PARKED.lock().unwrap_or_else(|e| e.into_inner()).insert(key, p);
+}
+
+/// The host's later decision for the parked handshake of request `req`:
+/// `status` 0 goes on (the rest of the decision runs now, on the calling
+/// thread), 400..=599 refuses with it. NotFound: no handshake of that
+/// request waits for a decision.
+pub(crate) fn decide_parked(req: u64, status: u16) -> crate::Result<()> {
+    if status != 0 && !(400..=599).contains(&status) {
+        return Err(crate::Error::new(crate::ErrorKind::InvalidArg, format!("{status}: 0 or a status of 400..=599")));
+    }
+    let parked = PARKED.lock().unwrap_or_else(|e| e.into_inner()).remove(&req);
+    let Some(Parked { mut handshake, server, addr, req }) = parked else {
+        return Err(crate::Error::new(crate::ErrorKind::NotFound, "no WebSocket handshake of this request waits for a decision"));
+    };
+    if server.dead.load(Ordering::Acquire) {
+        req.release();
+        return Ok(());
+    }
+    let decision = handshake.resume(&req, status);
+    hand_decision(&server, addr, handshake, decision);
+    Ok(())
 }
