@@ -553,7 +553,11 @@ pub extern "C" fn sq_request_on_close(req: *mut sq_request, cb: sq_callback, use
 /// Answers the request in one call: status, headers and the whole body. The
 /// server adds `Date`, `Content-Length` and `Connection` itself (a caller's
 /// own copies of those are dropped); HEAD requests get the headers only.
-/// Finishes the request: the handle is stale afterwards.
+/// A caller's `Content-Length` (a decimal number) is kept for HEAD (it says
+/// what the GET would send) and otherwise must equal the body's length: if
+/// not, the head goes out with it and the connection is cut after what fits
+/// (the client sees an incomplete response), and the call returns
+/// `SQ_ERR_LIMIT`. Finishes the request: the handle is stale afterwards.
 ///
 /// Thread: any thread, also after the handler returned.
 /// Ownership: `headers` and `body` are copied before the call returns.
@@ -562,6 +566,8 @@ pub extern "C" fn sq_request_on_close(req: *mut sq_request, cb: sq_callback, use
 /// `SQ_ERR_INVALID_ARG` for a status outside 100–999 or a header whose name
 /// is not a token or whose value holds CR, LF or NUL (nothing is sent, the
 /// request stays open); `SQ_ERR_STATE` after `sq_response_flush`;
+/// `SQ_ERR_LIMIT` when the body does not match the caller's own
+/// `Content-Length` (the request is finished, the connection cut);
 /// `SQ_ERR_NULL` (req, or body/headers NULL with a non-zero length).
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_respond(
@@ -635,8 +641,10 @@ pub extern "C" fn sq_response_status(req: *mut sq_request, status: c_int, reason
 }
 
 /// Adds a response header (`replace` non-zero: first removes every header of
-/// that name). `Date`, `Content-Length`, `Transfer-Encoding` and
-/// `Connection` are the server's and are dropped when the head is written.
+/// that name). `Date`, `Transfer-Encoding` and `Connection` are the
+/// server's and are dropped when the head is written. A decimal
+/// `Content-Length` frames the body instead of chunking (see
+/// `sq_response_flush`); any other value of it is dropped.
 ///
 /// Thread: any thread.
 /// Ownership: `name` and `value` are copied.
@@ -695,11 +703,15 @@ pub extern "C" fn sq_response_write(req: *mut sq_request, data: *const c_void, l
 }
 
 /// Sends what was written so far. The first flush sends the head: the body
-/// is then chunked (HTTP/1.1) or runs until the connection closes (HTTP/1.0).
+/// is then chunked (HTTP/1.1) or runs until the connection closes (HTTP/1.0),
+/// unless a `Content-Length` header (a decimal number) was added: then the
+/// body is sent as it is and must come to exactly that length.
 ///
 /// Thread: any thread.
 /// Ownership: nothing changes hands.
-/// Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+/// Returns: `SQ_OK`; `SQ_ERR_LIMIT` when the body would pass the
+/// `Content-Length` given (nothing more is sent, the connection is cut and
+/// the request finished); `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_response_flush(req: *mut sq_request) -> sq_status {
     ffi_boundary! {
@@ -714,8 +726,11 @@ pub extern "C" fn sq_response_flush(req: *mut sq_request) -> sq_status {
 ///
 /// Thread: any thread.
 /// Ownership: nothing changes hands.
-/// Returns: `SQ_OK`; `SQ_ERR_CLOSED` when the client went away (the request
-/// is released all the same); `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+/// Returns: `SQ_OK`; `SQ_ERR_LIMIT` when the body sent and pending does not
+/// come to the caller's own `Content-Length` (the connection is cut after
+/// what fits; the request is released all the same); `SQ_ERR_CLOSED` when
+/// the client went away (the request is released all the same);
+/// `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_response_finish(req: *mut sq_request) -> sq_status {
     ffi_boundary! {

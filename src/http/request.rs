@@ -261,6 +261,17 @@ mod cookie_tests {
     }
 }
 
+/// The value of the handler's `Content-Length` header, when it gave one
+/// that is a plain decimal number (anything else is dropped, as before).
+fn declared_length(headers: &[(String, Vec<u8>)]) -> Option<u64> {
+    let (_, v) = headers.iter().rev().find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct ResponseState {
     pub(crate) status: u16,
@@ -274,6 +285,11 @@ pub(crate) struct ResponseState {
     /// The connection is gone: every call fails with Closed.
     pub(crate) closed: bool,
     pub(crate) on_close: Option<OnClose>,
+    /// The handler's own `Content-Length`, when the head went out framed by
+    /// it (a streamed response of known length), and the body bytes sent
+    /// against it so far.
+    declared: Option<u64>,
+    sent: u64,
     /// Serialized output not yet taken by the reactor, appended under this
     /// lock so that parts sent from different threads keep their order.
     outbox: Vec<u8>,
@@ -536,6 +552,16 @@ impl Request {
             close = self.write_head(&mut st, None, &mut out)?;
         }
         let pending = std::mem::take(&mut st.pending);
+        if let Some(d) = st.declared
+            && !self.data.head_only
+        {
+            if st.sent + pending.len() as u64 > d {
+                // more than the head announced: the client would misread
+                // what follows as the next response. Cut the connection.
+                return Err(self.cut(st, out, &[], "tried to write more data than Content-Length"));
+            }
+            st.sent += pending.len() as u64;
+        }
         if !self.data.head_only {
             if st.chunked {
                 response::write_chunk(&mut out, &pending);
@@ -547,6 +573,20 @@ impl Request {
         drop(st);
         self.signal();
         Ok(())
+    }
+
+    /// Ends a response whose body does not match the `Content-Length` its
+    /// head announced: sends `out` and `partial` (both may be empty), then
+    /// closes the connection so the client sees a cut response, never one
+    /// that looks whole. Returns the error for the caller.
+    fn cut(&self, mut st: MutexGuard<'_, ResponseState>, mut out: Vec<u8>, partial: &[u8], what: &str) -> Error {
+        out.extend_from_slice(partial);
+        st.finished = true;
+        Self::queue(&mut st, out, true, true);
+        drop(st);
+        self.signal();
+        self.release();
+        Error::new(ErrorKind::Limit, what.to_owned())
     }
 
     /// The response state for a finishing call: an error if the response is
@@ -575,6 +615,29 @@ impl Request {
     fn finish_locked(&self, mut st: MutexGuard<'_, ResponseState>) -> Result<()> {
         let pending = std::mem::take(&mut st.pending);
         let mut out = Vec::with_capacity(pending.len() + 256);
+        if !self.data.head_only {
+            let expected = match (st.head_sent, st.declared) {
+                (true, Some(d)) => Some((d, st.sent + pending.len() as u64)),
+                (false, _) if response::status_has_body(st.status) => {
+                    declared_length(&st.headers).map(|d| (d, pending.len() as u64))
+                }
+                _ => None,
+            };
+            if let Some((d, have)) = expected
+                && d != have
+            {
+                // The handler's Content-Length is wrong: send the head it
+                // asked for (if not sent yet) and what fits, then cut.
+                if !st.head_sent {
+                    self.write_head(&mut st, Some(pending.len()), &mut out)?;
+                }
+                let fits = if have < d { &pending[..] } else { &[][..] };
+                let what = if have > d { "tried to write more data than Content-Length" } else {
+                    "tried to write less data than Content-Length"
+                };
+                return Err(self.cut(st, out, fits, what));
+            }
+        }
         let close = if st.head_sent {
             if !self.data.head_only {
                 if st.chunked {
@@ -584,7 +647,7 @@ impl Request {
                     out.extend_from_slice(&pending);
                 }
             }
-            !self.data.keep_alive || (!st.chunked && self.data.version_minor == 0)
+            !self.data.keep_alive || (!st.chunked && st.declared.is_none() && self.data.version_minor == 0)
         } else {
             let close = self.write_head(&mut st, Some(pending.len()), &mut out)?;
             if !self.data.head_only && response::status_has_body(st.status) {
@@ -625,13 +688,22 @@ impl Request {
     fn write_head(&self, st: &mut ResponseState, length: Option<usize>, out: &mut Vec<u8>) -> Result<bool> {
         let d = &self.data;
         let mut close = !d.keep_alive || self.server.is_shutting_down();
-        let framing = match length {
-            Some(n) => response::Framing::Length(n as u64),
-            None if d.version_minor >= 1 => {
+        // The handler's own Content-Length frames the body when it gave one:
+        // a HEAD answer says what the GET would send, and a streamed body of
+        // known length goes out unchunked (checked against it as it is sent).
+        let declared = if response::status_has_body(st.status) { declared_length(&st.headers) } else { None };
+        let framing = match (length, declared) {
+            (Some(_), Some(n)) => response::Framing::Length(n),
+            (Some(n), None) => response::Framing::Length(n as u64),
+            (None, Some(n)) => {
+                st.declared = Some(n);
+                response::Framing::Length(n)
+            }
+            (None, None) if d.version_minor >= 1 => {
                 st.chunked = true;
                 response::Framing::Chunked
             }
-            None => {
+            (None, None) => {
                 close = true;
                 response::Framing::UntilClose
             }
