@@ -25,6 +25,7 @@ import mimetypes
 import numbers
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -46,7 +47,7 @@ from .ioloop import IOLoop
 
 __all__ = [
     "Application", "RequestHandler", "HTTPError", "Finish", "MissingArgumentError",
-    "ErrorHandler", "RedirectHandler", "StaticFileHandler", "URLSpec", "url",
+    "ErrorHandler", "RedirectHandler", "StaticFileHandler", "RustStaticFileHandler", "URLSpec", "url",
     "stream_request_body", "authenticated", "FastRequest", "DEFER",
     "create_signed_value", "decode_signed_value", "UIModule", "TemplateModule", "addslash",
     "removeslash", "GZipContentEncoding", "OutputTransform", "get_signature_key_version",
@@ -158,6 +159,29 @@ def _header_array(pairs: list[tuple[bytes, bytes]]) -> Any:
     # ctypes fills each sq_header from a (name, value, value_len) tuple, at
     # run time cheaper than a Structure per header; the stubs only know the latter.
     return (sq_header * n)(*[(k, v, len(v)) for k, v in pairs])  # type: ignore[misc]
+
+
+def _parse_range(header: str) -> Optional[tuple[Optional[int], Optional[int]]]:
+    """One byte range of a Range header as slice indexes: ``bytes=1-2`` is
+    (1, 3), ``bytes=6-`` (6, None), ``bytes=-6`` (-6, None), ``bytes=-0``
+    (None, 0); None for anything else (several ranges, another unit, junk),
+    which is served as if there were no Range header (RFC 9110 14.2)."""
+    unit, _, value = header.partition("=")
+    if unit.strip() != "bytes":
+        return None
+    first, _, last = value.strip().partition("-")
+    try:
+        start = int(first) if first.strip() else None
+        end = int(last) if last.strip() else None
+    except ValueError:
+        return None
+    if end is not None:
+        if start is None:
+            if end != 0:
+                start, end = -end, None
+        else:
+            end += 1
+    return start, end
 
 
 class RequestHandler:
@@ -311,14 +335,20 @@ class RequestHandler:
             if st == b.SQ_ERR_INVALID_ARG:
                 raise ValueError("bad status or reason")
             for k, v in self._header_pairs():
-                if k in (b"Content-Length", b"Transfer-Encoding"):
+                if k == b"Transfer-Encoding":
                     continue
+                # a Content-Length of ours frames the body (squall checks it)
                 lib.sq_response_header(req, k, v, len(v), 0)
         if self._write_buffer:
             data = b"".join(self._write_buffer)
             self._write_buffer = []
+            self._flushed_bytes = getattr(self, "_flushed_bytes", 0) + len(data)
             lib.sq_response_write(req, data, len(data))
         st = lib.sq_response_flush(req)
+        if st == b.SQ_ERR_LIMIT:
+            # past our Content-Length: squall cut the connection
+            self._connection_closed = True
+            raise httputil.HTTPOutputError("Tried to write more data than Content-Length")
         if st == b.SQ_ERR_CLOSED:
             self._connection_closed = True
         if self._connection_closed:
@@ -330,8 +360,15 @@ class RequestHandler:
             return fut
         return _DONE
 
-    def finish(self, chunk: Union[str, bytes, dict[str, Any], None] = None) -> Any:
-        """Finishes the response (answers the request) and calls ``on_finish``."""
+    def finish(self, chunk: Union[str, bytes, dict[str, Any], None] = None) -> "asyncio.Future[None]":
+        """Finishes the response (answers the request) and calls
+        ``on_finish``. Returns a Future, already done: squall has the bytes."""
+        self._finish(chunk)
+        fut = asyncio.get_event_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    def _finish(self, chunk: Union[str, bytes, dict[str, Any], None] = None) -> None:
         if self._finished:
             raise RuntimeError("finish() called twice")
         if chunk is not None:
@@ -365,16 +402,25 @@ class RequestHandler:
             else:
                 st = self._respond_with_reason(req, status, body)
             self._headers_written = True
+            sent = len(body)
         else:
+            sent = getattr(self, "_flushed_bytes", 0)
             if self._write_buffer:
                 data = b"".join(self._write_buffer)
                 self._write_buffer = []
+                sent += len(data)
                 lib.sq_response_write(req, data, len(data))
             self._log()
             self._freeze_unless_done()
             st = lib.sq_response_finish(req)
         if st == b.SQ_ERR_INVALID_ARG:
             raise ValueError("squall refused the response (bad header name or value)")
+        if st == b.SQ_ERR_LIMIT:
+            # our Content-Length did not match the body: squall sent what
+            # fits and cut the connection, as Tornado does
+            self._headers_written = True
+            self._connection_closed = True
+            raise httputil.HTTPOutputError(self._length_mismatch(sent))
         self._finished = True
         self.request._finish_time = time.time()
         if _CLOSE_LISTENERS:
@@ -384,7 +430,12 @@ class RequestHandler:
         except Exception:
             app_log.error("Exception in on_finish", exc_info=True)
         self.__dict__["_ui"] = None  # (not through the property: this is the hot path)
-        return _DONE
+
+    def _length_mismatch(self, sent: int) -> str:
+        declared = int((self._headers.get("Content-Length") or ["0"])[0])
+        if sent > declared:
+            return "Tried to write more data than Content-Length"
+        return "Tried to write %d bytes less than Content-Length" % (declared - sent)
 
     def _gzip(self, status: int, body: bytes) -> bytes:
         """``compress_response``: the body gzipped when the client accepts
@@ -432,7 +483,10 @@ class RequestHandler:
 
     def _finish_after_method(self) -> None:
         self._method_returned = True
-        self.finish()
+        if type(self).finish is RequestHandler.finish:
+            self._finish()  # no Future to make: nobody sees it
+        else:
+            self.finish()
 
     def _log(self) -> None:
         # a log_function setting sees every request, as in Tornado; the
@@ -745,8 +799,7 @@ class RequestHandler:
         ``include_host`` (default: the handler's ``include_host`` attribute)."""
         if include_host is None:
             include_host = getattr(self, "include_host", False)
-        return self.application.static_url(path, include_host=include_host, request=self.request,
-                                           include_version=kwargs.get("include_version", True))
+        return self.application.static_url(path, include_host=include_host, request=self.request, **kwargs)
 
     # --- XSRF protection (Tornado's token format, versions 1 and 2) ------------
 
@@ -1565,15 +1618,343 @@ class RedirectHandler(RequestHandler):
 
 
 class StaticFileHandler(RequestHandler):
-    """Only as a route target, ``(r"/prefix/(.*)", StaticFileHandler,
-    {"path": dir})``: squall serves the directory from Rust (sendfile, ETag,
-    Range, If-Modified-Since) instead of running Python per file."""
+    """Serves the files under a directory: ``(r"/prefix/(.*)",
+    StaticFileHandler, {"path": dir})``, and the ``static_path`` setting's
+    routes (``static_url_prefix``, ``/favicon.ico``, ``/robots.txt``).
 
-    def initialize(self, path: str, default_filename: Optional[str] = None) -> None:  # type: ignore[override]
+    Tornado 6.6's behaviour and hooks, run in Python on every request:
+    ``parse_url_path``, ``get_absolute_path``/``validate_absolute_path``
+    (traversal, symlinks kept inside ``allowed_symlink_directory`` — the
+    root unless set —, only regular files, ``default_filename`` with a
+    redirect to the slashed directory), ``get_content`` (a generator of 64
+    KiB chunks: a file bigger than one chunk is sent piece by piece, a
+    flush each), ``get_content_version`` (SHA-512, cached per absolute path
+    until ``reset``), ``get_content_size``, ``get_modified_time``,
+    ``get_content_type``, ``get_cache_time``, ``set_extra_headers``,
+    ``make_static_url``/``get_version`` (``static_url``), ETag with
+    If-None-Match, If-Modified-Since, one byte range (206, 416; a range
+    covering the whole file is a 200).
+
+    ``RustStaticFileHandler`` serves a directory from Rust instead
+    (sendfile, no Python per request, none of these hooks)."""
+
+    CACHE_MAX_AGE = 86400 * 365 * 10
+    MAX_VERSION_CONTENT_SIZE = 64 * 1024 * 1024
+    MAX_CACHED_VERSIONS = 10000
+    CHUNK_SIZE = 64 * 1024
+
+    # absolute path -> version, least recently used first (shared by the
+    # class and its subclasses, as Tornado's)
+    _static_hashes: dict[str, Optional[str]] = {}
+    _lock = threading.Lock()
+    # on the class: subclasses with their own initialize() still have it
+    allowed_symlink_directory: Union[str, list[str], None] = None
+    default_filename: Optional[str] = None
+
+    def initialize(self, path: str, default_filename: Optional[str] = None,  # type: ignore[override]
+                   allowed_symlink_directory: Union[str, list[str], None] = None) -> None:
         self.root = path
+        self.default_filename = default_filename
+        self.allowed_symlink_directory = allowed_symlink_directory
 
-    def get(self, path: str, include_body: bool = True) -> None:
-        raise HTTPError(404)
+    @classmethod
+    def reset(cls) -> None:
+        """Forgets every cached version."""
+        with cls._lock:
+            cls._static_hashes = {}
+
+    def head(self, path: str) -> Awaitable[None]:  # type: ignore[override]
+        return self.get(path, include_body=False)
+
+    async def get(self, path: str, include_body: bool = True) -> None:  # type: ignore[override]
+        if not self.settings.get("static_hash_cache", True):
+            type(self).reset()
+        self.path = self.parse_url_path(path)
+        del path
+        absolute_path = self.get_absolute_path(self.root, self.path)
+        self.absolute_path = self.validate_absolute_path(self.root, absolute_path)
+        if self.absolute_path is None:
+            return
+        self.modified = self.get_modified_time()
+        self.set_headers()
+        if self.should_return_304():
+            self.set_status(304)
+            return
+        size = self.get_content_size()
+        start: Optional[int] = None
+        end: Optional[int] = None
+        header = self.request.headers.get("Range")
+        wanted = _parse_range(header) if header else None
+        if wanted is not None:
+            start, end = wanted
+            if start is not None and start < 0:
+                start = max(start + size, 0)
+            if (start is not None and (start >= size or (end is not None and start >= end))) or end == 0:
+                # nothing of the file is in that range (RFC 9110 14.1.2)
+                self.set_status(416)
+                self.set_header("Content-Type", "text/plain")
+                self.set_header("Content-Range", "bytes */%d" % size)
+                return
+            if end is not None and end > size:
+                end = size
+            if size != (end or size) - (start or 0):
+                # a range that is the whole file is a 200 (players refuse a
+                # 206 to "bytes=0-")
+                self.set_status(206)
+                self.set_header("Content-Range", "bytes %d-%d/%d" % (start or 0, (end or size) - 1, size))
+        if start is not None and end is not None:
+            length = end - start
+        elif end is not None:
+            length = end
+        elif start is not None:
+            length = size - start
+        else:
+            length = size
+        self.set_header("Content-Length", length)
+        if not include_body:
+            return
+        content = self.get_content(self.absolute_path, start, end)
+        if isinstance(content, bytes):
+            content = [content]
+        held: Optional[bytes] = None
+        from .iostream import StreamClosedError
+        try:
+            for chunk in content:
+                if held is not None:
+                    # more than one piece: stream them, one flush each
+                    self.write(held)
+                    try:
+                        await self.flush()
+                    except StreamClosedError:
+                        return
+                    # let the loop run between pieces
+                    await asyncio.sleep(0)
+                held = chunk
+        finally:
+            close = getattr(content, "close", None)
+            if close is not None:
+                close()
+        if held is not None:
+            # the last (or only) piece goes with finish(): a small file is one
+            # response, which compress_response may gzip
+            self.write(held)
+
+    def compute_etag(self) -> Optional[str]:
+        assert self.absolute_path is not None
+        version = self._get_cached_version(self.absolute_path)
+        return '"%s"' % version if version else None
+
+    def set_headers(self) -> None:
+        self.set_header("Accept-Ranges", "bytes")
+        self.set_etag_header()
+        if self.modified is not None:
+            self.set_header("Last-Modified", self.modified)
+        content_type = self.get_content_type()
+        if content_type:
+            self.set_header("Content-Type", content_type)
+        cache_time = self.get_cache_time(self.path, self.modified, content_type)
+        if cache_time > 0:
+            self.set_header("Expires", datetime.datetime.now(datetime.timezone.utc)
+                            + datetime.timedelta(seconds=cache_time))
+            self.set_header("Cache-Control", "max-age=" + str(cache_time))
+        self.set_extra_headers(self.path)
+
+    def should_return_304(self) -> bool:
+        """If-None-Match decides when present; else If-Modified-Since."""
+        if self.request.headers.get("If-None-Match"):
+            return self.check_etag_header()
+        since = self.request.headers.get("If-Modified-Since")
+        if since is not None:
+            import email.utils
+            try:
+                when = email.utils.parsedate_to_datetime(since)
+            except Exception:
+                return False
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=datetime.timezone.utc)
+            if self.modified is not None and when >= self.modified:
+                return True
+        return False
+
+    @classmethod
+    def get_absolute_path(cls, root: str, path: str) -> str:
+        """``root``/``path`` made absolute; a 403 when ``path`` leaves ``root``
+        as written (``../``)."""
+        absolute = os.path.abspath(os.path.join(root, path))
+        cls._inside_root(root, absolute, path)
+        return absolute
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> Optional[str]:
+        """The file to serve, symlinks resolved: a 403 outside the root (or
+        ``allowed_symlink_directory``) or for what is not a regular file, a
+        404 when missing, a redirect to ``path/`` for a directory with
+        ``default_filename``. None when the response is already made."""
+        root = self._inside_root(root, absolute_path, self.path)
+        allowed = self.allowed_symlink_directory or root
+        dirs = [allowed] if isinstance(allowed, str) else list(allowed)
+        absolute_path = self._resolved_inside(absolute_path, dirs, self.path)
+        if os.path.isdir(absolute_path) and self.default_filename is not None:
+            if not self.request.path.endswith("/"):
+                if self.request.path.startswith("//") or self.request.path.startswith("/\\"):
+                    # "//host" would be a protocol-relative redirect elsewhere
+                    raise HTTPError(403, "cannot redirect path with two initial slashes")
+                self.redirect(self.request.path + "/", permanent=True)
+                return None
+            absolute_path = self._resolved_inside(os.path.join(absolute_path, self.default_filename), dirs,
+                                                  self.path)
+        self._stat_result = self._regular_file(absolute_path, self.path)
+        return absolute_path
+
+    @staticmethod
+    def _regular_file(absolute_path: str, what: str) -> os.stat_result:
+        try:
+            st = os.stat(absolute_path)
+        except OSError:
+            raise HTTPError(404)
+        if not stat.S_ISREG(st.st_mode):
+            # a directory, device, FIFO or socket is never read
+            raise HTTPError(403, "%s is not a file", what)
+        return st
+
+    @staticmethod
+    def _inside_root(root: str, absolute_path: str, what: str) -> str:
+        """``root`` normalised with a trailing separator; a 403 unless
+        ``absolute_path`` is that directory or under it."""
+        root = os.path.abspath(root)
+        if not root.endswith(os.path.sep):
+            root += os.path.sep
+        if not (absolute_path + os.path.sep).startswith(root):
+            raise HTTPError(403, "%s is not in root static directory", what)
+        return root
+
+    @staticmethod
+    def _resolved_inside(absolute_path: str, directories: list[str], what: str) -> str:
+        """``absolute_path`` with its symlinks resolved, which must be inside
+        one of ``directories`` (themselves resolved); else a 403 with the
+        same message as a traversal, so the two cannot be told apart."""
+        real = os.path.realpath(absolute_path)
+        for d in directories:
+            d = os.path.realpath(d)
+            if not d.endswith(os.path.sep):
+                d += os.path.sep
+            if (real + os.path.sep).startswith(d):
+                return real
+        raise HTTPError(403, "%s is not in root static directory", what)
+
+    @classmethod
+    def get_content(cls, abspath: str, start: Optional[int] = None,
+                    end: Optional[int] = None) -> Any:
+        """The bytes of ``abspath`` from ``start`` to ``end`` (slice
+        indexes), as a generator of chunks of at most ``CHUNK_SIZE``."""
+        cls._regular_file(abspath, abspath)
+        with open(abspath, "rb") as f:
+            if start is not None:
+                f.seek(start)
+            left = None if end is None else end - (start or 0)
+            while left is None or left > 0:
+                n = cls.CHUNK_SIZE if left is None else min(cls.CHUNK_SIZE, left)
+                chunk = f.read(n)
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    @classmethod
+    def get_content_version(cls, abspath: str) -> str:
+        """The SHA-512 of the content; ``ValueError`` past
+        ``MAX_VERSION_CONTENT_SIZE`` (hashing blocks the loop)."""
+        data = cls.get_content(abspath)
+        chunks = [data] if isinstance(data, bytes) else data
+        h = hashlib.sha512()
+        total = 0
+        try:
+            for chunk in chunks:
+                total += len(chunk)
+                if total > cls.MAX_VERSION_CONTENT_SIZE:
+                    raise ValueError("content is larger than MAX_VERSION_CONTENT_SIZE (%d bytes)"
+                                     % cls.MAX_VERSION_CONTENT_SIZE)
+                h.update(chunk)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return h.hexdigest()
+
+    def _stat(self) -> os.stat_result:
+        if not hasattr(self, "_stat_result"):
+            self._stat_result = os.stat(self.absolute_path)  # type: ignore[arg-type]
+        return self._stat_result
+
+    def get_content_size(self) -> int:
+        return self._stat().st_size
+
+    def get_modified_time(self) -> Optional[datetime.datetime]:
+        # whole seconds, as HTTP dates (and Tornado) have them
+        return datetime.datetime.fromtimestamp(int(self._stat().st_mtime), datetime.timezone.utc)
+
+    def get_content_type(self) -> str:
+        assert self.absolute_path is not None
+        mime, encoding = mimetypes.guess_type(self.absolute_path)
+        if encoding == "gzip":
+            return "application/gzip"  # RFC 6713
+        if encoding is not None:
+            return "application/octet-stream"
+        return mime or "application/octet-stream"
+
+    def set_extra_headers(self, path: str) -> None:
+        """Override to add headers."""
+
+    def get_cache_time(self, path: str, modified: Optional[datetime.datetime], mime_type: str) -> int:
+        """Seconds the response may be cached: ten years for a versioned
+        URL (``?v=``), else 0 (browser heuristics)."""
+        return self.CACHE_MAX_AGE if "v" in self.request.arguments else 0
+
+    @classmethod
+    def make_static_url(cls, settings: dict[str, Any], path: str, include_version: bool = True) -> str:
+        url: str = settings.get("static_url_prefix", "/static/") + path
+        if not include_version:
+            return url
+        version = cls.get_version(settings, path)
+        return "%s?v=%s" % (url, version) if version else url
+
+    def parse_url_path(self, url_path: str) -> str:
+        if os.path.sep != "/":
+            url_path = url_path.replace("/", os.path.sep)
+        return url_path
+
+    @classmethod
+    def get_version(cls, settings: dict[str, Any], path: str) -> Optional[str]:
+        return cls._get_cached_version(cls.get_absolute_path(settings["static_path"], path))
+
+    @classmethod
+    def _get_cached_version(cls, abs_path: str) -> Optional[str]:
+        with cls._lock:
+            hashes = cls._static_hashes
+            if abs_path in hashes:
+                version = hashes[abs_path] = hashes.pop(abs_path)  # most recently used
+            else:
+                try:
+                    version = cls.get_content_version(abs_path)
+                except Exception as e:
+                    gen_log.error("Could not open static file %r: %s", abs_path, e)
+                    version = None
+                while hashes and len(hashes) >= cls.MAX_CACHED_VERSIONS:
+                    del hashes[next(iter(hashes))]
+                hashes[abs_path] = version
+            return version or None
+
+
+class RustStaticFileHandler(StaticFileHandler):
+    """Opt-in: the directory is served by squall's Rust static files
+    (sendfile, ETag from size and mtime, Range, If-Modified-Since, an
+    ``index.html`` for a directory) with no Python per request. As a route
+    target, ``(r"/prefix/(.*)", RustStaticFileHandler, {"path": dir})``
+    (the pattern must be a plain prefix then ``(.*)``), or as the
+    ``static_handler_class`` setting for ``static_path`` (its prefix only:
+    no ``/favicon.ico``, ``/robots.txt`` routes). None of
+    ``StaticFileHandler``'s serving hooks are called; ``static_url`` still
+    works (``make_static_url``)."""
 
 
 class URLSpec:
@@ -1918,8 +2299,19 @@ class Application:
         self.ui_methods: dict[str, Callable[..., Any]] = {}
         self._load_ui_modules(settings.get("ui_modules", {}))
         self._load_ui_methods(settings.get("ui_methods", {}))
-        self._static_hashes: dict[str, Optional[str]] = {}
-        self._static_lock = threading.Lock()
+        handlers = list(handlers or [])
+        static_path = settings.get("static_path")
+        if static_path:
+            # Tornado's three routes, ahead of the application's
+            static_class = settings.get("static_handler_class", StaticFileHandler)
+            static_args = settings.get("static_handler_args", {})
+            static_args["path"] = static_path
+            prefix = settings.get("static_url_prefix", "/static/")
+            patterns = [re.escape(prefix) + r"(.*)"]
+            if not (isinstance(static_class, type) and issubclass(static_class, RustStaticFileHandler)):
+                patterns += [r"/(favicon\.ico)", r"/(robots\.txt)"]
+            for pattern in patterns:
+                handlers.insert(0, (pattern, static_class, static_args))
         if handlers:
             self.add_handlers(".*$", handlers)
 
@@ -1957,9 +2349,6 @@ class Application:
 
     def _install(self, srv: Server, http_server: Optional[HTTPServer] = None) -> None:
         srv._squall_http = http_server  # type: ignore[attr-defined]
-        static_path = self.settings.get("static_path")
-        if static_path:
-            srv.static(self.settings.get("static_url_prefix", "/static/"), static_path)
         for spec in self._specs:
             self._install_spec(srv, spec, http_server)
         default = self.settings.get("default_handler_class")
@@ -1979,10 +2368,10 @@ class Application:
             srv.route(method, pattern, _fast_route(fn, pattern))
             return
         cls = spec.handler_class
-        if isinstance(cls, type) and issubclass(cls, StaticFileHandler):
+        if isinstance(cls, type) and issubclass(cls, RustStaticFileHandler):
             prefix = spec.rust_pattern
             if not prefix.endswith("(.*)"):
-                raise ValueError("a StaticFileHandler route must be 'prefix(.*)', got %r" % spec.pattern)
+                raise ValueError("a RustStaticFileHandler route must be 'prefix(.*)', got %r" % spec.pattern)
             srv.static(prefix[:-4].replace("\\", ""), spec.kwargs["path"])
             return
         from . import metrics, websocket
@@ -2146,34 +2535,20 @@ class Application:
         return self._jinja
 
     def static_url(self, path: str, include_host: Optional[bool] = None, request: Any = None,
-                   include_version: bool = True) -> str:
-        prefix = self.settings.get("static_url_prefix", "/static/")
+                   **kwargs: Any) -> str:
+        """The ``static_handler_class``'s ``make_static_url`` (by default
+        ``static_url_prefix`` + path + ``?v=`` and the content's version),
+        with ``request``'s scheme and host in front when ``include_host``."""
+        if not self.settings.get("static_path"):
+            raise Exception("You must define the 'static_path' setting in your application to use static_url")
+        cls = self.settings.get("static_handler_class", StaticFileHandler)
+        if not self.settings.get("static_hash_cache", True):
+            cls.reset()  # debug: versions follow the files (Tornado resets per request)
         base = ""
         if include_host and request is not None:
             base = request.protocol + "://" + request.host
-        version = self._static_version(path) if include_version else None
-        if version:
-            return "%s%s%s?v=%s" % (base, prefix, path, version)
-        url: str = base + prefix + path
-        return url
-
-    def _static_version(self, path: str) -> Optional[str]:
-        root = self.settings.get("static_path")
-        if not root:
-            return None
-        cache = self.settings.get("static_hash_cache", True)
-        with self._static_lock:
-            if cache and path in self._static_hashes:
-                return self._static_hashes[path]
-            full = os.path.abspath(os.path.join(root, path))
-            h: Optional[str] = None
-            if full.startswith(os.path.abspath(root) + os.sep) and os.path.isfile(full):
-                with open(full, "rb") as f:
-                    # the content's SHA-512, as Tornado's get_content_version
-                    h = hashlib.sha512(f.read()).hexdigest()
-            if cache:
-                self._static_hashes[path] = h
-            return h
+        url: str = cls.make_static_url(self.settings, path, **kwargs)
+        return base + url
 
 
 def create_signed_value(secret: Any, name: str, value: Union[str, bytes], version: Optional[int] = None,
