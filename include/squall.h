@@ -118,6 +118,15 @@
 #define SQ_STREAM_BODY 2
 
 /**
+ * Route flag: the route is tried only when no route without this flag
+ * matched the path (in any method), whenever either was added: a
+ * catch-all registered first that routes added later still go before
+ * (an application's own 404 page, Tornado's `default_handler_class`).
+ * Static mounts and WebSocket routes still go first.
+ */
+#define SQ_FALLBACK 4
+
+/**
  * Opcode of a text message (valid UTF-8).
  */
 #define SQ_WS_TEXT 1
@@ -2454,9 +2463,9 @@ void sq_server_free(sq_server *server);
  * Adds a route: requests whose method is `method` ("GET", …; "*" for any)
  * and whose whole path matches the regular expression `pattern` go to
  * `handler`. Groups captured by the pattern are available through
- * `sq_request_capture`. Routes are tried in the order they were added; a
- * path matched only by routes of other methods gets 405 with `Allow`, an
- * unmatched path 404. A GET route also answers HEAD (without the body).
+ * `sq_request_capture`. Routes are tried in the order they were added
+ * (those with `SQ_FALLBACK` after all the others); a path matched only by
+ * routes of other methods gets 405 with `Allow`, an unmatched path 404. A GET route also answers HEAD (without the body).
  *
  * Thread: the host thread, before or while the loop runs.
  * Ownership: `method` and `pattern` are copied. squall keeps `userdata`

@@ -10,7 +10,7 @@
 //! finishing call learns that the client went away).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use super::response;
@@ -348,6 +348,9 @@ pub(crate) struct Request {
     /// Bytes of `body` not yet taken by the host: more than 1 MiB pauses
     /// the connection's reading, until under 256 KiB.
     pub(crate) body_gate: FlowGate,
+    /// The streamed body has all arrived (read without the body's lock,
+    /// which is never taken under the response's).
+    body_done: AtomicBool,
 }
 
 /// "Request `seq` of this connection has output": the signal sent to the
@@ -373,7 +376,14 @@ impl Request {
             server,
             body: streaming.then(|| Mutex::new(BodyStream::default())),
             body_gate: FlowGate::with_marks(flow),
+            body_done: AtomicBool::new(false),
         })
+    }
+
+    /// A streamed body is still arriving: a response now ends the
+    /// connection (what is left of the body is not read), as Tornado's.
+    fn body_unread(&self) -> bool {
+        self.body.is_some() && !self.body_done.load(Ordering::Acquire)
     }
 
     fn body_lock(&self) -> Option<MutexGuard<'_, BodyStream>> {
@@ -402,6 +412,7 @@ impl Request {
         let Some(mut b) = self.body_lock() else { return false };
         tracing::trace!(target: "squall::http", "end_body: cb {} scheduled {}", b.cb.is_some(), b.scheduled);
         b.ended = true;
+        self.body_done.store(true, Ordering::Release);
         let schedule = b.cb.is_some() && !b.scheduled;
         b.scheduled |= schedule;
         schedule
@@ -647,7 +658,9 @@ impl Request {
                     out.extend_from_slice(&pending);
                 }
             }
-            !self.data.keep_alive || (!st.chunked && st.declared.is_none() && self.data.version_minor == 0)
+            !self.data.keep_alive
+                || (!st.chunked && st.declared.is_none() && self.data.version_minor == 0)
+                || self.body_unread()
         } else {
             let close = self.write_head(&mut st, Some(pending.len()), &mut out)?;
             if !self.data.head_only && response::status_has_body(st.status) {
@@ -687,7 +700,7 @@ impl Request {
     /// until-close for HTTP/1.0). Returns whether the connection closes after.
     fn write_head(&self, st: &mut ResponseState, length: Option<usize>, out: &mut Vec<u8>) -> Result<bool> {
         let d = &self.data;
-        let mut close = !d.keep_alive || self.server.is_shutting_down();
+        let mut close = !d.keep_alive || self.server.is_shutting_down() || self.body_unread();
         // The handler's own Content-Length frames the body when it gave one:
         // a HEAD answer says what the GET would send, and a streamed body of
         // known length goes out unchunked (checked against it as it is sent).

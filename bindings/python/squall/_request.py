@@ -135,6 +135,7 @@ class HTTPServerRequest:
 
     version = "HTTP/1.1"
     connection = None
+    _remote_ip_set = False  # remote_ip assigned by the application (then not read from squall)
 
     # Set by _init_handle (every request) and then by __init__ (one made by
     # hand): declared once here for type checkers.
@@ -227,7 +228,7 @@ class HTTPServerRequest:
 
     @property
     def remote_ip(self) -> str:
-        if self._remote_ip is None and self._req:
+        if self._remote_ip is None and self._req and not self._remote_ip_set:
             ip = None
             if self._xheaders:
                 h = self.headers
@@ -245,6 +246,7 @@ class HTTPServerRequest:
     @remote_ip.setter
     def remote_ip(self, value: str) -> None:
         self._remote_ip = value
+        self._remote_ip_set = True  # None too: a handler may clear it (Tornado's logs say "(None)")
 
     @property
     def protocol(self) -> str:

@@ -311,6 +311,10 @@ class HTTPServer:
         self.protocol = protocol or ("https" if self._tls else None)
         self.trusted_downstream = set(trusted_downstream or ())
         self.no_keep_alive = no_keep_alive
+        # read by squall.web for @stream_request_body handlers (the pieces
+        # data_received gets, and gzip bodies inflated)
+        self.chunk_size = chunk_size
+        self.decompress_request = decompress_request
         self._limits: dict[str, Any] = dict(max_header_size=max_header_size,
                             max_body_size=max_body_size if max_body_size is not None else max_buffer_size,
                             idle_connection_timeout=idle_connection_timeout, body_timeout=body_timeout,

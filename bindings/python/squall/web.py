@@ -331,6 +331,11 @@ class RequestHandler:
         req = self.request._req
         if not self._headers_written:
             self._headers_written = True
+            settings = self.application.settings
+            if (settings.get("compress_response") or settings.get("gzip")) and self._start_gzip(
+                    self._status_code, None):
+                import zlib
+                self._gzipper = zlib.compressobj(GZipContentEncoding.GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
             st = lib.sq_response_status(req, self._status_code, _utf8(self._reason))
             if st == b.SQ_ERR_INVALID_ARG:
                 raise ValueError("bad status or reason")
@@ -342,6 +347,10 @@ class RequestHandler:
         if self._write_buffer:
             data = b"".join(self._write_buffer)
             self._write_buffer = []
+            gz = getattr(self, "_gzipper", None)
+            if gz is not None:
+                import zlib
+                data = gz.compress(data) + gz.flush(zlib.Z_SYNC_FLUSH)
             self._flushed_bytes = getattr(self, "_flushed_bytes", 0) + len(data)
             lib.sq_response_write(req, data, len(data))
         st = lib.sq_response_flush(req)
@@ -405,9 +414,12 @@ class RequestHandler:
             sent = len(body)
         else:
             sent = getattr(self, "_flushed_bytes", 0)
-            if self._write_buffer:
+            gz = getattr(self, "_gzipper", None)
+            if self._write_buffer or gz is not None:
                 data = b"".join(self._write_buffer)
                 self._write_buffer = []
+                if gz is not None:
+                    data = gz.compress(data) + gz.flush()
                 sent += len(data)
                 lib.sq_response_write(req, data, len(data))
             self._log()
@@ -438,26 +450,35 @@ class RequestHandler:
         return "Tried to write %d bytes less than Content-Length" % (declared - sent)
 
     def _gzip(self, status: int, body: bytes) -> bytes:
-        """``compress_response``: the body gzipped when the client accepts
-        gzip and the response is eligible (``GZipContentEncoding``'s rules);
-        ``Vary: Accept-Encoding`` either way. Responses sent in pieces with
-        ``flush()`` are not compressed."""
+        """``compress_response`` on a whole response: the body gzipped when
+        eligible (``_start_gzip``) and at least ``MIN_LENGTH`` long."""
+        if not self._start_gzip(status, len(body)):
+            return body
+        import gzip
+        return gzip.compress(body, compresslevel=GZipContentEncoding.GZIP_LEVEL, mtime=0)
+
+    def _start_gzip(self, status: int, length: Optional[int]) -> bool:
+        """Whether the response is gzipped (``GZipContentEncoding``'s
+        rules: the client accepts gzip, a compressible type, no
+        Content-Encoding yet, a body; ``length`` None for a response sent
+        in pieces, which is compressed whatever its size, as Tornado's);
+        ``Vary: Accept-Encoding`` either way. When it is, the headers say
+        so (and lose Content-Length)."""
         vary = ",".join(self._headers.get("Vary", []))
         if "accept-encoding" not in [v.strip().lower() for v in vary.split(",")]:
             self._headers.setdefault("Vary", []).append("Accept-Encoding")
-        if (status in (204, 304) or status < 200 or len(body) < GZipContentEncoding.MIN_LENGTH
-                or "Content-Encoding" in self._headers):
-            return body
+        if (status in (204, 304) or status < 200 or "Content-Encoding" in self._headers
+                or (length is not None and length < GZipContentEncoding.MIN_LENGTH)):
+            return False
         accept = self.request.headers.get("Accept-Encoding") or ""
         if "gzip" not in [a.split(";")[0].strip().lower() for a in accept.split(",")]:
-            return body
+            return False
         ctype = (self._headers.get("Content-Type") or [""])[0].split(";")[0].strip().lower()
         if not GZipContentEncoding._compressible_type(ctype):
-            return body
-        import gzip
+            return False
         self._headers["Content-Encoding"] = ["gzip"]
         self._headers.pop("Content-Length", None)
-        return gzip.compress(body, compresslevel=GZipContentEncoding.GZIP_LEVEL, mtime=0)
+        return True
 
     def _respond_with_reason(self, req: int, status: int, body: bytes) -> int:
         st: int = lib.sq_response_status(req, status, _utf8(self._reason))
@@ -595,7 +616,8 @@ class RequestHandler:
         values = []
         for v in source.get(name, []):
             s = self.decode_argument(v, name=name)
-            s = _REMOVE_CONTROL.sub(" ", s)
+            if isinstance(s, str):  # a decode_argument may keep bytes: left alone
+                s = _REMOVE_CONTROL.sub(" ", s)
             if strip:
                 s = s.strip()
             values.append(s)
@@ -1108,6 +1130,16 @@ class RequestHandler:
                 if self._auto_finish and not self._finished:
                     self._finish_after_method()
             except (Exception, asyncio.CancelledError) as e:
+                task = asyncio.current_task()
+                if isinstance(e, asyncio.CancelledError) and task is not None and task.cancelling():
+                    # this handler's own task was cancelled: not an error to
+                    # log, but the client gets its answer; the task ends cancelled
+                    if not self._finished:
+                        try:
+                            self.send_error(500)
+                        except Exception:
+                            app_log.error("Exception in exception handler", exc_info=True)
+                    raise
                 # awaiting a cancelled future is an uncaught exception (a 500), as in Tornado
                 self._handle_request_exception(e)
 
@@ -1118,7 +1150,10 @@ class RequestHandler:
             return
         req = self.request._req
         _CLOSE_LISTENERS[req] = self
-        lib.sq_request_on_close(req, _on_request_close, req)
+        if lib.sq_request_on_close(req, _on_request_close, req) == b.SQ_ERR_CLOSED:
+            # the client left before the handler asked (its close came with
+            # the request): tell the handler all the same, from the loop
+            IOLoop.current().add_callback(_request_closed, req)
 
     # --- streamed request bodies -------------------------------------------------
 
@@ -1130,6 +1165,7 @@ class RequestHandler:
         self._stream_args = (args, kwargs)
         self._stream_queue: list[Optional[bytes]] = []
         self._stream_busy = False
+        self._body_options()
         self._watch_close(always=True)  # also drops the stream if the client leaves
         req = self.request._req
         _BODY_STREAMS[req] = self
@@ -1138,8 +1174,40 @@ class RequestHandler:
             _BODY_STREAMS.pop(req, None)
             raise HTTPError(500, "cannot stream the request body: %s" % _ffi.SquallError(st))
 
+    def _body_options(self) -> None:
+        """The serving HTTPServer's ``chunk_size`` (the largest piece
+        ``data_received`` gets) and ``decompress_request`` (a gzip body is
+        inflated first), as Tornado's."""
+        http = next((h for h in (getattr(srv, "_squall_http", None) for srv in self.application._servers)
+                     if h is not None), None)
+        self._chunk_size: Optional[int] = getattr(http, "chunk_size", None)
+        self._inflater: Any = None
+        if getattr(http, "decompress_request", False) and \
+                (self.request.headers.get("Content-Encoding") or "").strip().lower() == "gzip":
+            import zlib
+            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
     def _body_chunk(self, data: Optional[bytes]) -> None:
-        self._stream_queue.append(data)
+        size = self._chunk_size
+        if self._inflater is not None and data is not None:
+            limit = size or 0
+            while data:
+                out = self._inflater.decompress(data, limit)
+                data = self._inflater.unconsumed_tail
+                if out:
+                    self._stream_queue.append(out)
+                if not out and not data:
+                    break
+        elif size and data is not None and len(data) > size:
+            self._stream_queue.extend(data[i:i + size] for i in range(0, len(data), size))
+        elif data is None or data:
+            self._stream_queue.append(data)
+        if data is None and self._inflater is not None:
+            self._stream_queue.pop()
+            tail = self._inflater.flush()
+            if tail:
+                self._stream_queue.append(tail)
+            self._stream_queue.append(None)
         if not self._stream_busy:
             self._drain_body()
 
@@ -1178,8 +1246,7 @@ _CLOSE_LISTENERS: dict[int, "RequestHandler"] = {}
 _BODY_STREAMS: dict[int, "RequestHandler"] = {}
 
 
-@c_callback(b.sq_callback)
-def _on_request_close(ud: int) -> None:
+def _request_closed(ud: int) -> None:
     h = _CLOSE_LISTENERS.pop(ud, None)
     if h is not None:
         h._connection_closed = True
@@ -1188,6 +1255,9 @@ def _on_request_close(ud: int) -> None:
             h.on_connection_close()
         except Exception:
             app_log.error("Exception in on_connection_close", exc_info=True)
+
+
+_on_request_close = c_callback(b.sq_callback)(_request_closed)
 
 
 @c_callback(b.sq_body_callback)
@@ -1283,8 +1353,8 @@ def _xor_mask(mask: bytes, data: bytes) -> bytes:
 
 
 def _xsrf_encode_v1(token: bytes) -> bytes:
-    mask = os.urandom(4)
-    return (mask + _xor_mask(mask, token)).hex().encode("ascii")
+    # the token in hex, unmasked (Tornado's version 1: the same on every request)
+    return token.hex().encode("ascii")
 
 
 def _xsrf_encode_v2(token: bytes, timestamp: float) -> bytes:
@@ -1307,14 +1377,12 @@ def _xsrf_decode(cookie: Union[str, bytes]) -> tuple[Optional[int], Optional[byt
             mask = bytes.fromhex(mask_hex.decode("ascii"))
             token = _xor_mask(mask, bytes.fromhex(masked_hex.decode("ascii")))
             return 2, token, float(int(ts))
-        # version 1 (hex) or 0 (the token as is)
+        # version 1: the token in hex, or (not hex) the token as it is
         try:
-            data = bytes.fromhex(raw.decode("ascii"))
+            token = bytes.fromhex(raw.decode("ascii"))
         except ValueError:
-            data = b""
-        if len(data) == 4 + 16 and len(raw) == 40:
-            return 1, _xor_mask(data[:4], data[4:]), time.time()
-        return 0, raw, time.time()
+            token = raw
+        return 1, token, float(int(time.time()))
     except Exception:
         gen_log.debug("Uncaught exception in _decode_xsrf_token", exc_info=True)
         return None, None, None
@@ -1716,28 +1784,22 @@ class StaticFileHandler(RequestHandler):
         content = self.get_content(self.absolute_path, start, end)
         if isinstance(content, bytes):
             content = [content]
-        held: Optional[bytes] = None
         from .iostream import StreamClosedError
+        first = True
         try:
             for chunk in content:
-                if held is not None:
-                    # more than one piece: stream them, one flush each
-                    self.write(held)
-                    try:
-                        await self.flush()
-                    except StreamClosedError:
-                        return
-                    # let the loop run between pieces
-                    await asyncio.sleep(0)
-                held = chunk
+                if not first:
+                    await asyncio.sleep(0)  # let the loop run between pieces
+                first = False
+                self.write(chunk)
+                try:
+                    await self.flush()
+                except StreamClosedError:
+                    return
         finally:
             close = getattr(content, "close", None)
             if close is not None:
                 close()
-        if held is not None:
-            # the last (or only) piece goes with finish(): a small file is one
-            # response, which compress_response may gzip
-            self.write(held)
 
     def compute_etag(self) -> Optional[str]:
         assert self.absolute_path is not None
@@ -1999,7 +2061,8 @@ class URLSpec:
     def reverse(self, *args: Any) -> str:
         if self._path is None:
             raise ValueError("Cannot reverse url regex " + self.pattern)
-        return self._path % tuple(urllib.parse.quote(str(a), safe="") for a in args)
+        return self._path % tuple(
+            urllib.parse.quote(a if isinstance(a, bytes) else str(a).encode("utf-8"), safe="") for a in args)
 
     def path_arguments(self, req: int, path: str) -> tuple[list[Any], dict[str, Any]]:
         """The groups the route captured for request ``req``, as bytes (None
@@ -2213,6 +2276,53 @@ class _HandlerRoute:
         handler._execute(args, kwargs)
 
 
+def _run_spec(app: "Application", spec: Optional[URLSpec], request: HTTPServerRequest) -> None:
+    """Runs ``spec``'s handler for ``request``, its path arguments taken
+    with the spec's own regex (the route squall matched may be another's);
+    None: the application's 404."""
+    if spec is None:
+        cls: Any = app.settings.get("default_handler_class")
+        if cls is not None:
+            handler = cls(app, request, **app.settings.get("default_handler_args", {}))
+        else:
+            handler = ErrorHandler(app, request, status_code=404)
+        handler._execute([], {})
+        return
+    m = spec.regex.match(request.path)
+    groups = [urllib.parse.unquote_to_bytes(g) if g is not None else None for g in m.groups()] if m else []
+    if m is not None and any(n is not None for n in spec.group_names):
+        args: list[Any] = []
+        kwargs = {n: v for n, v in zip(spec.group_names, groups) if n is not None}
+    else:
+        args, kwargs = groups, {}
+    try:
+        handler = spec.handler_class(app, request, **spec.kwargs)
+    except Exception as e:
+        app_log.error("Uncaught exception creating %s", spec.handler_class.__name__, exc_info=True)
+        RequestHandler(app, request)._handle_request_exception(e)
+        return
+    handler._execute(args, kwargs)
+
+
+class _HostAwareRoute(_HandlerRoute):
+    """A route once the application has host patterns (``add_handlers``
+    with a host other than ``.*``): the handler is chosen again in Python by
+    host then path, in Tornado's order. Routes become this by a class change
+    when the first host pattern is added, so an application without host
+    patterns does no work for them per request."""
+
+    __slots__ = ()
+
+    def __call__(self, req: int) -> None:
+        request = HTTPServerRequest.from_handle(req, self.xheaders)
+        if self.protocol:
+            request.protocol = self.protocol
+        spec = self.app._find_spec(request)
+        if spec is self.spec:
+            _HandlerRoute.__call__(self, req)  # squall's captures are the right ones
+            return
+        _run_spec(self.app, spec, request)
+
 
 class ClusterOutboxFull(Exception):
     """A publish was delivered to this process's subscribers but not to the
@@ -2290,6 +2400,14 @@ class Application:
             settings.setdefault("compiled_template_cache", False)
             settings.setdefault("static_hash_cache", False)
         self._specs: list[Any] = []  # URLSpec or ("fast", method, pattern, fn)
+        self.default_host = default_host
+        # host patterns (add_handlers with a host other than ".*"), in order,
+        # each with its URLSpecs; the handler routes squall calls (to make
+        # them host-aware when the first host pattern comes); the patterns
+        # routed in squall, per server
+        self._host_rules: list[tuple["re.Pattern[str]", list[URLSpec]]] = []
+        self._handler_routes: list[_HandlerRoute] = []
+        self._wildcard_specs: list[URLSpec] = []
         self.named_handlers: dict[str, URLSpec] = {}
         self._servers: list[Server] = []
         self._cluster: Optional[_Cluster] = None
@@ -2318,16 +2436,69 @@ class Application:
     # --- routes --------------------------------------------------------------
 
     def add_handlers(self, host_pattern: str, host_handlers: list[Any]) -> None:
-        for h in host_handlers:
-            if isinstance(h, URLSpec):
-                spec = h
-            else:
-                spec = URLSpec(*h)
+        """Adds routes for requests whose host (``Host`` without the port)
+        matches ``host_pattern`` (a regular expression; ``.*$`` for every
+        host). Host patterns are tried in the order added, before the
+        routes for every host; with ``default_host``, a request whose host
+        matches none (and without ``X-Real-Ip``) also gets the routes of the
+        patterns that match ``default_host``."""
+        specs = [h if isinstance(h, URLSpec) else URLSpec(*h) for h in host_handlers]
+        for spec in specs:
             if spec.name:
                 self.named_handlers[spec.name] = spec
-            self._specs.append(spec)
+        if host_pattern in (".*$", ".*", "^.*$"):
+            for spec in specs:
+                self._specs.append(spec)
+                self._wildcard_specs.append(spec)
+                for srv in self._servers:
+                    self._install_spec(srv, spec, getattr(srv, "_squall_http", None))
+            return
+        if not host_pattern.endswith("$"):
+            host_pattern += "$"
+        self._host_rules.append((re.compile(host_pattern), specs))
+        for spec in specs:
+            self._specs.append(("host", spec))
             for srv in self._servers:
-                self._install_spec(srv, spec, getattr(srv, "_squall_http", None))
+                self._install_host_spec(srv, spec, getattr(srv, "_squall_http", None))
+        for route in self._handler_routes:
+            route.__class__ = _HostAwareRoute
+
+    def _find_spec(self, request: HTTPServerRequest) -> Optional[URLSpec]:
+        """The route for ``request`` as Tornado's Application finds it: the
+        host patterns in order, then the routes for every host, then (with
+        ``default_host``, and no ``X-Real-Ip``) the host patterns matching
+        the default host. None: no route."""
+        path = request.path
+        host = request.host_name
+        for regex, specs in self._host_rules:
+            if regex.match(host):
+                for spec in specs:
+                    if spec.regex.match(path):
+                        return spec
+        for spec in self._wildcard_specs:
+            if spec.regex.match(path):
+                return spec
+        if self.default_host is not None and "X-Real-Ip" not in request.headers:
+            for regex, specs in self._host_rules:
+                if regex.match(self.default_host):
+                    for spec in specs:
+                        if spec.regex.match(path):
+                            return spec
+        return None
+
+    def _install_host_spec(self, srv: Server, spec: URLSpec, http_server: Optional[HTTPServer]) -> None:
+        """Routes ``spec``'s path in squall (once per pattern and server) to
+        a host-aware route."""
+        routed = srv.__dict__.setdefault("_squall_patterns", set())
+        if spec.rust_pattern in routed:
+            return
+        routed.add(spec.rust_pattern)
+        xheaders = bool(http_server.xheaders) if http_server else bool(self.settings.get("xheaders"))
+        protocol = getattr(http_server, "protocol", None) if http_server else None
+        route = _HostAwareRoute(self, spec, xheaders, protocol)
+        self._handler_routes.append(route)
+        flags = b.SQ_STREAM_BODY if getattr(spec.handler_class, "_stream_request_body", False) else 0
+        srv.route("*", spec.rust_pattern, route, flags)
 
     def route(self, pattern: str, fn: Optional[Callable[[FastRequest], Any]] = None, methods: Any = None) -> Any:
         """The fast path: ``fn(req)`` gets a ``FastRequest`` and returns the
@@ -2351,10 +2522,18 @@ class Application:
         srv._squall_http = http_server  # type: ignore[attr-defined]
         for spec in self._specs:
             self._install_spec(srv, spec, http_server)
+        # what answers a path no route takes: default_handler_class, else
+        # Tornado's 404 page, as a fallback route (routes added later still
+        # go first; a fast route's 405 stays squall's)
         default = self.settings.get("default_handler_class")
         if default is not None:
+            # an ordinary route, last: it also takes a method that a fast
+            # route of the same path does not have
             spec = URLSpec(r"/.*", default, self.settings.get("default_handler_args", {}))
             self._install_spec(srv, spec, http_server)
+        else:
+            spec = URLSpec(r"/.*", ErrorHandler, {"status_code": 404})
+            self._install_spec(srv, spec, http_server, fallback=True)
         self._servers.append(srv)
         url = self.settings.get("cluster")
         if url:
@@ -2362,8 +2541,11 @@ class Application:
                 self._cluster = _Cluster(srv.io_loop, url, self.settings.get("cluster_state_callback"))
             self._cluster.attach(srv)
 
-    def _install_spec(self, srv: Server, spec: Any, http_server: Optional[HTTPServer]) -> None:
+    def _install_spec(self, srv: Server, spec: Any, http_server: Optional[HTTPServer], fallback: bool = False) -> None:
         if isinstance(spec, tuple):
+            if spec[0] == "host":
+                self._install_host_spec(srv, spec[1], http_server)
+                return
             _, method, pattern, fn = spec
             srv.route(method, pattern, _fast_route(fn, pattern))
             return
@@ -2387,7 +2569,14 @@ class Application:
         xheaders = bool(http_server.xheaders) if http_server else bool(self.settings.get("xheaders"))
         flags = b.SQ_STREAM_BODY if getattr(cls, "_stream_request_body", False) else 0
         protocol = getattr(http_server, "protocol", None) if http_server else None
-        srv.route("*", spec.rust_pattern, _HandlerRoute(self, spec, xheaders, protocol), flags)
+        route = _HostAwareRoute(self, spec, xheaders, protocol) if self._host_rules else \
+            _HandlerRoute(self, spec, xheaders, protocol)
+        self._handler_routes.append(route)
+        if fallback:
+            flags |= b.SQ_FALLBACK
+        else:
+            srv.__dict__.setdefault("_squall_patterns", set()).add(spec.rust_pattern)
+        srv.route("*", spec.rust_pattern, route, flags)
 
     def listen(self, port: int, address: str = "", **kwargs: Any) -> HTTPServer:
         """Starts an HTTPServer for this application on ``address:port``

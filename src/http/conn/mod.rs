@@ -256,6 +256,14 @@ impl Watcher for Conn {
         if read_closed && self.peer == Peer::Open {
             self.peer = Peer::ShutDown;
         }
+        if read_closed && self.peer != Peer::Gone && !self.takes_requests() && !self.inflight.is_empty() {
+            // No more requests are read here (an HTTP/1.0 or `Connection:
+            // close` request), so no read would see the EOF: the event says
+            // it. The requests in flight learn that their client left (their
+            // on-close callbacks run), as on a connection still read.
+            self.peer = Peer::Gone;
+            self.on_peer_closed();
+        }
         if readable {
             self.on_readable(r);
         }
