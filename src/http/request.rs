@@ -232,6 +232,21 @@ pub(crate) fn fuzz_cookie(data: &[u8]) {
 }
 
 #[cfg(test)]
+mod length_tests {
+    #[test]
+    fn a_handlers_content_length() {
+        let h = |v: &[u8]| vec![("X-A".to_owned(), b"1".to_vec()), ("content-length".to_owned(), v.to_vec())];
+        assert_eq!(super::declared_length(&h(b"42")), Some(42));
+        assert_eq!(super::declared_length(&h(b" 7 ")), Some(7));
+        assert_eq!(super::declared_length(&h(b"0")), Some(0));
+        for bad in [&b""[..], b"-1", b"4 2", b"0x10", b"99999999999999999999"] {
+            assert_eq!(super::declared_length(&h(bad)), None, "{bad:?}");
+        }
+        assert_eq!(super::declared_length(&[("X-A".to_owned(), b"1".to_vec())]), None);
+    }
+}
+
+#[cfg(test)]
 mod cookie_tests {
     #[test]
     fn cookies() {

@@ -425,14 +425,15 @@ class RequestHandler:
             self._log()
             self._freeze_unless_done()
             st = lib.sq_response_finish(req)
-        if st == b.SQ_ERR_INVALID_ARG:
-            raise ValueError("squall refused the response (bad header name or value)")
-        if st == b.SQ_ERR_LIMIT:
-            # our Content-Length did not match the body: squall sent what
-            # fits and cut the connection, as Tornado does
-            self._headers_written = True
-            self._connection_closed = True
-            raise httputil.HTTPOutputError(self._length_mismatch(sent))
+        if st < 0:
+            if st == b.SQ_ERR_INVALID_ARG:
+                raise ValueError("squall refused the response (bad header name or value)")
+            if st == b.SQ_ERR_LIMIT:
+                # our Content-Length did not match the body: squall sent what
+                # fits and cut the connection, as Tornado does
+                self._headers_written = True
+                self._connection_closed = True
+                raise httputil.HTTPOutputError(self._length_mismatch(sent))
         self._finished = True
         self.request._finish_time = time.time()
         if _CLOSE_LISTENERS:
