@@ -10,7 +10,7 @@
 //! finishing call learns that the client went away).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use super::response;
@@ -232,21 +232,6 @@ pub(crate) fn fuzz_cookie(data: &[u8]) {
 }
 
 #[cfg(test)]
-mod length_tests {
-    #[test]
-    fn a_handlers_content_length() {
-        let h = |v: &[u8]| vec![("X-A".to_owned(), b"1".to_vec()), ("content-length".to_owned(), v.to_vec())];
-        assert_eq!(super::declared_length(&h(b"42")), Some(42));
-        assert_eq!(super::declared_length(&h(b" 7 ")), Some(7));
-        assert_eq!(super::declared_length(&h(b"0")), Some(0));
-        for bad in [&b""[..], b"-1", b"4 2", b"0x10", b"99999999999999999999"] {
-            assert_eq!(super::declared_length(&h(bad)), None, "{bad:?}");
-        }
-        assert_eq!(super::declared_length(&[("X-A".to_owned(), b"1".to_vec())]), None);
-    }
-}
-
-#[cfg(test)]
 mod cookie_tests {
     #[test]
     fn cookies() {
@@ -276,17 +261,6 @@ mod cookie_tests {
     }
 }
 
-/// The value of the handler's `Content-Length` header, when it gave one
-/// that is a plain decimal number (anything else is dropped, as before).
-fn declared_length(headers: &[(String, Vec<u8>)]) -> Option<u64> {
-    let (_, v) = headers.iter().rev().find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
-    let v = v.trim_ascii();
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(v).ok()?.parse().ok()
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct ResponseState {
     pub(crate) status: u16,
@@ -300,9 +274,10 @@ pub(crate) struct ResponseState {
     /// The connection is gone: every call fails with Closed.
     pub(crate) closed: bool,
     pub(crate) on_close: Option<OnClose>,
-    /// The handler's own `Content-Length`, when the head went out framed by
-    /// it (a streamed response of known length), and the body bytes sent
-    /// against it so far.
+    /// The body's length as the caller declared it (`sq_response_set_length`).
+    length: Option<u64>,
+    /// The head went out framed by `length` (a streamed response of known
+    /// length), and the body bytes sent against it so far.
     declared: Option<u64>,
     sent: u64,
     /// Serialized output not yet taken by the reactor, appended under this
@@ -366,6 +341,10 @@ pub(crate) struct Request {
     /// The streamed body has all arrived (read without the body's lock,
     /// which is never taken under the response's).
     body_done: AtomicBool,
+    /// The connection's output not yet written to the socket, as its
+    /// reactor last saw it while this request's response was being sent
+    /// (`sq_response_backlog`).
+    pub(crate) conn_backlog: AtomicUsize,
 }
 
 /// "Request `seq` of this connection has output": the signal sent to the
@@ -392,7 +371,21 @@ impl Request {
             body: streaming.then(|| Mutex::new(BodyStream::default())),
             body_gate: FlowGate::with_marks(flow),
             body_done: AtomicBool::new(false),
+            conn_backlog: AtomicUsize::new(0),
         })
+    }
+
+    /// Bytes of this response handed over and not yet written to the
+    /// client: what waits in the outbox plus the connection's queue.
+    pub(crate) fn backlog(&self) -> Result<usize> {
+        let waiting = {
+            let st = self.lock();
+            if st.closed {
+                return Err(Error::new(ErrorKind::Closed, "the client closed the connection"));
+            }
+            st.outbox.len()
+        };
+        Ok(waiting + self.conn_backlog.load(Ordering::Acquire))
     }
 
     /// A streamed body is still arriving: a response now ends the
@@ -557,6 +550,18 @@ impl Request {
         Ok(())
     }
 
+    /// Declares the body's length (`sq_response_set_length`): the head
+    /// carries it and the body must come to it.
+    pub(crate) fn set_length(&self, length: u64) -> Result<()> {
+        let mut st = self.lock();
+        Self::check_open(&st)?;
+        if st.head_sent {
+            return Err(Error::new(ErrorKind::State, "the length cannot change after the head was sent (flush)"));
+        }
+        st.length = Some(length);
+        Ok(())
+    }
+
     pub(crate) fn write(&self, data: &[u8]) -> Result<()> {
         let mut st = self.lock();
         Self::check_open(&st)?;
@@ -644,16 +649,14 @@ impl Request {
         if !self.data.head_only {
             let expected = match (st.head_sent, st.declared) {
                 (true, Some(d)) => Some((d, st.sent + pending.len() as u64)),
-                (false, _) if response::status_has_body(st.status) => {
-                    declared_length(&st.headers).map(|d| (d, pending.len() as u64))
-                }
+                (false, _) if response::status_has_body(st.status) => st.length.map(|d| (d, pending.len() as u64)),
                 _ => None,
             };
             if let Some((d, have)) = expected
                 && d != have
             {
-                // The handler's Content-Length is wrong: send the head it
-                // asked for (if not sent yet) and what fits, then cut.
+                // The declared length is wrong: send the head with it (if
+                // not sent yet) and what fits, then cut.
                 if !st.head_sent {
                     self.write_head(&mut st, Some(pending.len()), &mut out)?;
                 }
@@ -716,10 +719,10 @@ impl Request {
     fn write_head(&self, st: &mut ResponseState, length: Option<usize>, out: &mut Vec<u8>) -> Result<bool> {
         let d = &self.data;
         let mut close = !d.keep_alive || self.server.is_shutting_down() || self.body_unread();
-        // The handler's own Content-Length frames the body when it gave one:
+        // The declared length frames the body when there is one:
         // a HEAD answer says what the GET would send, and a streamed body of
         // known length goes out unchunked (checked against it as it is sent).
-        let declared = if response::status_has_body(st.status) { declared_length(&st.headers) } else { None };
+        let declared = if response::status_has_body(st.status) { st.length } else { None };
         let framing = match (length, declared) {
             (Some(_), Some(n)) => response::Framing::Length(n),
             (Some(n), None) => response::Framing::Length(n as u64),

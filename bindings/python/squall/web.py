@@ -32,6 +32,7 @@ import time
 import traceback
 import types
 import urllib.parse
+import ctypes
 from ctypes import byref, string_at
 from http.client import responses
 from typing import Any, Awaitable, Callable, Optional, Union, overload
@@ -124,6 +125,29 @@ class _Done:
 
 
 _DONE = _Done()
+
+# flush(): past this many bytes waiting for the client, the awaitable waits
+# until no more than _FLUSH_LOW are (polled: the C API has no drain callback
+# for responses)
+_FLUSH_HIGH = 256 * 1024
+_FLUSH_LOW = 64 * 1024
+
+
+async def _drained(handler: "RequestHandler", req: int) -> None:
+    from .iostream import StreamClosedError
+    backlog = ctypes.c_size_t()
+    delay = 0.001
+    while True:
+        if handler._connection_closed:
+            raise StreamClosedError()
+        st = lib.sq_response_backlog(req, byref(backlog))
+        if st == b.SQ_ERR_CLOSED:
+            handler._connection_closed = True
+            raise StreamClosedError()
+        if st != b.SQ_OK or backlog.value <= _FLUSH_LOW:
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.02)
 DEFER = object()
 """Returned by a fast-path function that will answer later with ``req.respond``."""
 
@@ -340,10 +364,10 @@ class RequestHandler:
             if st == b.SQ_ERR_INVALID_ARG:
                 raise ValueError("bad status or reason")
             for k, v in self._header_pairs():
-                if k == b"Transfer-Encoding":
+                if k in (b"Content-Length", b"Transfer-Encoding"):
                     continue
-                # a Content-Length of ours frames the body (squall checks it)
                 lib.sq_response_header(req, k, v, len(v), 0)
+            self._declare_length(req)
         if self._write_buffer:
             data = b"".join(self._write_buffer)
             self._write_buffer = []
@@ -354,6 +378,13 @@ class RequestHandler:
             self._flushed_bytes = getattr(self, "_flushed_bytes", 0) + len(data)
             lib.sq_response_write(req, data, len(data))
         st = lib.sq_response_flush(req)
+        if st == b.SQ_OK:
+            backlog = ctypes.c_size_t()
+            if lib.sq_response_backlog(req, byref(backlog)) == b.SQ_OK and backlog.value > _FLUSH_HIGH:
+                # the client reads slower than we write: the awaitable waits
+                # until most of it is taken, so a loop of write+flush (a
+                # large file) does not pile the body up in squall
+                return asyncio.ensure_future(_drained(self, req))
         if st == b.SQ_ERR_LIMIT:
             # past our Content-Length: squall cut the connection
             self._connection_closed = True
@@ -405,6 +436,8 @@ class RequestHandler:
                     body = self._gzip(status, body)
             self._log()
             self._freeze_unless_done()
+            if "Content-Length" in self._headers:
+                self._declare_length(req)
             if self._reason is None or self._reason == responses.get(status):
                 pairs = self._header_pairs()
                 st = lib.sq_respond(req, status, _header_array(pairs), len(pairs), body, len(body))
@@ -443,6 +476,13 @@ class RequestHandler:
         except Exception:
             app_log.error("Exception in on_finish", exc_info=True)
         self.__dict__["_ui"] = None  # (not through the property: this is the hot path)
+
+    def _declare_length(self, req: int) -> None:
+        """A Content-Length the handler set frames the body (squall checks
+        that the body comes to it, as Tornado does)."""
+        value = (self._headers.get("Content-Length") or [""])[0].strip()
+        if value.isdigit() and value.isascii():
+            lib.sq_response_set_length(req, int(value))
 
     def _length_mismatch(self, sent: int) -> str:
         declared = int((self._headers.get("Content-Length") or ["0"])[0])

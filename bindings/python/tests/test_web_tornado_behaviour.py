@@ -28,6 +28,8 @@ with open(os.path.join(root, "dir", "index.html"), "wb") as f:
     f.write(b"<p>index</p>")
 with open(os.path.join(here, "secret.txt"), "wb") as f:
     f.write(b"secret")
+with open(os.path.join(root, "huge.bin"), "wb") as f:
+    f.write(b"x" * (16 << 20))
 if not os.path.lexists(os.path.join(root, "out.txt")):
     os.symlink(os.path.join(here, "secret.txt"), os.path.join(root, "out.txt"))
 
@@ -45,6 +47,23 @@ class Hooked(web.StaticFileHandler):
 
     def get_modified_time(self):
         return None
+
+chunks_read = [0]
+
+class Counting(web.StaticFileHandler):
+    @classmethod
+    def get_content_version(cls, abspath):
+        return "v1"  # no hashing: every chunk counted is one sent
+
+    @classmethod
+    def get_content(cls, abspath, start=None, end=None):
+        for chunk in super().get_content(abspath, start, end):
+            chunks_read[0] += 1
+            yield chunk
+
+class Chunks(web.RequestHandler):
+    def get(self):
+        self.write(str(chunks_read[0]))
 
 class Url(web.RequestHandler):
     def get(self, path):
@@ -87,6 +106,8 @@ app = web.Application([
     (r"/rust/(.*)", web.RustStaticFileHandler, {"path": root}),
     (r"/index/(.*)", web.StaticFileHandler, {"path": root, "default_filename": "index.html"}),
     (r"/url/(.*)", Url),
+    (r"/counting/(.*)", Counting, {"path": root}),
+    (r"/chunks", Chunks),
     (r"/length/(\d+)", WrongLength),
     (r"/where", Where, {"name": "any host"}),
     (r"/hang", Hang),
@@ -250,3 +271,28 @@ def test_an_answer_before_a_streamed_body_ends_closes_the_connection(srv):
     # the server answers and closes (raw() returned at the close, not the timeout)
     assert got.startswith(b"HTTP/1.1 401 ")
     assert b"Connection: close" in got
+
+
+def test_a_large_file_to_a_slow_client_is_read_as_it_is_sent(srv):
+    """16 MiB to a client that reads nothing for a second: the handler's
+    flush waits, so only a few of the 256 chunks are read from the disk
+    meanwhile (not the whole file into squall's queue); then all of it
+    arrives."""
+    port, _ = srv
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /counting/huge.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    time.sleep(1.0)
+    read_meanwhile = int(req(port, "/chunks")[1])
+    # what the socket buffers hold (a few MiB at most) plus squall's 256 KiB
+    assert 1 <= read_meanwhile < 128, read_meanwhile
+    s.settimeout(20)
+    got = b""
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert b"Content-Length: 16777216" in head and len(body) == 16 << 20
+    assert int(req(port, "/chunks")[1]) == 256

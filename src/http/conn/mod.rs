@@ -634,6 +634,7 @@ impl Conn {
                 Ok(false) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.maybe_unpause_writes();
+                    self.publish_backlog();
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -647,6 +648,7 @@ impl Conn {
         self.out = VecDeque::new();
         self.out_bytes = 0;
         self.maybe_unpause_writes();
+        self.publish_backlog();
         if self.closing() {
             // TLS says it is done writing (close_notify) before TCP does.
             self.stream.close_notify();
@@ -661,6 +663,16 @@ impl Conn {
         }
         if self.closing() {
             let _ = self.stream.socket().shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// Tells the request whose response is being sent (the oldest in
+    /// flight) how much output waits for the socket (`sq_response_backlog`).
+    fn publish_backlog(&self) {
+        if let Some(front) = self.inflight.front()
+            && let Some(req) = front.req.as_ref()
+        {
+            req.conn_backlog.store(self.out_bytes + front.out.len(), std::sync::atomic::Ordering::Release);
         }
     }
 
