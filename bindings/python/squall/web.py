@@ -349,9 +349,11 @@ class RequestHandler:
 
     def flush(self, include_footers: bool = False) -> Any:
         """Sends what was written so far. The first flush sends the head; the
-        body is then chunked. Returns an awaitable (already done: squall has
-        the bytes), which raises ``squall.iostream.StreamClosedError`` once
-        the client has gone."""
+        body is then chunked (unless the handler set a Content-Length).
+        Returns an awaitable: done at once, unless more than 256 KiB of the
+        response waits for the client (then done once no more than 64 KiB
+        does); it raises ``squall.iostream.StreamClosedError`` once the
+        client has gone."""
         req = self.request._req
         if not self._headers_written:
             self._headers_written = True
