@@ -1774,10 +1774,10 @@ class StaticFileHandler(RequestHandler):
         with cls._lock:
             cls._static_hashes = {}
 
-    def head(self, path: str) -> Awaitable[None]:  # type: ignore[override]
+    def head(self, path: str) -> Awaitable[None]:
         return self.get(path, include_body=False)
 
-    async def get(self, path: str, include_body: bool = True) -> None:  # type: ignore[override]
+    async def get(self, path: str, include_body: bool = True) -> None:
         if not self.settings.get("static_hash_cache", True):
             type(self).reset()
         self.path = self.parse_url_path(path)
