@@ -118,6 +118,15 @@
 #define SQ_STREAM_BODY 2
 
 /**
+ * Route flag: the route is tried only when no route without this flag
+ * matched the path (in any method), whenever either was added: a
+ * catch-all registered first that routes added later still go before
+ * (an application's own 404 page, Tornado's `default_handler_class`).
+ * Static mounts and WebSocket routes still go first.
+ */
+#define SQ_FALLBACK 4
+
+/**
  * What `check_origin` returns to decide later, on a route with the
  * `SQ_WS_DEFERRED_HANDSHAKE` flag: the handshake waits, and the host must
  * call `sq_ws_handshake_decide` for its request (an async `prepare()` runs
@@ -2368,7 +2377,9 @@ sq_status sq_request_on_close(sq_request *req, sq_callback cb, void *userdata);
  * Answers the request in one call: status, headers and the whole body. The
  * server adds `Date`, `Content-Length` and `Connection` itself (a caller's
  * own copies of those are dropped); HEAD requests get the headers only.
- * Finishes the request: the handle is stale afterwards.
+ * After `sq_response_set_length`, that length is the `Content-Length` (a
+ * HEAD answer says it) and the body must come to it. Finishes the
+ * request: the handle is stale afterwards.
  *
  * Thread: any thread, also after the handler returned.
  * Ownership: `headers` and `body` are copied before the call returns.
@@ -2377,6 +2388,8 @@ sq_status sq_request_on_close(sq_request *req, sq_callback cb, void *userdata);
  * `SQ_ERR_INVALID_ARG` for a status outside 100–999 or a header whose name
  * is not a token or whose value holds CR, LF or NUL (nothing is sent, the
  * request stays open); `SQ_ERR_STATE` after `sq_response_flush`;
+ * `SQ_ERR_LIMIT` when the body does not match the length given to
+ * `sq_response_set_length` (the request is finished, the connection cut);
  * `SQ_ERR_NULL` (req, or body/headers NULL with a non-zero length).
  */
 sq_status sq_respond(sq_request *req,
@@ -2401,7 +2414,8 @@ sq_status sq_response_status(sq_request *req, int status, const char *reason);
 /**
  * Adds a response header (`replace` non-zero: first removes every header of
  * that name). `Date`, `Content-Length`, `Transfer-Encoding` and
- * `Connection` are the server's and are dropped when the head is written.
+ * `Connection` are the server's and are dropped when the head is written
+ * (`sq_response_set_length` declares a body's length).
  *
  * Thread: any thread.
  * Ownership: `name` and `value` are copied.
@@ -2428,11 +2442,15 @@ sq_status sq_response_write(sq_request *req, const void *data, size_t len);
 
 /**
  * Sends what was written so far. The first flush sends the head: the body
- * is then chunked (HTTP/1.1) or runs until the connection closes (HTTP/1.0).
+ * is then chunked (HTTP/1.1) or runs until the connection closes (HTTP/1.0),
+ * unless `sq_response_set_length` declared the body's length: then the
+ * head carries it, the body is sent as it is and must come to exactly it.
  *
  * Thread: any thread.
  * Ownership: nothing changes hands.
- * Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+ * Returns: `SQ_OK`; `SQ_ERR_LIMIT` when the body would pass the
+ * declared length (nothing more is sent, the connection is cut and
+ * the request finished); `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
  */
 sq_status sq_response_flush(sq_request *req);
 
@@ -2451,13 +2469,50 @@ sq_status sq_response_flush(sq_request *req);
 sq_status sq_request_abort(sq_request *req);
 
 /**
+ * Declares the length of the response body, sent as its `Content-Length`
+ * (Tornado's handlers set that header): a HEAD answer carries it, a body
+ * sent in pieces with `sq_response_flush` goes out unchunked, and the
+ * body must come to exactly this many bytes. If it does not, what fits is
+ * sent and the connection is cut (the client sees an incomplete response,
+ * never a whole-looking wrong one), and the call that found out
+ * (`sq_respond`, `sq_response_flush`, `sq_response_finish`) returns
+ * `SQ_ERR_LIMIT`. Ignored for a status without a body (1xx, 204, 304).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_STATE` after `sq_response_flush`;
+ * `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_response_set_length(sq_request *req, uint64_t length);
+
+/**
+ * How many bytes of output wait for the client: what was flushed for this
+ * response (and what the connection still holds before it) that the
+ * socket has not taken yet. A streaming sender (a large file) can flush a
+ * piece, and send the next once this has fallen, so that a slow client
+ * does not make squall hold the whole body. Updated by the connection's
+ * reactor as it writes: an estimate, never an undercount of more than
+ * what is being written at that moment.
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK` with the count in `*bytes_out`; `SQ_ERR_CLOSED` once the
+ * client has gone; `SQ_ERR_ALREADY_DONE` once the response is finished;
+ * `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+ */
+sq_status sq_response_backlog(sq_request *req, size_t *bytes_out);
+
+/**
  * Finishes the response (with a Content-Length when nothing was flushed)
  * and releases the request: the handle is stale afterwards.
  *
  * Thread: any thread.
  * Ownership: nothing changes hands.
- * Returns: `SQ_OK`; `SQ_ERR_CLOSED` when the client went away (the request
- * is released all the same); `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+ * Returns: `SQ_OK`; `SQ_ERR_LIMIT` when the body sent and pending does not
+ * come to the length declared with `sq_response_set_length` (the connection is cut after
+ * what fits; the request is released all the same); `SQ_ERR_CLOSED` when
+ * the client went away (the request is released all the same);
+ * `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
  */
 sq_status sq_response_finish(sq_request *req);
 
@@ -2490,9 +2545,9 @@ void sq_server_free(sq_server *server);
  * Adds a route: requests whose method is `method` ("GET", …; "*" for any)
  * and whose whole path matches the regular expression `pattern` go to
  * `handler`. Groups captured by the pattern are available through
- * `sq_request_capture`. Routes are tried in the order they were added; a
- * path matched only by routes of other methods gets 405 with `Allow`, an
- * unmatched path 404. A GET route also answers HEAD (without the body).
+ * `sq_request_capture`. Routes are tried in the order they were added
+ * (those with `SQ_FALLBACK` after all the others); a path matched only by
+ * routes of other methods gets 405 with `Allow`, an unmatched path 404. A GET route also answers HEAD (without the body).
  *
  * Thread: the host thread, before or while the loop runs.
  * Ownership: `method` and `pattern` are copied. squall keeps `userdata`

@@ -6,7 +6,8 @@ against the C demo (examples/c/demo_server.c).
 
 Environment (as the C demo): PORT (default 8888), SQUALL_IO_THREADS,
 SQUALL_HEADER_TIMEOUT_MS / SQUALL_BODY_TIMEOUT_MS / SQUALL_IDLE_TIMEOUT_MS,
-SQUALL_STATIC_DIR (served under /static/ by squall's Rust static files),
+SQUALL_STATIC_DIR (served under /static/ by squall's Rust static files:
+the RustStaticFileHandler opt-in, so the suite measures the same path as the C demo),
 SQUALL_WS_PING_MS / SQUALL_WS_IDLE_MS, SQUALL_SHUTDOWN_MS (the graceful
 shutdown's deadline on SIGTERM/SIGINT, default 5000), SQUALL_TLS_CERT and
 SQUALL_TLS_KEY (PEM files: serve https and wss), SQUALL_CLUSTER=redis://...
@@ -173,7 +174,8 @@ def make_app():
     settings = {}
     static = os.environ.get("SQUALL_STATIC_DIR")
     if static:
-        settings.update(static_path=static, static_url_prefix="/static/")
+        settings.update(static_path=static, static_url_prefix="/static/",
+                        static_handler_class=web.RustStaticFileHandler)
     routes = []
     cluster = os.environ.get("SQUALL_CLUSTER")
     if cluster:

@@ -68,7 +68,7 @@ impl Server {
     where
         F: Fn(&Request) -> std::result::Result<(), i32> + Send + Sync + 'static,
     {
-        let target = RouteTarget { handler: Arc::new(FnHandler(handler)), inline: false, stream_body: false };
+        let target = RouteTarget { handler: Arc::new(FnHandler(handler)), inline: false, stream_body: false, fallback: false };
         self.core.route(method, pattern, target)
     }
 
@@ -81,7 +81,7 @@ impl Server {
     where
         F: Fn(&Request) -> std::result::Result<(), i32> + Send + Sync + 'static,
     {
-        let target = RouteTarget { handler: Arc::new(FnHandler(handler)), inline: false, stream_body: true };
+        let target = RouteTarget { handler: Arc::new(FnHandler(handler)), inline: false, stream_body: true, fallback: false };
         self.core.route(method, pattern, target)
     }
 

@@ -553,7 +553,9 @@ pub extern "C" fn sq_request_on_close(req: *mut sq_request, cb: sq_callback, use
 /// Answers the request in one call: status, headers and the whole body. The
 /// server adds `Date`, `Content-Length` and `Connection` itself (a caller's
 /// own copies of those are dropped); HEAD requests get the headers only.
-/// Finishes the request: the handle is stale afterwards.
+/// After `sq_response_set_length`, that length is the `Content-Length` (a
+/// HEAD answer says it) and the body must come to it. Finishes the
+/// request: the handle is stale afterwards.
 ///
 /// Thread: any thread, also after the handler returned.
 /// Ownership: `headers` and `body` are copied before the call returns.
@@ -562,6 +564,8 @@ pub extern "C" fn sq_request_on_close(req: *mut sq_request, cb: sq_callback, use
 /// `SQ_ERR_INVALID_ARG` for a status outside 100–999 or a header whose name
 /// is not a token or whose value holds CR, LF or NUL (nothing is sent, the
 /// request stays open); `SQ_ERR_STATE` after `sq_response_flush`;
+/// `SQ_ERR_LIMIT` when the body does not match the length given to
+/// `sq_response_set_length` (the request is finished, the connection cut);
 /// `SQ_ERR_NULL` (req, or body/headers NULL with a non-zero length).
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_respond(
@@ -636,7 +640,8 @@ pub extern "C" fn sq_response_status(req: *mut sq_request, status: c_int, reason
 
 /// Adds a response header (`replace` non-zero: first removes every header of
 /// that name). `Date`, `Content-Length`, `Transfer-Encoding` and
-/// `Connection` are the server's and are dropped when the head is written.
+/// `Connection` are the server's and are dropped when the head is written
+/// (`sq_response_set_length` declares a body's length).
 ///
 /// Thread: any thread.
 /// Ownership: `name` and `value` are copied.
@@ -695,11 +700,15 @@ pub extern "C" fn sq_response_write(req: *mut sq_request, data: *const c_void, l
 }
 
 /// Sends what was written so far. The first flush sends the head: the body
-/// is then chunked (HTTP/1.1) or runs until the connection closes (HTTP/1.0).
+/// is then chunked (HTTP/1.1) or runs until the connection closes (HTTP/1.0),
+/// unless `sq_response_set_length` declared the body's length: then the
+/// head carries it, the body is sent as it is and must come to exactly it.
 ///
 /// Thread: any thread.
 /// Ownership: nothing changes hands.
-/// Returns: `SQ_OK`; `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+/// Returns: `SQ_OK`; `SQ_ERR_LIMIT` when the body would pass the
+/// declared length (nothing more is sent, the connection is cut and
+/// the request finished); `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_response_flush(req: *mut sq_request) -> sq_status {
     ffi_boundary! {
@@ -728,13 +737,65 @@ pub extern "C" fn sq_request_abort(req: *mut sq_request) -> sq_status {
     }
 }
 
+/// Declares the length of the response body, sent as its `Content-Length`
+/// (Tornado's handlers set that header): a HEAD answer carries it, a body
+/// sent in pieces with `sq_response_flush` goes out unchunked, and the
+/// body must come to exactly this many bytes. If it does not, what fits is
+/// sent and the connection is cut (the client sees an incomplete response,
+/// never a whole-looking wrong one), and the call that found out
+/// (`sq_respond`, `sq_response_flush`, `sq_response_finish`) returns
+/// `SQ_ERR_LIMIT`. Ignored for a status without a body (1xx, 204, 304).
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_STATE` after `sq_response_flush`;
+/// `SQ_ERR_CLOSED`; `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_response_set_length(req: *mut sq_request, length: u64) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(request(req));
+        ffi_try!(r.set_length(length));
+        SQ_OK
+    }
+}
+
+/// How many bytes of output wait for the client: what was flushed for this
+/// response (and what the connection still holds before it) that the
+/// socket has not taken yet. A streaming sender (a large file) can flush a
+/// piece, and send the next once this has fallen, so that a slow client
+/// does not make squall hold the whole body. Updated by the connection's
+/// reactor as it writes: an estimate, never an undercount of more than
+/// what is being written at that moment.
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK` with the count in `*bytes_out`; `SQ_ERR_CLOSED` once the
+/// client has gone; `SQ_ERR_ALREADY_DONE` once the response is finished;
+/// `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_response_backlog(req: *mut sq_request, bytes_out: *mut usize) -> sq_status {
+    ffi_boundary! {
+        let r = ffi_try!(request(req));
+        if bytes_out.is_null() {
+            return fail_null("bytes_out");
+        }
+        let n = ffi_try!(r.backlog());
+        // SAFETY: non-NULL out-parameter given by the caller.
+        unsafe { *bytes_out = n };
+        SQ_OK
+    }
+}
+
 /// Finishes the response (with a Content-Length when nothing was flushed)
 /// and releases the request: the handle is stale afterwards.
 ///
 /// Thread: any thread.
 /// Ownership: nothing changes hands.
-/// Returns: `SQ_OK`; `SQ_ERR_CLOSED` when the client went away (the request
-/// is released all the same); `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
+/// Returns: `SQ_OK`; `SQ_ERR_LIMIT` when the body sent and pending does not
+/// come to the length declared with `sq_response_set_length` (the connection is cut after
+/// what fits; the request is released all the same); `SQ_ERR_CLOSED` when
+/// the client went away (the request is released all the same);
+/// `SQ_ERR_ALREADY_DONE`; `SQ_ERR_NULL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn sq_response_finish(req: *mut sq_request) -> sq_status {
     ffi_boundary! {

@@ -67,6 +67,13 @@ pub const SQ_INLINE: u32 = 1;
 /// collecting the whole body first. Not combined with `SQ_INLINE`.
 pub const SQ_STREAM_BODY: u32 = 2;
 
+/// Route flag: the route is tried only when no route without this flag
+/// matched the path (in any method), whenever either was added: a
+/// catch-all registered first that routes added later still go before
+/// (an application's own 404 page, Tornado's `default_handler_class`).
+/// Static mounts and WebSocket routes still go first.
+pub const SQ_FALLBACK: u32 = 4;
+
 /// Creates a server on `loop`. Nothing is bound until `sq_server_listen`.
 ///
 /// Thread: any thread.
@@ -103,9 +110,9 @@ pub extern "C" fn sq_server_free(server: *mut sq_server) {
 /// Adds a route: requests whose method is `method` ("GET", …; "*" for any)
 /// and whose whole path matches the regular expression `pattern` go to
 /// `handler`. Groups captured by the pattern are available through
-/// `sq_request_capture`. Routes are tried in the order they were added; a
-/// path matched only by routes of other methods gets 405 with `Allow`, an
-/// unmatched path 404. A GET route also answers HEAD (without the body).
+/// `sq_request_capture`. Routes are tried in the order they were added
+/// (those with `SQ_FALLBACK` after all the others); a path matched only by
+/// routes of other methods gets 405 with `Allow`, an unmatched path 404. A GET route also answers HEAD (without the body).
 ///
 /// Thread: the host thread, before or while the loop runs.
 /// Ownership: `method` and `pattern` are copied. squall keeps `userdata`
@@ -129,7 +136,7 @@ pub extern "C" fn sq_route(
         // SAFETY: as above.
         let pattern = ffi_try!(unsafe { str_arg(pattern, "pattern") });
         let Some(f) = handler else { return fail_null("handler") };
-        if flags & !(SQ_INLINE | SQ_STREAM_BODY) != 0 {
+        if flags & !(SQ_INLINE | SQ_STREAM_BODY | SQ_FALLBACK) != 0 {
             return super::boundary::fail(Error::new(ErrorKind::InvalidArg, format!("unknown route flags {flags:#x}")));
         }
         if flags & SQ_INLINE != 0 && flags & SQ_STREAM_BODY != 0 {
@@ -139,6 +146,7 @@ pub extern "C" fn sq_route(
             handler: std::sync::Arc::new(CHandler { f, userdata }),
             inline: flags & SQ_INLINE != 0,
             stream_body: flags & SQ_STREAM_BODY != 0,
+            fallback: flags & SQ_FALLBACK != 0,
         };
         ffi_try!(s.route(method, pattern, target));
         SQ_OK

@@ -10,7 +10,7 @@
 //! finishing call learns that the client went away).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use super::response;
@@ -274,6 +274,12 @@ pub(crate) struct ResponseState {
     /// The connection is gone: every call fails with Closed.
     pub(crate) closed: bool,
     pub(crate) on_close: Option<OnClose>,
+    /// The body's length as the caller declared it (`sq_response_set_length`).
+    length: Option<u64>,
+    /// The head went out framed by `length` (a streamed response of known
+    /// length), and the body bytes sent against it so far.
+    declared: Option<u64>,
+    sent: u64,
     /// Serialized output not yet taken by the reactor, appended under this
     /// lock so that parts sent from different threads keep their order.
     outbox: Vec<u8>,
@@ -332,6 +338,13 @@ pub(crate) struct Request {
     /// Bytes of `body` not yet taken by the host: more than 1 MiB pauses
     /// the connection's reading, until under 256 KiB.
     pub(crate) body_gate: FlowGate,
+    /// The streamed body has all arrived (read without the body's lock,
+    /// which is never taken under the response's).
+    body_done: AtomicBool,
+    /// The connection's output not yet written to the socket, as its
+    /// reactor last saw it while this request's response was being sent
+    /// (`sq_response_backlog`).
+    pub(crate) conn_backlog: AtomicUsize,
 }
 
 /// "Request `seq` of this connection has output": the signal sent to the
@@ -357,7 +370,28 @@ impl Request {
             server,
             body: streaming.then(|| Mutex::new(BodyStream::default())),
             body_gate: FlowGate::with_marks(flow),
+            body_done: AtomicBool::new(false),
+            conn_backlog: AtomicUsize::new(0),
         })
+    }
+
+    /// Bytes of this response handed over and not yet written to the
+    /// client: what waits in the outbox plus the connection's queue.
+    pub(crate) fn backlog(&self) -> Result<usize> {
+        let waiting = {
+            let st = self.lock();
+            if st.closed {
+                return Err(Error::new(ErrorKind::Closed, "the client closed the connection"));
+            }
+            st.outbox.len()
+        };
+        Ok(waiting + self.conn_backlog.load(Ordering::Acquire))
+    }
+
+    /// A streamed body is still arriving: a response now ends the
+    /// connection (what is left of the body is not read), as Tornado's.
+    fn body_unread(&self) -> bool {
+        self.body.is_some() && !self.body_done.load(Ordering::Acquire)
     }
 
     fn body_lock(&self) -> Option<MutexGuard<'_, BodyStream>> {
@@ -386,6 +420,7 @@ impl Request {
         let Some(mut b) = self.body_lock() else { return false };
         tracing::trace!(target: "squall::http", "end_body: cb {} scheduled {}", b.cb.is_some(), b.scheduled);
         b.ended = true;
+        self.body_done.store(true, Ordering::Release);
         let schedule = b.cb.is_some() && !b.scheduled;
         b.scheduled |= schedule;
         schedule
@@ -515,6 +550,18 @@ impl Request {
         Ok(())
     }
 
+    /// Declares the body's length (`sq_response_set_length`): the head
+    /// carries it and the body must come to it.
+    pub(crate) fn set_length(&self, length: u64) -> Result<()> {
+        let mut st = self.lock();
+        Self::check_open(&st)?;
+        if st.head_sent {
+            return Err(Error::new(ErrorKind::State, "the length cannot change after the head was sent (flush)"));
+        }
+        st.length = Some(length);
+        Ok(())
+    }
+
     pub(crate) fn write(&self, data: &[u8]) -> Result<()> {
         let mut st = self.lock();
         Self::check_open(&st)?;
@@ -536,6 +583,16 @@ impl Request {
             close = self.write_head(&mut st, None, &mut out)?;
         }
         let pending = std::mem::take(&mut st.pending);
+        if let Some(d) = st.declared
+            && !self.data.head_only
+        {
+            if st.sent + pending.len() as u64 > d {
+                // more than the head announced: the client would misread
+                // what follows as the next response. Cut the connection.
+                return Err(self.cut(st, out, &[], "tried to write more data than Content-Length"));
+            }
+            st.sent += pending.len() as u64;
+        }
         if !self.data.head_only {
             if st.chunked {
                 response::write_chunk(&mut out, &pending);
@@ -547,6 +604,20 @@ impl Request {
         drop(st);
         self.signal();
         Ok(())
+    }
+
+    /// Ends a response whose body does not match the `Content-Length` its
+    /// head announced: sends `out` and `partial` (both may be empty), then
+    /// closes the connection so the client sees a cut response, never one
+    /// that looks whole. Returns the error for the caller.
+    fn cut(&self, mut st: MutexGuard<'_, ResponseState>, mut out: Vec<u8>, partial: &[u8], what: &str) -> Error {
+        out.extend_from_slice(partial);
+        st.finished = true;
+        Self::queue(&mut st, out, true, true);
+        drop(st);
+        self.signal();
+        self.release();
+        Error::new(ErrorKind::Limit, what.to_owned())
     }
 
     /// The response state for a finishing call: an error if the response is
@@ -575,6 +646,27 @@ impl Request {
     fn finish_locked(&self, mut st: MutexGuard<'_, ResponseState>) -> Result<()> {
         let pending = std::mem::take(&mut st.pending);
         let mut out = Vec::with_capacity(pending.len() + 256);
+        if !self.data.head_only {
+            let expected = match (st.head_sent, st.declared) {
+                (true, Some(d)) => Some((d, st.sent + pending.len() as u64)),
+                (false, _) if response::status_has_body(st.status) => st.length.map(|d| (d, pending.len() as u64)),
+                _ => None,
+            };
+            if let Some((d, have)) = expected
+                && d != have
+            {
+                // The declared length is wrong: send the head with it (if
+                // not sent yet) and what fits, then cut.
+                if !st.head_sent {
+                    self.write_head(&mut st, Some(pending.len()), &mut out)?;
+                }
+                let fits = if have < d { &pending[..] } else { &[][..] };
+                let what = if have > d { "tried to write more data than Content-Length" } else {
+                    "tried to write less data than Content-Length"
+                };
+                return Err(self.cut(st, out, fits, what));
+            }
+        }
         let close = if st.head_sent {
             if !self.data.head_only {
                 if st.chunked {
@@ -584,7 +676,9 @@ impl Request {
                     out.extend_from_slice(&pending);
                 }
             }
-            !self.data.keep_alive || (!st.chunked && self.data.version_minor == 0)
+            !self.data.keep_alive
+                || (!st.chunked && st.declared.is_none() && self.data.version_minor == 0)
+                || self.body_unread()
         } else {
             let close = self.write_head(&mut st, Some(pending.len()), &mut out)?;
             if !self.data.head_only && response::status_has_body(st.status) {
@@ -624,14 +718,23 @@ impl Request {
     /// until-close for HTTP/1.0). Returns whether the connection closes after.
     fn write_head(&self, st: &mut ResponseState, length: Option<usize>, out: &mut Vec<u8>) -> Result<bool> {
         let d = &self.data;
-        let mut close = !d.keep_alive || self.server.is_shutting_down();
-        let framing = match length {
-            Some(n) => response::Framing::Length(n as u64),
-            None if d.version_minor >= 1 => {
+        let mut close = !d.keep_alive || self.server.is_shutting_down() || self.body_unread();
+        // The declared length frames the body when there is one:
+        // a HEAD answer says what the GET would send, and a streamed body of
+        // known length goes out unchunked (checked against it as it is sent).
+        let declared = if response::status_has_body(st.status) { st.length } else { None };
+        let framing = match (length, declared) {
+            (Some(_), Some(n)) => response::Framing::Length(n),
+            (Some(n), None) => response::Framing::Length(n as u64),
+            (None, Some(n)) => {
+                st.declared = Some(n);
+                response::Framing::Length(n)
+            }
+            (None, None) if d.version_minor >= 1 => {
                 st.chunked = true;
                 response::Framing::Chunked
             }
-            None => {
+            (None, None) => {
                 close = true;
                 response::Framing::UntilClose
             }

@@ -60,12 +60,13 @@ impl Server {
             return Err(Error::new(ErrorKind::InvalidArg, "the metrics path must start with '/'"));
         }
         let handler = MetricsHandler { server: Arc::downgrade(&self.shared) };
-        let target = RouteTarget { handler: Arc::new(handler), inline: true, stream_body: false };
+        let target = RouteTarget { handler: Arc::new(handler), inline: true, stream_body: false, fallback: false };
         self.route("GET", &regex::escape(path), target)
     }
 
     pub(crate) fn route(&self, method: &str, pattern: &str, target: RouteTarget) -> Result<()> {
-        self.shared.router.write().unwrap_or_else(|p| p.into_inner()).add(method, pattern, target).map(|_| ())
+        let router = if target.fallback { &self.shared.fallback_router } else { &self.shared.router };
+        router.write().unwrap_or_else(|p| p.into_inner()).add(method, pattern, target).map(|_| ())
     }
 
     /// Adds an upgrade route (a WebSocket route: GET only).

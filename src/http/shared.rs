@@ -48,6 +48,8 @@ pub(crate) struct RouteTarget {
     /// Call the handler when the head arrives and stream the body to the
     /// sink it sets (`Request::set_on_body`).
     pub(crate) stream_body: bool,
+    /// Tried only when no other route matched the path (`SQ_FALLBACK`).
+    pub(crate) fallback: bool,
 }
 
 /// How long a peer may read nothing of the output waiting for it before its
@@ -106,6 +108,9 @@ pub(crate) struct ServerShared {
     /// reactors (shutdown and removal are group operations).
     pub(crate) group: Group,
     pub(crate) router: RwLock<Router<RouteTarget>>,
+    /// Routes tried only when no route of `router` matched the path
+    /// (`SQ_FALLBACK`).
+    pub(crate) fallback_router: RwLock<Router<RouteTarget>>,
     /// Whether upgrade routes exist (they live in the extension slot, see
     /// `upgrade::UpgradeRoutes`): one load per request when none does.
     pub(crate) has_upgrade_routes: AtomicBool,
@@ -161,6 +166,7 @@ impl ServerShared {
             loop_handle,
             group: Group::new(),
             router: RwLock::new(Router::default()),
+            fallback_router: RwLock::new(Router::default()),
             has_upgrade_routes: AtomicBool::new(false),
             extensions: RwLock::new(Vec::new()),
             static_mounts: RwLock::new(Vec::new()),
@@ -259,7 +265,15 @@ impl ServerShared {
     }
 
     pub(crate) fn lookup(&self, method: &str, path: &str) -> (Lookup, Option<RouteTarget>) {
-        let router = self.router.read().unwrap_or_else(|p| p.into_inner());
+        let found = Self::lookup_in(&self.router, method, path);
+        if matches!(found.0, Lookup::NotFound) {
+            return Self::lookup_in(&self.fallback_router, method, path);
+        }
+        found
+    }
+
+    fn lookup_in(router: &RwLock<Router<RouteTarget>>, method: &str, path: &str) -> (Lookup, Option<RouteTarget>) {
+        let router = router.read().unwrap_or_else(|p| p.into_inner());
         let l = router.lookup(method, path);
         let t = match &l {
             Lookup::Found(i, _) => router.get(*i).map(|r| r.target.clone()),

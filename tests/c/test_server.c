@@ -114,6 +114,40 @@ static sq_status h_peer(void *ud, sq_request *req) {
     return SQ_OK;
 }
 
+/* sq_response_set_length: a streamed body of declared length goes out
+ * unchunked; sq_response_backlog answers while it is sent. */
+static sq_status h_length(void *ud, sq_request *req) {
+    (void)ud;
+    size_t backlog = 99;
+    CHECK_EQ(sq_response_set_length(req, 10), SQ_OK);
+    CHECK_EQ(sq_response_write(req, "01234", 5), SQ_OK);
+    CHECK_EQ(sq_response_flush(req), SQ_OK);
+    CHECK_EQ(sq_response_set_length(req, 11), SQ_ERR_STATE); /* the head is out */
+    CHECK_EQ(sq_response_backlog(req, &backlog), SQ_OK);
+    CHECK(backlog <= 1024);
+    CHECK_EQ(sq_response_backlog(req, NULL), SQ_ERR_NULL);
+    CHECK_EQ(sq_response_write(req, "56789", 5), SQ_OK);
+    CHECK_EQ(sq_response_finish(req), SQ_OK);
+    CHECK_EQ(sq_response_backlog(req, &backlog), SQ_ERR_ALREADY_DONE);
+    return SQ_OK;
+}
+
+/* A body that does not come to the declared length: SQ_ERR_LIMIT, and the
+ * client gets a cut response (the head, what fits, then the close). */
+static sq_status h_short(void *ud, sq_request *req) {
+    (void)ud;
+    CHECK_EQ(sq_response_set_length(req, 10), SQ_OK);
+    CHECK_EQ(sq_respond(req, 200, NULL, 0, "abc", 3), SQ_ERR_LIMIT);
+    CHECK_EQ(sq_respond(req, 200, NULL, 0, "abc", 3), SQ_ERR_ALREADY_DONE);
+    return SQ_OK;
+}
+
+/* The fallback route: registered first, tried last. */
+static sq_status h_fallback(void *ud, sq_request *req) {
+    (void)ud;
+    return sq_respond(req, 404, NULL, 0, "fallback", 8);
+}
+
 static sq_status h_badheader(void *ud, sq_request *req) {
     (void)ud;
     CHECK_EQ(sq_response_header(req, "X-Bad", "a\r\nInjected: 1", 14, 0), SQ_ERR_INVALID_ARG);
@@ -351,6 +385,32 @@ static void *driver(void *arg) {
 
     CHECK_EQ(http_get(port, "/twice", body, sizeof body), 200);
     CHECK(strcmp(body, "once") == 0);
+    CHECK_EQ(http_get(port, "/nowhere", body, sizeof body), 404);
+    CHECK(strcmp(body, "fallback") == 0);
+    {
+        char raw[1024];
+        CHECK_EQ(http_exchange(port, "GET /length HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", raw, sizeof raw), 200);
+        CHECK(strcmp(raw, "0123456789") == 0);
+        /* http_exchange keeps only the body: look at the head through its buffer */
+        int fd = http_connect(port);
+        const char *rq = "GET /length HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        CHECK(write(fd, rq, strlen(rq)) == (ssize_t)strlen(rq));
+        size_t got = 0;
+        for (ssize_t n; (n = read(fd, raw + got, sizeof raw - 1 - got)) > 0;) got += (size_t)n;
+        close(fd);
+        raw[got] = 0;
+        CHECK(strstr(raw, "Content-Length: 10\r\n") != NULL);
+        CHECK(strstr(raw, "Transfer-Encoding") == NULL);
+        fd = http_connect(port);
+        rq = "GET /short HTTP/1.1\r\nHost: t\r\n\r\n"; /* keep-alive asked: the cut closes all the same */
+        CHECK(write(fd, rq, strlen(rq)) == (ssize_t)strlen(rq));
+        got = 0;
+        for (ssize_t n; (n = read(fd, raw + got, sizeof raw - 1 - got)) > 0;) got += (size_t)n;
+        close(fd);
+        raw[got] = 0;
+        CHECK(strstr(raw, "Content-Length: 10\r\n") != NULL);
+        CHECK(strcmp(strstr(raw, "\r\n\r\n") + 4, "abc") == 0); /* 3 of the 10 bytes, then the close */
+    }
     CHECK_EQ(http_get(port, "/badheader", body, sizeof body), 200);
     CHECK(strcmp(body, "fine") == 0);
     CHECK_EQ(http_get(port, "/error", body, sizeof body), 500);
@@ -457,7 +517,10 @@ static void run(unsigned io_threads) {
     CHECK_EQ(sq_loop_set_io_threads(lp, io_threads), SQ_OK);
     srv = sq_server_new(lp);
     CHECK(srv != NULL);
+    CHECK_EQ(sq_route(srv, "GET", "/.*", h_fallback, NULL, SQ_FALLBACK), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/defer/(\\d+)", h_defer, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/length", h_length, NULL, 0), SQ_OK);
+    CHECK_EQ(sq_route(srv, "GET", "/short", h_short, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/twice", h_twice, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/badheader", h_badheader, NULL, 0), SQ_OK);
     CHECK_EQ(sq_route(srv, "GET", "/peer", h_peer, NULL, 0), SQ_OK);

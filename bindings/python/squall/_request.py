@@ -266,6 +266,7 @@ class HTTPServerRequest:
     connection = None
     # "https" under TLS or HTTPServer(protocol=...); from_handle sets it
     _server_protocol: Optional[str] = None
+    _remote_ip_set = False  # remote_ip assigned by the application (then not read from squall)
 
     # Set by _init_handle (every request) and then by __init__ (one made by
     # hand): declared once here for type checkers.
@@ -363,7 +364,7 @@ class HTTPServerRequest:
 
     @property
     def remote_ip(self) -> str:
-        if self._remote_ip is None and self._req:
+        if self._remote_ip is None and self._req and not self._remote_ip_set:
             v = _read(lib.sq_request_remote_ip, self._req)
             ip = v.decode() if v else ""
             if self._xheaders:
@@ -376,6 +377,7 @@ class HTTPServerRequest:
     @remote_ip.setter
     def remote_ip(self, value: str) -> None:
         self._remote_ip = value
+        self._remote_ip_set = True  # None too: a handler may clear it (Tornado's logs say "(None)")
 
     @property
     def protocol(self) -> str:

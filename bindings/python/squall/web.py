@@ -25,12 +25,14 @@ import mimetypes
 import numbers
 import os
 import re
+import stat
 import sys
 import threading
 import time
 import traceback
 import types
 import urllib.parse
+import ctypes
 from ctypes import byref, string_at
 from http.client import responses
 from typing import Any, Awaitable, Callable, Optional, Union, overload
@@ -46,7 +48,7 @@ from .ioloop import IOLoop
 
 __all__ = [
     "Application", "RequestHandler", "HTTPError", "Finish", "MissingArgumentError",
-    "ErrorHandler", "RedirectHandler", "StaticFileHandler", "URLSpec", "url",
+    "ErrorHandler", "RedirectHandler", "StaticFileHandler", "RustStaticFileHandler", "URLSpec", "url",
     "stream_request_body", "authenticated", "FastRequest", "DEFER",
     "create_signed_value", "decode_signed_value", "UIModule", "TemplateModule", "addslash",
     "removeslash", "GZipContentEncoding", "OutputTransform", "get_signature_key_version",
@@ -123,6 +125,29 @@ class _Done:
 
 
 _DONE = _Done()
+
+# flush(): past this many bytes waiting for the client, the awaitable waits
+# until no more than _FLUSH_LOW are (polled: the C API has no drain callback
+# for responses)
+_FLUSH_HIGH = 256 * 1024
+_FLUSH_LOW = 64 * 1024
+
+
+async def _drained(handler: "RequestHandler", req: int) -> None:
+    from .iostream import StreamClosedError
+    backlog = ctypes.c_size_t()
+    delay = 0.001
+    while True:
+        if handler._connection_closed:
+            raise StreamClosedError()
+        st = lib.sq_response_backlog(req, byref(backlog))
+        if st == b.SQ_ERR_CLOSED:
+            handler._connection_closed = True
+            raise StreamClosedError()
+        if st != b.SQ_OK or backlog.value <= _FLUSH_LOW:
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.02)
 DEFER = object()
 """Returned by a fast-path function that will answer later with ``req.respond``."""
 
@@ -158,6 +183,29 @@ def _header_array(pairs: list[tuple[bytes, bytes]]) -> Any:
     # ctypes fills each sq_header from a (name, value, value_len) tuple, at
     # run time cheaper than a Structure per header; the stubs only know the latter.
     return (sq_header * n)(*[(k, v, len(v)) for k, v in pairs])  # type: ignore[misc]
+
+
+def _parse_range(header: str) -> Optional[tuple[Optional[int], Optional[int]]]:
+    """One byte range of a Range header as slice indexes: ``bytes=1-2`` is
+    (1, 3), ``bytes=6-`` (6, None), ``bytes=-6`` (-6, None), ``bytes=-0``
+    (None, 0); None for anything else (several ranges, another unit, junk),
+    which is served as if there were no Range header (RFC 9110 14.2)."""
+    unit, _, value = header.partition("=")
+    if unit.strip() != "bytes":
+        return None
+    first, _, last = value.strip().partition("-")
+    try:
+        start = int(first) if first.strip() else None
+        end = int(last) if last.strip() else None
+    except ValueError:
+        return None
+    if end is not None:
+        if start is None:
+            if end != 0:
+                start, end = -end, None
+        else:
+            end += 1
+    return start, end
 
 
 class RequestHandler:
@@ -301,12 +349,19 @@ class RequestHandler:
 
     def flush(self, include_footers: bool = False) -> Any:
         """Sends what was written so far. The first flush sends the head; the
-        body is then chunked. Returns an awaitable (already done: squall has
-        the bytes), which raises ``squall.iostream.StreamClosedError`` once
-        the client has gone."""
+        body is then chunked (unless the handler set a Content-Length).
+        Returns an awaitable: done at once, unless more than 256 KiB of the
+        response waits for the client (then done once no more than 64 KiB
+        does); it raises ``squall.iostream.StreamClosedError`` once the
+        client has gone."""
         req = self.request._req
         if not self._headers_written:
             self._headers_written = True
+            settings = self.application.settings
+            if (settings.get("compress_response") or settings.get("gzip")) and self._start_gzip(
+                    self._status_code, None):
+                import zlib
+                self._gzipper = zlib.compressobj(GZipContentEncoding.GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
             st = lib.sq_response_status(req, self._status_code, _utf8(self._reason))
             if st == b.SQ_ERR_INVALID_ARG:
                 raise ValueError("bad status or reason")
@@ -314,11 +369,28 @@ class RequestHandler:
                 if k in (b"Content-Length", b"Transfer-Encoding"):
                     continue
                 lib.sq_response_header(req, k, v, len(v), 0)
+            self._declare_length(req)
         if self._write_buffer:
             data = b"".join(self._write_buffer)
             self._write_buffer = []
+            gz = getattr(self, "_gzipper", None)
+            if gz is not None:
+                import zlib
+                data = gz.compress(data) + gz.flush(zlib.Z_SYNC_FLUSH)
+            self._flushed_bytes = getattr(self, "_flushed_bytes", 0) + len(data)
             lib.sq_response_write(req, data, len(data))
         st = lib.sq_response_flush(req)
+        if st == b.SQ_OK:
+            backlog = ctypes.c_size_t()
+            if lib.sq_response_backlog(req, byref(backlog)) == b.SQ_OK and backlog.value > _FLUSH_HIGH:
+                # the client reads slower than we write: the awaitable waits
+                # until most of it is taken, so a loop of write+flush (a
+                # large file) does not pile the body up in squall
+                return asyncio.ensure_future(_drained(self, req))
+        if st == b.SQ_ERR_LIMIT:
+            # past our Content-Length: squall cut the connection
+            self._connection_closed = True
+            raise httputil.HTTPOutputError("Tried to write more data than Content-Length")
         if st == b.SQ_ERR_CLOSED:
             self._connection_closed = True
         if self._connection_closed:
@@ -330,8 +402,15 @@ class RequestHandler:
             return fut
         return _DONE
 
-    def finish(self, chunk: Union[str, bytes, dict[str, Any], None] = None) -> Any:
-        """Finishes the response (answers the request) and calls ``on_finish``."""
+    def finish(self, chunk: Union[str, bytes, dict[str, Any], None] = None) -> "asyncio.Future[None]":
+        """Finishes the response (answers the request) and calls
+        ``on_finish``. Returns a Future, already done: squall has the bytes."""
+        self._finish(chunk)
+        fut = asyncio.get_event_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    def _finish(self, chunk: Union[str, bytes, dict[str, Any], None] = None) -> None:
         if self._finished:
             raise RuntimeError("finish() called twice")
         if chunk is not None:
@@ -359,22 +438,37 @@ class RequestHandler:
                     body = self._gzip(status, body)
             self._log()
             self._freeze_unless_done()
+            if "Content-Length" in self._headers:
+                self._declare_length(req)
             if self._reason is None or self._reason == responses.get(status):
                 pairs = self._header_pairs()
                 st = lib.sq_respond(req, status, _header_array(pairs), len(pairs), body, len(body))
             else:
                 st = self._respond_with_reason(req, status, body)
             self._headers_written = True
+            sent = len(body)
         else:
-            if self._write_buffer:
+            sent = getattr(self, "_flushed_bytes", 0)
+            gz = getattr(self, "_gzipper", None)
+            if self._write_buffer or gz is not None:
                 data = b"".join(self._write_buffer)
                 self._write_buffer = []
+                if gz is not None:
+                    data = gz.compress(data) + gz.flush()
+                sent += len(data)
                 lib.sq_response_write(req, data, len(data))
             self._log()
             self._freeze_unless_done()
             st = lib.sq_response_finish(req)
-        if st == b.SQ_ERR_INVALID_ARG:
-            raise ValueError("squall refused the response (bad header name or value)")
+        if st < 0:
+            if st == b.SQ_ERR_INVALID_ARG:
+                raise ValueError("squall refused the response (bad header name or value)")
+            if st == b.SQ_ERR_LIMIT:
+                # our Content-Length did not match the body: squall sent what
+                # fits and cut the connection, as Tornado does
+                self._headers_written = True
+                self._connection_closed = True
+                raise httputil.HTTPOutputError(self._length_mismatch(sent))
         self._finished = True
         self.request._finish_time = time.time()
         if _CLOSE_LISTENERS:
@@ -384,29 +478,50 @@ class RequestHandler:
         except Exception:
             app_log.error("Exception in on_finish", exc_info=True)
         self.__dict__["_ui"] = None  # (not through the property: this is the hot path)
-        return _DONE
+
+    def _declare_length(self, req: int) -> None:
+        """A Content-Length the handler set frames the body (squall checks
+        that the body comes to it, as Tornado does)."""
+        value = (self._headers.get("Content-Length") or [""])[0].strip()
+        if value.isdigit() and value.isascii():
+            lib.sq_response_set_length(req, int(value))
+
+    def _length_mismatch(self, sent: int) -> str:
+        declared = int((self._headers.get("Content-Length") or ["0"])[0])
+        if sent > declared:
+            return "Tried to write more data than Content-Length"
+        return "Tried to write %d bytes less than Content-Length" % (declared - sent)
 
     def _gzip(self, status: int, body: bytes) -> bytes:
-        """``compress_response``: the body gzipped when the client accepts
-        gzip and the response is eligible (``GZipContentEncoding``'s rules);
-        ``Vary: Accept-Encoding`` either way. Responses sent in pieces with
-        ``flush()`` are not compressed."""
+        """``compress_response`` on a whole response: the body gzipped when
+        eligible (``_start_gzip``) and at least ``MIN_LENGTH`` long."""
+        if not self._start_gzip(status, len(body)):
+            return body
+        import gzip
+        return gzip.compress(body, compresslevel=GZipContentEncoding.GZIP_LEVEL, mtime=0)
+
+    def _start_gzip(self, status: int, length: Optional[int]) -> bool:
+        """Whether the response is gzipped (``GZipContentEncoding``'s
+        rules: the client accepts gzip, a compressible type, no
+        Content-Encoding yet, a body; ``length`` None for a response sent
+        in pieces, which is compressed whatever its size, as Tornado's);
+        ``Vary: Accept-Encoding`` either way. When it is, the headers say
+        so (and lose Content-Length)."""
         vary = ",".join(self._headers.get("Vary", []))
         if "accept-encoding" not in [v.strip().lower() for v in vary.split(",")]:
             self._headers.setdefault("Vary", []).append("Accept-Encoding")
-        if (status in (204, 304) or status < 200 or len(body) < GZipContentEncoding.MIN_LENGTH
-                or "Content-Encoding" in self._headers):
-            return body
+        if (status in (204, 304) or status < 200 or "Content-Encoding" in self._headers
+                or (length is not None and length < GZipContentEncoding.MIN_LENGTH)):
+            return False
         accept = self.request.headers.get("Accept-Encoding") or ""
         if "gzip" not in [a.split(";")[0].strip().lower() for a in accept.split(",")]:
-            return body
+            return False
         ctype = (self._headers.get("Content-Type") or [""])[0].split(";")[0].strip().lower()
         if not GZipContentEncoding._compressible_type(ctype):
-            return body
-        import gzip
+            return False
         self._headers["Content-Encoding"] = ["gzip"]
         self._headers.pop("Content-Length", None)
-        return gzip.compress(body, compresslevel=GZipContentEncoding.GZIP_LEVEL, mtime=0)
+        return True
 
     def _respond_with_reason(self, req: int, status: int, body: bytes) -> int:
         st: int = lib.sq_response_status(req, status, _utf8(self._reason))
@@ -432,7 +547,10 @@ class RequestHandler:
 
     def _finish_after_method(self) -> None:
         self._method_returned = True
-        self.finish()
+        if type(self).finish is RequestHandler.finish:
+            self._finish()  # no Future to make: nobody sees it
+        else:
+            self.finish()
 
     def _log(self) -> None:
         # a log_function setting sees every request, as in Tornado; the
@@ -541,7 +659,8 @@ class RequestHandler:
         values = []
         for v in source.get(name, []):
             s = self.decode_argument(v, name=name)
-            s = _REMOVE_CONTROL.sub(" ", s)
+            if isinstance(s, str):  # a decode_argument may keep bytes: left alone
+                s = _REMOVE_CONTROL.sub(" ", s)
             if strip:
                 s = s.strip()
             values.append(s)
@@ -745,8 +864,7 @@ class RequestHandler:
         ``include_host`` (default: the handler's ``include_host`` attribute)."""
         if include_host is None:
             include_host = getattr(self, "include_host", False)
-        return self.application.static_url(path, include_host=include_host, request=self.request,
-                                           include_version=kwargs.get("include_version", True))
+        return self.application.static_url(path, include_host=include_host, request=self.request, **kwargs)
 
     # --- XSRF protection (Tornado's token format, versions 1 and 2) ------------
 
@@ -1055,6 +1173,16 @@ class RequestHandler:
                 if self._auto_finish and not self._finished:
                     self._finish_after_method()
             except (Exception, asyncio.CancelledError) as e:
+                task = asyncio.current_task()
+                if isinstance(e, asyncio.CancelledError) and task is not None and task.cancelling():
+                    # this handler's own task was cancelled: not an error to
+                    # log, but the client gets its answer; the task ends cancelled
+                    if not self._finished:
+                        try:
+                            self.send_error(500)
+                        except Exception:
+                            app_log.error("Exception in exception handler", exc_info=True)
+                    raise
                 # awaiting a cancelled future is an uncaught exception (a 500), as in Tornado
                 self._handle_request_exception(e)
 
@@ -1065,7 +1193,10 @@ class RequestHandler:
             return
         req = self.request._req
         _CLOSE_LISTENERS[req] = self
-        lib.sq_request_on_close(req, _on_request_close, req)
+        if lib.sq_request_on_close(req, _on_request_close, req) == b.SQ_ERR_CLOSED:
+            # the client left before the handler asked (its close came with
+            # the request): tell the handler all the same, from the loop
+            IOLoop.current().add_callback(_request_closed, req)
 
     # --- streamed request bodies -------------------------------------------------
 
@@ -1081,6 +1212,7 @@ class RequestHandler:
         if feeder is not None:  # run by a router: its delegate has the body
             feeder._attach(self)
             return
+        self._body_options()
         self._watch_close(always=True)  # also drops the stream if the client leaves
         req = self.request._req
         _BODY_STREAMS[req] = self
@@ -1089,8 +1221,40 @@ class RequestHandler:
             _BODY_STREAMS.pop(req, None)
             raise HTTPError(500, "cannot stream the request body: %s" % _ffi.SquallError(st))
 
+    def _body_options(self) -> None:
+        """The serving HTTPServer's ``chunk_size`` (the largest piece
+        ``data_received`` gets) and ``decompress_request`` (a gzip body is
+        inflated first), as Tornado's."""
+        http = next((h for h in (getattr(srv, "_squall_http", None) for srv in self.application._servers)
+                     if h is not None), None)
+        self._chunk_size: Optional[int] = getattr(http, "chunk_size", None)
+        self._inflater: Any = None
+        if getattr(http, "decompress_request", False) and \
+                (self.request.headers.get("Content-Encoding") or "").strip().lower() == "gzip":
+            import zlib
+            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
     def _body_chunk(self, data: Optional[bytes]) -> None:
-        self._stream_queue.append(data)
+        size = self._chunk_size
+        if self._inflater is not None and data is not None:
+            limit = size or 0
+            while data:
+                out = self._inflater.decompress(data, limit)
+                data = self._inflater.unconsumed_tail
+                if out:
+                    self._stream_queue.append(out)
+                if not out and not data:
+                    break
+        elif size and data is not None and len(data) > size:
+            self._stream_queue.extend(data[i:i + size] for i in range(0, len(data), size))
+        elif data is None or data:
+            self._stream_queue.append(data)
+        if data is None and self._inflater is not None:
+            self._stream_queue.pop()
+            tail = self._inflater.flush()
+            if tail:
+                self._stream_queue.append(tail)
+            self._stream_queue.append(None)
         if not self._stream_busy:
             self._drain_body()
 
@@ -1129,8 +1293,7 @@ _CLOSE_LISTENERS: dict[int, "RequestHandler"] = {}
 _BODY_STREAMS: dict[int, "RequestHandler"] = {}
 
 
-@c_callback(b.sq_callback)
-def _on_request_close(ud: int) -> None:
+def _request_closed(ud: int) -> None:
     h = _CLOSE_LISTENERS.pop(ud, None)
     if h is not None:
         h._connection_closed = True
@@ -1139,6 +1302,9 @@ def _on_request_close(ud: int) -> None:
             h.on_connection_close()
         except Exception:
             app_log.error("Exception in on_connection_close", exc_info=True)
+
+
+_on_request_close = c_callback(b.sq_callback)(_request_closed)
 
 
 @c_callback(b.sq_body_callback)
@@ -1234,8 +1400,8 @@ def _xor_mask(mask: bytes, data: bytes) -> bytes:
 
 
 def _xsrf_encode_v1(token: bytes) -> bytes:
-    mask = os.urandom(4)
-    return (mask + _xor_mask(mask, token)).hex().encode("ascii")
+    # the token in hex, unmasked (Tornado's version 1: the same on every request)
+    return token.hex().encode("ascii")
 
 
 def _xsrf_encode_v2(token: bytes, timestamp: float) -> bytes:
@@ -1258,14 +1424,12 @@ def _xsrf_decode(cookie: Union[str, bytes]) -> tuple[Optional[int], Optional[byt
             mask = bytes.fromhex(mask_hex.decode("ascii"))
             token = _xor_mask(mask, bytes.fromhex(masked_hex.decode("ascii")))
             return 2, token, float(int(ts))
-        # version 1 (hex) or 0 (the token as is)
+        # version 1: the token in hex, or (not hex) the token as it is
         try:
-            data = bytes.fromhex(raw.decode("ascii"))
+            token = bytes.fromhex(raw.decode("ascii"))
         except ValueError:
-            data = b""
-        if len(data) == 4 + 16 and len(raw) == 40:
-            return 1, _xor_mask(data[:4], data[4:]), time.time()
-        return 0, raw, time.time()
+            token = raw
+        return 1, token, float(int(time.time()))
     except Exception:
         gen_log.debug("Uncaught exception in _decode_xsrf_token", exc_info=True)
         return None, None, None
@@ -1569,15 +1733,337 @@ class RedirectHandler(RequestHandler):
 
 
 class StaticFileHandler(RequestHandler):
-    """Only as a route target, ``(r"/prefix/(.*)", StaticFileHandler,
-    {"path": dir})``: squall serves the directory from Rust (sendfile, ETag,
-    Range, If-Modified-Since) instead of running Python per file."""
+    """Serves the files under a directory: ``(r"/prefix/(.*)",
+    StaticFileHandler, {"path": dir})``, and the ``static_path`` setting's
+    routes (``static_url_prefix``, ``/favicon.ico``, ``/robots.txt``).
 
-    def initialize(self, path: str, default_filename: Optional[str] = None) -> None:  # type: ignore[override]
+    Tornado 6.6's behaviour and hooks, run in Python on every request:
+    ``parse_url_path``, ``get_absolute_path``/``validate_absolute_path``
+    (traversal, symlinks kept inside ``allowed_symlink_directory`` — the
+    root unless set —, only regular files, ``default_filename`` with a
+    redirect to the slashed directory), ``get_content`` (a generator of 64
+    KiB chunks: a file bigger than one chunk is sent piece by piece, a
+    flush each), ``get_content_version`` (SHA-512, cached per absolute path
+    until ``reset``), ``get_content_size``, ``get_modified_time``,
+    ``get_content_type``, ``get_cache_time``, ``set_extra_headers``,
+    ``make_static_url``/``get_version`` (``static_url``), ETag with
+    If-None-Match, If-Modified-Since, one byte range (206, 416; a range
+    covering the whole file is a 200).
+
+    ``RustStaticFileHandler`` serves a directory from Rust instead
+    (sendfile, no Python per request, none of these hooks)."""
+
+    CACHE_MAX_AGE = 86400 * 365 * 10
+    MAX_VERSION_CONTENT_SIZE = 64 * 1024 * 1024
+    MAX_CACHED_VERSIONS = 10000
+    CHUNK_SIZE = 64 * 1024
+
+    # absolute path -> version, least recently used first (shared by the
+    # class and its subclasses, as Tornado's)
+    _static_hashes: dict[str, Optional[str]] = {}
+    _lock = threading.Lock()
+    # on the class: subclasses with their own initialize() still have it
+    allowed_symlink_directory: Union[str, list[str], None] = None
+    default_filename: Optional[str] = None
+
+    def initialize(self, path: str, default_filename: Optional[str] = None,  # type: ignore[override]
+                   allowed_symlink_directory: Union[str, list[str], None] = None) -> None:
         self.root = path
+        self.default_filename = default_filename
+        self.allowed_symlink_directory = allowed_symlink_directory
 
-    def get(self, path: str, include_body: bool = True) -> None:
-        raise HTTPError(404)
+    @classmethod
+    def reset(cls) -> None:
+        """Forgets every cached version."""
+        with cls._lock:
+            cls._static_hashes = {}
+
+    def head(self, path: str) -> Awaitable[None]:
+        return self.get(path, include_body=False)
+
+    async def get(self, path: str, include_body: bool = True) -> None:
+        if not self.settings.get("static_hash_cache", True):
+            type(self).reset()
+        self.path = self.parse_url_path(path)
+        del path
+        absolute_path = self.get_absolute_path(self.root, self.path)
+        self.absolute_path = self.validate_absolute_path(self.root, absolute_path)
+        if self.absolute_path is None:
+            return
+        self.modified = self.get_modified_time()
+        self.set_headers()
+        if self.should_return_304():
+            self.set_status(304)
+            return
+        size = self.get_content_size()
+        start: Optional[int] = None
+        end: Optional[int] = None
+        header = self.request.headers.get("Range")
+        wanted = _parse_range(header) if header else None
+        if wanted is not None:
+            start, end = wanted
+            if start is not None and start < 0:
+                start = max(start + size, 0)
+            if (start is not None and (start >= size or (end is not None and start >= end))) or end == 0:
+                # nothing of the file is in that range (RFC 9110 14.1.2)
+                self.set_status(416)
+                self.set_header("Content-Type", "text/plain")
+                self.set_header("Content-Range", "bytes */%d" % size)
+                return
+            if end is not None and end > size:
+                end = size
+            if size != (end or size) - (start or 0):
+                # a range that is the whole file is a 200 (players refuse a
+                # 206 to "bytes=0-")
+                self.set_status(206)
+                self.set_header("Content-Range", "bytes %d-%d/%d" % (start or 0, (end or size) - 1, size))
+        if start is not None and end is not None:
+            length = end - start
+        elif end is not None:
+            length = end
+        elif start is not None:
+            length = size - start
+        else:
+            length = size
+        self.set_header("Content-Length", length)
+        if not include_body:
+            return
+        content = self.get_content(self.absolute_path, start, end)
+        if isinstance(content, bytes):
+            content = [content]
+        from .iostream import StreamClosedError
+        first = True
+        try:
+            for chunk in content:
+                if not first:
+                    await asyncio.sleep(0)  # let the loop run between pieces
+                first = False
+                self.write(chunk)
+                try:
+                    await self.flush()
+                except StreamClosedError:
+                    return
+        finally:
+            close = getattr(content, "close", None)
+            if close is not None:
+                close()
+
+    def compute_etag(self) -> Optional[str]:
+        assert self.absolute_path is not None
+        version = self._get_cached_version(self.absolute_path)
+        return '"%s"' % version if version else None
+
+    def set_headers(self) -> None:
+        self.set_header("Accept-Ranges", "bytes")
+        self.set_etag_header()
+        if self.modified is not None:
+            self.set_header("Last-Modified", self.modified)
+        content_type = self.get_content_type()
+        if content_type:
+            self.set_header("Content-Type", content_type)
+        cache_time = self.get_cache_time(self.path, self.modified, content_type)
+        if cache_time > 0:
+            self.set_header("Expires", datetime.datetime.now(datetime.timezone.utc)
+                            + datetime.timedelta(seconds=cache_time))
+            self.set_header("Cache-Control", "max-age=" + str(cache_time))
+        self.set_extra_headers(self.path)
+
+    def should_return_304(self) -> bool:
+        """If-None-Match decides when present; else If-Modified-Since."""
+        if self.request.headers.get("If-None-Match"):
+            return self.check_etag_header()
+        since = self.request.headers.get("If-Modified-Since")
+        if since is not None:
+            import email.utils
+            try:
+                when = email.utils.parsedate_to_datetime(since)
+            except Exception:
+                return False
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=datetime.timezone.utc)
+            if self.modified is not None and when >= self.modified:
+                return True
+        return False
+
+    @classmethod
+    def get_absolute_path(cls, root: str, path: str) -> str:
+        """``root``/``path`` made absolute; a 403 when ``path`` leaves ``root``
+        as written (``../``)."""
+        absolute = os.path.abspath(os.path.join(root, path))
+        cls._inside_root(root, absolute, path)
+        return absolute
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> Optional[str]:
+        """The file to serve, symlinks resolved: a 403 outside the root (or
+        ``allowed_symlink_directory``) or for what is not a regular file, a
+        404 when missing, a redirect to ``path/`` for a directory with
+        ``default_filename``. None when the response is already made."""
+        root = self._inside_root(root, absolute_path, self.path)
+        allowed = self.allowed_symlink_directory or root
+        dirs = [allowed] if isinstance(allowed, str) else list(allowed)
+        absolute_path = self._resolved_inside(absolute_path, dirs, self.path)
+        if os.path.isdir(absolute_path) and self.default_filename is not None:
+            if not self.request.path.endswith("/"):
+                if self.request.path.startswith("//") or self.request.path.startswith("/\\"):
+                    # "//host" would be a protocol-relative redirect elsewhere
+                    raise HTTPError(403, "cannot redirect path with two initial slashes")
+                self.redirect(self.request.path + "/", permanent=True)
+                return None
+            absolute_path = self._resolved_inside(os.path.join(absolute_path, self.default_filename), dirs,
+                                                  self.path)
+        self._stat_result = self._regular_file(absolute_path, self.path)
+        return absolute_path
+
+    @staticmethod
+    def _regular_file(absolute_path: str, what: str) -> os.stat_result:
+        try:
+            st = os.stat(absolute_path)
+        except OSError:
+            raise HTTPError(404)
+        if not stat.S_ISREG(st.st_mode):
+            # a directory, device, FIFO or socket is never read
+            raise HTTPError(403, "%s is not a file", what)
+        return st
+
+    @staticmethod
+    def _inside_root(root: str, absolute_path: str, what: str) -> str:
+        """``root`` normalised with a trailing separator; a 403 unless
+        ``absolute_path`` is that directory or under it."""
+        root = os.path.abspath(root)
+        if not root.endswith(os.path.sep):
+            root += os.path.sep
+        if not (absolute_path + os.path.sep).startswith(root):
+            raise HTTPError(403, "%s is not in root static directory", what)
+        return root
+
+    @staticmethod
+    def _resolved_inside(absolute_path: str, directories: list[str], what: str) -> str:
+        """``absolute_path`` with its symlinks resolved, which must be inside
+        one of ``directories`` (themselves resolved); else a 403 with the
+        same message as a traversal, so the two cannot be told apart."""
+        real = os.path.realpath(absolute_path)
+        for d in directories:
+            d = os.path.realpath(d)
+            if not d.endswith(os.path.sep):
+                d += os.path.sep
+            if (real + os.path.sep).startswith(d):
+                return real
+        raise HTTPError(403, "%s is not in root static directory", what)
+
+    @classmethod
+    def get_content(cls, abspath: str, start: Optional[int] = None,
+                    end: Optional[int] = None) -> Any:
+        """The bytes of ``abspath`` from ``start`` to ``end`` (slice
+        indexes), as a generator of chunks of at most ``CHUNK_SIZE``."""
+        cls._regular_file(abspath, abspath)
+        with open(abspath, "rb") as f:
+            if start is not None:
+                f.seek(start)
+            left = None if end is None else end - (start or 0)
+            while left is None or left > 0:
+                n = cls.CHUNK_SIZE if left is None else min(cls.CHUNK_SIZE, left)
+                chunk = f.read(n)
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    @classmethod
+    def get_content_version(cls, abspath: str) -> str:
+        """The SHA-512 of the content; ``ValueError`` past
+        ``MAX_VERSION_CONTENT_SIZE`` (hashing blocks the loop)."""
+        data = cls.get_content(abspath)
+        chunks = [data] if isinstance(data, bytes) else data
+        h = hashlib.sha512()
+        total = 0
+        try:
+            for chunk in chunks:
+                total += len(chunk)
+                if total > cls.MAX_VERSION_CONTENT_SIZE:
+                    raise ValueError("content is larger than MAX_VERSION_CONTENT_SIZE (%d bytes)"
+                                     % cls.MAX_VERSION_CONTENT_SIZE)
+                h.update(chunk)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return h.hexdigest()
+
+    def _stat(self) -> os.stat_result:
+        if not hasattr(self, "_stat_result"):
+            self._stat_result = os.stat(self.absolute_path)  # type: ignore[arg-type]
+        return self._stat_result
+
+    def get_content_size(self) -> int:
+        return self._stat().st_size
+
+    def get_modified_time(self) -> Optional[datetime.datetime]:
+        # whole seconds, as HTTP dates (and Tornado) have them
+        return datetime.datetime.fromtimestamp(int(self._stat().st_mtime), datetime.timezone.utc)
+
+    def get_content_type(self) -> str:
+        assert self.absolute_path is not None
+        mime, encoding = mimetypes.guess_type(self.absolute_path)
+        if encoding == "gzip":
+            return "application/gzip"  # RFC 6713
+        if encoding is not None:
+            return "application/octet-stream"
+        return mime or "application/octet-stream"
+
+    def set_extra_headers(self, path: str) -> None:
+        """Override to add headers."""
+
+    def get_cache_time(self, path: str, modified: Optional[datetime.datetime], mime_type: str) -> int:
+        """Seconds the response may be cached: ten years for a versioned
+        URL (``?v=``), else 0 (browser heuristics)."""
+        return self.CACHE_MAX_AGE if "v" in self.request.arguments else 0
+
+    @classmethod
+    def make_static_url(cls, settings: dict[str, Any], path: str, include_version: bool = True) -> str:
+        url: str = settings.get("static_url_prefix", "/static/") + path
+        if not include_version:
+            return url
+        version = cls.get_version(settings, path)
+        return "%s?v=%s" % (url, version) if version else url
+
+    def parse_url_path(self, url_path: str) -> str:
+        if os.path.sep != "/":
+            url_path = url_path.replace("/", os.path.sep)
+        return url_path
+
+    @classmethod
+    def get_version(cls, settings: dict[str, Any], path: str) -> Optional[str]:
+        return cls._get_cached_version(cls.get_absolute_path(settings["static_path"], path))
+
+    @classmethod
+    def _get_cached_version(cls, abs_path: str) -> Optional[str]:
+        with cls._lock:
+            hashes = cls._static_hashes
+            if abs_path in hashes:
+                version = hashes[abs_path] = hashes.pop(abs_path)  # most recently used
+            else:
+                try:
+                    version = cls.get_content_version(abs_path)
+                except Exception as e:
+                    gen_log.error("Could not open static file %r: %s", abs_path, e)
+                    version = None
+                while hashes and len(hashes) >= cls.MAX_CACHED_VERSIONS:
+                    del hashes[next(iter(hashes))]
+                hashes[abs_path] = version
+            return version or None
+
+
+class RustStaticFileHandler(StaticFileHandler):
+    """Opt-in: the directory is served by squall's Rust static files
+    (sendfile, ETag from size and mtime, Range, If-Modified-Since, an
+    ``index.html`` for a directory) with no Python per request. As a route
+    target, ``(r"/prefix/(.*)", RustStaticFileHandler, {"path": dir})``
+    (the pattern must be a plain prefix then ``(.*)``), or as the
+    ``static_handler_class`` setting for ``static_path`` (its prefix only:
+    no ``/favicon.ico``, ``/robots.txt`` routes). None of
+    ``StaticFileHandler``'s serving hooks are called; ``static_url`` still
+    works (``make_static_url``)."""
 
 
 class URLSpec:
@@ -1622,7 +2108,8 @@ class URLSpec:
     def reverse(self, *args: Any) -> str:
         if self._path is None:
             raise ValueError("Cannot reverse url regex " + self.pattern)
-        return self._path % tuple(urllib.parse.quote(str(a), safe="") for a in args)
+        return self._path % tuple(
+            urllib.parse.quote(a if isinstance(a, bytes) else str(a).encode("utf-8"), safe="") for a in args)
 
     def path_arguments(self, req: int, path: str) -> tuple[list[Any], dict[str, Any]]:
         """The groups the route captured for request ``req``, as bytes (None
@@ -1846,6 +2333,53 @@ class _HandlerRoute:
         handler._execute(args, kwargs)
 
 
+def _run_spec(app: "Application", spec: Optional[URLSpec], request: HTTPServerRequest) -> None:
+    """Runs ``spec``'s handler for ``request``, its path arguments taken
+    with the spec's own regex (the route squall matched may be another's);
+    None: the application's 404."""
+    if spec is None:
+        cls: Any = app.settings.get("default_handler_class")
+        if cls is not None:
+            handler = cls(app, request, **app.settings.get("default_handler_args", {}))
+        else:
+            handler = ErrorHandler(app, request, status_code=404)
+        handler._execute([], {})
+        return
+    m = spec.regex.match(request.path)
+    groups = [urllib.parse.unquote_to_bytes(g) if g is not None else None for g in m.groups()] if m else []
+    if m is not None and any(n is not None for n in spec.group_names):
+        args: list[Any] = []
+        kwargs = {n: v for n, v in zip(spec.group_names, groups) if n is not None}
+    else:
+        args, kwargs = groups, {}
+    try:
+        handler = spec.handler_class(app, request, **spec.kwargs)
+    except Exception as e:
+        app_log.error("Uncaught exception creating %s", spec.handler_class.__name__, exc_info=True)
+        RequestHandler(app, request)._handle_request_exception(e)
+        return
+    handler._execute(args, kwargs)
+
+
+class _HostAwareRoute(_HandlerRoute):
+    """A route once the application has host patterns (``add_handlers``
+    with a host other than ``.*``): the handler is chosen again in Python by
+    host then path, in Tornado's order. Routes become this by a class change
+    when the first host pattern is added, so an application without host
+    patterns does no work for them per request."""
+
+    __slots__ = ()
+
+    def __call__(self, req: int) -> None:
+        request = HTTPServerRequest.from_handle(req, self.xheaders)
+        if self.protocol:
+            request.protocol = self.protocol
+        spec = self.app._find_spec(request)
+        if spec is self.spec:
+            _HandlerRoute.__call__(self, req)  # squall's captures are the right ones
+            return
+        _run_spec(self.app, spec, request)
+
 
 def _is_handler_rule(h: Any) -> bool:
     """``(regex, handler class or its dotted name[, kwargs[, name]])``: a
@@ -2016,6 +2550,14 @@ class Application:
             settings.setdefault("compiled_template_cache", False)
             settings.setdefault("static_hash_cache", False)
         self._specs: list[Any] = []  # URLSpec or ("fast", method, pattern, fn)
+        self.default_host = default_host
+        # host patterns (add_handlers with a host other than ".*"), in order,
+        # each with its URLSpecs; the handler routes squall calls (to make
+        # them host-aware when the first host pattern comes); the patterns
+        # routed in squall, per server
+        self._host_rules: list[tuple["re.Pattern[str]", list[URLSpec]]] = []
+        self._handler_routes: list[_HandlerRoute] = []
+        self._wildcard_specs: list[URLSpec] = []
         self.named_handlers: dict[str, URLSpec] = {}
         self._servers: list[Server] = []
         self._cluster: Optional[_Cluster] = None
@@ -2025,27 +2567,98 @@ class Application:
         self.ui_methods: dict[str, Callable[..., Any]] = {}
         self._load_ui_modules(settings.get("ui_modules", {}))
         self._load_ui_methods(settings.get("ui_methods", {}))
-        self._static_hashes: dict[str, Optional[str]] = {}
-        self._static_lock = threading.Lock()
+        handlers = list(handlers or [])
+        static_path = settings.get("static_path")
+        if static_path:
+            # Tornado's three routes, ahead of the application's
+            static_class = settings.get("static_handler_class", StaticFileHandler)
+            static_args = settings.get("static_handler_args", {})
+            static_args["path"] = static_path
+            prefix = settings.get("static_url_prefix", "/static/")
+            patterns = [re.escape(prefix) + r"(.*)"]
+            if not (isinstance(static_class, type) and issubclass(static_class, RustStaticFileHandler)):
+                patterns += [r"/(favicon\.ico)", r"/(robots\.txt)"]
+            for pattern in patterns:
+                handlers.insert(0, (pattern, static_class, static_args))
         if handlers:
             self.add_handlers(".*$", handlers)
 
     # --- routes --------------------------------------------------------------
 
     def add_handlers(self, host_pattern: str, host_handlers: list[Any]) -> None:
+        """Adds routes for requests whose host (``Host`` without the port)
+        matches ``host_pattern`` (a regular expression; ``.*$`` for every
+        host). Host patterns are tried in the order added, before the
+        routes for every host; with ``default_host``, a request whose host
+        matches none (and without ``X-Real-Ip``) also gets the routes of the
+        patterns that match ``default_host``. Routing rules (``squall.routing``
+        rules whose target is not a handler class) are routed in Python by
+        ``find_handler``, in order with the handler routes; a host pattern
+        does not apply to them (give them a ``HostMatches`` rule instead)."""
+        specs = []
         for h in host_handlers:
             if isinstance(h, URLSpec):
-                spec = h
+                specs.append(h)
             elif _is_handler_rule(h):
-                spec = URLSpec(*h)
+                specs.append(URLSpec(*h))
             else:
                 self._add_rule(h)
-                continue
+        for spec in specs:
             if spec.name:
                 self.named_handlers[spec.name] = spec
-            self._specs.append(spec)
+        if host_pattern in (".*$", ".*", "^.*$"):
+            for spec in specs:
+                self._specs.append(spec)
+                self._wildcard_specs.append(spec)
+                for srv in self._servers:
+                    self._install_spec(srv, spec, getattr(srv, "_squall_http", None))
+            return
+        if not host_pattern.endswith("$"):
+            host_pattern += "$"
+        self._host_rules.append((re.compile(host_pattern), specs))
+        for spec in specs:
+            self._specs.append(("host", spec))
             for srv in self._servers:
-                self._install_spec(srv, spec, getattr(srv, "_squall_http", None))
+                self._install_host_spec(srv, spec, getattr(srv, "_squall_http", None))
+        for route in self._handler_routes:
+            route.__class__ = _HostAwareRoute
+
+    def _find_spec(self, request: HTTPServerRequest) -> Optional[URLSpec]:
+        """The route for ``request`` as Tornado's Application finds it: the
+        host patterns in order, then the routes for every host, then (with
+        ``default_host``, and no ``X-Real-Ip``) the host patterns matching
+        the default host. None: no route."""
+        path = request.path
+        host = request.host_name
+        for regex, specs in self._host_rules:
+            if regex.match(host):
+                for spec in specs:
+                    if spec.regex.match(path):
+                        return spec
+        for spec in self._wildcard_specs:
+            if spec.regex.match(path):
+                return spec
+        if self.default_host is not None and "X-Real-Ip" not in request.headers:
+            for regex, specs in self._host_rules:
+                if regex.match(self.default_host):
+                    for spec in specs:
+                        if spec.regex.match(path):
+                            return spec
+        return None
+
+    def _install_host_spec(self, srv: Server, spec: URLSpec, http_server: Optional[HTTPServer]) -> None:
+        """Routes ``spec``'s path in squall (once per pattern and server) to
+        a host-aware route."""
+        routed = srv.__dict__.setdefault("_squall_patterns", set())
+        if spec.rust_pattern in routed:
+            return
+        routed.add(spec.rust_pattern)
+        xheaders = XHeaders.of(http_server, self.settings)
+        protocol = getattr(http_server, "protocol", None) if http_server else None
+        route = _HostAwareRoute(self, spec, xheaders, protocol, inflate_limit(http_server))
+        self._handler_routes.append(route)
+        flags = b.SQ_STREAM_BODY if getattr(spec.handler_class, "_stream_request_body", False) else 0
+        srv.route("*", spec.rust_pattern, route, flags)
 
     # --- routing (squall.routing): rules whose target is not a handler class --------
     #
@@ -2146,18 +2759,23 @@ class Application:
 
     def _install(self, srv: Server, http_server: Optional[HTTPServer] = None) -> None:
         srv._squall_http = http_server  # type: ignore[attr-defined]
-        static_path = self.settings.get("static_path")
-        if static_path:
-            srv.static(self.settings.get("static_url_prefix", "/static/"), static_path)
         for spec in self._specs:
             self._install_spec(srv, spec, http_server)
         if self._rule_router is not None:
             self._install_catch_all(srv, http_server)  # find_handler does the default handler
         else:
+            # what answers a path no route takes: default_handler_class, else
+            # Tornado's 404 page, as a fallback route (routes added later still
+            # go first; a fast route's 405 stays squall's)
             default = self.settings.get("default_handler_class")
             if default is not None:
+                # an ordinary route, last: it also takes a method that a fast
+                # route of the same path does not have
                 spec = URLSpec(r"/.*", default, self.settings.get("default_handler_args", {}))
                 self._install_spec(srv, spec, http_server)
+            else:
+                spec = URLSpec(r"/.*", ErrorHandler, {"status_code": 404})
+                self._install_spec(srv, spec, http_server, fallback=True)
         self._servers.append(srv)
         url = self.settings.get("cluster")
         if url:
@@ -2165,18 +2783,21 @@ class Application:
                 self._cluster = _Cluster(srv.io_loop, url, self.settings.get("cluster_state_callback"))
             self._cluster.attach(srv)
 
-    def _install_spec(self, srv: Server, spec: Any, http_server: Optional[HTTPServer]) -> None:
+    def _install_spec(self, srv: Server, spec: Any, http_server: Optional[HTTPServer], fallback: bool = False) -> None:
         if isinstance(spec, tuple):
+            if spec[0] == "host":
+                self._install_host_spec(srv, spec[1], http_server)
+                return
             _, method, pattern, fn = spec
             srv.route(method, pattern, _fast_route(fn, pattern))
             return
         if not isinstance(spec, URLSpec):
             return  # a routing rule: find_handler's, behind the catch-all route
         cls = spec.handler_class
-        if isinstance(cls, type) and issubclass(cls, StaticFileHandler):
+        if isinstance(cls, type) and issubclass(cls, RustStaticFileHandler):
             prefix = spec.rust_pattern
             if not prefix.endswith("(.*)"):
-                raise ValueError("a StaticFileHandler route must be 'prefix(.*)', got %r" % spec.pattern)
+                raise ValueError("a RustStaticFileHandler route must be 'prefix(.*)', got %r" % spec.pattern)
             srv.static(prefix[:-4].replace("\\", ""), spec.kwargs["path"])
             return
         from . import metrics, websocket
@@ -2194,7 +2815,15 @@ class Application:
         xheaders = XHeaders.of(http_server, self.settings)
         flags = b.SQ_STREAM_BODY if getattr(cls, "_stream_request_body", False) else 0
         protocol = getattr(http_server, "protocol", None) if http_server else None
-        srv.route("*", spec.rust_pattern, _HandlerRoute(self, spec, xheaders, protocol, inflate_limit(http_server)), flags)
+        inflate = inflate_limit(http_server)
+        route = _HostAwareRoute(self, spec, xheaders, protocol, inflate) if self._host_rules else \
+            _HandlerRoute(self, spec, xheaders, protocol, inflate)
+        self._handler_routes.append(route)
+        if fallback:
+            flags |= b.SQ_FALLBACK
+        else:
+            srv.__dict__.setdefault("_squall_patterns", set()).add(spec.rust_pattern)
+        srv.route("*", spec.rust_pattern, route, flags)
 
     def listen(self, port: int, address: str = "", **kwargs: Any) -> HTTPServer:
         """Starts an HTTPServer for this application on ``address:port``
@@ -2346,34 +2975,20 @@ class Application:
         return self._jinja
 
     def static_url(self, path: str, include_host: Optional[bool] = None, request: Any = None,
-                   include_version: bool = True) -> str:
-        prefix = self.settings.get("static_url_prefix", "/static/")
+                   **kwargs: Any) -> str:
+        """The ``static_handler_class``'s ``make_static_url`` (by default
+        ``static_url_prefix`` + path + ``?v=`` and the content's version),
+        with ``request``'s scheme and host in front when ``include_host``."""
+        if not self.settings.get("static_path"):
+            raise Exception("You must define the 'static_path' setting in your application to use static_url")
+        cls = self.settings.get("static_handler_class", StaticFileHandler)
+        if not self.settings.get("static_hash_cache", True):
+            cls.reset()  # debug: versions follow the files (Tornado resets per request)
         base = ""
         if include_host and request is not None:
             base = request.protocol + "://" + request.host
-        version = self._static_version(path) if include_version else None
-        if version:
-            return "%s%s%s?v=%s" % (base, prefix, path, version)
-        url: str = base + prefix + path
-        return url
-
-    def _static_version(self, path: str) -> Optional[str]:
-        root = self.settings.get("static_path")
-        if not root:
-            return None
-        cache = self.settings.get("static_hash_cache", True)
-        with self._static_lock:
-            if cache and path in self._static_hashes:
-                return self._static_hashes[path]
-            full = os.path.abspath(os.path.join(root, path))
-            h: Optional[str] = None
-            if full.startswith(os.path.abspath(root) + os.sep) and os.path.isfile(full):
-                with open(full, "rb") as f:
-                    # the content's SHA-512, as Tornado's get_content_version
-                    h = hashlib.sha512(f.read()).hexdigest()
-            if cache:
-                self._static_hashes[path] = h
-            return h
+        url: str = cls.make_static_url(self.settings, path, **kwargs)
+        return base + url
 
 
 def create_signed_value(secret: Any, name: str, value: Union[str, bytes], version: Optional[int] = None,

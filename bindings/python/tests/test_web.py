@@ -685,7 +685,7 @@ app = web.Application([
     (r"/slow/(\d+)", Slow), (r"/gone", web.ErrorHandler, {"status_code": 410}),
     (r"/moved/(\w+)", web.RedirectHandler, {"url": "/plain/{0}"}), (r"/proto", Proto),
     (r"/jar/([\w-]+)", CookieJar),
-    (r"/assets/(.*)", web.StaticFileHandler, {"path": os.path.join(here, "assets")}),
+    (r"/assets/(.*)", web.RustStaticFileHandler, {"path": os.path.join(here, "assets")}),
 ], template_path=os.path.join(here, "templates2"), login_url="/login", xheaders=True, cookie_secret="k" * 32,
    static_path=os.path.join(here, "assets"), static_url_prefix="/pub/")
 app.route(r"/fast/none", lambda req: None)
@@ -1026,7 +1026,7 @@ def test_static_files_edge_cases(srv2):
     r, body = req(p, "/pub/sub/big.bin", headers={"Range": "bytes=-10"})
     assert r.status == 206 and body == bytes(range(246, 256))
     assert req(p, "/pub/sub/big.bin", headers={"Range": "bytes=9999999-"})[0].status == 416
-    r, body = req(p, "/assets/sub/big.bin")  # the StaticFileHandler route: same directory
+    r, body = req(p, "/assets/sub/big.bin")  # the RustStaticFileHandler route: same directory
     assert r.status == 200 and len(body) == 256 * 4096
     url = f"http://127.0.0.1:{p}/pub/sub/big.bin"
     out = subprocess.run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
@@ -1183,8 +1183,10 @@ def test_log_function_sees_every_request(srv3):
     seen(srv3)
     assert req(srv3, "/init")[1] == b"abab|yes"
     req(srv3, "/unknown/raise")
-    assert req(srv3, "/nowhere")[0].status == 404  # answered by squall itself: no handler, no log_function
-    assert seen(srv3) == ["log 200 /init", "log 499 /unknown/raise"]
+    r, body = req(srv3, "/nowhere")
+    # the application's own 404 page, as Tornado's, seen by log_function too
+    assert r.status == 404 and body == b"<html><title>404: Not Found</title><body>404: Not Found</body></html>"
+    assert seen(srv3) == ["log 200 /init", "log 499 /unknown/raise", "log 404 /nowhere"]
 
 
 def test_route_kwargs_settings_and_template_namespace(srv3):

@@ -258,6 +258,14 @@ impl Watcher for Conn {
         if read_closed && self.peer == Peer::Open {
             self.peer = Peer::ShutDown;
         }
+        if read_closed && self.peer != Peer::Gone && !self.takes_requests() && !self.inflight.is_empty() {
+            // No more requests are read here (an HTTP/1.0 or `Connection:
+            // close` request), so no read would see the EOF: the event says
+            // it. The requests in flight learn that their client left (their
+            // on-close callbacks run), as on a connection still read.
+            self.peer = Peer::Gone;
+            self.on_peer_closed();
+        }
         if readable {
             self.on_readable(r);
         }
@@ -633,6 +641,7 @@ impl Conn {
                 Ok(false) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.maybe_unpause_writes();
+                    self.publish_backlog();
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -646,6 +655,7 @@ impl Conn {
         self.out = VecDeque::new();
         self.out_bytes = 0;
         self.maybe_unpause_writes();
+        self.publish_backlog();
         if self.closing() {
             // TLS says it is done writing (close_notify) before TCP does.
             self.stream.close_notify();
@@ -660,6 +670,16 @@ impl Conn {
         }
         if self.closing() {
             let _ = self.stream.socket().shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// Tells the request whose response is being sent (the oldest in
+    /// flight) how much output waits for the socket (`sq_response_backlog`).
+    fn publish_backlog(&self) {
+        if let Some(front) = self.inflight.front()
+            && let Some(req) = front.req.as_ref()
+        {
+            req.conn_backlog.store(self.out_bytes + front.out.len(), std::sync::atomic::Ordering::Release);
         }
     }
 

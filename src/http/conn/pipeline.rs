@@ -92,6 +92,7 @@ impl Conn {
             }
         }
         if wrote {
+            self.publish_backlog();
             self.mark_dirty(r);
             if self.out_bytes > self.flow.high {
                 self.pauses.output_backlog = true;

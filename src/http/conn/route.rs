@@ -78,6 +78,11 @@ impl Conn {
             },
         };
         let route = if let Some(route) = route { route } else { match self.server.lookup(&head.method, path) {
+            // a WebSocket route took the path for GET: a fallback route does not make it a 404
+            (Lookup::Found(..), Some(target)) if target.fallback && upgrade_allow.is_some() => {
+                let allow = upgrade_allow.take().unwrap_or_default();
+                Route::Builtin(405, vec![("Allow".into(), allow.join(", ").into_bytes())])
+            }
             (Lookup::Found(_, spans), Some(target)) => Route::Handler(target, captures_of(&spans)),
             (Lookup::MethodNotAllowed(allow), _) => Route::Builtin(405, vec![("Allow".into(), allow.join(", ").into_bytes())]),
             _ => match upgrade_allow {
