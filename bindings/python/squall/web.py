@@ -1209,7 +1209,9 @@ class RequestHandler:
         self._stream_queue: list[Optional[bytes]] = []
         self._stream_busy = False
         feeder = self.__dict__.get("_body_feeder")
-        if feeder is not None:  # run by a router: its delegate has the body
+        if feeder is not None:  # run by a router: its delegate has the body,
+            # already cut to chunk_size and inflated (decompress_request)
+            self._chunk_size, self._inflater = None, None
             feeder._attach(self)
             return
         self._body_options()
