@@ -19,6 +19,8 @@ const TARGETS: &[(&str, Driver)] = &[
     ("cookie", squall::fuzzing::cookie),
     ("resp", squall::fuzzing::resp),
     ("grammar", squall::fuzzing::grammar),
+    ("deflate_offer", squall::fuzzing::deflate_offer),
+    ("tls_config", squall::fuzzing::tls_config),
 ];
 
 /// What fuzz/fuzz_targets/h1.rs does: the first byte picks the split.
