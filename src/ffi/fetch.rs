@@ -356,6 +356,75 @@ pub extern "C" fn sq_fetch_request_set_max_redirects(req: *mut sq_fetch_request,
     }
 }
 
+/// Says what a redirect past the maximum (`sq_fetch_request_set_max_redirects`)
+/// does: with `on` 0 (the default) the fetch fails with `SQ_ERR_LIMIT`; with
+/// `on` non-zero that 3xx response is handed back as the response, its
+/// status, headers (`Location`) and body as they came (what Tornado 6.6's
+/// client does).
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_redirect_overflow(req: *mut sq_fetch_request, hand_back: c_int) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.overflow_redirect_is_response = hand_back != 0;
+        SQ_OK
+    }
+}
+
+/// Turns verification of the server's certificate (https) on (the default)
+/// or off. Off, any certificate is accepted — its chain, dates and name are
+/// not checked (Tornado's `validate_cert=False`, curl's `-k`, Go's
+/// `InsecureSkipVerify`) — but the handshake must still be signed with the
+/// key of the certificate the server sent. Such a connection is open to
+/// whoever sits on the path: for tests and for servers known by other
+/// means. Off overrides `sq_fetch_request_set_ca_file`; unverified
+/// connections are pooled apart from verified ones, and a redirect keeps
+/// the setting.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_verify(req: *mut sq_fetch_request, on: c_int) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.verify = on != 0;
+        SQ_OK
+    }
+}
+
+/// Makes the fetch's connections from the local IP address `address` (an
+/// IPv4 or IPv6 literal; the port is the system's choice), as curl's
+/// `--interface` with an address. An address of the other family than the
+/// server's fails that address's connect (`SQ_ERR_CONNECT`); so does one
+/// this host does not have. NULL goes back to the system's choice.
+/// Connections are pooled per source address.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: `address` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` when `address` is not an IP
+/// address (nothing changes); `SQ_ERR_NULL` (req).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_source_address(req: *mut sq_fetch_request, address: *const c_char) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        if address.is_null() {
+            b.spec.source = None;
+            return SQ_OK;
+        }
+        // SAFETY: NUL-terminated string per the API contract.
+        let text = ffi_try!(unsafe { str_arg(address, "address") });
+        let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() else {
+            return fail(Error::new(ErrorKind::InvalidArg, format!("{text:?} is not an IP address to bind the connection to")));
+        };
+        b.spec.source = Some(ip);
+        SQ_OK
+    }
+}
+
 /// Turns decompression of gzip/deflate responses on (the default) or off,
 /// and caps the decompressed size: a body that grows past `max_decompressed`
 /// bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With

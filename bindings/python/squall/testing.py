@@ -250,12 +250,14 @@ class AsyncHTTPTestCase(AsyncTestCase):
 
 
 class AsyncHTTPSTestCase(AsyncHTTPTestCase):
-    """``AsyncHTTPTestCase`` over TLS: serves with ``get_ssl_options()``
-    (a certificate and key file). Tornado's fetches with
-    ``validate_cert=False``; squall's client always verifies, so this one
-    trusts ``get_ssl_ca_certs()`` instead: by default the served certificate
-    file itself, which works for a self-signed certificate naming
-    127.0.0.1; return the CA's file when a CA signed it."""
+    """``AsyncHTTPTestCase`` over TLS: serves with ``get_ssl_options()``,
+    by default ``default_ssl_options()``: a self-signed certificate for
+    localhost, 127.0.0.1 and ::1 that ships with squall (``testing.crt``
+    and ``testing.key`` beside this module; for tests only: its key is
+    public). Tornado's client fetches with ``validate_cert=False``; this
+    one trusts ``get_ssl_ca_certs()`` instead: by default the served
+    certificate file itself, which works for a self-signed certificate
+    naming 127.0.0.1; return the CA's file when a CA signed it."""
 
     def get_http_client(self) -> AsyncHTTPClient:
         return AsyncHTTPClient(force_instance=True, defaults=dict(ca_certs=self.get_ssl_ca_certs()))
@@ -268,7 +270,25 @@ class AsyncHTTPSTestCase(AsyncHTTPTestCase):
         return dict(ssl_options=self.get_ssl_options())
 
     def get_ssl_options(self) -> dict[str, Any]:
-        raise NotImplementedError("AsyncHTTPSTestCase needs get_ssl_options(): certfile and keyfile")
+        """The server's ``ssl_options`` (override to serve another
+        certificate); by default ``default_ssl_options()``."""
+        return AsyncHTTPSTestCase.default_ssl_options()
+
+    @staticmethod
+    def default_ssl_options() -> dict[str, Any]:
+        """``certfile`` and ``keyfile`` of squall's test certificate: RSA
+        2048, self-signed, for DNS:localhost, IP:127.0.0.1 and IP:::1,
+        valid until 2126. Made with::
+
+            openssl req -x509 -newkey rsa:2048 -nodes -days 36500 \\
+                -keyout testing.key -out testing.crt -subj "/CN=localhost" \\
+                -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \\
+                -addext "basicConstraints=critical,CA:FALSE" \\
+                -addext "keyUsage=critical,digitalSignature,keyEncipherment" \\
+                -addext "extendedKeyUsage=serverAuth"
+        """
+        here = os.path.dirname(os.path.abspath(__file__))
+        return dict(certfile=os.path.join(here, "testing.crt"), keyfile=os.path.join(here, "testing.key"))
 
     def get_protocol(self) -> str:
         return "https"

@@ -5,7 +5,7 @@
 //! [`Connector`] implements [`Connects`] to hear how it went.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -57,6 +57,8 @@ pub(crate) struct Connector {
     pub(crate) connected: Option<Instant>,
     pub(crate) tls_done: Option<Instant>,
     token: usize,
+    /// The local address to bind before connecting (None: the system's).
+    source: Option<IpAddr>,
 }
 
 impl Connector {
@@ -77,7 +79,35 @@ impl Connector {
             connected: None,
             tls_done: None,
             token: 0,
+            source: None,
         }
+    }
+
+    /// Makes the connection from the local address `source` (port chosen by
+    /// the system), when given. An address of the other family than the
+    /// peer's is skipped like a peer that refuses.
+    pub(crate) fn from_source(mut self, source: Option<IpAddr>) -> Connector {
+        self.source = source;
+        self
+    }
+
+    /// A non-blocking connect to `addr`, from `self.source` when set.
+    fn open(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let Some(ip) = self.source else { return TcpStream::connect(addr) };
+        if ip.is_ipv4() != addr.is_ipv4() {
+            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, format!("source address {ip} cannot reach {addr}")));
+        }
+        let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        sock.set_nonblocking(true)?;
+        sock.set_cloexec(true)?;
+        sock.bind(&SocketAddr::new(ip, 0).into())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind the source address {ip}: {e}")))?;
+        match sock.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        Ok(TcpStream::from_std(sock.into()))
     }
 
     /// Starts resolving for the source `T` at (token, generation).
@@ -121,7 +151,7 @@ impl Connector {
     fn try_next(&mut self, r: &mut Reactor) -> Progress {
         while let Some(&addr) = self.addrs.get(self.next) {
             self.next += 1;
-            match TcpStream::connect(addr) {
+            match self.open(addr) {
                 Ok(mut s) => match r.registry().register(&mut s, Token(self.token), Interest::READABLE | Interest::WRITABLE) {
                     Ok(()) => {
                         self.stream = Some(Stream::Plain(s));

@@ -54,6 +54,9 @@ pub(crate) struct Spec {
     pub(crate) request_timeout: Duration,
     /// Redirects followed at most; 0 hands a 3xx back as it is.
     pub(crate) max_redirects: u32,
+    /// A redirect past `max_redirects` is handed back as the response
+    /// (instead of failing the fetch with `Limit`).
+    pub(crate) overflow_redirect_is_response: bool,
     pub(crate) decompress: bool,
     pub(crate) max_decompressed: u64,
     pub(crate) max_body: u64,
@@ -63,6 +66,11 @@ pub(crate) struct Spec {
     pub(crate) tls: Option<TlsConfig>,
     /// A body written while the request goes ([`Upload`]) instead of `body`.
     pub(crate) upload: Option<Arc<Upload>>,
+    /// Verify the server's certificate (https); false accepts any
+    /// (`net::tls::unverified_config`), whatever `tls` says.
+    pub(crate) verify: bool,
+    /// The local address connections are made from (None: the system's choice).
+    pub(crate) source: Option<std::net::IpAddr>,
 }
 
 fn is_token(s: &str) -> bool {
@@ -105,12 +113,15 @@ impl Spec {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            overflow_redirect_is_response: false,
             decompress: true,
             max_decompressed: DEFAULT_MAX_BODY,
             max_body: DEFAULT_MAX_BODY,
             auth: None,
             tls: None,
             upload: None,
+            verify: true,
+            source: None,
         })
     }
 
@@ -190,7 +201,12 @@ impl Spec {
             https,
             host: self.url.host_str().unwrap_or("").to_owned(),
             port: self.url.port_or_known_default().unwrap_or(if https { 443 } else { 80 }),
-            tls_id: if https { self.tls.as_ref().map_or(0, |t| t.id) } else { 0 },
+            tls_id: match (https, self.verify) {
+                (false, _) => 0,
+                (true, false) => crate::net::tls::UNVERIFIED_ID,
+                (true, true) => self.tls.as_ref().map_or(0, |t| t.id),
+            },
+            source: self.source,
         }
     }
 
@@ -572,14 +588,15 @@ pub(crate) struct Response {
     pub(crate) tls: Option<Arc<crate::net::tls::TlsInfo>>,
 }
 
-/// Where connections go: scheme, host, port and the TLS trust they were
-/// verified with.
+/// Where connections go: scheme, host, port, the TLS trust they were
+/// verified with (or none), and the local address they come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) https: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) tls_id: usize,
+    pub(crate) source: Option<std::net::IpAddr>,
 }
 
 /// The pool's limits ([`set_limits`]).
