@@ -17,8 +17,12 @@ squall                        raised
 non-2xx status                ``HTTPClientError(code)`` with ``.response``
 ============================  =============================================
 
-With ``raise_error=False`` the response is returned instead: for a
-transport failure it is a 599 response whose ``error`` is the exception.
+With ``raise_error=False`` a response with an HTTP error status is
+returned instead of raised; a failure to get a response (the rows above but
+the last) is raised all the same, as Tornado 6 does. A redirect the client
+cannot follow (another scheme) raises ``ValueError``. A body refused for
+its size, or malformed, is logged on ``squall.general`` at INFO as Tornado
+logs it ("Malformed HTTP message from None: <reason>").
 """
 from __future__ import annotations
 
@@ -299,14 +303,32 @@ def _error_for(status: int, message: str) -> BaseException:
         return ssl.SSLError(message or "TLS failure")
     if status == b.SQ_ERR_LIMIT:
         # a body refused for its size: Tornado's 599 (a malformed message)
-        gen_log.info("Malformed HTTP message from None: %s", message)
+        gen_log.info("Malformed HTTP message from None: %s (%s)", _reason(message), message)
         return HTTPClientError(599, message=message or "response body too large")
     if status == b.SQ_ERR_INVALID_ARG:
         # a redirect the client cannot follow (another scheme)
         return ValueError("Unsupported url scheme: %s" % (message or ""))
     if status == b.SQ_ERR_PROTOCOL:
-        gen_log.info("Malformed HTTP message from None: %s", message)
+        gen_log.info("Malformed HTTP message from None: %s (%s)", _reason(message), message)
     return HTTPStreamClosedError(message or "Stream closed")
+
+
+# the core's refusals, in the words Tornado logs them with
+_REASONS = (
+    ("decompressed body over", "decompressed body too large"),
+    ("bytes is over the limit", "Content-Length too long"),
+    ("response body over the limit", "Body too long"),
+    ("cannot decompress", "invalid gzip data"),
+    ("both Transfer-Encoding and Content-Length", "Message with both Transfer-Encoding and Content-Length"),
+    ("conflicting Content-Length values", "Multiple unequal Content-Lengths"),
+)
+
+
+def _reason(message: str) -> str:
+    for core, tornado in _REASONS:
+        if core in message:
+            return tornado
+    return message
 
 
 @c_callback(b.sq_fetch_callback)
@@ -368,18 +390,17 @@ def _complete(f: _Fetch, resp: Union[int, _Snapshot]) -> None:
         err: Optional[BaseException] = f.failed
     else:
         err = _error_for(snap.error, snap.message) if snap.error != b.SQ_OK else None
+    if err is None and fut.done() and fut.cancelled() and not (200 <= snap.status < 300):
+        err = HTTPClientError(snap.status)
     if fut.done():
         if err is not None and fut.cancelled():
             app_log.error("Exception after Future was cancelled", exc_info=(type(err), err, err.__traceback__))
         f.client._raise.pop(id(fut), None)
         return
     if err is not None:
-        response = HTTPResponse(req, 599, error=err, request_time=request_time, time_info=times,
-                                start_time=req.start_time)
-        if f.client._raise_error_for(fut):
-            fut.set_exception(err)
-        else:
-            fut.set_result(response)
+        # raised whatever raise_error says: it spares HTTP statuses only
+        f.client._raise_error_for(fut)
+        fut.set_exception(err)
         return
     response = HTTPResponse(req, snap.status, headers=snap.headers, buffer=io.BytesIO(snap.body),
                             effective_url=snap.url, reason=snap.reason,

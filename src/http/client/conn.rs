@@ -850,8 +850,9 @@ impl FetchConn {
 /// (whichever is smaller), or a corrupt stream.
 fn inflate_error(over: bool, e: &std::io::Error, max_body: u64, max_dec: u64) -> Error {
     if over {
-        let which = if max_dec < max_body { "decompressed body" } else { "response body" };
-        Error::new(ErrorKind::Limit, format!("{which} over the limit of {} bytes", max_dec.min(max_body)))
+        // Said of the decompressed body whichever limit it reached: the
+        // compressed bytes were within it.
+        Error::new(ErrorKind::Limit, format!("decompressed body over the limit of {} bytes", max_dec.min(max_body)))
     } else {
         Error::new(ErrorKind::Protocol, format!("cannot decompress the response body: {e}"))
     }
