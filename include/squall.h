@@ -1776,6 +1776,46 @@ sq_status sq_fetch_request_set_verify(sq_fetch_request *req, int on);
 sq_status sq_fetch_request_set_source_address(sq_fetch_request *req, const char *address);
 
 /**
+ * Connects to `host`:`port` instead of the URL's host and port, which stay
+ * what the request names (`Host`) and, for https, the name the
+ * certificate is checked against (SNI): curl's `--connect-to`. `host` is
+ * resolved like a URL's host (a name or an IP literal). NULL goes back to
+ * the URL's. A redirect to another origin connects to its own host.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: `host` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for an empty `host` or port 0;
+ * `SQ_ERR_NULL` (req).
+ */
+sq_status sq_fetch_request_set_connect_to(sq_fetch_request *req, const char *host, uint16_t port);
+
+/**
+ * Restricts the addresses connected to: `family` 4 (IPv4 only), 6 (IPv6
+ * only) or 0 (any: the default). A host with no address of that family
+ * fails the fetch with `SQ_ERR_RESOLVE`.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for another `family`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_ip_family(sq_fetch_request *req, int family);
+
+/**
+ * With `on` non-zero the request says `Expect: 100-continue` and its body
+ * waits for the server's `100 Continue` (RFC 9110 §10.1.1), or for one
+ * second without an answer. A final response first (a 401, a 413) ends the
+ * fetch without the body being sent (the connection is then not reused).
+ * A streamed body (`sq_fetch_request_stream_body`) may be written before;
+ * its host hears `on_drain` when the body may go, so it can wait for that
+ * before producing anything.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_expect_continue(sq_fetch_request *req, int on);
+
+/**
  * Turns decompression of gzip/deflate responses on (the default) or off,
  * and caps the decompressed size: a body that grows past `max_decompressed`
  * bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With

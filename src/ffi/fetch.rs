@@ -425,6 +425,74 @@ pub extern "C" fn sq_fetch_request_set_source_address(req: *mut sq_fetch_request
     }
 }
 
+/// Connects to `host`:`port` instead of the URL's host and port, which stay
+/// what the request names (`Host`) and, for https, the name the
+/// certificate is checked against (SNI): curl's `--connect-to`. `host` is
+/// resolved like a URL's host (a name or an IP literal). NULL goes back to
+/// the URL's. A redirect to another origin connects to its own host.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: `host` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for an empty `host` or port 0;
+/// `SQ_ERR_NULL` (req).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_connect_to(req: *mut sq_fetch_request, host: *const c_char, port: u16) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        if host.is_null() {
+            b.spec.connect_to = None;
+            return SQ_OK;
+        }
+        // SAFETY: NUL-terminated string per the API contract.
+        let text = ffi_try!(unsafe { str_arg(host, "host") });
+        let bare = text.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(text);
+        if bare.is_empty() || port == 0 {
+            return fail(Error::new(ErrorKind::InvalidArg, "connect_to needs a host and a port"));
+        }
+        b.spec.connect_to = Some((bare.to_owned(), port));
+        SQ_OK
+    }
+}
+
+/// Restricts the addresses connected to: `family` 4 (IPv4 only), 6 (IPv6
+/// only) or 0 (any: the default). A host with no address of that family
+/// fails the fetch with `SQ_ERR_RESOLVE`.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for another `family`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_ip_family(req: *mut sq_fetch_request, family: c_int) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        let Ok(f @ (0 | 4 | 6)) = u8::try_from(family) else {
+            return fail(Error::new(ErrorKind::InvalidArg, format!("IP family {family}: expected 0, 4 or 6")));
+        };
+        b.spec.family = f;
+        SQ_OK
+    }
+}
+
+/// With `on` non-zero the request says `Expect: 100-continue` and its body
+/// waits for the server's `100 Continue` (RFC 9110 §10.1.1), or for one
+/// second without an answer. A final response first (a 401, a 413) ends the
+/// fetch without the body being sent (the connection is then not reused).
+/// A streamed body (`sq_fetch_request_stream_body`) may be written before;
+/// its host hears `on_drain` when the body may go, so it can wait for that
+/// before producing anything.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_expect_continue(req: *mut sq_fetch_request, on: c_int) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.expect_continue = on != 0;
+        SQ_OK
+    }
+}
+
 /// Turns decompression of gzip/deflate responses on (the default) or off,
 /// and caps the decompressed size: a body that grows past `max_decompressed`
 /// bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With

@@ -73,13 +73,23 @@ HTTPError = HTTPClientError
 
 
 class HTTPTimeoutError(HTTPClientError):
+    """A 599 for a timeout; ``str()`` is its message alone, as Tornado's."""
+
     def __init__(self, message: str) -> None:
         super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message or "Timeout"
 
 
 class HTTPStreamClosedError(HTTPClientError):
+    """A 599 for a connection that ended without a complete response."""
+
     def __init__(self, message: str) -> None:
         super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message or "Stream closed"
 
 
 _DEFAULTS = dict(connect_timeout=20.0, request_timeout=20.0, follow_redirects=True, max_redirects=5,
@@ -238,7 +248,7 @@ _FETCHES = Slab()
 
 
 class _Fetch:
-    __slots__ = ("request", "future", "failed", "client", "id", "drain", "busy", "final", "paused")
+    __slots__ = ("request", "future", "failed", "client", "id", "drain", "busy", "final", "paused", "producer")
 
     def __init__(self, client: "AsyncHTTPClient", request: HTTPRequest, future: "asyncio.Future[HTTPResponse]") -> None:
         self.client = client
@@ -253,6 +263,8 @@ class _Fetch:
         self.busy = 0
         self.final: Optional[Callable[[], None]] = None
         self.paused = False
+        # a body_producer waiting for 100 Continue (expect_100_continue)
+        self.producer: Optional[Callable[..., Any]] = None
 
     def fail(self, exc: BaseException) -> None:
         """Ends the fetch with ``exc`` (a callback of the host failed): the
@@ -294,12 +306,15 @@ _TIME_NAMES = ((b.SQ_TIME_QUEUE, "queue"), (b.SQ_TIME_NAMELOOKUP, "namelookup"),
 
 def _error_for(status: int, message: str) -> BaseException:
     if status == b.SQ_ERR_TIMEOUT:
-        return HTTPTimeoutError(message or "Timeout")
+        # the core says what timed out as Tornado does ("Timeout while
+        # resolving h"), then for how long in parentheses: the first part
+        return HTTPTimeoutError(message.split(" (", 1)[0] if message.startswith("Timeout") else message or "Timeout")
     if status == b.SQ_ERR_CONNECT:
         return ConnectionRefusedError(111, message or "Connection refused")
     if status == b.SQ_ERR_RESOLVE:
         return socket.gaierror(socket.EAI_NONAME, message or "Name does not resolve")
     if status == b.SQ_ERR_TLS:
+        gen_log.warning("SSL Error: %s", message)  # as Tornado logs it (no stack)
         return ssl.SSLError(message or "TLS failure")
     if status == b.SQ_ERR_LIMIT:
         # a body refused for its size: Tornado's 599 (a malformed message)
@@ -475,6 +490,9 @@ def _on_drain(ud: int) -> None:
     f: Optional[_Fetch] = _FETCHES.get(ud)
     if f is None:
         return
+    if f.producer is not None:
+        producer, f.producer = f.producer, None
+        _run_body_producer(f, producer)
     waiting, f.drain = f.drain, []
     for fut, retry in waiting:
         if fut.done():
@@ -569,12 +587,12 @@ class AsyncHTTPClient:
     ``force_instance``. ``max_clients`` (default 10), ``max_per_host`` and
     ``idle_timeout`` (seconds) configure squall's connection pool."""
 
-    _instances: dict[int, "AsyncHTTPClient"] = {}
+    _instances: dict[tuple[type, int], "AsyncHTTPClient"] = {}
     _config: dict[str, Any] = {}
 
     def __new__(cls, force_instance: bool = False, **kwargs: Any) -> "AsyncHTTPClient":
         loop = IOLoop.current()
-        key = id(loop)
+        key = (cls, id(loop))  # one shared instance per class, as Tornado
         if not force_instance and key in cls._instances and not cls._instances[key]._closed:
             return cls._instances[key]
         inst = super().__new__(cls)
@@ -597,6 +615,7 @@ class AsyncHTTPClient:
         self.max_body_size = kwargs.get("max_body_size")
         self.max_buffer_size = kwargs.get("max_buffer_size")
         self.hostname_mapping = dict(kwargs.get("hostname_mapping") or {})
+        self.resolver = kwargs.get("resolver")
         max_clients = kwargs.get("max_clients")
         if max_clients is not None or "max_per_host" in kwargs or "idle_timeout" in kwargs:
             st = lib.sq_fetch_set_limits(loop._loop_ptr(), int(max_clients or 10), int(kwargs.get("max_per_host") or 0),
@@ -649,17 +668,60 @@ class AsyncHTTPClient:
         self._raise[id(fut)] = raise_error
         fut.add_done_callback(lambda f: self._raise.pop(id(f), None))
         try:
-            self._start(request, fut)
+            if self.resolver is not None:
+                self._resolve_then_start(request, fut)
+            else:
+                self._start(request, fut)
         except BaseException:
             self._raise.pop(id(fut), None)
             raise
         return fut
 
+    def _resolve_then_start(self, request: HTTPRequest, fut: "asyncio.Future[HTTPResponse]") -> None:
+        """With a ``resolver`` given to the client, the URL's host is resolved
+        by it (within the connect timeout, as Tornado's client does) and the
+        fetch connects to its first address; the request still names the
+        URL's host (``Host``, TLS name)."""
+        parts = urllib.parse.urlsplit(request.url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        timeouts = [float(t) for t in (self._option(request, "connect_timeout"), self._option(request, "request_timeout")) if t]
+        timeout = min(timeouts) if timeouts else None
+        no_ipv6 = request.allow_ipv6 is False or self.defaults.get("allow_ipv6") is False
+        family = socket.AF_INET if no_ipv6 else socket.AF_UNSPEC
+        mapped = (host, port) in self.hostname_mapping or host in self.hostname_mapping
+        resolver = self.resolver
+
+        async def go() -> None:
+            from .gen import convert_yielded
+            try:
+                addrs = await asyncio.wait_for(convert_yielded(resolver.resolve(host, port, family)), timeout)
+            except asyncio.TimeoutError:
+                raise HTTPTimeoutError("Timeout while resolving %s" % host) from None
+            if not addrs:
+                raise socket.gaierror(socket.EAI_NONAME, "cannot resolve %s" % host)
+            address = addrs[0][1]
+            self._start(request, fut, connect_to=(address[0], address[1]))
+
+        def done(t: "asyncio.Future[None]") -> None:
+            if t.cancelled():
+                exc: Optional[BaseException] = asyncio.CancelledError()
+            else:
+                exc = t.exception()
+            if exc is not None and not fut.done():
+                self._raise.pop(id(fut), None)
+                fut.set_exception(exc)
+        if mapped or parts.scheme not in ("http", "https"):
+            self._start(request, fut)
+            return
+        asyncio.ensure_future(go()).add_done_callback(done)
+
     def _option(self, request: HTTPRequest, name: str) -> Any:
         v = getattr(request, name, None)
         return self.defaults.get(name) if v is None else v
 
-    def _start(self, request: HTTPRequest, fut: "asyncio.Future[HTTPResponse]") -> None:
+    def _start(self, request: HTTPRequest, fut: "asyncio.Future[HTTPResponse]",
+               connect_to: Optional[tuple[str, int]] = None) -> None:
         for name in ("proxy_host", "client_key", "client_cert", "prepare_curl_callback"):
             if getattr(request, name, None) is not None:
                 raise NotImplementedError("squall's HTTP client does not support %s" % name)
@@ -690,18 +752,12 @@ class AsyncHTTPClient:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ValueError("Unsupported url scheme: %s" % url)
-        host_header = None
-        if self.hostname_mapping and parts.hostname:
+        if connect_to is None and self.hostname_mapping and parts.hostname:
             # connect elsewhere; the request still names the URL's host
             port = parts.port or (443 if parts.scheme == "https" else 80)
-            to = self.hostname_mapping.get((parts.hostname, port))
-            if to is None and parts.hostname in self.hostname_mapping:
-                to = (self.hostname_mapping[parts.hostname], port)
-            if to is not None:
-                host_header = parts.netloc
-                h, p = to
-                h = "[%s]" % h if ":" in h else h
-                url = urllib.parse.urlunsplit(parts._replace(netloc="%s:%d" % (h, p)))
+            connect_to = self.hostname_mapping.get((parts.hostname, port))
+            if connect_to is None and parts.hostname in self.hostname_mapping:
+                connect_to = (self.hostname_mapping[parts.hostname], port)
         r = lib.sq_fetch_request_new(method.encode("latin-1"), url.encode("utf-8"))
         if not r:
             raise ValueError("bad request: %s" % (lib.sq_last_error() or b"").decode("utf-8", "replace"))
@@ -714,8 +770,6 @@ class AsyncHTTPClient:
                 have_ct = have_ct or k.lower() == "content-type"
                 if k.lower() == "content-length" and producer is not None:
                     length = int(v)
-                if k.lower() == "host":
-                    host_header = None
                 vb = v if isinstance(v, bytes) else str(v).encode("latin-1")
                 if lib.sq_fetch_request_set_header(r, k.encode("latin-1"), vb, len(vb)) != b.SQ_OK:
                     raise ValueError("bad request header %r" % k)
@@ -726,16 +780,19 @@ class AsyncHTTPClient:
             if method == "POST" and not have_ct:
                 # as Tornado's client: a POST body is a form unless said otherwise
                 lib.sq_fetch_request_set_header(r, b"Content-Type", b"application/x-www-form-urlencoded", 33)
-            if host_header is not None:
-                hb = host_header.encode("idna" if not host_header.isascii() else "latin-1")
-                lib.sq_fetch_request_set_header(r, b"Host", hb, len(hb))
+            if connect_to is not None:
+                h, p = connect_to
+                if lib.sq_fetch_request_set_connect_to(r, str(h).encode("idna"), int(p)) != b.SQ_OK:
+                    raise ValueError("cannot connect to %r" % (connect_to,))
+            if request.allow_ipv6 is False or self.defaults.get("allow_ipv6") is False:
+                lib.sq_fetch_request_set_ip_family(r, 4)
             if producer is not None:
                 lib.sq_fetch_request_stream_body(r, -1 if length is None else length)
                 lib.sq_fetch_request_set_on_drain(r, _on_drain)
             elif body is not None:
                 lib.sq_fetch_request_set_body(r, body, len(body))
             if request.expect_100_continue:
-                lib.sq_fetch_request_set_header(r, b"Expect", b"100-continue", 12)
+                lib.sq_fetch_request_set_expect_continue(r, 1)
             ct = float(self._option(request, "connect_timeout") or 0)
             rt = float(self._option(request, "request_timeout") or 0)
             lib.sq_fetch_request_set_timeouts(r, int(ct * 1000), int(rt * 1000))
@@ -782,7 +839,12 @@ class AsyncHTTPClient:
             _FETCHES.pop(ud)
             raise _ffi.SquallError(st)
         if producer is not None:
-            _run_body_producer(f, producer)
+            if request.expect_100_continue:
+                # the body may go once the server says 100 Continue: the
+                # core says so with on_drain (a final response first: never)
+                f.producer = producer
+            else:
+                _run_body_producer(f, producer)
 
     def _trust(self, request: HTTPRequest) -> tuple[bool, Optional[str]]:
         """Whether https verifies the server's certificate, and the CA file

@@ -158,7 +158,18 @@ pub(crate) struct FetchConn {
     body_pending: bool,
     /// The last decode, during a read, ended the connection.
     decode_ended: bool,
+    /// The request said `Expect: 100-continue`: its body waits for the
+    /// server's `100 Continue`.
+    awaiting_continue: bool,
+    /// When the body goes anyway, without a `100 Continue` (RFC 9110 §10.1.1:
+    /// a client need not wait for ever).
+    continue_by: Instant,
 }
+
+/// How long a request that said `Expect: 100-continue` waits for the
+/// server's `100 Continue` before sending its body all the same (curl's
+/// default).
+const CONTINUE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl FetchConn {
     /// Opens a connection for `job` (the pool counted it already).
@@ -185,7 +196,9 @@ impl FetchConn {
         r.loop_handle.client_stats().inc(ClientCounter::ConnOpened);
         let deadline = (!job.spec.connect_timeout.is_zero()).then(|| now + job.spec.connect_timeout);
         let conn = FetchConn {
-            connector: Connector::new(&key.host, key.port, tls, deadline).from_source(key.source),
+            connector: Connector::new(&key.host, key.port, tls, deadline)
+                .from_source(key.source)
+                .via(key.connect_to.clone(), key.family),
             key: key.clone(),
             token: 0,
             generation: 0,
@@ -205,6 +218,8 @@ impl FetchConn {
             host_hold: false,
             body_pending: false,
             decode_ended: false,
+            awaiting_continue: false,
+            continue_by: now,
         };
         let inserted = r.insert(Box::new(conn), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<FetchConn>() else { return false };
@@ -232,7 +247,7 @@ impl FetchConn {
     fn arm(&self, r: &mut Reactor) {
         let d = match self.phase {
             Phase::Connecting => min(self.connector.deadline, self.job.as_ref().and_then(|j| j.deadline)),
-            Phase::Busy => self.job.as_ref().and_then(|j| j.deadline),
+            Phase::Busy => min(self.job.as_ref().and_then(|j| j.deadline), self.awaiting_continue.then_some(self.continue_by)),
             Phase::Idle | Phase::Closed => None,
         };
         if let Some(d) = d {
@@ -291,6 +306,12 @@ impl FetchConn {
         self.incoming = None;
         self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false);
         self.body_pending = false;
+        self.awaiting_continue = job.spec.expect_continue;
+        self.continue_by = Instant::now() + CONTINUE_WAIT;
+        if job.spec.expect_continue && job.spec.upload.is_none() {
+            // The fixed body waits too: not sent, the connection is not reusable.
+            self.body_pending = true;
+        }
         if let Some(up) = job.spec.upload.as_ref() {
             if let Some(link) = r.loop_handle.reactor_link(r.index).cloned() {
                 let (token, generation) = (self.token, self.generation);
@@ -346,11 +367,20 @@ impl FetchConn {
     /// Moves the streamed body's queued pieces into `out`, framed; true when
     /// there are bytes to write.
     fn refill(&mut self, r: &mut Reactor) -> bool {
-        if !self.body_pending {
+        if !self.body_pending || self.awaiting_continue {
             return false;
         }
         let Some(job) = self.job.as_ref() else { return false };
-        let Some(up) = job.spec.upload.clone() else { return false };
+        let Some(up) = job.spec.upload.clone() else {
+            // A fixed body that waited for 100 Continue.
+            if self.out_pos >= self.out.len() {
+                self.out.clear();
+                self.out_pos = 0;
+            }
+            self.out.extend_from_slice(&job.spec.body);
+            self.body_pending = false;
+            return self.out_pos < self.out.len();
+        };
         let taken = up.take();
         if taken.drained {
             let events = job.events.clone();
@@ -377,6 +407,20 @@ impl FetchConn {
             self.body_pending = false;
         }
         self.out_pos < self.out.len()
+    }
+
+    /// The body that waited for `100 Continue` goes now (the server said
+    /// so, or did not answer within `CONTINUE_WAIT`); the host of a streamed
+    /// one hears `on_drain`: write. False when the connection ended.
+    fn release_body(&mut self, r: &mut Reactor) -> bool {
+        self.awaiting_continue = false;
+        if let Some(job) = self.job.as_ref()
+            && job.spec.upload.is_some()
+        {
+            let events = job.events.clone();
+            r.deliver(false, move || events.on_drain());
+        }
+        self.write_out(r)
     }
 
     /// A streamed body piece (or its end) was queued: send it.
@@ -423,7 +467,11 @@ impl FetchConn {
             pos += used;
             match ev {
                 Ev::NeedMore if used == 0 => break true,
-                Ev::NeedMore => {}
+                Ev::NeedMore => {
+                    if self.decoder.take_continue() && self.awaiting_continue && !self.release_body(r) {
+                        break false;
+                    }
+                }
                 Ev::Head(head) => {
                     if !self.on_head(r, head) {
                         break false;
@@ -966,14 +1014,18 @@ impl Watcher for FetchConn {
                 }
                 return Step::Keep;
             }
-            Phase::Busy => {}
+            Phase::Busy => {
+                if self.awaiting_continue && self.continue_by <= now && !self.release_body(r) {
+                    return false.into();
+                }
+            }
             Phase::Closed => return Step::Close,
         }
         if let Some(job) = self.job.as_ref()
             && job.deadline.is_some_and(|d| d <= now)
         {
             let ms = job.spec.request_timeout.as_millis();
-            return self.fail(r, Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms"))).into();
+            return self.fail(r, Error::new(ErrorKind::Timeout, format!("Timeout during request (timed out after {ms} ms)"))).into();
         }
         self.arm(r);
         Step::Keep
@@ -1122,7 +1174,11 @@ pub(crate) fn submit(r: &mut Reactor, job: Job) {
         pool.open += 1;
         FetchConn::open(r, key, job);
     } else {
+        let deadline = job.queue_deadline();
         host.queue.push_back(job);
+        if let Some(d) = deadline {
+            r.wake_at(d);
+        }
         r.wake_at(r.now + crate::reactor::SWEEP_INTERVAL);
     }
 }
@@ -1199,10 +1255,10 @@ pub(crate) fn tick(r: &mut Reactor) {
     let mut next: Option<Instant> = None;
     for host in r.ext::<Pool>().hosts.values_mut() {
         let (gone, kept): (VecDeque<Job>, VecDeque<Job>) =
-            host.queue.drain(..).partition(|j| j.deadline.is_some_and(|d| d <= now));
+            host.queue.drain(..).partition(|j| j.queue_deadline().is_some_and(|d| d <= now));
         host.queue = kept;
         expired.extend(gone);
-        if let Some(d) = host.queue.iter().filter_map(|j| j.deadline).min() {
+        if let Some(d) = host.queue.iter().filter_map(Job::queue_deadline).min() {
             next = Some(next.map_or(d, |n: Instant| n.min(d)));
         }
     }
@@ -1210,7 +1266,8 @@ pub(crate) fn tick(r: &mut Reactor) {
         r.wake_at(n);
     }
     for job in expired {
-        let ms = job.spec.request_timeout.as_millis();
-        job.finish(r, Err(Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms while waiting for a connection (max_clients)"))));
+        let ms = now.saturating_duration_since(job.start).as_millis();
+        let msg = format!("Timeout in request queue (timed out after {ms} ms waiting for a connection: max_clients)");
+        job.finish(r, Err(Error::new(ErrorKind::Timeout, msg)));
     }
 }

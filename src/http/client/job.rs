@@ -71,6 +71,14 @@ pub(crate) struct Spec {
     pub(crate) verify: bool,
     /// The local address connections are made from (None: the system's choice).
     pub(crate) source: Option<std::net::IpAddr>,
+    /// Where to connect instead of the URL's host and port (which stay the
+    /// request's `Host` and TLS name): curl's `--connect-to`.
+    pub(crate) connect_to: Option<(String, u16)>,
+    /// The address family connections may use: 0 any, 4 IPv4 only, 6 IPv6 only.
+    pub(crate) family: u8,
+    /// Send `Expect: 100-continue` and hold the body until the server says
+    /// `100 Continue` (a final response first: the body never goes).
+    pub(crate) expect_continue: bool,
 }
 
 fn is_token(s: &str) -> bool {
@@ -122,6 +130,9 @@ impl Spec {
             upload: None,
             verify: true,
             source: None,
+            connect_to: None,
+            family: 0,
+            expect_continue: false,
         })
     }
 
@@ -129,7 +140,8 @@ impl Spec {
         self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
-    /// The request's bytes: head and body.
+    /// The request's bytes: head and body (the head alone when the body
+    /// waits for `100 Continue`).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let u = &self.url;
         let mut out = Vec::with_capacity(256 + self.body.len());
@@ -180,8 +192,13 @@ impl Spec {
             }
             None => {}
         }
+        if self.expect_continue && !self.has_header("expect") {
+            out.extend_from_slice(b"Expect: 100-continue\r\n");
+        }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.body);
+        if !self.expect_continue {
+            out.extend_from_slice(&self.body);
+        }
         out
     }
 
@@ -207,6 +224,8 @@ impl Spec {
                 (true, true) => self.tls.as_ref().map_or(0, |t| t.id),
             },
             source: self.source,
+            connect_to: self.connect_to.clone(),
+            family: self.family,
         }
     }
 
@@ -516,6 +535,17 @@ impl Job {
         }
     }
 
+    /// When a request still waiting for a connection gives up: its connect
+    /// timeout (waiting for a connection is part of getting one) or its
+    /// request timeout, whichever comes first.
+    pub(crate) fn queue_deadline(&self) -> Option<Instant> {
+        let connect = (!self.spec.connect_timeout.is_zero()).then(|| self.start + self.spec.connect_timeout);
+        match (connect, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn ms(&self, t: Option<Instant>) -> f64 {
         t.map_or(-1.0, |t| t.saturating_duration_since(self.start).as_secs_f64() * 1000.0)
     }
@@ -597,6 +627,8 @@ pub(crate) struct Key {
     pub(crate) port: u16,
     pub(crate) tls_id: usize,
     pub(crate) source: Option<std::net::IpAddr>,
+    pub(crate) connect_to: Option<(String, u16)>,
+    pub(crate) family: u8,
 }
 
 /// The pool's limits ([`set_limits`]).

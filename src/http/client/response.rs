@@ -85,6 +85,8 @@ pub(crate) struct ResponseDecoder {
     upgrade: bool,
     /// Interim responses skipped so far.
     interim: u32,
+    /// A `100 Continue` was skipped and not yet taken ([`ResponseDecoder::take_continue`]).
+    continued: bool,
 }
 
 fn protocol<T>(why: impl Into<String>) -> Result<T, DecodeError> {
@@ -117,7 +119,13 @@ fn unfold(value: &[u8]) -> Vec<u8> {
 
 impl ResponseDecoder {
     pub(crate) fn new(head_request: bool, upgrade: bool) -> ResponseDecoder {
-        ResponseDecoder { state: State::Head { searched: 0 }, head_request, upgrade, interim: 0 }
+        ResponseDecoder { state: State::Head { searched: 0 }, head_request, upgrade, interim: 0, continued: false }
+    }
+
+    /// Whether a `100 Continue` was skipped since the last call (a request
+    /// that said `Expect: 100-continue` may send its body now).
+    pub(crate) fn take_continue(&mut self) -> bool {
+        std::mem::take(&mut self.continued)
     }
 
     /// Decodes from the start of `buf`; returns the bytes used and the event.
@@ -238,6 +246,7 @@ impl ResponseDecoder {
                 return protocol("101 Switching Protocols to a request that did not ask to upgrade");
             }
             self.interim += 1;
+            self.continued |= status == 100;
             if self.interim > MAX_INTERIM {
                 return protocol("too many interim responses");
             }
