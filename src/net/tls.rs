@@ -515,3 +515,27 @@ impl io::Read for Stream {
         Stream::read(self, buf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::client::danger::ServerCertVerifier;
+
+    /// Unverified: any chain and name pass; the handshake's signatures go
+    /// to the provider's checks (a handshake against a real server is in
+    /// the Python suite).
+    #[test]
+    fn an_unverified_configuration_still_checks_handshake_signatures() {
+        let tls = unverified_config().unwrap();
+        assert_eq!(tls.id, UNVERIFIED_ID);
+        assert_ne!(default_config().unwrap().id, UNVERIFIED_ID);
+        let provider = rustls::crypto::ring::default_provider();
+        let v = AnyCertificate { algorithms: provider.signature_verification_algorithms };
+        let junk = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+        let name = ServerName::try_from("wrong.test").unwrap();
+        assert!(v.verify_server_cert(&junk, &[], &name, &[], rustls::pki_types::UnixTime::now()).is_ok());
+        // The schemes offered are the provider's, all of them checked.
+        assert_eq!(v.supported_verify_schemes(), provider.signature_verification_algorithms.supported_schemes());
+        assert!(!v.supported_verify_schemes().is_empty());
+    }
+}

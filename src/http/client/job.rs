@@ -706,6 +706,44 @@ mod tests {
     }
 
     #[test]
+    fn expect_continue_sends_the_head_alone() {
+        let mut s = Spec::new("POST", "http://a.test/up").unwrap();
+        s.body = Arc::from(&b"payload"[..]);
+        s.expect_continue = true;
+        let text = String::from_utf8(s.encode()).unwrap();
+        assert!(text.ends_with("Content-Length: 7\r\nExpect: 100-continue\r\n\r\n"), "{text}");
+        // The caller's own Expect is not doubled.
+        s.headers.push(("Expect".into(), b"100-continue".to_vec()));
+        let text = String::from_utf8(s.encode()).unwrap();
+        assert_eq!(text.matches("100-continue").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn connections_are_pooled_apart_by_trust_source_route_and_family() {
+        let base = Spec::new("GET", "https://a.test/").unwrap();
+        let mut unverified = base.clone();
+        unverified.verify = false;
+        let mut sourced = base.clone();
+        sourced.source = Some("127.0.0.2".parse().unwrap());
+        let mut routed = base.clone();
+        routed.connect_to = Some(("127.0.0.1".into(), 8443));
+        let mut v4 = base.clone();
+        v4.family = 4;
+        let keys = [base.key(), unverified.key(), sourced.key(), routed.key(), v4.key()];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(unverified.key().tls_id, crate::net::tls::UNVERIFIED_ID);
+        // Plain http has no trust to tell apart.
+        let mut plain = Spec::new("GET", "http://a.test/").unwrap();
+        let k = plain.key();
+        plain.verify = false;
+        assert_eq!(plain.key(), k);
+    }
+
+    #[test]
     fn streamed_body_framing() {
         let mut s = Spec::new("POST", "http://a.test/up").unwrap();
         s.upload = Some(Arc::new(Upload::new(None)));

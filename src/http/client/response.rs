@@ -608,8 +608,8 @@ mod tests {
         let (h, body) = run(b"HTTP/1.1 200 OK\r\nX-Fold: a\r\n  b\r\n\tc\r\nContent-Length: 2\r\nX-Obs: \x80\xff\r\n\r\nhi", 3, false).unwrap();
         // Each fold and the whitespace around it: one SP.
         assert_eq!(h.header("x-fold"), Some(&b"a b c"[..]));
-        let (h, _) = run(b"HTTP/1.1 200 OK\r\nX-XSS-Protection: 1;\r\n\tmode=block\r\nContent-Length: 0\r\n\r\n", 3, false).unwrap();
-        assert_eq!(h.header("x-xss-protection"), Some(&b"1; mode=block"[..]));
+        let (folded, _) = run(b"HTTP/1.1 200 OK\r\nX-XSS-Protection: 1;\r\n\tmode=block\r\nContent-Length: 0\r\n\r\n", 3, false).unwrap();
+        assert_eq!(folded.header("x-xss-protection"), Some(&b"1; mode=block"[..]));
         assert_eq!(h.header("x-obs"), Some(&b"\x80\xff"[..]));
         assert_eq!(body, b"hi");
         for bad in [
