@@ -135,6 +135,15 @@
 #define SQ_WS_CLOSE_ON_LIMIT 2
 
 /**
+ * Client option (`sq_ws_connect`): accept any certificate from a wss://
+ * server (its chain, dates and name unchecked; the handshake must still be
+ * signed by the key of the certificate sent), as
+ * `sq_fetch_request_set_verify(req, 0)` does for a fetch; `ca_file` is then
+ * not used. Ignored by routes.
+ */
+#define SQ_WS_NO_VERIFY 4
+
+/**
  * `sq_ws_options.compression`: every permessage-deflate offer declined
  * (the default).
  */
@@ -1028,7 +1037,8 @@ typedef struct {
    */
   const char *subprotocols;
   /**
-   * `SQ_INLINE` (callbacks on the reactor thread) and `SQ_WS_CLOSE_ON_LIMIT`.
+   * `SQ_INLINE` (callbacks on the reactor thread), `SQ_WS_CLOSE_ON_LIMIT`
+   * and, for a client socket, `SQ_WS_NO_VERIFY`.
    */
   uint64_t flags;
   /**
@@ -3093,7 +3103,8 @@ sq_status sq_ws_route(sq_server *server,
  * `on_connect_error` says why not. Every frame the client sends is masked.
  * `options` (NULL: defaults) gives the limits and keep-alive as for a
  * route, `subprotocols` to offer, `connect_timeout_ms`, extra `headers`
- * and a `ca_file` for wss://. Redirects are not followed.
+ * and a `ca_file` for wss:// (or `SQ_WS_NO_VERIFY` in `flags`: any
+ * certificate). Redirects are not followed.
  *
  * Thread: any thread.
  * Ownership: `url`, `*callbacks`, `*options` and its strings are copied

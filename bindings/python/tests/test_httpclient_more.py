@@ -70,6 +70,25 @@ def test_validate_cert_false_and_ssl_options(pki):
     run(main)
 
 
+def test_websocket_connect_with_validate_cert_false(pki):
+    from squall import websocket
+
+    class WsEcho(websocket.WebSocketHandler):
+        def on_message(self, m):
+            self.write_message(m)
+
+    async def main():
+        srv = web.Application([(r"/ws", WsEcho)]).listen(0, "127.0.0.1", ssl_options={"certfile": pki["cert"], "keyfile": pki["key"]})
+        url = "wss://127.0.0.1:%d/ws" % srv.ports[0]
+        with pytest.raises(Exception):
+            await websocket.websocket_connect(url, connect_timeout=5)
+        ws = await websocket.websocket_connect(httpclient.HTTPRequest(url, validate_cert=False, connect_timeout=5))
+        await ws.write_message("over tls")
+        assert await ws.read_message() == "over tls"
+        ws.close()
+    run(main)
+
+
 def test_body_producer_streams_the_request_body():
     async def main():
         srv = web.Application([(r"/", Echo)]).listen(0, "127.0.0.1")
