@@ -197,7 +197,7 @@ impl FetchConn {
         let deadline = (!job.spec.connect_timeout.is_zero()).then(|| now + job.spec.connect_timeout);
         let conn = FetchConn {
             connector: Connector::new(&key.host, key.port, tls, deadline)
-                .from_source(key.source)
+                .bound_to(key.source)
                 .via(key.connect_to.clone(), key.family),
             key: key.clone(),
             token: 0,

@@ -102,7 +102,7 @@ impl Connector {
     /// Makes the connection from the local address `source` (port chosen by
     /// the system), when given. An address of the other family than the
     /// peer's is skipped like a peer that refuses.
-    pub(crate) fn from_source(mut self, source: Option<IpAddr>) -> Connector {
+    pub(crate) fn bound_to(mut self, source: Option<IpAddr>) -> Connector {
         self.source = source;
         self
     }
