@@ -1826,6 +1826,17 @@ sq_status sq_fetch_request_set_ip_family(sq_fetch_request *req, int family);
 sq_status sq_fetch_request_set_expect_continue(sq_fetch_request *req, int on);
 
 /**
+ * Caps the response head (status line and headers) at `max_bytes` (0:
+ * the default and most, 64 KiB); a longer one fails the fetch with
+ * `SQ_ERR_PROTOCOL` ("response head too large").
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_max_header_size(sq_fetch_request *req, size_t max_bytes);
+
+/**
  * Turns decompression of gzip/deflate responses on (the default) or off,
  * and caps the decompressed size: a body that grows past `max_decompressed`
  * bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With

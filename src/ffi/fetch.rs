@@ -493,6 +493,22 @@ pub extern "C" fn sq_fetch_request_set_expect_continue(req: *mut sq_fetch_reques
     }
 }
 
+/// Caps the response head (status line and headers) at `max_bytes` (0:
+/// the default and most, 64 KiB); a longer one fails the fetch with
+/// `SQ_ERR_PROTOCOL` ("response head too large").
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_max_header_size(req: *mut sq_fetch_request, max_bytes: usize) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.max_head = max_bytes;
+        SQ_OK
+    }
+}
+
 /// Turns decompression of gzip/deflate responses on (the default) or off,
 /// and caps the decompressed size: a body that grows past `max_decompressed`
 /// bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With

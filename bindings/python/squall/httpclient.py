@@ -323,6 +323,11 @@ def _error_for(status: int, message: str) -> BaseException:
     if status == b.SQ_ERR_INVALID_ARG:
         # a redirect the client cannot follow (another scheme)
         return ValueError("Unsupported url scheme: %s" % (message or ""))
+    if status == b.SQ_ERR_PROTOCOL and "response head too large" in message:
+        # over max_header_size: what Tornado's stream raises for it
+        from .iostream import UnsatisfiableReadError
+        gen_log.info("Unsatisfiable read, closing connection: %s", message)
+        return UnsatisfiableReadError(message)
     if status == b.SQ_ERR_PROTOCOL:
         gen_log.info("Malformed HTTP message from None: %s (%s)", _reason(message), message)
     return HTTPStreamClosedError(message or "Stream closed")
@@ -614,6 +619,7 @@ class AsyncHTTPClient:
         self.max_clients = int(kwargs.get("max_clients") or 10)
         self.max_body_size = kwargs.get("max_body_size")
         self.max_buffer_size = kwargs.get("max_buffer_size")
+        self.max_header_size = kwargs.get("max_header_size")
         self.hostname_mapping = dict(kwargs.get("hostname_mapping") or {})
         self.resolver = kwargs.get("resolver")
         max_clients = kwargs.get("max_clients")
@@ -809,6 +815,8 @@ class AsyncHTTPClient:
                 lib.sq_fetch_request_set_max_body(r, int(max_body))
             if not verify:
                 lib.sq_fetch_request_set_verify(r, 0)
+            if self.max_header_size:
+                lib.sq_fetch_request_set_max_header_size(r, int(self.max_header_size))
             iface = request.network_interface
             if iface is not None:
                 if lib.sq_fetch_request_set_source_address(r, str(iface).encode("utf-8", "replace")) != b.SQ_OK:

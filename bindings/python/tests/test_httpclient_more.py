@@ -370,3 +370,21 @@ def test_max_body_size_of_the_client_is_refused_as_tornado_logs_it(caplog):
         r = await c.fetch("http://127.0.0.1:%d/" % srv.ports[0], max_body_size=5000)
         assert len(r.body) == 2000
     run(main)
+
+
+def test_max_header_size_refuses_a_longer_head():
+    from squall.iostream import UnsatisfiableReadError
+
+    class Filler(web.RequestHandler):
+        def get(self, n):
+            self.set_header("X-Filler", "a" * int(n))
+            self.write("ok")
+
+    async def main():
+        srv = web.Application([(r"/(\d+)", Filler)]).listen(0, "127.0.0.1")
+        c = client(max_header_size=1024)
+        assert (await c.fetch("http://127.0.0.1:%d/100" % srv.ports[0])).body == b"ok"
+        with pytest.raises(UnsatisfiableReadError):
+            await c.fetch("http://127.0.0.1:%d/1000" % srv.ports[0])
+        assert (await client().fetch("http://127.0.0.1:%d/1000" % srv.ports[0])).body == b"ok"
+    run(main)

@@ -304,7 +304,7 @@ impl FetchConn {
         self.got_bytes = false;
         self.sent_any = false;
         self.incoming = None;
-        self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false);
+        self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false).with_max_head(job.spec.max_head);
         self.body_pending = false;
         self.awaiting_continue = job.spec.expect_continue;
         self.continue_by = Instant::now() + CONTINUE_WAIT;

@@ -79,6 +79,8 @@ pub(crate) struct Spec {
     /// Send `Expect: 100-continue` and hold the body until the server says
     /// `100 Continue` (a final response first: the body never goes).
     pub(crate) expect_continue: bool,
+    /// Longest response head accepted (0: the decoder's 64 KiB).
+    pub(crate) max_head: usize,
 }
 
 fn is_token(s: &str) -> bool {
@@ -133,6 +135,7 @@ impl Spec {
             connect_to: None,
             family: 0,
             expect_continue: false,
+            max_head: 0,
         })
     }
 

@@ -87,6 +87,8 @@ pub(crate) struct ResponseDecoder {
     interim: u32,
     /// A `100 Continue` was skipped and not yet taken ([`ResponseDecoder::take_continue`]).
     continued: bool,
+    /// Longest head accepted (at most [`MAX_HEAD`]).
+    max_head: usize,
 }
 
 fn protocol<T>(why: impl Into<String>) -> Result<T, DecodeError> {
@@ -119,7 +121,14 @@ fn unfold(value: &[u8]) -> Vec<u8> {
 
 impl ResponseDecoder {
     pub(crate) fn new(head_request: bool, upgrade: bool) -> ResponseDecoder {
-        ResponseDecoder { state: State::Head { searched: 0 }, head_request, upgrade, interim: 0, continued: false }
+        ResponseDecoder { state: State::Head { searched: 0 }, head_request, upgrade, interim: 0, continued: false, max_head: MAX_HEAD }
+    }
+
+    /// Accepts response heads of at most `n` bytes (0, or more than
+    /// [`MAX_HEAD`]: [`MAX_HEAD`]).
+    pub(crate) fn with_max_head(mut self, n: usize) -> ResponseDecoder {
+        self.max_head = if n == 0 { MAX_HEAD } else { n.min(MAX_HEAD) };
+        self
     }
 
     /// Whether a `100 Continue` was skipped since the last call (a request
@@ -199,13 +208,13 @@ impl ResponseDecoder {
         // Find the end of the head first (resuming where the last call
         // stopped), so a head arriving in pieces costs linear time.
         let Some(end) = grammar::head_end(buf, searched) else {
-            if buf.len() > MAX_HEAD {
+            if buf.len() > self.max_head {
                 return protocol("response head too large");
             }
             self.state = State::Head { searched: buf.len() };
             return Ok((0, Event::NeedMore));
         };
-        if end > MAX_HEAD {
+        if end > self.max_head {
             return protocol("response head too large");
         }
         let raw = &buf[..end];
@@ -600,6 +609,19 @@ mod tests {
         ] {
             assert!(refused(bad), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn a_smaller_head_limit() {
+        let head = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &[b'a'; 1000], b"\r\nContent-Length: 0\r\n\r\n"].concat();
+        let mut d = ResponseDecoder::new(false, false).with_max_head(2048);
+        assert!(matches!(d.decode(&head), Ok((_, Event::Head(_)))));
+        let mut d = ResponseDecoder::new(false, false).with_max_head(512);
+        assert_eq!(d.decode(&head), Err(DecodeError::Protocol("response head too large".into())));
+        // Arriving in pieces: refused once past the limit, without the end.
+        let mut d = ResponseDecoder::new(false, false).with_max_head(512);
+        assert!(matches!(d.decode(&head[..400]), Ok((0, Event::NeedMore))));
+        assert!(d.decode(&head[..600]).is_err());
     }
 
     // RFC 9112 §5: field lines; §5.2 obs-fold is unfolded by a user agent.
