@@ -262,6 +262,8 @@ impl Spec {
                 !["authorization", "cookie", "proxy-authorization"].iter().any(|h| n.eq_ignore_ascii_case(h))
             });
             next.auth = None;
+            // The address given was for the request's origin, not this one.
+            next.connect_to = None;
         }
         next.url = url;
         Ok(next)
@@ -682,6 +684,10 @@ mod tests {
         }
         let cross = spec("GET", "http://a.test/x").redirected(302, b"http://a.test:81/").unwrap();
         assert!(!cross.has_header("authorization") && !cross.has_header("cookie"));
+        let mut routed = spec("GET", "http://a.test/x");
+        routed.connect_to = Some(("127.0.0.1".into(), 8080));
+        assert!(routed.redirected(302, b"/y").unwrap().connect_to.is_some(), "same origin: same address");
+        assert!(routed.redirected(302, b"http://b.test/").unwrap().connect_to.is_none());
         let https = spec("GET", "http://a.test/x").redirected(302, b"https://a.test/").unwrap();
         assert!(!https.has_header("authorization"));
         let e = spec("GET", "http://a.test/x").redirected(302, b"ftp://a.test/f").unwrap_err();
