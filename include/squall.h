@@ -1992,6 +1992,17 @@ sq_status sq_fetch_set_limits(sq_loop *loop,
                               uint64_t idle_timeout_ms);
 
 /**
+ * How many requests of this loop wait for a connection now (over
+ * `sq_fetch_set_limits`' caps), as the pool last counted them on the
+ * loop's first reactor (Tornado's `len(client.queue)`).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` (loop or count_out).
+ */
+sq_status sq_fetch_queued(sq_loop *loop, uint64_t *count_out);
+
+/**
  * Whether the fetch failed, and how.
  *
  * Thread: inside the callback that got `resp`.

@@ -739,6 +739,26 @@ pub extern "C" fn sq_fetch_set_limits(r#loop: *mut sq_loop, max_clients: u32, ma
     }
 }
 
+/// How many requests of this loop wait for a connection now (over
+/// `sq_fetch_set_limits`' caps), as the pool last counted them on the
+/// loop's first reactor (Tornado's `len(client.queue)`).
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL` (loop or count_out).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_queued(r#loop: *mut sq_loop, count_out: *mut u64) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        if count_out.is_null() {
+            return fail_null("count_out");
+        }
+        // SAFETY: non-NULL out-parameter given by the caller.
+        unsafe { *count_out = lp.handle().client_stats().queued() };
+        SQ_OK
+    }
+}
+
 fn response<'a>(resp: *const sq_fetch_response) -> Result<&'a Response, Error> {
     if resp.is_null() {
         return Err(Error::new(ErrorKind::Null, "resp is NULL"));

@@ -219,6 +219,13 @@ fn the_fetch_request_builder_copies_and_checks_its_arguments() {
     for family in [-1, 5, 260] {
         assert_eq!(sq_fetch_request_set_ip_family(req, family), SQ_ERR_INVALID_ARG);
     }
+    let mut queued = 7u64;
+    assert_eq!(sq_fetch_queued(std::ptr::null_mut(), &mut queued), SQ_ERR_NULL);
+    let lp = sq_loop_new();
+    assert_eq!(sq_fetch_queued(lp, &mut queued), SQ_OK);
+    assert_eq!(queued, 0, "nothing waits on a new loop");
+    assert_eq!(sq_fetch_queued(lp, std::ptr::null_mut()), SQ_ERR_NULL);
+    sq_loop_free(lp);
     sq_fetch_request_free(req);
     sq_fetch_request_free(std::ptr::null_mut());
 

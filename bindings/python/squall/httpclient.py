@@ -564,6 +564,20 @@ def _run_body_producer(f: _Fetch, producer: Callable[..., Any]) -> None:
     done.add_done_callback(on_done)
 
 
+class _Queued:
+    """A count of requests waiting for a connection, read from the pool
+    (``sq_fetch_queued``) when asked."""
+
+    def __init__(self, loop: IOLoop) -> None:
+        self._loop = loop
+
+    def __len__(self) -> int:
+        from ctypes import c_uint64
+        n = c_uint64(0)
+        _ffi.check(lib.sq_fetch_queued(self._loop._loop_ptr(), byref(n)))
+        return n.value
+
+
 _CONTEXT_CAS: dict[bytes, str] = {}
 
 
@@ -637,6 +651,13 @@ class AsyncHTTPClient:
         elif impl not in (None, cls) and not (isinstance(impl, str) and "simple" in impl):
             raise ValueError("squall has one HTTP client implementation")
         cls._config = dict(kwargs)
+
+    @property
+    def queue(self) -> "_Queued":
+        """The requests waiting for a connection (over ``max_clients``):
+        ``len(client.queue)`` as Tornado's. squall's pool is the IOLoop's,
+        so this counts the waiting requests of every client on it."""
+        return _Queued(self.io_loop)
 
     @classmethod
     def _save_configuration(cls) -> tuple[Any, dict[str, Any]]:

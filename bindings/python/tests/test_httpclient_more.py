@@ -325,9 +325,14 @@ def test_queue_timeout_streaming_coroutines_and_callback_errors(caplog):
         first = c.fetch(base + "/slow", request_timeout=10)
         while not release:
             await asyncio.sleep(0.01)
+        assert len(c.queue) == 0
+        waiting = c.fetch(base + "/chunk", connect_timeout=0.1)
+        await asyncio.sleep(0.05)
+        assert len(c.queue) == 1
         with pytest.raises(httpclient.HTTPTimeoutError) as e:
-            await c.fetch(base + "/chunk", connect_timeout=0.1)
+            await waiting
         assert str(e.value) == "Timeout in request queue"
+        assert len(c.queue) == 0
         release[0].set_result(None)
         assert (await first).body == b"done"
 

@@ -1103,6 +1103,9 @@ pub(crate) fn control(r: &mut Reactor, id: u64, what: Control) {
             break;
         }
     }
+    if queued.is_some() {
+        note_queued(r);
+    }
     if let Some(job) = queued {
         job.finish(r, Err(cancelled()));
         return;
@@ -1139,6 +1142,12 @@ impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool").field("open", &self.open).field("hosts", &self.hosts.len()).finish()
     }
+}
+
+/// Publishes how many requests wait for a connection (`sq_fetch_queued`).
+fn note_queued(r: &mut Reactor) {
+    let n = r.ext::<Pool>().hosts.values().map(|h| h.queue.len()).sum();
+    r.loop_handle.client_stats().set_queued(n);
 }
 
 /// Runs `job`: on an idle connection to its origin, a new one, or queued.
@@ -1180,6 +1189,7 @@ pub(crate) fn submit(r: &mut Reactor, job: Job) {
             r.wake_at(d);
         }
         r.wake_at(r.now + crate::reactor::SWEEP_INTERVAL);
+        note_queued(r);
     }
 }
 
@@ -1207,6 +1217,7 @@ pub(crate) fn conn_free(r: &mut Reactor, key: &Key, token: usize, generation: u6
         && r.ext::<Pool>().hosts.iter().any(|(k, h)| k != key && !h.queue.is_empty());
     let Some(host) = r.ext::<Pool>().hosts.get_mut(key) else { return Next::Close };
     if let Some(job) = host.queue.pop_front() {
+        note_queued(r);
         return Next::Run(Box::new(job));
     }
     if waiting_elsewhere {
@@ -1244,6 +1255,7 @@ pub(crate) fn kick(r: &mut Reactor) {
         host.open += 1;
         let key = key.clone();
         r.ext::<Pool>().open += 1;
+        note_queued(r);
         FetchConn::open(r, key, job);
     }
 }
@@ -1264,6 +1276,9 @@ pub(crate) fn tick(r: &mut Reactor) {
     }
     if let Some(n) = next {
         r.wake_at(n);
+    }
+    if !expired.is_empty() {
+        note_queued(r);
     }
     for job in expired {
         let ms = now.saturating_duration_since(job.start).as_millis();
