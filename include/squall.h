@@ -157,6 +157,15 @@
 #define SQ_WS_CLOSE_ON_LIMIT 2
 
 /**
+ * Client option (`sq_ws_connect`): accept any certificate from a wss://
+ * server (its chain, dates and name unchecked; the handshake must still be
+ * signed by the key of the certificate sent), as
+ * `sq_fetch_request_set_verify(req, 0)` does for a fetch; `ca_file` is then
+ * not used. Ignored by routes.
+ */
+#define SQ_WS_NO_VERIFY 8
+
+/**
  * `sq_ws_options.compression`: every permessage-deflate offer declined
  * (the default).
  */
@@ -1050,8 +1059,8 @@ typedef struct {
    */
   const char *subprotocols;
   /**
-   * `SQ_INLINE` (callbacks on the reactor thread), `SQ_WS_CLOSE_ON_LIMIT`
-   * and `SQ_WS_DEFERRED_HANDSHAKE`.
+   * `SQ_INLINE` (callbacks on the reactor thread), `SQ_WS_CLOSE_ON_LIMIT`,
+   * `SQ_WS_DEFERRED_HANDSHAKE` and, for a client socket, `SQ_WS_NO_VERIFY`.
    */
   uint64_t flags;
   /**
@@ -1777,6 +1786,102 @@ sq_status sq_fetch_request_set_timeouts(sq_fetch_request *req,
 sq_status sq_fetch_request_set_max_redirects(sq_fetch_request *req, uint32_t max_redirects);
 
 /**
+ * Says what a redirect past the maximum (`sq_fetch_request_set_max_redirects`)
+ * does: with `on` 0 (the default) the fetch fails with `SQ_ERR_LIMIT`; with
+ * `on` non-zero that 3xx response is handed back as the response, its
+ * status, headers (`Location`) and body as they came (what Tornado 6.6's
+ * client does).
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_redirect_overflow(sq_fetch_request *req, int hand_back);
+
+/**
+ * Turns verification of the server's certificate (https) on (the default)
+ * or off. Off, any certificate is accepted — its chain, dates and name are
+ * not checked (Tornado's `validate_cert=False`, curl's `-k`, Go's
+ * `InsecureSkipVerify`) — but the handshake must still be signed with the
+ * key of the certificate the server sent. Such a connection is open to
+ * whoever sits on the path: for tests and for servers known by other
+ * means. Off overrides `sq_fetch_request_set_ca_file`; unverified
+ * connections are pooled apart from verified ones, and a redirect keeps
+ * the setting.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_verify(sq_fetch_request *req, int on);
+
+/**
+ * Makes the fetch's connections from the local IP address `address` (an
+ * IPv4 or IPv6 literal; the port is the system's choice), as curl's
+ * `--interface` with an address. An address of the other family than the
+ * server's fails that address's connect (`SQ_ERR_CONNECT`); so does one
+ * this host does not have. NULL goes back to the system's choice.
+ * Connections are pooled per source address.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: `address` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` when `address` is not an IP
+ * address (nothing changes); `SQ_ERR_NULL` (req).
+ */
+sq_status sq_fetch_request_set_source_address(sq_fetch_request *req, const char *address);
+
+/**
+ * Connects to `host`:`port` instead of the URL's host and port, which stay
+ * what the request names (`Host`) and, for https, the name the
+ * certificate is checked against (SNI): curl's `--connect-to`. `host` is
+ * resolved like a URL's host (a name or an IP literal). NULL goes back to
+ * the URL's. A redirect to another origin connects to its own host.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: `host` is copied.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for an empty `host` or port 0;
+ * `SQ_ERR_NULL` (req).
+ */
+sq_status sq_fetch_request_set_connect_to(sq_fetch_request *req, const char *host, uint16_t port);
+
+/**
+ * Restricts the addresses connected to: `family` 4 (IPv4 only), 6 (IPv6
+ * only) or 0 (any: the default). A host with no address of that family
+ * fails the fetch with `SQ_ERR_RESOLVE`.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for another `family`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_ip_family(sq_fetch_request *req, int family);
+
+/**
+ * With `on` non-zero the request says `Expect: 100-continue` and its body
+ * waits for the server's `100 Continue` (RFC 9110 §10.1.1), or for one
+ * second without an answer. A final response first (a 401, a 413) ends the
+ * fetch without the body being sent (the connection is then not reused).
+ * A streamed body (`sq_fetch_request_stream_body`) may be written before;
+ * its host hears `on_drain` when the body may go, so it can wait for that
+ * before producing anything.
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_expect_continue(sq_fetch_request *req, int on);
+
+/**
+ * Caps the response head (status line and headers) at `max_bytes` (0:
+ * the default and most, 64 KiB); a longer one fails the fetch with
+ * `SQ_ERR_PROTOCOL` ("response head too large").
+ *
+ * Thread: the thread that holds the request.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL`.
+ */
+sq_status sq_fetch_request_set_max_header_size(sq_fetch_request *req, size_t max_bytes);
+
+/**
  * Turns decompression of gzip/deflate responses on (the default) or off,
  * and caps the decompressed size: a body that grows past `max_decompressed`
  * bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With
@@ -1930,6 +2035,17 @@ sq_status sq_fetch_set_limits(sq_loop *loop,
                               uint32_t max_clients,
                               uint32_t max_per_host,
                               uint64_t idle_timeout_ms);
+
+/**
+ * How many requests of this loop wait for a connection now (over
+ * `sq_fetch_set_limits`' caps), as the pool last counted them on the
+ * loop's first reactor (Tornado's `len(client.queue)`).
+ *
+ * Thread: any thread.
+ * Ownership: nothing changes hands.
+ * Returns: `SQ_OK`; `SQ_ERR_NULL` (loop or count_out).
+ */
+sq_status sq_fetch_queued(sq_loop *loop, uint64_t *count_out);
 
 /**
  * Whether the fetch failed, and how.
@@ -3116,7 +3232,8 @@ sq_status sq_ws_route(sq_server *server,
  * `on_connect_error` says why not. Every frame the client sends is masked.
  * `options` (NULL: defaults) gives the limits and keep-alive as for a
  * route, `subprotocols` to offer, `connect_timeout_ms`, extra `headers`
- * and a `ca_file` for wss://. Redirects are not followed.
+ * and a `ca_file` for wss:// (or `SQ_WS_NO_VERIFY` in `flags`: any
+ * certificate). Redirects are not followed.
  *
  * Thread: any thread.
  * Ownership: `url`, `*callbacks`, `*options` and its strings are copied

@@ -356,6 +356,159 @@ pub extern "C" fn sq_fetch_request_set_max_redirects(req: *mut sq_fetch_request,
     }
 }
 
+/// Says what a redirect past the maximum (`sq_fetch_request_set_max_redirects`)
+/// does: with `on` 0 (the default) the fetch fails with `SQ_ERR_LIMIT`; with
+/// `on` non-zero that 3xx response is handed back as the response, its
+/// status, headers (`Location`) and body as they came (what Tornado 6.6's
+/// client does).
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_redirect_overflow(req: *mut sq_fetch_request, hand_back: c_int) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.overflow_redirect_is_response = hand_back != 0;
+        SQ_OK
+    }
+}
+
+/// Turns verification of the server's certificate (https) on (the default)
+/// or off. Off, any certificate is accepted — its chain, dates and name are
+/// not checked (Tornado's `validate_cert=False`, curl's `-k`, Go's
+/// `InsecureSkipVerify`) — but the handshake must still be signed with the
+/// key of the certificate the server sent. Such a connection is open to
+/// whoever sits on the path: for tests and for servers known by other
+/// means. Off overrides `sq_fetch_request_set_ca_file`; unverified
+/// connections are pooled apart from verified ones, and a redirect keeps
+/// the setting.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_verify(req: *mut sq_fetch_request, on: c_int) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.verify = on != 0;
+        SQ_OK
+    }
+}
+
+/// Makes the fetch's connections from the local IP address `address` (an
+/// IPv4 or IPv6 literal; the port is the system's choice), as curl's
+/// `--interface` with an address. An address of the other family than the
+/// server's fails that address's connect (`SQ_ERR_CONNECT`); so does one
+/// this host does not have. NULL goes back to the system's choice.
+/// Connections are pooled per source address.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: `address` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` when `address` is not an IP
+/// address (nothing changes); `SQ_ERR_NULL` (req).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_source_address(req: *mut sq_fetch_request, address: *const c_char) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        if address.is_null() {
+            b.spec.source = None;
+            return SQ_OK;
+        }
+        // SAFETY: NUL-terminated string per the API contract.
+        let text = ffi_try!(unsafe { str_arg(address, "address") });
+        let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() else {
+            return fail(Error::new(ErrorKind::InvalidArg, format!("{text:?} is not an IP address to bind the connection to")));
+        };
+        b.spec.source = Some(ip);
+        SQ_OK
+    }
+}
+
+/// Connects to `host`:`port` instead of the URL's host and port, which stay
+/// what the request names (`Host`) and, for https, the name the
+/// certificate is checked against (SNI): curl's `--connect-to`. `host` is
+/// resolved like a URL's host (a name or an IP literal). NULL goes back to
+/// the URL's. A redirect to another origin connects to its own host.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: `host` is copied.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for an empty `host` or port 0;
+/// `SQ_ERR_NULL` (req).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_connect_to(req: *mut sq_fetch_request, host: *const c_char, port: u16) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        if host.is_null() {
+            b.spec.connect_to = None;
+            return SQ_OK;
+        }
+        // SAFETY: NUL-terminated string per the API contract.
+        let text = ffi_try!(unsafe { str_arg(host, "host") });
+        let bare = text.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(text);
+        if bare.is_empty() || port == 0 {
+            return fail(Error::new(ErrorKind::InvalidArg, "connect_to needs a host and a port"));
+        }
+        b.spec.connect_to = Some((bare.to_owned(), port));
+        SQ_OK
+    }
+}
+
+/// Restricts the addresses connected to: `family` 4 (IPv4 only), 6 (IPv6
+/// only) or 0 (any: the default). A host with no address of that family
+/// fails the fetch with `SQ_ERR_RESOLVE`.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_INVALID_ARG` for another `family`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_ip_family(req: *mut sq_fetch_request, family: c_int) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        let Ok(f @ (0 | 4 | 6)) = u8::try_from(family) else {
+            return fail(Error::new(ErrorKind::InvalidArg, format!("IP family {family}: expected 0, 4 or 6")));
+        };
+        b.spec.family = f;
+        SQ_OK
+    }
+}
+
+/// With `on` non-zero the request says `Expect: 100-continue` and its body
+/// waits for the server's `100 Continue` (RFC 9110 §10.1.1), or for one
+/// second without an answer. A final response first (a 401, a 413) ends the
+/// fetch without the body being sent (the connection is then not reused).
+/// A streamed body (`sq_fetch_request_stream_body`) may be written before;
+/// its host hears `on_drain` when the body may go, so it can wait for that
+/// before producing anything.
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_expect_continue(req: *mut sq_fetch_request, on: c_int) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.expect_continue = on != 0;
+        SQ_OK
+    }
+}
+
+/// Caps the response head (status line and headers) at `max_bytes` (0:
+/// the default and most, 64 KiB); a longer one fails the fetch with
+/// `SQ_ERR_PROTOCOL` ("response head too large").
+///
+/// Thread: the thread that holds the request.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_request_set_max_header_size(req: *mut sq_fetch_request, max_bytes: usize) -> sq_status {
+    ffi_boundary! {
+        let b = ffi_try!(builder(req));
+        b.spec.max_head = max_bytes;
+        SQ_OK
+    }
+}
+
 /// Turns decompression of gzip/deflate responses on (the default) or off,
 /// and caps the decompressed size: a body that grows past `max_decompressed`
 /// bytes fails the fetch with `SQ_ERR_LIMIT` as soon as it does. With
@@ -582,6 +735,26 @@ pub extern "C" fn sq_fetch_set_limits(r#loop: *mut sq_loop, max_clients: u32, ma
         let max_per_host = if max_per_host == 0 { max_clients } else { (max_per_host as usize).min(max_clients) };
         let limits = Limits { max_clients, max_per_host, idle_timeout: Duration::from_millis(idle_timeout_ms.max(1)) };
         ffi_try!(client::set_limits(lp.handle(), limits));
+        SQ_OK
+    }
+}
+
+/// How many requests of this loop wait for a connection now (over
+/// `sq_fetch_set_limits`' caps), as the pool last counted them on the
+/// loop's first reactor (Tornado's `len(client.queue)`).
+///
+/// Thread: any thread.
+/// Ownership: nothing changes hands.
+/// Returns: `SQ_OK`; `SQ_ERR_NULL` (loop or count_out).
+#[unsafe(no_mangle)]
+pub extern "C" fn sq_fetch_queued(r#loop: *mut sq_loop, count_out: *mut u64) -> sq_status {
+    ffi_boundary! {
+        let lp = try_ref!(sq_loop, r#loop, "loop");
+        if count_out.is_null() {
+            return fail_null("count_out");
+        }
+        // SAFETY: non-NULL out-parameter given by the caller.
+        unsafe { *count_out = lp.handle().client_stats().queued() };
         SQ_OK
     }
 }

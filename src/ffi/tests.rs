@@ -200,6 +200,32 @@ fn the_fetch_request_builder_copies_and_checks_its_arguments() {
     assert_eq!(sq_fetch_request_set_body(req, std::ptr::null(), 3), SQ_ERR_NULL);
     assert_eq!(sq_fetch_request_set_basic_auth(req, c"user".as_ptr(), c"pw".as_ptr()), SQ_OK);
     assert_eq!(sq_fetch_request_set_timeouts(std::ptr::null_mut(), 1, 1), SQ_ERR_NULL);
+    assert_eq!(sq_fetch_request_set_verify(req, 0), SQ_OK);
+    assert_eq!(sq_fetch_request_set_verify(std::ptr::null_mut(), 0), SQ_ERR_NULL);
+    assert_eq!(sq_fetch_request_set_redirect_overflow(req, 1), SQ_OK);
+    assert_eq!(sq_fetch_request_set_expect_continue(req, 1), SQ_OK);
+    assert_eq!(sq_fetch_request_set_source_address(req, c"127.0.0.2".as_ptr()), SQ_OK);
+    assert_eq!(sq_fetch_request_set_source_address(req, c"[::1]".as_ptr()), SQ_OK);
+    assert_eq!(sq_fetch_request_set_source_address(req, c"eth0".as_ptr()), SQ_ERR_INVALID_ARG);
+    assert!(last_error().contains("eth0"), "{}", last_error());
+    assert_eq!(sq_fetch_request_set_source_address(req, std::ptr::null()), SQ_OK);
+    assert_eq!(sq_fetch_request_set_connect_to(req, c"127.0.0.1".as_ptr(), 8080), SQ_OK);
+    assert_eq!(sq_fetch_request_set_connect_to(req, c"127.0.0.1".as_ptr(), 0), SQ_ERR_INVALID_ARG);
+    assert_eq!(sq_fetch_request_set_connect_to(req, c"[]".as_ptr(), 80), SQ_ERR_INVALID_ARG);
+    assert_eq!(sq_fetch_request_set_connect_to(req, std::ptr::null(), 0), SQ_OK);
+    for family in [0, 4, 6] {
+        assert_eq!(sq_fetch_request_set_ip_family(req, family), SQ_OK);
+    }
+    for family in [-1, 5, 260] {
+        assert_eq!(sq_fetch_request_set_ip_family(req, family), SQ_ERR_INVALID_ARG);
+    }
+    let mut queued = 7u64;
+    assert_eq!(sq_fetch_queued(std::ptr::null_mut(), &mut queued), SQ_ERR_NULL);
+    let lp = sq_loop_new();
+    assert_eq!(sq_fetch_queued(lp, &mut queued), SQ_OK);
+    assert_eq!(queued, 0, "nothing waits on a new loop");
+    assert_eq!(sq_fetch_queued(lp, std::ptr::null_mut()), SQ_ERR_NULL);
+    sq_loop_free(lp);
     sq_fetch_request_free(req);
     sq_fetch_request_free(std::ptr::null_mut());
 

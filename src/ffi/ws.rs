@@ -54,6 +54,13 @@ pub const SQ_BACKPRESSURE: sq_status = 1;
 /// dropping the message.
 pub const SQ_WS_CLOSE_ON_LIMIT: u32 = 2;
 
+/// Client option (`sq_ws_connect`): accept any certificate from a wss://
+/// server (its chain, dates and name unchecked; the handshake must still be
+/// signed by the key of the certificate sent), as
+/// `sq_fetch_request_set_verify(req, 0)` does for a fetch; `ca_file` is then
+/// not used. Ignored by routes.
+pub const SQ_WS_NO_VERIFY: u32 = 8;
+
 /// `sq_ws_options.compression`: every permessage-deflate offer declined
 /// (the default).
 pub const SQ_WS_COMPRESSION_OFF: u64 = 0;
@@ -164,8 +171,8 @@ pub struct sq_ws_options {
     /// Subprotocols the route speaks, comma-separated, in its order of
     /// preference; NULL for none. Copied by `sq_ws_route`.
     pub subprotocols: *const c_char,
-    /// `SQ_INLINE` (callbacks on the reactor thread), `SQ_WS_CLOSE_ON_LIMIT`
-    /// and `SQ_WS_DEFERRED_HANDSHAKE`.
+    /// `SQ_INLINE` (callbacks on the reactor thread), `SQ_WS_CLOSE_ON_LIMIT`,
+    /// `SQ_WS_DEFERRED_HANDSHAKE` and, for a client socket, `SQ_WS_NO_VERIFY`.
     pub flags: u64,
     /// Client sockets only: the time allowed to resolve, connect, do TLS
     /// and the handshake, in milliseconds (0: none). Default 20000.
@@ -361,7 +368,7 @@ fn read_route(
     // SAFETY: a live struct starting with its size, per the contract.
     let cb = unsafe { read_versioned(callbacks, none) }?;
     let o = read_options(options)?;
-    if o.flags & !u64::from(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT | SQ_WS_DEFERRED_HANDSHAKE) != 0 {
+    if o.flags & !u64::from(SQ_INLINE | SQ_WS_CLOSE_ON_LIMIT | SQ_WS_DEFERRED_HANDSHAKE | SQ_WS_NO_VERIFY) != 0 {
         return Err(Error::new(ErrorKind::InvalidArg, format!("unknown WebSocket flags {:#x}", o.flags)));
     }
     if o.max_message_size == 0 || o.high_water == 0 || o.max_backpressure == 0 {
@@ -540,7 +547,8 @@ impl SocketEvents for CSocketEvents {
 /// `on_connect_error` says why not. Every frame the client sends is masked.
 /// `options` (NULL: defaults) gives the limits and keep-alive as for a
 /// route, `subprotocols` to offer, `connect_timeout_ms`, extra `headers`
-/// and a `ca_file` for wss://. Redirects are not followed.
+/// and a `ca_file` for wss:// (or `SQ_WS_NO_VERIFY` in `flags`: any
+/// certificate). Redirects are not followed.
 ///
 /// Thread: any thread.
 /// Ownership: `url`, `*callbacks`, `*options` and its strings are copied
@@ -573,7 +581,9 @@ pub extern "C" fn sq_ws_connect(
                 headers.push((name.trim().to_owned(), value.trim().as_bytes().to_vec()));
             }
         }
-        let tls = if o.ca_file.is_null() {
+        let tls = if o.flags & u64::from(SQ_WS_NO_VERIFY) != 0 {
+            Some(ffi_try!(crate::net::tls::unverified_config()))
+        } else if o.ca_file.is_null() {
             None
         } else {
             // SAFETY: NUL-terminated string per the API contract.

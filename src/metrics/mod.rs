@@ -248,11 +248,13 @@ pub(crate) const CLIENT_COUNTERS: usize = ClientCounter::WsFailed as usize + 1;
 /// no lock); any thread reads them.
 pub(crate) struct ClientStats {
     counters: [AtomicU64; CLIENT_COUNTERS],
+    /// Requests waiting for a connection now (a gauge: `sq_fetch_queued`).
+    queued: AtomicU64,
 }
 
 impl Default for ClientStats {
     fn default() -> Self {
-        ClientStats { counters: [const { AtomicU64::new(0) }; CLIENT_COUNTERS] }
+        ClientStats { counters: [const { AtomicU64::new(0) }; CLIENT_COUNTERS], queued: AtomicU64::new(0) }
     }
 }
 
@@ -263,6 +265,16 @@ impl std::fmt::Debug for ClientStats {
 }
 
 impl ClientStats {
+    /// Sets how many requests wait for a connection (the pool, on its reactor).
+    pub(crate) fn set_queued(&self, n: usize) {
+        self.queued.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// How many requests wait for a connection (any thread).
+    pub(crate) fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// Adds `n` to `c`.
     #[inline]
     pub(crate) fn add(&self, c: ClientCounter, n: u64) {

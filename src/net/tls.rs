@@ -108,6 +108,78 @@ pub(crate) fn default_config() -> Result<TlsConfig> {
         .clone()
 }
 
+/// The pool key's TLS identity of connections made without verifying the
+/// server's certificate ([`unverified_config`]): never the address of a
+/// configuration (those are the ids of CA-file configurations), never 0.
+pub(crate) const UNVERIFIED_ID: usize = 1;
+
+/// Accepts any certificate chain the server presents (Tornado's
+/// `validate_cert=False`, curl's `-k`, Go's `InsecureSkipVerify`): neither
+/// the chain, nor its dates, nor the name it is for are checked. What stays
+/// checked is the handshake itself: the server must sign it with the key of
+/// the certificate it sent (so the session is with whoever holds that key,
+/// and a tampered handshake still fails), with the provider's algorithms.
+#[derive(Debug)]
+struct AnyCertificate {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The configuration that does not verify the server's certificate (see
+/// [`AnyCertificate`]); made once, keyed by [`UNVERIFIED_ID`] in the pool
+/// so its connections are never handed to a request that verifies.
+pub(crate) fn unverified_config() -> Result<TlsConfig> {
+    static UNVERIFIED: OnceLock<std::result::Result<TlsConfig, Error>> = OnceLock::new();
+    UNVERIFIED
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let verifier = Arc::new(AnyCertificate { algorithms: provider.signature_verification_algorithms });
+            let mut config = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS configuration: {e}")))?
+                .dangerous()
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(TlsConfig { config: Arc::new(config), id: UNVERIFIED_ID })
+        })
+        .clone()
+}
+
 /// A configuration trusting only the certificates in the PEM file `path`
 /// (loaded once per path; the file is read on the calling thread).
 pub(crate) fn ca_file_config(path: &str) -> Result<TlsConfig> {
@@ -441,5 +513,29 @@ impl io::Read for Stream {
     /// Plaintext, as [`Stream::read`] says.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         Stream::read(self, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::client::danger::ServerCertVerifier;
+
+    /// Unverified: any chain and name pass; the handshake's signatures go
+    /// to the provider's checks (a handshake against a real server is in
+    /// the Python suite).
+    #[test]
+    fn an_unverified_configuration_still_checks_handshake_signatures() {
+        let tls = unverified_config().unwrap();
+        assert_eq!(tls.id, UNVERIFIED_ID);
+        assert_ne!(default_config().unwrap().id, UNVERIFIED_ID);
+        let provider = rustls::crypto::ring::default_provider();
+        let v = AnyCertificate { algorithms: provider.signature_verification_algorithms };
+        let junk = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+        let name = ServerName::try_from("wrong.test").unwrap();
+        assert!(v.verify_server_cert(&junk, &[], &name, &[], rustls::pki_types::UnixTime::now()).is_ok());
+        // The schemes offered are the provider's, all of them checked.
+        assert_eq!(v.supported_verify_schemes(), provider.signature_verification_algorithms.supported_schemes());
+        assert!(!v.supported_verify_schemes().is_empty());
     }
 }

@@ -17,14 +17,19 @@ squall                        raised
 non-2xx status                ``HTTPClientError(code)`` with ``.response``
 ============================  =============================================
 
-With ``raise_error=False`` the response is returned instead: for a
-transport failure it is a 599 response whose ``error`` is the exception.
+With ``raise_error=False`` a response with an HTTP error status is
+returned instead of raised; a failure to get a response (the rows above but
+the last) is raised all the same, as Tornado 6 does. A redirect the client
+cannot follow (another scheme) raises ``ValueError``. A body refused for
+its size, or malformed, is logged on ``squall.general`` at INFO as Tornado
+logs it ("Malformed HTTP message from None: <reason>").
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import functools
+import inspect
 import io
 import logging
 import socket
@@ -45,6 +50,7 @@ __all__ = ["HTTPRequest", "HTTPResponse", "HTTPClientError", "HTTPError", "HTTPT
            "HTTPStreamClosedError", "AsyncHTTPClient", "HTTPClient"]
 
 app_log = logging.getLogger("squall.application")
+gen_log = logging.getLogger("squall.general")
 
 class HTTPClientError(Exception):
     """A failed fetch: ``code`` is the HTTP status (599 when no response
@@ -67,13 +73,23 @@ HTTPError = HTTPClientError
 
 
 class HTTPTimeoutError(HTTPClientError):
+    """A 599 for a timeout; ``str()`` is its message alone, as Tornado's."""
+
     def __init__(self, message: str) -> None:
         super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message or "Timeout"
 
 
 class HTTPStreamClosedError(HTTPClientError):
+    """A 599 for a connection that ended without a complete response."""
+
     def __init__(self, message: str) -> None:
         super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message or "Stream closed"
 
 
 _DEFAULTS = dict(connect_timeout=20.0, request_timeout=20.0, follow_redirects=True, max_redirects=5,
@@ -232,13 +248,36 @@ _FETCHES = Slab()
 
 
 class _Fetch:
-    __slots__ = ("request", "future", "failed", "client")
+    __slots__ = ("request", "future", "failed", "client", "id", "drain", "busy", "final", "paused", "producer")
 
     def __init__(self, client: "AsyncHTTPClient", request: HTTPRequest, future: "asyncio.Future[HTTPResponse]") -> None:
         self.client = client
         self.request = request
         self.future = future
         self.failed: Optional[BaseException] = None
+        self.id = 0
+        # futures of a body_producer's writes waiting for the upload queue to drain
+        self.drain: list[tuple["asyncio.Future[None]", Optional[bytes]]] = []
+        # awaitables a streaming_callback returned, not done yet (reading is
+        # paused meanwhile, and the response waits for them)
+        self.busy = 0
+        self.final: Optional[Callable[[], None]] = None
+        self.paused = False
+        # a body_producer waiting for 100 Continue (expect_100_continue)
+        self.producer: Optional[Callable[..., Any]] = None
+
+    def fail(self, exc: BaseException) -> None:
+        """Ends the fetch with ``exc`` (a callback of the host failed): the
+        core cancels it, and its response then carries ``exc``."""
+        if self.failed is None:
+            self.failed = exc
+            lib.sq_fetch_cancel(self.client.io_loop._loop_ptr(), self.id)
+
+    def callback_failed(self, exc: BaseException) -> None:
+        """A header or streaming callback raised: logged as Tornado does, and
+        the fetch fails as a closed stream."""
+        app_log.error("Uncaught exception", exc_info=(type(exc), exc, exc.__traceback__))
+        self.fail(HTTPStreamClosedError("Stream closed"))
 
 
 def _view(fn: Any, resp: int, *args: Any) -> Optional[str]:
@@ -267,16 +306,49 @@ _TIME_NAMES = ((b.SQ_TIME_QUEUE, "queue"), (b.SQ_TIME_NAMELOOKUP, "namelookup"),
 
 def _error_for(status: int, message: str) -> BaseException:
     if status == b.SQ_ERR_TIMEOUT:
-        return HTTPTimeoutError(message or "Timeout")
+        # the core says what timed out as Tornado does ("Timeout while
+        # resolving h"), then for how long in parentheses: the first part
+        return HTTPTimeoutError(message.split(" (", 1)[0] if message.startswith("Timeout") else message or "Timeout")
     if status == b.SQ_ERR_CONNECT:
         return ConnectionRefusedError(111, message or "Connection refused")
     if status == b.SQ_ERR_RESOLVE:
         return socket.gaierror(socket.EAI_NONAME, message or "Name does not resolve")
     if status == b.SQ_ERR_TLS:
+        gen_log.warning("SSL Error: %s", message)  # as Tornado logs it (no stack)
         return ssl.SSLError(message or "TLS failure")
     if status == b.SQ_ERR_LIMIT:
+        # a body refused for its size: Tornado's 599 (a malformed message)
+        gen_log.info("Malformed HTTP message from None: %s (%s)", _reason(message), message)
         return HTTPClientError(599, message=message or "response body too large")
+    if status == b.SQ_ERR_INVALID_ARG:
+        # a redirect the client cannot follow (another scheme)
+        return ValueError("Unsupported url scheme: %s" % (message or ""))
+    if status == b.SQ_ERR_PROTOCOL and "response head too large" in message:
+        # over max_header_size: what Tornado's stream raises for it
+        from .iostream import UnsatisfiableReadError
+        gen_log.info("Unsatisfiable read, closing connection: %s", message)
+        return UnsatisfiableReadError(message)
+    if status == b.SQ_ERR_PROTOCOL:
+        gen_log.info("Malformed HTTP message from None: %s (%s)", _reason(message), message)
     return HTTPStreamClosedError(message or "Stream closed")
+
+
+# the core's refusals, in the words Tornado logs them with
+_REASONS = (
+    ("decompressed body over", "decompressed body too large"),
+    ("bytes is over the limit", "Content-Length too long"),
+    ("response body over the limit", "Body too long"),
+    ("cannot decompress", "invalid gzip data"),
+    ("both Transfer-Encoding and Content-Length", "Message with both Transfer-Encoding and Content-Length"),
+    ("conflicting Content-Length values", "Multiple unequal Content-Lengths"),
+)
+
+
+def _reason(message: str) -> str:
+    for core, tornado in _REASONS:
+        if core in message:
+            return tornado
+    return message
 
 
 @c_callback(b.sq_fetch_callback)
@@ -284,47 +356,74 @@ def _on_response(ud: int, resp: int) -> None:
     f: Optional[_Fetch] = _FETCHES.pop(ud)
     if f is None:
         return
+    for fut, _ in f.drain:
+        if not fut.done():
+            fut.set_exception(HTTPStreamClosedError("Stream closed"))
+    f.drain.clear()
     try:
-        _complete(f, resp)
+        if f.busy:
+            # a streaming_callback's awaitable is still running: the response
+            # waits for it (the view of resp does not outlive this call)
+            f.final = _deferred(f, resp)
+        else:
+            _complete(f, resp)
     except BaseException as e:  # never into C
         app_log.error("Exception completing a fetch", exc_info=True)
         if not f.future.done():
             f.future.set_exception(e)
 
 
-def _complete(f: _Fetch, resp: int) -> None:
+def _deferred(f: _Fetch, resp: int) -> Callable[[], None]:
+    """What ``_complete`` does, with what it reads of ``resp`` read now."""
+    snap = _Snapshot(resp, f.request.streaming_callback is None)
+    return lambda: _complete(f, snap)
+
+
+class _Snapshot:
+    """A response's fields copied out of the callback's view."""
+
+    def __init__(self, resp: int, want_body: bool) -> None:
+        ms = c_double()
+        self.times = [ms.value if lib.sq_fetch_response_time(resp, w, byref(ms)) == b.SQ_OK else -1.0
+                      for w, _ in _TIME_NAMES]
+        self.error = lib.sq_fetch_response_error(resp)
+        self.message = _view(lib.sq_fetch_response_message, resp) or ""
+        self.status = lib.sq_fetch_response_status(resp)
+        self.headers = _read_headers(resp) if self.error == b.SQ_OK else None
+        self.url = _view(lib.sq_fetch_response_url, resp)
+        self.reason = _view(lib.sq_fetch_response_reason, resp)
+        s = sq_str()
+        self.body = string_at(s.ptr, s.len) if (want_body and lib.sq_fetch_response_body(resp, byref(s)) == b.SQ_OK
+                                                and s.len) else b""
+
+
+def _complete(f: _Fetch, resp: Union[int, _Snapshot]) -> None:
     fut = f.future
-    if fut.done():
-        return
+    snap = resp if isinstance(resp, _Snapshot) else _Snapshot(resp, f.request.streaming_callback is None)
     req = f.request
     times: dict[str, float] = {}
-    ms = c_double()
-    for which, name in _TIME_NAMES:
-        if lib.sq_fetch_response_time(resp, which, byref(ms)) == b.SQ_OK and ms.value >= 0:
-            times[name] = ms.value / 1000.0
+    for (_, name), ms in zip(_TIME_NAMES, snap.times):
+        if ms >= 0:
+            times[name] = ms / 1000.0
     request_time = times.get("total", time.time() - req.start_time)
     if f.failed is not None:
-        err: BaseException = f.failed
-        st = b.SQ_ERR_CLOSED
+        err: Optional[BaseException] = f.failed
     else:
-        st = lib.sq_fetch_response_error(resp)
-        err = _error_for(st, _view(lib.sq_fetch_response_message, resp) or "") if st != b.SQ_OK else None  # type: ignore[assignment]
-    if err is not None:
-        response = HTTPResponse(req, 599, error=err, request_time=request_time, time_info=times,
-                                start_time=req.start_time)
-        if f.client._raise_error_for(fut):
-            fut.set_exception(err)
-        else:
-            fut.set_result(response)
+        err = _error_for(snap.error, snap.message) if snap.error != b.SQ_OK else None
+    if err is None and fut.done() and fut.cancelled() and not (200 <= snap.status < 300):
+        err = HTTPClientError(snap.status)
+    if fut.done():
+        if err is not None and fut.cancelled():
+            app_log.error("Exception after Future was cancelled", exc_info=(type(err), err, err.__traceback__))
+        f.client._raise.pop(id(fut), None)
         return
-    code = lib.sq_fetch_response_status(resp)
-    body = b""
-    if req.streaming_callback is None:
-        s = sq_str()
-        if lib.sq_fetch_response_body(resp, byref(s)) == b.SQ_OK and s.len:
-            body = string_at(s.ptr, s.len)
-    response = HTTPResponse(req, code, headers=_read_headers(resp), buffer=io.BytesIO(body),
-                            effective_url=_view(lib.sq_fetch_response_url, resp), reason=_view(lib.sq_fetch_response_reason, resp),
+    if err is not None:
+        # raised whatever raise_error says: it spares HTTP statuses only
+        f.client._raise_error_for(fut)
+        fut.set_exception(err)
+        return
+    response = HTTPResponse(req, snap.status, headers=snap.headers, buffer=io.BytesIO(snap.body),
+                            effective_url=snap.url, reason=snap.reason,
                             request_time=request_time, time_info=times, start_time=req.start_time)
     if response.error is not None and f.client._raise_error_for(fut):
         fut.set_exception(response.error)
@@ -347,8 +446,7 @@ def _on_headers(ud: int, resp: int) -> None:
             cb("%s: %s\r\n" % (k, v))
         cb("\r\n")
     except Exception as e:
-        app_log.error("Exception in header_callback", exc_info=True)
-        f.failed = e
+        f.callback_failed(e)
 
 
 @c_callback(b.sq_fetch_chunk_callback)
@@ -357,10 +455,150 @@ def _on_chunk(ud: int, data: int, n: int) -> None:
     if f is None or f.failed is not None or f.request.streaming_callback is None:
         return
     try:
-        f.request.streaming_callback(string_at(data, n) if n else b"")
+        r = f.request.streaming_callback(string_at(data, n) if n else b"")
+        if r is not None and inspect.isawaitable(r):
+            _await_callback(f, r)
     except Exception as e:
-        app_log.error("Exception in streaming_callback", exc_info=True)
-        f.failed = e
+        f.callback_failed(e)
+
+
+def _await_callback(f: _Fetch, r: Any) -> None:
+    """A streaming_callback returned an awaitable (a coroutine function):
+    the response is read on once it is done, in order, as Tornado does."""
+    from .gen import convert_yielded
+    fut = convert_yielded(r)
+    if fut.done() and not fut.cancelled() and fut.exception() is None:
+        return
+    f.busy += 1
+    if not f.paused:
+        f.paused = True
+        lib.sq_fetch_pause_reading(f.client.io_loop._loop_ptr(), f.id)
+
+    def done(x: "asyncio.Future[Any]") -> None:
+        f.busy -= 1
+        if x.cancelled():
+            f.callback_failed(asyncio.CancelledError())
+        elif x.exception() is not None:
+            f.callback_failed(x.exception())  # type: ignore[arg-type]
+        if f.busy == 0:
+            if f.final is not None:
+                final, f.final = f.final, None
+                final()
+            elif f.paused:
+                f.paused = False
+                lib.sq_fetch_resume_reading(f.client.io_loop._loop_ptr(), f.id)
+    fut.add_done_callback(done)
+
+
+@c_callback(b.sq_callback)
+def _on_drain(ud: int) -> None:
+    f: Optional[_Fetch] = _FETCHES.get(ud)
+    if f is None:
+        return
+    if f.producer is not None:
+        producer, f.producer = f.producer, None
+        _run_body_producer(f, producer)
+    waiting, f.drain = f.drain, []
+    for fut, retry in waiting:
+        if fut.done():
+            continue
+        if retry is None:
+            fut.set_result(None)
+        else:
+            _write_body(f, retry, fut)
+
+
+def _write_body(f: _Fetch, chunk: bytes, fut: "asyncio.Future[None]") -> None:
+    st = lib.sq_fetch_body_write(f.client.io_loop._loop_ptr(), f.id, chunk, len(chunk))
+    if st == b.SQ_OK:
+        fut.set_result(None)
+    elif st == b.SQ_BACKPRESSURE:
+        f.drain.append((fut, None))  # queued; resolves on drain
+    elif st == b.SQ_ERR_LIMIT:
+        f.drain.append((fut, chunk))  # not queued: again on drain
+    elif st == b.SQ_ERR_INVALID_ARG:
+        fut.set_exception(ValueError("body_producer wrote past the request's Content-Length"))
+    else:
+        fut.set_exception(HTTPStreamClosedError("Stream closed"))
+
+
+def _run_body_producer(f: _Fetch, producer: Callable[..., Any]) -> None:
+    """Calls ``body_producer(write)``; the body ends when what it returned
+    is done (or when it returns, if it returns nothing)."""
+    loop = asyncio.get_event_loop()
+
+    def write(chunk: Union[bytes, str]) -> "asyncio.Future[None]":
+        fut: asyncio.Future[None] = loop.create_future()
+        data = chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk)
+        if f.failed is not None:
+            fut.set_exception(HTTPStreamClosedError("Stream closed"))
+        else:
+            _write_body(f, data, fut)
+        return fut
+
+    def finished(exc: Optional[BaseException]) -> None:
+        if exc is not None:
+            if not f.future.done():
+                f.fail(exc)
+            return
+        st = lib.sq_fetch_body_finish(f.client.io_loop._loop_ptr(), f.id)
+        if st == b.SQ_ERR_INVALID_ARG and not f.future.done():
+            f.fail(ValueError("body_producer wrote less than the request's Content-Length"))
+
+    try:
+        r = producer(write)
+    except Exception as e:
+        finished(e)
+        return
+    if r is None:
+        finished(None)
+        return
+    from .gen import convert_yielded
+    done = convert_yielded(r)
+
+    def on_done(x: "asyncio.Future[Any]") -> None:
+        if x.cancelled():
+            finished(asyncio.CancelledError())
+        else:
+            finished(x.exception())
+    done.add_done_callback(on_done)
+
+
+class _Queued:
+    """A count of requests waiting for a connection, read from the pool
+    (``sq_fetch_queued``) when asked."""
+
+    def __init__(self, loop: IOLoop) -> None:
+        self._loop = loop
+
+    def __len__(self) -> int:
+        from ctypes import c_uint64
+        n = c_uint64(0)
+        _ffi.check(lib.sq_fetch_queued(self._loop._loop_ptr(), byref(n)))
+        return n.value
+
+
+_CONTEXT_CAS: dict[bytes, str] = {}
+
+
+def _context_cas(ctx: ssl.SSLContext) -> Optional[str]:
+    """The CA certificates an ``SSLContext`` was given (``load_verify_locations``
+    with a file or data), as a PEM file the core can read; None when it has
+    none loaded (the default roots are then the built-in ones)."""
+    ders = ctx.get_ca_certs(binary_form=True)
+    if not ders:
+        return None
+    pem = "".join(ssl.DER_cert_to_PEM_cert(d) for d in ders).encode("ascii")
+    path = _CONTEXT_CAS.get(pem)
+    if path is None:
+        import hashlib
+        import os
+        import tempfile
+        path = os.path.join(tempfile.gettempdir(), "squall-ca-%s-%d.pem" % (hashlib.sha256(pem).hexdigest()[:16], os.getpid()))
+        with open(path, "wb") as fh:
+            fh.write(pem)
+        _CONTEXT_CAS[pem] = path
+    return path
 
 
 class AsyncHTTPClient:
@@ -368,12 +606,12 @@ class AsyncHTTPClient:
     ``force_instance``. ``max_clients`` (default 10), ``max_per_host`` and
     ``idle_timeout`` (seconds) configure squall's connection pool."""
 
-    _instances: dict[int, "AsyncHTTPClient"] = {}
+    _instances: dict[tuple[type, int], "AsyncHTTPClient"] = {}
     _config: dict[str, Any] = {}
 
     def __new__(cls, force_instance: bool = False, **kwargs: Any) -> "AsyncHTTPClient":
         loop = IOLoop.current()
-        key = id(loop)
+        key = (cls, id(loop))  # one shared instance per class, as Tornado
         if not force_instance and key in cls._instances and not cls._instances[key]._closed:
             return cls._instances[key]
         inst = super().__new__(cls)
@@ -392,6 +630,12 @@ class AsyncHTTPClient:
         self.defaults.update(kwargs.pop("defaults", None) or {})
         self._closed = False
         self._raise: dict[int, bool] = {}
+        self.max_clients = int(kwargs.get("max_clients") or 10)
+        self.max_body_size = kwargs.get("max_body_size")
+        self.max_buffer_size = kwargs.get("max_buffer_size")
+        self.max_header_size = kwargs.get("max_header_size")
+        self.hostname_mapping = dict(kwargs.get("hostname_mapping") or {})
+        self.resolver = kwargs.get("resolver")
         max_clients = kwargs.get("max_clients")
         if max_clients is not None or "max_per_host" in kwargs or "idle_timeout" in kwargs:
             st = lib.sq_fetch_set_limits(loop._loop_ptr(), int(max_clients or 10), int(kwargs.get("max_per_host") or 0),
@@ -402,9 +646,28 @@ class AsyncHTTPClient:
     def configure(cls, impl: Any, **kwargs: Any) -> None:
         """``configure(None, max_clients=N, defaults={...})``: settings of
         the instances made afterwards (the implementation is always squall's)."""
-        if impl not in (None, cls) and not (isinstance(impl, str) and "simple" in impl):
+        if isinstance(impl, type) and issubclass(impl, AsyncHTTPClient):
+            pass
+        elif impl not in (None, cls) and not (isinstance(impl, str) and "simple" in impl):
             raise ValueError("squall has one HTTP client implementation")
         cls._config = dict(kwargs)
+
+    @property
+    def queue(self) -> "_Queued":
+        """The requests waiting for a connection (over ``max_clients``):
+        ``len(client.queue)`` as Tornado's. squall's pool is the IOLoop's,
+        so this counts the waiting requests of every client on it."""
+        return _Queued(self.io_loop)
+
+    @classmethod
+    def _save_configuration(cls) -> tuple[Any, dict[str, Any]]:
+        """What ``configure`` set, to put back with ``_restore_configuration``
+        (Tornado's ``Configurable`` has the pair; its tests use them)."""
+        return (None, dict(cls._config))
+
+    @classmethod
+    def _restore_configuration(cls, saved: tuple[Any, dict[str, Any]]) -> None:
+        cls._config = dict(saved[1])
 
     @classmethod
     def configured_class(cls) -> type:
@@ -432,28 +695,73 @@ class AsyncHTTPClient:
         self._raise[id(fut)] = raise_error
         fut.add_done_callback(lambda f: self._raise.pop(id(f), None))
         try:
-            self._start(request, fut)
+            if self.resolver is not None:
+                self._resolve_then_start(request, fut)
+            else:
+                self._start(request, fut)
         except BaseException:
             self._raise.pop(id(fut), None)
             raise
         return fut
 
+    def _resolve_then_start(self, request: HTTPRequest, fut: "asyncio.Future[HTTPResponse]") -> None:
+        """With a ``resolver`` given to the client, the URL's host is resolved
+        by it (within the connect timeout, as Tornado's client does) and the
+        fetch connects to its first address; the request still names the
+        URL's host (``Host``, TLS name)."""
+        parts = urllib.parse.urlsplit(request.url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        timeouts = [float(t) for t in (self._option(request, "connect_timeout"), self._option(request, "request_timeout")) if t]
+        timeout = min(timeouts) if timeouts else None
+        no_ipv6 = request.allow_ipv6 is False or self.defaults.get("allow_ipv6") is False
+        family = socket.AF_INET if no_ipv6 else socket.AF_UNSPEC
+        mapped = (host, port) in self.hostname_mapping or host in self.hostname_mapping
+        resolver = self.resolver
+
+        async def go() -> None:
+            from .gen import convert_yielded
+            try:
+                addrs = await asyncio.wait_for(convert_yielded(resolver.resolve(host, port, family)), timeout)
+            except asyncio.TimeoutError:
+                raise HTTPTimeoutError("Timeout while resolving %s" % host) from None
+            if not addrs:
+                raise socket.gaierror(socket.EAI_NONAME, "cannot resolve %s" % host)
+            address = addrs[0][1]
+            self._start(request, fut, connect_to=(address[0], address[1]))
+
+        def done(t: "asyncio.Future[None]") -> None:
+            if t.cancelled():
+                exc: Optional[BaseException] = asyncio.CancelledError()
+            else:
+                exc = t.exception()
+            if exc is not None and not fut.done():
+                self._raise.pop(id(fut), None)
+                fut.set_exception(exc)
+        if mapped or parts.scheme not in ("http", "https"):
+            self._start(request, fut)
+            return
+        asyncio.ensure_future(go()).add_done_callback(done)
+
     def _option(self, request: HTTPRequest, name: str) -> Any:
         v = getattr(request, name, None)
         return self.defaults.get(name) if v is None else v
 
-    def _start(self, request: HTTPRequest, fut: "asyncio.Future[HTTPResponse]") -> None:
-        for name in ("proxy_host", "client_key", "client_cert", "network_interface", "prepare_curl_callback",
-                     "body_producer", "ssl_options"):
+    def _start(self, request: HTTPRequest, fut: "asyncio.Future[HTTPResponse]",
+               connect_to: Optional[tuple[str, int]] = None) -> None:
+        for name in ("proxy_host", "client_key", "client_cert", "prepare_curl_callback"):
             if getattr(request, name, None) is not None:
                 raise NotImplementedError("squall's HTTP client does not support %s" % name)
-        if self._option(request, "validate_cert") is False:
-            raise NotImplementedError("squall always verifies certificates: pass ca_certs=<PEM file> to trust "
-                                      "a private CA instead of validate_cert=False")
+        verify, ca_certs = self._trust(request)
         method = request.method
         body = request.body
+        producer = request.body_producer
+        if producer is not None and body is not None:
+            raise ValueError("Body and body_producer cannot both be given")
         if not request.allow_nonstandard_methods:
-            if method in ("POST", "PATCH", "PUT") and body is None:
+            if producer is not None:
+                pass
+            elif method in ("POST", "PATCH", "PUT") and body is None:
                 raise ValueError("Body must not be None for method %s (unless allow_nonstandard_methods is true)" % method)
             if method not in ("POST", "PATCH", "PUT") and body is not None:
                 raise ValueError("Body must be None for method %s (unless allow_nonstandard_methods is true)" % method)
@@ -468,15 +776,27 @@ class AsyncHTTPClient:
                 auth_password = urllib.parse.unquote(parts.password or "")
             netloc = parts.netloc.rpartition("@")[2]
             url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError("Unsupported url scheme: %s" % url)
+        if connect_to is None and self.hostname_mapping and parts.hostname:
+            # connect elsewhere; the request still names the URL's host
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            connect_to = self.hostname_mapping.get((parts.hostname, port))
+            if connect_to is None and parts.hostname in self.hostname_mapping:
+                connect_to = (self.hostname_mapping[parts.hostname], port)
         r = lib.sq_fetch_request_new(method.encode("latin-1"), url.encode("utf-8"))
         if not r:
             raise ValueError("bad request: %s" % (lib.sq_last_error() or b"").decode("utf-8", "replace"))
         try:
             items = request.headers.get_all() if hasattr(request.headers, "get_all") else request.headers.items()
             have_ua = have_ct = False
+            length: Optional[int] = None
             for k, v in items:
                 have_ua = have_ua or k.lower() == "user-agent"
                 have_ct = have_ct or k.lower() == "content-type"
+                if k.lower() == "content-length" and producer is not None:
+                    length = int(v)
                 vb = v if isinstance(v, bytes) else str(v).encode("latin-1")
                 if lib.sq_fetch_request_set_header(r, k.encode("latin-1"), vb, len(vb)) != b.SQ_OK:
                     raise ValueError("bad request header %r" % k)
@@ -487,19 +807,42 @@ class AsyncHTTPClient:
             if method == "POST" and not have_ct:
                 # as Tornado's client: a POST body is a form unless said otherwise
                 lib.sq_fetch_request_set_header(r, b"Content-Type", b"application/x-www-form-urlencoded", 33)
-            if body is not None:
+            if connect_to is not None:
+                h, p = connect_to
+                if lib.sq_fetch_request_set_connect_to(r, str(h).encode("idna"), int(p)) != b.SQ_OK:
+                    raise ValueError("cannot connect to %r" % (connect_to,))
+            if request.allow_ipv6 is False or self.defaults.get("allow_ipv6") is False:
+                lib.sq_fetch_request_set_ip_family(r, 4)
+            if producer is not None:
+                lib.sq_fetch_request_stream_body(r, -1 if length is None else length)
+                lib.sq_fetch_request_set_on_drain(r, _on_drain)
+            elif body is not None:
                 lib.sq_fetch_request_set_body(r, body, len(body))
+            if request.expect_100_continue:
+                lib.sq_fetch_request_set_expect_continue(r, 1)
             ct = float(self._option(request, "connect_timeout") or 0)
             rt = float(self._option(request, "request_timeout") or 0)
             lib.sq_fetch_request_set_timeouts(r, int(ct * 1000), int(rt * 1000))
             follow = self._option(request, "follow_redirects")
             lib.sq_fetch_request_set_max_redirects(r, int(self._option(request, "max_redirects") or 0) if follow else 0)
+            # as Tornado 6.6: past max_redirects, the last 3xx is the response
+            lib.sq_fetch_request_set_redirect_overflow(r, 1)
             decompress = self._option(request, "decompress_response")
             # the decompressed size is capped like the body (squall's default: 100 MiB)
-            limit = int(request.max_body_size) if request.max_body_size is not None else 100 << 20
+            max_body = request.max_body_size if request.max_body_size is not None else self.max_body_size
+            limit = int(max_body) if max_body is not None else 100 << 20
             lib.sq_fetch_request_set_decompress(r, 1 if decompress else 0, limit)
-            if request.max_body_size is not None:
-                lib.sq_fetch_request_set_max_body(r, int(request.max_body_size))
+            if max_body is not None:
+                lib.sq_fetch_request_set_max_body(r, int(max_body))
+            if not verify:
+                lib.sq_fetch_request_set_verify(r, 0)
+            if self.max_header_size:
+                lib.sq_fetch_request_set_max_header_size(r, int(self.max_header_size))
+            iface = request.network_interface
+            if iface is not None:
+                if lib.sq_fetch_request_set_source_address(r, str(iface).encode("utf-8", "replace")) != b.SQ_OK:
+                    raise ValueError("network_interface %r: squall binds to an IP address, not an "
+                                     "interface name" % iface)
             if auth_username is not None:
                 # NFC, as Tornado (RFC 7617 2.1: the user-id and password are normalized)
                 import unicodedata
@@ -507,8 +850,7 @@ class AsyncHTTPClient:
                 password = unicodedata.normalize("NFC", auth_password or "")
                 if lib.sq_fetch_request_set_basic_auth(r, user.encode("utf-8"), password.encode("utf-8")) != b.SQ_OK:
                     raise ValueError("basic auth user names cannot contain ':'")
-            ca_certs = self._option(request, "ca_certs")  # the client's defaults too, as Tornado's
-            if ca_certs:
+            if ca_certs and verify:
                 if lib.sq_fetch_request_set_ca_file(r, str(ca_certs).encode()) != b.SQ_OK:
                     raise ValueError("cannot read CA file %r" % ca_certs)
             if request.header_callback is not None:
@@ -518,11 +860,42 @@ class AsyncHTTPClient:
         except BaseException:
             lib.sq_fetch_request_free(r)
             raise
-        ud = _FETCHES.put(_Fetch(self, request, fut))
+        f = _Fetch(self, request, fut)
+        f.id = lib.sq_fetch_request_id(r)
+        ud = _FETCHES.put(f)
         st = lib.sq_fetch(self.io_loop._loop_ptr(), r, _on_response, ud)  # takes r over, even on failure
         if st != b.SQ_OK:
             _FETCHES.pop(ud)
             raise _ffi.SquallError(st)
+        if producer is not None:
+            if request.expect_100_continue:
+                # the body may go once the server says 100 Continue: the
+                # core says so with on_drain (a final response first: never)
+                f.producer = producer
+            else:
+                _run_body_producer(f, producer)
+
+    def _trust(self, request: HTTPRequest) -> tuple[bool, Optional[str]]:
+        """Whether https verifies the server's certificate, and the CA file
+        it trusts (None: the built-in roots), from ``validate_cert``,
+        ``ca_certs`` and ``ssl_options`` (a dict of ``ssl.wrap_socket``
+        arguments or an ``ssl.SSLContext``)."""
+        verify = self._option(request, "validate_cert") is not False
+        ca_certs = self._option(request, "ca_certs")  # the client's defaults too, as Tornado's
+        opts = request.ssl_options
+        if isinstance(opts, ssl.SSLContext):
+            verify = opts.verify_mode != ssl.CERT_NONE
+            ca_certs = _context_cas(opts) or None
+        elif isinstance(opts, dict):
+            for k in opts:
+                if k not in ("cert_reqs", "ca_certs"):
+                    raise NotImplementedError("squall's HTTP client does not support ssl_options[%r]" % k)
+            if "cert_reqs" in opts:
+                verify = opts["cert_reqs"] != ssl.CERT_NONE
+            ca_certs = opts.get("ca_certs", ca_certs)
+        elif opts is not None:
+            raise TypeError("ssl_options must be a dict or an ssl.SSLContext")
+        return verify, ca_certs
 
 
 class HTTPClient:

@@ -910,12 +910,15 @@ def websocket_connect(url: Any, callback: Optional[Callable[[Any], Any]] = None,
                       resolver: Any = None) -> "asyncio.Future[WebSocketClientConnection]":
     """Connects to ``url`` (ws:// or wss://, or an ``HTTPRequest`` with
     ``url`` and ``headers``); returns a future of the connection."""
+    no_verify = False
     if not isinstance(url, str):
         req = url
         url = req.url
         headers = dict(getattr(req, "headers", None) or {}) or headers
         connect_timeout = connect_timeout or getattr(req, "connect_timeout", None)
         ca_file = ca_file or getattr(req, "ca_certs", None)
+        # Tornado's validate_cert=False: any certificate (handshake still signed)
+        no_verify = getattr(req, "validate_cert", None) is False
     loop = IOLoop.current()
     assert loop is not None
     conn = WebSocketClientConnection(on_message_callback)
@@ -948,7 +951,9 @@ def websocket_connect(url: Any, callback: Optional[Callable[[Any], Any]] = None,
         hb = "\r\n".join(f"{k}: {v}" for k, v in headers.items()).encode("latin-1")
         keep.append(hb)
         o.headers = hb
-    if ca_file:
+    if no_verify:
+        o.flags |= b.SQ_WS_NO_VERIFY
+    elif ca_file:
         cb = str(ca_file).encode()
         keep.append(cb)
         o.ca_file = cb

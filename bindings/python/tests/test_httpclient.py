@@ -108,9 +108,9 @@ def test_redirects(origin):
         assert r.effective_url.endswith("/echo?from=redirect")
         r = await c.fetch(origin + "/redirect", follow_redirects=False, raise_error=False)
         assert r.code == 302 and r.headers["Location"] == "/echo?from=redirect"
-        # past max_redirects squall fails the fetch (Tornado returns the last 3xx)
+        # past max_redirects the last 3xx is the response, as Tornado 6.6 returns it
         r = await c.fetch(origin + "/loop", max_redirects=3, raise_error=False)
-        assert r.code == 599 and "redirect" in str(r.error).lower(), r.error
+        assert r.code in (301, 302, 303, 307, 308) and "Location" in r.headers, r
     run(main)
 
 
@@ -128,10 +128,12 @@ def test_errors(origin):
         with pytest.raises(httpclient.HTTPTimeoutError) as e:
             await c.fetch(origin + "/stall", request_timeout=0.5)
         assert e.value.code == 599 and time.monotonic() - t0 < 1.8
-        r = await c.fetch("http://127.0.0.1:1/", raise_error=False)
-        assert r.code == 599 and isinstance(r.error, ConnectionRefusedError)
-        with pytest.raises(NotImplementedError):
-            await c.fetch(origin + "/", validate_cert=False)
+        # raise_error=False spares only an HTTP status: a failure to get a
+        # response is raised all the same (Tornado 6)
+        with pytest.raises(ConnectionRefusedError):
+            await c.fetch("http://127.0.0.1:1/", raise_error=False)
+        with pytest.raises(ValueError, match="Unsupported url scheme"):
+            await c.fetch("ftp://127.0.0.1/")
     run(main)
 
 
@@ -150,7 +152,8 @@ def test_streaming_header_callback_gzip_auth(origin):
 
         def bad(chunk):
             raise KeyError("from the callback")
-        with pytest.raises(KeyError):
+        # as Tornado: logged ("Uncaught exception"), the fetch fails as a closed stream
+        with pytest.raises(httpclient.HTTPStreamClosedError):
             await c.fetch(origin + "/chunks", streaming_callback=bad)
         r = await c.fetch(origin + "/echo")
         assert r.code == 200

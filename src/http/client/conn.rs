@@ -158,7 +158,18 @@ pub(crate) struct FetchConn {
     body_pending: bool,
     /// The last decode, during a read, ended the connection.
     decode_ended: bool,
+    /// The request said `Expect: 100-continue`: its body waits for the
+    /// server's `100 Continue`.
+    awaiting_continue: bool,
+    /// When the body goes anyway, without a `100 Continue` (RFC 9110 §10.1.1:
+    /// a client need not wait for ever).
+    continue_by: Instant,
 }
+
+/// How long a request that said `Expect: 100-continue` waits for the
+/// server's `100 Continue` before sending its body all the same (curl's
+/// default).
+const CONTINUE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl FetchConn {
     /// Opens a connection for `job` (the pool counted it already).
@@ -166,7 +177,12 @@ impl FetchConn {
         let now = Instant::now();
         job.times.queue = Some(now);
         let tls = if key.https {
-            match job.spec.tls.clone().map_or_else(crate::net::tls::default_config, Ok) {
+            let config = if job.spec.verify {
+                job.spec.tls.clone().map_or_else(crate::net::tls::default_config, Ok)
+            } else {
+                crate::net::tls::unverified_config()
+            };
+            match config {
                 Ok(t) => Some(t),
                 Err(e) => {
                     job.finish(r, Err(e));
@@ -180,7 +196,9 @@ impl FetchConn {
         r.loop_handle.client_stats().inc(ClientCounter::ConnOpened);
         let deadline = (!job.spec.connect_timeout.is_zero()).then(|| now + job.spec.connect_timeout);
         let conn = FetchConn {
-            connector: Connector::new(&key.host, key.port, tls, deadline),
+            connector: Connector::new(&key.host, key.port, tls, deadline)
+                .bound_to(key.source)
+                .via(key.connect_to.clone(), key.family),
             key: key.clone(),
             token: 0,
             generation: 0,
@@ -200,6 +218,8 @@ impl FetchConn {
             host_hold: false,
             body_pending: false,
             decode_ended: false,
+            awaiting_continue: false,
+            continue_by: now,
         };
         let inserted = r.insert(Box::new(conn), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<FetchConn>() else { return false };
@@ -227,7 +247,7 @@ impl FetchConn {
     fn arm(&self, r: &mut Reactor) {
         let d = match self.phase {
             Phase::Connecting => min(self.connector.deadline, self.job.as_ref().and_then(|j| j.deadline)),
-            Phase::Busy => self.job.as_ref().and_then(|j| j.deadline),
+            Phase::Busy => min(self.job.as_ref().and_then(|j| j.deadline), self.awaiting_continue.then_some(self.continue_by)),
             Phase::Idle | Phase::Closed => None,
         };
         if let Some(d) = d {
@@ -284,8 +304,14 @@ impl FetchConn {
         self.got_bytes = false;
         self.sent_any = false;
         self.incoming = None;
-        self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false);
+        self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false).with_max_head(job.spec.max_head);
         self.body_pending = false;
+        self.awaiting_continue = job.spec.expect_continue;
+        self.continue_by = Instant::now() + CONTINUE_WAIT;
+        if job.spec.expect_continue && job.spec.upload.is_none() {
+            // The fixed body waits too: not sent, the connection is not reusable.
+            self.body_pending = true;
+        }
         if let Some(up) = job.spec.upload.as_ref() {
             if let Some(link) = r.loop_handle.reactor_link(r.index).cloned() {
                 let (token, generation) = (self.token, self.generation);
@@ -341,11 +367,20 @@ impl FetchConn {
     /// Moves the streamed body's queued pieces into `out`, framed; true when
     /// there are bytes to write.
     fn refill(&mut self, r: &mut Reactor) -> bool {
-        if !self.body_pending {
+        if !self.body_pending || self.awaiting_continue {
             return false;
         }
         let Some(job) = self.job.as_ref() else { return false };
-        let Some(up) = job.spec.upload.clone() else { return false };
+        let Some(up) = job.spec.upload.clone() else {
+            // A fixed body that waited for 100 Continue.
+            if self.out_pos >= self.out.len() {
+                self.out.clear();
+                self.out_pos = 0;
+            }
+            self.out.extend_from_slice(&job.spec.body);
+            self.body_pending = false;
+            return self.out_pos < self.out.len();
+        };
         let taken = up.take();
         if taken.drained {
             let events = job.events.clone();
@@ -372,6 +407,20 @@ impl FetchConn {
             self.body_pending = false;
         }
         self.out_pos < self.out.len()
+    }
+
+    /// The body that waited for `100 Continue` goes now (the server said
+    /// so, or did not answer within `CONTINUE_WAIT`); the host of a streamed
+    /// one hears `on_drain`: write. False when the connection ended.
+    fn release_body(&mut self, r: &mut Reactor) -> bool {
+        self.awaiting_continue = false;
+        if let Some(job) = self.job.as_ref()
+            && job.spec.upload.is_some()
+        {
+            let events = job.events.clone();
+            r.deliver(false, move || events.on_drain());
+        }
+        self.write_out(r)
     }
 
     /// A streamed body piece (or its end) was queued: send it.
@@ -418,7 +467,11 @@ impl FetchConn {
             pos += used;
             match ev {
                 Ev::NeedMore if used == 0 => break true,
-                Ev::NeedMore => {}
+                Ev::NeedMore => {
+                    if self.decoder.take_continue() && self.awaiting_continue && !self.release_body(r) {
+                        break false;
+                    }
+                }
                 Ev::Head(head) => {
                     if !self.on_head(r, head) {
                         break false;
@@ -475,16 +528,23 @@ impl FetchConn {
             && let Some(loc) = head.header("location")
         {
             if job.redirects >= spec.max_redirects {
-                let msg = format!("too many redirects (the maximum is {}); the last went to {}", spec.max_redirects, String::from_utf8_lossy(loc));
-                return self.fail(r, Error::new(ErrorKind::Limit, msg));
-            }
-            match spec.redirected(head.status, loc) {
-                Ok(next) => redirect = Some(next),
-                Err(e) => return self.fail(r, e),
+                // One redirect too many: a failure, or (when the host asked,
+                // as Tornado 6.6 does) the 3xx itself is the response.
+                if !spec.overflow_redirect_is_response {
+                    let msg = format!("too many redirects (the maximum is {}); the last went to {}", spec.max_redirects, String::from_utf8_lossy(loc));
+                    return self.fail(r, Error::new(ErrorKind::Limit, msg));
+                }
+            } else {
+                match spec.redirected(head.status, loc) {
+                    Ok(next) => redirect = Some(next),
+                    Err(e) => return self.fail(r, e),
+                }
             }
         }
         let mut inflate = None;
-        if redirect.is_none() && spec.decompress {
+        // No body (HEAD, 204, 304): nothing to decompress, whatever the
+        // Content-Encoding says.
+        if redirect.is_none() && spec.decompress && head.framing != Framing::None {
             let cap = spec.max_decompressed.min(spec.max_body);
             let sink = Sink { buf: Vec::new(), total: 0, cap };
             inflate = match head.header("content-encoding").map(<[u8]>::trim_ascii) {
@@ -838,8 +898,9 @@ impl FetchConn {
 /// (whichever is smaller), or a corrupt stream.
 fn inflate_error(over: bool, e: &std::io::Error, max_body: u64, max_dec: u64) -> Error {
     if over {
-        let which = if max_dec < max_body { "decompressed body" } else { "response body" };
-        Error::new(ErrorKind::Limit, format!("{which} over the limit of {} bytes", max_dec.min(max_body)))
+        // Said of the decompressed body whichever limit it reached: the
+        // compressed bytes were within it.
+        Error::new(ErrorKind::Limit, format!("decompressed body over the limit of {} bytes", max_dec.min(max_body)))
     } else {
         Error::new(ErrorKind::Protocol, format!("cannot decompress the response body: {e}"))
     }
@@ -953,14 +1014,18 @@ impl Watcher for FetchConn {
                 }
                 return Step::Keep;
             }
-            Phase::Busy => {}
+            Phase::Busy => {
+                if self.awaiting_continue && self.continue_by <= now && !self.release_body(r) {
+                    return false.into();
+                }
+            }
             Phase::Closed => return Step::Close,
         }
         if let Some(job) = self.job.as_ref()
             && job.deadline.is_some_and(|d| d <= now)
         {
             let ms = job.spec.request_timeout.as_millis();
-            return self.fail(r, Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms"))).into();
+            return self.fail(r, Error::new(ErrorKind::Timeout, format!("Timeout during request (timed out after {ms} ms)"))).into();
         }
         self.arm(r);
         Step::Keep
@@ -1038,6 +1103,9 @@ pub(crate) fn control(r: &mut Reactor, id: u64, what: Control) {
             break;
         }
     }
+    if queued.is_some() {
+        note_queued(r);
+    }
     if let Some(job) = queued {
         job.finish(r, Err(cancelled()));
         return;
@@ -1076,6 +1144,12 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// Publishes how many requests wait for a connection (`sq_fetch_queued`).
+fn note_queued(r: &mut Reactor) {
+    let n = r.ext::<Pool>().hosts.values().map(|h| h.queue.len()).sum();
+    r.loop_handle.client_stats().set_queued(n);
+}
+
 /// Runs `job`: on an idle connection to its origin, a new one, or queued.
 pub(crate) fn submit(r: &mut Reactor, job: Job) {
     // Requests that wait for a connection time out through the reactor's
@@ -1109,8 +1183,13 @@ pub(crate) fn submit(r: &mut Reactor, job: Job) {
         pool.open += 1;
         FetchConn::open(r, key, job);
     } else {
+        let deadline = job.queue_deadline();
         host.queue.push_back(job);
+        if let Some(d) = deadline {
+            r.wake_at(d);
+        }
         r.wake_at(r.now + crate::reactor::SWEEP_INTERVAL);
+        note_queued(r);
     }
 }
 
@@ -1138,6 +1217,7 @@ pub(crate) fn conn_free(r: &mut Reactor, key: &Key, token: usize, generation: u6
         && r.ext::<Pool>().hosts.iter().any(|(k, h)| k != key && !h.queue.is_empty());
     let Some(host) = r.ext::<Pool>().hosts.get_mut(key) else { return Next::Close };
     if let Some(job) = host.queue.pop_front() {
+        note_queued(r);
         return Next::Run(Box::new(job));
     }
     if waiting_elsewhere {
@@ -1175,6 +1255,7 @@ pub(crate) fn kick(r: &mut Reactor) {
         host.open += 1;
         let key = key.clone();
         r.ext::<Pool>().open += 1;
+        note_queued(r);
         FetchConn::open(r, key, job);
     }
 }
@@ -1186,18 +1267,22 @@ pub(crate) fn tick(r: &mut Reactor) {
     let mut next: Option<Instant> = None;
     for host in r.ext::<Pool>().hosts.values_mut() {
         let (gone, kept): (VecDeque<Job>, VecDeque<Job>) =
-            host.queue.drain(..).partition(|j| j.deadline.is_some_and(|d| d <= now));
+            host.queue.drain(..).partition(|j| j.queue_deadline().is_some_and(|d| d <= now));
         host.queue = kept;
         expired.extend(gone);
-        if let Some(d) = host.queue.iter().filter_map(|j| j.deadline).min() {
+        if let Some(d) = host.queue.iter().filter_map(Job::queue_deadline).min() {
             next = Some(next.map_or(d, |n: Instant| n.min(d)));
         }
     }
     if let Some(n) = next {
         r.wake_at(n);
     }
+    if !expired.is_empty() {
+        note_queued(r);
+    }
     for job in expired {
-        let ms = job.spec.request_timeout.as_millis();
-        job.finish(r, Err(Error::new(ErrorKind::Timeout, format!("request timed out after {ms} ms while waiting for a connection (max_clients)"))));
+        let ms = now.saturating_duration_since(job.start).as_millis();
+        let msg = format!("Timeout in request queue (timed out after {ms} ms waiting for a connection: max_clients)");
+        job.finish(r, Err(Error::new(ErrorKind::Timeout, msg)));
     }
 }

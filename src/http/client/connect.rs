@@ -5,7 +5,7 @@
 //! [`Connector`] implements [`Connects`] to hear how it went.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -57,6 +57,13 @@ pub(crate) struct Connector {
     pub(crate) connected: Option<Instant>,
     pub(crate) tls_done: Option<Instant>,
     token: usize,
+    /// The local address to bind before connecting (None: the system's).
+    source: Option<IpAddr>,
+    /// Resolved and connected to instead of `host:port` (which stays the
+    /// TLS name): curl's `--connect-to`.
+    connect_to: Option<(String, u16)>,
+    /// 0: any address family; 4 or 6: only that one.
+    family: u8,
 }
 
 impl Connector {
@@ -77,7 +84,46 @@ impl Connector {
             connected: None,
             tls_done: None,
             token: 0,
+            source: None,
+            connect_to: None,
+            family: 0,
         }
+    }
+
+    /// Connects to `connect_to` instead of the host and port (the host stays
+    /// the TLS server name), and only to addresses of `family` (4 or 6; 0:
+    /// any).
+    pub(crate) fn via(mut self, connect_to: Option<(String, u16)>, family: u8) -> Connector {
+        self.connect_to = connect_to;
+        self.family = family;
+        self
+    }
+
+    /// Makes the connection from the local address `source` (port chosen by
+    /// the system), when given. An address of the other family than the
+    /// peer's is skipped like a peer that refuses.
+    pub(crate) fn bound_to(mut self, source: Option<IpAddr>) -> Connector {
+        self.source = source;
+        self
+    }
+
+    /// A non-blocking connect to `addr`, from `self.source` when set.
+    fn open(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let Some(ip) = self.source else { return TcpStream::connect(addr) };
+        if ip.is_ipv4() != addr.is_ipv4() {
+            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, format!("source address {ip} cannot reach {addr}")));
+        }
+        let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        sock.set_nonblocking(true)?;
+        sock.set_cloexec(true)?;
+        sock.bind(&SocketAddr::new(ip, 0).into())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind the source address {ip}: {e}")))?;
+        match sock.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        Ok(TcpStream::from_std(sock.into()))
     }
 
     /// Starts resolving for the source `T` at (token, generation).
@@ -87,7 +133,8 @@ impl Connector {
             r.wake_at(d);
         }
         let link = r.loop_handle.reactor_link(r.index).cloned();
-        crate::net::resolve::resolve(&self.host, self.port, move |result| {
+        let (host, port) = self.connect_to.clone().unwrap_or_else(|| (self.host.clone(), self.port));
+        crate::net::resolve::resolve(&host, port, move |result| {
             if let Some(link) = link {
                 link.send(Box::new(move |r: &mut Reactor| {
                     r.with_watcher_as::<T, _>(token, Some(generation), |r, t| {
@@ -105,7 +152,16 @@ impl Connector {
         }
         self.namelookup = Some(Instant::now());
         match result {
-            Ok(addrs) => {
+            Ok(mut addrs) => {
+                match self.family {
+                    4 => addrs.retain(SocketAddr::is_ipv4),
+                    6 => addrs.retain(SocketAddr::is_ipv6),
+                    _ => {}
+                }
+                if addrs.is_empty() {
+                    let which = if self.family == 4 { "IPv4" } else { "IPv6" };
+                    return self.fail(Error::new(ErrorKind::Resolve, format!("cannot resolve {}: no {which} address", self.host)));
+                }
                 self.addrs = addrs;
                 self.try_next(r)
             }
@@ -121,7 +177,7 @@ impl Connector {
     fn try_next(&mut self, r: &mut Reactor) -> Progress {
         while let Some(&addr) = self.addrs.get(self.next) {
             self.next += 1;
-            match TcpStream::connect(addr) {
+            match self.open(addr) {
                 Ok(mut s) => match r.registry().register(&mut s, Token(self.token), Interest::READABLE | Interest::WRITABLE) {
                     Ok(()) => {
                         self.stream = Some(Stream::Plain(s));
@@ -205,9 +261,16 @@ impl Connector {
         if self.state == State::Done || self.deadline.is_none_or(|d| d > now) {
             return None;
         }
+        let (host, port) = (self.host.clone(), self.port);
+        // Said as Tornado says it, then how long it was.
+        let what = match self.state {
+            State::Resolving => format!("Timeout while resolving {host}"),
+            State::Handshaking => format!("Timeout during TLS handshake with {host}:{port}"),
+            State::Connecting | State::Done => format!("Timeout while connecting to {host}:{port}"),
+        };
         self.drop_socket(r);
         self.state = State::Done;
-        Some(Error::new(ErrorKind::Timeout, format!("connect to {}:{} timed out after {timeout_ms} ms", self.host, self.port)))
+        Some(Error::new(ErrorKind::Timeout, format!("{what} (connect to {host}:{port} timed out after {timeout_ms} ms)")))
     }
 
     /// The connected stream (after `Ready`).

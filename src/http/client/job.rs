@@ -54,6 +54,9 @@ pub(crate) struct Spec {
     pub(crate) request_timeout: Duration,
     /// Redirects followed at most; 0 hands a 3xx back as it is.
     pub(crate) max_redirects: u32,
+    /// A redirect past `max_redirects` is handed back as the response
+    /// (instead of failing the fetch with `Limit`).
+    pub(crate) overflow_redirect_is_response: bool,
     pub(crate) decompress: bool,
     pub(crate) max_decompressed: u64,
     pub(crate) max_body: u64,
@@ -63,6 +66,21 @@ pub(crate) struct Spec {
     pub(crate) tls: Option<TlsConfig>,
     /// A body written while the request goes ([`Upload`]) instead of `body`.
     pub(crate) upload: Option<Arc<Upload>>,
+    /// Verify the server's certificate (https); false accepts any
+    /// (`net::tls::unverified_config`), whatever `tls` says.
+    pub(crate) verify: bool,
+    /// The local address connections are made from (None: the system's choice).
+    pub(crate) source: Option<std::net::IpAddr>,
+    /// Where to connect instead of the URL's host and port (which stay the
+    /// request's `Host` and TLS name): curl's `--connect-to`.
+    pub(crate) connect_to: Option<(String, u16)>,
+    /// The address family connections may use: 0 any, 4 IPv4 only, 6 IPv6 only.
+    pub(crate) family: u8,
+    /// Send `Expect: 100-continue` and hold the body until the server says
+    /// `100 Continue` (a final response first: the body never goes).
+    pub(crate) expect_continue: bool,
+    /// Longest response head accepted (0: the decoder's 64 KiB).
+    pub(crate) max_head: usize,
 }
 
 fn is_token(s: &str) -> bool {
@@ -105,12 +123,19 @@ impl Spec {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            overflow_redirect_is_response: false,
             decompress: true,
             max_decompressed: DEFAULT_MAX_BODY,
             max_body: DEFAULT_MAX_BODY,
             auth: None,
             tls: None,
             upload: None,
+            verify: true,
+            source: None,
+            connect_to: None,
+            family: 0,
+            expect_continue: false,
+            max_head: 0,
         })
     }
 
@@ -118,7 +143,8 @@ impl Spec {
         self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
-    /// The request's bytes: head and body.
+    /// The request's bytes: head and body (the head alone when the body
+    /// waits for `100 Continue`).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let u = &self.url;
         let mut out = Vec::with_capacity(256 + self.body.len());
@@ -169,8 +195,13 @@ impl Spec {
             }
             None => {}
         }
+        if self.expect_continue && !self.has_header("expect") {
+            out.extend_from_slice(b"Expect: 100-continue\r\n");
+        }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.body);
+        if !self.expect_continue {
+            out.extend_from_slice(&self.body);
+        }
         out
     }
 
@@ -190,7 +221,14 @@ impl Spec {
             https,
             host: self.url.host_str().unwrap_or("").to_owned(),
             port: self.url.port_or_known_default().unwrap_or(if https { 443 } else { 80 }),
-            tls_id: if https { self.tls.as_ref().map_or(0, |t| t.id) } else { 0 },
+            tls_id: match (https, self.verify) {
+                (false, _) => 0,
+                (true, false) => crate::net::tls::UNVERIFIED_ID,
+                (true, true) => self.tls.as_ref().map_or(0, |t| t.id),
+            },
+            source: self.source,
+            connect_to: self.connect_to.clone(),
+            family: self.family,
         }
     }
 
@@ -224,6 +262,8 @@ impl Spec {
                 !["authorization", "cookie", "proxy-authorization"].iter().any(|h| n.eq_ignore_ascii_case(h))
             });
             next.auth = None;
+            // The address given was for the request's origin, not this one.
+            next.connect_to = None;
         }
         next.url = url;
         Ok(next)
@@ -500,6 +540,17 @@ impl Job {
         }
     }
 
+    /// When a request still waiting for a connection gives up: its connect
+    /// timeout (waiting for a connection is part of getting one) or its
+    /// request timeout, whichever comes first.
+    pub(crate) fn queue_deadline(&self) -> Option<Instant> {
+        let connect = (!self.spec.connect_timeout.is_zero()).then(|| self.start + self.spec.connect_timeout);
+        match (connect, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn ms(&self, t: Option<Instant>) -> f64 {
         t.map_or(-1.0, |t| t.saturating_duration_since(self.start).as_secs_f64() * 1000.0)
     }
@@ -572,14 +623,17 @@ pub(crate) struct Response {
     pub(crate) tls: Option<Arc<crate::net::tls::TlsInfo>>,
 }
 
-/// Where connections go: scheme, host, port and the TLS trust they were
-/// verified with.
+/// Where connections go: scheme, host, port, the TLS trust they were
+/// verified with (or none), and the local address they come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) https: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) tls_id: usize,
+    pub(crate) source: Option<std::net::IpAddr>,
+    pub(crate) connect_to: Option<(String, u16)>,
+    pub(crate) family: u8,
 }
 
 /// The pool's limits ([`set_limits`]).
@@ -630,6 +684,10 @@ mod tests {
         }
         let cross = spec("GET", "http://a.test/x").redirected(302, b"http://a.test:81/").unwrap();
         assert!(!cross.has_header("authorization") && !cross.has_header("cookie"));
+        let mut routed = spec("GET", "http://a.test/x");
+        routed.connect_to = Some(("127.0.0.1".into(), 8080));
+        assert!(routed.redirected(302, b"/y").unwrap().connect_to.is_some(), "same origin: same address");
+        assert!(routed.redirected(302, b"http://b.test/").unwrap().connect_to.is_none());
         let https = spec("GET", "http://a.test/x").redirected(302, b"https://a.test/").unwrap();
         assert!(!https.has_header("authorization"));
         let e = spec("GET", "http://a.test/x").redirected(302, b"ftp://a.test/f").unwrap_err();
@@ -654,6 +712,44 @@ mod tests {
         assert!(text.starts_with("GET / HTTP/1.1\r\nHost: [::1]\r\n"), "{text}");
         assert!(!text.contains("Content-Length"));
         assert_eq!(get.key().port, 443);
+    }
+
+    #[test]
+    fn expect_continue_sends_the_head_alone() {
+        let mut s = Spec::new("POST", "http://a.test/up").unwrap();
+        s.body = Arc::from(&b"payload"[..]);
+        s.expect_continue = true;
+        let text = String::from_utf8(s.encode()).unwrap();
+        assert!(text.ends_with("Content-Length: 7\r\nExpect: 100-continue\r\n\r\n"), "{text}");
+        // The caller's own Expect is not doubled.
+        s.headers.push(("Expect".into(), b"100-continue".to_vec()));
+        let text = String::from_utf8(s.encode()).unwrap();
+        assert_eq!(text.matches("100-continue").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn connections_are_pooled_apart_by_trust_source_route_and_family() {
+        let base = Spec::new("GET", "https://a.test/").unwrap();
+        let mut unverified = base.clone();
+        unverified.verify = false;
+        let mut sourced = base.clone();
+        sourced.source = Some("127.0.0.2".parse().unwrap());
+        let mut routed = base.clone();
+        routed.connect_to = Some(("127.0.0.1".into(), 8443));
+        let mut v4 = base.clone();
+        v4.family = 4;
+        let keys = [base.key(), unverified.key(), sourced.key(), routed.key(), v4.key()];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(unverified.key().tls_id, crate::net::tls::UNVERIFIED_ID);
+        // Plain http has no trust to tell apart.
+        let mut plain = Spec::new("GET", "http://a.test/").unwrap();
+        let k = plain.key();
+        plain.verify = false;
+        assert_eq!(plain.key(), k);
     }
 
     #[test]

@@ -85,15 +85,56 @@ pub(crate) struct ResponseDecoder {
     upgrade: bool,
     /// Interim responses skipped so far.
     interim: u32,
+    /// A `100 Continue` was skipped and not yet taken ([`ResponseDecoder::take_continue`]).
+    continued: bool,
+    /// Longest head accepted (at most [`MAX_HEAD`]).
+    max_head: usize,
 }
 
 fn protocol<T>(why: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError::Protocol(why.into()))
 }
 
+/// A field value with each obs-fold, and the whitespace around it, made one
+/// SP (RFC 9112 §5.2 lets "one or more"; one, as Tornado joins the lines:
+/// `"1;\r\n\tmode=block"` reads `"1; mode=block"`).
+fn unfold(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        let b = value[i];
+        if b == b'\r' || b == b'\n' {
+            while out.last().is_some_and(|&c| c == b' ' || c == b'\t') {
+                out.pop();
+            }
+            while i < value.len() && matches!(value[i], b'\r' | b'\n' | b' ' | b'\t') {
+                i += 1;
+            }
+            out.push(b' ');
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
 impl ResponseDecoder {
     pub(crate) fn new(head_request: bool, upgrade: bool) -> ResponseDecoder {
-        ResponseDecoder { state: State::Head { searched: 0 }, head_request, upgrade, interim: 0 }
+        ResponseDecoder { state: State::Head { searched: 0 }, head_request, upgrade, interim: 0, continued: false, max_head: MAX_HEAD }
+    }
+
+    /// Accepts response heads of at most `n` bytes (0, or more than
+    /// [`MAX_HEAD`]: [`MAX_HEAD`]).
+    pub(crate) fn with_max_head(mut self, n: usize) -> ResponseDecoder {
+        self.max_head = if n == 0 { MAX_HEAD } else { n.min(MAX_HEAD) };
+        self
+    }
+
+    /// Whether a `100 Continue` was skipped since the last call (a request
+    /// that said `Expect: 100-continue` may send its body now).
+    pub(crate) fn take_continue(&mut self) -> bool {
+        std::mem::take(&mut self.continued)
     }
 
     /// Decodes from the start of `buf`; returns the bytes used and the event.
@@ -167,13 +208,13 @@ impl ResponseDecoder {
         // Find the end of the head first (resuming where the last call
         // stopped), so a head arriving in pieces costs linear time.
         let Some(end) = grammar::head_end(buf, searched) else {
-            if buf.len() > MAX_HEAD {
+            if buf.len() > self.max_head {
                 return protocol("response head too large");
             }
             self.state = State::Head { searched: buf.len() };
             return Ok((0, Event::NeedMore));
         };
-        if end > MAX_HEAD {
+        if end > self.max_head {
             return protocol("response head too large");
         }
         let raw = &buf[..end];
@@ -214,6 +255,7 @@ impl ResponseDecoder {
                 return protocol("101 Switching Protocols to a request that did not ask to upgrade");
             }
             self.interim += 1;
+            self.continued |= status == 100;
             if self.interim > MAX_INTERIM {
                 return protocol("too many interim responses");
             }
@@ -223,7 +265,7 @@ impl ResponseDecoder {
         let mut fields = Vec::with_capacity(resp.headers.len());
         for h in resp.headers.iter() {
             // RFC 9112 §5.2: obs-fold (CRLF then SP/HTAB) becomes SP.
-            let value: Vec<u8> = h.value.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
+            let value = unfold(h.value);
             let value = grammar::trim_ows(&value).to_vec();
             // RFC 9110 §5.1 field-name = token, §5.5 field-value characters.
             if !grammar::is_token(h.name.as_bytes()) || !grammar::is_field_value(&value) {
@@ -569,11 +611,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_smaller_head_limit() {
+        let head = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &[b'a'; 1000], b"\r\nContent-Length: 0\r\n\r\n"].concat();
+        let mut d = ResponseDecoder::new(false, false).with_max_head(2048);
+        assert!(matches!(d.decode(&head), Ok((_, Event::Head(_)))));
+        let mut d = ResponseDecoder::new(false, false).with_max_head(512);
+        assert_eq!(d.decode(&head), Err(DecodeError::Protocol("response head too large".into())));
+        // Arriving in pieces: refused once past the limit, without the end.
+        let mut d = ResponseDecoder::new(false, false).with_max_head(512);
+        assert!(matches!(d.decode(&head[..400]), Ok((0, Event::NeedMore))));
+        assert!(d.decode(&head[..600]).is_err());
+    }
+
     // RFC 9112 §5: field lines; §5.2 obs-fold is unfolded by a user agent.
     #[test]
     fn field_line_rule() {
         let (h, body) = run(b"HTTP/1.1 200 OK\r\nX-Fold: a\r\n  b\r\n\tc\r\nContent-Length: 2\r\nX-Obs: \x80\xff\r\n\r\nhi", 3, false).unwrap();
-        assert_eq!(h.header("x-fold"), Some(&b"a    b  \tc"[..]));
+        // Each fold and the whitespace around it: one SP.
+        assert_eq!(h.header("x-fold"), Some(&b"a b c"[..]));
+        let (folded, _) = run(b"HTTP/1.1 200 OK\r\nX-XSS-Protection: 1;\r\n\tmode=block\r\nContent-Length: 0\r\n\r\n", 3, false).unwrap();
+        assert_eq!(folded.header("x-xss-protection"), Some(&b"1; mode=block"[..]));
         assert_eq!(h.header("x-obs"), Some(&b"\x80\xff"[..]));
         assert_eq!(body, b"hi");
         for bad in [
