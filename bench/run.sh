@@ -24,6 +24,10 @@ cd "$(dirname "$0")/.."
 what="${1:-all}"
 make -s build >/dev/null
 mkdir -p build/bench bench/results/raw
+# the load generator and the Python anchors' servers, on a fresh machine
+command -v wrk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
+python3 -c 'import socketify, uvicorn, httptools, uvloop' 2>/dev/null ||
+    python3 -m pip install -q "socketify==0.0.31" uvicorn httptools uvloop </dev/null
 
 if [[ "$what" == all || "$what" == loop ]]; then
     cc -O2 -g -Iinclude bench/loop_bench.c -o build/bench/loop_bench \
