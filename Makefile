@@ -51,7 +51,7 @@ LIB_SRC := $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 
 .PHONY: test-go test-conformance-go test-autobahn-go test-go-pkgconfig demo-go
 .PHONY: test-tls test-tls-fronts test-conformance-tls
-.PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-autobahn-deflate-full test-autobahn-client-deflate test-autobahn-client-deflate-full test-client test-python demo-c \
+.PHONY: test-tornado test-readme test-install test-conformance test-deps test-autobahn test-autobahn-deflate test-autobahn-deflate-full test-autobahn-client-deflate test-autobahn-client-deflate-full test-autobahn-deflate-full-python test-autobahn-deflate-full-go test-client test-python demo-c \
 	test-conformance-python test-autobahn-python test-python-install
 .PHONY: test-python-types demo-cluster test-cluster test-deployment redis-deps setup test-fresh-clone docs docs-python docs-go docs-c test-docs
 .PHONY: lint nightly-toolchain nightly-tools test-miri test-c-rust-asan rasan-lib fuzz-deps test-fuzz fuzz-long
@@ -344,6 +344,18 @@ test-autobahn-deflate-full: $(BUILD)/examples/c/demo_server
 	$(PYTHON) tests/autobahn/run.py --parallelism 2 --case-timeout 180 --cmd $(BUILD)/examples/c/demo_server --groups 12,13 \
 		--expected tests/autobahn/expected-deflate.json --output target/autobahn/results-deflate.json \
 		--timeout 1200 $(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP)) -q
+
+# The large-message cases against the Python and Go demos too (CI runs them
+# after make test, as test-autobahn-deflate-full).
+AUTOBAHN_DEFLATE_FULL_ARGS = --parallelism 2 --case-timeout 180 --groups 12,13 --expected tests/autobahn/expected-deflate.json \
+	--timeout 1200 $(addprefix --exclude ,$(AUTOBAHN_DEFLATE_SKIP)) -q
+test-autobahn-deflate-full-python: build
+	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) tests/autobahn/run.py --cmd "$(PYTHON) examples/python/demo_server.py" \
+		--output target/autobahn/results-deflate-full-python.json $(AUTOBAHN_DEFLATE_FULL_ARGS)
+
+test-autobahn-deflate-full-go: $(BUILD)/examples/go/demo_server
+	$(PYTHON) tests/autobahn/run.py --cmd $(BUILD)/examples/go/demo_server \
+		--output target/autobahn/results-deflate-full-go.json $(AUTOBAHN_DEFLATE_FULL_ARGS)
 
 # Autobahn groups 12 and 13 against squall's WebSocket client: kosoku's
 # fuzzing server serves the cases, squall's client (through the Python

@@ -415,6 +415,13 @@ impl Request {
         (schedule, pause)
     }
 
+    /// Reactor side, before the handler runs: the head frames no body, so
+    /// nothing of it is left unread (a response sent before the end event
+    /// keeps the connection).
+    pub(crate) fn body_framed_empty(&self) {
+        self.body_done.store(true, Ordering::Release);
+    }
+
     /// Reactor side: the streamed body is complete.
     pub(crate) fn end_body(&self) -> bool {
         let Some(mut b) = self.body_lock() else { return false };

@@ -359,7 +359,9 @@ def test_bad_configuration_is_a_clear_error(pki, tmp_path):
     cases = [((pki["main"][0], pki["other"][1]), "does not match"),
              ((str(junk), pki["main"][1]), "certificate"),
              ((pki["main"][0], pki["main"][0]), "private key"),
-             ((str(tmp_path / "missing.pem"), pki["main"][1]), "cannot read")]
+             # the C and Go demos hand the file to squall ("cannot read"); the
+             # Python front checks it when HTTPServer is made, as Tornado's does
+             ((str(tmp_path / "missing.pem"), pki["main"][1]), "cannot read|does not exist")]
     for (cert, key), want in cases:
         with pytest.raises(RuntimeError, match=want):
             Demo({"SQUALL_TLS_CERT": cert, "SQUALL_TLS_KEY": key})

@@ -1174,7 +1174,9 @@ class RequestHandler:
                     self._finish_after_method()
             except (Exception, asyncio.CancelledError) as e:
                 task = asyncio.current_task()
-                if isinstance(e, asyncio.CancelledError) and task is not None and task.cancelling():
+                # Task.cancelling() is Python 3.11's; before it, no way to tell
+                cancelling = getattr(task, "cancelling", None)
+                if isinstance(e, asyncio.CancelledError) and cancelling is not None and cancelling():
                     # this handler's own task was cancelled: not an error to
                     # log, but the client gets its answer; the task ends cancelled
                     if not self._finished:

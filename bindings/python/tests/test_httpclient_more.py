@@ -10,6 +10,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 
@@ -191,6 +192,18 @@ def test_expect_100_continue():
         seen.append(body)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\n" + body)
 
+    def slow_refusal(conn):
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\n")
+        time.sleep(1.5)  # past the client's one-second wait for 100 Continue
+        conn.sendall(b"nope")
+        conn.settimeout(0.5)
+        try:
+            extra = conn.recv(100)
+        except socket.timeout:
+            extra = b"(nothing)"
+        seen.append(b"after:" + extra)
+
     async def main():
         srv = web.Application([(r"/", Echo)]).listen(0, "127.0.0.1")
         c = client()
@@ -208,6 +221,15 @@ def test_expect_100_continue():
         close()
         assert r.code == 403 and called == [] and b"expect: 100-continue" in seen[-1].lower()
         assert seen[-1].endswith(b"\r\n\r\n")
+        # a final answer whose body takes longer than the wait: the body is
+        # still never sent, and the connection is not kept for reuse
+        port, close = raw_server(slow_refusal)
+        r = await c.fetch("http://127.0.0.1:%d/" % port, method="POST", body=b"never", expect_100_continue=True,
+                          raise_error=False)
+        await asyncio.sleep(0.8)
+        close()
+        assert (r.code, r.body) == (413, b"nope")
+        assert seen[-1] in (b"after:(nothing)", b"after:"), seen[-1]
         # a server that never says 100: the body goes after a second
         port, close = raw_server(silent)
         r = await c.fetch("http://127.0.0.1:%d/" % port, method="POST", body=b"late", expect_100_continue=True)

@@ -187,6 +187,18 @@ def test_delegates_routers_and_wsgi(run_server):
     assert data == b"20,"  # the application's server: chunk_size 65536
     r, data = _get(port, "/nothing")
     assert r.status == 404
+    # requests without a body through the router's streaming route keep the
+    # connection (their end is known from the head)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(3):
+        c.request("GET", "/hello")
+        r = c.getresponse()
+        assert r.read() == b"hello /hello /hello" and r.getheader("Connection") != "close"
+    sock = c.sock
+    c.request("GET", "/hello")
+    c.getresponse().read()
+    assert c.sock is sock, "the connection was not kept"
+    c.close()
 
     # a @stream_request_body handler behind the router
     r, data = _get(port, "/stream", "PUT", b"s" * 300000)

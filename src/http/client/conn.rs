@@ -164,6 +164,10 @@ pub(crate) struct FetchConn {
     /// When the body goes anyway, without a `100 Continue` (RFC 9110 §10.1.1:
     /// a client need not wait for ever).
     continue_by: Instant,
+    /// The final response came while the body still waited for `100
+    /// Continue`: the body is never sent (`body_pending` stays set, so the
+    /// connection is not reused).
+    body_withheld: bool,
 }
 
 /// How long a request that said `Expect: 100-continue` waits for the
@@ -220,6 +224,7 @@ impl FetchConn {
             decode_ended: false,
             awaiting_continue: false,
             continue_by: now,
+            body_withheld: false,
         };
         let inserted = r.insert(Box::new(conn), |r, d, token, generation| {
             let Some(c) = d.as_any().downcast_mut::<FetchConn>() else { return false };
@@ -308,6 +313,7 @@ impl FetchConn {
         self.body_pending = false;
         self.awaiting_continue = job.spec.expect_continue;
         self.continue_by = Instant::now() + CONTINUE_WAIT;
+        self.body_withheld = false;
         if job.spec.expect_continue && job.spec.upload.is_none() {
             // The fixed body waits too: not sent, the connection is not reusable.
             self.body_pending = true;
@@ -367,7 +373,7 @@ impl FetchConn {
     /// Moves the streamed body's queued pieces into `out`, framed; true when
     /// there are bytes to write.
     fn refill(&mut self, r: &mut Reactor) -> bool {
-        if !self.body_pending || self.awaiting_continue {
+        if !self.body_pending || self.awaiting_continue || self.body_withheld {
             return false;
         }
         let Some(job) = self.job.as_ref() else { return false };
@@ -517,6 +523,13 @@ impl FetchConn {
     }
 
     fn on_head(&mut self, r: &mut Reactor, head: ResponseHead) -> bool {
+        if self.awaiting_continue {
+            // A final answer instead of `100 Continue`: the body never goes
+            // (neither now nor when the wait runs out), and the connection,
+            // its request unfinished, is not reused.
+            self.awaiting_continue = false;
+            self.body_withheld = true;
+        }
         let tls = self.tls_of();
         let Some(job) = self.job.as_ref() else { return false };
         let spec = &job.spec;

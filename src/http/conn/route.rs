@@ -99,7 +99,10 @@ impl Conn {
             let Route::Handler(target, captures) = route else { unreachable!() };
             let keep_alive = self.keep_alive(&head);
             let data = self.request_data(head.clone(), Vec::new(), captures, keep_alive);
-            let req = self.dispatch(r, data, target, true);
+            // A head that frames no body: the (empty) body is read already,
+            // so a response sent at once keeps the connection.
+            let bodiless = !head.chunked && head.content_length.unwrap_or(0) == 0;
+            let req = self.dispatch(r, data, target, true, bodiless);
             let route = Route::Builtin(0, Vec::new()); // unused: the body goes to `stream`
             self.current = Some(Box::new(Partial { head, route, body: Vec::new(), stream: Some(req) }));
             return;
@@ -151,10 +154,15 @@ impl Conn {
     }
 
     /// Registers a request and calls its handler (here, or on the host).
-    pub(super) fn dispatch(&mut self, r: &mut Reactor, data: RequestData, target: RouteTarget, streaming: bool) -> Arc<Request> {
+    /// `bodiless`: a streamed request whose head frames no body (its end is
+    /// known before the handler runs).
+    pub(super) fn dispatch(&mut self, r: &mut Reactor, data: RequestData, target: RouteTarget, streaming: bool, bodiless: bool) -> Arc<Request> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let req = Request::new(self.server.clone(), self.addr(r), seq, data, streaming, self.flow);
+        if streaming && bodiless {
+            req.body_framed_empty();
+        }
         let handle = REQUESTS.insert(req.clone(), r.index);
         req.set_handle(handle);
         self.inflight.push_back(Inflight::handled(req.clone()));
@@ -213,7 +221,7 @@ impl Conn {
             }
             Route::Handler(target, captures) => {
                 let data = self.request_data(p.head, p.body, captures, keep_alive);
-                self.dispatch(r, data, target, false);
+                self.dispatch(r, data, target, false, true);
             }
             Route::Upgrade(route, captures) => self.on_upgrade_request(r, p.head, p.body, route, captures),
         }
