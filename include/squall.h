@@ -3341,12 +3341,13 @@ sq_status sq_ws_handshake_header(sq_request *req,
  * `select_subprotocol` is called now, on this thread, then the 101 goes
  * out with the headers given by `sq_ws_handshake_header`); 400..=599
  * refuses with that status. A handshake whose client has left meanwhile
- * is dropped quietly.
+ * is dropped: `SQ_ERR_CLOSED` says so (no `on_open` will come for it).
  *
  * Thread: the loop's host thread.
  * Ownership: nothing changes hands; `req` is invalid afterwards.
- * Returns: `SQ_OK`; `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` (another status);
- * `SQ_ERR_NOT_FOUND` (no handshake of `req` waits for a decision).
+ * Returns: `SQ_OK`; `SQ_ERR_CLOSED` (the client left before the decision);
+ * `SQ_ERR_NULL`; `SQ_ERR_INVALID_ARG` (another status); `SQ_ERR_NOT_FOUND`
+ * (no handshake of `req` waits for a decision).
  */
 sq_status sq_ws_handshake_decide(sq_request *req, uint16_t status);
 

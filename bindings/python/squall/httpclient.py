@@ -554,7 +554,11 @@ def _run_body_producer(f: _Fetch, producer: Callable[..., Any]) -> None:
         finished(None)
         return
     from .gen import convert_yielded
-    done = convert_yielded(r)
+    try:
+        done = convert_yielded(r)
+    except Exception as e:  # not an awaitable: the fetch fails with it
+        finished(e)
+        return
 
     def on_done(x: "asyncio.Future[Any]") -> None:
         if x.cancelled():

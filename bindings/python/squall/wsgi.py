@@ -64,12 +64,19 @@ class WSGIContainer:
         except Exception:
             app_log.error("Uncaught exception in WSGI application %r", self.wsgi_application, exc_info=True)
             conn = request.connection
-            if conn is not None and not getattr(conn, "_started", True):
-                body = b"500 Internal Server Error\n"
-                conn.write_headers(httputil.ResponseStartLine("HTTP/1.1", 500, "Internal Server Error"),
-                                   httputil.HTTPHeaders({"Content-Type": "text/plain; charset=utf-8",
-                                                         "Content-Length": str(len(body))}), body)
-                conn.finish()
+            if conn is None:
+                return
+            try:
+                if not getattr(conn, "_started", True):
+                    body = b"500 Internal Server Error\n"
+                    conn.write_headers(httputil.ResponseStartLine("HTTP/1.1", 500, "Internal Server Error"),
+                                       httputil.HTTPHeaders({"Content-Type": "text/plain; charset=utf-8",
+                                                             "Content-Length": str(len(body))}), body)
+                    conn.finish()
+                elif not getattr(conn, "_finished", True):
+                    conn._abort()  # a response already started: cut it, never leave it hanging
+            except Exception:
+                app_log.error("Cannot end the WSGI response", exc_info=True)
 
     async def _handle(self, request: Any) -> None:
         data: dict[str, Any] = {}

@@ -311,10 +311,10 @@ impl FetchConn {
         self.incoming = None;
         self.decoder = ResponseDecoder::new(job.spec.method == "HEAD", false).with_max_head(job.spec.max_head);
         self.body_pending = false;
-        self.awaiting_continue = job.spec.expect_continue;
+        self.awaiting_continue = job.spec.waits_for_continue();
         self.continue_by = Instant::now() + CONTINUE_WAIT;
         self.body_withheld = false;
-        if job.spec.expect_continue && job.spec.upload.is_none() {
+        if job.spec.waits_for_continue() && job.spec.upload.is_none() {
             // The fixed body waits too: not sent, the connection is not reusable.
             self.body_pending = true;
         }

@@ -195,14 +195,22 @@ impl Spec {
             }
             None => {}
         }
-        if self.expect_continue && !self.has_header("expect") {
+        if self.waits_for_continue() && !self.has_header("expect") {
             out.extend_from_slice(b"Expect: 100-continue\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        if !self.expect_continue {
+        if !self.waits_for_continue() {
             out.extend_from_slice(&self.body);
         }
         out
+    }
+
+    /// Whether the body waits for `100 Continue`: asked for, and there is a
+    /// body (RFC 9110 §10.1.1: a client must not send the expectation for a
+    /// request without content; a POST turned into a GET by a redirect has
+    /// none).
+    pub(crate) fn waits_for_continue(&self) -> bool {
+        self.expect_continue && (self.upload.is_some() || !self.body.is_empty())
     }
 
     /// Whether the request may be sent twice (RFC 9110 §9.2.2).
@@ -721,6 +729,11 @@ mod tests {
         s.expect_continue = true;
         let text = String::from_utf8(s.encode()).unwrap();
         assert!(text.ends_with("Content-Length: 7\r\nExpect: 100-continue\r\n\r\n"), "{text}");
+        // Without a body there is nothing to wait for: no expectation.
+        let mut empty = Spec::new("POST", "http://a.test/up").unwrap();
+        empty.expect_continue = true;
+        let text = String::from_utf8(empty.encode()).unwrap();
+        assert!(!text.contains("Expect") && !empty.waits_for_continue(), "{text}");
         // The caller's own Expect is not doubled.
         s.headers.push(("Expect".into(), b"100-continue".to_vec()));
         let text = String::from_utf8(s.encode()).unwrap();

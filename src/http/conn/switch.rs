@@ -178,6 +178,11 @@ pub(crate) fn decide_parked(req: u64, status: u16) -> crate::Result<()> {
         req.release();
         return Ok(());
     }
+    // The connection released the request when its client left: the host
+    // hears so (and drops what it kept for the socket that never opens).
+    if crate::http::request::lookup_request(req.handle()).is_err() {
+        return Err(crate::Error::new(crate::ErrorKind::Closed, "the client left before the WebSocket handshake was decided"));
+    }
     let decision = handshake.resume(&req, status);
     hand_decision(&server, addr, handshake, decision);
     Ok(())
