@@ -42,7 +42,7 @@ from ctypes import byref, c_uint32, string_at
 from typing import Any, Callable, Optional, Union
 
 from ._ffi import b, c_callback, lib
-from ._request import HTTPServerRequest, RequestHeaders
+from ._request import HTTPServerRequest, RequestHeaders, XHeaders
 from .httputil import (HTTPConnection, HTTPHeaders, HTTPInputError, HTTPOutputError,
                        HTTPServerConnectionDelegate, RequestStartLine, ResponseStartLine, parse_response_start_line)
 
@@ -100,9 +100,8 @@ class _DelegateRoute:
 
     def __call__(self, req: int) -> None:
         srv = self.http_server
-        request = HTTPServerRequest.from_handle(req, bool(srv.xheaders))
-        if srv.protocol:
-            request.protocol = srv.protocol
+        # trusted_downstream too; the server's protocol under X-Scheme
+        request = HTTPServerRequest.from_handle(req, XHeaders.of(srv, {}), srv.protocol)
         major, minor = c_uint32(1), c_uint32(1)
         if lib.sq_request_version(req, byref(major), byref(minor)) == b.SQ_OK:
             request.version = "HTTP/%d.%d" % (major.value, minor.value)

@@ -722,6 +722,7 @@ class AsyncHTTPClient:
         family = socket.AF_INET if no_ipv6 else socket.AF_UNSPEC
         mapped = (host, port) in self.hostname_mapping or host in self.hostname_mapping
         resolver = self.resolver
+        assert resolver is not None  # this path is taken only with a resolver
 
         async def go() -> None:
             from .gen import convert_yielded

@@ -1213,7 +1213,8 @@ class RequestHandler:
         feeder = self.__dict__.get("_body_feeder")
         if feeder is not None:  # run by a router: its delegate has the body,
             # already cut to chunk_size and inflated (decompress_request)
-            self._chunk_size, self._inflater = None, None
+            self._chunk_size: Optional[int] = None
+            self._inflater: Any = None
             feeder._attach(self)
             return
         self._body_options()
@@ -1231,8 +1232,8 @@ class RequestHandler:
         inflated first), as Tornado's."""
         http = next((h for h in (getattr(srv, "_squall_http", None) for srv in self.application._servers)
                      if h is not None), None)
-        self._chunk_size: Optional[int] = getattr(http, "chunk_size", None)
-        self._inflater: Any = None
+        self._chunk_size = getattr(http, "chunk_size", None)
+        self._inflater = None
         if getattr(http, "decompress_request", False) and \
                 (self.request.headers.get("Content-Encoding") or "").strip().lower() == "gzip":
             import zlib
@@ -2375,9 +2376,8 @@ class _HostAwareRoute(_HandlerRoute):
     __slots__ = ()
 
     def __call__(self, req: int) -> None:
-        request = HTTPServerRequest.from_handle(req, self.xheaders)
-        if self.protocol:
-            request.protocol = self.protocol
+        # the server's protocol under what X-Scheme / X-Forwarded-Proto say
+        request = HTTPServerRequest.from_handle(req, self.xheaders, self.protocol)
         spec = self.app._find_spec(request)
         if spec is self.spec:
             _HandlerRoute.__call__(self, req)  # squall's captures are the right ones
